@@ -1,0 +1,1 @@
+"""What every service shares: errors, request context, auth, policy, microversions, paging."""
