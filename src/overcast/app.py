@@ -1,0 +1,78 @@
+"""Builds the ASGI app: every service mounted under its prefix on one port.
+
+`create_app(settings)` is a factory (tests build apps with a tmp dir and port
+0); it never reads globals. Each service's `api` module has a `setup(app)` that
+creates its service objects on `app.state` and appends its `ServiceSpec`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from overcast.config import Settings
+from overcast.db import Database
+from overcast.identity.service import CatalogService
+from overcast.kit.web import RequestIdAndLogMiddleware, ServiceSpec, install_error_handlers
+
+log = logging.getLogger("overcast.app")
+
+#: Service API modules, in mount order. Each has `setup(app)`.
+SERVICE_MODULES = [
+    "overcast.identity.api",
+]
+
+
+def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
+    database = db or Database(settings.db_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for spec in app.state.specs:
+            for hook in spec.on_startup:
+                result = hook(app)
+                if inspect.isawaitable(result):
+                    await result
+        try:
+            yield
+        finally:
+            for spec in reversed(app.state.specs):
+                for hook in spec.on_shutdown:
+                    try:
+                        result = hook(app)
+                        if inspect.isawaitable(result):
+                            await result
+                    except Exception:  # noqa: BLE001 - shutdown must go on
+                        log.exception("shutdown hook failed")
+
+    app = FastAPI(title="overcast", version="0.1.0", docs_url=None, redoc_url=None,
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.db = database
+    app.state.specs = []
+    for name in SERVICE_MODULES:
+        importlib.import_module(name).setup(app)
+    specs: list[ServiceSpec] = app.state.specs
+    app.state.error_styles = sorted(((s.prefix, s.error_style) for s in specs),
+                                    key=lambda x: -len(x[0]))
+    for spec in specs:
+        for router in spec.routers:
+            app.include_router(router, prefix=spec.prefix)
+    install_error_handlers(app)
+    app.add_middleware(RequestIdAndLogMiddleware)
+    return app
+
+
+def catalog_services(app: FastAPI) -> list[CatalogService]:
+    """What `bootstrap` registers in the catalog: one entry per mounted service."""
+    out = []
+    for spec in app.state.specs:
+        out.append(CatalogService(type=spec.type, name=spec.name, path=spec.endpoint_path))
+        for typ, name, path in spec.aliases:
+            out.append(CatalogService(type=typ, name=name, path=path))
+    return out

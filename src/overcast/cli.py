@@ -1,0 +1,122 @@
+"""The `overcast` command: up, init, doctor, keys rotate, down, agent, image, upstream."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from overcast.config import Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="overcast: an OpenStack-compatible cloud that is simple to run.")
+keys_app = typer.Typer(no_args_is_help=True, help="Fernet token keys.")
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where all state lives.")]
+
+
+def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    return load_settings(data_dir=data_dir, **overrides)
+
+
+def _setup_logging(settings: Settings) -> None:
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(logs / "overcast.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
+
+
+@app.command()
+def up(
+    data_dir: DataDir = None,
+    port: Annotated[int | None, typer.Option(help="The one port every API is served on.")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        help="SQLAlchemy URL (default: SQLite in the data dir).")] = None,
+    no_user_clouds_yaml: Annotated[bool, typer.Option(
+        "--no-user-clouds-yaml", help="Do not merge into ~/.config/openstack/clouds.yaml.")]
+    = False,
+    no_agent: Annotated[bool, typer.Option("--no-agent", help="Do not start a local agent.")]
+    = False,
+    no_test_image: Annotated[bool, typer.Option(
+        "--no-test-image", help="Do not build/register the tiny test images.")] = False,
+) -> None:
+    """Start an all-in-one cloud in the foreground (Ctrl-C or SIGTERM stops it)."""
+    import uvicorn
+
+    from overcast.cloud import init_cloud
+
+    overrides: dict[str, Any] = {"port": port, "host": host, "database_url": database_url}
+    if no_user_clouds_yaml:
+        overrides["merge_user_clouds_yaml"] = False
+    if no_agent:
+        overrides["local_agent"] = False
+    if no_test_image:
+        overrides["build_test_image"] = False
+    settings = _settings(data_dir, **overrides)
+    _setup_logging(settings)
+    with console.status("[bold]starting overcast[/bold]") as status:
+        info = init_cloud(settings, progress=lambda msg: status.update(f"[bold]{msg}…"))
+    console.print(f"[green]✓[/green] overcast is up at {settings.base_url} "
+                  f"(data in {settings.data_dir})")
+    console.print(f"  clouds.yaml: {info.clouds_yaml} (cloud [bold]overcast[/bold])")
+    console.print(f"  try: OS_CLIENT_CONFIG_FILE={info.clouds_yaml} "
+                  f"openstack --os-cloud overcast token issue")
+    config = uvicorn.Config(info.app, host=settings.host, port=settings.port,
+                            log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    server.run()
+    console.print("overcast stopped.")
+
+
+@app.command()
+def init(data_dir: DataDir = None, port: int | None = None) -> None:
+    """Create the data directory, migrate the database and bootstrap identity."""
+    from overcast.cloud import init_cloud
+
+    settings = _settings(data_dir, port=port)
+    info = init_cloud(settings)
+    console.print(f"initialised {settings.data_dir}; clouds.yaml at {info.clouds_yaml}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(data_dir: DataDir = None) -> None:
+    """Rotate the Fernet keys: stage a new key, promote the staged one to primary."""
+    from overcast.identity.tokens import KeyRepository
+
+    settings = _settings(data_dir)
+    repo = KeyRepository(settings.keys_dir, settings.max_active_keys)
+    primary = repo.rotate()
+    console.print(f"rotated: primary key is now {primary}")
+
+
+@app.command()
+def doctor(data_dir: DataDir = None) -> None:
+    """Check what this host offers and what overcast needs."""
+    from overcast.doctor import run_checks
+
+    ok = run_checks(_settings(data_dir), console)
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Engine and session handling for SQLite (WAL) and PostgreSQL.
+
+`Database.session()` is a plain unit of work. `Database.transaction()` is for
+read-modify-write work that must not race (IPAM, quota checks, claims): on
+SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up front so two
+writers serialize instead of one failing at commit; on PostgreSQL callers use
+`SELECT ... FOR UPDATE` or optimistic generation columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.is_sqlite:
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["pool_size"] = 20
+            kwargs["max_overflow"] = 40
+        else:
+            kwargs["pool_size"] = 10
+            kwargs["max_overflow"] = 20
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(url, **kwargs)
+        if self.is_sqlite:
+            self._setup_sqlite(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._immediate = threading.local()
+
+    def _setup_sqlite(self, engine: Engine) -> None:
+        local = threading.local()
+        self._sqlite_local = local
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            mode = "IMMEDIATE" if getattr(self._immediate, "on", False) else "DEFERRED"
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on any exception."""
+        with self._sessions() as s:
+            try:
+                yield s
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A unit of work that takes the write lock first (SQLite BEGIN IMMEDIATE)."""
+        with self._sessions() as s:
+            self._immediate.on = True
+            try:
+                s.connection()  # begin now, while the flag is set
+            finally:
+                self._immediate.on = False
+            try:
+                yield s
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,45 @@
+"""`overcast doctor`: what this host offers and what overcast needs from it."""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+from rich.table import Table
+
+from overcast.config import Settings
+from overcast.kit.runner import which
+
+#: (binary, Debian package, what needs it)
+REQUIREMENTS = [
+    ("ip", "iproute2", "networking: namespaces, bridges, veth, tap"),
+    ("iptables", "iptables", "networking: security groups, NAT"),
+    ("dnsmasq", "dnsmasq-base", "networking: DHCP"),
+    ("qemu-system-x86_64", "qemu-system-x86", "QEMU driver"),
+    ("qemu-img", "qemu-utils", "QEMU driver and images"),
+    ("crun", "crun", "container driver"),
+    ("runc", "runc", "container driver (fallback)"),
+    ("busybox", "busybox-static", "guest image build"),
+]
+
+
+def run_checks(settings: Settings, console: Console) -> bool:
+    table = Table(title="overcast doctor")
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail")
+    ok = True
+    table.add_row("root", "ok" if os.geteuid() == 0 else "missing",
+                  "needed for namespaces, taps and cgroups")
+    for binary, package, purpose in REQUIREMENTS:
+        path = which(binary)
+        if path:
+            table.add_row(binary, "ok", path)
+        else:
+            ok = False
+            table.add_row(binary, "[red]missing[/red]",
+                          f"{purpose}: apt-get install {package}")
+    tun = os.path.exists("/dev/net/tun")
+    table.add_row("/dev/net/tun", "ok" if tun else "[red]missing[/red]", "taps for QEMU")
+    console.print(table)
+    return ok

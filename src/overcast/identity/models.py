@@ -1,0 +1,190 @@
+"""Keystone's tables: domains, projects, users, groups, roles, assignments,
+the catalog (regions, services, endpoints), application credentials and the
+revocation events that make Fernet tokens revocable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from overcast.db.base import Base, utcnow
+
+
+class Domain(Base):
+    __tablename__ = "identity_domains"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Project(Base):
+    __tablename__ = "identity_projects"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("identity_domains.id"), index=True)
+    parent_id: Mapped[str | None] = mapped_column(String(64), index=True, nullable=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ProjectTag(Base):
+    __tablename__ = "identity_project_tags"
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_projects.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class User(Base):
+    __tablename__ = "identity_users"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("identity_domains.id"), index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    default_project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    password_created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Group(Base):
+    __tablename__ = "identity_groups"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    domain_id: Mapped[str] = mapped_column(ForeignKey("identity_domains.id"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Membership(Base):
+    __tablename__ = "identity_memberships"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_users.id", ondelete="CASCADE"), primary_key=True)
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_groups.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Role(Base):
+    __tablename__ = "identity_roles"
+    # Global roles have domain_id NULL; domain_key ('' for global) makes names unique per domain.
+    __table_args__ = (UniqueConstraint("name", "domain_key"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    domain_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    domain_key: Mapped[str] = mapped_column(String(64), default="")
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ImpliedRole(Base):
+    __tablename__ = "identity_implied_roles"
+    prior_role_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_roles.id", ondelete="CASCADE"), primary_key=True)
+    implied_role_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_roles.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Assignment(Base):
+    """A role granted to an actor (user or group) on a target (project, domain, system)."""
+
+    __tablename__ = "identity_assignments"
+    __table_args__ = (Index("ix_identity_assignments_target", "target_id"),)
+    # UserProject, GroupProject, UserDomain, GroupDomain, UserSystem, GroupSystem
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    actor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_roles.id", ondelete="CASCADE"), primary_key=True)
+    inherited: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=False)
+
+
+class Region(Base):
+    __tablename__ = "identity_regions"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    parent_region_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Service(Base):
+    __tablename__ = "identity_services"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Endpoint(Base):
+    __tablename__ = "identity_endpoints"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_services.id", ondelete="CASCADE"), index=True)
+    interface: Mapped[str] = mapped_column(String(8))
+    region_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    url: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ApplicationCredential(Base):
+    __tablename__ = "identity_app_creds"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
+    role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RevocationEvent(Base):
+    """Tokens matching every non-null field and issued at or before `issued_before` are revoked."""
+
+    __tablename__ = "identity_revocations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    domain_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    audit_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    app_cred_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    issued_before: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class IdentityState(Base):
+    """Counters other processes poll: `generation` changes on anything that affects tokens."""
+
+    __tablename__ = "identity_state"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,114 @@
+"""Response shaping for Keystone v3: one function per resource."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from overcast.identity import models as m
+from overcast.identity.service import TokenInfo
+
+
+def ks_time(t: dt.datetime | None) -> str | None:
+    """Keystone's token time format: 2015-11-05T22:00:11.000000Z."""
+    if t is None:
+        return None
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def link(base: str, path: str) -> dict[str, Any]:
+    return {"self": f"{base}/v3/{path}"}
+
+
+def collection_links(base: str, path: str) -> dict[str, Any]:
+    return {"self": f"{base}/v3/{path}", "previous": None, "next": None}
+
+
+def domain(base: str, d: m.Domain) -> dict[str, Any]:
+    return {"id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
+            "tags": [], "options": {}, "links": link(base, f"domains/{d.id}"),
+            **(d.extra or {})}
+
+
+def project(base: str, p: m.Project, tags: list[str]) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "domain_id": p.domain_id, "parent_id": p.parent_id,
+            "description": p.description, "enabled": p.enabled, "is_domain": False,
+            "tags": tags, "options": {}, "links": link(base, f"projects/{p.id}"),
+            **(p.extra or {})}
+
+
+def user(base: str, u: m.User) -> dict[str, Any]:
+    body = {"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
+            "password_expires_at": None, "options": {},
+            "links": link(base, f"users/{u.id}"), **(u.extra or {})}
+    if u.default_project_id:
+        body["default_project_id"] = u.default_project_id
+    if u.description is not None:
+        body["description"] = u.description
+    return body
+
+
+def group(base: str, g: m.Group) -> dict[str, Any]:
+    return {"id": g.id, "name": g.name, "domain_id": g.domain_id,
+            "description": g.description, "links": link(base, f"groups/{g.id}")}
+
+
+def role(base: str, r: m.Role) -> dict[str, Any]:
+    body = {"id": r.id, "name": r.name, "domain_id": r.domain_id, "options": {},
+            "links": link(base, f"roles/{r.id}"), **(r.extra or {})}
+    body["description"] = r.description
+    return body
+
+
+def role_ref(base: str, r: m.Role) -> dict[str, Any]:
+    return {"id": r.id, "name": r.name, "links": link(base, f"roles/{r.id}")}
+
+
+def region(base: str, r: m.Region) -> dict[str, Any]:
+    return {"id": r.id, "description": r.description, "parent_region_id": r.parent_region_id,
+            "links": link(base, f"regions/{r.id}"), **(r.extra or {})}
+
+
+def service(base: str, s: m.Service) -> dict[str, Any]:
+    return {"id": s.id, "type": s.type, "name": s.name, "description": s.description,
+            "enabled": s.enabled, "links": link(base, f"services/{s.id}")}
+
+
+def endpoint(base: str, e: m.Endpoint) -> dict[str, Any]:
+    extra = {k: v for k, v in (e.extra or {}).items() if k != "overcast_managed"}
+    return {"id": e.id, "service_id": e.service_id, "interface": e.interface,
+            "region_id": e.region_id, "region": e.region_id, "url": e.url,
+            "enabled": e.enabled, "links": link(base, f"endpoints/{e.id}"), **extra}
+
+
+def app_cred(base: str, ac: m.ApplicationCredential, roles: list[dict[str, Any]],
+             secret: str | None = None) -> dict[str, Any]:
+    body = {"id": ac.id, "name": ac.name, "user_id": ac.user_id, "project_id": ac.project_id,
+            "description": ac.description, "expires_at": ks_time(ac.expires_at),
+            "unrestricted": ac.unrestricted, "roles": roles, "access_rules": [],
+            "links": link(base, f"users/{ac.user_id}/application_credentials/{ac.id}")}
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def token(info: TokenInfo, catalog: list[dict[str, Any]] | None) -> dict[str, Any]:
+    p = info.payload
+    body: dict[str, Any] = {
+        "methods": p.methods, "user": info.user, "audit_ids": p.audit_ids,
+        "expires_at": ks_time(p.expires_at), "issued_at": ks_time(p.issued_at),
+    }
+    if info.project:
+        body["project"] = info.project
+        body["is_domain"] = False
+    if info.domain:
+        body["domain"] = info.domain
+    if info.system:
+        body["system"] = {"all": True}
+    if info.project or info.domain or info.system:
+        body["roles"] = info.roles
+    if info.app_cred:
+        body["application_credential"] = info.app_cred
+    if catalog is not None and (info.project or info.domain or info.system):
+        body["catalog"] = catalog
+    return {"token": body}

@@ -1,0 +1,171 @@
+"""Domain errors and their translation into each service's own error body.
+
+Services raise these (never HTTPException); `render_error` shapes them in the
+envelope the calling service's clients expect: Keystone's `{"error": ...}`,
+Nova's and Cinder's `{"itemNotFound": ...}`, Neutron's `{"NeutronError": ...}`,
+Placement's `{"errors": [...]}` and Glance's/Swift's plain bodies. The one
+exception handler in app.py picks the style from the path the request came in on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OvercastError(Exception):
+    status = 500
+    title = "Internal Server Error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        type: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.message = message or self.title
+        #: Neutron's exception class name (`NetworkNotFound`, `IpAddressAlreadyAllocated`).
+        self.type = type
+        #: Placement's error code (`placement.concurrent_update`).
+        self.code = code
+        self.headers = headers or {}
+        self.extra = extra or {}
+        super().__init__(self.message)
+
+
+class BadRequest(OvercastError):
+    status = 400
+    title = "Bad Request"
+
+
+class Unauthorized(OvercastError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(OvercastError):
+    status = 403
+    title = "Forbidden"
+
+
+class NotFound(OvercastError):
+    status = 404
+    title = "Not Found"
+
+
+class MethodNotAllowed(OvercastError):
+    status = 405
+    title = "Method Not Allowed"
+
+
+class NotAcceptable(OvercastError):
+    status = 406
+    title = "Not Acceptable"
+
+
+class Conflict(OvercastError):
+    status = 409
+    title = "Conflict"
+
+
+class Gone(OvercastError):
+    status = 410
+    title = "Gone"
+
+
+class PreconditionFailed(OvercastError):
+    status = 412
+    title = "Precondition Failed"
+
+
+class RequestEntityTooLarge(OvercastError):
+    status = 413
+    title = "Request Entity Too Large"
+
+
+class UnsupportedMediaType(OvercastError):
+    status = 415
+    title = "Unsupported Media Type"
+
+
+class RangeNotSatisfiable(OvercastError):
+    status = 416
+    title = "Requested Range Not Satisfiable"
+
+
+class NotImplementedYet(OvercastError):
+    status = 501
+    title = "Not Implemented"
+
+
+class ServiceUnavailable(OvercastError):
+    status = 503
+    title = "Service Unavailable"
+
+
+# Nova/Cinder fault keys by status.
+_NOVA_KEYS = {
+    400: "badRequest",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "itemNotFound",
+    405: "HTTPMethodNotAllowed",
+    406: "notAcceptable",
+    409: "conflictingRequest",
+    413: "overLimit",
+    415: "badMediaType",
+    501: "notImplemented",
+    503: "serviceUnavailable",
+}
+
+_NEUTRON_TYPES = {
+    400: "HTTPBadRequest",
+    401: "HTTPUnauthorized",
+    403: "HTTPForbidden",
+    404: "HTTPNotFound",
+    405: "HTTPMethodNotAllowed",
+    409: "HTTPConflict",
+    412: "HTTPPreconditionFailed",
+    413: "HTTPRequestEntityTooLarge",
+    415: "HTTPUnsupportedMediaType",
+}
+
+STATUS_TITLES = {
+    cls.status: cls.title
+    for cls in (
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, NotAcceptable,
+        Conflict, Gone, PreconditionFailed, RequestEntityTooLarge, UnsupportedMediaType,
+        RangeNotSatisfiable, NotImplementedYet, ServiceUnavailable, OvercastError,
+    )
+}
+
+
+def render_error(
+    style: str, status: int, message: str, *, type: str | None = None,
+    code: str | None = None, request_id: str = "", extra: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any] | str, str]:
+    """Return (body, content type) for an error in the given service style."""
+    title = STATUS_TITLES.get(status, "Error")
+    if style == "keystone":
+        return {"error": {"code": status, "title": title, "message": message}}, "application/json"
+    if style in ("nova", "cinder"):
+        key = _NOVA_KEYS.get(status, "computeFault")
+        return {key: {"code": status, "message": message}}, "application/json"
+    if style == "neutron":
+        body = {"type": type or _NEUTRON_TYPES.get(status, "HTTPError"),
+                "message": message, "detail": ""}
+        return {"NeutronError": body}, "application/json"
+    if style == "placement":
+        err: dict[str, Any] = {"status": status, "title": title, "detail": message,
+                               "code": code or "placement.undefined_code",
+                               "request_id": request_id}
+        if extra:
+            err.update(extra)
+        return {"errors": [err]}, "application/json"
+    if style == "glance":
+        return {"code": f"{status} {title}", "title": title, "message": message}, \
+            "application/json"
+    # swift and anything unknown: a short plain/HTML body as those services send.
+    return f"<html><h1>{title}</h1><p>{message}</p></html>", "text/html; charset=UTF-8"

@@ -1,0 +1,84 @@
+"""Microversion negotiation (`OpenStack-API-Version: <service> X.Y`).
+
+A request with no header gets the minimum version; `latest` gets the maximum;
+anything outside [min, max] is refused with 406 as Nova and Placement do.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import total_ordering
+
+from starlette.requests import Request
+
+from overcast.kit.errors import BadRequest, NotAcceptable
+
+_VERSION_RE = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
+
+
+@total_ordering
+@dataclass(frozen=True)
+class APIVersion:
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, text: str) -> APIVersion:
+        m = _VERSION_RE.match(text.strip())
+        if not m:
+            raise BadRequest(f"Invalid microversion {text!r}: expected 'X.Y'.")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, APIVersion):
+            return NotImplemented
+        return (self.major, self.minor) < (other.major, other.minor)
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+    def at_least(self, text: str) -> bool:
+        return self >= APIVersion.parse(text)
+
+
+@dataclass(frozen=True)
+class VersionRange:
+    service: str
+    min: APIVersion
+    max: APIVersion
+    legacy_header: str | None = None
+
+    def negotiate(self, request: Request) -> APIVersion:
+        raw = None
+        header = request.headers.get("openstack-api-version")
+        if header:
+            for part in header.split(","):
+                bits = part.strip().split(None, 1)
+                if len(bits) == 2 and bits[0].lower() == self.service:
+                    raw = bits[1].strip()
+        if raw is None and self.legacy_header:
+            raw = request.headers.get(self.legacy_header)
+        if raw is None:
+            return self.min
+        if raw.lower() == "latest":
+            return self.max
+        version = APIVersion.parse(raw)
+        if version < self.min or version > self.max:
+            raise NotAcceptable(
+                f"Version {raw} is not supported by the API. Minimum is {self.min} "
+                f"and maximum is {self.max}.",
+                code="placement.microversion_unsupported" if self.service == "placement"
+                else None,
+                extra={"min_version": str(self.min), "max_version": str(self.max)},
+            )
+        return version
+
+    def response_headers(self, version: APIVersion) -> dict[str, str]:
+        headers = {"OpenStack-API-Version": f"{self.service} {version}"}
+        vary = "OpenStack-API-Version"
+        if self.legacy_header:
+            headers[self.legacy_header] = str(version)
+            vary += f", {self.legacy_header}"
+        headers["Vary"] = vary
+        return headers
