@@ -61,10 +61,12 @@ class Live:
         return r.stdout
 
     def sdk(self, cloud: str = "overcast") -> Any:
-        import openstack
+        from openstack import connection
+        from openstack.config import loader
 
-        return openstack.connect(cloud=cloud, config_files=[str(self.data_dir / "clouds.yaml")],
-                                 load_yaml_config=True, load_envvars=False)
+        cfg = loader.OpenStackConfig(config_files=[str(self.data_dir / "clouds.yaml")],
+                                     load_envvars=False)
+        return connection.Connection(config=cfg.get_one(cloud=cloud))
 
     def add_cloud(self, name: str, auth: dict[str, Any]) -> None:
         """Add another cloud entry (another user) to the live clouds.yaml."""
