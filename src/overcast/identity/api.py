@@ -123,7 +123,7 @@ def _subject(request: Request) -> str:
 
 
 @router.get("/v3/auth/tokens")
-def validate_token(request: Request, ctx: RequestContext = Ctx) -> Response:
+async def validate_token(request: Request, ctx: RequestContext = Ctx) -> Response:
     subject = _subject(request)
     allow_expired = val.query_bool(request.query_params.get("allow_expired"),
                                    "allow_expired") or False

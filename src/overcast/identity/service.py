@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -106,6 +107,9 @@ class IdentityService:
         self._token_cache: dict[str, tuple[int, TokenInfo]] = {}
         self._revocations: tuple[int, list[m.RevocationEvent]] = (-1, [])
         self._catalog_cache: tuple[int, list[dict[str, Any]]] = (-1, [])
+        self._local = threading.local()
+        db_path = db.engine.url.database if db.is_sqlite else None
+        self._sqlite_path = db_path if db_path and db_path != ":memory:" else None
 
     # ------------------------------------------------------------------ setup
     def bootstrap(self, admin_password: str, services: Sequence[CatalogService]) -> None:
@@ -205,10 +209,25 @@ class IdentityService:
                       .values(value=m.IdentityState.value + 1))
 
     def generation(self) -> int:
-        with self.db.engine.connect() as conn:
-            value = conn.execute(select(m.IdentityState.value).where(
+        """The current identity generation, read from the database on every call.
+
+        This is what makes a revocation in one API process visible in every
+        other at once. On SQLite each thread keeps its own autocommit sqlite3
+        connection, so the read is a few microseconds instead of a pool round trip.
+        """
+        if self.db.is_sqlite and self._sqlite_path:
+            conn = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = sqlite3.connect(self._sqlite_path, isolation_level=None,
+                                       check_same_thread=False, timeout=30)
+                self._local.conn = conn
+            row = conn.execute("SELECT value FROM identity_state WHERE key = 'generation'"
+                               ).fetchone()
+            return int(row[0]) if row else 0
+        with self.db.engine.connect() as c:
+            value = c.execute(select(m.IdentityState.value).where(
                 m.IdentityState.key == "generation")).scalar()
-            conn.rollback()
+            c.rollback()
         return int(value or 0)
 
     # ---------------------------------------------------------- authentication
