@@ -56,6 +56,7 @@ def up(
 
     from overcast.cloud import init_cloud
 
+    _GracefulServer = _graceful_server_class()
     overrides: dict[str, Any] = {"port": port, "host": host, "database_url": database_url}
     if no_user_clouds_yaml:
         overrides["merge_user_clouds_yaml"] = False
@@ -75,9 +76,31 @@ def up(
     config = uvicorn.Config(info.app, host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
+    server = _GracefulServer(config)
     server.run()
     console.print("overcast stopped.")
+
+
+def _graceful_server_class() -> Any:
+    import contextlib
+    from collections.abc import Iterator
+
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """Stops on SIGINT/SIGTERM and exits 0, instead of re-raising the signal."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            previous = {sig: signal.signal(sig, self.handle_exit)
+                        for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return GracefulServer
 
 
 @app.command()

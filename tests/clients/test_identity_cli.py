@@ -84,7 +84,7 @@ def test_disabled_user_token_stops_working(live: Live) -> None:
                             project_id=project, user_domain_name="Default",
                             region_name="RegionOne")
     token = own.auth_token
-    assert conn.identity.get(f"/auth/tokens", headers={"X-Subject-Token": token}
+    assert conn.identity.get("/auth/tokens", headers={"X-Subject-Token": token}
                              ).status_code == 200
     conn.identity.update_user(sdk_user, enabled=False)
     r = conn.identity.get("/auth/tokens", headers={"X-Subject-Token": token})

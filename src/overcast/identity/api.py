@@ -816,7 +816,7 @@ def role_assignments(request: Request, ctx: RequestContext = Ctx) -> Any:
     for e in items:
         scope = e["scope"]
         actor = "users" if "user" in e else "groups"
-        actor_id = (e.get("user") or e.get("group"))["id"]
+        actor_id = (e.get("user") or e.get("group") or {})["id"]
         if "project" in scope:
             path = f"projects/{scope['project']['id']}/{actor}/{actor_id}/roles/{e['role']['id']}"
         elif "domain" in scope:

@@ -616,7 +616,7 @@ class IdentityService:
         gen = self.generation()
         if self._catalog_cache[0] != gen:
             with self.db.session() as s:
-                raw = []
+                raw: list[dict[str, Any]] = []
                 for svc in s.scalars(select(m.Service).where(m.Service.enabled.is_(True))
                                      .order_by(m.Service.type)):
                     eps = [{"id": e.id, "interface": e.interface, "region": e.region_id,
@@ -628,9 +628,9 @@ class IdentityService:
                                 "endpoints": eps})
             self._catalog_cache = (gen, raw)
         out = []
-        for svc in self._catalog_cache[1]:
-            eps = []
-            for e in svc["endpoints"]:
+        for entry in self._catalog_cache[1]:
+            rendered = []
+            for e in entry["endpoints"]:
                 url = e["url"]
                 if "$(project_id)s" in url or "%(project_id)s" in url \
                         or "%(tenant_id)s" in url:
@@ -639,8 +639,8 @@ class IdentityService:
                     url = (url.replace("$(project_id)s", project_id)
                            .replace("%(project_id)s", project_id)
                            .replace("%(tenant_id)s", project_id))
-                eps.append({**e, "url": url})
-            out.append({**svc, "endpoints": eps})
+                rendered.append({**e, "url": url})
+            out.append({**entry, "endpoints": rendered})
         return out
 
 

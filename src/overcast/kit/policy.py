@@ -55,7 +55,8 @@ class Policy:
     def __init__(self, rules: Mapping[str, Rule]) -> None:
         self.rules = dict(rules)
 
-    def check(self, ctx: RequestContext, rule: str, target: Mapping[str, Any] | None = None) -> bool:
+    def check(self, ctx: RequestContext, rule: str,
+              target: Mapping[str, Any] | None = None) -> bool:
         fn = self.rules.get(rule)
         if fn is None:
             raise KeyError(f"unknown policy rule {rule}")
