@@ -11,8 +11,9 @@ py=.venv/bin/python
 export OVERCAST_CACHE_DIR="${OVERCAST_CACHE_DIR:-$root/.cache}"
 
 status=0
+pyflags="--timeout=600 -W ignore::DeprecationWarning -W ignore::PendingDeprecationWarning"
 echo "== tests (SQLite)"
-.venv/bin/pytest -q -p no:cacheprovider --timeout=600 tests "$@" || status=$?
+.venv/bin/pytest -q -p no:cacheprovider $pyflags tests "$@" || status=$?
 
 pg_url="${OVERCAST_PG_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 if "$py" - "$pg_url" <<'PY' 2>/dev/null; then
@@ -20,8 +21,8 @@ import sys, sqlalchemy as sa
 sa.create_engine(sys.argv[1]).connect().close()
 PY
   echo "== API tests (PostgreSQL)"
-  OVERCAST_TEST_DATABASE_URL="$pg_url" .venv/bin/pytest -q -p no:cacheprovider \
-    --timeout=600 tests/api "$@" || status=$?
+  OVERCAST_TEST_DATABASE_URL="$pg_url" .venv/bin/pytest -q -p no:cacheprovider $pyflags \
+    tests/api "$@" || status=$?
 else
   echo "== PostgreSQL not reachable at $pg_url: PostgreSQL run skipped"
 fi

@@ -580,3 +580,26 @@ def test_unknown_route_is_keystone_404(cloud: Cloud) -> None:
 def test_request_id_header(cloud: Cloud) -> None:
     r = cloud.client.get(V3)
     assert r.headers["X-Openstack-Request-Id"].startswith("req-")
+
+
+def test_expired_token_is_refused_unless_allow_expired(tmp_path: Any) -> None:
+    import time
+
+    from tests.conftest import build_cloud
+
+    gen = build_cloud(tmp_path, token_expiration=1)
+    c = next(gen)
+    try:
+        admin = c.admin_token
+        u = c.make_project_user()
+        time.sleep(1.2)
+        fresh = c.token("admin", c.admin_password, project_name="admin")
+        assert admin != fresh
+        h = {"X-Auth-Token": fresh, "X-Subject-Token": u["token"]}
+        assert c.client.get(f"{V3}/auth/tokens", headers=h).status_code == 404
+        r = c.client.get(f"{V3}/auth/tokens?allow_expired=1", headers=h)
+        assert r.status_code == 200 and r.json()["token"]["user"]["id"] == u["user_id"]
+        assert c.client.get(f"{V3}/users/{u['user_id']}",
+                            headers={"X-Auth-Token": u["token"]}).status_code == 401
+    finally:
+        gen.close()
