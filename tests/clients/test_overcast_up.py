@@ -103,3 +103,36 @@ def test_keys_rotate_command_keeps_issued_tokens_valid(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_up_on_postgresql_from_the_config_file(tmp_path: Path) -> None:
+    """`database_url` in DATA_DIR/overcast.yaml puts all state in PostgreSQL."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    base = os.environ.get("OVERCAST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        eng = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        eng.connect().close()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"PostgreSQL not reachable at {base}: {exc}")
+    name = f"oc_up_{uuid.uuid4().hex[:10]}"
+    with eng.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = base.rsplit("/", 1)[0] + "/" + name
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "overcast.yaml").write_text(yaml.safe_dump({"database_url": url}))
+    port = free_port()
+    proc = start(data, port, tmp_path, "--no-user-clouds-yaml")
+    try:
+        assert not (data / "overcast.db").exists()
+        with sa.create_engine(url).connect() as c:
+            users = c.execute(sa.text("SELECT name FROM identity_users")).scalars().all()
+        assert "admin" in users
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        with eng.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
