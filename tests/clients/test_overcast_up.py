@@ -66,7 +66,8 @@ def test_up_writes_private_clouds_yaml_merges_user_file_and_stops_on_sigterm(
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
     log = (data / "logs" / "overcast.log").read_text()
-    assert "/identity/v3/auth/tokens 201" in log and "req-" in log
+    assert "method=POST path=/identity/v3/auth/tokens status=201" in log
+    assert "request_id=req-" in log
     for secret in (password, "wrong-secret", token):
         assert secret not in log
     out = proc.stdout.read() if proc.stdout else ""

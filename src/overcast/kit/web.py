@@ -83,8 +83,8 @@ class RequestIdAndLogMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = (time.perf_counter() - started) * 1000
-            log.info("%s %s %s %.1fms %s", scope.get("method"), path,
-                     status_holder["status"], elapsed, request_id)
+            log.info("method=%s path=%s status=%s duration_ms=%.1f request_id=%s",
+                     scope.get("method"), path, status_holder["status"], elapsed, request_id)
 
 
 def style_for_path(app: FastAPI, path: str) -> str:
