@@ -25,6 +25,7 @@ log = logging.getLogger("overcast.app")
 #: Service API modules, in mount order. Each has `setup(app)`.
 SERVICE_MODULES = [
     "overcast.identity.api",
+    "overcast.placement.api",
 ]
 
 

@@ -11,6 +11,7 @@ from overcast.db.base import Base
 #: Service packages whose `models` module defines tables (in migration order).
 MODEL_MODULES = [
     "overcast.identity.models",
+    "overcast.placement.models",
 ]
 
 
