@@ -521,6 +521,7 @@ class PlacementService:
         """
         with self.db.transaction() as s:
             touched: dict[int, m.Provider] = {}
+            self._lock_providers(s, consumers)
             for cid, spec in consumers.items():
                 self._write_consumer(s, cid, spec, touched)
             # Capacity is checked after every consumer's rows are written, so a move
@@ -528,6 +529,23 @@ class PlacementService:
             for p in touched.values():
                 self._check_provider_capacity(s, p)
                 self._bump(s, p)
+
+    def _lock_providers(self, s: Session, consumers: dict[str, dict[str, Any]]) -> None:
+        """Lock every provider the write touches, in id order (PostgreSQL).
+
+        Taking the row locks before reading usage makes the capacity check and
+        the generation bump see the latest committed state; the fixed order
+        keeps two multi-provider writers from deadlocking. SQLite needs none of
+        this: BEGIN IMMEDIATE already serialises writers.
+        """
+        if self.db.is_sqlite:
+            return
+        uuids = {rp for spec in consumers.values() for rp in (spec.get("allocations") or {})}
+        ids = set(s.scalars(select(m.Allocation.provider_id).where(
+            m.Allocation.consumer_id.in_(list(consumers)))))
+        q = select(m.Provider).where(or_(m.Provider.uuid.in_(uuids), m.Provider.id.in_(ids)))
+        s.execute(q.order_by(m.Provider.id).with_for_update()
+                  .execution_options(populate_existing=True)).all()
 
     def _write_consumer(self, s: Session, cid: str, spec: dict[str, Any],
                         touched: dict[int, m.Provider]) -> None:
@@ -589,8 +607,6 @@ class PlacementService:
         s.flush()
 
     def _check_provider_capacity(self, s: Session, p: m.Provider) -> None:
-        if not self.db.is_sqlite:
-            s.execute(select(m.Provider.id).where(m.Provider.id == p.id).with_for_update())
         for inv in s.scalars(select(m.Inventory).where(m.Inventory.provider_id == p.id)):
             used = self._used(s, p.id, inv.resource_class)
             if used > capacity(inv):
@@ -775,8 +791,10 @@ class PlacementService:
             for combo in itertools.product(*options):
                 combos.append((rid, dict(combo)))
                 ids.update(pid for _, pid in combo)
-        uuids = dict(s.execute(select(m.Provider.id, m.Provider.uuid).where(
-            m.Provider.id.in_(ids | roots)))) if ids else {}
+        uuids: dict[int, str] = {}
+        if ids:
+            uuids = {pid: u for pid, u in s.execute(select(m.Provider.id, m.Provider.uuid)
+                                                    .where(m.Provider.id.in_(ids | roots)))}
         traits: dict[int, set[str]] = {}
         if required:
             for pid, t in s.execute(select(m.ProviderTrait.provider_id, m.ProviderTrait.trait)
