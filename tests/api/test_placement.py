@@ -52,7 +52,8 @@ def alloc(cloud: Cloud, consumer: str, allocs: dict[str, dict[str, int]],
         "consumer_type": "INSTANCE"})
 
 
-COMPUTE = {"VCPU": {"total": 8, "allocation_ratio": 2.0, "max_unit": 16}, "MEMORY_MB": {"total": 4096},
+COMPUTE = {"VCPU": {"total": 8, "allocation_ratio": 2.0, "max_unit": 16},
+           "MEMORY_MB": {"total": 4096},
            "DISK_GB": {"total": 100, "reserved": 10}}
 
 
