@@ -861,10 +861,10 @@ class PlacementService:
                           .where(m.Provider.root_id.in_(root_ids))).all()
         uuid_of = {pid: u for pid, u, _, _ in provs}
         out: dict[str, dict[str, Any]] = {}
-        for pid, u, parent, root in provs:
+        for _pid, u, parent, root in provs:
             out[u] = {"resources": {}, "traits": [],
                       "parent_provider_uuid": uuid_of.get(parent) if parent else None,
-                      "root_provider_uuid": uuid_of.get(root, u)}
+                      "root_provider_uuid": uuid_of.get(root, u) if root else u}
         pids = list(uuid_of)
         used = {(pid, rc): int(n) for pid, rc, n in s.execute(
             select(m.Allocation.provider_id, m.Allocation.resource_class,
