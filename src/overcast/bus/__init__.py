@@ -1,0 +1,13 @@
+"""The message bus between the control plane and the host agents.
+
+`Bus` is the interface: `cast` (fire and forget), `call` (request/reply with a
+timeout) and `subscribe` (a handler per topic). Topics are `conductor`,
+`agent.<host>` and `events`. `memory.MemoryBus` is the embedded implementation
+(asyncio queues in one process); a RabbitMQ implementation plugs in behind the
+same interface for several hosts.
+"""
+
+from overcast.bus.base import Bus, BusTimeout, Handler
+from overcast.bus.memory import MemoryBus
+
+__all__ = ["Bus", "BusTimeout", "Handler", "MemoryBus"]

@@ -1,0 +1,226 @@
+"""The host agent: registers its host, reports resources and instance states,
+carries out what the conductor asks, and reconciles actual with desired state.
+
+Reconciliation runs at start, periodically and after every message: the agent
+asks the conductor which instances should be on this host (`DesiredState`),
+compares with what the driver really runs, and takes one idempotent step per
+difference: report (re-adopt) what runs, build what should be building,
+report SHUTDOWN for what should run but is gone, destroy what belongs to no
+instance. Components (e.g. the network dataplane) hang off the same agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from overcast.agent.virt import base
+from overcast.agent.virt.base import Driver, DriverError, InstanceNotFound
+from overcast.bus import Bus, BusTimeout
+from overcast.bus.messages import (
+    ConsoleOutput,
+    DeleteInstance,
+    DesiredState,
+    HostHeartbeat,
+    InstanceSpec,
+    InstanceState,
+    Message,
+    PowerAction,
+    RebuildInstance,
+    ResizeInstance,
+    SpawnInstance,
+)
+
+log = logging.getLogger("overcast.agent")
+
+#: action -> (driver method, vm_state after, expected power state after)
+POWER_ACTIONS: dict[str, tuple[str, str, int]] = {
+    "stop": ("power_off", "stopped", base.SHUTDOWN),
+    "start": ("power_on", "active", base.RUNNING),
+    "reboot_soft": ("reboot", "active", base.RUNNING),
+    "reboot_hard": ("reboot", "active", base.RUNNING),
+    "pause": ("pause", "paused", base.PAUSED),
+    "unpause": ("unpause", "active", base.RUNNING),
+    "suspend": ("suspend", "suspended", base.SUSPENDED),
+    "resume": ("resume", "active", base.RUNNING),
+}
+
+
+class Component(Protocol):
+    async def start(self, agent: Agent) -> None: ...
+
+    async def reconcile(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Agent:
+    def __init__(self, host: str, driver: Driver, bus: Bus, *,
+                 components: list[Component] | None = None,
+                 heartbeat_interval: float = 10.0, resync_interval: float = 60.0) -> None:
+        self.host = host
+        self.driver = driver
+        self.bus = bus
+        self.components = list(components or [])
+        self.heartbeat_interval = heartbeat_interval
+        self.resync_interval = resync_interval
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+
+    @property
+    def topic(self) -> str:
+        return f"agent.{self.host}"
+
+    async def start(self) -> None:
+        await self.bus.subscribe(self.topic, self.handle)
+        await self.heartbeat()
+        for c in self.components:
+            await c.start(self)
+        self._tasks.append(asyncio.create_task(self._every(self.heartbeat_interval,
+                                                           self.heartbeat)))
+        self._tasks.append(asyncio.create_task(self._every(self.resync_interval,
+                                                           self.reconcile)))
+        # First reconcile in the background: the conductor may still be starting.
+        self._tasks.append(asyncio.create_task(self.reconcile()))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        for c in self.components:
+            await c.stop()
+
+    async def _every(self, interval: float, fn: Any) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await fn()
+            except Exception:  # noqa: BLE001 - periodic work must survive one failure
+                log.exception("periodic %s failed on %s", fn.__name__, self.host)
+
+    async def heartbeat(self) -> None:
+        await self.bus.cast("conductor", HostHeartbeat(
+            host=self.host, driver=self.driver.name, resources=self.driver.host_resources(),
+            instances=await self.driver.list_instances()))
+
+    async def report(self, uuid: str, vm_state: str, power_state: int, *,
+                     event: str | None = None, error: str | None = None,
+                     request_id: str = "") -> None:
+        await self.bus.cast("conductor", InstanceState(
+            uuid=uuid, host=self.host, power_state=power_state, vm_state=vm_state,
+            task_state=None, event=event, error=error, request_id=request_id))
+
+    # --------------------------------------------------------------- messages
+    async def handle(self, msg: Message) -> Any:
+        if isinstance(msg, SpawnInstance):
+            asyncio.create_task(self._spawn(InstanceSpec(**msg.instance), "spawn"))
+            return None
+        if isinstance(msg, RebuildInstance):
+            asyncio.create_task(self._rebuild(InstanceSpec(**msg.instance), "rebuild"))
+            return None
+        if isinstance(msg, ResizeInstance):
+            asyncio.create_task(self._rebuild(InstanceSpec(**msg.instance), "resize"))
+            return None
+        if isinstance(msg, DeleteInstance):
+            asyncio.create_task(self._delete(msg.uuid))
+            return None
+        if isinstance(msg, PowerAction):
+            asyncio.create_task(self._power(msg))
+            return None
+        if isinstance(msg, ConsoleOutput):
+            return await self.driver.console_output(msg.uuid, msg.length)
+        log.warning("agent %s ignored unknown message %s", self.host, msg.kind)
+        return None
+
+    async def _spawn(self, spec: InstanceSpec, event: str) -> None:
+        try:
+            await self.driver.spawn(spec)
+        except DriverError as exc:
+            with contextlib.suppress(Exception):
+                await self.driver.destroy(spec.uuid)
+            await self.report(spec.uuid, "error", base.NOSTATE, event=event, error=str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure must reach the user as a fault
+            log.exception("spawn of %s failed", spec.uuid)
+            with contextlib.suppress(Exception):
+                await self.driver.destroy(spec.uuid)
+            await self.report(spec.uuid, "error", base.NOSTATE, event=event,
+                              error=f"{type(exc).__name__}: {exc}")
+            return
+        power = await self.driver.get_info(spec.uuid)
+        await self.report(spec.uuid, "active", power, event=event)
+
+    async def _rebuild(self, spec: InstanceSpec, event: str) -> None:
+        with contextlib.suppress(DriverError):
+            await self.driver.destroy(spec.uuid)
+        await self._spawn(spec, event)
+
+    async def _delete(self, uuid: str) -> None:
+        try:
+            await self.driver.destroy(uuid)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("destroy of %s failed", uuid)
+            await self.report(uuid, "error", base.NOSTATE, event="delete", error=str(exc))
+            return
+        await self.report(uuid, "deleted", base.NOSTATE, event="delete")
+
+    async def _power(self, msg: PowerAction) -> None:
+        method, vm_state, _ = POWER_ACTIONS[msg.action]
+        fn = getattr(self.driver, method)
+        try:
+            if method == "reboot":
+                await fn(msg.uuid, hard=msg.action == "reboot_hard")
+            else:
+                await fn(msg.uuid)
+            power = await self.driver.get_info(msg.uuid)
+            await self.report(msg.uuid, vm_state, power, event=msg.action,
+                              request_id=msg.request_id)
+        except InstanceNotFound as exc:
+            await self.report(msg.uuid, "stopped", base.SHUTDOWN, event=msg.action,
+                              error=str(exc), request_id=msg.request_id)
+        except Exception as exc:  # noqa: BLE001
+            log.exception("%s of %s failed", msg.action, msg.uuid)
+            try:
+                power = await self.driver.get_info(msg.uuid)
+            except Exception:  # noqa: BLE001
+                power = base.NOSTATE
+            await self.report(msg.uuid, "", power, event=msg.action, error=str(exc),
+                              request_id=msg.request_id)
+
+    # ----------------------------------------------------------- reconcile
+    async def reconcile(self) -> None:
+        async with self._lock:
+            try:
+                desired: list[dict[str, Any]] = await self.bus.call(
+                    "conductor", DesiredState(host=self.host), timeout=30)
+            except BusTimeout:
+                log.warning("conductor did not answer; reconcile on %s skipped", self.host)
+                return
+            actual = set(await self.driver.list_instances())
+            wanted = {d["uuid"]: d for d in desired}
+            for uuid, d in wanted.items():
+                state = d["vm_state"]
+                if uuid in actual:
+                    power = await self.driver.get_info(uuid)
+                    await self.report(uuid, state, power)
+                elif state == "building":
+                    asyncio.create_task(self._spawn(InstanceSpec(**d["instance"]), "spawn"))
+                elif state in ("active", "paused", "suspended", "stopped"):
+                    # It should exist but is gone (host rebooted, process killed).
+                    await self.report(uuid, "stopped", base.SHUTDOWN, event="lost",
+                                      error="the instance is no longer on its host")
+            for uuid in actual - set(wanted):
+                log.info("removing orphan instance %s from %s", uuid, self.host)
+                with contextlib.suppress(Exception):
+                    await self.driver.destroy(uuid)
+            for c in self.components:
+                await c.reconcile()
+
+
+def spec_dict(spec: InstanceSpec) -> dict[str, Any]:
+    return asdict(spec)

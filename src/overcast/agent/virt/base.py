@@ -1,0 +1,82 @@
+"""The virt driver contract: one driver per kind of instance (fake, qemu, container).
+
+The fake driver's docstrings (virt/fake.py) spell out each method's contract;
+every driver passes the same contract tests (tests/unit/test_driver_contract.py).
+Drivers never touch the database or a service: they get plain specs.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from overcast.bus.messages import InstanceSpec
+
+# Nova's power states (nova/compute/power_state.py values).
+NOSTATE = 0
+RUNNING = 1
+PAUSED = 3
+SHUTDOWN = 4
+CRASHED = 6
+SUSPENDED = 7
+
+
+class DriverError(Exception):
+    """Base of driver failures."""
+
+
+class RetryableError(DriverError):
+    """Worth trying again (a busy host, a lost race, a timeout)."""
+
+
+class PermanentError(DriverError):
+    """Will fail again the same way (bad image, missing binary, impossible request)."""
+
+
+class InstanceNotFound(PermanentError):
+    """The driver has no such instance."""
+
+
+class Driver(abc.ABC):
+    name: str = "abstract"
+    #: actions the host can do; the API refuses what the host's driver cannot
+    capabilities: frozenset[str] = frozenset()
+
+    @abc.abstractmethod
+    async def spawn(self, instance: InstanceSpec) -> None: ...
+
+    @abc.abstractmethod
+    async def destroy(self, uuid: str) -> None: ...
+
+    @abc.abstractmethod
+    async def power_off(self, uuid: str, timeout: float = 60) -> None: ...
+
+    @abc.abstractmethod
+    async def power_on(self, uuid: str) -> None: ...
+
+    @abc.abstractmethod
+    async def reboot(self, uuid: str, hard: bool) -> None: ...
+
+    @abc.abstractmethod
+    async def pause(self, uuid: str) -> None: ...
+
+    @abc.abstractmethod
+    async def unpause(self, uuid: str) -> None: ...
+
+    @abc.abstractmethod
+    async def suspend(self, uuid: str) -> None: ...
+
+    @abc.abstractmethod
+    async def resume(self, uuid: str) -> None: ...
+
+    @abc.abstractmethod
+    async def get_info(self, uuid: str) -> int: ...
+
+    @abc.abstractmethod
+    async def list_instances(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def console_output(self, uuid: str, tail: int | None = None) -> str: ...
+
+    @abc.abstractmethod
+    def host_resources(self) -> dict[str, Any]: ...

@@ -1,0 +1,112 @@
+"""The fake driver: instances live in memory. Its docstrings define the driver
+contract that every real driver (qemu, container) must honour too.
+
+It has a configurable spawn latency and failure injection (an image or
+instance name containing `fail`, or metadata `fake_fail=1`, makes spawn fail
+permanently), and one process can host many simulated hosts, so scale tests
+and benchmarks run without QEMU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from overcast.agent.virt import base
+from overcast.agent.virt.base import Driver, InstanceNotFound, PermanentError
+from overcast.bus.messages import InstanceSpec
+
+
+@dataclass
+class FakeInstance:
+    spec: InstanceSpec
+    power_state: int = base.RUNNING
+    console: list[str] = field(default_factory=list)
+
+
+class FakeDriver(Driver):
+    name = "fake"
+    capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
+                              "console_output", "snapshot"})
+
+    def __init__(self, host: str = "fake-host", *, vcpus: int = 32, memory_mb: int = 131072,
+                 disk_gb: int = 2048, spawn_latency: float = 0.0) -> None:
+        self.host = host
+        self.vcpus, self.memory_mb, self.disk_gb = vcpus, memory_mb, disk_gb
+        self.spawn_latency = spawn_latency
+        self.instances: dict[str, FakeInstance] = {}
+
+    def _get(self, uuid: str) -> FakeInstance:
+        inst = self.instances.get(uuid)
+        if inst is None:
+            raise InstanceNotFound(f"instance {uuid} is not on host {self.host}")
+        return inst
+
+    async def spawn(self, instance: InstanceSpec) -> None:
+        """Create and start the instance; return when it is RUNNING.
+
+        Idempotent: spawning an instance that already runs changes nothing.
+        Raises PermanentError when the instance can never be built here.
+        """
+        if instance.uuid in self.instances:
+            return
+        if self.spawn_latency:
+            await asyncio.sleep(self.spawn_latency)
+        if "fail" in instance.name or instance.metadata.get("fake_fail") or \
+                "fail" in str(instance.image.get("name", "")):
+            raise PermanentError(f"fake spawn failure injected for {instance.name}")
+        self.instances[instance.uuid] = FakeInstance(spec=instance, console=[
+            f"fake console of {instance.uuid}", f"overcast-guest: instance-id={instance.uuid} "
+            f"hostname={instance.name}"])
+
+    async def destroy(self, uuid: str) -> None:
+        """Remove the instance and everything it used on the host. Idempotent:
+        destroying an unknown instance is not an error."""
+        self.instances.pop(uuid, None)
+
+    async def power_off(self, uuid: str, timeout: float = 60) -> None:
+        """Stop the guest (graceful first, hard after `timeout`); state SHUTDOWN."""
+        self._get(uuid).power_state = base.SHUTDOWN
+
+    async def power_on(self, uuid: str) -> None:
+        """Start a stopped guest; state RUNNING."""
+        self._get(uuid).power_state = base.RUNNING
+
+    async def reboot(self, uuid: str, hard: bool) -> None:
+        """Restart the guest (hard: reset without asking it); ends RUNNING."""
+        inst = self._get(uuid)
+        inst.console.append(f"reboot ({'hard' if hard else 'soft'})")
+        inst.power_state = base.RUNNING
+
+    async def pause(self, uuid: str) -> None:
+        """Freeze the guest in memory; state PAUSED."""
+        self._get(uuid).power_state = base.PAUSED
+
+    async def unpause(self, uuid: str) -> None:
+        self._get(uuid).power_state = base.RUNNING
+
+    async def suspend(self, uuid: str) -> None:
+        """Save the guest's state to disk and stop it; state SUSPENDED."""
+        self._get(uuid).power_state = base.SUSPENDED
+
+    async def resume(self, uuid: str) -> None:
+        self._get(uuid).power_state = base.RUNNING
+
+    async def get_info(self, uuid: str) -> int:
+        """The power state read back from the hypervisor, never assumed."""
+        return self._get(uuid).power_state
+
+    async def list_instances(self) -> list[str]:
+        """The uuids of every instance that really exists on this host."""
+        return sorted(self.instances)
+
+    async def console_output(self, uuid: str, tail: int | None = None) -> str:
+        """The serial console's text (its last `tail` lines when given)."""
+        lines = self._get(uuid).console
+        return "\n".join(lines[-tail:] if tail else lines) + "\n"
+
+    def host_resources(self) -> dict[str, Any]:
+        """Inventory for Placement: VCPU, MEMORY_MB, DISK_GB totals of the host."""
+        return {"VCPU": self.vcpus, "MEMORY_MB": self.memory_mb, "DISK_GB": self.disk_gb,
+                "hypervisor_type": "fake", "cpu_info": "fake"}

@@ -1,0 +1,36 @@
+"""The bus interface every implementation provides."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from overcast.bus.messages import Message
+
+#: A handler gets a message; what it returns is the reply to a `call`.
+Handler = Callable[[Message], Awaitable[Any]]
+
+
+class BusTimeout(TimeoutError):
+    """A `call` got no reply in time (the other side is down or too slow)."""
+
+
+class Bus(abc.ABC):
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    @abc.abstractmethod
+    async def cast(self, topic: str, message: Message) -> None:
+        """Deliver `message` to the topic's subscriber; do not wait for it to be handled."""
+
+    @abc.abstractmethod
+    async def call(self, topic: str, message: Message, timeout: float = 30) -> Any:
+        """Deliver `message` and wait for the handler's return value."""
+
+    @abc.abstractmethod
+    async def subscribe(self, topic: str, handler: Handler) -> None:
+        """Handle every message sent to `topic` (one handler per topic)."""

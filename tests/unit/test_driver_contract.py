@@ -1,0 +1,63 @@
+"""The driver contract, run against every driver this host can run.
+
+The fake driver always runs; real drivers join the parametrisation when they
+exist and their host requirements are met.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from overcast.agent.virt import base
+from overcast.agent.virt.base import Driver, InstanceNotFound, PermanentError
+from overcast.agent.virt.fake import FakeDriver
+from overcast.bus.messages import InstanceSpec
+
+
+def drivers() -> list[Driver]:
+    return [FakeDriver("contract-host")]
+
+
+def spec(name: str = "vm") -> InstanceSpec:
+    return InstanceSpec(uuid=str(uuid.uuid4()), name=name, project_id="p", vcpus=1,
+                        memory_mb=128, root_gb=1)
+
+
+@pytest.fixture(params=drivers(), ids=lambda d: d.name)
+def driver(request: pytest.FixtureRequest) -> Driver:
+    return request.param  # type: ignore[no-any-return]
+
+
+async def test_lifecycle(driver: Driver) -> None:
+    s = spec()
+    await driver.spawn(s)
+    await driver.spawn(s)  # idempotent
+    assert s.uuid in await driver.list_instances()
+    assert await driver.get_info(s.uuid) == base.RUNNING
+    for action, state in (("power_off", base.SHUTDOWN), ("power_on", base.RUNNING),
+                          ("pause", base.PAUSED), ("unpause", base.RUNNING),
+                          ("suspend", base.SUSPENDED), ("resume", base.RUNNING)):
+        await getattr(driver, action)(s.uuid)
+        assert await driver.get_info(s.uuid) == state, action
+    await driver.reboot(s.uuid, hard=True)
+    assert await driver.get_info(s.uuid) == base.RUNNING
+    assert s.uuid in await driver.console_output(s.uuid)
+    await driver.destroy(s.uuid)
+    await driver.destroy(s.uuid)  # idempotent
+    assert s.uuid not in await driver.list_instances()
+    with pytest.raises(InstanceNotFound):
+        await driver.get_info(s.uuid)
+
+
+async def test_resources_reported(driver: Driver) -> None:
+    res = driver.host_resources()
+    assert res["VCPU"] > 0 and res["MEMORY_MB"] > 0 and res["DISK_GB"] > 0
+
+
+async def test_fake_failure_injection() -> None:
+    d = FakeDriver()
+    with pytest.raises(PermanentError):
+        await d.spawn(spec("will-fail"))
+    assert await d.list_instances() == []
