@@ -26,6 +26,7 @@ log = logging.getLogger("overcast.app")
 SERVICE_MODULES = [
     "overcast.identity.api",
     "overcast.placement.api",
+    "overcast.compute.api",
 ]
 
 

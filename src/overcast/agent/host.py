@@ -205,7 +205,9 @@ class Agent:
             wanted = {d["uuid"]: d for d in desired}
             for uuid, d in wanted.items():
                 state = d["vm_state"]
-                if uuid in actual:
+                if state == "deleting":
+                    asyncio.create_task(self._delete(uuid))
+                elif uuid in actual:
                     power = await self.driver.get_info(uuid)
                     await self.report(uuid, state, power)
                 elif state == "building":

@@ -12,6 +12,7 @@ from overcast.db.base import Base
 MODEL_MODULES = [
     "overcast.identity.models",
     "overcast.placement.models",
+    "overcast.compute.models",
 ]
 
 

@@ -1,0 +1,311 @@
+"""The conductor and scheduler: the control plane's side of the bus.
+
+- `ScheduleInstances`: for each instance, ask Placement for allocation
+  candidates, filter hosts (service up and enabled, availability zone, server
+  group (anti-)affinity), weigh them (spread: most free RAM first; pack as an
+  option), claim atomically and retry the next host on a lost race, then cast
+  `SpawnInstance` to the chosen agent. No host: the instance goes to ERROR with
+  a fault saying which resources or filters ruled the hosts out.
+- `InstanceState`: write what an agent reports (vm/power state, faults, events);
+  a finished delete releases the allocations and marks the row deleted.
+- `HostHeartbeat`: register/refresh the compute service and its Placement
+  provider and inventory.
+- `DesiredState` (call): the instances an agent should have.
+- At start it reconciles: instances left in scheduling are scheduled again,
+  deletes in flight whose host is gone are finished, so nothing stays in BUILD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid as uuidlib
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import select
+
+from overcast.bus import Bus
+from overcast.bus.messages import (
+    DesiredState,
+    HostHeartbeat,
+    InstanceSpec,
+    InstanceState,
+    Message,
+    ScheduleInstances,
+    SpawnInstance,
+)
+from overcast.compute import models as m
+from overcast.compute import states
+from overcast.compute.service import ComputeService, service_up
+from overcast.db import Database, utcnow
+from overcast.kit.errors import Conflict
+
+log = logging.getLogger("overcast.conductor")
+
+NAMESPACE = uuidlib.UUID("6e4b2c1a-95d1-4f3e-9f5e-0c3a1d2b7e11")
+ALLOCATION_RATIOS = {"VCPU": 4.0, "MEMORY_MB": 1.0, "DISK_GB": 1.0}
+
+
+def provider_uuid(host: str) -> str:
+    return str(uuidlib.uuid5(NAMESPACE, host))
+
+
+class NoValidHost(Exception):
+    pass
+
+
+class Conductor:
+    def __init__(self, db: Database, bus: Bus, compute: ComputeService, placement: Any,
+                 *, weigher: str = "spread", network: Any = None) -> None:
+        self.db = db
+        self.bus = bus
+        self.compute = compute
+        self.placement = placement
+        self.weigher = weigher
+        self.network = network
+
+    async def start(self) -> None:
+        await self.bus.subscribe("conductor", self.handle)
+        await asyncio.to_thread(self._recover)
+
+    async def handle(self, msg: Message) -> Any:
+        if isinstance(msg, ScheduleInstances):
+            for uuid in msg.uuids:
+                await asyncio.to_thread(self._schedule_one, uuid)
+            return None
+        if isinstance(msg, InstanceState):
+            await asyncio.to_thread(self._instance_state, msg)
+            return None
+        if isinstance(msg, HostHeartbeat):
+            await asyncio.to_thread(self._heartbeat, msg)
+            return None
+        if isinstance(msg, DesiredState):
+            return await asyncio.to_thread(self._desired, msg.host)
+        log.warning("conductor ignored %s", msg.kind)
+        return None
+
+    # ---------------------------------------------------------- recovery
+    def _recover(self) -> None:
+        with self.db.session() as s:
+            pending = list(s.scalars(select(m.Instance.uuid).where(
+                m.Instance.deleted.is_(False), m.Instance.vm_state == states.BUILDING,
+                m.Instance.host.is_(None))))
+        for uuid in pending:
+            self._schedule_one(uuid)
+
+    # -------------------------------------------------------- scheduling
+    def spec(self, inst: m.Instance) -> InstanceSpec:
+        image: dict[str, Any] = {}
+        return InstanceSpec(
+            uuid=inst.uuid, name=inst.name, project_id=inst.project_id,
+            vcpus=int(inst.flavor["vcpus"]), memory_mb=int(inst.flavor["ram"]),
+            root_gb=int(inst.flavor["disk"]), image_ref=inst.image_ref, image=image,
+            key_data=inst.key_data, user_data=inst.user_data,
+            metadata=dict(inst.metadata_ or {}), config_drive=inst.config_drive)
+
+    def _schedule_one(self, uuid: str) -> None:
+        with self.db.session() as s:
+            inst = s.get(m.Instance, uuid)
+            if inst is None or inst.deleted or inst.host is not None or \
+                    inst.vm_state != states.BUILDING:
+                return
+            flavor = dict(inst.flavor)
+            project_id, user_id = inst.project_id, inst.user_id
+            az = inst.availability_zone
+            forced_host = None
+            if inst.requested_az and ":" in inst.requested_az:
+                forced_host = inst.requested_az.split(":", 1)[1] or None
+            group = s.get(m.ServerGroup, inst.server_group) if inst.server_group else None
+            group_policy = group.policy if group else None
+            group_hosts: set[str] = set()
+            if group is not None:
+                members = s.scalars(select(m.ServerGroupMember.instance_uuid).where(
+                    m.ServerGroupMember.group_uuid == group.uuid,
+                    m.ServerGroupMember.instance_uuid != uuid))
+                group_hosts = {h for h in s.scalars(select(m.Instance.host).where(
+                    m.Instance.uuid.in_(list(members)), m.Instance.deleted.is_(False)))
+                    if h}
+            services = {svc.host: svc for svc in s.scalars(select(m.Service).where(
+                m.Service.binary == "nova-compute"))}
+        resources = {"VCPU": int(flavor["vcpus"]), "MEMORY_MB": int(flavor["ram"])}
+        if int(flavor.get("disk") or 0):
+            resources["DISK_GB"] = int(flavor["disk"])
+        try:
+            host = self._place(uuid, resources, project_id, user_id, services, az, forced_host,
+                               group_policy, group_hosts)
+        except NoValidHost as exc:
+            self._fail(uuid, f"No valid host was found. {exc}")
+            return
+        with self.db.transaction() as s:
+            inst = s.get(m.Instance, uuid)
+            if inst is None or inst.deleted:
+                self.placement.release(uuid)
+                return
+            inst.host = host
+            inst.availability_zone = services[host].zone
+            inst.task_state = "spawning"
+            inst.updated_at = utcnow()
+            spec = self.spec(inst)
+        if self.network is not None:
+            try:
+                spec.ports = self.network(inst, host)
+            except Exception as exc:  # noqa: BLE001
+                self._fail(uuid, f"Build of instance {uuid} aborted: networking failed: {exc}")
+                return
+        self.compute.cast(f"agent.{host}", SpawnInstance(instance=asdict(spec)))
+
+    def _place(self, uuid: str, resources: dict[str, int], project_id: str, user_id: str,
+               services: dict[str, m.Service], az: str | None, forced_host: str | None,
+               group_policy: str | None, group_hosts: set[str]) -> str:
+        candidates = self.placement.allocation_candidates(resources, limit=1000)
+        if not candidates:
+            raise NoValidHost(f"There are not enough hosts available: no host has free "
+                              f"{', '.join(f'{k}={v}' for k, v in resources.items())}.")
+        by_provider = {provider_uuid(h): h for h in services}
+        reasons: dict[str, int] = {}
+        hosts: list[tuple[str, dict[str, dict[str, int]]]] = []
+        for c in candidates:
+            host = by_provider.get(c.root_uuid)
+            why = None
+            if host is None:
+                why = "not a compute host"
+            elif not service_up(services[host]):
+                why = "ComputeFilter (service down)"
+            elif services[host].disabled:
+                why = "ComputeFilter (service disabled)"
+            elif az and services[host].zone != az:
+                why = "AvailabilityZoneFilter"
+            elif forced_host and host != forced_host:
+                why = "forced host"
+            elif group_policy == "anti-affinity" and host in group_hosts:
+                why = "ServerGroupAntiAffinityFilter"
+            elif group_policy == "affinity" and group_hosts and host not in group_hosts:
+                why = "ServerGroupAffinityFilter"
+            if why:
+                reasons[why] = reasons.get(why, 0) + 1
+                continue
+            assert host is not None
+            hosts.append((host, c.allocations))
+        if not hosts:
+            detail = ", ".join(f"{k} ruled out {n} host(s)" for k, n in sorted(reasons.items()))
+            raise NoValidHost(f"There are not enough hosts available: {detail}.")
+        summaries = self.placement.provider_summaries([provider_uuid(h) for h, _ in hosts])
+
+        def free(h: str) -> float:
+            res = summaries.get(provider_uuid(h), {}).get("resources", {})
+            ram = res.get("MEMORY_MB", {"capacity": 0, "used": 0})
+            return float(ram["capacity"] - ram["used"])
+
+        soft = {"soft-anti-affinity": 1, "soft-affinity": -1}.get(group_policy or "", 0)
+
+        def weight(item: tuple[str, Any]) -> tuple[float, float, str]:
+            h = item[0]
+            group_w = 0.0
+            if soft:
+                group_w = -soft * (1.0 if h in group_hosts else 0.0)
+            spread = free(h) if self.weigher == "spread" else -free(h)
+            return (-group_w, -spread, h)
+
+        hosts.sort(key=weight)
+        for host, allocations in hosts:
+            try:
+                self.placement.claim(uuid, allocations, project_id=project_id,
+                                     user_id=user_id)
+                return host
+            except Conflict:
+                continue  # lost the race for this host: try the next one
+        raise NoValidHost("There are not enough hosts available: every claim lost a race.")
+
+    def _fail(self, uuid: str, message: str) -> None:
+        with self.db.transaction() as s:
+            inst = s.get(m.Instance, uuid)
+            if inst is None:
+                return
+            inst.vm_state, inst.task_state = states.ERROR, None
+            inst.fault = {"code": 500, "message": message[:255], "details": message,
+                          "created": utcnow().isoformat() + "Z"}
+            inst.updated_at = utcnow()
+            self._finish_event(s, uuid, "Error", message)
+        self.placement.release(uuid)
+
+    # ---------------------------------------------------- state reports
+    def _finish_event(self, s: Any, uuid: str, result: str, tb: str | None,
+                      request_id: str | None = None) -> None:
+        q = select(m.InstanceAction).where(m.InstanceAction.instance_uuid == uuid)
+        if request_id:
+            q = q.where(m.InstanceAction.request_id == request_id)
+        act = s.scalar(q.order_by(m.InstanceAction.id.desc()).limit(1))
+        if act is None:
+            return
+        for ev in s.scalars(select(m.InstanceActionEvent).where(
+                m.InstanceActionEvent.action_id == act.id,
+                m.InstanceActionEvent.finish_time.is_(None))):
+            ev.finish_time, ev.result, ev.traceback = utcnow(), result, tb
+        if result == "Error":
+            act.message = "Error"
+        act.updated_at = utcnow()
+
+    def _instance_state(self, msg: InstanceState) -> None:
+        release = False
+        with self.db.transaction() as s:
+            inst = s.get(m.Instance, msg.uuid)
+            if inst is None or inst.deleted:
+                return
+            if msg.vm_state == states.DELETED:
+                self.compute._finish_delete(s, inst)
+                self._finish_event(s, msg.uuid, "Success", None)
+                release = True
+            elif msg.error and msg.event in ("spawn", "rebuild", "resize"):
+                inst.vm_state, inst.task_state = states.ERROR, None
+                inst.power_state = msg.power_state
+                inst.fault = {"code": 500, "message": msg.error[:255], "details": msg.error,
+                              "created": utcnow().isoformat() + "Z"}
+                self._finish_event(s, msg.uuid, "Error", msg.error)
+                release = msg.event == "spawn"
+            elif inst.task_state == "deleting":
+                inst.power_state = msg.power_state  # a late report must not undo a delete
+            else:
+                inst.power_state = msg.power_state
+                if msg.event:
+                    if msg.vm_state:
+                        inst.vm_state = states.RESIZED if msg.event == "resize" \
+                            else msg.vm_state
+                    inst.task_state = None
+                    if msg.event == "spawn" and inst.launched_at is None:
+                        inst.launched_at = utcnow()
+                    self._finish_event(s, msg.uuid, "Error" if msg.error else "Success",
+                                       msg.error, msg.request_id or None)
+            inst.updated_at = utcnow()
+        if release:
+            self.placement.release(msg.uuid)
+
+    def _heartbeat(self, msg: HostHeartbeat) -> None:
+        res = msg.resources
+        with self.db.transaction() as s:
+            svc = s.scalar(select(m.Service).where(m.Service.host == msg.host,
+                                                   m.Service.binary == "nova-compute"))
+            if svc is None:
+                svc = m.Service(uuid=str(uuidlib.uuid4()), host=msg.host,
+                                binary="nova-compute", zone="nova")
+                s.add(svc)
+            svc.last_seen_at = utcnow()
+            svc.driver = msg.driver
+            svc.resources = res
+            svc.updated_at = utcnow()
+        rp = provider_uuid(msg.host)
+        self.placement.ensure_provider(rp, msg.host)
+        inv = {rc: {"total": int(res[rc]), "allocation_ratio": ALLOCATION_RATIOS[rc],
+                    "max_unit": int(res[rc])}
+               for rc in ("VCPU", "MEMORY_MB", "DISK_GB") if int(res.get(rc) or 0) > 0}
+        self.placement.set_inventory(rp, inv)
+
+    def _desired(self, host: str) -> list[dict[str, Any]]:
+        with self.db.session() as s:
+            out = []
+            for inst in s.scalars(select(m.Instance).where(m.Instance.host == host,
+                                                           m.Instance.deleted.is_(False))):
+                state = "deleting" if inst.task_state == "deleting" else inst.vm_state
+                out.append({"uuid": inst.uuid, "vm_state": state,
+                            "instance": asdict(self.spec(inst))})
+            return out

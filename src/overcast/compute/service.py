@@ -1,0 +1,467 @@
+"""Nova's domain logic for servers: quotas, create (desired state first, then a
+cast to the conductor), list/show/update/delete, actions, metadata, instance
+actions and events, compute services/hypervisors and server groups.
+
+Every state change goes through `states.check` (Nova's legal-state table) and
+is written with the task_state it expects (`UPDATE ... WHERE task_state IS
+:seen`), so two racing actions cannot both win: the loser gets a 409.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import uuid as uuidlib
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from overcast.bus import Bus
+from overcast.bus.messages import (
+    ConsoleOutput,
+    DeleteInstance,
+    Message,
+    PowerAction,
+    ScheduleInstances,
+)
+from overcast.compute import models as m
+from overcast.compute import states
+from overcast.compute.flavors import FlavorService, snapshot
+from overcast.compute.keypairs import KeyPairService
+from overcast.db import Database, utcnow
+from overcast.kit.context import RequestContext
+from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound
+
+SERVICE_DOWN_AFTER = 60  # seconds without a heartbeat (Nova's service_down_time)
+
+DEFAULT_QUOTAS = {
+    "instances": 10, "cores": 20, "ram": 51200, "metadata_items": 128, "key_pairs": 100,
+    "server_groups": 10, "server_group_members": 10, "injected_files": 5,
+    "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
+    "floating_ips": -1, "fixed_ips": -1, "security_groups": -1, "security_group_rules": -1,
+}
+
+
+class ComputeService:
+    def __init__(self, db: Database, bus: Bus) -> None:
+        self.db = db
+        self.bus = bus
+        self.flavors = FlavorService(db)
+        self.keypairs = KeyPairService(db)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.image_lookup: Callable[[RequestContext, str], dict[str, Any]] | None = None
+
+    # ---------------------------------------------------------------- bus
+    def cast(self, topic: str, msg: Message) -> None:
+        """Send from any thread (API handlers run in worker threads)."""
+        loop = self.loop
+        if loop is None:
+            raise RuntimeError("compute service is not started")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            loop.create_task(self.bus.cast(topic, msg))
+        else:
+            asyncio.run_coroutine_threadsafe(self.bus.cast(topic, msg), loop).result(30)
+
+    def call(self, topic: str, msg: Message, timeout: float = 30) -> Any:
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(self.bus.call(topic, msg, timeout),
+                                                self.loop).result(timeout + 5)
+
+    # ------------------------------------------------------------- quotas
+    def quota_limits(self, s: Session, project_id: str) -> dict[str, int]:
+        limits = dict(DEFAULT_QUOTAS)
+        for q in s.scalars(select(m.Quota).where(m.Quota.project_id == project_id)):
+            limits[q.resource] = q.hard_limit
+        return limits
+
+    def quota_usage(self, s: Session, project_id: str) -> dict[str, int]:
+        flavors = list(s.scalars(select(m.Instance.flavor).where(
+            m.Instance.project_id == project_id, m.Instance.deleted.is_(False))))
+        groups = s.scalar(select(func.count()).select_from(m.ServerGroup).where(
+            m.ServerGroup.project_id == project_id)) or 0
+        return {"instances": len(flavors), "cores": sum(int(f["vcpus"]) for f in flavors),
+                "ram": sum(int(f["ram"]) for f in flavors), "server_groups": int(groups)}
+
+    def set_quotas(self, project_id: str, values: dict[str, int]) -> None:
+        with self.db.transaction() as s:
+            for k, v in values.items():
+                row = s.get(m.Quota, (project_id, k))
+                if row is None:
+                    s.add(m.Quota(project_id=project_id, resource=k, hard_limit=v))
+                else:
+                    row.hard_limit = v
+
+    def delete_quotas(self, project_id: str) -> None:
+        with self.db.transaction() as s:
+            for q in s.scalars(select(m.Quota).where(m.Quota.project_id == project_id)):
+                s.delete(q)
+
+    def _check_quota(self, s: Session, project_id: str, count: int, vcpus: int,
+                     ram: int) -> None:
+        limits = self.quota_limits(s, project_id)
+        used = self.quota_usage(s, project_id)
+        want = {"instances": count, "cores": vcpus * count, "ram": ram * count}
+        over = [r for r, n in want.items()
+                if limits[r] >= 0 and used[r] + n > limits[r]]
+        if over:
+            r = over[0]
+            raise Forbidden(f"Quota exceeded for {r}: Requested {want[r]}, but already used "
+                            f"{used[r]} of {limits[r]} {r}")
+
+    # ------------------------------------------------------------ servers
+    def get_instance(self, s: Session, ctx: RequestContext, uuid: str) -> m.Instance:
+        inst = s.get(m.Instance, uuid)
+        if inst is None or inst.deleted or (not ctx.is_admin and
+                                            inst.project_id != ctx.project_id):
+            raise NotFound(f"Instance {uuid} could not be found.")
+        return inst
+
+    def record_action(self, s: Session, ctx: RequestContext, uuid: str, action: str,
+                      event: str) -> None:
+        act = m.InstanceAction(instance_uuid=uuid, action=action, request_id=ctx.request_id,
+                               user_id=ctx.user_id or "", project_id=ctx.project_id or "")
+        s.add(act)
+        s.flush()
+        s.add(m.InstanceActionEvent(action_id=act.id, event=event))
+
+    def create_servers(self, ctx: RequestContext, req: dict[str, Any]) -> list[str]:
+        """Write the instances (BUILD/scheduling) and ask the conductor to place them."""
+        image: dict[str, Any] = {}
+        if req["image_ref"] and self.image_lookup is not None:
+            image = self.image_lookup(ctx, req["image_ref"])
+        with self.db.transaction() as s:
+            try:
+                flavor = self.flavors.get(s, req["flavor_ref"], ctx)
+            except NotFound:
+                raise BadRequest(f"Flavor {req['flavor_ref']} could not be found.")
+            if flavor.disabled:
+                raise BadRequest(f"Flavor {flavor.id} is disabled.")
+            min_ram = int(image.get("min_ram") or 0)
+            if min_ram and flavor.ram < min_ram:
+                raise BadRequest("Flavor's memory is too small for requested image.")
+            key_data = None
+            if req.get("key_name"):
+                kp = s.scalar(select(m.KeyPair).where(m.KeyPair.user_id == ctx.user_id,
+                                                      m.KeyPair.name == req["key_name"]))
+                if kp is None:
+                    raise BadRequest("Invalid key_name provided.")
+                key_data = kp.public_key
+            group = None
+            hints = req.get("scheduler_hints") or {}
+            if hints.get("group"):
+                group = s.get(m.ServerGroup, hints["group"])
+                if group is None or (not ctx.is_admin and group.project_id != ctx.project_id):
+                    raise BadRequest(f"Invalid server group {hints['group']}.")
+            count = req["max_count"]
+            self._check_quota(s, ctx.project_id or "", count, flavor.vcpus, flavor.ram)
+            az = req.get("availability_zone")
+            if az:
+                zones = set(s.scalars(select(m.Service.zone).where(
+                    m.Service.binary == "nova-compute")))
+                zone = az.split(":", 1)[0]
+                if zone and zone not in zones:
+                    raise BadRequest("The requested availability zone is not available")
+            snap = snapshot(flavor, self.flavors.extra_specs(s, flavor.id))
+            reservation = f"r-{uuidlib.uuid4().hex[:8]}"
+            uuids = []
+            for i in range(count):
+                uuid = str(uuidlib.uuid4())
+                name = req["name"] if count == 1 else f"{req['name']}-{i + 1}"
+                s.add(m.Instance(
+                    uuid=uuid, name=name, project_id=ctx.project_id or "",
+                    user_id=ctx.user_id or "", flavor_id=flavor.id, flavor=snap,
+                    image_ref=req["image_ref"], key_name=req.get("key_name"),
+                    key_data=key_data, user_data=req.get("user_data"),
+                    metadata_=req.get("metadata") or {}, vm_state=states.BUILDING,
+                    task_state="scheduling", power_state=0, requested_az=az or None,
+                    availability_zone=(az.split(":", 1)[0] or None) if az else None,
+                    access_ip_v4=req.get("access_ip_v4"), access_ip_v6=req.get("access_ip_v6"),
+                    config_drive=bool(req.get("config_drive")),
+                    description=req.get("description"),
+                    hostname=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]
+                    or "server", reservation_id=reservation, launch_index=i,
+                    scheduler_hints=hints, server_group=group.uuid if group else None,
+                    tags=[]))
+                if group is not None:
+                    s.add(m.ServerGroupMember(group_uuid=group.uuid, instance_uuid=uuid))
+                s.flush()
+                self.record_action(s, ctx, uuid, "create", "compute__do_build_and_run_instance")
+                uuids.append(uuid)
+        self.cast("conductor", ScheduleInstances(uuids=uuids, request_id=ctx.request_id))
+        return uuids
+
+    def list_servers(self, ctx: RequestContext, filters: dict[str, Any], *,
+                     limit: int | None, marker: str | None,
+                     sort: list[tuple[str, str]]) -> tuple[list[m.Instance], bool]:
+        from overcast.kit.paging import keyset_page
+
+        with self.db.session() as s:
+            q = select(m.Instance)
+            deleted = filters.get("deleted", False)
+            if deleted and ctx.is_admin:
+                q = q.where(m.Instance.deleted.is_(True))
+            elif not filters.get("changes-since"):
+                q = q.where(m.Instance.deleted.is_(False))
+            if filters.get("all_tenants") and ctx.is_admin:
+                if filters.get("project_id"):
+                    q = q.where(m.Instance.project_id == filters["project_id"])
+            else:
+                q = q.where(m.Instance.project_id == ctx.project_id)
+            for key, col in (("image", m.Instance.image_ref), ("flavor", m.Instance.flavor_id),
+                             ("host", m.Instance.host), ("key_name", m.Instance.key_name),
+                             ("availability_zone", m.Instance.availability_zone),
+                             ("reservation_id", m.Instance.reservation_id),
+                             ("user_id", m.Instance.user_id)):
+                if filters.get(key) is not None:
+                    q = q.where(col == filters[key])
+            if filters.get("changes-since"):
+                q = q.where(m.Instance.updated_at >= filters["changes-since"])
+            if filters.get("vm_states"):
+                q = q.where(m.Instance.vm_state.in_(filters["vm_states"]))
+            rows, more = keyset_page(s, q, m.Instance, limit=None, marker=None, sort=sort,
+                                     id_attr="uuid")
+            if filters.get("name"):
+                try:
+                    rx = re.compile(filters["name"])
+                except re.error:
+                    rx = re.compile(re.escape(filters["name"]))
+                rows = [r for r in rows if rx.search(r.name)]
+            if filters.get("status"):
+                rows = [r for r in rows if states.status(r.vm_state, r.task_state)
+                        == filters["status"]]
+            if marker is not None:
+                ids = [r.uuid for r in rows]
+                if marker not in ids:
+                    raise BadRequest(f"marker [{marker}] not found")
+                rows = rows[ids.index(marker) + 1:]
+            more = limit is not None and len(rows) > limit
+            return (rows[:limit] if limit is not None else rows), more
+
+    def update_server(self, ctx: RequestContext, uuid: str, data: dict[str, Any]) -> None:
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            self._check_lock(ctx, inst)
+            for key in ("name", "description", "access_ip_v4", "access_ip_v6"):
+                if key in data:
+                    setattr(inst, key, data[key])
+            inst.updated_at = utcnow()
+
+    @staticmethod
+    def _check_lock(ctx: RequestContext, inst: m.Instance) -> None:
+        if inst.locked and not ctx.is_admin:
+            raise Conflict(f"Instance {inst.uuid} is locked")
+
+    def _transition(self, s: Session, inst: m.Instance, action: str,
+                    name: str | None = None) -> str | None:
+        new_task = states.check(action, inst.uuid, inst.vm_state, inst.task_state, name)
+        seen = inst.task_state
+        cond = m.Instance.task_state.is_(None) if seen is None else \
+            m.Instance.task_state == seen
+        res = s.execute(update(m.Instance).where(m.Instance.uuid == inst.uuid, cond)
+                        .values(task_state=new_task, updated_at=utcnow()))
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(f"Cannot '{name or action}' instance {inst.uuid}: another action "
+                           f"changed it meanwhile.")
+        inst.task_state = new_task
+        return new_task
+
+    def delete_server(self, ctx: RequestContext, uuid: str) -> None:
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            self._check_lock(ctx, inst)
+            states.check("delete", uuid, inst.vm_state, inst.task_state)
+            self.record_action(s, ctx, uuid, "delete", "compute_terminate_instance")
+            host_up = inst.host is not None and self._host_up(s, inst.host)
+            if not host_up:
+                # Never placed, or its host is gone: delete locally, as Nova does.
+                self._finish_delete(s, inst)
+                local = True
+            else:
+                inst.task_state = "deleting"
+                inst.updated_at = utcnow()
+                local = False
+            host = inst.host
+        if local:
+            self.release(uuid)
+        else:
+            self.cast(f"agent.{host}", DeleteInstance(uuid=uuid))
+
+    def _finish_delete(self, s: Session, inst: m.Instance) -> None:
+        now = utcnow()
+        inst.vm_state, inst.task_state, inst.power_state = states.DELETED, None, 0
+        inst.deleted, inst.deleted_at, inst.terminated_at, inst.updated_at = True, now, now, now
+        for mem in s.scalars(select(m.ServerGroupMember).where(
+                m.ServerGroupMember.instance_uuid == inst.uuid)):
+            s.delete(mem)
+
+    def release(self, uuid: str) -> None:
+        """Give back what Placement holds for an instance (hook set by the app)."""
+        if self.release_allocations is not None:
+            self.release_allocations(uuid)
+
+    release_allocations: Callable[[str], None] | None = None
+
+    def _host_up(self, s: Session, host: str) -> bool:
+        svc = s.scalar(select(m.Service).where(m.Service.host == host,
+                                               m.Service.binary == "nova-compute"))
+        return svc is not None and service_up(svc)
+
+    def power_action(self, ctx: RequestContext, uuid: str, action: str, label: str) -> None:
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            self._check_lock(ctx, inst)
+            self._transition(s, inst, action, label)
+            self.record_action(s, ctx, uuid, label, f"compute_{label}_instance")
+            host = inst.host
+        if host is None:
+            raise Conflict(f"Cannot '{label}' instance {uuid}: it has no host.")
+        self.cast(f"agent.{host}", PowerAction(uuid=uuid, action=action,
+                                               request_id=ctx.request_id))
+
+    def set_lock(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            if not locked and inst.locked and inst.locked_by == "admin" and not ctx.is_admin:
+                raise Forbidden("Unlock of an instance locked by an admin is not allowed.")
+            inst.locked = locked
+            inst.locked_by = ("admin" if ctx.is_admin else "owner") if locked else None
+            self.record_action(s, ctx, uuid, "lock" if locked else "unlock",
+                               "api_lock" if locked else "api_unlock")
+
+    def console_output(self, ctx: RequestContext, uuid: str, length: int | None) -> str:
+        with self.db.session() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            states.check("getConsoleOutput", uuid, inst.vm_state, inst.task_state,
+                         "get_console_output")
+            host = inst.host
+        if host is None:
+            raise Conflict(f"Instance {uuid} has no console yet.")
+        return str(self.call(f"agent.{host}", ConsoleOutput(uuid=uuid, length=length)))
+
+    # ------------------------------------------------------------ metadata
+    def set_metadata(self, ctx: RequestContext, uuid: str, meta: dict[str, str],
+                     replace: bool) -> dict[str, str]:
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            self._check_lock(ctx, inst)
+            new = dict(meta) if replace else {**(inst.metadata_ or {}), **meta}
+            limit = self.quota_limits(s, inst.project_id)["metadata_items"]
+            if 0 <= limit < len(new):
+                raise Forbidden("Quota exceeded for metadata_items: the number of metadata "
+                                "items exceeds the quota.")
+            inst.metadata_ = new
+            inst.updated_at = utcnow()
+            return new
+
+    def delete_metadata(self, ctx: RequestContext, uuid: str, key: str) -> None:
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            self._check_lock(ctx, inst)
+            meta = dict(inst.metadata_ or {})
+            if key not in meta:
+                raise NotFound("Metadata item was not found")
+            del meta[key]
+            inst.metadata_ = meta
+
+    # ----------------------------------------------------- instance actions
+    def actions(self, ctx: RequestContext, uuid: str) -> list[m.InstanceAction]:
+        with self.db.session() as s:
+            inst = s.get(m.Instance, uuid)
+            if inst is None or (not ctx.is_admin and inst.project_id != ctx.project_id):
+                raise NotFound(f"Instance {uuid} could not be found.")
+            return list(s.scalars(select(m.InstanceAction).where(
+                m.InstanceAction.instance_uuid == uuid).order_by(
+                m.InstanceAction.start_time.desc(), m.InstanceAction.id.desc())))
+
+    def action(self, ctx: RequestContext, uuid: str, request_id: str) -> tuple[
+            m.InstanceAction, list[m.InstanceActionEvent]]:
+        with self.db.session() as s:
+            inst = s.get(m.Instance, uuid)
+            if inst is None or (not ctx.is_admin and inst.project_id != ctx.project_id):
+                raise NotFound(f"Instance {uuid} could not be found.")
+            act = s.scalar(select(m.InstanceAction).where(
+                m.InstanceAction.instance_uuid == uuid,
+                m.InstanceAction.request_id == request_id))
+            if act is None:
+                raise NotFound(f"Action for request_id {request_id} on instance {uuid} not "
+                               f"found")
+            events = list(s.scalars(select(m.InstanceActionEvent).where(
+                m.InstanceActionEvent.action_id == act.id)))
+            return act, events
+
+    # ---------------------------------------------------- services, groups
+    def services(self) -> list[m.Service]:
+        with self.db.session() as s:
+            return list(s.scalars(select(m.Service).order_by(m.Service.id)))
+
+    def update_service(self, service_id: str, data: dict[str, Any]) -> m.Service:
+        with self.db.transaction() as s:
+            svc = s.scalar(select(m.Service).where(
+                (m.Service.uuid == service_id) | (m.Service.id == _int_or(service_id))))
+            if svc is None:
+                raise NotFound(f"Service {service_id} not found.")
+            for key in ("disabled", "disabled_reason", "forced_down"):
+                if key in data:
+                    setattr(svc, key, data[key])
+            if "disabled" in data and not data["disabled"]:
+                svc.disabled_reason = None
+            svc.updated_at = utcnow()
+            return svc
+
+    def create_group(self, ctx: RequestContext, name: str, policy: str,
+                     rules: dict[str, Any]) -> m.ServerGroup:
+        with self.db.transaction() as s:
+            limit = self.quota_limits(s, ctx.project_id or "")["server_groups"]
+            if 0 <= limit <= self.quota_usage(s, ctx.project_id or "")["server_groups"]:
+                raise Forbidden("Quota exceeded, too many server groups.")
+            g = m.ServerGroup(uuid=str(uuidlib.uuid4()), name=name,
+                              project_id=ctx.project_id or "", user_id=ctx.user_id or "",
+                              policy=policy, rules=rules)
+            s.add(g)
+            return g
+
+    def groups(self, ctx: RequestContext, all_projects: bool) -> list[tuple[
+            m.ServerGroup, list[str]]]:
+        with self.db.session() as s:
+            q = select(m.ServerGroup).order_by(m.ServerGroup.created_at)
+            if not (all_projects and ctx.is_admin):
+                q = q.where(m.ServerGroup.project_id == ctx.project_id)
+            return [(g, self._members(s, g.uuid)) for g in s.scalars(q)]
+
+    def _members(self, s: Session, group: str) -> list[str]:
+        return list(s.scalars(select(m.ServerGroupMember.instance_uuid).where(
+            m.ServerGroupMember.group_uuid == group)))
+
+    def group(self, ctx: RequestContext, uuid: str) -> tuple[m.ServerGroup, list[str]]:
+        with self.db.session() as s:
+            g = s.get(m.ServerGroup, uuid)
+            if g is None or (not ctx.is_admin and g.project_id != ctx.project_id):
+                raise NotFound(f"Instance group {uuid} could not be found.")
+            return g, self._members(s, uuid)
+
+    def delete_group(self, ctx: RequestContext, uuid: str) -> None:
+        with self.db.transaction() as s:
+            g = s.get(m.ServerGroup, uuid)
+            if g is None or (not ctx.is_admin and g.project_id != ctx.project_id):
+                raise NotFound(f"Instance group {uuid} could not be found.")
+            s.delete(g)
+
+
+def _int_or(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
+def service_up(svc: m.Service) -> bool:
+    if svc.forced_down or svc.last_seen_at is None:
+        return False
+    return (utcnow() - svc.last_seen_at) < dt.timedelta(seconds=SERVICE_DOWN_AFTER)

@@ -1,0 +1,205 @@
+"""Nova response shaping, one function per resource, each taking the microversion.
+
+At 2.1 a server or flavor has exactly the 2.1 fields (tempest validates strict
+schemas per microversion); later fields appear only from their microversion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+from overcast.compute import models as m
+from overcast.compute import states
+from overcast.kit.microversion import APIVersion
+
+
+def nova_time(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def usage_time(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+def links(base: str, kind: str, ident: str) -> list[dict[str, str]]:
+    return [{"rel": "self", "href": f"{base}/v2.1/{kind}/{ident}"},
+            {"rel": "bookmark", "href": f"{base}/{kind}/{ident}"}]
+
+
+def flavor(base: str, f: m.Flavor, v: APIVersion, extra_specs: dict[str, str],
+           detail: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": f.id, "name": f.name, "links": links(base, "flavors", f.id)}
+    if v.at_least("2.55"):
+        body["description"] = f.description
+    if not detail:
+        return body
+    body.update({"ram": f.ram, "disk": f.disk, "vcpus": f.vcpus,
+                 "swap": f.swap if (f.swap or v.at_least("2.75")) else "",
+                 "OS-FLV-EXT-DATA:ephemeral": f.ephemeral,
+                 "OS-FLV-DISABLED:disabled": f.disabled,
+                 "os-flavor-access:is_public": f.is_public, "rxtx_factor": f.rxtx_factor})
+    if v.at_least("2.61"):
+        body["extra_specs"] = extra_specs
+    return body
+
+
+def host_id(project_id: str, host: str | None) -> str:
+    if not host:
+        return ""
+    return hashlib.sha224((project_id + host).encode()).hexdigest()
+
+
+def server_brief(base: str, inst: m.Instance) -> dict[str, Any]:
+    return {"id": inst.uuid, "name": inst.name, "links": links(base, "servers", inst.uuid)}
+
+
+def server(base: str, inst: m.Instance, v: APIVersion, *, admin: bool,
+           addresses: dict[str, Any], host_status: str | None = None,
+           image_base: str = "") -> dict[str, Any]:
+    status = states.status(inst.vm_state, inst.task_state)
+    body: dict[str, Any] = {
+        "id": inst.uuid, "name": inst.name, "status": status,
+        "tenant_id": inst.project_id, "user_id": inst.user_id,
+        "metadata": dict(inst.metadata_ or {}), "hostId": host_id(inst.project_id, inst.host),
+        "image": {"id": inst.image_ref, "links": [
+            {"rel": "bookmark", "href": f"{base}/images/{inst.image_ref}"}]}
+        if inst.image_ref else "",
+        "created": nova_time(inst.created_at), "updated": nova_time(inst.updated_at),
+        "addresses": addresses, "accessIPv4": inst.access_ip_v4 or "",
+        "accessIPv6": inst.access_ip_v6 or "", "links": links(base, "servers", inst.uuid),
+        "OS-DCF:diskConfig": "MANUAL",
+        "OS-EXT-AZ:availability_zone": inst.availability_zone or "",
+        "config_drive": "True" if inst.config_drive else "",
+        "key_name": inst.key_name,
+        "OS-SRV-USG:launched_at": usage_time(inst.launched_at),
+        "OS-SRV-USG:terminated_at": usage_time(inst.terminated_at),
+        "OS-EXT-STS:task_state": inst.task_state, "OS-EXT-STS:vm_state": inst.vm_state,
+        "OS-EXT-STS:power_state": inst.power_state,
+        "os-extended-volumes:volumes_attached": [],
+    }
+    if status in ("BUILD", "ACTIVE"):
+        body["progress"] = 0 if status == "BUILD" else 100
+    if v.at_least("2.47"):
+        f = inst.flavor
+        body["flavor"] = {"vcpus": f["vcpus"], "ram": f["ram"], "disk": f["disk"],
+                          "ephemeral": f.get("ephemeral", 0), "swap": f.get("swap", 0),
+                          "original_name": f["name"],
+                          "extra_specs": dict(f.get("extra_specs") or {})}
+    else:
+        body["flavor"] = {"id": inst.flavor_id, "links": [
+            {"rel": "bookmark", "href": f"{base}/flavors/{inst.flavor_id}"}]}
+    if admin:
+        body["OS-EXT-SRV-ATTR:host"] = inst.host
+        body["OS-EXT-SRV-ATTR:hypervisor_hostname"] = inst.host
+        body["OS-EXT-SRV-ATTR:instance_name"] = f"instance-{inst.uuid[:8]}"
+        if v.at_least("2.3"):
+            body.update({"OS-EXT-SRV-ATTR:reservation_id": inst.reservation_id,
+                         "OS-EXT-SRV-ATTR:launch_index": inst.launch_index,
+                         "OS-EXT-SRV-ATTR:hostname": inst.hostname,
+                         "OS-EXT-SRV-ATTR:kernel_id": "", "OS-EXT-SRV-ATTR:ramdisk_id": "",
+                         "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda",
+                         "OS-EXT-SRV-ATTR:user_data": inst.user_data})
+    if v.at_least("2.3"):
+        body["os-extended-volumes:volumes_attached"] = []
+    if inst.fault and status in ("ERROR", "DELETED"):
+        fault = dict(inst.fault)
+        if not admin:
+            fault.pop("details", None)
+        body["fault"] = fault
+    if v.at_least("2.9"):
+        body["locked"] = inst.locked
+    if v.at_least("2.16") and host_status is not None:
+        body["host_status"] = host_status
+    if v.at_least("2.19"):
+        body["description"] = inst.description
+    if v.at_least("2.26"):
+        body["tags"] = list(inst.tags or [])
+    return body
+
+
+def keypair_brief(kp: m.KeyPair, v: APIVersion) -> dict[str, Any]:
+    body = {"name": kp.name, "public_key": kp.public_key, "fingerprint": kp.fingerprint}
+    if v.at_least("2.2"):
+        body["type"] = kp.type
+    return body
+
+
+def keypair_full(kp: m.KeyPair, v: APIVersion) -> dict[str, Any]:
+    body = keypair_brief(kp, v)
+    body.update({"user_id": kp.user_id, "id": kp.id, "created_at": usage_time(kp.created_at),
+                 "deleted": False, "deleted_at": None, "updated_at": None})
+    return body
+
+
+def service(svc: m.Service, v: APIVersion, up: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": svc.uuid if v.at_least("2.53") else svc.id, "binary": svc.binary,
+        "host": svc.host, "zone": svc.zone,
+        "status": "disabled" if svc.disabled else "enabled", "state": "up" if up else "down",
+        "updated_at": usage_time(svc.last_seen_at), "disabled_reason": svc.disabled_reason}
+    if v.at_least("2.11"):
+        body["forced_down"] = svc.forced_down
+    return body
+
+
+def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
+               running: int, detail: bool) -> dict[str, Any]:
+    hid = svc.uuid if v.at_least("2.53") else svc.id
+    body: dict[str, Any] = {"id": hid, "hypervisor_hostname": svc.host,
+                            "state": "up" if up else "down",
+                            "status": "disabled" if svc.disabled else "enabled"}
+    if not detail:
+        return body
+    res = svc.resources or {}
+    body.update({
+        "hypervisor_type": res.get("hypervisor_type", svc.driver), "hypervisor_version": 1,
+        "host_ip": "127.0.0.1",
+        "service": {"id": svc.uuid if v.at_least("2.53") else svc.id, "host": svc.host,
+                    "disabled_reason": svc.disabled_reason}})
+    if not v.at_least("2.88"):
+        body.update({
+            "vcpus": int(res.get("VCPU", 0)), "memory_mb": int(res.get("MEMORY_MB", 0)),
+            "local_gb": int(res.get("DISK_GB", 0)), "vcpus_used": used.get("VCPU", 0),
+            "memory_mb_used": used.get("MEMORY_MB", 0),
+            "local_gb_used": used.get("DISK_GB", 0),
+            "free_ram_mb": int(res.get("MEMORY_MB", 0)) - used.get("MEMORY_MB", 0),
+            "free_disk_gb": int(res.get("DISK_GB", 0)) - used.get("DISK_GB", 0),
+            "current_workload": 0, "running_vms": running, "disk_available_least": 0,
+            "cpu_info": res.get("cpu_info", "") if not v.at_least("2.28") else {}})
+    return body
+
+
+def server_group(g: m.ServerGroup, members: list[str], v: APIVersion) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": g.uuid, "name": g.name, "members": members,
+                            "metadata": {}}
+    if v.at_least("2.64"):
+        body.pop("metadata")
+        body["policy"] = g.policy
+        body["rules"] = g.rules or {}
+    else:
+        body["policies"] = [g.policy]
+    if v.at_least("2.13"):
+        body["project_id"] = g.project_id
+        body["user_id"] = g.user_id
+    return body
+
+
+def action(a: m.InstanceAction, v: APIVersion) -> dict[str, Any]:
+    body = {"action": a.action, "instance_uuid": a.instance_uuid, "request_id": a.request_id,
+            "user_id": a.user_id, "project_id": a.project_id,
+            "start_time": usage_time(a.start_time), "message": a.message}
+    if v.at_least("2.58"):
+        body["updated_at"] = usage_time(a.updated_at)
+    return body
+
+
+def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"event": e.event, "start_time": usage_time(e.start_time),
+                            "finish_time": usage_time(e.finish_time), "result": e.result}
+    if admin:
+        body["traceback"] = e.traceback
+    if v.at_least("2.62") and admin:
+        body["host"] = e.host
+    return body
