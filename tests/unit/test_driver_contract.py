@@ -61,3 +61,16 @@ async def test_fake_failure_injection() -> None:
     with pytest.raises(PermanentError):
         await d.spawn(spec("will-fail"))
     assert await d.list_instances() == []
+
+
+async def test_fake_state_survives_a_new_driver_object(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "fake.json"
+    d = FakeDriver("h", state_path=path)
+    s = spec()
+    await d.spawn(s)
+    await d.pause(s.uuid)
+    again = FakeDriver("h", state_path=path)
+    assert await again.list_instances() == [s.uuid]
+    assert await again.get_info(s.uuid) == base.PAUSED

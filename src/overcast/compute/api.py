@@ -869,6 +869,20 @@ def hypervisor_stats(request: Request, ctx: RequestContext = Ctx) -> Response:
     return _reply(request, {"hypervisor_statistics": stats})
 
 
+@router.get("/v2.1/os-hypervisors/{hid}/uptime")
+def hypervisor_uptime(hid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    _admin(ctx)
+    v = _ver(request)
+    if v.at_least("2.88"):
+        raise NotFound("The resource could not be found.")
+    for svc, used, n in _hypervisor_data(request):
+        if hid in (svc.uuid, str(svc.id)):
+            body = views.hypervisor(svc, v, service_up(svc), used, n, False)
+            body["uptime"] = (svc.resources or {}).get("uptime") or None
+            return _reply(request, {"hypervisor": body})
+    raise NotFound(f"Hypervisor {hid} could not be found.")
+
+
 @router.get("/v2.1/os-hypervisors/{hid}")
 def get_hypervisor(hid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     _admin(ctx)
@@ -878,6 +892,14 @@ def get_hypervisor(hid: str, request: Request, ctx: RequestContext = Ctx) -> Res
             return _reply(request, {"hypervisor": views.hypervisor(svc, v, service_up(svc),
                                                                    used, n, True)})
     raise NotFound(f"Hypervisor {hid} could not be found.")
+
+
+@router.get("/v2.1/os-aggregates")
+def list_aggregates(request: Request, ctx: RequestContext = Ctx) -> Response:
+    # Host aggregates cannot be created yet, so the truthful list is empty
+    # (`openstack hypervisor show` reads it to show a host's aggregates).
+    _admin(ctx)
+    return _reply(request, {"aggregates": []})
 
 
 @router.get("/v2.1/os-availability-zone")
@@ -1088,7 +1110,8 @@ def setup(app: FastAPI) -> None:
             import socket
 
             host = socket.gethostname()
-            agent = Agent(host, FakeDriver(host), bus)
+            driver = FakeDriver(host, state_path=settings.data_dir / "fake-hypervisor.json")
+            agent = Agent(host, driver, bus)
             await agent.start()
             agents.append(agent)
         app.state.local_agents = agents

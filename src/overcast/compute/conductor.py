@@ -128,6 +128,8 @@ class Conductor:
                     if h}
             services = {svc.host: svc for svc in s.scalars(select(m.Service).where(
                 m.Service.binary == "nova-compute"))}
+        # A crash between an earlier claim and writing the host leaves a claim behind.
+        self.placement.release(uuid)
         resources = {"VCPU": int(flavor["vcpus"]), "MEMORY_MB": int(flavor["ram"])}
         if int(flavor.get("disk") or 0):
             resources["DISK_GB"] = int(flavor["disk"])

@@ -10,7 +10,10 @@ and benchmarks run without QEMU.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from overcast.agent.virt import base
@@ -31,11 +34,29 @@ class FakeDriver(Driver):
                               "console_output", "snapshot"})
 
     def __init__(self, host: str = "fake-host", *, vcpus: int = 32, memory_mb: int = 131072,
-                 disk_gb: int = 2048, spawn_latency: float = 0.0) -> None:
+                 disk_gb: int = 2048, spawn_latency: float = 0.0,
+                 state_path: Path | None = None) -> None:
         self.host = host
         self.vcpus, self.memory_mb, self.disk_gb = vcpus, memory_mb, disk_gb
         self.spawn_latency = spawn_latency
         self.instances: dict[str, FakeInstance] = {}
+        # With a state file the fake "hypervisor" outlives the agent, as real
+        # guests outlive a restarted agent; the agent then re-adopts them.
+        self.state_path = state_path
+        if state_path is not None and state_path.exists():
+            for uuid, item in json.loads(state_path.read_text()).items():
+                self.instances[uuid] = FakeInstance(spec=InstanceSpec(**item["spec"]),
+                                                    power_state=item["power_state"],
+                                                    console=item["console"])
+
+    def _save(self) -> None:
+        if self.state_path is None:
+            return
+        data = {u: {"spec": asdict(i.spec), "power_state": i.power_state,
+                    "console": i.console[-50:]} for u, i in self.instances.items()}
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.state_path)
 
     def _get(self, uuid: str) -> FakeInstance:
         inst = self.instances.get(uuid)
@@ -59,39 +80,48 @@ class FakeDriver(Driver):
         self.instances[instance.uuid] = FakeInstance(spec=instance, console=[
             f"fake console of {instance.uuid}", f"overcast-guest: instance-id={instance.uuid} "
             f"hostname={instance.name}"])
+        self._save()
 
     async def destroy(self, uuid: str) -> None:
         """Remove the instance and everything it used on the host. Idempotent:
         destroying an unknown instance is not an error."""
         self.instances.pop(uuid, None)
+        self._save()
 
     async def power_off(self, uuid: str, timeout: float = 60) -> None:
         """Stop the guest (graceful first, hard after `timeout`); state SHUTDOWN."""
         self._get(uuid).power_state = base.SHUTDOWN
+        self._save()
 
     async def power_on(self, uuid: str) -> None:
         """Start a stopped guest; state RUNNING."""
         self._get(uuid).power_state = base.RUNNING
+        self._save()
 
     async def reboot(self, uuid: str, hard: bool) -> None:
         """Restart the guest (hard: reset without asking it); ends RUNNING."""
         inst = self._get(uuid)
         inst.console.append(f"reboot ({'hard' if hard else 'soft'})")
         inst.power_state = base.RUNNING
+        self._save()
 
     async def pause(self, uuid: str) -> None:
         """Freeze the guest in memory; state PAUSED."""
         self._get(uuid).power_state = base.PAUSED
+        self._save()
 
     async def unpause(self, uuid: str) -> None:
         self._get(uuid).power_state = base.RUNNING
+        self._save()
 
     async def suspend(self, uuid: str) -> None:
         """Save the guest's state to disk and stop it; state SUSPENDED."""
         self._get(uuid).power_state = base.SUSPENDED
+        self._save()
 
     async def resume(self, uuid: str) -> None:
         self._get(uuid).power_state = base.RUNNING
+        self._save()
 
     async def get_info(self, uuid: str) -> int:
         """The power state read back from the hypervisor, never assumed."""
@@ -109,4 +139,20 @@ class FakeDriver(Driver):
     def host_resources(self) -> dict[str, Any]:
         """Inventory for Placement: VCPU, MEMORY_MB, DISK_GB totals of the host."""
         return {"VCPU": self.vcpus, "MEMORY_MB": self.memory_mb, "DISK_GB": self.disk_gb,
-                "hypervisor_type": "fake", "cpu_info": "fake"}
+                "hypervisor_type": "fake", "cpu_info": "fake", "uptime": host_uptime()}
+
+
+def host_uptime() -> str:
+    """The machine's uptime line, as `uptime` prints it (Nova's hypervisor uptime)."""
+    import time
+
+    try:
+        seconds = float(Path("/proc/uptime").read_text().split()[0])
+        loads = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        return ""
+    days, rem = divmod(int(seconds), 86400)
+    hours, rem = divmod(rem, 3600)
+    up = f"{days} days, {hours}:{rem // 60:02d}" if days else f"{hours}:{rem // 60:02d}"
+    return (f" {time.strftime('%H:%M:%S')} up {up},  0 users,  load average: "
+            f"{', '.join(loads)}")
