@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from tests.api.test_compute import C, IMAGE, add_agents, wait
+from tests.api.test_compute import IMAGE, C, add_agents, wait
 from tests.conftest import build_cloud
 
 
