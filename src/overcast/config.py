@@ -47,6 +47,8 @@ class Settings:
     #: Start a local compute agent inside `overcast up`.
     local_agent: bool = True
     agent_driver: str = "fake"
+    #: Seconds the fake driver takes to spawn (scale tests and crash tests).
+    fake_spawn_latency: float = 0.0
     #: Build and register the tiny guest images at start-up.
     build_test_image: bool = True
     log_level: str = "info"
@@ -83,6 +85,8 @@ def _coerce(ftype: Any, value: Any) -> Any:
     t = str(ftype)
     if t in ("int", "<class 'int'>"):
         return int(value)
+    if t in ("float", "<class 'float'>"):
+        return float(value)
     if t in ("bool", "<class 'bool'>"):
         if isinstance(value, bool):
             return value

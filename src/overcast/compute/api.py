@@ -1110,7 +1110,8 @@ def setup(app: FastAPI) -> None:
             import socket
 
             host = socket.gethostname()
-            driver = FakeDriver(host, state_path=settings.data_dir / "fake-hypervisor.json")
+            driver = FakeDriver(host, state_path=settings.data_dir / "fake-hypervisor.json",
+                                spawn_latency=settings.fake_spawn_latency)
             agent = Agent(host, driver, bus)
             await agent.start()
             agents.append(agent)
