@@ -225,24 +225,30 @@ class ComputeService:
                 q = q.where(m.Instance.updated_at >= filters["changes-since"])
             if filters.get("vm_states"):
                 q = q.where(m.Instance.vm_state.in_(filters["vm_states"]))
-            rows, more = keyset_page(s, q, m.Instance, limit=None, marker=None, sort=sort,
-                                     id_attr="uuid")
             if filters.get("name"):
+                # Nova's name filter is a regular expression: filter in Python, then page.
+                rows, _ = keyset_page(s, q, m.Instance, limit=None, marker=None, sort=sort,
+                                      id_attr="uuid")
                 try:
                     rx = re.compile(filters["name"])
                 except re.error:
                     rx = re.compile(re.escape(filters["name"]))
                 rows = [r for r in rows if rx.search(r.name)]
+                if marker is not None:
+                    ids = [r.uuid for r in rows]
+                    if marker not in ids:
+                        raise BadRequest(f"marker [{marker}] not found")
+                    rows = rows[ids.index(marker) + 1:]
+                more = limit is not None and len(rows) > limit
+                rows = rows[:limit] if limit is not None else rows
+            else:
+                # Keyset paging in SQL: a page costs an index range, whatever the offset.
+                rows, more = keyset_page(s, q, m.Instance, limit=limit, marker=marker,
+                                         sort=sort, id_attr="uuid")
             if filters.get("status"):
                 rows = [r for r in rows if states.status(r.vm_state, r.task_state)
                         == filters["status"]]
-            if marker is not None:
-                ids = [r.uuid for r in rows]
-                if marker not in ids:
-                    raise BadRequest(f"marker [{marker}] not found")
-                rows = rows[ids.index(marker) + 1:]
-            more = limit is not None and len(rows) > limit
-            return (rows[:limit] if limit is not None else rows), more
+            return rows, more
 
     def update_server(self, ctx: RequestContext, uuid: str, data: dict[str, Any]) -> None:
         with self.db.transaction() as s:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 
 from starlette.requests import Request
 
@@ -39,7 +39,13 @@ class APIVersion:
         return f"{self.major}.{self.minor}"
 
     def at_least(self, text: str) -> bool:
-        return self >= APIVersion.parse(text)
+        other = _parse_cached(text)
+        return (self.major, self.minor) >= (other.major, other.minor)
+
+
+@lru_cache(maxsize=256)
+def _parse_cached(text: str) -> APIVersion:
+    return APIVersion.parse(text)
 
 
 @dataclass(frozen=True)
