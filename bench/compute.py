@@ -21,11 +21,10 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.api.test_compute import C, IMAGE, add_agents  # noqa: E402
+from tests.api.test_compute import IMAGE, C, add_agents  # noqa: E402
 from tests.conftest import build_cloud  # noqa: E402
 
 
@@ -65,13 +64,15 @@ def main() -> None:
             t.start()
         active_at: dict[str, float] = {}
         compute = cloud.app.state.compute
+        from sqlalchemy import select
+
         from overcast.compute import models as m
 
         total = per_thread * args.threads
         while len(active_at) < total:
             with compute.db.session() as s:
-                for uuid, launched in s.query(m.Instance.uuid, m.Instance.launched_at).filter(
-                        m.Instance.vm_state == "active"):
+                for uuid in s.scalars(select(m.Instance.uuid).where(
+                        m.Instance.vm_state == "active")):
                     if uuid not in active_at:
                         active_at[uuid] = time.perf_counter()
             if time.perf_counter() - start > 600:

@@ -220,6 +220,7 @@ class Conductor:
         raise NoValidHost("There are not enough hosts available: every claim lost a race.")
 
     def _fail(self, uuid: str, message: str) -> None:
+        self.placement.release(uuid)
         with self.db.transaction() as s:
             inst = s.get(m.Instance, uuid)
             if inst is None:
@@ -229,7 +230,6 @@ class Conductor:
                           "created": utcnow().isoformat() + "Z"}
             inst.updated_at = utcnow()
             self._finish_event(s, uuid, "Error", message)
-        self.placement.release(uuid)
 
     # ---------------------------------------------------- state reports
     def _finish_event(self, s: Any, uuid: str, result: str, tb: str | None,
@@ -249,7 +249,10 @@ class Conductor:
         act.updated_at = utcnow()
 
     def _instance_state(self, msg: InstanceState) -> None:
-        release = False
+        if msg.vm_state == states.DELETED or (msg.error and msg.event == "spawn"):
+            # Give the allocations back before the row says deleted, so anyone who
+            # sees the server gone also sees its resources free.
+            self.placement.release(msg.uuid)
         with self.db.transaction() as s:
             inst = s.get(m.Instance, msg.uuid)
             if inst is None or inst.deleted:
@@ -257,14 +260,12 @@ class Conductor:
             if msg.vm_state == states.DELETED:
                 self.compute._finish_delete(s, inst)
                 self._finish_event(s, msg.uuid, "Success", None)
-                release = True
             elif msg.error and msg.event in ("spawn", "rebuild", "resize"):
                 inst.vm_state, inst.task_state = states.ERROR, None
                 inst.power_state = msg.power_state
                 inst.fault = {"code": 500, "message": msg.error[:255], "details": msg.error,
                               "created": utcnow().isoformat() + "Z"}
                 self._finish_event(s, msg.uuid, "Error", msg.error)
-                release = msg.event == "spawn"
             elif inst.task_state == "deleting":
                 inst.power_state = msg.power_state  # a late report must not undo a delete
             else:
@@ -279,8 +280,6 @@ class Conductor:
                     self._finish_event(s, msg.uuid, "Error" if msg.error else "Success",
                                        msg.error, msg.request_id or None)
             inst.updated_at = utcnow()
-        if release:
-            self.placement.release(msg.uuid)
 
     def _heartbeat(self, msg: HostHeartbeat) -> None:
         res = msg.resources

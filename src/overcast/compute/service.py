@@ -285,17 +285,19 @@ class ComputeService:
             states.check("delete", uuid, inst.vm_state, inst.task_state)
             self.record_action(s, ctx, uuid, "delete", "compute_terminate_instance")
             host_up = inst.host is not None and self._host_up(s, inst.host)
-            if not host_up:
-                # Never placed, or its host is gone: delete locally, as Nova does.
-                self._finish_delete(s, inst)
-                local = True
-            else:
+            local = not host_up
+            if not local:
                 inst.task_state = "deleting"
                 inst.updated_at = utcnow()
-                local = False
             host = inst.host
         if local:
+            # Never placed, or its host is gone: delete locally, as Nova does. The
+            # allocations go first so nothing is held for a server that is gone.
             self.release(uuid)
+            with self.db.transaction() as s:
+                inst = s.get(m.Instance, uuid)
+                if inst is not None and not inst.deleted:
+                    self._finish_delete(s, inst)
         else:
             self.cast(f"agent.{host}", DeleteInstance(uuid=uuid))
 
