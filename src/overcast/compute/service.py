@@ -295,9 +295,9 @@ class ComputeService:
             # allocations go first so nothing is held for a server that is gone.
             self.release(uuid)
             with self.db.transaction() as s:
-                inst = s.get(m.Instance, uuid)
-                if inst is not None and not inst.deleted:
-                    self._finish_delete(s, inst)
+                row = s.get(m.Instance, uuid)
+                if row is not None and not row.deleted:
+                    self._finish_delete(s, row)
         else:
             self.cast(f"agent.{host}", DeleteInstance(uuid=uuid))
 
