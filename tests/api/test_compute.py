@@ -365,3 +365,33 @@ def test_services_hypervisors_zones_and_groups(nova: Cloud) -> None:
     members = nova.client.get(f"{C}/os-server-groups/{g['id']}", headers=u["headers"]
                               ).json()["server_group"]["members"]
     assert set(ids) == set(members)
+
+
+def test_rebuild_resize_confirm_and_revert(nova: Cloud) -> None:
+    u = nova.make_project_user()
+    hd = u["headers"]
+    sid = boot(nova, hd).json()["server"]["id"]
+    wait_status(nova, hd, sid, "ACTIVE")
+    placement = nova.app.state.placement
+    new_image = "0c7b7a52-92c4-44d3-8b38-6c0ebc14b3a1"
+    r = act(nova, hd, sid, {"rebuild": {"imageRef": new_image, "name": "rebuilt"}})
+    assert r.status_code == 202 and r.json()["server"]["status"] == "REBUILD"
+    s = wait_status(nova, hd, sid, "ACTIVE")
+    assert s["image"]["id"] == new_image and s["name"] == "rebuilt"
+    assert act(nova, hd, sid, {"resize": {"flavorRef": "1"}}).status_code == 400
+    assert act(nova, hd, sid, {"resize": {"flavorRef": "2"}}).status_code == 202
+    s = wait_status(nova, hd, sid, "VERIFY_RESIZE")
+    assert s["flavor"]["original_name"] == "m1.small"
+    assert list(placement.get_allocations(sid).values())[0]["MEMORY_MB"] == 2048
+    assert act(nova, hd, sid, {"revertResize": None}).status_code == 202
+    s = wait_status(nova, hd, sid, "ACTIVE")
+    assert s["flavor"]["original_name"] == "m1.tiny"
+    assert list(placement.get_allocations(sid).values())[0]["MEMORY_MB"] == 512
+    assert act(nova, hd, sid, {"resize": {"flavorRef": "3"}}).status_code == 202
+    wait_status(nova, hd, sid, "VERIFY_RESIZE")
+    assert act(nova, hd, sid, {"confirmResize": None}).status_code == 204
+    s = wait_status(nova, hd, sid, "ACTIVE")
+    assert s["flavor"]["original_name"] == "m1.medium"
+    mig = nova.app.state.compute.migration_consumer(sid)
+    assert placement.get_allocations(mig) == {}
+    assert act(nova, hd, sid, {"confirmResize": None}).status_code == 409

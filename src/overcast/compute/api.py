@@ -666,6 +666,33 @@ def server_action(uuid: str, request: Request, body: Any = JSON_BODY,
         hard = kind.upper() == "HARD"
         svc.power_action(ctx, uuid, "reboot_hard" if hard else "reboot_soft", "reboot")
         return _reply(request, None, 202)
+    if name == "rebuild":
+        r = arg if isinstance(arg, dict) else {}
+        image = r.get("imageRef")
+        if not isinstance(image, str) or not image:
+            raise BadRequest("Invalid input for field/attribute imageRef. 'imageRef' is a "
+                             "required property")
+        image = image.rstrip("/").rsplit("/", 1)[-1]
+        try:
+            uuidlib.UUID(image)
+        except ValueError:
+            raise BadRequest("Invalid imageRef provided.")
+        meta = _metadata(r["metadata"]) if "metadata" in r else None
+        inst = svc.rebuild(ctx, uuid, image, r.get("name"), meta)
+        return _reply(request, {"server": _server_views(request, ctx, [inst])[0]}, 202)
+    if name == "resize":
+        flavor = arg.get("flavorRef") if isinstance(arg, dict) else None
+        if not isinstance(flavor, (str, int)) or isinstance(flavor, bool) or flavor == "":
+            raise BadRequest("Invalid input for field/attribute flavorRef. 'flavorRef' is a "
+                             "required property")
+        svc.resize(ctx, uuid, str(flavor).rstrip("/").rsplit("/", 1)[-1])
+        return _reply(request, None, 202)
+    if name == "confirmResize":
+        svc.confirm_resize(ctx, uuid)
+        return _reply(request, None, 204)
+    if name == "revertResize":
+        svc.revert_resize(ctx, uuid)
+        return _reply(request, None, 202)
     if name in ("lock", "unlock"):
         svc.set_lock(ctx, uuid, name == "lock")
         return _reply(request, None, 202)
@@ -1095,10 +1122,12 @@ def setup(app: FastAPI) -> None:
 
         compute.loop = asyncio.get_running_loop()
         compute.release_allocations = app.state.placement.release
+        compute.placement = app.state.placement
         await asyncio.to_thread(compute.flavors.ensure_defaults)
         await bus.start()
         conductor = Conductor(app.state.db, bus, compute, app.state.placement)
         app.state.conductor = conductor
+        compute.spec_of = conductor.spec
         await conductor.start()
         agents = []
         if settings.local_agent:

@@ -272,8 +272,11 @@ class Conductor:
                 inst.power_state = msg.power_state
                 if msg.event:
                     if msg.vm_state:
-                        inst.vm_state = states.RESIZED if msg.event == "resize" \
-                            else msg.vm_state
+                        if msg.event == "resize":
+                            inst.vm_state = states.ACTIVE if inst.task_state == \
+                                "resize_reverting" else states.RESIZED
+                        else:
+                            inst.vm_state = msg.vm_state
                     inst.task_state = None
                     if msg.event == "spawn" and inst.launched_at is None:
                         inst.launched_at = utcnow()

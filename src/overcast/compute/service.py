@@ -25,6 +25,8 @@ from overcast.bus.messages import (
     DeleteInstance,
     Message,
     PowerAction,
+    RebuildInstance,
+    ResizeInstance,
     ScheduleInstances,
 )
 from overcast.compute import models as m
@@ -332,6 +334,123 @@ class ComputeService:
             raise Conflict(f"Cannot '{label}' instance {uuid}: it has no host.")
         self.cast(f"agent.{host}", PowerAction(uuid=uuid, action=action,
                                                request_id=ctx.request_id))
+
+    # ------------------------------------------------------- rebuild, resize
+    spec_of: Callable[[m.Instance], Any] | None = None
+    placement: Any = None
+
+    def _spec(self, inst: m.Instance) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        assert self.spec_of is not None
+        return asdict(self.spec_of(inst))
+
+    def rebuild(self, ctx: RequestContext, uuid: str, image_ref: str, name: str | None,
+                metadata: dict[str, str] | None) -> m.Instance:
+        """Start a rebuild; returns the instance as it is now (REBUILD), for the reply."""
+        if self.image_lookup is not None:
+            self.image_lookup(ctx, image_ref)
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            self._check_lock(ctx, inst)
+            self._transition(s, inst, "rebuild")
+            inst.image_ref = image_ref
+            if name:
+                inst.name = name
+            if metadata is not None:
+                inst.metadata_ = metadata
+            self.record_action(s, ctx, uuid, "rebuild", "compute_rebuild_instance")
+            host, spec = inst.host, self._spec(inst)
+        self.cast(f"agent.{host}", RebuildInstance(instance=spec))
+        return inst
+
+    @staticmethod
+    def migration_consumer(uuid: str) -> str:
+        return str(uuidlib.uuid5(uuidlib.UUID(uuid), "resize-source"))
+
+    def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str) -> None:
+        """Cold resize on the instance's host: the old allocations move to a migration
+        consumer, the new flavor is claimed for the instance, both in Placement."""
+        from overcast.compute.conductor import provider_uuid
+
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            self._check_lock(ctx, inst)
+            try:
+                flavor = self.flavors.get(s, flavor_ref, ctx)
+            except NotFound:
+                raise BadRequest(f"Unable to find flavor {flavor_ref}")
+            if flavor.id == inst.flavor_id:
+                raise BadRequest("When resizing, instances must change flavor!")
+            states.check("resize", uuid, inst.vm_state, inst.task_state)
+            new = snapshot(flavor, self.flavors.extra_specs(s, flavor.id))
+            extra_vcpu = max(0, new["vcpus"] - inst.flavor["vcpus"])
+            extra_ram = max(0, new["ram"] - inst.flavor["ram"])
+            limits = self.quota_limits(s, inst.project_id)
+            used = self.quota_usage(s, inst.project_id)
+            for res, n in (("cores", extra_vcpu), ("ram", extra_ram)):
+                if n and limits[res] >= 0 and used[res] + n > limits[res]:
+                    raise Forbidden(f"Quota exceeded for {res}: Requested {n}, but already "
+                                    f"used {used[res]} of {limits[res]} {res}")
+            host, project, user = inst.host, inst.project_id, inst.user_id
+        if host is None:
+            raise Conflict(f"Cannot 'resize' instance {uuid}: it has no host.")
+        resources = {"VCPU": new["vcpus"], "MEMORY_MB": new["ram"]}
+        if new["disk"]:
+            resources["DISK_GB"] = new["disk"]
+        mig = self.migration_consumer(uuid)
+        old_allocs = self.placement.get_allocations(uuid)
+        try:
+            self.placement.set_allocations({
+                mig: {"allocations": old_allocs, "project_id": project, "user_id": user},
+                uuid: {"allocations": {provider_uuid(host): resources},
+                       "project_id": project, "user_id": user}})
+        except Conflict:
+            raise BadRequest(f"No valid host was found. The host {host} has not enough free "
+                             f"resources for flavor {flavor.name}.")
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            self._transition(s, inst, "resize")
+            inst.old_flavor, inst.flavor, inst.flavor_id = inst.flavor, new, flavor.id
+            self.record_action(s, ctx, uuid, "resize", "compute_resize_instance")
+            spec = self._spec(inst)
+        self.cast(f"agent.{host}", ResizeInstance(instance=spec))
+
+    def confirm_resize(self, ctx: RequestContext, uuid: str) -> None:
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            self._check_lock(ctx, inst)
+            states.check("confirmResize", uuid, inst.vm_state, inst.task_state,
+                         "confirmResize")
+            inst.vm_state, inst.old_flavor = states.ACTIVE, None
+            self.record_action(s, ctx, uuid, "confirmResize", "compute_confirm_resize")
+            s.flush()
+            # Confirming happens here and now: its event finishes with it.
+            act = s.scalar(select(m.InstanceAction).where(
+                m.InstanceAction.instance_uuid == uuid).order_by(m.InstanceAction.id.desc()))
+            if act is not None:
+                for ev in s.scalars(select(m.InstanceActionEvent).where(
+                        m.InstanceActionEvent.action_id == act.id)):
+                    ev.finish_time, ev.result = utcnow(), "Success"
+        self.placement.release(self.migration_consumer(uuid))
+
+    def revert_resize(self, ctx: RequestContext, uuid: str) -> None:
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            self._check_lock(ctx, inst)
+            self._transition(s, inst, "revertResize", "revertResize")
+            assert inst.old_flavor is not None
+            inst.flavor, inst.flavor_id, inst.old_flavor = inst.old_flavor, \
+                inst.old_flavor["id"], None
+            self.record_action(s, ctx, uuid, "revertResize", "compute_revert_resize")
+            host, project, user, spec = inst.host, inst.project_id, inst.user_id, \
+                self._spec(inst)
+        mig = self.migration_consumer(uuid)
+        self.placement.set_allocations({
+            uuid: {"allocations": self.placement.get_allocations(mig), "project_id": project,
+                   "user_id": user},
+            mig: {"allocations": {}}})
+        self.cast(f"agent.{host}", ResizeInstance(instance=spec))
 
     def set_lock(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
         with self.db.transaction() as s:
