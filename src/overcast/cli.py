@@ -133,6 +133,53 @@ def doctor(data_dir: DataDir = None) -> None:
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command()
+def agent(
+    host: Annotated[str, typer.Option(help="This host's name (and the prefix with --count).")],
+    driver: Annotated[str, typer.Option(help="Virt driver: fake.")] = "fake",
+    count: Annotated[int, typer.Option(help="Simulated hosts in this process (fake).")] = 1,
+    bus_url: Annotated[str | None, typer.Option(
+        help="amqp:// URL of the control plane's RabbitMQ.")] = None,
+    data_dir: DataDir = None,
+    spawn_latency: Annotated[float, typer.Option(help="Fake spawn time, seconds.")] = 0.0,
+) -> None:
+    """Run compute agent(s) that serve a control plane over RabbitMQ."""
+    import asyncio
+
+    from overcast.agent.host import Agent
+    from overcast.agent.virt.fake import FakeDriver
+    from overcast.bus import make_bus
+
+    settings = _settings(data_dir, bus_url=bus_url)
+    if settings.bus_url in ("", "memory"):
+        console.print("[red]An agent in its own process needs a shared bus:[/red] pass "
+                      "--bus-url amqp://USER:PASS@HOST:5672/ (and run `overcast up` with "
+                      "the same bus_url).")
+        raise typer.Exit(2)
+    if driver != "fake":
+        console.print(f"[red]driver {driver!r} is not available yet[/red]; use --driver fake")
+        raise typer.Exit(2)
+    names = [host] if count == 1 else [f"{host}-{i}" for i in range(count)]
+
+    async def run() -> None:
+        bus = make_bus(settings.bus_url, settings.bus_namespace)
+        await bus.start()
+        agents = [Agent(n, FakeDriver(n, spawn_latency=spawn_latency), bus) for n in names]
+        for a in agents:
+            await a.start()
+        console.print(f"agents up: {', '.join(names)} (driver {driver})")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        for a in agents:
+            await a.stop()
+        await bus.stop()
+
+    asyncio.run(run())
+
+
 def main() -> None:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:

@@ -31,6 +31,8 @@ class Settings:
     database_url: str = ""
     #: "memory" (in-process) or an amqp:// URL for RabbitMQ.
     bus_url: str = "memory"
+    #: Queue-name prefix on a shared broker (the control plane and its agents agree on it).
+    bus_namespace: str = "overcast"
     region: str = "RegionOne"
     #: The URL clients use to reach this cloud; empty means http://HOST:PORT.
     public_url: str = ""

@@ -10,4 +10,15 @@ same interface for several hosts.
 from overcast.bus.base import Bus, BusTimeout, Handler
 from overcast.bus.memory import MemoryBus
 
-__all__ = ["Bus", "BusTimeout", "Handler", "MemoryBus"]
+__all__ = ["Bus", "BusTimeout", "Handler", "MemoryBus", "make_bus"]
+
+
+def make_bus(url: str, namespace: str = "overcast") -> Bus:
+    """`memory` for the embedded bus, `amqp://...` for RabbitMQ."""
+    if url in ("", "memory"):
+        return MemoryBus()
+    if url.startswith(("amqp://", "amqps://")):
+        from overcast.bus.rabbit import RabbitBus
+
+        return RabbitBus(url, namespace)
+    raise ValueError(f"unknown bus URL {url!r}: use 'memory' or an amqp:// URL")

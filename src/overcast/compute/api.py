@@ -1107,12 +1107,11 @@ def delete_group(gid: str, request: Request, ctx: RequestContext = Ctx) -> Respo
 
 # ------------------------------------------------------------------- mounting
 def setup(app: FastAPI) -> None:
-    from overcast.bus import MemoryBus
+    from overcast.bus import make_bus
 
     settings = app.state.settings
-    if settings.bus_url != "memory":
-        raise RuntimeError(f"bus {settings.bus_url!r} is not supported yet: use 'memory'")
-    bus = getattr(app.state, "bus", None) or MemoryBus()
+    bus = getattr(app.state, "bus", None) or make_bus(settings.bus_url,
+                                                      settings.bus_namespace)
     app.state.bus = bus
     compute = ComputeService(app.state.db, bus)
     app.state.compute = compute
