@@ -49,6 +49,8 @@ class Settings:
     #: Start a local compute agent inside `overcast up`.
     local_agent: bool = True
     agent_driver: str = "fake"
+    #: How many hosts the local fake agent simulates (scale tests, benchmarks).
+    fake_hosts: int = 1
     #: Seconds the fake driver takes to spawn (scale tests and crash tests).
     fake_spawn_latency: float = 0.0
     #: Build and register the tiny guest images at start-up.

@@ -223,6 +223,37 @@ def test_server_lifecycle_and_actions(nova: Cloud) -> None:
     assert placement.get_allocations(sid) == {}
 
 
+def test_listing_shows_every_change(nova: Cloud) -> None:
+    """Listings render servers from a cache keyed on the row's updated_at: each kind of
+    write must show up in the next listing, in every microversion and for admins."""
+    u = nova.make_project_user()
+    hd = u["headers"]
+    sid = boot(nova, hd, name="lst").json()["server"]["id"]
+    wait_status(nova, hd, sid, "ACTIVE")
+
+    def listed(version: str = "2.47", headers: dict[str, str] | None = None
+               ) -> dict[str, Any]:
+        r = nova.client.get(f"{C}/servers/detail", headers=h(headers or hd, version))
+        assert r.status_code == 200, r.text
+        return {x["id"]: x for x in r.json()["servers"]}[sid]
+
+    assert "locked" not in listed("2.1") and listed()["locked"] is False
+    nova.client.put(f"{C}/servers/{sid}", headers=hd, json={"server": {"name": "lst2"}})
+    assert listed()["name"] == "lst2"
+    nova.client.put(f"{C}/servers/{sid}/metadata/k", headers=hd, json={"meta": {"k": "v"}})
+    assert listed()["metadata"] == {"k": "v"}
+    assert act(nova, hd, sid, {"lock": None}).status_code == 202
+    assert listed()["locked"] is True and listed("2.1").get("locked") is None
+    assert act(nova, hd, sid, {"unlock": None}).status_code == 202
+    assert act(nova, hd, sid, {"os-stop": None}).status_code == 202
+    wait_status(nova, hd, sid, "SHUTOFF")
+    assert listed()["status"] == "SHUTOFF"
+    r = nova.client.get(f"{C}/servers/detail?all_tenants=1", headers=h(nova.admin(), "2.47"))
+    mine = [x for x in r.json()["servers"] if x["id"] == sid][0]
+    assert mine["OS-EXT-SRV-ATTR:host"] and mine["host_status"] == "UP"
+    assert "OS-EXT-SRV-ATTR:host" not in listed()
+
+
 # (vm_state, action body, legal?)
 STATE_TABLE = [
     ("ACTIVE", {"os-start": None}, False), ("ACTIVE", {"unpause": None}, False),

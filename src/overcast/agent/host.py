@@ -209,7 +209,8 @@ class Agent:
                     asyncio.create_task(self._delete(uuid))
                 elif uuid in actual:
                     power = await self.driver.get_info(uuid)
-                    await self.report(uuid, state, power)
+                    if power != d.get("power_state"):  # report changes only
+                        await self.report(uuid, state, power)
                 elif state == "building":
                     asyncio.create_task(self._spawn(InstanceSpec(**d["instance"]), "spawn"))
                 elif state in ("active", "paused", "suspended", "stopped"):

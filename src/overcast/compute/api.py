@@ -22,7 +22,7 @@ from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Forbidden, NotFound
 from overcast.kit.microversion import APIVersion, VersionRange
 from overcast.kit.paging import parse_limit
-from overcast.kit.web import ServiceSpec, get_context
+from overcast.kit.web import FastJSONResponse, ServiceSpec, get_context
 
 router = APIRouter()
 VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 47),
@@ -51,7 +51,7 @@ def _reply(request: Request, body: Any, status: int = 200) -> Response:
     hdrs = VERSIONS.response_headers(_ver(request))
     if body is None:
         return Response(status_code=status, headers=hdrs)
-    return JSONResponse(body, status_code=status, headers=hdrs)
+    return FastJSONResponse(body, status_code=status, headers=hdrs)
 
 
 def _admin(ctx: RequestContext) -> None:
@@ -517,6 +517,50 @@ def _server_views(request: Request, ctx: RequestContext, rows: list[m.Instance]
                          if ctx.is_admin and v.at_least("2.16") else None) for i in rows]
 
 
+#: Rendered server views by (uuid, updated_at, states, microversion, admin, base).
+#: A server's row changes updated_at on every write (the column's onupdate), so a
+#: hit is current; what lives outside the row (addresses, host status) is added
+#: per request. Bounded: cleared when it grows past the limit.
+_VIEW_CACHE: dict[tuple[Any, ...], dict[str, Any]] = {}
+_VIEW_CACHE_MAX = 50_000
+
+
+def _listed_views(request: Request, ctx: RequestContext, keys: list[Any]
+                  ) -> list[dict[str, Any]]:
+    """Detailed views of listed servers (`keys` are KEY_ATTRS rows)."""
+    v = _ver(request)
+    base = _base(request)
+    admin = ctx.is_admin
+    want_host = admin and v.at_least("2.16")
+    hosts = _svc(request).host_statuses() if want_host else {}
+    vkey = str(v)
+    cache = _VIEW_CACHE
+    cache_keys = [(k.uuid, k.updated_at, k.vm_state, k.task_state, k.power_state, vkey,
+                   admin, base) for k in keys]
+    missing = [ck[0] for ck in cache_keys if ck not in cache]
+    if missing:
+        full = _svc(request).server_rows(missing)
+        if len(cache) + len(full) > _VIEW_CACHE_MAX:
+            cache.clear()
+        for ck in cache_keys:
+            row = full.get(ck[0])
+            if row is not None:
+                cache[ck] = views.server(base, row, v, admin=admin, addresses={})
+    net = getattr(request.app.state, "network_addresses", None)
+    out = []
+    for k, ck in zip(keys, cache_keys, strict=True):
+        body = cache.get(ck)
+        if body is None:  # gone between the two reads
+            continue
+        body = dict(body)
+        if net is not None:
+            body["addresses"] = net(k.uuid)
+        if want_host:
+            body["host_status"] = hosts.get(k.host, "UNKNOWN") if k.host else ""
+        out.append(body)
+    return out
+
+
 def _parse_time(raw: str) -> dt.datetime:
     try:
         t = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
@@ -576,7 +620,7 @@ def _list_servers(request: Request, ctx: RequestContext, detail: bool) -> Respon
     limit = parse_limit(q.get("limit"), default=None, maximum=1000)
     rows, more = _svc(request).list_servers(ctx, filters, limit=limit, marker=q.get("marker"),
                                             sort=sort)
-    items = _server_views(request, ctx, rows) if detail else \
+    items = _listed_views(request, ctx, rows) if detail else \
         [views.server_brief(_base(request), r) for r in rows]
     body: dict[str, Any] = {"servers": items}
     if more and rows:
@@ -1137,12 +1181,16 @@ def setup(app: FastAPI) -> None:
                 raise RuntimeError(f"driver {settings.agent_driver!r} is not available yet")
             import socket
 
-            host = socket.gethostname()
-            driver = FakeDriver(host, state_path=settings.data_dir / "fake-hypervisor.json",
-                                spawn_latency=settings.fake_spawn_latency)
-            agent = Agent(host, driver, bus)
-            await agent.start()
-            agents.append(agent)
+            base_host = socket.gethostname()
+            count = max(1, settings.fake_hosts)
+            for i in range(count):
+                host = base_host if count == 1 else f"{base_host}-{i:03d}"
+                state = "fake-hypervisor.json" if count == 1 else f"fake-hypervisor-{host}.json"
+                driver = FakeDriver(host, state_path=settings.data_dir / state,
+                                    spawn_latency=settings.fake_spawn_latency)
+                agent = Agent(host, driver, bus)
+                await agent.start()
+                agents.append(agent)
         app.state.local_agents = agents
 
     async def stop(app: FastAPI) -> None:

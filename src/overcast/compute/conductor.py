@@ -18,12 +18,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
 import uuid as uuidlib
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from overcast.bus import Bus
 from overcast.bus.messages import (
@@ -44,9 +46,13 @@ from overcast.kit.errors import Conflict
 log = logging.getLogger("overcast.conductor")
 
 NAMESPACE = uuidlib.UUID("6e4b2c1a-95d1-4f3e-9f5e-0c3a1d2b7e11")
+#: Seconds after which a host's unchanged inventory is written to Placement again.
+INVENTORY_REFRESH = 300.0
+
 ALLOCATION_RATIOS = {"VCPU": 4.0, "MEMORY_MB": 1.0, "DISK_GB": 1.0}
 
 
+@functools.lru_cache(maxsize=65536)
 def provider_uuid(host: str) -> str:
     return str(uuidlib.uuid5(NAMESPACE, host))
 
@@ -64,6 +70,8 @@ class Conductor:
         self.placement = placement
         self.weigher = weigher
         self.network = network
+        #: host -> (what its last full heartbeat said, when) (see _heartbeat)
+        self._last_beat: dict[str, tuple[Any, float]] = {}
 
     async def start(self) -> None:
         await self.bus.subscribe("conductor", self.handle)
@@ -192,12 +200,10 @@ class Conductor:
         if not hosts:
             detail = ", ".join(f"{k} ruled out {n} host(s)" for k, n in sorted(reasons.items()))
             raise NoValidHost(f"There are not enough hosts available: {detail}.")
-        summaries = self.placement.provider_summaries([provider_uuid(h) for h, _ in hosts])
+        free_ram = self.placement.free([provider_uuid(h) for h, _ in hosts], "MEMORY_MB")
 
         def free(h: str) -> float:
-            res = summaries.get(provider_uuid(h), {}).get("resources", {})
-            ram = res.get("MEMORY_MB", {"capacity": 0, "used": 0})
-            return float(ram["capacity"] - ram["used"])
+            return free_ram.get(provider_uuid(h), 0.0)
 
         soft = {"soft-anti-affinity": 1, "soft-affinity": -1}.get(group_policy or "", 0)
 
@@ -253,6 +259,14 @@ class Conductor:
             # Give the allocations back before the row says deleted, so anyone who
             # sees the server gone also sees its resources free.
             self.placement.release(msg.uuid)
+        if not msg.event and not msg.error:
+            # A periodic power-state sync: most say nothing new; only a change is
+            # written (and moves updated_at, as Nova's power-state sync does).
+            with self.db.session() as s:
+                power = s.scalar(select(m.Instance.power_state).where(
+                    m.Instance.uuid == msg.uuid, m.Instance.deleted.is_(False)))
+            if power is None or power == msg.power_state:
+                return
         with self.db.transaction() as s:
             inst = s.get(m.Instance, msg.uuid)
             if inst is None or inst.deleted:
@@ -286,6 +300,19 @@ class Conductor:
 
     def _heartbeat(self, msg: HostHeartbeat) -> None:
         res = msg.resources
+        # Most heartbeats only say "still here": with the same driver and resources
+        # as last time, touch last_seen_at and leave Placement alone (pushed again
+        # every few minutes anyway, in case someone changed it behind our back).
+        key = (msg.driver, tuple(sorted((k, str(v)) for k, v in res.items())))
+        seen = self._last_beat.get(msg.host)
+        now = time.monotonic()
+        if seen is not None and seen[0] == key and now - seen[1] < INVENTORY_REFRESH:
+            with self.db.transaction() as s:
+                done = s.execute(update(m.Service).where(
+                    m.Service.host == msg.host, m.Service.binary == "nova-compute"
+                ).values(last_seen_at=utcnow())).rowcount  # type: ignore[attr-defined]
+            if done:
+                return
         with self.db.transaction() as s:
             svc = s.scalar(select(m.Service).where(m.Service.host == msg.host,
                                                    m.Service.binary == "nova-compute"))
@@ -303,6 +330,7 @@ class Conductor:
                     "max_unit": int(res[rc])}
                for rc in ("VCPU", "MEMORY_MB", "DISK_GB") if int(res.get(rc) or 0) > 0}
         self.placement.set_inventory(rp, inv)
+        self._last_beat[msg.host] = (key, now)
 
     def _desired(self, host: str) -> list[dict[str, Any]]:
         with self.db.session() as s:
@@ -311,5 +339,6 @@ class Conductor:
                                                            m.Instance.deleted.is_(False))):
                 state = "deleting" if inst.task_state == "deleting" else inst.vm_state
                 out.append({"uuid": inst.uuid, "vm_state": state,
+                            "power_state": inst.power_state,
                             "instance": asdict(self.spec(inst))})
             return out

@@ -69,7 +69,11 @@ class KeyPair(Base):
 
 class Instance(Base):
     __tablename__ = "compute_instances"
-    __table_args__ = (Index("ix_compute_instances_project_deleted", "project_id", "deleted"),
+    # The listing indexes serve the default sort (created_at desc, uuid) as a range
+    # scan, so a page of a big project reads only the rows it returns.
+    __table_args__ = (Index("ix_compute_instances_project_listing", "project_id", "deleted",
+                            "created_at", "uuid"),
+                      Index("ix_compute_instances_listing", "deleted", "created_at", "uuid"),
                       Index("ix_compute_instances_host_deleted", "host", "deleted"))
     uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
@@ -106,7 +110,10 @@ class Instance(Base):
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     terminated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # Every change to an instance moves updated_at (changes-since and the API's
+    # rendering cache depend on it), also for changes that forget to set it.
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow,
+                                                    index=True)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 

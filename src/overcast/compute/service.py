@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+import time
 import uuid as uuidlib
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,18 @@ from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 
+#: The instance columns server views read (everything but secrets and internals).
+LIST_ATTRS = ("uuid", "name", "project_id", "user_id", "flavor_id", "flavor", "image_ref",
+              "key_name", "user_data", "metadata_", "vm_state", "task_state", "power_state",
+              "host", "availability_zone", "access_ip_v4", "access_ip_v6", "config_drive",
+              "locked", "description", "hostname", "reservation_id", "launch_index",
+              "fault", "tags", "launched_at", "terminated_at", "created_at", "updated_at")
+
+#: What a listing selects first: enough to filter, page and tell whether a cached
+#: rendering of the server is still current (see `server_rows`).
+KEY_ATTRS = ("uuid", "name", "project_id", "host", "updated_at", "vm_state",
+             "task_state", "power_state")
+
 SERVICE_DOWN_AFTER = 60  # seconds without a heartbeat (Nova's service_down_time)
 
 DEFAULT_QUOTAS = {
@@ -55,6 +68,7 @@ class ComputeService:
         self.keypairs = KeyPairService(db)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.image_lookup: Callable[[RequestContext, str], dict[str, Any]] | None = None
+        self._host_statuses: tuple[float, dict[str, str]] | None = None
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:
@@ -108,8 +122,10 @@ class ComputeService:
     def _check_quota(self, s: Session, project_id: str, count: int, vcpus: int,
                      ram: int) -> None:
         limits = self.quota_limits(s, project_id)
-        used = self.quota_usage(s, project_id)
         want = {"instances": count, "cores": vcpus * count, "ram": ram * count}
+        if all(limits[r] < 0 for r in want):
+            return  # unlimited: no need to count what the project holds
+        used = self.quota_usage(s, project_id)
         over = [r for r, n in want.items()
                 if limits[r] >= 0 and used[r] + n > limits[r]]
         if over:
@@ -201,11 +217,13 @@ class ComputeService:
 
     def list_servers(self, ctx: RequestContext, filters: dict[str, Any], *,
                      limit: int | None, marker: str | None,
-                     sort: list[tuple[str, str]]) -> tuple[list[m.Instance], bool]:
+                     sort: list[tuple[str, str]]) -> tuple[list[Any], bool]:
         from overcast.kit.paging import keyset_page
 
         with self.db.session() as s:
-            q = select(m.Instance)
+            # Plain rows of a few key columns, not ORM objects: the API renders
+            # servers it has cached from these and loads full rows only for the rest.
+            q = select(*[getattr(m.Instance, a) for a in KEY_ATTRS])
             deleted = filters.get("deleted", False)
             if deleted and ctx.is_admin:
                 q = q.where(m.Instance.deleted.is_(True))
@@ -230,7 +248,7 @@ class ComputeService:
             if filters.get("name"):
                 # Nova's name filter is a regular expression: filter in Python, then page.
                 rows, _ = keyset_page(s, q, m.Instance, limit=None, marker=None, sort=sort,
-                                      id_attr="uuid")
+                                      id_attr="uuid", as_rows=True)
                 try:
                     rx = re.compile(filters["name"])
                 except re.error:
@@ -246,11 +264,22 @@ class ComputeService:
             else:
                 # Keyset paging in SQL: a page costs an index range, whatever the offset.
                 rows, more = keyset_page(s, q, m.Instance, limit=limit, marker=marker,
-                                         sort=sort, id_attr="uuid")
+                                         sort=sort, id_attr="uuid", as_rows=True)
             if filters.get("status"):
                 rows = [r for r in rows if states.status(r.vm_state, r.task_state)
                         == filters["status"]]
             return rows, more
+
+    def server_rows(self, uuids: list[str]) -> dict[str, Any]:
+        """Full view rows (LIST_ATTRS) of these instances, by uuid."""
+        out: dict[str, Any] = {}
+        with self.db.session() as s:
+            for i in range(0, len(uuids), 500):
+                q = select(*[getattr(m.Instance, a) for a in LIST_ATTRS]).where(
+                    m.Instance.uuid.in_(uuids[i:i + 500]))
+                for row in s.execute(q):
+                    out[row.uuid] = row
+        return out
 
     def update_server(self, ctx: RequestContext, uuid: str, data: dict[str, Any]) -> None:
         with self.db.transaction() as s:
@@ -524,6 +553,30 @@ class ComputeService:
             return act, events
 
     # ---------------------------------------------------- services, groups
+    def host_statuses(self) -> dict[str, str]:
+        """Nova's host_status (UP, DOWN, MAINTENANCE) of every compute host.
+
+        Listings ask on every request; the answer is kept for a second (a host
+        goes down after a minute without heartbeats, and changes made through
+        this API clear it at once)."""
+        cached = self._host_statuses
+        if cached is not None and time.monotonic() - cached[0] < 1.0:
+            return cached[1]
+        with self.db.session() as s:
+            rows = s.execute(select(m.Service.host, m.Service.forced_down, m.Service.disabled,
+                                    m.Service.last_seen_at).where(
+                m.Service.binary == "nova-compute")).all()
+        now = utcnow()
+        limit = dt.timedelta(seconds=SERVICE_DOWN_AFTER)
+        out = {}
+        for host, forced_down, disabled, seen in rows:
+            if forced_down or seen is None or now - seen >= limit:
+                out[host] = "DOWN"
+            else:
+                out[host] = "MAINTENANCE" if disabled else "UP"
+        self._host_statuses = (time.monotonic(), out)
+        return out
+
     def services(self) -> list[m.Service]:
         with self.db.session() as s:
             return list(s.scalars(select(m.Service).order_by(m.Service.id)))
@@ -537,6 +590,7 @@ class ComputeService:
             for key in ("disabled", "disabled_reason", "forced_down"):
                 if key in data:
                     setattr(svc, key, data[key])
+            self._host_statuses = None
             if "disabled" in data and not data["disabled"]:
                 svc.disabled_reason = None
             svc.updated_at = utcnow()

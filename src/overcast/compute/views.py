@@ -16,11 +16,12 @@ from overcast.kit.microversion import APIVersion
 
 
 def nova_time(t: dt.datetime | None) -> str | None:
-    return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat is several times cheaper than strftime, and lists format thousands
+    return None if t is None else t.isoformat(timespec="seconds") + "Z"
 
 
 def usage_time(t: dt.datetime | None) -> str | None:
-    return None if t is None else t.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return None if t is None else t.isoformat(timespec="microseconds")
 
 
 def links(base: str, kind: str, ident: str) -> list[dict[str, str]]:

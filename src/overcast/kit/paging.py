@@ -42,8 +42,12 @@ def keyset_page(
     sort: Sequence[tuple[str, str]] = (("created_at", "asc"),),
     id_attr: str = "id",
     marker_error: type[Exception] = BadRequest,
+    as_rows: bool = False,
 ) -> tuple[list[Any], bool]:
-    """Return (rows, more) for one page of `stmt` (a select of `model`)."""
+    """Return (rows, more) for one page of `stmt` (a select of `model`).
+
+    With `as_rows` the statement selects columns and plain result rows come back
+    (much cheaper than ORM objects for long listings)."""
     keys = list(sort)
     if not any(k == id_attr for k, _ in keys):
         keys.append((id_attr, keys[-1][1] if keys else "asc"))
@@ -74,7 +78,7 @@ def keyset_page(
     stmt = stmt.order_by(*order)
     if limit is not None:
         stmt = stmt.limit(limit + 1)
-    rows = list(session.scalars(stmt))
+    rows = list(session.execute(stmt).all()) if as_rows else list(session.scalars(stmt))
     more = limit is not None and len(rows) > limit
     if more:
         rows = rows[:limit]

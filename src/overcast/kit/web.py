@@ -168,5 +168,15 @@ async def get_context(request: Request) -> RequestContext:
     return ctx
 
 
+class FastJSONResponse(JSONResponse):
+    """JSON rendered with orjson: big listings (a thousand servers) encode several
+    times faster than with the standard library."""
+
+    def render(self, content: Any) -> bytes:
+        import orjson
+
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse(body, status_code=status, headers=headers)
+    return FastJSONResponse(body, status_code=status, headers=headers)

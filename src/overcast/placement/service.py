@@ -645,7 +645,13 @@ class PlacementService:
                                        "user_id": user_id}})
 
     def release(self, consumer_uuid: str) -> None:
-        self.set_allocations({consumer_uuid: {"allocations": {}}})
+        # Callers release defensively (before a claim, on every failure path): look
+        # before taking the write lock, which a no-op would hold for nothing.
+        with self.db.session() as s:
+            held = s.scalar(select(exists().where(m.Allocation.consumer_id == consumer_uuid))) \
+                or s.get(m.Consumer, consumer_uuid) is not None
+        if held:
+            self.set_allocations({consumer_uuid: {"allocations": {}}})
 
     def usages(self, uuid: str) -> dict[str, int]:
         return self.provider_usages(uuid)[1]
@@ -882,6 +888,24 @@ class PlacementService:
         for v in out.values():
             v["traits"].sort()
         return out
+
+    def free(self, uuids: Iterable[str], resource_class: str) -> dict[str, float]:
+        """Capacity left of one class on each provider (the scheduler's weigher input),
+        in one aggregate query."""
+        ids = list(uuids)
+        if not ids:
+            return {}
+        names = ", ".join(f":u{i}" for i in range(len(ids)))
+        params: dict[str, Any] = {f"u{i}": u for i, u in enumerate(ids)}
+        params["rc"] = resource_class
+        sql = ("SELECT p.uuid, (i.total - i.reserved) * i.allocation_ratio - "
+               "COALESCE((SELECT SUM(a.used) FROM placement_allocations a "
+               "WHERE a.provider_id = p.id AND a.resource_class = :rc), 0) "
+               "FROM placement_providers p JOIN placement_inventories i "
+               "ON i.provider_id = p.id AND i.resource_class = :rc "
+               f"WHERE p.uuid IN ({names})")
+        with self.db.session() as s:
+            return {u: float(f) for u, f in s.execute(text(sql), params)}
 
     def provider_summaries(self, uuids: Iterable[str]) -> dict[str, dict[str, Any]]:
         with self.db.session() as s:
