@@ -28,6 +28,7 @@ SERVICE_MODULES = [
     "overcast.identity.api",
     "overcast.placement.api",
     "overcast.compute.api",
+    "overcast.image.api",
 ]
 
 

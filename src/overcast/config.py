@@ -53,6 +53,9 @@ class Settings:
     fake_hosts: int = 1
     #: Seconds the fake driver takes to spawn (scale tests and crash tests).
     fake_spawn_latency: float = 0.0
+    #: Images a project may own, and bytes of image data it may store (-1: unlimited).
+    image_quota_count: int = 1000
+    image_quota_bytes: int = 1 << 40
     #: Build and register the tiny guest images at start-up.
     build_test_image: bool = True
     log_level: str = "info"

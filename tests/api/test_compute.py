@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cloud, build_cloud
+from tests.images import IMAGE, add_image
 
 C = "/compute/v2.1"
-IMAGE = "3b8b5d4e-6a2c-4f43-9f0e-2f1d7a0f5a11"
 
 
 def add_agents(cloud: Cloud, names: list[str], **driver_kw: Any) -> None:
@@ -46,6 +46,7 @@ def nova(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     cloud = next(gen)
     cloud.app.state.local_agents = []
     add_agents(cloud, ["cn1", "cn2"])
+    add_image(cloud.client, cloud.admin())
     try:
         yield cloud
     finally:
@@ -404,7 +405,10 @@ def test_rebuild_resize_confirm_and_revert(nova: Cloud) -> None:
     sid = boot(nova, hd).json()["server"]["id"]
     wait_status(nova, hd, sid, "ACTIVE")
     placement = nova.app.state.placement
-    new_image = "0c7b7a52-92c4-44d3-8b38-6c0ebc14b3a1"
+    r = act(nova, hd, sid, {"rebuild": {"imageRef": str(uuid.uuid4()), "name": "rebuilt"}})
+    assert r.status_code == 400 and "could not be found" in nova_error(r, "badRequest")
+    new_image = add_image(nova.client, nova.admin(), "0c7b7a52-92c4-44d3-8b38-6c0ebc14b3a1",
+                          name="rebuild-target")
     r = act(nova, hd, sid, {"rebuild": {"imageRef": new_image, "name": "rebuilt"}})
     assert r.status_code == 202 and r.json()["server"]["status"] == "REBUILD"
     s = wait_status(nova, hd, sid, "ACTIVE")

@@ -14,9 +14,18 @@ from typing import Any
 import pytest
 
 from tests.clients.conftest import Live
+from tests.images import IMAGE, add_image
 
 pytestmark = pytest.mark.clients
-IMAGE = "3b8b5d4e-6a2c-4f43-9f0e-2f1d7a0f5a11"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _image(live: Live) -> None:
+    import httpx
+
+    conn = live.sdk()
+    with httpx.Client(base_url=f"http://127.0.0.1:{live.port}") as c:
+        add_image(c, {"X-Auth-Token": conn.auth_token})
 
 
 def boot(live: Live, name: str, flavor: str = "1") -> Any:

@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from tests.clients.conftest import free_port
+from tests.images import IMAGE, add_image
 
 pytestmark = pytest.mark.clients
 BIN = Path(sys.executable).parent
-IMAGE = "3b8b5d4e-6a2c-4f43-9f0e-2f1d7a0f5a11"
 
 
 def start(data: Path, port: int, latency: float = 0.0) -> subprocess.Popen[bytes]:
@@ -57,6 +57,8 @@ def test_kill_during_boots_then_restart(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}/compute/v2.1"
     tok, project = token(port, data)
     h = {"X-Auth-Token": tok}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as c:
+        add_image(c, h)
     r = httpx.put(f"{base}/os-quota-sets/{project}", headers=h,
                   json={"quota_set": {"instances": 50, "cores": 50}})
     assert r.status_code == 200, r.text

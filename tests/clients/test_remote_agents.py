@@ -21,11 +21,11 @@ import httpx
 import pytest
 
 from tests.clients.conftest import free_port
+from tests.images import IMAGE, add_image
 
 pytestmark = pytest.mark.clients
 BIN = Path(sys.executable).parent
 URL = os.environ.get("OVERCAST_TEST_RABBIT_URL", "amqp://guest:guest@127.0.0.1:5672/")
-IMAGE = "3b8b5d4e-6a2c-4f43-9f0e-2f1d7a0f5a11"
 
 
 def _rabbit() -> bool:
@@ -67,6 +67,8 @@ def test_agents_in_another_process(tmp_path: Path) -> None:
                 "name": "admin", "domain": {"id": "default"}, "password": password}}},
             "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}})
         h = {"X-Auth-Token": r.headers["X-Subject-Token"]}
+        with httpx.Client(base_url=base) as c:
+            add_image(c, h)
         while True:
             svcs = httpx.get(f"{base}/compute/v2.1/os-services", headers=h).json()["services"]
             if len([s for s in svcs if s["state"] == "up"]) == 3:

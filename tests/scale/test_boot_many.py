@@ -6,8 +6,9 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-from tests.api.test_compute import IMAGE, C, add_agents, wait
+from tests.api.test_compute import C, add_agents, wait
 from tests.conftest import build_cloud
+from tests.images import IMAGE, add_image
 
 
 def test_100_concurrent_boots_on_10_hosts(tmp_path: Path) -> None:
@@ -19,6 +20,7 @@ def test_100_concurrent_boots_on_10_hosts(tmp_path: Path) -> None:
         # 10 hosts x 8 vCPU x ratio 4 = 320 vCPU; 100 x m1.small (1 vCPU, 2 GiB) must fit
         # within 10 x 24 GiB RAM (ratio 1.0): at most 12 per host.
         add_agents(cloud, hosts, vcpus=8, memory_mb=24576, disk_gb=500)
+        add_image(cloud.client, cloud.admin())
         u = cloud.make_project_user()
         cloud.client.put(f"{C}/os-quota-sets/{u['project_id']}", headers=cloud.admin(),
                          json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}})

@@ -149,11 +149,22 @@ class ComputeService:
         s.flush()
         s.add(m.InstanceActionEvent(action_id=act.id, event=event))
 
+    def boot_image(self, ctx: RequestContext, image_ref: str) -> dict[str, Any]:
+        """The image a server boots from, as Nova checks it (400s, not 404s)."""
+        assert self.image_lookup is not None
+        try:
+            image = self.image_lookup(ctx, image_ref)
+        except NotFound:
+            raise BadRequest(f"Image {image_ref} could not be found.")
+        if image.get("status") != "active":
+            raise BadRequest(f"Image {image_ref} is not active.")
+        return image
+
     def create_servers(self, ctx: RequestContext, req: dict[str, Any]) -> list[str]:
         """Write the instances (BUILD/scheduling) and ask the conductor to place them."""
         image: dict[str, Any] = {}
         if req["image_ref"] and self.image_lookup is not None:
-            image = self.image_lookup(ctx, req["image_ref"])
+            image = self.boot_image(ctx, req["image_ref"])
         with self.db.transaction() as s:
             try:
                 flavor = self.flavors.get(s, req["flavor_ref"], ctx)
@@ -378,7 +389,7 @@ class ComputeService:
                 metadata: dict[str, str] | None) -> m.Instance:
         """Start a rebuild; returns the instance as it is now (REBUILD), for the reply."""
         if self.image_lookup is not None:
-            self.image_lookup(ctx, image_ref)
+            self.boot_image(ctx, image_ref)
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)

@@ -13,6 +13,7 @@ MODEL_MODULES = [
     "overcast.identity.models",
     "overcast.placement.models",
     "overcast.compute.models",
+    "overcast.image.models",
 ]
 
 

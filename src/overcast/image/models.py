@@ -1,0 +1,78 @@
+"""Glance's tables: images, their extra properties and tags, and members.
+
+Properties and tags are rows of their own (not JSON) so that list filters on
+them (`?os_distro=debian`, `?tag=web`) are index lookups in SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from overcast.db.base import Base, utcnow
+
+
+class Image(Base):
+    __tablename__ = "image_images"
+    __table_args__ = (Index("ix_image_images_owner_created", "owner", "created_at", "id"),
+                      Index("ix_image_images_visibility", "visibility", "created_at"))
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(30), default="queued")
+    visibility: Mapped[str] = mapped_column(String(20), default="shared")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    os_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    disk_format: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    container_format: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    virtual_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    checksum: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    os_hash_algo: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    os_hash_value: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    min_disk: Mapped[int] = mapped_column(Integer, default=0)
+    min_ram: Mapped[int] = mapped_column(Integer, default=0)
+    #: Where the bytes are: "<store>:<key>", set once the data is complete.
+    location: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ImageProperty(Base):
+    __tablename__ = "image_properties"
+    __table_args__ = (Index("ix_image_properties_name_value", "name", "value"),)
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("image_images.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class ImageTag(Base):
+    __tablename__ = "image_tags"
+    __table_args__ = (Index("ix_image_tags_tag", "tag"),)
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("image_images.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class ImageMember(Base):
+    __tablename__ = "image_members"
+    __table_args__ = (Index("ix_image_members_member", "member_id", "status"),)
+    image_id: Mapped[str] = mapped_column(
+        ForeignKey("image_images.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
