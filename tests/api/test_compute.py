@@ -255,6 +255,52 @@ def test_listing_shows_every_change(nova: Cloud) -> None:
     assert "OS-EXT-SRV-ATTR:host" not in listed()
 
 
+def test_create_image_snapshot(nova: Cloud) -> None:
+    u = nova.make_project_user()
+    hd = u["headers"]
+    sid = boot(nova, hd, name="snapme", metadata={"tier": "web"}).json()["server"]["id"]
+    wait_status(nova, hd, sid, "ACTIVE")
+    r = nova.client.post(f"{C}/servers/{sid}/action", headers=h(hd, "2.45"),
+                         json={"createImage": {"name": "snap1", "metadata": {"k": "v"}}})
+    assert r.status_code == 202, r.text
+    image_id = r.json()["image_id"]
+    assert r.headers["Location"].endswith(f"/image/v2/images/{image_id}")
+
+    def active() -> bool:
+        img = nova.client.get(f"/image/v2/images/{image_id}", headers=hd).json()
+        return bool(img["status"] == "active")
+
+    wait(active)
+    s = wait_status(nova, hd, sid, "ACTIVE")
+    assert s["OS-EXT-STS:task_state"] is None
+    img = nova.client.get(f"/image/v2/images/{image_id}", headers=hd).json()
+    assert img["name"] == "snap1" and img["visibility"] == "private"
+    assert img["owner"] == u["project_id"] and img["image_type"] == "snapshot"
+    assert img["instance_uuid"] == sid and img["base_image_ref"] == IMAGE
+    assert img["k"] == "v" and img["disk_format"] == "raw" and img["size"] == 1 << 20
+    data = nova.client.get(f"/image/v2/images/{image_id}/file", headers=hd).content
+    assert sid.encode() in data[:200]
+    actions = nova.client.get(f"{C}/servers/{sid}/os-instance-actions", headers=hd).json()
+    assert actions["instanceActions"][0]["action"] == "createImage"
+    # the snapshot boots a new server
+    r = boot(nova, hd, name="from-snap", imageRef=image_id)
+    assert r.status_code == 202, r.text
+    # before 2.45: no body, a Location header; a bad name is a 400; a stopped server too
+    r = nova.client.post(f"{C}/servers/{sid}/action", headers=hd,
+                         json={"createImage": {"name": ""}})
+    assert r.status_code == 400
+    assert act(nova, hd, sid, {"pause": None}).status_code == 202
+    wait_status(nova, hd, sid, "PAUSED")
+    r = nova.client.post(f"{C}/servers/{sid}/action", headers=h(hd, "2.1"),
+                         json={"createImage": {"name": "snap2"}})
+    assert r.status_code == 202 and r.content == b"" and "Location" in r.headers
+    # another project cannot snapshot it
+    other = nova.make_project_user()
+    r = nova.client.post(f"{C}/servers/{sid}/action", headers=other["headers"],
+                         json={"createImage": {"name": "steal"}})
+    assert r.status_code == 404
+
+
 # (vm_state, action body, legal?)
 STATE_TABLE = [
     ("ACTIVE", {"os-start": None}, False), ("ACTIVE", {"unpause": None}, False),

@@ -77,6 +77,11 @@ def test_server_story(live: Live) -> None:
     assert {"create", "stop", "start", "reboot"} <= {e["Action"] for e in events}
     log = live.osc("console", "log", "show", name, fmt=False)
     assert "overcast-guest: instance-id=" in log
+    snap = live.osc("server", "image", "create", "--name", f"snap-{name}", "--wait", name)
+    assert snap["name"] == f"snap-{name}"
+    shown = live.osc("image", "show", f"snap-{name}")
+    assert shown["status"] == "active" and shown["properties"]["image_type"] == "snapshot"
+    live.osc("image", "delete", f"snap-{name}", fmt=False)
     live.osc("server", "delete", "--wait", name, fmt=False)
     assert name not in [r["Name"] for r in live.osc("server", "list")]
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Protocol
 
 from overcast.agent.virt import base
@@ -31,6 +33,8 @@ from overcast.bus.messages import (
     PowerAction,
     RebuildInstance,
     ResizeInstance,
+    SnapshotInstance,
+    SnapshotReady,
     SpawnInstance,
 )
 
@@ -132,6 +136,9 @@ class Agent:
         if isinstance(msg, PowerAction):
             asyncio.create_task(self._power(msg))
             return None
+        if isinstance(msg, SnapshotInstance):
+            asyncio.create_task(self._snapshot(msg))
+            return None
         if isinstance(msg, ConsoleOutput):
             return await self.driver.console_output(msg.uuid, msg.length)
         log.warning("agent %s ignored unknown message %s", self.host, msg.kind)
@@ -168,6 +175,24 @@ class Agent:
             await self.report(uuid, "error", base.NOSTATE, event="delete", error=str(exc))
             return
         await self.report(uuid, "deleted", base.NOSTATE, event="delete")
+
+    async def _snapshot(self, msg: SnapshotInstance) -> None:
+        # The file is read by the control plane (same machine in the all-in-one
+        # cloud); the conductor removes it once the image service has it.
+        scratch = Path(tempfile.gettempdir()) / "overcast-snapshots"
+        scratch.mkdir(mode=0o700, exist_ok=True)
+        dest = scratch / f"{msg.image_id}.disk"
+        try:
+            fmt = await self.driver.snapshot(msg.uuid, dest)
+            ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, path=str(dest),
+                                  disk_format=fmt, request_id=msg.request_id)
+        except Exception as exc:  # noqa: BLE001 - the user must see why
+            log.exception("snapshot of %s failed", msg.uuid)
+            with contextlib.suppress(FileNotFoundError):
+                dest.unlink()
+            ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, error=str(exc),
+                                  request_id=msg.request_id)
+        await self.bus.cast("conductor", ready)
 
     async def _power(self, msg: PowerAction) -> None:
         method, vm_state, _ = POWER_ACTIONS[msg.action]

@@ -95,6 +95,31 @@ class ResizeInstance(Message):
 
 
 @dataclass
+class SnapshotInstance(Message):
+    """Conductor/API -> agent: write the instance's disk out as image `image_id`."""
+
+    kind: ClassVar[str] = "snapshot_instance"
+    legal_vm_states: ClassVar[tuple[str, ...]] = ("active", "stopped", "paused", "suspended")
+    uuid: str = ""
+    image_id: str = ""
+    request_id: str = ""
+
+
+@dataclass
+class SnapshotReady(Message):
+    """Agent -> conductor: the snapshot's bytes are in `path` (on the agent's host),
+    in `disk_format`; or `error` says why there are none."""
+
+    kind: ClassVar[str] = "snapshot_ready"
+    uuid: str = ""
+    image_id: str = ""
+    path: str = ""
+    disk_format: str = ""
+    error: str | None = None
+    request_id: str = ""
+
+
+@dataclass
 class ConsoleOutput(Message):
     kind: ClassVar[str] = "console_output"
     uuid: str = ""

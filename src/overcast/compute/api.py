@@ -737,6 +737,21 @@ def server_action(uuid: str, request: Request, body: Any = JSON_BODY,
     if name == "revertResize":
         svc.revert_resize(ctx, uuid)
         return _reply(request, None, 202)
+    if name == "createImage":
+        r = arg if isinstance(arg, dict) else {}
+        image_name = r.get("name")
+        if not isinstance(image_name, str) or not image_name.strip() or len(image_name) > 255:
+            raise BadRequest("Invalid input for field/attribute name. 'name' is a required "
+                             "property of 1 to 255 characters.")
+        meta = _metadata(r["metadata"]) if r.get("metadata") is not None else {}
+        image_id = svc.create_image(ctx, uuid, image_name, meta)
+        location = f"{request.app.state.settings.base_url}/image/v2/images/{image_id}"
+        if _ver(request).at_least("2.45"):
+            resp = _reply(request, {"image_id": image_id}, 202)
+        else:
+            resp = _reply(request, None, 202)
+        resp.headers["Location"] = location
+        return resp
     if name in ("lock", "unlock"):
         svc.set_lock(ctx, uuid, name == "lock")
         return _reply(request, None, 202)

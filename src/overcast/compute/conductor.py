@@ -23,6 +23,7 @@ import logging
 import time
 import uuid as uuidlib
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -35,6 +36,7 @@ from overcast.bus.messages import (
     InstanceState,
     Message,
     ScheduleInstances,
+    SnapshotReady,
     SpawnInstance,
 )
 from overcast.compute import models as m
@@ -84,6 +86,9 @@ class Conductor:
             return None
         if isinstance(msg, InstanceState):
             await asyncio.to_thread(self._instance_state, msg)
+            return None
+        if isinstance(msg, SnapshotReady):
+            await asyncio.to_thread(self._snapshot_ready, msg)
             return None
         if isinstance(msg, HostHeartbeat):
             await asyncio.to_thread(self._heartbeat, msg)
@@ -253,6 +258,37 @@ class Conductor:
         if result == "Error":
             act.message = "Error"
         act.updated_at = utcnow()
+
+    def _snapshot_ready(self, msg: SnapshotReady) -> None:
+        """Hand the agent's snapshot file to the image service; end the task either way."""
+        error = msg.error
+        if not error:
+            path = Path(msg.path)
+            try:
+                if self.compute.image_import is None:
+                    raise RuntimeError("the image service is not available")
+                self.compute.image_import(msg.image_id, path, msg.disk_format)
+            except Exception as exc:  # noqa: BLE001 - the user must see why
+                log.exception("snapshot %s of %s could not be stored", msg.image_id, msg.uuid)
+                error = f"{type(exc).__name__}: {exc}"
+            finally:
+                path.unlink(missing_ok=True)
+        if error and self.compute.image_discard is not None:
+            # Nova deletes the image of a failed snapshot rather than leave it queued.
+            try:
+                self.compute.image_discard(msg.image_id)
+            except Exception:  # noqa: BLE001
+                log.exception("could not remove the image of failed snapshot %s",
+                              msg.image_id)
+        with self.db.transaction() as s:
+            inst = s.get(m.Instance, msg.uuid)
+            if inst is not None and inst.task_state in ("image_snapshot",
+                                                        "image_pending_upload",
+                                                        "image_uploading"):
+                inst.task_state = None
+            if inst is not None:
+                self._finish_event(s, msg.uuid, "Error" if error else "Success", error,
+                                   msg.request_id or None)
 
     def _instance_state(self, msg: InstanceState) -> None:
         if msg.vm_state == states.DELETED or (msg.error and msg.event == "spawn"):

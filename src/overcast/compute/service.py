@@ -15,6 +15,7 @@ import re
 import time
 import uuid as uuidlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -29,6 +30,7 @@ from overcast.bus.messages import (
     RebuildInstance,
     ResizeInstance,
     ScheduleInstances,
+    SnapshotInstance,
 )
 from overcast.compute import models as m
 from overcast.compute import states
@@ -68,6 +70,12 @@ class ComputeService:
         self.keypairs = KeyPairService(db)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.image_lookup: Callable[[RequestContext, str], dict[str, Any]] | None = None
+        #: Hooks the image service sets: create an image record for a snapshot,
+        #: take a snapshot's file as an image's data, remove a failed snapshot.
+        self.image_create: Callable[[RequestContext, dict[str, Any]], dict[str, Any]] | None \
+            = None
+        self.image_import: Callable[[str, Path, str], None] | None = None
+        self.image_discard: Callable[[str], None] | None = None
         self._host_statuses: tuple[float, dict[str, str]] | None = None
 
     # ---------------------------------------------------------------- bus
@@ -403,6 +411,54 @@ class ComputeService:
             host, spec = inst.host, self._spec(inst)
         self.cast(f"agent.{host}", RebuildInstance(instance=spec))
         return inst
+
+    def create_image(self, ctx: RequestContext, uuid: str, name: str,
+                     metadata: dict[str, str]) -> str:
+        """createImage: a private snapshot image, filled by the instance's host."""
+        if self.image_create is None:
+            raise Conflict("Snapshots need the image service, which is not running.")
+        with self.db.session() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            self._check_lock(ctx, inst)
+            states.check("createImage", uuid, inst.vm_state, inst.task_state)
+            base_ref, flavor = inst.image_ref, dict(inst.flavor)
+        props: dict[str, Any] = {}
+        if base_ref and self.image_lookup is not None:
+            try:
+                base = self.image_lookup(ctx, base_ref)
+            except NotFound:
+                base = {}
+            skip = {"id", "name", "status", "visibility", "protected", "os_hidden", "owner",
+                    "disk_format", "container_format", "size", "virtual_size", "checksum",
+                    "os_hash_algo", "os_hash_value", "min_disk", "min_ram", "tags",
+                    "created_at", "updated_at", "self", "file", "schema", "stores",
+                    "image_type", "instance_uuid", "base_image_ref", "owner_user_name",
+                    "owner_project_name", "user_id", "kernel_id", "ramdisk_id"}
+            props.update({k: v for k, v in base.items()
+                          if k not in skip and isinstance(v, str)})
+            if base.get("min_ram"):
+                props["min_ram"] = base["min_ram"]
+        props.update(metadata)
+        props.update({"name": name, "visibility": "private", "container_format": "bare",
+                      "image_type": "snapshot", "instance_uuid": uuid,
+                      "base_image_ref": base_ref or "", "user_id": ctx.user_id or "",
+                      "owner_project_name": ctx.project_name or "",
+                      "owner_user_name": ctx.user_name or "",
+                      "min_disk": int(flavor.get("disk") or 0)})
+        image = self.image_create(ctx, props)
+        with self.db.transaction() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            try:
+                self._transition(s, inst, "createImage")
+            except Conflict:
+                if self.image_discard is not None:
+                    self.image_discard(image["id"])
+                raise
+            self.record_action(s, ctx, uuid, "createImage", "compute_snapshot_instance")
+            host = inst.host
+        self.cast(f"agent.{host}", SnapshotInstance(uuid=uuid, image_id=image["id"],
+                                                    request_id=ctx.request_id))
+        return str(image["id"])
 
     @staticmethod
     def migration_consumer(uuid: str) -> str:

@@ -381,6 +381,9 @@ def setup(app: FastAPI) -> None:
     compute = getattr(app.state, "compute", None)
     if compute is not None:
         compute.image_lookup = svc.lookup
+        compute.image_create = svc.create
+        compute.image_import = svc.import_file
+        compute.image_discard = svc.discard
 
     async def start(app: FastAPI) -> None:
         await asyncio.to_thread(svc.recover)

@@ -16,6 +16,7 @@ import re
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, select
@@ -505,6 +506,49 @@ class ImageService:
                 raise Conflict(f"Image {image_id} has no staged data (status {img.status}): "
                                "PUT the data to /v2/images/{id}/stage first.")
             img.status = "active"
+
+    def import_file(self, image_id: str, path: Path, disk_format: str) -> None:
+        """Internal (compute snapshots): take a local file as the image's data, with the
+        same hashing, format check and crash safety as an upload."""
+        with self.db.transaction() as s:
+            img = s.get(m.Image, image_id)
+            if img is None or img.deleted:
+                raise NotFound(f"No image found with ID {image_id}")
+            if img.status != "queued":
+                raise Conflict(f"Image {image_id} is {img.status}, not queued.")
+            img.disk_format = disk_format
+            img.container_format = img.container_format or "bare"
+            img.status = "saving"
+        fh = self.store.open_write(image_id)
+        md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
+        size = 0
+        try:
+            with open(path, "rb") as src:
+                while chunk := src.read(4 << 20):
+                    size += len(chunk)
+                    _write_hash(fh, [chunk], md5, sha)
+            location = self.store.commit(image_id, fh)
+        except BaseException as exc:
+            self.store.abort(image_id, fh)
+            self._fail_upload(image_id, exc)
+            raise
+        try:
+            self._finish_upload(image_id, location, size, md5.hexdigest(), sha.hexdigest(),
+                                "active")
+        except BaseException:
+            self.store.delete(location)
+            raise
+
+    def discard(self, image_id: str) -> None:
+        """Internal: remove an image whatever its owner (a failed snapshot)."""
+        with self.db.transaction() as s:
+            img = s.get(m.Image, image_id)
+            if img is None or img.deleted:
+                return
+            location = img.location
+            img.deleted, img.status, img.location = True, "deleted", None
+        if location:
+            self.store.delete(location)
 
     def open_data(self, ctx: RequestContext, image_id: str, range_header: str | None
                   ) -> tuple[dict[str, Any], Iterator[bytes] | None, tuple[int, int] | None]:

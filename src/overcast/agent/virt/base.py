@@ -8,6 +8,7 @@ Drivers never touch the database or a service: they get plain specs.
 from __future__ import annotations
 
 import abc
+from pathlib import Path
 from typing import Any
 
 from overcast.bus.messages import InstanceSpec
@@ -80,3 +81,9 @@ class Driver(abc.ABC):
 
     @abc.abstractmethod
     def host_resources(self) -> dict[str, Any]: ...
+
+    async def snapshot(self, uuid: str, dest: Path) -> str:
+        """Write the instance's root disk, as it is now, to the file `dest` and return
+        its disk format (Glance's name: raw, qcow2, ...). The instance keeps running
+        (or stays as it was). Drivers that cannot snapshot raise DriverError."""
+        raise DriverError(f"{type(self).__name__} cannot snapshot instances")

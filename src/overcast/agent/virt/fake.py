@@ -136,6 +136,16 @@ class FakeDriver(Driver):
         lines = self._get(uuid).console
         return "\n".join(lines[-tail:] if tail else lines) + "\n"
 
+    async def snapshot(self, uuid: str, dest: Path) -> str:
+        """A fake disk: a raw image of 1 MiB that names the instance and its image, so a
+        test can tell one snapshot from another."""
+        inst = self._get(uuid)
+        await asyncio.sleep(self.spawn_latency)
+        head = (f"overcast fake disk of {uuid} from image {inst.spec.image_ref}\n"
+                f"metadata {json.dumps(inst.spec.metadata, sort_keys=True)}\n").encode()
+        dest.write_bytes(head + b"\0" * ((1 << 20) - len(head)))
+        return "raw"
+
     def host_resources(self) -> dict[str, Any]:
         """Inventory for Placement: VCPU, MEMORY_MB, DISK_GB totals of the host."""
         return {"VCPU": self.vcpus, "MEMORY_MB": self.memory_mb, "DISK_GB": self.disk_gb,
