@@ -460,19 +460,36 @@ def test_rebuild_resize_confirm_and_revert(nova: Cloud) -> None:
     s = wait_status(nova, hd, sid, "ACTIVE")
     assert s["image"]["id"] == new_image and s["name"] == "rebuilt"
     assert act(nova, hd, sid, {"resize": {"flavorRef": "1"}}).status_code == 400
+    agents = {a.host: a for a in nova.app.state.local_agents}
+    source = server(nova, nova.admin(), sid)["OS-EXT-SRV-ATTR:host"]
+    mig = nova.app.state.compute.migration_consumer(sid)
     assert act(nova, hd, sid, {"resize": {"flavorRef": "2"}}).status_code == 202
     s = wait_status(nova, hd, sid, "VERIFY_RESIZE")
     assert s["flavor"]["original_name"] == "m1.small"
-    assert list(placement.get_allocations(sid).values())[0]["MEMORY_MB"] == 2048
+    # it moved to the other host; the source keeps its copy, powered off, and the old
+    # flavor's resources stay held there by the migration consumer until confirm/revert
+    dest = server(nova, nova.admin(), sid)["OS-EXT-SRV-ATTR:host"]
+    assert dest != source
+    from overcast.compute.conductor import provider_uuid
+
+    assert placement.get_allocations(sid) == {provider_uuid(dest): {
+        "VCPU": 1, "MEMORY_MB": 2048, "DISK_GB": 20}}
+    assert list(placement.get_allocations(mig)) == [provider_uuid(source)]
+    wait(lambda: agents[source].driver.instances[sid].power_state == 4)
     assert act(nova, hd, sid, {"revertResize": None}).status_code == 202
     s = wait_status(nova, hd, sid, "ACTIVE")
     assert s["flavor"]["original_name"] == "m1.tiny"
+    assert server(nova, nova.admin(), sid)["OS-EXT-SRV-ATTR:host"] == source
     assert list(placement.get_allocations(sid).values())[0]["MEMORY_MB"] == 512
+    assert placement.get_allocations(mig) == {}
+    wait(lambda: sid not in agents[dest].driver.instances)
     assert act(nova, hd, sid, {"resize": {"flavorRef": "3"}}).status_code == 202
     wait_status(nova, hd, sid, "VERIFY_RESIZE")
     assert act(nova, hd, sid, {"confirmResize": None}).status_code == 204
     s = wait_status(nova, hd, sid, "ACTIVE")
     assert s["flavor"]["original_name"] == "m1.medium"
-    mig = nova.app.state.compute.migration_consumer(sid)
     assert placement.get_allocations(mig) == {}
+    now = server(nova, nova.admin(), sid)["OS-EXT-SRV-ATTR:host"]
+    wait(lambda: sid not in agents[source if now != source else dest].driver.instances)
+    assert sid in agents[now].driver.instances
     assert act(nova, hd, sid, {"confirmResize": None}).status_code == 409

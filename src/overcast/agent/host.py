@@ -23,6 +23,7 @@ from overcast.agent.virt import base
 from overcast.agent.virt.base import Driver, DriverError, InstanceNotFound
 from overcast.bus import Bus, BusTimeout
 from overcast.bus.messages import (
+    CleanupInstance,
     ConsoleOutput,
     DeleteInstance,
     DesiredState,
@@ -136,6 +137,9 @@ class Agent:
         if isinstance(msg, PowerAction):
             asyncio.create_task(self._power(msg))
             return None
+        if isinstance(msg, CleanupInstance):
+            asyncio.create_task(self._cleanup(msg))
+            return None
         if isinstance(msg, SnapshotInstance):
             asyncio.create_task(self._snapshot(msg))
             return None
@@ -175,6 +179,17 @@ class Agent:
             await self.report(uuid, "error", base.NOSTATE, event="delete", error=str(exc))
             return
         await self.report(uuid, "deleted", base.NOSTATE, event="delete")
+
+    async def _cleanup(self, msg: CleanupInstance) -> None:
+        try:
+            if msg.destroy:
+                await self.driver.destroy(msg.uuid)
+            else:
+                await self.driver.power_off(msg.uuid)
+        except InstanceNotFound:
+            pass
+        except Exception:  # noqa: BLE001 - the reconciler retries removals
+            log.exception("cleanup of %s on %s failed", msg.uuid, self.host)
 
     async def _snapshot(self, msg: SnapshotInstance) -> None:
         # The file is read by the control plane (same machine in the all-in-one
@@ -230,6 +245,8 @@ class Agent:
             wanted = {d["uuid"]: d for d in desired}
             for uuid, d in wanted.items():
                 state = d["vm_state"]
+                if state == "resize_source":
+                    continue  # kept (powered off) until the resize is confirmed/reverted
                 if state == "deleting":
                     asyncio.create_task(self._delete(uuid))
                 elif uuid in actual:

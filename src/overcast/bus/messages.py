@@ -95,6 +95,17 @@ class ResizeInstance(Message):
 
 
 @dataclass
+class CleanupInstance(Message):
+    """Control plane -> agent: a copy of an instance this host no longer runs (the
+    source or target of a resize): power it off (destroy False) or remove it. Reports
+    nothing: the instance itself lives on another host."""
+
+    kind: ClassVar[str] = "cleanup_instance"
+    uuid: str = ""
+    destroy: bool = True
+
+
+@dataclass
 class SnapshotInstance(Message):
     """Conductor/API -> agent: write the instance's disk out as image `image_id`."""
 

@@ -377,4 +377,7 @@ class Conductor:
                 out.append({"uuid": inst.uuid, "vm_state": state,
                             "power_state": inst.power_state,
                             "instance": asdict(self.spec(inst))})
+            for uuid in s.scalars(select(m.Instance.uuid).where(
+                    m.Instance.resize_source_host == host, m.Instance.deleted.is_(False))):
+                out.append({"uuid": uuid, "vm_state": "resize_source"})
             return out

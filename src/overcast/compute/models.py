@@ -83,6 +83,9 @@ class Instance(Base):
     #: the flavor as it was at boot (Nova embeds it from 2.47)
     flavor: Mapped[dict[str, Any]] = mapped_column(JSON)
     old_flavor: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: During a resize to another host: the host the instance came from (kept,
+    #: powered off, until the resize is confirmed or reverted).
+    resize_source_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     image_ref: Mapped[str] = mapped_column(String(255), default="")
     key_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     key_data: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from overcast.bus import Bus
 from overcast.bus.messages import (
+    CleanupInstance,
     ConsoleOutput,
     DeleteInstance,
     Message,
@@ -489,6 +490,7 @@ class ComputeService:
                     raise Forbidden(f"Quota exceeded for {res}: Requested {n}, but already "
                                     f"used {used[res]} of {limits[res]} {res}")
             host, project, user = inst.host, inst.project_id, inst.user_id
+            zone = inst.availability_zone
         if host is None:
             raise Conflict(f"Cannot 'resize' instance {uuid}: it has no host.")
         resources = {"VCPU": new["vcpus"], "MEMORY_MB": new["ram"]}
@@ -496,21 +498,63 @@ class ComputeService:
             resources["DISK_GB"] = new["disk"]
         mig = self.migration_consumer(uuid)
         old_allocs = self.placement.get_allocations(uuid)
-        try:
-            self.placement.set_allocations({
-                mig: {"allocations": old_allocs, "project_id": project, "user_id": user},
-                uuid: {"allocations": {provider_uuid(host): resources},
-                       "project_id": project, "user_id": user}})
-        except Conflict:
-            raise BadRequest(f"No valid host was found. The host {host} has not enough free "
-                             f"resources for flavor {flavor.name}.")
+        dest = None
+        for target in self._resize_targets(host, zone, resources):
+            try:
+                # One transaction: the old flavor's resources move to the migration
+                # consumer on the source, the new flavor is claimed on the target.
+                self.placement.set_allocations({
+                    mig: {"allocations": old_allocs, "project_id": project, "user_id": user},
+                    uuid: {"allocations": {provider_uuid(target): resources},
+                           "project_id": project, "user_id": user}})
+            except Conflict:
+                continue
+            dest = target
+            break
+        if dest is None:
+            raise BadRequest(f"No valid host was found. No host has enough free resources "
+                             f"for flavor {flavor.name}.")
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
-            self._transition(s, inst, "resize")
+            try:
+                self._transition(s, inst, "resize")
+            except Conflict:
+                self.placement.set_allocations({
+                    uuid: {"allocations": old_allocs, "project_id": project,
+                           "user_id": user}, mig: {"allocations": {}}})
+                raise
             inst.old_flavor, inst.flavor, inst.flavor_id = inst.flavor, new, flavor.id
+            if dest != host:
+                inst.host, inst.resize_source_host = dest, host
             self.record_action(s, ctx, uuid, "resize", "compute_resize_instance")
             spec = self._spec(inst)
-        self.cast(f"agent.{host}", ResizeInstance(instance=spec))
+        if dest != host:
+            self.cast(f"agent.{host}", CleanupInstance(uuid=uuid, destroy=False))
+        self.cast(f"agent.{dest}", ResizeInstance(instance=spec))
+
+    def _resize_targets(self, source: str, zone: str | None,
+                        resources: dict[str, int]) -> list[str]:
+        """Hosts a resize may go to, best first: up, enabled hosts of the instance's zone
+        with room for the new flavor, the emptiest first; the source host last (a resize
+        in place is allowed, as with allow_resize_to_same_host, but moving is preferred)."""
+        from overcast.compute.conductor import provider_uuid
+
+        with self.db.session() as s:
+            services = {svc.host: svc for svc in s.scalars(select(m.Service).where(
+                m.Service.binary == "nova-compute"))}
+        by_provider = {provider_uuid(h): h for h in services}
+        hosts = []
+        for c in self.placement.allocation_candidates(resources, limit=1000):
+            h = by_provider.get(c.root_uuid)
+            if h is None or h == source:
+                continue
+            svc = services[h]
+            if svc.disabled or not service_up(svc) or (zone and svc.zone != zone):
+                continue
+            hosts.append(h)
+        free = self.placement.free([provider_uuid(h) for h in hosts], "MEMORY_MB")
+        hosts.sort(key=lambda h: -free.get(provider_uuid(h), 0.0))
+        return [*hosts, source]
 
     def confirm_resize(self, ctx: RequestContext, uuid: str) -> None:
         with self.db.transaction() as s:
@@ -519,6 +563,7 @@ class ComputeService:
             states.check("confirmResize", uuid, inst.vm_state, inst.task_state,
                          "confirmResize")
             inst.vm_state, inst.old_flavor = states.ACTIVE, None
+            source, inst.resize_source_host = inst.resize_source_host, None
             self.record_action(s, ctx, uuid, "confirmResize", "compute_confirm_resize")
             s.flush()
             # Confirming happens here and now: its event finishes with it.
@@ -529,6 +574,8 @@ class ComputeService:
                         m.InstanceActionEvent.action_id == act.id)):
                     ev.finish_time, ev.result = utcnow(), "Success"
         self.placement.release(self.migration_consumer(uuid))
+        if source:
+            self.cast(f"agent.{source}", CleanupInstance(uuid=uuid, destroy=True))
 
     def revert_resize(self, ctx: RequestContext, uuid: str) -> None:
         with self.db.transaction() as s:
@@ -539,6 +586,11 @@ class ComputeService:
             inst.flavor, inst.flavor_id, inst.old_flavor = inst.old_flavor, \
                 inst.old_flavor["id"], None
             self.record_action(s, ctx, uuid, "revertResize", "compute_revert_resize")
+            target = None
+            if inst.resize_source_host:
+                # Back to where it came from; the target's copy goes away.
+                target, inst.host = inst.host, inst.resize_source_host
+                inst.resize_source_host = None
             host, project, user, spec = inst.host, inst.project_id, inst.user_id, \
                 self._spec(inst)
         mig = self.migration_consumer(uuid)
@@ -546,6 +598,8 @@ class ComputeService:
             uuid: {"allocations": self.placement.get_allocations(mig), "project_id": project,
                    "user_id": user},
             mig: {"allocations": {}}})
+        if target:
+            self.cast(f"agent.{target}", CleanupInstance(uuid=uuid, destroy=True))
         self.cast(f"agent.{host}", ResizeInstance(instance=spec))
 
     def set_lock(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
