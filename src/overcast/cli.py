@@ -17,6 +17,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="overcast: an OpenStack-compatible cloud that is simple to run.")
 keys_app = typer.Typer(no_args_is_help=True, help="Fernet token keys.")
 app.add_typer(keys_app, name="keys")
+image_app = typer.Typer(no_args_is_help=True, help="Guest images.")
+app.add_typer(image_app, name="image")
 console = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where all state lives.")]
@@ -68,6 +70,9 @@ def up(
     _setup_logging(settings)
     with console.status("[bold]starting overcast[/bold]") as status:
         info = init_cloud(settings, progress=lambda msg: status.update(f"[bold]{msg}…"))
+        if settings.build_test_image:
+            _test_image(info.app, lambda msg, frac: status.update(
+                f"[bold]test image: {msg}… ({frac:.0%})"))
     console.print(f"[green]✓[/green] overcast is up at {settings.base_url} "
                   f"(data in {settings.data_dir})")
     console.print(f"  clouds.yaml: {info.clouds_yaml} (cloud [bold]overcast[/bold])")
@@ -79,6 +84,57 @@ def up(
     server = _GracefulServer(config)
     server.run()
     console.print("overcast stopped.")
+
+
+def _test_image(app_: Any, progress: Any) -> None:
+    """Build (or take from the cache) and register overcast-tiny; never fatal."""
+    from overcast.image.builder import MACHINE_NAME, build_test_image, register_test_images
+
+    try:
+        built = build_test_image(progress=progress)
+        image_id = register_test_images(app_.state.images, built, progress)
+    except Exception as exc:  # noqa: BLE001 - the cloud works without it
+        console.print(f"[yellow]![/yellow] the test image was not built: {exc}. The cloud "
+                      "runs without it; `overcast image build-test` retries and says more.")
+        return
+    console.print(f"[green]✓[/green] test image [bold]{MACHINE_NAME}[/bold] ({image_id})")
+
+
+@image_app.command("build-test")
+def image_build_test(data_dir: DataDir = None,
+                     force: Annotated[bool, typer.Option(
+                         "--force", help="Rebuild even when the cache has it.")] = False
+                     ) -> None:
+    """Build the tiny guest (kernel, ramdisk, machine image) from Debian packages and
+    register it as overcast-tiny."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from overcast.cloud import init_cloud
+    from overcast.image.builder import (
+        MACHINE_NAME,
+        BuildError,
+        build_test_image,
+        register_test_images,
+    )
+
+    settings = _settings(data_dir, merge_user_clouds_yaml=False)
+    info = init_cloud(settings)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task("building", total=1.0)
+
+        def step(msg: str, frac: float) -> None:
+            bar.update(task, description=msg, completed=frac)
+
+        try:
+            built = build_test_image(progress=step, force=force)
+        except BuildError as exc:
+            console.print(f"[red]✗[/red] {exc}")
+            raise typer.Exit(1)
+        bar.update(task, description="registering", completed=0.0)
+        image_id = register_test_images(info.app.state.images, built, step)
+    console.print(f"[green]✓[/green] {MACHINE_NAME} is image {image_id} "
+                  f"(kernel {built.kernel_version}, files in {built.directory})")
 
 
 def _graceful_server_class() -> Any:

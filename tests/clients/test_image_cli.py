@@ -99,3 +99,14 @@ def test_image_sdk_and_server_boot(live: Live, disk: Path) -> None:
     live.osc("server", "delete", "--wait", vm, fmt=False)
     conn.delete_image(name, wait=True)
     assert conn.image.find_image(name) is None
+
+
+def test_overcast_up_registered_the_tiny_guest(live: Live) -> None:
+    machine = live.osc("image", "show", "overcast-tiny")
+    assert machine["status"] == "active" and machine["disk_format"] == "ami"
+    props = machine["properties"]
+    kernel = live.osc("image", "show", props["kernel_id"])
+    ramdisk = live.osc("image", "show", props["ramdisk_id"])
+    assert kernel["name"] == "overcast-tiny-kernel" and kernel["disk_format"] == "aki"
+    assert ramdisk["name"] == "overcast-tiny-ramdisk" and ramdisk["disk_format"] == "ari"
+    assert machine["visibility"] == "public"
