@@ -1,0 +1,110 @@
+"""Benchmark: image upload and download throughput against a plain `cp`.
+
+Starts a real `overcast up` (SQLite, filesystem store in its data dir) and, for a
+file of --mib MiB of random data on the same disk:
+  cp       copy the file with `cp` (the disk's own speed for this job),
+  upload   PUT /image/v2/images/{id}/file, streamed from the file (md5 and sha512
+           are computed on the way, as Glance does),
+  download GET .../file streamed into a file.
+Prints MiB/s and the ratio to `cp` (target: at least 70%), then JSON.
+
+    .venv/bin/python bench/image.py [--mib 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from compute import start, token  # noqa: E402
+from identity import free_port  # noqa: E402
+
+
+def chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while data := fh.read(size):
+            yield data
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mib", type=int, default=512)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="oc-bench-img-"))
+    src = tmp / "src.raw"
+    with open(src, "wb") as fh:
+        for _ in range(args.mib):
+            fh.write(os.urandom(1 << 20))
+    size_mib = args.mib
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env_hosts = 1
+    proc = start(tmp / "cloud", port, env_hosts)
+    results: dict[str, list[float]] = {"cp": [], "upload": [], "download": []}
+    try:
+        tok, _ = token(base, tmp / "cloud")
+        hd = {"X-Auth-Token": tok}
+        with httpx.Client(base_url=base, timeout=600) as c:
+            for run in range(args.runs):
+                dst = tmp / f"cp-{run}.raw"
+                subprocess.run(["sync"], check=True)
+                t0 = time.perf_counter()
+                subprocess.run(["cp", str(src), str(dst)], check=True)
+                subprocess.run(["sync"], check=True)
+                results["cp"].append(size_mib / (time.perf_counter() - t0))
+                dst.unlink()
+
+                r = c.post("/image/v2/images", headers=hd, json={
+                    "name": f"bench-{run}", "disk_format": "raw", "container_format": "bare"})
+                image_id = r.json()["id"]
+                t0 = time.perf_counter()
+                # curl as the client: a C client costs the server (on the same two
+                # cores) little, so this measures the service, as cp measures the disk.
+                code = subprocess.run(
+                    ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-T", str(src),
+                     "-H", f"X-Auth-Token: {tok}", "-H",
+                     "Content-Type: application/octet-stream",
+                     f"{base}/image/v2/images/{image_id}/file"],
+                    capture_output=True, text=True, check=True).stdout
+                assert code == "204", code
+                results["upload"].append(size_mib / (time.perf_counter() - t0))
+
+                out = tmp / f"down-{run}.raw"
+                t0 = time.perf_counter()
+                subprocess.run(["curl", "-s", "-f", "-o", str(out), "-H", f"X-Auth-Token: {tok}",
+                                f"{base}/image/v2/images/{image_id}/file"], check=True)
+                subprocess.run(["sync"], check=True)
+                results["download"].append(size_mib / (time.perf_counter() - t0))
+                assert out.stat().st_size == src.stat().st_size
+                out.unlink()
+                c.delete(f"/image/v2/images/{image_id}", headers=hd)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        for p in tmp.glob("*.raw"):
+            p.unlink()
+    best = {k: max(v) for k, v in results.items()}
+    print(f"{args.mib} MiB of random data, best of {args.runs} runs (overcast up, SQLite, "
+          "filesystem store on the same disk)")
+    print(f"{'operation':<12}{'MiB/s':>10}{'vs cp':>10}")
+    for k in ("cp", "upload", "download"):
+        print(f"{k:<12}{best[k]:>10.0f}{best[k] / best['cp']:>10.0%}")
+    print(json.dumps({"mib": args.mib, "runs": results, "best": best,
+                      "ratio_upload": best["upload"] / best["cp"],
+                      "ratio_download": best["download"] / best["cp"]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
