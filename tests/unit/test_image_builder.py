@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from overcast.image.builder import (
+    DISK_NAME,
     KERNEL_NAME,
     MACHINE_NAME,
+    OCI_NAME,
     RAMDISK_NAME,
     BuiltImage,
     build_test_image,
@@ -75,6 +77,47 @@ def _config_drive(tmp: Path, meta: dict[str, object]) -> Path:
     return img
 
 
+def _wait_console(qemu: subprocess.Popen[bytes], console: Path, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = console.read_text(errors="replace") if console.exists() else ""
+        if "metadata:" in text:
+            break
+        assert qemu.poll() is None, qemu.stderr.read() if qemu.stderr else ""
+        time.sleep(0.3)
+    return text
+
+
+def test_disk_variant_boots_through_firmware(built: BuiltImage, tmp_path: Path) -> None:
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(built.disk)],
+                                     capture_output=True, check=True).stdout)
+    assert info["format"] == "qcow2"
+    console = tmp_path / "console.log"
+    qemu = subprocess.Popen([
+        "qemu-system-x86_64", "-accel", "tcg", "-M", "pc", "-m", "256", "-nodefaults",
+        "-no-user-config", "-display", "none",
+        "-drive", f"file={built.disk},if=virtio,format=qcow2,snapshot=on",
+        "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile=",
+        "-serial", f"file:{console}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        text = _wait_console(qemu, console, 120)
+        assert "OVERCAST-GUEST-UP" in text and "address: 10.0.2.15" in text, text
+    finally:
+        qemu.kill()
+        qemu.wait()
+
+
+def test_oci_rootfs_tarball(built: BuiltImage) -> None:
+    import tarfile
+
+    with tarfile.open(built.oci) as tar:
+        names = set(tar.getnames())
+        assert {"init", "bin/busybox", "bin/sh", "etc/udhcpc.sh"} <= names
+        assert not any(n.endswith(".ko") for n in names)
+        assert tar.getmember("init").mode & 0o111
+
+
 def test_guest_boots_reads_config_drive_and_serves_http(built: BuiltImage,
                                                          tmp_path: Path) -> None:
     uuid = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
@@ -92,14 +135,7 @@ def test_guest_boots_reads_config_drive_and_serves_http(built: BuiltImage,
         "-drive", f"file={drive},if=virtio,format=raw,readonly=on",
         "-serial", f"file:{console}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 90
-        text = ""
-        while time.monotonic() < deadline:
-            text = console.read_text(errors="replace") if console.exists() else ""
-            if "metadata:" in text:
-                break
-            assert qemu.poll() is None, qemu.stderr.read() if qemu.stderr else ""
-            time.sleep(0.3)
+        text = _wait_console(qemu, console, 90)
         assert "OVERCAST-GUEST-UP" in text, text
         assert f"instance-id: {uuid}" in text and "hostname: tiny-one" in text
         assert "metadata: configdrive" in text and "keys: 1" in text
@@ -120,7 +156,10 @@ def test_register_the_ami_triple_once(built: BuiltImage, tmp_path: Path) -> None
         assert register_test_images(images, built) == first
         listed = cloud.client.get("/image/v2/images", headers=cloud.admin()).json()["images"]
         by_name = {i["name"]: i for i in listed}
-        assert set(by_name) == {KERNEL_NAME, RAMDISK_NAME, MACHINE_NAME}
+        assert set(by_name) == {KERNEL_NAME, RAMDISK_NAME, MACHINE_NAME, DISK_NAME, OCI_NAME}
+        assert by_name[DISK_NAME]["disk_format"] == "qcow2"
+        assert by_name[DISK_NAME]["virtual_size"] == (2048 + 32768 * 2) * 512
+        assert by_name[OCI_NAME]["container_format"] == "docker"
         machine = by_name[MACHINE_NAME]
         assert machine["id"] == first and machine["disk_format"] == "ami"
         assert machine["kernel_id"] == by_name[KERNEL_NAME]["id"]

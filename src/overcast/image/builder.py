@@ -27,6 +27,7 @@ import lzma
 import os
 import re
 import shutil
+import struct
 import subprocess
 import tarfile
 import tempfile
@@ -62,6 +63,16 @@ class BuiltImage:
     ramdisk: Path
     rootfs: Path
     kernel_version: str
+
+    @property
+    def disk(self) -> Path:
+        """qcow2 with an MBR, syslinux and the bzImage: boots through firmware."""
+        return self.kernel.parent / "disk.qcow2"
+
+    @property
+    def oci(self) -> Path:
+        """Root file system tarball for the container driver."""
+        return self.kernel.parent / "rootfs.tar"
 
     @property
     def directory(self) -> Path:
@@ -132,6 +143,7 @@ def _cache_key(package: str) -> str:
     for p in sorted(GUEST.iterdir()):
         h.update(p.name.encode() + p.read_bytes())
     h.update("\n".join(MODULES).encode())
+    h.update(Path(__file__).read_bytes())  # a new builder makes a new build
     return h.hexdigest()[:16]
 
 
@@ -204,6 +216,10 @@ def build_test_image(cache_dir: Path | None = None, progress: Progress | None = 
         _run(["mkfs.ext4", "-q", "-F", "-L", "overcast-root", "-d", str(seed),
               str(work / "rootfs.img")])
         shutil.rmtree(seed)
+        say("making the bootable disk (MBR + syslinux)", 0.93)
+        _bootable_disk(work)
+        say("making the container root file system", 0.97)
+        _oci_tarball(work, entries)
         (work / "built.json").write_text(json.dumps({"package": package, "deb": deb.name}))
         if out.exists():
             shutil.rmtree(out)
@@ -218,9 +234,73 @@ def build_test_image(cache_dir: Path | None = None, progress: Progress | None = 
     return BuiltImage(out / "vmlinux", out / "initrd.gz", out / "rootfs.img", version)
 
 
+
+SYSLINUX_CFG = """DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  LINUX /vmlinuz
+  INITRD /initrd.gz
+  APPEND console=ttyS0 quiet panic=-1
+"""
+
+
+def _bootable_disk(work: Path) -> None:
+    """An ordinary disk image, as cloud images are: MBR boot code, one active FAT
+    partition at 1 MiB with syslinux, the bzImage and the ramdisk. No mounting:
+    mkfs.vfat and mtools build the file system, we write the partition table."""
+    mbr_code = Path("/usr/lib/syslinux/mbr/mbr.bin")
+    for tool in ("mkfs.vfat", "syslinux", "mcopy"):
+        if shutil.which(tool) is None:
+            raise BuildError(f"{tool} is missing: install dosfstools, syslinux and mtools "
+                             "(scripts/install-host.sh does)")
+    if not mbr_code.exists():
+        raise BuildError("syslinux's mbr.bin is missing: install syslinux-common")
+    fat = work / "fat.img"
+    _run(["mkfs.vfat", "-C", "-n", "OVERCAST", "-h", "2048", str(fat), "32768"])
+    _run(["syslinux", "--install", str(fat)])
+    (work / "syslinux.cfg").write_text(SYSLINUX_CFG)
+    for name in ("vmlinuz", "initrd.gz", "syslinux.cfg"):
+        _run(["mcopy", "-i", str(fat), str(work / name), f"::/{name}"])
+    sectors = fat.stat().st_size // 512
+    mbr = bytearray(mbr_code.read_bytes()[:440].ljust(440, b"\0")) + b"\0" * 6
+    # one partition: active, FAT32 (LBA), from sector 2048
+    mbr += struct.pack("<B3sB3sII", 0x80, b"\xfe\xff\xff", 0x0C, b"\xfe\xff\xff", 2048,
+                       sectors) + b"\0" * 48 + b"\x55\xaa"
+    raw = work / "disk.raw"
+    with open(raw, "wb") as out, open(fat, "rb") as src:
+        out.write(mbr)
+        out.write(b"\0" * (2048 * 512 - len(mbr)))
+        shutil.copyfileobj(src, out)
+    _run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw),
+          str(work / "disk.qcow2")])
+    for name in ("fat.img", "disk.raw", "syslinux.cfg"):
+        (work / name).unlink()
+
+
+def _oci_tarball(work: Path, entries: list[tuple[str, int, bytes]]) -> None:
+    """The same busybox userland and /init as a root file system tarball (no kernel
+    modules: a container shares the host's kernel)."""
+    with tarfile.open(work / "rootfs.tar", "w", format=tarfile.PAX_FORMAT) as tar:
+        for name, mode, data in entries:
+            if name.startswith("lib/modules/") and name.endswith(".ko"):
+                continue
+            info = tarfile.TarInfo(name)
+            info.mtime = 0
+            if mode & 0o170000 == 0o040000:
+                info.type, info.mode = tarfile.DIRTYPE, mode & 0o7777
+                tar.addfile(info)
+            elif mode & 0o170000 == 0o120000:
+                info.type, info.linkname, info.mode = tarfile.SYMTYPE, data.decode(), 0o777
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(data), mode & 0o7777
+                tar.addfile(info, io.BytesIO(data))
+
 #: Names the built images are registered under.
 KERNEL_NAME, RAMDISK_NAME, MACHINE_NAME = ("overcast-tiny-kernel", "overcast-tiny-ramdisk",
                                            "overcast-tiny")
+DISK_NAME, OCI_NAME = "overcast-tiny-disk", "overcast-tiny-oci"
 
 
 def register_test_images(images: Any, built: BuiltImage,
@@ -232,7 +312,8 @@ def register_test_images(images: Any, built: BuiltImage,
     say = progress or (lambda _msg, _frac: None)
     ctx = RequestContext(internal=True, roles=["admin"], project_id=None)
 
-    def ensure(name: str, path: Path, fmt: str, props: dict[str, Any]) -> str:
+    def ensure(name: str, path: Path, fmt: str, props: dict[str, Any],
+               container: str | None = None) -> str:
         md5 = hashlib.md5(usedforsecurity=False)
         with open(path, "rb") as fh:
             while chunk := fh.read(4 << 20):
@@ -242,8 +323,8 @@ def register_test_images(images: Any, built: BuiltImage,
             if img["status"] == "active" and img["checksum"] == md5.hexdigest():
                 return str(img["id"])
         created = images.create(ctx, {"name": name, "disk_format": fmt,
-                                      "container_format": fmt, "visibility": "public",
-                                      **props})
+                                      "container_format": container or fmt,
+                                      "visibility": "public", **props})
         images.import_file(created["id"], path, fmt)
         for img in found:  # older builds of the same image step aside
             if img["status"] != "active" or img["checksum"] != md5.hexdigest():
@@ -259,5 +340,12 @@ def register_test_images(images: Any, built: BuiltImage,
         "kernel_id": kernel, "ramdisk_id": ramdisk, "os_distro": "overcast-tiny",
         "os_type": "linux", "architecture": "x86_64", "min_ram": 64,
         "os_kernel_version": built.kernel_version})
+    say("registering the bootable disk", 0.95)
+    common = {"os_distro": "overcast-tiny", "os_type": "linux", "architecture": "x86_64"}
+    if built.disk.exists():
+        ensure(DISK_NAME, built.disk, "qcow2", {**common, "min_ram": 64}, "bare")
+    if built.oci.exists():
+        ensure(OCI_NAME, built.oci, "raw", {**common, "hypervisor_type": "container"},
+               "docker")
     say("registered", 1.0)
     return machine
