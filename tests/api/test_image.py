@@ -324,9 +324,17 @@ def test_crashed_upload_is_killed_at_restart(tmp_path: Path) -> None:
 
             s.get(m.Image, img["id"]).status = "saving"
         (cloud.data_dir / "images" / f".{img['id']}.part").write_bytes(b"partial")
+        # and what a crash between an image's delete and its file's removal leaves
+        kept = create(cloud, cloud.admin(), name="kept")
+        assert upload(cloud, cloud.admin(), kept["id"], b"k" * 100).status_code == 204
+        orphan = cloud.data_dir / "images" / "0b5a3f9e-0000-4000-8000-000000000000"
+        orphan.write_bytes(b"orphan")
         svc.recover()
         assert show(cloud, cloud.admin(), img["id"])["status"] == "killed"
         assert not list((cloud.data_dir / "images").glob(".*.part"))
+        assert not orphan.exists()
+        assert cloud.client.get(f"{V2}/images/{kept['id']}/file",
+                                headers=cloud.admin()).content == b"k" * 100
     finally:
         gen.close()
 

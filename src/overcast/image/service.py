@@ -603,6 +603,14 @@ class ImageService:
                             img.id)
         if n:
             log.info("removed %d partial image uploads", n)
+        # Data whose image is gone (a crash between the row's delete and the file's).
+        with self.db.session() as s:
+            live = set(s.scalars(select(m.Image.location).where(
+                m.Image.location.isnot(None), m.Image.deleted.is_(False))))
+        for location in self.store.locations():
+            if location not in live:
+                log.info("removing orphaned image data %s", location)
+                self.store.delete(location)
 
     # ------------------------------------------------------------ members
     def _member_view(self, mem: m.ImageMember) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class Store(Protocol):
     def local_path(self, location: str) -> Path | None: ...
     def delete(self, location: str) -> None: ...
     def clean_partials(self) -> int: ...
+    def locations(self) -> list[str]: ...
 
 
 class FilesystemStore:
@@ -89,6 +90,11 @@ class FilesystemStore:
         if path is not None:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+
+    def locations(self) -> list[str]:
+        """Every complete object in the store, as locations."""
+        return [f"file:{p.name}" for p in self.root.iterdir()
+                if p.is_file() and not p.name.startswith(".")]
 
     def clean_partials(self) -> int:
         """Remove temporary files an interrupted upload left (at start-up)."""
