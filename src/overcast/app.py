@@ -29,6 +29,7 @@ SERVICE_MODULES = [
     "overcast.placement.api",
     "overcast.compute.api",
     "overcast.image.api",
+    "overcast.network.api",
 ]
 
 

@@ -14,6 +14,7 @@ MODEL_MODULES = [
     "overcast.placement.models",
     "overcast.compute.models",
     "overcast.image.models",
+    "overcast.network.models",
 ]
 
 

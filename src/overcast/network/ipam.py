@@ -1,0 +1,139 @@
+"""Address management: CIDRs, gateways, allocation pools, the next free address.
+
+Pure functions over `ipaddress`; the database guarantees uniqueness (an address is
+a row keyed by subnet and address), these decide which address to try.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from overcast.kit.errors import BadRequest
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_cidr(raw: Any, ip_version: int | None = None) -> IPNetwork:
+    if not isinstance(raw, str):
+        raise BadRequest(f"Invalid input for cidr. Reason: '{raw}' is not a valid IP subnet.")
+    try:
+        net = ipaddress.ip_network(raw, strict=False)
+    except ValueError:
+        raise BadRequest(f"Invalid input for cidr. Reason: '{raw}' is not a valid IP subnet.")
+    if str(net) != raw and str(net.network_address) != raw.split("/")[0]:
+        raise BadRequest(f"Invalid input for cidr. Reason: '{raw}' isn't a recommended CIDR, "
+                         f"use '{net}' instead.")
+    if ip_version is not None and net.version != ip_version:
+        raise BadRequest("Invalid input for operation: cidr and ip_version are inconsistent.")
+    if (net.version == 4 and net.prefixlen > 30) or (net.version == 6 and net.prefixlen > 126):
+        raise BadRequest(f"Invalid input for operation: the subnet {net} is too small for "
+                         "any address to be allocated.")
+    return net
+
+
+def parse_ip(raw: Any, what: str = "ip_address") -> IPAddress:
+    try:
+        return ipaddress.ip_address(raw)
+    except (ValueError, TypeError):
+        raise BadRequest(f"Invalid input for {what}. Reason: '{raw}' is not a valid IP "
+                         "address.")
+
+
+def _first_last(net: IPNetwork) -> tuple[int, int]:
+    first, last = int(net.network_address), int(net.broadcast_address)
+    if net.version == 4:
+        return first + 1, last - 1  # no network and broadcast addresses
+    return first + 1, last  # v6: the subnet-router anycast address is skipped
+
+
+def default_gateway(net: IPNetwork) -> str:
+    return str(ipaddress.ip_address(_first_last(net)[0]))
+
+
+def default_pools(net: IPNetwork, gateway: str | None) -> list[dict[str, str]]:
+    first, last = _first_last(net)
+    gw = int(ipaddress.ip_address(gateway)) if gateway else None
+    ranges: list[tuple[int, int]] = []
+    if gw is not None and first <= gw <= last:
+        if gw > first:
+            ranges.append((first, gw - 1))
+        if gw < last:
+            ranges.append((gw + 1, last))
+    else:
+        ranges.append((first, last))
+    return [{"start": str(ipaddress.ip_address(a)), "end": str(ipaddress.ip_address(b))}
+            for a, b in ranges]
+
+
+def validate_pools(net: IPNetwork, pools: Any, gateway: str | None) -> list[dict[str, str]]:
+    if not isinstance(pools, list):
+        raise BadRequest("Invalid input for allocation_pools: it must be a list of "
+                         "{start, end} objects.")
+    spans: list[tuple[int, int]] = []
+    out = []
+    for p in pools:
+        if not isinstance(p, dict) or set(p) != {"start", "end"}:
+            raise BadRequest("Invalid input for allocation_pools: each pool is "
+                             "{\"start\": ..., \"end\": ...}.")
+        start, end = parse_ip(p["start"], "allocation_pools"), parse_ip(p["end"],
+                                                                         "allocation_pools")
+        if start.version != net.version or end.version != net.version or \
+                start not in net or end not in net:
+            raise BadRequest(f"The allocation pool {p['start']}-{p['end']} spans beyond the "
+                             f"subnet cidr {net}.")
+        if int(start) > int(end):
+            raise BadRequest(f"The allocation pool {p['start']}-{p['end']} is not valid: its "
+                             "start is after its end.")
+        for a, b in spans:
+            if int(start) <= b and a <= int(end):
+                raise BadRequest(f"Found overlapping allocation pools: {p['start']}-"
+                                 f"{p['end']} overlaps another pool.")
+        spans.append((int(start), int(end)))
+        out.append({"start": str(start), "end": str(end)})
+    if gateway:
+        gw = int(ipaddress.ip_address(gateway))
+        for a, b in spans:
+            if a <= gw <= b:
+                raise BadRequest(f"Gateway ip {gateway} conflicts with allocation pool "
+                                 f"{ipaddress.ip_address(a)}-{ipaddress.ip_address(b)}")
+    return out
+
+
+def in_pools(pools: Iterable[dict[str, str]], address: str) -> bool:
+    a = int(ipaddress.ip_address(address))
+    return any(int(ipaddress.ip_address(p["start"])) <= a <= int(ipaddress.ip_address(p["end"]))
+               for p in pools)
+
+
+def candidates(pools: list[dict[str, str]], used: set[str]) -> Iterator[str]:
+    """Free addresses of the pools, lowest first for small pools; big pools start at a
+    random place (so concurrent allocators rarely collide) and wrap."""
+    spans = [(int(ipaddress.ip_address(p["start"])), int(ipaddress.ip_address(p["end"])))
+             for p in pools]
+    version = ipaddress.ip_address(pools[0]["start"]).version if pools else 4
+    used_i = {int(ipaddress.ip_address(u)) for u in used}
+    for a, b in spans:
+        size = b - a + 1
+        start = a if size <= 4096 else a + random.randrange(size)
+        i = start
+        for _ in range(min(size, 1 << 20)):
+            if i not in used_i:
+                yield str(ipaddress.ip_address(i) if version == 4 else ipaddress.IPv6Address(i))
+            i = a if i == b else i + 1
+
+
+def eui64(net: IPNetwork, mac: str) -> str:
+    """The SLAAC address of `mac` in a /64."""
+    octets = [int(x, 16) for x in mac.split(":")]
+    octets[0] ^= 0x02
+    iid = octets[:3] + [0xFF, 0xFE] + octets[3:]
+    value = int(net.network_address) | int.from_bytes(bytes(iid), "big")
+    return str(ipaddress.IPv6Address(value))
+
+
+def random_mac(base: str = "fa:16:3e") -> str:
+    return base + ":" + ":".join(f"{random.randrange(256):02x}" for _ in range(3))
