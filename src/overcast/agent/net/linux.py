@@ -1,0 +1,287 @@
+"""The Linux dataplane of one host: bridges, veths and taps, dnsmasq for DHCP.
+
+Everything lives in namespaces that carry the cloud's prefix, never in the host's
+own network namespace: a `<prefix>-host` namespace holds one bridge per network
+(and the instance-side devices); each network with DHCP gets a
+`<prefix>-dhcp-<net>` namespace with a veth leg into the bridge and a dnsmasq that
+hands out the ports' fixed addresses (static entries, as Neutron does, so a lease
+never waits for an ICMP probe), the gateway, DNS, routes and the MTU.
+
+Every method is idempotent: calling it again with the same arguments changes
+nothing. `cleanup()` removes every namespace and process of this prefix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import shutil
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from overcast.kit.runner import CommandError, run
+
+
+@dataclass
+class SubnetSpec:
+    id: str
+    cidr: str
+    gateway_ip: str | None
+    dns_nameservers: list[str] = field(default_factory=list)
+    host_routes: list[dict[str, str]] = field(default_factory=list)
+    enable_dhcp: bool = True
+    ip_version: int = 4
+
+
+@dataclass
+class PortSpec:
+    id: str
+    mac_address: str
+    fixed_ips: list[dict[str, str]]
+    hostname: str = ""
+
+
+class LinuxDataplane:
+    def __init__(self, prefix: str, state_dir: Path) -> None:
+        if not prefix.isalnum() or len(prefix) > 5:
+            raise ValueError("the prefix is at most 5 letters and digits (device names "
+                             "are 15 characters)")
+        self.prefix = prefix
+        self.state_dir = state_dir
+        self.host_ns = f"{prefix}-host"
+
+    # ---------------------------------------------------------------- names
+    def bridge(self, net_id: str) -> str:
+        return f"{self.prefix}b{net_id.replace('-', '')[:8]}"
+
+    def dhcp_ns(self, net_id: str) -> str:
+        return f"{self.prefix}-dhcp-{net_id}"
+
+    def _dhcp_leg(self, net_id: str) -> str:
+        return f"{self.prefix}d{net_id.replace('-', '')[:8]}"
+
+    def port_device(self, port_id: str, kind: str = "veth") -> str:
+        return f"{self.prefix}{'t' if kind == 'tap' else 'v'}{port_id.replace('-', '')[:8]}"
+
+    # ---------------------------------------------------------------- helpers
+    @staticmethod
+    def _namespaces() -> set[str]:
+        out = run(["ip", "netns", "list"]).stdout
+        return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+    def _ensure_ns(self, name: str) -> None:
+        if name not in self._namespaces():
+            run(["ip", "netns", "add", name])
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+
+    def _link_exists(self, name: str, netns: str | None = None) -> bool:
+        argv = ["ip", "-n", netns, "link", "show", name] if netns else ["ip", "link", "show",
+                                                                          name]
+        return run(argv, check=False).returncode == 0
+
+    # ---------------------------------------------------------------- networks
+    def ensure_host(self) -> None:
+        self._ensure_ns(self.host_ns)
+
+    def ensure_network(self, net_id: str, mtu: int) -> str:
+        self.ensure_host()
+        br = self.bridge(net_id)
+        if not self._link_exists(br, self.host_ns):
+            run(["ip", "-n", self.host_ns, "link", "add", br, "type", "bridge",
+                 "stp_state", "0", "forward_delay", "0"])
+        run(["ip", "-n", self.host_ns, "link", "set", br, "mtu", str(mtu), "up"])
+        return br
+
+    def delete_network(self, net_id: str) -> None:
+        self.stop_dhcp(net_id)
+        br = self.bridge(net_id)
+        if self.host_ns in self._namespaces() and self._link_exists(br, self.host_ns):
+            run(["ip", "-n", self.host_ns, "link", "del", br])
+
+    # ---------------------------------------------------------------- ports
+    def plug_port(self, net_id: str, port: PortSpec, mtu: int, *, kind: str = "veth",
+                  netns: str | None = None, ifname: str = "eth0") -> str:
+        """Wire a port into its network's bridge: a tap (for QEMU, in the host
+        namespace) or a veth whose peer goes into `netns` as `ifname` with the port's
+        MAC (containers, and tests' stand-in instances)."""
+        br = self.ensure_network(net_id, mtu)
+        dev = self.port_device(port.id, kind)
+        if kind == "tap":
+            if not self._link_exists(dev, self.host_ns):
+                run(["ip", "-n", self.host_ns, "tuntap", "add", "dev", dev, "mode", "tap"])
+        else:
+            if netns is None:
+                raise ValueError("a veth port needs the namespace of its instance")
+            if not self._link_exists(dev, self.host_ns):
+                peer = f"{dev}p"
+                with contextlib.suppress(CommandError):
+                    run(["ip", "link", "del", peer])
+                run(["ip", "link", "add", dev, "mtu", str(mtu), "type", "veth", "peer",
+                     "name", peer, "mtu", str(mtu)])
+                run(["ip", "link", "set", dev, "netns", self.host_ns])
+                run(["ip", "link", "set", peer, "netns", netns])
+                run(["ip", "-n", netns, "link", "set", peer, "name", ifname])
+            run(["ip", "-n", netns, "link", "set", ifname, "address", port.mac_address,
+                 "mtu", str(mtu), "up"])
+        run(["ip", "-n", self.host_ns, "link", "set", dev, "master", br, "mtu", str(mtu),
+             "up"])
+        return dev
+
+    def unplug_port(self, port_id: str, kind: str = "veth") -> None:
+        dev = self.port_device(port_id, kind)
+        if self.host_ns in self._namespaces() and self._link_exists(dev, self.host_ns):
+            run(["ip", "-n", self.host_ns, "link", "del", dev])
+
+    # ---------------------------------------------------------------- DHCP
+    def _dhcp_dir(self, net_id: str) -> Path:
+        d = self.state_dir / "dhcp" / net_id
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def ensure_dhcp(self, net_id: str, mtu: int, dhcp_port: PortSpec,
+                    subnets: list[SubnetSpec], ports: list[PortSpec],
+                    lease_seconds: int = 86400) -> None:
+        """DHCP for a network: the namespace, its leg into the bridge with the DHCP
+        port's addresses, and dnsmasq serving every port's fixed address."""
+        br = self.ensure_network(net_id, mtu)
+        ns = self.dhcp_ns(net_id)
+        self._ensure_ns(ns)
+        leg = self._dhcp_leg(net_id)
+        if not self._link_exists(leg, self.host_ns):
+            peer = f"{leg}p"
+            with contextlib.suppress(CommandError):
+                run(["ip", "link", "del", peer])
+            run(["ip", "link", "add", leg, "mtu", str(mtu), "type", "veth", "peer", "name",
+                 peer, "mtu", str(mtu)])
+            run(["ip", "link", "set", leg, "netns", self.host_ns])
+            run(["ip", "link", "set", peer, "netns", ns])
+            run(["ip", "-n", ns, "link", "set", peer, "name", "ns-dhcp"])
+        run(["ip", "-n", self.host_ns, "link", "set", leg, "master", br, "up"])
+        run(["ip", "-n", ns, "link", "set", "ns-dhcp", "address", dhcp_port.mac_address,
+             "mtu", str(mtu), "up"])
+        have = run(["ip", "-n", ns, "-o", "addr", "show", "dev", "ns-dhcp"]).stdout
+        by_subnet = {s.id: s for s in subnets}
+        for ip in dhcp_port.fixed_ips:
+            sub = by_subnet.get(ip["subnet_id"])
+            if sub is None:
+                continue
+            plen = ipaddress.ip_network(sub.cidr).prefixlen
+            if f" {ip['ip_address']}/{plen} " not in have:
+                run(["ip", "-n", ns, "addr", "replace", f"{ip['ip_address']}/{plen}", "dev",
+                     "ns-dhcp"])
+        d = self._dhcp_dir(net_id)
+        hosts, opts = [], []
+        for s in subnets:
+            if not s.enable_dhcp or s.ip_version != 4:
+                continue
+            tag = f"s{s.id.replace('-', '')[:8]}"
+            if s.gateway_ip:
+                opts.append(f"tag:{tag},option:router,{s.gateway_ip}")
+            else:
+                opts.append(f"tag:{tag},option:router")
+            if s.dns_nameservers:
+                opts.append(f"tag:{tag},option:dns-server,{','.join(s.dns_nameservers)}")
+            opts.append(f"tag:{tag},option:mtu,{mtu}")
+            routes = [f"{r['destination']},{r['nexthop']}" for r in s.host_routes]
+            if routes:
+                if s.gateway_ip:
+                    routes.append(f"0.0.0.0/0,{s.gateway_ip}")
+                opts.append(f"tag:{tag},option:classless-static-route,{','.join(routes)}")
+        for p in ports:
+            for ip in p.fixed_ips:
+                sub = by_subnet.get(ip["subnet_id"])
+                if sub is None or not sub.enable_dhcp or sub.ip_version != 4:
+                    continue
+                name = p.hostname or f"host-{ip['ip_address'].replace('.', '-')}"
+                hosts.append(f"{p.mac_address},{ip['ip_address']},{name}")
+        _write(d / "hosts", "\n".join(hosts) + "\n")
+        _write(d / "opts", "\n".join(opts) + "\n")
+        ranges = []
+        for s in subnets:
+            if s.enable_dhcp and s.ip_version == 4:
+                net = ipaddress.ip_network(s.cidr)
+                tag = f"s{s.id.replace('-', '')[:8]}"
+                ranges.append(f"--dhcp-range=set:{tag},{net.network_address},static,"
+                              f"{net.netmask},{lease_seconds}s")
+        pid = self._dnsmasq_pid(net_id)
+        args_file = d / "args"
+        argv = ["dnsmasq", "--conf-file=/dev/null", "--no-hosts", "--no-resolv", "--port=0",
+                "--interface=ns-dhcp", "--except-interface=lo", "--bind-interfaces",
+                "--no-ping", "--dhcp-authoritative", f"--dhcp-hostsfile={d / 'hosts'}",
+                f"--dhcp-optsfile={d / 'opts'}", f"--dhcp-leasefile={d / 'leases'}",
+                f"--pid-file={d / 'pid'}", "--user=root", "--group=root",
+                f"--log-facility={d / 'log'}", "--log-dhcp", *ranges]
+        if pid is not None and args_file.exists() and args_file.read_text() == "\0".join(argv):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)  # re-read the hosts and options files
+                return
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        if not ranges:
+            return
+        run(argv, netns=ns)
+        args_file.write_text("\0".join(argv))
+
+    def _dnsmasq_pid(self, net_id: str) -> int | None:
+        f = self.state_dir / "dhcp" / net_id / "pid"
+        try:
+            pid = int(f.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        cmdline = Path(f"/proc/{pid}/cmdline")
+        with contextlib.suppress(OSError):
+            if b"dnsmasq" in cmdline.read_bytes():
+                return pid
+        return None
+
+    def stop_dhcp(self, net_id: str) -> None:
+        pid = self._dnsmasq_pid(net_id)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        ns = self.dhcp_ns(net_id)
+        if ns in self._namespaces():
+            run(["ip", "netns", "del", ns])
+        leg = self._dhcp_leg(net_id)
+        if self.host_ns in self._namespaces() and self._link_exists(leg, self.host_ns):
+            run(["ip", "-n", self.host_ns, "link", "del", leg])
+        shutil.rmtree(self.state_dir / "dhcp" / net_id, ignore_errors=True)
+
+    # ---------------------------------------------------------------- inventory
+    def list_devices(self) -> dict[str, Any]:
+        """What this prefix has on the host (for the reconciler's cleanup)."""
+        namespaces = sorted(n for n in self._namespaces() if n.startswith(f"{self.prefix}-"))
+        links: list[str] = []
+        if self.host_ns in namespaces:
+            out = run(["ip", "-n", self.host_ns, "-o", "link", "show"]).stdout
+            links = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+        return {"namespaces": namespaces,
+                "links": [name for name in links if name.startswith(self.prefix)]}
+
+    def cleanup(self) -> None:
+        """Remove every namespace, device and dnsmasq of this prefix."""
+        dhcp = self.state_dir / "dhcp"
+        if dhcp.exists():
+            for d in dhcp.iterdir():
+                pid = self._dnsmasq_pid(d.name)
+                if pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+            shutil.rmtree(dhcp, ignore_errors=True)
+        for ns in self._namespaces():
+            if ns.startswith(f"{self.prefix}-"):
+                run(["ip", "netns", "del", ns], check=False)
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
