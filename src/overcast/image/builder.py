@@ -670,7 +670,7 @@ def _build(cache_dir: Path, pkg: KernelPackage, out: Path, say: Progress) -> Bui
                     for name, ko in order]
         entries.append(Entry("lib/modules/order", S_IFREG | 0o644,
                              "".join(f"{name}\n" for name, _ in order).encode()))
-        _write(work / "initrd.gz", gzip.compress(newc(entries), compresslevel=9, mtime=0))
+        _write(work / "initrd.gz", gzip.compress(newc(entries), compresslevel=6, mtime=0))
         shutil.rmtree(tree)
 
         say("making the bootable disk (MBR + syslinux)", 0.75)

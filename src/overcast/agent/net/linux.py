@@ -255,6 +255,139 @@ class LinuxDataplane:
             run(["ip", "-n", self.host_ns, "link", "del", leg])
         shutil.rmtree(self.state_dir / "dhcp" / net_id, ignore_errors=True)
 
+    # ---------------------------------------------------------------- routers
+    def router_ns(self, router_id: str) -> str:
+        return f"{self.prefix}-r-{router_id}"
+
+    def _router_leg(self, router_id: str, port_id: str, inner: str, net_id: str,
+                    mtu: int, mac: str, cidrs: list[str]) -> None:
+        """A veth from the network's bridge into the router namespace as `inner`."""
+        ns = self.router_ns(router_id)
+        br = self.ensure_network(net_id, mtu)
+        outer = f"{self.prefix}q{port_id.replace('-', '')[:8]}"
+        if not self._link_exists(outer, self.host_ns):
+            peer = f"{outer}p"
+            with contextlib.suppress(CommandError):
+                run(["ip", "link", "del", peer])
+            run(["ip", "link", "add", outer, "mtu", str(mtu), "type", "veth", "peer", "name",
+                 peer, "mtu", str(mtu)])
+            run(["ip", "link", "set", outer, "netns", self.host_ns])
+            run(["ip", "link", "set", peer, "netns", ns])
+            run(["ip", "-n", ns, "link", "set", peer, "name", inner])
+        run(["ip", "-n", self.host_ns, "link", "set", outer, "master", br, "up"])
+        run(["ip", "-n", ns, "link", "set", inner, "address", mac, "mtu", str(mtu), "up"])
+        have = run(["ip", "-n", ns, "-o", "addr", "show", "dev", inner]).stdout
+        for cidr in cidrs:
+            if f" {cidr} " not in have:
+                run(["ip", "-n", ns, "addr", "replace", cidr, "dev", inner])
+
+    def ensure_router(self, router_id: str, interfaces: list[dict[str, Any]],
+                      gateway: dict[str, Any] | None, *, snat: bool = True,
+                      floating_ips: list[dict[str, str]] | None = None,
+                      routes: list[dict[str, str]] | None = None) -> str:
+        """A router as a namespace: `qr-*` legs on its subnets, a `qg-*` leg on the
+        external network, forwarding on, SNAT of its subnets behind the gateway
+        address and 1:1 NAT for floating IPs (iptables, rebuilt as a whole each time).
+
+        interfaces: [{port_id, mac, net_id, mtu, cidrs: ["10.0.0.1/24"]}]
+        gateway: {port_id, mac, net_id, mtu, cidrs: ["172.24.4.5/24"], gateway_ip}
+        floating_ips: [{floating_ip, fixed_ip}]"""
+        self.ensure_host()
+        ns = self.router_ns(router_id)
+        self._ensure_ns(ns)
+        run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], netns=ns)
+        wanted = set()
+        for itf in interfaces:
+            inner = f"qr-{itf['port_id'].replace('-', '')[:8]}"
+            wanted.add(inner)
+            self._router_leg(router_id, itf["port_id"], inner, itf["net_id"], itf["mtu"],
+                             itf["mac"], itf["cidrs"])
+        qg = None
+        fips = floating_ips or []
+        if gateway is not None:
+            qg = f"qg-{gateway['port_id'].replace('-', '')[:8]}"
+            wanted.add(qg)
+            cidrs = list(gateway["cidrs"]) + [f"{f['floating_ip']}/32" for f in fips]
+            self._router_leg(router_id, gateway["port_id"], qg, gateway["net_id"],
+                             gateway["mtu"], gateway["mac"], cidrs)
+            # drop floating addresses that went away
+            have = run(["ip", "-n", ns, "-o", "-4", "addr", "show", "dev", qg]).stdout
+            for line in have.splitlines():
+                addr = line.split()[3]
+                if addr.endswith("/32") and addr not in cidrs:
+                    run(["ip", "-n", ns, "addr", "del", addr, "dev", qg])
+            if gateway.get("gateway_ip"):
+                run(["ip", "-n", ns, "route", "replace", "default", "via",
+                     gateway["gateway_ip"], "dev", qg])
+        for rt in routes or []:
+            run(["ip", "-n", ns, "route", "replace", rt["destination"], "via", rt["nexthop"]])
+        # legs that are no longer wanted
+        out = run(["ip", "-n", ns, "-o", "link", "show"]).stdout
+        for line in out.splitlines():
+            name = line.split(":")[1].strip().split("@")[0]
+            if name.startswith(("qr-", "qg-")) and name not in wanted:
+                run(["ip", "-n", ns, "link", "del", name])
+        nat = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]",
+               ":OUTPUT ACCEPT [0:0]", ":POSTROUTING ACCEPT [0:0]"]
+        if qg is not None and gateway is not None:
+            gw_ip = gateway["cidrs"][0].split("/")[0]
+            for f in fips:
+                nat.append(f"-A PREROUTING -d {f['floating_ip']}/32 -j DNAT "
+                           f"--to-destination {f['fixed_ip']}")
+                nat.append(f"-A OUTPUT -d {f['floating_ip']}/32 -j DNAT "
+                           f"--to-destination {f['fixed_ip']}")
+                nat.append(f"-A POSTROUTING -s {f['fixed_ip']}/32 -o {qg} -j SNAT "
+                           f"--to-source {f['floating_ip']}")
+            if snat:
+                for itf in interfaces:
+                    for cidr in itf["cidrs"]:
+                        net = ipaddress.ip_network(cidr, strict=False)
+                        if net.version == 4:
+                            nat.append(f"-A POSTROUTING -s {net} -o {qg} -j SNAT "
+                                       f"--to-source {gw_ip}")
+        nat.append("COMMIT")
+        run(["iptables-restore"], input="\n".join(nat) + "\n", netns=ns)
+        return ns
+
+    def delete_router(self, router_id: str) -> None:
+        ns = self.router_ns(router_id)
+        if ns not in self._namespaces():
+            return
+        out = run(["ip", "-n", ns, "-o", "link", "show"]).stdout
+        for line in out.splitlines():
+            name = line.split(":")[1].strip().split("@")[0]
+            if name.startswith(("qr-", "qg-")):
+                run(["ip", "-n", ns, "link", "del", name], check=False)
+        run(["ip", "netns", "del", ns])
+
+    # ---------------------------------------------------------------- upstream
+    @property
+    def upstream_ns(self) -> str:
+        return f"{self.prefix}-upstream"
+
+    def ensure_upstream(self, net_id: str, mtu: int, cidr: str) -> str:
+        """The simulated outside world of the external network `net_id`: a namespace
+        on its bridge holding `cidr` (the external subnet's gateway address)."""
+        ns = self.upstream_ns
+        self._ensure_ns(ns)
+        br = self.ensure_network(net_id, mtu)
+        outer = f"{self.prefix}u{net_id.replace('-', '')[:8]}"
+        if not self._link_exists(outer, self.host_ns):
+            peer = f"{outer}p"
+            with contextlib.suppress(CommandError):
+                run(["ip", "link", "del", peer])
+            run(["ip", "link", "add", outer, "mtu", str(mtu), "type", "veth", "peer", "name",
+                 peer, "mtu", str(mtu)])
+            run(["ip", "link", "set", outer, "netns", self.host_ns])
+            run(["ip", "link", "set", peer, "netns", ns])
+            run(["ip", "-n", ns, "link", "set", peer, "name", "eth0"])
+        run(["ip", "-n", self.host_ns, "link", "set", outer, "master", br, "up"])
+        run(["ip", "-n", ns, "link", "set", "eth0", "mtu", str(mtu), "up"])
+        have = run(["ip", "-n", ns, "-o", "addr", "show", "dev", "eth0"]).stdout
+        if f" {cidr} " not in have:
+            run(["ip", "-n", ns, "addr", "replace", cidr, "dev", "eth0"])
+        return ns
+
     # ---------------------------------------------------------------- inventory
     def list_devices(self) -> dict[str, Any]:
         """What this prefix has on the host (for the reconciler's cleanup)."""
