@@ -43,6 +43,7 @@ IMAGE = "3b8b5d4e-6a2c-4f43-9f0e-2f1d7a0f5a11"
 
 def start(data_dir: Path, port: int, hosts: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OVERCAST_BCRYPT_ROUNDS": "4", "OVERCAST_LOG_LEVEL": "warning",
+           "OVERCAST_DATAPLANE": os.environ.get("OVERCAST_DATAPLANE", "none"),
            "OVERCAST_FAKE_HOSTS": str(hosts)}
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "overcast"), "up", "--data-dir", str(data_dir),

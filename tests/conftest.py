@@ -23,6 +23,10 @@ from overcast.config import load_settings
 
 PG_ENV = "OVERCAST_TEST_DATABASE_URL"
 
+# Clouds started by tests (and the `overcast up` processes they spawn) leave the
+# host's namespaces alone unless a test asks for the Linux dataplane itself.
+os.environ.setdefault("OVERCAST_DATAPLANE", "none")
+
 
 def _database_url(tmp: Path) -> str:
     base = os.environ.get(PG_ENV, "")

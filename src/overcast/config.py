@@ -49,6 +49,9 @@ class Settings:
     #: Start a local compute agent inside `overcast up`.
     local_agent: bool = True
     agent_driver: str = "fake"
+    #: The local agent's network dataplane: "linux" (bridges, namespaces, dnsmasq,
+    #: iptables; needs root), "none", or "auto" (linux when running as root).
+    dataplane: str = "auto"
     #: How many hosts the local fake agent simulates (scale tests, benchmarks).
     fake_hosts: int = 1
     #: Seconds the fake driver takes to spawn (scale tests and crash tests).

@@ -34,6 +34,7 @@ from overcast.bus.messages import (
     PowerAction,
     RebuildInstance,
     ResizeInstance,
+    Resync,
     SnapshotInstance,
     SnapshotReady,
     SpawnInstance,
@@ -136,6 +137,10 @@ class Agent:
             return None
         if isinstance(msg, PowerAction):
             asyncio.create_task(self._power(msg))
+            return None
+        if isinstance(msg, Resync):
+            for c in self.components:
+                asyncio.create_task(c.reconcile())
             return None
         if isinstance(msg, CleanupInstance):
             asyncio.create_task(self._cleanup(msg))

@@ -177,3 +177,21 @@ class DesiredState(Message):
 
     kind: ClassVar[str] = "desired_state"
     host: str = ""
+
+
+@dataclass
+class NetworkDesired(Message):
+    """Agent -> network service (call): what this host's dataplane should hold.
+    `network_host` hosts also run DHCP, routers and the simulated upstream."""
+
+    kind: ClassVar[str] = "network_desired"
+    host: str = ""
+    network_host: bool = False
+
+
+@dataclass
+class Resync(Message):
+    """Control plane -> agent: something this host serves changed; converge now."""
+
+    kind: ClassVar[str] = "resync"
+    scope: str = "network"

@@ -6,7 +6,9 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
+import os
 import re
+import shutil
 import uuid as uuidlib
 from typing import Any
 
@@ -1198,12 +1200,22 @@ def setup(app: FastAPI) -> None:
 
             base_host = socket.gethostname()
             count = max(1, settings.fake_hosts)
+            components: list[Any] = []
+            plane = settings.dataplane
+            if plane == "auto":
+                plane = "linux" if os.geteuid() == 0 and shutil.which("ip") else "none"
+            if plane == "linux":
+                from overcast.agent.net.component import NetworkAgent
+                from overcast.agent.net.linux import LinuxDataplane
+
+                components.append(NetworkAgent(LinuxDataplane(
+                    f"oc{settings.cloud_id[:3]}", settings.data_dir / "net")))
             for i in range(count):
                 host = base_host if count == 1 else f"{base_host}-{i:03d}"
                 state = "fake-hypervisor.json" if count == 1 else f"fake-hypervisor-{host}.json"
                 driver = FakeDriver(host, state_path=settings.data_dir / state,
                                     spawn_latency=settings.fake_spawn_latency)
-                agent = Agent(host, driver, bus)
+                agent = Agent(host, driver, bus, components=components if i == 0 else [])
                 await agent.start()
                 agents.append(agent)
         app.state.local_agents = agents

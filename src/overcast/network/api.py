@@ -576,9 +576,32 @@ def delete_quota(project_id: str, request: Request, ctx: RequestContext = Ctx) -
 
 
 def setup(app: FastAPI) -> None:
+    from overcast.bus.messages import Message, NetworkDesired, Resync
+
     settings = app.state.settings
-    app.state.network = NetworkService(app.state.db,
-                                       uplink_mtu=getattr(settings, "uplink_mtu", 1400))
+    svc = NetworkService(app.state.db, uplink_mtu=getattr(settings, "uplink_mtu", 1400))
+    app.state.network = svc
+
+    async def start(app: FastAPI) -> None:
+        bus = getattr(app.state, "bus", None)
+        compute = getattr(app.state, "compute", None)
+        if bus is None or compute is None:
+            return
+
+        async def handle(msg: Message) -> Any:
+            if isinstance(msg, NetworkDesired):
+                return await asyncio.to_thread(svc.desired, msg.host, msg.network_host)
+            return None
+
+        await bus.subscribe("network", handle)
+
+        def changed(kind: str, ident: str) -> None:
+            # every host converges (each one asks for only what it holds)
+            for host in compute.host_statuses():
+                compute.cast(f"agent.{host}", Resync(scope="network"))
+
+        svc.on_change = changed
+
     app.state.specs.append(ServiceSpec(
         name="neutron", type="network", prefix="/network", error_style="neutron",
-        endpoint_path="/network", routers=[router]))
+        endpoint_path="/network", routers=[router], on_startup=[start]))

@@ -1410,6 +1410,159 @@ class NetworkService:
         self._changed("floatingip", fip_id)
 
 
+    # ---------------------------------------------------------------- dataplane
+    def _dhcp_port(self, s: Session, net: m.Network, subnets: list[m.Subnet]) -> m.Port:
+        """The network's DHCP port (made on demand, with an address on each DHCP
+        subnet), as Neutron's DHCP agent has one."""
+        port = s.scalar(select(m.Port).where(m.Port.network_id == net.id,
+                                             m.Port.device_owner == "network:dhcp"))
+        if port is None:
+            port = m.Port(id=str(uuidlib.uuid4()), network_id=net.id,
+                          project_id=net.project_id, mac_address=self._free_mac(s),
+                          device_owner="network:dhcp", device_id=f"dhcp-{net.id}",
+                          status="ACTIVE", port_security_enabled=False)
+            s.add(port)
+            s.flush()
+        have = set(s.scalars(select(m.IPAllocation.subnet_id).where(
+            m.IPAllocation.port_id == port.id)))
+        for sub in subnets:
+            if sub.enable_dhcp and sub.ip_version == 4 and sub.id not in have:
+                self._auto_ip(s, sub, port)
+        return port
+
+    def desired(self, host: str, network_host: bool) -> dict[str, Any]:
+        """Everything `host`'s dataplane should hold, as plain data for the bus."""
+        with self.db.transaction() as s:
+            nets = {n.id: n for n in s.scalars(select(m.Network))}
+            subnets: dict[str, list[m.Subnet]] = {}
+            for sub in s.scalars(select(m.Subnet).order_by(m.Subnet.created_at)):
+                subnets.setdefault(sub.network_id, []).append(sub)
+            allocs: dict[str, list[dict[str, str]]] = {}
+            for a in s.scalars(select(m.IPAllocation)):
+                allocs.setdefault(a.port_id, []).append(
+                    {"subnet_id": a.subnet_id, "ip_address": a.ip_address})
+            ports = list(s.scalars(select(m.Port)))
+
+            def sub_spec(x: m.Subnet) -> dict[str, Any]:
+                return {"id": x.id, "cidr": x.cidr, "gateway_ip": x.gateway_ip,
+                        "dns_nameservers": list(x.dns_nameservers or []),
+                        "host_routes": list(x.host_routes or []),
+                        "enable_dhcp": x.enable_dhcp, "ip_version": x.ip_version}
+
+            out: dict[str, Any] = {"networks": {}, "dhcp": [], "routers": [],
+                                   "upstreams": [], "ports": []}
+            used_nets: set[str] = set()
+            bound = [p for p in ports if p.binding_host_id == host and
+                     p.device_owner.startswith("compute:")]
+            for p in bound:
+                used_nets.add(p.network_id)
+            if network_host:
+                for net in nets.values():
+                    subs = subnets.get(net.id, [])
+                    if any(x.enable_dhcp and x.ip_version == 4 for x in subs):
+                        dport = self._dhcp_port(s, net, subs)
+                        s.flush()
+                        dallocs = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address}
+                                   for a in s.scalars(select(m.IPAllocation).where(
+                                       m.IPAllocation.port_id == dport.id))]
+                        members = [{"id": p.id, "mac_address": p.mac_address,
+                                    "fixed_ips": allocs.get(p.id, []),
+                                    "hostname": _hostname(p)}
+                                   for p in ports if p.network_id == net.id and
+                                   not p.device_owner.startswith("network:")]
+                        out["dhcp"].append({
+                            "network_id": net.id, "mtu": net.mtu,
+                            "port": {"id": dport.id, "mac_address": dport.mac_address,
+                                     "fixed_ips": dallocs},
+                            "subnets": [sub_spec(x) for x in subs], "ports": members})
+                        used_nets.add(net.id)
+                    if net.external and subs:
+                        gw = next((x for x in subs if x.ip_version == 4 and x.gateway_ip),
+                                  None)
+                        if gw is not None:
+                            plen = ipaddress.ip_network(gw.cidr).prefixlen
+                            out["upstreams"].append({"network_id": net.id, "mtu": net.mtu,
+                                                     "cidr": f"{gw.gateway_ip}/{plen}"})
+                            used_nets.add(net.id)
+                for r in s.scalars(select(m.Router)):
+                    out["routers"].append(self._router_spec(s, r, nets, allocs))
+                    for itf in out["routers"][-1]["interfaces"]:
+                        used_nets.add(itf["net_id"])
+                    if out["routers"][-1]["gateway"]:
+                        used_nets.add(out["routers"][-1]["gateway"]["net_id"])
+            for nid in used_nets:
+                if nid in nets:
+                    out["networks"][nid] = {"mtu": nets[nid].mtu,
+                                            "type": nets[nid].network_type}
+            out["ports"] = self._firewall_specs(s, bound, allocs)
+            return out
+
+    def _router_spec(self, s: Session, r: m.Router, nets: dict[str, m.Network],
+                     allocs: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
+        interfaces = []
+        for p in s.scalars(select(m.Port).where(
+                m.Port.device_id == r.id, m.Port.device_owner == "network:router_interface")):
+            cidrs = []
+            for a in allocs.get(p.id, []):
+                sub = s.get(m.Subnet, a["subnet_id"])
+                if sub is not None:
+                    cidrs.append(f"{a['ip_address']}/{ipaddress.ip_network(sub.cidr).prefixlen}")
+            interfaces.append({"port_id": p.id, "mac": p.mac_address, "net_id": p.network_id,
+                               "mtu": nets[p.network_id].mtu, "cidrs": cidrs})
+        gateway = None
+        if r.gateway_port_id and r.gateway_network_id in nets:
+            gp = s.get(m.Port, r.gateway_port_id)
+            if gp is not None:
+                cidrs, gw_ip = [], None
+                for a in allocs.get(gp.id, []):
+                    sub = s.get(m.Subnet, a["subnet_id"])
+                    if sub is not None and sub.ip_version == 4:
+                        cidrs.append(f"{a['ip_address']}/"
+                                     f"{ipaddress.ip_network(sub.cidr).prefixlen}")
+                        gw_ip = gw_ip or sub.gateway_ip
+                gateway = {"port_id": gp.id, "mac": gp.mac_address,
+                           "net_id": r.gateway_network_id,
+                           "mtu": nets[r.gateway_network_id].mtu, "cidrs": cidrs,
+                           "gateway_ip": gw_ip}
+        fips = [{"floating_ip": f.floating_ip_address, "fixed_ip": f.fixed_ip_address}
+                for f in s.scalars(select(m.FloatingIP).where(m.FloatingIP.router_id == r.id))
+                if f.fixed_ip_address]
+        return {"id": r.id, "interfaces": interfaces, "gateway": gateway,
+                "snat": r.enable_snat, "floating_ips": fips, "routes": list(r.routes or [])}
+
+    def _firewall_specs(self, s: Session, ports: list[m.Port],
+                        allocs: dict[str, list[dict[str, str]]]) -> list[dict[str, Any]]:
+        out = []
+        members: dict[str, list[str]] = {}
+        for ps in s.scalars(select(m.PortSecurityGroup)):
+            for a in allocs.get(ps.port_id, []):
+                members.setdefault(ps.security_group_id, []).append(a["ip_address"])
+        for p in ports:
+            groups = list(s.scalars(select(m.PortSecurityGroup.security_group_id).where(
+                m.PortSecurityGroup.port_id == p.id)))
+            rules = []
+            for r in s.scalars(select(m.SecurityGroupRule).where(
+                    m.SecurityGroupRule.security_group_id.in_(groups))):
+                remote: list[str] | None = None
+                if r.remote_group_id:
+                    remote = [f"{ip}/{32 if ':' not in ip else 128}"
+                              for ip in members.get(r.remote_group_id, [])]
+                elif r.remote_ip_prefix:
+                    remote = [r.remote_ip_prefix]
+                rules.append({"direction": r.direction, "ethertype": r.ethertype,
+                              "protocol": r.protocol, "port_range_min": r.port_range_min,
+                              "port_range_max": r.port_range_max, "remote_ips": remote})
+            out.append({"port_id": p.id, "network_id": p.network_id, "mac": p.mac_address,
+                        "ips": [a["ip_address"] for a in allocs.get(p.id, [])],
+                        "pairs": list(p.allowed_address_pairs or []),
+                        "port_security": p.port_security_enabled, "rules": rules,
+                        # tap for QEMU guests, veth for containers: the driver that
+                        # binds the port says which (binding:profile overcast_kind)
+                        "kind": (p.binding_profile or {}).get("overcast_kind") or
+                        (p.binding_vif_details or {}).get("kind", "tap")})
+        return out
+
+
 # ---------------------------------------------------------------- helpers
 def _str(body: dict[str, Any], key: str) -> str:
     v = body.get(key)
@@ -1451,3 +1604,9 @@ def _pairs(raw: Any) -> list[dict[str, str]]:
             pair["mac_address"] = str(p["mac_address"]).lower()
         out.append(pair)
     return out
+
+
+def _hostname(port: m.Port) -> str:
+    if port.dns_name:
+        return port.dns_name
+    return ""

@@ -101,6 +101,17 @@ class LinuxDataplane:
         if self.host_ns in self._namespaces() and self._link_exists(br, self.host_ns):
             run(["ip", "-n", self.host_ns, "link", "del", br])
 
+    def remove_bridge(self, name: str) -> None:
+        """Remove a bridge of this prefix and whatever is still attached to it."""
+        if not name.startswith(self.prefix) or self.host_ns not in self._namespaces():
+            return
+        out = run(["ip", "-n", self.host_ns, "-o", "link", "show", "master", name],
+                  check=False).stdout
+        for line in out.splitlines():
+            dev = line.split(":")[1].strip().split("@")[0]
+            run(["ip", "-n", self.host_ns, "link", "del", dev], check=False)
+        run(["ip", "-n", self.host_ns, "link", "del", name], check=False)
+
     # ---------------------------------------------------------------- ports
     def plug_port(self, net_id: str, port: PortSpec, mtu: int, *, kind: str = "veth",
                   netns: str | None = None, ifname: str = "eth0") -> str:

@@ -1,0 +1,164 @@
+"""The network API drives a real dataplane (root): the agent's network component asks
+the network service what its host should hold and converges to it, on changes and
+after things were broken behind its back."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from overcast.agent.net.component import NetworkAgent
+from overcast.agent.net.linux import LinuxDataplane, PortSpec
+from overcast.kit.runner import run
+from tests.conftest import Cloud, build_cloud
+from tests.e2e.test_dataplane_dhcp import lease
+from tests.e2e.test_dataplane_sg import can_get
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("dnsmasq") or not shutil.which("busybox"),
+    reason="needs root, dnsmasq and busybox (scripts/install-host.sh)")
+
+N = "/network/v2.0"
+HOST = "nethost"
+
+
+@pytest.fixture
+def wired(tmp_path: Path) -> Iterator[tuple[Cloud, NetworkAgent]]:
+    from overcast.agent.host import Agent
+    from overcast.agent.virt.fake import FakeDriver
+
+    gen = build_cloud(tmp_path)
+    cloud = next(gen)
+    plane = LinuxDataplane(f"n{uuid.uuid4().hex[:4]}", tmp_path / "net")
+    component = NetworkAgent(plane)
+    procs: list[subprocess.Popen[bytes]] = []
+    component.test_procs = procs  # type: ignore[attr-defined]
+
+    async def start() -> None:
+        agent = Agent(HOST, FakeDriver(HOST), cloud.app.state.bus, components=[component],
+                      heartbeat_interval=3600, resync_interval=3600)
+        await agent.start()
+        cloud.app.state.local_agents = [agent]
+
+    cloud.client.portal.call(start)  # type: ignore[union-attr]
+    try:
+        yield cloud, component
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        plane.cleanup()
+        gen.close()
+
+
+def settle(component: NetworkAgent, before: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while component.applied <= before:
+        assert time.monotonic() < deadline, "the dataplane did not converge"
+        time.sleep(0.05)
+    # and whatever pass a burst of changes queued after that
+    time.sleep(0.3)
+    while component._lock.locked():  # noqa: SLF001
+        time.sleep(0.05)
+
+
+def make(cloud: Cloud, hd: dict[str, str], path: str, key: str, **body: Any) -> dict[str, Any]:
+    r = cloud.client.post(f"{N}/{path}", headers=hd, json={key: body})
+    assert r.status_code == 201, r.text
+    return dict(r.json()[key])
+
+
+def test_api_to_dataplane(wired: tuple[Cloud, NetworkAgent], tmp_path: Path) -> None:
+    cloud, comp = wired
+    dp = comp.dp
+    admin = cloud.admin()
+    before = comp.applied
+    public = make(cloud, admin, "networks", "network", name="public",
+                  **{"router:external": True, "provider:network_type": "flat",
+                     "provider:physical_network": "public"})
+    make(cloud, admin, "subnets", "subnet", network_id=public["id"], ip_version=4,
+         cidr="172.32.0.0/24", enable_dhcp=False)
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    net = make(cloud, hd, "networks", "network", name="private")
+    sub = make(cloud, hd, "subnets", "subnet", network_id=net["id"], ip_version=4,
+               cidr="10.63.0.0/24")
+    router = make(cloud, hd, "routers", "router", name="r1",
+                  external_gateway_info={"network_id": public["id"]})
+    r = cloud.client.put(f"{N}/routers/{router['id']}/add_router_interface", headers=hd,
+                         json={"subnet_id": sub["id"]})
+    assert r.status_code == 200, r.text
+    web = make(cloud, hd, "security-groups", "security_group", name="web")
+    make(cloud, hd, "security-group-rules", "security_group_rule",
+         security_group_id=web["id"], direction="ingress", protocol="tcp",
+         port_range_min=80, port_range_max=80, remote_ip_prefix="0.0.0.0/0")
+    ports = []
+    for i, groups in enumerate(([web["id"]], None)):
+        body: dict[str, Any] = {"network_id": net["id"], "device_owner": "compute:nova",
+                                "device_id": f"vm{i}", "binding:host_id": HOST,
+                                "binding:profile": {"overcast_kind": "veth"}}
+        if groups is not None:
+            body["security_groups"] = groups
+        ports.append(make(cloud, hd, "ports", "port", **body))
+    settle(comp, before)
+    assert dp.dhcp_ns(net["id"]) in dp.list_devices()["namespaces"]
+    assert dp.router_ns(router["id"]) in dp.list_devices()["namespaces"]
+    # the test plays the compute driver: plug stand-in instances
+    ns = []
+    for i, p in enumerate(ports):
+        name = f"{dp.prefix}-vm{i}"
+        run(["ip", "netns", "add", name])
+        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        dp.plug_port(net["id"], PortSpec(id=p["id"], mac_address=p["mac_address"],
+                                         fixed_ips=p["fixed_ips"]), net["mtu"], netns=name)
+        got = lease(name, tmp_path, f"vm{i}")
+        assert got[0] == p["fixed_ips"][0]["ip_address"] and got[1] == str(net["mtu"])
+        ns.append(name)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("vm0 says hi\n")
+    for port in (80, 8080):
+        comp.test_procs.append(subprocess.Popen(  # type: ignore[attr-defined]
+            ["ip", "netns", "exec", ns[0], "busybox", "httpd", "-f", "-p", str(port), "-h",
+             str(site)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    vm0 = ports[0]["fixed_ips"][0]["ip_address"]
+    assert can_get(ns[1], f"http://{vm0}/")
+    assert not can_get(ns[1], f"http://{vm0}:8080/")
+    # a floating IP through the API: reachable from the upstream
+    before = comp.applied
+    fip = make(cloud, hd, "floatingips", "floatingip", floating_network_id=public["id"],
+               port_id=ports[0]["id"])
+    settle(comp, before)
+    up = dp.upstream_ns
+    assert can_get(up, f"http://{fip['floating_ip_address']}/")
+    # broken behind its back: the router namespace disappears; the next pass rebuilds it
+    run(["ip", "netns", "del", dp.router_ns(router["id"])])
+    assert not can_get(up, f"http://{fip['floating_ip_address']}/")
+    before = comp.applied
+    cloud.client.portal.call(comp.reconcile)  # type: ignore[union-attr]
+    settle(comp, before)
+    assert can_get(up, f"http://{fip['floating_ip_address']}/")
+    # deleting the rule through the API closes port 80
+    before = comp.applied
+    rule = [r for r in cloud.client.get(f"{N}/security-groups/{web['id']}", headers=hd)
+            .json()["security_group"]["security_group_rules"] if r["port_range_min"] == 80][0]
+    assert cloud.client.delete(f"{N}/security-group-rules/{rule['id']}",
+                               headers=hd).status_code == 204
+    settle(comp, before)
+    assert not can_get(ns[1], f"http://{vm0}/")
+    # the router goes through the API: its namespace goes too
+    before = comp.applied
+    cloud.client.delete(f"{N}/floatingips/{fip['id']}", headers=hd)
+    cloud.client.put(f"{N}/routers/{router['id']}/remove_router_interface", headers=hd,
+                     json={"subnet_id": sub["id"]})
+    cloud.client.delete(f"{N}/routers/{router['id']}", headers=hd)
+    settle(comp, before)
+    assert dp.router_ns(router["id"]) not in dp.list_devices()["namespaces"]
