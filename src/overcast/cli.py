@@ -189,6 +189,49 @@ def doctor(data_dir: DataDir = None) -> None:
     raise typer.Exit(0 if ok else 1)
 
 
+def _dataplane(settings: Settings) -> Any:
+    from overcast.agent.net.linux import LinuxDataplane
+
+    return LinuxDataplane(f"oc{settings.cloud_id[:3]}", settings.data_dir / "net")
+
+
+@app.command()
+def down(data_dir: DataDir = None,
+         purge: Annotated[bool, typer.Option(
+             "--purge", help="Also remove the cloud's networks from this host: its "
+                             "namespaces, bridges, DHCP servers and firewall rules.")]
+         = False) -> None:
+    """Take this cloud's dataplane off the host (`overcast up` puts it back)."""
+    settings = _settings(data_dir)
+    if not purge:
+        console.print("Nothing to do without --purge: `overcast up` in the foreground stops "
+                      "with Ctrl-C; --purge also removes the cloud's networks from this "
+                      "host.")
+        return
+    plane = _dataplane(settings)
+    found = plane.list_devices()["namespaces"]
+    plane.cleanup()
+    console.print(f"[green]✓[/green] removed {len(found)} namespaces of cloud "
+                  f"{settings.cloud_id} (prefix {plane.prefix})")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def upstream(ctx: typer.Context, data_dir: DataDir = None) -> None:
+    """Run a command in the simulated outside world of the `public` network, e.g.
+    `overcast upstream -- curl http://FLOATING_IP/`."""
+    import os as _os
+
+    settings = _settings(data_dir)
+    plane = _dataplane(settings)
+    if plane.upstream_ns not in plane.list_devices()["namespaces"]:
+        console.print("[red]This cloud has no upstream yet:[/red] it appears once an "
+                      "external network with a subnet exists and `overcast up` runs as "
+                      "root with the Linux dataplane.")
+        raise typer.Exit(1)
+    argv = list(ctx.args) or ["sh"]
+    _os.execvp("ip", ["ip", "netns", "exec", plane.upstream_ns, *argv])
+
+
 @app.command()
 def agent(
     host: Annotated[str, typer.Option(help="This host's name (and the prefix with --count).")],
