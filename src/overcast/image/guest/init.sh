@@ -1,94 +1,181 @@
 #!/bin/busybox sh
-# /init of overcast's tiny guest: networking by DHCP, OpenStack metadata from a
-# config drive or the metadata service, the keypair's keys, a console report and
-# a one-line web page. Everything is busybox; nothing here needs a disk.
-/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /run /mnt /root /etc
-/bin/busybox --install -s
-export PATH=/bin:/sbin:/usr/bin:/usr/sbin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev 2>/dev/null
-echo "overcast-guest: booting"
-while read -r mod; do
-    [ -f "/lib/modules/$mod.ko" ] && insmod "/lib/modules/$mod.ko" 2>/dev/null
-done < /lib/modules/order
-# ACPI power button: a clean poweroff when the host asks (QMP system_powerdown).
-mkdir -p /etc/acpi/PWRF
-printf '#!/bin/sh\npoweroff -f\n' > /etc/acpi/PWRF/00000080
-chmod +x /etc/acpi/PWRF/00000080
-acpid -c /etc/acpi 2>/dev/null
-ip link set lo up
+# /init of overcast-tiny, overcast's test guest (built by overcast/image/builder.py).
+# Busybox only, nothing on disk: the same script runs from the initramfs whether the
+# kernel came from -kernel/-initrd (PVH or bzImage) or from the disk's syslinux.
+#
+#  1. proc/sys/dev, the kernel modules (in the order in /lib/modules/order), acpid
+#     so that an ACPI power button press (QMP system_powerdown) powers off cleanly;
+#  2. DHCP on the first NIC with udhcpc, asking for the MTU (and classless routes);
+#  3. metadata from a config drive (a file system labelled config-2, vfat or
+#     iso9660), else from http://169.254.169.254; the keypair's keys go to
+#     /root/.ssh/authorized_keys, the hostname is set;
+#  4. busybox httpd on port 80 answering "<instance-id> <hostname>";
+#  5. the report on the console, one "key: value" per line after OVERCAST-GUEST-UP.
+# Without DHCP or metadata it still reports within about 10 s, and keeps running.
 
-address=none
-for n in 1 2 3 4 5 6 7 8 9 10; do
-    nic=$(ls /sys/class/net | grep -v '^lo$' | head -n 1)
-    [ -n "$nic" ] && break
-    sleep 0.2
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s 2>/dev/null
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+umask 022
+
+mkdir -p /proc /sys /dev /run /tmp /mnt /root /etc /var/log /var/www
+mount -t proc proc /proc 2>/dev/null
+mount -t sysfs sysfs /sys 2>/dev/null
+if mount -t devtmpfs devtmpfs /dev 2>/dev/null; then
+    exec </dev/console >/dev/console 2>&1
+fi
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
+mount -t tmpfs -o mode=0755 tmpfs /run 2>/dev/null
+
+# The report goes to /dev/console; when that isn't the first serial port (no
+# console=ttyS0 on the command line), it goes to ttyS0 as well.
+serial=
+active=$(cat /sys/class/tty/console/active 2>/dev/null)
+if [ "${active##* }" != ttyS0 ] && [ -c /dev/ttyS0 ] && (: >/dev/ttyS0) 2>/dev/null; then
+    serial=/dev/ttyS0
+fi
+say() {
+    echo "$*"
+    [ -n "$serial" ] && echo "$*" >"$serial" 2>/dev/null
+    return 0
+}
+# Centiseconds since boot.
+now() {
+    read -r up _ </proc/uptime
+    echo "${up%.*}${up#*.}" | sed 's/^0*\(.\)/\1/'
+}
+
+say "overcast-guest: starting"
+hostname overcast-tiny
+
+# --- 1. modules and the power button -------------------------------------------
+n=0
+if [ -f /lib/modules/order ]; then
+    while read -r mod; do
+        insmod "/lib/modules/$mod.ko" 2>/dev/null && n=$((n + 1))
+    done </lib/modules/order
+fi
+modules_done=$(now)
+dmesg -n 1 2>/dev/null  # keep kernel chatter off the console from here on
+say "overcast-guest: $n modules loaded"
+
+mkdir -p /etc/acpi/PWRF
+cat >/etc/acpi/PWRF/00000080 <<'EOF'
+#!/bin/sh
+echo "overcast-guest: power button, powering off" >/dev/console
+sync
+poweroff -f
+EOF
+chmod 755 /etc/acpi/PWRF/00000080
+acpid -c /etc/acpi -l /var/log/acpid.log 2>/dev/null
+
+# --- 2. network ------------------------------------------------------------------
+ip link set lo up 2>/dev/null
+first_nic() {
+    for d in /sys/class/net/*; do
+        [ -e "$d/device" ] && { echo "${d##*/}"; return 0; }
+    done
+    return 1
+}
+nic=$(first_nic)
+i=0
+while [ -z "$nic" ] && [ $i -lt 5 ]; do  # NIC drivers probe as they load; a little slack
+    sleep 0.1
+    nic=$(first_nic)
+    i=$((i + 1))
 done
+address=none
 if [ -n "$nic" ]; then
     ip link set "$nic" up
-    udhcpc -i "$nic" -t 4 -T 1 -A 1 -n -q -O mtu -s /etc/udhcpc.sh >/dev/null 2>&1
+    # Three tries a second apart; then udhcpc keeps trying in the background (and
+    # renews the lease), while we go on.
+    udhcpc -i "$nic" -s /etc/udhcpc.sh -O mtu -O staticroutes -t 3 -T 1 -A 5 -b \
+        -p /run/udhcpc.pid >/run/udhcpc.log 2>&1
     [ -s /run/address ] && address=$(cat /run/address)
 fi
 
+# --- 3. metadata -----------------------------------------------------------------
+meta=/run/meta_data.json
 source=none
-meta=/tmp/meta_data.json
-for n in 1 2 3 4 5 6 7 8 9 10; do
-    dev=$(findfs LABEL=config-2 2>/dev/null || findfs LABEL=CONFIG-2 2>/dev/null) && break
-    dev=
-    [ -e /dev/vdb ] || [ -e /dev/sr0 ] || [ -e /dev/vda ] || break
-    sleep 0.2
-done
+config_drive() {
+    findfs LABEL=config-2 2>/dev/null || findfs LABEL=CONFIG-2 2>/dev/null
+}
+# No waiting: insmod returns after the driver's (asynchronous) probing is done, so
+# virtio disks and ATA CD-ROMs are all there by now.
+dev=$(config_drive)
 if [ -n "$dev" ]; then
     mkdir -p /mnt/config
-    if mount -o ro -t vfat "$dev" /mnt/config 2>/dev/null || \
-       mount -o ro -t iso9660 "$dev" /mnt/config 2>/dev/null; then
-        if [ -f /mnt/config/openstack/latest/meta_data.json ]; then
-            cp /mnt/config/openstack/latest/meta_data.json "$meta" && source=configdrive
-        fi
+    for fs in iso9660 vfat; do
+        mount -o ro -t $fs "$dev" /mnt/config 2>/dev/null && break
+    done
+    if [ -f /mnt/config/openstack/latest/meta_data.json ]; then
+        cp /mnt/config/openstack/latest/meta_data.json "$meta" && source=configdrive
     fi
+    umount /mnt/config 2>/dev/null
 fi
 if [ "$source" = none ] && [ "$address" != none ]; then
-    # busybox wget has no working timeout: bound each try from here.
-    for n in 1 2 3 4 5; do
-        wget -q -O "$meta" http://169.254.169.254/openstack/latest/meta_data.json &
-        pid=$!
-        for t in 1 2 3 4 5 6 7 8 9 10; do
-            kill -0 $pid 2>/dev/null || break
-            sleep 0.2
-        done
-        kill $pid 2>/dev/null
-        wait $pid 2>/dev/null && [ -s "$meta" ] && { source=metadata-service; break; }
+    # Keep trying for 4 s. busybox wget -T crashes, so `timeout` bounds each try
+    # (whole seconds, and never past the deadline).
+    deadline=$(($(now) + 400))
+    while :; do
+        left=$(((deadline - $(now) + 99) / 100))
+        [ "$left" -gt 2 ] && left=2
+        [ "$left" -lt 1 ] && break
+        rm -f "$meta"
+        if timeout "$left" wget -q -O "$meta" \
+            http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null &&
+            [ -s "$meta" ]; then
+            source=metadata-service
+            break
+        fi
         sleep 0.5
     done
 fi
 
+# JSON without jq: flatten, and for the top-level keys drop nested objects and
+# arrays (innermost first) so that only the outer object's own values are left.
 iid=unknown
 name=overcast-tiny
 mkdir -p /root/.ssh
-: > /root/.ssh/authorized_keys
+chmod 700 /root/.ssh
+: >/root/.ssh/authorized_keys
+chmod 600 /root/.ssh/authorized_keys
 if [ "$source" != none ]; then
-    flat=$(tr -d '\n' < "$meta")
-    v=$(echo "$flat" | sed -n 's/.*"uuid": *"\([^"]*\)".*/\1/p')
+    flat=$(tr -d '\n\r\t' <"$meta")
+    top=$(echo "$flat" | sed -e ':a' -e 's/\[[^][]*\]/""/' \
+        -e 's/{\([^{}]*\){[^{}]*}/{\1""/' -e 'ta')
+    top_string() {
+        echo "$top" | sed -n "s/.*[{,] *\"$1\" *: *\"\([^\"]*\)\".*/\1/p"
+    }
+    v=$(top_string uuid | tr -cd '0-9A-Za-z-')
     [ -n "$v" ] && iid=$v
-    v=$(echo "$flat" | sed -n 's/.*"hostname": *"\([^"]*\)".*/\1/p')
-    [ -n "$v" ] && name=${v%%.*}
-    echo "$flat" | grep -o '"\(ssh-[a-z0-9-]*\|ecdsa-[a-z0-9-]*\) [^"]*"' | tr -d '"' \
-        > /root/.ssh/authorized_keys
-    chmod 700 /root/.ssh
-    chmod 600 /root/.ssh/authorized_keys
+    v=$(top_string hostname)
+    v=$(echo "${v%%.*}" | tr -cd '0-9A-Za-z-')
+    [ -n "$v" ] && name=$v
+    # "public_keys": {"name": "ssh-ed25519 AAAA... comment\n", ...}
+    echo "$flat" | sed -n 's/.*"public_keys" *: *{\([^}]*\)}.*/\1/p' |
+        grep -o ': *"[^"]*"' | sed -e 's/^: *"//' -e 's/"$//' -e 's/\\[nr]//g' \
+        -e 's/\\\//\//g' | grep -v '^ *$' | awk '!seen[$0]++' >/root/.ssh/authorized_keys
 fi
 hostname "$name"
+echo "$name" >/etc/hostname
+keys=$(grep -c . /root/.ssh/authorized_keys)
 
-mkdir -p /www
-echo "$iid $name" > /www/index.html
-httpd -p 80 -h /www
+# --- 4. the web page -------------------------------------------------------------
+echo "$iid $name" >/var/www/index.html
+httpd -p 80 -h /var/www 2>/dev/null
 
-echo "OVERCAST-GUEST-UP"
-echo "instance-id: $iid"
-echo "hostname: $name"
-echo "address: $address"
-echo "metadata: $source"
-echo "keys: $(wc -l < /root/.ssh/authorized_keys 2>/dev/null || echo 0)"
+# --- 5. the report ---------------------------------------------------------------
+say "OVERCAST-GUEST-UP"
+say "instance-id: $iid"
+say "hostname: $name"
+say "address: $address"
+say "metadata: $source"
+say "keys: $keys"
+say "uptime: $(cut -d' ' -f1 /proc/uptime)"
 
-while true; do sleep 3600; done
+trap 'sync; poweroff -f 2>/dev/null; exit 0' TERM
+while :; do
+    sleep 3600 &
+    wait $!
+done
