@@ -52,6 +52,10 @@ def up(
     = False,
     no_test_image: Annotated[bool, typer.Option(
         "--no-test-image", help="Do not build/register the tiny test images.")] = False,
+    no_default_networks: Annotated[bool, typer.Option(
+        "--no-default-networks",
+        help="Do not create the public network and the admin's private network.")]
+    = False,
 ) -> None:
     """Start an all-in-one cloud in the foreground (Ctrl-C or SIGTERM stops it)."""
     import uvicorn
@@ -66,10 +70,15 @@ def up(
         overrides["local_agent"] = False
     if no_test_image:
         overrides["build_test_image"] = False
+    if no_default_networks:
+        overrides["default_networks"] = False
     settings = _settings(data_dir, **overrides)
     _setup_logging(settings)
     with console.status("[bold]starting overcast[/bold]") as status:
         info = init_cloud(settings, progress=lambda msg: status.update(f"[bold]{msg}…"))
+        if settings.default_networks:
+            status.update("[bold]networks: public, private, router1…")
+            _default_networks(info.app)
         if settings.build_test_image:
             _test_image(info.app, lambda msg, frac: status.update(
                 f"[bold]test image: {msg}… ({frac:.0%})"))
@@ -84,6 +93,17 @@ def up(
     server = _GracefulServer(config)
     server.run()
     console.print("overcast stopped.")
+
+
+def _default_networks(app_: Any) -> None:
+    """The external `public` network and the admin project's `private` + `router1`."""
+    settings = app_.state.settings
+    made = app_.state.network.ensure_default_topology(
+        app_.state.identity.admin_project_id(), settings.public_cidr)
+    if "private" in made:
+        console.print("[green]✓[/green] networks: [bold]public[/bold] "
+                      f"({settings.public_cidr}, reachable with `overcast upstream -- CMD`), "
+                      "[bold]private[/bold] (10.0.0.0/24) and [bold]router1[/bold] for admin")
 
 
 def _test_image(app_: Any, progress: Any) -> None:

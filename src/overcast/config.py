@@ -61,6 +61,11 @@ class Settings:
     image_quota_bytes: int = 1 << 40
     #: Build and register the tiny guest images at start-up.
     build_test_image: bool = True
+    #: Create the external `public` network (with the simulated upstream) and, for
+    #: the admin project, a `private` network and `router1` at start-up.
+    default_networks: bool = True
+    #: The public network's range; its first address is the upstream's (the outside).
+    public_cidr: str = "172.24.4.0/24"
     log_level: str = "info"
 
     # ----- derived paths -------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from rich.console import Console
@@ -14,6 +15,7 @@ from overcast.kit.runner import which
 REQUIREMENTS = [
     ("ip", "iproute2", "networking: namespaces, bridges, veth, tap"),
     ("iptables", "iptables", "networking: security groups, NAT"),
+    ("ebtables-restore", "iptables", "networking: ARP anti-spoofing"),
     ("dnsmasq", "dnsmasq-base", "networking: DHCP"),
     ("qemu-system-x86_64", "qemu-system-x86", "QEMU driver"),
     ("qemu-img", "qemu-utils", "QEMU driver and images"),
@@ -41,5 +43,23 @@ def run_checks(settings: Settings, console: Console) -> bool:
                           f"{purpose}: apt-get install {package}")
     tun = os.path.exists("/dev/net/tun")
     table.add_row("/dev/net/tun", "ok" if tun else "[red]missing[/red]", "taps for QEMU")
+    for name in ("qemu", "container"):
+        try:
+            module = importlib.import_module(f"overcast.agent.virt.{name}")
+        except ImportError as exc:
+            table.add_row(f"{name} driver", "[red]missing[/red]", str(exc))
+            continue
+        why = module.available()
+        table.add_row(f"{name} driver", "ok" if why is None else "[yellow]unavailable[/yellow]",
+                      why or _driver_detail(module))
     console.print(table)
     return ok
+
+
+def _driver_detail(module: object) -> str:
+    """What the driver chose here and why (the QEMU accelerator, the OCI runtime)."""
+    describe = getattr(module, "describe", None)
+    try:
+        return str(describe()) if callable(describe) else "usable"
+    except Exception as exc:  # noqa: BLE001 - a doctor reports, never fails
+        return f"usable; probe failed: {exc}"

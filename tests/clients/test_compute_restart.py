@@ -27,7 +27,8 @@ BIN = Path(sys.executable).parent
 def start(data: Path, port: int, latency: float = 0.0) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([str(BIN / "overcast"), "up", "--data-dir", str(data), "--port",
                              str(port), "--no-user-clouds-yaml", "--no-test-image"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdout=open(data.parent / "up.log", "ab"),  # noqa: SIM115
+                            stderr=subprocess.STDOUT,
                             env={**os.environ, "OVERCAST_BCRYPT_ROUNDS": "4",
                                  "OVERCAST_FAKE_SPAWN_LATENCY": str(latency)},
                             start_new_session=True)
@@ -83,7 +84,11 @@ def test_kill_during_boots_then_restart(tmp_path: Path) -> None:
             by = {s["id"]: s for s in servers}
             if all(by[i]["status"] in ("ACTIVE", "ERROR") for i in ids):
                 break
-            assert time.monotonic() < deadline, [by[i]["status"] for i in ids]
+            assert time.monotonic() < deadline, (
+                [(by[i]["status"], by[i].get("OS-EXT-STS:task_state"),
+                  by[i].get("OS-EXT-SRV-ATTR:host")) for i in ids
+                 if by[i]["status"] not in ("ACTIVE", "ERROR")],
+                (data.parent / "up.log").read_text()[-3000:])
             time.sleep(0.3)
         for i in ids:
             assert by[i]["status"] == "ACTIVE" or by[i]["fault"]["message"]

@@ -76,3 +76,40 @@ def test_network_sdk(live: Live) -> None:
     conn.network.delete_port(port)
     conn.network.delete_network(net)
     assert conn.network.find_network(net.name) is None
+
+
+def test_server_on_a_network_cli(live: Live) -> None:
+    """`server create --network NAME --wait` and `--port`: the addresses shown are the
+    ports' addresses, and deleting the server deletes the port compute made."""
+    import httpx
+
+    from tests.images import IMAGE, add_image
+
+    conn = live.sdk()
+    with httpx.Client(base_url=f"http://127.0.0.1:{live.port}") as c:
+        add_image(c, {"X-Auth-Token": conn.auth_token})
+    sfx = uuid.uuid4().hex[:6]
+    live.osc("network", "create", f"srv-{sfx}")
+    live.osc("subnet", "create", "--network", f"srv-{sfx}", "--subnet-range",
+             "10.77.0.0/24", f"srv-subnet-{sfx}")
+    live.osc("port", "create", "--network", f"srv-{sfx}", "--fixed-ip",
+             "ip-address=10.77.0.99", f"srv-port-{sfx}")
+    vm = live.osc("server", "create", "--image", IMAGE, "--flavor", "m1.tiny",
+                  "--network", f"srv-{sfx}", "--port", f"srv-port-{sfx}", "--wait",
+                  f"vm-{sfx}")
+    assert vm["status"] == "ACTIVE"
+    shown = live.osc("server", "show", f"vm-{sfx}")
+    addrs = shown["addresses"]
+    assert set(addrs) == {f"srv-{sfx}"}, addrs
+    ips = addrs[f"srv-{sfx}"]
+    assert "10.77.0.99" in ips and len(ips) == 2, ips
+    ports = live.osc("port", "list", "--device-id", vm["id"])
+    assert len(ports) == 2
+    live.osc("server", "delete", "--wait", f"vm-{sfx}", fmt=False)
+    left = live.osc("port", "list", "--network", f"srv-{sfx}", "--device-owner",
+                    "compute:nova")
+    assert left == []
+    port = live.osc("port", "show", f"srv-port-{sfx}")
+    assert port["device_id"] == "" and port["fixed_ips"][0]["ip_address"] == "10.77.0.99"
+    live.osc("port", "delete", f"srv-port-{sfx}", fmt=False)
+    live.osc("network", "delete", f"srv-{sfx}", fmt=False)

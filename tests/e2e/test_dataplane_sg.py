@@ -104,8 +104,51 @@ def test_rule_opens_port_80_only_and_spoofing_is_dropped(plane: LinuxDataplane,
     run(["ip", "addr", "flush", "dev", "eth0"], netns=ns[1])
     run(["ip", "addr", "add", "10.62.0.99/24", "dev", "eth0"], netns=ns[1])
     assert not can_get(ns[1], "http://10.62.0.10/")  # ...but a foreign one is not
-    # with port security off, the port is open
+    # with port security off, the port is open (vm1's failed ARP attempts from the
+    # foreign address may still be in flight: start its neighbour table afresh, or the
+    # kernel fails the next connection when those attempts run out)
+    run(["ip", "neigh", "flush", "all"], netns=ns[1])
     plane.apply_security_groups([
         {"port_id": vms[0].id, "mac": vms[0].mac_address, "ips": ["10.62.0.10"],
          "port_security": False}])
     assert can_get(ns[1], "http://10.62.0.10:8080/")
+
+
+def test_arp_from_a_foreign_address_is_dropped(plane: LinuxDataplane, tmp_path: Path) -> None:
+    """iptables never sees ARP: ebtables lets a port announce only its own addresses
+    (and allowed pairs) with its own MAC, so it cannot poison its neighbours' caches."""
+    net = str(uuid.uuid4())
+    sub = SubnetSpec(id=str(uuid.uuid4()), cidr="10.66.0.0/24", gateway_ip="10.66.0.1")
+    vms = [PortSpec(id=str(uuid.uuid4()), mac_address=f"fa:16:3e:06:00:1{i}",
+                    fixed_ips=[{"subnet_id": sub.id, "ip_address": f"10.66.0.1{i}"}])
+           for i in range(2)]
+    ns = []
+    for i, p in enumerate(vms):
+        name = f"{plane.prefix}-arp{i}"
+        run(["ip", "netns", "add", name])
+        plane.plug_port(net, p, 1350, netns=name)
+        run(["ip", "-n", name, "addr", "add", f"10.66.0.1{i}/24", "dev", "eth0"])
+        ns.append(name)
+    # vm1 may also use 10.66.0.50 (an allowed address pair, as a VIP would)
+    plane.apply_security_groups([
+        {"port_id": p.id, "mac": p.mac_address, "ips": [p.fixed_ips[0]["ip_address"]],
+         "pairs": [{"ip_address": "10.66.0.50"}] if i == 1 else [], "rules": []}
+        for i, p in enumerate(vms)])
+
+    def arping(src: str) -> bool:
+        r = run(["busybox", "arping", "-I", "eth0", "-c", "1", "-w", "1", "-s", src,
+                 "10.66.0.10"], netns=ns[1], check=False)
+        return "1 reply" in r.stdout or "Received 1 response" in r.stdout
+
+    assert arping("10.66.0.11")  # its own address: vm0 answers
+    run(["ip", "-n", ns[1], "addr", "add", "10.66.0.50/24", "dev", "eth0"])
+    assert arping("10.66.0.50")  # an allowed pair
+    run(["ip", "-n", ns[1], "addr", "add", "10.66.0.99/24", "dev", "eth0"])
+    assert not arping("10.66.0.99")  # a foreign address never reaches vm0
+    neigh = run(["ip", "-n", ns[0], "neigh", "show", "10.66.0.99"]).stdout
+    assert "lladdr" not in neigh
+    # with port security off, anything goes
+    plane.apply_security_groups([
+        {"port_id": vms[1].id, "mac": vms[1].mac_address, "ips": ["10.66.0.11"],
+         "port_security": False}])
+    assert arping("10.66.0.99")

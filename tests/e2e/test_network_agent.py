@@ -162,3 +162,86 @@ def test_api_to_dataplane(wired: tuple[Cloud, NetworkAgent], tmp_path: Path) -> 
     cloud.client.delete(f"{N}/routers/{router['id']}", headers=hd)
     settle(comp, before)
     assert dp.router_ns(router["id"]) not in dp.list_devices()["namespaces"]
+
+
+def test_metadata_service_through_the_dhcp_namespace(wired: tuple[Cloud, NetworkAgent],
+                                                     tmp_path: Path) -> None:
+    """Servers booted through the compute API on a network read their own metadata
+    (OpenStack and EC2 formats) at 169.254.169.254, served in the network's DHCP
+    namespace and answered by the control plane; the route to it comes by DHCP."""
+    import base64
+    import json
+
+    from tests.images import IMAGE, add_image
+
+    cloud, comp = wired
+    dp = comp.dp
+    add_image(cloud.client, cloud.admin())
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    r = cloud.client.post("/compute/v2.1/os-keypairs", headers=hd,
+                          json={"keypair": {"name": "k"}})
+    assert r.status_code == 200, r.text
+    public_key = r.json()["keypair"]["public_key"]
+    before = comp.applied
+    net = make(cloud, hd, "networks", "network", name="meta")
+    sub = make(cloud, hd, "subnets", "subnet", network_id=net["id"], ip_version=4,
+               cidr="10.64.0.0/24")
+    servers = []
+    for i in range(2):
+        port = make(cloud, hd, "ports", "port", network_id=net["id"],
+                    **{"binding:profile": {"overcast_kind": "veth"}})
+        body = {"server": {"name": f"meta{i}", "flavorRef": "1", "imageRef": IMAGE,
+                           "networks": [{"port": port["id"]}], "key_name": "k",
+                           "metadata": {"role": f"r{i}"},
+                           "user_data": base64.b64encode(f"#!/bin/sh\necho {i}\n".encode())
+                           .decode()}}
+        r = cloud.client.post("/compute/v2.1/servers", headers=hd, json=body)
+        assert r.status_code == 202, r.text
+        servers.append((r.json()["server"]["id"], port))
+    for sid, _ in servers:
+        deadline = time.monotonic() + 20
+        while cloud.client.get(f"/compute/v2.1/servers/{sid}", headers=hd).json()[
+                "server"]["status"] != "ACTIVE":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    settle(comp, before)
+    opts = (dp.state_dir / "dhcp" / net["id"] / "opts").read_text()
+    dhcp_ip = [p for p in cloud.client.get(f"{N}/ports?device_owner=network:dhcp",
+                                           headers=cloud.admin()).json()["ports"]
+               if p["network_id"] == net["id"]][0]["fixed_ips"][0]["ip_address"]
+    assert f"classless-static-route,169.254.169.254/32,{dhcp_ip},0.0.0.0/0,10.64.0.1" in opts
+    for i, (sid, port) in enumerate(servers):
+        name = f"{dp.prefix}-md{i}"
+        run(["ip", "netns", "add", name])
+        try:
+            run(["ip", "-n", name, "link", "set", "lo", "up"])
+            dp.plug_port(net["id"], PortSpec(id=port["id"], mac_address=port["mac_address"],
+                                             fixed_ips=port["fixed_ips"]), net["mtu"],
+                         netns=name)
+            got = lease(name, tmp_path, f"md{i}")
+            assert got[0] == port["fixed_ips"][0]["ip_address"]
+            run(["ip", "-n", name, "route", "replace", "169.254.169.254/32", "via", dhcp_ip])
+
+            def get(path: str, ns: str = name) -> str:
+                return run(["timeout", "5", "busybox", "wget", "-q", "-O", "-",
+                            f"http://169.254.169.254{path}"], netns=ns, timeout=20).stdout
+
+            meta = json.loads(get("/openstack/latest/meta_data.json"))
+            assert meta["uuid"] == sid and meta["name"] == f"meta{i}"
+            assert meta["meta"] == {"role": f"r{i}"} and meta["project_id"] == u["project_id"]
+            assert meta["public_keys"]["k"] == public_key
+            assert get("/openstack/latest/user_data") == f"#!/bin/sh\necho {i}\n"
+            netdata = json.loads(get("/openstack/latest/network_data.json"))
+            assert netdata["links"][0]["ethernet_mac_address"] == port["mac_address"]
+            assert "meta_data.json" in get("/openstack/latest/")
+            assert get("/latest/meta-data/local-ipv4") == got[0]
+            assert get("/latest/meta-data/hostname") == f"meta{i}"
+            assert get("/latest/meta-data/public-keys/").startswith("0=k")
+            assert get("/latest/meta-data/public-keys/0/openssh-key") == public_key
+            assert get("/latest/user-data") == f"#!/bin/sh\necho {i}\n"
+        finally:
+            dp.unplug_port(port["id"])
+            run(["ip", "netns", "del", name])
+    assert comp.metadata is not None and comp.metadata.requests >= 18
+    del sub

@@ -32,21 +32,28 @@ def test_up_upstream_and_down(tmp_path: Path) -> None:
     live = Live(data_dir=data, port=port, proc=proc, env=env, log_path=log)
     try:
         wait_ready(live)
-        live.osc("network", "create", "--external", "--provider-network-type", "flat",
-                 "--provider-physical-network", "public", "public")
-        live.osc("subnet", "create", "--network", "public", "--subnet-range",
-                 "172.33.0.0/24", "--no-dhcp", "public-subnet")
-        live.osc("network", "create", "private")
-        live.osc("subnet", "create", "--network", "private", "--subnet-range",
-                 "10.64.0.0/24", "private-subnet")
+        # a fresh cloud comes with public, the admin's private network and router1
+        nets = {n["Name"]: n for n in live.osc("network", "list")}
+        assert {"public", "private"} <= set(nets)
+        assert live.osc("network", "show", "public")["router:external"] is True
+        router = live.osc("router", "show", "router1")
+        gw = router["external_gateway_info"]
+        assert gw["network_id"] == nets["public"]["ID"]
+        gw_ip = gw["external_fixed_ips"][0]["ip_address"]
+        assert router["interfaces_info"][0]["ip_address"] == "10.0.0.1"
+
+        def upstream(*cmd: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([str(BIN / "overcast"), "upstream", "--data-dir",
+                                   str(data), "--", *cmd], capture_output=True, text=True)
+
         deadline = time.monotonic() + 30
         while True:
-            r = subprocess.run([str(BIN / "overcast"), "upstream", "--data-dir", str(data),
-                                "--", "ip", "-o", "-4", "addr", "show", "dev", "eth0"],
-                               capture_output=True, text=True)
-            if r.returncode == 0 and "172.33.0.1/24" in r.stdout:
+            r = upstream("ip", "-o", "-4", "addr", "show", "dev", "eth0")
+            ping = upstream("busybox", "ping", "-c", "1", "-W", "1", gw_ip)
+            if r.returncode == 0 and "172.24.4.1/24" in r.stdout and ping.returncode == 0:
                 break
-            assert time.monotonic() < deadline, r.stdout + r.stderr + log.read_text()[-2000:]
+            assert time.monotonic() < deadline, r.stdout + r.stderr + ping.stdout + \
+                log.read_text()[-2000:]
             time.sleep(0.3)
         namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True,
                                     text=True).stdout

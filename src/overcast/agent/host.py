@@ -75,6 +75,8 @@ class Agent:
         self.resync_interval = resync_interval
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
+        #: instances whose spawn runs in this agent now
+        self._spawning: set[str] = set()
 
     @property
     def topic(self) -> str:
@@ -154,6 +156,15 @@ class Agent:
         return None
 
     async def _spawn(self, spec: InstanceSpec, event: str) -> None:
+        if spec.uuid in self._spawning:
+            return  # already under way here (a reconcile met a spawn in flight)
+        self._spawning.add(spec.uuid)
+        try:
+            await self._spawn_once(spec, event)
+        finally:
+            self._spawning.discard(spec.uuid)
+
+    async def _spawn_once(self, spec: InstanceSpec, event: str) -> None:
         try:
             await self.driver.spawn(spec)
         except DriverError as exc:
@@ -254,12 +265,15 @@ class Agent:
                     continue  # kept (powered off) until the resize is confirmed/reverted
                 if state == "deleting":
                     asyncio.create_task(self._delete(uuid))
+                elif state == "building":
+                    # Not built, or built while nobody listened (the control plane or
+                    # this agent died between the spawn and its report): spawning is
+                    # idempotent, and reports the outcome either way.
+                    asyncio.create_task(self._spawn(InstanceSpec(**d["instance"]), "spawn"))
                 elif uuid in actual:
                     power = await self.driver.get_info(uuid)
                     if power != d.get("power_state"):  # report changes only
                         await self.report(uuid, state, power)
-                elif state == "building":
-                    asyncio.create_task(self._spawn(InstanceSpec(**d["instance"]), "spawn"))
                 elif state in ("active", "paused", "suspended", "stopped"):
                     # It should exist but is gone (host rebooted, process killed).
                     await self.report(uuid, "stopped", base.SHUTDOWN, event="lost",

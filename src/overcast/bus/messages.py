@@ -187,6 +187,10 @@ class NetworkDesired(Message):
     kind: ClassVar[str] = "network_desired"
     host: str = ""
     network_host: bool = False
+    #: other agents' hosts on the same machine, sharing this dataplane
+    also: list[str] = field(default_factory=list)
+    #: this host's VXLAN tunnel endpoint ("" for a single-host cloud: no tunnels)
+    tunnel_ip: str = ""
 
 
 @dataclass
@@ -195,3 +199,17 @@ class Resync(Message):
 
     kind: ClassVar[str] = "resync"
     scope: str = "network"
+
+
+@dataclass
+class MetadataRequest(Message):
+    """Agent's metadata proxy -> control plane (call): an instance asked the metadata
+    service for `path`. The instance is named only by where the request came from: the
+    network whose namespace took it and the source address (anti-spoofing makes that
+    trustworthy), never by anything the guest sends. The answer is
+    {"status": int, "content_type": str, "body": str}."""
+
+    kind: ClassVar[str] = "metadata_request"
+    network_id: str = ""
+    address: str = ""
+    path: str = ""

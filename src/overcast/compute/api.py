@@ -6,9 +6,7 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
-import os
 import re
-import shutil
 import uuid as uuidlib
 from typing import Any
 
@@ -419,6 +417,22 @@ def _parse_create(request: Request, body: Any) -> dict[str, Any]:
             raise BadRequest(f"Invalid input for field/attribute networks. Value: {networks}.")
     elif networks is not None and not isinstance(networks, list):
         raise BadRequest(f"Invalid input for field/attribute networks. Value: {networks}.")
+    elif isinstance(networks, list):
+        for item in networks:
+            if not isinstance(item, dict) or not set(item) <= {"uuid", "port", "fixed_ip",
+                                                                "tag"}:
+                raise BadRequest("Invalid input for field/attribute networks. Value: "
+                                 f"{networks}. Additional properties are not allowed.")
+            for key in ("uuid", "port"):
+                if item.get(key) is not None:
+                    try:
+                        uuidlib.UUID(str(item[key]))
+                    except ValueError:
+                        raise BadRequest(f"Invalid input for field/attribute {key}. Value: "
+                                         f"{item[key]}. '{item[key]}' is not a 'uuid'")
+            if not item.get("uuid") and not item.get("port"):
+                raise BadRequest("Bad networks format: network uuid is not in proper "
+                                 "format (None)")
     elif networks is None and v.at_least("2.37"):
         raise BadRequest("Invalid input for field/attribute server. 'networks' is a required "
                          "property")
@@ -491,9 +505,10 @@ def create_server(request: Request, body: Any = JSON_BODY, ctx: RequestContext =
     return _reply(request, {"server": out}, 202)
 
 
-def _addresses(request: Request, inst: m.Instance) -> dict[str, Any]:
-    net = getattr(request.app.state, "network_addresses", None)
-    return net(inst.uuid) if net is not None else {}
+def _addresses_of(request: Request, uuids: list[str]) -> dict[str, dict[str, Any]]:
+    """Nova's `addresses` of each server, from the network service (one query)."""
+    net = _svc(request).network_addresses
+    return net(uuids) if net is not None and uuids else {}
 
 
 def _host_status(request: Request, svc_by_host: dict[str, m.Service],
@@ -513,8 +528,9 @@ def _server_views(request: Request, ctx: RequestContext, rows: list[m.Instance]
     v = _ver(request)
     hosts = {svc.host: svc for svc in _svc(request).services()} if v.at_least("2.16") and \
         ctx.is_admin else {}
+    addrs = _addresses_of(request, [i.uuid for i in rows])
     return [views.server(_base(request), i, v, admin=ctx.is_admin,
-                         addresses=_addresses(request, i),
+                         addresses=addrs.get(i.uuid, {}),
                          host_status=_host_status(request, hosts, i)
                          if ctx.is_admin and v.at_least("2.16") else None) for i in rows]
 
@@ -548,15 +564,15 @@ def _listed_views(request: Request, ctx: RequestContext, keys: list[Any]
             row = full.get(ck[0])
             if row is not None:
                 cache[ck] = views.server(base, row, v, admin=admin, addresses={})
-    net = getattr(request.app.state, "network_addresses", None)
+    addrs = _addresses_of(request, [k.uuid for k in keys])
     out = []
     for k, ck in zip(keys, cache_keys, strict=True):
         body = cache.get(ck)
         if body is None:  # gone between the two reads
             continue
         body = dict(body)
-        if net is not None:
-            body["addresses"] = net(k.uuid)
+        if addrs:
+            body["addresses"] = addrs.get(k.uuid, {})
         if want_host:
             body["host_status"] = hosts.get(k.host, "UNKNOWN") if k.host else ""
         out.append(body)
@@ -1191,33 +1207,9 @@ def setup(app: FastAPI) -> None:
         await conductor.start()
         agents = []
         if settings.local_agent:
-            from overcast.agent.host import Agent
-            from overcast.agent.virt.fake import FakeDriver
+            from overcast.compute.local import start_local_agents
 
-            if settings.agent_driver != "fake":
-                raise RuntimeError(f"driver {settings.agent_driver!r} is not available yet")
-            import socket
-
-            base_host = socket.gethostname()
-            count = max(1, settings.fake_hosts)
-            components: list[Any] = []
-            plane = settings.dataplane
-            if plane == "auto":
-                plane = "linux" if os.geteuid() == 0 and shutil.which("ip") else "none"
-            if plane == "linux":
-                from overcast.agent.net.component import NetworkAgent
-                from overcast.agent.net.linux import LinuxDataplane
-
-                components.append(NetworkAgent(LinuxDataplane(
-                    f"oc{settings.cloud_id[:3]}", settings.data_dir / "net")))
-            for i in range(count):
-                host = base_host if count == 1 else f"{base_host}-{i:03d}"
-                state = "fake-hypervisor.json" if count == 1 else f"fake-hypervisor-{host}.json"
-                driver = FakeDriver(host, state_path=settings.data_dir / state,
-                                    spawn_latency=settings.fake_spawn_latency)
-                agent = Agent(host, driver, bus, components=components if i == 0 else [])
-                await agent.start()
-                agents.append(agent)
+            agents = await start_local_agents(app, settings, bus)
         app.state.local_agents = agents
 
     async def stop(app: FastAPI) -> None:

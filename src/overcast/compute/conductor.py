@@ -43,6 +43,7 @@ from overcast.compute import models as m
 from overcast.compute import states
 from overcast.compute.service import ComputeService, service_up
 from overcast.db import Database, utcnow
+from overcast.kit.context import RequestContext
 from overcast.kit.errors import Conflict
 
 log = logging.getLogger("overcast.conductor")
@@ -58,6 +59,20 @@ ALLOCATION_RATIOS = {"VCPU": 4.0, "MEMORY_MB": 1.0, "DISK_GB": 1.0}
 def provider_uuid(host: str) -> str:
     return str(uuidlib.uuid5(NAMESPACE, host))
 
+
+def _runs(driver: str, kind: str) -> bool:
+    """Whether a host whose driver is `driver` boots images of `kind` (Nova's
+    ImagePropertiesFilter on hypervisor_type, by container format here): the fake
+    driver pretends to boot anything."""
+    if driver == "container":
+        return kind == "container"
+    if driver == "qemu":
+        return kind == "vm"
+    return True
+
+
+#: The conductor reads images as overcast itself, not as the server's owner.
+_INTERNAL = RequestContext(internal=True, roles=["admin"])
 
 class NoValidHost(Exception):
     pass
@@ -109,8 +124,17 @@ class Conductor:
 
     # -------------------------------------------------------- scheduling
     def spec(self, inst: m.Instance) -> InstanceSpec:
+        """What the driver needs: the flavor's sizes, the image's record (its format
+        and kernel/ramdisk decide how it boots) and the ports already made."""
         image: dict[str, Any] = {}
-        return InstanceSpec(
+        if inst.image_ref and self.compute.image_lookup is not None:
+            try:
+                image = self.compute.image_lookup(_INTERNAL, inst.image_ref)
+            except Exception:  # noqa: BLE001 - deleted since: the driver's cache may have it
+                image = {"id": inst.image_ref}
+        ports = self.compute.network_ports(inst.uuid) \
+            if self.compute.network_ports is not None and inst.requested_networks else []
+        return InstanceSpec(ports=ports,
             uuid=inst.uuid, name=inst.name, project_id=inst.project_id,
             vcpus=int(inst.flavor["vcpus"]), memory_mb=int(inst.flavor["ram"]),
             root_gb=int(inst.flavor["disk"]), image_ref=inst.image_ref, image=image,
@@ -130,6 +154,7 @@ class Conductor:
             if inst.requested_az and ":" in inst.requested_az:
                 forced_host = inst.requested_az.split(":", 1)[1] or None
             group = s.get(m.ServerGroup, inst.server_group) if inst.server_group else None
+            image_ref = inst.image_ref
             group_policy = group.policy if group else None
             group_hosts: set[str] = set()
             if group is not None:
@@ -146,9 +171,10 @@ class Conductor:
         resources = {"VCPU": int(flavor["vcpus"]), "MEMORY_MB": int(flavor["ram"])}
         if int(flavor.get("disk") or 0):
             resources["DISK_GB"] = int(flavor["disk"])
+        kind = self._image_kind(image_ref)
         try:
             host = self._place(uuid, resources, project_id, user_id, services, az, forced_host,
-                               group_policy, group_hosts)
+                               group_policy, group_hosts, kind)
         except NoValidHost as exc:
             self._fail(uuid, f"No valid host was found. {exc}")
             return
@@ -162,17 +188,31 @@ class Conductor:
             inst.task_state = "spawning"
             inst.updated_at = utcnow()
             spec = self.spec(inst)
-        if self.network is not None:
+            requested, project_id = inst.requested_networks, inst.project_id
+        network = self.network or self.compute.network_allocate
+        if network is not None and requested:
             try:
-                spec.ports = self.network(inst, host)
+                vif = "veth" if services[host].driver == "container" else "tap"
+                spec.ports = network(uuid, project_id, requested, host, vif)
             except Exception as exc:  # noqa: BLE001
                 self._fail(uuid, f"Build of instance {uuid} aborted: networking failed: {exc}")
                 return
         self.compute.cast(f"agent.{host}", SpawnInstance(instance=asdict(spec)))
 
+    def _image_kind(self, image_ref: str) -> str:
+        """"container" for OCI images (container_format docker), "vm" for the rest,
+        "" when unknown (no image service): what kind of host can boot it."""
+        if not image_ref or self.compute.image_lookup is None:
+            return ""
+        try:
+            image = self.compute.image_lookup(_INTERNAL, image_ref)
+        except Exception:  # noqa: BLE001 - the build fails later with a clear fault
+            return ""
+        return "container" if image.get("container_format") == "docker" else "vm"
+
     def _place(self, uuid: str, resources: dict[str, int], project_id: str, user_id: str,
                services: dict[str, m.Service], az: str | None, forced_host: str | None,
-               group_policy: str | None, group_hosts: set[str]) -> str:
+               group_policy: str | None, group_hosts: set[str], kind: str = "") -> str:
         candidates = self.placement.allocation_candidates(resources, limit=1000)
         if not candidates:
             raise NoValidHost(f"There are not enough hosts available: no host has free "
@@ -193,6 +233,8 @@ class Conductor:
                 why = "AvailabilityZoneFilter"
             elif forced_host and host != forced_host:
                 why = "forced host"
+            elif kind and not _runs(services[host].driver, kind):
+                why = "ImagePropertiesFilter"
             elif group_policy == "anti-affinity" and host in group_hosts:
                 why = "ServerGroupAntiAffinityFilter"
             elif group_policy == "affinity" and group_hosts and host not in group_hosts:
@@ -295,6 +337,8 @@ class Conductor:
             # Give the allocations back before the row says deleted, so anyone who
             # sees the server gone also sees its resources free.
             self.placement.release(msg.uuid)
+            if msg.vm_state == states.DELETED and self.compute.network_release is not None:
+                self.compute.network_release(msg.uuid)
         if not msg.event and not msg.error:
             # A periodic power-state sync: most say nothing new; only a change is
             # written (and moves updated_at, as Nova's power-state sync does).

@@ -107,6 +107,10 @@ class Instance(Base):
     reservation_id: Mapped[str] = mapped_column(String(255), default="")
     launch_index: Mapped[int] = mapped_column(Integer, default=0)
     scheduler_hints: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: What the create request asked for: [{"uuid"|"port"|"fixed_ip": ...}] (None: no
+    #: networking asked for, as with "none").
+    requested_networks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON,
+                                                                           nullable=True)
     server_group: Mapped[str | None] = mapped_column(String(36), nullable=True)
     fault: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -76,6 +76,18 @@ class ComputeService:
         self.image_create: Callable[[RequestContext, dict[str, Any]], dict[str, Any]] | None \
             = None
         self.image_import: Callable[[str, Path, str], None] | None = None
+        #: Hooks the network service sets: check/resolve requested networks at create
+        #: time, give back an instance's ports, and the addresses of instances.
+        self.network_resolve: Callable[[RequestContext, Any, int], list[dict[str, Any]]] \
+            | None = None
+        self.network_release: Callable[[str], None] | None = None
+        #: (instance uuid, project id, requested networks, host, vif kind "tap" or
+        #: "veth") -> the ports the driver plugs, made and bound to the host.
+        self.network_allocate: Callable[[str, str, list[dict[str, Any]], str, str],
+                                        list[dict[str, Any]]] | None = None
+        self.network_ports: Callable[[str], list[dict[str, Any]]] | None = None
+        self.network_addresses: Callable[[list[str]], dict[str, dict[str, Any]]] | None \
+            = None
         self.image_discard: Callable[[str], None] | None = None
         self._host_statuses: tuple[float, dict[str, str]] | None = None
 
@@ -174,6 +186,11 @@ class ComputeService:
         image: dict[str, Any] = {}
         if req["image_ref"] and self.image_lookup is not None:
             image = self.boot_image(ctx, req["image_ref"])
+        requested: list[dict[str, Any]] | None = None
+        if self.network_resolve is not None and req.get("networks") != "none":
+            # absent (before 2.37) behaves as "auto": the project's network, if any
+            requested = self.network_resolve(ctx, req.get("networks") or "auto",
+                                             req["max_count"]) or None
         with self.db.transaction() as s:
             try:
                 flavor = self.flavors.get(s, req["flavor_ref"], ctx)
@@ -226,7 +243,7 @@ class ComputeService:
                     hostname=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]
                     or "server", reservation_id=reservation, launch_index=i,
                     scheduler_hints=hints, server_group=group.uuid if group else None,
-                    tags=[]))
+                    tags=[], requested_networks=requested))
                 if group is not None:
                     s.add(m.ServerGroupMember(group_uuid=group.uuid, instance_uuid=uuid))
                 s.flush()
@@ -361,9 +378,12 @@ class ComputeService:
             s.delete(mem)
 
     def release(self, uuid: str) -> None:
-        """Give back what Placement holds for an instance (hook set by the app)."""
+        """Give back what Placement holds for an instance and its ports (hooks set by
+        the app)."""
         if self.release_allocations is not None:
             self.release_allocations(uuid)
+        if self.network_release is not None:
+            self.network_release(uuid)
 
     release_allocations: Callable[[str], None] | None = None
 

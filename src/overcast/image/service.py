@@ -563,6 +563,18 @@ class ImageService:
             self.store.delete(location)
             raise
 
+    def local_file(self, image_id: str) -> Path:
+        """Internal (the local agent's drivers): the file holding an active image's bytes.
+        Image data never changes once active, so readers may use it in place."""
+        with self.db.session() as s:
+            img = s.get(m.Image, image_id)
+            location = img.location if img is not None and img.status in (
+                "active", "deactivated") else None
+        path = self.store.local_path(location) if location else None
+        if path is None or not path.exists():
+            raise NotFound(f"No image data found for image {image_id}")
+        return path
+
     def discard(self, image_id: str) -> None:
         """Internal: remove an image whatever its owner (a failed snapshot)."""
         with self.db.transaction() as s:

@@ -4,6 +4,8 @@ security-group-rules,routers,floatingips,quotas,extensions}."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -576,11 +578,18 @@ def delete_quota(project_id: str, request: Request, ctx: RequestContext = Ctx) -
 
 
 def setup(app: FastAPI) -> None:
-    from overcast.bus.messages import Message, NetworkDesired, Resync
+    from overcast.bus.messages import Message, MetadataRequest, NetworkDesired, Resync
 
     settings = app.state.settings
     svc = NetworkService(app.state.db, uplink_mtu=getattr(settings, "uplink_mtu", 1400))
     app.state.network = svc
+    compute = getattr(app.state, "compute", None)
+    if compute is not None:
+        compute.network_resolve = svc.resolve_requested
+        compute.network_allocate = svc.allocate_for_instance
+        compute.network_release = svc.release_for_instance
+        compute.network_addresses = svc.addresses
+        compute.network_ports = svc.ports_for_instance
 
     async def start(app: FastAPI) -> None:
         bus = getattr(app.state, "bus", None)
@@ -588,17 +597,51 @@ def setup(app: FastAPI) -> None:
         if bus is None or compute is None:
             return
 
+        from overcast.compute.metadata import MetadataService
+
+        meta = MetadataService(app.state.db, svc.address_owner, svc.ports_for_instance,
+                               svc.floating_of)
+
         async def handle(msg: Message) -> Any:
             if isinstance(msg, NetworkDesired):
-                return await asyncio.to_thread(svc.desired, msg.host, msg.network_host)
+                return await asyncio.to_thread(svc.desired, msg.host, msg.network_host,
+                                             msg.also, msg.tunnel_ip)
+            if isinstance(msg, MetadataRequest):
+                status, ctype, body = await asyncio.to_thread(
+                    meta.answer, msg.network_id, msg.address, msg.path)
+                return {"status": status, "content_type": ctype,
+                        "body_b64": base64.b64encode(body).decode()}
             return None
 
         await bus.subscribe("network", handle)
 
+        # Every host converges on a change (each one asks for only what it holds).
+        # Changes are coalesced: the API thread only flags one, and one broadcast
+        # on the event loop covers every change made before it runs, so a burst of
+        # port creates neither waits on the loop nor floods the agents.
+        loop = asyncio.get_running_loop()
+        flag = threading.Lock()
+        pending = [False]
+
+        async def broadcast() -> None:
+            with flag:
+                pending[0] = False
+            for host in await asyncio.to_thread(svc.agent_hosts):
+                await bus.cast(f"agent.{host}", Resync(scope="network"))
+
         def changed(kind: str, ident: str) -> None:
-            # every host converges (each one asks for only what it holds)
-            for host in compute.host_statuses():
-                compute.cast(f"agent.{host}", Resync(scope="network"))
+            with flag:
+                if pending[0]:
+                    return
+                pending[0] = True
+            loop.call_soon_threadsafe(start_broadcast)
+
+        tasks: set[asyncio.Task[None]] = set()
+
+        def start_broadcast() -> None:
+            task = loop.create_task(broadcast())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
         svc.on_change = changed
 

@@ -109,20 +109,49 @@ def in_pools(pools: Iterable[dict[str, str]], address: str) -> bool:
                for p in pools)
 
 
+def pool_spans(pools: list[dict[str, str]]) -> list[tuple[int, int]]:
+    return [(int(ipaddress.ip_address(p["start"])), int(ipaddress.ip_address(p["end"])))
+            for p in pools]
+
+
+def _text(version: int, i: int) -> str:
+    return str(ipaddress.IPv4Address(i) if version == 4 else ipaddress.IPv6Address(i))
+
+
+def random_addresses(pools: list[dict[str, str]], count: int) -> list[str]:
+    """`count` addresses drawn uniformly from the pools (big pools: a free one is
+    almost always found at the first try, without reading what is used)."""
+    spans = pool_spans(pools)
+    if not spans:
+        return []
+    version = ipaddress.ip_address(pools[0]["start"]).version
+    sizes = [b - a + 1 for a, b in spans]
+    out = []
+    for _ in range(count):
+        (a, _b), = random.choices(spans, weights=sizes)
+        size = _b - a + 1
+        out.append(_text(version, a + random.randrange(size)))
+    return out
+
+
+def pool_size(pools: list[dict[str, str]]) -> int:
+    return sum(b - a + 1 for a, b in pool_spans(pools))
+
+
 def candidates(pools: list[dict[str, str]], used: set[str]) -> Iterator[str]:
-    """Free addresses of the pools, lowest first for small pools; big pools start at a
-    random place (so concurrent allocators rarely collide) and wrap."""
-    spans = [(int(ipaddress.ip_address(p["start"])), int(ipaddress.ip_address(p["end"])))
-             for p in pools]
+    """Free addresses of the pools (`used` holds addresses in their canonical text),
+    lowest first for small pools; big pools start at a random place (so concurrent
+    allocators rarely collide) and wrap."""
+    spans = pool_spans(pools)
     version = ipaddress.ip_address(pools[0]["start"]).version if pools else 4
-    used_i = {int(ipaddress.ip_address(u)) for u in used}
     for a, b in spans:
         size = b - a + 1
         start = a if size <= 4096 else a + random.randrange(size)
         i = start
         for _ in range(min(size, 1 << 20)):
-            if i not in used_i:
-                yield str(ipaddress.ip_address(i) if version == 4 else ipaddress.IPv6Address(i))
+            text = _text(version, i)
+            if text not in used:
+                yield text
             i = a if i == b else i + 1
 
 

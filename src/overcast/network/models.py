@@ -156,3 +156,14 @@ class Quota(Base):
     project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     resource: Mapped[str] = mapped_column(String(64), primary_key=True)
     hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class Agent(Base):
+    """A host's dataplane as its agent last described it: where its VXLAN tunnels end
+    (`tunnel_ip`) and whether it hosts DHCP, routers and the upstream."""
+
+    __tablename__ = "net_agents"
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tunnel_ip: Mapped[str] = mapped_column(String(64), default="")
+    network_host: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from overcast.db import Database
+from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed
 from overcast.network import ipam
@@ -490,10 +490,17 @@ class NetworkService:
             raise _not_found("Port", port_id)
         return port
 
-    def port_views(self, s: Session, ports: list[m.Port]) -> list[dict[str, Any]]:
+    def port_views(self, s: Session, ports: list[m.Port],
+                   known: tuple[dict[str, list[dict[str, str]]], dict[str, list[str]]]
+                   | None = None) -> list[dict[str, Any]]:
+        """Neutron's port bodies; `known` gives the addresses and groups when the
+        caller just wrote them (a create needs no read-back)."""
         ids = [p.id for p in ports]
         ips: dict[str, list[dict[str, str]]] = {i: [] for i in ids}
         sgs: dict[str, list[str]] = {i: [] for i in ids}
+        if known is not None:
+            ips, sgs = known
+            ids = []
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             for a in s.scalars(select(m.IPAllocation).where(
@@ -594,7 +601,13 @@ class NetworkService:
         The lowest free address first; when the database says another allocator took
         it meanwhile (concurrent requests read the same free list), random picks
         among the next free ones, then the rest in order. The unique key decides,
-        never a read."""
+        never a read. In a big pool (a /16) random addresses are tried first, without
+        reading the used ones: one insert almost always wins."""
+        pools = list(sub.allocation_pools or [])
+        if ipam.pool_size(pools) > 4096:
+            for addr in ipam.random_addresses(pools, 8):
+                if addr != sub.gateway_ip and self._try_ip(s, sub, addr, port):
+                    return True
         used = set(s.scalars(select(m.IPAllocation.ip_address).where(
             m.IPAllocation.subnet_id == sub.id)))
         if sub.gateway_ip:
@@ -611,7 +624,14 @@ class NetworkService:
                    for addr in itertools.chain(window, free))
 
     @staticmethod
-    def _try_ip(s: Session, sub: m.Subnet, addr: str, port: m.Port) -> bool:
+    def _note_ip(port: m.Port, sub: m.Subnet, addr: str) -> None:
+        """Remember an address given to a port being created (its view needs no
+        read-back)."""
+        written = getattr(port, "_written_ips", None)
+        if written is not None:
+            written.append({"subnet_id": sub.id, "ip_address": addr})
+
+    def _try_ip(self, s: Session, sub: m.Subnet, addr: str, port: m.Port) -> bool:
         try:
             with s.begin_nested():
                 s.add(m.IPAllocation(subnet_id=sub.id, ip_address=addr, port_id=port.id,
@@ -619,10 +639,10 @@ class NetworkService:
                 s.flush()
         except IntegrityError:
             return False
+        self._note_ip(port, sub, addr)
         return True
 
-    @staticmethod
-    def _insert_ip(s: Session, sub: m.Subnet, addr: str, port: m.Port) -> None:
+    def _insert_ip(self, s: Session, sub: m.Subnet, addr: str, port: m.Port) -> None:
         try:
             with s.begin_nested():
                 s.add(m.IPAllocation(subnet_id=sub.id, ip_address=addr, port_id=port.id,
@@ -631,6 +651,7 @@ class NetworkService:
         except IntegrityError:
             raise Conflict(f"IP address {addr} already allocated in subnet {sub.id}",
                            type="IpAddressAlreadyAllocated")
+        self._note_ip(port, sub, addr)
 
     def ensure_default_sg(self, s: Session, project_id: str) -> m.SecurityGroup:
         sg = s.scalar(select(m.SecurityGroup).where(m.SecurityGroup.project_id == project_id,
@@ -702,14 +723,16 @@ class NetworkService:
                 port.binding_vif_type = "tap"
             s.add(port)
             s.flush()
+            port._written_ips = []  # type: ignore[attr-defined]  # filled by _note_ip
             self._allocate(s, port, net, fixed)
             groups = body.get("security_groups")
             if groups is None:
                 groups = [] if (not security or owner.startswith("network:")) else \
                     [self.ensure_default_sg(s, project).id]
-            self._set_groups(s, ctx, port, groups, security)
+            found = self._set_groups(s, ctx, port, groups, security, new=True)
             s.flush()
-            out = self.port_views(s, [port])[0]
+            written = list(getattr(port, "_written_ips", []))
+            out = self.port_views(s, [port], ({port.id: written}, {port.id: found}))[0]
         self._changed("port", out["id"])
         return out
 
@@ -722,7 +745,7 @@ class NetworkService:
                        type="MacAddressGenerationFailure")
 
     def _set_groups(self, s: Session, ctx: RequestContext, port: m.Port, groups: Any,
-                    security: bool) -> None:
+                    security: bool, *, new: bool = False) -> list[str]:
         if not isinstance(groups, list):
             raise BadRequest("Invalid input for security_groups: it must be a list.",
                              type="HTTPBadRequest")
@@ -737,9 +760,12 @@ class NetworkService:
                 raise NotFound(f"Security group {gid} does not exist",
                                type="SecurityGroupNotFound")
             found.append(gid)
-        s.execute(delete(m.PortSecurityGroup).where(m.PortSecurityGroup.port_id == port.id))
+        if not new:
+            s.execute(delete(m.PortSecurityGroup).where(
+                m.PortSecurityGroup.port_id == port.id))
         for gid in found:
             s.add(m.PortSecurityGroup(port_id=port.id, security_group_id=gid))
+        return found
 
     def update_port(self, ctx: RequestContext, port_id: str, body: dict[str, Any],
                     if_match: str | None = None) -> dict[str, Any]:
@@ -1410,6 +1436,235 @@ class NetworkService:
         self._changed("floatingip", fip_id)
 
 
+    # ---------------------------------------------------------------- start-up
+    def ensure_default_topology(self, admin_project_id: str, public_cidr: str
+                                ) -> dict[str, str]:
+        """What a fresh all-in-one cloud offers at once (DevStack's shape): the external
+        flat network `public` (its gateway address is the simulated upstream), and for
+        the admin project a `private` network with a subnet and `router1` joining it to
+        `public`. Each piece is made only if missing, so restarts change nothing and a
+        piece the admin deleted on purpose is not forced back while the rest exists."""
+        ctx = RequestContext(project_id=admin_project_id, internal=True, roles=["admin"])
+        with self.db.session() as s:
+            public = s.scalar(select(m.Network).where(m.Network.external.is_(True),
+                                                      m.Network.name == "public"))
+            public_id = public.id if public is not None else None
+            any_private = s.scalar(select(m.Network.id).where(
+                m.Network.project_id == admin_project_id,
+                m.Network.external.is_(False)).limit(1))
+        out: dict[str, str] = {}
+        if public_id is None:
+            net = self.create_network(ctx, {
+                "name": "public", "router:external": True, "shared": False,
+                "provider:network_type": "flat", "provider:physical_network": "public",
+                "description": "The outside world (simulated upstream)"})
+            public_id = net["id"]
+            cidr = ipaddress.ip_network(public_cidr)
+            self.create_subnet(ctx, {
+                "network_id": public_id, "name": "public-subnet", "ip_version": 4,
+                "cidr": str(cidr), "gateway_ip": str(cidr.network_address + 1),
+                "enable_dhcp": False})
+        out["public"] = public_id
+        if any_private is None:
+            net = self.create_network(ctx, {"name": "private"})
+            sub = self.create_subnet(ctx, {
+                "network_id": net["id"], "name": "private-subnet", "ip_version": 4,
+                "cidr": "10.0.0.0/24", "dns_nameservers": []})
+            router = self.create_router(ctx, {
+                "name": "router1", "external_gateway_info": {"network_id": public_id}})
+            self.add_interface(ctx, router["id"], {"subnet_id": sub["id"]})
+            out.update(private=net["id"], router=router["id"])
+        return out
+
+    # ---------------------------------------------------------------- compute
+    def resolve_requested(self, ctx: RequestContext, networks: Any, count: int
+                          ) -> list[dict[str, Any]]:
+        """Check a server create's `networks` as Nova does (400/409 before anything
+        is made); "auto" means the project's one usable network, if it has one."""
+        with self.db.session() as s:
+            if networks == "auto":
+                nets = list(s.scalars(select(m.Network).where(
+                    self._net_visible(ctx), m.Network.external.is_(False))
+                    .order_by(m.Network.created_at)))
+                own = [n for n in nets if n.project_id == ctx.project_id] or \
+                    [n for n in nets if n.shared]
+                return [{"uuid": own[0].id}] if own else []
+            out = []
+            for item in networks:
+                if not isinstance(item, dict):
+                    raise BadRequest("Bad networks format")
+                port_id, net_id = item.get("port"), item.get("uuid")
+                fixed = item.get("fixed_ip")
+                if port_id:
+                    port = s.scalar(select(m.Port).where(m.Port.id == port_id,
+                                                         self._port_visible(ctx)))
+                    if port is None:
+                        raise BadRequest(f"Port id {port_id} could not be found.")
+                    if port.device_id:
+                        raise Conflict(f"Port {port_id} is still in use.", type="PortInUse")
+                    if count > 1:
+                        raise BadRequest("Multiple instances with the same port can not be "
+                                         "created.")
+                    out.append({"port": port_id})
+                    continue
+                if not isinstance(net_id, str):
+                    raise BadRequest("Bad networks format: network uuid is not in proper "
+                                     f"format ({net_id})")
+                net = s.scalar(select(m.Network).where(m.Network.id == net_id,
+                                                       self._net_visible(ctx)))
+                if net is None or (net.external and not ctx.is_admin and
+                                   net.project_id != ctx.project_id and not net.shared):
+                    raise BadRequest(f"Network {net_id} could not be found.")
+                if not s.scalar(select(m.Subnet.id).where(m.Subnet.network_id == net_id)
+                                .limit(1)):
+                    raise BadRequest(f"Network {net_id} requires a subnet in order to boot "
+                                     "instances on.")
+                if fixed is not None:
+                    ipam.parse_ip(fixed, "fixed_ip")
+                    if count > 1:
+                        raise BadRequest("Multiple instances with the same fixed IP can not "
+                                         "be created.")
+                entry = {"uuid": net_id}
+                if fixed is not None:
+                    entry["fixed_ip"] = str(fixed)
+                out.append(entry)
+            return out
+
+    def allocate_for_instance(self, instance_uuid: str, project_id: str,
+                              requested: list[dict[str, Any]], host: str,
+                              vif_kind: str = "tap") -> list[dict[str, Any]]:
+        """The instance's ports, made (or taken over) and bound to `host`; idempotent
+        for a retried build. Returns what the driver plugs."""
+        ctx = RequestContext(project_id=project_id, internal=True, roles=["admin"])
+        made: list[str] = []
+        with self.db.session() as s:
+            existing = list(s.scalars(select(m.Port).where(m.Port.device_id == instance_uuid)
+                                      .order_by(m.Port.created_at)))
+        if existing:
+            ids = [p.id for p in existing]
+        else:
+            ids = []
+            try:
+                for item in requested:
+                    if "port" in item:
+                        self.update_port(ctx, item["port"], {"device_id": instance_uuid,
+                                                             "device_owner": "compute:nova"})
+                        ids.append(item["port"])
+                        continue
+                    body: dict[str, Any] = {
+                        "network_id": item["uuid"], "project_id": project_id,
+                        "device_id": instance_uuid, "device_owner": "compute:nova",
+                        "binding:profile": {"overcast_created": True}}
+                    if item.get("fixed_ip"):
+                        body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
+                    port = self.create_port(ctx, body)
+                    made.append(port["id"])
+                    ids.append(port["id"])
+            except Exception:
+                for pid in made:
+                    self.delete_port(ctx, pid, internal=True)
+                raise
+        with self.db.transaction() as s:
+            for pid in ids:
+                row = s.get(m.Port, pid)
+                if row is None:
+                    continue
+                profile = dict(row.binding_profile or {})
+                if (row.binding_host_id, row.status, profile.get("overcast_kind")) != \
+                        (host, "ACTIVE", vif_kind):
+                    row.binding_host_id = host
+                    row.binding_vif_type = "tap" if vif_kind == "tap" else "bridge"
+                    row.binding_profile = {**profile, "overcast_kind": vif_kind}
+                    row.status = "ACTIVE"
+                    row.revision_number += 1
+        for pid in ids:
+            self._changed("port", pid)
+        return self.ports_for_instance(instance_uuid)
+
+    def ports_for_instance(self, instance_uuid: str) -> list[dict[str, Any]]:
+        """What a driver plugs for an instance: its ports, in creation order."""
+        with self.db.session() as s:
+            ports = list(s.scalars(select(m.Port).where(m.Port.device_id == instance_uuid)
+                                   .order_by(m.Port.created_at, m.Port.id)))
+            if not ports:
+                return []
+            mtus = {n.id: n.mtu for n in s.scalars(select(m.Network).where(
+                m.Network.id.in_({p.network_id for p in ports})))}
+            allocs: dict[str, list[dict[str, str]]] = {}
+            for a in s.scalars(select(m.IPAllocation).where(
+                    m.IPAllocation.port_id.in_([p.id for p in ports]))):
+                allocs.setdefault(a.port_id, []).append(
+                    {"subnet_id": a.subnet_id, "ip_address": a.ip_address})
+            return [{"id": p.id, "mac_address": p.mac_address, "network_id": p.network_id,
+                     "mtu": mtus.get(p.network_id) or 1500,
+                     "fixed_ips": allocs.get(p.id, [])} for p in ports]
+
+    def release_for_instance(self, instance_uuid: str) -> None:
+        """Ports compute made go away; ports the user passed in are unbound, as Nova
+        leaves them."""
+        ctx = RequestContext(internal=True, roles=["admin"])
+        with self.db.transaction() as s:
+            ports = list(s.scalars(select(m.Port).where(m.Port.device_id == instance_uuid)))
+            gone = []
+            for p in ports:
+                if (p.binding_profile or {}).get("overcast_created"):
+                    gone.append(p.id)
+                else:
+                    p.device_id, p.device_owner = "", ""
+                    p.binding_host_id, p.binding_vif_type, p.status = "", "unbound", "DOWN"
+                    p.revision_number += 1
+        for pid in gone:
+            self.delete_port(ctx, pid, internal=True)
+        for p in ports:
+            self._changed("port", p.id)
+
+    def address_owner(self, network_id: str, address: str) -> str | None:
+        """The instance (device_id of a compute port) holding `address` on the network:
+        who a metadata request came from."""
+        with self.db.session() as s:
+            return s.scalar(select(m.Port.device_id).join(
+                m.IPAllocation, m.IPAllocation.port_id == m.Port.id).where(
+                m.Port.network_id == network_id, m.IPAllocation.ip_address == address,
+                m.Port.device_owner.like("compute:%")).limit(1))
+
+    def floating_of(self, fixed_address: str) -> str | None:
+        with self.db.session() as s:
+            return s.scalar(select(m.FloatingIP.floating_ip_address).where(
+                m.FloatingIP.fixed_ip_address == fixed_address).limit(1))
+
+    def addresses(self, instance_uuids: list[str]) -> dict[str, dict[str, Any]]:
+        """Nova's `addresses` for each instance: fixed and floating, by network name."""
+        out: dict[str, dict[str, Any]] = {u: {} for u in instance_uuids}
+        if not instance_uuids:
+            return out
+        with self.db.session() as s:
+            ports = list(s.scalars(select(m.Port).where(m.Port.device_id.in_(instance_uuids))
+                                   .order_by(m.Port.created_at)))
+            if not ports:
+                return out
+            ids = [p.id for p in ports]
+            names = {n.id: n.name or n.id for n in s.scalars(select(m.Network).where(
+                m.Network.id.in_({p.network_id for p in ports})))}
+            allocs: dict[str, list[str]] = {}
+            for a in s.scalars(select(m.IPAllocation).where(m.IPAllocation.port_id.in_(ids))):
+                allocs.setdefault(a.port_id, []).append(a.ip_address)
+            fips: dict[tuple[str, str], str] = {}
+            for f in s.scalars(select(m.FloatingIP).where(m.FloatingIP.port_id.in_(ids))):
+                if f.fixed_ip_address:
+                    fips[(f.port_id or "", f.fixed_ip_address)] = f.floating_ip_address
+            for p in ports:
+                entries = out[p.device_id].setdefault(names.get(p.network_id, p.network_id), [])
+                for ip in allocs.get(p.id, []):
+                    version = ipaddress.ip_address(ip).version
+                    entries.append({"version": version, "addr": ip,
+                                    "OS-EXT-IPS:type": "fixed",
+                                    "OS-EXT-IPS-MAC:mac_addr": p.mac_address})
+                    if (p.id, ip) in fips:
+                        entries.append({"version": 4, "addr": fips[(p.id, ip)],
+                                        "OS-EXT-IPS:type": "floating",
+                                        "OS-EXT-IPS-MAC:mac_addr": p.mac_address})
+        return out
+
     # ---------------------------------------------------------------- dataplane
     def _dhcp_port(self, s: Session, net: m.Network, subnets: list[m.Subnet]) -> m.Port:
         """The network's DHCP port (made on demand, with an address on each DHCP
@@ -1430,8 +1685,16 @@ class NetworkService:
                 self._auto_ip(s, sub, port)
         return port
 
-    def desired(self, host: str, network_host: bool) -> dict[str, Any]:
-        """Everything `host`'s dataplane should hold, as plain data for the bus."""
+    def desired(self, host: str, network_host: bool, also: list[str] | None = None,
+                tunnel_ip: str = "") -> dict[str, Any]:
+        """Everything `host`'s dataplane should hold, as plain data for the bus (`also`:
+        more agents' hosts served by the same dataplane, e.g. the container host next
+        to the QEMU host on one machine). `tunnel_ip` is where this host's VXLAN
+        tunnels end; each vxlan network the host holds gets a tunnel to every other
+        host holding it (head-end replication: no multicast needed)."""
+        hosts = {host, *(also or [])}
+        if self._record_agents(hosts, host, network_host, tunnel_ip):
+            self._changed("agent", host)  # the other hosts add their tunnels to it
         with self.db.transaction() as s:
             nets = {n.id: n for n in s.scalars(select(m.Network))}
             subnets: dict[str, list[m.Subnet]] = {}
@@ -1452,7 +1715,7 @@ class NetworkService:
             out: dict[str, Any] = {"networks": {}, "dhcp": [], "routers": [],
                                    "upstreams": [], "ports": []}
             used_nets: set[str] = set()
-            bound = [p for p in ports if p.binding_host_id == host and
+            bound = [p for p in ports if p.binding_host_id in hosts and
                      p.device_owner.startswith("compute:")]
             for p in bound:
                 used_nets.add(p.network_id)
@@ -1495,7 +1758,52 @@ class NetworkService:
                     out["networks"][nid] = {"mtu": nets[nid].mtu,
                                             "type": nets[nid].network_type}
             out["ports"] = self._firewall_specs(s, bound, allocs)
+            out["tunnels"] = self._tunnels(s, hosts, tunnel_ip, used_nets, nets, ports)
             return out
+
+    def agent_hosts(self) -> list[str]:
+        """Hosts whose agents run a dataplane (they asked for their desired state)."""
+        with self.db.session() as s:
+            return list(s.scalars(select(m.Agent.host).order_by(m.Agent.host)))
+
+    def _record_agents(self, hosts: set[str], host: str, network_host: bool,
+                       tunnel_ip: str) -> bool:
+        """Remember where each host's tunnels end; True when that changed."""
+        changed = False
+        with self.db.transaction() as s:
+            for h in sorted(hosts):
+                row = s.get(m.Agent, h)
+                nh = network_host and h == host
+                if row is None:
+                    s.add(m.Agent(host=h, tunnel_ip=tunnel_ip, network_host=nh))
+                    changed = changed or bool(tunnel_ip)
+                elif (row.tunnel_ip, row.network_host) != (tunnel_ip, nh):
+                    row.tunnel_ip, row.network_host = tunnel_ip, nh
+                    row.updated_at = utcnow()
+                    changed = True
+        return changed
+
+    def _tunnels(self, s: Session, hosts: set[str], tunnel_ip: str, used_nets: set[str],
+                 nets: dict[str, m.Network], ports: list[m.Port]) -> list[dict[str, Any]]:
+        if not tunnel_ip:
+            return []
+        agents = {a.host: a for a in s.scalars(select(m.Agent))}
+        network_hosts = {a.host for a in agents.values() if a.network_host}
+        on_net: dict[str, set[str]] = {}
+        for p in ports:
+            if p.binding_host_id and p.device_owner.startswith("compute:"):
+                on_net.setdefault(p.network_id, set()).add(p.binding_host_id)
+        out = []
+        for nid in sorted(used_nets):
+            net = nets.get(nid)
+            if net is None or net.network_type != "vxlan" or net.segmentation_id is None:
+                continue
+            peers = (on_net.get(nid, set()) | network_hosts) - hosts
+            remotes = sorted({agents[h].tunnel_ip for h in peers if h in agents and
+                              agents[h].tunnel_ip} - {tunnel_ip})
+            out.append({"network_id": nid, "vni": net.segmentation_id, "mtu": net.mtu,
+                        "remotes": remotes})
+        return out
 
     def _router_spec(self, s: Session, r: m.Router, nets: dict[str, m.Network],
                      allocs: dict[str, list[dict[str, str]]]) -> dict[str, Any]:

@@ -8,8 +8,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from overcast.agent.net.linux import LinuxDataplane, PortSpec, SubnetSpec
+from overcast.agent.net.metadata import MetadataProxy
 from overcast.bus import BusTimeout
 from overcast.bus.messages import NetworkDesired
+from overcast.kit.runner import run
 
 if TYPE_CHECKING:
     from overcast.agent.host import Agent
@@ -18,20 +20,28 @@ log = logging.getLogger("overcast.agent.net")
 
 
 class NetworkAgent:
-    def __init__(self, dataplane: LinuxDataplane, *, network_host: bool = True) -> None:
+    def __init__(self, dataplane: LinuxDataplane, *, network_host: bool = True,
+                 also: list[str] | None = None, tunnel_ip: str = "") -> None:
         self.dp = dataplane
         self.network_host = network_host
+        #: other agents' hosts on this machine whose ports this dataplane serves
+        self.also = list(also or [])
+        #: this host's VXLAN endpoint on the hosts' network ("" on a single host)
+        self.tunnel_ip = tunnel_ip
         self.agent: Agent | None = None
         self._lock = asyncio.Lock()
         self._again = False
         self.applied = 0  # completed reconciles (tests wait on it)
+        self.metadata: MetadataProxy | None = None
 
     async def start(self, agent: Agent) -> None:
         self.agent = agent
+        self.metadata = MetadataProxy(agent.bus)
         asyncio.create_task(self.reconcile())
 
     async def stop(self) -> None:
-        return None
+        if self.metadata is not None:
+            await self.metadata.stop()
 
     async def reconcile(self) -> None:
         if self._lock.locked():
@@ -49,12 +59,17 @@ class NetworkAgent:
         try:
             desired: dict[str, Any] = await self.agent.bus.call(
                 "network", NetworkDesired(host=self.agent.host,
-                                          network_host=self.network_host), timeout=30)
+                                          network_host=self.network_host,
+                                          also=self.also, tunnel_ip=self.tunnel_ip), timeout=30)
         except BusTimeout:
             log.warning("network service did not answer; dataplane sync skipped")
             return
         try:
             await asyncio.to_thread(self.apply, desired)
+            assert self.metadata is not None
+            await self.metadata.ensure({
+                d["network_id"]: self.dp.dhcp_ns(d["network_id"]) for d in desired["dhcp"]
+                if any(x["enable_dhcp"] and x["ip_version"] == 4 for x in d["subnets"])})
         except Exception:  # noqa: BLE001 - the next pass retries
             log.exception("dataplane sync failed on %s", self.agent.host)
             return
@@ -65,6 +80,10 @@ class NetworkAgent:
         dp.ensure_host()
         for nid, net in desired["networks"].items():
             dp.ensure_network(nid, int(net["mtu"]))
+        tunnels = set()
+        for t in desired.get("tunnels", []):
+            tunnels.add(dp.ensure_tunnel(t["network_id"], int(t["vni"]), int(t["mtu"]),
+                                         self.tunnel_ip, list(t["remotes"])))
         for d in desired["dhcp"]:
             dp.ensure_dhcp(
                 d["network_id"], int(d["mtu"]), _port(d["port"]),
@@ -92,6 +111,8 @@ class NetworkAgent:
         for link in have["links"]:
             if link.startswith(f"{dp.prefix}b") and link not in bridges:
                 dp.remove_bridge(link)
+            elif link.startswith(f"{dp.prefix}x") and link not in tunnels:
+                run(["ip", "-n", dp.host_ns, "link", "del", link], check=False)
 
 
 def _port(p: dict[str, Any]) -> PortSpec:

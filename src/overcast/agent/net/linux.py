@@ -24,6 +24,8 @@ from typing import Any
 
 from overcast.kit.runner import CommandError, run
 
+METADATA_CIDR = "169.254.169.254/32"
+
 
 @dataclass
 class SubnetSpec:
@@ -45,13 +47,17 @@ class PortSpec:
 
 
 class LinuxDataplane:
-    def __init__(self, prefix: str, state_dir: Path) -> None:
+    def __init__(self, prefix: str, state_dir: Path, *, underlay_ns: str | None = None
+                 ) -> None:
         if not prefix.isalnum() or len(prefix) > 5:
             raise ValueError("the prefix is at most 5 letters and digits (device names "
                              "are 15 characters)")
         self.prefix = prefix
         self.state_dir = state_dir
         self.host_ns = f"{prefix}-host"
+        #: where VXLAN packets travel: the host's own namespace (None), or a namespace
+        #: standing for a host's physical network in tests that put hosts side by side
+        self.underlay_ns = underlay_ns
 
     # ---------------------------------------------------------------- names
     def bridge(self, net_id: str) -> str:
@@ -94,6 +100,41 @@ class LinuxDataplane:
                  "stp_state", "0", "forward_delay", "0"])
         run(["ip", "-n", self.host_ns, "link", "set", br, "mtu", str(mtu), "up"])
         return br
+
+    def tunnel(self, vni: int) -> str:
+        return f"{self.prefix}x{vni:06x}"
+
+    def ensure_tunnel(self, net_id: str, vni: int, mtu: int, local_ip: str,
+                      remotes: list[str]) -> str:
+        """The network's VXLAN leg on its bridge, with a flooding entry to each remote
+        host (head-end replication: broadcasts go to every remote; the device learns
+        which remote holds a MAC, so unicast goes to that one only). The device is made
+        in the underlay's namespace, so its UDP socket lives there, and then moved into
+        the cloud's namespace: nothing of it shows in the host's own interfaces."""
+        br = self.ensure_network(net_id, mtu)
+        dev = self.tunnel(vni)
+        if not self._link_exists(dev, self.host_ns):
+            under = ["-n", self.underlay_ns] if self.underlay_ns else []
+            with contextlib.suppress(CommandError):
+                run(["ip", *under, "link", "del", dev])
+            run(["ip", *under, "link", "add", dev, "type", "vxlan", "id", str(vni), "local",
+                 local_ip, "dstport", "4789"])
+            run(["ip", *under, "link", "set", dev, "netns", self.host_ns])
+        run(["ip", "-n", self.host_ns, "link", "set", dev, "master", br, "mtu", str(mtu),
+             "up"])
+        have = set()
+        out = run(["bridge", "-n", self.host_ns, "fdb", "show", "dev", dev]).stdout
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0] == "00:00:00:00:00:00" and "dst" in parts:
+                have.add(parts[parts.index("dst") + 1])
+        for ip in sorted(set(remotes) - have):
+            run(["bridge", "-n", self.host_ns, "fdb", "append", "00:00:00:00:00:00", "dev",
+                 dev, "dst", ip])
+        for ip in sorted(have - set(remotes)):
+            run(["bridge", "-n", self.host_ns, "fdb", "del", "00:00:00:00:00:00", "dev", dev,
+                 "dst", ip], check=False)
+        return dev
 
     def delete_network(self, net_id: str) -> None:
         self.stop_dhcp(net_id)
@@ -183,6 +224,12 @@ class LinuxDataplane:
             if f" {ip['ip_address']}/{plen} " not in have:
                 run(["ip", "-n", ns, "addr", "replace", f"{ip['ip_address']}/{plen}", "dev",
                      "ns-dhcp"])
+        # The metadata service answers at 169.254.169.254 in this namespace (the
+        # agent's proxy listens there); guests reach it by a DHCP-pushed host route.
+        has_v4 = any(s.enable_dhcp and s.ip_version == 4 for s in subnets)
+        if has_v4 and f" {METADATA_CIDR} " not in have:
+            run(["ip", "-n", ns, "addr", "replace", METADATA_CIDR, "dev", "ns-dhcp"])
+        own = {ip["subnet_id"]: ip["ip_address"] for ip in dhcp_port.fixed_ips}
         d = self._dhcp_dir(net_id)
         hosts, opts = [], []
         for s in subnets:
@@ -197,6 +244,8 @@ class LinuxDataplane:
                 opts.append(f"tag:{tag},option:dns-server,{','.join(s.dns_nameservers)}")
             opts.append(f"tag:{tag},option:mtu,{mtu}")
             routes = [f"{r['destination']},{r['nexthop']}" for r in s.host_routes]
+            if own.get(s.id):
+                routes.insert(0, f"{METADATA_CIDR},{own[s.id]}")
             if routes:
                 if s.gateway_ip:
                     routes.append(f"0.0.0.0/0,{s.gateway_ip}")
@@ -472,6 +521,30 @@ class LinuxDataplane:
             lines += body
             lines.append("COMMIT")
             run([tool], input="\n".join(x for x in lines if x) + "\n", netns=self.host_ns)
+        self._arp_filter(ports)
+
+    def _arp_filter(self, ports: list[dict[str, Any]]) -> None:
+        """ARP anti-spoofing (iptables never sees ARP): a port may only announce and
+        ask from its own IPv4 addresses (and allowed pairs) with its own MAC, or from
+        0.0.0.0 (an address-conflict probe). ebtables in the cloud's namespace, the
+        whole table replaced at once."""
+        lines = ["*filter", ":INPUT ACCEPT", ":FORWARD ACCEPT", ":OUTPUT ACCEPT"]
+        body: list[str] = []
+        for p in ports:
+            if not p.get("port_security", True):
+                continue
+            dev = self.port_device(p["port_id"], p.get("kind", "veth"))
+            chain = f"{self.prefix}-a{p['port_id'].replace('-', '')[:8]}"
+            lines.append(f":{chain} ACCEPT")
+            body.append(f"-A FORWARD -p ARP -i {dev} -j {chain}")
+            pairs = [(ip, p["mac"]) for ip in p["ips"] if ":" not in ip]
+            pairs += [(x["ip_address"], x.get("mac_address") or p["mac"])
+                      for x in p.get("pairs", []) if ":" not in x["ip_address"]]
+            for ip, mac in [*pairs, ("0.0.0.0", p["mac"])]:
+                body.append(f"-A {chain} -p ARP --arp-ip-src {ip} --arp-mac-src {mac} "
+                            "-j RETURN")
+            body.append(f"-A {chain} -j DROP")
+        run(["ebtables-restore"], input="\n".join(lines + body) + "\n", netns=self.host_ns)
 
     # ---------------------------------------------------------------- inventory
     def list_devices(self) -> dict[str, Any]:

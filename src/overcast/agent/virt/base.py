@@ -8,8 +8,10 @@ Drivers never touch the database or a service: they get plain specs.
 from __future__ import annotations
 
 import abc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from overcast.bus.messages import InstanceSpec
 
@@ -36,6 +38,37 @@ class PermanentError(DriverError):
 
 class InstanceNotFound(PermanentError):
     """The driver has no such instance."""
+
+
+class PortPlugger(Protocol):
+    """What a driver needs from the host's dataplane (agent/net/linux.py
+    LinuxDataplane has exactly these): wire an instance's port into its network."""
+
+    host_ns: str
+
+    def plug_port(self, net_id: str, port: Any, mtu: int, *, kind: str = "veth",
+                  netns: str | None = None, ifname: str = "eth0") -> str: ...
+
+    def unplug_port(self, port_id: str, kind: str = "veth") -> None: ...
+
+
+@dataclass
+class DriverEnv:
+    """What the agent gives a real driver.
+
+    `state_dir` is the driver's own directory (instances, caches, logs) and survives
+    agent restarts. `image_path(image_id)` returns a local, read-only file holding the
+    image's bytes (fetched and cached by the agent). `plugger` is the dataplane, or
+    None when the host runs without one (then instances get no network devices).
+    `metadata` returns the metadata documents of an instance (for config drives):
+    {"meta_data.json": {...}, "network_data.json": {...}, "user_data": str | None,
+    "vendor_data.json": {...}}.
+    """
+
+    state_dir: Path
+    image_path: Callable[[str], Awaitable[Path]]
+    plugger: PortPlugger | None = None
+    metadata: Callable[[Any], dict[str, Any]] | None = None
 
 
 class Driver(abc.ABC):

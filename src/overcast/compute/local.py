@@ -1,0 +1,112 @@
+"""The all-in-one cloud's own agents: `overcast up` runs the host agent in-process.
+
+`agent_driver` names the drivers, comma-separated: `fake` (the default; with
+`fake_hosts` it simulates many hosts), `qemu`, `container`, or `real` (both real
+drivers). Each real driver is its own compute host (the machine's name for QEMU,
+`<name>-ct` for containers), so the scheduler sends OCI images to the container host
+and disk images to the QEMU host; one dataplane serves both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+from overcast.bus import Bus
+from overcast.config import Settings
+
+REAL = ("qemu", "container")
+
+
+def driver_names(setting: str) -> list[str]:
+    names = []
+    for part in setting.replace(" ", "").split(","):
+        if part == "real":
+            names += [n for n in REAL if n not in names]
+        elif part and part not in names:
+            names.append(part)
+    unknown = [n for n in names if n not in ("fake", *REAL)]
+    if unknown or not names:
+        raise RuntimeError(f"unknown virt driver {', '.join(unknown) or setting!r}: use fake, "
+                           "qemu, container or real (qemu and container)")
+    if "fake" in names and len(names) > 1:
+        raise RuntimeError("the fake driver cannot be combined with real drivers")
+    return names
+
+
+def _unavailable(name: str) -> str | None:
+    import importlib
+
+    try:
+        module = importlib.import_module(f"overcast.agent.virt.{name}")
+    except ImportError:
+        return "this version of overcast does not have that driver"
+    return module.available()  # type: ignore[no-any-return]
+
+
+async def start_local_agents(app: Any, settings: Settings, bus: Bus) -> list[Any]:
+    from overcast.agent.host import Agent
+    from overcast.agent.virt.base import DriverEnv
+    from overcast.agent.virt.fake import FakeDriver
+
+    names = driver_names(settings.agent_driver)
+    base_host = socket.gethostname()
+    plane_kind = settings.dataplane
+    if plane_kind == "auto":
+        plane_kind = "linux" if os.geteuid() == 0 and shutil.which("ip") else "none"
+    plane = None
+    if plane_kind == "linux":
+        from overcast.agent.net.linux import LinuxDataplane
+
+        plane = LinuxDataplane(f"oc{settings.cloud_id[:3]}", settings.data_dir / "net")
+    agents = []
+    if names == ["fake"]:
+        count = max(1, settings.fake_hosts)
+        hosts = [base_host if count == 1 else f"{base_host}-{i:03d}" for i in range(count)]
+        for i, host in enumerate(hosts):
+            state = "fake-hypervisor.json" if count == 1 else f"fake-hypervisor-{host}.json"
+            driver: Any = FakeDriver(host, state_path=settings.data_dir / state,
+                                     spawn_latency=settings.fake_spawn_latency)
+            agents.append(Agent(host, driver, bus, components=_net(plane, []) if i == 0
+                                else []))
+    else:
+        images = app.state.images
+
+        async def image_path(image_id: str) -> Path:
+            return await asyncio.to_thread(images.local_file, image_id)
+
+        hosts = [base_host if n == names[0] else f"{base_host}-ct" for n in names]
+        for name in names:
+            why = _unavailable(name)
+            if why:
+                raise RuntimeError(f"the {name} driver cannot run here: {why} "
+                                   "(`overcast doctor` says more)")
+        for i, (name, host) in enumerate(zip(names, hosts, strict=True)):
+            env = DriverEnv(state_dir=settings.data_dir / "instances" / name,
+                            image_path=image_path, plugger=plane)
+            env.state_dir.mkdir(parents=True, exist_ok=True)
+            if name == "qemu":
+                from overcast.agent.virt.qemu import QemuDriver
+
+                driver = QemuDriver(host, env)
+            else:
+                from overcast.agent.virt.container import ContainerDriver
+
+                driver = ContainerDriver(host, env)
+            agents.append(Agent(host, driver, bus,
+                                components=_net(plane, hosts[1:]) if i == 0 else []))
+    for agent in agents:
+        await agent.start()
+    return agents
+
+
+def _net(plane: Any, also: list[str]) -> list[Any]:
+    if plane is None:
+        return []
+    from overcast.agent.net.component import NetworkAgent
+
+    return [NetworkAgent(plane, also=also)]

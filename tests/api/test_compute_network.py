@@ -1,0 +1,178 @@
+"""Servers on networks: Nova's `networks` (uuid, port, fixed_ip, auto, none) go through
+the network service: ports made and bound to the host, `addresses` in the server
+views, ports deleted (or, for ports the user passed in, unbound) with the server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.api.test_compute import C, add_agents, boot, nova_error, server, wait, wait_status
+from tests.conftest import Cloud, build_cloud
+from tests.images import add_image
+
+N = "/network/v2.0"
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    gen = build_cloud(tmp_path_factory.mktemp("novanet"))
+    c = next(gen)
+    c.app.state.local_agents = []
+    add_agents(c, ["cn1"])
+    add_image(c.client, c.admin())
+    try:
+        yield c
+    finally:
+        gen.close()
+
+
+def make(cloud: Cloud, hd: dict[str, str], path: str, key: str, **body: Any) -> dict[str, Any]:
+    r = cloud.client.post(f"{N}/{path}", headers=hd, json={key: body})
+    assert r.status_code == 201, r.text
+    return dict(r.json()[key])
+
+
+def network(cloud: Cloud, hd: dict[str, str], name: str, cidr: str) -> tuple[str, str]:
+    net = make(cloud, hd, "networks", "network", name=name)
+    sub = make(cloud, hd, "subnets", "subnet", network_id=net["id"], ip_version=4, cidr=cidr)
+    return net["id"], sub["id"]
+
+
+def ports_of(cloud: Cloud, hd: dict[str, str], device_id: str) -> list[dict[str, Any]]:
+    r = cloud.client.get(f"{N}/ports?device_id={device_id}", headers=hd)
+    assert r.status_code == 200, r.text
+    return list(r.json()["ports"])
+
+
+def gone(cloud: Cloud, hd: dict[str, str], sid: str) -> bool:
+    return cloud.client.get(f"{C}/servers/{sid}", headers=hd).status_code == 404
+
+
+def test_boot_on_a_network_by_uuid_and_fixed_ip(cloud: Cloud) -> None:
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    net_id, sub_id = network(cloud, hd, "private", "10.1.0.0/24")
+    r = boot(cloud, hd, "vm1", networks=[{"uuid": net_id}])
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    body = wait_status(cloud, hd, sid, "ACTIVE")
+    assert list(body["addresses"]) == ["private"]
+    (addr,) = body["addresses"]["private"]
+    assert addr["version"] == 4 and addr["OS-EXT-IPS:type"] == "fixed"
+    (port,) = ports_of(cloud, hd, sid)
+    assert port["device_owner"] == "compute:nova" and port["status"] == "ACTIVE"
+    assert port["binding:host_id"] == "cn1"
+    assert port["fixed_ips"] == [{"subnet_id": sub_id, "ip_address": addr["addr"]}]
+    assert addr["OS-EXT-IPS-MAC:mac_addr"] == port["mac_address"]
+    # the listing and /ips say the same
+    listed = cloud.client.get(f"{C}/servers/detail", headers=hd).json()["servers"]
+    assert listed[0]["addresses"] == body["addresses"]
+    ips = cloud.client.get(f"{C}/servers/{sid}/ips", headers=hd).json()["addresses"]
+    assert ips == body["addresses"]
+
+    r = boot(cloud, hd, "vm2", networks=[{"uuid": net_id, "fixed_ip": "10.1.0.50"}])
+    assert r.status_code == 202, r.text
+    sid2 = r.json()["server"]["id"]
+    body2 = wait_status(cloud, hd, sid2, "ACTIVE")
+    assert body2["addresses"]["private"][0]["addr"] == "10.1.0.50"
+
+    # a floating IP shows up as a second address of the port
+    ext = make(cloud, cloud.admin(), "networks", "network", name="public-a",
+               **{"router:external": True})
+    make(cloud, cloud.admin(), "subnets", "subnet", network_id=ext["id"], ip_version=4,
+         cidr="172.24.10.0/24")
+    router = make(cloud, hd, "routers", "router", name="r1",
+                  external_gateway_info={"network_id": ext["id"]})
+    r = cloud.client.put(f"{N}/routers/{router['id']}/add_router_interface", headers=hd,
+                         json={"subnet_id": sub_id})
+    assert r.status_code == 200, r.text
+    fip = make(cloud, hd, "floatingips", "floatingip", floating_network_id=ext["id"],
+               port_id=port["id"])
+    body = server(cloud, hd, sid)
+    kinds = {(a["OS-EXT-IPS:type"], a["addr"]) for a in body["addresses"]["private"]}
+    assert ("floating", fip["floating_ip_address"]) in kinds
+
+    # deleting the servers deletes the ports compute made (and frees the address)
+    for s in (sid, sid2):
+        assert cloud.client.delete(f"{C}/servers/{s}", headers=hd).status_code == 204
+    wait(lambda: gone(cloud, hd, sid) and gone(cloud, hd, sid2))
+    wait(lambda: not ports_of(cloud, hd, sid) and not ports_of(cloud, hd, sid2))
+    got = cloud.client.get(f"{N}/floatingips/{fip['id']}", headers=hd).json()["floatingip"]
+    assert got["port_id"] is None and got["fixed_ip_address"] is None
+    make(cloud, hd, "ports", "port", network_id=net_id,
+         fixed_ips=[{"ip_address": "10.1.0.50"}])
+
+
+def test_boot_with_a_port_leaves_the_port_behind_unbound(cloud: Cloud) -> None:
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    net_id, _ = network(cloud, hd, "net", "10.2.0.0/24")
+    port = make(cloud, hd, "ports", "port", network_id=net_id, name="mine")
+    r = boot(cloud, hd, "vm", networks=[{"port": port["id"]}])
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    wait_status(cloud, hd, sid, "ACTIVE")
+    got = cloud.client.get(f"{N}/ports/{port['id']}", headers=hd).json()["port"]
+    assert got["device_id"] == sid and got["binding:host_id"] == "cn1"
+    # the port is taken: a second server cannot use it
+    r = boot(cloud, hd, "vm-b", networks=[{"port": port["id"]}])
+    assert r.status_code == 409, r.text
+    assert "in use" in nova_error(r, "conflictingRequest")
+    assert cloud.client.delete(f"{C}/servers/{sid}", headers=hd).status_code == 204
+    wait(lambda: gone(cloud, hd, sid))
+
+    def unbound() -> bool:
+        p = cloud.client.get(f"{N}/ports/{port['id']}", headers=hd).json()["port"]
+        return bool(p["device_id"] == "" and p["binding:host_id"] == "")
+
+    wait(unbound)
+    got = cloud.client.get(f"{N}/ports/{port['id']}", headers=hd).json()["port"]
+    assert got["fixed_ips"] == port["fixed_ips"] and got["status"] == "DOWN"
+
+
+def test_auto_none_and_errors(cloud: Cloud) -> None:
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    # nothing to attach to: "auto" boots without networks
+    r = boot(cloud, hd, "lonely", networks="auto")
+    assert r.status_code == 202, r.text
+    body = wait_status(cloud, hd, r.json()["server"]["id"], "ACTIVE")
+    assert body["addresses"] == {}
+    net_id, _ = network(cloud, hd, "auto-net", "10.3.0.0/24")
+    r = boot(cloud, hd, "auto", networks="auto")
+    sid = r.json()["server"]["id"]
+    body = wait_status(cloud, hd, sid, "ACTIVE")
+    assert list(body["addresses"]) == ["auto-net"]
+    r = boot(cloud, hd, "none", networks="none")
+    body = wait_status(cloud, hd, r.json()["server"]["id"], "ACTIVE")
+    assert body["addresses"] == {}
+
+    other = cloud.make_project_user()
+    foreign, _ = network(cloud, other["headers"], "theirs", "10.4.0.0/24")
+    bare = make(cloud, hd, "networks", "network", name="no-subnet")
+    count = len(cloud.client.get(f"{C}/servers", headers=hd).json()["servers"])
+    cases = [
+        ([{"uuid": foreign}], 400, "could not be found"),
+        ([{"uuid": bare["id"]}], 400, "requires a subnet"),
+        ([{"uuid": "not-a-uuid"}], 400, "is not a 'uuid'"),
+        ([{"uuid": net_id, "bogus": 1}], 400, "Additional properties"),
+        ([{"uuid": net_id, "fixed_ip": "10.3.0.999"}], 400, ""),
+        ([{"port": "4f1b3d2e-0000-4000-8000-000000000000"}], 400, "could not be found"),
+    ]
+    for networks, status, text in cases:
+        r = boot(cloud, hd, "bad", networks=networks)
+        assert r.status_code == status, (networks, r.text)
+        assert text in r.text, r.text
+    # a fixed IP already taken fails the build (Nova checks it on the host), nothing leaks
+    make(cloud, hd, "ports", "port", network_id=net_id, fixed_ips=[{"ip_address": "10.3.0.9"}])
+    r = boot(cloud, hd, "clash", networks=[{"uuid": net_id, "fixed_ip": "10.3.0.9"}])
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    body = wait_status(cloud, hd, sid, "ERROR")
+    assert "10.3.0.9" in body["fault"]["message"]
+    assert ports_of(cloud, hd, sid) == []
+    servers = cloud.client.get(f"{C}/servers", headers=hd).json()["servers"]
+    assert len(servers) == count + 1
