@@ -176,3 +176,39 @@ def test_auto_none_and_errors(cloud: Cloud) -> None:
     assert ports_of(cloud, hd, sid) == []
     servers = cloud.client.get(f"{C}/servers", headers=hd).json()["servers"]
     assert len(servers) == count + 1
+
+
+def test_security_groups_on_server_create(cloud: Cloud) -> None:
+    """`security_groups` by name (or id) go to the ports compute makes; the server
+    views show the ports' groups; an unknown or malformed group is a 400."""
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    net_id, _ = network(cloud, hd, "sgnet", "10.3.0.0/24")
+    web = make(cloud, hd, "security-groups", "security_group", name="web")
+    r = boot(cloud, hd, "sg1", networks=[{"uuid": net_id}],
+             security_groups=[{"name": "web"}, {"name": "default"}])
+    assert r.status_code == 202, r.text
+    assert r.json()["server"]["security_groups"] == [{"name": "web"}, {"name": "default"}]
+    sid = r.json()["server"]["id"]
+    body = wait_status(cloud, hd, sid, "ACTIVE")
+    assert sorted(g["name"] for g in body["security_groups"]) == ["default", "web"]
+    (port,) = ports_of(cloud, hd, sid)
+    assert web["id"] in port["security_groups"] and len(port["security_groups"]) == 2
+    listed = cloud.client.get(f"{C}/servers/detail", headers=hd).json()["servers"]
+    assert listed[0]["security_groups"] == body["security_groups"]
+    # by id, alone
+    r = boot(cloud, hd, "sg2", networks=[{"uuid": net_id}],
+             security_groups=[{"name": web["id"]}])
+    sid2 = r.json()["server"]["id"]
+    wait_status(cloud, hd, sid2, "ACTIVE")
+    assert ports_of(cloud, hd, sid2)[0]["security_groups"] == [web["id"]]
+    # another project's group is not found; bad shapes are refused
+    other = cloud.make_project_user()["headers"]
+    theirs = make(cloud, other, "security-groups", "security_group", name="theirs")
+    for groups in ([{"name": "nope"}], [{"name": theirs["id"]}], [{"id": "x"}], "web",
+                   [{"name": ""}]):
+        r = boot(cloud, hd, "bad", networks=[{"uuid": net_id}], security_groups=groups)
+        assert r.status_code == 400, (groups, r.text)
+        assert "security" in nova_error(r, "badRequest").lower(), r.text
+    for s in (sid, sid2):
+        assert cloud.client.delete(f"{C}/servers/{s}", headers=hd).status_code == 204

@@ -476,6 +476,15 @@ def _parse_create(request: Request, body: Any) -> dict[str, Any]:
     disk_config = sv.get("OS-DCF:diskConfig")
     if disk_config is not None and disk_config not in ("AUTO", "MANUAL"):
         raise BadRequest("Invalid input for field/attribute OS-DCF:diskConfig.")
+    groups = sv.get("security_groups")
+    if groups is not None:
+        if not isinstance(groups, list) or not all(
+                isinstance(g, dict) and set(g) == {"name"} and isinstance(g["name"], str)
+                and g["name"].strip() for g in groups):
+            raise BadRequest("Invalid input for field/attribute security_groups. Value: "
+                             f"{groups}. Each item must be an object with a non-empty "
+                             "'name' and nothing else")
+        groups = list(dict.fromkeys(g["name"].strip() for g in groups))
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     if not isinstance(hints, dict):
         raise BadRequest("Invalid input for field/attribute os:scheduler_hints.")
@@ -486,7 +495,7 @@ def _parse_create(request: Request, body: Any) -> dict[str, Any]:
             "access_ip_v4": sv.get("accessIPv4"), "access_ip_v6": sv.get("accessIPv6"),
             "config_drive": sv.get("config_drive") in (True, "True", "true", "1", 1),
             "description": sv.get("description"), "scheduler_hints": hints,
-            "admin_pass": sv.get("adminPass"),
+            "admin_pass": sv.get("adminPass"), "security_groups": groups or None,
             "return_reservation_id": bool(sv.get("return_reservation_id"))}
 
 
@@ -500,7 +509,8 @@ def create_server(request: Request, body: Any = JSON_BODY, ctx: RequestContext =
             return _reply(request, {"reservation_id": inst.reservation_id if inst else ""}, 202)
     uuid = uuids[0]
     out = {"id": uuid, "links": views.links(_base(request), "servers", uuid),
-           "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],
+           "OS-DCF:diskConfig": "MANUAL",
+           "security_groups": [{"name": n} for n in req["security_groups"] or ["default"]],
            "adminPass": req["admin_pass"] or uuidlib.uuid4().hex[:12]}
     return _reply(request, {"server": out}, 202)
 
@@ -529,10 +539,18 @@ def _server_views(request: Request, ctx: RequestContext, rows: list[m.Instance]
     hosts = {svc.host: svc for svc in _svc(request).services()} if v.at_least("2.16") and \
         ctx.is_admin else {}
     addrs = _addresses_of(request, [i.uuid for i in rows])
-    return [views.server(_base(request), i, v, admin=ctx.is_admin,
-                         addresses=addrs.get(i.uuid, {}),
-                         host_status=_host_status(request, hosts, i)
-                         if ctx.is_admin and v.at_least("2.16") else None) for i in rows]
+    sg_of = _svc(request).network_security_groups
+    groups = sg_of([i.uuid for i in rows]) if sg_of is not None and rows else {}
+    out = []
+    for i in rows:
+        body = views.server(_base(request), i, v, admin=ctx.is_admin,
+                            addresses=addrs.get(i.uuid, {}),
+                            host_status=_host_status(request, hosts, i)
+                            if ctx.is_admin and v.at_least("2.16") else None)
+        if i.uuid in groups:  # as Nova: absent when the server's ports have none
+            body["security_groups"] = groups[i.uuid]
+        out.append(body)
+    return out
 
 
 #: Rendered server views by (uuid, updated_at, states, microversion, admin, base).
@@ -565,6 +583,8 @@ def _listed_views(request: Request, ctx: RequestContext, keys: list[Any]
             if row is not None:
                 cache[ck] = views.server(base, row, v, admin=admin, addresses={})
     addrs = _addresses_of(request, [k.uuid for k in keys])
+    sg_of = _svc(request).network_security_groups
+    groups = sg_of([k.uuid for k in keys]) if sg_of is not None and keys else {}
     out = []
     for k, ck in zip(keys, cache_keys, strict=True):
         body = cache.get(ck)
@@ -573,6 +593,8 @@ def _listed_views(request: Request, ctx: RequestContext, keys: list[Any]
         body = dict(body)
         if addrs:
             body["addresses"] = addrs.get(k.uuid, {})
+        if k.uuid in groups:  # as Nova: absent when the server's ports have none
+            body["security_groups"] = groups[k.uuid]
         if want_host:
             body["host_status"] = hosts.get(k.host, "UNKNOWN") if k.host else ""
         out.append(body)

@@ -78,7 +78,8 @@ class ComputeService:
         self.image_import: Callable[[str, Path, str], None] | None = None
         #: Hooks the network service sets: check/resolve requested networks at create
         #: time, give back an instance's ports, and the addresses of instances.
-        self.network_resolve: Callable[[RequestContext, Any, int], list[dict[str, Any]]] \
+        self.network_resolve: Callable[[RequestContext, Any, int, list[str] | None],
+                                       list[dict[str, Any]]] \
             | None = None
         self.network_release: Callable[[str], None] | None = None
         #: (instance uuid, project id, requested networks, host, vif kind "tap" or
@@ -88,6 +89,8 @@ class ComputeService:
         self.network_ports: Callable[[str], list[dict[str, Any]]] | None = None
         self.network_addresses: Callable[[list[str]], dict[str, dict[str, Any]]] | None \
             = None
+        self.network_security_groups: Callable[[list[str]],
+                                               dict[str, list[dict[str, str]]]] | None = None
         self.image_discard: Callable[[str], None] | None = None
         self._host_statuses: tuple[float, dict[str, str]] | None = None
 
@@ -190,7 +193,8 @@ class ComputeService:
         if self.network_resolve is not None and req.get("networks") != "none":
             # absent (before 2.37) behaves as "auto": the project's network, if any
             requested = self.network_resolve(ctx, req.get("networks") or "auto",
-                                             req["max_count"]) or None
+                                             req["max_count"],
+                                             req.get("security_groups")) or None
         with self.db.transaction() as s:
             try:
                 flavor = self.flavors.get(s, req["flavor_ref"], ctx)
@@ -444,6 +448,8 @@ class ComputeService:
             states.check("createImage", uuid, inst.vm_state, inst.task_state)
             base_ref, flavor = inst.image_ref, dict(inst.flavor)
         props: dict[str, Any] = {}
+        # a container's snapshot is a root file system tarball, as its image was
+        container_format = "bare"
         if base_ref and self.image_lookup is not None:
             try:
                 base = self.image_lookup(ctx, base_ref)
@@ -454,13 +460,18 @@ class ComputeService:
                     "os_hash_algo", "os_hash_value", "min_disk", "min_ram", "tags",
                     "created_at", "updated_at", "self", "file", "schema", "stores",
                     "image_type", "instance_uuid", "base_image_ref", "owner_user_name",
-                    "owner_project_name", "user_id", "kernel_id", "ramdisk_id"}
+                    "owner_project_name", "user_id"}
+            # kernel_id/ramdisk_id are kept, as Nova keeps them: the snapshot of an
+            # AMI-style instance is its root disk, booted with the same kernel
             props.update({k: v for k, v in base.items()
                           if k not in skip and isinstance(v, str)})
+            if base.get("container_format") == "docker":
+                container_format = "docker"
             if base.get("min_ram"):
                 props["min_ram"] = base["min_ram"]
         props.update(metadata)
-        props.update({"name": name, "visibility": "private", "container_format": "bare",
+        props.update({"name": name, "visibility": "private",
+                      "container_format": container_format,
                       "image_type": "snapshot", "instance_uuid": uuid,
                       "base_image_ref": base_ref or "", "user_id": ctx.user_id or "",
                       "owner_project_name": ctx.project_name or "",

@@ -1477,10 +1477,44 @@ class NetworkService:
         return out
 
     # ---------------------------------------------------------------- compute
-    def resolve_requested(self, ctx: RequestContext, networks: Any, count: int
+    def resolve_requested(self, ctx: RequestContext, networks: Any, count: int,
+                          security_groups: list[str] | None = None
                           ) -> list[dict[str, Any]]:
         """Check a server create's `networks` as Nova does (400/409 before anything
-        is made); "auto" means the project's one usable network, if it has one."""
+        is made); "auto" means the project's one usable network, if it has one.
+        `security_groups` (names or ids of the project's groups) go with each port
+        compute will make; ports the user passed keep their own groups, as in Nova."""
+        groups = self._resolve_groups(ctx, security_groups) if security_groups else None
+        out = self._resolve_networks(ctx, networks, count)
+        if groups is not None:
+            for item in out:
+                if "port" not in item:
+                    item["security_groups"] = groups
+        return out
+
+    def _resolve_groups(self, ctx: RequestContext, names: list[str]) -> list[str]:
+        with self.db.transaction() as s:
+            if "default" in names:
+                self.ensure_default_sg(s, ctx.project_id or "")
+            ids = []
+            for name in names:
+                found = list(s.scalars(select(m.SecurityGroup).where(
+                    m.SecurityGroup.project_id == ctx.project_id,
+                    (m.SecurityGroup.id == name) | (m.SecurityGroup.name == name))))
+                by_id = [g for g in found if g.id == name]
+                if by_id:
+                    found = by_id
+                if not found:
+                    raise BadRequest(f"Security group {name} not found.")
+                if len(found) > 1:
+                    raise BadRequest(f"Multiple security groups found matching '{name}'. "
+                                     "Use an ID to be more specific.")
+                if found[0].id not in ids:
+                    ids.append(found[0].id)
+            return ids
+
+    def _resolve_networks(self, ctx: RequestContext, networks: Any, count: int
+                          ) -> list[dict[str, Any]]:
         with self.db.session() as s:
             if networks == "auto":
                 nets = list(s.scalars(select(m.Network).where(
@@ -1557,6 +1591,8 @@ class NetworkService:
                         "binding:profile": {"overcast_created": True}}
                     if item.get("fixed_ip"):
                         body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
+                    if item.get("security_groups"):
+                        body["security_groups"] = list(item["security_groups"])
                     port = self.create_port(ctx, body)
                     made.append(port["id"])
                     ids.append(port["id"])
@@ -1631,6 +1667,26 @@ class NetworkService:
         with self.db.session() as s:
             return s.scalar(select(m.FloatingIP.floating_ip_address).where(
                 m.FloatingIP.fixed_ip_address == fixed_address).limit(1))
+
+    def instance_security_groups(self, instance_uuids: list[str]
+                                 ) -> dict[str, list[dict[str, str]]]:
+        """Nova's `security_groups` of each server: the names of its ports' groups."""
+        out: dict[str, list[dict[str, str]]] = {}
+        if not instance_uuids:
+            return out
+        with self.db.session() as s:
+            rows = s.execute(
+                select(m.Port.device_id, m.SecurityGroup.name)
+                .join(m.PortSecurityGroup, m.PortSecurityGroup.port_id == m.Port.id)
+                .join(m.SecurityGroup,
+                      m.SecurityGroup.id == m.PortSecurityGroup.security_group_id)
+                .where(m.Port.device_id.in_(instance_uuids))
+                .order_by(m.Port.created_at, m.SecurityGroup.name))
+            for device, name in rows:
+                names = out.setdefault(device, [])
+                if {"name": name} not in names:
+                    names.append({"name": name})
+        return out
 
     def addresses(self, instance_uuids: list[str]) -> dict[str, dict[str, Any]]:
         """Nova's `addresses` for each instance: fixed and floating, by network name."""
