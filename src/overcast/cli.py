@@ -218,8 +218,9 @@ def _dataplane(settings: Settings) -> Any:
 @app.command()
 def down(data_dir: DataDir = None,
          purge: Annotated[bool, typer.Option(
-             "--purge", help="Also remove the cloud's networks from this host: its "
-                             "namespaces, bridges, DHCP servers and firewall rules.")]
+             "--purge", help="Also remove the cloud's instances and networks from this "
+                             "host: its guests and containers, namespaces, bridges, DHCP "
+                             "servers and firewall rules.")]
          = False) -> None:
     """Take this cloud's dataplane off the host (`overcast up` puts it back)."""
     settings = _settings(data_dir)
@@ -229,10 +230,49 @@ def down(data_dir: DataDir = None,
                       "host.")
         return
     plane = _dataplane(settings)
+    gone = _purge_instances(settings, plane)
+    if gone:
+        console.print(f"[green]✓[/green] stopped and removed {gone} instances (their "
+                      "processes, disks, root file systems and ports)")
     found = plane.list_devices()["namespaces"]
     plane.cleanup()
     console.print(f"[green]✓[/green] removed {len(found)} namespaces of cloud "
                   f"{settings.cloud_id} (prefix {plane.prefix})")
+
+
+def _purge_instances(settings: Settings, plane: Any) -> int:
+    """Destroy every instance the real drivers of this cloud still hold on this host."""
+    import asyncio
+    import importlib
+    import socket
+
+    from overcast.agent.virt.base import DriverEnv
+
+    async def no_image(image_id: str) -> Path:
+        raise RuntimeError("purging needs no image")
+
+    async def purge() -> int:
+        count = 0
+        for name, cls in (("qemu", "QemuDriver"), ("container", "ContainerDriver")):
+            state = settings.data_dir / "instances" / name
+            if not state.is_dir():
+                continue
+            try:
+                module = importlib.import_module(f"overcast.agent.virt.{name}")
+            except ImportError:
+                continue
+            driver = getattr(module, cls)(socket.gethostname(),
+                                          DriverEnv(state_dir=state, image_path=no_image,
+                                                    plugger=plane))
+            for uuid in await driver.list_instances():
+                try:
+                    await driver.destroy(uuid)
+                    count += 1
+                except Exception as exc:  # noqa: BLE001 - purge the rest, say what failed
+                    console.print(f"[yellow]instance {uuid} ({name}): {exc}[/yellow]")
+        return count
+
+    return asyncio.run(purge())
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

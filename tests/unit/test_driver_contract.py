@@ -1,7 +1,8 @@
 """The driver contract, run against every driver this host can run.
 
-The fake driver always runs; real drivers join the parametrisation when they
-exist and their host requirements are met.
+The fake driver runs here; the real drivers run these same tests from their own
+modules (tests/unit/test_virt_container.py, test_virt_qemu.py), on instances of the
+guest image they boot, when the host can run them.
 """
 
 from __future__ import annotations

@@ -172,6 +172,12 @@ say "hostname: $name"
 say "address: $address"
 say "metadata: $source"
 say "keys: $keys"
+# each key's MD5 fingerprint, as Nova shows it for the keypair (aa:bb:...)
+while read -r _type blob _rest; do
+    fp=$(echo "$blob" | base64 -d 2>/dev/null | md5sum | cut -c1-32 |
+        sed -e 's/../&:/g' -e 's/:$//')
+    [ -n "$blob" ] && say "key-fingerprint: $fp"
+done </root/.ssh/authorized_keys
 say "uptime: $(cut -d' ' -f1 /proc/uptime)"
 
 trap 'sync; poweroff -f 2>/dev/null; exit 0' TERM
