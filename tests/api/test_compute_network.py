@@ -212,3 +212,36 @@ def test_security_groups_on_server_create(cloud: Cloud) -> None:
         assert "security" in nova_error(r, "badRequest").lower(), r.text
     for s in (sid, sid2):
         assert cloud.client.delete(f"{C}/servers/{s}", headers=hd).status_code == 204
+
+
+def test_add_and_remove_security_group(cloud: Cloud) -> None:
+    """addSecurityGroup/removeSecurityGroup act on every port of the server."""
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    net_id, _ = network(cloud, hd, "sgnet2", "10.4.0.0/24")
+    db = make(cloud, hd, "security-groups", "security_group", name="db")
+    r = boot(cloud, hd, "sga", networks=[{"uuid": net_id}])
+    sid = r.json()["server"]["id"]
+    wait_status(cloud, hd, sid, "ACTIVE")
+
+    def act(body: dict[str, Any]) -> Any:
+        return cloud.client.post(f"{C}/servers/{sid}/action", headers=hd, json=body)
+
+    assert act({"addSecurityGroup": {"name": "db"}}).status_code == 202
+    (port,) = ports_of(cloud, hd, sid)
+    assert db["id"] in port["security_groups"] and len(port["security_groups"]) == 2
+    assert {"name": "db"} in server(cloud, hd, sid)["security_groups"]
+    assert act({"addSecurityGroup": {"name": "db"}}).status_code == 202  # no change
+    assert len(ports_of(cloud, hd, sid)[0]["security_groups"]) == 2
+    assert act({"removeSecurityGroup": {"name": db["id"]}}).status_code == 202
+    assert db["id"] not in ports_of(cloud, hd, sid)[0]["security_groups"]
+    r = act({"removeSecurityGroup": {"name": "db"}})
+    assert r.status_code == 400, r.text  # not on the server
+    r = act({"addSecurityGroup": {"name": "nope"}})
+    assert r.status_code == 404, r.text
+    assert act({"addSecurityGroup": {}}).status_code == 400
+    other = cloud.make_project_user()["headers"]
+    r = cloud.client.post(f"{C}/servers/{sid}/action", headers=other,
+                          json={"addSecurityGroup": {"name": "default"}})
+    assert r.status_code == 404, r.text
+    assert cloud.client.delete(f"{C}/servers/{sid}", headers=hd).status_code == 204

@@ -105,6 +105,16 @@ def test_server_on_a_network_cli(live: Live) -> None:
     assert "10.77.0.99" in ips and len(ips) == 2, ips
     ports = live.osc("port", "list", "--device-id", vm["id"])
     assert len(ports) == 2
+    # security groups on a running server: every port of it
+    sg = live.osc("security", "group", "create", f"srv-sg-{sfx}")
+    live.osc("server", "add", "security", "group", f"vm-{sfx}", f"srv-sg-{sfx}", fmt=False)
+    for p in ports:
+        assert sg["id"] in live.osc("port", "show", p["ID"])["security_group_ids"]
+    groups = str(live.osc("server", "show", f"vm-{sfx}")["security_groups"])
+    assert f"srv-sg-{sfx}" in groups, groups
+    live.osc("server", "remove", "security", "group", f"vm-{sfx}", f"srv-sg-{sfx}",
+             fmt=False)
+    assert sg["id"] not in live.osc("port", "show", ports[0]["ID"])["security_group_ids"]
     live.osc("server", "delete", "--wait", f"vm-{sfx}", fmt=False)
     left = live.osc("port", "list", "--network", f"srv-{sfx}", "--device-owner",
                     "compute:nova")

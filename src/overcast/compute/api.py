@@ -792,6 +792,16 @@ def server_action(uuid: str, request: Request, body: Any = JSON_BODY,
             resp = _reply(request, None, 202)
         resp.headers["Location"] = location
         return resp
+    if name in ("addSecurityGroup", "removeSecurityGroup"):
+        group = arg.get("name") if isinstance(arg, dict) else None
+        if not isinstance(group, str) or not group.strip():
+            raise BadRequest("Security group name cannot be empty")
+        _one(request, ctx, uuid)  # 404 for a server the caller cannot see
+        if svc.network_group_action is None:
+            raise BadRequest("Security groups need the network service, which is not "
+                             "running.")
+        svc.network_group_action(ctx, uuid, group.strip(), name == "addSecurityGroup")
+        return _reply(request, None, 202)
     if name in ("lock", "unlock"):
         svc.set_lock(ctx, uuid, name == "lock")
         return _reply(request, None, 202)

@@ -91,6 +91,10 @@ class ComputeService:
             = None
         self.network_security_groups: Callable[[list[str]],
                                                dict[str, list[dict[str, str]]]] | None = None
+        #: (ctx, instance uuid, group name or id, add?): addSecurityGroup and
+        #: removeSecurityGroup on the server's ports
+        self.network_group_action: Callable[[RequestContext, str, str, bool], None] \
+            | None = None
         self.image_discard: Callable[[str], None] | None = None
         self._host_statuses: tuple[float, dict[str, str]] | None = None
 

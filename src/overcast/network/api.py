@@ -590,6 +590,7 @@ def setup(app: FastAPI) -> None:
         compute.network_release = svc.release_for_instance
         compute.network_addresses = svc.addresses
         compute.network_security_groups = svc.instance_security_groups
+        compute.network_group_action = svc.server_group_action
         compute.network_ports = svc.ports_for_instance
 
     async def start(app: FastAPI) -> None:

@@ -1492,7 +1492,35 @@ class NetworkService:
                     item["security_groups"] = groups
         return out
 
-    def _resolve_groups(self, ctx: RequestContext, names: list[str]) -> list[str]:
+    def server_group_action(self, ctx: RequestContext, instance_uuid: str, name: str,
+                            add: bool) -> None:
+        """Nova's addSecurityGroup/removeSecurityGroup: the group joins (or leaves)
+        every port of the server that has port security."""
+        (group,) = self._resolve_groups(ctx, [name], not_found=NotFound, ambiguous=Conflict)
+        internal = RequestContext(project_id=ctx.project_id, internal=True, roles=["admin"])
+        with self.db.session() as s:
+            ports = list(s.scalars(select(m.Port).where(m.Port.device_id == instance_uuid)
+                                   .order_by(m.Port.created_at)))
+            ports = [p for p in ports if p.port_security_enabled]
+            if not ports:
+                raise BadRequest("Security groups cannot be applied to this server: it has "
+                                 "no port with port security enabled.")
+            current = {p.id: [g for (g,) in s.execute(
+                select(m.PortSecurityGroup.security_group_id)
+                .where(m.PortSecurityGroup.port_id == p.id))] for p in ports}
+        if not add and not any(group in gs for gs in current.values()):
+            raise BadRequest(f"Security group {name} not associated with the instance "
+                             f"{instance_uuid}")
+        for pid, groups in current.items():
+            if add and group not in groups:
+                self.update_port(internal, pid, {"security_groups": [*groups, group]})
+            elif not add and group in groups:
+                self.update_port(internal, pid, {"security_groups":
+                                                 [g for g in groups if g != group]})
+
+    def _resolve_groups(self, ctx: RequestContext, names: list[str], *,
+                        not_found: type[Exception] = BadRequest,
+                        ambiguous: type[Exception] = BadRequest) -> list[str]:
         with self.db.transaction() as s:
             if "default" in names:
                 self.ensure_default_sg(s, ctx.project_id or "")
@@ -1505,9 +1533,10 @@ class NetworkService:
                 if by_id:
                     found = by_id
                 if not found:
-                    raise BadRequest(f"Security group {name} not found.")
+                    raise not_found(f"Security group {name} not found for project "
+                                    f"{ctx.project_id}.")
                 if len(found) > 1:
-                    raise BadRequest(f"Multiple security groups found matching '{name}'. "
+                    raise ambiguous(f"Multiple security groups found matching '{name}'. "
                                      "Use an ID to be more specific.")
                 if found[0].id not in ids:
                     ids.append(found[0].id)
