@@ -176,8 +176,7 @@ class LinuxDataplane:
                 run(["ip", "link", "set", dev, "netns", self.host_ns])
                 run(["ip", "link", "set", peer, "netns", netns])
                 run(["ip", "-n", netns, "link", "set", peer, "name", ifname])
-            run(["ip", "-n", netns, "link", "set", ifname, "address", port.mac_address,
-                 "mtu", str(mtu), "up"])
+            _set_link(netns, ifname, port.mac_address, mtu)
         run(["ip", "-n", self.host_ns, "link", "set", dev, "master", br, "mtu", str(mtu),
              "up"])
         return dev
@@ -212,8 +211,7 @@ class LinuxDataplane:
             run(["ip", "link", "set", peer, "netns", ns])
             run(["ip", "-n", ns, "link", "set", peer, "name", "ns-dhcp"])
         run(["ip", "-n", self.host_ns, "link", "set", leg, "master", br, "up"])
-        run(["ip", "-n", ns, "link", "set", "ns-dhcp", "address", dhcp_port.mac_address,
-             "mtu", str(mtu), "up"])
+        _set_link(ns, "ns-dhcp", dhcp_port.mac_address, mtu)
         have = run(["ip", "-n", ns, "-o", "addr", "show", "dev", "ns-dhcp"]).stdout
         by_subnet = {s.id: s for s in subnets}
         for ip in dhcp_port.fixed_ips:
@@ -335,7 +333,7 @@ class LinuxDataplane:
             run(["ip", "link", "set", peer, "netns", ns])
             run(["ip", "-n", ns, "link", "set", peer, "name", inner])
         run(["ip", "-n", self.host_ns, "link", "set", outer, "master", br, "up"])
-        run(["ip", "-n", ns, "link", "set", inner, "address", mac, "mtu", str(mtu), "up"])
+        _set_link(ns, inner, mac, mtu)
         have = run(["ip", "-n", ns, "-o", "addr", "show", "dev", inner]).stdout
         for cidr in cidrs:
             if f" {cidr} " not in have:
@@ -570,6 +568,24 @@ class LinuxDataplane:
         for ns in self._namespaces():
             if ns.startswith(f"{self.prefix}-"):
                 run(["ip", "netns", "del", ns], check=False)
+
+
+def _set_link(ns: str, dev: str, mac: str, mtu: int) -> None:
+    """Give `dev` (in `ns`) this MAC and MTU and bring it up, changing only what
+    differs: setting the address, even to the one it has, makes the kernel flush the
+    device's neighbour table, so every converge would make the guests behind it be
+    resolved again (and one whose ARP was under way wait for the next try)."""
+    link = run(["ip", "-n", ns, "-o", "link", "show", "dev", dev]).stdout
+    change = []
+    if f"link/ether {mac.lower()} " not in link:
+        change += ["address", mac]
+    if f" mtu {mtu} " not in link:
+        change += ["mtu", str(mtu)]
+    flags = link.split("<", 1)[-1].split(">", 1)[0].split(",")
+    if "UP" not in flags:
+        change.append("up")
+    if change:
+        run(["ip", "-n", ns, "link", "set", dev, *change])
 
 
 def _write(path: Path, text: str) -> None:

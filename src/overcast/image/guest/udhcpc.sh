@@ -35,6 +35,10 @@ bound | renew)
         for d in $dns; do echo "nameserver $d"; done
     } >/etc/resolv.conf
     echo "$ip" >/run/address
+    # Announce the address (gratuitous ARP): a router that already tried to reach it
+    # (say, a floating IP probed before the guest was up) learns it now instead of at
+    # its next ARP retry, up to a second later.
+    arping -U -c 1 -I "$interface" "$ip" >/dev/null 2>&1 &
     ;;
 esac
 exit 0
