@@ -90,6 +90,17 @@ def test_dhcp_and_l2_between_two_instances(plane: LinuxDataplane, tmp_path: Path
         {"subnet_id": sub.id, "ip_address": "10.60.0.99"}]))
     plane.ensure_dhcp(net, 1350, dhcp_port, [sub], vms)
     assert lease(ns, tmp_path, "stranger")[0] == "10.60.0.99"
+    # vm1's port is deleted and its address goes to a new port (another MAC): the old
+    # lease is given back, so the new port gets the address at once
+    reuse = PortSpec(id=str(uuid.uuid4()), mac_address="fa:16:3e:00:00:77", fixed_ips=[
+        {"subnet_id": sub.id, "ip_address": "10.60.0.11"}])
+    plane.unplug_port(vms[1].id)
+    vms[1] = reuse
+    plane.ensure_dhcp(net, 1350, dhcp_port, [sub], vms)
+    ns = f"{plane.prefix}-vmr"
+    run(["ip", "netns", "add", ns])
+    plane.plug_port(net, reuse, 1350, netns=ns)
+    assert lease(ns, tmp_path, "reuse")[0] == "10.60.0.11"
     devices = plane.list_devices()
     assert plane.bridge(net) in devices["links"] and plane.dhcp_ns(net) in \
         devices["namespaces"]

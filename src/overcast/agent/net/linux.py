@@ -18,6 +18,7 @@ import ipaddress
 import os
 import shutil
 import signal
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,6 +266,16 @@ class LinuxDataplane:
                 ranges.append(f"--dhcp-range=set:{tag},{net.network_address},static,"
                               f"{net.netmask},{lease_seconds}s")
         pid = self._dnsmasq_pid(net_id)
+        if pid is not None and not self._release_stale_leases(ns, d / "leases", hosts):
+            # no dhcp_release here: restart dnsmasq on the pruned lease file instead
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(200):
+                    os.kill(pid, 0)
+                    time.sleep(0.005)
+            pid = None
+        if pid is None:
+            self._prune_leases(d / "leases", hosts)
         args_file = d / "args"
         argv = ["dnsmasq", "--conf-file=/dev/null", "--no-hosts", "--no-resolv", "--port=0",
                 "--interface=ns-dhcp", "--except-interface=lo", "--bind-interfaces",
@@ -283,6 +294,50 @@ class LinuxDataplane:
             return
         run(argv, netns=ns)
         args_file.write_text("\0".join(argv))
+
+    @staticmethod
+    def _stale_leases(leases: Path, hosts: list[str]) -> list[tuple[str, str]]:
+        """(mac, ip) of leases no host entry gives any more (a deleted port's): dnsmasq
+        would keep the address for the old MAC and refuse it to the port that has it
+        now, as Neutron's DHCP agent releases them."""
+        wanted = set()
+        for h in hosts:
+            mac, ip = h.split(",")[:2]
+            wanted.add((mac.lower(), ip))
+        try:
+            text = leases.read_text()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            f = line.split()
+            if len(f) >= 3 and (f[1].lower(), f[2]) not in wanted:
+                out.append((f[1].lower(), f[2]))
+        return out
+
+    def _release_stale_leases(self, ns: str, leases: Path, hosts: list[str]) -> bool:
+        """Release stale leases with dhcp_release; False when it is not installed and
+        some lease is stale (then the caller restarts dnsmasq on pruned leases)."""
+        stale = self._stale_leases(leases, hosts)
+        if not stale:
+            return True
+        if not shutil.which("dhcp_release"):
+            return False
+        for mac, ip in stale:
+            run(["dhcp_release", "ns-dhcp", ip, mac], netns=ns, check=False)
+        return True
+
+    def _prune_leases(self, leases: Path, hosts: list[str]) -> None:
+        stale = set(self._stale_leases(leases, hosts))
+        if not stale:
+            return
+        keep = []
+        for line in leases.read_text().splitlines():
+            f = line.split()
+            if len(f) >= 3 and (f[1].lower(), f[2]) in stale:
+                continue
+            keep.append(line)
+        _write(leases, "".join(f"{line}\n" for line in keep))
 
     def _dnsmasq_pid(self, net_id: str) -> int | None:
         f = self.state_dir / "dhcp" / net_id / "pid"
