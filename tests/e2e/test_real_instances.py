@@ -26,6 +26,7 @@ import pytest
 from tests.clients.conftest import Live, _spawn, free_port, stop_server, wait_ready
 
 BIN = Path(sys.executable).parent
+IMAGES = {"qemu": "overcast-tiny", "container": "overcast-tiny-oci"}
 
 
 def _why_not() -> str | None:
@@ -94,7 +95,23 @@ def answer(live: Live, address: str, timeout: float = 90) -> str:
             return r.stdout.strip()
         last = r.stderr
         time.sleep(0.5)
-    raise AssertionError(f"no answer from {address}: {last}")
+    raise AssertionError(f"no answer from {address}: {last}\n{_diagnose(live)}")
+
+
+def _diagnose(live: Live) -> str:
+    """What the dataplane holds (for a failure's message)."""
+    out = []
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for ns in [n.split()[0] for n in names.splitlines()]:
+        if "-r-" in ns or ns.endswith("-upstream"):
+            for cmd in (["ip", "-o", "-4", "addr"], ["ip", "neigh"],
+                        ["iptables-save", "-t", "nat"]):
+                r = subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True,
+                                   text=True)
+                out.append(f"--- {ns}: {' '.join(cmd)}\n{r.stdout[-1500:]}")
+    for log in (live.data_dir / "net" / "dhcp").glob("*/log"):
+        out.append(f"--- {log}\n{log.read_text()[-2500:]}")
+    return "\n".join(out)
 
 
 def unreachable(live: Live, address: str) -> bool:
@@ -182,3 +199,94 @@ def test_user_story(cloud: Live, image: str, flavor: str, driver: str) -> None:
         time.sleep(0.5)
     assert live.osc("port", "list", "--device-id", sid) == []
     assert unreachable(live, fip)
+
+
+def test_agent_killed_while_five_guests_boot(cloud: Live) -> None:
+    """kill -9 of the agent (all-in-one: the `overcast up` process, the guests and
+    dnsmasq live on) while five guests boot; after a restart every one ends ACTIVE and
+    answers through its floating IP, or ERROR with a fault, and nothing is orphaned."""
+    import signal
+
+    import httpx
+
+    from tests.clients.conftest import _spawn
+
+    live = cloud
+    conn = live.sdk()
+    h = {"X-Auth-Token": conn.auth_token}
+    api = httpx.Client(base_url=live.base, headers=h, timeout=60)
+    sfx = uuid.uuid4().hex[:6]
+    net = live.osc("network", "show", "private")["id"]
+    public = live.osc("network", "show", "public")["id"]
+    sg = api.post("/network/v2.0/security-groups", json={"security_group": {
+        "name": f"kill-{sfx}"}}).json()["security_group"]["id"]
+    api.post("/network/v2.0/security-group-rules", json={"security_group_rule": {
+        "security_group_id": sg, "direction": "ingress", "protocol": "tcp",
+        "port_range_min": 80, "port_range_max": 80}}).raise_for_status()
+    images = {d: live.osc("image", "show", IMAGES[d])["id"] for d in DRIVERS}
+    prepared = []
+    for i in range(5):
+        port = api.post("/network/v2.0/ports", json={"port": {
+            "network_id": net, "security_groups": [sg]}}).json()["port"]["id"]
+        fip = api.post("/network/v2.0/floatingips", json={"floatingip": {
+            "floating_network_id": public, "port_id": port}}).json()["floatingip"]
+        prepared.append((port, fip["floating_ip_address"], DRIVERS[i % len(DRIVERS)]))
+    ids = []
+    for i, (port, _, driver) in enumerate(prepared):
+        r = api.post("/compute/v2.1/servers", json={"server": {
+            "name": f"k{i}-{sfx}", "imageRef": images[driver], "flavorRef": "1",
+            "networks": [{"port": port}]}})
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["server"]["id"])
+    os.kill(live.proc.pid, signal.SIGKILL)  # the process only: what it started lives on
+    live.proc.wait()
+    live.proc = _spawn(live.data_dir, live.port, live.log_path,
+                       {"OVERCAST_DATAPLANE": "linux", "OVERCAST_AGENT_DRIVER": ",".join(DRIVERS)})
+    wait_ready(live, timeout=300)
+    api.headers["X-Auth-Token"] = live.sdk().auth_token
+    deadline = time.monotonic() + 240
+    while True:
+        by = {s["id"]: s for s in api.get("/compute/v2.1/servers/detail").json()["servers"]}
+        if all(by[i]["status"] in ("ACTIVE", "ERROR") and
+               not by[i].get("OS-EXT-STS:task_state") for i in ids):
+            break
+        assert time.monotonic() < deadline, (
+            {i: by[i]["status"] for i in ids}, live.log_path.read_text()[-3000:])
+        time.sleep(0.5)
+    for sid, (_, fip, _) in zip(ids, prepared, strict=True):
+        if by[sid]["status"] == "ACTIVE":
+            try:
+                assert answer(live, fip).split()[0] == sid
+            except AssertionError as exc:
+                console = api.post(f"/compute/v2.1/servers/{sid}/action",
+                                   json={"os-getConsoleOutput": {"length": 30}}).text
+                raise AssertionError(f"{exc}\nconsole of {sid}:\n{console}") from None
+        else:
+            assert by[sid]["fault"]["message"], by[sid]
+    # nothing that belongs to no instance
+    known = set(by)
+    held = set()
+    for d in (live.data_dir / "instances").glob("*/instances/*"):
+        held.add(d.name)
+    assert held <= known, held - known
+    for runtime in ("crun", "runc"):
+        if shutil.which(runtime):
+            import json
+
+            listed = json.loads(subprocess.run([runtime, "list", "--format", "json"],
+                                               capture_output=True, text=True).stdout or "[]")
+            mine = {c["id"] for c in listed or []
+                    if str(c.get("bundle", "")).startswith(str(live.data_dir))}
+            assert {c.removeprefix("ovct-") for c in mine} <= known, mine
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    vms = [line for line in ps.splitlines()
+           if "qemu-system" in line and str(live.data_dir) in line]
+    assert all(any(k in line for k in known) for line in vms), vms
+    for sid in ids:
+        api.delete(f"/compute/v2.1/servers/{sid}")
+    deadline = time.monotonic() + 60
+    while any(leftovers(live, sid) for sid in ids):
+        assert time.monotonic() < deadline, [leftovers(live, sid) for sid in ids]
+        time.sleep(0.5)
+    for port, _, _ in prepared:
+        api.delete(f"/network/v2.0/ports/{port}")
