@@ -116,6 +116,10 @@ def bench_ports(n: int) -> dict[str, Any]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        import subprocess
+
+        subprocess.run([str(Path(sys.executable).parent / "overcast"), "down", "--purge",
+                        "--data-dir", str(tmp)], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
     return out
 
