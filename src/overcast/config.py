@@ -48,7 +48,10 @@ class Settings:
     merge_user_clouds_yaml: bool = True
     #: Start a local compute agent inside `overcast up`.
     local_agent: bool = True
-    agent_driver: str = "fake"
+    #: The local agent's virt drivers: "auto" (QEMU and containers, those this host
+    #: can run, when the Linux dataplane runs; else the fake driver), "fake", "qemu",
+    #: "container", "real" (both), or a comma-separated list.
+    agent_driver: str = "auto"
     #: The local agent's network dataplane: "linux" (bridges, namespaces, dnsmasq,
     #: iptables; needs root), "none", or "auto" (linux when running as root).
     dataplane: str = "auto"

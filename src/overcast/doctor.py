@@ -19,6 +19,8 @@ REQUIREMENTS = [
     ("dnsmasq", "dnsmasq-base", "networking: DHCP"),
     ("qemu-system-x86_64", "qemu-system-x86", "QEMU driver"),
     ("qemu-img", "qemu-utils", "QEMU driver and images"),
+    ("genisoimage", "genisoimage", "QEMU driver: config drives"),
+    ("dhcp_release", "dnsmasq-utils", "networking: giving a deleted port's lease back"),
     ("crun", "crun", "container driver"),
     ("runc", "runc", "container driver (fallback)"),
     ("busybox", "busybox-static", "guest image build"),

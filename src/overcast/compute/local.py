@@ -1,10 +1,12 @@
 """The all-in-one cloud's own agents: `overcast up` runs the host agent in-process.
 
-`agent_driver` names the drivers, comma-separated: `fake` (the default; with
-`fake_hosts` it simulates many hosts), `qemu`, `container`, or `real` (both real
-drivers). Each real driver is its own compute host (the machine's name for QEMU,
-`<name>-ct` for containers), so the scheduler sends OCI images to the container host
-and disk images to the QEMU host; one dataplane serves both.
+`agent_driver` names the drivers, comma-separated: `fake` (with `fake_hosts` it
+simulates many hosts), `qemu`, `container`, `real` (both real drivers), or `auto`
+(the default: the real drivers this host can run when the Linux dataplane runs,
+that is as root; else the fake one). Each real driver is its own compute host (the
+machine's name for QEMU, `<name>-ct` for containers), so the scheduler sends OCI
+images to the container host and disk images to the QEMU host; one dataplane serves
+both.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def driver_names(setting: str) -> list[str]:
     return names
 
 
+def auto_drivers(plane_kind: str) -> list[str]:
+    """`auto`: the real drivers this host can run when instances get real networks
+    (the Linux dataplane), else the fake one."""
+    if plane_kind != "linux":
+        return ["fake"]
+    return [n for n in REAL if _unavailable(n) is None] or ["fake"]
+
+
 def _unavailable(name: str) -> str | None:
     import importlib
 
@@ -53,11 +63,14 @@ async def start_local_agents(app: Any, settings: Settings, bus: Bus) -> list[Any
     from overcast.agent.virt.base import DriverEnv
     from overcast.agent.virt.fake import FakeDriver
 
-    names = driver_names(settings.agent_driver)
     base_host = socket.gethostname()
     plane_kind = settings.dataplane
     if plane_kind == "auto":
         plane_kind = "linux" if os.geteuid() == 0 and shutil.which("ip") else "none"
+    if settings.agent_driver == "auto":
+        names = ["fake"] if settings.fake_hosts > 1 else auto_drivers(plane_kind)
+    else:
+        names = driver_names(settings.agent_driver)
     plane = None
     if plane_kind == "linux":
         from overcast.agent.net.linux import LinuxDataplane
