@@ -267,6 +267,22 @@ async def test_power_cycle_keeps_the_writable_layer(
         await d.pause(s.uuid)
 
 
+async def test_resize_keeps_the_writable_layer(make: Callable[..., ContainerDriver]) -> None:
+    d = make()
+    s = spec("resized")
+    await timed_spawn(d, s)
+    await wait_console(d, s.uuid, "uptime:")
+    pid = await pid_of(d, s.uuid)
+    Path(f"/proc/{pid}/root/root/kept.txt").write_text("still here\n")
+    await d.resize(dataclasses.replace(s, vcpus=2, memory_mb=256))
+    assert await d.get_info(s.uuid) == base.RUNNING
+    pid = await pid_of(d, s.uuid)
+    assert Path(f"/proc/{pid}/root/root/kept.txt").read_text() == "still here\n"
+    cfg = json.loads((d.instances_dir / s.uuid / "config.json").read_text())
+    assert cfg["linux"]["resources"]["memory"]["limit"] == 256 << 20
+    await d.destroy(s.uuid)
+
+
 async def test_contract_lifecycle(make: Callable[..., ContainerDriver],
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """tests/unit/test_driver_contract.py's test_lifecycle, as is, with the contract's

@@ -420,6 +420,31 @@ async def test_bootable_disk_through_the_firmware(make: Callable[..., QemuDriver
     assert got["instance-id"] == s.uuid and got["metadata"] == "configdrive"
 
 
+async def test_resize_keeps_the_disk_and_grows_it(make: Callable[..., QemuDriver]) -> None:
+    """A cold resize restarts the guest with the new flavor on the same disk (grown,
+    never shrunk); a resize of an instance the host does not have spawns it."""
+    d = make()
+    s = spec("resized", image=DISK, root_gb=1)
+    await timed_spawn(d, s)
+    disk = d.instances_dir / s.uuid / "disk.qcow2"
+    inode = disk.stat().st_ino
+    bigger = dataclasses.replace(s, vcpus=2, memory_mb=192, root_gb=2)
+    await d.resize(bigger)
+    assert await d.get_info(s.uuid) == base.RUNNING
+    assert disk.stat().st_ino == inode  # the same disk, not a new one
+    info = json.loads(run(["qemu-img", "info", "-U", "--output=json", str(disk)]).stdout)
+    assert info["virtual-size"] == 2 << 30
+    argv = qm._cmdline(pid_of(d, s.uuid))
+    assert argv[argv.index("-smp") + 1] == "2" and argv[argv.index("-m") + 1] == "192"
+    await d.resize(s)  # back: the disk stays 2 GiB
+    info = json.loads(run(["qemu-img", "info", "-U", "--output=json", str(disk)]).stdout)
+    assert info["virtual-size"] == 2 << 30 and disk.stat().st_ino == inode
+    await d.destroy(s.uuid)
+    await d.resize(s)  # not here (a resize from another host): spawned
+    assert await d.get_info(s.uuid) == base.RUNNING
+    await d.destroy(s.uuid)
+
+
 async def test_bad_images_fail_permanently_and_leave_nothing(
         make: Callable[..., QemuDriver], images: Images, tmp_path: Path) -> None:
     d = make()

@@ -132,7 +132,8 @@ class Agent:
             asyncio.create_task(self._rebuild(InstanceSpec(**msg.instance), "rebuild"))
             return None
         if isinstance(msg, ResizeInstance):
-            asyncio.create_task(self._rebuild(InstanceSpec(**msg.instance), "resize"))
+            # the driver keeps the instance's disk (_spawn picks resize for this event)
+            asyncio.create_task(self._spawn(InstanceSpec(**msg.instance), "resize"))
             return None
         if isinstance(msg, DeleteInstance):
             asyncio.create_task(self._delete(msg.uuid))
@@ -165,17 +166,24 @@ class Agent:
             self._spawning.discard(spec.uuid)
 
     async def _spawn_once(self, spec: InstanceSpec, event: str) -> None:
+        # a failed resize keeps what the instance has (its disk is the user's data)
+        resize = event == "resize"
         try:
-            await self.driver.spawn(spec)
+            if resize:
+                await self.driver.resize(spec)
+            else:
+                await self.driver.spawn(spec)
         except DriverError as exc:
-            with contextlib.suppress(Exception):
-                await self.driver.destroy(spec.uuid)
+            if not resize:
+                with contextlib.suppress(Exception):
+                    await self.driver.destroy(spec.uuid)
             await self.report(spec.uuid, "error", base.NOSTATE, event=event, error=str(exc))
             return
         except Exception as exc:  # noqa: BLE001 - any failure must reach the user as a fault
-            log.exception("spawn of %s failed", spec.uuid)
-            with contextlib.suppress(Exception):
-                await self.driver.destroy(spec.uuid)
+            log.exception("%s of %s failed", event, spec.uuid)
+            if not resize:
+                with contextlib.suppress(Exception):
+                    await self.driver.destroy(spec.uuid)
             await self.report(spec.uuid, "error", base.NOSTATE, event=event,
                               error=f"{type(exc).__name__}: {exc}")
             return

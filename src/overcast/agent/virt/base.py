@@ -115,6 +115,17 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def host_resources(self) -> dict[str, Any]: ...
 
+    async def resize(self, instance: InstanceSpec) -> None:
+        """Give the instance the flavor in `instance` (vCPUs, memory, a root disk grown,
+        never shrunk), keeping its disk: stopped and started again, RUNNING after. An
+        instance this host does not have (a resize from another host) is spawned.
+        This default rebuilds it, which suits drivers whose instances hold no data."""
+        try:
+            await self.destroy(instance.uuid)
+        except InstanceNotFound:
+            pass
+        await self.spawn(instance)
+
     async def snapshot(self, uuid: str, dest: Path) -> str:
         """Write the instance's root disk, as it is now, to the file `dest` and return
         its disk format (Glance's name: raw, qcow2, ...). The instance keeps running

@@ -913,6 +913,25 @@ class ContainerDriver(Driver):
                 await self._save(rec)
             await self._start(rec)
 
+    async def resize(self, instance: InstanceSpec) -> None:
+        """The new flavor's limits on the same root file system (the writable layer is
+        kept): stopped as power_off does (a minute at most), started with the new
+        cgroup limits. Spawned when this host has no such instance."""
+        uuid = instance.uuid
+        try:
+            rec = await self._record(uuid)
+        except InstanceNotFound:
+            rec = {}
+        if "process" not in rec:
+            await self.spawn(instance)
+            return
+        async with self._lock(uuid):
+            rec = await self._record(uuid)
+            await self._stop(self._runtime_of(rec), uuid, 60)
+            rec.update(vcpus=instance.vcpus, memory_mb=instance.memory_mb, suspended=False)
+            await self._save(rec)
+            await self._start(rec)
+
     async def reboot(self, uuid: str, hard: bool) -> None:
         """Soft: stop as power_off does, then start; hard: SIGKILL, then start."""
         async with self._lock(uuid):

@@ -1199,6 +1199,33 @@ class QemuDriver(Driver):
         async with self._lock(uuid):
             await self._start(self._built(await self._record(uuid)))
 
+    async def resize(self, instance: InstanceSpec) -> None:
+        """The new flavor on the same disks: ACPI power-off (a minute at most), the
+        root disk grown when the flavor's is bigger (never shrunk), QEMU started with
+        the new vCPUs and memory. Spawned when this host has no such instance."""
+        uuid = instance.uuid
+        try:
+            rec = await self._record(uuid)
+        except InstanceNotFound:
+            rec = {}
+        if not rec.get("built"):
+            await self.spawn(instance)
+            return
+        async with self._lock(uuid):
+            rec = self._built(await self._record(uuid))
+            await self._stop(uuid, rec, 60)
+            await self._forget_saved(rec)
+            want = int(instance.root_gb or 0) * GiB
+            disk = self._dir(uuid) / "disk.qcow2"
+            info = json.loads((await self._run([_binary(QEMU_IMG), "info", "-U",
+                                                "--output", "json", str(disk)])).stdout)
+            if want > int(info.get("virtual-size") or 0):
+                await self._run([_binary(QEMU_IMG), "resize", "-q", str(disk), str(want)])
+            rec.update(vcpus=instance.vcpus, memory_mb=instance.memory_mb,
+                       root_gb=instance.root_gb)
+            await self._save(rec)
+            await self._start(rec)
+
     async def reboot(self, uuid: str, hard: bool) -> None:
         """Hard: system_reset (QEMU restarted when it is not running); soft: the ACPI
         power button and a new start (hard after 60 s). Ends RUNNING, from a fresh
