@@ -201,6 +201,27 @@ def test_user_story(cloud: Live, image: str, flavor: str, driver: str) -> None:
     assert unreachable(live, fip)
 
 
+def test_bootable_disk_image(cloud: Live) -> None:
+    """The path real cloud images take: a plain bootable qcow2 (overcast-tiny-disk: MBR,
+    syslinux, no kernel_id) booted through the firmware, reachable like any guest."""
+    if "qemu" not in DRIVERS:
+        pytest.skip(str(_driver_missing("qemu")))
+    live = cloud
+    sfx = uuid.uuid4().hex[:6]
+    live.osc("security", "group", "create", f"disk-{sfx}")
+    live.osc("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "80",
+             f"disk-{sfx}")
+    vm = live.osc("server", "create", "--image", "overcast-tiny-disk", "--flavor", "m1.tiny",
+                  "--network", "private", "--security-group", f"disk-{sfx}", "--wait",
+                  f"disk-{sfx}")
+    fip = live.osc("floating", "ip", "create", "public")["floating_ip_address"]
+    live.osc("server", "add", "floating", "ip", f"disk-{sfx}", fip, fmt=False)
+    assert answer(live, fip).split()[0] == vm["id"]
+    assert "SYSLINUX" in console_has(live, f"disk-{sfx}", f"instance-id: {vm['id']}")
+    live.osc("server", "delete", "--wait", f"disk-{sfx}", fmt=False)
+    live.osc("floating", "ip", "delete", fip, fmt=False)
+
+
 def test_agent_killed_while_five_guests_boot(cloud: Live) -> None:
     """kill -9 of the agent (all-in-one: the `overcast up` process, the guests and
     dnsmasq live on) while five guests boot; after a restart every one ends ACTIVE and
