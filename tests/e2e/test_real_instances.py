@@ -140,12 +140,23 @@ def console_has(live: Live, name: str, text: str, timeout: float = 60) -> str:
         time.sleep(0.5)
 
 
-def leftovers(live: Live, server_id: str) -> list[str]:
+def leftovers(live: Live, server_id: str, ports: list[str] | None = None) -> list[str]:
+    """Processes, files, namespaces and taps/veths of the server that still exist."""
     out = []
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     out += [line for line in ps.splitlines() if server_id in line]
     for root, dirs, files in os.walk(live.data_dir / "instances"):
         out += [os.path.join(root, n) for n in dirs + files if server_id in n]
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    out += [n for n in names.splitlines() if server_id in n]
+    hosts = [n.split()[0] for n in names.splitlines() if n.split()[0].endswith("-host")]
+    for ns in hosts:
+        links = subprocess.run(["ip", "-n", ns, "-o", "link"], capture_output=True,
+                               text=True).stdout
+        for port in ports or []:
+            short = port.replace("-", "")[:8]
+            out += [line.split(":")[1].strip() for line in links.splitlines()
+                    if f"t{short}" in line.split(":")[1] or f"v{short}" in line.split(":")[1]]
     return out
 
 
@@ -192,12 +203,21 @@ def test_user_story(cloud: Live, image: str, flavor: str, driver: str) -> None:
     assert snap["status"] == "ACTIVE"
     console_has(live, f"from-snap-{sfx}", f"instance-id: {snap['id']}")
     live.osc("server", "delete", "--wait", f"from-snap-{sfx}", fmt=False)
+    ports = [p["ID"] for p in live.osc("port", "list", "--device-id", sid)]
+    found = leftovers(live, sid, ports)  # the check sees what a live server has
+    assert any(ports[0].replace("-", "")[:8] in x for x in found), found
     live.osc("server", "delete", "--wait", name, fmt=False)
     deadline = time.monotonic() + 30
-    while leftovers(live, sid):
-        assert time.monotonic() < deadline, leftovers(live, sid)
+    while leftovers(live, sid, ports):
+        assert time.monotonic() < deadline, leftovers(live, sid, ports)
         time.sleep(0.5)
     assert live.osc("port", "list", "--device-id", sid) == []
+    import httpx
+
+    r = httpx.get(f"{live.base}/placement/allocations/{sid}",
+                  headers={"X-Auth-Token": live.sdk().auth_token,
+                           "OpenStack-API-Version": "placement 1.28"})
+    assert r.status_code == 200 and r.json()["allocations"] == {}, r.text
     assert unreachable(live, fip)
 
 
