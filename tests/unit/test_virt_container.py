@@ -15,7 +15,6 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -34,9 +33,10 @@ from overcast.agent.virt import container as ct
 from overcast.agent.virt.base import DriverEnv, InstanceNotFound, PermanentError
 from overcast.agent.virt.container import ContainerDriver
 from overcast.bus.messages import InstanceSpec
-from overcast.image.builder import BuildError, BuiltImage, build_test_image
+from overcast.image.builder import BuiltImage
 from overcast.kit.runner import run
 from tests.unit import test_driver_contract as contract
+from tests.unit.guest import Images, ssh_key
 
 WHY_NOT = ct.available()
 pytestmark = pytest.mark.skipif(WHY_NOT is not None,
@@ -47,14 +47,6 @@ IMAGE = {"id": "5b0c3a52-8d7e-4f7a-9a51-0c0ffee0c1ff", "name": "overcast-tiny-oc
          "hypervisor_type": "container", "status": "active"}
 
 
-def ssh_key() -> tuple[str, str]:
-    """A well-formed ed25519 public key and its MD5 fingerprint (as Nova shows it)."""
-    blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + secrets.token_bytes(32)
-    digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
-    fingerprint = ":".join(digest[i:i + 2] for i in range(0, 32, 2))
-    return f"ssh-ed25519 {base64.b64encode(blob).decode()} test@overcast", fingerprint
-
-
 def spec(name: str = "ct", image: dict[str, Any] | None = None, **kw: Any) -> InstanceSpec:
     image = image or IMAGE
     return InstanceSpec(uuid=str(uuid.uuid4()), name=name, project_id="p",
@@ -62,29 +54,9 @@ def spec(name: str = "ct", image: dict[str, Any] | None = None, **kw: Any) -> In
                         root_gb=1, image_ref=image["id"], image=dict(image), **kw)
 
 
-@pytest.fixture(scope="module")
-def built() -> BuiltImage:
-    try:
-        return build_test_image()
-    except BuildError as exc:
-        pytest.skip(f"overcast-tiny cannot be built here: {exc}")
-
-
-class Images:
-    """The agent's image files as the driver sees them: id -> local file."""
-
-    def __init__(self, built: BuiltImage) -> None:
-        self.files: dict[str, Path] = {IMAGE["id"]: built.oci}
-
-    async def path(self, image_id: str) -> Path:
-        if image_id not in self.files:
-            raise LookupError(f"No image data found for image {image_id}")
-        return self.files[image_id]
-
-
 @pytest.fixture
 def images(built: BuiltImage) -> Images:
-    return Images(built)
+    return Images({IMAGE["id"]: built.oci})
 
 
 @pytest.fixture
@@ -169,11 +141,6 @@ async def leftovers(d: ContainerDriver, uuid_: str) -> list[str]:
     return found
 
 
-def marker_devices(d: ContainerDriver) -> str:
-    img = d.env.state_dir / "config-2.img"
-    return run(["losetup", "--associated", str(img)], check=False).stdout.strip()
-
-
 # ------------------------------------------------------------------------- tests
 
 
@@ -181,10 +148,15 @@ async def test_boots_with_config_drive_key_and_flavor_limits(
         make: Callable[..., ContainerDriver]) -> None:
     d = make()
     key, fingerprint = ssh_key()
-    s = spec("tiny-one", key_data=key, vcpus=2, memory_mb=96)
+    s = spec("tiny-one", key_data=key, vcpus=2, memory_mb=96,
+             user_data=base64.b64encode(b"#!/bin/sh\necho hi\n").decode())
     await timed_spawn(d, s)
     assert await d.get_info(s.uuid) == base.RUNNING
     pid = await pid_of(d, s.uuid)
+    # the guest reads its config documents, the user data decoded
+    latest = Path(f"/proc/{pid}/root/mnt/config/openstack/latest")
+    assert (latest / "user_data").read_bytes() == b"#!/bin/sh\necho hi\n"
+    assert json.loads((latest / "meta_data.json").read_text())["uuid"] == s.uuid
     t0 = time.monotonic()
     out = await wait_console(d, s.uuid, "uptime:")
     print(f"console report {(time.monotonic() - t0) * 1e3:.0f} ms after spawn returned")
@@ -327,7 +299,6 @@ async def test_destroy_leaves_nothing(make: Callable[..., ContainerDriver]) -> N
     await wait_console(d, a.uuid, "uptime:")
     pids = [await pid_of(d, s.uuid) for s in (a, b)]
     await d.pause(b.uuid)
-    assert marker_devices(d)  # the config-2 "drive" of the overcast-tiny shims
     for s in (a, b):
         assert await leftovers(d, s.uuid)
         t0 = time.monotonic()
@@ -344,7 +315,6 @@ async def test_destroy_leaves_nothing(make: Callable[..., ContainerDriver]) -> N
         assert time.monotonic() < deadline, "a guest process outlived destroy"
         await asyncio.sleep(0.05)
     assert await d.list_instances() == []
-    assert marker_devices(d) == ""  # detached with the last instance
 
 
 async def test_a_new_driver_object_readopts_running_containers(
@@ -369,7 +339,7 @@ async def test_a_new_driver_object_readopts_running_containers(
     await again.power_on(crash.uuid)
     assert await again.get_info(crash.uuid) == base.RUNNING
     await wait_console(again, crash.uuid, "OVERCAST-GUEST-UP", count=2)
-    # the host rebooted: no container, mount, netns or loop device is left, only files
+    # the host rebooted: no container, mount or netns is left, only files
     pid = await pid_of(again, keep.uuid)
     Path(f"/proc/{pid}/root/root/kept.txt").write_text("through a reboot\n")
     rt = await again.runtime()
@@ -377,7 +347,6 @@ async def test_a_new_driver_object_readopts_running_containers(
         run(rt.argv("delete", "--force", again.cid(s.uuid)))
         run(["umount", str(again.instances_dir / s.uuid / "rootfs")])
         run(["ip", "netns", "delete", again.cid(s.uuid)])
-    run(["losetup", "--detach", marker_devices(again).split(":")[0]])
     booted = make()
     assert await booted.get_info(keep.uuid) == base.SHUTDOWN
     await booted.power_on(keep.uuid)

@@ -14,9 +14,7 @@ Spawn and boot times are printed (run with -s to see them); nothing asserts on t
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
-import hashlib
 import json
 import os
 import secrets
@@ -34,9 +32,10 @@ from overcast.agent.virt import qemu as qm
 from overcast.agent.virt.base import DriverEnv, InstanceNotFound, PermanentError
 from overcast.agent.virt.qemu import QemuDriver, Qmp
 from overcast.bus.messages import InstanceSpec
-from overcast.image.builder import BuildError, BuiltImage, build_test_image
+from overcast.image.builder import BuiltImage
 from overcast.kit.runner import run, which
 from tests.unit import test_driver_contract as contract
+from tests.unit.guest import Images, ssh_key
 
 WHY_NOT = qm.available() or (None if os.geteuid() == 0 else
                              "needs root (taps, namespaces, cgroups)")
@@ -52,14 +51,6 @@ DISK = {"id": "0a1b2c3d-0000-4000-8000-00000000a004", "name": "overcast-tiny-dis
         "disk_format": "qcow2", "container_format": "bare", "status": "active"}
 
 
-def ssh_key() -> tuple[str, str]:
-    """A well-formed ed25519 public key and its MD5 fingerprint (as Nova shows it)."""
-    blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + secrets.token_bytes(32)
-    digest = hashlib.md5(blob, usedforsecurity=False).hexdigest()
-    return (f"ssh-ed25519 {base64.b64encode(blob).decode()} test@overcast",
-            ":".join(digest[i:i + 2] for i in range(0, 32, 2)))
-
-
 def spec(name: str = "vm", image: dict[str, Any] | None = None, **kw: Any) -> InstanceSpec:
     image = dict(image or MACHINE)
     return InstanceSpec(uuid=str(uuid.uuid4()), name=name, project_id="p",
@@ -68,30 +59,10 @@ def spec(name: str = "vm", image: dict[str, Any] | None = None, **kw: Any) -> In
                         **kw)
 
 
-@pytest.fixture(scope="module")
-def built() -> BuiltImage:
-    try:
-        return build_test_image()
-    except BuildError as exc:
-        pytest.skip(f"overcast-tiny cannot be built here: {exc}")
-
-
-class Images:
-    """The agent's image files as the driver sees them: id -> local file."""
-
-    def __init__(self, built: BuiltImage) -> None:
-        self.files: dict[str, Path] = {KERNEL_ID: built.kernel, RAMDISK_ID: built.ramdisk,
-                                       MACHINE["id"]: built.rootfs, DISK["id"]: built.disk}
-
-    async def path(self, image_id: str) -> Path:
-        if image_id not in self.files:
-            raise LookupError(f"No image data found for image {image_id}")
-        return self.files[image_id]
-
-
 @pytest.fixture
 def images(built: BuiltImage) -> Images:
-    return Images(built)
+    return Images({KERNEL_ID: built.kernel, RAMDISK_ID: built.ramdisk,
+                   MACHINE["id"]: built.rootfs, DISK["id"]: built.disk})
 
 
 @pytest.fixture(scope="module")

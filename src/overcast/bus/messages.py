@@ -54,6 +54,9 @@ class InstanceSpec:
     metadata: dict[str, str] = field(default_factory=dict)
     ports: list[dict[str, Any]] = field(default_factory=list)
     config_drive: bool = False
+    #: the config drive's JSON documents (meta_data.json, network_data.json,
+    #: vendor_data*.json) as the control plane's metadata service renders them
+    documents: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -39,8 +39,8 @@ from overcast.bus.messages import (
     SnapshotReady,
     SpawnInstance,
 )
+from overcast.compute import metadata, states
 from overcast.compute import models as m
-from overcast.compute import states
 from overcast.compute.service import ComputeService, service_up
 from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
@@ -134,7 +134,9 @@ class Conductor:
                 image = {"id": inst.image_ref}
         ports = self.compute.network_ports(inst.uuid) \
             if self.compute.network_ports is not None and inst.requested_networks else []
-        return InstanceSpec(ports=ports,
+        docs = metadata.documents(inst, ports)
+        docs.pop("user_data")  # the spec carries it (base64, as the API took it)
+        return InstanceSpec(ports=ports, documents=docs,
             uuid=inst.uuid, name=inst.name, project_id=inst.project_id,
             vcpus=int(inst.flavor["vcpus"]), memory_mb=int(inst.flavor["ram"]),
             root_gb=int(inst.flavor["disk"]), image_ref=inst.image_ref, image=image,
@@ -194,6 +196,7 @@ class Conductor:
             try:
                 vif = "veth" if services[host].driver == "container" else "tap"
                 spec.ports = network(uuid, project_id, requested, host, vif)
+                spec.documents["network_data.json"] = metadata.network_data(spec.ports)
             except Exception as exc:  # noqa: BLE001
                 self._fail(uuid, f"Build of instance {uuid} aborted: networking failed: {exc}")
                 return

@@ -60,15 +60,12 @@ class DriverEnv:
     agent restarts. `image_path(image_id)` returns a local, read-only file holding the
     image's bytes (fetched and cached by the agent). `plugger` is the dataplane, or
     None when the host runs without one (then instances get no network devices).
-    `metadata` returns the metadata documents of an instance (for config drives):
-    {"meta_data.json": {...}, "network_data.json": {...}, "user_data": str | None,
-    "vendor_data.json": {...}}.
+    The config drive's documents come in the spec (InstanceSpec.documents).
     """
 
     state_dir: Path
     image_path: Callable[[str], Awaitable[Path]]
     plugger: PortPlugger | None = None
-    metadata: Callable[[Any], dict[str, Any]] | None = None
 
 
 class Driver(abc.ABC):

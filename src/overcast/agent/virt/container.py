@@ -24,12 +24,9 @@ runtime's `state` and carries on. On a host with hybrid cgroups whose cgroup2 mo
 holds a controller, crun refuses to create containers; its create runs in a private
 mount namespace where that mount is hidden (HOST_FACTS §1), runc needs nothing.
 
-Guest shims for overcast-tiny (recognised by its /init): that init looks for its NIC
-in /sys/class/net/*/device, which a veth lacks, and for its config drive by the
-label config-2, which only a block device carries. For it the driver bind-mounts a
-small /sys/class/net view whose ethN entries have a `device`, and gives it one
-shared, read-only, label-only loop device (`config-2`): init finds the "drive",
-cannot mount it (no CAP_SYS_ADMIN) and reads the documents already at /mnt/config.
+The guest learns it runs in a container from `container=overcast` in its
+environment (as OCI runtimes set it): overcast-tiny's init then takes the veth as
+its NIC and reads the documents at /mnt/config instead of looking for a drive.
 
 Layout of the state directory:
 
@@ -37,9 +34,8 @@ Layout of the state directory:
     instances/<uuid>/instance.json           the instance's record
                      config.json, rootfs/    the OCI bundle (rootfs: overlay mount)
                      upper/, work/           its writable layer
-                     config-drive/, sysnet/  metadata documents, the NIC view shim
+                     config-drive/           the metadata documents
                      console.log, runtime.log
-    config-2.img                             the label-only vfat image
 """
 
 from __future__ import annotations
@@ -69,7 +65,16 @@ from overcast.agent.virt.base import (
     PermanentError,
     RetryableError,
 )
-from overcast.agent.virt.fake import host_uptime
+from overcast.agent.virt.common import (
+    CONSOLE_MAX,
+    config_documents,
+    host_resources,
+    hostname_of,
+    write_documents,
+)
+from overcast.agent.virt.common import proc_start as _proc_start
+from overcast.agent.virt.common import tail as _tail
+from overcast.agent.virt.common import write_json as _write_json
 from overcast.bus.messages import InstanceSpec
 from overcast.kit.runner import CommandError, Result, run, which
 
@@ -89,11 +94,9 @@ CAPABILITIES = ["CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"
                 "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"]
 #: the console log is cut to its last CONSOLE_KEEP bytes when a boot finds it larger
 #: than CONSOLE_MAX
-CONSOLE_MAX, CONSOLE_KEEP = 1 << 20, 256 << 10
+CONSOLE_KEEP = 256 << 10
 #: a guest's init ignores SIGTERM until it has a handler; it is sent again this often
 TERM_EVERY = 0.5
-MARKER_DEVICE = "/dev/config-2"
-TINY = "overcast-tiny"
 
 
 def available() -> str | None:
@@ -232,44 +235,6 @@ def probe_runtime(scratch: Path, names: tuple[str, ...] = RUNTIMES
 # ----------------------------------------------------------------------- helpers
 
 
-def hostname_of(name: str) -> str:
-    """A host name from an instance name (Nova's sanitize_hostname, roughly)."""
-    host = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].rstrip("-")
-    return host or "instance"
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
-def _tail(path: Path, lines: int | None, limit: int = CONSOLE_MAX) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - limit))
-            data = fh.read().decode(errors="replace")
-    except FileNotFoundError:
-        return ""
-    if size > limit:
-        data = data.split("\n", 1)[-1]  # drop the partial first line
-    if lines:
-        data = "\n".join(data.rstrip("\n").split("\n")[-lines:]) + "\n"
-    return data
-
-
-def _proc_start(pid: int) -> str | None:
-    """The start time of a live (non-zombie) process, None when it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return None if fields[0] in ("Z", "X") else fields[19]
-
-
 def _is_mount(path: Path) -> bool:
     want = str(path)
     try:
@@ -304,8 +269,6 @@ class ContainerDriver(Driver):
         self._runtime: Runtime | None = None
         self._runtimes: dict[str, Runtime] = {}
         self._probe_lock = asyncio.Lock()
-        self._marker_lock = asyncio.Lock()
-        self._marker_dev: str | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._image_locks: dict[str, asyncio.Lock] = {}
 
@@ -467,127 +430,14 @@ class ContainerDriver(Driver):
             await asyncio.to_thread(shutil.rmtree, tmp, True)
             raise
 
-    # ----------------------------------------------------------- guest shims
-    async def _marker(self) -> tuple[int, int] | None:
-        """(major, minor) of the shared read-only loop device over a label-only vfat
-        image labelled config-2, attached on first need; None when the host cannot
-        (no mkfs.vfat, no loop devices): then overcast-tiny finds no config drive."""
-        img = self.env.state_dir / "config-2.img"
-        async with self._marker_lock:
-            try:
-                if not img.exists():
-                    if not which("mkfs.vfat"):
-                        log.warning("mkfs.vfat (dosfstools) is missing: overcast-tiny "
-                                    "containers get no config drive")
-                        return None
-                    tmp = img.with_name(f".{img.name}.{os.getpid()}")
-                    tmp.unlink(missing_ok=True)
-                    await self._run(["mkfs.vfat", "-C", "-n", "config-2", str(tmp), "64"])
-                    os.replace(tmp, img)
-                dev = self._marker_dev if self._backs(self._marker_dev, img) else None
-                dev = dev or await self._marker_attached(img)
-                if dev is None:
-                    dev = (await self._run(["losetup", "--read-only", "--find", "--show",
-                                            str(img)])).stdout.strip()
-                self._marker_dev = dev
-                st = os.stat(dev)
-                return os.major(st.st_rdev), os.minor(st.st_rdev)
-            except (RetryableError, OSError) as exc:
-                log.warning("no config-2 loop device: %s", exc)
-                return None
-
-    @staticmethod
-    def _backs(dev: str | None, img: Path) -> bool:
-        """Whether the loop device `dev` is attached to the file `img`."""
-        if not dev:
-            return False
-        try:
-            backing = Path(f"/sys/block/{Path(dev).name}/loop/backing_file").read_text()
-        except OSError:
-            return False
-        return backing.strip() == str(img)
-
-    async def _marker_attached(self, img: Path) -> str | None:
-        r = await self._run(["losetup", "--associated", str(img)], check=False)
-        for line in r.stdout.splitlines():
-            if line.startswith("/dev/") and ":" in line:
-                return line.split(":", 1)[0]
-        return None
-
-    async def _marker_release(self) -> None:
-        """Detach the shared loop device once no instance is left to need it."""
-        img = self.env.state_dir / "config-2.img"
-        async with self._marker_lock:
-            if await asyncio.to_thread(self._uuids) or not img.exists():
-                return
-            self._marker_dev = None
-            while (dev := await self._marker_attached(img)) is not None:
-                r = await self._run(["losetup", "--detach", dev], check=False)
-                if r.returncode != 0:
-                    log.warning("could not detach %s: %s", dev, r.stderr.strip())
-                    return
-
-    @staticmethod
-    def _sysnet(where: Path, ifnames: list[str]) -> None:
-        """A /sys/class/net view whose ethN entries have a `device` (overcast-tiny's
-        init takes the first such entry as its NIC; a veth has none); every other
-        entry is a link to the container's real sysfs directory of the device."""
-        shutil.rmtree(where, ignore_errors=True)
-        where.mkdir()
-        try:
-            attrs = [a for a in os.listdir("/sys/class/net/lo") if a != "device"]
-        except OSError:
-            attrs = ["address", "mtu", "operstate", "carrier", "ifindex", "statistics"]
-        os.symlink("/sys/devices/virtual/net/lo", where / "lo")
-        for ifname in ifnames:
-            real = f"/sys/devices/virtual/net/{ifname}"
-            (where / ifname).mkdir()
-            os.symlink(real, where / ifname / "device")
-            for a in attrs:
-                os.symlink(f"{real}/{a}", where / ifname / a)
-
     # -------------------------------------------------------------- metadata
-    def _documents(self, spec: InstanceSpec) -> dict[str, Any]:
-        if self.env.metadata is not None:
-            return self.env.metadata(spec)
-        links, networks = [], []
-        for i, port in enumerate(spec.ports):
-            link = f"tap{str(port.get('id', ''))[:11]}"
-            links.append({"id": link, "vif_id": port.get("id"), "type": "bridge",
-                          "ethernet_mac_address": port.get("mac_address"),
-                          "mtu": port.get("mtu")})
-            networks.append({"id": f"network{i}", "type": "ipv4_dhcp", "link": link,
-                             "network_id": port.get("network_id")})
-        keys = {"key": spec.key_data} if spec.key_data else {}
-        return {
-            "meta_data.json": {
-                "uuid": spec.uuid, "name": spec.name, "hostname": hostname_of(spec.name),
-                "project_id": spec.project_id, "launch_index": 0,
-                "availability_zone": "nova", "public_keys": keys,
-                "keys": [{"name": k, "type": "ssh", "data": v} for k, v in keys.items()],
-                "meta": dict(spec.metadata), "devices": []},
-            "network_data.json": {"links": links, "networks": networks, "services": []},
-            "vendor_data.json": {},
-            "user_data": spec.user_data,
-        }
-
     @staticmethod
     def _write_drive(where: Path, docs: dict[str, Any]) -> None:
-        latest = where / "openstack" / "latest"
-        latest.mkdir(parents=True, exist_ok=True)
-        for name, body in docs.items():
-            if body is None:
-                continue
-            if isinstance(body, str | bytes):
-                data = body.encode() if isinstance(body, str) else body
-                (latest / name).write_bytes(data)
-            else:
-                (latest / name).write_text(json.dumps(body))
+        write_documents(where, docs)
         os.chmod(where, 0o755)
 
     # -------------------------------------------------------------- building
-    def _bundle_config(self, rec: dict[str, Any], marker: tuple[int, int] | None
-                       ) -> dict[str, Any]:
+    def _bundle_config(self, rec: dict[str, Any]) -> dict[str, Any]:
         d = self._dir(rec["uuid"])
         proc = rec["process"]
         ro = ["rbind", "ro", "nosuid", "nodev", "noexec"]
@@ -614,16 +464,6 @@ class ContainerDriver(Driver):
         ]
         devices: list[dict[str, Any]] = []
         allowed: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
-        if rec.get("shims"):
-            if rec["ports"]:
-                mounts.append({"destination": "/sys/class/net", "type": "bind",
-                               "source": str(d / "sysnet"), "options": ro})
-            if marker is not None:
-                major, minor = marker
-                devices.append({"path": MARKER_DEVICE, "type": "b", "major": major,
-                                "minor": minor, "fileMode": 0o440, "uid": 0, "gid": 0})
-                allowed.append({"allow": True, "type": "b", "major": major,
-                                "minor": minor, "access": "r"})
         resources: dict[str, Any] = {"devices": allowed, "pids": {"limit": PIDS_LIMIT}}
         if rec.get("memory_mb"):
             resources["memory"] = {"limit": int(rec["memory_mb"]) << 20}
@@ -704,12 +544,9 @@ class ContainerDriver(Driver):
         uuid = rec["uuid"]
         d = self._dir(uuid)
         rt = self._runtime_of(rec)
-        marker = await self._marker() if rec.get("shims") else None
 
         def files() -> int:
-            if rec.get("shims") and rec["ports"]:
-                self._sysnet(d / "sysnet", [f"eth{i}" for i in range(len(rec["ports"]))])
-            _write_json(d / "config.json", self._bundle_config(rec, marker))
+            _write_json(d / "config.json", self._bundle_config(rec))
             console = d / "console.log"
             with contextlib.suppress(FileNotFoundError):
                 if console.stat().st_size > CONSOLE_MAX:
@@ -737,8 +574,8 @@ class ContainerDriver(Driver):
 
     async def _start(self, rec: dict[str, Any], status: str | None = None) -> None:
         """Bring the instance to RUNNING from whatever is left of it: a running or
-        paused container stays, any other is replaced, and the overlay, netns, ports
-        and shims are (re)made as needed; the writable layer is kept. `status` is the
+        paused container stays, any other is replaced, and the overlay, netns and ports
+        are (re)made as needed; the writable layer is kept. `status` is the
         runtime's, when the caller knows it already.
 
         The runtime creates the container while the dataplane plugs the ports (both
@@ -840,9 +677,9 @@ class ContainerDriver(Driver):
                        "image_id": image_id, "process": cfg, "netns": self.cid(uuid),
                        "vcpus": instance.vcpus, "memory_mb": instance.memory_mb,
                        "ports": [dict(p) for p in instance.ports],
-                       "shims": cfg.get("guest") == TINY, "suspended": False,
+                       "suspended": False,
                        "created_at": time.time()}
-                docs = await asyncio.to_thread(self._documents, instance)
+                docs = config_documents(instance)
 
                 def files() -> None:
                     # the console and the user data are the tenant's: root only
@@ -891,7 +728,6 @@ class ContainerDriver(Driver):
             if r.returncode != 0:
                 await self._run(["umount", "--lazy", str(rootfs)])
         await asyncio.to_thread(shutil.rmtree, d, True)
-        await self._marker_release()
 
     async def power_off(self, uuid: str, timeout: float = 60) -> None:
         """SIGTERM (repeated), SIGKILL after `timeout`; state SHUTDOWN."""
@@ -1030,14 +866,5 @@ class ContainerDriver(Driver):
         return "raw"
 
     def host_resources(self) -> dict[str, Any]:
-        """VCPU, MEMORY_MB (MemTotal) and DISK_GB (the state directory's file system)."""
-        memory_mb = 0
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            for line in Path("/proc/meminfo").read_text().splitlines():
-                if line.startswith("MemTotal:"):
-                    memory_mb = int(line.split()[1]) // 1024
-        disk_gb = shutil.disk_usage(self.env.state_dir).total >> 30
         rt = self._runtime.name if self._runtime else (self.runtime_name or "oci")
-        return {"VCPU": os.cpu_count() or 1, "MEMORY_MB": memory_mb, "DISK_GB": disk_gb,
-                "hypervisor_type": "container", "cpu_info": rt, "uptime": host_uptime()}
-
+        return host_resources(self.env.state_dir, "container", rt)

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import IO, Any
 
 #: A line overcast-tiny's /init (image/guest/init.sh) prints; it marks that guest.
-TINY_MARK = b"OVERCAST-GUEST-UP"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -119,16 +118,6 @@ def _ids(user: str) -> dict[str, int]:
     return {"uid": uid, "gid": gid}
 
 
-def _guest() -> str:
-    """"overcast-tiny" when /init is overcast's test guest init (it needs the driver's
-    guest shims, see container.py), else ""."""
-    try:
-        with open("/init", "rb") as fh:
-            return "overcast-tiny" if TINY_MARK in fh.read(1 << 20) else ""
-    except OSError:
-        return ""
-
-
 def _default_init() -> list[str]:
     for candidate in ("/init", "/sbin/init"):
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
@@ -162,7 +151,7 @@ def _layers(outer: tarfile.TarFile) -> tuple[list[IO[bytes]], dict[str, Any]] | 
 
 def unpack(src: Path, rootfs: Path) -> dict[str, Any]:
     """Unpack the image file `src` into the empty directory `rootfs`; return what to
-    run: {"format", "args", "env", "cwd", "user": {"uid", "gid"}, "guest"}.
+    run: {"format", "args", "env", "cwd", "user": {"uid", "gid"}}.
 
     Chroots this process into `rootfs`: call it in a child process (main())."""
     try:
@@ -192,8 +181,7 @@ def _unpack(outer: tarfile.TarFile, rootfs: Path) -> dict[str, Any]:
         env.insert(0, DEFAULT_PATH)
     return {"format": "docker-save" if docker else "rootfs",
             "args": args or _default_init(), "env": env,
-            "cwd": cfg.get("WorkingDir") or "/", "user": _ids(str(cfg.get("User") or "")),
-            "guest": _guest()}
+            "cwd": cfg.get("WorkingDir") or "/", "user": _ids(str(cfg.get("User") or ""))}
 
 
 def main(argv: list[str]) -> int:

@@ -93,8 +93,16 @@ from overcast.agent.virt.base import (
     PermanentError,
     RetryableError,
 )
-from overcast.agent.virt.container import hostname_of
-from overcast.agent.virt.fake import host_uptime
+from overcast.agent.virt.common import (
+    CONSOLE_MAX,
+    config_documents,
+    host_resources,
+    hostname_of,
+    write_documents,
+)
+from overcast.agent.virt.common import proc_start as _proc_start
+from overcast.agent.virt.common import tail as _tail
+from overcast.agent.virt.common import write_json as _write_json
 from overcast.bus.messages import InstanceSpec
 from overcast.kit.runner import CommandError, Result, run, which
 
@@ -112,7 +120,7 @@ CPU_PERIOD = 100_000
 #: loaded, device state: about 150 MB at -m 128 under TCG)
 MEMORY_OVERHEAD_MB = 256
 #: the console log is cut to its last CONSOLE_KEEP bytes when a start finds it larger
-CONSOLE_MAX, CONSOLE_KEEP = 1 << 20, 256 << 10
+CONSOLE_KEEP = 256 << 10
 #: a guest still booting misses an ACPI power button press: pressed again this often
 POWERDOWN_EVERY = 1.0
 QMP_TIMEOUT = 10.0
@@ -254,38 +262,6 @@ def probe_accel(cache: Path | None = None) -> Accel:
 def _esc(path: Path | str) -> str:
     """A path inside a QEMU option string (commas are doubled)."""
     return str(path).replace(",", ",,")
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
-def _tail(path: Path, lines: int | None, limit: int = CONSOLE_MAX) -> str:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - limit))
-            data = fh.read().decode(errors="replace").replace("\r", "")
-    except FileNotFoundError:
-        return ""
-    if size > limit:
-        data = data.split("\n", 1)[-1]  # drop the partial first line
-    if lines:
-        data = "\n".join(data.rstrip("\n").split("\n")[-lines:]) + "\n"
-    return data
-
-
-def _proc_start(pid: int) -> str | None:
-    """The start time of a live (non-zombie) process, None when it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2:].split()
-    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def _cmdline(pid: int) -> list[str]:
@@ -477,48 +453,12 @@ class Qmp:
 # --------------------------------------------------------------------------- metadata
 
 
-def documents(spec: InstanceSpec) -> dict[str, Any]:
-    """The config drive's documents built from the spec alone (when the agent gives
-    no metadata source): meta_data.json, network_data.json, vendor_data.json and
-    the user data, as Nova writes them."""
-    links, networks = [], []
-    for i, port in enumerate(spec.ports):
-        link = f"tap{str(port.get('id', ''))[:11]}"
-        links.append({"id": link, "vif_id": port.get("id"), "type": "bridge",
-                      "ethernet_mac_address": port.get("mac_address"),
-                      "mtu": port.get("mtu")})
-        networks.append({"id": f"network{i}", "type": "ipv4_dhcp", "link": link,
-                         "network_id": port.get("network_id")})
-    keys = {"key": spec.key_data} if spec.key_data else {}
-    return {
-        "meta_data.json": {
-            "uuid": spec.uuid, "name": spec.name, "hostname": hostname_of(spec.name),
-            "project_id": spec.project_id, "launch_index": 0, "availability_zone": "nova",
-            "public_keys": keys,
-            "keys": [{"name": k, "type": "ssh", "data": v} for k, v in keys.items()],
-            "meta": dict(spec.metadata), "devices": []},
-        "network_data.json": {"links": links, "networks": networks, "services": []},
-        "vendor_data.json": {},
-        "user_data": spec.user_data,
-    }
-
-
 def write_config_drive(dest: Path, docs: dict[str, Any]) -> None:
     """An ISO 9660 image labelled config-2 with openstack/latest/<document> (vfat, as
     Nova's config_drive_format=vfat, when no ISO tool is installed)."""
     scratch = Path(tempfile.mkdtemp(prefix=".config-drive-", dir=dest.parent))
     try:
-        latest = scratch / "openstack" / "latest"
-        latest.mkdir(parents=True)
-        for name, body in docs.items():
-            if body is None:
-                continue
-            if isinstance(body, bytes):
-                (latest / name).write_bytes(body)
-            elif isinstance(body, str):
-                (latest / name).write_text(body)
-            else:
-                (latest / name).write_text(json.dumps(body))
+        write_documents(scratch, docs)
         tmp = dest.with_name(f".{dest.name}.tmp")
         tmp.unlink(missing_ok=True)
         iso = which("genisoimage") or which("xorrisofs") or which("mkisofs")
@@ -906,7 +846,7 @@ class QemuDriver(Driver):
         await asyncio.to_thread(link)
 
     async def _config_drive(self, spec: InstanceSpec) -> None:
-        docs = self.env.metadata(spec) if self.env.metadata is not None else documents(spec)
+        docs = config_documents(spec)
         dest = self._dir(spec.uuid) / "config.iso"
         try:
             await asyncio.to_thread(write_config_drive, dest, docs)
@@ -1372,14 +1312,6 @@ class QemuDriver(Driver):
         return "qcow2"
 
     def host_resources(self) -> dict[str, Any]:
-        """VCPU, MEMORY_MB (MemTotal) and DISK_GB (the state directory's file system)."""
-        memory_mb = 0
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            for line in Path("/proc/meminfo").read_text().splitlines():
-                if line.startswith("MemTotal:"):
-                    memory_mb = int(line.split()[1]) // 1024
-        disk_gb = shutil.disk_usage(self.env.state_dir).total >> 30
-        accel = self._accel.name if self._accel else "qemu"
-        return {"VCPU": os.cpu_count() or 1, "MEMORY_MB": memory_mb, "DISK_GB": disk_gb,
-                "hypervisor_type": "QEMU", "cpu_info": accel, "uptime": host_uptime()}
+        return host_resources(self.env.state_dir, "QEMU",
+                              self._accel.name if self._accel else "qemu")
 

@@ -12,6 +12,10 @@
 #  4. busybox httpd on port 80 answering "<instance-id> <hostname>";
 #  5. the report on the console, one "key: value" per line after OVERCAST-GUEST-UP.
 # Without DHCP or metadata it still reports within about 10 s, and keeps running.
+#
+# In a container ($container is set, as OCI runtimes do) there are no modules to
+# load and no host name to set (the runtime set it), the NIC is a veth (no device
+# behind it) and the config drive is already mounted at /mnt/config.
 
 /bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s 2>/dev/null
@@ -46,11 +50,11 @@ now() {
 }
 
 say "overcast-guest: starting"
-hostname overcast-tiny
+[ -z "$container" ] && hostname overcast-tiny
 
 # --- 1. modules and the power button -------------------------------------------
 n=0
-if [ -f /lib/modules/order ]; then
+if [ -z "$container" ] && [ -f /lib/modules/order ]; then
     while read -r mod; do
         insmod "/lib/modules/$mod.ko" 2>/dev/null && n=$((n + 1))
     done </lib/modules/order
@@ -73,7 +77,10 @@ acpid -c /etc/acpi -l /var/log/acpid.log 2>/dev/null
 ip link set lo up 2>/dev/null
 first_nic() {
     for d in /sys/class/net/*; do
-        [ -e "$d/device" ] && { echo "${d##*/}"; return 0; }
+        if [ -e "$d/device" ] || { [ -n "$container" ] && [ "${d##*/}" != lo ]; }; then
+            echo "${d##*/}"
+            return 0
+        fi
     done
     return 1
 }
@@ -102,7 +109,12 @@ config_drive() {
 }
 # No waiting: insmod returns after the driver's (asynchronous) probing is done, so
 # virtio disks and ATA CD-ROMs are all there by now.
-dev=$(config_drive)
+dev=
+if [ -n "$container" ] && [ -f /mnt/config/openstack/latest/meta_data.json ]; then
+    cp /mnt/config/openstack/latest/meta_data.json "$meta" && source=configdrive
+else
+    dev=$(config_drive)
+fi
 if [ -n "$dev" ]; then
     mkdir -p /mnt/config
     for fs in iso9660 vfat; do
@@ -157,7 +169,7 @@ if [ "$source" != none ]; then
         grep -o ': *"[^"]*"' | sed -e 's/^: *"//' -e 's/"$//' -e 's/\\[nr]//g' \
         -e 's/\\\//\//g' | grep -v '^ *$' | awk '!seen[$0]++' >/root/.ssh/authorized_keys
 fi
-hostname "$name"
+[ -z "$container" ] && hostname "$name"
 echo "$name" >/etc/hostname
 keys=$(grep -c . /root/.ssh/authorized_keys)
 
