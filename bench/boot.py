@@ -34,31 +34,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from compute import start as start_cloud  # noqa: E402
 from compute import token  # noqa: E402
 from identity import free_port  # noqa: E402
 
 IMAGES = {"qemu": "overcast-tiny", "container": "overcast-tiny-oci"}
-
-
-def start(data_dir: Path, port: int, drivers: str) -> Any:
-    env = {**os.environ, "OVERCAST_BCRYPT_ROUNDS": "4", "OVERCAST_LOG_LEVEL": "warning",
-           "OVERCAST_DATAPLANE": "linux", "OVERCAST_AGENT_DRIVER": drivers}
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "overcast"), "up", "--data-dir", str(data_dir),
-         "--port", str(port), "--no-user-clouds-yaml"],
-        stdout=open(data_dir.parent / "up.log", "ab"),  # noqa: SIM115 - the process's
-        stderr=subprocess.STDOUT, env=env,
-        start_new_session=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/identity/v3", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("overcast did not start")
 
 
 def ns_socket(netns: str) -> socket.socket:
@@ -264,7 +244,9 @@ def main() -> None:
     data = tmp / "cloud"
     data.mkdir()
     port = free_port()
-    proc = start(data, port, ",".join(drivers))
+    proc = start_cloud(data, port, 1, env={"OVERCAST_DATAPLANE": "linux",
+                                           "OVERCAST_AGENT_DRIVER": ",".join(drivers)},
+                       test_image=True, log=tmp / "up.log", timeout=300)
     base = f"http://127.0.0.1:{port}"
     results: dict[str, Any] = {}
     try:

@@ -41,15 +41,21 @@ from identity import free_port  # noqa: E402
 IMAGE = "3b8b5d4e-6a2c-4f43-9f0e-2f1d7a0f5a11"
 
 
-def start(data_dir: Path, port: int, hosts: int) -> subprocess.Popen[bytes]:
+def start(data_dir: Path, port: int, hosts: int, *, env: dict[str, str] | None = None,
+          test_image: bool = False, log: Path | None = None, timeout: float = 60
+          ) -> subprocess.Popen[bytes]:
+    """`overcast up` in the background (fake hosts and no dataplane unless `env` says
+    otherwise), returned once its API answers."""
     env = {**os.environ, "OVERCAST_BCRYPT_ROUNDS": "4", "OVERCAST_LOG_LEVEL": "warning",
            "OVERCAST_DATAPLANE": os.environ.get("OVERCAST_DATAPLANE", "none"),
-           "OVERCAST_FAKE_HOSTS": str(hosts)}
+           "OVERCAST_FAKE_HOSTS": str(hosts), **(env or {})}
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the process's
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "overcast"), "up", "--data-dir", str(data_dir),
-         "--port", str(port), "--no-user-clouds-yaml", "--no-test-image"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
+         "--port", str(port), "--no-user-clouds-yaml",
+         *([] if test_image else ["--no-test-image"])],
+        stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/identity/v3", timeout=1).status_code == 200:
