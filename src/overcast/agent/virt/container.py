@@ -235,6 +235,37 @@ def probe_runtime(scratch: Path, names: tuple[str, ...] = RUNTIMES
 # ----------------------------------------------------------------------- helpers
 
 
+async def _frozen(pid: int, timeout: float = 5) -> None:
+    """Wait until the cgroup freezer holding `pid` has frozen every task: the v1
+    freezer passes through FREEZING, and a paused guest must be still when pause
+    returns (a snapshot reads its files next)."""
+    if not pid:
+        return
+    try:
+        groups = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return
+    state = None
+    for line in groups:
+        _, controllers, path = line.split(":", 2)
+        if "freezer" in controllers.split(","):
+            state = Path("/sys/fs/cgroup/freezer", path.lstrip("/"), "freezer.state")
+        elif controllers == "" and state is None:
+            state = Path("/sys/fs/cgroup", path.lstrip("/"), "cgroup.events")
+    if state is None:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            text = state.read_text()
+        except OSError:
+            return
+        if text.strip() == "FROZEN" or "frozen 1" in text:
+            return
+        await asyncio.sleep(0.01)
+    raise RetryableError(f"the container of process {pid} did not freeze in {timeout} s")
+
+
 def _is_mount(path: Path) -> bool:
     want = str(path)
     try:
@@ -791,6 +822,9 @@ class ContainerDriver(Driver):
                                      f"{status})")
             if status != want:
                 await self._run(rt.argv("pause" if frozen else "resume", self.cid(uuid)))
+                if frozen:
+                    state = await self._state(rt, uuid)
+                    await _frozen(int((state or {}).get("pid") or 0))
             if rec.get("suspended", False) != suspended:
                 rec["suspended"] = suspended
                 await self._save(rec)
