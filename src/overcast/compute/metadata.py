@@ -164,6 +164,7 @@ class MetadataService:
     def _ec2_tree(self, inst: m.Instance, address: str) -> dict[str, Any]:
         hostname = inst.hostname or inst.name
         ec2_id = f"i-{int(inst.uuid.replace('-', '')[:8], 16):08x}"
+        # "FIXME" is what Nova's EC2 metadata answers for ami-manifest-path, verbatim
         tree: dict[str, Any] = {
             "ami-id": inst.image_ref, "ami-launch-index": str(inst.launch_index),
             "ami-manifest-path": "FIXME", "hostname": hostname,
