@@ -21,6 +21,7 @@ REQUIREMENTS = [
     ("qemu-img", "qemu-utils", "QEMU driver and images"),
     ("genisoimage", "genisoimage", "QEMU driver: config drives"),
     ("dhcp_release", "dnsmasq-utils", "networking: giving a deleted port's lease back"),
+    ("radvd", "radvd", "networking: IPv6 router advertisements"),
     ("crun", "crun", "container driver"),
     ("runc", "runc", "container driver (fallback)"),
     ("busybox", "busybox-static", "guest image build"),

@@ -65,15 +65,32 @@ class NetworkAgent:
             log.warning("network service did not answer; dataplane sync skipped")
             return
         try:
-            await asyncio.to_thread(self.apply, desired)
             assert self.metadata is not None
-            await self.metadata.ensure({
-                d["network_id"]: self.dp.dhcp_ns(d["network_id"]) for d in desired["dhcp"]
-                if any(x["enable_dhcp"] and x["ip_version"] == 4 for x in d["subnets"])})
+            await self.metadata.prune()
+            await asyncio.to_thread(self.apply, desired)
+            await self.metadata.ensure(self.metadata_listeners(desired))
         except Exception:  # noqa: BLE001 - the next pass retries
             log.exception("dataplane sync failed on %s", self.agent.host)
             return
         self.applied += 1
+
+    def metadata_listeners(self, desired: dict[str, Any]
+                           ) -> dict[str, tuple[str, list[tuple[str, str]]]]:
+        """Where the metadata proxy listens: in the DHCP namespace of each network
+        with DHCPv4 (its guests get a host route there), and in every router, for
+        the IPv4 subnets of its legs (guests without DHCP reach it through their
+        default route)."""
+        out: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+        for d in desired["dhcp"]:
+            if any(x["enable_dhcp"] and x["ip_version"] == 4 for x in d["subnets"]):
+                out[self.dp.dhcp_ns(d["network_id"])] = (
+                    f"network {d['network_id']}", [("0.0.0.0/0", d["network_id"])])
+        for r in desired["routers"]:
+            nets = [(x["cidr"], itf["net_id"]) for itf in r["interfaces"]
+                    for x in itf.get("subnets", []) if x.get("ip_version") == 4]
+            if nets:
+                out[self.dp.router_ns(r["id"])] = (f"router {r['id']}", nets)
+        return out
 
     def apply(self, desired: dict[str, Any]) -> None:
         dp = self.dp

@@ -37,6 +37,19 @@ class SubnetSpec:
     host_routes: list[dict[str, str]] = field(default_factory=list)
     enable_dhcp: bool = True
     ip_version: int = 4
+    ipv6_ra_mode: str | None = None
+    ipv6_address_mode: str | None = None
+
+    @property
+    def dhcp_v4(self) -> bool:
+        return self.enable_dhcp and self.ip_version == 4
+
+    @property
+    def dhcp_v6(self) -> bool:
+        """DHCPv6 serves this subnet: its addresses (stateful) or only its options
+        (stateless; the addresses come from SLAAC)."""
+        return self.enable_dhcp and self.ip_version == 6 and self.ipv6_address_mode in (
+            "dhcpv6-stateful", "dhcpv6-stateless")
 
 
 @dataclass
@@ -202,6 +215,8 @@ class LinuxDataplane:
         ns = self.dhcp_ns(net_id)
         self._ensure_ns(ns)
         leg = self._dhcp_leg(net_id)
+        if not self._link_exists("ns-dhcp", ns) and self._link_exists(leg, self.host_ns):
+            run(["ip", "-n", self.host_ns, "link", "del", leg])  # the namespace is new
         if not self._link_exists(leg, self.host_ns):
             peer = f"{leg}p"
             with contextlib.suppress(CommandError):
@@ -222,17 +237,24 @@ class LinuxDataplane:
             plen = ipaddress.ip_network(sub.cidr).prefixlen
             if f" {ip['ip_address']}/{plen} " not in have:
                 run(["ip", "-n", ns, "addr", "replace", f"{ip['ip_address']}/{plen}", "dev",
-                     "ns-dhcp"])
+                     "ns-dhcp", *(["nodad"] if sub.ip_version == 6 else [])])
         # The metadata service answers at 169.254.169.254 in this namespace (the
         # agent's proxy listens there); guests reach it by a DHCP-pushed host route.
-        has_v4 = any(s.enable_dhcp and s.ip_version == 4 for s in subnets)
+        has_v4 = any(s.dhcp_v4 for s in subnets)
         if has_v4 and f" {METADATA_CIDR} " not in have:
             run(["ip", "-n", ns, "addr", "replace", METADATA_CIDR, "dev", "ns-dhcp"])
         own = {ip["subnet_id"]: ip["ip_address"] for ip in dhcp_port.fixed_ips}
         d = self._dhcp_dir(net_id)
         hosts, opts = [], []
         for s in subnets:
-            if not s.enable_dhcp or s.ip_version != 4:
+            if s.dhcp_v6:
+                tag = f"s{s.id.replace('-', '')[:8]}"
+                if s.dns_nameservers:
+                    servers = ",".join(f"[{x}]" for x in s.dns_nameservers if ":" in x)
+                    if servers:
+                        opts.append(f"tag:{tag},option6:dns-server,{servers}")
+                continue
+            if not s.dhcp_v4:
                 continue
             tag = f"s{s.id.replace('-', '')[:8]}"
             if s.gateway_ip:
@@ -252,19 +274,30 @@ class LinuxDataplane:
         for p in ports:
             for ip in p.fixed_ips:
                 sub = by_subnet.get(ip["subnet_id"])
-                if sub is None or not sub.enable_dhcp or sub.ip_version != 4:
+                if sub is None:
                     continue
-                name = p.hostname or f"host-{ip['ip_address'].replace('.', '-')}"
-                hosts.append(f"{p.mac_address},{ip['ip_address']},{name}")
+                addr = ip["ip_address"]
+                name = p.hostname or "host-" + addr.replace(".", "-").replace(":", "-")
+                if sub.dhcp_v4:
+                    hosts.append(f"{p.mac_address},{addr},{name}")
+                elif sub.dhcp_v6 and sub.ipv6_address_mode == "dhcpv6-stateful":
+                    # DHCPv6 names clients by DUID; dnsmasq matches the MAC of a client
+                    # on the link it serves, as Neutron's static entries rely on
+                    hosts.append(f"{p.mac_address},[{addr}],{name}")
         _write(d / "hosts", "\n".join(hosts) + "\n")
         _write(d / "opts", "\n".join(opts) + "\n")
         ranges = []
         for s in subnets:
-            if s.enable_dhcp and s.ip_version == 4:
-                net = ipaddress.ip_network(s.cidr)
-                tag = f"s{s.id.replace('-', '')[:8]}"
+            net = ipaddress.ip_network(s.cidr)
+            tag = f"s{s.id.replace('-', '')[:8]}"
+            if s.dhcp_v4:
                 ranges.append(f"--dhcp-range=set:{tag},{net.network_address},static,"
                               f"{net.netmask},{lease_seconds}s")
+            elif s.dhcp_v6:
+                # static: only the ports' own addresses (stateful), or none at all and
+                # only options (stateless); the router, not dnsmasq, advertises
+                ranges.append(f"--dhcp-range=set:{tag},{net.network_address},static,"
+                              f"{net.prefixlen},{lease_seconds}s")
         pid = self._dnsmasq_pid(net_id)
         if pid is not None and not self._release_stale_leases(ns, d / "leases", hosts):
             # no dhcp_release here: restart dnsmasq on the pruned lease file instead
@@ -296,64 +329,63 @@ class LinuxDataplane:
         args_file.write_text("\0".join(argv))
 
     @staticmethod
-    def _stale_leases(leases: Path, hosts: list[str]) -> list[tuple[str, str]]:
-        """(mac, ip) of leases no host entry gives any more (a deleted port's): dnsmasq
-        would keep the address for the old MAC and refuse it to the port that has it
-        now, as Neutron's DHCP agent releases them."""
-        wanted = set()
+    def _stale_leases(leases: Path, hosts: list[str]) -> tuple[str, list[list[str]]]:
+        """The server's DUID and the lease lines no host entry gives any more (a
+        deleted port's): dnsmasq would keep the address for the old client and refuse
+        it to the port that has it now, as Neutron's DHCP agent releases them. An IPv4
+        lease is the MAC's and address's; an IPv6 one (DUID and IAID, no MAC) is stale
+        once no port has its address."""
+        wanted4, wanted6 = set(), set()
         for h in hosts:
             mac, ip = h.split(",")[:2]
-            wanted.add((mac.lower(), ip))
+            if ip.startswith("["):
+                wanted6.add(ip.strip("[]"))
+            else:
+                wanted4.add((mac.lower(), ip))
         try:
             text = leases.read_text()
         except FileNotFoundError:
-            return []
-        out = []
+            return "", []
+        server, out = "", []
         for line in text.splitlines():
             f = line.split()
-            if len(f) >= 3 and (f[1].lower(), f[2]) not in wanted:
-                out.append((f[1].lower(), f[2]))
-        return out
+            if len(f) == 2 and f[0] == "duid":
+                server = f[1]
+            elif len(f) >= 3 and ":" in f[2]:
+                if f[2] not in wanted6:
+                    out.append(f)
+            elif len(f) >= 3 and (f[1].lower(), f[2]) not in wanted4:
+                out.append(f)
+        return server, out
 
     def _release_stale_leases(self, ns: str, leases: Path, hosts: list[str]) -> bool:
-        """Release stale leases with dhcp_release; False when it is not installed and
-        some lease is stale (then the caller restarts dnsmasq on pruned leases)."""
-        stale = self._stale_leases(leases, hosts)
+        """Release stale leases with dhcp_release(6); False when that is not installed
+        and some lease is stale (then the caller restarts dnsmasq on pruned leases)."""
+        server, stale = self._stale_leases(leases, hosts)
         if not stale:
             return True
-        if not shutil.which("dhcp_release"):
+        v6 = [f for f in stale if ":" in f[2]]
+        if not shutil.which("dhcp_release") or (v6 and not (
+                shutil.which("dhcp_release6") and server and all(len(f) >= 5 for f in v6))):
             return False
-        for mac, ip in stale:
-            run(["dhcp_release", "ns-dhcp", ip, mac], netns=ns, check=False)
+        for f in stale:
+            if ":" in f[2]:
+                run(["dhcp_release6", "--iface", "ns-dhcp", "--ip", f[2], "--server-id",
+                     server, "--client-id", f[4], "--iaid", f[1]], netns=ns, check=False)
+            else:
+                run(["dhcp_release", "ns-dhcp", f[2], f[1].lower()], netns=ns, check=False)
         return True
 
     def _prune_leases(self, leases: Path, hosts: list[str]) -> None:
-        stale = set(self._stale_leases(leases, hosts))
+        stale = {" ".join(f) for f in self._stale_leases(leases, hosts)[1]}
         if not stale:
             return
-        keep = []
-        for line in leases.read_text().splitlines():
-            f = line.split()
-            if len(f) >= 3 and (f[1].lower(), f[2]) in stale:
-                continue
-            keep.append(line)
+        keep = [line for line in leases.read_text().splitlines()
+                if " ".join(line.split()) not in stale]
         _write(leases, "".join(f"{line}\n" for line in keep))
 
     def _dnsmasq_pid(self, net_id: str) -> int | None:
-        f = self.state_dir / "dhcp" / net_id / "pid"
-        try:
-            pid = int(f.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        cmdline = Path(f"/proc/{pid}/cmdline")
-        with contextlib.suppress(OSError):
-            if b"dnsmasq" in cmdline.read_bytes():
-                return pid
-        return None
+        return _daemon_pid(self.state_dir / "dhcp" / net_id / "pid", b"dnsmasq")
 
     def stop_dhcp(self, net_id: str) -> None:
         pid = self._dnsmasq_pid(net_id)
@@ -378,6 +410,9 @@ class LinuxDataplane:
         ns = self.router_ns(router_id)
         br = self.ensure_network(net_id, mtu)
         outer = f"{self.prefix}q{port_id.replace('-', '')[:8]}"
+        if not self._link_exists(inner, ns) and self._link_exists(outer, self.host_ns):
+            # the namespace was made anew: its old leg's peer is gone with it
+            run(["ip", "-n", self.host_ns, "link", "del", outer])
         if not self._link_exists(outer, self.host_ns):
             peer = f"{outer}p"
             with contextlib.suppress(CommandError):
@@ -392,7 +427,8 @@ class LinuxDataplane:
         have = run(["ip", "-n", ns, "-o", "addr", "show", "dev", inner]).stdout
         for cidr in cidrs:
             if f" {cidr} " not in have:
-                run(["ip", "-n", ns, "addr", "replace", cidr, "dev", inner])
+                run(["ip", "-n", ns, "addr", "replace", cidr, "dev", inner,
+                     *(["nodad"] if ":" in cidr else [])])
 
     def ensure_router(self, router_id: str, interfaces: list[dict[str, Any]],
                       gateway: dict[str, Any] | None, *, snat: bool = True,
@@ -402,13 +438,26 @@ class LinuxDataplane:
         external network, forwarding on, SNAT of its subnets behind the gateway
         address and 1:1 NAT for floating IPs (iptables, rebuilt as a whole each time).
 
-        interfaces: [{port_id, mac, net_id, mtu, cidrs: ["10.0.0.1/24"]}]
+        IPv6 subnets are routed (never NATed) and advertised by radvd on their legs,
+        as Neutron's L3 agent does: every leg with an IPv6 subnet sends router
+        advertisements (the guests' default route), and the subnet's ipv6_ra_mode says
+        what they tell: slaac and dhcpv6-stateless an autonomous prefix (stateless also
+        the O flag), dhcpv6-stateful the M flag. The metadata address sits on the
+        router's loopback, so guests of a network with a router and no DHCP reach it
+        through their default route.
+
+        interfaces: [{port_id, mac, net_id, mtu, cidrs: ["10.0.0.1/24"],
+                      subnets: [{cidr, ip_version, ipv6_ra_mode, dns_nameservers}]}]
         gateway: {port_id, mac, net_id, mtu, cidrs: ["172.24.4.5/24"], gateway_ip}
         floating_ips: [{floating_ip, fixed_ip}]"""
         self.ensure_host()
         ns = self.router_ns(router_id)
         self._ensure_ns(ns)
-        run(["sysctl", "-qw", "net.ipv4.ip_forward=1"], netns=ns)
+        run(["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"],
+            netns=ns)
+        lo = run(["ip", "-n", ns, "-o", "-4", "addr", "show", "dev", "lo"]).stdout
+        if f" {METADATA_CIDR} " not in lo:
+            run(["ip", "-n", ns, "addr", "replace", METADATA_CIDR, "dev", "lo"])
         wanted = set()
         for itf in interfaces:
             inner = f"qr-{itf['port_id'].replace('-', '')[:8]}"
@@ -460,9 +509,77 @@ class LinuxDataplane:
                                        f"--to-source {gw_ip}")
         nat.append("COMMIT")
         run(["iptables-restore"], input="\n".join(nat) + "\n", netns=ns)
+        self._ensure_radvd(router_id, interfaces)
         return ns
 
+    # ---------------------------------------------------------------- radvd
+    def _radvd_dir(self, router_id: str) -> Path:
+        return self.state_dir / "radvd" / router_id
+
+    def _radvd_pid(self, router_id: str) -> int | None:
+        return _daemon_pid(self._radvd_dir(router_id) / "pid", b"radvd")
+
+    def _ensure_radvd(self, router_id: str, interfaces: list[dict[str, Any]]) -> None:
+        conf = ""
+        for itf in interfaces:
+            v6 = [x for x in itf.get("subnets", []) if x.get("ip_version") == 6]
+            if not v6:
+                continue
+            modes = {x.get("ipv6_ra_mode") for x in v6}
+            lines = ["interface qr-" + itf["port_id"].replace("-", "")[:8], "{",
+                     "  AdvSendAdvert on;", "  MinRtrAdvInterval 3;",
+                     "  MaxRtrAdvInterval 10;"]
+            if int(itf["mtu"]) >= 1280:
+                lines.append(f"  AdvLinkMTU {int(itf['mtu'])};")
+            if "dhcpv6-stateless" in modes:
+                lines.append("  AdvOtherConfigFlag on;")
+            if "dhcpv6-stateful" in modes:
+                lines.append("  AdvManagedFlag on;")
+            dns = [d for x in v6 if x.get("ipv6_ra_mode") == "slaac"
+                   for d in x.get("dns_nameservers") or [] if ":" in d][:3]
+            if dns:
+                lines.append(f"  RDNSS {' '.join(dns)} {{}};")
+            for x in v6:
+                mode = x.get("ipv6_ra_mode")
+                if mode is None:
+                    continue
+                auto = "on" if mode in ("slaac", "dhcpv6-stateless") else "off"
+                lines += [f"  prefix {x['cidr']}", "  {", "    AdvOnLink on;",
+                          f"    AdvAutonomous {auto};", "  };"]
+            lines.append("};")
+            conf += "\n".join(lines) + "\n"
+        d = self._radvd_dir(router_id)
+        pid = self._radvd_pid(router_id)
+        if not conf:
+            self._stop_radvd(router_id)
+            return
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / "radvd.conf"
+        old = path.read_text() if path.exists() else None
+        if pid is not None and old == conf:
+            return
+        _write(path, conf)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGHUP)  # re-read the configuration
+                return
+        (d / "pid").unlink(missing_ok=True)
+        run(["radvd", "-C", str(path), "-p", str(d / "pid"), "-m", "logfile", "-l",
+             str(d / "log")], netns=self.router_ns(router_id))
+        for _ in range(200):  # radvd writes its pid file once it runs in the background
+            if self._radvd_pid(router_id) is not None:
+                break
+            time.sleep(0.01)
+
+    def _stop_radvd(self, router_id: str) -> None:
+        pid = self._radvd_pid(router_id)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        shutil.rmtree(self._radvd_dir(router_id), ignore_errors=True)
+
     def delete_router(self, router_id: str) -> None:
+        self._stop_radvd(router_id)
         ns = self.router_ns(router_id)
         if ns not in self._namespaces():
             return
@@ -535,6 +652,14 @@ class LinuxDataplane:
                 else:
                     body += [f"-A {cin} -p ipv6-icmp --icmpv6-type {t} -j RETURN"
                              for t in (130, 131, 132, 134, 135, 136, 143)]
+                    body.append(f"-A {cin} -p udp --sport 547 --dport 546 -j RETURN")
+                # an instance never acts as a DHCP server or (IPv6) a router for the
+                # others on its network, whatever its security groups allow
+                if family == 4:
+                    body.append(f"-A {cout} -p udp --sport 67 --dport 68 -j DROP")
+                else:
+                    body += [f"-A {cout} -p ipv6-icmp --icmpv6-type 134 -j DROP",
+                             f"-A {cout} -p udp --sport 547 --dport 546 -j DROP"]
                 body += [f"-A {cout} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN"]
                 if family == 4:
                     body.append(f"-A {cout} -s 0.0.0.0/32 -d 255.255.255.255/32 -p udp "
@@ -542,10 +667,15 @@ class LinuxDataplane:
                 else:
                     body += [f"-A {cout} -p ipv6-icmp --icmpv6-type {t} -j RETURN"
                              for t in (130, 131, 132, 133, 135, 136, 143)]
+                    body.append(f"-A {cout} -s {_link_local(p['mac'])}/128 -d ff02::1:2/128 "
+                                "-p udp --sport 546 --dport 547 -j RETURN")
                 # anti-spoofing: only the port's own addresses (and allowed pairs) with
-                # the port's MAC may leave the instance
+                # the port's MAC may leave the instance (and on IPv6 its link-local
+                # address, which neighbour discovery and DHCPv6 need)
                 sources = [(ip, p["mac"]) for ip in p["ips"]
                            if (":" in ip) == (family == 6)]
+                if family == 6:
+                    sources.append((_link_local(p["mac"]), p["mac"]))
                 sources += [(x["ip_address"], x.get("mac_address") or p["mac"])
                             for x in p.get("pairs", [])
                             if (":" in x["ip_address"]) == (family == 6)]
@@ -620,6 +750,11 @@ class LinuxDataplane:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGTERM)
             shutil.rmtree(dhcp, ignore_errors=True)
+        radvd = self.state_dir / "radvd"
+        if radvd.exists():
+            for d in radvd.iterdir():
+                self._stop_radvd(d.name)
+            shutil.rmtree(radvd, ignore_errors=True)
         for ns in self._namespaces():
             if ns.startswith(f"{self.prefix}-"):
                 run(["ip", "netns", "del", ns], check=False)
@@ -641,6 +776,31 @@ def _set_link(ns: str, dev: str, mac: str, mtu: int) -> None:
         change.append("up")
     if change:
         run(["ip", "-n", ns, "link", "set", dev, *change])
+
+
+def _link_local(mac: str) -> str:
+    """The IPv6 link-local address the kernel gives an interface with this MAC."""
+    octets = [int(x, 16) for x in mac.split(":")]
+    octets[0] ^= 0x02
+    iid = bytes(octets[:3] + [0xFF, 0xFE] + octets[3:])
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + iid))
+
+
+def _daemon_pid(pidfile: Path, name: bytes) -> int | None:
+    """The pid in `pidfile` if that process still runs and is `name` (a pid reused
+    by something else after a reboot is not ours)."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    with contextlib.suppress(OSError):
+        if name in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+    return None
 
 
 def _write(path: Path, text: str) -> None:

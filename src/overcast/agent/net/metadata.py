@@ -1,12 +1,14 @@
-"""The metadata proxy: 169.254.169.254:80 inside each DHCP namespace, answered by the
-control plane over the bus.
+"""The metadata proxy: 169.254.169.254:80 inside each DHCP namespace and each router
+namespace, answered by the control plane over the bus.
 
 A listening socket is made inside the namespace (a short-lived thread enters it with
 setns, binds, and leaves; the socket stays in the namespace it was made in) and is
 served by the agent's event loop, so one agent process serves every network without
 a process per network. The request is forwarded as (network id, source address,
 path): the guest cannot name another instance, and the anti-spoofing rules on its port
-make the source address its own.
+make the source address its own. A DHCP namespace serves one network; a router's
+serves the networks of its legs, told apart by the subnet the source address is in
+(a router's subnets never overlap).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import base64
 import contextlib
 import ctypes
 import functools
+import ipaddress
 import logging
 import os
 import socket
@@ -72,46 +75,80 @@ def listen_in_netns(netns: str, address: str, port: int) -> socket.socket:
     return result["sock"]  # type: ignore[no-any-return]
 
 
+Networks = list[tuple[str, str]]
+"""(cidr, network id) pairs: a request from an address in cidr is that network's."""
+
+
 class MetadataProxy:
-    """Serves 169.254.169.254 in the DHCP namespace of each network it is told."""
+    """Serves 169.254.169.254 in each namespace it is told."""
 
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
         self.servers: dict[str, asyncio.base_events.Server] = {}
+        self.networks: dict[str, Networks] = {}
+        #: the identity (inode) of each namespace a server listens in
+        self.inodes: dict[str, int] = {}
         self.requests = 0
 
-    async def ensure(self, wanted: dict[str, str]) -> None:
-        """`wanted`: network id -> namespace holding 169.254.169.254 for it."""
-        for net_id in list(self.servers):
-            if net_id not in wanted:
-                await self.remove(net_id)
-        for net_id, ns in wanted.items():
-            srv = self.servers.get(net_id)
+    async def prune(self) -> None:
+        """Close the servers whose namespace went (or was made anew) behind our back:
+        a listening socket keeps its namespace alive, with the devices in it, so a
+        router or DHCP namespace deleted by hand would live on unnamed and keep
+        forwarding, and could not be rebuilt under its name."""
+        for ns in list(self.servers):
+            try:
+                ino = os.stat(f"/run/netns/{ns}").st_ino
+            except OSError:
+                ino = -1
+            if ino != self.inodes.get(ns):
+                await self.remove(ns)
+
+    async def ensure(self, wanted: dict[str, tuple[str, Networks]]) -> None:
+        """`wanted`: namespace -> the networks whose guests it answers, as
+        (cidr, network id); a DHCP namespace has one network, for any address."""
+        for ns in list(self.servers):
+            if ns not in wanted:
+                await self.remove(ns)
+        for ns, (label, networks) in wanted.items():
+            self.networks[ns] = networks
+            srv = self.servers.get(ns)
             if srv is not None and srv.is_serving():
                 continue
             try:
+                ino = os.stat(f"/run/netns/{ns}").st_ino
                 sock = await asyncio.to_thread(listen_in_netns, ns, METADATA_IP, 80)
             except OSError as exc:
-                log.warning("metadata proxy for network %s not started: %s", net_id, exc)
+                log.warning("metadata proxy for %s not started: %s", label, exc)
                 continue
-            self.servers[net_id] = await asyncio.start_server(
-                functools.partial(self._serve, net_id), sock=sock)
+            self.inodes[ns] = ino
+            self.servers[ns] = await asyncio.start_server(
+                functools.partial(self._serve, ns), sock=sock)
 
-    async def remove(self, net_id: str) -> None:
-        srv = self.servers.pop(net_id, None)
+    async def remove(self, ns: str) -> None:
+        srv = self.servers.pop(ns, None)
+        self.networks.pop(ns, None)
+        self.inodes.pop(ns, None)
         if srv is not None:
             srv.close()
             with contextlib.suppress(Exception):
                 await srv.wait_closed()
 
     async def stop(self) -> None:
-        for net_id in list(self.servers):
-            await self.remove(net_id)
+        for ns in list(self.servers):
+            await self.remove(ns)
 
-    async def _serve(self, net_id: str, reader: asyncio.StreamReader,
+    def _network(self, ns: str, peer: str) -> str | None:
+        addr = ipaddress.ip_address(peer)
+        for cidr, net_id in self.networks.get(ns, []):
+            if addr in ipaddress.ip_network(cidr):
+                return net_id
+        return None
+
+    async def _serve(self, ns: str, reader: asyncio.StreamReader,
                      writer: asyncio.StreamWriter) -> None:
         try:
             peer = writer.get_extra_info("peername")[0]
+            net_id = self._network(ns, peer)
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
             except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
@@ -125,6 +162,9 @@ class MetadataProxy:
                 await self._reply(writer, 405, "text/plain", b"GET only\n")
                 return
             self.requests += 1
+            if net_id is None:
+                await self._reply(writer, 404, "text/plain", b"not an instance here\n")
+                return
             try:
                 ans = await self.bus.call("network", MetadataRequest(
                     network_id=net_id, address=peer, path=path), timeout=10)
