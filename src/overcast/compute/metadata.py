@@ -10,6 +10,7 @@ resolved by the network service), so an instance only ever reads its own data.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 from collections.abc import Callable
 from typing import Any
@@ -62,22 +63,47 @@ def meta_data(inst: m.Instance) -> dict[str, Any]:
 
 
 def network_data(ports: list[dict[str, Any]]) -> dict[str, Any]:
-    """network_data.json: one link per port, configured by DHCP on it."""
+    """network_data.json as Nova writes it: a link per port and a network per fixed
+    address, typed by how the guest configures it: `ipv4_dhcp`; `ipv6_slaac`,
+    `ipv6_dhcpv6-stateless` or `ipv6_dhcpv6-stateful` (the router advertises, DHCPv6
+    answers); or `ipv4`/`ipv6` with the address, netmask, routes and DNS servers for
+    a subnet without DHCP, which the guest sets up itself."""
     links: list[dict[str, Any]] = []
     networks: list[dict[str, Any]] = []
+    services: list[dict[str, str]] = []
     for p in ports:
         link = f"tap{p['id'][:11]}"
         links.append({"id": link, "vif_id": p["id"], "type": "bridge",
                       "ethernet_mac_address": p["mac_address"], "mtu": p.get("mtu")})
-        seen: set[int] = set()
+        subnets = p.get("subnets") or {}
         for ip in p.get("fixed_ips", []):
+            sub = subnets.get(ip.get("subnet_id"))
             version = 6 if ":" in ip["ip_address"] else 4
-            if version in seen:
-                continue
-            seen.add(version)
-            networks.append({"id": f"network{len(networks)}", "link": link,
-                             "type": f"ipv{version}_dhcp", "network_id": p["network_id"]})
-    return {"links": links, "networks": networks, "services": []}
+            entry: dict[str, Any] = {"id": f"network{len(networks)}", "link": link,
+                                     "network_id": p["network_id"]}
+            mode = (sub or {}).get("ipv6_address_mode")
+            if sub is None or (version == 4 and sub.get("enable_dhcp")):
+                entry["type"] = f"ipv{version}_dhcp"
+            elif version == 6 and mode:
+                entry["type"] = f"ipv6_{mode}"
+            else:
+                net = ipaddress.ip_network(sub["cidr"])
+                entry.update(type=f"ipv{version}", ip_address=ip["ip_address"],
+                             netmask=str(net.netmask), routes=[])
+                any_net = "0.0.0.0" if version == 4 else "::"
+                for r in sub.get("host_routes") or []:
+                    dest = ipaddress.ip_network(r["destination"])
+                    entry["routes"].append({"network": str(dest.network_address),
+                                            "netmask": str(dest.netmask),
+                                            "gateway": r["nexthop"]})
+                if sub.get("gateway_ip"):
+                    entry["routes"].append({"network": any_net, "netmask": any_net,
+                                            "gateway": sub["gateway_ip"]})
+                dns = [{"type": "dns", "address": a} for a in sub.get("dns_nameservers") or []]
+                entry["services"] = dns
+                services += [d for d in dns if d not in services]
+            networks.append(entry)
+    return {"links": links, "networks": networks, "services": services}
 
 
 def documents(inst: m.Instance, ports: list[dict[str, Any]]) -> dict[str, Any]:

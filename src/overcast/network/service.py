@@ -1660,9 +1660,20 @@ class NetworkService:
                     m.IPAllocation.port_id.in_([p.id for p in ports]))):
                 allocs.setdefault(a.port_id, []).append(
                     {"subnet_id": a.subnet_id, "ip_address": a.ip_address})
+            subnets = {x.id: {"cidr": x.cidr, "ip_version": x.ip_version,
+                              "gateway_ip": x.gateway_ip, "enable_dhcp": x.enable_dhcp,
+                              "ipv6_address_mode": x.ipv6_address_mode,
+                              "dns_nameservers": list(x.dns_nameservers or []),
+                              "host_routes": list(x.host_routes or [])}
+                       for x in s.scalars(select(m.Subnet).where(m.Subnet.id.in_(
+                           {a["subnet_id"] for v in allocs.values() for a in v})))}
+            # `subnets`: how each address is configured (network_data.json says it)
             return [{"id": p.id, "mac_address": p.mac_address, "network_id": p.network_id,
                      "mtu": mtus.get(p.network_id) or 1500,
-                     "fixed_ips": allocs.get(p.id, [])} for p in ports]
+                     "fixed_ips": allocs.get(p.id, []),
+                     "subnets": {a["subnet_id"]: subnets[a["subnet_id"]]
+                                 for a in allocs.get(p.id, []) if a["subnet_id"] in subnets}}
+                    for p in ports]
 
     def release_for_instance(self, instance_uuid: str) -> None:
         """Ports compute made go away; ports the user passed in are unbound, as Nova
@@ -1766,7 +1777,13 @@ class NetworkService:
         have = set(s.scalars(select(m.IPAllocation.subnet_id).where(
             m.IPAllocation.port_id == port.id)))
         for sub in subnets:
-            if sub.enable_dhcp and sub.ip_version == 4 and sub.id not in have:
+            if sub.id in have or not _serves_dhcp(sub):
+                continue
+            if sub.ip_version == 6 and sub.ipv6_address_mode == "dhcpv6-stateless":
+                addr = ipam.eui64(ipaddress.ip_network(sub.cidr), port.mac_address)
+                if s.get(m.IPAllocation, (sub.id, addr)) is None:
+                    self._insert_ip(s, sub, addr, port)
+            else:
                 self._auto_ip(s, sub, port)
         return port
 
@@ -1795,7 +1812,9 @@ class NetworkService:
                 return {"id": x.id, "cidr": x.cidr, "gateway_ip": x.gateway_ip,
                         "dns_nameservers": list(x.dns_nameservers or []),
                         "host_routes": list(x.host_routes or []),
-                        "enable_dhcp": x.enable_dhcp, "ip_version": x.ip_version}
+                        "enable_dhcp": x.enable_dhcp, "ip_version": x.ip_version,
+                        "ipv6_ra_mode": x.ipv6_ra_mode,
+                        "ipv6_address_mode": x.ipv6_address_mode}
 
             out: dict[str, Any] = {"networks": {}, "dhcp": [], "routers": [],
                                    "upstreams": [], "ports": []}
@@ -1807,7 +1826,7 @@ class NetworkService:
             if network_host:
                 for net in nets.values():
                     subs = subnets.get(net.id, [])
-                    if any(x.enable_dhcp and x.ip_version == 4 for x in subs):
+                    if any(_serves_dhcp(x) for x in subs):
                         dport = self._dhcp_port(s, net, subs)
                         s.flush()
                         dallocs = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address}
@@ -1895,13 +1914,17 @@ class NetworkService:
         interfaces = []
         for p in s.scalars(select(m.Port).where(
                 m.Port.device_id == r.id, m.Port.device_owner == "network:router_interface")):
-            cidrs = []
+            cidrs, subs = [], []
             for a in allocs.get(p.id, []):
                 sub = s.get(m.Subnet, a["subnet_id"])
                 if sub is not None:
                     cidrs.append(f"{a['ip_address']}/{ipaddress.ip_network(sub.cidr).prefixlen}")
+                    subs.append({"cidr": sub.cidr, "ip_version": sub.ip_version,
+                                 "ipv6_ra_mode": sub.ipv6_ra_mode,
+                                 "dns_nameservers": list(sub.dns_nameservers or [])})
             interfaces.append({"port_id": p.id, "mac": p.mac_address, "net_id": p.network_id,
-                               "mtu": nets[p.network_id].mtu, "cidrs": cidrs})
+                               "mtu": nets[p.network_id].mtu, "cidrs": cidrs,
+                               "subnets": subs})
         gateway = None
         if r.gateway_port_id and r.gateway_network_id in nets:
             gp = s.get(m.Port, r.gateway_port_id)
@@ -1997,6 +2020,16 @@ def _pairs(raw: Any) -> list[dict[str, str]]:
             pair["mac_address"] = str(p["mac_address"]).lower()
         out.append(pair)
     return out
+
+
+def _serves_dhcp(sub: m.Subnet) -> bool:
+    """The network's DHCP server (dnsmasq) serves this subnet: DHCPv4, or DHCPv6
+    for its addresses (stateful) or options (stateless). SLAAC subnets get their
+    addresses from the router's advertisements."""
+    if not sub.enable_dhcp:
+        return False
+    return sub.ip_version == 4 or sub.ipv6_address_mode in ("dhcpv6-stateful",
+                                                             "dhcpv6-stateless")
 
 
 def _hostname(port: m.Port) -> str:
