@@ -7,6 +7,7 @@ has no DHCP."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -36,6 +37,9 @@ case "$reason" in
   BOUND6|REBOOT6|RENEW6|REBIND6)
     ip -6 addr replace "$new_ip6_address/64" dev "$interface" nodad
     echo "$new_ip6_address $new_dhcp6_name_servers" > "@OUT@"
+    ;;
+  INFORM6)
+    echo "$new_dhcp6_name_servers" > "@OUT@"
     ;;
 esac
 exit 0
@@ -92,13 +96,17 @@ def test_slaac_and_dhcpv6_stateful_routed_by_the_router(
     sub_b = make(cloud, hd, "subnets", "subnet", network_id=net_b["id"], ip_version=6,
                  cidr="2001:db8:b::/64", ipv6_ra_mode="dhcpv6-stateful",
                  ipv6_address_mode="dhcpv6-stateful", dns_nameservers=["2001:db8:b::53"])
+    net_c = make(cloud, hd, "networks", "network", name="v6-stateless")
+    sub_c = make(cloud, hd, "subnets", "subnet", network_id=net_c["id"], ip_version=6,
+                 cidr="2001:db8:c::/64", ipv6_ra_mode="dhcpv6-stateless",
+                 ipv6_address_mode="dhcpv6-stateless", dns_nameservers=["2001:db8:c::53"])
     router = make(cloud, hd, "routers", "router", name="r6")
-    for sub in (sub_a, sub_b):
+    for sub in (sub_a, sub_b, sub_c):
         r = cloud.client.put(f"{N}/routers/{router['id']}/add_router_interface",
                              headers=hd, json={"subnet_id": sub["id"]})
         assert r.status_code == 200, r.text
     ports = {}
-    for key, net in (("a", net_a), ("b", net_b)):
+    for key, net in (("a", net_a), ("b", net_b), ("c", net_c)):
         ports[key] = make(cloud, hd, "ports", "port", network_id=net["id"],
                           device_owner="compute:nova", device_id=f"vm-{key}",
                           **{"binding:host_id": HOST,
@@ -112,9 +120,10 @@ def test_slaac_and_dhcpv6_stateful_routed_by_the_router(
     # flag on the stateful one; only the stateful network needs a DHCP server
     conf = (dp.state_dir / "radvd" / router["id"] / "radvd.conf").read_text()
     assert "prefix 2001:db8:a::/64" in conf and "AdvManagedFlag on;" in conf
-    assert conf.count("AdvAutonomous on;") == 1 and conf.count("AdvAutonomous off;") == 1
+    assert "AdvOtherConfigFlag on;" in conf
+    assert conf.count("AdvAutonomous on;") == 2 and conf.count("AdvAutonomous off;") == 1
     namespaces = dp.list_devices()["namespaces"]
-    assert dp.dhcp_ns(net_b["id"]) in namespaces
+    assert dp.dhcp_ns(net_b["id"]) in namespaces and dp.dhcp_ns(net_c["id"]) in namespaces
     assert dp.dhcp_ns(net_a["id"]) not in namespaces
     created: list[str] = []
     try:
@@ -137,6 +146,19 @@ def test_slaac_and_dhcpv6_stateful_routed_by_the_router(
         assert got == [b_ip, "2001:db8:b::53"], got
         wait_for("a default route from the router", lambda: "via fe80::" in run(
             ["ip", "-n", ns_b, "-6", "route", "show", "default"]).stdout)
+        # DHCPv6-stateless: the address by SLAAC, the DNS server from dnsmasq
+        c_ip = ports["c"]["fixed_ips"][0]["ip_address"]
+        ns_c = plug(cloud, comp, net_c, ports["c"], "v6c", created)
+        assert wait_for("a SLAAC address", lambda: addrs6(ns_c)) == [c_ip]
+        wait_for("a link-local address", lambda: addrs6(ns_c, "link"))
+        out_c = tmp_path / "c.info"
+        script_c = tmp_path / "dhclient-c.sh"
+        script_c.write_text(DHCLIENT.replace("@OUT@", str(out_c)))
+        script_c.chmod(0o755)
+        run(["dhclient", "-6", "-S", "-1", "-v", "-sf", str(script_c), "-lf",
+             str(tmp_path / "lfc"), "-pf", str(tmp_path / "pfc"), "eth0"], netns=ns_c,
+            timeout=60)
+        assert out_c.read_text().split() == ["2001:db8:c::53"]
         # routed between the subnets (both ports are in the project's default group,
         # which lets its members in over IPv6)
         assert wait_for("ping from a to b", lambda: ping6(ns_a, b_ip))
@@ -171,13 +193,16 @@ def test_slaac_and_dhcpv6_stateful_routed_by_the_router(
             pid = int((tmp_path / "rogue.pid").read_text())
             os.kill(pid, 15)
     finally:
+        for pidfile in tmp_path.glob("pf*"):  # dhclient stays behind to renew
+            with contextlib.suppress(ValueError, OSError):
+                os.kill(int(pidfile.read_text()), 15)
         for p in ports.values():
             dp.unplug_port(p["id"])
         for ns in created:
             run(["ip", "netns", "del", ns], check=False)
     # the router's last IPv6 leg goes: radvd stops
     before = comp.applied
-    for sub in (sub_a, sub_b):
+    for sub in (sub_a, sub_b, sub_c):
         r = cloud.client.put(f"{N}/routers/{router['id']}/remove_router_interface",
                              headers=hd, json={"subnet_id": sub["id"]})
         assert r.status_code == 200, r.text
