@@ -11,6 +11,7 @@ boots, and delete leaving no process, device or file behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -109,8 +110,28 @@ def _diagnose(live: Live) -> str:
                 r = subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True,
                                    text=True)
                 out.append(f"--- {ns}: {' '.join(cmd)}\n{r.stdout[-1500:]}")
-    for log in (live.data_dir / "net" / "dhcp").glob("*/log"):
-        out.append(f"--- {log}\n{log.read_text()[-2500:]}")
+        elif ns.endswith("-host"):
+            # which devices sit on which bridge, and the port firewall's counters
+            for cmd in (["ip", "-o", "link", "show"], ["iptables-save", "-c", "-t", "filter"]):
+                r = subprocess.run(["ip", "netns", "exec", ns, *cmd], capture_output=True,
+                                   text=True)
+                out.append(f"--- {ns}: {' '.join(cmd)}\n{r.stdout[-4000:]}")
+    for d in (live.data_dir / "net" / "dhcp").glob("*"):
+        for name in ("hosts", "leases"):
+            with contextlib.suppress(OSError):
+                out.append(f"--- {d / name}\n{(d / name).read_text()[-1500:]}")
+        log = d / "log"
+        with contextlib.suppress(OSError):
+            text = log.read_text()
+            # each client's last word, then the tail
+            last: dict[str, str] = {}
+            for line in text.splitlines():
+                words = line.split()
+                for w in words:
+                    if w.count(":") == 5 and len(w) == 17:
+                        last[w] = line
+            out.append(f"--- {log}: each MAC's last line\n" + "\n".join(last.values()))
+            out.append(f"--- {log}\n{text[-2500:]}")
     return "\n".join(out)
 
 
