@@ -1,8 +1,10 @@
-"""What the real drivers share: state files, console tails, processes, the host's
-resources and the config drive's documents."""
+"""What the real drivers share: the instance directories with their records, state
+files, console tails, processes, the host's resources and the config drive's
+documents."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -13,11 +15,63 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from overcast.agent.virt.base import InstanceNotFound
 from overcast.agent.virt.fake import host_uptime
 from overcast.bus.messages import InstanceSpec
 
 #: the most of a console file read back (os-getConsoleOutput)
 CONSOLE_MAX = 1 << 20
+
+
+class InstanceFiles:
+    """A directory per instance under `instances_dir` holding its record
+    (instance.json) and its console.log, and a lock per instance. A driver sets
+    `host`, `instances_dir` and `_locks` in its constructor."""
+
+    host: str
+    instances_dir: Path
+    _locks: dict[str, asyncio.Lock]
+
+    def _dir(self, uuid: str) -> Path:
+        if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]*", uuid):
+            raise InstanceNotFound(f"{uuid!r} is not an instance id")
+        return self.instances_dir / uuid
+
+    def _lock(self, uuid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uuid, asyncio.Lock())
+
+    def _load(self, uuid: str) -> dict[str, Any]:
+        d = self._dir(uuid)
+        try:
+            rec: dict[str, Any] = json.loads((d / "instance.json").read_text())
+            return rec
+        except FileNotFoundError:
+            if d.is_dir():
+                return {"uuid": uuid}  # a spawn that died before writing its record
+            raise InstanceNotFound(f"instance {uuid} is not on host {self.host}")
+        except ValueError:
+            return {"uuid": uuid}
+
+    async def _record(self, uuid: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self._load, uuid)
+
+    async def _save(self, rec: dict[str, Any]) -> None:
+        await asyncio.to_thread(write_json, self._dir(rec["uuid"]) / "instance.json", rec)
+
+    def _uuids(self) -> list[str]:
+        try:
+            return sorted(p.name for p in self.instances_dir.iterdir()
+                          if p.is_dir() and not p.name.startswith("."))
+        except FileNotFoundError:
+            return []
+
+    async def console_output(self, uuid: str, tail: int | None = None) -> str:
+        """The instance's console (a guest's serial port, a container's stdout and
+        stderr) across its boots; the last `tail` lines when given."""
+        d = self._dir(uuid)
+        if not await asyncio.to_thread(d.is_dir):
+            raise InstanceNotFound(f"instance {uuid} is not on host {self.host}")
+        return await asyncio.to_thread(_tail_file, d / "console.log", tail)
 
 
 def hostname_of(name: str) -> str:
@@ -49,6 +103,9 @@ def tail(path: Path, lines: int | None, limit: int = CONSOLE_MAX) -> str:
     if lines:
         data = "\n".join(data.rstrip("\n").split("\n")[-lines:]) + "\n"
     return data
+
+
+_tail_file = tail  # for InstanceFiles.console_output, whose parameter is `tail`
 
 
 def proc_start(pid: int) -> str | None:
@@ -130,3 +187,4 @@ def write_documents(where: Path, docs: dict[str, Any]) -> None:
             (latest / name).write_text(body)
         else:
             (latest / name).write_text(json.dumps(body))
+

@@ -67,6 +67,7 @@ from overcast.agent.virt.base import (
 )
 from overcast.agent.virt.common import (
     CONSOLE_MAX,
+    InstanceFiles,
     config_documents,
     host_resources,
     hostname_of,
@@ -280,7 +281,7 @@ def _is_mount(path: Path) -> bool:
 # ------------------------------------------------------------------------ driver
 
 
-class ContainerDriver(Driver):
+class ContainerDriver(InstanceFiles, Driver):
     name = "container"
     # suspend is the cgroup freezer, reported SUSPENDED (no memory image is saved:
     # a suspended container does not survive a host reboot)
@@ -304,18 +305,10 @@ class ContainerDriver(Driver):
         self._image_locks: dict[str, asyncio.Lock] = {}
 
     # ---------------------------------------------------------------- names
-    def _dir(self, uuid: str) -> Path:
-        if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]*", uuid):
-            raise InstanceNotFound(f"{uuid!r} is not an instance id")
-        return self.instances_dir / uuid
-
     @staticmethod
     def cid(uuid: str) -> str:
         """The instance's container id, network namespace and cgroup name."""
         return f"{PREFIX}{uuid}"
-
-    def _lock(self, uuid: str) -> asyncio.Lock:
-        return self._locks.setdefault(uuid, asyncio.Lock())
 
     # -------------------------------------------------------------- runtime
     async def runtime(self) -> Runtime:
@@ -373,24 +366,6 @@ class ContainerDriver(Driver):
         return str(state.get("status")) if state else "absent"
 
     # --------------------------------------------------------------- records
-    def _load(self, uuid: str) -> dict[str, Any]:
-        d = self._dir(uuid)
-        try:
-            rec: dict[str, Any] = json.loads((d / "instance.json").read_text())
-            return rec
-        except FileNotFoundError:
-            if d.is_dir():
-                return {"uuid": uuid}  # a spawn that died before writing its record
-            raise InstanceNotFound(f"instance {uuid} is not on host {self.host}")
-        except ValueError:
-            return {"uuid": uuid}
-
-    async def _record(self, uuid: str) -> dict[str, Any]:
-        return await asyncio.to_thread(self._load, uuid)
-
-    async def _save(self, rec: dict[str, Any]) -> None:
-        await asyncio.to_thread(_write_json, self._dir(rec["uuid"]) / "instance.json", rec)
-
     # ---------------------------------------------------------------- images
     async def _image(self, spec: InstanceSpec) -> tuple[str, dict[str, Any]]:
         """The image's id and its run config, unpacked into the cache if needed."""
@@ -855,24 +830,9 @@ class ContainerDriver(Driver):
             return base.SUSPENDED if rec.get("suspended") else base.PAUSED
         return base.SHUTDOWN
 
-    def _uuids(self) -> list[str]:
-        try:
-            return sorted(p.name for p in self.instances_dir.iterdir()
-                          if p.is_dir() and not p.name.startswith("."))
-        except FileNotFoundError:
-            return []
-
     async def list_instances(self) -> list[str]:
         """Every instance with files on this host, running or not."""
         return await asyncio.to_thread(self._uuids)
-
-    async def console_output(self, uuid: str, tail: int | None = None) -> str:
-        """The container's stdout and stderr, across its boots (the last `tail` lines
-        when given)."""
-        d = self._dir(uuid)
-        if not await asyncio.to_thread(d.is_dir):
-            raise InstanceNotFound(f"instance {uuid} is not on host {self.host}")
-        return await asyncio.to_thread(_tail, d / "console.log", tail)
 
     async def snapshot(self, uuid: str, dest: Path) -> str:
         """The merged root file system as a root file system tarball (the format the

@@ -95,6 +95,7 @@ from overcast.agent.virt.base import (
 )
 from overcast.agent.virt.common import (
     CONSOLE_MAX,
+    InstanceFiles,
     config_documents,
     host_resources,
     hostname_of,
@@ -480,7 +481,7 @@ def write_config_drive(dest: Path, docs: dict[str, Any]) -> None:
 # ----------------------------------------------------------------------------- driver
 
 
-class QemuDriver(Driver):
+class QemuDriver(InstanceFiles, Driver):
     name = "qemu"
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
                               "console_output", "snapshot"})
@@ -503,18 +504,10 @@ class QemuDriver(Driver):
         self._reaping: dict[str, asyncio.Task[None]] = {}
 
     # ---------------------------------------------------------------- names
-    def _dir(self, uuid: str) -> Path:
-        if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]*", uuid):
-            raise InstanceNotFound(f"{uuid!r} is not an instance id")
-        return self.instances_dir / uuid
-
     @staticmethod
     def cgroup(uuid: str) -> str:
         """The name of the instance's cgroups."""
         return f"{PREFIX}{uuid}"
-
-    def _lock(self, uuid: str) -> asyncio.Lock:
-        return self._locks.setdefault(uuid, asyncio.Lock())
 
     async def accelerator(self) -> Accel:
         """The accelerator guests get here (probed once, see probe_accel)."""
@@ -534,24 +527,6 @@ class QemuDriver(Driver):
             raise RetryableError(str(exc)) from exc
 
     # --------------------------------------------------------------- records
-    def _load(self, uuid: str) -> dict[str, Any]:
-        d = self._dir(uuid)
-        try:
-            rec: dict[str, Any] = json.loads((d / "instance.json").read_text())
-            return rec
-        except FileNotFoundError:
-            if d.is_dir():
-                return {"uuid": uuid}  # a spawn that died before writing its record
-            raise InstanceNotFound(f"instance {uuid} is not on host {self.host}")
-        except ValueError:
-            return {"uuid": uuid}
-
-    async def _record(self, uuid: str) -> dict[str, Any]:
-        return await asyncio.to_thread(self._load, uuid)
-
-    async def _save(self, rec: dict[str, Any]) -> None:
-        await asyncio.to_thread(_write_json, self._dir(rec["uuid"]) / "instance.json", rec)
-
     @staticmethod
     def _built(rec: dict[str, Any]) -> dict[str, Any]:
         if not rec.get("built"):
@@ -1270,26 +1245,12 @@ class QemuDriver(Driver):
             return base.SHUTDOWN
         return POWER_STATES.get(status, base.NOSTATE)
 
-    def _uuids(self) -> list[str]:
-        try:
-            return sorted(p.name for p in self.instances_dir.iterdir()
-                          if p.is_dir() and not p.name.startswith("."))
-        except FileNotFoundError:
-            return []
-
     async def list_instances(self) -> list[str]:
         """Every instance with files on this host, running or not (a half-built one
         too: the agent's reconciler destroys what belongs to no instance). Empty
         cgroups of instances gone are removed on the way."""
         await asyncio.to_thread(self._sweep_cgroups)
         return await asyncio.to_thread(self._uuids)
-
-    async def console_output(self, uuid: str, tail: int | None = None) -> str:
-        """The serial console across boots (the last `tail` lines when given)."""
-        d = self._dir(uuid)
-        if not await asyncio.to_thread(d.is_dir):
-            raise InstanceNotFound(f"instance {uuid} is not on host {self.host}")
-        return await asyncio.to_thread(_tail, d / "console.log", tail)
 
     async def snapshot(self, uuid: str, dest: Path) -> str:
         """The root disk as a standalone qcow2 (the backing chain flattened). A running
