@@ -271,3 +271,33 @@ def test_metadata_through_a_router_on_a_network_without_dhcp(
         dp.unplug_port(port["id"])
         for n in created:
             run(["ip", "netns", "del", n], check=False)
+
+
+def test_router_without_radvd_still_converges(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host missing radvd loses only the advertisements: the router is built with
+    its addresses and the pass goes on (no exception for the caller); once radvd is
+    there, the next pass starts it."""
+    import uuid as uuidlib
+
+    from overcast.agent.net import linux
+
+    monkeypatch.setattr(linux, "which", lambda name: None)
+    dp = linux.LinuxDataplane(f"t{uuidlib.uuid4().hex[:4]}", tmp_path / "state")
+    rid = str(uuidlib.uuid4())
+    legs = [{"port_id": str(uuidlib.uuid4()), "mac": "fa:16:3e:00:00:11",
+             "net_id": str(uuidlib.uuid4()), "mtu": 1450,
+             "cidrs": ["10.66.0.1/24", "2001:db8:66::1/64"],
+             "subnets": [{"cidr": "10.66.0.0/24", "ip_version": 4},
+                         {"cidr": "2001:db8:66::/64", "ip_version": 6,
+                          "ipv6_ra_mode": "slaac", "dns_nameservers": []}]}]
+    try:
+        ns = dp.ensure_router(rid, legs, None)
+        addrs = run(["ip", "-n", ns, "-o", "addr", "show"]).stdout
+        assert "10.66.0.1/24" in addrs and "2001:db8:66::1/64" in addrs
+        assert dp._radvd_pid(rid) is None  # noqa: SLF001
+        monkeypatch.setattr(linux, "which", shutil.which)
+        dp.ensure_router(rid, legs, None)
+        assert dp._radvd_pid(rid) is not None  # noqa: SLF001
+    finally:
+        dp.cleanup()

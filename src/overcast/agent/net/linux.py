@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import os
 import shutil
 import signal
@@ -23,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from overcast.kit.runner import CommandError, run
+from overcast.kit.runner import CommandError, run, which
+
+log = logging.getLogger("overcast.agent.net")
 
 METADATA_CIDR = "169.254.169.254/32"
 
@@ -564,8 +567,18 @@ class LinuxDataplane:
                 os.kill(pid, signal.SIGHUP)  # re-read the configuration
                 return
         (d / "pid").unlink(missing_ok=True)
-        run(["radvd", "-C", str(path), "-p", str(d / "pid"), "-m", "logfile", "-l",
-             str(d / "log")], netns=self.router_ns(router_id))
+        # Advertisements are the IPv6 guests' only trouble here: without radvd (or when
+        # it fails) the rest of the router, and the rest of the pass, still converge.
+        if which("radvd") is None:
+            log.warning("router %s has IPv6 subnets but radvd is not installed: no "
+                        "router advertisements (apt-get install radvd)", router_id)
+            return
+        try:
+            run(["radvd", "-C", str(path), "-p", str(d / "pid"), "-m", "logfile", "-l",
+                 str(d / "log")], netns=self.router_ns(router_id))
+        except CommandError as exc:
+            log.warning("radvd did not start for router %s: %s", router_id, exc)
+            return
         for _ in range(200):  # radvd writes its pid file once it runs in the background
             if self._radvd_pid(router_id) is not None:
                 break
