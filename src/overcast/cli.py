@@ -28,6 +28,58 @@ def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
     return load_settings(data_dir=data_dir, **overrides)
 
 
+class _QuietStream:
+    """A stream that stops writing once its reader has gone, instead of raising.
+
+    A server's console is only for the person who started it: when that terminal or
+    pipe goes away (`overcast up | head`, a closed ssh session), the cloud keeps running.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._gone = False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return int(self._stream.write(text))
+            except (BrokenPipeError, OSError, ValueError):
+                self._gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                self._gone = True
+
+    def isatty(self) -> bool:
+        return not self._gone and bool(self._stream.isatty())
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+    @property
+    def encoding(self) -> str:
+        return str(getattr(self._stream, "encoding", "utf-8"))
+
+
+def _serve_until_stopped() -> None:
+    """Make this process a server that no peer can stop.
+
+    `main()` gives short commands the default SIGPIPE action, so `overcast ... | head`
+    ends quietly. A server must never have it: a write to a socket whose client has
+    hung up would kill the whole cloud (API, conductor, agents) with status 141. With
+    SIGPIPE ignored that write fails with EPIPE, which only ends that one connection.
+    The console's own pipe may close too; then the cloud goes on without it.
+    """
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    console.file = _QuietStream(sys.stderr)  # type: ignore[assignment]
+    sys.stdout = _QuietStream(sys.stdout)  # type: ignore[assignment]
+    sys.stderr = _QuietStream(sys.stderr)  # type: ignore[assignment]
+
+
 def _setup_logging(settings: Settings) -> None:
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -59,6 +111,8 @@ def up(
 ) -> None:
     """Start an all-in-one cloud in the foreground (Ctrl-C or SIGTERM stops it)."""
     import uvicorn
+
+    _serve_until_stopped()
 
     from overcast.cloud import init_cloud
 
@@ -305,6 +359,8 @@ def agent(
     """Run compute agent(s) that serve a control plane over RabbitMQ."""
     import asyncio
 
+    _serve_until_stopped()
+
     from overcast.agent.host import Agent
     from overcast.agent.virt.fake import FakeDriver
     from overcast.bus import make_bus
@@ -340,6 +396,8 @@ def agent(
 
 
 def main() -> None:
+    # Short commands die quietly when their reader goes away (`overcast ... | head`);
+    # the long-running ones (`up`, `agent`) undo this first thing: _serve_until_stopped.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         app()
