@@ -69,3 +69,18 @@ class Policy:
         if not self.check(ctx, rule, target):
             raise Forbidden(message or f"You are not authorized to perform the requested "
                                        f"action: {rule}.")
+
+
+def admin_only(message: str = "Policy doesn't allow this operation to be performed.",
+               code: str | None = None) -> Any:
+    """A FastAPI dependency for routes only admins may call: declare it on the route
+    (`dependencies=[ADMIN]`) instead of checking by hand in the handler."""
+    from fastapi import Depends, Request
+
+    from overcast.kit.web import get_context
+
+    async def check(request: Request, ctx: RequestContext = Depends(get_context)) -> None:
+        if not ctx.is_admin:
+            raise Forbidden(message, code=code) if code else Forbidden(message)
+
+    return Depends(check)
