@@ -142,12 +142,24 @@ STATUS_TITLES = {
 }
 
 
+#: An error message never echoes more than this of what the client sent.
+MAX_MESSAGE_CHARS = 1024
+
+
+def short_message(message: str) -> str:
+    """Cut a message that quotes a huge input (a 1 MB name gave a 1 MB error body)."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[:MAX_MESSAGE_CHARS - 40] + f"... ({len(message)} characters in all)"
+
+
 def render_error(
     style: str, status: int, message: str, *, type: str | None = None,
     code: str | None = None, request_id: str = "", extra: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any] | str, str]:
     """Return (body, content type) for an error in the given service style."""
     title = STATUS_TITLES.get(status, "Error")
+    message = short_message(message)
     if style == "keystone":
         return {"error": {"code": status, "title": title, "message": message}}, "application/json"
     if style in ("nova", "cinder"):

@@ -22,6 +22,8 @@ from overcast.kit.errors import OvercastError, Unauthorized, render_error
 
 log = logging.getLogger("overcast.http")
 
+UNEXPECTED = "An unexpected error prevented the server from fulfilling your request."
+
 
 @dataclass
 class ServiceSpec:
@@ -61,8 +63,9 @@ class RequestIdAndLogMiddleware:
             return
         request_id = new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
+        began = time.perf_counter()
         status_holder = {"status": 500}
+        started = {"yes": False}
         header_name = b"x-openstack-request-id"
         extra_names: list[bytes] = []
         path = scope.get("path", "")
@@ -71,6 +74,7 @@ class RequestIdAndLogMiddleware:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                started["yes"] = True
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((header_name, request_id.encode()))
@@ -81,8 +85,18 @@ class RequestIdAndLogMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:  # noqa: BLE001 - no exception ever escapes into the server
+            # The request fails alone: a 500 in the service's own format, with the
+            # request id, and the connection stays usable for the client's next
+            # request (an exception that reached uvicorn reset the keep-alive
+            # connection). If the reply had already begun, it can only be cut short.
+            log.exception("unhandled error on %s %s request_id=%s", scope.get("method"),
+                          path, request_id)
+            if not started["yes"]:
+                response = error_response(Request(scope), 500, UNEXPECTED)
+                await response(scope, receive, send_wrapper)
         finally:
-            elapsed = (time.perf_counter() - started) * 1000
+            elapsed = (time.perf_counter() - began) * 1000
             log.info("method=%s path=%s status=%s duration_ms=%.1f request_id=%s",
                      scope.get("method"), path, status_holder["status"], elapsed, request_id)
 
@@ -145,8 +159,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "An unexpected error prevented the server from "
-                                            "fulfilling your request.")
+        return error_response(request, 500, UNEXPECTED)
 
 
 Authenticator = Callable[[str, str], RequestContext]
