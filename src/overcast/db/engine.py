@@ -5,6 +5,14 @@ read-modify-write work that must not race (IPAM, quota checks, claims): on
 SQLite it starts with `BEGIN IMMEDIATE`, taking the write lock up front so two
 writers serialize instead of one failing at commit; on PostgreSQL callers use
 `SELECT ... FOR UPDATE` or optimistic generation columns.
+
+One unit of work at a time per thread: `transaction()` refuses to open while the
+same thread already holds one (`NestedTransaction`). On SQLite the second
+`BEGIN IMMEDIATE` would wait for the write lock its own thread holds, so the
+conductor calling Placement inside its own transaction stalled every writer of the
+cloud for the 30 s busy timeout and then failed; on PostgreSQL the two would commit
+apart, one without the other. Finish one unit of work before starting the next, or
+pass the session down.
 """
 
 from __future__ import annotations
@@ -18,6 +26,10 @@ from typing import Any
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+
+class NestedTransaction(RuntimeError):
+    """A write transaction was opened while this thread already held one (a bug)."""
 
 
 class Database:
@@ -41,6 +53,7 @@ class Database:
             self._setup_sqlite(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._immediate = threading.local()
+        self._held = threading.local()
 
     def _setup_sqlite(self, engine: Engine) -> None:
         local = threading.local()
@@ -76,6 +89,19 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """A unit of work that takes the write lock first (SQLite BEGIN IMMEDIATE)."""
+        if getattr(self._held, "on", False):
+            raise NestedTransaction(
+                "a write transaction was opened while this thread holds one: it would "
+                "wait for its own lock (SQLite) or commit apart from it (PostgreSQL)")
+        self._held.on = True
+        try:
+            with self._transaction() as s:
+                yield s
+        finally:
+            self._held.on = False
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Session]:
         with self._sessions() as s:
             self._immediate.on = True
             try:
