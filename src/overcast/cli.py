@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -65,6 +66,19 @@ class _QuietStream:
         return str(getattr(self._stream, "encoding", "utf-8"))
 
 
+def _raise_open_file_limit(want: int = 65536) -> None:
+    """Take the hard limit of open files (or `want`) as the soft one: at the usual
+    soft limit of 1,024, a few hundred idle client connections, each a descriptor,
+    would leave the cloud unable to open a database file, a log or a QMP socket."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def _serve_until_stopped() -> None:
     """Make this process a server that no peer can stop.
 
@@ -75,6 +89,7 @@ def _serve_until_stopped() -> None:
     The console's own pipe may close too; then the cloud goes on without it.
     """
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    _raise_open_file_limit()
     console.file = _QuietStream(sys.stderr)  # type: ignore[assignment]
     sys.stdout = _QuietStream(sys.stdout)  # type: ignore[assignment]
     sys.stderr = _QuietStream(sys.stderr)  # type: ignore[assignment]
