@@ -144,13 +144,20 @@ def up(
                   f"(data in {settings.data_dir})")
     console.print(f"  clouds.yaml: {info.clouds_yaml} (cloud [bold]overcast[/bold])")
     console.print(f"  try: OS_CLIENT_CONFIG_FILE={info.clouds_yaml} "
-                  f"openstack --os-cloud overcast token issue")
+                  f"{_openstack_command()} --os-cloud overcast token issue")
     config = uvicorn.Config(info.app, host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5)
     server = _GracefulServer(config)
     server.run()
     console.print("overcast stopped.")
+
+
+def _openstack_command() -> str:
+    """The `openstack` client to suggest: the one installed beside this `overcast`
+    (the `clients` extra, which scripts/up.sh installs), else whichever is on PATH."""
+    beside = Path(sys.executable).parent / "openstack"
+    return str(beside) if beside.exists() else "openstack"
 
 
 def _default_networks(app_: Any) -> None:
