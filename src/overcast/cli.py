@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from overcast.config import Settings, load_settings
+from overcast.config import Settings, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="overcast: an OpenStack-compatible cloud that is simple to run.")
@@ -26,7 +26,11 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where all stat
 
 
 def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
-    return load_settings(data_dir=data_dir, **overrides)
+    try:
+        return load_settings(data_dir=data_dir, **overrides)
+    except SettingsError as exc:
+        console.print(f"[red]✗[/red] {exc}")
+        raise typer.Exit(2)
 
 
 class _QuietStream:
@@ -155,13 +159,20 @@ def up(
                   f"(data in {settings.data_dir})")
     console.print(f"  clouds.yaml: {info.clouds_yaml} (cloud [bold]overcast[/bold])")
     console.print(f"  try: OS_CLIENT_CONFIG_FILE={info.clouds_yaml} "
-                  f"openstack --os-cloud overcast token issue")
+                  f"{_openstack_command()} --os-cloud overcast token issue")
     config = uvicorn.Config(info.app, host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5)
     server = _GracefulServer(config)
     server.run()
     console.print("overcast stopped.")
+
+
+def _openstack_command() -> str:
+    """The `openstack` client to suggest: the one installed beside this `overcast`
+    (the `clients` extra, which scripts/up.sh installs), else whichever is on PATH."""
+    beside = Path(sys.executable).parent / "openstack"
+    return str(beside) if beside.exists() else "openstack"
 
 
 def _default_networks(app_: Any) -> None:
@@ -180,7 +191,7 @@ def _test_image(app_: Any, progress: Any) -> None:
     from overcast.image.builder import MACHINE_NAME, build_test_image, register_test_images
 
     try:
-        built = build_test_image(progress=progress)
+        built = build_test_image(app_.state.settings.guest_cache_dir, progress)
         image_id = register_test_images(app_.state.images, built, progress)
     except Exception as exc:  # noqa: BLE001 - the cloud works without it
         console.print(f"[yellow]![/yellow] the test image was not built: {exc}. The cloud "
@@ -216,7 +227,7 @@ def image_build_test(data_dir: DataDir = None,
             bar.update(task, description=msg, completed=frac)
 
         try:
-            built = build_test_image(progress=step, force=force)
+            built = build_test_image(settings.guest_cache_dir, step, force=force)
         except BuildError as exc:
             console.print(f"[red]✗[/red] {exc}")
             raise typer.Exit(1)

@@ -2,15 +2,19 @@
 
 Settings come from, in increasing priority: defaults, `DATA_DIR/overcast.yaml`,
 environment variables `OVERCAST_<FIELD>` (upper case), and explicit overrides
-(the CLI's flags). Nothing else in overcast reads `os.environ`: the settings
-object is built once and passed to the app and agents explicitly.
+(the CLI's flags). Every setting is a field of `Settings`; a key in
+`overcast.yaml` that is not one is refused (`SettingsError` names it and the
+closest field). Nothing else in overcast reads `os.environ`: the settings object
+is built once and passed to the app, the agents and the image builder explicitly.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +22,22 @@ from typing import Any
 import yaml
 
 
+class SettingsError(ValueError):
+    """The settings cannot be built: an unknown key, or a value of the wrong kind."""
+
+
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "overcast"
+
+
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where built artefacts are kept between clouds (the test guest's builds):
+    $OVERCAST_CACHE_DIR, else $XDG_CACHE_HOME/overcast, else ~/.cache/overcast."""
+    env = os.environ if environ is None else environ
+    if env.get("OVERCAST_CACHE_DIR"):
+        return Path(env["OVERCAST_CACHE_DIR"]).expanduser()
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "overcast"
 
 
 @dataclass
@@ -69,6 +87,12 @@ class Settings:
     default_networks: bool = True
     #: The public network's range; its first address is the upstream's (the outside).
     public_cidr: str = "172.24.4.0/24"
+    #: The MTU of the physical network under tenant networks: flat and VLAN networks
+    #: get at most this, VXLAN networks this minus their 50 bytes of encapsulation.
+    uplink_mtu: int = 1400
+    #: Built artefacts kept between clouds (the test guest under CACHE_DIR/guest).
+    #: Default: $XDG_CACHE_HOME/overcast, else ~/.cache/overcast.
+    cache_dir: Path = field(default_factory=default_cache_dir)
     log_level: str = "info"
 
     # ----- derived paths -------------------------------------------------
@@ -77,6 +101,11 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'overcast.db'}"
+
+    @property
+    def guest_cache_dir(self) -> Path:
+        """Where the image builder keeps the test guest's builds."""
+        return self.cache_dir / "guest"
 
     @property
     def keys_dir(self) -> Path:
@@ -99,12 +128,15 @@ class Settings:
         return dataclasses.replace(self, **clean)
 
 
-def _coerce(ftype: Any, value: Any) -> Any:
+def _coerce(name: str, ftype: Any, value: Any) -> Any:
     t = str(ftype)
-    if t in ("int", "<class 'int'>"):
-        return int(value)
-    if t in ("float", "<class 'float'>"):
-        return float(value)
+    try:
+        if t in ("int", "<class 'int'>"):
+            return int(value)
+        if t in ("float", "<class 'float'>"):
+            return float(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {name!r} must be a number, not {value!r}") from None
     if t in ("bool", "<class 'bool'>"):
         if isinstance(value, bool):
             return value
@@ -114,30 +146,55 @@ def _coerce(ftype: Any, value: Any) -> Any:
     return str(value)
 
 
+def _unknown(key: str, names: list[str], where: str) -> SettingsError:
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"the settings are: {', '.join(names)}"
+    return SettingsError(f"unknown setting {key!r} in {where}; {hint}")
+
+
+def _read_yaml(path: Path, names: list[str]) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"{path} must be a mapping of setting: value, "
+                            f"not {type(loaded).__name__}")
+    for key in loaded:
+        if str(key) not in names:
+            raise _unknown(str(key), names, str(path))
+    return {str(k): v for k, v in loaded.items()}
+
+
 def load_settings(
     data_dir: Path | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Build the settings: defaults < overcast.yaml < OVERCAST_* env < overrides."""
+    """Build the settings: defaults < overcast.yaml < OVERCAST_* env < overrides.
+
+    `environ` stands for the process environment (tests pass their own, `{}` for
+    none). A key in overcast.yaml or an override that is not a field of `Settings`
+    raises `SettingsError`, naming it.
+    """
     env = dict(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
     fields = {f.name: f for f in dataclasses.fields(Settings)}
+    names = sorted(fields)
+    for name in overrides:
+        if name not in fields:
+            raise _unknown(name, names, "the overrides")
     if data_dir is None and env.get("OVERCAST_DATA_DIR"):
         data_dir = Path(env["OVERCAST_DATA_DIR"])
     base_dir = Path(data_dir).expanduser() if data_dir else _default_data_dir()
     cfg_file = base_dir / "overcast.yaml"
     if cfg_file.exists():
-        loaded = yaml.safe_load(cfg_file.read_text()) or {}
-        for key, value in loaded.items():
-            if key in fields:
-                values[key] = _coerce(fields[key].type, value)
+        for key, value in _read_yaml(cfg_file, names).items():
+            values[key] = _coerce(key, fields[key].type, value)
     for name, f in fields.items():
         key = f"OVERCAST_{name.upper()}"
-        if key in env:
-            values[name] = _coerce(f.type, env[key])
+        if key in env and (env[key] or str(f.type) != "Path"):  # an empty path is unset
+            values[name] = _coerce(name, f.type, env[key])
     for name, value in overrides.items():
-        if value is not None and name in fields:
-            values[name] = _coerce(fields[name].type, value)
+        if value is not None:
+            values[name] = _coerce(name, fields[name].type, value)
     values["data_dir"] = base_dir
+    values.setdefault("cache_dir", default_cache_dir(env))
     return Settings(**values)

@@ -21,7 +21,8 @@ static busybox (package busybox-static). The build makes:
 * `rootfs.img` (a small ext4 machine image for the AMI triple) and `rootfs.tar`
   (the busybox userland and /init as a container root file system).
 
-Results are cached under `cache_dir`, keyed on the kernel package's version and a
+Results are cached under `cache_dir` (its callers pass `Settings.guest_cache_dir`:
+the builder reads no environment), keyed on the kernel package's version and a
 hash of the guest scripts, the module list, busybox and this builder. A build is
 made in a temporary directory and renamed into place only when complete, so a
 crash never leaves a cache entry that looks finished. A repeated call answers
@@ -128,13 +129,6 @@ class BuiltImage:
     def package_version(self) -> str:
         info = json.loads((self.directory / "built.json").read_text())
         return str(info["package_version"])
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get("OVERCAST_CACHE_DIR"):
-        return Path(os.environ["OVERCAST_CACHE_DIR"]) / "guest"
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "overcast" / "guest"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -601,12 +595,12 @@ def _remember(cache_dir: Path, pkg: KernelPackage) -> None:
     os.replace(tmp, cache_dir / "kernel.json")
 
 
-def build_test_image(cache_dir: Path | None = None, progress: Progress | None = None, *,
+def build_test_image(cache_dir: Path, progress: Progress | None = None, *,
                      force: bool = False) -> BuiltImage:
-    """Build overcast-tiny into `cache_dir` (default: default_cache_dir()), or return
+    """Build overcast-tiny into `cache_dir` (`Settings.guest_cache_dir`), or return
     the cached build. `progress(step, fraction)` is told what is going on; `force`
     asks apt again and rebuilds even when the cache has the build."""
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_dir = Path(cache_dir)
     say: Progress = progress or (lambda _step, _fraction: None)
     cache_dir.mkdir(parents=True, exist_ok=True)
 
