@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import OvercastError, Unauthorized, render_error
+from overcast.kit.errors import Forbidden, OvercastError, Unauthorized, render_error
 
 log = logging.getLogger("overcast.http")
 
@@ -177,8 +177,28 @@ async def get_context(request: Request) -> RequestContext:
         raise Unauthorized("The request you have made requires authentication.")
     authenticate: Authenticator = request.app.state.authenticate
     ctx = authenticate(token, getattr(request.state, "request_id", ""))
+    if ctx.project_id is None and not (ctx.system_scope or ctx.internal):
+        _refuse_without_project(request)
     request.state.context = ctx
     return ctx
+
+
+#: Outside identity, reads that a token without a project may still make (Glance lists
+#: and shows public images to it); everything else needs a project scope.
+_UNSCOPED_READS = ("/image/",)
+
+
+def _refuse_without_project(request: Request) -> None:
+    """Outside identity, a token scoped to no project (unscoped, or scoped to a domain)
+    may not act: it would create servers, ports and images owned by nobody. Nova and
+    Neutron answer 403 to it; Glance lets it read."""
+    path = request.url.path
+    if path.startswith("/identity/") or path == "/identity":
+        return
+    if request.method in ("GET", "HEAD") and path.startswith(_UNSCOPED_READS):
+        return
+    raise Forbidden("This request needs a token scoped to a project: authenticate with a "
+                    "project scope (for example --os-project-name, or OS_PROJECT_NAME).")
 
 
 class FastJSONResponse(JSONResponse):
