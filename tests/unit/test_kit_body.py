@@ -107,3 +107,28 @@ def test_json_depth_is_iterative() -> None:
     for _ in range(100_000):
         deep = [deep]
     assert json_depth(deep) == 100_000
+
+
+def test_admin_only_dependency_refuses_members_and_lets_admins_through() -> None:
+    from fastapi import APIRouter
+
+    from overcast.kit.context import RequestContext
+    from overcast.kit.policy import admin_only
+
+    app = FastAPI()
+    router = APIRouter()
+
+    @router.get("/compute/admin-thing", dependencies=[admin_only("Only admins.")])
+    async def thing() -> dict[str, bool]:
+        return {"ok": True}
+
+    app.include_router(router)
+    install_error_handlers(app)
+    roles = {"adm": ["admin"], "mem": ["member"]}
+    app.state.authenticate = lambda token, rid: RequestContext(
+        project_id="p", roles=roles[token])
+    c = TestClient(app)
+    assert c.get("/compute/admin-thing", headers={"X-Auth-Token": "adm"}).json() == {
+        "ok": True}
+    r = c.get("/compute/admin-thing", headers={"X-Auth-Token": "mem"})
+    assert r.status_code == 403 and "Only admins." in r.text

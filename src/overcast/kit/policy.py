@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fastapi import Depends, Request
+
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import Forbidden
+from overcast.kit.web import get_context
 
 Rule = Callable[[RequestContext, Mapping[str, Any]], bool]
 
@@ -75,10 +78,6 @@ def admin_only(message: str = "Policy doesn't allow this operation to be perform
                code: str | None = None) -> Any:
     """A FastAPI dependency for routes only admins may call: declare it on the route
     (`dependencies=[ADMIN]`) instead of checking by hand in the handler."""
-    from fastapi import Depends, Request
-
-    from overcast.kit.web import get_context
-
     async def check(request: Request, ctx: RequestContext = Depends(get_context)) -> None:
         if not ctx.is_admin:
             raise Forbidden(message, code=code) if code else Forbidden(message)
