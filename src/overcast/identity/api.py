@@ -426,37 +426,63 @@ def _system_type(actor_kind: str) -> str:
     return typ
 
 
-@router.put(GRANT + "/{role_id}")
-def grant(target_kind: str, target_id: str, actor_kind: str, actor_id: str, role_id: str,
-          request: Request, ctx: RequestContext = Ctx) -> Response:
-    typ = _grant_type(target_kind, actor_kind, ctx)
-    _svc(request).assignments.grant(typ, actor_id, target_id, role_id)
-    return Response(status_code=204)
+@dataclass(frozen=True)
+class Grants:
+    """One family of project/domain grant routes: direct, or inherited by the
+    projects below (OS-INHERIT). They differ only by URL and the inherited flag."""
+
+    prefix: str  # up to ".../roles"
+    suffix: str  # after "/{role_id}"
+    inherited: bool
+    check_methods: tuple[str, ...]
+    list_path: str
+    #: the listing's self link, from the URL's kinds and ids
+    list_link: Callable[[str, str, str, str], str]
 
 
-@router.head(GRANT + "/{role_id}")
-@router.get(GRANT + "/{role_id}")
-def check_grant(target_kind: str, target_id: str, actor_kind: str, actor_id: str,
-                role_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    typ = _grant_type(target_kind, actor_kind, ctx)
-    _svc(request).assignments.check(typ, actor_id, target_id, role_id)
-    return Response(status_code=204)
+GRANTS = [
+    Grants(GRANT, "", False, ("HEAD", "GET"), GRANT,
+           lambda tk, tid, ak, aid: f"{tk}/{tid}/{ak}/{aid}/roles"),
+    Grants(INHERITED, "/inherited_to_projects", True, ("HEAD",),
+           INHERITED + "/inherited_to_projects", lambda tk, tid, ak, aid: "OS-INHERIT"),
+]
 
 
-@router.delete(GRANT + "/{role_id}")
-def revoke_grant(target_kind: str, target_id: str, actor_kind: str, actor_id: str,
-                 role_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    typ = _grant_type(target_kind, actor_kind, ctx)
-    _svc(request).assignments.revoke(typ, actor_id, target_id, role_id)
-    return Response(status_code=204)
+def _register_grants(g: Grants) -> None:
+    one = g.prefix + "/{role_id}" + g.suffix
+    tag = "_inherited" if g.inherited else ""
+
+    @router.put(one, name=f"grant{tag}")
+    def grant(target_kind: str, target_id: str, actor_kind: str, actor_id: str,
+              role_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+        typ = _grant_type(target_kind, actor_kind, ctx)
+        _svc(request).assignments.grant(typ, actor_id, target_id, role_id, g.inherited)
+        return Response(status_code=204)
+
+    @router.api_route(one, methods=list(g.check_methods), name=f"check{tag or '_grant'}")
+    def check(target_kind: str, target_id: str, actor_kind: str, actor_id: str,
+              role_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+        typ = _grant_type(target_kind, actor_kind, ctx)
+        _svc(request).assignments.check(typ, actor_id, target_id, role_id, g.inherited)
+        return Response(status_code=204)
+
+    @router.delete(one, name=f"revoke{tag or '_grant'}")
+    def revoke(target_kind: str, target_id: str, actor_kind: str, actor_id: str,
+               role_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+        typ = _grant_type(target_kind, actor_kind, ctx)
+        _svc(request).assignments.revoke(typ, actor_id, target_id, role_id, g.inherited)
+        return Response(status_code=204)
+
+    @router.get(g.list_path, name=f"list{tag or '_grants'}")
+    def list_(target_kind: str, target_id: str, actor_kind: str, actor_id: str,
+              request: Request, ctx: RequestContext = Ctx) -> Any:
+        typ = _grant_type(target_kind, actor_kind, ctx)
+        roles = _svc(request).assignments.roles(typ, actor_id, target_id, g.inherited)
+        return _roles(request, roles, g.list_link(target_kind, target_id, actor_kind,
+                                                  actor_id))
 
 
-@router.get(GRANT)
-def list_grants(target_kind: str, target_id: str, actor_kind: str, actor_id: str,
-                request: Request, ctx: RequestContext = Ctx) -> Any:
-    typ = _grant_type(target_kind, actor_kind, ctx)
-    roles = _svc(request).assignments.roles(typ, actor_id, target_id)
-    return _roles(request, roles, f"{target_kind}/{target_id}/{actor_kind}/{actor_id}/roles")
+_register_grants(GRANTS[0])
 
 
 @router.put(SYSTEM + "/{role_id}", dependencies=ADMIN)
@@ -477,36 +503,7 @@ def list_system(actor_kind: str, actor_id: str, request: Request) -> Any:
     return _roles(request, roles, f"system/{actor_kind}/{actor_id}/roles")
 
 
-@router.put(INHERITED + "/{role_id}/inherited_to_projects")
-def grant_inherited(target_kind: str, target_id: str, actor_kind: str, actor_id: str,
-                    role_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    typ = _grant_type(target_kind, actor_kind, ctx)
-    _svc(request).assignments.grant(typ, actor_id, target_id, role_id, inherited=True)
-    return Response(status_code=204)
-
-
-@router.head(INHERITED + "/{role_id}/inherited_to_projects")
-def check_inherited(target_kind: str, target_id: str, actor_kind: str, actor_id: str,
-                    role_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    typ = _grant_type(target_kind, actor_kind, ctx)
-    _svc(request).assignments.check(typ, actor_id, target_id, role_id, inherited=True)
-    return Response(status_code=204)
-
-
-@router.delete(INHERITED + "/{role_id}/inherited_to_projects")
-def revoke_inherited(target_kind: str, target_id: str, actor_kind: str, actor_id: str,
-                     role_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    typ = _grant_type(target_kind, actor_kind, ctx)
-    _svc(request).assignments.revoke(typ, actor_id, target_id, role_id, inherited=True)
-    return Response(status_code=204)
-
-
-@router.get(INHERITED + "/inherited_to_projects")
-def list_inherited(target_kind: str, target_id: str, actor_kind: str, actor_id: str,
-                   request: Request, ctx: RequestContext = Ctx) -> Any:
-    typ = _grant_type(target_kind, actor_kind, ctx)
-    roles = _svc(request).assignments.roles(typ, actor_id, target_id, inherited=True)
-    return _roles(request, roles, "OS-INHERIT")
+_register_grants(GRANTS[1])
 
 
 def _assignment_filters(request: Request) -> dict[str, Any]:

@@ -305,6 +305,9 @@ class TokenAuthority:
         return ac.user_id, ac.project_id, ac.id, ac.expires_at
 
     def _resolve_scope(self, user_id: str, scope: Any) -> tuple[int, str | None]:
+        """The scope a new token gets: the one asked for (project, domain or system),
+        which the user must hold a role on, or without one the user's default
+        project when usable, else none. 401 in Keystone's words otherwise."""
         with self.db.session() as s:
             user = s.get(m.User, user_id)
             if user is None:
@@ -392,6 +395,9 @@ class TokenAuthority:
         return info
 
     def _resolve(self, payload: TokenPayload, gen: int) -> TokenInfo:
+        """What a decoded token means now: its user, scope and effective roles
+        (narrowed to an application credential's). 404 if it was revoked, or if
+        its user, scope or every role there is gone or disabled."""
         if self._is_revoked(payload, gen):
             raise NotFound("The token has been revoked.")
         with self.db.session() as s:
@@ -445,6 +451,7 @@ class TokenAuthority:
         return info
 
     def _events(self, gen: int) -> list[m.RevocationEvent]:
+        """Revocation events young enough to matter, cached per generation."""
         cached_gen, events = self._revocations
         if cached_gen == gen:
             return events
@@ -476,6 +483,7 @@ class TokenAuthority:
         return False
 
     def revoke_token(self, token: str) -> None:
+        """`DELETE /v3/auth/tokens`: revoke the token and those rescoped from it."""
         info = self.validate(token)
         with self.db.transaction() as s:
             revoke_audit_chain(s, info.payload.audit_ids[0])

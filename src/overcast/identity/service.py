@@ -4,14 +4,7 @@ the routes reach a resource through its attribute (`identity.users.create(...)`)
 other packages through the few methods below (bootstrap, admin_project_id and the
 token entry points). No HTTP here, and no SQL: that lives in the parts.
 
-Layout of the package, by resource:
-  auth.py          tokens (issue, validate, cache, revocation interface), catalog view
-  effective.py     effective roles (groups, inheritance, implied roles), read-only
-  domains.py, projects.py, users.py, groups.py, roles.py, assignments.py,
-  catalog.py (regions, services, endpoints), application_credentials.py
-  bootstrap.py     the identity a new cloud starts with
-  api.py / routes  (HTTP), schemas.py (request bodies), policy.py (who may do
-  what), views.py (wire shapes), errors.py (messages), models.py (tables)
+The package layout is described in `overcast.identity`'s docstring.
 """
 
 from __future__ import annotations
