@@ -1,4 +1,5 @@
-"""Response shaping for Keystone v3: one function per resource."""
+"""Keystone v3 wire shapes: one function per resource, from its row (and what
+else the reply shows) to the JSON body part. No database access here."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from overcast.identity import models as m
-from overcast.identity.service import TokenInfo
+from overcast.identity.auth import TokenInfo
 
 
 def ks_time(t: dt.datetime | None) -> str | None:
@@ -31,6 +32,7 @@ def domain(base: str, d: m.Domain) -> dict[str, Any]:
 
 
 def project(base: str, p: m.Project, tags: list[str]) -> dict[str, Any]:
+    """A project (`tags` are the project's; some listings show none)."""
     return {"id": p.id, "name": p.name, "domain_id": p.domain_id, "parent_id": p.parent_id,
             "description": p.description, "enabled": p.enabled, "is_domain": False,
             "tags": tags, "options": {}, "links": link(base, f"projects/{p.id}"),
@@ -62,6 +64,35 @@ def role(base: str, r: m.Role) -> dict[str, Any]:
 
 def role_ref(base: str, r: m.Role) -> dict[str, Any]:
     return {"id": r.id, "name": r.name, "links": link(base, f"roles/{r.id}")}
+
+
+def inference(base: str, prior: m.Role, implied: list[m.Role]) -> dict[str, Any]:
+    """A prior role and everything it implies directly."""
+    return {"prior_role": role_ref(base, prior), "implies": [role_ref(base, r) for r in implied]}
+
+
+def single_inference(base: str, prior: m.Role, implied: m.Role) -> dict[str, Any]:
+    return {"prior_role": role_ref(base, prior), "implies": role_ref(base, implied)}
+
+
+def role_assignments(base: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each assignment entry its links: `assignment` (the grant URL) and, for
+    one reached through a group or inheritance, `membership`."""
+    for e in entries:
+        scope = e["scope"]
+        actor = "users" if "user" in e else "groups"
+        actor_id = (e.get("user") or e.get("group") or {})["id"]
+        if "project" in scope:
+            path = f"projects/{scope['project']['id']}/{actor}/{actor_id}/roles/{e['role']['id']}"
+        elif "domain" in scope:
+            path = f"domains/{scope['domain']['id']}/{actor}/{actor_id}/roles/{e['role']['id']}"
+        else:
+            path = f"system/{actor}/{actor_id}/roles/{e['role']['id']}"
+        membership = e["links"].pop("membership", None)
+        e["links"]["assignment"] = f"{base}/v3/{path}"
+        if membership:
+            e["links"]["membership"] = f"{base}/v3/{path}"
+    return entries
 
 
 def region(base: str, r: m.Region) -> dict[str, Any]:

@@ -1,0 +1,171 @@
+"""Projects and their tags. A project belongs to a domain and may have a parent
+project in it (grants marked inherited flow down that tree, see effective.py);
+disabling or deleting one revokes the tokens scoped to it.
+
+A project's wire shape carries its tags, so reads return a `ProjectRecord`:
+the row with its tags.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from overcast.db import Database
+from overcast.identity import auth
+from overcast.identity import errors as e
+from overcast.identity import models as m
+from overcast.identity.domains import DEFAULT_DOMAIN_ID, new_id
+from overcast.kit.errors import BadRequest, Forbidden
+
+#: A project and its tags, sorted.
+ProjectRecord = tuple[m.Project, list[str]]
+MAX_TAGS = 80
+
+
+def get_project(s: Session, project_id: str) -> m.Project:
+    p = s.get(m.Project, project_id)
+    if p is None:
+        raise e.not_found("project", project_id)
+    return p
+
+
+def project_tags(s: Session, project_id: str) -> list[str]:
+    return list(s.scalars(select(m.ProjectTag.name).where(
+        m.ProjectTag.project_id == project_id).order_by(m.ProjectTag.name)))
+
+
+def _set_tags(s: Session, project_id: str, tags: list[str]) -> None:
+    s.execute(delete(m.ProjectTag).where(m.ProjectTag.project_id == project_id))
+    for tag in sorted(set(tags)):
+        s.add(m.ProjectTag(project_id=project_id, name=tag))
+
+
+def _tags_match(filters: dict[str, Any], tags: set[str]) -> bool:
+    if "tags" in filters and not set(filters["tags"]) <= tags:
+        return False
+    if "tags-any" in filters and not set(filters["tags-any"]) & tags:
+        return False
+    if "not-tags" in filters and set(filters["not-tags"]) <= tags:
+        return False
+    return not ("not-tags-any" in filters and set(filters["not-tags-any"]) & tags)
+
+
+class Projects:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def show(self, project_id: str) -> ProjectRecord:
+        with self.db.session() as s:
+            p = get_project(s, project_id)
+            return p, project_tags(s, p.id)
+
+    def create(self, data: dict[str, Any]) -> ProjectRecord:
+        """Create a project in `domain_id` (default: the default domain), or under
+        `parent_id`, whose domain it then shares."""
+        with self.db.transaction() as s:
+            domain_id = data.get("domain_id") or DEFAULT_DOMAIN_ID
+            parent_id = data.get("parent_id")
+            if parent_id:
+                parent = s.get(m.Project, parent_id)
+                if parent is None:
+                    raise e.not_found("project", parent_id)
+                if data.get("domain_id") and parent.domain_id != data["domain_id"]:
+                    raise BadRequest("Cannot create project with parent in a different "
+                                     "domain.")
+                domain_id = parent.domain_id
+            domain = s.get(m.Domain, domain_id)
+            if domain is None:
+                raise e.not_found("domain", domain_id)
+            if s.scalar(select(m.Project).where(m.Project.name == data["name"],
+                                                m.Project.domain_id == domain_id)):
+                raise e.duplicate_project(data["name"])
+            p = m.Project(id=new_id(), name=data["name"], domain_id=domain_id,
+                          parent_id=parent_id or domain_id,
+                          description=data.get("description") or "",
+                          enabled=data.get("enabled", True), extra=data.get("extra", {}))
+            s.add(p)
+            s.flush()
+            for tag in sorted(set(data.get("tags") or [])):
+                s.add(m.ProjectTag(project_id=p.id, name=tag))
+        return self.show(p.id)
+
+    def find(self, filters: dict[str, Any]) -> list[ProjectRecord]:
+        if filters.get("is_domain"):
+            return []  # projects acting as domains do not exist here
+        with self.db.session() as s:
+            q = select(m.Project).order_by(m.Project.name)
+            for key in ("name", "domain_id", "parent_id"):
+                if key in filters:
+                    q = q.where(getattr(m.Project, key) == filters[key])
+            if "enabled" in filters:
+                q = q.where(m.Project.enabled.is_(filters["enabled"]))
+            if "ids" in filters:
+                q = q.where(m.Project.id.in_(filters["ids"]))
+            projects = list(s.scalars(q))
+            tags = {p.id: project_tags(s, p.id) for p in projects}
+        return [(p, tags[p.id]) for p in projects if _tags_match(filters, set(tags[p.id]))]
+
+    def update(self, project_id: str, data: dict[str, Any]) -> ProjectRecord:
+        with self.db.transaction() as s:
+            p = get_project(s, project_id)
+            for attr in ("domain_id", "parent_id"):
+                if attr in data and data[attr] != getattr(p, attr):
+                    raise e.immutable(attr)
+            if "name" in data and data["name"] != p.name:
+                if s.scalar(select(m.Project).where(m.Project.name == data["name"],
+                                                    m.Project.domain_id == p.domain_id)):
+                    raise e.duplicate_project(data["name"])
+                p.name = data["name"]
+            if "description" in data:
+                p.description = data["description"] or ""
+            if "enabled" in data:
+                if p.enabled and not data["enabled"]:
+                    auth.revoke_project(s, project_id)
+                p.enabled = data["enabled"]
+            if "extra" in data:
+                p.extra = {**(p.extra or {}), **data["extra"]}
+            if "tags" in data:
+                _set_tags(s, p.id, data["tags"])
+            auth.bump_generation(s)
+        return self.show(project_id)
+
+    def delete(self, project_id: str) -> None:
+        with self.db.transaction() as s:
+            p = get_project(s, project_id)
+            if s.scalar(select(func.count()).select_from(m.Project).where(
+                    m.Project.parent_id == project_id)):
+                raise Forbidden(f"Cannot delete the project {project_id} since it is not a "
+                                f"leaf in the hierarchy. Use the cascade option if you want "
+                                f"to delete a whole subtree.")
+            s.execute(delete(m.Assignment).where(m.Assignment.target_id == project_id))
+            s.execute(delete(m.ProjectTag).where(m.ProjectTag.project_id == project_id))
+            s.execute(delete(m.ApplicationCredential).where(
+                m.ApplicationCredential.project_id == project_id))
+            s.delete(p)
+            auth.revoke_project(s, project_id)
+
+    # ------------------------------------------------------------------- tags
+    def set_tags(self, project_id: str, tags: list[str]) -> list[str]:
+        with self.db.transaction() as s:
+            get_project(s, project_id)
+            _set_tags(s, project_id, tags)
+            return sorted(set(tags))
+
+    def add_tag(self, project_id: str, tag: str) -> None:
+        with self.db.transaction() as s:
+            get_project(s, project_id)
+            if s.get(m.ProjectTag, (project_id, tag)) is None:
+                if len(project_tags(s, project_id)) >= MAX_TAGS:
+                    raise BadRequest(e.TOO_MANY_TAGS)
+                s.add(m.ProjectTag(project_id=project_id, name=tag))
+
+    def remove_tag(self, project_id: str, tag: str) -> None:
+        with self.db.transaction() as s:
+            get_project(s, project_id)
+            row = s.get(m.ProjectTag, (project_id, tag))
+            if row is None:
+                raise e.no_such_tag(project_id, tag)
+            s.delete(row)

@@ -1,0 +1,155 @@
+"""Users: create, read, update (a new password or disabling revokes the user's
+tokens), change one's own password, delete; and what a user may scope a token to
+(`/v3/auth/projects`, `/v3/auth/domains`, `/v3/auth/system`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from overcast.db import Database, utcnow
+from overcast.identity import auth, effective
+from overcast.identity import errors as e
+from overcast.identity import models as m
+from overcast.identity.domains import DEFAULT_DOMAIN_ID, new_id
+from overcast.identity.passwords import hash_secret, verify_secret
+from overcast.identity.projects import get_project
+from overcast.kit.errors import Unauthorized
+
+
+def get_user(s: Session, user_id: str) -> m.User:
+    u = s.get(m.User, user_id)
+    if u is None:
+        raise e.not_found("user", user_id)
+    return u
+
+
+class Users:
+    def __init__(self, db: Database, bcrypt_rounds: int) -> None:
+        self.db = db
+        self.bcrypt_rounds = bcrypt_rounds
+
+    def _hash(self, data: dict[str, Any]) -> str | None:
+        # bcrypt runs before the transaction opens: it is slow on purpose.
+        return hash_secret(data["password"], self.bcrypt_rounds) if data.get("password") \
+            else None
+
+    def create(self, data: dict[str, Any]) -> m.User:
+        hashed = self._hash(data)
+        with self.db.transaction() as s:
+            domain_id = data.get("domain_id") or DEFAULT_DOMAIN_ID
+            if s.get(m.Domain, domain_id) is None:
+                raise e.not_found("domain", domain_id)
+            if data.get("default_project_id"):
+                get_project(s, data["default_project_id"])
+            if s.scalar(select(m.User).where(m.User.name == data["name"],
+                                             m.User.domain_id == domain_id)):
+                raise e.duplicate_name("user", data["name"], domain_id)
+            u = m.User(id=new_id(), name=data["name"], domain_id=domain_id,
+                       enabled=data.get("enabled", True),
+                       default_project_id=data.get("default_project_id"),
+                       password_hash=hashed, password_created_at=utcnow() if hashed else None,
+                       description=data.get("description"), extra=data.get("extra", {}))
+            s.add(u)
+            return u
+
+    def find(self, filters: dict[str, Any]) -> list[m.User]:
+        with self.db.session() as s:
+            q = select(m.User).order_by(m.User.name)
+            for key in ("name", "domain_id"):
+                if key in filters:
+                    q = q.where(getattr(m.User, key) == filters[key])
+            if "enabled" in filters:
+                q = q.where(m.User.enabled.is_(filters["enabled"]))
+            return list(s.scalars(q))
+
+    def show(self, user_id: str) -> m.User:
+        with self.db.session() as s:
+            return get_user(s, user_id)
+
+    def update(self, user_id: str, data: dict[str, Any]) -> m.User:
+        hashed = self._hash(data)
+        with self.db.transaction() as s:
+            u = get_user(s, user_id)
+            if "domain_id" in data and data["domain_id"] != u.domain_id:
+                raise e.immutable("domain_id")
+            if "name" in data and data["name"] != u.name:
+                if s.scalar(select(m.User).where(m.User.name == data["name"],
+                                                 m.User.domain_id == u.domain_id)):
+                    raise e.duplicate_name("user", data["name"], u.domain_id)
+                u.name = data["name"]
+            if "default_project_id" in data:
+                if data["default_project_id"]:
+                    get_project(s, data["default_project_id"])
+                u.default_project_id = data["default_project_id"]
+            if "description" in data:
+                u.description = data["description"]
+            if "extra" in data:
+                u.extra = {**(u.extra or {}), **data["extra"]}
+            if "enabled" in data:
+                if u.enabled and not data["enabled"]:
+                    auth.revoke_user(s, user_id)
+                u.enabled = data["enabled"]
+            if hashed:
+                u.password_hash = hashed
+                u.password_created_at = utcnow()
+                auth.revoke_user(s, user_id)
+            auth.bump_generation(s)
+            return u
+
+    def change_password(self, user_id: str, original: str, new: str) -> None:
+        """`POST /v3/users/{id}/password`: authenticated by the original password."""
+        with self.db.session() as s:
+            u = s.get(m.User, user_id)
+            hashed = u.password_hash if u else None
+        if not verify_secret(original, hashed, self.bcrypt_rounds) or u is None:
+            raise Unauthorized(e.WRONG_PASSWORD)
+        if not u.enabled:
+            raise Unauthorized(e.AUTH_FAILED)
+        self.update(user_id, {"password": new})
+
+    def delete(self, user_id: str) -> None:
+        with self.db.transaction() as s:
+            u = get_user(s, user_id)
+            s.execute(delete(m.Assignment).where(m.Assignment.actor_id == user_id))
+            s.execute(delete(m.Membership).where(m.Membership.user_id == user_id))
+            s.execute(delete(m.ApplicationCredential).where(
+                m.ApplicationCredential.user_id == user_id))
+            s.delete(u)
+            auth.revoke_user(s, user_id)
+
+    # ------------------------------------------------ what the user can scope to
+    def projects(self, user_id: str) -> list[m.Project]:
+        """Projects where the user has any effective role (for /users/{id}/projects)."""
+        with self.db.session() as s:
+            get_user(s, user_id)
+            out = []
+            for p in s.scalars(select(m.Project).order_by(m.Project.name)):
+                if effective.project_role_ids(s, user_id, p):
+                    out.append(p)
+            return out
+
+    def domains(self, user_id: str) -> list[m.Domain]:
+        """Enabled domains where the user has a role (for /auth/domains)."""
+        with self.db.session() as s:
+            out = []
+            for d in s.scalars(select(m.Domain).order_by(m.Domain.name)):
+                if d.enabled and effective.domain_roles(s, user_id, d.id):
+                    out.append(d)
+            return out
+
+    def groups(self, user_id: str) -> list[m.Group]:
+        """The groups the user is a member of (for /users/{id}/groups)."""
+        with self.db.session() as s:
+            get_user(s, user_id)
+            return list(s.scalars(
+                select(m.Group).order_by(m.Group.name)
+                .join(m.Membership, m.Membership.group_id == m.Group.id)
+                .where(m.Membership.user_id == user_id)))
+
+    def system_roles(self, user_id: str) -> list[m.Role]:
+        with self.db.session() as s:
+            return effective.system_roles(s, user_id)
