@@ -578,3 +578,55 @@ def network_needs_subnet(net_id: str) -> BadRequest:
 
 def fixed_ip_for_many_instances() -> BadRequest:
     return BadRequest("Multiple instances with the same fixed IP can not be created.")
+
+
+# ---------------------------------------------------------------- addresses (ipam)
+# Neutron words these without an exception type of their own.
+def cidr_invalid(raw: Any) -> BadRequest:
+    return BadRequest(f"Invalid input for cidr. Reason: '{raw}' is not a valid IP subnet.")
+
+
+def cidr_not_recommended(raw: str, net: Any) -> BadRequest:
+    return BadRequest(f"Invalid input for cidr. Reason: '{raw}' isn't a recommended CIDR, "
+                      f"use '{net}' instead.")
+
+
+def cidr_version_mismatch() -> BadRequest:
+    return BadRequest("Invalid input for operation: cidr and ip_version are inconsistent.")
+
+
+def cidr_too_small(net: Any) -> BadRequest:
+    return BadRequest(f"Invalid input for operation: the subnet {net} is too small for any "
+                      "address to be allocated.")
+
+
+def ip_invalid(what: str, raw: Any) -> BadRequest:
+    return BadRequest(f"Invalid input for {what}. Reason: '{raw}' is not a valid IP address.")
+
+
+def pools_not_list() -> BadRequest:
+    return BadRequest("Invalid input for allocation_pools: it must be a list of "
+                      "{start, end} objects.")
+
+
+def pool_shape() -> BadRequest:
+    return BadRequest("Invalid input for allocation_pools: each pool is "
+                      "{\"start\": ..., \"end\": ...}.")
+
+
+def pool_outside_cidr(start: Any, end: Any, net: Any) -> BadRequest:
+    return BadRequest(f"The allocation pool {start}-{end} spans beyond the subnet cidr {net}.")
+
+
+def pool_reversed(start: Any, end: Any) -> BadRequest:
+    return BadRequest(f"The allocation pool {start}-{end} is not valid: its start is after "
+                      "its end.")
+
+
+def pools_overlap(start: Any, end: Any) -> BadRequest:
+    return BadRequest(f"Found overlapping allocation pools: {start}-{end} overlaps another "
+                      "pool.")
+
+
+def gateway_in_pool(gateway: str, first: Any, last: Any) -> BadRequest:
+    return BadRequest(f"Gateway ip {gateway} conflicts with allocation pool {first}-{last}")
