@@ -59,6 +59,8 @@ class Networks:
         return [self.view(s, x) for x in rows]
 
     def create(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        """A network of the provider type asked for (vxlan by default, with the
+        lowest free VNI) and an MTU within what the uplink carries."""
         policy.check_network_create(ctx, body)
         project = owner_project(ctx, body)
         policy.check_create_for(ctx, project, "network")

@@ -103,6 +103,9 @@ class Ports:
         return [views.port(p, ips[p.id], sgs[p.id]) for p in ports]
 
     def create(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        """A port with its MAC, fixed IPs (asked for, or one per IP version) and
+        security groups (the project's default unless security is off or the network
+        owns the port), all in one transaction."""
         net_id = body.get("network_id")
         if not isinstance(net_id, str):
             raise errors.required_attribute("network_id")

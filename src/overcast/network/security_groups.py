@@ -242,6 +242,8 @@ class Rules:
         return [views.rule(x) for x in rows]
 
     def create(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        """A rule in a group the caller sees (and a remote group it sees), unless the
+        group already has the same rule."""
         spec = parse_rule(body)
         sg_id = body.get("security_group_id")
         if not isinstance(sg_id, str):

@@ -46,6 +46,8 @@ class Subnets:
         return [views.subnet(x) for x in rows]
 
     def create(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        """Check the whole body, then add the subnet if it overlaps no other on the
+        network; the network's revision counts the change."""
         net_id = body.get("network_id")
         if not isinstance(net_id, str):
             raise errors.required_attribute("network_id")
