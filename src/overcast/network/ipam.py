@@ -11,7 +11,7 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from overcast.kit.errors import BadRequest
+from overcast.network import errors
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -19,19 +19,17 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 def parse_cidr(raw: Any, ip_version: int | None = None) -> IPNetwork:
     if not isinstance(raw, str):
-        raise BadRequest(f"Invalid input for cidr. Reason: '{raw}' is not a valid IP subnet.")
+        raise errors.cidr_invalid(raw)
     try:
         net = ipaddress.ip_network(raw, strict=False)
     except ValueError:
-        raise BadRequest(f"Invalid input for cidr. Reason: '{raw}' is not a valid IP subnet.")
+        raise errors.cidr_invalid(raw)
     if str(net) != raw and str(net.network_address) != raw.split("/")[0]:
-        raise BadRequest(f"Invalid input for cidr. Reason: '{raw}' isn't a recommended CIDR, "
-                         f"use '{net}' instead.")
+        raise errors.cidr_not_recommended(raw, net)
     if ip_version is not None and net.version != ip_version:
-        raise BadRequest("Invalid input for operation: cidr and ip_version are inconsistent.")
+        raise errors.cidr_version_mismatch()
     if (net.version == 4 and net.prefixlen > 30) or (net.version == 6 and net.prefixlen > 126):
-        raise BadRequest(f"Invalid input for operation: the subnet {net} is too small for "
-                         "any address to be allocated.")
+        raise errors.cidr_too_small(net)
     return net
 
 
@@ -39,8 +37,7 @@ def parse_ip(raw: Any, what: str = "ip_address") -> IPAddress:
     try:
         return ipaddress.ip_address(raw)
     except (ValueError, TypeError):
-        raise BadRequest(f"Invalid input for {what}. Reason: '{raw}' is not a valid IP "
-                         "address.")
+        raise errors.ip_invalid(what, raw)
 
 
 def _first_last(net: IPNetwork) -> tuple[int, int]:
@@ -71,35 +68,30 @@ def default_pools(net: IPNetwork, gateway: str | None) -> list[dict[str, str]]:
 
 def validate_pools(net: IPNetwork, pools: Any, gateway: str | None) -> list[dict[str, str]]:
     if not isinstance(pools, list):
-        raise BadRequest("Invalid input for allocation_pools: it must be a list of "
-                         "{start, end} objects.")
+        raise errors.pools_not_list()
     spans: list[tuple[int, int]] = []
     out = []
     for p in pools:
         if not isinstance(p, dict) or set(p) != {"start", "end"}:
-            raise BadRequest("Invalid input for allocation_pools: each pool is "
-                             "{\"start\": ..., \"end\": ...}.")
+            raise errors.pool_shape()
         start, end = parse_ip(p["start"], "allocation_pools"), parse_ip(p["end"],
                                                                          "allocation_pools")
         if start.version != net.version or end.version != net.version or \
                 start not in net or end not in net:
-            raise BadRequest(f"The allocation pool {p['start']}-{p['end']} spans beyond the "
-                             f"subnet cidr {net}.")
+            raise errors.pool_outside_cidr(p["start"], p["end"], net)
         if int(start) > int(end):
-            raise BadRequest(f"The allocation pool {p['start']}-{p['end']} is not valid: its "
-                             "start is after its end.")
+            raise errors.pool_reversed(p["start"], p["end"])
         for a, b in spans:
             if int(start) <= b and a <= int(end):
-                raise BadRequest(f"Found overlapping allocation pools: {p['start']}-"
-                                 f"{p['end']} overlaps another pool.")
+                raise errors.pools_overlap(p["start"], p["end"])
         spans.append((int(start), int(end)))
         out.append({"start": str(start), "end": str(end)})
     if gateway:
         gw = int(ipaddress.ip_address(gateway))
         for a, b in spans:
             if a <= gw <= b:
-                raise BadRequest(f"Gateway ip {gateway} conflicts with allocation pool "
-                                 f"{ipaddress.ip_address(a)}-{ipaddress.ip_address(b)}")
+                raise errors.gateway_in_pool(gateway, ipaddress.ip_address(a),
+                                             ipaddress.ip_address(b))
     return out
 
 

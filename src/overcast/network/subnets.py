@@ -1,0 +1,196 @@
+"""Subnets: a CIDR on a network with its gateway, allocation pools, DNS servers,
+host routes and (IPv6) address modes. The whole body is checked before the
+transaction opens, so a bad request never touches the database."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, ClassVar
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import Session
+
+from overcast.kit.context import RequestContext
+from overcast.network import errors, ipam, policy, views
+from overcast.network import models as m
+from overcast.network.common import COMMON_FILTERS, Store, bump, flag, new_id, text
+from overcast.network.networks import Networks
+from overcast.network.quotas import Quotas
+
+IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+
+
+class Subnets:
+    model: ClassVar[Any] = m.Subnet
+    filters: ClassVar[dict[str, str]] = {
+        **COMMON_FILTERS, "network_id": "network_id", "ip_version": "ip_version",
+        "cidr": "cidr", "gateway_ip": "gateway_ip", "enable_dhcp": "enable_dhcp",
+        "ipv6_ra_mode": "ipv6_ra_mode", "ipv6_address_mode": "ipv6_address_mode"}
+
+    def __init__(self, store: Store, quotas: Quotas, networks: Networks) -> None:
+        self.store = store
+        self.quotas = quotas
+        self.networks = networks
+
+    def query(self, ctx: RequestContext) -> Select[Any]:
+        return select(m.Subnet).where(policy.visible_subnets(ctx))
+
+    def get(self, s: Session, ctx: RequestContext, subnet_id: str) -> m.Subnet:
+        sub = s.scalar(select(m.Subnet).where(m.Subnet.id == subnet_id,
+                                              policy.visible_subnets(ctx)))
+        if sub is None:
+            raise errors.not_found("Subnet", subnet_id)
+        return sub
+
+    def views(self, s: Session, rows: list[m.Subnet]) -> list[dict[str, Any]]:
+        return [views.subnet(x) for x in rows]
+
+    def create(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        """Check the whole body, then add the subnet if it overlaps no other on the
+        network; the network's revision counts the change."""
+        net_id = body.get("network_id")
+        if not isinstance(net_id, str):
+            raise errors.required_attribute("network_id")
+        version = body.get("ip_version", 4)
+        if version not in (4, 6):
+            raise errors.ip_version_invalid(version)
+        if "cidr" not in body:
+            raise errors.cidr_required()
+        cidr = ipam.parse_cidr(body["cidr"], version)
+        gateway = _gateway(body, cidr, version)
+        if "allocation_pools" in body and body["allocation_pools"] is not None:
+            pools = ipam.validate_pools(cidr, body["allocation_pools"], gateway)
+        else:
+            pools = ipam.default_pools(cidr, gateway)
+        dns = body.get("dns_nameservers") or []
+        if not isinstance(dns, list):
+            raise errors.invalid_field("dns_nameservers", ".")
+        for d in dns:
+            ipam.parse_ip(d, "dns_nameservers")
+        if len(set(dns)) != len(dns):
+            raise errors.duplicate_nameserver()
+        routes = _host_routes(body.get("host_routes") or [])
+        ra, mode = body.get("ipv6_ra_mode"), body.get("ipv6_address_mode")
+        _check_ipv6_modes(version, ra, mode, cidr)
+        with self.store.db.transaction() as s:
+            net = self.networks.get(s, ctx, net_id)
+            policy.check_subnet_on(ctx, net)
+            self.quotas.check(s, ctx.project_id or "", "subnet")
+            for other in s.scalars(select(m.Subnet).where(m.Subnet.network_id == net_id)):
+                if ipaddress.ip_network(other.cidr).overlaps(cidr):
+                    raise errors.subnet_overlaps(cidr, net_id)
+            sub = m.Subnet(
+                id=new_id(), network_id=net_id, name=text(body, "name"),
+                description=text(body, "description"),
+                project_id=body.get("project_id") or ctx.project_id or net.project_id,
+                ip_version=version, cidr=str(cidr), gateway_ip=gateway,
+                enable_dhcp=flag(body, "enable_dhcp", True), dns_nameservers=dns,
+                host_routes=routes, allocation_pools=pools, ipv6_ra_mode=ra,
+                ipv6_address_mode=mode)
+            s.add(sub)
+            net.revision_number += 1
+            s.flush()
+            out = views.subnet(sub)
+        self.store.changed("subnet", out["id"])
+        return out
+
+    def update(self, ctx: RequestContext, subnet_id: str, body: dict[str, Any],
+               if_match: str | None = None) -> dict[str, Any]:
+        for key in ("cidr", "ip_version", "network_id", "ipv6_ra_mode", "ipv6_address_mode"):
+            if key in body:
+                raise errors.read_only(key)
+        with self.store.db.transaction() as s:
+            sub = self.get(s, ctx, subnet_id)
+            policy.must_own(ctx, sub.project_id, "subnet")
+            bump(sub, if_match)
+            cidr = ipaddress.ip_network(sub.cidr)
+            if "name" in body:
+                sub.name = text(body, "name")
+            if "description" in body:
+                sub.description = text(body, "description")
+            if "enable_dhcp" in body:
+                sub.enable_dhcp = flag(body, "enable_dhcp", True)
+            if "gateway_ip" in body:
+                if body["gateway_ip"] is None:
+                    sub.gateway_ip = None
+                else:
+                    gw = ipam.parse_ip(body["gateway_ip"], "gateway_ip")
+                    if gw not in cidr:
+                        raise errors.gateway_not_valid(cidr)
+                    sub.gateway_ip = str(gw)
+            if "allocation_pools" in body:
+                sub.allocation_pools = ipam.validate_pools(cidr, body["allocation_pools"],
+                                                           sub.gateway_ip)
+            if "dns_nameservers" in body:
+                dns = body["dns_nameservers"] or []
+                for d in dns:
+                    ipam.parse_ip(d, "dns_nameservers")
+                sub.dns_nameservers = list(dns)
+            if "host_routes" in body:
+                routes = []
+                for r in body["host_routes"] or []:
+                    if not isinstance(r, dict) or set(r) != {"destination", "nexthop"}:
+                        raise errors.invalid_field("host_routes", ".")
+                    routes.append({"destination": str(ipam.parse_cidr(r["destination"])),
+                                   "nexthop": str(ipam.parse_ip(r["nexthop"]))})
+                sub.host_routes = routes
+            s.flush()
+            out = views.subnet(sub)
+        self.store.changed("subnet", subnet_id)
+        return out
+
+    def delete(self, ctx: RequestContext, subnet_id: str) -> None:
+        with self.store.db.transaction() as s:
+            sub = self.get(s, ctx, subnet_id)
+            policy.must_own(ctx, sub.project_id, "subnet")
+            users = s.scalar(select(func.count()).select_from(m.IPAllocation).join(
+                m.Port, m.Port.id == m.IPAllocation.port_id).where(
+                m.IPAllocation.subnet_id == subnet_id,
+                m.Port.device_owner != "network:dhcp")) or 0
+            if users:
+                raise errors.subnet_in_use(subnet_id)
+            s.execute(delete(m.IPAllocation).where(m.IPAllocation.subnet_id == subnet_id))
+            net = s.get(m.Network, sub.network_id)
+            if net is not None:
+                net.revision_number += 1
+            s.delete(sub)
+        self.store.changed("subnet", subnet_id)
+
+
+def _gateway(body: dict[str, Any], cidr: ipam.IPNetwork, version: int) -> str | None:
+    """The subnet's gateway: none when asked so, the one asked for (on the subnet,
+    neither its network nor its broadcast address), else the first address."""
+    if "gateway_ip" in body and body["gateway_ip"] is None:
+        return None
+    if "gateway_ip" in body:
+        gw = ipam.parse_ip(body["gateway_ip"], "gateway_ip")
+        if gw.version != version or gw not in cidr or gw in (cidr.network_address,) or \
+                (version == 4 and gw == cidr.broadcast_address):
+            raise errors.gateway_not_valid(cidr)
+        return str(gw)
+    return ipam.default_gateway(cidr)
+
+
+def _host_routes(routes: Any) -> list[dict[str, str]]:
+    if not isinstance(routes, list):
+        raise errors.invalid_field("host_routes", ".")
+    clean = []
+    for r in routes:
+        if not isinstance(r, dict) or set(r) != {"destination", "nexthop"}:
+            raise errors.host_route_shape()
+        dest = ipam.parse_cidr(r["destination"])
+        hop = ipam.parse_ip(r["nexthop"], "host_routes")
+        clean.append({"destination": str(dest), "nexthop": str(hop)})
+    return clean
+
+
+def _check_ipv6_modes(version: int, ra: Any, mode: Any, cidr: ipam.IPNetwork) -> None:
+    for v in (ra, mode):
+        if v is not None and (version != 4) and v not in IPV6_MODES:
+            raise errors.ipv6_mode_invalid(v)
+    if version == 4 and (ra or mode):
+        raise errors.ipv6_mode_on_v4()
+    if ra and mode and ra != mode:
+        raise errors.ipv6_modes_differ(ra, mode)
+    if mode in ("slaac", "dhcpv6-stateless") and cidr.prefixlen != 64:
+        raise errors.slaac_needs_64()
