@@ -16,7 +16,9 @@ from sqlalchemy import select
 
 from overcast.compute import models as m
 from overcast.compute import views
-from overcast.compute.service import DEFAULT_QUOTAS, ComputeService, service_up
+from overcast.compute.hosts import service_up
+from overcast.compute.quotas import DEFAULT_QUOTAS
+from overcast.compute.service import ComputeService
 from overcast.kit import validate as val
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Forbidden, NotFound
@@ -326,7 +328,7 @@ def create_keypair(request: Request, body: Any = JSON_BODY, ctx: RequestContext 
                          f"({', '.join(sorted(extra))} were unexpected)")
     svc = _svc(request)
     with svc.db.session() as s:
-        quota = svc.quota_limits(s, ctx.project_id or "")["key_pairs"]
+        quota = svc.quotas.limits(s, ctx.project_id or "")["key_pairs"]
     kp, private = svc.keypairs.create(user_id, name,
                                       None if public_key is val.MISSING else public_key,
                                       key_type, quota)
@@ -517,8 +519,7 @@ def create_server(request: Request, body: Any = JSON_BODY, ctx: RequestContext =
 
 def _addresses_of(request: Request, uuids: list[str]) -> dict[str, dict[str, Any]]:
     """Nova's `addresses` of each server, from the network service (one query)."""
-    net = _svc(request).network_addresses
-    return net(uuids) if net is not None and uuids else {}
+    return _svc(request).addresses(uuids)
 
 
 def _host_status(request: Request, svc_by_host: dict[str, m.Service],
@@ -539,8 +540,7 @@ def _server_views(request: Request, ctx: RequestContext, rows: list[m.Instance]
     hosts = {svc.host: svc for svc in _svc(request).services()} if v.at_least("2.16") and \
         ctx.is_admin else {}
     addrs = _addresses_of(request, [i.uuid for i in rows])
-    sg_of = _svc(request).network_security_groups
-    groups = sg_of([i.uuid for i in rows]) if sg_of is not None and rows else {}
+    groups = _svc(request).security_groups([i.uuid for i in rows])
     out = []
     for i in rows:
         body = views.server(_base(request), i, v, admin=ctx.is_admin,
@@ -583,8 +583,7 @@ def _listed_views(request: Request, ctx: RequestContext, keys: list[Any]
             if row is not None:
                 cache[ck] = views.server(base, row, v, admin=admin, addresses={})
     addrs = _addresses_of(request, [k.uuid for k in keys])
-    sg_of = _svc(request).network_security_groups
-    groups = sg_of([k.uuid for k in keys]) if sg_of is not None and keys else {}
+    groups = _svc(request).security_groups([k.uuid for k in keys])
     out = []
     for k, ck in zip(keys, cache_keys, strict=True):
         body = cache.get(ck)
@@ -796,11 +795,7 @@ def server_action(uuid: str, request: Request, body: Any = JSON_BODY,
         group = arg.get("name") if isinstance(arg, dict) else None
         if not isinstance(group, str) or not group.strip():
             raise BadRequest("Security group name cannot be empty")
-        _one(request, ctx, uuid)  # 404 for a server the caller cannot see
-        if svc.network_group_action is None:
-            raise BadRequest("Security groups need the network service, which is not "
-                             "running.")
-        svc.network_group_action(ctx, uuid, group.strip(), name == "addSecurityGroup")
+        svc.security_group_action(ctx, uuid, group.strip(), name == "addSecurityGroup")
         return _reply(request, None, 202)
     if name in ("lock", "unlock"):
         svc.set_lock(ctx, uuid, name == "lock")
@@ -920,7 +915,7 @@ def update_service(action: str, request: Request, body: Any = JSON_BODY,
             if not isinstance(b["forced_down"], bool):
                 raise BadRequest("Invalid input for field/attribute forced_down.")
             data["forced_down"] = b["forced_down"]
-        svc = _svc(request).update_service(action, data)
+        svc = _svc(request).hosts.update_service(action, data)
         return _reply(request, {"service": views.service(svc, v, service_up(svc))})
     host, binary = b.get("host"), b.get("binary")
     if not isinstance(host, str) or not isinstance(binary, str):
@@ -936,7 +931,7 @@ def update_service(action: str, request: Request, body: Any = JSON_BODY,
     match = [s for s in _svc(request).services() if s.host == host and s.binary == binary]
     if not match:
         raise NotFound(f"Service {binary} on host {host} not found.")
-    svc = _svc(request).update_service(match[0].uuid, data)
+    svc = _svc(request).hosts.update_service(match[0].uuid, data)
     out: dict[str, Any] = {"host": host, "binary": binary,
                            "status": "disabled" if svc.disabled else "enabled"}
     if action.startswith("disable"):
@@ -947,7 +942,7 @@ def update_service(action: str, request: Request, body: Any = JSON_BODY,
 
 
 def _hypervisor_data(request: Request) -> list[tuple[m.Service, dict[str, int], int]]:
-    from overcast.compute.conductor import provider_uuid
+    from overcast.compute.hosts import provider_uuid
 
     placement = request.app.state.placement
     svc = _svc(request)
@@ -1084,8 +1079,8 @@ def show_quotas(project_id: str, request: Request, ctx: RequestContext = Ctx) ->
     v = _ver(request)
     svc = _svc(request)
     with svc.db.session() as s:
-        limits = svc.quota_limits(s, project_id)
-        used = svc.quota_usage(s, project_id)
+        limits = svc.quotas.limits(s, project_id)
+        used = svc.quotas.usage(s, project_id)
     detail = request.url.path.endswith("/detail")
     body: dict[str, Any] = {"id": project_id}
     for k in _quota_keys(v):
@@ -1126,17 +1121,17 @@ def update_quotas(project_id: str, request: Request, body: Any = JSON_BODY,
             raise BadRequest(f"Invalid input for field/attribute {k}. Value: {raw}. "
                              f"{raw} is less than the minimum of -1")
         values[k] = n
-    _svc(request).set_quotas(project_id, values)
+    _svc(request).quotas.set(project_id, values)
     svc = _svc(request)
     with svc.db.session() as s:
-        limits = svc.quota_limits(s, project_id)
+        limits = svc.quotas.limits(s, project_id)
     return _reply(request, {"quota_set": {k: limits[k] for k in _quota_keys(v)}})
 
 
 @router.delete("/v2.1/os-quota-sets/{project_id}")
 def delete_quotas(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     _admin(ctx)
-    _svc(request).delete_quotas(project_id)
+    _svc(request).quotas.delete(project_id)
     return _reply(request, None, 202)
 
 
@@ -1148,8 +1143,8 @@ def limits(request: Request, ctx: RequestContext = Ctx) -> Response:
     if project != ctx.project_id:
         _admin(ctx)
     with svc.db.session() as s:
-        lim = svc.quota_limits(s, project)
-        used = svc.quota_usage(s, project)
+        lim = svc.quotas.limits(s, project)
+        used = svc.quotas.usage(s, project)
     absolute: dict[str, Any] = {
         "maxTotalInstances": lim["instances"], "maxTotalCores": lim["cores"],
         "maxTotalRAMSize": lim["ram"], "maxServerMeta": lim["metadata_items"],
@@ -1178,7 +1173,7 @@ def list_groups(request: Request, ctx: RequestContext = Ctx) -> Response:
     all_projects = request.query_params.get("all_projects", "").lower() in ("true", "1")
     return _reply(request, {"server_groups": [
         views.server_group(g, members, v)
-        for g, members in _svc(request).groups(ctx, all_projects)]})
+        for g, members in _svc(request).server_groups.list(ctx, all_projects)]})
 
 
 @router.post("/v2.1/os-server-groups")
@@ -1198,44 +1193,44 @@ def create_group(request: Request, body: Any = JSON_BODY, ctx: RequestContext = 
     if policy not in POLICIES or (policy == "soft-affinity" and not v.at_least("2.15")) or \
             (policy == "soft-anti-affinity" and not v.at_least("2.15")):
         raise BadRequest(f"Invalid input for field/attribute policy. Value: {policy}.")
-    grp = _svc(request).create_group(ctx, name, policy, rules)
+    grp = _svc(request).server_groups.create(ctx, name, policy, rules)
     return _reply(request, {"server_group": views.server_group(grp, [], v)})
 
 
 @router.get("/v2.1/os-server-groups/{gid}")
 def get_group(gid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    g, members = _svc(request).group(ctx, gid)
+    g, members = _svc(request).server_groups.get(ctx, gid)
     return _reply(request, {"server_group": views.server_group(g, members, _ver(request))})
 
 
 @router.delete("/v2.1/os-server-groups/{gid}")
 def delete_group(gid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    _svc(request).delete_group(ctx, gid)
+    _svc(request).server_groups.delete(ctx, gid)
     return _reply(request, None, 204)
 
 
 # ------------------------------------------------------------------- mounting
 def setup(app: FastAPI) -> None:
+    """Mount compute's routes and its bus; `app.py` makes the ComputeService itself
+    (`app.state.compute`), with its ports, once every service exists."""
     from overcast.bus import make_bus
 
     settings = app.state.settings
     bus = getattr(app.state, "bus", None) or make_bus(settings.bus_url,
                                                       settings.bus_namespace)
     app.state.bus = bus
-    compute = ComputeService(app.state.db, bus)
-    app.state.compute = compute
 
     async def start(app: FastAPI) -> None:
         from overcast.compute.conductor import Conductor
 
+        compute: ComputeService = app.state.compute
         compute.loop = asyncio.get_running_loop()
-        compute.release_allocations = app.state.placement.release
-        compute.placement = app.state.placement
         await asyncio.to_thread(compute.flavors.ensure_defaults)
         await bus.start()
-        conductor = Conductor(app.state.db, bus, compute, app.state.placement)
+        assert compute.placement is not None
+        conductor = Conductor(app.state.db, bus, compute, compute.placement,
+                              network=compute.network, image=compute.image)
         app.state.conductor = conductor
-        compute.spec_of = conductor.spec
         await conductor.start()
         agents = []
         if settings.local_agent:
