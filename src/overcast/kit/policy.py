@@ -75,11 +75,13 @@ def admin_only(message: str = "Policy doesn't allow this operation to be perform
                code: str | None = None) -> Any:
     """A FastAPI dependency for routes only admins may call: declare it on the route
     (`dependencies=[ADMIN]`) instead of checking by hand in the handler."""
-    from fastapi import Depends, Request
+    from fastapi import Depends
 
     from overcast.kit.web import get_context
 
-    async def check(request: Request, ctx: RequestContext = Depends(get_context)) -> None:
+    # (no `request` parameter: this module's annotations are strings, and FastAPI
+    # would not resolve a `Request` imported here, taking it for a query parameter)
+    async def check(ctx: RequestContext = Depends(get_context)) -> None:
         if not ctx.is_admin:
             raise Forbidden(message, code=code) if code else Forbidden(message)
 
