@@ -15,6 +15,7 @@ import importlib
 import inspect
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Mount
@@ -26,6 +27,16 @@ from overcast.identity.service import CatalogService
 from overcast.kit.web import RequestIdAndLogMiddleware, ServiceSpec, install_error_handlers
 
 log = logging.getLogger("overcast.app")
+
+if TYPE_CHECKING:  # mypy checks that the services fit the ports compute is given
+    from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
+    from overcast.image.service import ImageService
+    from overcast.network.service import NetworkService
+    from overcast.placement.service import PlacementService
+
+    def _fits(n: NetworkService, i: ImageService, p: PlacementService
+              ) -> tuple[NetworkPort, ImagePort, PlacementPort]:
+        return n, i, p
 
 #: Service API modules, in mount order. Each has `setup(app)`.
 SERVICE_MODULES = [
