@@ -2,7 +2,10 @@
 
 `create_app(settings)` is a factory (tests build apps with a tmp dir and port
 0); it never reads globals. Each service's `api` module has a `setup(app)` that
-creates its service objects on `app.state` and appends its `ServiceSpec`.
+creates its service objects on `app.state` and appends its `ServiceSpec`. Then
+`wire(app)` hands the services the others they call (compute's ports: network,
+image, placement): this is the one place services meet, so the order of
+SERVICE_MODULES does not matter.
 """
 
 from __future__ import annotations
@@ -12,16 +15,28 @@ import importlib
 import inspect
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Mount
 
+from overcast.compute.service import ComputeService
 from overcast.config import Settings
 from overcast.db import Database
 from overcast.identity.service import CatalogService
 from overcast.kit.web import RequestIdAndLogMiddleware, ServiceSpec, install_error_handlers
 
 log = logging.getLogger("overcast.app")
+
+if TYPE_CHECKING:  # mypy checks that the services fit the ports compute is given
+    from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
+    from overcast.image.service import ImageService
+    from overcast.network.service import NetworkService
+    from overcast.placement.service import PlacementService
+
+    def _fits(n: NetworkService, i: ImageService, p: PlacementService
+              ) -> tuple[NetworkPort, ImagePort, PlacementPort]:
+        return n, i, p
 
 #: Service API modules, in mount order. Each has `setup(app)`.
 SERVICE_MODULES = [
@@ -62,6 +77,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     app.state.specs = []
     for name in SERVICE_MODULES:
         importlib.import_module(name).setup(app)
+    wire(app)
     specs: list[ServiceSpec] = app.state.specs
     app.state.error_styles = sorted(((s.prefix, s.error_style) for s in specs),
                                     key=lambda x: -len(x[0]))
@@ -80,6 +96,20 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestIdAndLogMiddleware)
     return app
+
+
+def wire(app: FastAPI) -> None:
+    """Give each service its collaborators, after every service exists.
+
+    Compute is made here with its ports (`compute.ports`): the network service
+    (`app.state.network`), the image service (`app.state.images`) and Placement
+    (`app.state.placement`). A service that is not mounted is passed as None and
+    compute keeps its fallback (no networks, no image checks, no snapshots)."""
+    state = app.state
+    if any(spec.type == "compute" for spec in state.specs):
+        state.compute = ComputeService(
+            state.db, state.bus, network=getattr(state, "network", None),
+            image=getattr(state, "images", None), placement=getattr(state, "placement", None))
 
 
 def catalog_services(app: FastAPI) -> list[CatalogService]:

@@ -53,3 +53,18 @@ def test_identity_and_public_image_reads_still_served(cloud: Cloud,
     r = cloud.client.get("/image/v2/images", headers=unscoped)
     assert r.status_code == 200
     assert IMAGE in [i["id"] for i in r.json()["images"]]
+
+
+def test_compute_answers_401_then_406_then_403(cloud: Cloud) -> None:
+    """keystonemiddleware runs before Nova's router: a missing token is 401 whatever
+    version is asked; a bad version is 406 before a route's policy says 403."""
+    bad = {"OpenStack-API-Version": "compute 9.99"}
+    r = cloud.client.get("/compute/v2.1/os-services", headers=bad)
+    assert r.status_code == 401
+    member = cloud.make_project_user("member")["headers"]
+    r = cloud.client.get("/compute/v2.1/os-services", headers={**member, **bad})
+    assert r.status_code == 406
+    r = cloud.client.get("/compute/v2.1/os-services", headers=member)
+    assert r.status_code == 403
+    assert cloud.client.get("/compute/v2.1", headers=bad).status_code == 406
+    assert cloud.client.get("/compute/v2.1").status_code == 200

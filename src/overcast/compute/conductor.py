@@ -13,12 +13,14 @@
 - `DesiredState` (call): the instances an agent should have.
 - At start it reconciles: instances left in scheduling are scheduled again,
   deletes in flight whose host is gone are finished, so nothing stays in BUILD.
+
+It is given the ports it uses (`placement`, `network`, `image`; see `ports.py`) and
+shares with the API service only `hosts` and `instances`, never its private parts.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 import uuid as uuidlib
@@ -41,23 +43,21 @@ from overcast.bus.messages import (
 )
 from overcast.compute import metadata, states
 from overcast.compute import models as m
-from overcast.compute.service import ComputeService, service_up
+from overcast.compute.hosts import provider_uuid, service_up
+from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
+from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
+from overcast.compute.service import ComputeService
 from overcast.db import Database, utcnow
-from overcast.kit.context import RequestContext
 from overcast.kit.errors import Conflict
+
+__all__ = ["ALLOCATION_RATIOS", "Conductor", "NoValidHost", "provider_uuid"]
 
 log = logging.getLogger("overcast.conductor")
 
-NAMESPACE = uuidlib.UUID("6e4b2c1a-95d1-4f3e-9f5e-0c3a1d2b7e11")
 #: Seconds after which a host's unchanged inventory is written to Placement again.
 INVENTORY_REFRESH = 300.0
 
 ALLOCATION_RATIOS = {"VCPU": 4.0, "MEMORY_MB": 1.0, "DISK_GB": 1.0}
-
-
-@functools.lru_cache(maxsize=65536)
-def provider_uuid(host: str) -> str:
-    return str(uuidlib.uuid5(NAMESPACE, host))
 
 
 def _runs(driver: str, kind: str) -> bool:
@@ -71,22 +71,21 @@ def _runs(driver: str, kind: str) -> bool:
     return True
 
 
-#: The conductor reads images as overcast itself, not as the server's owner.
-_INTERNAL = RequestContext(internal=True, roles=["admin"])
-
 class NoValidHost(Exception):
     pass
 
 
 class Conductor:
-    def __init__(self, db: Database, bus: Bus, compute: ComputeService, placement: Any,
-                 *, weigher: str = "spread", network: Any = None) -> None:
+    def __init__(self, db: Database, bus: Bus, compute: ComputeService,
+                 placement: PlacementPort, *, weigher: str = "spread",
+                 network: NetworkPort | None = None, image: ImagePort | None = None) -> None:
         self.db = db
         self.bus = bus
         self.compute = compute
         self.placement = placement
         self.weigher = weigher
         self.network = network
+        self.image = image
         #: host -> (what its last full heartbeat said, when) (see _heartbeat)
         self._last_beat: dict[str, tuple[Any, float]] = {}
 
@@ -124,24 +123,8 @@ class Conductor:
 
     # -------------------------------------------------------- scheduling
     def spec(self, inst: m.Instance) -> InstanceSpec:
-        """What the driver needs: the flavor's sizes, the image's record (its format
-        and kernel/ramdisk decide how it boots) and the ports already made."""
-        image: dict[str, Any] = {}
-        if inst.image_ref and self.compute.image_lookup is not None:
-            try:
-                image = self.compute.image_lookup(_INTERNAL, inst.image_ref)
-            except Exception:  # noqa: BLE001 - deleted since: the driver's cache may have it
-                image = {"id": inst.image_ref}
-        ports = self.compute.network_ports(inst.uuid) \
-            if self.compute.network_ports is not None and inst.requested_networks else []
-        docs = metadata.documents(inst, ports)
-        docs.pop("user_data")  # the spec carries it (base64, as the API took it)
-        return InstanceSpec(ports=ports, documents=docs,
-            uuid=inst.uuid, name=inst.name, project_id=inst.project_id,
-            vcpus=int(inst.flavor["vcpus"]), memory_mb=int(inst.flavor["ram"]),
-            root_gb=int(inst.flavor["disk"]), image_ref=inst.image_ref, image=image,
-            key_data=inst.key_data, user_data=inst.user_data,
-            metadata=dict(inst.metadata_ or {}), config_drive=inst.config_drive)
+        """What the driver needs (see `instances.instance_spec`)."""
+        return instance_spec(inst, self.image, self.network)
 
     def _schedule_one(self, uuid: str) -> None:
         with self.db.session() as s:
@@ -191,11 +174,11 @@ class Conductor:
             inst.updated_at = utcnow()
             spec = self.spec(inst)
             requested, project_id = inst.requested_networks, inst.project_id
-        network = self.network or self.compute.network_allocate
-        if network is not None and requested:
+        if self.network is not None and requested:
             try:
                 vif = "veth" if services[host].driver == "container" else "tap"
-                spec.ports = network(uuid, project_id, requested, host, vif)
+                spec.ports = self.network.allocate_for_instance(uuid, project_id, requested,
+                                                                host, vif)
                 spec.documents["network_data.json"] = metadata.network_data(spec.ports)
             except Exception as exc:  # noqa: BLE001
                 self._fail(uuid, f"Build of instance {uuid} aborted: networking failed: {exc}")
@@ -205,10 +188,10 @@ class Conductor:
     def _image_kind(self, image_ref: str) -> str:
         """"container" for OCI images (container_format docker), "vm" for the rest,
         "" when unknown (no image service): what kind of host can boot it."""
-        if not image_ref or self.compute.image_lookup is None:
+        if not image_ref or self.image is None:
             return ""
         try:
-            image = self.compute.image_lookup(_INTERNAL, image_ref)
+            image = self.image.lookup(INTERNAL, image_ref)
         except Exception:  # noqa: BLE001 - the build fails later with a clear fault
             return ""
         return "container" if image.get("container_format") == "docker" else "vm"
@@ -310,18 +293,18 @@ class Conductor:
         if not error:
             path = Path(msg.path)
             try:
-                if self.compute.image_import is None:
+                if self.image is None:
                     raise RuntimeError("the image service is not available")
-                self.compute.image_import(msg.image_id, path, msg.disk_format)
+                self.image.import_file(msg.image_id, path, msg.disk_format)
             except Exception as exc:  # noqa: BLE001 - the user must see why
                 log.exception("snapshot %s of %s could not be stored", msg.image_id, msg.uuid)
                 error = f"{type(exc).__name__}: {exc}"
             finally:
                 path.unlink(missing_ok=True)
-        if error and self.compute.image_discard is not None:
+        if error and self.image is not None:
             # Nova deletes the image of a failed snapshot rather than leave it queued.
             try:
-                self.compute.image_discard(msg.image_id)
+                self.image.discard(msg.image_id)
             except Exception:  # noqa: BLE001
                 log.exception("could not remove the image of failed snapshot %s",
                               msg.image_id)
@@ -340,8 +323,8 @@ class Conductor:
             # Give the allocations back before the row says deleted, so anyone who
             # sees the server gone also sees its resources free.
             self.placement.release(msg.uuid)
-            if msg.vm_state == states.DELETED and self.compute.network_release is not None:
-                self.compute.network_release(msg.uuid)
+            if msg.vm_state == states.DELETED and self.network is not None:
+                self.network.release_for_instance(msg.uuid)
         if not msg.event and not msg.error:
             # A periodic power-state sync: most say nothing new; only a change is
             # written (and moves updated_at, as Nova's power-state sync does).
@@ -355,7 +338,7 @@ class Conductor:
             if inst is None or inst.deleted:
                 return
             if msg.vm_state == states.DELETED:
-                self.compute._finish_delete(s, inst)
+                finish_delete(s, inst)
                 self._finish_event(s, msg.uuid, "Success", None)
             elif msg.error and msg.event in ("spawn", "rebuild", "resize"):
                 inst.vm_state, inst.task_state = states.ERROR, None

@@ -51,6 +51,11 @@ class FlavorService:
             return True
         return s.get(m.FlavorAccess, (f.id, ctx.project_id or "")) is not None
 
+    def show(self, flavor_id: str, ctx: RequestContext) -> tuple[m.Flavor, dict[str, str]]:
+        """A flavor the caller may see (404 otherwise), with its extra specs."""
+        with self.db.session() as s:
+            return self.get(s, flavor_id, ctx), self.extra_specs(s, flavor_id)
+
     def extra_specs(self, s: Session, flavor_id: str) -> dict[str, str]:
         return {e.key: e.value for e in s.scalars(select(m.FlavorExtraSpec).where(
             m.FlavorExtraSpec.flavor_id == flavor_id))}

@@ -1,6 +1,11 @@
-"""Nova's domain logic for servers: quotas, create (desired state first, then a
-cast to the conductor), list/show/update/delete, actions, metadata, instance
-actions and events, compute services/hypervisors and server groups.
+"""Nova's domain logic for servers: create (desired state first, then a cast to
+the conductor), list/show/update/delete, actions, metadata, instance actions and
+events. Quotas, server groups and compute hosts have their own modules, which
+`ComputeService` holds (`quotas`, `server_groups`, `hosts`).
+
+The other services are reached only through the ports it is given (`network`,
+`image`, `placement`: see `ports.py`); an absent port keeps the fallback it always
+had. It never imports the conductor: what both need is in `hosts` and `instances`.
 
 Every state change goes through `states.check` (Nova's legal-state table) and
 is written with the task_state it expects (`UPDATE ... WHERE task_state IS
@@ -10,15 +15,12 @@ is written with the task_state it expects (`UPDATE ... WHERE task_state IS
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
-import time
 import uuid as uuidlib
-from collections.abc import Callable
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from overcast.bus import Bus
@@ -36,7 +38,12 @@ from overcast.bus.messages import (
 from overcast.compute import models as m
 from overcast.compute import states
 from overcast.compute.flavors import FlavorService, snapshot
+from overcast.compute.hosts import HostService, host_up, provider_uuid, service_up
+from overcast.compute.instances import finish_delete, instance_spec
 from overcast.compute.keypairs import KeyPairService
+from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
+from overcast.compute.quotas import QuotaService
+from overcast.compute.server_groups import ServerGroupService
 from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -53,50 +60,24 @@ LIST_ATTRS = ("uuid", "name", "project_id", "user_id", "flavor_id", "flavor", "i
 KEY_ATTRS = ("uuid", "name", "project_id", "host", "updated_at", "vm_state",
              "task_state", "power_state")
 
-SERVICE_DOWN_AFTER = 60  # seconds without a heartbeat (Nova's service_down_time)
-
-DEFAULT_QUOTAS = {
-    "instances": 10, "cores": 20, "ram": 51200, "metadata_items": 128, "key_pairs": 100,
-    "server_groups": 10, "server_group_members": 10, "injected_files": 5,
-    "injected_file_content_bytes": 10240, "injected_file_path_bytes": 255,
-    "floating_ips": -1, "fixed_ips": -1, "security_groups": -1, "security_group_rules": -1,
-}
 
 
 class ComputeService:
-    def __init__(self, db: Database, bus: Bus) -> None:
+    def __init__(self, db: Database, bus: Bus, *, network: NetworkPort | None = None,
+                 image: ImagePort | None = None,
+                 placement: PlacementPort | None = None) -> None:
         self.db = db
         self.bus = bus
+        #: the other services, as compute sees them (None: not running in this app)
+        self.network = network
+        self.image = image
+        self.placement = placement
         self.flavors = FlavorService(db)
         self.keypairs = KeyPairService(db)
+        self.quotas = QuotaService(db)
+        self.server_groups = ServerGroupService(db, self.quotas)
+        self.hosts = HostService(db, placement)
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.image_lookup: Callable[[RequestContext, str], dict[str, Any]] | None = None
-        #: Hooks the image service sets: create an image record for a snapshot,
-        #: take a snapshot's file as an image's data, remove a failed snapshot.
-        self.image_create: Callable[[RequestContext, dict[str, Any]], dict[str, Any]] | None \
-            = None
-        self.image_import: Callable[[str, Path, str], None] | None = None
-        #: Hooks the network service sets: check/resolve requested networks at create
-        #: time, give back an instance's ports, and the addresses of instances.
-        self.network_resolve: Callable[[RequestContext, Any, int, list[str] | None],
-                                       list[dict[str, Any]]] \
-            | None = None
-        self.network_release: Callable[[str], None] | None = None
-        #: (instance uuid, project id, requested networks, host, vif kind "tap" or
-        #: "veth") -> the ports the driver plugs, made and bound to the host.
-        self.network_allocate: Callable[[str, str, list[dict[str, Any]], str, str],
-                                        list[dict[str, Any]]] | None = None
-        self.network_ports: Callable[[str], list[dict[str, Any]]] | None = None
-        self.network_addresses: Callable[[list[str]], dict[str, dict[str, Any]]] | None \
-            = None
-        self.network_security_groups: Callable[[list[str]],
-                                               dict[str, list[dict[str, str]]]] | None = None
-        #: (ctx, instance uuid, group name or id, add?): addSecurityGroup and
-        #: removeSecurityGroup on the server's ports
-        self.network_group_action: Callable[[RequestContext, str, str, bool], None] \
-            | None = None
-        self.image_discard: Callable[[str], None] | None = None
-        self._host_statuses: tuple[float, dict[str, str]] | None = None
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:
@@ -118,49 +99,6 @@ class ComputeService:
         return asyncio.run_coroutine_threadsafe(self.bus.call(topic, msg, timeout),
                                                 self.loop).result(timeout + 5)
 
-    # ------------------------------------------------------------- quotas
-    def quota_limits(self, s: Session, project_id: str) -> dict[str, int]:
-        limits = dict(DEFAULT_QUOTAS)
-        for q in s.scalars(select(m.Quota).where(m.Quota.project_id == project_id)):
-            limits[q.resource] = q.hard_limit
-        return limits
-
-    def quota_usage(self, s: Session, project_id: str) -> dict[str, int]:
-        flavors = list(s.scalars(select(m.Instance.flavor).where(
-            m.Instance.project_id == project_id, m.Instance.deleted.is_(False))))
-        groups = s.scalar(select(func.count()).select_from(m.ServerGroup).where(
-            m.ServerGroup.project_id == project_id)) or 0
-        return {"instances": len(flavors), "cores": sum(int(f["vcpus"]) for f in flavors),
-                "ram": sum(int(f["ram"]) for f in flavors), "server_groups": int(groups)}
-
-    def set_quotas(self, project_id: str, values: dict[str, int]) -> None:
-        with self.db.transaction() as s:
-            for k, v in values.items():
-                row = s.get(m.Quota, (project_id, k))
-                if row is None:
-                    s.add(m.Quota(project_id=project_id, resource=k, hard_limit=v))
-                else:
-                    row.hard_limit = v
-
-    def delete_quotas(self, project_id: str) -> None:
-        with self.db.transaction() as s:
-            for q in s.scalars(select(m.Quota).where(m.Quota.project_id == project_id)):
-                s.delete(q)
-
-    def _check_quota(self, s: Session, project_id: str, count: int, vcpus: int,
-                     ram: int) -> None:
-        limits = self.quota_limits(s, project_id)
-        want = {"instances": count, "cores": vcpus * count, "ram": ram * count}
-        if all(limits[r] < 0 for r in want):
-            return  # unlimited: no need to count what the project holds
-        used = self.quota_usage(s, project_id)
-        over = [r for r, n in want.items()
-                if limits[r] >= 0 and used[r] + n > limits[r]]
-        if over:
-            r = over[0]
-            raise Forbidden(f"Quota exceeded for {r}: Requested {want[r]}, but already used "
-                            f"{used[r]} of {limits[r]} {r}")
-
     # ------------------------------------------------------------ servers
     def get_instance(self, s: Session, ctx: RequestContext, uuid: str) -> m.Instance:
         inst = s.get(m.Instance, uuid)
@@ -177,11 +115,21 @@ class ComputeService:
         s.flush()
         s.add(m.InstanceActionEvent(action_id=act.id, event=event))
 
+    def instance(self, ctx: RequestContext, uuid: str) -> m.Instance:
+        """A server the caller may see (404 otherwise)."""
+        with self.db.session() as s:
+            return self.get_instance(s, ctx, uuid)
+
+    def reservation_id(self, uuid: str) -> str:
+        with self.db.session() as s:
+            inst = s.get(m.Instance, uuid)
+            return inst.reservation_id if inst else ""
+
     def boot_image(self, ctx: RequestContext, image_ref: str) -> dict[str, Any]:
         """The image a server boots from, as Nova checks it (400s, not 404s)."""
-        assert self.image_lookup is not None
+        assert self.image is not None
         try:
-            image = self.image_lookup(ctx, image_ref)
+            image = self.image.lookup(ctx, image_ref)
         except NotFound:
             raise BadRequest(f"Image {image_ref} could not be found.")
         if image.get("status") != "active":
@@ -191,14 +139,14 @@ class ComputeService:
     def create_servers(self, ctx: RequestContext, req: dict[str, Any]) -> list[str]:
         """Write the instances (BUILD/scheduling) and ask the conductor to place them."""
         image: dict[str, Any] = {}
-        if req["image_ref"] and self.image_lookup is not None:
+        if req["image_ref"] and self.image is not None:
             image = self.boot_image(ctx, req["image_ref"])
         requested: list[dict[str, Any]] | None = None
-        if self.network_resolve is not None and req.get("networks") != "none":
+        if self.network is not None and req.get("networks") != "none":
             # absent (before 2.37) behaves as "auto": the project's network, if any
-            requested = self.network_resolve(ctx, req.get("networks") or "auto",
-                                             req["max_count"],
-                                             req.get("security_groups")) or None
+            requested = self.network.resolve_requested(ctx, req.get("networks") or "auto",
+                                                       req["max_count"],
+                                                       req.get("security_groups")) or None
         with self.db.transaction() as s:
             try:
                 flavor = self.flavors.get(s, req["flavor_ref"], ctx)
@@ -223,7 +171,8 @@ class ComputeService:
                 if group is None or (not ctx.is_admin and group.project_id != ctx.project_id):
                     raise BadRequest(f"Invalid server group {hints['group']}.")
             count = req["max_count"]
-            self._check_quota(s, ctx.project_id or "", count, flavor.vcpus, flavor.ram)
+            self.quotas.check_servers(s, ctx.project_id or "", count, flavor.vcpus,
+                                      flavor.ram)
             az = req.get("availability_zone")
             if az:
                 zones = set(s.scalars(select(m.Service.zone).where(
@@ -360,8 +309,7 @@ class ComputeService:
             self._check_lock(ctx, inst)
             states.check("delete", uuid, inst.vm_state, inst.task_state)
             self.record_action(s, ctx, uuid, "delete", "compute_terminate_instance")
-            host_up = inst.host is not None and self._host_up(s, inst.host)
-            local = not host_up
+            local = inst.host is None or not host_up(s, inst.host)
             if not local:
                 inst.task_state = "deleting"
                 inst.updated_at = utcnow()
@@ -373,32 +321,16 @@ class ComputeService:
             with self.db.transaction() as s:
                 row = s.get(m.Instance, uuid)
                 if row is not None and not row.deleted:
-                    self._finish_delete(s, row)
+                    finish_delete(s, row)
         else:
             self.cast(f"agent.{host}", DeleteInstance(uuid=uuid))
 
-    def _finish_delete(self, s: Session, inst: m.Instance) -> None:
-        now = utcnow()
-        inst.vm_state, inst.task_state, inst.power_state = states.DELETED, None, 0
-        inst.deleted, inst.deleted_at, inst.terminated_at, inst.updated_at = True, now, now, now
-        for mem in s.scalars(select(m.ServerGroupMember).where(
-                m.ServerGroupMember.instance_uuid == inst.uuid)):
-            s.delete(mem)
-
     def release(self, uuid: str) -> None:
-        """Give back what Placement holds for an instance and its ports (hooks set by
-        the app)."""
-        if self.release_allocations is not None:
-            self.release_allocations(uuid)
-        if self.network_release is not None:
-            self.network_release(uuid)
-
-    release_allocations: Callable[[str], None] | None = None
-
-    def _host_up(self, s: Session, host: str) -> bool:
-        svc = s.scalar(select(m.Service).where(m.Service.host == host,
-                                               m.Service.binary == "nova-compute"))
-        return svc is not None and service_up(svc)
+        """Give back what Placement holds for an instance, and its ports."""
+        if self.placement is not None:
+            self.placement.release(uuid)
+        if self.network is not None:
+            self.network.release_for_instance(uuid)
 
     def power_action(self, ctx: RequestContext, uuid: str, action: str, label: str) -> None:
         with self.db.transaction() as s:
@@ -413,19 +345,18 @@ class ComputeService:
                                                request_id=ctx.request_id))
 
     # ------------------------------------------------------- rebuild, resize
-    spec_of: Callable[[m.Instance], Any] | None = None
-    placement: Any = None
-
     def _spec(self, inst: m.Instance) -> dict[str, Any]:
-        from dataclasses import asdict
+        return asdict(instance_spec(inst, self.image, self.network))
 
-        assert self.spec_of is not None
-        return asdict(self.spec_of(inst))
+    def _placement(self) -> PlacementPort:
+        if self.placement is None:
+            raise RuntimeError("compute has no placement service")
+        return self.placement
 
     def rebuild(self, ctx: RequestContext, uuid: str, image_ref: str, name: str | None,
                 metadata: dict[str, str] | None) -> m.Instance:
         """Start a rebuild; returns the instance as it is now (REBUILD), for the reply."""
-        if self.image_lookup is not None:
+        if self.image is not None:
             self.boot_image(ctx, image_ref)
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
@@ -444,7 +375,7 @@ class ComputeService:
     def create_image(self, ctx: RequestContext, uuid: str, name: str,
                      metadata: dict[str, str]) -> str:
         """createImage: a private snapshot image, filled by the instance's host."""
-        if self.image_create is None:
+        if self.image is None:
             raise Conflict("Snapshots need the image service, which is not running.")
         with self.db.session() as s:
             inst = self.get_instance(s, ctx, uuid)
@@ -454,9 +385,9 @@ class ComputeService:
         props: dict[str, Any] = {}
         # a container's snapshot is a root file system tarball, as its image was
         container_format = "bare"
-        if base_ref and self.image_lookup is not None:
+        if base_ref:
             try:
-                base = self.image_lookup(ctx, base_ref)
+                base = self.image.lookup(ctx, base_ref)
             except NotFound:
                 base = {}
             skip = {"id", "name", "status", "visibility", "protected", "os_hidden", "owner",
@@ -481,14 +412,13 @@ class ComputeService:
                       "owner_project_name": ctx.project_name or "",
                       "owner_user_name": ctx.user_name or "",
                       "min_disk": int(flavor.get("disk") or 0)})
-        image = self.image_create(ctx, props)
+        image = self.image.create(ctx, props)
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             try:
                 self._transition(s, inst, "createImage")
             except Conflict:
-                if self.image_discard is not None:
-                    self.image_discard(image["id"])
+                self.image.discard(image["id"])
                 raise
             self.record_action(s, ctx, uuid, "createImage", "compute_snapshot_instance")
             host = inst.host
@@ -503,8 +433,7 @@ class ComputeService:
     def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str) -> None:
         """Cold resize on the instance's host: the old allocations move to a migration
         consumer, the new flavor is claimed for the instance, both in Placement."""
-        from overcast.compute.conductor import provider_uuid
-
+        placement = self._placement()
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
@@ -518,8 +447,8 @@ class ComputeService:
             new = snapshot(flavor, self.flavors.extra_specs(s, flavor.id))
             extra_vcpu = max(0, new["vcpus"] - inst.flavor["vcpus"])
             extra_ram = max(0, new["ram"] - inst.flavor["ram"])
-            limits = self.quota_limits(s, inst.project_id)
-            used = self.quota_usage(s, inst.project_id)
+            limits = self.quotas.limits(s, inst.project_id)
+            used = self.quotas.usage(s, inst.project_id)
             for res, n in (("cores", extra_vcpu), ("ram", extra_ram)):
                 if n and limits[res] >= 0 and used[res] + n > limits[res]:
                     raise Forbidden(f"Quota exceeded for {res}: Requested {n}, but already "
@@ -532,13 +461,13 @@ class ComputeService:
         if new["disk"]:
             resources["DISK_GB"] = new["disk"]
         mig = self.migration_consumer(uuid)
-        old_allocs = self.placement.get_allocations(uuid)
+        old_allocs = placement.get_allocations(uuid)
         dest = None
         for target in self._resize_targets(host, zone, resources):
             try:
                 # One transaction: the old flavor's resources move to the migration
                 # consumer on the source, the new flavor is claimed on the target.
-                self.placement.set_allocations({
+                placement.set_allocations({
                     mig: {"allocations": old_allocs, "project_id": project, "user_id": user},
                     uuid: {"allocations": {provider_uuid(target): resources},
                            "project_id": project, "user_id": user}})
@@ -554,7 +483,7 @@ class ComputeService:
             try:
                 self._transition(s, inst, "resize")
             except Conflict:
-                self.placement.set_allocations({
+                placement.set_allocations({
                     uuid: {"allocations": old_allocs, "project_id": project,
                            "user_id": user}, mig: {"allocations": {}}})
                 raise
@@ -572,14 +501,13 @@ class ComputeService:
         """Hosts a resize may go to, best first: up, enabled hosts of the instance's zone
         with room for the new flavor, the emptiest first; the source host last (a resize
         in place is allowed, as with allow_resize_to_same_host, but moving is preferred)."""
-        from overcast.compute.conductor import provider_uuid
-
+        placement = self._placement()
         with self.db.session() as s:
             services = {svc.host: svc for svc in s.scalars(select(m.Service).where(
                 m.Service.binary == "nova-compute"))}
         by_provider = {provider_uuid(h): h for h in services}
         hosts = []
-        for c in self.placement.allocation_candidates(resources, limit=1000):
+        for c in placement.allocation_candidates(resources, limit=1000):
             h = by_provider.get(c.root_uuid)
             if h is None or h == source:
                 continue
@@ -587,7 +515,7 @@ class ComputeService:
             if svc.disabled or not service_up(svc) or (zone and svc.zone != zone):
                 continue
             hosts.append(h)
-        free = self.placement.free([provider_uuid(h) for h in hosts], "MEMORY_MB")
+        free = placement.free([provider_uuid(h) for h in hosts], "MEMORY_MB")
         hosts.sort(key=lambda h: -free.get(provider_uuid(h), 0.0))
         return [*hosts, source]
 
@@ -608,7 +536,7 @@ class ComputeService:
                 for ev in s.scalars(select(m.InstanceActionEvent).where(
                         m.InstanceActionEvent.action_id == act.id)):
                     ev.finish_time, ev.result = utcnow(), "Success"
-        self.placement.release(self.migration_consumer(uuid))
+        self._placement().release(self.migration_consumer(uuid))
         if source:
             self.cast(f"agent.{source}", CleanupInstance(uuid=uuid, destroy=True))
 
@@ -628,9 +556,9 @@ class ComputeService:
                 inst.resize_source_host = None
             host, project, user, spec = inst.host, inst.project_id, inst.user_id, \
                 self._spec(inst)
-        mig = self.migration_consumer(uuid)
-        self.placement.set_allocations({
-            uuid: {"allocations": self.placement.get_allocations(mig), "project_id": project,
+        mig, placement = self.migration_consumer(uuid), self._placement()
+        placement.set_allocations({
+            uuid: {"allocations": placement.get_allocations(mig), "project_id": project,
                    "user_id": user},
             mig: {"allocations": {}}})
         if target:
@@ -664,7 +592,7 @@ class ComputeService:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
             new = dict(meta) if replace else {**(inst.metadata_ or {}), **meta}
-            limit = self.quota_limits(s, inst.project_id)["metadata_items"]
+            limit = self.quotas.limits(s, inst.project_id)["metadata_items"]
             if 0 <= limit < len(new):
                 raise Forbidden("Quota exceeded for metadata_items: the number of metadata "
                                 "items exceeds the quota.")
@@ -708,97 +636,29 @@ class ComputeService:
                 m.InstanceActionEvent.action_id == act.id)))
             return act, events
 
-    # ---------------------------------------------------- services, groups
-    def host_statuses(self) -> dict[str, str]:
-        """Nova's host_status (UP, DOWN, MAINTENANCE) of every compute host.
+    # ------------------------------------------------------- network views
+    def addresses(self, uuids: list[str]) -> dict[str, dict[str, Any]]:
+        """Nova's `addresses` of each server, from the network service (one query)."""
+        return self.network.addresses(uuids) if self.network is not None and uuids else {}
 
-        Listings ask on every request; the answer is kept for a second (a host
-        goes down after a minute without heartbeats, and changes made through
-        this API clear it at once)."""
-        cached = self._host_statuses
-        if cached is not None and time.monotonic() - cached[0] < 1.0:
-            return cached[1]
-        with self.db.session() as s:
-            rows = s.execute(select(m.Service.host, m.Service.forced_down, m.Service.disabled,
-                                    m.Service.last_seen_at).where(
-                m.Service.binary == "nova-compute")).all()
-        now = utcnow()
-        limit = dt.timedelta(seconds=SERVICE_DOWN_AFTER)
-        out = {}
-        for host, forced_down, disabled, seen in rows:
-            if forced_down or seen is None or now - seen >= limit:
-                out[host] = "DOWN"
-            else:
-                out[host] = "MAINTENANCE" if disabled else "UP"
-        self._host_statuses = (time.monotonic(), out)
-        return out
+    def security_groups(self, uuids: list[str]) -> dict[str, list[dict[str, str]]]:
+        """Nova's `security_groups` of each server whose ports have any."""
+        return self.network.instance_security_groups(uuids) \
+            if self.network is not None and uuids else {}
 
+    def security_group_action(self, ctx: RequestContext, uuid: str, group: str,
+                              add: bool) -> None:
+        """addSecurityGroup / removeSecurityGroup (404 for a server the caller
+        cannot see, 400 without the network service)."""
+        self.instance(ctx, uuid)
+        if self.network is None:
+            raise BadRequest("Security groups need the network service, which is not "
+                             "running.")
+        self.network.server_group_action(ctx, uuid, group, add)
+
+    # ------------------------------------------------------------- hosts
     def services(self) -> list[m.Service]:
-        with self.db.session() as s:
-            return list(s.scalars(select(m.Service).order_by(m.Service.id)))
+        return self.hosts.services()
 
-    def update_service(self, service_id: str, data: dict[str, Any]) -> m.Service:
-        with self.db.transaction() as s:
-            svc = s.scalar(select(m.Service).where(
-                (m.Service.uuid == service_id) | (m.Service.id == _int_or(service_id))))
-            if svc is None:
-                raise NotFound(f"Service {service_id} not found.")
-            for key in ("disabled", "disabled_reason", "forced_down"):
-                if key in data:
-                    setattr(svc, key, data[key])
-            self._host_statuses = None
-            if "disabled" in data and not data["disabled"]:
-                svc.disabled_reason = None
-            svc.updated_at = utcnow()
-            return svc
-
-    def create_group(self, ctx: RequestContext, name: str, policy: str,
-                     rules: dict[str, Any]) -> m.ServerGroup:
-        with self.db.transaction() as s:
-            limit = self.quota_limits(s, ctx.project_id or "")["server_groups"]
-            if 0 <= limit <= self.quota_usage(s, ctx.project_id or "")["server_groups"]:
-                raise Forbidden("Quota exceeded, too many server groups.")
-            g = m.ServerGroup(uuid=str(uuidlib.uuid4()), name=name,
-                              project_id=ctx.project_id or "", user_id=ctx.user_id or "",
-                              policy=policy, rules=rules)
-            s.add(g)
-            return g
-
-    def groups(self, ctx: RequestContext, all_projects: bool) -> list[tuple[
-            m.ServerGroup, list[str]]]:
-        with self.db.session() as s:
-            q = select(m.ServerGroup).order_by(m.ServerGroup.created_at)
-            if not (all_projects and ctx.is_admin):
-                q = q.where(m.ServerGroup.project_id == ctx.project_id)
-            return [(g, self._members(s, g.uuid)) for g in s.scalars(q)]
-
-    def _members(self, s: Session, group: str) -> list[str]:
-        return list(s.scalars(select(m.ServerGroupMember.instance_uuid).where(
-            m.ServerGroupMember.group_uuid == group)))
-
-    def group(self, ctx: RequestContext, uuid: str) -> tuple[m.ServerGroup, list[str]]:
-        with self.db.session() as s:
-            g = s.get(m.ServerGroup, uuid)
-            if g is None or (not ctx.is_admin and g.project_id != ctx.project_id):
-                raise NotFound(f"Instance group {uuid} could not be found.")
-            return g, self._members(s, uuid)
-
-    def delete_group(self, ctx: RequestContext, uuid: str) -> None:
-        with self.db.transaction() as s:
-            g = s.get(m.ServerGroup, uuid)
-            if g is None or (not ctx.is_admin and g.project_id != ctx.project_id):
-                raise NotFound(f"Instance group {uuid} could not be found.")
-            s.delete(g)
-
-
-def _int_or(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        return -1
-
-
-def service_up(svc: m.Service) -> bool:
-    if svc.forced_down or svc.last_seen_at is None:
-        return False
-    return (utcnow() - svc.last_seen_at) < dt.timedelta(seconds=SERVICE_DOWN_AFTER)
+    def host_statuses(self) -> dict[str, str]:
+        return self.hosts.host_statuses()

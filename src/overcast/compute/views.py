@@ -2,6 +2,8 @@
 
 At 2.1 a server or flavor has exactly the 2.1 fields (tempest validates strict
 schemas per microversion); later fields appear only from their microversion.
+Only microversions up to the advertised maximum (2.47) are shaped here: fields
+of later ones come back with the maximum (tests/unit/test_version_gates.py).
 """
 
 from __future__ import annotations
@@ -32,17 +34,13 @@ def links(base: str, kind: str, ident: str) -> list[dict[str, str]]:
 def flavor(base: str, f: m.Flavor, v: APIVersion, extra_specs: dict[str, str],
            detail: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {"id": f.id, "name": f.name, "links": links(base, "flavors", f.id)}
-    if v.at_least("2.55"):
-        body["description"] = f.description
     if not detail:
         return body
     body.update({"ram": f.ram, "disk": f.disk, "vcpus": f.vcpus,
-                 "swap": f.swap if (f.swap or v.at_least("2.75")) else "",
+                 "swap": f.swap or "",
                  "OS-FLV-EXT-DATA:ephemeral": f.ephemeral,
                  "OS-FLV-DISABLED:disabled": f.disabled,
                  "os-flavor-access:is_public": f.is_public, "rxtx_factor": f.rxtx_factor})
-    if v.at_least("2.61"):
-        body["extra_specs"] = extra_specs
     return body
 
 
@@ -136,7 +134,7 @@ def keypair_full(kp: m.KeyPair, v: APIVersion) -> dict[str, Any]:
 
 def service(svc: m.Service, v: APIVersion, up: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": svc.uuid if v.at_least("2.53") else svc.id, "binary": svc.binary,
+        "id": svc.id, "binary": svc.binary,
         "host": svc.host, "zone": svc.zone,
         "status": "disabled" if svc.disabled else "enabled", "state": "up" if up else "down",
         "updated_at": usage_time(svc.last_seen_at), "disabled_reason": svc.disabled_reason}
@@ -147,8 +145,7 @@ def service(svc: m.Service, v: APIVersion, up: bool) -> dict[str, Any]:
 
 def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
                running: int, detail: bool) -> dict[str, Any]:
-    hid = svc.uuid if v.at_least("2.53") else svc.id
-    body: dict[str, Any] = {"id": hid, "hypervisor_hostname": svc.host,
+    body: dict[str, Any] = {"id": svc.id, "hypervisor_hostname": svc.host,
                             "state": "up" if up else "down",
                             "status": "disabled" if svc.disabled else "enabled"}
     if not detail:
@@ -157,30 +154,22 @@ def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
     body.update({
         "hypervisor_type": res.get("hypervisor_type", svc.driver), "hypervisor_version": 1,
         "host_ip": "127.0.0.1",
-        "service": {"id": svc.uuid if v.at_least("2.53") else svc.id, "host": svc.host,
-                    "disabled_reason": svc.disabled_reason}})
-    if not v.at_least("2.88"):
-        body.update({
-            "vcpus": int(res.get("VCPU", 0)), "memory_mb": int(res.get("MEMORY_MB", 0)),
-            "local_gb": int(res.get("DISK_GB", 0)), "vcpus_used": used.get("VCPU", 0),
-            "memory_mb_used": used.get("MEMORY_MB", 0),
-            "local_gb_used": used.get("DISK_GB", 0),
-            "free_ram_mb": int(res.get("MEMORY_MB", 0)) - used.get("MEMORY_MB", 0),
-            "free_disk_gb": int(res.get("DISK_GB", 0)) - used.get("DISK_GB", 0),
-            "current_workload": 0, "running_vms": running, "disk_available_least": 0,
-            "cpu_info": res.get("cpu_info", "") if not v.at_least("2.28") else {}})
+        "service": {"id": svc.id, "host": svc.host,
+                    "disabled_reason": svc.disabled_reason},
+        "vcpus": int(res.get("VCPU", 0)), "memory_mb": int(res.get("MEMORY_MB", 0)),
+        "local_gb": int(res.get("DISK_GB", 0)), "vcpus_used": used.get("VCPU", 0),
+        "memory_mb_used": used.get("MEMORY_MB", 0),
+        "local_gb_used": used.get("DISK_GB", 0),
+        "free_ram_mb": int(res.get("MEMORY_MB", 0)) - used.get("MEMORY_MB", 0),
+        "free_disk_gb": int(res.get("DISK_GB", 0)) - used.get("DISK_GB", 0),
+        "current_workload": 0, "running_vms": running, "disk_available_least": 0,
+        "cpu_info": res.get("cpu_info", "") if not v.at_least("2.28") else {}})
     return body
 
 
 def server_group(g: m.ServerGroup, members: list[str], v: APIVersion) -> dict[str, Any]:
     body: dict[str, Any] = {"id": g.uuid, "name": g.name, "members": members,
-                            "metadata": {}}
-    if v.at_least("2.64"):
-        body.pop("metadata")
-        body["policy"] = g.policy
-        body["rules"] = g.rules or {}
-    else:
-        body["policies"] = [g.policy]
+                            "metadata": {}, "policies": [g.policy]}
     if v.at_least("2.13"):
         body["project_id"] = g.project_id
         body["user_id"] = g.user_id
@@ -191,8 +180,6 @@ def action(a: m.InstanceAction, v: APIVersion) -> dict[str, Any]:
     body = {"action": a.action, "instance_uuid": a.instance_uuid, "request_id": a.request_id,
             "user_id": a.user_id, "project_id": a.project_id,
             "start_time": usage_time(a.start_time), "message": a.message}
-    if v.at_least("2.58"):
-        body["updated_at"] = usage_time(a.updated_at)
     return body
 
 
@@ -201,6 +188,4 @@ def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool) -> dict[str, Any
                             "finish_time": usage_time(e.finish_time), "result": e.result}
     if admin:
         body["traceback"] = e.traceback
-    if v.at_least("2.62") and admin:
-        body["host"] = e.host
     return body

@@ -378,13 +378,6 @@ def setup(app: FastAPI) -> None:
                                                    bytes=settings.image_quota_bytes))
     app.state.images = svc
 
-    compute = getattr(app.state, "compute", None)
-    if compute is not None:
-        compute.image_lookup = svc.lookup
-        compute.image_create = svc.create
-        compute.image_import = svc.import_file
-        compute.image_discard = svc.discard
-
     async def start(app: FastAPI) -> None:
         await asyncio.to_thread(svc.recover)
 

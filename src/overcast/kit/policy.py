@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import Forbidden
@@ -78,7 +78,7 @@ def admin_only(message: str = "Policy doesn't allow this operation to be perform
                code: str | None = None) -> Any:
     """A FastAPI dependency for routes only admins may call: declare it on the route
     (`dependencies=[ADMIN]`) instead of checking by hand in the handler."""
-    async def check(request: Request, ctx: RequestContext = Depends(get_context)) -> None:
+    async def check(ctx: RequestContext = Depends(get_context)) -> None:
         if not ctx.is_admin:
             raise Forbidden(message, code=code) if code else Forbidden(message)
 

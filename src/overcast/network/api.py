@@ -282,15 +282,6 @@ def setup(app: FastAPI) -> None:
     settings = app.state.settings
     svc = NetworkService(app.state.db, uplink_mtu=getattr(settings, "uplink_mtu", 1400))
     app.state.network = svc
-    compute = getattr(app.state, "compute", None)
-    if compute is not None:
-        compute.network_resolve = svc.resolve_requested
-        compute.network_allocate = svc.allocate_for_instance
-        compute.network_release = svc.release_for_instance
-        compute.network_addresses = svc.addresses
-        compute.network_security_groups = svc.instance_security_groups
-        compute.network_group_action = svc.server_group_action
-        compute.network_ports = svc.ports_for_instance
 
     async def start(app: FastAPI) -> None:
         bus = getattr(app.state, "bus", None)

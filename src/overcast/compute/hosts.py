@@ -1,0 +1,134 @@
+"""Compute hosts, as both the API service and the conductor/scheduler see them.
+
+What the two share lives here, so neither imports the other: a host's Placement
+provider uuid, whether its service is up, Nova's host_status, the hypervisor
+figures, and the `HostService` that lists and updates the compute services
+(`os-services`, `os-hypervisors`, `os-availability-zone`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import time
+import uuid as uuidlib
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from overcast.compute import models as m
+from overcast.compute.ports import PlacementPort
+from overcast.db import Database, utcnow
+from overcast.kit.errors import NotFound
+
+NAMESPACE = uuidlib.UUID("6e4b2c1a-95d1-4f3e-9f5e-0c3a1d2b7e11")
+SERVICE_DOWN_AFTER = 60  # seconds without a heartbeat (Nova's service_down_time)
+
+
+@functools.lru_cache(maxsize=65536)
+def provider_uuid(host: str) -> str:
+    """The Placement resource provider of a compute host."""
+    return str(uuidlib.uuid5(NAMESPACE, host))
+
+
+def service_up(svc: m.Service) -> bool:
+    if svc.forced_down or svc.last_seen_at is None:
+        return False
+    return (utcnow() - svc.last_seen_at) < dt.timedelta(seconds=SERVICE_DOWN_AFTER)
+
+
+def compute_services(s: Session) -> dict[str, m.Service]:
+    """Every nova-compute service, by host."""
+    return {svc.host: svc for svc in s.scalars(select(m.Service).where(
+        m.Service.binary == "nova-compute"))}
+
+
+def host_up(s: Session, host: str) -> bool:
+    svc = s.scalar(select(m.Service).where(m.Service.host == host,
+                                           m.Service.binary == "nova-compute"))
+    return svc is not None and service_up(svc)
+
+
+def _int_or(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
+#: A hypervisor as the API shows it: its service, Placement usage, running instances.
+Hypervisor = tuple[m.Service, dict[str, int], int]
+
+
+class HostService:
+    """The compute services (one per host and binary) and what they report."""
+
+    def __init__(self, db: Database, placement: PlacementPort | None = None) -> None:
+        self.db = db
+        self.placement = placement
+        self._host_statuses: tuple[float, dict[str, str]] | None = None
+
+    def services(self) -> list[m.Service]:
+        with self.db.session() as s:
+            return list(s.scalars(select(m.Service).order_by(m.Service.id)))
+
+    def host_statuses(self) -> dict[str, str]:
+        """Nova's host_status (UP, DOWN, MAINTENANCE) of every compute host.
+
+        Listings ask on every request; the answer is kept for a second (a host
+        goes down after a minute without heartbeats, and changes made through
+        this API clear it at once)."""
+        cached = self._host_statuses
+        if cached is not None and time.monotonic() - cached[0] < 1.0:
+            return cached[1]
+        with self.db.session() as s:
+            rows = s.execute(select(m.Service.host, m.Service.forced_down, m.Service.disabled,
+                                    m.Service.last_seen_at).where(
+                m.Service.binary == "nova-compute")).all()
+        now = utcnow()
+        limit = dt.timedelta(seconds=SERVICE_DOWN_AFTER)
+        out = {}
+        for host, forced_down, disabled, seen in rows:
+            if forced_down or seen is None or now - seen >= limit:
+                out[host] = "DOWN"
+            else:
+                out[host] = "MAINTENANCE" if disabled else "UP"
+        self._host_statuses = (time.monotonic(), out)
+        return out
+
+    def update_service(self, service_id: str, data: dict[str, Any]) -> m.Service:
+        with self.db.transaction() as s:
+            svc = s.scalar(select(m.Service).where(
+                (m.Service.uuid == service_id) | (m.Service.id == _int_or(service_id))))
+            if svc is None:
+                raise NotFound(f"Service {service_id} not found.")
+            for key in ("disabled", "disabled_reason", "forced_down"):
+                if key in data:
+                    setattr(svc, key, data[key])
+            self._host_statuses = None
+            if "disabled" in data and not data["disabled"]:
+                svc.disabled_reason = None
+            svc.updated_at = utcnow()
+            return svc
+
+    def hypervisors(self) -> list[Hypervisor]:
+        """Each compute service with its Placement usage and its instance count."""
+        with self.db.session() as s:
+            running: dict[str, int] = {}
+            for host in s.scalars(select(m.Instance.host).where(
+                    m.Instance.deleted.is_(False), m.Instance.host.isnot(None))):
+                if host:
+                    running[host] = running.get(host, 0) + 1
+        out = []
+        for service in self.services():
+            if service.binary != "nova-compute":
+                continue
+            used: dict[str, int] = {}
+            if self.placement is not None:
+                try:
+                    used = self.placement.usages(provider_uuid(service.host))
+                except NotFound:
+                    used = {}
+            out.append((service, used, running.get(service.host, 0)))
+        return out

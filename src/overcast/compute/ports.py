@@ -1,0 +1,111 @@
+"""What compute needs of the other services, as small Protocols (its ports).
+
+Compute never imports the network, image or placement services: it is handed
+objects that have these methods (`app.state.network`, `app.state.images`,
+`app.state.placement`), in `app.py`, once every service exists. A port may be
+absent (an app built without that service): each caller then keeps the fallback
+it always had (no networks, no image checks, no snapshots...).
+
+The methods keep the names the providing services already use; parameters are
+positional-only, so a provider may name its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from overcast.kit.context import RequestContext
+
+
+class NetworkPort(Protocol):
+    """The network service as compute sees it (Nova's network API)."""
+
+    def resolve_requested(self, ctx: RequestContext, networks: Any, count: int,
+                          security_groups: list[str] | None = None, /
+                          ) -> list[dict[str, Any]]:
+        """Check a create's `networks` (400/409 before anything is written)."""
+        ...
+
+    def allocate_for_instance(self, instance_uuid: str, project_id: str,
+                              requested: list[dict[str, Any]], host: str,
+                              vif_kind: str = "tap", /) -> list[dict[str, Any]]:
+        """The instance's ports, made and bound to `host` (what the driver plugs)."""
+        ...
+
+    def release_for_instance(self, instance_uuid: str, /) -> None:
+        """Give back an instance's ports (compute's go away, the user's are unbound)."""
+        ...
+
+    def ports_for_instance(self, instance_uuid: str, /) -> list[dict[str, Any]]:
+        """What a driver plugs for an instance, in creation order."""
+        ...
+
+    def addresses(self, instance_uuids: list[str], /) -> dict[str, dict[str, Any]]:
+        """Nova's `addresses` of each instance."""
+        ...
+
+    def instance_security_groups(self, instance_uuids: list[str], /
+                                 ) -> dict[str, list[dict[str, str]]]:
+        """Nova's `security_groups` of each instance (absent: its ports have none)."""
+        ...
+
+    def server_group_action(self, ctx: RequestContext, instance_uuid: str, name: str,
+                            add: bool, /) -> None:
+        """addSecurityGroup / removeSecurityGroup on the instance's ports."""
+        ...
+
+
+class ImagePort(Protocol):
+    """The image service as compute sees it: boot images and snapshots."""
+
+    def lookup(self, ctx: RequestContext, image_id: str, /) -> dict[str, Any]:
+        """An image's record (NotFound when the caller cannot see it)."""
+        ...
+
+    def create(self, ctx: RequestContext, body: dict[str, Any], /) -> dict[str, Any]:
+        """A new (queued) image record: a snapshot's."""
+        ...
+
+    def import_file(self, image_id: str, path: Path, disk_format: str, /) -> None:
+        """Take a snapshot's file as the image's data."""
+        ...
+
+    def discard(self, image_id: str, /) -> None:
+        """Remove a failed snapshot's image, whatever its owner."""
+        ...
+
+
+class Candidate(Protocol):
+    """One allocation candidate: where to claim, on which root provider."""
+
+    @property
+    def allocations(self) -> dict[str, dict[str, int]]: ...
+
+    @property
+    def root_uuid(self) -> str: ...
+
+
+class PlacementPort(Protocol):
+    """Placement as the scheduler and the resize path use it."""
+
+    def allocation_candidates(self, resources: dict[str, int], *,
+                              limit: int | None = None) -> Sequence[Candidate]: ...
+
+    def claim(self, consumer_uuid: str, allocations: dict[str, dict[str, int]], *,
+              project_id: str, user_id: str) -> None: ...
+
+    def release(self, consumer_uuid: str, /) -> None: ...
+
+    def get_allocations(self, consumer_uuid: str, /) -> dict[str, dict[str, int]]: ...
+
+    def set_allocations(self, consumers: dict[str, dict[str, Any]], /) -> None: ...
+
+    def free(self, uuids: Iterable[str], resource_class: str, /) -> dict[str, float]: ...
+
+    def usages(self, uuid: str, /) -> dict[str, int]: ...
+
+    def ensure_provider(self, uuid: str, name: str, /) -> None: ...
+
+    def set_inventory(self, uuid: str, inventories: dict[str, dict[str, Any]], /) -> None: ...

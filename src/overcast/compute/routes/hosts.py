@@ -1,0 +1,132 @@
+"""Compute hosts as the API shows them: `os-services`, `os-hypervisors`,
+`os-aggregates` and `os-availability-zone`. All admin-only but the zone list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+
+from overcast.compute import schemas, views
+from overcast.compute.hosts import Hypervisor, service_up
+from overcast.compute.policy import ADMIN
+from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
+from overcast.kit.context import RequestContext
+from overcast.kit.errors import NotFound
+from overcast.kit.microversion import APIVersion
+
+routes = router()
+
+
+@routes.get("/v2.1/os-services", dependencies=[ADMIN])
+def list_services(request: Request) -> Response:
+    v, q = version(request), request.query_params
+    items = [views.service(s, v, service_up(s)) for s in service(request).services()
+             if (not q.get("host") or s.host == q["host"]) and
+             (not q.get("binary") or s.binary == q["binary"])]
+    return reply(request, {"services": items})
+
+
+@routes.put("/v2.1/os-services/{action}", dependencies=[ADMIN])
+def update_service(action: str, request: Request, body: Any = JSON_BODY) -> Response:
+    host, binary, data = schemas.service_update(action, body, version(request))
+    hosts = service(request).hosts
+    match = [s for s in hosts.services() if s.host == host and s.binary == binary]
+    if not match:
+        raise NotFound(f"Service {binary} on host {host} not found.")
+    svc = hosts.update_service(match[0].uuid, data)
+    out: dict[str, Any] = {"host": host, "binary": binary,
+                           "status": "disabled" if svc.disabled else "enabled"}
+    if action.startswith("disable"):
+        out["disabled_reason"] = svc.disabled_reason
+    if action == "force-down":
+        out = {"host": host, "binary": binary, "forced_down": svc.forced_down}
+    return reply(request, {"service": out})
+
+
+def _hypervisors(request: Request, detail: bool) -> Response:
+    v = version(request)
+    pattern = request.query_params.get("hypervisor_hostname_pattern")
+    items = [views.hypervisor(svc, v, service_up(svc), used, n, detail)
+             for svc, used, n in service(request).hosts.hypervisors()
+             if not pattern or pattern in svc.host]
+    return reply(request, {"hypervisors": items})
+
+
+@routes.get("/v2.1/os-hypervisors", dependencies=[ADMIN])
+def list_hypervisors(request: Request) -> Response:
+    return _hypervisors(request, False)
+
+
+@routes.get("/v2.1/os-hypervisors/detail", dependencies=[ADMIN])
+def list_hypervisors_detail(request: Request) -> Response:
+    return _hypervisors(request, True)
+
+
+@routes.get("/v2.1/os-hypervisors/statistics", dependencies=[ADMIN])
+def hypervisor_stats(request: Request) -> Response:
+    rows = [views.hypervisor(svc, APIVersion(2, 1), service_up(svc), used, n, True)
+            for svc, used, n in service(request).hosts.hypervisors()]
+    keys = ["vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
+            "free_ram_mb", "free_disk_gb", "current_workload", "running_vms",
+            "disk_available_least"]
+    stats = {k: sum(int(r[k]) for r in rows) for k in keys}
+    stats["count"] = len(rows)
+    return reply(request, {"hypervisor_statistics": stats})
+
+
+def _find(request: Request, hid: str) -> Hypervisor:
+    for found in service(request).hosts.hypervisors():
+        if hid in (found[0].uuid, str(found[0].id)):
+            return found
+    raise NotFound(f"Hypervisor {hid} could not be found.")
+
+
+@routes.get("/v2.1/os-hypervisors/{hid}/uptime", dependencies=[ADMIN])
+def hypervisor_uptime(hid: str, request: Request) -> Response:
+    svc, used, n = _find(request, hid)
+    body = views.hypervisor(svc, version(request), service_up(svc), used, n, False)
+    body["uptime"] = (svc.resources or {}).get("uptime") or None
+    return reply(request, {"hypervisor": body})
+
+
+@routes.get("/v2.1/os-hypervisors/{hid}", dependencies=[ADMIN])
+def get_hypervisor(hid: str, request: Request) -> Response:
+    svc, used, n = _find(request, hid)
+    return reply(request, {"hypervisor": views.hypervisor(svc, version(request),
+                                                          service_up(svc), used, n, True)})
+
+
+@routes.get("/v2.1/os-aggregates", dependencies=[ADMIN])
+def list_aggregates(request: Request) -> Response:
+    # Host aggregates cannot be created yet, so the truthful list is empty
+    # (`openstack hypervisor show` reads it to show a host's aggregates).
+    return reply(request, {"aggregates": []})
+
+
+def _zones(request: Request, detail: bool) -> Response:
+    zones: dict[str, dict[str, Any]] = {}
+    for svc in service(request).services():
+        z = zones.setdefault(svc.zone, {"zoneName": svc.zone,
+                                        "zoneState": {"available": False}, "hosts": {}})
+        up = service_up(svc) and not svc.disabled
+        z["zoneState"]["available"] = z["zoneState"]["available"] or up
+        z["hosts"].setdefault(svc.host, {})[svc.binary] = {
+            "available": up, "active": not svc.disabled,
+            "updated_at": views.usage_time(svc.last_seen_at)}
+    items = []
+    for z in zones.values():
+        if not detail:
+            z = {"zoneName": z["zoneName"], "zoneState": z["zoneState"], "hosts": None}
+        items.append(z)
+    return reply(request, {"availabilityZoneInfo": items})
+
+
+@routes.get("/v2.1/os-availability-zone")
+def availability_zones(request: Request, ctx: RequestContext = Ctx) -> Response:
+    return _zones(request, False)
+
+
+@routes.get("/v2.1/os-availability-zone/detail", dependencies=[ADMIN])
+def availability_zones_detail(request: Request) -> Response:
+    return _zones(request, True)

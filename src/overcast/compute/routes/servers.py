@@ -1,0 +1,147 @@
+"""Servers (`/servers`): create, list, show, update, delete, their addresses,
+metadata and instance actions. Actions on a server are in `server_actions`."""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from typing import Any
+
+from fastapi import Request, Response
+
+from overcast.compute import policy, schemas, views
+from overcast.compute.routes import server_views
+from overcast.compute.routes.base import JSON_BODY, Ctx, base_url, reply, router, service, version
+from overcast.kit.context import RequestContext
+from overcast.kit.errors import NotFound
+from overcast.kit.paging import next_href
+
+routes = router()
+
+
+@routes.post("/v2.1/servers")
+def create_server(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
+    req = schemas.server_create(body, version(request))
+    svc = service(request)
+    uuids = svc.create_servers(ctx, req)
+    if req["return_reservation_id"]:
+        return reply(request, {"reservation_id": svc.reservation_id(uuids[0])}, 202)
+    uuid = uuids[0]
+    out = {"id": uuid, "links": views.links(base_url(request), "servers", uuid),
+           "OS-DCF:diskConfig": "MANUAL",
+           "security_groups": [{"name": n} for n in req["security_groups"] or ["default"]],
+           "adminPass": req["admin_pass"] or uuidlib.uuid4().hex[:12]}
+    return reply(request, {"server": out}, 202)
+
+
+def _list(request: Request, ctx: RequestContext, detail: bool) -> Response:
+    q = request.query_params
+    if schemas.all_tenants(q):
+        policy.require_admin(ctx)
+    query = schemas.server_list_query(q, ctx.is_admin)
+    if query is None:
+        return reply(request, {"servers": []})
+    rows, more = service(request).list_servers(ctx, query["filters"], limit=query["limit"],
+                                               marker=query["marker"], sort=query["sort"])
+    items = server_views.listed(request, ctx, rows) if detail else \
+        [views.server_brief(base_url(request), r) for r in rows]
+    body: dict[str, Any] = {"servers": items}
+    if more and rows:
+        path = "/v2.1/servers/detail" if detail else "/v2.1/servers"
+        body["servers_links"] = [{"rel": "next", "href": next_href(
+            base_url(request), path, dict(q.multi_items()), rows[-1].uuid)}]
+    return reply(request, body)
+
+
+@routes.get("/v2.1/servers")
+def list_servers(request: Request, ctx: RequestContext = Ctx) -> Response:
+    return _list(request, ctx, False)
+
+
+@routes.get("/v2.1/servers/detail")
+def list_servers_detail(request: Request, ctx: RequestContext = Ctx) -> Response:
+    return _list(request, ctx, True)
+
+
+@routes.get("/v2.1/servers/{uuid}")
+def get_server(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    return reply(request, {"server": server_views.one(request, ctx, uuid)})
+
+
+@routes.put("/v2.1/servers/{uuid}")
+def update_server(uuid: str, request: Request, body: Any = JSON_BODY,
+                  ctx: RequestContext = Ctx) -> Response:
+    service(request).update_server(ctx, uuid, schemas.server_update(body, version(request)))
+    return reply(request, {"server": server_views.one(request, ctx, uuid)})
+
+
+@routes.delete("/v2.1/servers/{uuid}")
+def delete_server(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    service(request).delete_server(ctx, uuid)
+    return reply(request, None, 204)
+
+
+@routes.get("/v2.1/servers/{uuid}/ips")
+def server_ips(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    return reply(request, {"addresses": server_views.one(request, ctx, uuid)["addresses"]})
+
+
+# ------------------------------------------------------------------ metadata
+@routes.get("/v2.1/servers/{uuid}/metadata")
+def get_metadata(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    return reply(request, {"metadata": server_views.one(request, ctx, uuid)["metadata"]})
+
+
+@routes.post("/v2.1/servers/{uuid}/metadata")
+def update_metadata(uuid: str, request: Request, body: Any = JSON_BODY,
+                    ctx: RequestContext = Ctx) -> Response:
+    meta = schemas.metadata_body(body)
+    return reply(request, {"metadata": service(request).set_metadata(ctx, uuid, meta, False)})
+
+
+@routes.put("/v2.1/servers/{uuid}/metadata")
+def replace_metadata(uuid: str, request: Request, body: Any = JSON_BODY,
+                     ctx: RequestContext = Ctx) -> Response:
+    meta = schemas.metadata_body(body)
+    return reply(request, {"metadata": service(request).set_metadata(ctx, uuid, meta, True)})
+
+
+@routes.get("/v2.1/servers/{uuid}/metadata/{key}")
+def get_meta_item(uuid: str, key: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    meta = server_views.one(request, ctx, uuid)["metadata"]
+    if key not in meta:
+        raise NotFound("Metadata item was not found")
+    return reply(request, {"meta": {key: meta[key]}})
+
+
+@routes.put("/v2.1/servers/{uuid}/metadata/{key}")
+def put_meta_item(uuid: str, key: str, request: Request, body: Any = JSON_BODY,
+                  ctx: RequestContext = Ctx) -> Response:
+    meta = schemas.meta_item(body, key)
+    service(request).set_metadata(ctx, uuid, meta, False)
+    return reply(request, {"meta": meta})
+
+
+@routes.delete("/v2.1/servers/{uuid}/metadata/{key}")
+def delete_meta_item(uuid: str, key: str, request: Request,
+                     ctx: RequestContext = Ctx) -> Response:
+    service(request).delete_metadata(ctx, uuid, key)
+    return reply(request, None, 204)
+
+
+# ----------------------------------------------------------- instance actions
+@routes.get("/v2.1/servers/{uuid}/os-instance-actions")
+def list_actions(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    v = version(request)
+    return reply(request, {"instanceActions": [views.action(a, v) for a in
+                                               service(request).actions(ctx, uuid)]})
+
+
+@routes.get("/v2.1/servers/{uuid}/os-instance-actions/{request_id}")
+def get_action(uuid: str, request_id: str, request: Request,
+               ctx: RequestContext = Ctx) -> Response:
+    v = version(request)
+    act, events = service(request).action(ctx, uuid, request_id)
+    body = views.action(act, v)
+    if ctx.is_admin:  # (from 2.51, everyone sees the events)
+        body["events"] = [views.event(e, v, ctx.is_admin) for e in events]
+    return reply(request, {"instanceAction": body})
