@@ -24,7 +24,14 @@ from overcast.compute.service import ComputeService
 from overcast.config import Settings
 from overcast.db import Database
 from overcast.identity.service import CatalogService
-from overcast.kit.web import RequestIdAndLogMiddleware, ServiceSpec, install_error_handlers
+from overcast.kit.body import BodyGuard
+from overcast.kit.web import (
+    RequestIdAndLogMiddleware,
+    ServiceSpec,
+    error_response,
+    install_error_handlers,
+    style_for_path,
+)
 
 log = logging.getLogger("overcast.app")
 
@@ -94,6 +101,14 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         app.include_router(root, prefix=spec.prefix)
         app.router.routes.append(Mount(spec.prefix, app=inner))
     install_error_handlers(app)
+    # The door, outermost first: every request gets its id (and every error carries
+    # it), then JSON bodies are bounded and checked before any route runs; raw data
+    # routes (image bytes) stream past.
+    app.add_middleware(
+        BodyGuard, render=lambda request, status, message: error_response(
+            request, status, message),
+        style=lambda request: style_for_path(request.app, request.url.path),
+        raw_body_paths=[spec.prefix + p for spec in specs for p in spec.raw_body_paths])
     app.add_middleware(RequestIdAndLogMiddleware)
     return app
 

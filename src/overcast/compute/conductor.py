@@ -163,17 +163,13 @@ class Conductor:
         except NoValidHost as exc:
             self._fail(uuid, f"No valid host was found. {exc}")
             return
-        with self.db.transaction() as s:
-            inst = s.get(m.Instance, uuid)
-            if inst is None or inst.deleted:
-                self.placement.release(uuid)
-                return
-            inst.host = host
-            inst.availability_zone = services[host].zone
-            inst.task_state = "spawning"
-            inst.updated_at = utcnow()
-            spec = self.spec(inst)
-            requested, project_id = inst.requested_networks, inst.project_id
+        placed = self._record_host(uuid, host, services[host].zone)
+        if placed is None:
+            # Deleted while it was being scheduled: give the claim back, after the
+            # transaction (a second one inside it would wait on its own lock).
+            self.placement.release(uuid)
+            return
+        spec, requested, project_id = placed
         if self.network is not None and requested:
             try:
                 vif = "veth" if services[host].driver == "container" else "tap"
@@ -183,7 +179,30 @@ class Conductor:
             except Exception as exc:  # noqa: BLE001
                 self._fail(uuid, f"Build of instance {uuid} aborted: networking failed: {exc}")
                 return
+            if self._deleted(uuid):
+                # Deleted while its ports were made: the delete has already released
+                # what it saw, so these ports and the claim are given back here.
+                self.network.release_for_instance(uuid)
+                self.placement.release(uuid)
+                return
         self.compute.cast(f"agent.{host}", SpawnInstance(instance=asdict(spec)))
+
+    def _deleted(self, uuid: str) -> bool:
+        with self.db.session() as s:
+            return bool(s.scalar(select(m.Instance.deleted).where(m.Instance.uuid == uuid)))
+
+    def _record_host(self, uuid: str, host: str, zone: str | None
+                     ) -> tuple[Any, Any, str] | None:
+        """Write the chosen host; None if the server was deleted meanwhile."""
+        with self.db.transaction() as s:
+            inst = s.get(m.Instance, uuid)
+            if inst is None or inst.deleted:
+                return None
+            inst.host = host
+            inst.availability_zone = zone
+            inst.task_state = "spawning"
+            inst.updated_at = utcnow()
+            return self.spec(inst), inst.requested_networks, inst.project_id
 
     def _image_kind(self, image_ref: str) -> str:
         """"container" for OCI images (container_format docker), "vm" for the rest,

@@ -310,18 +310,19 @@ class ComputeService:
             states.check("delete", uuid, inst.vm_state, inst.task_state)
             self.record_action(s, ctx, uuid, "delete", "compute_terminate_instance")
             local = inst.host is None or not host_up(s, inst.host)
-            if not local:
+            if local:
+                # Never placed, or its host is gone: deleted here, as Nova does, in
+                # the same transaction that saw no host. The scheduler, which writes
+                # the host in its own transaction, then finds the row deleted and
+                # gives its claim back itself; releasing first and deleting after
+                # let a claim made in between outlive the server.
+                finish_delete(s, inst)
+            else:
                 inst.task_state = "deleting"
                 inst.updated_at = utcnow()
             host = inst.host
         if local:
-            # Never placed, or its host is gone: delete locally, as Nova does. The
-            # allocations go first so nothing is held for a server that is gone.
             self.release(uuid)
-            with self.db.transaction() as s:
-                row = s.get(m.Instance, uuid)
-                if row is not None and not row.deleted:
-                    finish_delete(s, row)
         else:
             self.cast(f"agent.{host}", DeleteInstance(uuid=uuid))
 
@@ -413,15 +414,16 @@ class ComputeService:
                       "owner_user_name": ctx.user_name or "",
                       "min_disk": int(flavor.get("disk") or 0)})
         image = self.image.create(ctx, props)
-        with self.db.transaction() as s:
-            inst = self.get_instance(s, ctx, uuid)
-            try:
+        try:
+            with self.db.transaction() as s:
+                inst = self.get_instance(s, ctx, uuid)
                 self._transition(s, inst, "createImage")
-            except Conflict:
-                self.image.discard(image["id"])
-                raise
-            self.record_action(s, ctx, uuid, "createImage", "compute_snapshot_instance")
-            host = inst.host
+                self.record_action(s, ctx, uuid, "createImage", "compute_snapshot_instance")
+                host = inst.host
+        except (Conflict, NotFound):
+            # Refused: the image made for it goes, once the transaction is over.
+            self.image.discard(image["id"])
+            raise
         self.cast(f"agent.{host}", SnapshotInstance(uuid=uuid, image_id=image["id"],
                                                     request_id=ctx.request_id))
         return str(image["id"])
@@ -478,20 +480,22 @@ class ComputeService:
         if dest is None:
             raise BadRequest(f"No valid host was found. No host has enough free resources "
                              f"for flavor {flavor.name}.")
-        with self.db.transaction() as s:
-            inst = self.get_instance(s, ctx, uuid)
-            try:
+        try:
+            with self.db.transaction() as s:
+                inst = self.get_instance(s, ctx, uuid)
                 self._transition(s, inst, "resize")
-            except Conflict:
-                placement.set_allocations({
-                    uuid: {"allocations": old_allocs, "project_id": project,
-                           "user_id": user}, mig: {"allocations": {}}})
-                raise
-            inst.old_flavor, inst.flavor, inst.flavor_id = inst.flavor, new, flavor.id
-            if dest != host:
-                inst.host, inst.resize_source_host = dest, host
-            self.record_action(s, ctx, uuid, "resize", "compute_resize_instance")
-            spec = self._spec(inst)
+                inst.old_flavor, inst.flavor, inst.flavor_id = inst.flavor, new, flavor.id
+                if dest != host:
+                    inst.host, inst.resize_source_host = dest, host
+                self.record_action(s, ctx, uuid, "resize", "compute_resize_instance")
+                spec = self._spec(inst)
+        except (Conflict, NotFound):
+            # Refused: the claim made for the new flavor is undone, once the
+            # transaction is over (Placement's own would wait on its lock).
+            placement.set_allocations({
+                uuid: {"allocations": old_allocs, "project_id": project,
+                       "user_id": user}, mig: {"allocations": {}}})
+            raise
         if dest != host:
             self.cast(f"agent.{host}", CleanupInstance(uuid=uuid, destroy=False))
         self.cast(f"agent.{dest}", ResizeInstance(instance=spec))

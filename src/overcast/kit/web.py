@@ -38,6 +38,9 @@ class ServiceSpec:
     routers: list[APIRouter] = field(default_factory=list)
     #: Extra catalog types served by the same endpoint (e.g. volumev3 for block-storage).
     aliases: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Routes (regexes below `prefix`) whose bodies are raw data streamed to a store
+    #: (image bytes, object data): exempt from the JSON body size limit and checks.
+    raw_body_paths: list[str] = field(default_factory=list)
     #: Called once the app is built (start background tasks etc.).
     on_startup: list[Callable[[FastAPI], Awaitable[None] | None]] = field(default_factory=list)
     on_shutdown: list[Callable[[FastAPI], Awaitable[None] | None]] = field(default_factory=list)
