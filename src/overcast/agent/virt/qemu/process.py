@@ -96,7 +96,6 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
         return self._accel
 
     @staticmethod
-    @staticmethod
     def _built(rec: InstanceRecord) -> InstanceRecord:
         if not rec.built:
             raise PermanentError(f"instance {rec.uuid} was never completely built")
