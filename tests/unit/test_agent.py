@@ -99,3 +99,96 @@ async def test_reconcile_readopts_builds_and_cleans_up() -> None:
     assert orphan.uuid not in await driver.list_instances()
     await agent.stop()
     await bus.stop()
+
+
+class FlakyDriver(FakeDriver):
+    """A fake whose spawn fails with `error` the first `failures` times."""
+
+    def __init__(self, host: str, failures: int, error: type[base.DriverError]) -> None:
+        super().__init__(host)
+        self.failures = failures
+        self.error = error
+        self.tries = 0
+
+    async def spawn(self, instance: InstanceSpec) -> None:
+        self.tries += 1
+        if self.tries <= self.failures:
+            raise self.error(f"try {self.tries} failed")
+        await super().spawn(instance)
+
+
+async def _spawn_with(driver: FakeDriver, delays: tuple[float, ...] = (0.01, 0.02, 0.04)
+                      ) -> tuple[InstanceState, InstanceSpec]:
+    bus = MemoryBus()
+    conductor = StandInConductor()
+    await bus.subscribe("conductor", conductor.handle)
+    agent = Agent(driver.host, driver, bus, retry_delays=delays)
+    await agent.start()
+    s = spec()
+    await bus.cast(agent.topic, SpawnInstance(instance=asdict(s)))
+    await wait_for(lambda: any(x.uuid == s.uuid for x in conductor.states))
+    await agent.stop()
+    await bus.stop()
+    return next(x for x in conductor.states if x.uuid == s.uuid), s
+
+
+async def test_retryable_spawn_failures_are_retried_until_it_works() -> None:
+    """A RetryableError is tried again (with back-off): two failures, then ACTIVE."""
+    driver = FlakyDriver("r1", 2, base.RetryableError)
+    state, s = await _spawn_with(driver)
+    assert driver.tries == 3
+    assert state.vm_state == "active" and state.error is None
+    assert await driver.get_info(s.uuid) == base.RUNNING
+
+
+async def test_permanent_spawn_failure_is_not_retried() -> None:
+    driver = FlakyDriver("r2", 1, base.PermanentError)
+    state, s = await _spawn_with(driver)
+    assert driver.tries == 1
+    assert state.vm_state == "error" and state.error == "try 1 failed"
+    assert s.uuid not in await driver.list_instances()
+
+
+async def test_endless_retryable_failure_gives_up_after_the_bounded_tries() -> None:
+    """Four tries (three delays), then ERROR with the last try's error as the fault."""
+    driver = FlakyDriver("r3", 1000, base.RetryableError)
+    state, s = await _spawn_with(driver)
+    assert driver.tries == 4
+    assert state.vm_state == "error" and state.error == "try 4 failed"
+    assert s.uuid not in await driver.list_instances()
+
+
+async def test_retry_waits_grow_and_a_delay_named_by_the_error_wins() -> None:
+    class Slow(FakeDriver):
+        def __init__(self) -> None:
+            super().__init__("r4")
+            self.at: list[float] = []
+
+        async def spawn(self, instance: InstanceSpec) -> None:
+            self.at.append(asyncio.get_running_loop().time())
+            if len(self.at) == 1:
+                raise base.RetryableError("busy", delay=0.3)
+            if len(self.at) == 2:
+                raise base.RetryableError("busy again")
+            await super().spawn(instance)
+
+    driver = Slow()
+    state, _ = await _spawn_with(driver, delays=(0.01, 0.1, 0.2))
+    assert state.vm_state == "active"
+    first, second = driver.at[1] - driver.at[0], driver.at[2] - driver.at[1]
+    assert first >= 0.3 and 0.1 <= second < 0.3
+
+
+async def test_console_output_is_a_typed_reply() -> None:
+    from overcast.bus.messages import ConsoleOutput, ConsoleOutputReply
+
+    bus = MemoryBus()
+    driver = FakeDriver("t1")
+    agent = Agent("t1", driver, bus)
+    await bus.subscribe(agent.topic, agent.handle)
+    s = spec()
+    await driver.spawn(s)
+    reply = await bus.call(agent.topic, ConsoleOutput(uuid=s.uuid, length=1))
+    assert isinstance(reply, ConsoleOutputReply)
+    assert reply.output == f"overcast-guest: instance-id={s.uuid} hostname=vm\n"
+    await bus.stop()

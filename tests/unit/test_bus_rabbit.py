@@ -58,3 +58,46 @@ async def test_cast_call_and_durability() -> None:
         await sender.delete_topics(["t", "nobody-listens"])
         await sender.stop()
         await receiver.stop()
+
+
+async def test_typed_replies_and_newer_versions_over_rabbitmq() -> None:
+    """A typed reply crosses the broker as a message and comes back as its type; a
+    wrong one is refused where it is received; a message of a newer version than the
+    receiver knows is refused (the caller hears why) instead of losing its fields."""
+    from overcast.bus import messages
+    from overcast.bus.messages import (
+        ConsoleOutput,
+        ConsoleOutputReply,
+        HostHeartbeat,
+        UnexpectedReply,
+    )
+    from overcast.bus.rabbit import RabbitBus, RemoteError
+
+    ns = f"test-{uuid.uuid4().hex[:8]}"
+    sender, receiver = RabbitBus(URL, ns), RabbitBus(URL, ns)
+    answers: list[object] = [ConsoleOutputReply(output="boot\n"), HostHeartbeat(host="h")]
+
+    async def handler(msg: Message) -> object:
+        return answers.pop(0)
+
+    class Newer(InstanceState):
+        """What a newer sender writes: the same kind at version 2."""
+
+        def to_dict(self) -> dict[str, object]:
+            return {**super().to_dict(), "version": 2}
+
+    messages.REGISTRY["instance_state"] = InstanceState
+    try:
+        await receiver.subscribe("t", handler)
+        reply = await sender.call("t", ConsoleOutput(uuid="u"), timeout=10)
+        assert reply == ConsoleOutputReply(output="boot\n")
+        with pytest.raises(UnexpectedReply, match="not host_heartbeat"):
+            await sender.call("t", ConsoleOutput(uuid="u"), timeout=10)
+        with pytest.raises(RemoteError, match="UnsupportedVersion: instance_state message "
+                                              "version 2 is newer"):
+            await sender.call("t", Newer(uuid="x"), timeout=10)
+    finally:
+        messages.REGISTRY["instance_state"] = InstanceState
+        await sender.delete_topics(["t"])
+        await sender.stop()
+        await receiver.stop()

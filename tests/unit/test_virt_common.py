@@ -45,3 +45,29 @@ def test_documents_from_the_spec_alone() -> None:
     assert docs["network_data.json"]["links"][0]["ethernet_mac_address"] == "fa:16:3e:0:0:1"
     assert docs["user_data"] is None
     assert hostname_of("***") == "instance"
+
+
+def test_instance_records_keep_the_instance_json_format() -> None:
+    """The typed records read what the untyped ones wrote (an instance made before the
+    upgrade is adopted as it is) and write the same keys back; a key they do not
+    know is kept, a missing or null one takes its default."""
+    from overcast.agent.virt.container import ContainerRecord
+    from overcast.agent.virt.qemu import InstanceRecord
+
+    old = {"uuid": "u1", "name": "vm", "hostname": "vm", "image_id": "i1",
+           "base": "/s/images/i1.disk/disk.qcow2", "kernel": None, "ramdisk": None,
+           "virtual_size": 1 << 30, "cmdline": None, "boot": "disk", "machine": "pc",
+           "vcpus": 1, "memory_mb": 128, "root_gb": 1,
+           "ports": [{"id": "p1", "network_id": "n1", "mac_address": "fa:16:3e:00:00:01"}],
+           "config_drive": True, "built": True, "suspended": False, "created_at": 1.5,
+           "pid": 4242, "pid_start": "99", "from_a_newer_agent": {"x": 1}}
+    rec = InstanceRecord.from_json(old)
+    assert rec.built and rec.pid == 4242 and rec.ports[0]["id"] == "p1"
+    assert rec.to_json() == old
+    half = InstanceRecord.from_json({"uuid": "u2", "built": False, "ports": None})
+    assert not half.built and half.ports == [] and half.pid is None
+    box = {"uuid": "c1", "name": "ct", "hostname": "ct", "runtime": "crun",
+           "image_id": "i2", "process": {"args": ["/init"]}, "netns": "ovct-c1",
+           "vcpus": 1, "memory_mb": 64, "ports": [], "suspended": True, "created_at": 2.0}
+    assert ContainerRecord.from_json(box).to_json() == box
+    assert ContainerRecord.from_json({"uuid": "c2"}).process is None

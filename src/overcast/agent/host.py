@@ -7,6 +7,11 @@ compares with what the driver really runs, and takes one idempotent step per
 difference: report (re-adopt) what runs, build what should be building,
 report SHUTDOWN for what should run but is gone, destroy what belongs to no
 instance. Components (e.g. the network dataplane) hang off the same agent.
+
+A driver's RetryableError is retried: the action runs again after each of
+`retry_delays` (growing waits; a delay the error names wins), and only a
+PermanentError, any other failure, or a RetryableError on the last try ends the
+instance in ERROR with the error as its fault.
 """
 
 from __future__ import annotations
@@ -15,17 +20,20 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from overcast.agent.virt import base
-from overcast.agent.virt.base import Driver, DriverError, InstanceNotFound
+from overcast.agent.virt.base import Driver, DriverError, InstanceNotFound, RetryableError
 from overcast.bus import Bus, BusTimeout
 from overcast.bus.messages import (
     CleanupInstance,
     ConsoleOutput,
+    ConsoleOutputReply,
     DeleteInstance,
+    DesiredInstancesReply,
     DesiredState,
     HostHeartbeat,
     InstanceSpec,
@@ -41,6 +49,12 @@ from overcast.bus.messages import (
 )
 
 log = logging.getLogger("overcast.agent")
+
+T = TypeVar("T")
+
+#: the waits (seconds) before each new try of an action that failed with a
+#: RetryableError: four tries in all, the last about 7 s after the first
+RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0)
 
 #: action -> (driver method, vm_state after, expected power state after)
 POWER_ACTIONS: dict[str, tuple[str, str, int]] = {
@@ -66,13 +80,15 @@ class Component(Protocol):
 class Agent:
     def __init__(self, host: str, driver: Driver, bus: Bus, *,
                  components: list[Component] | None = None,
-                 heartbeat_interval: float = 10.0, resync_interval: float = 60.0) -> None:
+                 heartbeat_interval: float = 10.0, resync_interval: float = 60.0,
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS) -> None:
         self.host = host
         self.driver = driver
         self.bus = bus
         self.components = list(components or [])
         self.heartbeat_interval = heartbeat_interval
         self.resync_interval = resync_interval
+        self.retry_delays = tuple(retry_delays)
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         #: instances whose spawn runs in this agent now
@@ -152,9 +168,30 @@ class Agent:
             asyncio.create_task(self._snapshot(msg))
             return None
         if isinstance(msg, ConsoleOutput):
-            return await self.driver.console_output(msg.uuid, msg.length)
+            return ConsoleOutputReply(
+                output=await self.driver.console_output(msg.uuid, msg.length))
         log.warning("agent %s ignored unknown message %s", self.host, msg.kind)
         return None
+
+    async def _retrying(self, what: str, uuid: str, step: Callable[[], Awaitable[T]]) -> T:
+        """`step()`, run again after each of `retry_delays` while it fails with a
+        RetryableError; the last try's error is raised. Other errors are raised at
+        once."""
+        tries = len(self.retry_delays) + 1
+        for attempt in range(1, tries + 1):
+            try:
+                return await step()
+            except RetryableError as exc:
+                if attempt == tries:
+                    log.warning("%s of %s failed %d times; giving up: %s", what, uuid,
+                                tries, exc)
+                    raise
+                wait = exc.delay if exc.delay is not None else \
+                    self.retry_delays[attempt - 1]
+                log.warning("%s of %s failed (try %d of %d), again in %.1f s: %s", what,
+                            uuid, attempt, tries, wait, exc)
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")
 
     async def _spawn(self, spec: InstanceSpec, event: str) -> None:
         if spec.uuid in self._spawning:
@@ -169,10 +206,8 @@ class Agent:
         # a failed resize keeps what the instance has (its disk is the user's data)
         resize = event == "resize"
         try:
-            if resize:
-                await self.driver.resize(spec)
-            else:
-                await self.driver.spawn(spec)
+            await self._retrying(event, spec.uuid, lambda: self.driver.resize(spec)
+                                 if resize else self.driver.spawn(spec))
         except DriverError as exc:
             if not resize:
                 with contextlib.suppress(Exception):
@@ -197,7 +232,7 @@ class Agent:
 
     async def _delete(self, uuid: str) -> None:
         try:
-            await self.driver.destroy(uuid)
+            await self._retrying("delete", uuid, lambda: self.driver.destroy(uuid))
         except Exception as exc:  # noqa: BLE001
             log.exception("destroy of %s failed", uuid)
             await self.report(uuid, "error", base.NOSTATE, event="delete", error=str(exc))
@@ -222,7 +257,8 @@ class Agent:
         scratch.mkdir(mode=0o700, exist_ok=True)
         dest = scratch / f"{msg.image_id}.disk"
         try:
-            fmt = await self.driver.snapshot(msg.uuid, dest)
+            fmt = await self._retrying("snapshot", msg.uuid,
+                                       lambda: self.driver.snapshot(msg.uuid, dest))
             ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, path=str(dest),
                                   disk_format=fmt, request_id=msg.request_id)
         except Exception as exc:  # noqa: BLE001 - the user must see why
@@ -238,9 +274,10 @@ class Agent:
         fn = getattr(self.driver, method)
         try:
             if method == "reboot":
-                await fn(msg.uuid, hard=msg.action == "reboot_hard")
+                await self._retrying(msg.action, msg.uuid,
+                                     lambda: fn(msg.uuid, hard=msg.action == "reboot_hard"))
             else:
-                await fn(msg.uuid)
+                await self._retrying(msg.action, msg.uuid, lambda: fn(msg.uuid))
             power = await self.driver.get_info(msg.uuid)
             await self.report(msg.uuid, vm_state, power, event=msg.action,
                               request_id=msg.request_id)
@@ -260,15 +297,15 @@ class Agent:
     async def reconcile(self) -> None:
         async with self._lock:
             try:
-                desired: list[dict[str, Any]] = await self.bus.call(
+                reply: DesiredInstancesReply = await self.bus.call(
                     "conductor", DesiredState(host=self.host), timeout=30)
             except BusTimeout:
                 log.warning("conductor did not answer; reconcile on %s skipped", self.host)
                 return
             actual = set(await self.driver.list_instances())
-            wanted = {d["uuid"]: d for d in desired}
+            wanted = {d.uuid: d for d in reply.instances}
             for uuid, d in wanted.items():
-                state = d["vm_state"]
+                state = d.vm_state
                 if state == "resize_source":
                     continue  # kept (powered off) until the resize is confirmed/reverted
                 if state == "deleting":
@@ -277,10 +314,11 @@ class Agent:
                     # Not built, or built while nobody listened (the control plane or
                     # this agent died between the spawn and its report): spawning is
                     # idempotent, and reports the outcome either way.
-                    asyncio.create_task(self._spawn(InstanceSpec(**d["instance"]), "spawn"))
+                    if d.instance is not None:
+                        asyncio.create_task(self._spawn(d.instance, "spawn"))
                 elif uuid in actual:
                     power = await self.driver.get_info(uuid)
-                    if power != d.get("power_state"):  # report changes only
+                    if power != d.power_state:  # report changes only
                         await self.report(uuid, state, power)
                 elif state in ("active", "paused", "suspended", "stopped"):
                     # It should exist but is gone (host rebooted, process killed).

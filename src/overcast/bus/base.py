@@ -29,7 +29,9 @@ class Bus(abc.ABC):
 
     @abc.abstractmethod
     async def call(self, topic: str, message: Message, timeout: float = 30) -> Any:
-        """Deliver `message` and wait for the handler's return value."""
+        """Deliver `message` and wait for the handler's return value: a typed reply
+        (checked against the message's `reply_type`: UnexpectedReply) or, for a
+        message that names none, the plain JSON value the handler returned."""
 
     @abc.abstractmethod
     async def subscribe(self, topic: str, handler: Handler) -> None:

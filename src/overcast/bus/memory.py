@@ -3,6 +3,8 @@
 Each topic has a queue and one consumer task, so messages to one agent are
 handled in order, while different topics run concurrently. A handler that
 raises is logged and the consumer goes on; `call` gets the exception back.
+Requests and replies cross in their wire form (`to_dict`/`from_dict`, typed replies
+checked against the request's reply type), as a real transport carries them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 from typing import Any
 
 from overcast.bus.base import Bus, BusTimeout, Handler
-from overcast.bus.messages import Message
+from overcast.bus.messages import Message, decode_reply, encode_reply
 
 log = logging.getLogger("overcast.bus")
 
@@ -49,9 +51,10 @@ class MemoryBus(Bus):
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         await self._queue(topic).put((Message.from_dict(message.to_dict()), fut))
         try:
-            return await asyncio.wait_for(fut, timeout)
+            data = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             raise BusTimeout(f"no reply from {topic} within {timeout}s")
+        return decode_reply(message, data)
 
     async def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
@@ -70,4 +73,4 @@ class MemoryBus(Bus):
                     fut.set_exception(exc)
                 continue
             if fut is not None and not fut.done():
-                fut.set_result(result)
+                fut.set_result(encode_reply(result))

@@ -1,27 +1,54 @@
-"""Typed, versioned messages crossing process boundaries.
+"""Typed, versioned messages crossing process boundaries: requests and their replies.
 
-Each message says which instance states it is legal in (`legal_vm_states`);
-senders check before they send and receivers re-check, so an action in the
-wrong state is refused with a clear reason instead of half-happening.
-Messages serialise to plain JSON (`to_dict`/`from_dict`) so any transport can
-carry them.
+Every message is a dataclass that serialises to plain JSON (`to_dict`/`from_dict`:
+its kind, its version and its fields), so any transport can carry it. A request
+that expects an answer names its reply's type (`reply_type`); the bus serialises a
+handler's typed reply exactly like a request and checks, where the reply is
+received, that it is of that type (`UnexpectedReply` otherwise; a plain reply of
+the shape an earlier, untyped version sent is converted, so a peer not yet
+upgraded still answers). A message whose
+version is newer than this side's is refused (`UnsupportedVersion`): fields added
+in a newer version of the same kind would otherwise be dropped without a word.
+
+Which vm_states an action is legal in is decided once, by the control plane before
+it sends (compute/states.py: a 409 with Nova's wording); the agent does what the
+instance's real state allows, and its driver refuses the rest with a
+PermanentError that is reported back as the action's fault.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 REGISTRY: dict[str, type[Message]] = {}
+
+
+class MessageError(ValueError):
+    """A message or reply this side cannot take."""
+
+
+class UnknownMessage(MessageError):
+    """No message of this kind exists on this side."""
+
+
+class UnsupportedVersion(MessageError):
+    """The message was written by a newer version than this side knows."""
+
+
+class UnexpectedReply(MessageError):
+    """A call's reply is not of the type its request names."""
 
 
 @dataclass
 class Message:
     kind: ClassVar[str] = "message"
     version: ClassVar[int] = 1
-    #: vm_states in which the action this message asks for is legal (empty: any).
-    legal_vm_states: ClassVar[tuple[str, ...]] = ()
+    #: the type of the reply a `call` of this message gets (None: the handler's
+    #: return value as it is, plain JSON)
+    reply_type: ClassVar[type[Message] | None] = None
 
     def __init_subclass__(cls, **kw: Any) -> None:
         super().__init_subclass__(**kw)
@@ -30,11 +57,65 @@ class Message:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "version": self.version, "body": dataclasses.asdict(self)}
 
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Self:
+        """The message from its fields (fields this side does not know are dropped:
+        an older sender's message lacks the newer ones, which keep their defaults)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in body.items() if k in names})
+
     @staticmethod
     def from_dict(data: dict[str, Any]) -> Message:
-        cls = REGISTRY[data["kind"]]
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data["body"].items() if k in names})
+        kind = data.get("kind")
+        cls = REGISTRY.get(str(kind))
+        if cls is None:
+            raise UnknownMessage(f"unknown message kind {kind!r}")
+        version = data.get("version", 1)
+        if not isinstance(version, int) or version > cls.version:
+            raise UnsupportedVersion(
+                f"{kind} message version {version!r} is newer than this side knows "
+                f"({cls.version}): upgrade this side")
+        return cls.from_body(dict(data.get("body") or {}))
+
+    @classmethod
+    def from_plain(cls, value: Any) -> Self | None:
+        """This reply from the plain JSON value a peer of an earlier version answers
+        with (replies were untyped before); None when `value` is not that."""
+        return None
+
+    @classmethod
+    def check_reply(cls, reply: Any) -> Any:
+        """`reply` when it is what a call of this message should get (a plain reply
+        of an earlier version converted), else UnexpectedReply."""
+        want = cls.reply_type
+        if want is None or isinstance(reply, want):
+            return reply
+        converted = None
+        if not isinstance(reply, Message):
+            try:
+                converted = want.from_plain(reply)
+            except (TypeError, ValueError, KeyError, AttributeError):
+                converted = None
+        if converted is None:
+            got = reply.kind if isinstance(reply, Message) else type(reply).__name__
+            raise UnexpectedReply(f"a {cls.kind} call expects a {want.kind} reply, "
+                                  f"not {got}")
+        return converted
+
+
+def encode_reply(value: Any) -> dict[str, Any]:
+    """A handler's return value on the wire: a typed reply as a message, anything
+    else as the plain JSON value it is."""
+    if isinstance(value, Message):
+        return {"message": value.to_dict()}
+    return {"result": value}
+
+
+def decode_reply(request: Message, data: dict[str, Any]) -> Any:
+    """The reply to `request` from its wire form, checked against the request's
+    reply type."""
+    value = Message.from_dict(data["message"]) if "message" in data else data.get("result")
+    return type(request).check_reply(value)
 
 
 @dataclass
@@ -62,7 +143,6 @@ class InstanceSpec:
 @dataclass
 class SpawnInstance(Message):
     kind: ClassVar[str] = "spawn_instance"
-    legal_vm_states: ClassVar[tuple[str, ...]] = ("building",)
     instance: dict[str, Any] = field(default_factory=dict)
 
 
@@ -77,7 +157,6 @@ class PowerAction(Message):
     """stop, start, reboot_soft, reboot_hard, pause, unpause, suspend, resume."""
 
     kind: ClassVar[str] = "power_action"
-    legal_vm_states: ClassVar[tuple[str, ...]] = ("active", "stopped", "paused", "suspended")
     uuid: str = ""
     action: str = ""
     request_id: str = ""
@@ -86,14 +165,12 @@ class PowerAction(Message):
 @dataclass
 class RebuildInstance(Message):
     kind: ClassVar[str] = "rebuild_instance"
-    legal_vm_states: ClassVar[tuple[str, ...]] = ("active", "stopped", "error")
     instance: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class ResizeInstance(Message):
     kind: ClassVar[str] = "resize_instance"
-    legal_vm_states: ClassVar[tuple[str, ...]] = ("active", "stopped")
     instance: dict[str, Any] = field(default_factory=dict)
 
 
@@ -113,7 +190,6 @@ class SnapshotInstance(Message):
     """Conductor/API -> agent: write the instance's disk out as image `image_id`."""
 
     kind: ClassVar[str] = "snapshot_instance"
-    legal_vm_states: ClassVar[tuple[str, ...]] = ("active", "stopped", "paused", "suspended")
     uuid: str = ""
     image_id: str = ""
     request_id: str = ""
@@ -134,8 +210,24 @@ class SnapshotReady(Message):
 
 
 @dataclass
+class ConsoleOutputReply(Message):
+    """Agent -> caller of ConsoleOutput: the console's text (its last `length`
+    lines when asked)."""
+
+    kind: ClassVar[str] = "console_output_reply"
+    output: str = ""
+
+    @classmethod
+    def from_plain(cls, value: Any) -> ConsoleOutputReply | None:
+        return cls(output=value) if isinstance(value, str) else None
+
+
+@dataclass
 class ConsoleOutput(Message):
+    """Control plane -> agent (call): an instance's console output."""
+
     kind: ClassVar[str] = "console_output"
+    reply_type: ClassVar[type[Message] | None] = ConsoleOutputReply
     uuid: str = ""
     length: int | None = None
 
@@ -175,11 +267,71 @@ class ScheduleInstances(Message):
 
 
 @dataclass
+class DesiredInstance:
+    """One instance a host should hold, as the control plane sees it: its vm_state
+    (`deleting` while a delete runs; `resize_source` for the copy a resize left on
+    its old host, which has no spec), the power state last reported and, except for
+    a resize source, everything its driver needs to build it."""
+
+    uuid: str
+    vm_state: str
+    power_state: int | None = None
+    instance: InstanceSpec | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.instance, dict):
+            self.instance = InstanceSpec(**self.instance)
+
+
+@dataclass
+class DesiredInstancesReply(Message):
+    """Conductor -> agent: the reply to DesiredState."""
+
+    kind: ClassVar[str] = "desired_instances_reply"
+    instances: list[DesiredInstance] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.instances = [d if isinstance(d, DesiredInstance) else DesiredInstance(**d)
+                          for d in self.instances]
+
+    @classmethod
+    def of(cls, rows: list[dict[str, Any]]) -> DesiredInstancesReply:
+        """The reply from the conductor's rows (DesiredInstance's fields as dicts)."""
+        return cls(instances=[DesiredInstance(**r) for r in rows])
+
+    @classmethod
+    def from_plain(cls, value: Any) -> DesiredInstancesReply | None:
+        return cls.of(value) if isinstance(value, list) else None
+
+
+@dataclass
 class DesiredState(Message):
     """Agent -> conductor (call): which instances should exist on this host."""
 
     kind: ClassVar[str] = "desired_state"
+    reply_type: ClassVar[type[Message] | None] = DesiredInstancesReply
     host: str = ""
+
+
+@dataclass
+class NetworkDesiredReply(Message):
+    """Network service -> agent: what the host's dataplane should hold (the reply to
+    NetworkDesired): its networks by id (mtu...), the VXLAN tunnels to other hosts,
+    the DHCP servers, routers and simulated upstreams (network hosts only) and the
+    ports with their security groups."""
+
+    kind: ClassVar[str] = "network_desired_reply"
+    networks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tunnels: list[dict[str, Any]] = field(default_factory=list)
+    dhcp: list[dict[str, Any]] = field(default_factory=list)
+    routers: list[dict[str, Any]] = field(default_factory=list)
+    upstreams: list[dict[str, Any]] = field(default_factory=list)
+    ports: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_plain(cls, value: Any) -> NetworkDesiredReply | None:
+        return cls.from_body(value) if isinstance(value, dict) and "networks" in value \
+            else None
 
 
 @dataclass
@@ -188,6 +340,7 @@ class NetworkDesired(Message):
     `network_host` hosts also run DHCP, routers and the simulated upstream."""
 
     kind: ClassVar[str] = "network_desired"
+    reply_type: ClassVar[type[Message] | None] = NetworkDesiredReply
     host: str = ""
     network_host: bool = False
     #: other agents' hosts on the same machine, sharing this dataplane
@@ -205,14 +358,39 @@ class Resync(Message):
 
 
 @dataclass
+class MetadataReply(Message):
+    """Control plane -> metadata proxy: the answer to a MetadataRequest, an HTTP
+    status, its content type and body (base64: the body is bytes)."""
+
+    kind: ClassVar[str] = "metadata_reply"
+    status: int = 200
+    content_type: str = "text/plain"
+    body_b64: str = ""
+
+    @classmethod
+    def of(cls, status: int, content_type: str, body: bytes) -> MetadataReply:
+        return cls(status=status, content_type=content_type,
+                   body_b64=base64.b64encode(body).decode())
+
+    @classmethod
+    def from_plain(cls, value: Any) -> MetadataReply | None:
+        return cls.from_body(value) if isinstance(value, dict) and "status" in value \
+            else None
+
+    @property
+    def body(self) -> bytes:
+        return base64.b64decode(self.body_b64)
+
+
+@dataclass
 class MetadataRequest(Message):
     """Agent's metadata proxy -> control plane (call): an instance asked the metadata
     service for `path`. The instance is named only by where the request came from: the
     network whose namespace took it and the source address (anti-spoofing makes that
-    trustworthy), never by anything the guest sends. The answer is
-    {"status": int, "content_type": str, "body": str}."""
+    trustworthy), never by anything the guest sends. The answer is a MetadataReply."""
 
     kind: ClassVar[str] = "metadata_request"
+    reply_type: ClassVar[type[Message] | None] = MetadataReply
     network_id: str = ""
     address: str = ""
     path: str = ""

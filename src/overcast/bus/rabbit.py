@@ -6,7 +6,8 @@ publisher confirms, and a consumer acknowledges a message only after its
 handler returned, so a crash mid-handler redelivers it. `call` uses a private
 reply queue and correlation ids. A handler that raises has its message
 rejected (not requeued, so a poison message cannot loop) and, for a call, the
-error travels back to the caller.
+error travels back to the caller. A typed reply travels as a message (its kind,
+version and fields) and is checked against the request's reply type on receipt.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from overcast.bus.base import Bus, BusTimeout, Handler
-from overcast.bus.messages import Message
+from overcast.bus.messages import Message, decode_reply, encode_reply
 
 log = logging.getLogger("overcast.bus.rabbit")
 
@@ -91,11 +92,12 @@ class RabbitBus(Bus):
                                  content_type="application/json",
                                  expiration=timeout),
                 routing_key=self._queue_name(topic))
-            return await asyncio.wait_for(fut, timeout)
+            data = await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             raise BusTimeout(f"no reply from {topic} within {timeout}s")
         finally:
             self._pending.pop(corr, None)
+        return decode_reply(message, data)
 
     async def _on_reply(self, msg: AbstractIncomingMessage) -> None:
         fut = self._pending.get(msg.correlation_id or "")
@@ -105,7 +107,7 @@ class RabbitBus(Bus):
         if "error" in data:
             fut.set_exception(RemoteError(data["error"]))
         else:
-            fut.set_result(data.get("result"))
+            fut.set_result(data)
 
     async def subscribe(self, topic: str, handler: Handler) -> None:
         await self.start()
@@ -115,7 +117,7 @@ class RabbitBus(Bus):
             reply: dict[str, Any]
             try:
                 result = await handler(Message.from_dict(json.loads(msg.body)))
-                reply = {"result": result}
+                reply = encode_reply(result)
                 ok = True
             except Exception as exc:  # noqa: BLE001 - report, never kill the consumer
                 log.exception("handler for %s failed", topic)

@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 
 from overcast.bus import Bus
 from overcast.bus.messages import (
+    DesiredInstancesReply,
     DesiredState,
     HostHeartbeat,
     InstanceSpec,
@@ -108,7 +109,7 @@ class Conductor:
             await asyncio.to_thread(self._heartbeat, msg)
             return None
         if isinstance(msg, DesiredState):
-            return await asyncio.to_thread(self._desired, msg.host)
+            return DesiredInstancesReply.of(await asyncio.to_thread(self._desired, msg.host))
         log.warning("conductor ignored %s", msg.kind)
         return None
 

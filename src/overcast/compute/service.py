@@ -587,7 +587,7 @@ class ComputeService:
             host = inst.host
         if host is None:
             raise Conflict(f"Instance {uuid} has no console yet.")
-        return str(self.call(f"agent.{host}", ConsoleOutput(uuid=uuid, length=length)))
+        return str(self.call(f"agent.{host}", ConsoleOutput(uuid=uuid, length=length)).output)
 
     # ------------------------------------------------------------ metadata
     def set_metadata(self, ctx: RequestContext, uuid: str, meta: dict[str, str],

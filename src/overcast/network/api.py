@@ -11,7 +11,6 @@ behind them is in the resource modules, policy in `policy.py`, refusals in
 from __future__ import annotations
 
 import asyncio
-import base64
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -277,7 +276,14 @@ def delete_quota(project_id: str, request: Request, ctx: RequestContext = Ctx) -
 
 
 def setup(app: FastAPI) -> None:
-    from overcast.bus.messages import Message, MetadataRequest, NetworkDesired, Resync
+    from overcast.bus.messages import (
+        Message,
+        MetadataReply,
+        MetadataRequest,
+        NetworkDesired,
+        NetworkDesiredReply,
+        Resync,
+    )
 
     settings = app.state.settings
     svc = NetworkService(app.state.db, uplink_mtu=getattr(settings, "uplink_mtu", 1400))
@@ -296,13 +302,12 @@ def setup(app: FastAPI) -> None:
 
         async def handle(msg: Message) -> Any:
             if isinstance(msg, NetworkDesired):
-                return await asyncio.to_thread(svc.desired, msg.host, msg.network_host,
-                                             msg.also, msg.tunnel_ip)
+                return NetworkDesiredReply.from_body(await asyncio.to_thread(
+                    svc.desired, msg.host, msg.network_host, msg.also, msg.tunnel_ip))
             if isinstance(msg, MetadataRequest):
                 status, ctype, body = await asyncio.to_thread(
                     meta.answer, msg.network_id, msg.address, msg.path)
-                return {"status": status, "content_type": ctype,
-                        "body_b64": base64.b64encode(body).decode()}
+                return MetadataReply.of(status, ctype, body)
             return None
 
         await bus.subscribe("network", handle)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from overcast.agent.net.linux import LinuxDataplane, PortSpec, SubnetSpec
 from overcast.agent.net.metadata import MetadataProxy
 from overcast.bus import BusTimeout
-from overcast.bus.messages import NetworkDesired
+from overcast.bus.messages import NetworkDesired, NetworkDesiredReply
 from overcast.kit.runner import run
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class NetworkAgent:
     async def _once(self) -> None:
         assert self.agent is not None
         try:
-            desired: dict[str, Any] = await self.agent.bus.call(
+            desired: NetworkDesiredReply = await self.agent.bus.call(
                 "network", NetworkDesired(host=self.agent.host,
                                           network_host=self.network_host,
                                           also=self.also, tunnel_ip=self.tunnel_ip), timeout=30)
@@ -74,47 +74,47 @@ class NetworkAgent:
             return
         self.applied += 1
 
-    def metadata_listeners(self, desired: dict[str, Any]
+    def metadata_listeners(self, desired: NetworkDesiredReply
                            ) -> dict[str, tuple[str, list[tuple[str, str]]]]:
         """Where the metadata proxy listens: in the DHCP namespace of each network
         with DHCPv4 (its guests get a host route there), and in every router, for
         the IPv4 subnets of its legs (guests without DHCP reach it through their
         default route)."""
         out: dict[str, tuple[str, list[tuple[str, str]]]] = {}
-        for d in desired["dhcp"]:
+        for d in desired.dhcp:
             if any(x["enable_dhcp"] and x["ip_version"] == 4 for x in d["subnets"]):
                 out[self.dp.dhcp_ns(d["network_id"])] = (
                     f"network {d['network_id']}", [("0.0.0.0/0", d["network_id"])])
-        for r in desired["routers"]:
+        for r in desired.routers:
             nets = [(x["cidr"], itf["net_id"]) for itf in r["interfaces"]
                     for x in itf.get("subnets", []) if x.get("ip_version") == 4]
             if nets:
                 out[self.dp.router_ns(r["id"])] = (f"router {r['id']}", nets)
         return out
 
-    def apply(self, desired: dict[str, Any]) -> None:
+    def apply(self, desired: NetworkDesiredReply) -> None:
         dp = self.dp
         dp.ensure_host()
-        for nid, net in desired["networks"].items():
+        for nid, net in desired.networks.items():
             dp.ensure_network(nid, int(net["mtu"]))
         tunnels = set()
-        for t in desired.get("tunnels", []):
+        for t in desired.tunnels:
             tunnels.add(dp.ensure_tunnel(t["network_id"], int(t["vni"]), int(t["mtu"]),
                                          self.tunnel_ip, list(t["remotes"])))
-        for d in desired["dhcp"]:
+        for d in desired.dhcp:
             dp.ensure_dhcp(
                 d["network_id"], int(d["mtu"]), _port(d["port"]),
                 [SubnetSpec(**x) for x in d["subnets"]], [_port(p) for p in d["ports"]])
-        for u in desired["upstreams"]:
+        for u in desired.upstreams:
             dp.ensure_upstream(u["network_id"], int(u["mtu"]), u["cidr"])
-        for r in desired["routers"]:
+        for r in desired.routers:
             dp.ensure_router(r["id"], r["interfaces"], r["gateway"], snat=r["snat"],
                              floating_ips=r["floating_ips"], routes=r["routes"])
-        dp.apply_security_groups(desired["ports"])
+        dp.apply_security_groups(desired.ports)
         # what this host holds but nobody wants any more
         have = dp.list_devices()
-        dhcp = {d["network_id"] for d in desired["dhcp"]}
-        routers = {r["id"] for r in desired["routers"]}
+        dhcp = {d["network_id"] for d in desired.dhcp}
+        routers = {r["id"] for r in desired.routers}
         for ns in have["namespaces"]:
             if ns.startswith(f"{dp.prefix}-dhcp-"):
                 nid = ns.removeprefix(f"{dp.prefix}-dhcp-")
@@ -124,7 +124,7 @@ class NetworkAgent:
                 rid = ns.removeprefix(f"{dp.prefix}-r-")
                 if rid not in routers:
                     dp.delete_router(rid)
-        bridges = {dp.bridge(nid) for nid in desired["networks"]}
+        bridges = {dp.bridge(nid) for nid in desired.networks}
         for link in have["links"]:
             if link.startswith(f"{dp.prefix}b") and link not in bridges:
                 dp.remove_bridge(link)

@@ -14,7 +14,6 @@ serves the networks of its legs, told apart by the subnet the source address is 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import ctypes
 import functools
@@ -175,8 +174,8 @@ class MetadataProxy:
                 log.exception("metadata request failed")
                 await self._reply(writer, 502, "text/plain", b"metadata service error\n")
                 return
-            body = base64.b64decode(ans["body_b64"])
-            await self._reply(writer, int(ans["status"]), str(ans["content_type"]),
+            body = ans.body
+            await self._reply(writer, ans.status, ans.content_type,
                               b"" if method == "HEAD" else body, len(body))
         finally:
             with contextlib.suppress(Exception):

@@ -29,7 +29,13 @@ class DriverError(Exception):
 
 
 class RetryableError(DriverError):
-    """Worth trying again (a busy host, a lost race, a timeout)."""
+    """Worth trying again (a busy host, a lost race, a timeout). The agent tries the
+    action again a few times with growing waits (or after `delay` seconds when the
+    driver knows better, as kopf's TemporaryError) before it gives up into ERROR."""
+
+    def __init__(self, *args: object, delay: float | None = None) -> None:
+        super().__init__(*args)
+        self.delay = delay
 
 
 class PermanentError(DriverError):

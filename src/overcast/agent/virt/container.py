@@ -46,12 +46,10 @@ import json
 import logging
 import os
 import re
-import shlex
 import shutil
 import sys
 import tempfile
 import time
-import uuid as uuidlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,30 +58,33 @@ from overcast.agent.virt import base
 from overcast.agent.virt.base import (
     Driver,
     DriverEnv,
-    DriverError,
     InstanceNotFound,
     PermanentError,
     RetryableError,
 )
 from overcast.agent.virt.common import (
-    CONSOLE_MAX,
+    BaseRecord,
     InstanceFiles,
     config_documents,
     host_resources,
     hostname_of,
+    trim_console,
     write_documents,
 )
 from overcast.agent.virt.common import proc_start as _proc_start
-from overcast.agent.virt.common import tail as _tail
 from overcast.agent.virt.common import write_json as _write_json
+from overcast.agent.virt.oci_runtime import (
+    PREFIX,
+    RUNTIMES,
+    Runtime,
+    probe_runtime,
+    runtime_named,
+)
 from overcast.bus.messages import InstanceSpec
-from overcast.kit.runner import CommandError, Result, run, which
+from overcast.kit.runner import run, which
 
 log = logging.getLogger("overcast.agent.virt.container")
 
-RUNTIMES = ("crun", "runc")
-#: names of the container, its netns and its cgroup: ovct-<uuid>
-PREFIX = "ovct-"
 NETNS_DIR = Path("/run/netns")
 CPU_PERIOD = 100_000
 PIDS_LIMIT = 4096
@@ -120,117 +121,6 @@ def describe() -> str:
     """Which runtime this host's containers get and why (for `overcast doctor`)."""
     rt, notes = probe_runtime(Path(tempfile.gettempdir()))
     return rt.describe() if rt else "; ".join(notes)
-
-
-# ------------------------------------------------------------------- the runtime
-
-
-@dataclass(frozen=True)
-class Runtime:
-    name: str  # crun | runc
-    binary: str
-    #: cgroup2 mounts hidden from it while it creates a container (crun, hybrid hosts)
-    hide: tuple[str, ...] = ()
-
-    def describe(self) -> str:
-        extra = f" (creates with {', '.join(self.hide)} hidden: hybrid cgroups)" \
-            if self.hide else ""
-        return f"{self.name} at {self.binary}{extra}"
-
-    def argv(self, *args: str) -> list[str]:
-        return [self.binary, *args]
-
-    def launch_argv(self, console: Path, *args: str) -> list[str]:
-        """The runtime with `args` (a `create`), its stdio (and so the container's)
-        on the console file, in a new session (a signal to the agent's process group
-        never reaches a guest) and with the cgroup2 mounts hidden when needed."""
-        hide = "".join(f"umount {shlex.quote(m)} 2>/dev/null; " for m in self.hide)
-        argv = ["setsid", "--wait", "sh", "-c", hide + 'exec "$@" </dev/null >>"$0" 2>&1',
-                str(console), self.binary, *args]
-        return ["unshare", "--mount", "--propagation", "private", *argv] if self.hide \
-            else argv
-
-
-def _hidden_cgroup2_mounts() -> tuple[str, ...]:
-    """cgroup2 mounts that make crun refuse a hybrid host: with cgroup v1 hierarchies
-    mounted, any cgroup2 mount that holds a controller."""
-    v1, v2 = False, []
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return ()
-    for line in lines:
-        fields = line.split()
-        if "-" not in fields:
-            continue
-        fstype = fields[fields.index("-") + 1]
-        if fstype == "cgroup":
-            v1 = True
-        elif fstype == "cgroup2":
-            v2.append(fields[4])
-    if not v1:
-        return ()
-    hide = []
-    for mnt in v2:
-        with contextlib.suppress(OSError):
-            if (Path(mnt) / "cgroup.controllers").read_text().strip():
-                hide.append(mnt)
-    return tuple(hide)
-
-
-def runtime_named(name: str) -> Runtime | None:
-    binary = which(name)
-    if binary is None:
-        return None
-    return Runtime(name, binary, _hidden_cgroup2_mounts() if name == "crun" else ())
-
-
-def probe_runtime(scratch: Path, names: tuple[str, ...] = RUNTIMES
-                  ) -> tuple[Runtime | None, list[str]]:
-    """The first of `names` that really creates a container here (namespaces, mounts
-    and a cgroup with a memory limit; the process is never started), with the reason
-    each one before it failed."""
-    notes: list[str] = []
-    for name in names:
-        rt = runtime_named(name)
-        if rt is None:
-            notes.append(f"{name}: not installed")
-            continue
-        bundle = Path(tempfile.mkdtemp(prefix=".probe-", dir=scratch))
-        cid = f"{PREFIX}probe-{uuidlib.uuid4().hex[:12]}"
-        try:
-            for sub in ("proc", "dev"):
-                (bundle / "rootfs" / sub).mkdir(parents=True)
-            (bundle / "rootfs" / "probe").touch(mode=0o755)
-            (bundle / "config.json").write_text(json.dumps({
-                "ociVersion": "1.0.2",
-                "process": {"args": ["/probe"], "cwd": "/", "user": {"uid": 0, "gid": 0},
-                            "terminal": False},
-                "root": {"path": "rootfs", "readonly": True},
-                "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
-                "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"},
-                                         {"type": "network"}],
-                          "cgroupsPath": f"/{cid}",
-                          "resources": {"memory": {"limit": 64 << 20}}}}))
-            # The created container's process holds the runtime's stdio: not our pipes.
-            hide = "".join(f"umount {shlex.quote(m)} 2>/dev/null; " for m in rt.hide)
-            errors = bundle / "runtime.log"
-            argv = ["sh", "-c", hide + 'exec "$@" </dev/null >/dev/null 2>&1', "sh",
-                    *rt.argv("--log", str(errors), "create", "--bundle", str(bundle), cid)]
-            if rt.hide:
-                argv = ["unshare", "--mount", "--propagation", "private", *argv]
-            r = run(argv, check=False, timeout=30)
-            if r.returncode == 0:
-                return rt, notes
-            why = errors.read_text().strip() if errors.exists() else f"rc {r.returncode}"
-            notes.append(f"{name}: {why[-300:]}")
-        except (OSError, CommandError) as exc:
-            notes.append(f"{name}: {exc}")
-        finally:
-            with contextlib.suppress(CommandError):
-                run(rt.argv("delete", "--force", cid), check=False, timeout=30)
-            shutil.rmtree(bundle, ignore_errors=True)
-    return None, notes
 
 
 # ----------------------------------------------------------------------- helpers
@@ -281,12 +171,29 @@ def _is_mount(path: Path) -> bool:
 # ------------------------------------------------------------------------ driver
 
 
-class ContainerDriver(InstanceFiles, Driver):
+@dataclass
+class ContainerRecord(BaseRecord):
+    """What the container driver keeps about an instance: its flavor and ports, the
+    runtime it was made with, its image and what the image runs (`process`: None
+    until the instance is completely built), its network namespace and whether it
+    is suspended (frozen)."""
+
+    runtime: str | None = None
+    image_id: str = ""
+    process: dict[str, Any] | None = None
+    netns: str = ""
+
+
+class ContainerDriver(InstanceFiles[ContainerRecord], Driver):
     name = "container"
     # suspend is the cgroup freezer, reported SUSPENDED (no memory image is saved:
     # a suspended container does not survive a host reboot)
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
                               "console_output", "snapshot"})
+
+    record_type = ContainerRecord
+    port_kind = "veth"
+    command_timeout = 60
 
     def __init__(self, host: str, env: DriverEnv, *, runtime: str | None = None) -> None:
         if runtime is not None and runtime not in RUNTIMES:
@@ -328,9 +235,9 @@ class ContainerDriver(InstanceFiles, Driver):
                 self._runtimes[rt.name] = rt
         return self._runtime
 
-    def _runtime_of(self, rec: dict[str, Any]) -> Runtime:
+    def _runtime_of(self, rec: ContainerRecord) -> Runtime:
         """The runtime an existing instance was made with (its state lives there)."""
-        name = rec.get("runtime") or self.runtime_name or \
+        name = rec.runtime or self.runtime_name or \
             (self._runtime.name if self._runtime else RUNTIMES[0])
         rt = self._runtimes.get(name)
         if rt is None:
@@ -339,13 +246,6 @@ class ContainerDriver(InstanceFiles, Driver):
                 raise PermanentError(f"{name}, the runtime of this instance, is gone")
             self._runtimes[name] = rt
         return rt
-
-    async def _run(self, argv: list[str], *, check: bool = True,
-                   timeout: float | None = 60) -> Result:
-        try:
-            return await asyncio.to_thread(run, argv, check=check, timeout=timeout)
-        except CommandError as exc:
-            raise RetryableError(str(exc)) from exc
 
     async def _state(self, rt: Runtime, uuid: str) -> dict[str, Any] | None:
         """The runtime's view of the container (status, pid), None when it has none."""
@@ -384,12 +284,7 @@ class ContainerDriver(InstanceFiles, Driver):
             cfg = await asyncio.to_thread(self._image_config, target)
             if cfg is not None:
                 return image_id, cfg
-            try:
-                path = await self.env.image_path(image_id)
-            except DriverError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the image service's own errors
-                raise PermanentError(f"image {image_id} cannot be fetched: {exc}") from exc
+            path = await self._fetch(image_id)
             t0 = time.monotonic()
             cfg = await self._unpack(image_id, Path(path), target)
             log.info("unpacked image %s in %.0f ms", image_id, (time.monotonic() - t0) * 1e3)
@@ -443,9 +338,9 @@ class ContainerDriver(InstanceFiles, Driver):
         os.chmod(where, 0o755)
 
     # -------------------------------------------------------------- building
-    def _bundle_config(self, rec: dict[str, Any]) -> dict[str, Any]:
-        d = self._dir(rec["uuid"])
-        proc = rec["process"]
+    def _bundle_config(self, rec: ContainerRecord) -> dict[str, Any]:
+        d = self._dir(rec.uuid)
+        proc = rec.process or {}
         ro = ["rbind", "ro", "nosuid", "nodev", "noexec"]
         mounts: list[dict[str, Any]] = [
             {"destination": "/proc", "type": "proc", "source": "proc"},
@@ -471,10 +366,10 @@ class ContainerDriver(InstanceFiles, Driver):
         devices: list[dict[str, Any]] = []
         allowed: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
         resources: dict[str, Any] = {"devices": allowed, "pids": {"limit": PIDS_LIMIT}}
-        if rec.get("memory_mb"):
-            resources["memory"] = {"limit": int(rec["memory_mb"]) << 20}
-        if rec.get("vcpus"):
-            resources["cpu"] = {"quota": int(rec["vcpus"]) * CPU_PERIOD,
+        if rec.memory_mb:
+            resources["memory"] = {"limit": int(rec.memory_mb) << 20}
+        if rec.vcpus:
+            resources["cpu"] = {"quota": int(rec.vcpus) * CPU_PERIOD,
                                 "period": CPU_PERIOD}
         caps = list(CAPABILITIES)
         return {
@@ -485,14 +380,14 @@ class ContainerDriver(InstanceFiles, Driver):
                 "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
                 "noNewPrivileges": False},
             "root": {"path": str(d / "rootfs"), "readonly": False},
-            "hostname": rec["hostname"],
+            "hostname": rec.hostname,
             "mounts": mounts,
-            "annotations": {"org.openstack.nova.instance": rec["uuid"]},
+            "annotations": {"org.openstack.nova.instance": rec.uuid},
             "linux": {
                 "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
                                {"type": "mount"},
-                               {"type": "network", "path": str(NETNS_DIR / rec["netns"])}],
-                "cgroupsPath": f"/{self.cid(rec['uuid'])}",
+                               {"type": "network", "path": str(NETNS_DIR / rec.netns)}],
+                "cgroupsPath": f"/{self.cid(rec.uuid)}",
                 "resources": resources,
                 "devices": devices,
                 "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
@@ -504,60 +399,45 @@ class ContainerDriver(InstanceFiles, Driver):
             },
         }
 
-    async def _mount_rootfs(self, rec: dict[str, Any]) -> None:
-        d = self._dir(rec["uuid"])
+    async def _mount_rootfs(self, rec: ContainerRecord) -> None:
+        d = self._dir(rec.uuid)
         if await asyncio.to_thread(_is_mount, d / "rootfs"):
             return
-        lower = self.images_dir / rec["image_id"] / "rootfs"
+        lower = self.images_dir / rec.image_id / "rootfs"
         if not lower.is_dir():
-            raise PermanentError(f"image {rec['image_id']} of instance {rec['uuid']} is "
+            raise PermanentError(f"image {rec.image_id} of instance {rec.uuid} is "
                                  "no longer unpacked on this host")
         await self._run(["mount", "-t", "overlay", "overlay", "-o",
                          f"lowerdir={lower},upperdir={d / 'upper'},workdir={d / 'work'},"
                          "nodev", str(d / "rootfs")])
 
-    async def _netns(self, rec: dict[str, Any]) -> None:
+    async def _netns(self, rec: ContainerRecord) -> None:
         """The instance's network namespace, with loopback up."""
-        ns = rec["netns"]
+        ns = rec.netns
         if not (NETNS_DIR / ns).exists():
             await self._run(["ip", "netns", "add", ns])
             await self._run(["ip", "-n", ns, "link", "set", "lo", "up"])
 
-    async def _plug(self, rec: dict[str, Any]) -> None:
+    async def _plug(self, rec: ContainerRecord) -> None:
         """Every port of the instance plugged into its netns as eth0, eth1... (the
         dataplane's plug_port is idempotent)."""
-        ns = rec["netns"]
-        plugger = self.env.plugger
-        if plugger is None:
+        if self.env.plugger is None:
             return
-        from overcast.agent.net.linux import PortSpec
+        for i, port in enumerate(rec.ports):
+            await self._plug_port(rec, port, netns=rec.netns, ifname=f"eth{i}")
 
-        for i, port in enumerate(rec["ports"]):
-            spec = PortSpec(id=port["id"], mac_address=port["mac_address"],
-                            fixed_ips=list(port.get("fixed_ips") or []),
-                            hostname=rec["hostname"])
-            try:
-                await asyncio.to_thread(plugger.plug_port, port["network_id"], spec,
-                                        int(port.get("mtu") or 1500), kind="veth",
-                                        netns=ns, ifname=f"eth{i}")
-            except CommandError as exc:
-                raise RetryableError(f"port {port['id']} could not be plugged: {exc}")
-
-    async def _create(self, rec: dict[str, Any]) -> None:
+    async def _create(self, rec: ContainerRecord) -> None:
         """Make the runtime's container from the instance's files (its overlay and
         netns ready; the ports may still be plugging: the process waits, not started,
         until `start`), with its stdio on the console file."""
-        uuid = rec["uuid"]
+        uuid = rec.uuid
         d = self._dir(uuid)
         rt = self._runtime_of(rec)
 
         def files() -> int:
             _write_json(d / "config.json", self._bundle_config(rec))
             console = d / "console.log"
-            with contextlib.suppress(FileNotFoundError):
-                if console.stat().st_size > CONSOLE_MAX:
-                    keep = _tail(console, None, CONSOLE_KEEP)
-                    console.write_text(keep)
+            trim_console(console, CONSOLE_KEEP)
             (d / "runtime.log").unlink(missing_ok=True)
             return console.stat().st_size if console.exists() else 0
 
@@ -578,7 +458,7 @@ class ContainerDriver(InstanceFiles, Driver):
             raise RetryableError(f"{rt.name} could not create the container of {uuid}: "
                                  f"{await asyncio.to_thread(why)}")
 
-    async def _start(self, rec: dict[str, Any], status: str | None = None) -> None:
+    async def _start(self, rec: ContainerRecord, status: str | None = None) -> None:
         """Bring the instance to RUNNING from whatever is left of it: a running or
         paused container stays, any other is replaced, and the overlay, netns and ports
         are (re)made as needed; the writable layer is kept. `status` is the
@@ -586,7 +466,7 @@ class ContainerDriver(InstanceFiles, Driver):
 
         The runtime creates the container while the dataplane plugs the ports (both
         take tens of milliseconds); the guest's process starts once both are done."""
-        uuid = rec["uuid"]
+        uuid = rec.uuid
         rt = self._runtime_of(rec)
         status = status or await self._status(rt, uuid)
         if status in ("running", "paused"):
@@ -673,18 +553,17 @@ class ContainerDriver(InstanceFiles, Driver):
             try:
                 if not fresh:
                     rec = await self._record(uuid)
-                    if "process" in rec:
+                    if rec.process is not None:
                         await self._start(rec)
                         return
                 image_id, cfg = await self._image(instance)
                 rt = await self.runtime()
-                rec = {"uuid": uuid, "name": instance.name,
-                       "hostname": hostname_of(instance.name), "runtime": rt.name,
-                       "image_id": image_id, "process": cfg, "netns": self.cid(uuid),
-                       "vcpus": instance.vcpus, "memory_mb": instance.memory_mb,
-                       "ports": [dict(p) for p in instance.ports],
-                       "suspended": False,
-                       "created_at": time.time()}
+                rec = ContainerRecord(
+                    uuid=uuid, name=instance.name, hostname=hostname_of(instance.name),
+                    runtime=rt.name, image_id=image_id, process=cfg, netns=self.cid(uuid),
+                    vcpus=instance.vcpus, memory_mb=instance.memory_mb,
+                    ports=[dict(p) for p in instance.ports], suspended=False,
+                    created_at=time.time())
                 docs = config_documents(instance)
 
                 def files() -> None:
@@ -693,7 +572,7 @@ class ContainerDriver(InstanceFiles, Driver):
                     for sub in ("upper", "work", "rootfs"):
                         (d / sub).mkdir(exist_ok=True)
                     self._write_drive(d / "config-drive", docs)
-                    _write_json(d / "instance.json", rec)
+                    self._write_record(rec)
 
                 await asyncio.to_thread(files)
                 await self._start(rec, "absent" if fresh else None)
@@ -704,54 +583,39 @@ class ContainerDriver(InstanceFiles, Driver):
                 raise
             log.info("spawned %s in %.0f ms", uuid, (time.monotonic() - t0) * 1e3)
 
-    async def destroy(self, uuid: str) -> None:
-        """Remove the container, its overlay, netns, ports and files. Idempotent."""
-        self._dir(uuid)
-        async with self._lock(uuid):
-            await self._destroy(uuid)
-
-    async def _destroy(self, uuid: str) -> None:
-        d = self._dir(uuid)
-        try:
-            rec = await self._record(uuid)
-        except InstanceNotFound:
-            rec = {"uuid": uuid}
+    async def _halt(self, rec: ContainerRecord) -> None:
         rt = self._runtime_of(rec)
-        if await self._state(rt, uuid) is not None:
-            await self._delete_container(rt, uuid)
-        if self.env.plugger is not None:
-            for port in rec.get("ports") or []:
-                try:
-                    await asyncio.to_thread(self.env.plugger.unplug_port, port["id"], "veth")
-                except CommandError as exc:
-                    log.warning("unplugging port %s of %s: %s", port["id"], uuid, exc)
-        ns = rec.get("netns") or self.cid(uuid)
+        if await self._state(rt, rec.uuid) is not None:
+            await self._delete_container(rt, rec.uuid)
+
+    async def _release(self, rec: ContainerRecord) -> None:
+        """The netns and the root file system's overlay mount."""
+        ns = rec.netns or self.cid(rec.uuid)
         if (NETNS_DIR / ns).exists():
             await self._run(["ip", "netns", "delete", ns])
-        rootfs = d / "rootfs"
+        rootfs = self._dir(rec.uuid) / "rootfs"
         if await asyncio.to_thread(_is_mount, rootfs):
             r = await self._run(["umount", str(rootfs)], check=False)
             if r.returncode != 0:
                 await self._run(["umount", "--lazy", str(rootfs)])
-        await asyncio.to_thread(shutil.rmtree, d, True)
 
     async def power_off(self, uuid: str, timeout: float = 60) -> None:
         """SIGTERM (repeated), SIGKILL after `timeout`; state SHUTDOWN."""
         async with self._lock(uuid):
             rec = await self._record(uuid)
             await self._stop(self._runtime_of(rec), uuid, timeout)
-            if rec.get("suspended"):
-                rec["suspended"] = False
+            if rec.suspended:
+                rec.suspended = False
                 await self._save(rec)
 
     async def power_on(self, uuid: str) -> None:
         """Start again on the same root file system (the writable layer is kept)."""
         async with self._lock(uuid):
             rec = await self._record(uuid)
-            if "process" not in rec:
+            if rec.process is None:
                 raise PermanentError(f"instance {uuid} was never completely built")
-            if rec.get("suspended"):  # a suspended guest the host lost in a reboot
-                rec["suspended"] = False
+            if rec.suspended:  # a suspended guest the host lost in a reboot
+                rec.suspended = False
                 await self._save(rec)
             await self._start(rec)
 
@@ -761,16 +625,17 @@ class ContainerDriver(InstanceFiles, Driver):
         cgroup limits. Spawned when this host has no such instance."""
         uuid = instance.uuid
         try:
-            rec = await self._record(uuid)
+            built = (await self._record(uuid)).process is not None
         except InstanceNotFound:
-            rec = {}
-        if "process" not in rec:
+            built = False
+        if not built:
             await self.spawn(instance)
             return
         async with self._lock(uuid):
             rec = await self._record(uuid)
             await self._stop(self._runtime_of(rec), uuid, 60)
-            rec.update(vcpus=instance.vcpus, memory_mb=instance.memory_mb, suspended=False)
+            rec.vcpus, rec.memory_mb = instance.vcpus, instance.memory_mb
+            rec.suspended = False
             await self._save(rec)
             await self._start(rec)
 
@@ -778,11 +643,11 @@ class ContainerDriver(InstanceFiles, Driver):
         """Soft: stop as power_off does, then start; hard: SIGKILL, then start."""
         async with self._lock(uuid):
             rec = await self._record(uuid)
-            if "process" not in rec:
+            if rec.process is None:
                 raise PermanentError(f"instance {uuid} was never completely built")
             await self._stop(self._runtime_of(rec), uuid, 0 if hard else 60)
-            if rec.get("suspended"):
-                rec["suspended"] = False
+            if rec.suspended:
+                rec.suspended = False
                 await self._save(rec)
             await self._start(rec)
 
@@ -800,8 +665,8 @@ class ContainerDriver(InstanceFiles, Driver):
                 if frozen:
                     state = await self._state(rt, uuid)
                     await _frozen(int((state or {}).get("pid") or 0))
-            if rec.get("suspended", False) != suspended:
-                rec["suspended"] = suspended
+            if rec.suspended != suspended:
+                rec.suspended = suspended
                 await self._save(rec)
 
     async def pause(self, uuid: str) -> None:
@@ -827,7 +692,7 @@ class ContainerDriver(InstanceFiles, Driver):
         if status == "running":
             return base.RUNNING
         if status == "paused":
-            return base.SUSPENDED if rec.get("suspended") else base.PAUSED
+            return base.SUSPENDED if rec.suspended else base.PAUSED
         return base.SHUTDOWN
 
     async def list_instances(self) -> list[str]:
@@ -840,7 +705,7 @@ class ContainerDriver(InstanceFiles, Driver):
         running container is frozen while it is read (as `docker commit` pauses)."""
         async with self._lock(uuid):
             rec = await self._record(uuid)
-            if "process" not in rec:
+            if rec.process is None:
                 raise PermanentError(f"instance {uuid} was never completely built")
             rt = self._runtime_of(rec)
             await self._mount_rootfs(rec)
