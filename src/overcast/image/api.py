@@ -383,4 +383,5 @@ def setup(app: FastAPI) -> None:
 
     app.state.specs.append(ServiceSpec(
         name="glance", type="image", prefix="/image", error_style="glance",
-        endpoint_path="/image", routers=[router], on_startup=[start]))
+        endpoint_path="/image", routers=[router], on_startup=[start],
+        raw_body_paths=[r"/v2/images/[^/]+/(?:file|stage)"]))
