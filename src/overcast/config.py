@@ -77,6 +77,10 @@ class Settings:
     fake_hosts: int = 1
     #: Seconds the fake driver takes to spawn (scale tests and crash tests).
     fake_spawn_latency: float = 0.0
+    #: Seconds between audits that release Placement allocations and compute ports
+    #: belonging to no live server (a crash between two steps can leave them); 0: only
+    #: once, at start.
+    audit_interval: float = 300.0
     #: Images a project may own, and bytes of image data it may store (-1: unlimited).
     image_quota_count: int = 1000
     image_quota_bytes: int = 1 << 40

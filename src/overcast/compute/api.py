@@ -80,7 +80,8 @@ def setup(app: FastAPI) -> None:
         await bus.start()
         assert compute.placement is not None
         conductor = Conductor(app.state.db, bus, compute, compute.placement,
-                              network=compute.network, image=compute.image)
+                              network=compute.network, image=compute.image,
+                              audit_interval=settings.audit_interval)
         app.state.conductor = conductor
         await conductor.start()
         agents = []
@@ -91,6 +92,8 @@ def setup(app: FastAPI) -> None:
         app.state.local_agents = agents
 
     async def stop(app: FastAPI) -> None:
+        if getattr(app.state, "conductor", None) is not None:
+            await app.state.conductor.stop()
         for agent in getattr(app.state, "local_agents", []):
             await agent.stop()
         await bus.stop()

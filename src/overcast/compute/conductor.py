@@ -21,6 +21,7 @@ shares with the API service only `hosts` and `instances`, never its private part
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid as uuidlib
@@ -44,6 +45,7 @@ from overcast.bus.messages import (
 )
 from overcast.compute import metadata, states
 from overcast.compute import models as m
+from overcast.compute.audit import AuditReport, audit
 from overcast.compute.hosts import provider_uuid, service_up
 from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
@@ -79,7 +81,8 @@ class NoValidHost(Exception):
 class Conductor:
     def __init__(self, db: Database, bus: Bus, compute: ComputeService,
                  placement: PlacementPort, *, weigher: str = "spread",
-                 network: NetworkPort | None = None, image: ImagePort | None = None) -> None:
+                 network: NetworkPort | None = None, image: ImagePort | None = None,
+                 audit_interval: float = 0.0) -> None:
         self.db = db
         self.bus = bus
         self.compute = compute
@@ -87,12 +90,37 @@ class Conductor:
         self.weigher = weigher
         self.network = network
         self.image = image
+        self.audit_interval = audit_interval
+        self._auditor: asyncio.Task[None] | None = None
         #: host -> (what its last full heartbeat said, when) (see _heartbeat)
         self._last_beat: dict[str, tuple[Any, float]] = {}
 
     async def start(self) -> None:
         await self.bus.subscribe("conductor", self.handle)
         await asyncio.to_thread(self._recover)
+        self._auditor = asyncio.get_running_loop().create_task(self._audit_forever())
+
+    async def stop(self) -> None:
+        if self._auditor is not None:
+            self._auditor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._auditor
+
+    def audit(self) -> AuditReport:
+        """Release what belongs to no live server (see compute/audit.py)."""
+        return audit(self.db, self.placement, self.network)
+
+    async def _audit_forever(self) -> None:
+        while True:
+            try:
+                report = await asyncio.to_thread(self.audit)
+                if report.fixed:
+                    log.warning("audit fixed %d leftovers", report.fixed)
+            except Exception:  # noqa: BLE001 - the next audit tries again
+                log.exception("audit failed")
+            if self.audit_interval <= 0:
+                return
+            await asyncio.sleep(self.audit_interval)
 
     async def handle(self, msg: Message) -> Any:
         if isinstance(msg, ScheduleInstances):

@@ -37,6 +37,7 @@ from overcast.bus.messages import (
 )
 from overcast.compute import models as m
 from overcast.compute import states
+from overcast.compute.audit import migration_consumer
 from overcast.compute.flavors import FlavorService, snapshot
 from overcast.compute.hosts import HostService, host_up, provider_uuid, service_up
 from overcast.compute.instances import finish_delete, instance_spec
@@ -428,9 +429,7 @@ class ComputeService:
                                                     request_id=ctx.request_id))
         return str(image["id"])
 
-    @staticmethod
-    def migration_consumer(uuid: str) -> str:
-        return str(uuidlib.uuid5(uuidlib.UUID(uuid), "resize-source"))
+    migration_consumer = staticmethod(migration_consumer)
 
     def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str) -> None:
         """Cold resize on the instance's host: the old allocations move to a migration

@@ -251,6 +251,13 @@ class Instances:
         for p in ports:
             self.store.changed("port", p.id)
 
+    def compute_devices(self) -> set[str]:
+        """The instances that compute ports are bound to (device_owner `compute:*`):
+        what an audit checks against the servers that still exist."""
+        with self.store.db.session() as s:
+            return set(s.scalars(select(m.Port.device_id).where(
+                m.Port.device_owner.like("compute:%"), m.Port.device_id != "")))
+
     def address_owner(self, network_id: str, address: str) -> str | None:
         """The instance (device_id of a compute port) holding `address` on the network:
         who a metadata request came from."""

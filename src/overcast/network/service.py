@@ -120,6 +120,9 @@ class NetworkService:
     def release_for_instance(self, instance_uuid: str) -> None:
         self.instances.release_for_instance(instance_uuid)
 
+    def compute_devices(self) -> set[str]:
+        return self.instances.compute_devices()
+
     def addresses(self, instance_uuids: list[str]) -> dict[str, dict[str, Any]]:
         return self.instances.addresses(instance_uuids)
 
