@@ -132,3 +132,19 @@ def test_admin_only_dependency_refuses_members_and_lets_admins_through() -> None
         "ok": True}
     r = c.get("/compute/admin-thing", headers={"X-Auth-Token": "mem"})
     assert r.status_code == 403 and "Only admins." in r.text
+
+
+@pytest.mark.parametrize("raw", [b'{"total": 9223372036854775808}',
+                                 b'{"q": {"ram": -9223372036854775809}}',
+                                 b'[18446744073709551616]', b'{"n": ' + b"9" * 40 + b"}"])
+def test_integers_outside_64_bits_are_400(client: TestClient, raw: bytes) -> None:
+    r = client.post("/compute/things", content=raw,
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert "out of range" in r.json()["badRequest"]["message"]
+
+
+def test_long_digit_strings_and_int64_edges_pass(client: TestClient) -> None:
+    raw = (b'{"name": "12345678901234567890123", "n": 9223372036854775807, '
+           b'"m": -9223372036854775808}')
+    assert client.post("/compute/things", content=raw).status_code == 200

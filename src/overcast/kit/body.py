@@ -11,7 +11,9 @@ the calling service's own error format:
   surrogates (`"\\ud800"`, which would otherwise reach the database as text no
   encoder can write), numbers that overflow to infinity (`1e400`), NaN, and
   nesting deeper than `max_depth` (10,000 levels made the standard library's
-  parser raise RecursionError).
+  parser raise RecursionError), and integers outside 64 bits (no OpenStack field
+  holds one, and a database column cannot: SQLite raised OverflowError). Each
+  service's schemas then bound its own fields more tightly.
 
 Routes that take raw data (image bytes, later object data) are declared on their
 `ServiceSpec.raw_body_paths` and stream past untouched. A body the guard has read
@@ -20,6 +22,7 @@ is replayed to the app unchanged, so services parse it as before.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable
 
@@ -33,6 +36,9 @@ MAX_JSON_BYTES = 114_688
 MAX_DEPTH = 64
 
 _METHODS_WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
+#: A run of 19 digits or more may be an integer outside 64 bits (2**63 has 19).
+_LONG_DIGITS = re.compile(rb"[0-9]{19,}")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 #: What each service says about a body that is not JSON (their own wording).
 MALFORMED = {
@@ -88,6 +94,19 @@ def check_json(raw: bytes, max_depth: int = MAX_DEPTH) -> None:
         raise BodyRejected(400, f"{{malformed}} ({reason}).") from None
     if json_depth(parsed) > max_depth:
         raise BodyRejected(400, f"{{malformed}} (nested deeper than {max_depth} levels).")
+    if _LONG_DIGITS.search(raw):
+        # orjson reads integers past 64 bits as floats, so the exact check is the
+        # standard library's, run only when a long run of digits is there at all.
+        json.loads(raw, parse_int=_int64)
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise BodyRejected(400, f"Invalid input: the integer {text[:30]}"
+                                f"{'...' if len(text) > 30 else ''} is out of range (at "
+                                f"most {INT64_MAX}).")
+    return value
 
 
 class BodyGuard:
