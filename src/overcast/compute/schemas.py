@@ -36,9 +36,12 @@ def flavor_list_query(q: Query) -> dict[str, Any]:
         if q.get(name) is None:
             return None
         try:
-            return int(q[name])
+            value = int(q[name])
         except ValueError:
             raise BadRequest(f"Invalid {name} filter [{q[name]}]")
+        if not 0 <= value < 2**63:
+            raise BadRequest(f"Invalid {name} filter [{q[name]}]")
+        return value
 
     return {"is_public": is_public, "min_ram": intq("minRam"), "min_disk": intq("minDisk"),
             "sort_key": q.get("sort_key", "flavorid"), "sort_dir": q.get("sort_dir", "asc"),
@@ -374,7 +377,11 @@ def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
             raise BadRequest(f"Invalid input for field/attribute name. Value: {sv['name']}.")
         data["name"] = sv["name"]
     if "description" in sv:
+        if sv["description"] is not None and (not isinstance(sv["description"], str) or
+                                              len(sv["description"]) > 255):
+            raise BadRequest("Invalid input for field/attribute description.")
         data["description"] = sv["description"]
+    _access_ips(sv)
     if "accessIPv4" in sv:
         data["access_ip_v4"] = sv["accessIPv4"]
     if "accessIPv6" in sv:

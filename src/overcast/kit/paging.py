@@ -27,9 +27,10 @@ def parse_limit(raw: str | None, *, default: int | None, maximum: int | None) ->
         raise BadRequest(f"Invalid limit {raw!r}: it must be an integer.")
     if value < 0:
         raise BadRequest(f"Invalid limit {raw!r}: it must be >= 0.")
-    if maximum is not None and value > maximum:
-        value = maximum
-    return value
+    # A limit past what any page can hold means "all of it": capped, so that the
+    # database never sees a number past 64 bits (a 500 before).
+    ceiling = maximum if maximum is not None else 2**31 - 1
+    return min(value, ceiling)
 
 
 def keyset_page(

@@ -42,9 +42,12 @@ def _coerce(col: Any, raw: str) -> Any:
         raise errors.invalid_filter_value(raw, "a boolean")
     if python_type is int:
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
             raise errors.invalid_filter_value(raw, "an integer")
+        if not -(2**63) <= value < 2**63:
+            raise errors.invalid_filter_value(raw, "an integer of at most 64 bits")
+        return value
     return raw
 
 

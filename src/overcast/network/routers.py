@@ -5,6 +5,7 @@ must sit on one of the router's subnets."""
 from __future__ import annotations
 
 import ipaddress
+import uuid as uuidlib
 from typing import Any, ClassVar
 
 from sqlalchemy import Select, delete, select
@@ -176,6 +177,10 @@ class Routers:
         """Join a subnet (a new port on its gateway address) or a user's port."""
         if not isinstance(body, dict) or ("subnet_id" in body) == ("port_id" in body):
             raise errors.interface_needs_one_of()
+        for key in ("subnet_id", "port_id"):
+            if key in body and not _is_uuid(body[key]):
+                raise errors.invalid_field(key, f". Reason: '{str(body[key])[:64]}' is not "
+                                                "a valid UUID.")
         with self.store.db.transaction() as s:
             r = self.get(s, ctx, router_id)
             if "subnet_id" in body:
@@ -251,3 +256,13 @@ class Routers:
             r.revision_number += 1
         self.store.changed("router", router_id)
         return out
+
+
+def _is_uuid(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuidlib.UUID(value)
+    except ValueError:
+        return False
+    return True
