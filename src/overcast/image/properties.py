@@ -105,7 +105,6 @@ def split_body(body: dict[str, Any], *, creating: bool) -> tuple[dict[str, Any],
     return core, props, tags
 
 
-
 def apply_patch(ctx: RequestContext, img: m.Image, props: dict[str, str], tags: list[str],
                 op: Any) -> None:
     """Apply one JSON-patch operation to an image row and its properties and tags."""
