@@ -1,4 +1,10 @@
-"""Glance v2 on the wire: /image/v2/images, data, members, tags, schemas, import."""
+"""Glance v2 on the wire: /image/v2/images, data, members, tags, schemas, import.
+
+Routes only: each parses the request, calls `app.state.images` (the domain
+service, `service.py`) and answers with its view; the JSON-schema documents are
+`schemas.py`, reply shapes `views.py`. Blocking service calls of async routes
+run on a worker thread; image data streams both ways without being buffered.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
-from overcast.image.inspect import CONTAINER_FORMATS, DISK_FORMATS
+from overcast.image import schemas, views
 from overcast.image.service import ImageService, Quotas
 from overcast.image.store import FilesystemStore
 from overcast.kit.context import RequestContext
@@ -22,7 +28,7 @@ router = APIRouter()
 Ctx = Depends(get_context)
 
 PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
-VERSIONS = [f"2.{n}" for n in range(17, -1, -1)]
+VERSIONS = views.VERSIONS
 
 
 def _svc(request: Request) -> ImageService:
@@ -34,22 +40,15 @@ def _base(request: Request) -> str:
     return f"{request.app.state.settings.base_url}/image"
 
 
-def _versions(request: Request) -> dict[str, Any]:
-    return {"versions": [
-        {"id": f"v{v}", "status": "CURRENT" if i == 0 else "SUPPORTED",
-         "links": [{"rel": "self", "href": f"{_base(request)}/v2/"}]}
-        for i, v in enumerate(VERSIONS)]}
-
-
 @router.get("")
 @router.get("/")
 def root(request: Request) -> Response:
-    return json_response(_versions(request), 300)
+    return json_response(views.versions(_base(request)), 300)
 
 
 @router.get("/versions")
 def versions(request: Request) -> Response:
-    return json_response(_versions(request))
+    return json_response(views.versions(_base(request)))
 
 
 async def _json(request: Request) -> Any:
@@ -70,17 +69,10 @@ def list_images(request: Request, ctx: RequestContext = Ctx) -> Response:
     if q.get("limit") == "0":
         limit = 0
     images, more = _svc(request).list_images(ctx, list(q.multi_items()), limit=limit or 25,
-                                      marker=q.get("marker"))
+                                             marker=q.get("marker"))
     if limit == 0:
         images, more = [], False
-    params = [(k, v) for k, v in q.multi_items() if k != "marker"]
-    from urllib.parse import urlencode
-
-    first = "/v2/images" + (f"?{urlencode(params)}" if params else "")
-    body: dict[str, Any] = {"images": images, "schema": "/v2/schemas/images", "first": first}
-    if more and images:
-        body["next"] = "/v2/images?" + urlencode([*params, ("marker", images[-1]["id"])])
-    return json_response(body)
+    return json_response(views.image_list(images, more, q.multi_items()))
 
 
 @router.post("/v2/images")
@@ -125,26 +117,17 @@ def reactivate(image_id: str, request: Request, ctx: RequestContext = Ctx) -> Re
     return Response(status_code=204)
 
 
+# ------------------------------------------------------------------ tags
 @router.put("/v2/images/{image_id}/tags/{tag}", status_code=204)
 def add_tag(image_id: str, tag: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    svc = _svc(request)
-    tags = svc.show(ctx, image_id)["tags"]
-    if tag not in tags:
-        svc.update(ctx, image_id, [{"op": "replace", "path": "/tags", "value": [*tags, tag]}])
+    _svc(request).add_tag(ctx, image_id, tag)
     return Response(status_code=204)
 
 
 @router.delete("/v2/images/{image_id}/tags/{tag}", status_code=204)
 def delete_tag(image_id: str, tag: str, request: Request, ctx: RequestContext = Ctx
                ) -> Response:
-    svc = _svc(request)
-    tags = svc.show(ctx, image_id)["tags"]
-    if tag not in tags:
-        from overcast.kit.errors import NotFound
-
-        raise NotFound(f"Tag {tag} not found")
-    svc.update(ctx, image_id, [{"op": "replace", "path": "/tags",
-                                "value": [t for t in tags if t != tag]}])
+    _svc(request).delete_tag(ctx, image_id, tag)
     return Response(status_code=204)
 
 
@@ -261,114 +244,24 @@ def info_stores(request: Request, ctx: RequestContext = Ctx) -> Response:
                                       "description": "Filesystem store in the data dir"}]})
 
 
-def image_schema() -> dict[str, Any]:
-    def s(t: Any, desc: str, **kw: Any) -> dict[str, Any]:
-        return {"type": t, "description": desc, **kw}
-
-    ro = {"readOnly": True}
-    return {
-        "name": "image", "additionalProperties": {"type": "string"},
-        "properties": {
-            "id": s("string", "An identifier for the image",
-                    pattern="^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}"
-                            "-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"),
-            "name": s(["null", "string"], "Descriptive name for the image", maxLength=255),
-            "status": s("string", "Status of the image", **ro,
-                        enum=["queued", "saving", "active", "killed", "deleted", "uploading",
-                              "importing", "pending_delete", "deactivated"]),
-            "visibility": s("string", "Scope of image accessibility",
-                            enum=["community", "public", "private", "shared"]),
-            "protected": s("boolean", "If true, image will not be deletable."),
-            "os_hidden": s("boolean", "If true, image will not appear in default image list "
-                                      "response."),
-            "checksum": s(["null", "string"], "md5 hash of image contents.", **ro,
-                          maxLength=32),
-            "os_hash_algo": s(["null", "string"], "Algorithm to calculate the os_hash_value",
-                              **ro, maxLength=64),
-            "os_hash_value": s(["null", "string"], "Hexdigest of the image contents using "
-                               "the algorithm specified by the os_hash_algo", **ro,
-                               maxLength=128),
-            "owner": s(["null", "string"], "Owner of the image", maxLength=255),
-            "size": s(["null", "integer"], "Size of image file in bytes", **ro),
-            "virtual_size": s(["null", "integer"], "Virtual size of image in bytes", **ro),
-            "container_format": s(["null", "string"], "Format of the container",
-                                  enum=[None, *CONTAINER_FORMATS]),
-            "disk_format": s(["null", "string"], "Format of the disk",
-                             enum=[None, *DISK_FORMATS]),
-            "created_at": s("string", "Date and time of image registration", **ro),
-            "updated_at": s("string", "Date and time of the last image modification", **ro),
-            "tags": s("array", "List of strings related to the image",
-                      items={"type": "string", "maxLength": 255}),
-            "direct_url": s("string", "URL to access the image file kept in external store",
-                            **ro),
-            "min_ram": s("integer", "Amount of ram (in MB) required to boot image."),
-            "min_disk": s("integer", "Amount of disk space (in GB) required to boot image."),
-            "self": s("string", "An image self url", **ro),
-            "file": s("string", "An image file url", **ro),
-            "stores": s("string", "Store in which image data resides.", **ro),
-            "schema": s("string", "An image schema url", **ro),
-            "locations": s("array", "A set of URLs to access the image file kept in "
-                                    "external store", items={"type": "object"}),
-            "kernel_id": s(["null", "string"], "ID of image stored in Glance that should be "
-                           "used as the kernel when booting an AMI-style image.",
-                           is_base=False),
-            "ramdisk_id": s(["null", "string"], "ID of image stored in Glance that should "
-                            "be used as the ramdisk when booting an AMI-style image.",
-                            is_base=False),
-            "os_distro": s("string", "Common name of operating system distribution",
-                           is_base=False),
-            "os_version": s("string", "Operating system version as specified by the "
-                                      "distributor", is_base=False),
-            "architecture": s("string", "Operating system architecture", is_base=False),
-            "hypervisor_type": s("string", "Hypervisor type required by the image",
-                                 is_base=False),
-        },
-        "links": [{"rel": "self", "href": "{self}"}, {"rel": "enclosure", "href": "{file}"},
-                  {"rel": "describedby", "href": "{schema}"}],
-    }
-
-
-def member_schema() -> dict[str, Any]:
-    return {"name": "member", "properties": {
-        "created_at": {"type": "string", "description": "Date and time of image member "
-                                                         "creation"},
-        "image_id": {"type": "string", "description": "An identifier for the image"},
-        "member_id": {"type": "string", "description": "An identifier for the image member "
-                                                       "(tenantId)"},
-        "schema": {"type": "string", "readOnly": True},
-        "status": {"type": "string", "description": "The status of this image member",
-                   "enum": ["pending", "accepted", "rejected"]},
-        "updated_at": {"type": "string", "description": "Date and time of last modification "
-                                                         "of image member"}}}
-
-
 @router.get("/v2/schemas/image")
 def schema_image(request: Request) -> Response:
-    return json_response(image_schema())
+    return json_response(schemas.image_schema())
 
 
 @router.get("/v2/schemas/images")
 def schema_images(request: Request) -> Response:
-    return json_response({
-        "name": "images", "properties": {
-            "images": {"type": "array", "items": image_schema()},
-            "schema": {"type": "string"}, "first": {"type": "string"},
-            "next": {"type": "string"}},
-        "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"},
-                  {"rel": "describedby", "href": "{schema}"}]})
+    return json_response(schemas.images_schema())
 
 
 @router.get("/v2/schemas/member")
 def schema_member(request: Request) -> Response:
-    return json_response(member_schema())
+    return json_response(schemas.member_schema())
 
 
 @router.get("/v2/schemas/members")
 def schema_members(request: Request) -> Response:
-    return json_response({"name": "members", "properties": {
-        "members": {"type": "array", "items": member_schema()},
-        "schema": {"type": "string"}},
-        "links": [{"rel": "schema", "href": "{schema}"}]})
+    return json_response(schemas.members_schema())
 
 
 def setup(app: FastAPI) -> None:

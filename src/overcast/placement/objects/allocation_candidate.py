@@ -1,0 +1,258 @@
+"""Allocation candidates: which providers (or provider trees) can satisfy a request.
+
+Computed in SQL: one query per requested resource class finds the providers
+that can still fit the amount (capacity, min/max unit, step size, usage by
+correlated indexed sub-queries), filtered by forbidden traits, aggregates and
+tree; only those rows reach Python, which groups them by tree. When no provider
+has a parent, a single parameterised query with LIMIT answers directly.
+Summaries describe every provider of the candidates' trees (capacity, usage,
+traits, parent and root). `free` is the scheduler weigher's input.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import exists, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from overcast.kit.errors import BadRequest
+from overcast.placement import models as m
+from overcast.placement.errors import QUERY_MISSING_VALUE
+from overcast.placement.objects.base import PlacementBase, fits
+from overcast.placement.objects.resource_class import check_classes
+from overcast.placement.objects.trait import trait_exists
+
+
+@dataclass
+class Candidate:
+    allocations: dict[str, dict[str, int]]
+    root_uuid: str
+
+
+@dataclass
+class CandidateResult:
+    candidates: list[Candidate] = field(default_factory=list)
+    #: provider uuid -> summary of every provider in the candidates' trees
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class AllocationCandidates(PlacementBase):
+    def _provider_filters(self, q: Any, *, forbidden: Sequence[str],
+                          member_of: Sequence[Sequence[str]], forbidden_aggs: Sequence[str],
+                          in_tree_root: int | None) -> Any:
+        if forbidden:
+            q = q.where(~exists().where(m.ProviderTrait.provider_id == m.Provider.id,
+                                        m.ProviderTrait.trait.in_(list(forbidden))))
+        for group in member_of:
+            q = q.where(or_(
+                exists().where(m.ProviderAggregate.provider_id == m.Provider.id,
+                               m.ProviderAggregate.aggregate.in_(list(group))),
+                exists().where(m.ProviderAggregate.provider_id == m.Provider.root_id,
+                               m.ProviderAggregate.aggregate.in_(list(group)))))
+        if forbidden_aggs:
+            q = q.where(~exists().where(m.ProviderAggregate.provider_id == m.Provider.id,
+                                        m.ProviderAggregate.aggregate.in_(
+                                            list(forbidden_aggs))))
+        if in_tree_root is not None:
+            q = q.where(m.Provider.root_id == in_tree_root)
+        return q
+
+    def allocation_candidates(
+        self, resources: dict[str, int], *, required: Sequence[str] = (),
+        forbidden: Sequence[str] = (), member_of: Sequence[Sequence[str]] = (),
+        forbidden_aggs: Sequence[str] = (), in_tree: str | None = None,
+        limit: int | None = None,
+    ) -> list[Candidate]:
+        return self.candidates_with_summaries(
+            resources, required=required, forbidden=forbidden, member_of=member_of,
+            forbidden_aggs=forbidden_aggs, in_tree=in_tree, limit=limit,
+            summaries=False).candidates
+
+    def candidates_with_summaries(
+        self, resources: dict[str, int], *, required: Sequence[str] = (),
+        forbidden: Sequence[str] = (), member_of: Sequence[Sequence[str]] = (),
+        forbidden_aggs: Sequence[str] = (), in_tree: str | None = None,
+        limit: int | None = None, summaries: bool = True,
+    ) -> CandidateResult:
+        if not resources:
+            raise BadRequest("Badly formed resources parameter: at least one resource class "
+                             "is required.", code=QUERY_MISSING_VALUE)
+        with self.db.session() as s:
+            check_classes(s, resources)
+            unknown = [t for t in [*required, *forbidden] if not trait_exists(s, t)]
+            if unknown:
+                raise BadRequest(f"No such trait(s): {', '.join(unknown)}.")
+            root = None
+            if in_tree:
+                root = s.scalar(select(m.Provider.root_id).where(m.Provider.uuid == in_tree))
+                if root is None:
+                    return CandidateResult()
+            nested = s.scalar(select(exists().where(m.Provider.parent_id.isnot(None))))
+            if nested:
+                result = self._tree_candidates(s, resources, required, forbidden, member_of,
+                                               forbidden_aggs, root, limit)
+            else:
+                result = self._flat_candidates(s, resources, required, forbidden, member_of,
+                                               forbidden_aggs, root, limit)
+            if summaries:
+                result.summaries = self._summaries(s, result.candidates)
+            return result
+
+    def _flat_candidates(self, s: Session, resources: dict[str, int], required: Sequence[str],
+                         forbidden: Sequence[str], member_of: Sequence[Sequence[str]],
+                         forbidden_aggs: Sequence[str], root: int | None,
+                         limit: int | None) -> CandidateResult:
+        # Written as one parameterised SQL text: building the equivalent expression
+        # tree costs more than running the query at 10,000 providers.
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        for i, (rc, amount) in enumerate(resources.items()):
+            params[f"rc{i}"], params[f"amt{i}"] = rc, amount
+            where.append(
+                f"EXISTS (SELECT 1 FROM placement_inventories i WHERE i.provider_id = p.id "
+                f"AND i.resource_class = :rc{i} AND i.min_unit <= :amt{i} "
+                f"AND i.max_unit >= :amt{i} AND (:amt{i} % i.step_size) = 0 "
+                f"AND (i.total - i.reserved) * i.allocation_ratio >= :amt{i} + "
+                f"(SELECT COALESCE(SUM(a.used), 0) FROM placement_allocations a "
+                f"WHERE a.provider_id = p.id AND a.resource_class = :rc{i}))")
+        for i, t in enumerate(required):
+            params[f"req{i}"] = t
+            where.append(f"EXISTS (SELECT 1 FROM placement_provider_traits t "
+                         f"WHERE t.provider_id = p.id AND t.trait = :req{i})")
+        if forbidden:
+            names = ", ".join(f":forb{i}" for i in range(len(forbidden)))
+            params.update({f"forb{i}": t for i, t in enumerate(forbidden)})
+            where.append(f"NOT EXISTS (SELECT 1 FROM placement_provider_traits t "
+                         f"WHERE t.provider_id = p.id AND t.trait IN ({names}))")
+        for g, group in enumerate(member_of):
+            names = ", ".join(f":mo{g}_{i}" for i in range(len(group)))
+            params.update({f"mo{g}_{i}": a for i, a in enumerate(group)})
+            where.append(f"EXISTS (SELECT 1 FROM placement_provider_aggregates g "
+                         f"WHERE g.provider_id = p.id AND g.aggregate IN ({names}))")
+        if forbidden_aggs:
+            names = ", ".join(f":nmo{i}" for i in range(len(forbidden_aggs)))
+            params.update({f"nmo{i}": a for i, a in enumerate(forbidden_aggs)})
+            where.append(f"NOT EXISTS (SELECT 1 FROM placement_provider_aggregates g "
+                         f"WHERE g.provider_id = p.id AND g.aggregate IN ({names}))")
+        if root is not None:
+            params["root"] = root
+            where.append("p.root_id = :root")
+        sql = "SELECT p.uuid FROM placement_providers p WHERE " + " AND ".join(where) + \
+            " ORDER BY p.id"
+        if limit is not None:
+            sql += " LIMIT :limit"
+            params["limit"] = limit
+        out = [Candidate(allocations={u: dict(resources)}, root_uuid=u)
+               for u in s.scalars(text(sql), params)]
+        return CandidateResult(candidates=out)
+
+    def _tree_candidates(self, s: Session, resources: dict[str, int], required: Sequence[str],
+                         forbidden: Sequence[str], member_of: Sequence[Sequence[str]],
+                         forbidden_aggs: Sequence[str], root: int | None,
+                         limit: int | None) -> CandidateResult:
+        # Per class: the providers that can take the amount, grouped by tree.
+        per_rc: dict[str, dict[int, list[int]]] = {}
+        for rc, amount in resources.items():
+            q = select(m.Provider.id, m.Provider.root_id).where(
+                fits(m.Provider.id, rc, amount)).order_by(m.Provider.id)
+            q = self._provider_filters(q, forbidden=forbidden, member_of=member_of,
+                                       forbidden_aggs=forbidden_aggs, in_tree_root=root)
+            groups: dict[int, list[int]] = {}
+            for pid, rid in s.execute(q):
+                groups.setdefault(rid, []).append(pid)
+            per_rc[rc] = groups
+        roots = set.intersection(*(set(g) for g in per_rc.values()))
+        ids: set[int] = set()
+        combos: list[tuple[int, dict[str, int]]] = []
+        for rid in sorted(roots):
+            options = [[(rc, pid) for pid in per_rc[rc][rid]] for rc in resources]
+            for combo in itertools.product(*options):
+                combos.append((rid, dict(combo)))
+                ids.update(pid for _, pid in combo)
+        uuids: dict[int, str] = {}
+        if ids:
+            uuids = {pid: u for pid, u in s.execute(select(m.Provider.id, m.Provider.uuid)
+                                                    .where(m.Provider.id.in_(ids | roots)))}
+        traits: dict[int, set[str]] = {}
+        if required:
+            for pid, t in s.execute(select(m.ProviderTrait.provider_id, m.ProviderTrait.trait)
+                                    .where(m.ProviderTrait.provider_id.in_(ids))):
+                traits.setdefault(pid, set()).add(t)
+        out: list[Candidate] = []
+        seen: set[tuple[Any, ...]] = set()
+        for rid, pick in combos:
+            if required:
+                have = set().union(*(traits.get(pid, set()) for pid in pick.values()))
+                if not set(required) <= have:
+                    continue
+            allocs: dict[str, dict[str, int]] = {}
+            for rc, pid in pick.items():
+                allocs.setdefault(uuids[pid], {})[rc] = resources[rc]
+            key = tuple(sorted((k, tuple(sorted(v.items()))) for k, v in allocs.items()))
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(Candidate(allocations=allocs, root_uuid=uuids[rid]))
+            if limit is not None and len(out) >= limit:
+                break
+        return CandidateResult(candidates=out)
+
+    def _summaries(self, s: Session, candidates: list[Candidate]) -> dict[str, dict[str, Any]]:
+        # Plain column selects, not ORM objects: this runs on every candidates call.
+        roots = {c.root_uuid for c in candidates}
+        if not roots:
+            return {}
+        root_ids = select(m.Provider.id).where(m.Provider.uuid.in_(roots)).scalar_subquery()
+        provs = s.execute(select(m.Provider.id, m.Provider.uuid, m.Provider.parent_id,
+                                 m.Provider.root_id)
+                          .where(m.Provider.root_id.in_(root_ids))).all()
+        uuid_of = {pid: u for pid, u, _, _ in provs}
+        out: dict[str, dict[str, Any]] = {}
+        for _pid, u, parent, root in provs:
+            out[u] = {"resources": {}, "traits": [],
+                      "parent_provider_uuid": uuid_of.get(parent) if parent else None,
+                      "root_provider_uuid": uuid_of.get(root, u) if root else u}
+        pids = list(uuid_of)
+        used = {(pid, rc): int(n) for pid, rc, n in s.execute(
+            select(m.Allocation.provider_id, m.Allocation.resource_class,
+                   func.sum(m.Allocation.used)).where(m.Allocation.provider_id.in_(pids))
+            .group_by(m.Allocation.provider_id, m.Allocation.resource_class))}
+        for pid, rc, total, reserved, ratio in s.execute(
+                select(m.Inventory.provider_id, m.Inventory.resource_class, m.Inventory.total,
+                       m.Inventory.reserved, m.Inventory.allocation_ratio)
+                .where(m.Inventory.provider_id.in_(pids))):
+            out[uuid_of[pid]]["resources"][rc] = {
+                "capacity": int((total - reserved) * ratio), "used": used.get((pid, rc), 0)}
+        for pid, t in s.execute(select(m.ProviderTrait.provider_id, m.ProviderTrait.trait)
+                                .where(m.ProviderTrait.provider_id.in_(pids))):
+            out[uuid_of[pid]]["traits"].append(t)
+        for v in out.values():
+            v["traits"].sort()
+        return out
+
+    def free(self, uuids: Iterable[str], resource_class: str) -> dict[str, float]:
+        """Capacity left of one class on each provider (the scheduler's weigher input),
+        in one aggregate query."""
+        ids = list(uuids)
+        if not ids:
+            return {}
+        names = ", ".join(f":u{i}" for i in range(len(ids)))
+        params: dict[str, Any] = {f"u{i}": u for i, u in enumerate(ids)}
+        params["rc"] = resource_class
+        sql = ("SELECT p.uuid, (i.total - i.reserved) * i.allocation_ratio - "
+               "COALESCE((SELECT SUM(a.used) FROM placement_allocations a "
+               "WHERE a.provider_id = p.id AND a.resource_class = :rc), 0) "
+               "FROM placement_providers p JOIN placement_inventories i "
+               "ON i.provider_id = p.id AND i.resource_class = :rc "
+               f"WHERE p.uuid IN ({names})")
+        with self.db.session() as s:
+            return {u: float(f) for u, f in s.execute(text(sql), params)}
+
+    def provider_summaries(self, uuids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        with self.db.session() as s:
+            return self._summaries(s, [Candidate(allocations={}, root_uuid=u) for u in uuids])
+

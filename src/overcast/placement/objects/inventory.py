@@ -1,0 +1,157 @@
+"""Inventories: how much of each resource class a provider has, and on what terms
+(reserved, min/max unit, step size, allocation ratio).
+
+Replacing or shrinking an inventory never leaves allocations above the new
+capacity, nor removes a class still in use (409 `placement.inventory.inuse`).
+`set_inventory` is the agents' form: it retries lost generation races and does
+nothing when the inventory already is what the host reports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from overcast.kit.errors import BadRequest, Conflict, NotFound
+from overcast.placement import models as m
+from overcast.placement.errors import CONCURRENT, INVENTORY_INUSE, UNDEFINED, concurrent
+from overcast.placement.objects.base import INV_DEFAULTS, PlacementBase, allocated, bump
+from overcast.placement.objects.resource_class import check_classes
+
+
+class Inventories(PlacementBase):
+    def inventories(self, uuid: str) -> tuple[int, dict[str, dict[str, Any]]]:
+        with self.db.session() as s:
+            p = self._provider(s, uuid)
+            return p.generation, {i.resource_class: self._inv_view(i) for i in s.scalars(
+                select(m.Inventory).where(m.Inventory.provider_id == p.id))}
+
+    @staticmethod
+    def _inv_view(i: m.Inventory) -> dict[str, Any]:
+        return {"total": i.total, "reserved": i.reserved, "min_unit": i.min_unit,
+                "max_unit": i.max_unit, "step_size": i.step_size,
+                "allocation_ratio": i.allocation_ratio}
+
+    @staticmethod
+    def normalise_inventory(rc: str, data: dict[str, Any]) -> dict[str, Any]:
+        inv = {**INV_DEFAULTS, **data}
+        if "total" not in inv:
+            raise BadRequest(f"'total' is a required property of the {rc} inventory.")
+        inv.setdefault("max_unit", inv["total"])
+        for key in ("total", "reserved", "min_unit", "max_unit", "step_size"):
+            v = inv[key]
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise BadRequest(f"JSON does not validate: {key} of {rc} must be an integer.")
+        ratio = inv["allocation_ratio"]
+        if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or ratio <= 0:
+            raise BadRequest(f"JSON does not validate: allocation_ratio of {rc} must be a "
+                             f"positive number.")
+        if inv["total"] < 1 or inv["min_unit"] < 1 or inv["max_unit"] < 1 or \
+                inv["step_size"] < 1 or inv["reserved"] < 0:
+            raise BadRequest(f"JSON does not validate: invalid values in the {rc} inventory.")
+        if inv["reserved"] > inv["total"]:
+            raise BadRequest(f"Unable to update inventory for resource provider: the reserved "
+                             f"value of {rc} is greater than total.")
+        if inv["min_unit"] > inv["max_unit"]:
+            raise BadRequest(f"Unable to update inventory: min_unit of {rc} is greater than "
+                             f"max_unit.")
+        inv["allocation_ratio"] = float(ratio)
+        return {k: inv[k] for k in ("total", "reserved", "min_unit", "max_unit", "step_size",
+                                    "allocation_ratio")}
+
+    def put_inventories(self, uuid: str, seen: int | None,
+                        inventories: dict[str, dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        """Replace every inventory of a provider (PUT .../inventories)."""
+        with self.db.transaction() as s:
+            p = self._provider(s, uuid, lock=True)
+            check_classes(s, inventories)
+            clean = {rc: self.normalise_inventory(rc, d) for rc, d in inventories.items()}
+            existing = {i.resource_class: i for i in s.scalars(
+                select(m.Inventory).where(m.Inventory.provider_id == p.id))}
+            for rc in existing:
+                if rc not in clean and allocated(s, p.id, rc):
+                    raise Conflict(f"update conflict: Inventory for '{rc}' on resource "
+                                   f"provider '{uuid}' in use.", code=INVENTORY_INUSE)
+            self._write_inventories(s, p, existing, clean, replace=True)
+            bump(s, p, seen)
+            return p.generation, clean
+
+    def _write_inventories(self, s: Session, p: m.Provider, existing: dict[str, m.Inventory],
+                           clean: dict[str, dict[str, Any]], replace: bool) -> None:
+        if replace:
+            for rc, inv in existing.items():
+                if rc not in clean:
+                    s.delete(inv)
+        for rc, data in clean.items():
+            used = allocated(s, p.id, rc)
+            cap = int((data["total"] - data["reserved"]) * data["allocation_ratio"])
+            if used > cap:
+                raise Conflict(f"Unable to update inventory for resource provider {p.uuid}: "
+                               f"{rc} usage {used} would exceed the new capacity {cap}.",
+                               code=INVENTORY_INUSE)
+            row = existing.get(rc)
+            if row is None:
+                s.add(m.Inventory(provider_id=p.id, resource_class=rc, **data))
+            else:
+                for k, v in data.items():
+                    setattr(row, k, v)
+
+    def set_inventory(self, uuid: str, inventories: dict[str, dict[str, Any]]) -> None:
+        """Replace a provider's inventories, retrying lost generation races (agents)."""
+        for _ in range(10):
+            gen, current = self.inventories(uuid)
+            wanted = {rc: self.normalise_inventory(rc, d) for rc, d in inventories.items()}
+            if current == wanted:
+                return
+            try:
+                self.put_inventories(uuid, gen, inventories)
+                return
+            except Conflict as exc:
+                if exc.code != CONCURRENT:
+                    raise
+        raise concurrent(f"resource provider {uuid}")
+
+    def put_inventory(self, uuid: str, seen: int | None, rc: str,
+                      data: dict[str, Any], *, create_only: bool = False) -> tuple[int, dict]:
+        with self.db.transaction() as s:
+            p = self._provider(s, uuid, lock=True)
+            check_classes(s, [rc])
+            existing = {i.resource_class: i for i in s.scalars(
+                select(m.Inventory).where(m.Inventory.provider_id == p.id,
+                                          m.Inventory.resource_class == rc))}
+            if create_only and rc in existing:
+                raise Conflict(f"Update conflict: inventory for {rc} already exists on "
+                               f"resource provider {uuid}.", code=UNDEFINED)
+            if not create_only and rc not in existing:
+                raise BadRequest(f"No inventory record with resource class {rc} for resource "
+                                 f"provider {uuid}.")
+            clean = {rc: self.normalise_inventory(rc, data)}
+            self._write_inventories(s, p, existing, clean, replace=False)
+            bump(s, p, seen)
+            return p.generation, clean[rc]
+
+    def delete_inventory(self, uuid: str, rc: str, seen: int | None = None) -> None:
+        with self.db.transaction() as s:
+            p = self._provider(s, uuid, lock=True)
+            inv = s.scalar(select(m.Inventory).where(m.Inventory.provider_id == p.id,
+                                                     m.Inventory.resource_class == rc))
+            if inv is None:
+                raise NotFound(f"No inventory of class {rc} found for delete")
+            if allocated(s, p.id, rc):
+                raise Conflict(f"Inventory for '{rc}' on resource provider '{uuid}' in use.",
+                               code=INVENTORY_INUSE)
+            s.delete(inv)
+            bump(s, p, seen)
+
+    def delete_inventories(self, uuid: str) -> None:
+        with self.db.transaction() as s:
+            p = self._provider(s, uuid, lock=True)
+            for inv in s.scalars(select(m.Inventory).where(m.Inventory.provider_id == p.id)):
+                if allocated(s, p.id, inv.resource_class):
+                    raise Conflict(f"Inventory for '{inv.resource_class}' on resource provider "
+                                   f"'{uuid}' in use.", code=INVENTORY_INUSE)
+                s.delete(inv)
+            bump(s, p)
+
