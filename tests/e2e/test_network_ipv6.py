@@ -280,9 +280,10 @@ def test_router_without_radvd_still_converges(tmp_path: Path,
     there, the next pass starts it."""
     import uuid as uuidlib
 
-    from overcast.agent.net import linux
+    from overcast.agent.net import linux, routers
 
-    monkeypatch.setattr(linux, "which", lambda name: None)
+    # radvd is looked up where routers are built
+    monkeypatch.setattr(routers, "which", lambda name: None)
     dp = linux.LinuxDataplane(f"t{uuidlib.uuid4().hex[:4]}", tmp_path / "state")
     rid = str(uuidlib.uuid4())
     legs = [{"port_id": str(uuidlib.uuid4()), "mac": "fa:16:3e:00:00:11",
@@ -296,7 +297,7 @@ def test_router_without_radvd_still_converges(tmp_path: Path,
         addrs = run(["ip", "-n", ns, "-o", "addr", "show"]).stdout
         assert "10.66.0.1/24" in addrs and "2001:db8:66::1/64" in addrs
         assert dp._radvd_pid(rid) is None  # noqa: SLF001
-        monkeypatch.setattr(linux, "which", shutil.which)
+        monkeypatch.setattr(routers, "which", shutil.which)
         dp.ensure_router(rid, legs, None)
         assert dp._radvd_pid(rid) is not None  # noqa: SLF001
     finally:

@@ -16,17 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from overcast.agent.net.fabric import METADATA_CIDR, Fabric, _daemon_pid, _set_link, _write
-from overcast.kit.runner import CommandError, run
+from overcast.kit.runner import CommandError, run, which
 
 log = logging.getLogger("overcast.agent.net")
-
-
-def _which(name: str) -> str | None:
-    """kit.runner.which, looked up through overcast.agent.net.linux (the one place a
-    test hides a tool from the whole dataplane)."""
-    from overcast.agent.net import linux
-
-    return linux.which(name)
 
 
 class Routers(Fabric):
@@ -197,7 +189,7 @@ class Routers(Fabric):
         (d / "pid").unlink(missing_ok=True)
         # Advertisements are the IPv6 guests' only trouble here: without radvd (or when
         # it fails) the rest of the router, and the rest of the pass, still converge.
-        if _which("radvd") is None:
+        if which("radvd") is None:
             log.warning("router %s has IPv6 subnets but radvd is not installed: no "
                         "router advertisements (apt-get install radvd)", router_id)
             return
