@@ -103,8 +103,10 @@ def list_query(ctx: RequestContext, params: list[tuple[str, str]]
         if key in single:
             try:
                 n = int(single[key])
+                if not -(2**63) <= n < 2**63:  # no image is that large; no column is
+                    raise ValueError(key)
             except ValueError:
-                raise BadRequest(f"Invalid value for {key}: {single[key]}")
+                raise BadRequest(f"Invalid value for {key}: {single[key][:64]}")
             q = q.where(m.Image.size >= n if op == "ge" else m.Image.size <= n)
     for key in ("created_at", "updated_at"):
         if key in single:

@@ -131,7 +131,9 @@ def resources(raw: str) -> dict[str, int]:
         if rc in out:
             raise BadRequest(f"Badly formed resources parameter: {rc} appears twice.",
                              code=QUERY_BAD_VALUE)
-        out[rc] = n
+        # No inventory holds more than 2**31 - 1 (Placement's maximum total): a larger
+        # amount matches nothing, as in Placement, and never overflows a column.
+        out[rc] = min(n, 2**31)
     return out
 
 
