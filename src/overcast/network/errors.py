@@ -333,6 +333,17 @@ def port_in_use(port_id: str) -> Conflict:
     return Conflict(f"Port {port_id} is still in use.", type="PortInUse")
 
 
+def port_not_usable(port_id: str) -> Conflict:
+    """Nova's PortNotUsable: a server boots only on its own project's ports."""
+    return Conflict(f"Port {port_id} not usable for instance: it belongs to another "
+                    "project.", type="PortNotUsable")
+
+
+def port_of_other_project(port_id: str, what: str) -> Forbidden:
+    return policy_forbids(f"Port {port_id} belongs to another project: it cannot be "
+                          f"used for {what}.")
+
+
 def port_used_by_other_device(port_id: str) -> Conflict:
     return Conflict(f"Port {port_id} is in use by another device.", type="PortInUse")
 

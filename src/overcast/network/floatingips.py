@@ -90,6 +90,7 @@ class FloatingIPs:
         net_id = body.get("floating_network_id")
         if not isinstance(net_id, str):
             raise errors.required_attribute("floating_network_id")
+        policy.check_owner_project(ctx, body, "floatingip")
         project = owner_project(ctx, body)
         with self.store.db.transaction() as s:
             net = self.networks.get(s, ctx, net_id)

@@ -119,6 +119,8 @@ class Instances:
                                                          policy.visible_ports(ctx)))
                     if port is None:
                         raise errors.requested_port_not_found(port_id)
+                    if not ctx.is_admin and port.project_id != ctx.project_id:
+                        raise errors.port_not_usable(port_id)
                     if port.device_id:
                         raise errors.port_in_use(port_id)
                     if count > 1:

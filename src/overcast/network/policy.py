@@ -115,13 +115,69 @@ def check_subnet_on(ctx: RequestContext, net: m.Network) -> None:
                                     "another project.")
 
 
+#: Port attributes only an admin may set (Neutron's `create_port:binding:host_id`,
+#: `create_port:binding:profile` and their updates are `rule:admin_only`).
+ADMIN_PORT_ATTRS = ("binding:host_id", "binding:profile")
+
+
+def check_owner_project(ctx: RequestContext, body: Mapping[str, Any], what: str) -> None:
+    """Only an admin names another project as a new resource's owner."""
+    for key in ("project_id", "tenant_id"):
+        value = body.get(key)
+        if value and value != ctx.project_id and not ctx.is_admin:
+            raise errors.policy_forbids(f"(rule:create_{what} and rule:create_{what}:"
+                                        f"{key}) is disallowed by policy")
+
+
 def check_port_on(ctx: RequestContext, net: m.Network, owner: str) -> None:
-    """A port goes on one's own or a shared network; a router's gateway port also on
-    an external one."""
-    if not ctx.is_admin and net.project_id != ctx.project_id and not net.shared \
-            and not (net.external and owner == "network:router_gateway"):
+    """A port goes on one's own or a shared network (an admin's, anywhere)."""
+    if not ctx.is_admin and net.project_id != ctx.project_id and not net.shared:
         raise errors.policy_forbids(f"Policy doesn't allow create_port on network {net.id} "
                                     "of another project.")
+
+
+def check_port_attrs(ctx: RequestContext, net: m.Network, body: Mapping[str, Any],
+                     action: str) -> None:
+    """Neutron's per-attribute port rules: binding fields are for admins; a
+    `network:*` device owner, a chosen MAC and chosen fixed addresses are for the
+    network's owner (so nobody takes a router's gateway address, or an address on a
+    shared network, by hand)."""
+    if ctx.is_admin:
+        return
+    for key in ADMIN_PORT_ATTRS:
+        if key in body and body[key] not in (None, "", {}):
+            raise _disallowed(action, key)
+    if net.project_id == ctx.project_id:
+        return
+    owner = body.get("device_owner")
+    if isinstance(owner, str) and owner.startswith("network:"):
+        raise _disallowed(action, "device_owner")
+    if body.get("mac_address") is not None and action == "create_port":
+        raise _disallowed(action, "mac_address")
+    fixed = body.get("fixed_ips")
+    if isinstance(fixed, list) and any(isinstance(f, dict) and "ip_address" in f
+                                       for f in fixed):
+        raise _disallowed(action, "fixed_ips:ip_address")
+
+
+def check_own_port(ctx: RequestContext, port: m.Port, project_id: str | None,
+                   what: str) -> None:
+    """Another project's port (seen through a network one owns) is not one's to use."""
+    if not ctx.is_admin and port.project_id != project_id:
+        raise errors.port_of_other_project(port.id, what)
+
+
+def check_interface_subnet(ctx: RequestContext, net: m.Network) -> None:
+    """A router's interface goes on a subnet of one's own network: never on the
+    external network, nor on a network shared by another project, whose gateway
+    address it would take from everyone on it (a port of one's own on that network
+    joins it instead)."""
+    if ctx.is_admin:
+        return
+    if net.external or net.project_id != ctx.project_id:
+        raise errors.policy_forbids(f"Policy doesn't allow add_router_interface on a "
+                                    f"subnet of network {net.id}: it is not the "
+                                    "project's own.")
 
 
 def may_use_group(ctx: RequestContext, sg: m.SecurityGroup | None, project_id: str) -> bool:
@@ -140,7 +196,7 @@ def check_remove_group(ctx: RequestContext, sg: m.SecurityGroup) -> None:
 
 
 def check_fip_port(ctx: RequestContext, port: m.Port, fip: m.FloatingIP) -> None:
-    """A floating IP goes only to a port of its own project."""
+    """A floating IP goes only to a port of its own project (an admin may cross)."""
     if not ctx.is_admin and port.project_id != fip.project_id:
         raise errors.not_found("Port", port.id)
 

@@ -116,9 +116,11 @@ class Ports:
         pairs = address_pairs(body.get("allowed_address_pairs"))
         with self.store.db.transaction() as s:
             net = self.networks.get(s, ctx, net_id)
+            policy.check_owner_project(ctx, body, "port")
             project = owner_project(ctx, body)
             owner = text(body, "device_owner")
             policy.check_port_on(ctx, net, owner)
+            policy.check_port_attrs(ctx, net, body, "create_port")
             self.quotas.check(s, project, "port")
             if mac is not None and s.scalar(select(m.Port.id).where(
                     m.Port.mac_address == mac)):
@@ -180,6 +182,9 @@ class Ports:
         with self.store.db.transaction() as s:
             port = self.get(s, ctx, port_id)
             policy.must_own(ctx, port.project_id, "port")
+            net = s.get(m.Network, port.network_id)
+            assert net is not None
+            policy.check_port_attrs(ctx, net, body, "update_port")
             bump(port, if_match)
             for key in ("name", "description", "device_owner", "device_id", "dns_name"):
                 if key in body:

@@ -202,6 +202,7 @@ class Routers:
             raise errors.ip_in_use(sub.gateway_ip, sub.id)
         net = s.get(m.Network, sub.network_id)
         assert net is not None
+        policy.check_interface_subnet(ctx, net)
         port = new_service_port(s, net.id, owner="network:router_interface",
                                 device_id=r.id, project_id=r.project_id)
         allocation.insert_ip(s, sub, sub.gateway_ip, port)
@@ -210,6 +211,7 @@ class Routers:
     def _interface_on_port(self, s: Session, ctx: RequestContext, r: m.Router,
                            port_id: str) -> tuple[m.Port, list[str]]:
         port = self.ports.get(s, ctx, port_id)
+        policy.check_own_port(ctx, port, r.project_id, "a router interface")
         if port.device_id and port.device_id != r.id:
             raise errors.port_used_by_other_device(port.id)
         allocs = list(s.scalars(select(m.IPAllocation).where(

@@ -74,6 +74,7 @@ class Subnets:
         _check_ipv6_modes(version, ra, mode, cidr)
         with self.store.db.transaction() as s:
             net = self.networks.get(s, ctx, net_id)
+            policy.check_owner_project(ctx, body, "subnet")
             policy.check_subnet_on(ctx, net)
             self.quotas.check(s, ctx.project_id or "", "subnet")
             for other in s.scalars(select(m.Subnet).where(m.Subnet.network_id == net_id)):
@@ -82,7 +83,8 @@ class Subnets:
             sub = m.Subnet(
                 id=new_id(), network_id=net_id, name=text(body, "name"),
                 description=text(body, "description"),
-                project_id=body.get("project_id") or ctx.project_id or net.project_id,
+                project_id=body.get("project_id") or body.get("tenant_id") or ctx.project_id
+                or net.project_id,
                 ip_version=version, cidr=str(cidr), gateway_ip=gateway,
                 enable_dhcp=flag(body, "enable_dhcp", True), dns_nameservers=dns,
                 host_routes=routes, allocation_pools=pools, ipv6_ra_mode=ra,
