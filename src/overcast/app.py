@@ -25,6 +25,7 @@ from overcast.config import Settings
 from overcast.db import Database
 from overcast.identity.service import CatalogService
 from overcast.kit.body import BodyGuard
+from overcast.kit.schema import openapi_document
 from overcast.kit.web import (
     RequestIdAndLogMiddleware,
     ServiceSpec,
@@ -101,6 +102,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         app.include_router(root, prefix=spec.prefix)
         app.router.routes.append(Mount(spec.prefix, app=inner))
     install_error_handlers(app)
+    # /openapi.json: every route, with the request schemas it declares (kit.schema)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     # The door, outermost first: every request gets its id (and every error carries
     # it), then JSON bodies are bounded and checked before any route runs; raw data
     # routes (image bytes) stream past.

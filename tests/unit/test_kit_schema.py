@@ -5,9 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from fastapi import Body, FastAPI, Request
+from fastapi.testclient import TestClient
 
 from overcast.kit.errors import BadRequest
-from overcast.kit.schema import MAX_INT, Schema, int_string, integer, string
+from overcast.kit.schema import (
+    MAX_INT,
+    Schema,
+    accepts,
+    int_string,
+    integer,
+    openapi_document,
+    string,
+)
+from overcast.kit.web import install_error_handlers
 
 SERVER = {
     "type": "object",
@@ -61,3 +72,30 @@ def test_accepted() -> None:
                        "ram": 512, "mac": "fa:16:3e:00:00:01",
                        "net": "c1ab6b1a-6a07-4b5b-9a0c-3c8d2a0c1f00", "cidr": "10.0.0.0/24"}}
     assert Schema(SERVER, "nova").check(body) == body
+
+
+def test_accepts_checks_body_and_query_before_the_handler_and_documents_them() -> None:
+    app = FastAPI()
+    app.state.error_styles = [("", "nova")]
+    body_schema = Schema(SERVER, "nova")
+    query_schema = Schema({"type": "object", "properties": {
+        "limit": {"type": "string", "pattern": "^[0-9]{1,9}$"}}}, "nova")
+    seen: list[Any] = []
+
+    @app.post("/servers")
+    @accepts(body=body_schema, query=query_schema)
+    def create(request: Request, body: Any = Body(None)) -> dict[str, Any]:
+        seen.append(body)
+        return {"ok": True}
+
+    install_error_handlers(app)
+    c = TestClient(app)
+    assert c.post("/servers", json={"server": {"name": "ok"}}).status_code == 200
+    r = c.post("/servers", json={"server": {"name": "a\x00"}})
+    assert r.status_code == 400 and "server/name" in r.json()["badRequest"]["message"]
+    assert c.post("/servers?limit=x", json={"server": {"name": "ok"}}).status_code == 400
+    assert len(seen) == 1
+    doc = openapi_document(app)
+    op = doc["paths"]["/servers"]["post"]
+    assert op["requestBody"]["content"]["application/json"]["schema"] == body_schema.schema
+    assert op["parameters"][0]["name"] == "limit"

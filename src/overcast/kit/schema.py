@@ -193,3 +193,114 @@ def query_int(maximum: int = MAX_INT) -> dict[str, Any]:
     """A query parameter holding a non-negative integer no larger than `maximum`."""
     digits = len(str(maximum))
     return {"type": "string", "pattern": rf"^[0-9]{{1,{digits}}}$"}
+
+
+# --- routes that declare what they accept ------------------------------------------
+class Versioned:
+    """Schemas per microversion range, as Nova keeps them: {"2.1": S, "2.19": S2}
+    gives S below 2.19 and S2 from it on. `versions` is the service's VersionRange."""
+
+    def __init__(self, versions: Any, by_version: Mapping[str, Schema]) -> None:
+        self.versions = versions
+        self.by_version = sorted(((_version_key(k), s) for k, s in by_version.items()),
+                                 key=lambda kv: kv[0])
+
+    def for_request(self, request: Any) -> Schema:
+        v = self.versions.of(request)
+        chosen = self.by_version[0][1]
+        for key, schema in self.by_version:
+            if (v.major, v.minor) >= key:
+                chosen = schema
+        return chosen
+
+    def all(self) -> list[Schema]:
+        return [s for _, s in self.by_version]
+
+
+def _version_key(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+BodySchema = Schema | Versioned
+
+
+def accepts(body: BodySchema | None = None, query: Schema | None = None) -> Any:
+    """Declare a route's request schemas: the body (the handler's `body` parameter)
+    and the query string (read from its `request` parameter) are checked before the
+    handler runs, and the OpenAPI document (`openapi_document`) lists them.
+
+        @routes.post("/v2.1/servers")
+        @accepts(body=schemas.SERVER_CREATE)
+        def create(request: Request, body: Any = JSON_BODY, ...) -> Response: ...
+    """
+    import functools
+    import inspect
+
+    def decorate(fn: Any) -> Any:
+        params = inspect.signature(fn).parameters
+        if body is not None and "body" not in params:
+            raise TypeError(f"{fn.__name__}: @accepts(body=...) needs a `body` parameter")
+        if (query is not None or isinstance(body, Versioned)) and "request" not in params:
+            raise TypeError(f"{fn.__name__}: @accepts needs a `request` parameter")
+
+        def check(kwargs: dict[str, Any]) -> None:
+            if query is not None:
+                query.check_query(kwargs["request"].query_params)
+            if body is not None:
+                schema = body.for_request(kwargs["request"]) if isinstance(
+                    body, Versioned) else body
+                kwargs["body"] = schema.check(kwargs.get("body"))
+
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                check(kwargs)
+                return await fn(*args, **kwargs)
+            wrapper: Any = async_wrapper
+        else:
+            @functools.wraps(fn)
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                check(kwargs)
+                return fn(*args, **kwargs)
+            wrapper = sync_wrapper
+        wrapper.__request_schemas__ = {"body": body, "query": query}
+        return wrapper
+
+    return decorate
+
+
+def openapi_document(app: Any) -> dict[str, Any]:
+    """An OpenAPI 3 document of every route that declares its schemas with `accepts`
+    (and of the others, without a body schema), for fuzzers and client authors."""
+    from starlette.routing import Mount, Route
+
+    paths: dict[str, dict[str, Any]] = {}
+
+    def add(prefix: str, route: Any) -> None:
+        if not isinstance(route, Route):
+            return
+        declared = getattr(route.endpoint, "__request_schemas__", {})
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            op: dict[str, Any] = {"responses": {"default": {"description": "any"}}}
+            b = declared.get("body")
+            if b is not None:
+                schemas = b.all() if isinstance(b, Versioned) else [b]
+                one = schemas[-1].schema if len(schemas) == 1 else {
+                    "oneOf": [s.schema for s in schemas]}
+                op["requestBody"] = {"content": {"application/json": {"schema": one}}}
+            q = declared.get("query")
+            if q is not None:
+                op["parameters"] = [
+                    {"name": name, "in": "query", "required": False, "schema": spec}
+                    for name, spec in q.schema.get("properties", {}).items()]
+            paths.setdefault(prefix + route.path, {})[method.lower()] = op
+
+    for route in app.router.routes:
+        if isinstance(route, Mount):
+            for inner in route.routes:
+                add(route.path, inner)
+        else:
+            add("", route)
+    return {"openapi": "3.0.3", "info": {"title": "overcast", "version": "1"},
+            "paths": paths}
