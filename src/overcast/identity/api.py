@@ -119,8 +119,7 @@ def _subject(request: Request) -> str:
 @accepts(query=sc.TOKEN_VALIDATE_QUERY)
 async def validate_token(request: Request, ctx: RequestContext = Ctx) -> Response:
     subject = _subject(request)
-    allow_expired = val.query_bool(request.query_params.get("allow_expired"),
-                                   "allow_expired") or False
+    allow_expired = sc.query_bool(request.query_params.get("allow_expired", "false"))
     if subject != ctx.auth_token and not policy.may_validate_others(ctx):
         info = _svc(request).validate(subject, allow_expired=allow_expired)
         policy.enforce(info.user["id"] == ctx.user_id, e.VALIDATE_DENIED)
@@ -550,7 +549,7 @@ def _assignment_filters(request: Request) -> dict[str, Any]:
     if q.get("scope.OS-INHERIT:inherited_to"):
         f["inherited_to"] = True
     f["effective"] = "effective" in q and q.get("effective", "").lower() not in ("false", "0")
-    f["include_names"] = val.query_bool(q.get("include_names"), "include_names") or False
+    f["include_names"] = sc.query_bool(q.get("include_names", "false"))
     if f["effective"] and "group.id" in f:
         raise BadRequest(e.EFFECTIVE_WITH_GROUP)
     for a, b, why in _NOT_BOTH:

@@ -44,6 +44,9 @@ class KeystoneSchema(Schema):
     def __init__(self, schema: Mapping[str, Any], root: str | None = None) -> None:
         super().__init__(schema, "keystone")
         self.root = root
+        # The validator splits a path at dots: "role.id" would come back "role/id".
+        self.dotted = {k.replace(".", "/"): k for k in schema.get("properties", {})
+                       if "." in k}
 
     def check(self, body: Any) -> Any:
         if body is None:
@@ -57,6 +60,9 @@ class KeystoneSchema(Schema):
 
     def _reword(self, message: str) -> str:
         head = "Invalid input for field '"
+        for split, key in self.dotted.items():
+            if message.startswith(f"{head}{split}'"):
+                message = head + key + message[len(head + split):]
         for top in ("body", self.root):
             if top and message.startswith(f"{head}{top}': "):
                 return message[len(f"{head}{top}': "):]
