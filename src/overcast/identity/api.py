@@ -1,10 +1,12 @@
-"""Keystone v3 routes: parse (schemas.py), authorise (policy.py), delegate to the
-resource's part of the service (`app.state.identity.<part>`), shape the reply
-(views.py). No SQL here.
+"""Keystone v3 routes: check (the JSON schemas in schemas.py, declared with
+`@accepts` so they run before the handler and /openapi.json lists them), parse
+(schemas.py), authorise (policy.py), delegate to the resource's part of the
+service (`app.state.identity.<part>`), shape the reply (views.py). No SQL here.
 
 The create/list/show/update/delete routes of the plain resources differ only by
-name, so they are generated from the `CRUD` table; the rest (tokens, tags,
-members, role inference, grants, application credentials) are written out.
+name, so they are generated from the `CRUD` table (each row with its schemas); the
+rest (tokens, tags, members, role inference, grants, application credentials) are
+written out.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from overcast.identity.service import IdentityService
 from overcast.kit import validate as val
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, NotFound
+from overcast.kit.schema import Schema, accepts
 from overcast.kit.web import get_context
 
 router = APIRouter()
@@ -99,6 +102,7 @@ def _token_response(request: Request, token: str, info: TokenInfo, status: int) 
 
 
 @router.post("/v3/auth/tokens")
+@accepts(body=sc.TOKEN_ISSUE, query=sc.TOKEN_ISSUE_QUERY)
 def issue_token(request: Request, body: Any = JSON_BODY) -> Response:
     token, info = _svc(request).authenticate(val.wrapped(body, "auth"))
     return _token_response(request, token, info, 201)
@@ -112,10 +116,10 @@ def _subject(request: Request) -> str:
 
 
 @router.get("/v3/auth/tokens")
+@accepts(query=sc.TOKEN_VALIDATE_QUERY)
 async def validate_token(request: Request, ctx: RequestContext = Ctx) -> Response:
     subject = _subject(request)
-    allow_expired = val.query_bool(request.query_params.get("allow_expired"),
-                                   "allow_expired") or False
+    allow_expired = sc.query_bool(request.query_params.get("allow_expired", "false"))
     if subject != ctx.auth_token and not policy.may_validate_others(ctx):
         info = _svc(request).validate(subject, allow_expired=allow_expired)
         policy.enforce(info.user["id"] == ctx.user_id, e.VALIDATE_DENIED)
@@ -202,6 +206,10 @@ class Crud:
     part: Callable[[IdentityService], CrudPart]
     parse: Callable[[Any, bool], dict[str, Any]]  # (body, creating) -> data
     view: Callable[[str, Any], dict[str, Any]]  # (base URL, record) -> wire shape
+    #: the JSON schemas of its create and update bodies and of its listing's query
+    create_schema: Schema
+    update_schema: Schema
+    list_schema: Schema
     filters: tuple[str, ...] = ()
     #: adjusts a create's data from the caller's token
     defaults: Callable[[RequestContext, dict[str, Any]], None] | None = None
@@ -211,20 +219,26 @@ class Crud:
 
 CRUD = [
     Crud("domain", "domains", lambda sv: sv.domains, sc.domain, v.domain,
+         sc.DOMAIN_CREATE, sc.DOMAIN_UPDATE, sc.DOMAIN_LIST,
          ("name", "enabled"), scope=policy.scope_domain_listing),
     Crud("project", "projects", lambda sv: sv.projects, sc.project,
          lambda b, rec: v.project(b, *rec),
+         sc.PROJECT_CREATE, sc.PROJECT_UPDATE, sc.PROJECT_LIST,
          ("name", "domain_id", "enabled", "parent_id", *sc.LIST_FILTERS, "is_domain"),
          defaults=_project_from_token_domain),
     Crud("user", "users", lambda sv: sv.users, sc.user, v.user,
+         sc.USER_CREATE, sc.USER_UPDATE, sc.USER_LIST,
          ("name", "domain_id", "enabled"), defaults=_from_token_domain),
-    Crud("group", "groups", lambda sv: sv.groups, sc.group, v.group, ("name", "domain_id")),
-    Crud("role", "roles", lambda sv: sv.roles, sc.role, v.role, ("name", "domain_id")),
+    Crud("group", "groups", lambda sv: sv.groups, sc.group, v.group,
+         sc.GROUP_CREATE, sc.GROUP_UPDATE, sc.GROUP_LIST, ("name", "domain_id")),
+    Crud("role", "roles", lambda sv: sv.roles, sc.role, v.role,
+         sc.ROLE_CREATE, sc.ROLE_UPDATE, sc.ROLE_LIST, ("name", "domain_id")),
     Crud("region", "regions", lambda sv: sv.regions, sc.region, v.region,
-         ("parent_region_id",)),
+         sc.REGION_CREATE, sc.REGION_UPDATE, sc.REGION_LIST, ("parent_region_id",)),
     Crud("service", "services", lambda sv: sv.services, sc.service, v.service,
-         ("type", "name")),
+         sc.SERVICE_CREATE, sc.SERVICE_UPDATE, sc.SERVICE_LIST, ("type", "name")),
     Crud("endpoint", "endpoints", lambda sv: sv.endpoints, sc.endpoint, v.endpoint,
+         sc.ENDPOINT_CREATE, sc.ENDPOINT_UPDATE, sc.ENDPOINT_LIST,
          ("service_id", "interface", "region_id")),
 ]
 
@@ -234,6 +248,7 @@ def _register(c: Crud) -> None:
     path = f"/v3/{c.collection}"
 
     @router.post(path, name=f"create_{c.singular}")
+    @accepts(body=c.create_schema)
     def create(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Any:
         policy.enforce(rules.create(ctx, ""))
         data = c.parse(body, True)
@@ -243,6 +258,7 @@ def _register(c: Crud) -> None:
         return JSONResponse({c.singular: c.view(_base(request), record)}, status_code=201)
 
     @router.get(path, name=f"list_{c.collection}")
+    @accepts(query=c.list_schema)
     def find(request: Request, ctx: RequestContext = Ctx) -> Any:
         policy.enforce(rules.find(ctx, ""))
         filters = sc.filters(request.query_params, c.filters)
@@ -258,6 +274,7 @@ def _register(c: Crud) -> None:
         return {c.singular: c.view(_base(request), c.part(_svc(request)).show(ident))}
 
     @router.patch(path + "/{ident}", name=f"update_{c.singular}")
+    @accepts(body=c.update_schema)
     def update(ident: str, request: Request, body: Any = JSON_BODY,
                ctx: RequestContext = Ctx) -> Any:
         policy.enforce(rules.update(ctx, ident))
@@ -284,6 +301,7 @@ def list_project_tags(project_id: str, request: Request, ctx: RequestContext = C
 
 
 @router.put("/v3/projects/{project_id}/tags", dependencies=ADMIN)
+@accepts(body=sc.PROJECT_TAGS)
 def set_project_tags(project_id: str, request: Request, body: Any = JSON_BODY) -> Any:
     return {"tags": _svc(request).projects.set_tags(project_id, sc.tags(body))}
 
@@ -301,6 +319,7 @@ def check_project_tag(project_id: str, tag: str, request: Request,
 
 @router.put("/v3/projects/{project_id}/tags/{tag}", dependencies=ADMIN)
 def add_project_tag(project_id: str, tag: str, request: Request) -> Response:
+    sc.PROJECT_TAG.check({"tag": tag})
     _svc(request).projects.add_tag(project_id, tag)
     return Response(status_code=201)
 
@@ -313,6 +332,7 @@ def remove_project_tag(project_id: str, tag: str, request: Request) -> Response:
 
 # ---------------------------------------------------------------------- users
 @router.post("/v3/users/{user_id}/password")
+@accepts(body=sc.PASSWORD_CHANGE)
 def change_password(user_id: str, request: Request, body: Any = JSON_BODY) -> Response:
     # Authenticated by the original password, as Keystone does: no token needed.
     original, new = sc.password_change(body)
@@ -321,6 +341,7 @@ def change_password(user_id: str, request: Request, body: Any = JSON_BODY) -> Re
 
 
 @router.get("/v3/users/{user_id}/projects")
+@accepts(query=sc.MEMBER_LIST)
 def user_projects(user_id: str, request: Request, ctx: RequestContext = Ctx) -> Any:
     policy.enforce(policy.admin_or_self(ctx, user_id))
     items = [v.project(_base(request), p, []) for p in _svc(request).users.projects(user_id)]
@@ -328,6 +349,7 @@ def user_projects(user_id: str, request: Request, ctx: RequestContext = Ctx) -> 
 
 
 @router.get("/v3/users/{user_id}/groups")
+@accepts(query=sc.MEMBER_LIST)
 def user_groups(user_id: str, request: Request, ctx: RequestContext = Ctx) -> Any:
     policy.enforce(policy.admin_or_self(ctx, user_id))
     items = [v.group(_base(request), g) for g in _svc(request).users.groups(user_id)]
@@ -336,6 +358,7 @@ def user_groups(user_id: str, request: Request, ctx: RequestContext = Ctx) -> An
 
 # ------------------------------------------------------------- group members
 @router.get("/v3/groups/{group_id}/users", dependencies=ADMIN)
+@accepts(query=sc.MEMBER_LIST)
 def group_users(group_id: str, request: Request) -> Any:
     items = [v.user(_base(request), u) for u in _svc(request).groups.members(group_id)]
     return _listing(request, "users", f"groups/{group_id}/users", items)
@@ -506,6 +529,13 @@ def list_system(actor_kind: str, actor_id: str, request: Request) -> Any:
 _register_grants(GRANTS[1])
 
 
+#: Filters a role assignment listing cannot combine, with Keystone's words.
+_NOT_BOTH = [("scope.domain.id", "scope.project.id", "Specify a domain or project, not both"),
+             ("scope.domain.id", "scope.system", "Specify system or domain, not both"),
+             ("scope.project.id", "scope.system", "Specify system or project, not both"),
+             ("user.id", "group.id", "Specify a user or group, not both")]
+
+
 def _assignment_filters(request: Request) -> dict[str, Any]:
     q = request.query_params
     f: dict[str, Any] = {}
@@ -519,13 +549,17 @@ def _assignment_filters(request: Request) -> dict[str, Any]:
     if q.get("scope.OS-INHERIT:inherited_to"):
         f["inherited_to"] = True
     f["effective"] = "effective" in q and q.get("effective", "").lower() not in ("false", "0")
-    f["include_names"] = val.query_bool(q.get("include_names"), "include_names") or False
+    f["include_names"] = sc.query_bool(q.get("include_names", "false"))
     if f["effective"] and "group.id" in f:
         raise BadRequest(e.EFFECTIVE_WITH_GROUP)
+    for a, b, why in _NOT_BOTH:
+        if q.get(a) and q.get(b) is not None:
+            raise BadRequest(why)
     return f
 
 
 @router.get("/v3/role_assignments")
+@accepts(query=sc.ROLE_ASSIGNMENTS_LIST)
 def role_assignments(request: Request, ctx: RequestContext = Ctx) -> Any:
     f = _assignment_filters(request)
     policy.enforce_list_assignments(ctx, f)
@@ -536,6 +570,7 @@ def role_assignments(request: Request, ctx: RequestContext = Ctx) -> Any:
 
 # ---------------------------------------------------------------- regions (PUT)
 @router.put("/v3/regions/{region_id}", dependencies=ADMIN)
+@accepts(body=sc.REGION_CREATE)
 def put_region(region_id: str, request: Request, body: Any = JSON_BODY) -> Any:
     region = _svc(request).regions.create(sc.region_put(body, region_id))
     return JSONResponse({"region": v.region(_base(request), region)}, status_code=201)
@@ -546,6 +581,7 @@ APP_CREDS = "/v3/users/{user_id}/application_credentials"
 
 
 @router.post(APP_CREDS)
+@accepts(body=sc.APP_CRED_CREATE)
 def create_app_cred(user_id: str, request: Request, body: Any = JSON_BODY,
                     ctx: RequestContext = Ctx) -> Any:
     project_id = policy.enforce_app_cred_create(ctx, user_id)
@@ -556,6 +592,7 @@ def create_app_cred(user_id: str, request: Request, body: Any = JSON_BODY,
 
 
 @router.get(APP_CREDS)
+@accepts(query=sc.APP_CRED_LIST)
 def list_app_creds(user_id: str, request: Request, ctx: RequestContext = Ctx) -> Any:
     policy.enforce(policy.admin_or_self(ctx, user_id))
     b = _base(request)
