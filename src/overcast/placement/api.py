@@ -3,8 +3,9 @@ mounted at /placement, and the service object they call.
 
 The parts, under one name per resource (as openstack/placement lays them out):
 `handlers/<resource>.py` the routes (parse, delegate, shape; no SQL),
-`objects/<resource>.py` the domain logic and its transactions, `schemas.py` what
-requests may hold, `views.py` what replies look like per microversion,
+`objects/<resource>.py` the domain logic and its transactions,
+`schemas/<resource>.py` what requests may hold (JSON Schemas per microversion,
+checked by `@accepts` before a handler runs), `views.py` what replies look like per microversion,
 `policy.py` who may call (admins), `errors.py` the error codes, `versions.py`
 the microversion range. `VERSIONS` is importable from here too.
 """

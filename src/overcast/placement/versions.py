@@ -11,14 +11,30 @@ allocation requests, 1.17 traits in summaries, 1.27 every class in summaries,
 empty allocations.
 
 Every route module mounts `VERSION` on its router, so a version out of range is
-refused (406) before the handler runs; handlers read `VERSIONS.of(request)`.
+refused (406) before the handler runs; handlers read `VERSIONS.of(request)`, and a
+route that starts at a microversion depends on `require("X.Y")`.
 """
 
 from __future__ import annotations
 
-from fastapi import Depends
+from typing import Any
+
+from fastapi import Depends, Request
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
 VERSIONS = VersionRange("placement", APIVersion(1, 0), APIVersion(1, 39))
 VERSION = Depends(VERSIONS.dependency)
+
+
+def require(text: str) -> Any:
+    """A route's dependency: 404 below microversion `text`, as a route that does not
+    exist at that version, before its schemas are checked (Placement's
+    `version_handler` picks the handler before it reads the request)."""
+    if APIVersion.parse(text) > VERSIONS.max:
+        raise ValueError(f"placement gate {text} is above the advertised maximum")
+
+    async def gate(request: Request) -> None:
+        VERSIONS.require(request, text)
+
+    return Depends(gate)

@@ -2,7 +2,8 @@
 `objects/` module (`handlers/trait.py` and `objects/trait.py`, as
 openstack/placement lays them out); `overcast.placement.api` mounts them all.
 
-A handler parses (`schemas`), delegates to `app.state.placement` and shapes the
+A handler declares its body and query schemas (`@accepts` with
+`schemas/<resource>.py`, checked before it runs), delegates to `app.state.placement` and shapes the
 reply (`views`); the router it sits on negotiates the microversion and, for
 every resource, requires an admin (`policy.ADMIN`), so no handler checks either
 by hand and none touches the database.
@@ -14,7 +15,7 @@ from fastapi import Body, Request
 
 from overcast.placement.service import PlacementService
 
-#: A body read as raw JSON (any type): `schemas` says what is wrong with it.
+#: A body read as raw JSON (any type): its schema says what is wrong with it.
 JSON_BODY = Body(None)
 
 

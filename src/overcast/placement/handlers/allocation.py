@@ -8,10 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from overcast.kit.errors import NotFound
-from overcast.placement import schemas, views
+from overcast.kit.schema import accepts
+from overcast.placement import views
 from overcast.placement.handlers import JSON_BODY, placement
 from overcast.placement.policy import ADMIN
-from overcast.placement.versions import VERSION, VERSIONS
+from overcast.placement.schemas import allocation as schema
+from overcast.placement.schemas import common
+from overcast.placement.versions import VERSION, VERSIONS, require
 
 router = APIRouter(dependencies=[ADMIN, VERSION])
 
@@ -24,19 +27,17 @@ def get_allocations(consumer: str, request: Request) -> Response:
 
 
 @router.put("/allocations/{consumer}")
+@accepts(body=schema.PUT)
 def put_allocations(consumer: str, request: Request, body: Any = JSON_BODY) -> Response:
-    consumer = schemas.uuid(consumer, "consumer")
-    spec = schemas.allocations(VERSIONS.of(request), body, consumer)
-    placement(request).set_allocations({consumer: spec})
+    consumer = common.uuid(consumer, "consumer")
+    placement(request).set_allocations({consumer: schema.spec(body)})
     return VERSIONS.reply(request, None, 204)
 
 
-@router.post("/allocations")
+@router.post("/allocations", dependencies=[require("1.13")])
+@accepts(body=schema.POST)
 def post_allocations(request: Request, body: Any = JSON_BODY) -> Response:
-    VERSIONS.require(request, "1.13")
-    v = VERSIONS.of(request)
-    specs = {schemas.uuid(c, "consumer"): schemas.allocations(v, item, None)
-             for c, item in schemas.obj(body).items()}
+    specs = {common.uuid(c, "consumer"): schema.spec(item) for c, item in body.items()}
     placement(request).set_allocations(specs)
     return VERSIONS.reply(request, None, 204)
 

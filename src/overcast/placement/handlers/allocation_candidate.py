@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from overcast.placement import schemas, views
+from overcast.kit.schema import accepts
+from overcast.placement import views
 from overcast.placement.handlers import placement
 from overcast.placement.policy import ADMIN
-from overcast.placement.versions import VERSION, VERSIONS
+from overcast.placement.schemas import allocation_candidate as schema
+from overcast.placement.schemas import common
+from overcast.placement.versions import VERSION, VERSIONS, require
 
 router = APIRouter(dependencies=[ADMIN, VERSION])
 
 
-@router.get("/allocation_candidates")
+@router.get("/allocation_candidates", dependencies=[require("1.10")])
+@accepts(query=schema.QUERY)
 def list_allocation_candidates(request: Request) -> Response:
-    VERSIONS.require(request, "1.10")
+    common.check_query(schema.QUERIES, request)
     v = VERSIONS.of(request)
-    resources, terms = schemas.candidates_query(v, request.query_params)
+    resources, terms = schema.terms(v, request.query_params)
     result = placement(request).candidates_with_summaries(resources, **terms)
     return VERSIONS.reply(request, views.candidates(v, result, resources))

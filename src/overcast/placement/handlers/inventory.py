@@ -7,10 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from overcast.kit.errors import NotFound
-from overcast.placement import schemas, views
+from overcast.kit.schema import accepts
+from overcast.placement import views
 from overcast.placement.handlers import JSON_BODY, placement
 from overcast.placement.policy import ADMIN
-from overcast.placement.versions import VERSION, VERSIONS
+from overcast.placement.schemas import inventory as schema
+from overcast.placement.versions import VERSION, VERSIONS, require
 
 router = APIRouter(dependencies=[ADMIN, VERSION])
 PATH = "/resource_providers/{uuid}/inventories"
@@ -23,23 +25,27 @@ def get_inventories(uuid: str, request: Request) -> Response:
 
 
 @router.put(PATH)
+@accepts(body=schema.PUT_ALL)
 def put_inventories(uuid: str, request: Request, body: Any = JSON_BODY) -> Response:
-    seen, invs = schemas.inventories(body)
-    gen, clean = placement(request).put_inventories(uuid, seen, invs)
+    invs = {rc: schema.record(inv) for rc, inv in body["inventories"].items()}
+    gen, clean = placement(request).put_inventories(
+        uuid, body["resource_provider_generation"], invs)
     return VERSIONS.reply(request, {"resource_provider_generation": gen, "inventories": clean})
 
 
-@router.delete(PATH)
+@router.delete(PATH, dependencies=[require("1.5")])
 def delete_inventories(uuid: str, request: Request) -> Response:
-    VERSIONS.require(request, "1.5")
     placement(request).delete_inventories(uuid)
     return VERSIONS.reply(request, None, 204)
 
 
 @router.post(PATH)
+@accepts(body=schema.POST)
 def post_inventory(uuid: str, request: Request, body: Any = JSON_BODY) -> Response:
-    seen, rc, data = schemas.new_inventory(body)
-    gen, inv = placement(request).put_inventory(uuid, seen, rc, data, create_only=True)
+    rc = body["resource_class"]
+    gen, inv = placement(request).put_inventory(
+        uuid, body.get("resource_provider_generation"), rc, schema.record(body),
+        create_only=True)
     return VERSIONS.reply(request, {"resource_provider_generation": gen, "resource_class": rc,
                                     **inv}, 201, views.inventory_location(uuid, rc))
 
@@ -53,9 +59,10 @@ def get_inventory(uuid: str, rc: str, request: Request) -> Response:
 
 
 @router.put(PATH + "/{rc}")
+@accepts(body=schema.PUT_ONE)
 def put_inventory(uuid: str, rc: str, request: Request, body: Any = JSON_BODY) -> Response:
-    seen, data = schemas.inventory(body)
-    gen, inv = placement(request).put_inventory(uuid, seen, rc, data)
+    gen, inv = placement(request).put_inventory(
+        uuid, body["resource_provider_generation"], rc, schema.record(body))
     return VERSIONS.reply(request, {"resource_provider_generation": gen, **inv})
 
 

@@ -6,18 +6,22 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from overcast.placement import schemas, views
+from overcast.kit.schema import accepts
+from overcast.placement import views
 from overcast.placement.handlers import JSON_BODY, placement
 from overcast.placement.policy import ADMIN
+from overcast.placement.schemas import common
+from overcast.placement.schemas import resource_provider as schema
 from overcast.placement.versions import VERSION, VERSIONS
 
 router = APIRouter(dependencies=[ADMIN, VERSION])
 
 
 @router.post("/resource_providers")
+@accepts(body=schema.CREATE)
 def create_resource_provider(request: Request, body: Any = JSON_BODY) -> Response:
     v = VERSIONS.of(request)
-    data = schemas.provider(v, body, True)
+    data = schema.provider(body)
     svc = placement(request)
     p = svc.create_provider(data["name"], data.get("uuid"), data.get("parent_uuid"))
     loc = views.provider_location(p.uuid)
@@ -27,9 +31,11 @@ def create_resource_provider(request: Request, body: Any = JSON_BODY) -> Respons
 
 
 @router.get("/resource_providers")
+@accepts(query=schema.LIST_QUERY)
 def list_resource_providers(request: Request) -> Response:
+    common.check_query(schema.LIST_QUERIES, request)
     v = VERSIONS.of(request)
-    filters = schemas.provider_filters(v, request.query_params)
+    filters = schema.filters(v, request.query_params)
     rps = placement(request).list_providers_filtered(**filters)
     return VERSIONS.reply(request, {"resource_providers": [views.provider(v, r) for r in rps]})
 
@@ -41,9 +47,10 @@ def get_resource_provider(uuid: str, request: Request) -> Response:
 
 
 @router.put("/resource_providers/{uuid}")
+@accepts(body=schema.UPDATE)
 def update_resource_provider(uuid: str, request: Request, body: Any = JSON_BODY) -> Response:
     v = VERSIONS.of(request)
-    data = schemas.provider(v, body, False)
+    data = schema.provider(body)
     rp = placement(request).update_provider(uuid, data["name"], data.get("parent_uuid", ...))
     return VERSIONS.reply(request, views.provider(v, rp))
 

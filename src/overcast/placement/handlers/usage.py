@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from overcast.kit.errors import BadRequest
+from overcast.kit.schema import accepts
 from overcast.placement.handlers import placement
 from overcast.placement.policy import ADMIN
-from overcast.placement.versions import VERSION, VERSIONS
+from overcast.placement.schemas import common
+from overcast.placement.schemas import usage as schema
+from overcast.placement.versions import VERSION, VERSIONS, require
 
 router = APIRouter(dependencies=[ADMIN, VERSION])
 
@@ -19,13 +21,13 @@ def provider_usages(uuid: str, request: Request) -> Response:
     return VERSIONS.reply(request, {"resource_provider_generation": gen, "usages": usages})
 
 
-@router.get("/usages")
+@router.get("/usages", dependencies=[require("1.9")])
+@accepts(query=schema.QUERY)
 def project_usages(request: Request) -> Response:
-    VERSIONS.require(request, "1.9")
+    common.check_query(schema.QUERIES, request)
     q = request.query_params
-    if not q.get("project_id"):
-        raise BadRequest("Invalid query string parameters: 'project_id' is a required "
-                         "property.")
+    # `all` asks for every consumer type, as no filter does.
+    consumer_type = None if q.get("consumer_type") == "all" else q.get("consumer_type")
     usages = placement(request).project_usages(q["project_id"], q.get("user_id"),
-                                               q.get("consumer_type"))
+                                               consumer_type)
     return VERSIONS.reply(request, {"usages": usages})
