@@ -1,8 +1,10 @@
 """Glance v2 on the wire: /image/v2/images, data, members, tags, schemas, import.
 
 Routes only: each parses the request, calls `app.state.images` (the domain
-service, `service.py`) and answers with its view; the JSON-schema documents are
-`schemas.py`, reply shapes `views.py`. Blocking service calls of async routes
+service, `service.py`) and answers with its view. Every JSON body and query
+string is checked first against its request schema (`requests.py`, declared with
+`@accepts`); the JSON-schema documents clients download are `schemas.py`, reply
+shapes `views.py`. Blocking service calls of async routes
 run on a worker thread; image data streams both ways without being buffered.
 """
 
@@ -16,12 +18,15 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
+from overcast.image import requests as req
 from overcast.image import schemas, views
 from overcast.image.service import ImageService, Quotas
 from overcast.image.store import FilesystemStore
+from overcast.kit.body import is_json_type
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import BadRequest, UnsupportedMediaType
+from overcast.kit.errors import BadRequest, NotFound, UnsupportedMediaType
 from overcast.kit.paging import parse_limit
+from overcast.kit.schema import accepts
 from overcast.kit.web import ServiceSpec, get_context, json_response
 
 router = APIRouter()
@@ -51,18 +56,43 @@ def versions(request: Request) -> Response:
     return json_response(views.versions(_base(request)))
 
 
-async def _json(request: Request) -> Any:
+async def _parse(request: Request) -> Any:
     raw = await request.body()
-    if not raw:
-        raise BadRequest("Request body is required: a JSON document.")
+    if not raw.strip():
+        raise BadRequest("Body expected in request.")
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise BadRequest("Malformed JSON in request body.")
 
 
+async def _json_body(request: Request) -> Any:
+    """The parsed JSON body of a create, member or import request (415 for a body
+    sent as anything but JSON, which the door would not have checked)."""
+    ctype = request.headers.get("content-type", "")
+    if not is_json_type(ctype):
+        raise UnsupportedMediaType(f"Unsupported Content-Type {ctype.split(';')[0]}: "
+                                   "this request's body is JSON, sent as application/json.")
+    return await _parse(request)
+
+
+async def _patch_body(request: Request) -> Any:
+    """The parsed JSON patch of an image update: Glance answers 415 to any other type."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip()
+    if ctype != PATCH_TYPE:
+        raise UnsupportedMediaType(f"Unsupported Content-Type {ctype or '(none)'}: image "
+                                   f"updates are JSON patches sent as {PATCH_TYPE}.",
+                                   headers={"Accept-Patch": PATCH_TYPE})
+    return await _parse(request)
+
+
+JsonBody = Depends(_json_body)
+PatchBody = Depends(_patch_body)
+
+
 # ------------------------------------------------------------------ images
 @router.get("/v2/images")
+@accepts(query=req.IMAGE_LIST_QUERY)
 def list_images(request: Request, ctx: RequestContext = Ctx) -> Response:
     q = request.query_params
     limit = parse_limit(q.get("limit"), default=25, maximum=1000) or 0
@@ -76,8 +106,9 @@ def list_images(request: Request, ctx: RequestContext = Ctx) -> Response:
 
 
 @router.post("/v2/images")
-async def create_image(request: Request, ctx: RequestContext = Ctx) -> Response:
-    body = await _json(request)
+@accepts(body=req.IMAGE)
+async def create_image(request: Request, ctx: RequestContext = Ctx,
+                       body: Any = JsonBody) -> Response:
     image = await asyncio.to_thread(_svc(request).create, ctx, body)
     return json_response(image, 201, headers={
         "Location": f"{_base(request)}/v2/images/{image['id']}"})
@@ -89,13 +120,10 @@ def show_image(image_id: str, request: Request, ctx: RequestContext = Ctx) -> Re
 
 
 @router.patch("/v2/images/{image_id}")
-async def update_image(image_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    ctype = request.headers.get("content-type", "").split(";")[0].strip()
-    if ctype != PATCH_TYPE:
-        raise UnsupportedMediaType(f"Unsupported Content-Type {ctype or '(none)'}: image "
-                                   f"updates are JSON patches sent as {PATCH_TYPE}.")
-    ops = await _json(request)
-    image = await asyncio.to_thread(_svc(request).update, ctx, image_id, ops)
+@accepts(body=req.IMAGE_PATCH)
+async def update_image(image_id: str, request: Request, ctx: RequestContext = Ctx,
+                       body: Any = PatchBody) -> Response:
+    image = await asyncio.to_thread(_svc(request).update, ctx, image_id, body)
     return json_response(image)
 
 
@@ -120,6 +148,7 @@ def reactivate(image_id: str, request: Request, ctx: RequestContext = Ctx) -> Re
 # ------------------------------------------------------------------ tags
 @router.put("/v2/images/{image_id}/tags/{tag}", status_code=204)
 def add_tag(image_id: str, tag: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    req.TAG.check(tag)  # Glance checks a new tag as the image's {"tags": [tag]}
     _svc(request).add_tag(ctx, image_id, tag)
     return Response(status_code=204)
 
@@ -127,6 +156,10 @@ def add_tag(image_id: str, tag: str, request: Request, ctx: RequestContext = Ctx
 @router.delete("/v2/images/{image_id}/tags/{tag}", status_code=204)
 def delete_tag(image_id: str, tag: str, request: Request, ctx: RequestContext = Ctx
                ) -> Response:
+    try:
+        req.TAG.check(tag)
+    except BadRequest:  # no image holds such a tag
+        raise NotFound(f"Tag {tag[:255]} not found") from None
     _svc(request).delete_tag(ctx, image_id, tag)
     return Response(status_code=204)
 
@@ -166,9 +199,9 @@ async def stage(image_id: str, request: Request, ctx: RequestContext = Ctx) -> R
 
 
 @router.post("/v2/images/{image_id}/import", status_code=202)
-async def import_image(image_id: str, request: Request, ctx: RequestContext = Ctx
-                       ) -> Response:
-    body = await _json(request)
+@accepts(body=req.IMPORT)
+async def import_image(image_id: str, request: Request, ctx: RequestContext = Ctx,
+                       body: Any = JsonBody) -> Response:
     await asyncio.to_thread(_svc(request).import_image, ctx, image_id, body)
     return Response(status_code=202)
 
@@ -200,10 +233,10 @@ def list_members(image_id: str, request: Request, ctx: RequestContext = Ctx) -> 
 
 
 @router.post("/v2/images/{image_id}/members")
-async def add_member(image_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    body = await _json(request)
-    member = body.get("member") if isinstance(body, dict) else None
-    out = await asyncio.to_thread(_svc(request).add_member, ctx, image_id, member)
+@accepts(body=req.MEMBER_CREATE)
+async def add_member(image_id: str, request: Request, ctx: RequestContext = Ctx,
+                     body: Any = JsonBody) -> Response:
+    out = await asyncio.to_thread(_svc(request).add_member, ctx, image_id, body["member"])
     return json_response(out)
 
 
@@ -214,12 +247,11 @@ def show_member(image_id: str, member_id: str, request: Request,
 
 
 @router.put("/v2/images/{image_id}/members/{member_id}")
+@accepts(body=req.MEMBER_UPDATE)
 async def update_member(image_id: str, member_id: str, request: Request,
-                        ctx: RequestContext = Ctx) -> Response:
-    body = await _json(request)
-    status = body.get("status") if isinstance(body, dict) else None
+                        ctx: RequestContext = Ctx, body: Any = JsonBody) -> Response:
     out = await asyncio.to_thread(_svc(request).update_member, ctx, image_id, member_id,
-                                  status)
+                                  body["status"])
     return json_response(out)
 
 

@@ -20,7 +20,7 @@ from overcast.image import policy
 from overcast.image.base import ImageBase
 from overcast.image.listing import list_query
 from overcast.image.properties import apply_patch, split_body
-from overcast.image.quotas import check_count
+from overcast.image.quotas import check_count, check_properties
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, Forbidden
 from overcast.kit.paging import keyset_page
@@ -44,6 +44,7 @@ class Images(ImageBase):
         if not isinstance(body, dict):
             raise BadRequest("Image body must be a JSON object.")
         core, props, tags = split_body(body, creating=True)
+        check_properties(props)
         image_id = core.pop("id", None) or str(uuidlib.uuid4())
         try:
             image_id = str(uuidlib.UUID(str(image_id)))
@@ -77,6 +78,7 @@ class Images(ImageBase):
             p, t = dict(props[img.id]), list(tags[img.id])
             for op in ops:
                 apply_patch(ctx, img, p, t, op)
+            check_properties(p, before=props[img.id])
             s.execute(delete(m.ImageProperty).where(m.ImageProperty.image_id == img.id))
             s.execute(delete(m.ImageTag).where(m.ImageTag.image_id == img.id))
             for k, v in p.items():

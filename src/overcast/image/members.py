@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from overcast.image import models as m
 from overcast.image import policy, views
 from overcast.image.base import ImageBase
 from overcast.image.properties import MEMBER_STATUSES
+from overcast.image.quotas import check_members
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 
@@ -46,6 +47,8 @@ class Members(ImageBase):
             if s.get(m.ImageMember, (img.id, member_id)) is not None:
                 raise Conflict(f"The target member {member_id} is already associated with "
                                f"image {img.id}.")
+            check_members(s.scalar(select(func.count()).select_from(m.ImageMember).where(
+                m.ImageMember.image_id == img.id)) or 0)
             mem = m.ImageMember(image_id=img.id, member_id=member_id, status="pending")
             s.add(mem)
             s.flush()

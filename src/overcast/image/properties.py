@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from overcast.image import models as m
+from overcast.image import quotas
 from overcast.image.inspect import CONTAINER_FORMATS, DISK_FORMATS
 from overcast.image.policy import check_publicize
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import BadRequest, Conflict, Forbidden, RequestEntityTooLarge
+from overcast.kit.errors import BadRequest, Conflict, Forbidden
 
 VISIBILITIES = ("public", "private", "shared", "community")
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
@@ -36,8 +37,7 @@ def check_tags(tags: list[str]) -> None:
     for t in tags:
         if not t or len(t) > 255:
             raise BadRequest(f"Invalid tag {t!r}: tags are 1 to 255 characters.")
-    if len(tags) > 128:
-        raise RequestEntityTooLarge("Maximum number of tags per image exceeded (128).")
+    quotas.check_tags(list(dict.fromkeys(tags)))
 
 
 def core_value(name: str, value: Any) -> Any:
