@@ -1,9 +1,13 @@
-"""Compute request parsing: what each body and query accepts, and how it refuses.
+"""Compute request schemas and parsing: what each body and query accepts, and how
+it refuses.
 
-Route modules hand a request's body (or query) to one of these functions and get
-back plain data for the service, or a 400 worded exactly as Nova words it. The
-checks are today's hand-written ones, gathered here; full JSON-schema validation
-replaces them later without the routes changing.
+Two layers, as Nova has them. First the JSON schemas (after Nova's
+api/openstack/compute/schemas/*.py, per microversion range within 2.1-2.47), which
+each route declares with `@accepts` so they run before any service code and appear
+in /openapi.json: types, formats, enums, lengths and ranges. Then the hand-written
+parsers, which turn a checked body into plain data for the service and keep Nova's
+own sentences for what a schema cannot say (an unknown action, a body and URI that
+disagree, a base64 that does not decode, min_count above max_count).
 """
 
 from __future__ import annotations
@@ -17,12 +21,373 @@ import uuid as uuidlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from overcast.compute.versions import VERSIONS
 from overcast.kit import validate as val
 from overcast.kit.errors import BadRequest, NotFound
 from overcast.kit.microversion import APIVersion
 from overcast.kit.paging import parse_limit
+from overcast.kit.schema import MAX_INT, Schema, Versioned, string
 
 Query = Mapping[str, str]
+
+
+# =================================================================== JSON schemas
+# After Nova's api/openstack/compute/schemas/*.py and api/validation/parameter_types.py,
+# for the microversions this API serves (2.1 to 2.47). The route declares them with
+# `@accepts`; the hand parsers below run after them and turn the checked body into
+# what the service takes (and keep Nova's own sentences for what a schema cannot say).
+
+def _nova(schema: dict[str, Any]) -> Schema:
+    return Schema(schema, "nova")
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None, *,
+         extra: bool = False, **more: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "object", "properties": props,
+                           "additionalProperties": extra, **more}
+    if required:
+        out["required"] = required
+    return out
+
+
+def _wrap(key: str, inner: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """{key: inner}, nothing else, as Nova's bodies are."""
+    return _obj({key: inner}, [key], **more)
+
+
+#: Nova's `name`: printable, 1-255, no leading or trailing whitespace.
+NAME: dict[str, Any] = string(255, min_length=1, pattern=r"^(?!\s)[\s\S]*(?<!\s)$")
+#: Nova's `description`: printable (spaces anywhere), at most 255, or null.
+DESCRIPTION: dict[str, Any] = {"type": ["string", "null"], "maxLength": 255,
+                               "format": "name"}
+#: Nova's `boolean`: a JSON boolean or one of the strings oslo understands.
+BOOLEAN: dict[str, Any] = {"type": ["boolean", "string"], "enum": [
+    True, "True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes",
+    False, "False", "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no"]}
+TRUE_STRINGS = frozenset({"True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes",
+                          "yes"})
+UUID: dict[str, Any] = {"type": "string", "format": "uuid"}
+IP_ADDRESS: dict[str, Any] = {"type": "string", "anyOf": [{"format": "ipv4"},
+                                                          {"format": "ipv6"}]}
+DISK_CONFIG: dict[str, Any] = {"type": "string", "enum": ["AUTO", "MANUAL"]}
+ADMIN_PASSWORD: dict[str, Any] = {"type": "string", "maxLength": 255}
+#: A flavor reference: its id or its link.
+FLAVOR_REF: dict[str, Any] = {"type": ["string", "integer"], "minLength": 1,
+                              "maxLength": 255, "format": "name"}
+#: Nova's `metadata`: keys of 1-255 from a small alphabet, string values up to 255.
+METADATA_KEY = r"^[a-zA-Z0-9\-_:. ]{1,255}$"
+METADATA: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                            "patternProperties": {METADATA_KEY: {"type": "string",
+                                                                 "maxLength": 255}}}
+#: Nova's tag (device tags on networks and block devices: 2.32, and 2.42 on).
+TAG: dict[str, Any] = {"type": "string", "pattern": r"^[^,/]*$", "minLength": 1,
+                       "maxLength": 60, "format": "name"}
+
+
+def _int_or_digits(minimum: int, maximum: int, pattern: str) -> dict[str, Any]:
+    """An integer as a JSON number in [minimum, maximum] or a string matching
+    `pattern` (as Nova's ['integer', 'string'] types: the range is for numbers, the
+    pattern for strings, and the parser checks a string's value)."""
+    return {"type": ["integer", "string"], "minimum": minimum, "maximum": maximum,
+            "pattern": pattern}
+
+
+#: Nova's `positive_integer`.
+POSITIVE_INT = _int_or_digits(1, MAX_INT, r"^[0-9]{1,19}$")
+#: Flavor sizes, as Nova's `flavor_param_positive`/`_non_negative`: up to 0x7FFFFFFF.
+MAX_DB_INT = 0x7FFFFFFF
+
+
+def _flavor_size(minimum: int) -> dict[str, Any]:
+    return _int_or_digits(minimum, MAX_DB_INT, r"^[0-9]{1,10}$")
+
+
+BASE64: dict[str, Any] = {"type": "string", "pattern": r"^[A-Za-z0-9+/=\s]*$"}
+PERSONALITY: dict[str, Any] = {"type": "array", "items": _obj(
+    {"path": {"type": "string", "maxLength": 255}, "contents": BASE64})}
+
+# ------------------------------------------------------------------ servers
+_BDM_LEGACY: dict[str, Any] = {
+    "virtual_name": {"type": "string", "maxLength": 255},
+    "volume_id": UUID, "snapshot_id": UUID,
+    "volume_size": _int_or_digits(1, MAX_DB_INT, r"^[0-9]{1,10}$"),
+    "device_name": {"type": "string", "minLength": 1, "maxLength": 255,
+                    "pattern": r"^[a-zA-Z0-9._/-]*$"},
+    "delete_on_termination": BOOLEAN, "no_device": {},
+    "connection_info": {"type": "string", "maxLength": 16777215},
+}
+_BDM_V2: dict[str, Any] = {
+    **_BDM_LEGACY,
+    "source_type": {"type": "string", "enum": ["volume", "image", "snapshot", "blank"]},
+    "uuid": {"type": "string", "minLength": 1, "maxLength": 255,
+             "pattern": r"^[a-zA-Z0-9._-]*$"},
+    "image_id": UUID,
+    "destination_type": {"type": "string", "enum": ["local", "volume"]},
+    "guest_format": {"type": "string", "maxLength": 255},
+    "device_type": {"type": "string", "maxLength": 255},
+    "disk_bus": {"type": "string", "maxLength": 255},
+    "boot_index": {**_int_or_digits(-(2**31), MAX_DB_INT, r"^-?[0-9]{1,10}$"),
+                   "type": ["integer", "string", "null"]},
+}
+_UUID_OR_LIST: dict[str, Any] = {"type": ["string", "array"], "format": "uuid",
+                                 "items": UUID}
+_HINTS: dict[str, Any] = _obj({
+    "group": _UUID_OR_LIST, "different_host": _UUID_OR_LIST, "same_host": _UUID_OR_LIST,
+    "query": {"type": ["string", "object"]}, "target_cell": NAME,
+    "different_cell": {"type": ["string", "array"], "items": {"type": "string"}},
+    "build_near_host_ip": IP_ADDRESS,
+    "cidr": {"type": "string", "pattern": r"^/[0-9a-f.:]+$"},
+}, extra=True)
+
+
+def _network_item(*, uuid_format: bool, tag: bool) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "fixed_ip": IP_ADDRESS,
+        "port": {"type": ["string", "null"], "format": "uuid"},
+        "uuid": UUID if uuid_format else {"type": "string", "maxLength": 255}}
+    if tag:
+        props["tag"] = TAG
+    return _obj(props)
+
+
+def _server_create(*, description: bool = False, net_tag: bool = False,
+                   bdm_tag: bool = False, networks_required: bool = False) -> Schema:
+    bdm_v2 = dict(_BDM_V2, **({"tag": TAG} if bdm_tag else {}))
+    if networks_required:  # 2.37: a list (uuids now checked) or "none"/"auto", required
+        networks: dict[str, Any] = {
+            "type": ["array", "string"], "pattern": "^(none|auto)$",
+            "items": _network_item(uuid_format=True, tag=net_tag)}
+    else:
+        networks = {"type": "array", "items": _network_item(uuid_format=False, tag=net_tag)}
+    props: dict[str, Any] = {
+        "name": NAME, "imageRef": {"anyOf": [UUID, {"type": "string", "maxLength": 0}]},
+        "flavorRef": FLAVOR_REF, "adminPass": ADMIN_PASSWORD, "metadata": METADATA,
+        "networks": networks, "OS-DCF:diskConfig": DISK_CONFIG,
+        "accessIPv4": {"type": "string", "format": "ipv4"},
+        "accessIPv6": {"type": "string", "format": "ipv6"},
+        "personality": PERSONALITY, "availability_zone": NAME,
+        "block_device_mapping": {"type": "array", "items": _obj(_BDM_LEGACY)},
+        "block_device_mapping_v2": {"type": "array", "items": _obj(bdm_v2)},
+        "config_drive": BOOLEAN, "key_name": NAME,
+        "min_count": POSITIVE_INT, "max_count": POSITIVE_INT,
+        "return_reservation_id": BOOLEAN,
+        "security_groups": {"type": "array", "items": _obj({"name": NAME})},
+        "user_data": {"type": "string", "maxLength": 65535},
+    }
+    if description:
+        props["description"] = DESCRIPTION
+    required = ["name", "flavorRef"] + (["networks"] if networks_required else [])
+    return _nova(_obj({"server": _obj(props, required), "os:scheduler_hints": _HINTS,
+                       "OS-SCH-HNT:scheduler_hints": _HINTS}, ["server"]))
+
+
+SERVER_CREATE = Versioned(VERSIONS, {
+    "2.1": _server_create(),
+    "2.19": _server_create(description=True),
+    # 2.32 only: device tags on networks and block devices (2.33 drops the latter)
+    "2.32": _server_create(description=True, net_tag=True, bdm_tag=True),
+    "2.33": _server_create(description=True, net_tag=True),
+    "2.37": _server_create(description=True, net_tag=True, networks_required=True),
+    "2.42": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True),
+})
+
+
+def _server_update(description: bool) -> Schema:
+    props: dict[str, Any] = {"name": NAME, "OS-DCF:diskConfig": DISK_CONFIG,
+                             "accessIPv4": {"type": "string", "format": "ipv4"},
+                             "accessIPv6": {"type": "string", "format": "ipv6"}}
+    if description:
+        props["description"] = DESCRIPTION
+    return _nova(_wrap("server", _obj(props)))
+
+
+SERVER_UPDATE = Versioned(VERSIONS, {"2.1": _server_update(False),
+                                     "2.19": _server_update(True)})
+
+#: Nova's server sort keys (before 2.73).
+SERVER_SORT_KEYS = [
+    "access_ip_v4", "access_ip_v6", "auto_disk_config", "availability_zone",
+    "config_drive", "created_at", "display_description", "display_name", "host",
+    "hostname", "image_ref", "instance_type_id", "kernel_id", "key_name", "launch_index",
+    "launched_at", "locked_by", "node", "power_state", "progress", "project_id",
+    "ramdisk_id", "root_device_name", "task_state", "terminated_at", "updated_at",
+    "user_id", "uuid", "vm_state",
+    # valid before Nova validated them; ignored, never refused
+    "architecture", "cell_name", "cleaned", "default_ephemeral_device",
+    "default_swap_device", "deleted", "deleted_at", "disable_terminate", "ephemeral_gb",
+    "ephemeral_key_uuid", "id", "key_data", "launched_on", "locked", "memory_mb",
+    "os_type", "reservation_id", "root_gb", "shutdown_terminate", "user_data", "vcpus",
+    "vm_mode"]
+SERVER_SORT_IGNORED = frozenset(SERVER_SORT_KEYS[SERVER_SORT_KEYS.index("architecture"):])
+#: A query parameter holding a non-negative integer (Nova's `non_negative_integer`;
+#: a limit past the largest page is capped, as Nova caps it).
+QUERY_NON_NEGATIVE: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]+$"}
+_Q: dict[str, Any] = {"type": "string"}
+SERVER_LIST_QUERY = _nova(_obj({
+    "limit": QUERY_NON_NEGATIVE, "marker": _Q,
+    "changes-since": {"type": "string", "format": "date-time"},
+    "sort_key": {"type": "string", "enum": SERVER_SORT_KEYS}, "sort_dir": _Q,
+    "all_tenants": _Q, "deleted": _Q, "status": _Q, "name": _Q, "image": _Q,
+    "flavor": _Q, "key_name": _Q, "availability_zone": _Q, "reservation_id": _Q,
+    "project_id": _Q, "tenant_id": _Q, "user_id": _Q, "host": _Q, "ip": _Q, "ip6": _Q,
+}, extra=True))
+
+
+# ----------------------------------------------------------- server actions
+def _rebuild(description: bool) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "name": NAME, "imageRef": UUID, "adminPass": ADMIN_PASSWORD, "metadata": METADATA,
+        "preserve_ephemeral": BOOLEAN, "OS-DCF:diskConfig": DISK_CONFIG,
+        "accessIPv4": {"type": "string", "format": "ipv4"},
+        "accessIPv6": {"type": "string", "format": "ipv6"}, "personality": PERSONALITY}
+    if description:
+        props["description"] = DESCRIPTION
+    return _obj(props, ["imageRef"])
+
+
+_ANY: dict[str, Any] = {}
+
+
+def _server_action(description: bool) -> Schema:
+    """One schema for the action route: each action's argument as Nova checks it. An
+    unknown action, or more than one, is the dispatcher's to refuse, in Nova's words."""
+    return _nova({"type": "object", "properties": {
+        "reboot": _obj({"type": {"type": "string", "enum": [
+            "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"]),
+        "rebuild": _rebuild(description),
+        "resize": _obj({"flavorRef": FLAVOR_REF, "OS-DCF:diskConfig": DISK_CONFIG},
+                       ["flavorRef"]),
+        "confirmResize": _ANY, "revertResize": _ANY,
+        "createImage": _obj({"name": NAME, "metadata": METADATA}, ["name"]),
+        "addSecurityGroup": _obj({"name": string(255, min_length=1)}, ["name"]),
+        "removeSecurityGroup": _obj({"name": string(255, min_length=1)}, ["name"]),
+        "os-getConsoleOutput": _obj({"length": {
+            **_int_or_digits(-1, MAX_INT, r"^-?[0-9]{1,19}$"),
+            "type": ["integer", "string", "null"]}}),
+        "os-start": _ANY, "os-stop": _ANY, "pause": _ANY, "unpause": _ANY,
+        "suspend": _ANY, "resume": _ANY, "lock": _ANY, "unlock": _ANY,
+    }})
+
+
+SERVER_ACTION = Versioned(VERSIONS, {"2.1": _server_action(False),
+                                     "2.19": _server_action(True)})
+
+# ----------------------------------------------------------------- metadata
+METADATA_SET = _nova(_wrap("metadata", METADATA))
+META_ITEM = _nova(_wrap("meta", {**METADATA, "minProperties": 1, "maxProperties": 1}))
+
+# ------------------------------------------------------------------ flavors
+FLAVOR_CREATE = _nova(_wrap("flavor", _obj({
+    "name": NAME,
+    "id": {"type": ["string", "number", "null"], "minLength": 1, "maxLength": 255,
+           "pattern": r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"},
+    "ram": _flavor_size(1), "vcpus": _flavor_size(1), "disk": _flavor_size(0),
+    "OS-FLV-EXT-DATA:ephemeral": _flavor_size(0), "swap": _flavor_size(0),
+    "rxtx_factor": {"type": ["number", "string"], "pattern": r"^[0-9]{1,38}(\.[0-9]+)?$",
+                    "exclusiveMinimum": 0, "maximum": 3.40282e+38},
+    # Nova takes its `boolean` strings here; overcast keeps to JSON booleans
+    "os-flavor-access:is_public": {"type": "boolean"},
+    # 2.55, above this API: the parser answers it as Nova does below 2.55
+    "description": _ANY,
+}, ["name", "ram", "vcpus", "disk"])))
+_SPECS: dict[str, Any] = {"type": "object", "additionalProperties": False,
+                          "patternProperties": {METADATA_KEY: {
+                              "type": ["string", "number"], "maxLength": 255}}}
+EXTRA_SPECS_SET = _nova(_wrap("extra_specs", _SPECS))
+EXTRA_SPEC_PUT = _nova({**_SPECS, "minProperties": 1, "maxProperties": 1})
+_TENANT: dict[str, Any] = _obj({"tenant": string(255, min_length=1)}, ["tenant"])
+FLAVOR_ACTION = _nova({"type": "object", "properties": {
+    "addTenantAccess": _TENANT, "removeTenantAccess": _TENANT}})
+FLAVOR_SORT_KEYS = ["created_at", "description", "disabled", "ephemeral_gb", "flavorid",
+                    "id", "is_public", "memory_mb", "name", "root_gb", "rxtx_factor",
+                    "swap", "updated_at", "vcpu_weight", "vcpus"]
+FLAVOR_LIST_QUERY = _nova(_obj({
+    "limit": QUERY_NON_NEGATIVE, "marker": _Q, "is_public": _Q,
+    # minRam/minDisk are strings here; the parser refuses a non-integer in Nova's words
+    "minRam": _Q, "minDisk": _Q,
+    "sort_key": {"type": "string", "enum": FLAVOR_SORT_KEYS},
+    "sort_dir": {"type": "string", "enum": ["asc", "desc"]},
+}, extra=True))
+
+# ----------------------------------------------------------------- keypairs
+#: Nova's key pair name (with '@' and '.', which overcast has always taken).
+KEYPAIR_NAME: dict[str, Any] = {"allOf": [NAME, {"type": "string",
+                                                 "pattern": r"^[_\-@. a-zA-Z0-9]+$"}]}
+
+
+def _keypair(*, key_type: bool, user_id: bool) -> Schema:
+    props: dict[str, Any] = {"name": KEYPAIR_NAME, "public_key": {"type": "string"}}
+    if key_type:
+        props["type"] = {"type": "string", "enum": ["ssh", "x509"]}
+    if user_id:
+        props["user_id"] = {"type": "string", "minLength": 1, "maxLength": 255}
+    return _nova(_wrap("keypair", _obj(props, ["name"])))
+
+
+KEYPAIR_CREATE = Versioned(VERSIONS, {
+    "2.1": _keypair(key_type=False, user_id=False),
+    "2.2": _keypair(key_type=True, user_id=False),
+    "2.10": _keypair(key_type=True, user_id=True)})
+KEYPAIR_LIST_QUERY = _nova(_obj({"user_id": _Q, "limit": QUERY_NON_NEGATIVE,
+                                 "marker": _Q}, extra=True))
+USER_QUERY = _nova(_obj({"user_id": _Q}, extra=True))
+
+# ------------------------------------------------- quotas, groups, services
+#: A quota: -1 (unlimited) to the database's MAX_INT, as a number or a string.
+QUOTA_VALUE = _int_or_digits(-1, MAX_DB_INT, r"^-?[0-9]{1,10}$")
+_QUOTAS = ["instances", "cores", "ram", "metadata_items", "key_pairs", "server_groups",
+           "server_group_members", "injected_files", "injected_file_content_bytes",
+           "injected_file_path_bytes"]
+_NETWORK_QUOTAS = ["floating_ips", "fixed_ips", "security_groups", "security_group_rules"]
+
+
+def _quota_update(keys: list[str]) -> Schema:
+    props: dict[str, Any] = {k: QUOTA_VALUE for k in keys}
+    props["force"] = BOOLEAN
+    return _nova(_wrap("quota_set", _obj(props)))
+
+
+QUOTA_UPDATE = Versioned(VERSIONS, {"2.1": _quota_update(_QUOTAS + _NETWORK_QUOTAS),
+                                    "2.36": _quota_update(_QUOTAS)})
+
+
+def _group_create(policies: list[str]) -> Schema:
+    return _nova(_wrap("server_group", _obj({
+        "name": NAME,
+        "policies": {"type": "array", "items": [{"type": "string", "enum": policies}],
+                     "additionalItems": False, "minItems": 1, "maxItems": 1}},
+        ["name", "policies"])))
+
+
+SERVER_GROUP_CREATE = Versioned(VERSIONS, {
+    "2.1": _group_create(["anti-affinity", "affinity"]),
+    "2.15": _group_create(["anti-affinity", "affinity", "soft-anti-affinity",
+                           "soft-affinity"])})
+SERVER_GROUP_LIST_QUERY = _nova(_obj({"all_projects": _Q, "limit": QUERY_NON_NEGATIVE,
+                                      "offset": QUERY_NON_NEGATIVE}, extra=True))
+
+
+def _service_update(forced_down: bool) -> Schema:
+    props: dict[str, Any] = {
+        "host": {"type": "string", "pattern": r"^[a-zA-Z0-9-._]*$", "minLength": 1,
+                 "maxLength": 255},
+        "binary": string(255, min_length=1),
+        "disabled_reason": string(255, min_length=1)}
+    if forced_down:
+        props["forced_down"] = BOOLEAN
+    return _nova(_obj(props, ["host", "binary"]))
+
+
+SERVICE_UPDATE = Versioned(VERSIONS, {"2.1": _service_update(False),
+                                      "2.11": _service_update(True)})
+SERVICE_LIST_QUERY = _nova(_obj({"host": _Q, "binary": _Q}, extra=True))
+HYPERVISOR_LIST_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE, "marker": _Q},
+                                   extra=True))
+LIMITS_QUERY = _nova(_obj({"tenant_id": _Q}, extra=True))
+
+
+# ====================================================================== parsers
 
 
 # ------------------------------------------------------------------ flavors
@@ -76,11 +441,15 @@ def flavor_create(body: Any) -> dict[str, Any]:
         raise BadRequest("Invalid input for field/attribute name: leading or trailing "
                          "whitespace.")
     fid = f.get("id")
+    if isinstance(fid, (int, float)) and not isinstance(fid, bool):
+        fid = str(fid)  # Nova takes a number as the id and keeps its text
     if fid is not None and (not isinstance(fid, str) or not re.match(r"^[\w.\- ]{1,255}$",
                                                                      fid)):
         raise BadRequest(f"Invalid input for field/attribute id. Value: {fid}.")
     rx = f.get("rxtx_factor", 1.0)
-    if not isinstance(rx, (int, float)) or isinstance(rx, bool) or rx <= 0:
+    if isinstance(rx, str):  # the schema let through digits only
+        rx = float(rx)
+    if not isinstance(rx, (int, float)) or isinstance(rx, bool) or not 0 < rx < 3.5e38:
         raise BadRequest(f"Invalid input for field/attribute rxtx_factor. Value: {rx}.")
     is_public = f.get("os-flavor-access:is_public", True)
     if not isinstance(is_public, bool):
@@ -351,15 +720,21 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     if not isinstance(hints, dict):
         raise BadRequest("Invalid input for field/attribute os:scheduler_hints.")
+    if isinstance(hints.get("group"), list):
+        if len(hints["group"]) != 1:
+            raise BadRequest("Invalid input for field/attribute group: exactly one server "
+                             "group is expected.")
+        hints = {**hints, "group": hints["group"][0]}
     return {"name": name, "flavor_ref": _ref(flavor), "image_ref": image,
             "networks": networks, "key_name": key_name,
             "metadata": metadata(sv.get("metadata") or {}), "user_data": user_data,
             "min_count": min_count, "max_count": max_count, "availability_zone": az,
             "access_ip_v4": sv.get("accessIPv4"), "access_ip_v6": sv.get("accessIPv6"),
-            "config_drive": sv.get("config_drive") in (True, "True", "true", "1", 1),
+            "config_drive": sv.get("config_drive") in (True, *TRUE_STRINGS),
             "description": sv.get("description"), "scheduler_hints": hints,
             "admin_pass": sv.get("adminPass"), "security_groups": groups,
-            "return_reservation_id": bool(sv.get("return_reservation_id"))}
+            "return_reservation_id": sv.get("return_reservation_id") in (True,
+                                                                         *TRUE_STRINGS)}
 
 
 def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
@@ -442,6 +817,8 @@ def server_list_query(q: Any, admin: bool) -> dict[str, Any] | None:
     sort_dirs = q.getlist("sort_dir") or ["desc"]
     sort = []
     for i, key in enumerate(sort_keys):
+        if key in SERVER_SORT_IGNORED:  # as Nova: taken, never applied
+            continue
         if key not in SORT_KEYS:
             raise BadRequest(f"Invalid sort_key {key}.")
         d = sort_dirs[i] if i < len(sort_dirs) else sort_dirs[-1]
@@ -449,6 +826,7 @@ def server_list_query(q: Any, admin: bool) -> dict[str, Any] | None:
             raise BadRequest(f"Invalid sort_dir {d}.")
         col = {"display_name": "name", "display_description": "description"}.get(key, key)
         sort.append((col, d))
+    sort = sort or [("created_at", "desc")]
     return {"filters": filters, "sort": sort, "marker": q.get("marker"),
             "limit": parse_limit(q.get("limit"), default=None, maximum=1000)}
 
@@ -530,7 +908,7 @@ def service_update(action: str, body: Any, v: APIVersion) -> tuple[str, str, dic
     elif action in ("disable", "disable-log-reason"):
         data = {"disabled": True, "disabled_reason": b.get("disabled_reason")}
     elif action == "force-down" and v.at_least("2.11"):
-        data = {"forced_down": bool(b.get("forced_down"))}
+        data = {"forced_down": b.get("forced_down") in (True, *TRUE_STRINGS)}
     else:
         raise NotFound("Unknown action")
     return host, binary, data
@@ -554,6 +932,9 @@ def quota_set(body: Any, keys: list[str]) -> dict[str, int]:
         if n < -1:
             raise BadRequest(f"Invalid input for field/attribute {k}. Value: {raw}. "
                              f"{raw} is less than the minimum of -1")
+        if n > MAX_DB_INT:
+            raise BadRequest(f"Invalid input for field/attribute {k}. Value: {raw}. "
+                             f"{raw} is greater than the maximum of {MAX_DB_INT}")
         values[k] = n
     return values
 

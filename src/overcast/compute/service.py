@@ -171,6 +171,7 @@ class ComputeService:
                 group = s.get(m.ServerGroup, hints["group"])
                 if group is None or (not ctx.is_admin and group.project_id != ctx.project_id):
                     raise BadRequest(f"Invalid server group {hints['group']}.")
+            self._check_metadata_quota(s, ctx.project_id or "", req.get("metadata") or {})
             count = req["max_count"]
             self.quotas.check_servers(s, ctx.project_id or "", count, flavor.vcpus,
                                       flavor.ram)
@@ -368,6 +369,7 @@ class ComputeService:
             if name:
                 inst.name = name
             if metadata is not None:
+                self._check_metadata_quota(s, inst.project_id, metadata)
                 inst.metadata_ = metadata
             self.record_action(s, ctx, uuid, "rebuild", "compute_rebuild_instance")
             host, spec = inst.host, self._spec(inst)
@@ -589,6 +591,14 @@ class ComputeService:
         return str(self.call(f"agent.{host}", ConsoleOutput(uuid=uuid, length=length)).output)
 
     # ------------------------------------------------------------ metadata
+    def _check_metadata_quota(self, s: Session, project_id: str,
+                              meta: dict[str, str]) -> None:
+        """A server's metadata on create or rebuild: at most the project's
+        metadata_items (128 by default), 403 beyond it, as Nova."""
+        allowed = self.quotas.limits(s, project_id)["metadata_items"]
+        if 0 <= allowed < len(meta):
+            raise Forbidden(f"Maximum number of metadata items exceeds {allowed}")
+
     def set_metadata(self, ctx: RequestContext, uuid: str, meta: dict[str, str],
                      replace: bool) -> dict[str, str]:
         with self.db.transaction() as s:

@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 
 from overcast.compute.service import ComputeService
-from overcast.kit.microversion import APIVersion, VersionRange
+from overcast.compute.versions import VERSIONS
 from overcast.kit.web import get_context
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 47),
-                        legacy_header="X-OpenStack-Nova-API-Version")
+__all__ = ["VERSIONS", "JSON_BODY", "Ctx", "reply", "version", "router", "service",
+           "base_url"]
 JSON_BODY: Any = Body(None)
 Ctx: Any = Depends(get_context)
 reply = VERSIONS.reply

@@ -11,6 +11,7 @@ from overcast.compute.policy import ADMIN
 from overcast.compute.routes.base import JSON_BODY, Ctx, base_url, reply, router, service, version
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import NotFound
+from overcast.kit.schema import accepts
 
 routes = router()
 
@@ -28,11 +29,13 @@ def _list(request: Request, ctx: RequestContext, detail: bool) -> Response:
 
 
 @routes.get("/v2.1/flavors")
+@accepts(query=schemas.FLAVOR_LIST_QUERY)
 def list_flavors(request: Request, ctx: RequestContext = Ctx) -> Response:
     return _list(request, ctx, False)
 
 
 @routes.get("/v2.1/flavors/detail")
+@accepts(query=schemas.FLAVOR_LIST_QUERY)
 def list_flavors_detail(request: Request, ctx: RequestContext = Ctx) -> Response:
     return _list(request, ctx, True)
 
@@ -43,6 +46,7 @@ def get_flavor(fid: str, request: Request, ctx: RequestContext = Ctx) -> Respons
 
 
 @routes.post("/v2.1/flavors", dependencies=[ADMIN])
+@accepts(body=schemas.FLAVOR_CREATE)
 def create_flavor(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
     new_id = service(request).flavors.create(schemas.flavor_create(body))
     return reply(request, {"flavor": _flavor(request, new_id, ctx)})
@@ -61,6 +65,7 @@ def get_extra_specs(fid: str, request: Request, ctx: RequestContext = Ctx) -> Re
 
 
 @routes.post("/v2.1/flavors/{fid}/os-extra_specs", dependencies=[ADMIN])
+@accepts(body=schemas.EXTRA_SPECS_SET)
 def set_extra_specs(fid: str, request: Request, body: Any = JSON_BODY) -> Response:
     specs = service(request).flavors.set_extra_specs(fid, schemas.extra_specs(body))
     return reply(request, {"extra_specs": specs})
@@ -75,6 +80,7 @@ def get_extra_spec(fid: str, key: str, request: Request, ctx: RequestContext = C
 
 
 @routes.put("/v2.1/flavors/{fid}/os-extra_specs/{key}", dependencies=[ADMIN])
+@accepts(body=schemas.EXTRA_SPEC_PUT)
 def put_extra_spec(fid: str, key: str, request: Request, body: Any = JSON_BODY) -> Response:
     specs = schemas.extra_spec(body, key)
     service(request).flavors.set_extra_specs(fid, specs)
@@ -97,6 +103,7 @@ def flavor_access(fid: str, request: Request) -> Response:
 
 
 @routes.post("/v2.1/flavors/{fid}/action", dependencies=[ADMIN])
+@accepts(body=schemas.FLAVOR_ACTION)
 def flavor_action(fid: str, request: Request, body: Any = JSON_BODY) -> Response:
     add, tenant = schemas.flavor_action(body)
     fs = service(request).flavors

@@ -14,11 +14,13 @@ from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service,
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import NotFound
 from overcast.kit.microversion import APIVersion
+from overcast.kit.schema import accepts
 
 routes = router()
 
 
 @routes.get("/v2.1/os-services", dependencies=[ADMIN])
+@accepts(query=schemas.SERVICE_LIST_QUERY)
 def list_services(request: Request) -> Response:
     v, q = version(request), request.query_params
     items = [views.service(s, v, service_up(s)) for s in service(request).services()
@@ -28,6 +30,7 @@ def list_services(request: Request) -> Response:
 
 
 @routes.put("/v2.1/os-services/{action}", dependencies=[ADMIN])
+@accepts(body=schemas.SERVICE_UPDATE)
 def update_service(action: str, request: Request, body: Any = JSON_BODY) -> Response:
     host, binary, data = schemas.service_update(action, body, version(request))
     hosts = service(request).hosts
@@ -54,11 +57,13 @@ def _hypervisors(request: Request, detail: bool) -> Response:
 
 
 @routes.get("/v2.1/os-hypervisors", dependencies=[ADMIN])
+@accepts(query=schemas.HYPERVISOR_LIST_QUERY)
 def list_hypervisors(request: Request) -> Response:
     return _hypervisors(request, False)
 
 
 @routes.get("/v2.1/os-hypervisors/detail", dependencies=[ADMIN])
+@accepts(query=schemas.HYPERVISOR_LIST_QUERY)
 def list_hypervisors_detail(request: Request) -> Response:
     return _hypervisors(request, True)
 

@@ -9,6 +9,7 @@ from fastapi import Request, Response
 from overcast.compute import policy, schemas, views
 from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
 from overcast.kit.context import RequestContext
+from overcast.kit.schema import accepts
 
 routes = router()
 
@@ -18,6 +19,7 @@ def _user(request: Request, ctx: RequestContext) -> str:
 
 
 @routes.get("/v2.1/os-keypairs")
+@accepts(query=schemas.KEYPAIR_LIST_QUERY)
 def list_keypairs(request: Request, ctx: RequestContext = Ctx) -> Response:
     v = version(request)
     limit, marker = schemas.keypair_page(request.query_params, v)
@@ -26,12 +28,14 @@ def list_keypairs(request: Request, ctx: RequestContext = Ctx) -> Response:
 
 
 @routes.get("/v2.1/os-keypairs/{name}")
+@accepts(query=schemas.USER_QUERY)
 def get_keypair(name: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     kp = service(request).keypairs.get(_user(request, ctx), name)
     return reply(request, {"keypair": views.keypair_full(kp, version(request))})
 
 
 @routes.post("/v2.1/os-keypairs")
+@accepts(body=schemas.KEYPAIR_CREATE)
 def create_keypair(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
     v = version(request)
     k = schemas.keypair_create(body, v, ctx.user_id,
@@ -48,6 +52,7 @@ def create_keypair(request: Request, body: Any = JSON_BODY, ctx: RequestContext 
 
 
 @routes.delete("/v2.1/os-keypairs/{name}")
+@accepts(query=schemas.USER_QUERY)
 def delete_keypair(name: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     service(request).keypairs.delete(_user(request, ctx), name)
     return reply(request, None, 204 if version(request).at_least("2.2") else 202)

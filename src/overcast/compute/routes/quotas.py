@@ -13,6 +13,7 @@ from overcast.compute.quotas import DEFAULT_QUOTAS
 from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
 from overcast.kit.context import RequestContext
 from overcast.kit.microversion import APIVersion
+from overcast.kit.schema import accepts
 
 routes = router()
 
@@ -37,11 +38,13 @@ def _show(request: Request, ctx: RequestContext, project_id: str, detail: bool) 
 
 
 @routes.get("/v2.1/os-quota-sets/{project_id}")
+@accepts(query=schemas.USER_QUERY)
 def show_quotas(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     return _show(request, ctx, project_id, False)
 
 
 @routes.get("/v2.1/os-quota-sets/{project_id}/detail")
+@accepts(query=schemas.USER_QUERY)
 def show_quotas_detail(project_id: str, request: Request,
                        ctx: RequestContext = Ctx) -> Response:
     return _show(request, ctx, project_id, True)
@@ -55,6 +58,7 @@ def default_quotas(project_id: str, request: Request, ctx: RequestContext = Ctx)
 
 
 @routes.put("/v2.1/os-quota-sets/{project_id}", dependencies=[ADMIN])
+@accepts(body=schemas.QUOTA_UPDATE)
 def update_quotas(project_id: str, request: Request, body: Any = JSON_BODY) -> Response:
     keys = _keys(version(request))
     limits = service(request).quotas.set(project_id, schemas.quota_set(body, keys))
@@ -68,6 +72,7 @@ def delete_quotas(project_id: str, request: Request) -> Response:
 
 
 @routes.get("/v2.1/limits")
+@accepts(query=schemas.LIMITS_QUERY)
 def limits(request: Request, ctx: RequestContext = Ctx) -> Response:
     v = version(request)
     project = policy.limits_project(ctx, request.query_params.get("tenant_id"))

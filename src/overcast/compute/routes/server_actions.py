@@ -19,6 +19,7 @@ from overcast.compute.routes import server_views
 from overcast.compute.routes.base import JSON_BODY, VERSIONS, Ctx, reply, router, service, version
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest
+from overcast.kit.schema import accepts
 
 routes = router()
 
@@ -122,6 +123,7 @@ ACTIONS: dict[str, Action] = {
 
 
 @routes.post("/v2.1/servers/{uuid}/action")
+@accepts(body=schemas.SERVER_ACTION)
 def server_action(uuid: str, request: Request, body: Any = JSON_BODY,
                   ctx: RequestContext = Ctx) -> Response:
     name, arg = schemas.one_action(body)

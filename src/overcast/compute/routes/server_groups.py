@@ -9,11 +9,13 @@ from fastapi import Request, Response
 from overcast.compute import schemas, views
 from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
 from overcast.kit.context import RequestContext
+from overcast.kit.schema import accepts
 
 routes = router()
 
 
 @routes.get("/v2.1/os-server-groups")
+@accepts(query=schemas.SERVER_GROUP_LIST_QUERY)
 def list_groups(request: Request, ctx: RequestContext = Ctx) -> Response:
     v = version(request)
     all_projects = request.query_params.get("all_projects", "").lower() in ("true", "1")
@@ -23,6 +25,7 @@ def list_groups(request: Request, ctx: RequestContext = Ctx) -> Response:
 
 
 @routes.post("/v2.1/os-server-groups")
+@accepts(body=schemas.SERVER_GROUP_CREATE)
 def create_group(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
     v = version(request)
     name, policy = schemas.server_group_create(body, v)

@@ -14,11 +14,13 @@ from overcast.compute.routes.base import JSON_BODY, Ctx, base_url, reply, router
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import NotFound
 from overcast.kit.paging import next_href
+from overcast.kit.schema import accepts
 
 routes = router()
 
 
 @routes.post("/v2.1/servers")
+@accepts(body=schemas.SERVER_CREATE)
 def create_server(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
     req = schemas.server_create(body, version(request))
     svc = service(request)
@@ -53,11 +55,13 @@ def _list(request: Request, ctx: RequestContext, detail: bool) -> Response:
 
 
 @routes.get("/v2.1/servers")
+@accepts(query=schemas.SERVER_LIST_QUERY)
 def list_servers(request: Request, ctx: RequestContext = Ctx) -> Response:
     return _list(request, ctx, False)
 
 
 @routes.get("/v2.1/servers/detail")
+@accepts(query=schemas.SERVER_LIST_QUERY)
 def list_servers_detail(request: Request, ctx: RequestContext = Ctx) -> Response:
     return _list(request, ctx, True)
 
@@ -68,6 +72,7 @@ def get_server(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Respon
 
 
 @routes.put("/v2.1/servers/{uuid}")
+@accepts(body=schemas.SERVER_UPDATE)
 def update_server(uuid: str, request: Request, body: Any = JSON_BODY,
                   ctx: RequestContext = Ctx) -> Response:
     service(request).update_server(ctx, uuid, schemas.server_update(body, version(request)))
@@ -92,6 +97,7 @@ def get_metadata(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Resp
 
 
 @routes.post("/v2.1/servers/{uuid}/metadata")
+@accepts(body=schemas.METADATA_SET)
 def update_metadata(uuid: str, request: Request, body: Any = JSON_BODY,
                     ctx: RequestContext = Ctx) -> Response:
     meta = schemas.metadata_body(body)
@@ -99,6 +105,7 @@ def update_metadata(uuid: str, request: Request, body: Any = JSON_BODY,
 
 
 @routes.put("/v2.1/servers/{uuid}/metadata")
+@accepts(body=schemas.METADATA_SET)
 def replace_metadata(uuid: str, request: Request, body: Any = JSON_BODY,
                      ctx: RequestContext = Ctx) -> Response:
     meta = schemas.metadata_body(body)
@@ -114,6 +121,7 @@ def get_meta_item(uuid: str, key: str, request: Request, ctx: RequestContext = C
 
 
 @routes.put("/v2.1/servers/{uuid}/metadata/{key}")
+@accepts(body=schemas.META_ITEM)
 def put_meta_item(uuid: str, key: str, request: Request, body: Any = JSON_BODY,
                   ctx: RequestContext = Ctx) -> Response:
     meta = schemas.meta_item(body, key)
