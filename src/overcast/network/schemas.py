@@ -25,6 +25,7 @@ quote more than a few dozen characters of what was sent.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import fastjsonschema
@@ -42,9 +43,14 @@ IPV6_MODES = ["dhcpv6-stateful", "dhcpv6-stateless", "slaac"]
 BOOL_STRINGS = r"^(?i:1|0|t|f|true|false|on|off|y|n|yes|no)$"
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _short(value: Any, limit: int = 48) -> str:
+    """The value as a refusal quotes it: cut short, control characters escaped."""
     text = str(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return _CONTROL.sub(lambda c: f"\\x{ord(c.group()):02x}", text)
 
 
 class NeutronSchema(Schema):
@@ -78,13 +84,22 @@ class NeutronSchema(Schema):
         if rule == "additionalProperties" and isinstance(value, dict):
             known = set(definition.get("properties", {}))
             extra = ", ".join(sorted(str(k) for k in value if k not in known))
+            if path:  # inside an attribute: Neutron's dict validator
+                return BadRequest(f"Invalid input for {path[0]}. Reason: Unexpected keys "
+                                  f"supplied: {_short(extra, 200)}.", type="HTTPBadRequest")
             return BadRequest(f"Unrecognized attribute(s) '{_short(extra, 200)}'",
                               type="HTTPBadRequest")
         if rule == "required":
             missing = [k for k in definition.get("required", [])
                        if not isinstance(value, dict) or k not in value]
             name = missing[0] if missing else "?"
-            if path or name not in self.wrappers:
+            if path:  # inside an attribute: Neutron's dict validator
+                given = sorted(value) if isinstance(value, dict) else []
+                return BadRequest(
+                    f"Invalid input for {path[0]}. Reason: Validation of dictionary's keys "
+                    f"failed. Expected keys: {sorted(definition.get('required', []))} "
+                    f"Provided keys: {_short(given, 200)}.", type="HTTPBadRequest")
+            if name not in self.wrappers:
                 return BadRequest(f"Failed to parse request. Required attribute '{name}' "
                                   "not specified", type="HTTPBadRequest")
             return BadRequest(f"Resource body required: a '{name}' object.",

@@ -164,7 +164,7 @@ def parse_rule(body: dict[str, Any]) -> RuleSpec:
     proto = _protocol(body.get("protocol"), ethertype)
     pmin, pmax = body.get("port_range_min"), body.get("port_range_max")
     _check_ports(proto, pmin, pmax)
-    prefix = body.get("remote_ip_prefix")
+    prefix = body.get("remote_ip_prefix") or None  # "" means any, as in Neutron
     remote_group = body.get("remote_group_id")
     if prefix is not None and remote_group is not None:
         raise errors.rule_two_remotes()
@@ -180,11 +180,11 @@ def _prefix(raw: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """A remote prefix: a CIDR (host bits dropped, a /32 or /128 allowed) or an
     address; nothing else (a number is not an address here)."""
     if not isinstance(raw, str):
-        raise errors.cidr_invalid(raw)
+        raise errors.rule_prefix_invalid(raw)
     try:
         return ipaddress.ip_network(raw, strict=False)
     except ValueError:
-        raise errors.cidr_invalid(raw)
+        raise errors.rule_prefix_invalid(raw)
 
 
 def _protocol(proto: Any, ethertype: str) -> str | None:
