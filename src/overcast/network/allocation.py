@@ -85,11 +85,19 @@ def _wanted(subnets: list[m.Subnet], net: m.Network, requested: list[dict[str, A
                 raise errors.ip_not_on_network(addr)
         else:
             raise errors.fixed_ip_shape()
-        if addr is not None and ipaddress.ip_address(addr) not in \
-                ipaddress.ip_network(sub.cidr):
+        if addr is not None and not _usable(addr, sub):
             raise errors.ip_not_on_subnet(addr)
         wanted.append((sub, addr))
     return wanted
+
+
+def _usable(addr: str, sub: m.Subnet) -> bool:
+    """On the subnet and neither its network address nor (IPv4) its broadcast one,
+    as Neutron's IPAM checks a requested address."""
+    ip, net = ipaddress.ip_address(addr), ipaddress.ip_network(sub.cidr)
+    if ip not in net or ip == net.network_address:
+        return False
+    return not (net.version == 4 and ip == net.broadcast_address)
 
 
 def auto_ip(s: Session, sub: m.Subnet, port: m.Port) -> bool:

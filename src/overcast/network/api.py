@@ -20,9 +20,13 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
+from overcast.kit.body import is_json_type
 from overcast.kit.context import RequestContext
+from overcast.kit.errors import UnsupportedMediaType
+from overcast.kit.schema import accepts
 from overcast.kit.web import ServiceSpec, get_context, json_response
-from overcast.network import errors, extensions, policy
+from overcast.network import errors, extensions, policy, schemas
+from overcast.network.schemas import NeutronSchema
 from overcast.network.service import NetworkService
 
 router = APIRouter()
@@ -39,18 +43,37 @@ def _base(request: Request) -> str:
 
 
 async def _json(request: Request) -> Any:
+    """The request's JSON body (None when empty); a body of another media type gets
+    Neutron's 415, as its WSGI layer accepts only application/json."""
     raw = await request.body()
+    if not raw:
+        return None
+    ctype = request.headers.get("content-type", "")
+    if not is_json_type(ctype):
+        raise UnsupportedMediaType(f"Unsupported Content-Type {ctype[:64]}",
+                                   type="HTTPUnsupportedMediaType")
     try:
-        return orjson.loads(raw) if raw else None
+        return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise errors.malformed_body()
 
 
-async def _body(request: Request, key: str) -> dict[str, Any]:
-    body = await _json(request)
+#: a route's JSON body, read before its declared schema checks it
+JSON = Depends(_json)
+
+
+def _wrapped(body: Any, key: str) -> dict[str, Any]:
     if not isinstance(body, dict) or not isinstance(body.get(key), dict):
         raise errors.resource_body_required(key)
     return dict(body[key])
+
+
+def _check_each(request: Request, schema: NeutronSchema) -> list[tuple[str, str]]:
+    """Every value of a query string checked (a filter may repeat: ?id=a&id=b)."""
+    params = list(request.query_params.multi_items())
+    for k, v in params:
+        schema.check({k: v})
+    return params
 
 
 def _fields(request: Request) -> list[str]:
@@ -59,28 +82,39 @@ def _fields(request: Request) -> list[str]:
 
 @dataclass(frozen=True)
 class Resource:
-    """A resource's names on the wire; the service finds its module by `singular`."""
+    """A resource's names on the wire and its request schemas (create, update, list
+    query); the service finds its module by `singular`."""
 
     singular: str
     collection: str
     path: str
+    create: NeutronSchema
+    update: NeutronSchema
+    query: NeutronSchema
 
 
 RESOURCES = [
-    Resource("network", "networks", "networks"),
-    Resource("subnet", "subnets", "subnets"),
-    Resource("port", "ports", "ports"),
-    Resource("security_group", "security_groups", "security-groups"),
-    Resource("security_group_rule", "security_group_rules", "security-group-rules"),
-    Resource("router", "routers", "routers"),
-    Resource("floatingip", "floatingips", "floatingips"),
+    Resource("network", "networks", "networks", schemas.NETWORK_CREATE,
+             schemas.NETWORK_UPDATE, schemas.NETWORK_QUERY),
+    Resource("subnet", "subnets", "subnets", schemas.SUBNET_CREATE, schemas.SUBNET_UPDATE,
+             schemas.SUBNET_QUERY),
+    Resource("port", "ports", "ports", schemas.PORT_CREATE, schemas.PORT_UPDATE,
+             schemas.PORT_QUERY),
+    Resource("security_group", "security_groups", "security-groups", schemas.GROUP_CREATE,
+             schemas.GROUP_UPDATE, schemas.GROUP_QUERY),
+    Resource("security_group_rule", "security_group_rules", "security-group-rules",
+             schemas.RULE_CREATE, schemas.RULE_UPDATE, schemas.RULE_QUERY),
+    Resource("router", "routers", "routers", schemas.ROUTER_CREATE, schemas.ROUTER_UPDATE,
+             schemas.ROUTER_QUERY),
+    Resource("floatingip", "floatingips", "floatingips", schemas.FIP_CREATE,
+             schemas.FIP_UPDATE, schemas.FIP_QUERY),
 ]
 #: fields a client may never write (status is silently dropped, as Neutron does)
 READ_ONLY = ("id", "project_id", "tenant_id", "created_at", "updated_at", "revision_number")
 
 
 def _list(request: Request, ctx: RequestContext, res: Resource) -> Response:
-    params = list(request.query_params.multi_items())
+    params = _check_each(request, res.query)
     page = _svc(request).page(res.singular, ctx, params)
     fields = _fields(request)
     items = page.items
@@ -106,12 +140,15 @@ def _register(res: Resource) -> None:
     base = f"/v2.0/{res.path}"
 
     @router.get(base, name=f"list_{res.collection}")
+    @accepts(query=res.query)
     def list_(request: Request, ctx: RequestContext = Ctx) -> Response:
         return _list(request, ctx, res)
 
     @router.post(base, name=f"create_{res.singular}", status_code=201)
-    async def create(request: Request, ctx: RequestContext = Ctx) -> Response:
-        doc = await _json(request)
+    @accepts(body=res.create)
+    async def create(request: Request, body: Any = JSON, ctx: RequestContext = Ctx
+                     ) -> Response:
+        doc = body
         coll = _svc(request).collection(res.singular)
         if isinstance(doc, dict) and isinstance(doc.get(res.collection), list):
             # bulk create: all or nothing
@@ -132,18 +169,22 @@ def _register(res: Resource) -> None:
         return json_response({res.singular: out}, 201)
 
     @router.get(base + "/{ident}", name=f"show_{res.singular}")
+    @accepts(query=schemas.SHOW_QUERY)
     def show(ident: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+        _check_each(request, schemas.SHOW_QUERY)
         return _show(request, ctx, res, ident)
 
     @router.put(base + "/{ident}", name=f"update_{res.singular}")
-    async def update(ident: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-        body = await _body(request, res.singular)
+    @accepts(body=res.update)
+    async def update(ident: str, request: Request, body: Any = JSON,
+                     ctx: RequestContext = Ctx) -> Response:
+        changes = _wrapped(body, res.singular)
         for key in READ_ONLY:
-            if key in body:
+            if key in changes:
                 raise errors.read_only(key)
-        body.pop("status", None)
+        changes.pop("status", None)
         out = await asyncio.to_thread(_svc(request).collection(res.singular).update, ctx,
-                                      ident, body, request.headers.get("if-match"))
+                                      ident, changes, request.headers.get("if-match"))
         return json_response({res.singular: out})
 
     @router.delete(base + "/{ident}", name=f"delete_{res.singular}", status_code=204)
@@ -163,14 +204,13 @@ def _register_tags(res: Resource, base: str) -> None:
         return json_response({"tags": _svc(request).tags.get(kind, ctx, ident)})
 
     @router.put(base + "/{ident}/tags", name=f"replace_tags_{kind}")
-    async def replace_tags(ident: str, request: Request, ctx: RequestContext = Ctx
-                           ) -> Response:
-        raw = await request.body()
-        doc = orjson.loads(raw) if raw else None
-        if not isinstance(doc, dict) or not isinstance(doc.get("tags"), list):
+    @accepts(body=schemas.TAGS)
+    async def replace_tags(ident: str, request: Request, body: Any = JSON,
+                           ctx: RequestContext = Ctx) -> Response:
+        if not isinstance(body, dict) or not isinstance(body.get("tags"), list):
             raise errors.invalid_tags_body()
         tags = await asyncio.to_thread(_svc(request).tags.replace, kind, ctx, ident,
-                                       doc["tags"])
+                                       body["tags"])
         return json_response({"tags": tags})
 
     @router.put(base + "/{ident}/tags/{tag}", name=f"add_tag_{kind}", status_code=201)
@@ -229,19 +269,17 @@ def extension(alias: str, request: Request, ctx: RequestContext = Ctx) -> Respon
 
 
 @router.put("/v2.0/routers/{router_id}/add_router_interface")
-async def add_router_interface(router_id: str, request: Request,
+@accepts(body=schemas.ROUTER_INTERFACE)
+async def add_router_interface(router_id: str, request: Request, body: Any = JSON,
                                ctx: RequestContext = Ctx) -> Response:
-    raw = await request.body()
-    body = orjson.loads(raw) if raw else None
     out = await asyncio.to_thread(_svc(request).routers.add_interface, ctx, router_id, body)
     return json_response(out)
 
 
 @router.put("/v2.0/routers/{router_id}/remove_router_interface")
-async def remove_router_interface(router_id: str, request: Request,
+@accepts(body=schemas.ROUTER_INTERFACE)
+async def remove_router_interface(router_id: str, request: Request, body: Any = JSON,
                                   ctx: RequestContext = Ctx) -> Response:
-    raw = await request.body()
-    body = orjson.loads(raw) if raw else None
     out = await asyncio.to_thread(_svc(request).routers.remove_interface, ctx, router_id,
                                   body)
     return json_response(out)
@@ -260,11 +298,12 @@ def quota_details(project_id: str, request: Request, ctx: RequestContext = Ctx) 
 
 
 @router.put("/v2.0/quotas/{project_id}")
-async def update_quota(project_id: str, request: Request, ctx: RequestContext = Ctx
-                       ) -> Response:
+@accepts(body=schemas.QUOTA_UPDATE)
+async def update_quota(project_id: str, request: Request, body: Any = JSON,
+                       ctx: RequestContext = Ctx) -> Response:
     policy.check_quota_admin(ctx, "update")
-    body = await _body(request, "quota")
-    out = await asyncio.to_thread(_svc(request).quotas.set, project_id, body)
+    out = await asyncio.to_thread(_svc(request).quotas.set, project_id,
+                                  _wrapped(body, "quota"))
     return json_response({"quota": out})
 
 

@@ -445,6 +445,11 @@ def rule_ethertype_conflict(ethertype: str, prefix: Any) -> BadRequest:
                       type="SecurityGroupRuleParameterConflict")
 
 
+def rule_prefix_invalid(prefix: Any) -> BadRequest:
+    return BadRequest(f"Invalid CIDR {str(prefix)[:64]} given as IP prefix.",
+                      type="InvalidCIDR")
+
+
 def rule_exists(rule_id: str) -> Conflict:
     return Conflict(f"Security group rule already exists. Rule id is {rule_id}.",
                     type="SecurityGroupRuleExists")

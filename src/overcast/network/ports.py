@@ -199,9 +199,15 @@ class Ports:
             if "allowed_address_pairs" in body:
                 port.allowed_address_pairs = address_pairs(body["allowed_address_pairs"])
             if "mac_address" in body and body["mac_address"] != port.mac_address:
+                mac = _mac(body["mac_address"])
                 if not policy.may_change_mac(ctx, port):
                     raise errors.port_bound(port_id, port.mac_address, body["mac_address"])
-                port.mac_address = str(body["mac_address"]).lower()
+                if mac is None:
+                    raise errors.mac_invalid(None)
+                if mac != port.mac_address and s.scalar(select(m.Port.id).where(
+                        m.Port.mac_address == mac, m.Port.id != port.id)):
+                    raise errors.mac_in_use(port.network_id, mac)
+                port.mac_address = mac
             if "fixed_ips" in body:
                 net = s.get(m.Network, port.network_id)
                 assert net is not None

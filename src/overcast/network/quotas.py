@@ -14,6 +14,8 @@ from overcast.network.common import Store
 
 DEFAULT_QUOTAS = {"network": 100, "subnet": 100, "port": 500, "router": 10,
                   "floatingip": 50, "security_group": 10, "security_group_rule": 100}
+#: the largest limit (Neutron's DB_INTEGER_MAX_VALUE)
+MAX_LIMIT = 2**31 - 1
 #: the table whose rows each quota counts
 MODELS: dict[str, Any] = {
     "network": m.Network, "subnet": m.Subnet, "port": m.Port, "router": m.Router,
@@ -59,7 +61,10 @@ class Quotas:
             for k, v in values.items():
                 if k not in DEFAULT_QUOTAS:
                     raise errors.unrecognized_attribute(k)
-                if isinstance(v, bool) or not isinstance(v, int) or v < -1:
+                if isinstance(v, str) and v.lstrip("-").isascii() and \
+                        v.lstrip("-").isdigit():
+                    v = int(v)
+                if isinstance(v, bool) or not isinstance(v, int) or not -1 <= v <= MAX_LIMIT:
                     raise errors.invalid_quota(k, v)
                 row = s.get(m.Quota, (project_id, k))
                 if row is None:

@@ -89,7 +89,7 @@ class Routers:
         if not net.external:
             raise errors.not_external(net.id)
         if "enable_snat" in info:
-            router.enable_snat = bool(info["enable_snat"])
+            router.enable_snat = flag(info, "enable_snat", True)
         if router.gateway_network_id == net.id:
             return
         if router.gateway_port_id:

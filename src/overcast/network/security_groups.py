@@ -17,7 +17,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from overcast.kit.context import RequestContext
-from overcast.network import errors, ipam, policy, views
+from overcast.network import errors, policy, views
 from overcast.network import models as m
 from overcast.network.common import (
     COMMON_FILTERS,
@@ -157,29 +157,41 @@ def parse_rule(body: dict[str, Any]) -> RuleSpec:
     if direction not in ("ingress", "egress"):
         raise errors.rule_direction_invalid(direction)
     ethertype = body.get("ethertype") or "IPv4"
+    # Neutron's convert_ethertype_to_case_insensitive
+    ethertype = {"ipv4": "IPv4", "ipv6": "IPv6"}.get(str(ethertype).lower(), ethertype)
     if ethertype not in ("IPv4", "IPv6"):
         raise errors.rule_ethertype_invalid(ethertype)
     proto = _protocol(body.get("protocol"), ethertype)
     pmin, pmax = body.get("port_range_min"), body.get("port_range_max")
     _check_ports(proto, pmin, pmax)
-    prefix = body.get("remote_ip_prefix")
+    prefix = body.get("remote_ip_prefix") or None  # "" means any, as in Neutron
     remote_group = body.get("remote_group_id")
     if prefix is not None and remote_group is not None:
         raise errors.rule_two_remotes()
     if prefix is not None:
-        net = ipam.parse_cidr(prefix) if "/" in str(prefix) else \
-            ipaddress.ip_network(str(ipam.parse_ip(prefix, "remote_ip_prefix")))
+        net = _prefix(prefix)
         if (net.version == 4) != (ethertype == "IPv4"):
             raise errors.rule_ethertype_conflict(ethertype, prefix)
         prefix = str(net)
     return RuleSpec(direction, ethertype, proto, pmin, pmax, prefix, remote_group)
 
 
+def _prefix(raw: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A remote prefix: a CIDR (host bits dropped, a /32 or /128 allowed) or an
+    address; nothing else (a number is not an address here)."""
+    if not isinstance(raw, str):
+        raise errors.rule_prefix_invalid(raw)
+    try:
+        return ipaddress.ip_network(raw, strict=False)
+    except ValueError:
+        raise errors.rule_prefix_invalid(raw)
+
+
 def _protocol(proto: Any, ethertype: str) -> str | None:
     if proto is None:
         return None
     proto = str(proto).lower()
-    if proto.isdigit():
+    if proto.isascii() and proto.isdigit():  # "٦" is a digit to Python, not to iptables
         if not 0 <= int(proto) <= 255:
             raise errors.rule_protocol_number_invalid(proto)
     elif proto not in PROTOCOLS:

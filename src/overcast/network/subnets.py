@@ -116,10 +116,7 @@ class Subnets:
                 if body["gateway_ip"] is None:
                     sub.gateway_ip = None
                 else:
-                    gw = ipam.parse_ip(body["gateway_ip"], "gateway_ip")
-                    if gw not in cidr:
-                        raise errors.gateway_not_valid(cidr)
-                    sub.gateway_ip = str(gw)
+                    sub.gateway_ip = _gateway(body, cidr, sub.ip_version)
             if "allocation_pools" in body:
                 sub.allocation_pools = ipam.validate_pools(cidr, body["allocation_pools"],
                                                            sub.gateway_ip)
