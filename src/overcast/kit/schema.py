@@ -36,7 +36,10 @@ _MAC = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def _is_uuid(value: str) -> bool:
+def is_uuid(value: object) -> bool:
+    """A string that parses as a UUID (what Nova's and Neutron's `uuid` format take)."""
+    if not isinstance(value, str):
+        return False
     try:
         uuid.UUID(value)
     except ValueError:
@@ -73,7 +76,7 @@ def _is_datetime(value: str) -> bool:
 
 
 FORMATS: dict[str, Any] = {
-    "uuid": _is_uuid,
+    "uuid": is_uuid,
     "ipv4": _is_ip(4),
     "ipv6": _is_ip(6),
     "cidr": _is_cidr,

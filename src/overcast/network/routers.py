@@ -5,13 +5,13 @@ must sit on one of the router's subnets."""
 from __future__ import annotations
 
 import ipaddress
-import uuid as uuidlib
 from typing import Any, ClassVar
 
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from overcast.kit.context import RequestContext
+from overcast.kit.schema import is_uuid
 from overcast.network import allocation, errors, ipam, policy, views
 from overcast.network import models as m
 from overcast.network.common import COMMON_FILTERS, Store, bump, flag, new_id, owner_project, text
@@ -178,7 +178,7 @@ class Routers:
         if not isinstance(body, dict) or ("subnet_id" in body) == ("port_id" in body):
             raise errors.interface_needs_one_of()
         for key in ("subnet_id", "port_id"):
-            if key in body and not _is_uuid(body[key]):
+            if key in body and not is_uuid(body[key]):
                 raise errors.invalid_field(key, f". Reason: '{str(body[key])[:64]}' is not "
                                                 "a valid UUID.")
         with self.store.db.transaction() as s:
@@ -258,13 +258,3 @@ class Routers:
             r.revision_number += 1
         self.store.changed("router", router_id)
         return out
-
-
-def _is_uuid(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        uuidlib.UUID(value)
-    except ValueError:
-        return False
-    return True
