@@ -84,6 +84,22 @@ class Cloud:
     def admin(self) -> dict[str, str]:
         return {"X-Auth-Token": self.admin_token}
 
+    def project_of(self, headers: dict[str, str]) -> str:
+        """The project a token in `headers` is scoped to."""
+        r = self.client.get("/identity/v3/auth/tokens", headers={
+            **self.admin(), "X-Subject-Token": headers["X-Auth-Token"]})
+        assert r.status_code == 200, r.text
+        return str(r.json()["token"]["project"]["id"])
+
+    def port_maker(self, headers: dict[str, str], port: dict[str, Any]) -> dict[str, str]:
+        """Who creates `port`: binding fields are the admin's by Neutron's policy (Nova
+        binds ports as a service), so a port carrying them is made by the admin for the
+        project of `headers`; any other port by `headers` itself."""
+        if not any(k.startswith("binding:") for k in port):
+            return headers
+        port.setdefault("project_id", self.project_of(headers))
+        return self.admin()
+
     def role_id(self, name: str) -> str:
         r = self.client.get("/identity/v3/roles", params={"name": name}, headers=self.admin())
         return str(r.json()["roles"][0]["id"])

@@ -79,6 +79,8 @@ def two_hosts(tmp_path: Path) -> Iterator[tuple[Cloud, dict[str, NetworkAgent]]]
 
 
 def make(cloud: Cloud, hd: dict[str, str], path: str, key: str, **body: Any) -> dict[str, Any]:
+    if path == "ports":
+        hd = cloud.port_maker(hd, body)
     r = cloud.client.post(f"{N}/{path}", headers=hd, json={key: body})
     assert r.status_code == 201, r.text
     return dict(r.json()[key])

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from overcast.kit.errors import BadRequest
 from overcast.placement import models as m
 from overcast.placement.errors import QUERY_MISSING_VALUE
-from overcast.placement.objects.base import PlacementBase, fits
+from overcast.placement.objects.base import MAX_AMOUNT, PlacementBase, fits
 from overcast.placement.objects.resource_class import check_classes
 from overcast.placement.objects.trait import trait_exists
 
@@ -91,6 +91,8 @@ class AllocationCandidates(PlacementBase):
                 root = s.scalar(select(m.Provider.root_id).where(m.Provider.uuid == in_tree))
                 if root is None:
                     return CandidateResult()
+            if max(resources.values()) > MAX_AMOUNT:     # more than any inventory holds
+                return CandidateResult()
             nested = s.scalar(select(exists().where(m.Provider.parent_id.isnot(None))))
             if nested:
                 result = self._tree_candidates(s, resources, required, forbidden, member_of,

@@ -20,6 +20,9 @@ from overcast.kit.errors import NotFound
 from overcast.placement import models as m
 from overcast.placement.errors import concurrent
 
+#: The largest amount a column holds (Placement's MAX_INT); no inventory exceeds it.
+MAX_AMOUNT = 0x7FFFFFFF
+
 INV_DEFAULTS = {"reserved": 0, "min_unit": 1, "step_size": 1, "allocation_ratio": 1.0}
 
 

@@ -23,7 +23,7 @@ from overcast.placement.errors import (
     DUPLICATE_UUID,
     PROVIDER_INUSE,
 )
-from overcast.placement.objects.base import PlacementBase, bump, fits
+from overcast.placement.objects.base import MAX_AMOUNT, PlacementBase, bump, fits
 
 
 class Providers(PlacementBase):
@@ -104,6 +104,8 @@ class Providers(PlacementBase):
                 q = q.where(~exists().where(m.ProviderTrait.provider_id == m.Provider.id,
                                             m.ProviderTrait.trait.in_(list(forbidden))))
             for rc, amount in (resources or {}).items():
+                if amount > MAX_AMOUNT:      # more than any inventory holds: nothing fits
+                    return []
                 q = q.where(fits(m.Provider.id, rc, amount))
             return [self._view(s, p) for p in s.scalars(q)]
 
