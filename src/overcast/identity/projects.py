@@ -144,6 +144,7 @@ class Projects:
             s.execute(delete(m.ProjectTag).where(m.ProjectTag.project_id == project_id))
             s.execute(delete(m.ApplicationCredential).where(
                 m.ApplicationCredential.project_id == project_id))
+            s.execute(delete(m.Credential).where(m.Credential.project_id == project_id))
             s.delete(p)
             auth.revoke_project(s, project_id)
 

@@ -118,6 +118,7 @@ class Users:
             s.execute(delete(m.Membership).where(m.Membership.user_id == user_id))
             s.execute(delete(m.ApplicationCredential).where(
                 m.ApplicationCredential.user_id == user_id))
+            s.execute(delete(m.Credential).where(m.Credential.user_id == user_id))
             s.delete(u)
             auth.revoke_user(s, user_id)
 
