@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from overcast.db import Database
-from overcast.identity import effective
+from overcast.identity import auth, effective
 from overcast.identity import errors as e
 from overcast.identity import models as m
 from overcast.identity.projects import get_project
@@ -225,11 +225,15 @@ class Credentials:
                 row.encrypted_blob, row.key_hash = self.crypto.encrypt(blob)
             if "extra" in data:
                 row.extra = {**(row.extra or {}), **data["extra"]}
+            auth.bump_generation(s)
         return self.show(cred_id)
 
     def delete(self, cred_id: str) -> None:
         with self.db.transaction() as s:
             s.delete(self._get(s, cred_id))
+            # Services cache what a key pair resolved to per identity generation
+            # (the S3 API does): a deleted one must stop working everywhere at once.
+            auth.bump_generation(s)
 
     # ------------------------------------------------------------------ EC2
     def ec2_create(self, user_id: str, project_id: str, *, need_role: bool,
