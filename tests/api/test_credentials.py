@@ -401,3 +401,87 @@ def test_ec2tokens_for_a_user_without_a_role_any_more_is_401(cloud: Cloud) -> No
     assert r.status_code == 204
     r = ec2tokens(cloud, signed_v4(c["access"], c["secret"]))
     assert r.status_code == 401 and "User not valid for project" in r.text
+
+
+# ------------------------------------------------ the S3 API's signature checks
+def s3_signed(access: str, secret: str, path: str = "/object/s3/photos") -> Any:
+    from overcast.object.s3.auth import SignedRequest
+
+    req = AWSRequest(method="GET", url=f"http://testserver{path}",
+                     headers={"X-Amz-Content-SHA256": hashlib.sha256(b"").hexdigest()})
+    from botocore.auth import S3SigV4Auth
+
+    S3SigV4Auth(BotoCredentials(access, secret), "s3", "RegionOne").add_auth(req)
+    headers = [("host", "testserver")] + [(k.lower(), v) for k, v in req.headers.items()]
+    return SignedRequest("GET", path, "", tuple(headers))
+
+
+def test_s3_requests_are_checked_against_keystones_key_pairs(cloud: Cloud) -> None:
+    from overcast.object.s3.auth import S3Authenticator
+    from overcast.object.s3.errors import S3Error
+
+    u = cloud.make_project_user("member", prefix="s3")
+    c = make_ec2(cloud, u)
+    auth = S3Authenticator(cloud.app.state.identity)
+    caller = auth.authenticate(s3_signed(c["access"], c["secret"]), request_id="r1")
+    assert caller is not None
+    ctx = caller.context
+    assert (ctx.user_id, ctx.project_id) == (u["user_id"], u["project_id"])
+    assert "member" in ctx.roles and ctx.methods == ["ec2credential"]
+    with pytest.raises(S3Error) as exc:
+        auth.authenticate(s3_signed(c["access"], "wrong"))
+    assert exc.value.s3_code == "SignatureDoesNotMatch"
+    # Losing the role ends access at once; so does deleting the key pair.
+    h = cloud.admin()
+    role = f"{V3}/projects/{u['project_id']}/users/{u['user_id']}/roles/" \
+           f"{cloud.role_id('member')}"
+    assert cloud.client.delete(role, headers=h).status_code == 204
+    with pytest.raises(S3Error) as exc:
+        auth.authenticate(s3_signed(c["access"], c["secret"]))
+    assert exc.value.s3_code == "AccessDenied"
+    assert cloud.client.put(role, headers=h).status_code == 204
+    assert auth.authenticate(s3_signed(c["access"], c["secret"])) is not None
+    r = cloud.client.delete(f"{V3}/users/{u['user_id']}/credentials/OS-EC2/{c['access']}",
+                            headers=h)
+    assert r.status_code == 204
+    with pytest.raises(S3Error) as exc:
+        auth.authenticate(s3_signed(c["access"], c["secret"]))
+    assert exc.value.s3_code == "InvalidAccessKeyId"
+
+
+def test_key_pairs_made_with_an_app_credential_keep_its_limits(cloud: Cloud) -> None:
+    u = cloud.make_project_user("member", prefix="ac")
+    r = cloud.client.post(f"{V3}/users/{u['user_id']}/application_credentials",
+                          headers=u["headers"], json={"application_credential": {
+                              "name": "ci", "roles": [{"name": "member"}]}})
+    assert r.status_code == 201, r.text
+    ac = r.json()["application_credential"]
+    r = cloud.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": ac["id"], "secret": ac["secret"]}}}})
+    ac_headers = {"X-Auth-Token": r.headers["X-Subject-Token"]}
+    # A restricted application credential may not mint key pairs...
+    r = cloud.client.post(f"{V3}/users/{u['user_id']}/credentials/OS-EC2",
+                          headers=ac_headers, json={"tenant_id": u["project_id"]})
+    assert r.status_code == 403
+    # ...an unrestricted one may, for its own project only, and tokens from the
+    # key pair carry the application credential.
+    r = cloud.client.post(f"{V3}/users/{u['user_id']}/application_credentials",
+                          headers=u["headers"], json={"application_credential": {
+                              "name": "ci2", "unrestricted": True}})
+    ac2 = r.json()["application_credential"]
+    r = cloud.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["application_credential"],
+        "application_credential": {"id": ac2["id"], "secret": ac2["secret"]}}}})
+    ac2_headers = {"X-Auth-Token": r.headers["X-Subject-Token"]}
+    r = cloud.client.post(f"{V3}/users/{u['user_id']}/credentials/OS-EC2",
+                          headers=ac2_headers, json={"tenant_id": u["project_id"]})
+    assert r.status_code == 201, r.text
+    c = r.json()["credential"]
+    r = ec2tokens(cloud, signed_v4(c["access"], c["secret"]))
+    assert r.status_code == 200, r.text
+    assert r.json()["token"]["application_credential"]["id"] == ac2["id"]
+    # Deleting the application credential kills the key pair's tokens.
+    assert cloud.client.delete(f"{V3}/users/{u['user_id']}/application_credentials/"
+                               f"{ac2['id']}", headers=u["headers"]).status_code == 204
+    assert ec2tokens(cloud, signed_v4(c["access"], c["secret"])).status_code == 401

@@ -208,3 +208,39 @@ def test_parts_out_of_order_and_too_many_keys() -> None:
 def test_times() -> None:
     assert s3xml.iso_time(WHEN) == "2026-12-07T04:30:01.123Z"
     assert s3xml.http_time(WHEN) == "Mon, 07 Dec 2026 04:30:01 GMT"
+
+
+def test_the_apps_error_handler_answers_s3_paths_in_s3s_xml() -> None:
+    """An S3Error (or any refusal) raised under an "s3"-style prefix reaches the
+    client as S3's <Error> document, which boto3 reads."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from overcast.kit.errors import BadRequest
+    from overcast.kit.web import RequestIdAndLogMiddleware, install_error_handlers
+
+    app = FastAPI()
+    app.state.error_styles = [("/object/s3", "s3"), ("/object", "swift")]
+
+    @app.get("/object/s3/{bucket}")
+    async def bucket(bucket: str) -> None:
+        raise err.no_such_bucket(bucket)
+
+    @app.get("/object/s3/{bucket}/{key}")
+    async def key(bucket: str, key: str) -> None:
+        raise BadRequest("max-keys must be an integer <b>")
+
+    install_error_handlers(app)
+    app.add_middleware(RequestIdAndLogMiddleware)
+    client = TestClient(app)
+    r = client.get("/object/s3/photos")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/xml")
+    parsed = boto_parse("ListObjectsV2", r.content, status=404)
+    assert parsed["Error"] == {"Code": "NoSuchBucket", "BucketName": "photos",
+                               "Message": "The specified bucket does not exist."}
+    assert ET.fromstring(r.content).findtext("RequestId") == r.headers[
+        "x-openstack-request-id"]
+    r = client.get("/object/s3/photos/k")
+    assert r.status_code == 400
+    assert boto_parse("GetObject", r.content, status=400)["Error"]["Code"] == \
+        "InvalidRequest"

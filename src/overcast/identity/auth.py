@@ -240,7 +240,10 @@ class TokenAuthority:
         if app_cred_id is not None:
             with self.db.session() as s:
                 ac = s.get(m.ApplicationCredential, app_cred_id)
-                if ac is None or ac.project_id != project_id:
+                if ac is None:
+                    raise Unauthorized("The application credential the EC2 credential "
+                                       "was made with no longer exists.")
+                if ac.project_id != project_id:
                     raise Unauthorized("EC2 credential project does not match the "
                                        "application credential project.")
                 if ac.expires_at is not None:
