@@ -280,6 +280,26 @@ def keys_rotate(data_dir: DataDir = None) -> None:
     console.print(f"rotated: primary key is now {primary}")
 
 
+@keys_app.command("rotate-credentials")
+def keys_rotate_credentials(data_dir: DataDir = None) -> None:
+    """Rotate the credential encryption keys and re-encrypt every credential blob
+    with the new primary key (Keystone's credential_rotate + credential_migrate)."""
+    from overcast.db import Database
+    from overcast.identity.credentials import CredentialCrypto, Credentials
+    from overcast.identity.tokens import KeyRepository
+
+    settings = _settings(data_dir)
+    db = Database(settings.db_url)
+    try:
+        creds = Credentials(db, CredentialCrypto(KeyRepository(
+            settings.credential_keys_dir, settings.max_active_keys)))
+        primary = creds.rotate_keys()
+    finally:
+        db.dispose()
+    console.print(f"rotated: credential primary key is now {primary}; every blob "
+                  f"re-encrypted with it")
+
+
 @app.command()
 def doctor(data_dir: DataDir = None) -> None:
     """Check what this host offers and what overcast needs."""

@@ -485,3 +485,26 @@ def test_key_pairs_made_with_an_app_credential_keep_its_limits(cloud: Cloud) -> 
     assert cloud.client.delete(f"{V3}/users/{u['user_id']}/application_credentials/"
                                f"{ac2['id']}", headers=u["headers"]).status_code == 204
     assert ec2tokens(cloud, signed_v4(c["access"], c["secret"])).status_code == 401
+
+
+def test_rotating_the_credential_keys_reencrypts_every_blob(cloud: Cloud,
+                                                           alice: dict[str, Any]) -> None:
+    creds = cloud.app.state.identity.credentials
+    c = make_ec2(cloud, alice)
+    cid = hashlib.sha256(c["access"].encode()).hexdigest()
+    with cloud.app.state.db.session() as s:
+        before = s.get(m.Credential, cid).encrypted_blob
+    keys_dir = cloud.data_dir / "credential-keys"
+    first_primary = max(int(p.name) for p in keys_dir.iterdir() if p.name.isdigit())
+    for _ in range(3):
+        creds.rotate_keys()
+        assert creds.stale() == 0
+    # The key the blob was first encrypted with is gone, yet it reads the same.
+    assert not (keys_dir / str(first_primary)).exists()
+    assert len([p for p in keys_dir.iterdir() if p.name.isdigit()]) <= 3
+    with cloud.app.state.db.session() as s:
+        assert s.get(m.Credential, cid).encrypted_blob != before
+    shown = cloud.client.get(f"{V3}/users/{alice['user_id']}/credentials/OS-EC2/"
+                             f"{c['access']}", headers=alice["headers"])
+    assert shown.status_code == 200 and shown.json()["credential"]["secret"] == c["secret"]
+    assert ec2tokens(cloud, signed_v4(c["access"], c["secret"])).status_code == 200

@@ -88,7 +88,10 @@ class CredentialCrypto:
     def encrypt(self, blob: str) -> tuple[str, str]:
         """(ciphertext, SHA-1 of the primary key it was made with)."""
         token = self.keys.fernet().encrypt(blob.encode("utf-8")).decode("ascii")
-        return token, hashlib.sha1(self.keys.primary_key()).hexdigest()  # noqa: S324
+        return token, self.primary_hash()
+
+    def primary_hash(self) -> str:
+        return hashlib.sha1(self.keys.primary_key()).hexdigest()  # noqa: S324
 
     def decrypt(self, token: str) -> str:
         try:
@@ -234,6 +237,35 @@ class Credentials:
             # Services cache what a key pair resolved to per identity generation
             # (the S3 API does): a deleted one must stop working everywhere at once.
             auth.bump_generation(s)
+
+    # ------------------------------------------------------------- key rotation
+    def stale(self) -> int:
+        """How many blobs are not encrypted with the primary key."""
+        primary = self.crypto.primary_hash()
+        with self.db.session() as s:
+            return sum(1 for h in s.scalars(select(m.Credential.key_hash)) if h != primary)
+
+    def reencrypt(self) -> int:
+        """Encrypt again with the primary key every blob made with an older one
+        (Keystone's `credential_migrate`); return how many were."""
+        primary = self.crypto.primary_hash()
+        done = 0
+        with self.db.transaction() as s:
+            for row in s.scalars(select(m.Credential).where(m.Credential.key_hash != primary)):
+                blob = self.crypto.decrypt(row.encrypted_blob)
+                row.encrypted_blob, row.key_hash = self.crypto.encrypt(blob)
+                done += 1
+        return done
+
+    def rotate_keys(self) -> int:
+        """Keystone's `credential_rotate` then `credential_migrate`: a rotation that
+        would drop the key some blob still needs is refused, so first every blob
+        is moved to the primary key; then a new primary is promoted and every blob
+        moved to it. Returns the new primary key's number."""
+        self.reencrypt()
+        primary = self.crypto.keys.rotate()
+        self.reencrypt()
+        return primary
 
     # ------------------------------------------------------------------ EC2
     def ec2_create(self, user_id: str, project_id: str, *, need_role: bool,
