@@ -16,7 +16,7 @@ from overcast.config import Settings, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="overcast: an OpenStack-compatible cloud that is simple to run.")
-keys_app = typer.Typer(no_args_is_help=True, help="Fernet token keys.")
+keys_app = typer.Typer(no_args_is_help=True, help="Fernet keys: tokens and credentials.")
 app.add_typer(keys_app, name="keys")
 image_app = typer.Typer(no_args_is_help=True, help="Guest images.")
 app.add_typer(image_app, name="image")
