@@ -96,8 +96,8 @@ def test_listing_filters_by_type_and_user(cloud: Cloud, alice: dict[str, Any]) -
     assert {c["type"] for c in admin} >= {"totp", "ec2"}
 
 
-def test_update_changes_the_blob_and_refuses_a_new_access_key(cloud: Cloud,
-                                                              alice: dict[str, Any]) -> None:
+def test_update_changes_the_blob_and_keeps_the_id(cloud: Cloud,
+                                                  alice: dict[str, Any]) -> None:
     c = create(cloud, alice["headers"], type="totp", blob="OLD",
                user_id=alice["user_id"]).json()["credential"]
     r = cloud.client.patch(f"{V3}/credentials/{c['id']}", headers=alice["headers"],
@@ -107,16 +107,26 @@ def test_update_changes_the_blob_and_refuses_a_new_access_key(cloud: Cloud,
     e = create(cloud, alice["headers"], type="ec2", blob=ec2_blob(),
                user_id=alice["user_id"], project_id=alice["project_id"]).json()["credential"]
     r = cloud.client.patch(f"{V3}/credentials/{e['id']}", headers=alice["headers"],
-                           json={"credential": {"blob": ec2_blob()}})
-    assert r.status_code == 400 and "access can not be updated" in r.text
-    r = cloud.client.patch(f"{V3}/credentials/{e['id']}", headers=alice["headers"],
                            json={"credential": {"id": "other"}})
-    assert r.status_code == 400
-    # The secret may change; the access key (and so the id) stays.
-    same = json.dumps({**json.loads(e["blob"]), "secret": "rotated"})
+    assert r.status_code == 400 and "Cannot change ID" in r.text
+    # The secret may change, and works at once.
+    old_access = json.loads(e["blob"])["access"]
+    same = json.dumps({"access": old_access, "secret": "rotated"})
     r = cloud.client.patch(f"{V3}/credentials/{e['id']}", headers=alice["headers"],
                            json={"credential": {"blob": same}})
     assert r.status_code == 200 and r.json()["credential"]["blob"] == same
+    assert ec2tokens(cloud, signed_v4(old_access, "rotated")).status_code == 200
+    # So may the access key (as in Tempest's test): the id stays the old key's hash.
+    moved = ec2_blob(secret="s2")
+    r = cloud.client.patch(f"{V3}/credentials/{e['id']}", headers=alice["headers"],
+                           json={"credential": {"blob": moved}})
+    assert r.status_code == 200 and r.json()["credential"]["id"] == e["id"]
+    assert ec2tokens(cloud, signed_v4(old_access, "s2")).status_code == 404
+    # A trust or app credential binding may not be added or removed.
+    bound = json.dumps({**json.loads(moved), "app_cred_id": "x"})
+    r = cloud.client.patch(f"{V3}/credentials/{e['id']}", headers=alice["headers"],
+                           json={"credential": {"blob": bound}})
+    assert r.status_code == 400 and "app_cred_id can not be updated" in r.text
 
 
 @pytest.mark.parametrize("cred, why", [
@@ -162,6 +172,22 @@ def test_blob_is_encrypted_at_rest_and_never_logged(cloud: Cloud, alice: dict[st
     assert row.key_hash == hashlib.sha1(primary).hexdigest()
     token_keys = (cloud.data_dir / "fernet-keys").iterdir()
     assert primary not in {p.read_bytes().strip() for p in token_keys}
+
+
+def test_tempests_credential_update(cloud: Cloud, alice: dict[str, Any]) -> None:
+    """As Tempest's test_credentials_create_get_update_delete: the admin makes an ec2
+    credential for a user on a project, then moves it (new keys, another project)."""
+    p2 = cloud.client.post(f"{V3}/projects", headers=cloud.admin(), json={
+        "project": {"name": f"tp-{uuid.uuid4().hex[:6]}"}}).json()["project"]["id"]
+    c = create(cloud, cloud.admin(), type="ec2", blob=ec2_blob(), user_id=alice["user_id"],
+               project_id=alice["project_id"]).json()["credential"]
+    blob = ec2_blob(secret="new")
+    r = cloud.client.patch(f"{V3}/credentials/{c['id']}", headers=cloud.admin(), json={
+        "credential": {"blob": blob, "project_id": p2, "type": "ec2"}})
+    assert r.status_code == 200, r.text
+    got = cloud.client.get(f"{V3}/credentials/{c['id']}", headers=cloud.admin()).json()
+    assert got["credential"]["project_id"] == p2 and got["credential"]["blob"] == blob
+    assert got["credential"]["user_id"] == alice["user_id"]
 
 
 def test_admin_sees_and_manages_everyones(cloud: Cloud, alice: dict[str, Any],

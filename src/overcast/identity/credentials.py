@@ -38,8 +38,10 @@ from overcast.identity.users import get_user
 from overcast.kit.errors import BadRequest, Forbidden, OvercastError
 
 EC2 = "ec2"
-#: Blob keys that bind an EC2 credential to how it was created; never changed after.
-BOUND_KEYS = ("trust_id", "app_cred_id", "access_token_id", "access_id", "access")
+#: Blob keys that bind an EC2 credential to how it was created; never changed after
+#: (Keystone's list: the access key itself may change, the id staying the old key's
+#: hash, as Tempest's credential test does).
+BOUND_KEYS = ("trust_id", "app_cred_id", "access_token_id", "access_id")
 
 
 def hash_access_key(access: str) -> str:
@@ -199,8 +201,11 @@ class Credentials:
     def update(self, cred_id: str, data: dict[str, Any], *, need_role: bool
                ) -> CredentialRecord:
         """Change type, blob, project, user or extra attributes. An EC2 credential
-        keeps its access key (its id is the key's hash) and the trust or app
-        credential it was made under; an EC2 credential always has a project."""
+        keeps the trust or application credential it was made under and always
+        has a project. Its id stays the hash of the access key it was created
+        with, so a changed access key no longer signs anything (`ec2_secret`
+        wants the key the id was made from; Keystone would instead accept the
+        old key with the new secret)."""
         current = self.show(cred_id)
         new_type = data.get("type", current.type)
         blob = data.get("blob", current.blob)
@@ -210,8 +215,6 @@ class Credentials:
             for key in BOUND_KEYS:
                 if old_blob.get(key) != new_blob.get(key):
                     raise BadRequest(f"{key} can not be updated for credential")
-            if current.type != EC2 and hash_access_key(new_blob["access"]) != cred_id:
-                raise BadRequest("id can not be updated for credential")
             if not data.get("project_id", current.project_id):
                 raise BadRequest("Invalid input for field 'project_id' (credential).")
         with self.db.transaction() as s:
@@ -285,7 +288,8 @@ class Credentials:
         return self.find({"user_id": user_id, "type": EC2})
 
     def ec2_secret(self, access: str) -> Ec2Secret | None:
-        """The EC2 credential with this access key, or None (not one, or not EC2)."""
+        """The EC2 credential with this access key, or None: not one, not EC2, or
+        one whose blob now names another access key than its id was made from."""
         record = self.lookup(hash_access_key(access))
         if record is None or record.type != EC2:
             return None
