@@ -112,9 +112,9 @@ def presigned(url: str, method: str = "GET") -> SignedRequest:
                          headers=(("host", u.netloc),))
 
 
-def refused(auth: S3Authenticator, req: SignedRequest) -> S3Error:
+def refused(auth: S3Authenticator, req: SignedRequest, **kw: Any) -> S3Error:
     with pytest.raises(S3Error) as exc:
-        auth.authenticate(req)
+        auth.authenticate(req, **kw)
     return exc.value
 
 
@@ -449,3 +449,19 @@ def test_our_own_chunk_signer_roundtrip_and_unsigned_trailer() -> None:
     with pytest.raises(S3Error):
         ChunkedDecoder(None).feed(b"zz\r\n")
     assert hashlib.sha256(b"").hexdigest() == awssig.EMPTY_SHA256
+
+
+@pytest.mark.parametrize("version", ["s3v4", "s3"])
+def test_virtual_host_style(ident: FakeIdentity, version: str) -> None:
+    c = boto3.client("s3", endpoint_url="http://s3.example:8080", aws_access_key_id=ACCESS,
+                     aws_secret_access_key=SECRET, region_name="RegionOne",
+                     config=Config(signature_version=version,
+                                   s3={"addressing_style": "virtual"},
+                                   retries={"max_attempts": 0}))
+    req, _ = capture(c, lambda cl: cl.get_object(Bucket="photos", Key="a b.jpg"))
+    assert req.header("host") == "photos.s3.example:8080" and req.path == "/a%20b.jpg"
+    auth = S3Authenticator(ident, mount="")
+    assert auth.authenticate(req, host_bucket="photos") is not None
+    if version == "s3":
+        assert refused(auth, req).s3_code == "SignatureDoesNotMatch"
+        assert refused(auth, req, host_bucket="other").s3_code == "SignatureDoesNotMatch"

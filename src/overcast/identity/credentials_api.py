@@ -138,7 +138,7 @@ def create_ec2(user_id: str, request: Request, body: Any = JSON_BODY,
                         status_code=201)
 
 
-@router.get(EC2_CREDS)
+@router.api_route(EC2_CREDS, methods=["GET", "HEAD"])
 def list_ec2(user_id: str, request: Request, ctx: RequestContext = Ctx) -> Any:
     policy.enforce(policy.credential_reader(ctx, user_id))
     b = _base(request)
@@ -165,7 +165,7 @@ def _ec2(request: Request, ctx: RequestContext, user_id: str, access: str,
     return record
 
 
-@router.get(EC2_CREDS + "/{access}")
+@router.api_route(EC2_CREDS + "/{access}", methods=["GET", "HEAD"])
 def get_ec2(user_id: str, access: str, request: Request, ctx: RequestContext = Ctx) -> Any:
     record = _ec2(request, ctx, user_id, access, manage=False)
     return {"credential": v.ec2_credential(_base(request), record)}

@@ -160,22 +160,24 @@ class S3Authenticator:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ entry point
-    def authenticate(self, req: SignedRequest, request_id: str = "") -> S3Caller | None:
+    def authenticate(self, req: SignedRequest, request_id: str = "", *,
+                     host_bucket: str | None = None) -> S3Caller | None:
         """The caller of a signed request, None for an anonymous one; S3's error
-        otherwise."""
+        otherwise. `host_bucket`: the bucket a virtual-host-style request named in
+        its Host, which V2 signs as the first part of the resource."""
         auth = req.header("authorization")
         params = req.params()
         if auth is not None and auth.startswith(awssig.ALGORITHM_V4):
             return self._v4(req, sigv4.parse_header(auth, self._v4_date(req)), request_id)
         if auth is not None and auth.startswith("AWS "):
-            return self._v2_header(req, auth[4:], request_id)
+            return self._v2_header(req, auth[4:], request_id, host_bucket)
         if "X-Amz-Algorithm" in params:
             if params["X-Amz-Algorithm"] != awssig.ALGORITHM_V4:
                 raise err.query_malformed("X-Amz-Algorithm only supports "
                                           "\"AWS4-HMAC-SHA256\"")
             return self._v4(req, sigv4.parse_query(params), request_id)
         if "Signature" in params or "AWSAccessKeyId" in params:
-            return self._v2_query(req, params, request_id)
+            return self._v2_query(req, params, request_id, host_bucket)
         if auth is not None:
             raise err.invalid_argument("Unsupported Authorization Type", "Authorization",
                                        auth.split(" ", 1)[0])
@@ -258,7 +260,8 @@ class S3Authenticator:
                               HeadersNotSigned=", ".join(unsigned))
 
     # -------------------------------------------------------------------- V2
-    def _v2_header(self, req: SignedRequest, value: str, request_id: str) -> S3Caller:
+    def _v2_header(self, req: SignedRequest, value: str, request_id: str,
+                   host_bucket: str | None) -> S3Caller:
         access, sep, signature = value.strip().rpartition(":")
         if not sep or not access or not signature:
             raise err.invalid_argument("AWS authorization header is invalid.  Expected "
@@ -269,10 +272,10 @@ class S3Authenticator:
                                     "x-amz-date header")
         self._check_skew(parse_amz_time(raw_date), self.clock(), raw_date)
         return self._v2(req, access, signature, sigv2.date_candidates(req.headers),
-                        req.headers, request_id)
+                        req.headers, request_id, host_bucket)
 
-    def _v2_query(self, req: SignedRequest, params: dict[str, str],
-                  request_id: str) -> S3Caller:
+    def _v2_query(self, req: SignedRequest, params: dict[str, str], request_id: str,
+                  host_bucket: str | None) -> S3Caller:
         access, signature = params.get("AWSAccessKeyId"), params.get("Signature")
         expires = params.get("Expires", "")
         if not access or not signature or not expires:
@@ -286,10 +289,11 @@ class S3Authenticator:
         # x-amz-* query parameters were headers when the URL was signed.
         headers = (*req.headers, *((k.lower(), v) for k, v in req.pairs()
                                    if k.lower().startswith("x-amz-")))
-        return self._v2(req, access, signature, [expires], headers, request_id)
+        return self._v2(req, access, signature, [expires], headers, request_id, host_bucket)
 
     def _v2(self, req: SignedRequest, access: str, signature: str, dates: Iterable[str],
-            headers: Sequence[tuple[str, str]], request_id: str) -> S3Caller:
+            headers: Sequence[tuple[str, str]], request_id: str,
+            host_bucket: str | None) -> S3Caller:
         resolved = self._resolve(access)
         cred = resolved.cred
         assert cred is not None
@@ -297,6 +301,9 @@ class S3Authenticator:
         had_eq = [(p.partition("=")[0], "=" in p) for p in req.query.split("&") if p]
         first = None
         paths = sigv4.path_candidates(req.path, self.mount)
+        if host_bucket:
+            # Virtual-host style: V2's resource still starts with the bucket.
+            paths = [f"/{host_bucket}{p}" for p in paths] + paths
         # botocore signs a bucket's V2 resource as "/bucket/" (S3's classic form).
         paths += [p + "/" for p in paths if p.count("/") == 1 and len(p) > 1]
         for date in dates:
