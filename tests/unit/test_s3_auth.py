@@ -465,3 +465,40 @@ def test_virtual_host_style(ident: FakeIdentity, version: str) -> None:
     if version == "s3":
         assert refused(auth, req).s3_code == "SignatureDoesNotMatch"
         assert refused(auth, req, host_bucket="other").s3_code == "SignatureDoesNotMatch"
+
+
+# ------------------------------------------------------------- verified bodies
+async def _stream(body: bytes, piece: int) -> Any:
+    for i in range(0, len(body), piece):
+        yield body[i:i + piece]
+
+
+async def _drain(it: Any) -> bytes:
+    out = bytearray()
+    async for part in it:
+        out += part
+    return bytes(out)
+
+
+@pytest.mark.asyncio
+async def test_verified_body_for_each_payload_kind(auth: S3Authenticator) -> None:
+    from overcast.object.s3.body import verified_body
+
+    req, body = capture(client(), PUT)
+    caller = auth.authenticate(req)
+    assert await _drain(verified_body(_stream(body, 2), caller)) == b"hello"
+    with pytest.raises(S3Error) as exc:
+        await _drain(verified_body(_stream(b"HELLO", 2), caller))
+    assert exc.value.s3_code == "XAmzContentSHA256Mismatch"
+    # Anonymous or unsigned: passed through as it came.
+    assert await _drain(verified_body(_stream(b"abc", 1), None)) == b"abc"
+    chunked = example_caller()
+    headers = {"x-amz-decoded-content-length": "66560"}
+    got = await _drain(verified_body(_stream(example_body(), 1000), chunked, headers))
+    assert got == b"a" * 66560
+    with pytest.raises(S3Error):
+        await _drain(verified_body(_stream(example_body(corrupt=True), 1000), chunked,
+                                   headers))
+    with pytest.raises(S3Error):
+        await _drain(verified_body(_stream(example_body(), 1000), chunked,
+                                   {"x-amz-decoded-content-length": "5"}))

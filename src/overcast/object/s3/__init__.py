@@ -6,6 +6,7 @@ containers (buckets) and objects the Swift API serves, reached at `/object/s3`.
   sigv4.py    SigV4's canonical request for S3;  sigv2.py: S3's V2 string to sign
   chunked.py  `aws-chunked` request bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD and
               the unsigned-trailer form), decoded and checked chunk by chunk
+  body.py     a request body as its signature vouches for it, streamed to the store
   errors.py   S3's error codes, as exceptions carrying code, status and message
   xml.py      S3's XML: the error body and the result documents, pure functions
 
