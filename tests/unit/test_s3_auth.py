@@ -57,7 +57,9 @@ class FakeIdentity:
     def context_for(self, token: str, request_id: str = "") -> RequestContext:
         access = token.split("-")[1]
         return RequestContext(request_id=request_id, user_id="u-" + access,
-                              project_id="p-" + access, roles=["member"], auth_token=token)
+                              project_id="p-" + access, roles=["member"], auth_token=token,
+                              expires_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                              + dt.timedelta(hours=1))
 
     def generation(self) -> int:
         return self.gen
