@@ -67,7 +67,9 @@ def test_no_hostile_credential_request_gets_a_5xx(cloud: Cloud) -> None:
                     bad.append(f"GET credentials?{name}={value[:40]!r}: {why}")
         for weird in ("%00", "x" * 300, "..", "%ff"):
             for path in (f"{V3}/credentials/{weird}",
-                         f"{V3}/users/{member['user_id']}/credentials/OS-EC2/{weird}"):
+                         f"{V3}/users/{member['user_id']}/credentials/OS-EC2/{weird}",
+                         f"{V3}/users/{weird}/credentials/OS-EC2/{weird}",
+                         f"{V3}/users/{weird}/credentials/OS-EC2"):
                 for method in ("GET", "DELETE"):
                     why = _check_error(V3, cloud.client.request(method, path,
                                                                 headers=headers))

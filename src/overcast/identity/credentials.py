@@ -44,6 +44,12 @@ EC2 = "ec2"
 BOUND_KEYS = ("trust_id", "app_cred_id", "access_token_id", "access_id")
 
 
+def _storable(ident: str) -> bool:
+    """Whether an id from a URL can be looked up at all: PostgreSQL refuses NUL in a
+    query, and no id is longer than the column."""
+    return "\x00" not in ident and len(ident) <= 64
+
+
 def hash_access_key(access: str) -> str:
     """An EC2 credential's id: the SHA-256 of its access key (Keystone's)."""
     return hashlib.sha256(access.encode("utf-8")).hexdigest()
@@ -130,7 +136,7 @@ class Credentials:
                                 extra=dict(row.extra or {}))
 
     def _get(self, s: Session, cred_id: str) -> m.Credential:
-        row = s.get(m.Credential, cred_id)
+        row = s.get(m.Credential, cred_id) if _storable(cred_id) else None
         if row is None:
             raise e.not_found("credential", cred_id)
         return row
@@ -194,6 +200,8 @@ class Credentials:
 
     def lookup(self, cred_id: str) -> CredentialRecord | None:
         """The credential, or None (for the routes' ownership check before a 404)."""
+        if not _storable(cred_id):
+            return None
         with self.db.session() as s:
             row = s.get(m.Credential, cred_id)
             return self._record(row) if row is not None else None
