@@ -534,3 +534,38 @@ def test_rotating_the_credential_keys_reencrypts_every_blob(cloud: Cloud,
                              f"{c['access']}", headers=alice["headers"])
     assert shown.status_code == 200 and shown.json()["credential"]["secret"] == c["secret"]
     assert ec2tokens(cloud, signed_v4(c["access"], c["secret"])).status_code == 200
+
+
+# ----------------------------------------------------------------- s3tokens
+def test_s3tokens_v2_and_v4_as_swifts_s3token_sends_them(cloud: Cloud,
+                                                         alice: dict[str, Any]) -> None:
+    import base64
+
+    from botocore.auth import HmacV1Auth, S3SigV4Auth
+
+    c = make_ec2(cloud, alice)
+    creds = BotoCredentials(c["access"], c["secret"])
+    v2_sts = "GET\n\n\nMon, 07 Dec 2026 04:30:00 GMT\n/photos/cat.jpg"
+    v4_sts = ("AWS4-HMAC-SHA256\n20261207T043000Z\n20261207/RegionOne/s3/aws4_request\n"
+              + hashlib.sha256(b"canonical request").hexdigest())
+    req = AWSRequest(method="GET", url="http://h/")
+    req.context["timestamp"] = "20261207T043000Z"
+    v4_sig = S3SigV4Auth(creds, "s3", "RegionOne").signature(v4_sts, req)
+    for sts, sig in ((v2_sts, HmacV1Auth(creds).sign_string(v2_sts)), (v4_sts, v4_sig)):
+        body = {"credentials": {"access": c["access"], "signature": sig,
+                                "token": base64.urlsafe_b64encode(sts.encode()).decode()}}
+        r = cloud.client.post(f"{V3}/s3tokens", headers=cloud.admin(), json=body)
+        assert r.status_code == 200, r.text
+        token = r.json()["token"]
+        assert token["project"]["id"] == alice["project_id"]
+        assert token["user"]["id"] == alice["user_id"]
+        body["credentials"]["signature"] = sig[:-2] + "AA"
+        r = cloud.client.post(f"{V3}/s3tokens", headers=cloud.admin(), json=body)
+        assert r.status_code == 401 and "signature mismatch" in r.text
+        r = cloud.client.post(f"{V3}/s3tokens", headers=alice["headers"], json=body)
+        assert r.status_code == 403
+    bad_scope = v4_sts.replace("/s3/", "/ec2/")
+    r = cloud.client.post(f"{V3}/s3tokens", headers=cloud.admin(), json={"credentials": {
+        "access": c["access"], "signature": "x",
+        "token": base64.urlsafe_b64encode(bad_scope.encode()).decode()}})
+    assert r.status_code == 401

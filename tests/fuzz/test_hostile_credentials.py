@@ -1,5 +1,5 @@
 """Hostile requests to the credential routes (`/v3/credentials`, OS-EC2,
-`/v3/ec2tokens`): every leaf of a valid body replaced by each hostile value of
+`/v3/ec2tokens`, `/v3/s3tokens`): every leaf of a valid body replaced by each hostile value of
 the main fuzzer, keys dropped and added, hostile listing queries, as the admin
 and as a member. No 5xx, every refusal in Keystone's envelope."""
 
@@ -39,6 +39,8 @@ def corpus(cloud: Cloud, who: dict[str, Any]) -> list[tuple[str, str, Any]]:
         ("POST", f"{V3}/users/{who['user_id']}/credentials/OS-EC2",
          {"tenant_id": who["project_id"]}),
         ("POST", f"{V3}/ec2tokens", {"credentials": signed}),
+        ("POST", f"{V3}/s3tokens", {"credentials": {
+            "access": access, "signature": "x", "token": "QVdTNC1ITUFDLVNIQTI1Ng=="}}),
         ("POST", f"{V3}/ec2tokens", {"credentials": {**signed, "params": {
             "X-Amz-Algorithm": "AWS4-HMAC-SHA256", "X-Amz-Credential": "a/b/c/d/e",
             "X-Amz-Date": "x"}, "headers": {}}}),

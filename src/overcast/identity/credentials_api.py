@@ -1,7 +1,7 @@
 """Keystone's credential routes: `/v3/credentials` (any type, the blob a JSON
 string), the EC2 view of the same rows under `/v3/users/{id}/credentials/OS-EC2`,
-and `POST /v3/ec2tokens`, where a service trades a signed AWS request for a
-token. Kept beside api.py (which mounts this router) because they are one
+and `POST /v3/ec2tokens` / `/v3/s3tokens`, where a service trades a signed AWS
+request for a token. Kept beside api.py (which mounts this router) because they are one
 family, and api.py would pass its size otherwise; the same four steps: check
 (schemas), authorise (policy), delegate (`identity.credentials`), shape (views).
 No SQL here.
@@ -189,3 +189,14 @@ def ec2tokens(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx
     catalog = _svc(request).catalog(info.project["id"] if info.project else None)
     return JSONResponse(v.token(info, catalog), status_code=200,
                         headers={"X-Subject-Token": token})
+
+
+@router.post("/v3/s3tokens")
+@accepts(body=sc.EC2_TOKENS)
+def s3tokens(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Any:
+    """Swift's s3token middleware (and Ceph RGW) send the string to sign they
+    built; the answer is the token body, without X-Subject-Token (Keystone's)."""
+    policy.enforce(policy.may_validate_ec2(ctx))
+    _, info = _svc(request).ec2tokens(sc.ec2_signed(body), s3=True)
+    catalog = _svc(request).catalog(info.project["id"] if info.project else None)
+    return v.token(info, catalog)

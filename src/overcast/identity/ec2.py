@@ -1,4 +1,6 @@
-"""The signature check of `POST /v3/ec2tokens`: a service that received an
+"""The signature checks of `POST /v3/ec2tokens` and `POST /v3/s3tokens`.
+
+ec2tokens: a service that received an
 AWS-signed request (an EC2-style API, an S3 proxy) forwards what it saw, as
 `{access, signature, host, verb, path, params, headers, body_hash}`, and Keystone
 recomputes the signature with the credential's secret.
@@ -11,6 +13,12 @@ port in `host`, its refusal of a timestamp older than the credential TTL, and it
 401 wording. Two deliberate differences, both towards what AWS specifies: V2 uses
 the `SignatureMethod` the client declared (Ec2Signer always assumes HmacSHA256),
 and V4 leaves `X-Amz-Signature` out of the canonical query of a presigned request.
+
+s3tokens (Swift's s3token middleware, Ceph RGW): the service has built the string
+to sign itself and sends it base64-encoded as `token`, with the `signature`;
+Keystone signs that string with the secret, as V2 (base64 HMAC-SHA1) or, when it
+starts with `AWS4`, as V4 (for the s3, iam or sts service of its scope line).
+
 No I/O here: the caller passes the secret and the clock.
 """
 
@@ -168,3 +176,38 @@ def check_timestamp(creds: Mapping[str, Any], now: dt.datetime, ttl_seconds: int
         raise Unauthorized(f"Credential timestamp is invalid: {exc}") from None
     if now > stamp + dt.timedelta(seconds=ttl_seconds):
         raise Unauthorized(EXPIRED)
+
+
+def _s3_v4(secret: str, to_sign: bytes) -> str:
+    parts = to_sign.split(b"\n")
+    if len(parts) != 4 or parts[0] != awssig.ALGORITHM_V4.encode():
+        raise Unauthorized(INVALID_SIGNATURE)
+    scope = parts[2].split(b"/")
+    if len(scope) != 4 or scope[3] != b"aws4_request" or \
+            scope[2] not in (b"s3", b"iam", b"sts"):
+        raise Unauthorized(INVALID_SIGNATURE)
+    try:
+        date, region, service = (x.decode("utf-8") for x in scope[:3])
+    except UnicodeDecodeError:
+        raise Unauthorized(INVALID_SIGNATURE) from None
+    key = awssig.signing_key(secret, date, region, service)
+    return hmac.new(key, to_sign, hashlib.sha256).hexdigest()
+
+
+def check_s3_signature(secret: str, creds: Mapping[str, Any]) -> None:
+    """401 unless `creds['signature']` signs the base64 `creds['token']` with
+    `secret` (V2 or V4, as the string to sign says)."""
+    given, token = creds.get("signature"), creds.get("token")
+    if not isinstance(given, str) or not isinstance(token, str) or not given:
+        raise Unauthorized(NO_SIGNATURE)
+    try:
+        to_sign = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (ValueError, TypeError):
+        raise Unauthorized(INVALID_SIGNATURE) from None
+    if to_sign[:4] == b"AWS4":
+        expected = _s3_v4(secret, to_sign)
+    else:
+        mac = hmac.new(secret.encode("utf-8"), to_sign, hashlib.sha1)
+        expected = base64.b64encode(mac.digest()).decode("ascii")
+    if not awssig.same(given, expected):
+        raise Unauthorized("Credential signature mismatch")

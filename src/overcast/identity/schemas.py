@@ -286,7 +286,7 @@ _EC2_SIGNED = {"type": "object", "properties": {
     "access": text(255, nullable=False), "signature": text(1024),
     "host": text(1024), "verb": text(32), "path": text(65535),
     "params": {"type": "object"}, "headers": {"type": "object"},
-    "body_hash": text(128)}}
+    "body_hash": text(128), "token": text(65535)}}
 #: `POST /v3/ec2tokens`: the signed request as the forwarding service saw it (under
 #: `credentials`, or the older `credential` / `ec2Credentials` Keystone also reads).
 EC2_TOKENS = KeystoneSchema({"type": "object", "properties": {

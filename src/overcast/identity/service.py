@@ -98,15 +98,20 @@ class IdentityService:
         scoped to the credential's project, 401 if its user may not use it."""
         return self.auth.issue_ec2(cred.user_id, cred.project_id, cred.app_cred_id)
 
-    def ec2tokens(self, signed: dict[str, Any]) -> tuple[str, TokenInfo]:
-        """`POST /v3/ec2tokens`: check the forwarded request's signature with the
-        access key's secret and its age, then issue the credential's token. 404
-        for an unknown key (Keystone's answer), 401 for a bad signature."""
+    def ec2tokens(self, signed: dict[str, Any], *, s3: bool = False
+                  ) -> tuple[str, TokenInfo]:
+        """`POST /v3/ec2tokens` (or `/v3/s3tokens` with `s3`): check the forwarded
+        request's signature with the access key's secret and its age, then issue
+        the credential's token. 404 for an unknown key (Keystone's answer), 401
+        for a bad signature."""
         if not isinstance(signed.get("access"), str):
             raise Unauthorized("EC2 Signature not supplied")
         cred = self.credentials.ec2_secret(signed["access"])
         if cred is None:
             raise NotFound(EC2_KEY_NOT_FOUND)
-        ec2.check_signature(cred.secret, signed)
+        if s3:
+            ec2.check_s3_signature(cred.secret, signed)
+        else:
+            ec2.check_signature(cred.secret, signed)
         ec2.check_timestamp(signed, utcnow(), self.settings.credential_auth_ttl)
         return self.ec2_token(cred)
