@@ -504,3 +504,44 @@ async def test_verified_body_for_each_payload_kind(auth: S3Authenticator) -> Non
     with pytest.raises(S3Error):
         await _drain(verified_body(_stream(example_body(), 1000), chunked,
                                    {"x-amz-decoded-content-length": "5"}))
+
+
+def _signed_trailer_body(signing: ChunkSigning, data: bytes, trailer: str,
+                         forge: bool = False) -> bytes:
+    """A STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER body, signed as AWS documents it."""
+    import hmac as _hmac
+
+    def sig(kind: str, prev: str, digest: str, extra: tuple[str, ...] = ()) -> str:
+        sts = "\n".join((kind, signing.amz_date, signing.scope, prev, *extra, digest))
+        return _hmac.new(signing.key, sts.encode(), hashlib.sha256).hexdigest()
+
+    s1 = sig("AWS4-HMAC-SHA256-PAYLOAD", signing.seed, hashlib.sha256(data).hexdigest(),
+             (awssig.EMPTY_SHA256,))
+    s0 = sig("AWS4-HMAC-SHA256-PAYLOAD", s1, awssig.EMPTY_SHA256, (awssig.EMPTY_SHA256,))
+    block = trailer + "\n"
+    st = sig("AWS4-HMAC-SHA256-TRAILER", s0, hashlib.sha256(block.encode()).hexdigest())
+    if forge:
+        block = trailer.replace("A", "B") + "\n"
+    return (f"{len(data):x};chunk-signature={s1}\r\n".encode() + data + b"\r\n"
+            + f"0;chunk-signature={s0}\r\n".encode()
+            + block.replace("\n", "\r\n").encode()
+            + f"x-amz-trailer-signature:{st}\r\n\r\n".encode())
+
+
+def test_signed_trailers() -> None:
+    key = awssig.signing_key(SECRET, "20261207", "RegionOne", "s3")
+    signing = ChunkSigning(key, "20261207T000000Z", "20261207/RegionOne/s3/aws4_request",
+                           "seed" * 16)
+    body = _signed_trailer_body(signing, b"hello", "x-amz-checksum-crc32:NhCmhgA=")
+    dec = ChunkedDecoder(signing, trailer=True, decoded_length=5)
+    assert b"".join(dec.feed(body)) == b"hello"
+    dec.finish()
+    forged = _signed_trailer_body(signing, b"hello", "x-amz-checksum-crc32:NhCmhgA=",
+                                  forge=True)
+    with pytest.raises(S3Error):
+        ChunkedDecoder(signing, trailer=True).feed(forged)
+    unsigned_trailer = body[:body.index(b"x-amz-trailer-signature")] + b"\r\n"
+    dec = ChunkedDecoder(signing, trailer=True)
+    dec.feed(unsigned_trailer)
+    with pytest.raises(S3Error):
+        dec.finish()

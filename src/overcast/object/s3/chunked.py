@@ -66,6 +66,7 @@ class ChunkedDecoder:
         self._sig = ""
         self._hash = hashlib.sha256()
         self.trailers: dict[str, str] = {}
+        self._trailer_signed = False
 
     # ------------------------------------------------------------ decoding
     def feed(self, data: bytes) -> list[bytes]:
@@ -106,6 +107,9 @@ class ChunkedDecoder:
             raise err.incomplete_body("The aws-chunked body ended before its last chunk.")
         if self.decoded_length is not None and self.received != self.decoded_length:
             raise err.incomplete_body()
+        if self.signing is not None and self.trailer and not self._trailer_signed:
+            # A signed body's trailers are signed too; unsigned ones could be forged.
+            raise err.chunk_signature_mismatch()
 
     async def decode(self, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """The payload of an async byte stream, checked to its end."""
@@ -191,6 +195,7 @@ class ChunkedDecoder:
         expected = hmac.new(self.signing.key, to_sign.encode(), hashlib.sha256).hexdigest()
         if not awssig.same(expected, given):
             raise err.chunk_signature_mismatch()
+        self._trailer_signed = True
 
 
 class PayloadHash:
