@@ -7,6 +7,8 @@ containers (buckets) and objects the Swift API serves, reached at `/object/s3`.
   chunked.py  `aws-chunked` request bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD and
               the unsigned-trailer form), decoded and checked chunk by chunk
   body.py     a request body as its signature vouches for it, streamed to the store
+  params.py   what a request may carry (bucket names, keys, listing and multipart
+              parameters, ACLs, metadata, copy source), parsed or refused
   errors.py   S3's error codes, as exceptions carrying code, status and message
   xml.py      S3's XML: the error body and the result documents, pure functions
 
