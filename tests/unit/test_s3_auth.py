@@ -139,10 +139,18 @@ PUT = lambda c: c.put_object(Bucket="photos", Key="a b/c+d é.jpg", Body=b"hello
                              Metadata={"colour": "blue"})
 LIST = lambda c: c.list_objects_v2(Bucket="photos", Prefix="x y/", Delimiter="/")  # noqa: E731
 UPLOADS = lambda c: c.create_multipart_upload(Bucket="photos", Key="big")  # noqa: E731
+PART = lambda c: c.upload_part(Bucket="photos", Key="big", PartNumber=2,  # noqa: E731
+                               UploadId="u/1+2", Body=b"part")
+COPY = lambda c: c.copy_object(Bucket="photos", Key="copy",  # noqa: E731
+                               CopySource={"Bucket": "src", "Key": "a b"})
+DELETE_MANY = lambda c: c.delete_objects(Bucket="photos", Delete={  # noqa: E731
+    "Objects": [{"Key": "a"}, {"Key": "b c"}]})
+CALLS = [PUT, LIST, UPLOADS, PART, COPY, DELETE_MANY]
+CALL_IDS = ["put", "list", "uploads", "part", "copy", "delete-objects"]
 
 
 # ------------------------------------------------------------------ SigV4
-@pytest.mark.parametrize("call", [PUT, LIST, UPLOADS], ids=["put", "list", "uploads"])
+@pytest.mark.parametrize("call", CALLS, ids=CALL_IDS)
 def test_boto3_sigv4_requests_are_accepted(auth: S3Authenticator, call: Any) -> None:
     req, body = capture(client(), call)
     caller = auth.authenticate(req, request_id="req-1")
@@ -310,7 +318,7 @@ def test_presigned_with_the_wrong_secret(auth: S3Authenticator) -> None:
 
 
 # --------------------------------------------------------------------- V2
-@pytest.mark.parametrize("call", [PUT, LIST, UPLOADS], ids=["put", "list", "uploads"])
+@pytest.mark.parametrize("call", CALLS, ids=CALL_IDS)
 def test_boto3_v2_requests_are_accepted(auth: S3Authenticator, call: Any) -> None:
     req, _ = capture(client("s3"), call)
     caller = auth.authenticate(req)
