@@ -114,3 +114,37 @@ def test_openstacksdk_credentials(live: Live, member: dict[str, Any]) -> None:
     assert conn.identity.find_credential(c.id) is None
     mine = live.sdk(member["cloud"])
     assert all(x.user_id == member["user_id"] for x in mine.identity.credentials())
+
+
+def test_a_cli_made_key_pair_signs_for_ec2tokens(live: Live, member: dict[str, Any]) -> None:
+    """The key pair `openstack ec2 credentials create` prints signs a request (with
+    botocore's signer) that the live Keystone's ec2tokens trades for a token."""
+    import httpx
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    created = live.osc("ec2", "credentials", "create", cloud=member["cloud"])
+    params = {"Action": "DescribeInstances", "Version": "2016-11-15"}
+    req = AWSRequest(method="GET", url="http://ec2.example/", params=params)
+    SigV4Auth(Credentials(created["access"], created["secret"]), "ec2",
+              "RegionOne").add_auth(req)
+    body = {"credentials": {
+        "access": created["access"], "host": "ec2.example", "verb": "GET", "path": "/",
+        "params": params, "body_hash": hashlib.sha256(b"").hexdigest(),
+        "signature": req.headers["Authorization"].rsplit("Signature=", 1)[1],
+        "headers": {"Host": "ec2.example", "X-Amz-Date": req.headers["X-Amz-Date"],
+                    "Authorization": req.headers["Authorization"]}}}
+    admin = live.osc("token", "issue")["id"]
+    r = httpx.post(f"{live.base}/identity/v3/ec2tokens", json=body,
+                   headers={"X-Auth-Token": admin})
+    assert r.status_code == 200, r.text
+    assert r.json()["token"]["project"]["id"] == member["project_id"]
+    subject = r.headers["X-Subject-Token"]
+    assert httpx.get(f"{live.base}/identity/v3/auth/projects",
+                     headers={"X-Auth-Token": subject}).status_code == 200
+    live.osc("ec2", "credentials", "delete", created["access"], cloud=member["cloud"],
+             fmt=False)
+    r = httpx.post(f"{live.base}/identity/v3/ec2tokens", json=body,
+                   headers={"X-Auth-Token": admin})
+    assert r.status_code == 404
