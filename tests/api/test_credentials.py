@@ -90,6 +90,11 @@ def test_listing_filters_by_type_and_user(cloud: Cloud, alice: dict[str, Any]) -
     creds = r.json()["credentials"]
     assert creds and {c["type"] for c in creds} == {"totp"}
     assert r.json()["links"]["self"].endswith("/v3/credentials")
+    one = cloud.client.get(f"{V3}/credentials", params={"limit": 1},
+                           headers=alice["headers"]).json()
+    assert len(one["credentials"]) == 1 and one["truncated"] is True
+    assert cloud.client.get(f"{V3}/credentials", params={"limit": "x"},
+                            headers=alice["headers"]).status_code == 400
     admin = cloud.client.get(f"{V3}/credentials", params={"user_id": alice["user_id"]},
                              headers=cloud.admin()).json()["credentials"]
     assert admin and {c["user_id"] for c in admin} == {alice["user_id"]}

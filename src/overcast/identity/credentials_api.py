@@ -92,7 +92,13 @@ def list_credentials(request: Request, ctx: RequestContext = Ctx) -> Any:
     b = _base(request)
     items = [v.credential(b, c) for c in found
              if policy.may_see_credential(ctx, c.user_id, c.project_id)]
-    return {"credentials": items, "links": v.collection_links(b, "credentials")}
+    body: dict[str, Any] = {"credentials": items,
+                            "links": v.collection_links(b, "credentials")}
+    limit = request.query_params.get("limit")
+    if limit is not None and len(items) > int(limit):
+        # Keystone's list limit: the first ones, and a flag saying there are more.
+        body["credentials"], body["truncated"] = items[:int(limit)], True
+    return body
 
 
 @router.get("/v3/credentials/{cred_id}")
