@@ -14,4 +14,17 @@ containers (buckets) and objects the Swift API serves, reached at `/object/s3`.
 
 No tables here: credentials are identity's (through its public functions), objects
 the object store's.
+
+How the S3 routes use these (the routes themselves come with the object store):
+
+    auth = S3Authenticator(app.state.identity, mount="/object/s3")     # in setup()
+    caller = auth.authenticate(SignedRequest.from_asgi(request.scope), request_id)
+    ...                    # None: anonymous (public-read buckets only)
+    async for piece in verified_body(request.stream(), caller, lower_case_headers):
+        ...                # write to a temporary file; commit only at the end
+    return Response(xml.list_objects_v2(...), media_type=xml.CONTENT_TYPE)
+
+The S3 ServiceSpec declares `error_style="s3"` (prefix `/object/s3`, longer than
+Swift's `/object`, so it wins): every refusal, S3Error or not, then reaches the
+client as S3's `<Error>` document through the app's one error handler.
 """
