@@ -6,6 +6,10 @@ objects that have these methods (`app.state.network`, `app.state.images`,
 absent (an app built without that service): each caller then keeps the fallback
 it always had (no networks, no image checks, no snapshots...).
 
+`VolumePort` is block storage as Nova's volume API uses Cinder's attachments
+(3.27+): reserve an attachment, connect it for a host (the connection info the
+host's driver attaches), complete it once the guest has the disk, delete it.
+
 The methods keep the names the providing services already use; parameters are
 positional-only, so a provider may name its own.
 """
@@ -117,3 +121,39 @@ class PlacementPort(Protocol):
     def ensure_provider(self, uuid: str, name: str, /) -> None: ...
 
     def set_inventory(self, uuid: str, inventories: dict[str, dict[str, Any]], /) -> None: ...
+
+
+class VolumePort(Protocol):
+    """Block storage as compute sees it (Nova's cinder API, attachments flow)."""
+
+    def lookup(self, ctx: RequestContext, volume_id: str, /) -> dict[str, Any]:
+        """A volume's Cinder view (NotFound when the caller cannot see it)."""
+        ...
+
+    def reserve(self, ctx: RequestContext, volume_id: str, instance_uuid: str, /) -> str:
+        """A new attachment of the volume to the instance (the volume is 'reserved');
+        a 4xx when the volume cannot be attached."""
+        ...
+
+    def connect(self, attachment_id: str, connector: dict[str, Any], /) -> dict[str, Any]:
+        """Export the volume to the connector's host: the connection info its driver
+        attaches ('attaching')."""
+        ...
+
+    def complete(self, attachment_id: str, mountpoint: str, /) -> None:
+        """The guest has the disk: the volume is 'in-use'."""
+        ...
+
+    def disconnect(self, attachment_id: str, /) -> None:
+        """End the attachment (unexport); 'available' once none is left."""
+        ...
+
+    def create_for_instance(self, ctx: RequestContext, *, size_gb: int,
+                            image_id: str | None = None, snapshot_id: str | None = None,
+                            source_volid: str | None = None, name: str = "") -> str:
+        """A new volume in the caller's project (the caller polls `lookup`)."""
+        ...
+
+    def delete_for_instance(self, volume_id: str, /) -> None:
+        """Delete a volume a server made and owned (delete_on_termination)."""
+        ...
