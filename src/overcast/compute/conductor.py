@@ -144,6 +144,11 @@ class Conductor:
 
     # ---------------------------------------------------------- recovery
     def _recover(self) -> None:
+        try:
+            if self.compute.server_volumes.recover():
+                log.warning("ended volume attachments a crash left half done")
+        except Exception:  # noqa: BLE001 - the volume service may not be up yet
+            log.exception("could not recover volume attachments")
         with self.db.session() as s:
             pending = list(s.scalars(select(m.Instance.uuid).where(
                 m.Instance.deleted.is_(False), m.Instance.vm_state == states.BUILDING,

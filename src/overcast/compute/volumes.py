@@ -346,6 +346,33 @@ class ServerVolumes:
                     m.BlockDeviceMapping.id == bdm_id))
 
 
+    def recover(self) -> int:
+        """At the conductor's start, end what a crash left half done: an attach
+        that never completed (its attachment is ended, its mapping dropped: the
+        volume is available again) and the volumes of servers deleted meanwhile.
+        Servers still building keep theirs (the conductor prepares them again)."""
+        with self.db.session() as s:
+            rows = s.execute(select(m.BlockDeviceMapping.id, m.BlockDeviceMapping.attachment_id,
+                                    m.Instance.uuid, m.Instance.deleted,
+                                    m.Instance.vm_state)
+                             .join(m.Instance, m.Instance.uuid ==
+                                   m.BlockDeviceMapping.instance_uuid, isouter=True)
+                             .where(m.BlockDeviceMapping.connection_info.is_(None) |
+                                    m.Instance.deleted.is_(True) |
+                                    m.Instance.uuid.is_(None))).all()
+        fixed, gone = 0, set()
+        for bdm_id, attachment, uuid, deleted, vm_state in rows:
+            if uuid is None or deleted:
+                gone.add(uuid)
+            elif attachment and vm_state != states.BUILDING:
+                self._undo(bdm_id, attachment)
+                fixed += 1
+        for uuid in gone - {None}:
+            self.release(uuid)
+            fixed += 1
+        return fixed
+
+
 def connector(host: str) -> dict[str, Any]:
     """What the volume service is told about the host that attaches (Cinder's
     connector: the host's name; the storage side picks file or NBD from it)."""
