@@ -353,6 +353,7 @@ class ServerVolumes:
         Servers still building keep theirs (the conductor prepares them again)."""
         with self.db.session() as s:
             rows = s.execute(select(m.BlockDeviceMapping.id, m.BlockDeviceMapping.attachment_id,
+                                    m.BlockDeviceMapping.instance_uuid,
                                     m.Instance.uuid, m.Instance.deleted,
                                     m.Instance.vm_state)
                              .join(m.Instance, m.Instance.uuid ==
@@ -361,13 +362,13 @@ class ServerVolumes:
                                     m.Instance.deleted.is_(True) |
                                     m.Instance.uuid.is_(None))).all()
         fixed, gone = 0, set()
-        for bdm_id, attachment, uuid, deleted, vm_state in rows:
+        for bdm_id, attachment, owner, uuid, deleted, vm_state in rows:
             if uuid is None or deleted:
-                gone.add(uuid)
+                gone.add(owner)
             elif attachment and vm_state != states.BUILDING:
                 self._undo(bdm_id, attachment)
                 fixed += 1
-        for uuid in gone - {None}:
+        for uuid in gone:
             self.release(uuid)
             fixed += 1
         return fixed
