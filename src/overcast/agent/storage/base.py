@@ -37,9 +37,11 @@ class StorageDriver(abc.ABC):
 
     async def start(self) -> None:
         """Make the backend ready (directories, export daemon)."""
+        return None
 
     async def stop(self) -> None:
         """Release what `start` took (the export daemon stops; volumes stay)."""
+        return None
 
     @abc.abstractmethod
     async def create_blank(self, volume_id: str, size_gb: int) -> int:

@@ -183,10 +183,9 @@ class NbdServer:
             return
 
         def go() -> None:
-            with self._qmp() as q:
-                with contextlib.suppress(QmpError):
-                    q.execute("block_resize", {"node-name": node_name(volume_id),
-                                               "size": size_bytes})
+            with self._qmp() as q, contextlib.suppress(QmpError):
+                q.execute("block_resize", {"node-name": node_name(volume_id),
+                                           "size": size_bytes})
 
         async with self._lock:
             await asyncio.to_thread(go)
