@@ -394,3 +394,144 @@ class MetadataRequest(Message):
     network_id: str = ""
     address: str = ""
     path: str = ""
+
+
+# ------------------------------------------------------------------ block storage
+# The volume service (control plane) and the storage component on each storage host
+# (`agent/storage`, topic `storage.<host>`). The control plane never opens a volume's
+# bytes: every byte-moving step is one of these calls, answered by a StorageReply.
+
+
+@dataclass
+class StorageReply(Message):
+    """Storage component -> volume service: how one storage step ended. `data`
+    carries the step's result (a volume's size in bytes, an export's
+    connection_info, the path of an image file written for the image service)."""
+
+    kind: ClassVar[str] = "storage_reply"
+    ok: bool = True
+    error: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CreateVolume(Message):
+    """Make volume `volume_id` of `size_gb` GiB: blank, or from an image (the image
+    service's file of `image_id`, in `image_format`), a snapshot or another volume."""
+
+    kind: ClassVar[str] = "create_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    size_gb: int = 1
+    image_id: str = ""
+    image_format: str = ""
+    snapshot_id: str = ""
+    source_volid: str = ""
+
+
+@dataclass
+class DeleteVolume(Message):
+    """Remove a volume's bytes (and any export of it); done when it is already gone."""
+
+    kind: ClassVar[str] = "delete_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+
+
+@dataclass
+class ExtendVolume(Message):
+    """Grow a volume to `size_gb` GiB (also while attached: exports see the new size)."""
+
+    kind: ClassVar[str] = "extend_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    size_gb: int = 1
+
+
+@dataclass
+class CreateSnapshot(Message):
+    """A point-in-time copy of a volume (crash-consistent when it is in use)."""
+
+    kind: ClassVar[str] = "create_snapshot"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    snapshot_id: str = ""
+    volume_id: str = ""
+
+
+@dataclass
+class DeleteSnapshot(Message):
+    kind: ClassVar[str] = "delete_snapshot"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    snapshot_id: str = ""
+
+
+@dataclass
+class ExportVolume(Message):
+    """Make a volume reachable from the connector's host ({"host", "ip", and
+    optionally "transport": "nbd"}); the reply's data is the connection_info of
+    VOLUME_CONTRACT.md (`file` on the storage host itself, `nbd` elsewhere)."""
+
+    kind: ClassVar[str] = "export_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    connector: dict[str, Any] = field(default_factory=dict)
+    read_only: bool = False
+
+
+@dataclass
+class UnexportVolume(Message):
+    """Withdraw a volume's NBD export (nothing to do for a local file)."""
+
+    kind: ClassVar[str] = "unexport_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+
+
+@dataclass
+class CopyVolumeToImage(Message):
+    """Write a volume out as an image file in `disk_format`; the reply's data names
+    its `path` on the storage host, for the image service to take."""
+
+    kind: ClassVar[str] = "copy_volume_to_image"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    image_id: str = ""
+    disk_format: str = "raw"
+
+
+@dataclass
+class StorageHeartbeat(Message):
+    """Storage component -> volume service (cast, topic `volume`): this host's
+    backend is up, with its capacity in GiB."""
+
+    kind: ClassVar[str] = "storage_heartbeat"
+    host: str = ""
+    backend: str = ""
+    availability_zone: str = "nova"
+    total_gb: float = 0.0
+    free_gb: float = 0.0
+
+
+@dataclass
+class StorageSyncReply(Message):
+    """Volume service -> storage component: the volumes that must stay exported over
+    NBD (every other export is withdrawn) and the leftovers of deleted records."""
+
+    kind: ClassVar[str] = "storage_sync_reply"
+    exports: list[str] = field(default_factory=list)
+    delete_volumes: list[str] = field(default_factory=list)
+    delete_snapshots: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StorageSync(Message):
+    """Storage component -> volume service (call, at start): what this host really
+    holds (volume id -> bytes, snapshot ids, exported volume ids). The service
+    settles every record stuck in a transitional state from it."""
+
+    kind: ClassVar[str] = "storage_sync"
+    reply_type: ClassVar[type[Message] | None] = StorageSyncReply
+    host: str = ""
+    volumes: dict[str, int] = field(default_factory=dict)
+    snapshots: list[str] = field(default_factory=list)
+    exports: list[str] = field(default_factory=list)

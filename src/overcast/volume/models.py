@@ -1,0 +1,177 @@
+"""Cinder's tables: volumes, their attachments, snapshots, volume types (with extra
+specs and private access), transfers, quotas and the storage services.
+
+Metadata are rows keyed by (owner, key), so list filters on them are SQL. Sizes are
+GiB (Cinder's unit) in BigInteger columns. Quota usage is never stored: it is
+counted from the volumes and snapshots themselves, in the transaction that checks
+it, so it cannot drift after a crash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from overcast.db.base import Base, utcnow
+
+
+class Volume(Base):
+    __tablename__ = "volume_volumes"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255), default="")
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32), default="creating")
+    #: the status a long action (extend, upload) returns the volume to
+    previous_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    migration_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
+    volume_type_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_volid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    image_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    bootable: Mapped[bool] = mapped_column(Boolean, default=False)
+    multiattach: Mapped[bool] = mapped_column(Boolean, default=False)
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Cinder's `host@backend#pool` of the storage host holding the bytes
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: why the volume is in error (logged, shown to admins as a message would be)
+    fault: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
+                                                           onupdate=utcnow)
+    launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    __table_args__ = (Index("ix_volume_volumes_project_created", "project_id",
+                            "created_at", "id"),
+                      Index("ix_volume_volumes_host", "host"))
+
+
+class VolumeMetadata(Base):
+    __tablename__ = "volume_metadata"
+    volume_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_volumes.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), default="")
+
+
+class VolumeImageMetadata(Base):
+    __tablename__ = "volume_image_metadata"
+    volume_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_volumes.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(1024), default="")
+
+
+class Attachment(Base):
+    __tablename__ = "volume_attachments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    volume_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_volumes.id", ondelete="CASCADE"), index=True)
+    instance_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    attached_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    mountpoint: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: reserved, attaching, attached, detaching, error_attaching, error_detaching
+    attach_status: Mapped[str] = mapped_column(String(32), default="reserved")
+    attach_mode: Mapped[str] = mapped_column(String(8), default="rw")
+    connector: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    attach_time: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
+                                                           onupdate=utcnow)
+
+
+class Snapshot(Base):
+    __tablename__ = "volume_snapshots"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255), default="")
+    volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    volume_type_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32), default="creating")
+    progress: Mapped[str] = mapped_column(String(8), default="0%")
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    fault: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
+                                                           onupdate=utcnow)
+    __table_args__ = (Index("ix_volume_snapshots_project_created", "project_id",
+                            "created_at", "id"),)
+
+
+class SnapshotMetadata(Base):
+    __tablename__ = "volume_snapshot_metadata"
+    snapshot_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_snapshots.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), default="")
+
+
+class VolumeType(Base):
+    __tablename__ = "volume_types"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
+                                                           onupdate=utcnow)
+
+
+class TypeExtraSpec(Base):
+    __tablename__ = "volume_type_extra_specs"
+    type_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_types.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), default="")
+
+
+class TypeAccess(Base):
+    __tablename__ = "volume_type_access"
+    type_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_types.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class Transfer(Base):
+    __tablename__ = "volume_transfers"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    volume_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_volumes.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    salt: Mapped[str] = mapped_column(String(64))
+    crypt_hash: Mapped[str] = mapped_column(String(255))
+    source_project_id: Mapped[str] = mapped_column(String(255))
+    no_snapshots: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Quota(Base):
+    __tablename__ = "volume_quotas"
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(300), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(BigInteger)
+
+
+class StorageService(Base):
+    """A storage host's backend, as its heartbeats report it (Cinder's services)."""
+
+    __tablename__ = "volume_services"
+    host: Mapped[str] = mapped_column(String(255), primary_key=True)
+    binary: Mapped[str] = mapped_column(String(64), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(64), default="")
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    total_gb: Mapped[float] = mapped_column(default=0.0)
+    free_gb: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

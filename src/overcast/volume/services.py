@@ -1,0 +1,184 @@
+"""The storage hosts as the control plane knows them: Cinder's `os-services`, the
+availability zones, where a new volume goes (the scheduler's part), and the
+start-up sync that settles records a crash left in a transitional state.
+
+A storage component beats every few seconds (`StorageHeartbeat`); a service whose
+last beat is older than `DOWN_AFTER` is down, and no new volume goes to it. The
+scheduler takes the up, enabled backend of the zone with the most free space that
+the volume type's `volume_backend_name` (if any) names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from overcast.bus.messages import StorageHeartbeat, StorageSync, StorageSyncReply
+from overcast.db import utcnow
+from overcast.kit.errors import NotFound
+from overcast.kit.microversion import APIVersion
+from overcast.volume import errors, views
+from overcast.volume import models as m
+from overcast.volume.common import Store
+
+DOWN_AFTER = dt.timedelta(seconds=60)
+VOLUME_BINARY = "cinder-volume"
+SCHEDULER_BINARY = "cinder-scheduler"
+#: statuses that only exist while a step runs: a start-up sync settles them
+TRANSITIONAL = ("creating", "downloading", "deleting", "extending", "attaching",
+                "detaching", "reserved", "uploading", "maintenance", "retyping")
+
+
+class Services:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        #: this control plane's name (its scheduler row)
+        self.host = socket.gethostname()
+        self.started = utcnow()
+
+    def up(self, svc: m.StorageService) -> bool:
+        return utcnow() - svc.updated_at <= DOWN_AFTER
+
+    # ------------------------------------------------------------ heartbeats
+    def heartbeat(self, msg: StorageHeartbeat) -> None:
+        with self.store.db.transaction() as s:
+            row = s.get(m.StorageService, (msg.host, VOLUME_BINARY))
+            if row is None:
+                row = m.StorageService(host=msg.host, binary=VOLUME_BINARY)
+                s.add(row)
+            row.backend, row.availability_zone = msg.backend, msg.availability_zone
+            row.total_gb, row.free_gb, row.updated_at = msg.total_gb, msg.free_gb, utcnow()
+
+    # ------------------------------------------------------------ scheduling
+    def check_zone(self, s: Session, zone: str) -> None:
+        zones = {r.availability_zone for r in s.scalars(select(m.StorageService))}
+        zones.add(self.store.availability_zone)
+        if zone not in zones:
+            raise errors.invalid_input(f"Availability zone '{zone}' is invalid.")
+
+    def pick(self, s: Session, zone: str, type_id: str, size: int
+             ) -> tuple[str | None, str]:
+        """Cinder's `host@backend#pool` for a new volume, or None and why not."""
+        want = s.get(m.TypeExtraSpec, (type_id, "volume_backend_name"))
+        best: m.StorageService | None = None
+        for svc in s.scalars(select(m.StorageService).where(
+                m.StorageService.binary == VOLUME_BINARY)):
+            if svc.disabled or not self.up(svc) or svc.availability_zone != zone:
+                continue
+            if want is not None and want.value != svc.backend:
+                continue
+            if svc.free_gb < size:
+                continue
+            if best is None or svc.free_gb > best.free_gb:
+                best = svc
+        if best is None:
+            return None, (f"No storage backend in zone {zone} is up with {size} GiB free"
+                          + (f" for volume_backend_name={want.value}." if want else "."))
+        best.free_gb -= size  # until the next beat says what is really free
+        return f"{best.host}#{best.backend}", ""
+
+    # ------------------------------------------------------------ the API
+    def listing(self, ver: APIVersion, params: dict[str, str]) -> list[dict[str, Any]]:
+        with self.store.db.session() as s:
+            rows = list(s.scalars(select(m.StorageService).order_by(m.StorageService.host)))
+            out = [views.service(r, self.up(r), ver) for r in rows]
+        sched = m.StorageService(host=self.host, binary=SCHEDULER_BINARY,
+                                 availability_zone=self.store.availability_zone,
+                                 disabled=False, disabled_reason=None, updated_at=utcnow())
+        out.insert(0, views.service(sched, True, ver))
+        for key in ("host", "binary"):
+            if params.get(key):
+                out = [x for x in out if x[key] == params[key]]
+        return out
+
+    def set_enabled(self, host: str, binary: str, enabled: bool, reason: str | None
+                    ) -> dict[str, Any]:
+        with self.store.db.transaction() as s:
+            row = s.get(m.StorageService, (host, binary))
+            if row is None:
+                raise NotFound(f"Service {binary} on host {host} could not be found.")
+            row.disabled, row.disabled_reason = not enabled, reason if not enabled else None
+            return {"host": host, "binary": binary,
+                    "status": "enabled" if enabled else "disabled",
+                    "disabled_reason": row.disabled_reason}
+
+    def zones(self) -> list[dict[str, Any]]:
+        with self.store.db.session() as s:
+            rows = list(s.scalars(select(m.StorageService).where(
+                m.StorageService.binary == VOLUME_BINARY)))
+        names = sorted({r.availability_zone for r in rows} | {self.store.availability_zone})
+        return [{"zoneName": z, "zoneState": {"available": any(
+            self.up(r) and not r.disabled for r in rows if r.availability_zone == z)}}
+            for z in names]
+
+    # ------------------------------------------------------------ crash recovery
+    def sync(self, msg: StorageSync) -> StorageSyncReply:
+        """Settle this storage host's records from what it really holds (see
+        TRANSITIONAL); answer with the exports records own and the bytes of records
+        that are gone."""
+        have, snaps_here = dict(msg.volumes), set(msg.snapshots)
+        prefix = msg.host
+        exports: list[str] = []
+        with self.store.db.transaction() as s:
+            vols = list(s.scalars(select(m.Volume).where(
+                m.Volume.host.startswith(prefix + "#"))))
+            known = {v.id for v in vols}
+            for v in vols:
+                atts = list(s.scalars(select(m.Attachment).where(
+                    m.Attachment.volume_id == v.id)))
+                present = v.id in have
+                if v.status in TRANSITIONAL and not self._settle(s, v, atts, present):
+                    continue
+                for a in atts:
+                    info = a.connection_info or {}
+                    if a.attach_status == "attached" and \
+                            info.get("driver_volume_type") == "nbd":
+                        exports.append(v.id)
+            snaps = list(s.scalars(select(m.Snapshot).where(
+                m.Snapshot.host.startswith(prefix + "#"))))
+            known_snaps = {x.id for x in snaps}
+            for snap in snaps:
+                if snap.status == "creating":
+                    snap.status = "available" if snap.id in snaps_here else "error"
+                elif snap.status == "deleting":
+                    if snap.id in snaps_here:
+                        snap.status = "error_deleting"
+                    else:
+                        s.delete(snap)
+        return StorageSyncReply(
+            exports=sorted(set(exports)),
+            delete_volumes=sorted(set(have) - known),
+            delete_snapshots=sorted(snaps_here - known_snaps))
+
+    def _settle(self, s: Session, v: m.Volume, atts: list[m.Attachment],
+                present: bool) -> bool:
+        """Put one volume in the state its bytes say; False when its record is gone."""
+        if v.status in ("creating", "downloading"):
+            v.status = "available" if present else "error"
+            if not present:
+                v.fault = "the storage host restarted before the volume was made"
+            return True
+        if v.status == "deleting":
+            if present:
+                v.status = "error_deleting"
+                return True
+            s.delete(v)
+            return False
+        if not present:
+            v.status = "error"
+            return True
+        # an attach that did not finish is undone; a detach that did not finish leaves
+        # the volume attached (the guest may still hold it: roll_detaching's answer)
+        for a in atts:
+            if a.attach_status in ("reserved", "attaching", "error_attaching"):
+                s.delete(a)
+            elif a.attach_status == "detaching":
+                a.attach_status = "attached"
+        attached = [a for a in atts if a.attach_status == "attached"]
+        v.status = "in-use" if attached else "available"
+        v.previous_status = None
+        return True

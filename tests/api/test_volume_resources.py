@@ -1,0 +1,218 @@
+"""Block storage resources besides volumes: snapshots, volume types (extra specs,
+private access), quotas and limits, transfers, services, availability zones,
+backups (no backup service) and extensions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.api.volume_helpers import Vol, admin_vol, member_vol, volume_cloud
+from tests.conftest import Cloud
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    yield from volume_cloud(tmp_path_factory)
+
+
+@pytest.fixture
+def vol(cloud: Cloud) -> Vol:
+    return member_vol(cloud)
+
+
+@pytest.fixture(scope="module")
+def adm(cloud: Cloud) -> Vol:
+    return admin_vol(cloud)
+
+
+# ----------------------------------------------------------------- snapshots
+def test_snapshot_of_in_use_needs_force(vol: Vol) -> None:
+    v = vol.create()
+    vol.action(v["id"], "os-attach", {"instance_uuid": "5f0e5e1c-13f0-4f35-9b47-"
+                                      "c7f5ba2c2d10", "mountpoint": "/dev/vdb"})
+    vol.wait(v["id"], "in-use")
+    r = vol.post("/snapshots", {"snapshot": {"volume_id": v["id"]}})
+    assert r.status_code == 400
+    snap = vol.snapshot(v["id"], force=True, name="live")
+    assert snap["volume_id"] == v["id"]
+    assert snap["os-extended-snapshot-attributes:progress"] == "100%"
+
+
+def test_snapshot_listing_update_metadata_delete(vol: Vol) -> None:
+    v = vol.create()
+    a = vol.snapshot(v["id"], name="a")
+    vol.snapshot(v["id"], name="b")
+    names = [x["name"] for x in vol.get("/snapshots/detail?sort=name:asc").json()[
+        "snapshots"]]
+    assert names == ["a", "b"]
+    page = vol.get("/snapshots?limit=1&sort=name:asc").json()
+    assert len(page["snapshots"]) == 1 and "snapshots_links" in page
+    assert vol.get("/snapshots?volume_id=" + v["id"]).json()["snapshots"][0]["volume_id"] \
+        == v["id"]
+    r = vol.put(f"/snapshots/{a['id']}", {"snapshot": {"name": "a2"}})
+    assert r.json()["snapshot"]["name"] == "a2"
+    vol.post(f"/snapshots/{a['id']}/metadata", {"metadata": {"k": "v"}})
+    assert vol.get(f"/snapshots/{a['id']}/metadata/k").json() == {"meta": {"k": "v"}}
+    assert vol.get(f"/snapshots/{a['id']}").json()["snapshot"]["user_id"]  # 3.41
+    assert "user_id" not in vol.at("3.40").get(f"/snapshots/{a['id']}").json()["snapshot"]
+    assert vol.delete(f"/snapshots/{a['id']}").status_code == 202
+    vol.wait(a["id"], "gone", "snapshots")
+    assert vol.get("/snapshots/" + a["id"]).json()["itemNotFound"]["message"] == \
+        f"Snapshot {a['id']} could not be found."
+
+
+def test_snapshot_reset_status_is_an_admins(vol: Vol, adm: Vol) -> None:
+    v = vol.create()
+    s = vol.snapshot(v["id"])
+    act = {"os-reset_status": {"status": "error"}}
+    assert vol.post(f"/snapshots/{s['id']}/action", act).status_code == 403
+    assert adm.post(f"/snapshots/{s['id']}/action", act).status_code == 202
+    vol.wait(s["id"], "error", "snapshots")
+
+
+# ----------------------------------------------------------------- types
+def test_types_with_extra_specs_and_private_access(cloud: Cloud, vol: Vol, adm: Vol
+                                                   ) -> None:
+    r = adm.post("/types", {"volume_type": {"name": "fast", "extra_specs": {
+        "volume_backend_name": "file"}}})
+    assert r.status_code == 200, r.text
+    fast = r.json()["volume_type"]
+    assert fast["extra_specs"] == {"volume_backend_name": "file"}
+    assert adm.post("/types", {"volume_type": {"name": "fast"}}).status_code == 409
+    assert vol.post("/types", {"volume_type": {"name": "mine"}}).status_code == 403
+    seen = {t["name"]: t for t in vol.get("/types").json()["volume_types"]}
+    assert "fast" in seen and "__DEFAULT__" in seen
+    assert seen["fast"]["extra_specs"] == {}  # the backends' details are the admin's
+    v = vol.create(volume_type="fast")
+    assert v["volume_type"] == "fast" and v["status"] == "available"
+    r = adm.post("/types", {"volume_type": {"name": "nowhere", "extra_specs": {
+        "volume_backend_name": "ceph"}}})
+    nowhere = vol.create(expect="error", volume_type=r.json()["volume_type"]["id"])
+    assert nowhere["status"] == "error"
+    assert adm.delete(f"/types/{fast['id']}").status_code == 400  # in use
+    # private types
+    r = adm.post("/types", {"volume_type": {"name": "secret",
+                                            "os-volume-type-access:is_public": False}})
+    secret = r.json()["volume_type"]
+    assert secret["is_public"] is False
+    assert vol.get(f"/types/{secret['id']}").status_code == 404
+    assert "secret" not in {t["name"] for t in vol.get("/types").json()["volume_types"]}
+    r = adm.post(f"/types/{secret['id']}/action", {"addProjectAccess": {
+        "project": vol.project_id}})
+    assert r.status_code == 202
+    assert adm.post(f"/types/{secret['id']}/action", {"addProjectAccess": {
+        "project": vol.project_id}}).status_code == 409
+    assert vol.get(f"/types/{secret['id']}").status_code == 200
+    assert "secret" in {t["name"] for t in vol.get("/types").json()["volume_types"]}
+    access = adm.get(f"/types/{secret['id']}/os-volume-type-access").json()
+    assert access == {"volume_type_access": [{"volume_type_id": secret["id"],
+                                              "project_id": vol.project_id}]}
+    adm.post(f"/types/{secret['id']}/action", {"removeProjectAccess": {
+        "project": vol.project_id}})
+    assert vol.get(f"/types/{secret['id']}").status_code == 404
+    # extra specs one by one; the default type stays
+    tid = secret["id"]
+    assert adm.put(f"/types/{tid}/extra_specs/a", {"a": "1"}).json() == {"a": "1"}
+    assert adm.get(f"/types/{tid}/extra_specs/a").json() == {"a": "1"}
+    assert adm.delete(f"/types/{tid}/extra_specs/a").status_code == 202
+    assert adm.get(f"/types/{tid}/extra_specs/a").status_code == 404
+    r = adm.put(f"/types/{tid}", {"volume_type": {"description": "d"}})
+    assert r.json()["volume_type"]["description"] == "d"
+    default = seen["__DEFAULT__"]["id"]
+    assert adm.delete(f"/types/{default}").status_code == 400
+    assert adm.delete(f"/types/{tid}").status_code == 202
+
+
+# ----------------------------------------------------------------- quotas and limits
+def test_quotas_usage_limits_and_refusals(vol: Vol, adm: Vol) -> None:
+    vol.create(size=2)
+    q = vol.get(f"/os-quota-sets/{vol.project_id}?usage=true").json()["quota_set"]
+    assert q["volumes"] == {"limit": 10, "in_use": 1, "reserved": 0, "allocated": 0}
+    assert q["gigabytes"]["in_use"] == 2 and "volumes___DEFAULT__" in q
+    assert vol.put(f"/os-quota-sets/{vol.project_id}", {"quota_set": {"volumes": 1}}
+                   ).status_code == 403
+    r = adm.put(f"/os-quota-sets/{vol.project_id}", {"quota_set": {"volumes": 1,
+                                                                   "gigabytes": 5}})
+    assert r.status_code == 200 and r.json()["quota_set"]["volumes"] == 1
+    r = vol.post("/volumes", {"volume": {"size": 1}})
+    assert r.status_code == 413 and "overLimit" in r.json()
+    adm.put(f"/os-quota-sets/{vol.project_id}", {"quota_set": {"volumes": 5}})
+    r = vol.post("/volumes", {"volume": {"size": 4}})
+    assert r.status_code == 413
+    assert "gigabytes" in r.json()["overLimit"]["message"]
+    assert adm.put(f"/os-quota-sets/{vol.project_id}", {"quota_set": {"gigabytes": 1}}
+                   ).status_code == 400  # below what is used
+    assert adm.put(f"/os-quota-sets/{vol.project_id}", {"quota_set": {"bogus": 1}}
+                   ).status_code == 400
+    absolute = vol.get("/limits").json()["limits"]["absolute"]
+    assert (absolute["maxTotalVolumes"], absolute["totalVolumesUsed"],
+            absolute["totalGigabytesUsed"]) == (5, 1, 2)
+    assert vol.get(f"/os-quota-sets/{adm.project_id}").status_code == 403
+    d = vol.get(f"/os-quota-sets/{vol.project_id}/defaults").json()["quota_set"]
+    assert d["volumes"] == 10
+    assert adm.delete(f"/os-quota-sets/{vol.project_id}").status_code == 200
+    assert vol.get(f"/os-quota-sets/{vol.project_id}").json()["quota_set"]["volumes"] == 10
+
+
+# ----------------------------------------------------------------- transfers
+@pytest.mark.parametrize("path,version", [("/os-volume-transfer", "3.0"),
+                                          ("/volume-transfers", "3.55")])
+def test_transfer_moves_the_volume_and_its_snapshots(cloud: Cloud, path: str,
+                                                     version: str) -> None:
+    giver, taker = member_vol(cloud).at(version), member_vol(cloud).at(version)
+    v = giver.create(name="gift")
+    snap = giver.snapshot(v["id"])
+    r = giver.post(path, {"transfer": {"volume_id": v["id"], "name": "t1"}})
+    assert r.status_code == 202, r.text
+    t = r.json()["transfer"]
+    assert t["auth_key"] and t["volume_id"] == v["id"]
+    assert ("no_snapshots" in t) == (version == "3.55")
+    giver.wait(v["id"], "awaiting-transfer")
+    assert [x["id"] for x in giver.get(path).json()["transfers"]] == [t["id"]]
+    assert "auth_key" not in giver.get(f"{path}/{t['id']}").json()["transfer"]
+    assert taker.get(f"{path}/{t['id']}").status_code == 404
+    r = taker.post(f"{path}/{t['id']}/accept", {"accept": {"auth_key": "wrong"}})
+    assert r.status_code == 400
+    r = taker.post(f"{path}/{t['id']}/accept", {"accept": {"auth_key": t["auth_key"]}})
+    assert r.status_code == 202, r.text
+    assert r.json()["transfer"]["volume_id"] == v["id"]
+    assert giver.get(f"/volumes/{v['id']}").status_code == 404
+    assert taker.get(f"/volumes/{v['id']}").json()["volume"]["status"] == "available"
+    assert taker.get(f"/snapshots/{snap['id']}").status_code == 200
+    assert giver.get(f"{path}/{t['id']}").status_code == 404
+
+
+def test_transfer_delete_gives_the_volume_back(vol: Vol) -> None:
+    v = vol.create()
+    t = vol.post("/os-volume-transfer", {"transfer": {"volume_id": v["id"]}}).json()[
+        "transfer"]
+    assert vol.delete(f"/volumes/{v['id']}").status_code == 400
+    assert vol.delete(f"/os-volume-transfer/{t['id']}").status_code == 202
+    vol.wait(v["id"], "available")
+    assert vol.at("3.54").get("/volume-transfers").status_code == 404
+
+
+# ----------------------------------------------------------------- services, zones
+def test_services_zones_backups_and_extensions(vol: Vol, adm: Vol) -> None:
+    services = adm.get("/os-services").json()["services"]
+    binaries = {s["binary"]: s for s in services}
+    assert binaries["cinder-volume"]["state"] == "up"
+    assert binaries["cinder-volume"]["host"].endswith("@file")
+    assert binaries["cinder-scheduler"]["status"] == "enabled"
+    assert vol.get("/os-services").status_code == 403
+    host = binaries["cinder-volume"]["host"]
+    r = adm.put("/os-services/disable-log-reason", {"host": host, "binary": "cinder-volume",
+                                                    "disabled_reason": "maintenance"})
+    assert r.json()["status"] == "disabled"
+    assert vol.create(expect="error")["status"] == "error"  # nowhere to go
+    adm.put("/os-services/enable", {"host": host, "binary": "cinder-volume"})
+    assert vol.get("/os-availability-zone").json() == {"availabilityZoneInfo": [
+        {"zoneName": "nova", "zoneState": {"available": True}}]}
+    assert vol.get("/backups/detail").json() == {"backups": []}
+    r = vol.post("/backups", {"backup": {"volume_id": "x"}})
+    assert r.status_code == 503
+    assert "cinder-backup" in r.json()["serviceUnavailable"]["message"]
+    aliases = {e["alias"] for e in vol.get("/extensions").json()["extensions"]}
+    assert "os-volume-transfer" in aliases and "os-admin-actions" in aliases
