@@ -447,3 +447,98 @@ async def test_booting_from_a_volume(make: Callable[[], QemuDriver], tmp_path: P
         await d.snapshot(s.uuid, tmp_path / "snap")
     await d.destroy(s.uuid)
     assert vol.exists()  # the volume outlives the instance
+
+
+# ------------------------------------------------------------------- containers
+OCI = {"id": "5b0c3a52-8d7e-4f7a-9a51-0c0ffee0b0c1", "name": "overcast-tiny-oci",
+       "disk_format": "raw", "container_format": "docker", "status": "active"}
+
+
+def marked_volume(where: Path, fmt: str, marker: str, size_mb: int = 16) -> Path:
+    """A volume whose first bytes are `marker` (a container reads it raw)."""
+    raw = where / f"ct-{secrets.token_hex(4)}.raw"
+    with open(raw, "wb") as fh:
+        fh.write(marker.encode().ljust(512, b"\0"))
+        fh.truncate(size_mb << 20)
+    if fmt == "raw":
+        return raw
+    out = raw.with_suffix(".qcow2")
+    subprocess.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(raw),
+                    str(out)], check=True)
+    raw.unlink()
+    return out
+
+
+async def test_a_container_gets_volumes_as_block_devices(
+        built: BuiltImage, tmp_path: Path, nbd_export: tuple[Path, int, str]) -> None:
+    from overcast.agent.virt import container as ct
+
+    why = ct.available()
+    if why is not None:
+        pytest.skip(f"the container driver cannot run here: {why}")
+
+    async def image_path(image_id: str) -> Path:
+        return built.oci
+
+    d = ct.ContainerDriver("ct-vol", DriverEnv(state_dir=tmp_path / "state",
+                                               image_path=image_path))
+    s = InstanceSpec(uuid=str(uuid.uuid4()), name="ct-vol", project_id="p", vcpus=1,
+                     memory_mb=128, root_gb=1, image_ref=OCI["id"], image=dict(OCI))
+    await d.spawn(s)
+    rt = await d.runtime()
+
+    def sh(script: str) -> str:
+        r = subprocess.run(rt.argv("exec", d.cid(s.uuid), "/bin/sh", "-c", script),
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    try:
+        raw_id, qcow_id, nbd_id = (str(uuid.uuid4()) for _ in range(3))
+        raw = marked_volume(tmp_path, "raw", "OVERCAST-RAW-VOLUME")
+        qcow = marked_volume(tmp_path, "qcow2", "OVERCAST-QCOW2-VOLUME")
+        t0 = time.monotonic()
+        assert await d.attach_volume(s.uuid, file_info(raw_id, raw, "raw"), "") == \
+            "/dev/vdb"
+        print(f"\ncontainer attach (loop): {(time.monotonic() - t0) * 1e3:.0f} ms")
+        assert sh("head -c 19 /dev/vdb") == "OVERCAST-RAW-VOLUME"
+        assert sh(f"readlink /dev/disk/by-id/virtio-{raw_id[:20]}").strip() == "../../vdb"
+        # written from inside, seen in the file on the host
+        sh("printf OVERCAST-WRITTEN-BY-CONTAINER | dd of=/dev/vdb bs=512 seek=1 "
+           "conv=notrunc 2>/dev/null && sync")
+        # a qcow2 file and an NBD export go through a storage daemon's FUSE export
+        t0 = time.monotonic()
+        assert await d.attach_volume(s.uuid, file_info(qcow_id, qcow, "qcow2"), "") == \
+            "/dev/vdc"
+        print(f"container attach (qcow2 via qemu-storage-daemon): "
+              f"{(time.monotonic() - t0) * 1e3:.0f} ms")
+        assert sh("head -c 21 /dev/vdc") == "OVERCAST-QCOW2-VOLUME"
+        vol, port, name = nbd_export
+        nbd = {"driver_volume_type": "nbd",
+               "data": {"volume_id": nbd_id, "host": "127.0.0.1", "port": port,
+                        "export_name": name, "format": "raw", "read_only": False}}
+        assert await d.attach_volume(s.uuid, nbd, "") == "/dev/vdd"
+        magic = sh("dd if=/dev/vdd bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1")
+        assert magic.split() == ["53", "ef"], magic  # the ext4 superblock's magic
+        # stopped and started: the volumes are there from the first instruction
+        await d.power_off(s.uuid, timeout=0)
+        await d.power_on(s.uuid)
+        assert sh("head -c 19 /dev/vdb") == "OVERCAST-RAW-VOLUME"
+        assert sh("head -c 21 /dev/vdc") == "OVERCAST-QCOW2-VOLUME"
+        loops = [v["loop"] for v in (await d._record(s.uuid)).volumes]
+        # detach: gone from the container, the loop device and the daemon released
+        await d.detach_volume(s.uuid, raw_id)
+        await d.detach_volume(s.uuid, qcow_id)
+        await d.detach_volume(s.uuid, raw_id)  # again: no error
+        assert "vdb" not in sh("ls /dev") and "vdc" not in sh("ls /dev")
+        assert sh("ls /dev").count("vdd") == 1
+        assert raw.read_bytes()[512:541] == b"OVERCAST-WRITTEN-BY-CONTAINER"
+        for loop in loops[:2]:  # detached (or, still open somewhere, autoclear)
+            backing = Path(f"/sys/block/{Path(loop).name}/loop/backing_file")
+            assert not backing.exists() or backing.read_text().strip() != str(raw)
+        assert not (d.instances_dir / s.uuid / "volumes" / qcow_id).exists()
+    finally:
+        await d.destroy(s.uuid)
+    # destroy released the NBD volume's daemon and loop device too
+    left = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    assert s.uuid not in left and str(raw) not in left, left
