@@ -138,6 +138,9 @@ class InstanceSpec:
     #: the config drive's JSON documents (meta_data.json, network_data.json,
     #: vendor_data*.json) as the control plane's metadata service renders them
     documents: dict[str, Any] = field(default_factory=dict)
+    #: volumes the instance starts with (VOLUME_CONTRACT.md): each {"volume_id",
+    #: "device", "boot_index", "connection_info"}; boot_index 0 is its root disk
+    block_devices: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -230,6 +233,42 @@ class ConsoleOutput(Message):
     reply_type: ClassVar[type[Message] | None] = ConsoleOutputReply
     uuid: str = ""
     length: int | None = None
+
+
+@dataclass
+class VolumeAttachReply(Message):
+    """Agent -> caller of AttachVolume/DetachVolume: whether it was done, why not
+    (`error`), and for an attach the device name the guest sees."""
+
+    kind: ClassVar[str] = "volume_attach_reply"
+    ok: bool = False
+    error: str | None = None
+    device: str | None = None
+
+
+@dataclass
+class AttachVolume(Message):
+    """Control plane -> agent (call): attach a volume to an instance, live when it
+    runs. `connection_info` is the volume service's, unchanged (VOLUME_CONTRACT.md);
+    `device` the name asked for (a hint)."""
+
+    kind: ClassVar[str] = "attach_volume"
+    reply_type: ClassVar[type[Message] | None] = VolumeAttachReply
+    uuid: str = ""
+    volume_id: str = ""
+    connection_info: dict[str, Any] = field(default_factory=dict)
+    device: str = ""
+
+
+@dataclass
+class DetachVolume(Message):
+    """Control plane -> agent (call): detach a volume from an instance (a running
+    guest must release it)."""
+
+    kind: ClassVar[str] = "detach_volume"
+    reply_type: ClassVar[type[Message] | None] = VolumeAttachReply
+    uuid: str = ""
+    volume_id: str = ""
 
 
 @dataclass
