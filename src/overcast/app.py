@@ -122,7 +122,7 @@ def wire(app: FastAPI) -> None:
 
     Compute is made here with its ports (`compute.ports`): the network service
     (`app.state.network`), the image service (`app.state.images`), Placement
-    (`app.state.placement`) and block storage (`app.state.volume_instances`). A
+    (`app.state.placement`) and block storage (`app.state.volume.instances`). A
     service that is not mounted is passed as None and compute keeps its fallback (no
     networks, no image checks, no snapshots, no volumes)."""
     state = app.state
@@ -130,7 +130,7 @@ def wire(app: FastAPI) -> None:
         state.compute = ComputeService(
             state.db, state.bus, network=getattr(state, "network", None),
             image=getattr(state, "images", None), placement=getattr(state, "placement", None),
-            volume=getattr(state, "volume_instances", None))
+            volume=getattr(getattr(state, "volume", None), "instances", None))
 
 
 def catalog_services(app: FastAPI) -> list[CatalogService]:

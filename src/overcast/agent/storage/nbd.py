@@ -166,7 +166,9 @@ class NbdServer:
                     q.execute("blockdev-del", {"node-name": node})
                     return
                 except QmpError as exc:
-                    if "not found" in str(exc).lower() or "cannot find" in str(exc).lower():
+                    text = str(exc).lower()
+                    # gone already (QEMU says "Failed to find node with node-name=...")
+                    if any(w in text for w in ("not found", "cannot find", "failed to find")):
                         return
                     time.sleep(0.01)
             raise StorageError(f"the export of volume {volume_id} did not go away")
