@@ -71,6 +71,13 @@ class Actions:
                 raise errors.invalid_input(
                     f"New size for extend must be greater than current size. (current: "
                     f"{v.size}, extended: {new_size}).")
+            remote = [a for a in s.scalars(select(m.Attachment).where(
+                m.Attachment.volume_id == v.id)) if (a.connection_info or {}).get(
+                    "driver_volume_type") == "nbd"]
+            if remote:
+                # NBD clients learn a disk's size once, when they connect
+                raise errors.invalid_volume(f"Volume {v.id} is attached over NBD to "
+                                            "another host: detach it to extend it.")
             vtype = s.get(m.VolumeType, v.volume_type_id or "")
             self.quotas.check(s, v.project_id, vtype.name if vtype else None,
                               gigabytes=new_size - v.size)

@@ -153,9 +153,14 @@ class FileDriver(StorageDriver):
         want = size_gb * GiB
         if path.stat().st_size > want:
             raise StorageError("a volume cannot shrink")
+        if volume_id in await self.nbd.exports():
+            # an NBD export does not share the 'resize' permission, and NBD clients
+            # learn the size once, at connection: growing it under them is refused
+            raise StorageError(f"volume {volume_id} is exported over NBD: it cannot grow "
+                               "while a remote host uses it")
         # a truncate, not `qemu-img resize`: it works while a guest's QEMU holds the file
+        # (the guest's QEMU then `block_resize`s to the new size)
         await asyncio.to_thread(os.truncate, path, want)
-        await self.nbd.resize(volume_id, want)
         return want
 
     async def create_snapshot(self, snapshot_id: str, volume_id: str) -> int:
