@@ -216,3 +216,68 @@ def test_services_zones_backups_and_extensions(vol: Vol, adm: Vol) -> None:
     assert "cinder-backup" in r.json()["serviceUnavailable"]["message"]
     aliases = {e["alias"] for e in vol.get("/extensions").json()["extensions"]}
     assert "os-volume-transfer" in aliases and "os-admin-actions" in aliases
+
+
+# ----------------------------------------------------------------- later microversions
+def test_revert_to_the_latest_snapshot_from_340(cloud: Cloud, vol: Vol) -> None:
+    from tests.api.volume_helpers import volume_file
+
+    v = vol.create()
+    path = volume_file(cloud, v["id"])
+    with open(path, "r+b") as f:
+        f.write(b"FIRST")
+    older = vol.snapshot(v["id"])
+    with open(path, "r+b") as f:
+        f.write(b"SECOND")
+    latest = vol.snapshot(v["id"])
+    with open(path, "r+b") as f:
+        f.write(b"THIRD!")
+    arg = {"snapshot_id": latest["id"]}
+    assert vol.at("3.39").action(v["id"], "revert", arg).status_code == 400
+    assert vol.action(v["id"], "revert", {"snapshot_id": older["id"]}).status_code == 400
+    assert vol.action(v["id"], "revert", arg).status_code == 202
+    vol.wait(v["id"], "available")
+    vol.wait(latest["id"], "available", "snapshots")
+    assert path.read_bytes()[:6] == b"SECOND"
+    assert path.stat().st_size == 1 << 30
+
+
+def test_multiattach_types_attach_twice_from_350(vol: Vol, adm: Vol) -> None:
+    t = adm.post("/types", {"volume_type": {"name": "shared-disk", "extra_specs": {
+        "multiattach": "<is> True"}}}).json()["volume_type"]
+    v = vol.create(volume_type=t["id"])
+    assert v["multiattach"] is True
+    for server in ("11111111-1111-4111-8111-111111111111",
+                   "22222222-2222-4222-8222-222222222222"):
+        r = vol.post("/attachments", {"attachment": {"volume_uuid": v["id"],
+                                                     "instance_uuid": server}})
+        assert r.status_code == 200, r.text
+    single = vol.create()
+    vol.post("/attachments", {"attachment": {
+        "volume_uuid": single["id"], "instance_uuid": "11111111-1111-4111-8111-111111111111"}})
+    r = vol.post("/attachments", {"attachment": {
+        "volume_uuid": single["id"], "instance_uuid": "22222222-2222-4222-8222-222222222222"}})
+    assert r.status_code == 400
+
+
+def test_summary_metadata_etag_filters_and_backend_state(vol: Vol, adm: Vol) -> None:
+    a = vol.create(metadata={"tier": "gold"})
+    vol.create(metadata={"tier": "silver"})
+    summary = vol.get("/volumes/summary").json()["volume-summary"]
+    assert summary["metadata"] == {"tier": ["gold", "silver"]}
+    assert "metadata" not in vol.at("3.35").get("/volumes/summary").json()["volume-summary"]
+    r = vol.get(f"/volumes/{a['id']}/metadata")
+    etag = r.headers["ETag"]
+    stale = vol.put(f"/volumes/{a['id']}/metadata", {"metadata": {"x": "1"}},
+                    headers={**vol.headers, "If-Match": "0" * 32})
+    assert stale.status_code == 412
+    ok = vol.put(f"/volumes/{a['id']}/metadata", {"metadata": {"x": "1"}},
+                 headers={**vol.headers, "If-Match": etag})
+    assert ok.status_code == 200
+    assert vol.get("/volumes/detail?group_id=5f0e5e1c-13f0-4f35-9b47-c7f5ba2c2d10").json()[
+        "volumes"] == []
+    filters = vol.get("/resource_filters?resource=volume").json()["resource_filters"]
+    assert filters[0]["resource"] == "volume" and "metadata" in filters[0]["filters"]
+    assert vol.at("3.32").get("/resource_filters").status_code == 404
+    services = {s["binary"]: s for s in adm.get("/os-services").json()["services"]}
+    assert services["cinder-volume"]["backend_state"] == "up"

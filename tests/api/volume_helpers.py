@@ -40,8 +40,8 @@ class Vol:
         return Vol(self.cloud, self.headers, self.project_id, version)
 
     def req(self, method: str, path: str, **kw: Any) -> Any:
-        return self.cloud.client.request(method, self.base + path, headers=self.headers,
-                                         **kw)
+        kw.setdefault("headers", self.headers)
+        return self.cloud.client.request(method, self.base + path, **kw)
 
     def get(self, path: str, **kw: Any) -> Any:
         return self.req("GET", path, **kw)

@@ -498,6 +498,16 @@ class CreateSnapshot(Message):
 
 
 @dataclass
+class RevertVolume(Message):
+    """Put a snapshot's bytes back into its volume (Cinder's revert, 3.40)."""
+
+    kind: ClassVar[str] = "revert_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    snapshot_id: str = ""
+
+
+@dataclass
 class DeleteSnapshot(Message):
     kind: ClassVar[str] = "delete_snapshot"
     reply_type: ClassVar[type[Message] | None] = StorageReply

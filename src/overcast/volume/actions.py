@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from overcast.bus.messages import CopyVolumeToImage, ExtendVolume
+from overcast.bus.messages import CopyVolumeToImage, ExtendVolume, RevertVolume
 from overcast.db import utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, NotFound
@@ -42,7 +42,9 @@ class Actions:
         """(status, body) of one action."""
         name, arg = next(iter(body.items()))
         arg = arg or {}
-        fn = getattr(self, name.replace("os-", "do_").replace("-", "_"))
+        if name == "revert" and not ver.at_least("3.40"):
+            raise BadRequest("There is no such action: revert")
+        fn = getattr(self, "do_" + name.removeprefix("os-").replace("-", "_"))
         result: tuple[int, Any] = fn(ctx, volume_id, arg, ver)
         return result
 
@@ -71,6 +73,13 @@ class Actions:
                 raise errors.invalid_input(
                     f"New size for extend must be greater than current size. (current: "
                     f"{v.size}, extended: {new_size}).")
+            remote = [a for a in s.scalars(select(m.Attachment).where(
+                m.Attachment.volume_id == v.id)) if (a.connection_info or {}).get(
+                    "driver_volume_type") == "nbd"]
+            if remote:
+                # NBD clients learn a disk's size once, when they connect
+                raise errors.invalid_volume(f"Volume {v.id} is attached over NBD to "
+                                            "another host: detach it to extend it.")
             vtype = s.get(m.VolumeType, v.volume_type_id or "")
             self.quotas.check(s, v.project_id, vtype.name if vtype else None,
                               gigabytes=new_size - v.size)
@@ -91,6 +100,42 @@ class Actions:
             else:
                 v.status, v.fault = "error_extending", (reply.error or "")[:1024]
             v.previous_status = None
+
+    def do_revert(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
+                  ver: APIVersion) -> tuple[int, Any]:
+        """3.40: back to the volume's latest snapshot (Cinder's rules: both available,
+        the latest snapshot, the same size)."""
+        with self.store.db.transaction() as s:
+            v = common.volume(s, ctx, volume_id, lock=True)
+            policy.write(ctx, v.project_id, "volume:revert_to_snapshot")
+            snap = common.snapshot(s, ctx, arg["snapshot_id"], lock=True)
+            latest = s.scalar(select(m.Snapshot).where(m.Snapshot.volume_id == v.id)
+                              .order_by(m.Snapshot.created_at.desc(),
+                                        m.Snapshot.id.desc()).limit(1))
+            if snap.volume_id != v.id or latest is None or latest.id != snap.id:
+                raise errors.invalid_snapshot("Cannot revert volume to a snapshot that is "
+                                              "not its latest one.")
+            if v.status != "available" or snap.status != "available":
+                raise errors.invalid_volume(f"Volume {v.id} and snapshot {snap.id} must be "
+                                            "available to revert.")
+            if v.size != snap.size:
+                raise errors.invalid_volume("Volume size and snapshot size must be the same "
+                                            "to revert.")
+            v.status, snap.status = "reverting", "restoring"
+            host = v.host
+        self.store.storage.spawn(self._revert, volume_id, snap.id, host)
+        return 202, None
+
+    def _revert(self, volume_id: str, snapshot_id: str, host: str) -> None:
+        reply = self.store.storage.call(host, RevertVolume(volume_id=volume_id,
+                                                           snapshot_id=snapshot_id))
+        with self.store.db.transaction() as s:
+            v, snap = s.get(m.Volume, volume_id), s.get(m.Snapshot, snapshot_id)
+            if v is not None and v.status == "reverting":
+                v.status = "available" if reply.ok else "error"
+                v.fault = None if reply.ok else (reply.error or "")[:1024]
+            if snap is not None and snap.status == "restoring":
+                snap.status = "available"
 
     # ------------------------------------------------------------ legacy attach
     def do_reserve(self, ctx: RequestContext, volume_id: str, arg: Any, ver: APIVersion

@@ -147,6 +147,9 @@ _ACTIONS: dict[str, Any] = {
     "os-extend": {"type": "object", "properties": {"new_size": SIZE},
                   "required": ["new_size"], "additionalProperties": False},
     "os-reserve": {"type": ["object", "null"]},
+    "revert": {"type": "object", "properties": {"snapshot_id": {
+        "type": "string", "format": "uuid"}}, "required": ["snapshot_id"],
+        "additionalProperties": False},
     "os-unreserve": {"type": ["object", "null"]},
     "os-begin_detaching": {"type": ["object", "null"]},
     "os-roll_detaching": {"type": ["object", "null"]},

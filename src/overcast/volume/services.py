@@ -30,7 +30,7 @@ VOLUME_BINARY = "cinder-volume"
 SCHEDULER_BINARY = "cinder-scheduler"
 #: statuses that only exist while a step runs: a start-up sync settles them
 TRANSITIONAL = ("creating", "downloading", "deleting", "extending", "attaching",
-                "detaching", "reserved", "uploading", "maintenance", "retyping")
+                "detaching", "reserved", "uploading", "maintenance", "retyping", "reverting")
 
 
 class Services:
@@ -142,7 +142,9 @@ class Services:
                 m.Snapshot.host.startswith(prefix + "#"))))
             known_snaps = {x.id for x in snaps}
             for snap in snaps:
-                if snap.status == "creating":
+                if snap.status == "restoring":
+                    snap.status = "available"
+                elif snap.status == "creating":
                     snap.status = "available" if snap.id in snaps_here else "error"
                 elif snap.status == "deleting":
                     if snap.id in snaps_here:

@@ -136,4 +136,6 @@ def service(svc: m.StorageService, up: bool, ver: APIVersion) -> dict[str, Any]:
         "disabled_reason": svc.disabled_reason}
     if ver.at_least("3.7"):
         out["cluster"] = None
+    if ver.at_least("3.49") and svc.binary == "cinder-volume":
+        out["backend_state"] = "up" if up else "down"
     return out

@@ -140,6 +140,8 @@ class Volumes:
             if not params["size"].isdigit():
                 raise errors.invalid_input(f"Invalid size filter {params['size']!r}")
             stmt = stmt.where(m.Volume.size == int(params["size"]))
+        if "group_id" in params and ver.at_least("3.10"):
+            stmt = stmt.where(m.Volume.id.is_(None))  # no volume here is in a group
         if "bootable" in params:
             stmt = stmt.where(m.Volume.bootable.is_(schemas.flag(params["bootable"])))
         if "volume_type" in params or "volume_type_id" in params:
@@ -173,13 +175,23 @@ class Volumes:
                 views.volume_summary(base, v) for v in rows]
         return Page(items, rows[-1].id if more and rows else None, count)
 
-    def summary(self, ctx: RequestContext, all_tenants: bool) -> dict[str, Any]:
+    def summary(self, ctx: RequestContext, all_tenants: bool, ver: APIVersion
+                ) -> dict[str, Any]:
         with self.store.db.session() as s:
             stmt = select(func.count(), func.coalesce(func.sum(m.Volume.size), 0))
+            meta = select(m.VolumeMetadata.key, m.VolumeMetadata.value).join(
+                m.Volume, m.Volume.id == m.VolumeMetadata.volume_id)
             if not (ctx.is_admin and all_tenants):
                 stmt = stmt.where(m.Volume.project_id == (ctx.project_id or ""))
+                meta = meta.where(m.Volume.project_id == (ctx.project_id or ""))
             count, total = s.execute(stmt).one()
-        return {"total_size": int(total), "total_count": int(count)}
+            out: dict[str, Any] = {"total_size": int(total), "total_count": int(count)}
+            if ver.at_least("3.36"):
+                merged: dict[str, set[str]] = {}
+                for key, value in s.execute(meta):
+                    merged.setdefault(key, set()).add(value)
+                out["metadata"] = {k: sorted(v) for k, v in sorted(merged.items())}
+        return out
 
     # ------------------------------------------------------------ creating
     def create(self, ctx: RequestContext, body: dict[str, Any], base: str, ver: APIVersion
@@ -254,6 +266,9 @@ class Volumes:
                 raise errors.invalid_input("size must be specified")
             vtype = vtype or common.default_type(s)
             row.size, row.volume_type_id = size, vtype.id
+            spec = s.get(m.TypeExtraSpec, (vtype.id, "multiattach"))
+            row.multiattach = spec is not None and spec.value.strip().lower() in (
+                "<is> true", "true")
             row.availability_zone = az or self.store.availability_zone
             self.services.check_zone(s, row.availability_zone)
             self.quotas.check(s, row.project_id, vtype.name, volumes=1, gigabytes=size)

@@ -75,6 +75,10 @@ class StorageDriver(abc.ABC):
         """A point-in-time copy of the volume; returns its size in bytes."""
 
     @abc.abstractmethod
+    async def revert(self, volume_id: str, snapshot_id: str) -> None:
+        """Put the snapshot's bytes back into the (unattached) volume."""
+
+    @abc.abstractmethod
     async def delete_snapshot(self, snapshot_id: str) -> None:
         """Remove a snapshot (done if already gone)."""
 

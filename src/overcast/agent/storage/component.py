@@ -37,6 +37,7 @@ from overcast.bus.messages import (
     ExportVolume,
     ExtendVolume,
     Message,
+    RevertVolume,
     StorageHeartbeat,
     StorageReply,
     StorageSync,
@@ -173,6 +174,9 @@ class StorageComponent:
             return {"size_bytes": await d.extend(msg.volume_id, msg.size_gb)}
         if isinstance(msg, CreateSnapshot):
             return {"size_bytes": await d.create_snapshot(msg.snapshot_id, msg.volume_id)}
+        if isinstance(msg, RevertVolume):
+            await d.revert(msg.volume_id, msg.snapshot_id)
+            return {}
         if isinstance(msg, DeleteSnapshot):
             await d.delete_snapshot(msg.snapshot_id)
             return {}

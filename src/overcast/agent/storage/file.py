@@ -64,7 +64,7 @@ class FileDriver(StorageDriver):
 
     async def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        for part in self.root.glob("*.part"):
+        for part in [*self.root.glob("*.part"), *self.root.glob("revert-*")]:
             part.unlink(missing_ok=True)
 
     async def stop(self) -> None:
@@ -153,9 +153,14 @@ class FileDriver(StorageDriver):
         want = size_gb * GiB
         if path.stat().st_size > want:
             raise StorageError("a volume cannot shrink")
+        if volume_id in await self.nbd.exports():
+            # an NBD export does not share the 'resize' permission, and NBD clients
+            # learn the size once, at connection: growing it under them is refused
+            raise StorageError(f"volume {volume_id} is exported over NBD: it cannot grow "
+                               "while a remote host uses it")
         # a truncate, not `qemu-img resize`: it works while a guest's QEMU holds the file
+        # (the guest's QEMU then `block_resize`s to the new size)
         await asyncio.to_thread(os.truncate, path, want)
-        await self.nbd.resize(volume_id, want)
         return want
 
     async def create_snapshot(self, snapshot_id: str, volume_id: str) -> int:
@@ -167,6 +172,16 @@ class FileDriver(StorageDriver):
             raise StorageNotFound(f"volume {volume_id} is not on this host")
         size_gb = -(-src.stat().st_size // GiB)
         return await self._convert(src, "raw", final, size_gb, shared=True)
+
+    async def revert(self, volume_id: str, snapshot_id: str) -> None:
+        final = self.volume_path(volume_id)
+        if not final.exists():
+            raise StorageNotFound(f"volume {volume_id} is not on this host")
+        size_gb = -(-final.stat().st_size // GiB)
+        # written beside the volume and renamed over it: a crash leaves the old bytes
+        tmp = self.root / f"revert-{volume_id}"
+        await self._convert(self.snapshot_path(snapshot_id), "raw", tmp, size_gb)
+        os.replace(tmp, final)
 
     async def delete_snapshot(self, snapshot_id: str) -> None:
         self.snapshot_path(snapshot_id).unlink(missing_ok=True)

@@ -272,6 +272,32 @@ def create_backup(project_id: str, request: Request, ctx: RequestContext = Ctx) 
     raise errors.backup_unavailable()
 
 
+# ----------------------------------------------------------------- resource filters
+#: the list filters each resource's listing honours (3.33: /resource_filters)
+RESOURCE_FILTERS = {
+    "volume": ["name", "status", "metadata", "bootable", "availability_zone",
+               "glance_metadata", "size", "volume_type", "user_id", "group_id", "name~",
+               "status~"],
+    "snapshot": ["name", "status", "volume_id", "metadata"],
+    "attachment": ["volume_id", "status", "instance_id", "attach_status"],
+    "transfer": [],
+    "backup": [],
+    "pool": [],
+}
+
+
+@routes.get(V + "/resource_filters")
+@accepts(query=Schema({"type": "object", "properties": {"resource": {
+    "type": "string", "maxLength": 64}}, "additionalProperties": False}, schemas.STYLE))
+def resource_filters(project_id: str, request: Request, ctx: RequestContext = Ctx
+                     ) -> Response:
+    VERSIONS.require(request, "3.33")
+    wanted = request.query_params.get("resource")
+    return reply(request, {"resource_filters": [
+        {"resource": r, "filters": f} for r, f in RESOURCE_FILTERS.items()
+        if wanted in (None, r)]})
+
+
 # ----------------------------------------------------------------- extensions
 EXTENSIONS = [
     ("os-admin-actions", "AdminActions", "Enable admin actions."),

@@ -3,11 +3,14 @@ metadata, actions and the summary."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from fastapi import Request, Response
 
 from overcast.kit.context import RequestContext
+from overcast.kit.errors import PreconditionFailed
 from overcast.kit.schema import accepts
 from overcast.volume import errors, schemas
 from overcast.volume.routes.base import (
@@ -58,7 +61,8 @@ def volumes_summary(project_id: str, request: Request, ctx: RequestContext = Ctx
                     ) -> Response:
     VERSIONS.require(request, "3.12")
     every = schemas.flag(request.query_params.get("all_tenants", "0"))
-    return reply(request, {"volume-summary": service(request).volumes.summary(ctx, every)})
+    return reply(request, {"volume-summary": service(request).volumes.summary(
+        ctx, every, version(request))})
 
 
 @routes.post(P, status_code=202)
@@ -110,10 +114,18 @@ def volume_action(project_id: str, volume_id: str, request: Request, body: Any =
 
 
 # ----------------------------------------------------------------- metadata
+def _etag(meta: dict[str, str]) -> str:
+    return hashlib.md5(json.dumps(meta, sort_keys=True).encode(),
+                       usedforsecurity=False).hexdigest()
+
+
 @routes.get(P + "/{volume_id}/metadata")
 def get_metadata(project_id: str, volume_id: str, request: Request,
                  ctx: RequestContext = Ctx) -> Response:
-    return reply(request, {"metadata": service(request).volumes.metadata(ctx, volume_id)})
+    meta = service(request).volumes.metadata(ctx, volume_id)
+    # 3.15: an ETag, for a later update to name the state it read (If-Match)
+    headers = {"ETag": _etag(meta)} if version(request).at_least("3.15") else None
+    return reply(request, {"metadata": meta}, headers=headers)
 
 
 @routes.post(P + "/{volume_id}/metadata")
@@ -129,6 +141,14 @@ def add_metadata(project_id: str, volume_id: str, request: Request, body: Any = 
 @accepts(body=schemas.METADATA_SET)
 def replace_metadata(project_id: str, volume_id: str, request: Request,
                      body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
+    if_match = request.headers.get("if-match")
+    if if_match and version(request).at_least("3.15"):
+        # checked again inside the update's transaction would be stricter; Cinder
+        # checks it before the update as well
+        current = service(request).volumes.metadata(ctx, volume_id)
+        if if_match.strip('"') != _etag(current):
+            raise PreconditionFailed("Metadata was changed since it was read "
+                                     "(If-Match does not match its ETag).")
     out = service(request).volumes.set_metadata(ctx, volume_id, body["metadata"],
                                                 replace=True)
     return reply(request, {"metadata": out})
