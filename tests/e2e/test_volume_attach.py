@@ -390,6 +390,65 @@ async def test_an_nbd_volume_from_a_storage_daemon(
             "format": "qcow2"}}, "")
 
 
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Linux dataplane (QEMU of a guest with a port runs in its namespace)."""
+    if not shutil.which("dnsmasq"):
+        pytest.skip("needs dnsmasq for the Linux dataplane")
+    from overcast.agent.net.linux import LinuxDataplane
+
+    dp = LinuxDataplane(f"ocv{secrets.token_hex(1)}", tmp_path_factory.mktemp("net"))
+    try:
+        yield dp
+    finally:
+        dp.cleanup()
+
+
+async def test_nbd_for_a_guest_in_the_dataplanes_namespace(
+        state_dir: Path, built: BuiltImage, plane: Any,
+        nbd_export: tuple[Path, int, str]) -> None:
+    """QEMU of a guest with a port runs in the dataplane's namespace, where 127.0.0.1
+    is not the storage daemon's: the agent connects and hands QEMU the socket, live
+    and when QEMU starts again (started paused, the volume added, then run)."""
+    files = {KERNEL_ID: built.kernel, RAMDISK_ID: built.ramdisk,
+             MACHINE["id"]: built.rootfs}
+
+    async def image_path(image_id: str) -> Path:
+        return files[image_id]
+
+    d = QemuDriver("vol-host", DriverEnv(state_dir=state_dir, image_path=image_path,
+                                         plugger=plane))
+    net = str(uuid.uuid4())
+    port = {"id": str(uuid.uuid4()), "mac_address": "fa:16:3e:63:00:10",
+            "network_id": net, "mtu": 1400, "fixed_ips": []}
+    plane.ensure_network(net, 1400)
+    s = spec("vol-netns", ports=[port])
+    vol, nport, name = nbd_export
+    vid = str(uuid.uuid4())
+    ser = vid[:20]
+    info = {"driver_volume_type": "nbd",
+            "data": {"volume_id": vid, "host": "127.0.0.1", "port": nport,
+                     "export_name": name, "format": "raw", "read_only": False}}
+    try:
+        await booted(d, s)
+        pid = d._pid(s.uuid) or 0
+        assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+        await d.attach_volume(s.uuid, info, "")
+        out = await wait_console(d, s.uuid, f"OVERCAST-VOLUME-WROTE {ser}")
+        assert f"OVERCAST-VOLUME-FILE {ser} overcast-nbd.txt: served over NBD" in out
+        await d.power_off(s.uuid, timeout=0)
+        await d.power_on(s.uuid)
+        argv = qm._cmdline(d._pid(s.uuid) or 0)
+        assert "-S" in argv and not any(name in a for a in argv)
+        out = await wait_console(d, s.uuid, f"OVERCAST-VOLUME-WROTE {ser}", count=2)
+        assert f"OVERCAST-VOLUME-FILE {ser} guest-{s.uuid}.txt: written by {s.uuid}" in out
+        assert qmp(d, s.uuid, "query-status")["status"] == "running"
+        await d.detach_volume(s.uuid, vid)
+        await wait_console(d, s.uuid, f"OVERCAST-VOLUME-GONE {ser}", count=1)
+    finally:
+        await d.destroy(s.uuid)
+
+
 async def test_a_guest_that_does_not_release_the_disk(
         make: Callable[[], QemuDriver], tmp_path: Path) -> None:
     d = make()

@@ -373,6 +373,15 @@ async def test_contract_lifecycle(make: Callable[..., QemuDriver],
     await contract.test_resources_reported(make())
 
 
+async def test_contract_volumes(make: Callable[..., Any], tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/unit/test_driver_contract.py's test_volumes, as is."""
+    plain = contract.spec
+    monkeypatch.setattr(contract, "spec", lambda name="vm": dataclasses.replace(
+        plain(name), image=dict(MACHINE), image_ref=MACHINE["id"]))
+    await contract.test_volumes(make(), tmp_path)
+
+
 async def test_bootable_disk_through_the_firmware(make: Callable[..., QemuDriver],
                                                   images: Images) -> None:
     """No kernel_id: SeaBIOS, the disk's MBR and syslinux; the root disk an overlay of

@@ -11,8 +11,9 @@ driver reads it):
   (hw_machine_type), a little faster to boot but with virtio-mmio devices fixed at
   start, and then gets `tsc_early_khz` on its command line (without it a TCG guest
   on microvm, which has no HPET or PM timer, sometimes hangs calibrating its TSC:
-  HOST_FACTS §4). Measured here (bench/volume_attach.py) the PCI machine costs
-  about 0.1 s more to userspace than microvm, for live attach and detach. Its
+  HOST_FACTS §4). The PCI machine costs little at boot: 1.86-1.90 s to userspace
+  against 1.80-1.84 s for microvm on an idle host (HOST_FACTS §4; measured again
+  by bench/volume_attach.py), for live attach and detach. Its
   root disk is an overlay over the machine image (a machine image without data
   gets a blank root disk: the guest runs from its ramdisk);
 * any other image is a bootable disk (qcow2, raw, vmdk, vdi, vhd, vhdx) booted

@@ -45,6 +45,8 @@ from overcast.bus.messages import InstanceSpec
 log = logging.getLogger("overcast.agent.virt.qemu")
 
 GiB = 1 << 30
+#: a volume's unplug is asked of the guest again this often while it has not happened
+DEVICE_DEL_EVERY = 2.0
 
 
 class QemuDriver(QemuProcess, Driver):
@@ -462,20 +464,26 @@ class QemuDriver(QemuProcess, Driver):
 
     async def _unplug_volume(self, uuid: str, volume_id: str, timeout: float) -> None:
         fmt_node, _, dev = volumes.names(volume_id)
-        if dev in await self._devices_present(uuid):
-            try:
-                await self._qmp(uuid, ("device_del", {"id": dev}))
-            except QmpError as exc:  # asked before and still pending: wait again
-                if "in the process of unplug" not in str(exc):
-                    raise PermanentError(f"volume {volume_id}: {exc}") from exc
-            deadline = time.monotonic() + timeout
-            while dev in await self._devices_present(uuid):
-                if time.monotonic() >= deadline:
-                    raise RetryableError(
-                        f"the guest of {uuid} did not release volume {volume_id} within "
-                        f"{timeout:.0f} s (is it still mounted, or the guest not running "
-                        "its ACPI hot-plug?); the unplug stays requested")
-                await asyncio.sleep(0.05)
+        deadline = time.monotonic() + timeout
+        asked = 0.0
+        while dev in await self._devices_present(uuid):
+            now = time.monotonic()
+            if now >= deadline:
+                raise RetryableError(
+                    f"the guest of {uuid} did not release volume {volume_id} within "
+                    f"{timeout:.0f} s (is it still mounted, or the guest not running "
+                    "its ACPI hot-plug?); the unplug stays requested")
+            if now - asked >= DEVICE_DEL_EVERY:
+                # asked again now and then: a guest still booting (its ACPI not up
+                # yet) misses the eject request, as Nova's detach retries know
+                try:
+                    await self._qmp(uuid, ("device_del", {"id": dev}))
+                except QmpError as exc:  # asked before and still pending: wait on
+                    if "in the process of unplug" not in str(exc) and \
+                            "not found" not in str(exc):
+                        raise PermanentError(f"volume {volume_id}: {exc}") from exc
+                asked = now
+            await asyncio.sleep(0.05)
         # the device leaves QEMU's tree a moment before it lets go of its block node
         deadline = time.monotonic() + 10
         while True:

@@ -12,7 +12,8 @@ it at /dev/disk/by-id/virtio-<serial> whatever name its kernel gives it.
 Attach on a running guest: `blockdev-add` of the format node (the protocol node
 inline) and `device_add`; the guest sees the disk about a second later (ACPI PCI
 hot-plug on `pc`'s root bus). Detach: `device_del`, then the device's disappearance
-is waited for (the guest must release it: ACPI eject), then `blockdev-del`. A guest
+is waited for (the guest must release it: ACPI eject; the request is repeated
+every 2 s, as a guest still booting misses it), then `blockdev-del`. A guest
 that does not release it within the timeout gets a RetryableError naming the
 volume; the unplug request stays pending in QEMU, and a later detach finishes it.
 On a stopped guest both only change the record: the next start has the volume on
