@@ -54,13 +54,15 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                        capture_output=True, text=True)
 
 
-def wait_for(what: str, cond: Any, timeout: float = 120, every: float = 0.5) -> Any:
+def wait_for(what: str, cond: Any, timeout: float = 120, every: float = 0.5,
+             detail: Any = None) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         got = cond()
         if got:
             return got
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}" + (
+            f":\n{detail()}" if detail else "")
         time.sleep(every)
 
 
@@ -98,7 +100,8 @@ def test_a_volume_outlives_its_attachments(cloud: Live, tmp_path: Path) -> None:
     live.osc("server", "add", "volume", "vm1", "data1", fmt=False)
     assert volume_status(live, "data1") == "in-use"
     wait_for("vm1 to write", lambda: f"OVERCAST-VOLUME-WROTE {serial} guest-{ids['vm1']}.txt"
-             in console(live, "vm1"))
+             in console(live, "vm1"), detail=lambda: console(live, "vm1")[-3000:] +
+             live.log_path.read_text()[-3000:])
     assert f"OVERCAST-VOLUME-FILE {serial} overcast-seed.txt: planted by the test" in \
         console(live, "vm1")
     live.osc("server", "remove", "volume", "vm1", "data1", fmt=False)
