@@ -82,6 +82,7 @@ def setup(app: FastAPI) -> None:
             app.state.local_storage = await start_local_storage(app, settings, bus)
 
     async def stop(app: FastAPI) -> None:
+        svc.storage.close()
         component = getattr(app.state, "local_storage", None)
         if component is not None:
             await component.stop()
