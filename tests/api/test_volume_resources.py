@@ -281,3 +281,22 @@ def test_summary_metadata_etag_filters_and_backend_state(vol: Vol, adm: Vol) -> 
     assert vol.at("3.32").get("/resource_filters").status_code == 404
     services = {s["binary"]: s for s in adm.get("/os-services").json()["services"]}
     assert services["cinder-volume"]["backend_state"] == "up"
+
+
+def test_failures_leave_user_messages_from_33(vol: Vol, adm: Vol) -> None:
+    t = adm.post("/types", {"volume_type": {"name": "on-ceph", "extra_specs": {
+        "volume_backend_name": "ceph"}}}).json()["volume_type"]
+    v = vol.create(expect="error", volume_type=t["id"])
+    assert vol.at("3.2").get("/messages").status_code == 404
+    msgs = vol.get(f"/messages?resource_uuid={v['id']}").json()["messages"]
+    assert len(msgs) == 1
+    msg = msgs[0]
+    assert msg["event_id"] == "VOLUME_VOLUME_001_003"
+    assert msg["user_message"].startswith("schedule allocate volume:")
+    assert msg["resource_uuid"] == v["id"] and msg["message_level"] == "ERROR"
+    assert vol.get(f"/messages/{msg['id']}").json()["message"]["id"] == msg["id"]
+    other = member_vol(vol.cloud)
+    assert other.get(f"/messages/{msg['id']}").status_code == 404
+    assert other.get("/messages").json()["messages"] == []
+    assert vol.delete(f"/messages/{msg['id']}").status_code == 204
+    assert vol.get(f"/messages/{msg['id']}").status_code == 404

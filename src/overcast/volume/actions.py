@@ -19,7 +19,7 @@ from overcast.db import utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, NotFound
 from overcast.kit.microversion import APIVersion
-from overcast.volume import common, errors, policy, schemas, views
+from overcast.volume import common, errors, messages, policy, schemas, views
 from overcast.volume import models as m
 from overcast.volume.attachments import Attachments, settle_status
 from overcast.volume.common import Store
@@ -99,6 +99,7 @@ class Actions:
                 v.size, v.status = new_size, v.previous_status or "available"
             else:
                 v.status, v.fault = "error_extending", (reply.error or "")[:1024]
+                messages.record(s, v.project_id, "VOLUME", v.id, "007", "001", reply.error)
             v.previous_status = None
 
     def do_revert(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
@@ -359,6 +360,7 @@ class Actions:
                 v.status, v.previous_status = v.previous_status or "available", None
                 if error:
                     v.fault = error[:1024]
+                    messages.record(s, v.project_id, "VOLUME", v.id, "003", "001", error)
 
     # ------------------------------------------------------------ the admin's
     def do_reset_status(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],

@@ -17,7 +17,7 @@ from overcast.db import utcnow
 from overcast.kit import paging
 from overcast.kit.context import RequestContext
 from overcast.kit.microversion import APIVersion
-from overcast.volume import common, errors, policy, schemas, views
+from overcast.volume import common, errors, messages, policy, schemas, views
 from overcast.volume import models as m
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
@@ -133,6 +133,8 @@ class Snapshots:
             snap.status = "available" if ok else "error"
             snap.progress = "100%" if ok else snap.progress
             snap.fault = None if ok else (error or "")[:1024]
+            if not ok:
+                messages.record(s, snap.project_id, "SNAPSHOT", snap.id, "009", "001", error)
 
     def update(self, ctx: RequestContext, snapshot_id: str, body: dict[str, Any],
                ver: APIVersion) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from overcast.kit import paging
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import NotFound
 from overcast.kit.microversion import APIVersion
-from overcast.volume import common, errors, policy, schemas, views
+from overcast.volume import common, errors, messages, policy, schemas, views
 from overcast.volume import models as m
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
@@ -278,6 +278,8 @@ class Volumes:
                     row.status, row.fault = "error", errors.no_valid_backend(why)
             s.add(row)
             s.flush()
+            if row.status == "error":
+                messages.record(s, row.project_id, "VOLUME", vid, "001", "003", why)
             if req.get("metadata"):
                 common.set_metadata(s, m.VolumeMetadata, "volume_id", vid, req["metadata"],
                                     replace=True)
@@ -325,6 +327,8 @@ class Volumes:
                 v.status, v.launched_at, v.fault = "available", utcnow(), None
             else:
                 v.status, v.fault = "error", (reply.error or "")[:1024]
+                action = "005" if v.image_id else "011" if v.snapshot_id else "001"
+                messages.record(s, v.project_id, "VOLUME", v.id, action, "009", reply.error)
 
     # ------------------------------------------------------------ changing
     def update(self, ctx: RequestContext, volume_id: str, body: dict[str, Any], base: str,

@@ -19,6 +19,7 @@ from overcast.volume.routes.base import (
     VERSIONS,
     Ctx,
     base_url,
+    next_link,
     params,
     reply,
     router,
@@ -270,6 +271,39 @@ def show_backup(project_id: str, backup_id: str, request: Request, ctx: RequestC
 @routes.post(V + "/backups")
 def create_backup(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     raise errors.backup_unavailable()
+
+
+# ----------------------------------------------------------------- user messages
+@routes.get(V + "/messages")
+@accepts(query=schemas.LIST_QUERY)
+def list_messages(project_id: str, request: Request, ctx: RequestContext = Ctx
+                  ) -> Response:
+    VERSIONS.require(request, "3.3")
+    q = params(request)
+    if not version(request).at_least("3.5"):
+        for key in ("limit", "marker", "sort", "sort_key", "sort_dir", "offset"):
+            q.pop(key, None)
+    items, more = service(request).messages.listing(ctx, q, base_url(request))
+    body: dict[str, Any] = {"messages": items}
+    if more:
+        body["messages_links"] = next_link(request, project_id, "messages", more)
+    return reply(request, body)
+
+
+@routes.get(V + "/messages/{message_id}")
+def show_message(project_id: str, message_id: str, request: Request,
+                 ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.3")
+    return reply(request, {"message": service(request).messages.show(
+        ctx, message_id, base_url(request))})
+
+
+@routes.delete(V + "/messages/{message_id}", status_code=204)
+def delete_message(project_id: str, message_id: str, request: Request,
+                   ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.3")
+    service(request).messages.delete(ctx, message_id)
+    return reply(request, None, 204)
 
 
 # ----------------------------------------------------------------- resource filters
