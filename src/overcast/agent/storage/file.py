@@ -92,8 +92,17 @@ class FileDriver(StorageDriver):
         if final.exists():
             return final.stat().st_size
         part = final.with_name(final.name + ".part")
-        await asyncio.to_thread(qemu_img, "create", "-q", "-f", "raw", str(part),
-                                str(size_gb * GiB))
+
+        def make() -> None:
+            # a blank raw volume is a hole of its size: what `qemu-img create -f raw`
+            # makes, without a process start (tens of ms on a busy host)
+            fd = os.open(part, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            try:
+                os.ftruncate(fd, size_gb * GiB)
+            finally:
+                os.close(fd)
+
+        await asyncio.to_thread(make)
         return await self._finish(part, final, size_gb)
 
     async def _convert(self, src: Path, fmt: str, final: Path, size_gb: int,
