@@ -113,6 +113,8 @@ def main() -> None:
                     "Content-Type": "application/octet-stream"}).raise_for_status()
         with httpx.Client(base_url=f"{base}/volume/v3/{project}", headers=hd,
                           timeout=600) as c:
+            c.put(f"/os-quota-sets/{project}", json={"quota_set": {
+                "volumes": -1, "snapshots": -1, "gigabytes": -1}}).raise_for_status()
             made = []
             for _ in range(args.runs):
                 vid, t = timed_create(c, {"size": 1})
