@@ -300,3 +300,19 @@ def test_failures_leave_user_messages_from_33(vol: Vol, adm: Vol) -> None:
     assert other.get("/messages").json()["messages"] == []
     assert vol.delete(f"/messages/{msg['id']}").status_code == 204
     assert vol.get(f"/messages/{msg['id']}").status_code == 404
+
+
+def test_pools_capabilities_hosts_and_encryption(vol: Vol, adm: Vol) -> None:
+    pools = adm.get("/scheduler-stats/get_pools?detail=True").json()["pools"]
+    assert len(pools) == 1 and pools[0]["name"].endswith("@file#file")
+    caps = pools[0]["capabilities"]
+    assert caps["volume_backend_name"] == "file" and caps["free_capacity_gb"] > 0
+    assert vol.get("/scheduler-stats/get_pools").status_code == 403
+    host = pools[0]["name"].split("#")[0]
+    assert adm.get(f"/capabilities/{host}").json()["volume_backend_name"] == "file"
+    assert adm.get("/capabilities/nowhere@x").status_code == 404
+    hosts = adm.get("/os-hosts").json()["hosts"]
+    assert hosts[0]["host_name"] == host and hosts[0]["service-state"] == "up"
+    default = [t for t in vol.get("/types").json()["volume_types"]
+               if t["name"] == "__DEFAULT__"][0]
+    assert vol.get(f"/types/{default['id']}/encryption").json() == {}

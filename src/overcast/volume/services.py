@@ -115,6 +115,48 @@ class Services:
             self.up(r) and not r.disabled for r in rows if r.availability_zone == z)}}
             for z in names]
 
+    def pools(self, detail: bool) -> list[dict[str, Any]]:
+        """The scheduler's view of each up backend (Cinder's get_pools: one pool per
+        backend here, named after it)."""
+        with self.store.db.session() as s:
+            rows = [r for r in s.scalars(select(m.StorageService).where(
+                m.StorageService.binary == VOLUME_BINARY).order_by(m.StorageService.host))
+                if self.up(r)]
+        out = []
+        for r in rows:
+            pool: dict[str, Any] = {"name": f"{r.host}#{r.backend}"}
+            if detail:
+                pool["capabilities"] = {
+                    "pool_name": r.backend, "volume_backend_name": r.backend,
+                    "vendor_name": "overcast", "driver_version": "1.0",
+                    "storage_protocol": "file/nbd", "total_capacity_gb": round(r.total_gb, 2),
+                    "free_capacity_gb": round(r.free_gb, 2), "reserved_percentage": 0,
+                    "thin_provisioning_support": True, "thick_provisioning_support": False,
+                    "multiattach": True, "timestamp": views.when(r.updated_at)}
+            out.append(pool)
+        return out
+
+    def capabilities(self, host: str) -> dict[str, Any]:
+        with self.store.db.session() as s:
+            row = s.get(m.StorageService, (host.split("#", 1)[0], VOLUME_BINARY))
+            if row is None:
+                raise NotFound(f"Service {host} could not be found.")
+            backend = row.backend
+        return {"namespace": f"OS::Storage::Capabilities::{host}", "vendor_name": "overcast",
+                "volume_backend_name": backend, "pool_name": None, "driver_version": "1.0",
+                "storage_protocol": "file/nbd", "display_name": None,
+                "description": "Volumes as sparse raw files, exported over NBD",
+                "visibility": None, "replication_targets": [], "properties": {}}
+
+    def hosts(self) -> list[dict[str, Any]]:
+        """os-hosts: each service's host, zone and state."""
+        with self.store.db.session() as s:
+            rows = list(s.scalars(select(m.StorageService).order_by(m.StorageService.host)))
+        return [{"host_name": r.host, "service": r.binary, "zone": r.availability_zone,
+                 "service-status": "disabled" if r.disabled else "enabled",
+                 "service-state": "up" if self.up(r) else "down",
+                 "last-update": views.when(r.updated_at)} for r in rows]
+
     # ------------------------------------------------------------ crash recovery
     def sync(self, msg: StorageSync) -> StorageSyncReply:
         """Settle this storage host's records from what it really holds (see

@@ -112,6 +112,26 @@ def update_service(project_id: str, action: str, request: Request, body: Any = J
     return reply(request, out)
 
 
+@routes.get(V + "/scheduler-stats/get_pools", dependencies=[ADMIN])
+@accepts(query=Schema({"type": "object", "properties": {"detail": {
+    "type": "string", "maxLength": 8}}, "additionalProperties": {"type": "string"}},
+    schemas.STYLE))
+def get_pools(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    detail = schemas.flag(request.query_params.get("detail", "false"))
+    return reply(request, {"pools": service(request).services.pools(detail)})
+
+
+@routes.get(V + "/capabilities/{host}", dependencies=[ADMIN])
+def capabilities(project_id: str, host: str, request: Request, ctx: RequestContext = Ctx
+                 ) -> Response:
+    return reply(request, service(request).services.capabilities(host))
+
+
+@routes.get(V + "/os-hosts", dependencies=[ADMIN])
+def hosts(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    return reply(request, {"hosts": service(request).services.hosts()})
+
+
 # ----------------------------------------------------------------- transfers
 def _transfer_routes(path: str, gate: str | None) -> None:
     def gated(request: Request) -> None:

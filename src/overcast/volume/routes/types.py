@@ -89,6 +89,14 @@ def delete_extra_spec(project_id: str, type_id: str, key: str, request: Request,
     return reply(request, None, 202)
 
 
+@routes.get(P + "/{type_id}/encryption")
+def type_encryption(project_id: str, type_id: str, request: Request,
+                    ctx: RequestContext = Ctx) -> Response:
+    """No type here encrypts its volumes: Cinder answers an empty object then."""
+    service(request).types.show(ctx, type_id)
+    return reply(request, {})
+
+
 @routes.get(P + "/{type_id}/os-volume-type-access", dependencies=[ADMIN])
 def type_access(project_id: str, type_id: str, request: Request, ctx: RequestContext = Ctx
                 ) -> Response:
