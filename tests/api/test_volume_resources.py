@@ -316,3 +316,19 @@ def test_pools_capabilities_hosts_and_encryption(vol: Vol, adm: Vol) -> None:
     default = [t for t in vol.get("/types").json()["volume_types"]
                if t["name"] == "__DEFAULT__"][0]
     assert vol.get(f"/types/{default['id']}/encryption").json() == {}
+
+
+def test_quota_classes_and_clusters(vol: Vol, adm: Vol) -> None:
+    assert vol.get("/os-quota-class-sets/default").json()["quota_class_set"]["volumes"] == 10
+    assert vol.put("/os-quota-class-sets/default", {"quota_class_set": {"volumes": 3}}
+                   ).status_code == 403
+    r = adm.put("/os-quota-class-sets/default", {"quota_class_set": {"snapshots": 7}})
+    assert r.status_code == 200 and r.json()["quota_class_set"]["snapshots"] == 7
+    fresh = member_vol(vol.cloud)
+    assert fresh.get(f"/os-quota-sets/{fresh.project_id}").json()["quota_set"][
+        "snapshots"] == 7
+    adm.put("/os-quota-class-sets/default", {"quota_class_set": {"snapshots": 10}})
+    assert adm.get("/clusters").json() == {"clusters": []}
+    assert adm.at("3.6").get("/clusters").status_code == 404
+    assert vol.get("/clusters").status_code == 403
+    assert adm.get("/clusters/c1").status_code == 404

@@ -67,6 +67,56 @@ def reset_quota(project_id: str, target: str, request: Request, ctx: RequestCont
     return reply(request, None, 200)
 
 
+@routes.get(V + "/os-quota-class-sets/{name}")
+def show_quota_class(project_id: str, name: str, request: Request,
+                     ctx: RequestContext = Ctx) -> Response:
+    return reply(request, {"quota_class_set": service(request).quotas.class_show(name)})
+
+
+@routes.put(V + "/os-quota-class-sets/{name}", dependencies=[ADMIN])
+@accepts(body=Schema({"type": "object", "properties": {
+    "quota_class_set": schemas.QUOTA_UPDATE.schema["properties"]["quota_set"]},
+    "required": ["quota_class_set"], "additionalProperties": False}, schemas.STYLE))
+def update_quota_class(project_id: str, name: str, request: Request,
+                       body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
+    return reply(request, {"quota_class_set": service(request).quotas.class_update(
+        name, body["quota_class_set"])})
+
+
+# ----------------------------------------------------------------- clusters
+# No storage host here runs in a cluster (Cinder's active-active groups of
+# cinder-volume services): from 3.7 the list is empty and every cluster unknown.
+@routes.get(V + "/clusters")
+@routes.get(V + "/clusters/detail")
+@accepts(query=schemas.EMPTY_QUERY)
+def list_clusters(project_id: str, request: Request, ctx: RequestContext = Ctx
+                  ) -> Response:
+    VERSIONS.require(request, "3.7")
+    policy.admin(ctx, "clusters:get_all")
+    return reply(request, {"clusters": []})
+
+
+@routes.get(V + "/clusters/{name}")
+def show_cluster(project_id: str, name: str, request: Request, ctx: RequestContext = Ctx
+                 ) -> Response:
+    VERSIONS.require(request, "3.7")
+    policy.admin(ctx, "clusters:get")
+    raise NotFound(f"Cluster {name} could not be found.")
+
+
+@routes.put(V + "/clusters/{action}")
+@accepts(body=Schema({"type": "object", "properties": {
+    "name": {"type": "string", "maxLength": 255},
+    "binary": {"type": "string", "maxLength": 255},
+    "disabled_reason": {"type": ["string", "null"], "maxLength": 255}},
+    "required": ["name"], "additionalProperties": False}, schemas.STYLE))
+def update_cluster(project_id: str, action: str, request: Request, body: Any = JSON_BODY,
+                   ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.7")
+    policy.admin(ctx, "clusters:update")
+    raise NotFound(f"Cluster {body['name']} could not be found.")
+
+
 @routes.get(V + "/limits")
 @accepts(query=Schema({"type": "object", "properties": {"project_id": {
     "type": "string", "maxLength": 255}}, "additionalProperties": False}, schemas.STYLE))
