@@ -453,3 +453,36 @@ def test_restart_settles_transitional_states(cloud: Cloud, vol: Vol) -> None:
     settled = vol.get(f"/volumes/{attaching['id']}").json()["volume"]
     assert settled["status"] == "available"
     assert vol.get(f"/attachments?volume_id={attaching['id']}").json()["attachments"] == []
+
+
+# ----------------------------------------------------------------- compute's VolumePort
+def test_volume_port_runs_the_attach_flow_for_compute(cloud: Cloud, vol: Vol) -> None:
+    from overcast.kit.context import RequestContext
+    from overcast.kit.errors import Conflict, NotFound
+
+    port = cloud.app.state.volume.instances
+    ctx = RequestContext(user_id="u", project_id=vol.project_id, roles=["member"])
+    vid = port.create_for_instance(ctx, size_gb=1, name="boot")
+    vol.wait(vid, "available")
+    assert port.lookup(ctx, vid)["name"] == "boot"
+    stranger = RequestContext(user_id="x", project_id="other", roles=["member"])
+    with pytest.raises(NotFound):
+        port.lookup(stranger, vid)
+    server = "4d9f1e2a-6b7c-4d8e-9f0a-1b2c3d4e5f60"
+    aid = port.reserve(ctx, vid, server)
+    assert port.lookup(ctx, vid)["status"] == "reserved"
+    with pytest.raises(Conflict):
+        port.reserve(ctx, vid, server)
+    info = port.connect(aid, {"host": socket.gethostname(), "ip": "127.0.0.1"})
+    assert info["driver_volume_type"] == "file"
+    assert info["data"]["path"] == str(volume_file(cloud, vid))
+    assert port.lookup(ctx, vid)["status"] == "attaching"
+    port.complete(aid, "/dev/vdb")
+    shown = port.lookup(ctx, vid)
+    assert shown["status"] == "in-use"
+    assert shown["attachments"][0]["device"] == "/dev/vdb"
+    assert shown["attachments"][0]["server_id"] == server
+    port.disconnect(aid)
+    assert port.lookup(ctx, vid)["status"] == "available"
+    port.delete_for_instance(vid)
+    vol.wait(vid, "gone")
