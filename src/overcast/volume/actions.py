@@ -48,15 +48,6 @@ class Actions:
         result: tuple[int, Any] = fn(ctx, volume_id, arg, ver)
         return result
 
-    def _state(self, ctx: RequestContext, volume_id: str, rule: str, want: tuple[str, ...],
-               new: str, refusal: str) -> None:
-        with self.store.db.transaction() as s:
-            v = common.volume(s, ctx, volume_id, lock=True)
-            policy.write(ctx, v.project_id, RULE + rule)
-            if v.status not in want:
-                raise errors.invalid_volume(refusal.format(status=v.status, id=v.id))
-            v.status = new
-
     # ------------------------------------------------------------ size
     def do_extend(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
                   ver: APIVersion) -> tuple[int, Any]:

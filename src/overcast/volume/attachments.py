@@ -146,15 +146,17 @@ class Attachments:
                 raise errors.attachment_not_found(attachment_id)
             v = s.get(m.Volume, row.volume_id)
             assert v is not None
-            if not reply.ok:
+            if reply.ok:
+                row.connection_info = _with_attachment(reply.data, row)
+            else:
+                # committed before the refusal is raised: the attachment says it failed
                 row.attach_status = "error_attaching"
                 settle_status(s, v)
-                raise errors.invalid_volume(f"the volume could not be exported: "
-                                            f"{reply.error}")
-            row.connection_info = _with_attachment(reply.data, row)
             s.flush()
             s.expunge(row)
-            return row
+        if not reply.ok:
+            raise errors.invalid_volume(f"the volume could not be exported: {reply.error}")
+        return row
 
     def complete(self, ctx: RequestContext, attachment_id: str,
                  mountpoint: str | None = None) -> None:
