@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from overcast.kit.web import ServiceSpec
-from overcast.volume.routes import others, snapshots, types, volumes
+from overcast.volume.routes import groups, others, snapshots, types, volumes
 from overcast.volume.service import VolumeService
 from overcast.volume.versions import VERSIONS
 
@@ -50,7 +50,8 @@ def version(request: Request) -> Response:
     return JSONResponse({"versions": [_version_doc(request)]})
 
 
-ROUTERS = [root, discovery, volumes.routes, snapshots.routes, types.routes, others.routes]
+ROUTERS = [root, discovery, volumes.routes, snapshots.routes, types.routes, groups.routes,
+           others.routes]
 
 
 def setup(app: FastAPI) -> None:

@@ -46,6 +46,8 @@ class Volume(Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
                                                            onupdate=utcnow)
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: the generic volume group (3.13) the volume belongs to
+    group_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     __table_args__ = (Index("ix_volume_volumes_project_created", "project_id",
                             "created_at", "id"),
                       Index("ix_volume_volumes_host", "host"))
@@ -100,6 +102,9 @@ class Snapshot(Base):
     progress: Mapped[str] = mapped_column(String(8), default="0%")
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     fault: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    #: the group snapshot (3.14) this snapshot was taken in
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True,
+                                                          index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
                                                            onupdate=utcnow)
@@ -192,3 +197,51 @@ class UserMessage(Base):
     user_message: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class GroupType(Base):
+    __tablename__ = "volume_group_types"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GroupTypeSpec(Base):
+    __tablename__ = "volume_group_type_specs"
+    type_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_group_types.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Group(Base):
+    """A generic volume group (3.13): volumes snapshotted and handled together."""
+
+    __tablename__ = "volume_groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255), default="")
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(32), default="available")
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
+    group_type_id: Mapped[str] = mapped_column(String(36))
+    volume_type_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GroupSnapshot(Base):
+    __tablename__ = "volume_group_snapshots"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    group_id: Mapped[str] = mapped_column(String(36), index=True)
+    group_type_id: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: "creating" and "available" are what its member snapshots say; the others stay
+    status: Mapped[str] = mapped_column(String(32), default="creating")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -244,3 +244,52 @@ def flag(value: Any) -> bool:
 
 def size(value: Any) -> int:
     return int(str(value).strip())
+
+# ----- generic volume groups (3.11, 3.13, 3.14)
+GROUP_SPECS = {"type": "object", "maxProperties": 500,
+               "patternProperties": {"^[a-zA-Z0-9-_:. /]{1,255}$": {
+                   "type": ["string", "integer", "boolean", "number"]}},
+               "additionalProperties": False}
+GROUP_TYPE_CREATE = _obj("group_type", {
+    "name": {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"},
+    "description": DESCRIPTION, "is_public": BOOL, "group_specs": GROUP_SPECS}, ["name"])
+GROUP_TYPE_UPDATE = _obj("group_type", {
+    "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
+    "description": DESCRIPTION, "is_public": BOOL})
+GROUP_SPECS_SET = Schema({"type": "object", "properties": {"group_specs": GROUP_SPECS},
+                          "required": ["group_specs"], "additionalProperties": False},
+                         STYLE)
+GROUP_SPEC_ITEM = Schema({**GROUP_SPECS, "minProperties": 1, "maxProperties": 1}, STYLE)
+GROUP_CREATE = _obj("group", {
+    "name": NAME, "description": DESCRIPTION,
+    "group_type": {"type": "string", "minLength": 1, "maxLength": 255},
+    "volume_types": {"type": "array", "minItems": 1, "maxItems": 64,
+                     "items": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "availability_zone": {"type": ["string", "null"], "maxLength": 255}},
+    ["group_type", "volume_types"])
+GROUP_UPDATE = _obj("group", {
+    "name": NAME, "description": DESCRIPTION,
+    "add_volumes": {"type": ["string", "null"], "maxLength": 37 * 64},
+    "remove_volumes": {"type": ["string", "null"], "maxLength": 37 * 64}})
+GROUP_ACTION = Schema({"type": "object", "properties": {
+    "delete": {"type": "object", "properties": {"delete-volumes": BOOL},
+               "additionalProperties": False},
+    "reset_status": {"type": "object", "properties": {"status": {
+        "type": "string", "enum": ["available", "error", "creating", "deleting",
+                                   "updating", "in-use", "error_deleting"]}},
+        "required": ["status"], "additionalProperties": False}},
+    "minProperties": 1, "maxProperties": 1, "additionalProperties": False}, STYLE)
+GROUP_FROM_SRC = Schema({"type": "object", "properties": {"create-from-src": {
+    "type": "object", "properties": {
+        "group_snapshot_id": UUID_OR_NULL, "source_group_id": UUID_OR_NULL,
+        "name": NAME, "description": DESCRIPTION},
+    "additionalProperties": False}}, "required": ["create-from-src"],
+    "additionalProperties": False}, STYLE)
+GROUP_SNAPSHOT_CREATE = _obj("group_snapshot", {
+    "group_id": {"type": "string", "format": "uuid"}, "name": NAME,
+    "description": DESCRIPTION}, ["group_id"])
+GROUP_SNAPSHOT_ACTION = Schema({"type": "object", "properties": {"reset_status": {
+    "type": "object", "properties": {"status": {"type": "string", "enum": [
+        "available", "error", "creating", "deleting", "error_deleting"]}},
+    "required": ["status"], "additionalProperties": False}},
+    "required": ["reset_status"], "additionalProperties": False}, STYLE)

@@ -2,7 +2,7 @@
 (`app.state.volume`) made of one part per resource.
 
   volumes, actions, attachments, snapshots, types, transfers, quotas, services,
-  messages
+  messages, groups
               domain logic and transactions (no HTTP)
   common      the Store (database, storage bus bridge, image service) and lookups
   policy      who may see and do what;  errors  every refusal, worded once
@@ -23,6 +23,7 @@ from overcast.db import Database
 from overcast.volume.actions import Actions
 from overcast.volume.attachments import Attachments
 from overcast.volume.common import ImageSource, Storage, Store
+from overcast.volume.groups import Groups
 from overcast.volume.instances import Instances
 from overcast.volume.messages import Messages
 from overcast.volume.quotas import Quotas
@@ -47,6 +48,7 @@ class VolumeService:
         self.transfers = Transfers(self.store, self.quotas)
         self.instances = Instances(self.store, self.volumes, self.attachments)
         self.messages = Messages(self.store)
+        self.groups = Groups(self.store, self.volumes, self.snapshots)
 
     @property
     def storage(self) -> Storage:

@@ -82,8 +82,8 @@ class Snapshots:
             items = [{k: x[k] for k in keep} for x in items]
         return Page(items, rows[-1].id if more and rows else None, count)
 
-    def create(self, ctx: RequestContext, body: dict[str, Any], ver: APIVersion
-               ) -> dict[str, Any]:
+    def create(self, ctx: RequestContext, body: dict[str, Any], ver: APIVersion, *,
+               group_snapshot_id: str | None = None) -> dict[str, Any]:
         req = body["snapshot"]
         force = schemas.flag(req.get("force", False))
         sid = str(uuid.uuid4())
@@ -106,7 +106,7 @@ class Snapshots:
             snap = m.Snapshot(id=sid, project_id=v.project_id, user_id=ctx.user_id or "",
                               volume_id=v.id, volume_type_id=v.volume_type_id, name=name,
                               description=desc, size=v.size, status="creating",
-                              host=v.host)
+                              host=v.host, group_snapshot_id=group_snapshot_id)
             s.add(snap)
             s.flush()
             if req.get("metadata"):
@@ -155,7 +155,8 @@ class Snapshots:
         with self.store.db.transaction() as s:
             snap = common.snapshot(s, ctx, snapshot_id, lock=True)
             policy.write(ctx, snap.project_id, "volume:delete_snapshot")
-            if not force and snap.status not in ("available", "error"):
+            if not force and (snap.status not in ("available", "error")
+                              or snap.group_snapshot_id is not None):
                 raise errors.invalid_snapshot("Volume Snapshot status must be available or "
                                               "error and must not be part of a group.")
             snap.status = "deleting"
