@@ -332,3 +332,35 @@ def test_quota_classes_and_clusters(vol: Vol, adm: Vol) -> None:
     assert adm.at("3.6").get("/clusters").status_code == 404
     assert vol.get("/clusters").status_code == 403
     assert adm.get("/clusters/c1").status_code == 404
+
+
+def test_qos_specs_reach_the_connection_info_for_front_end(cloud: Cloud, vol: Vol,
+                                                           adm: Vol) -> None:
+    import socket
+
+    r = adm.post("/qos-specs", {"qos_specs": {"name": "slow", "consumer": "front-end",
+                                              "total_iops_sec": "500"}})
+    assert r.status_code == 200, r.text
+    q = r.json()["qos_specs"]
+    assert q["specs"] == {"total_iops_sec": "500"} and r.json()["links"]
+    assert adm.post("/qos-specs", {"qos_specs": {"name": "slow"}}).status_code == 409
+    assert vol.get("/qos-specs").status_code == 403
+    t = adm.post("/types", {"volume_type": {"name": "throttled"}}).json()["volume_type"]
+    assert adm.get(f"/qos-specs/{q['id']}/associate?vol_type_id={t['id']}").status_code == 202
+    assert adm.get(f"/types/{t['id']}").json()["volume_type"]["qos_specs_id"] == q["id"]
+    assert adm.get(f"/qos-specs/{q['id']}/associations").json() == {"qos_associations": [
+        {"association_type": "volume_type", "name": "throttled", "id": t["id"]}]}
+    adm.put(f"/qos-specs/{q['id']}", {"qos_specs": {"read_bytes_sec": "1048576"}})
+    v = vol.create(volume_type=t["id"])
+    a = vol.post("/attachments", {"attachment": {
+        "volume_uuid": v["id"], "instance_uuid": "11111111-1111-4111-8111-111111111111",
+        "connector": {"host": socket.gethostname()}}}).json()["attachment"]
+    assert a["connection_info"]["data"]["qos_specs"] == {
+        "total_iops_sec": "500", "read_bytes_sec": "1048576"}
+    assert adm.delete(f"/qos-specs/{q['id']}").status_code == 400  # still associated
+    assert adm.put(f"/qos-specs/{q['id']}/delete_keys", {"keys": ["nope"]}).status_code == 404
+    assert adm.put(f"/qos-specs/{q['id']}/delete_keys", {"keys": ["read_bytes_sec"]}
+                   ).status_code == 202
+    assert adm.get(f"/qos-specs/{q['id']}/disassociate_all").status_code == 202
+    assert adm.delete(f"/qos-specs/{q['id']}").status_code == 202
+    assert adm.get(f"/qos-specs/{q['id']}").status_code == 404

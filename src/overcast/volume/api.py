@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from overcast.kit.web import ServiceSpec
-from overcast.volume.routes import groups, others, snapshots, types, volumes
+from overcast.volume.routes import groups, others, qos, snapshots, types, volumes
 from overcast.volume.service import VolumeService
 from overcast.volume.versions import VERSIONS
 
@@ -51,7 +51,7 @@ def version(request: Request) -> Response:
 
 
 ROUTERS = [root, discovery, volumes.routes, snapshots.routes, types.routes, groups.routes,
-           others.routes]
+           qos.routes, others.routes]
 
 
 def setup(app: FastAPI) -> None:

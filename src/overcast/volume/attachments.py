@@ -28,6 +28,7 @@ from overcast.kit.errors import BadRequest
 from overcast.volume import common, errors, policy
 from overcast.volume import models as m
 from overcast.volume.common import Store
+from overcast.volume.qos import front_end_specs
 
 
 def settle_status(s: Session, v: m.Volume) -> None:
@@ -148,6 +149,11 @@ class Attachments:
             assert v is not None
             if reply.ok:
                 row.connection_info = _with_attachment(reply.data, row)
+                qos = front_end_specs(s, v.volume_type_id)
+                if qos is not None:
+                    info = dict(row.connection_info)
+                    info["data"] = {**info["data"], "qos_specs": qos}
+                    row.connection_info = info
             else:
                 # committed before the refusal is raised: the attachment says it failed
                 row.attach_status = "error_attaching"

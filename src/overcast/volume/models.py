@@ -126,6 +126,7 @@ class VolumeType(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     description: Mapped[str | None] = mapped_column(String(255), nullable=True)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    qos_specs_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
                                                            onupdate=utcnow)
@@ -245,3 +246,22 @@ class GroupSnapshot(Base):
     #: "creating" and "available" are what its member snapshots say; the others stay
     status: Mapped[str] = mapped_column(String(32), default="creating")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class QosSpec(Base):
+    """QoS specs: limits a volume type carries; `front-end` ones reach the consumer
+    in each connection_info (`data.qos_specs`), as Cinder hands them to Nova."""
+
+    __tablename__ = "volume_qos_specs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    consumer: Mapped[str] = mapped_column(String(16), default="back-end")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class QosSpecValue(Base):
+    __tablename__ = "volume_qos_spec_values"
+    qos_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_qos_specs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), default="")

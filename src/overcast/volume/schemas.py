@@ -293,3 +293,24 @@ GROUP_SNAPSHOT_ACTION = Schema({"type": "object", "properties": {"reset_status":
         "available", "error", "creating", "deleting", "error_deleting"]}},
     "required": ["status"], "additionalProperties": False}},
     "required": ["reset_status"], "additionalProperties": False}, STYLE)
+
+# ----- QoS specs
+QOS_CREATE = Schema({"type": "object", "properties": {"qos_specs": {
+    "type": "object", "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"},
+        "consumer": {"type": "string", "enum": ["front-end", "back-end", "both"]}},
+    "patternProperties": {"^[a-zA-Z0-9-_:. /]{1,255}$": {
+        "type": ["string", "integer", "number"]}},
+    "required": ["name"], "additionalProperties": False}},
+    "required": ["qos_specs"], "additionalProperties": False}, STYLE)
+QOS_UPDATE = Schema({"type": "object", "properties": {"qos_specs": {
+    "type": "object", "minProperties": 1, "patternProperties": {
+        "^[a-zA-Z0-9-_:. /]{1,255}$": {"type": ["string", "integer", "number"]}},
+    "additionalProperties": False}}, "required": ["qos_specs"],
+    "additionalProperties": False}, STYLE)
+QOS_DELETE_KEYS = Schema({"type": "object", "properties": {"keys": {
+    "type": "array", "minItems": 1, "items": {"type": "string", "maxLength": 255}}},
+    "required": ["keys"], "additionalProperties": False}, STYLE)
+QOS_QUERY = Schema({"type": "object", "properties": {
+    "vol_type_id": {"type": "string", "maxLength": 36},
+    "force": {"type": "string", "maxLength": 8}}, "additionalProperties": False}, STYLE)

@@ -2,7 +2,7 @@
 (`app.state.volume`) made of one part per resource.
 
   volumes, actions, attachments, snapshots, types, transfers, quotas, services,
-  messages, groups
+  messages, groups, qos
               domain logic and transactions (no HTTP)
   common      the Store (database, storage bus bridge, image service) and lookups
   policy      who may see and do what;  errors  every refusal, worded once
@@ -26,6 +26,7 @@ from overcast.volume.common import ImageSource, Storage, Store
 from overcast.volume.groups import Groups
 from overcast.volume.instances import Instances
 from overcast.volume.messages import Messages
+from overcast.volume.qos import Qos
 from overcast.volume.quotas import Quotas
 from overcast.volume.services import Services
 from overcast.volume.snapshots import Snapshots
@@ -49,6 +50,7 @@ class VolumeService:
         self.instances = Instances(self.store, self.volumes, self.attachments)
         self.messages = Messages(self.store)
         self.groups = Groups(self.store, self.volumes, self.snapshots)
+        self.qos = Qos(self.store)
 
     @property
     def storage(self) -> Storage:

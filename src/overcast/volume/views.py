@@ -99,7 +99,7 @@ def snapshot(v: m.Snapshot, metadata: dict[str, str], ver: APIVersion) -> dict[s
 def volume_type(t: m.VolumeType, specs: dict[str, str], admin: bool) -> dict[str, Any]:
     return {"id": t.id, "name": t.name, "description": t.description,
             "is_public": t.is_public, "os-volume-type-access:is_public": t.is_public,
-            "qos_specs_id": None,
+            "qos_specs_id": t.qos_specs_id,
             # non-admins see no extra specs: they describe the backends (Cinder's
             # default policy shows them to admins only)
             "extra_specs": specs if admin else {}}

@@ -77,6 +77,14 @@ def upgrade() -> None:
     with op.batch_alter_table('volume_messages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_volume_messages_project_id'), ['project_id'], unique=False)
 
+    op.create_table('volume_qos_specs',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('consumer', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_volume_qos_specs')),
+    sa.UniqueConstraint('name', name=op.f('uq_volume_qos_specs_name'))
+    )
     op.create_table('volume_quotas',
     sa.Column('project_id', sa.String(length=255), nullable=False),
     sa.Column('resource', sa.String(length=300), nullable=False),
@@ -124,6 +132,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=255), nullable=False),
     sa.Column('description', sa.String(length=255), nullable=True),
     sa.Column('is_public', sa.Boolean(), nullable=False),
+    sa.Column('qos_specs_id', sa.String(length=36), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_volume_types')),
@@ -200,6 +209,13 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['volume_id'], ['volume_volumes.id'], name=op.f('fk_volume_metadata_volume_id_volume_volumes'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('volume_id', 'key', name=op.f('pk_volume_metadata'))
     )
+    op.create_table('volume_qos_spec_values',
+    sa.Column('qos_id', sa.String(length=36), nullable=False),
+    sa.Column('key', sa.String(length=255), nullable=False),
+    sa.Column('value', sa.String(length=255), nullable=False),
+    sa.ForeignKeyConstraint(['qos_id'], ['volume_qos_specs.id'], name=op.f('fk_volume_qos_spec_values_qos_id_volume_qos_specs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('qos_id', 'key', name=op.f('pk_volume_qos_spec_values'))
+    )
     op.create_table('volume_snapshot_metadata',
     sa.Column('snapshot_id', sa.String(length=36), nullable=False),
     sa.Column('key', sa.String(length=255), nullable=False),
@@ -247,6 +263,7 @@ def downgrade() -> None:
 
     op.drop_table('volume_transfers')
     op.drop_table('volume_snapshot_metadata')
+    op.drop_table('volume_qos_spec_values')
     op.drop_table('volume_metadata')
     op.drop_table('volume_image_metadata')
     op.drop_table('volume_group_type_specs')
@@ -269,6 +286,7 @@ def downgrade() -> None:
     op.drop_table('volume_snapshots')
     op.drop_table('volume_services')
     op.drop_table('volume_quotas')
+    op.drop_table('volume_qos_specs')
     with op.batch_alter_table('volume_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_volume_messages_project_id'))
 
