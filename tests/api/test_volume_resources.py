@@ -364,3 +364,15 @@ def test_qos_specs_reach_the_connection_info_for_front_end(cloud: Cloud, vol: Vo
     assert adm.get(f"/qos-specs/{q['id']}/disassociate_all").status_code == 202
     assert adm.delete(f"/qos-specs/{q['id']}").status_code == 202
     assert adm.get(f"/qos-specs/{q['id']}").status_code == 404
+
+
+def test_type_list_filters_by_extra_specs_from_352(vol: Vol, adm: Vol) -> None:
+    adm.post("/types", {"volume_type": {"name": "zoned", "extra_specs": {
+        "RESKEY:availability_zones": "nova", "secret": "x"}}})
+    found = vol.get("/types", params={
+        "extra_specs": "{'RESKEY:availability_zones': 'nova'}"}).json()["volume_types"]
+    assert [t["name"] for t in found] == ["zoned"]
+    r = vol.get("/types", params={"extra_specs": "{'secret': 'x'}"})
+    assert r.status_code == 400  # not a key users may filter by
+    assert [t["name"] for t in adm.get("/types", params={
+        "extra_specs": "{'secret': 'x'}"}).json()["volume_types"]] == ["zoned"]

@@ -132,7 +132,8 @@ class Services:
                     "storage_protocol": "file/nbd", "total_capacity_gb": round(r.total_gb, 2),
                     "free_capacity_gb": round(r.free_gb, 2), "reserved_percentage": 0,
                     "thin_provisioning_support": True, "thick_provisioning_support": False,
-                    "multiattach": True, "timestamp": views.when(r.updated_at)}
+                    "multiattach": True, "QoS_support": False,
+                    "timestamp": views.when(r.updated_at)}
             out.append(pool)
         return out
 
