@@ -376,3 +376,33 @@ def test_type_list_filters_by_extra_specs_from_352(vol: Vol, adm: Vol) -> None:
     assert r.status_code == 400  # not a key users may filter by
     assert [t["name"] for t in adm.get("/types", params={
         "extra_specs": "{'secret': 'x'}"}).json()["volume_types"]] == ["zoned"]
+
+
+def test_manage_and_unmanage_existing_disks(cloud: Cloud, vol: Vol, adm: Vol) -> None:
+    root = cloud.data_dir / "volumes"
+    disk = root / "legacy-disk.raw"
+    with open(disk, "wb") as f:
+        f.write(b"LEGACY")
+        f.truncate(300 << 20)
+    host = adm.get("/scheduler-stats/get_pools").json()["pools"][0]["name"]
+    listed = adm.get(f"/manageable_volumes?host={host}").json()["manageable-volumes"]
+    assert {"reference": {"source-name": "legacy-disk.raw"}, "size": 1,
+            "safe_to_manage": True} in listed
+    assert adm.at("3.7").get(f"/manageable_volumes?host={host}").status_code == 404
+    assert vol.get(f"/manageable_volumes?host={host}").status_code == 403
+    r = adm.post("/os-volume-manage", {"volume": {
+        "host": host, "ref": {"source-name": "legacy-disk.raw"}, "name": "adopted"}})
+    assert r.status_code == 202, r.text
+    vid = r.json()["volume"]["id"]
+    v = adm.wait(vid, "available")
+    assert v["size"] == 1 and v["name"] == "adopted"
+    assert (root / f"volume-{vid}").read_bytes()[:6] == b"LEGACY"
+    assert not disk.exists()
+    r = adm.post("/os-volume-manage", {"volume": {"host": host,
+                                                  "ref": {"source-name": "nope"}}})
+    gone = adm.wait(r.json()["volume"]["id"], "error_managing")
+    assert gone["status"] == "error_managing"
+    assert vol.action(vid, "os-unmanage").status_code in (403, 404)
+    assert adm.action(vid, "os-unmanage").status_code == 202
+    adm.wait(vid, "gone")
+    assert (root / f"unmanaged-{vid}").exists()

@@ -469,6 +469,35 @@ class RevertVolume(Message):
 
 
 @dataclass
+class ManageVolume(Message):
+    """Adopt a file already in the backend (`source_name`) as volume `volume_id`;
+    the reply's data has its `size_bytes` (grown to whole GiB)."""
+
+    kind: ClassVar[str] = "manage_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    source_name: str = ""
+
+
+@dataclass
+class UnmanageVolume(Message):
+    """Give a volume's bytes back to the backend, outside any record (kept, renamed
+    `unmanaged-<id>`, and manageable again)."""
+
+    kind: ClassVar[str] = "unmanage_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+
+
+@dataclass
+class ListManageable(Message):
+    """What the backend holds that no volume is: data {"volumes": [{"name", "size"}]}."""
+
+    kind: ClassVar[str] = "list_manageable"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+
+
+@dataclass
 class DeleteSnapshot(Message):
     kind: ClassVar[str] = "delete_snapshot"
     reply_type: ClassVar[type[Message] | None] = StorageReply

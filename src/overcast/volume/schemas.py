@@ -196,6 +196,7 @@ _ACTIONS: dict[str, Any] = {
             "migrating", "error", "success", "completing", "none", "starting", None]}},
         "additionalProperties": False},
     "os-force_delete": {"type": ["object", "null"]},
+    "os-unmanage": {"type": ["object", "null"]},
     "os-force_detach": {"type": ["object", "null"], "properties": {
         "attachment_id": {"type": ["string", "null"], "format": "uuid"},
         "connector": {"anyOf": [CONNECTOR, {"type": "null"}]}},
@@ -314,3 +315,19 @@ QOS_DELETE_KEYS = Schema({"type": "object", "properties": {"keys": {
 QOS_QUERY = Schema({"type": "object", "properties": {
     "vol_type_id": {"type": "string", "maxLength": 36},
     "force": {"type": "string", "maxLength": 8}}, "additionalProperties": False}, STYLE)
+
+# ----- manage existing
+MANAGE = _obj("volume", {
+    "host": {"type": "string", "minLength": 1, "maxLength": 255},
+    "cluster": {"type": ["string", "null"], "maxLength": 255},
+    "ref": {"type": "object", "properties": {"source-name": {
+        "type": "string", "minLength": 1, "maxLength": 255}},
+        "additionalProperties": True},
+    "name": NAME, "description": DESCRIPTION,
+    "volume_type": {"type": ["string", "null"], "maxLength": 255},
+    "availability_zone": {"type": ["string", "null"], "maxLength": 255},
+    "bootable": BOOL, "metadata": METADATA_OR_NULL}, ["host", "ref"])
+MANAGEABLE_QUERY = Schema({"type": "object", "properties": {
+    **_PAGING, "host": {"type": "string", "maxLength": 255},
+    "cluster": {"type": "string", "maxLength": 255}},
+    "additionalProperties": False}, STYLE)

@@ -2,7 +2,7 @@
 (`app.state.volume`) made of one part per resource.
 
   volumes, actions, attachments, snapshots, types, transfers, quotas, services,
-  messages, groups, qos
+  messages, groups, qos, manage
               domain logic and transactions (no HTTP)
   common      the Store (database, storage bus bridge, image service) and lookups
   policy      who may see and do what;  errors  every refusal, worded once
@@ -25,6 +25,7 @@ from overcast.volume.attachments import Attachments
 from overcast.volume.common import ImageSource, Storage, Store
 from overcast.volume.groups import Groups
 from overcast.volume.instances import Instances
+from overcast.volume.manage import Manage
 from overcast.volume.messages import Messages
 from overcast.volume.qos import Qos
 from overcast.volume.quotas import Quotas
@@ -51,6 +52,7 @@ class VolumeService:
         self.messages = Messages(self.store)
         self.groups = Groups(self.store, self.volumes, self.snapshots)
         self.qos = Qos(self.store)
+        self.manage = Manage(self.store, self.volumes, self.quotas)
 
     @property
     def storage(self) -> Storage:

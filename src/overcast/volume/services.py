@@ -30,7 +30,8 @@ VOLUME_BINARY = "cinder-volume"
 SCHEDULER_BINARY = "cinder-scheduler"
 #: statuses that only exist while a step runs: a start-up sync settles them
 TRANSITIONAL = ("creating", "downloading", "deleting", "extending", "attaching",
-                "detaching", "reserved", "uploading", "maintenance", "retyping", "reverting")
+                "detaching", "reserved", "uploading", "maintenance", "retyping", "reverting",
+                "managing", "unmanaging")
 
 
 class Services:
@@ -202,6 +203,15 @@ class Services:
     def _settle(self, s: Session, v: m.Volume, atts: list[m.Attachment],
                 present: bool) -> bool:
         """Put one volume in the state its bytes say; False when its record is gone."""
+        if v.status == "managing":
+            v.status = "available" if present else "error_managing"
+            return True
+        if v.status == "unmanaging":
+            if present:
+                v.status = "available"
+                return True
+            s.delete(v)
+            return False
         if v.status in ("creating", "downloading"):
             v.status = "available" if present else "error"
             if not present:

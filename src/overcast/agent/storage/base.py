@@ -98,6 +98,18 @@ class StorageDriver(abc.ABC):
         """Write the volume out to `dest` as an image file in `disk_format`."""
 
     @abc.abstractmethod
+    async def list_manageable(self) -> list[tuple[str, int]]:
+        """(name, bytes) of each disk in the backend that is not a volume or snapshot."""
+
+    @abc.abstractmethod
+    async def manage(self, volume_id: str, source_name: str) -> int:
+        """Adopt a manageable disk as volume `volume_id`; its size in bytes."""
+
+    @abc.abstractmethod
+    async def unmanage(self, volume_id: str) -> None:
+        """Keep the volume's bytes but make them no volume (manageable again)."""
+
+    @abc.abstractmethod
     async def list_volumes(self) -> dict[str, int]:
         """Every complete volume on this host: id -> bytes (half-made ones excluded)."""
 

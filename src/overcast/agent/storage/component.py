@@ -36,6 +36,8 @@ from overcast.bus.messages import (
     DeleteVolume,
     ExportVolume,
     ExtendVolume,
+    ListManageable,
+    ManageVolume,
     Message,
     RevertVolume,
     StorageHeartbeat,
@@ -43,6 +45,7 @@ from overcast.bus.messages import (
     StorageSync,
     StorageSyncReply,
     UnexportVolume,
+    UnmanageVolume,
 )
 
 log = logging.getLogger("overcast.agent.storage")
@@ -174,6 +177,14 @@ class StorageComponent:
             return {"size_bytes": await d.extend(msg.volume_id, msg.size_gb)}
         if isinstance(msg, CreateSnapshot):
             return {"size_bytes": await d.create_snapshot(msg.snapshot_id, msg.volume_id)}
+        if isinstance(msg, ManageVolume):
+            return {"size_bytes": await d.manage(msg.volume_id, msg.source_name)}
+        if isinstance(msg, UnmanageVolume):
+            await d.unmanage(msg.volume_id)
+            return {}
+        if isinstance(msg, ListManageable):
+            return {"volumes": [{"name": n, "size": b} for n, b in
+                                await d.list_manageable()]}
         if isinstance(msg, RevertVolume):
             await d.revert(msg.volume_id, msg.snapshot_id)
             return {}

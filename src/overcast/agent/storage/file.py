@@ -229,6 +229,45 @@ class FileDriver(StorageDriver):
             raise
         os.replace(part, dest)
 
+    # ------------------------------------------------------------ adopting files
+    def _manageable_path(self, name: str) -> Path:
+        path = self.root / name
+        if ("/" in name or name.startswith((".", "volume-", "snapshot-", "revert-"))
+                or name.endswith(".part") or not path.is_file()):
+            raise StorageNotFound(f"{name} is not a manageable disk of this backend")
+        return path
+
+    async def list_manageable(self) -> list[tuple[str, int]]:
+        out = []
+        for p in sorted(self.root.iterdir()):
+            try:
+                self._manageable_path(p.name)
+            except StorageNotFound:
+                continue
+            out.append((p.name, p.stat().st_size))
+        return out
+
+    async def manage(self, volume_id: str, source_name: str) -> int:
+        final = self.volume_path(volume_id)
+        if final.exists():
+            return final.stat().st_size
+        src = self._manageable_path(source_name)
+        info = json.loads(await asyncio.to_thread(
+            qemu_img, "info", "-U", "--output=json", str(src)))
+        if info.get("format") != "raw":
+            raise StorageError(f"{source_name} is a {info.get('format')} disk: only raw "
+                               "disks are volumes here")
+        size_gb = max(1, -(-src.stat().st_size // GiB))
+        os.truncate(src, size_gb * GiB)  # whole GiB, as Cinder sizes volumes
+        os.replace(src, final)
+        return size_gb * GiB
+
+    async def unmanage(self, volume_id: str) -> None:
+        await self.nbd.remove(volume_id)
+        path = self.volume_path(volume_id)
+        if path.exists():
+            os.replace(path, self.root / f"unmanaged-{volume_id}")
+
     # ------------------------------------------------------------ what is here
     async def list_volumes(self) -> dict[str, int]:
         out = {}
