@@ -406,3 +406,19 @@ def test_manage_and_unmanage_existing_disks(cloud: Cloud, vol: Vol, adm: Vol) ->
     assert adm.action(vid, "os-unmanage").status_code == 202
     adm.wait(vid, "gone")
     assert (root / f"unmanaged-{vid}").exists()
+
+
+def test_log_levels_from_332(adm: Vol) -> None:
+    import logging
+
+    before = logging.getLogger("overcast.agent.storage").level
+    try:
+        r = adm.put("/os-services/set-log", {"level": "DEBUG", "binary": "cinder-volume"})
+        assert r.status_code == 202
+        levels = adm.put("/os-services/get-log", {"binary": "cinder-volume"}).json()[
+            "log_levels"]
+        assert levels and levels[0]["binary"] == "cinder-volume"
+        assert levels[0]["levels"]["overcast.agent.storage"] == "DEBUG"
+        assert adm.at("3.31").put("/os-services/get-log", {}).status_code == 404
+    finally:
+        logging.getLogger("overcast.agent.storage").setLevel(before)

@@ -159,6 +159,41 @@ class Services:
                  "service-state": "up" if self.up(r) else "down",
                  "last-update": views.when(r.updated_at)} for r in rows]
 
+    # ------------------------------------------------------------ log levels (3.32)
+    #: the binaries this process runs, and the loggers that are theirs
+    LOGGERS = {"cinder-api": "overcast.volume", "cinder-scheduler": "overcast.volume",
+               "cinder-volume": "overcast.agent.storage"}
+
+    def _log_targets(self, binary: str, server: str) -> list[tuple[str, str, str]]:
+        """(binary, host, logger root) of this process's services the request names:
+        the API and scheduler, and the storage host when it runs here."""
+        out = [("cinder-api", self.host), ("cinder-scheduler", self.host)]
+        with self.store.db.session() as s:
+            out += [(r.binary, r.host) for r in s.scalars(select(m.StorageService))
+                    if r.host.split("@", 1)[0] == self.host]
+        return [(b, h, self.LOGGERS[b]) for b, h in out
+                if binary in ("", "*", b) and server in ("", h)]
+
+    def set_log(self, level: str, binary: str, server: str, prefix: str) -> None:
+        import logging
+
+        for _, _, root in self._log_targets(binary, server):
+            name = prefix if prefix.startswith(root) else root
+            logging.getLogger(name).setLevel(level.upper())
+
+    def get_log(self, binary: str, server: str, prefix: str) -> list[dict[str, Any]]:
+        import logging
+
+        out = []
+        for b, h, root in self._log_targets(binary, server):
+            names = sorted(n for n in logging.root.manager.loggerDict
+                           if n.startswith(root) and n.startswith(prefix or root))
+            names = names or [root]
+            out.append({"binary": b, "host": h, "levels": {
+                n: logging.getLevelName(logging.getLogger(n).getEffectiveLevel())
+                for n in names}})
+        return out
+
     # ------------------------------------------------------------ crash recovery
     def sync(self, msg: StorageSync) -> StorageSyncReply:
         """Settle this storage host's records from what it really holds (see

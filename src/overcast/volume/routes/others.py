@@ -150,6 +150,36 @@ SERVICE_UPDATE = Schema({"type": "object", "properties": {
     "required": ["host", "binary"], "additionalProperties": False}, schemas.STYLE)
 
 
+LOG_BODY = Schema({"type": "object", "properties": {
+    "level": {"type": "string", "enum": ["INFO", "WARNING", "ERROR", "DEBUG", "info",
+                                         "warning", "error", "debug"]},
+    "binary": {"type": "string", "maxLength": 255},
+    "server": {"type": "string", "maxLength": 255},
+    "prefix": {"type": "string", "maxLength": 255}},
+    "additionalProperties": False}, schemas.STYLE)
+
+
+@routes.put(V + "/os-services/set-log", status_code=202, dependencies=[ADMIN])
+@accepts(body=LOG_BODY)
+def set_log(project_id: str, request: Request, body: Any = JSON_BODY,
+            ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.32")
+    if "level" not in body:
+        raise errors.invalid_input("'level' must be given.")
+    service(request).services.set_log(body["level"], body.get("binary", ""),
+                                      body.get("server", ""), body.get("prefix", ""))
+    return reply(request, None, 202)
+
+
+@routes.put(V + "/os-services/get-log", dependencies=[ADMIN])
+@accepts(body=LOG_BODY)
+def get_log(project_id: str, request: Request, body: Any = JSON_BODY,
+            ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.32")
+    return reply(request, {"log_levels": service(request).services.get_log(
+        body.get("binary", ""), body.get("server", ""), body.get("prefix", ""))})
+
+
 @routes.put(V + "/os-services/{action}", dependencies=[ADMIN])
 @accepts(body=SERVICE_UPDATE)
 def update_service(project_id: str, action: str, request: Request, body: Any = JSON_BODY,
