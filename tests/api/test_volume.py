@@ -267,7 +267,8 @@ def test_upload_to_image_makes_an_active_image_of_the_bytes(cloud: Cloud, vol: V
     assert r.status_code == 202, r.text
     up = r.json()["os-volume_upload_image"]
     assert up["status"] == "uploading" and up["image_name"] == "from-vol"
-    vol.wait(v["id"], "available")
+    # the image service hashes the whole GiB (md5 and sha512): slow on a busy host
+    vol.wait(v["id"], "available", timeout=180)
     h = cloud.admin()
     img = cloud.client.get(f"/image/v2/images/{up['image_id']}", headers=vol.headers).json()
     assert img["status"] == "active" and img["size"] == GiB
