@@ -422,3 +422,29 @@ def test_log_levels_from_332(adm: Vol) -> None:
         assert adm.at("3.31").put("/os-services/get-log", {}).status_code == 404
     finally:
         logging.getLogger("overcast.agent.storage").setLevel(before)
+
+
+def test_manage_and_unmanage_existing_snapshots(cloud: Cloud, vol: Vol, adm: Vol) -> None:
+    root = cloud.data_dir / "volumes"
+    v = adm.create()
+    disk = root / "old-snap.raw"
+    with open(disk, "wb") as f:
+        f.write(b"SNAPDATA")
+        f.truncate(1 << 30)
+    host = adm.get("/scheduler-stats/get_pools").json()["pools"][0]["name"]
+    listed = adm.get(f"/manageable_snapshots/detail?host={host}").json()[
+        "manageable-snapshots"]
+    assert any(x["reference"] == {"source-name": "old-snap.raw"} for x in listed)
+    r = adm.post("/os-snapshot-manage", {"snapshot": {
+        "volume_id": v["id"], "ref": {"source-name": "old-snap.raw"}, "name": "adopted"}})
+    assert r.status_code == 202, r.text
+    sid = r.json()["snapshot"]["id"]
+    snap = adm.wait(sid, "available", "snapshots")
+    assert snap["volume_id"] == v["id"] and snap["size"] == 1
+    # a volume made from the adopted snapshot carries its bytes
+    made = adm.create(snapshot_id=sid)
+    assert (root / f"volume-{made['id']}").read_bytes()[:8] == b"SNAPDATA"
+    assert vol.post(f"/snapshots/{sid}/action", {"os-unmanage": None}).status_code == 403
+    assert adm.post(f"/snapshots/{sid}/action", {"os-unmanage": None}).status_code == 202
+    adm.wait(sid, "gone", "snapshots")
+    assert (root / f"unmanaged-snapshot-{sid}").exists()

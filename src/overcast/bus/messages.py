@@ -480,6 +480,26 @@ class ManageVolume(Message):
 
 
 @dataclass
+class ManageSnapshot(Message):
+    """Adopt a disk already in the backend (`source_name`) as snapshot `snapshot_id`
+    of a volume; the reply's data has its `size_bytes`."""
+
+    kind: ClassVar[str] = "manage_snapshot"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    snapshot_id: str = ""
+    source_name: str = ""
+
+
+@dataclass
+class UnmanageSnapshot(Message):
+    """Keep a snapshot's bytes outside any record (renamed `unmanaged-snapshot-<id>`)."""
+
+    kind: ClassVar[str] = "unmanage_snapshot"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    snapshot_id: str = ""
+
+
+@dataclass
 class UnmanageVolume(Message):
     """Give a volume's bytes back to the backend, outside any record (kept, renamed
     `unmanaged-<id>`, and manageable again)."""

@@ -12,7 +12,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from overcast.bus.messages import ListManageable, ManageVolume, UnmanageVolume
+from overcast.bus.messages import (
+    ListManageable,
+    ManageSnapshot,
+    ManageVolume,
+    UnmanageSnapshot,
+    UnmanageVolume,
+)
 from overcast.db import utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.microversion import APIVersion
@@ -128,3 +134,82 @@ class Manage:
             v = s.get(m.Volume, volume_id)
             if v is not None:
                 s.delete(v)
+
+    # ------------------------------------------------------------ snapshots
+    def manageable_snapshots(self, host: str, detail: bool) -> list[dict[str, Any]]:
+        """The same disks as volumes: any of them may be adopted as a snapshot of a
+        volume of this backend (the backend cannot tell which volume a disk was
+        copied from: `source_reference` is unknown)."""
+        out = self.manageable(host, detail)
+        for x in out:
+            x["source_reference"] = None
+        return out
+
+    def manage_snapshot(self, ctx: RequestContext, req: dict[str, Any], ver: APIVersion,
+                        views: Any) -> dict[str, Any]:
+        name = (req.get("ref") or {}).get("source-name")
+        if not name:
+            raise errors.invalid_input("Manage existing snapshot requires 'ref' with "
+                                       "'source-name'.")
+        sid = str(uuid.uuid4())
+        with self.store.db.transaction() as s:
+            v = common.volume(s, ctx, req["volume_id"])
+            if v.host is None:
+                raise errors.invalid_volume(f"Volume {v.id} has no storage host.")
+            vtype = s.get(m.VolumeType, v.volume_type_id or "")
+            self.quotas.check(s, v.project_id, vtype.name if vtype else None, snapshots=1)
+            snap = m.Snapshot(id=sid, project_id=v.project_id, user_id=ctx.user_id or "",
+                              volume_id=v.id, volume_type_id=v.volume_type_id,
+                              name=req.get("name"), description=req.get("description"),
+                              size=v.size, status="managing", host=v.host)
+            s.add(snap)
+            s.flush()
+            if req.get("metadata"):
+                common.set_metadata(s, m.SnapshotMetadata, "snapshot_id", sid,
+                                    req["metadata"], replace=True)
+            out = views(s, [snap], ver)[0]
+            host = v.host
+        self.store.storage.spawn(self._adopt_snapshot, sid, host, name)
+        return dict(out)
+
+    def _adopt_snapshot(self, snapshot_id: str, host: str, name: str) -> None:
+        reply = self.store.storage.call(host, ManageSnapshot(snapshot_id=snapshot_id,
+                                                             source_name=name))
+        with self.store.db.transaction() as s:
+            snap = s.get(m.Snapshot, snapshot_id)
+            if snap is None or snap.status != "managing":
+                return
+            if reply.ok:
+                snap.size = int(reply.data["size_bytes"]) // GiB
+                snap.status, snap.progress = "available", "100%"
+            else:
+                snap.status, snap.fault = "error_managing", (reply.error or "")[:1024]
+                messages.record(s, snap.project_id, "SNAPSHOT", snap.id, "009", "001",
+                                reply.error)
+
+    def unmanage_snapshot(self, ctx: RequestContext, snapshot_id: str) -> None:
+        policy.admin(ctx, "volume_extension:snapshot_unmanage")
+        with self.store.db.transaction() as s:
+            snap = common.snapshot(s, ctx, snapshot_id, lock=True)
+            if snap.status not in ("available", "error", "error_managing") or \
+                    snap.group_snapshot_id is not None:
+                raise errors.invalid_snapshot(f"Snapshot {snap.id} must be available or "
+                                              "error, and in no group snapshot, to be "
+                                              "unmanaged.")
+            snap.status = "unmanaging"
+            host = snap.host
+        self.store.storage.spawn(self._release_snapshot, snapshot_id, host)
+
+    def _release_snapshot(self, snapshot_id: str, host: str | None) -> None:
+        if host is not None:
+            reply = self.store.storage.call(host, UnmanageSnapshot(snapshot_id=snapshot_id))
+            if not reply.ok:
+                with self.store.db.transaction() as s:
+                    snap = s.get(m.Snapshot, snapshot_id)
+                    if snap is not None:
+                        snap.status, snap.fault = "error", (reply.error or "")[:1024]
+                return
+        with self.store.db.transaction() as s:
+            snap = s.get(m.Snapshot, snapshot_id)
+            if snap is not None:
+                s.delete(snap)

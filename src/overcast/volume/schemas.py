@@ -215,6 +215,7 @@ SNAPSHOT_ACTION = Schema({"type": "object", "properties": {
                                    "error_deleting"]}},
         "required": ["status"], "additionalProperties": False},
     "os-force_delete": {"type": ["object", "null"]},
+    "os-unmanage": {"type": ["object", "null"]},
     "os-update_snapshot_status": {"type": "object", "properties": {
         "status": {"type": "string"}, "progress": {"type": "string"}},
         "required": ["status"], "additionalProperties": False}},
@@ -331,3 +332,10 @@ MANAGEABLE_QUERY = Schema({"type": "object", "properties": {
     **_PAGING, "host": {"type": "string", "maxLength": 255},
     "cluster": {"type": "string", "maxLength": 255}},
     "additionalProperties": False}, STYLE)
+SNAPSHOT_MANAGE = _obj("snapshot", {
+    "volume_id": {"type": "string", "format": "uuid"},
+    "ref": {"type": "object", "properties": {"source-name": {
+        "type": "string", "minLength": 1, "maxLength": 255}},
+        "additionalProperties": True},
+    "name": NAME, "description": DESCRIPTION, "metadata": METADATA_OR_NULL},
+    ["volume_id", "ref"])

@@ -221,7 +221,13 @@ class Services:
                 m.Snapshot.host.startswith(prefix + "#"))))
             known_snaps = {x.id for x in snaps}
             for snap in snaps:
-                if snap.status == "restoring":
+                if snap.status in ("restoring", "unmanaging") and snap.id in snaps_here:
+                    snap.status = "available"
+                elif snap.status == "unmanaging":
+                    s.delete(snap)
+                elif snap.status == "managing":
+                    snap.status = "available" if snap.id in snaps_here else "error_managing"
+                elif snap.status == "restoring":
                     snap.status = "available"
                 elif snap.status == "creating":
                     snap.status = "available" if snap.id in snaps_here else "error"

@@ -33,7 +33,7 @@ class Snapshots:
         self.store = store
         self.quotas = quotas
 
-    def _view(self, s: Any, rows: list[m.Snapshot], ver: APIVersion) -> list[dict[str, Any]]:
+    def views(self, s: Any, rows: list[m.Snapshot], ver: APIVersion) -> list[dict[str, Any]]:
         meta = common.metadata_of(s, m.SnapshotMetadata, "snapshot_id", [r.id for r in rows])
         return [views.snapshot(r, meta[r.id], ver) for r in rows]
 
@@ -41,7 +41,7 @@ class Snapshots:
         with self.store.db.session() as s:
             snap = common.snapshot(s, ctx, snapshot_id)
             policy.read(ctx, snap.project_id, "volume:get_snapshot")
-            return self._view(s, [snap], ver)[0]
+            return self.views(s, [snap], ver)[0]
 
     def page(self, ctx: RequestContext, params: dict[str, str], ver: APIVersion, *,
              detail: bool) -> Page:
@@ -75,7 +75,7 @@ class Snapshots:
                     raise errors.bad_marker(marker)
             rows, more = paging.keyset_page(s, stmt, m.Snapshot, limit=limit, marker=marker,
                                             sort=sort)
-            items = self._view(s, rows, ver)
+            items = self.views(s, rows, ver)
         if not detail:
             keep = ("id", "name", "description", "volume_id", "status", "size",
                     "created_at", "updated_at", "metadata")
@@ -112,7 +112,7 @@ class Snapshots:
             if req.get("metadata"):
                 common.set_metadata(s, m.SnapshotMetadata, "snapshot_id", sid,
                                     req["metadata"], replace=True)
-            out = self._view(s, [snap], ver)[0]
+            out = self.views(s, [snap], ver)[0]
             host = v.host
         if host is None:
             self._finish(sid, False, "the volume has no storage host")
@@ -149,7 +149,7 @@ class Snapshots:
                     setattr(snap, attr, req[key])
             snap.updated_at = utcnow()
             s.flush()
-            return self._view(s, [snap], ver)[0]
+            return self.views(s, [snap], ver)[0]
 
     def delete(self, ctx: RequestContext, snapshot_id: str, *, force: bool = False) -> None:
         with self.store.db.transaction() as s:

@@ -106,6 +106,14 @@ class StorageDriver(abc.ABC):
         """Adopt a manageable disk as volume `volume_id`; its size in bytes."""
 
     @abc.abstractmethod
+    async def manage_snapshot(self, snapshot_id: str, source_name: str) -> int:
+        """Adopt a manageable disk as snapshot `snapshot_id`; its size in bytes."""
+
+    @abc.abstractmethod
+    async def unmanage_snapshot(self, snapshot_id: str) -> None:
+        """Keep the snapshot's bytes but make them no snapshot (manageable again)."""
+
+    @abc.abstractmethod
     async def unmanage(self, volume_id: str) -> None:
         """Keep the volume's bytes but make them no volume (manageable again)."""
 

@@ -37,6 +37,7 @@ from overcast.bus.messages import (
     ExportVolume,
     ExtendVolume,
     ListManageable,
+    ManageSnapshot,
     ManageVolume,
     Message,
     RevertVolume,
@@ -45,6 +46,7 @@ from overcast.bus.messages import (
     StorageSync,
     StorageSyncReply,
     UnexportVolume,
+    UnmanageSnapshot,
     UnmanageVolume,
 )
 
@@ -179,6 +181,11 @@ class StorageComponent:
             return {"size_bytes": await d.create_snapshot(msg.snapshot_id, msg.volume_id)}
         if isinstance(msg, ManageVolume):
             return {"size_bytes": await d.manage(msg.volume_id, msg.source_name)}
+        if isinstance(msg, ManageSnapshot):
+            return {"size_bytes": await d.manage_snapshot(msg.snapshot_id, msg.source_name)}
+        if isinstance(msg, UnmanageSnapshot):
+            await d.unmanage_snapshot(msg.snapshot_id)
+            return {}
         if isinstance(msg, UnmanageVolume):
             await d.unmanage(msg.volume_id)
             return {}

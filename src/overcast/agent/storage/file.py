@@ -248,7 +248,17 @@ class FileDriver(StorageDriver):
         return out
 
     async def manage(self, volume_id: str, source_name: str) -> int:
-        final = self.volume_path(volume_id)
+        return await self._adopt(self.volume_path(volume_id), source_name)
+
+    async def manage_snapshot(self, snapshot_id: str, source_name: str) -> int:
+        return await self._adopt(self.snapshot_path(snapshot_id), source_name)
+
+    async def unmanage_snapshot(self, snapshot_id: str) -> None:
+        path = self.snapshot_path(snapshot_id)
+        if path.exists():
+            os.replace(path, self.root / f"unmanaged-snapshot-{snapshot_id}")
+
+    async def _adopt(self, final: Path, source_name: str) -> int:
         if final.exists():
             return final.stat().st_size
         src = self._manageable_path(source_name)
