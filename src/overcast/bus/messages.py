@@ -427,6 +427,8 @@ class CreateVolume(Message):
     image_format: str = ""
     snapshot_id: str = ""
     source_volid: str = ""
+    #: copy the bytes from another storage host's NBD export (a migration)
+    nbd_source: str = ""
 
 
 @dataclass

@@ -14,7 +14,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from overcast.bus.messages import CopyVolumeToImage, ExtendVolume, RevertVolume
+from overcast.bus.messages import (
+    CopyVolumeToImage,
+    CreateVolume,
+    DeleteVolume,
+    ExportVolume,
+    ExtendVolume,
+    RevertVolume,
+    UnexportVolume,
+)
 from overcast.db import utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, NotFound
@@ -392,6 +400,64 @@ class Actions:
         for aid in [wanted] if wanted else ids:
             self.attachments.delete(ctx, aid, force=True)
         return 202, None
+
+    # ------------------------------------------------------------ migration
+    def do_migrate_volume(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
+                          ver: APIVersion) -> tuple[int, Any]:
+        """Move an available volume to another storage host: the new host copies the
+        bytes from the old one's NBD export, then the old copy goes. The volume is in
+        `maintenance` meanwhile (a crash settles it back to available)."""
+        policy.admin(ctx, "volume_extension:volume_admin_actions:migrate_volume")
+        with self.store.db.transaction() as s:
+            v = common.volume(s, ctx, volume_id, lock=True)
+            if v.status != "available":
+                raise errors.invalid_volume(f"Volume {v.id} status must be available to "
+                                            f"migrate here, but current status is: "
+                                            f"{v.status}.")
+            if s.scalar(select(m.Snapshot.id).where(m.Snapshot.volume_id == v.id)):
+                raise errors.invalid_volume(f"Volume {v.id} must not have snapshots.")
+            if v.group_id is not None:
+                raise errors.invalid_volume(f"Volume {v.id} must not be in a group.")
+            base = arg["host"].split("#", 1)[0]
+            svc = s.get(m.StorageService, (base, "cinder-volume"))
+            if svc is None or svc.disabled or not self.volumes.services.up(svc):
+                raise errors.invalid_input(f"No available service named {arg['host']}")
+            if (v.host or "").split("#", 1)[0] == base:
+                raise errors.invalid_input("Destination host must be different than the "
+                                           "current host.")
+            source, target = v.host or "", f"{svc.host}#{svc.backend}"
+            v.status, v.migration_status = "maintenance", "migrating"
+            size = v.size
+        self.store.storage.spawn(self._migrate, volume_id, source, target, size)
+        return 202, None
+
+    def _migrate(self, volume_id: str, source: str, target: str, size: int) -> None:
+        storage = self.store.storage
+        machine = target.split("@", 1)[0]
+        reply = storage.call(source, ExportVolume(
+            volume_id=volume_id, connector={"host": machine, "transport": "nbd"}))
+        error = None if reply.ok else reply.error
+        if reply.ok:
+            d = reply.data["data"]
+            url = f"nbd://{d['host']}:{d['port']}/{d['export_name']}"
+            made = storage.call(target, CreateVolume(volume_id=volume_id, size_gb=size,
+                                                     nbd_source=url))
+            storage.call(source, UnexportVolume(volume_id=volume_id))
+            if made.ok:
+                storage.call(source, DeleteVolume(volume_id=volume_id))
+            else:
+                error = made.error
+                storage.call(target, DeleteVolume(volume_id=volume_id))
+        with self.store.db.transaction() as s:
+            v = s.get(m.Volume, volume_id)
+            if v is None:
+                return
+            v.status = "available"
+            if error is None:
+                v.host, v.migration_status = target, "success"
+            else:
+                v.migration_status, v.fault = "error", (error or "")[:1024]
+                messages.record(s, v.project_id, "VOLUME", v.id, "001", "001", error)
 
     def do_retype(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
                   ver: APIVersion) -> tuple[int, Any]:

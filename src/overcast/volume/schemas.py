@@ -197,6 +197,10 @@ _ACTIONS: dict[str, Any] = {
         "additionalProperties": False},
     "os-force_delete": {"type": ["object", "null"]},
     "os-unmanage": {"type": ["object", "null"]},
+    "os-migrate_volume": {"type": "object", "properties": {
+        "host": {"type": "string", "minLength": 1, "maxLength": 255},
+        "force_host_copy": BOOL, "lock_volume": BOOL},
+        "required": ["host"], "additionalProperties": False},
     "os-force_detach": {"type": ["object", "null"], "properties": {
         "attachment_id": {"type": ["string", "null"], "format": "uuid"},
         "connector": {"anyOf": [CONNECTOR, {"type": "null"}]}},

@@ -276,5 +276,7 @@ class Services:
                 a.attach_status = "attached"
         attached = [a for a in atts if a.attach_status == "attached"]
         v.status = "in-use" if attached else "available"
+        if v.migration_status == "migrating":
+            v.migration_status = "error"  # the copy on the other host is an orphan
         v.previous_status = None
         return True

@@ -19,8 +19,11 @@ What the range holds, and where:
         complete   3.45  counts   3.48  shared_targets   3.49  backend_state
   3.50  multiattach types   3.52  type filter by extra specs   3.54  attachment mode
   3.55  transfers without snapshots
-Not there (a request for them is refused, never silently ignored): volume migration
-(3.16, os-migrate_volume), worker cleanup (3.24), replication failover/freeze
+  os-migrate_volume (an admin's): an available volume to another storage host, which
+        copies it from the old host's NBD export (not in-use volumes: that needs
+        compute's swap)
+Not there (a request for them is refused, never silently ignored): migration to a
+cluster (3.16), worker cleanup (3.24), replication failover/freeze
 (3.26), volumes from the empty images of volume-backed server snapshots (3.46:
 compute's side comes first), and what needs a backup service (3.9, 3.18, 3.37, 3.43,
 3.47, 3.51).

@@ -63,6 +63,10 @@ class StorageDriver(abc.ABC):
         """A volume holding another volume's bytes (crash-consistent if in use)."""
 
     @abc.abstractmethod
+    async def copy_from_nbd(self, volume_id: str, url: str, size_gb: int) -> int:
+        """A volume holding the bytes another host exports at `url` (a migration)."""
+
+    @abc.abstractmethod
     async def delete(self, volume_id: str) -> None:
         """Remove the volume's bytes and any export of it (done if already gone)."""
 

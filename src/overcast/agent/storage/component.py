@@ -167,6 +167,8 @@ class StorageComponent:
             elif msg.snapshot_id:
                 size = await d.create_from_snapshot(msg.volume_id, msg.snapshot_id,
                                                     msg.size_gb)
+            elif msg.nbd_source:
+                size = await d.copy_from_nbd(msg.volume_id, msg.nbd_source, msg.size_gb)
             elif msg.source_volid:
                 size = await d.clone(msg.volume_id, msg.source_volid, msg.size_gb)
             else:
