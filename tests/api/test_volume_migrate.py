@@ -30,10 +30,11 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
 def second(cloud: Cloud, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("storage-b")
-    comp = StorageComponent("storage-b", FileDriver(root, host="storage-b",
-                                                    nbd_port=free_port()))
+    driver = FileDriver(root, host="storage-b", nbd_port=free_port())
+    driver.name = "fileb"  # another backend, for volume types to name
+    comp = StorageComponent("storage-b", driver)
     cloud.client.portal.call(comp.start_on, cloud.app.state.bus)
-    yield {"root": root, "host": "storage-b@file"}
+    yield {"root": root, "host": "storage-b@fileb"}
     cloud.client.portal.call(comp.stop)
 
 
@@ -63,12 +64,12 @@ def test_migrate_moves_the_bytes_to_the_other_host(cloud: Cloud, second: dict[st
                       ).status_code == 400
     assert adm.action(v["id"], "os-migrate_volume", {"host": v["os-vol-host-attr:host"]}
                       ).status_code == 400
-    r = adm.action(v["id"], "os-migrate_volume", {"host": second["host"] + "#file"})
+    r = adm.action(v["id"], "os-migrate_volume", {"host": second["host"] + "#fileb"})
     assert r.status_code == 202, r.text
     done = wait_migration(adm, v["id"])
     assert done["os-vol-mig-status-attr:migstat"] == "success"
     assert done["status"] == "available"
-    assert done["os-vol-host-attr:host"] == "storage-b@file#file"
+    assert done["os-vol-host-attr:host"] == "storage-b@fileb#fileb"
     moved = second["root"] / f"volume-{v['id']}"
     with open(moved, "rb") as f:
         f.seek(5 << 20)
@@ -79,3 +80,24 @@ def test_migrate_moves_the_bytes_to_the_other_host(cloud: Cloud, second: dict[st
     assert member.action(v["id"], "os-extend", {"new_size": 2}).status_code == 202
     assert member.wait(v["id"], "available")["size"] == 2
     assert moved.stat().st_size == 2 << 30
+
+
+def test_retype_onto_another_backend_migrates_on_demand(cloud: Cloud,
+                                                       second: dict[str, Any]) -> None:
+    adm = admin_vol(cloud)
+    t = adm.post("/types", {"volume_type": {"name": "on-b", "extra_specs": {
+        "volume_backend_name": "fileb"}}}).json()["volume_type"]
+    adm.put("/os-services/disable", {"host": second["host"], "binary": "cinder-volume"})
+    v = adm.create()
+    adm.put("/os-services/enable", {"host": second["host"], "binary": "cinder-volume"})
+    r = adm.action(v["id"], "os-retype", {"new_type": "on-b"})
+    assert r.status_code == 400  # another backend needs on-demand migration
+    r = adm.action(v["id"], "os-retype", {"new_type": "on-b",
+                                          "migration_policy": "on-demand"})
+    assert r.status_code == 202, r.text
+    done = wait_migration(adm, v["id"])
+    assert done["os-vol-mig-status-attr:migstat"] == "success"
+    assert (done["volume_type"], done["status"]) == ("on-b", "available")
+    assert done["os-vol-host-attr:host"] == "storage-b@fileb#fileb"
+    assert (second["root"] / f"volume-{v['id']}").exists()
+    assert t["id"]

@@ -431,7 +431,8 @@ class Actions:
         self.store.storage.spawn(self._migrate, volume_id, source, target, size)
         return 202, None
 
-    def _migrate(self, volume_id: str, source: str, target: str, size: int) -> None:
+    def _migrate(self, volume_id: str, source: str, target: str, size: int,
+                 new_type: str | None = None) -> None:
         storage = self.store.storage
         machine = target.split("@", 1)[0]
         reply = storage.call(source, ExportVolume(
@@ -455,14 +456,16 @@ class Actions:
             v.status = "available"
             if error is None:
                 v.host, v.migration_status = target, "success"
+                if new_type is not None:
+                    v.volume_type_id = new_type
             else:
                 v.migration_status, v.fault = "error", (error or "")[:1024]
                 messages.record(s, v.project_id, "VOLUME", v.id, "001", "001", error)
 
     def do_retype(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
                   ver: APIVersion) -> tuple[int, Any]:
-        """One backend kind here: a retype changes the type when both types land on
-        the same backend, and is refused otherwise (no migration)."""
+        """A new type on the same backend is a record change; onto another backend
+        (`volume_backend_name`) the volume migrates there with `on-demand`."""
         with self.store.db.transaction() as s:
             v = common.volume(s, ctx, volume_id, lock=True)
             policy.write(ctx, v.project_id, "volume:retype")
@@ -474,9 +477,24 @@ class Actions:
                 raise errors.invalid_input("Retype requested to same volume type.")
             want = s.get(m.TypeExtraSpec, (new.id, "volume_backend_name"))
             backend = (v.host or "").rsplit("#", 1)[-1]
-            if want is not None and want.value != backend:
-                raise errors.invalid_input(f"volume type {new.name} needs backend "
-                                           f"{want.value}: volumes cannot migrate here")
             self.quotas.check(s, v.project_id, new.name, volumes=1, gigabytes=v.size)
-            v.volume_type_id = new.id
+            if want is None or want.value == backend:
+                v.volume_type_id = new.id
+                return 202, None
+            # another backend: only by migrating there, and only when asked to
+            if arg.get("migration_policy") != "on-demand":
+                raise errors.invalid_input(f"Volume type {new.name} needs backend "
+                                           f"{want.value}: retype with migration_policy "
+                                           "on-demand to move the volume there.")
+            if v.status != "available" or s.scalar(select(m.Snapshot.id).where(
+                    m.Snapshot.volume_id == v.id)) or v.group_id is not None:
+                raise errors.invalid_volume(f"Volume {v.id} must be available, without "
+                                            "snapshots or group, to migrate.")
+            target, why = self.volumes.services.pick(s, v.availability_zone, new.id,
+                                                     v.size)
+            if target is None:
+                raise errors.invalid_input(errors.no_valid_backend(why))
+            source, size = v.host or "", v.size
+            v.status, v.migration_status = "retyping", "migrating"
+        self.store.storage.spawn(self._migrate, volume_id, source, target, size, new.id)
         return 202, None

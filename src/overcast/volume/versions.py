@@ -21,7 +21,7 @@ What the range holds, and where:
   3.55  transfers without snapshots
   os-migrate_volume (an admin's): an available volume to another storage host, which
         copies it from the old host's NBD export (not in-use volumes: that needs
-        compute's swap)
+        compute's swap); os-retype onto another backend with migration_policy on-demand
 Not there (a request for them is refused, never silently ignored): migration to a
 cluster (3.16), worker cleanup (3.24), replication failover/freeze
 (3.26), volumes from the empty images of volume-backed server snapshots (3.46:
