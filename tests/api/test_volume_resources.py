@@ -281,3 +281,170 @@ def test_summary_metadata_etag_filters_and_backend_state(vol: Vol, adm: Vol) -> 
     assert vol.at("3.32").get("/resource_filters").status_code == 404
     services = {s["binary"]: s for s in adm.get("/os-services").json()["services"]}
     assert services["cinder-volume"]["backend_state"] == "up"
+
+
+def test_failures_leave_user_messages_from_33(vol: Vol, adm: Vol) -> None:
+    t = adm.post("/types", {"volume_type": {"name": "on-ceph", "extra_specs": {
+        "volume_backend_name": "ceph"}}}).json()["volume_type"]
+    v = vol.create(expect="error", volume_type=t["id"])
+    assert vol.at("3.2").get("/messages").status_code == 404
+    msgs = vol.get(f"/messages?resource_uuid={v['id']}").json()["messages"]
+    assert len(msgs) == 1
+    msg = msgs[0]
+    assert msg["event_id"] == "VOLUME_VOLUME_001_003"
+    assert msg["user_message"].startswith("schedule allocate volume:")
+    assert msg["resource_uuid"] == v["id"] and msg["message_level"] == "ERROR"
+    assert vol.get(f"/messages/{msg['id']}").json()["message"]["id"] == msg["id"]
+    other = member_vol(vol.cloud)
+    assert other.get(f"/messages/{msg['id']}").status_code == 404
+    assert other.get("/messages").json()["messages"] == []
+    assert vol.delete(f"/messages/{msg['id']}").status_code == 204
+    assert vol.get(f"/messages/{msg['id']}").status_code == 404
+
+
+def test_pools_capabilities_hosts_and_encryption(vol: Vol, adm: Vol) -> None:
+    pools = adm.get("/scheduler-stats/get_pools?detail=True").json()["pools"]
+    assert len(pools) == 1 and pools[0]["name"].endswith("@file#file")
+    caps = pools[0]["capabilities"]
+    assert caps["volume_backend_name"] == "file" and caps["free_capacity_gb"] > 0
+    assert vol.get("/scheduler-stats/get_pools").status_code == 403
+    host = pools[0]["name"].split("#")[0]
+    assert adm.get(f"/capabilities/{host}").json()["volume_backend_name"] == "file"
+    assert adm.get("/capabilities/nowhere@x").status_code == 404
+    hosts = adm.get("/os-hosts").json()["hosts"]
+    assert hosts[0]["host_name"] == host and hosts[0]["service-state"] == "up"
+    default = [t for t in vol.get("/types").json()["volume_types"]
+               if t["name"] == "__DEFAULT__"][0]
+    assert vol.get(f"/types/{default['id']}/encryption").json() == {}
+
+
+def test_quota_classes_and_clusters(vol: Vol, adm: Vol) -> None:
+    assert vol.get("/os-quota-class-sets/default").json()["quota_class_set"]["volumes"] == 10
+    assert vol.put("/os-quota-class-sets/default", {"quota_class_set": {"volumes": 3}}
+                   ).status_code == 403
+    r = adm.put("/os-quota-class-sets/default", {"quota_class_set": {"snapshots": 7}})
+    assert r.status_code == 200 and r.json()["quota_class_set"]["snapshots"] == 7
+    fresh = member_vol(vol.cloud)
+    assert fresh.get(f"/os-quota-sets/{fresh.project_id}").json()["quota_set"][
+        "snapshots"] == 7
+    adm.put("/os-quota-class-sets/default", {"quota_class_set": {"snapshots": 10}})
+    assert adm.get("/clusters").json() == {"clusters": []}
+    assert adm.at("3.6").get("/clusters").status_code == 404
+    assert vol.get("/clusters").status_code == 403
+    assert adm.get("/clusters/c1").status_code == 404
+
+
+def test_qos_specs_reach_the_connection_info_for_front_end(cloud: Cloud, vol: Vol,
+                                                           adm: Vol) -> None:
+    import socket
+
+    r = adm.post("/qos-specs", {"qos_specs": {"name": "slow", "consumer": "front-end",
+                                              "total_iops_sec": "500"}})
+    assert r.status_code == 200, r.text
+    q = r.json()["qos_specs"]
+    assert q["specs"] == {"total_iops_sec": "500"} and r.json()["links"]
+    assert adm.post("/qos-specs", {"qos_specs": {"name": "slow"}}).status_code == 409
+    assert vol.get("/qos-specs").status_code == 403
+    t = adm.post("/types", {"volume_type": {"name": "throttled"}}).json()["volume_type"]
+    assert adm.get(f"/qos-specs/{q['id']}/associate?vol_type_id={t['id']}").status_code == 202
+    assert adm.get(f"/types/{t['id']}").json()["volume_type"]["qos_specs_id"] == q["id"]
+    assert adm.get(f"/qos-specs/{q['id']}/associations").json() == {"qos_associations": [
+        {"association_type": "volume_type", "name": "throttled", "id": t["id"]}]}
+    adm.put(f"/qos-specs/{q['id']}", {"qos_specs": {"read_bytes_sec": "1048576"}})
+    v = vol.create(volume_type=t["id"])
+    a = vol.post("/attachments", {"attachment": {
+        "volume_uuid": v["id"], "instance_uuid": "11111111-1111-4111-8111-111111111111",
+        "connector": {"host": socket.gethostname()}}}).json()["attachment"]
+    assert a["connection_info"]["data"]["qos_specs"] == {
+        "total_iops_sec": "500", "read_bytes_sec": "1048576"}
+    assert adm.delete(f"/qos-specs/{q['id']}").status_code == 400  # still associated
+    assert adm.put(f"/qos-specs/{q['id']}/delete_keys", {"keys": ["nope"]}).status_code == 404
+    assert adm.put(f"/qos-specs/{q['id']}/delete_keys", {"keys": ["read_bytes_sec"]}
+                   ).status_code == 202
+    assert adm.get(f"/qos-specs/{q['id']}/disassociate_all").status_code == 202
+    assert adm.delete(f"/qos-specs/{q['id']}").status_code == 202
+    assert adm.get(f"/qos-specs/{q['id']}").status_code == 404
+
+
+def test_type_list_filters_by_extra_specs_from_352(vol: Vol, adm: Vol) -> None:
+    adm.post("/types", {"volume_type": {"name": "zoned", "extra_specs": {
+        "RESKEY:availability_zones": "nova", "secret": "x"}}})
+    found = vol.get("/types", params={
+        "extra_specs": "{'RESKEY:availability_zones': 'nova'}"}).json()["volume_types"]
+    assert [t["name"] for t in found] == ["zoned"]
+    r = vol.get("/types", params={"extra_specs": "{'secret': 'x'}"})
+    assert r.status_code == 400  # not a key users may filter by
+    assert [t["name"] for t in adm.get("/types", params={
+        "extra_specs": "{'secret': 'x'}"}).json()["volume_types"]] == ["zoned"]
+
+
+def test_manage_and_unmanage_existing_disks(cloud: Cloud, vol: Vol, adm: Vol) -> None:
+    root = cloud.data_dir / "volumes"
+    disk = root / "legacy-disk.raw"
+    with open(disk, "wb") as f:
+        f.write(b"LEGACY")
+        f.truncate(300 << 20)
+    host = adm.get("/scheduler-stats/get_pools").json()["pools"][0]["name"]
+    listed = adm.get(f"/manageable_volumes?host={host}").json()["manageable-volumes"]
+    assert {"reference": {"source-name": "legacy-disk.raw"}, "size": 1,
+            "safe_to_manage": True} in listed
+    assert adm.at("3.7").get(f"/manageable_volumes?host={host}").status_code == 404
+    assert vol.get(f"/manageable_volumes?host={host}").status_code == 403
+    r = adm.post("/os-volume-manage", {"volume": {
+        "host": host, "ref": {"source-name": "legacy-disk.raw"}, "name": "adopted"}})
+    assert r.status_code == 202, r.text
+    vid = r.json()["volume"]["id"]
+    v = adm.wait(vid, "available")
+    assert v["size"] == 1 and v["name"] == "adopted"
+    assert (root / f"volume-{vid}").read_bytes()[:6] == b"LEGACY"
+    assert not disk.exists()
+    r = adm.post("/os-volume-manage", {"volume": {"host": host,
+                                                  "ref": {"source-name": "nope"}}})
+    gone = adm.wait(r.json()["volume"]["id"], "error_managing")
+    assert gone["status"] == "error_managing"
+    assert vol.action(vid, "os-unmanage").status_code in (403, 404)
+    assert adm.action(vid, "os-unmanage").status_code == 202
+    adm.wait(vid, "gone")
+    assert (root / f"unmanaged-{vid}").exists()
+
+
+def test_log_levels_from_332(adm: Vol) -> None:
+    import logging
+
+    before = logging.getLogger("overcast.agent.storage").level
+    try:
+        r = adm.put("/os-services/set-log", {"level": "DEBUG", "binary": "cinder-volume"})
+        assert r.status_code == 202
+        levels = adm.put("/os-services/get-log", {"binary": "cinder-volume"}).json()[
+            "log_levels"]
+        assert levels and levels[0]["binary"] == "cinder-volume"
+        assert levels[0]["levels"]["overcast.agent.storage"] == "DEBUG"
+        assert adm.at("3.31").put("/os-services/get-log", {}).status_code == 404
+    finally:
+        logging.getLogger("overcast.agent.storage").setLevel(before)
+
+
+def test_manage_and_unmanage_existing_snapshots(cloud: Cloud, vol: Vol, adm: Vol) -> None:
+    root = cloud.data_dir / "volumes"
+    v = adm.create()
+    disk = root / "old-snap.raw"
+    with open(disk, "wb") as f:
+        f.write(b"SNAPDATA")
+        f.truncate(1 << 30)
+    host = adm.get("/scheduler-stats/get_pools").json()["pools"][0]["name"]
+    listed = adm.get(f"/manageable_snapshots/detail?host={host}").json()[
+        "manageable-snapshots"]
+    assert any(x["reference"] == {"source-name": "old-snap.raw"} for x in listed)
+    r = adm.post("/os-snapshot-manage", {"snapshot": {
+        "volume_id": v["id"], "ref": {"source-name": "old-snap.raw"}, "name": "adopted"}})
+    assert r.status_code == 202, r.text
+    sid = r.json()["snapshot"]["id"]
+    snap = adm.wait(sid, "available", "snapshots")
+    assert snap["volume_id"] == v["id"] and snap["size"] == 1
+    # a volume made from the adopted snapshot carries its bytes
+    made = adm.create(snapshot_id=sid)
+    assert (root / f"volume-{made['id']}").read_bytes()[:8] == b"SNAPDATA"
+    assert vol.post(f"/snapshots/{sid}/action", {"os-unmanage": None}).status_code == 403
+    assert adm.post(f"/snapshots/{sid}/action", {"os-unmanage": None}).status_code == 202
+    adm.wait(sid, "gone", "snapshots")
+    assert (root / f"unmanaged-snapshot-{sid}").exists()

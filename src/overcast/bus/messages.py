@@ -466,6 +466,8 @@ class CreateVolume(Message):
     image_format: str = ""
     snapshot_id: str = ""
     source_volid: str = ""
+    #: copy the bytes from another storage host's NBD export (a migration)
+    nbd_source: str = ""
 
 
 @dataclass
@@ -505,6 +507,55 @@ class RevertVolume(Message):
     reply_type: ClassVar[type[Message] | None] = StorageReply
     volume_id: str = ""
     snapshot_id: str = ""
+
+
+@dataclass
+class ManageVolume(Message):
+    """Adopt a file already in the backend (`source_name`) as volume `volume_id`;
+    the reply's data has its `size_bytes` (grown to whole GiB)."""
+
+    kind: ClassVar[str] = "manage_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    source_name: str = ""
+
+
+@dataclass
+class ManageSnapshot(Message):
+    """Adopt a disk already in the backend (`source_name`) as snapshot `snapshot_id`
+    of a volume; the reply's data has its `size_bytes`."""
+
+    kind: ClassVar[str] = "manage_snapshot"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    snapshot_id: str = ""
+    source_name: str = ""
+
+
+@dataclass
+class UnmanageSnapshot(Message):
+    """Keep a snapshot's bytes outside any record (renamed `unmanaged-snapshot-<id>`)."""
+
+    kind: ClassVar[str] = "unmanage_snapshot"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    snapshot_id: str = ""
+
+
+@dataclass
+class UnmanageVolume(Message):
+    """Give a volume's bytes back to the backend, outside any record (kept, renamed
+    `unmanaged-<id>`, and manageable again)."""
+
+    kind: ClassVar[str] = "unmanage_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+
+
+@dataclass
+class ListManageable(Message):
+    """What the backend holds that no volume is: data {"volumes": [{"name", "size"}]}."""
+
+    kind: ClassVar[str] = "list_manageable"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
 
 
 @dataclass

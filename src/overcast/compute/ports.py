@@ -6,10 +6,6 @@ objects that have these methods (`app.state.network`, `app.state.images`,
 absent (an app built without that service): each caller then keeps the fallback
 it always had (no networks, no image checks, no snapshots...).
 
-`VolumePort` is block storage as Nova's volume API uses Cinder's attachments
-(3.27+): reserve an attachment, connect it for a host (the connection info the
-host's driver attaches), complete it once the guest has the disk, delete it.
-
 The methods keep the names the providing services already use; parameters are
 positional-only, so a provider may name its own.
 """
@@ -124,36 +120,39 @@ class PlacementPort(Protocol):
 
 
 class VolumePort(Protocol):
-    """Block storage as compute sees it (Nova's cinder API, attachments flow)."""
+    """Block storage as compute sees it (VOLUME_CONTRACT.md; Cinder's attachments API:
+    create, update with the connector, complete, delete). The provider is
+    `app.state.volume.instances`; its calls wait on storage hosts, so compute makes
+    them from worker threads."""
 
     def lookup(self, ctx: RequestContext, volume_id: str, /) -> dict[str, Any]:
-        """A volume's Cinder view (NotFound when the caller cannot see it)."""
+        """The Cinder view of a volume the caller can see (NotFound otherwise)."""
         ...
 
     def reserve(self, ctx: RequestContext, volume_id: str, instance_uuid: str, /) -> str:
-        """A new attachment of the volume to the instance (the volume is 'reserved');
-        a 4xx when the volume cannot be attached."""
+        """A new attachment id; the volume `reserved` (409 if it is not available and
+        not multiattach)."""
         ...
 
     def connect(self, attachment_id: str, connector: dict[str, Any], /) -> dict[str, Any]:
-        """Export the volume to the connector's host: the connection info its driver
-        attaches ('attaching')."""
+        """Export the volume for the connector's host ({"host", "ip"}): its
+        connection_info; the volume `attaching`."""
         ...
 
     def complete(self, attachment_id: str, mountpoint: str, /) -> None:
-        """The guest has the disk: the volume is 'in-use'."""
+        """The guest has it: `in-use`."""
         ...
 
     def disconnect(self, attachment_id: str, /) -> None:
-        """End the attachment (unexport); 'available' once none is left."""
+        """Unexport; `available` once no attachment is left."""
         ...
 
     def create_for_instance(self, ctx: RequestContext, *, size_gb: int,
                             image_id: str | None = None, snapshot_id: str | None = None,
                             source_volid: str | None = None, name: str = "") -> str:
-        """A new volume in the caller's project (the caller polls `lookup`)."""
+        """A new volume's id (the caller polls `lookup` until it is available)."""
         ...
 
     def delete_for_instance(self, volume_id: str, /) -> None:
-        """Delete a volume a server made and owned (delete_on_termination)."""
+        """delete_on_termination."""
         ...

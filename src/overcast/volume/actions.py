@@ -14,12 +14,20 @@ from typing import Any
 
 from sqlalchemy import select
 
-from overcast.bus.messages import CopyVolumeToImage, ExtendVolume, RevertVolume
+from overcast.bus.messages import (
+    CopyVolumeToImage,
+    CreateVolume,
+    DeleteVolume,
+    ExportVolume,
+    ExtendVolume,
+    RevertVolume,
+    UnexportVolume,
+)
 from overcast.db import utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, NotFound
 from overcast.kit.microversion import APIVersion
-from overcast.volume import common, errors, policy, schemas, views
+from overcast.volume import common, errors, messages, policy, schemas, views
 from overcast.volume import models as m
 from overcast.volume.attachments import Attachments, settle_status
 from overcast.volume.common import Store
@@ -47,15 +55,6 @@ class Actions:
         fn = getattr(self, "do_" + name.removeprefix("os-").replace("-", "_"))
         result: tuple[int, Any] = fn(ctx, volume_id, arg, ver)
         return result
-
-    def _state(self, ctx: RequestContext, volume_id: str, rule: str, want: tuple[str, ...],
-               new: str, refusal: str) -> None:
-        with self.store.db.transaction() as s:
-            v = common.volume(s, ctx, volume_id, lock=True)
-            policy.write(ctx, v.project_id, RULE + rule)
-            if v.status not in want:
-                raise errors.invalid_volume(refusal.format(status=v.status, id=v.id))
-            v.status = new
 
     # ------------------------------------------------------------ size
     def do_extend(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
@@ -99,6 +98,7 @@ class Actions:
                 v.size, v.status = new_size, v.previous_status or "available"
             else:
                 v.status, v.fault = "error_extending", (reply.error or "")[:1024]
+                messages.record(s, v.project_id, "VOLUME", v.id, "007", "001", reply.error)
             v.previous_status = None
 
     def do_revert(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
@@ -359,6 +359,7 @@ class Actions:
                 v.status, v.previous_status = v.previous_status or "available", None
                 if error:
                     v.fault = error[:1024]
+                    messages.record(s, v.project_id, "VOLUME", v.id, "003", "001", error)
 
     # ------------------------------------------------------------ the admin's
     def do_reset_status(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
@@ -400,10 +401,71 @@ class Actions:
             self.attachments.delete(ctx, aid, force=True)
         return 202, None
 
+    # ------------------------------------------------------------ migration
+    def do_migrate_volume(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
+                          ver: APIVersion) -> tuple[int, Any]:
+        """Move an available volume to another storage host: the new host copies the
+        bytes from the old one's NBD export, then the old copy goes. The volume is in
+        `maintenance` meanwhile (a crash settles it back to available)."""
+        policy.admin(ctx, "volume_extension:volume_admin_actions:migrate_volume")
+        with self.store.db.transaction() as s:
+            v = common.volume(s, ctx, volume_id, lock=True)
+            if v.status != "available":
+                raise errors.invalid_volume(f"Volume {v.id} status must be available to "
+                                            f"migrate here, but current status is: "
+                                            f"{v.status}.")
+            if s.scalar(select(m.Snapshot.id).where(m.Snapshot.volume_id == v.id)):
+                raise errors.invalid_volume(f"Volume {v.id} must not have snapshots.")
+            if v.group_id is not None:
+                raise errors.invalid_volume(f"Volume {v.id} must not be in a group.")
+            base = arg["host"].split("#", 1)[0]
+            svc = s.get(m.StorageService, (base, "cinder-volume"))
+            if svc is None or svc.disabled or not self.volumes.services.up(svc):
+                raise errors.invalid_input(f"No available service named {arg['host']}")
+            if (v.host or "").split("#", 1)[0] == base:
+                raise errors.invalid_input("Destination host must be different than the "
+                                           "current host.")
+            source, target = v.host or "", f"{svc.host}#{svc.backend}"
+            v.status, v.migration_status = "maintenance", "migrating"
+            size = v.size
+        self.store.storage.spawn(self._migrate, volume_id, source, target, size)
+        return 202, None
+
+    def _migrate(self, volume_id: str, source: str, target: str, size: int,
+                 new_type: str | None = None) -> None:
+        storage = self.store.storage
+        machine = target.split("@", 1)[0]
+        reply = storage.call(source, ExportVolume(
+            volume_id=volume_id, connector={"host": machine, "transport": "nbd"}))
+        error = None if reply.ok else reply.error
+        if reply.ok:
+            d = reply.data["data"]
+            url = f"nbd://{d['host']}:{d['port']}/{d['export_name']}"
+            made = storage.call(target, CreateVolume(volume_id=volume_id, size_gb=size,
+                                                     nbd_source=url))
+            storage.call(source, UnexportVolume(volume_id=volume_id))
+            if made.ok:
+                storage.call(source, DeleteVolume(volume_id=volume_id))
+            else:
+                error = made.error
+                storage.call(target, DeleteVolume(volume_id=volume_id))
+        with self.store.db.transaction() as s:
+            v = s.get(m.Volume, volume_id)
+            if v is None:
+                return
+            v.status = "available"
+            if error is None:
+                v.host, v.migration_status = target, "success"
+                if new_type is not None:
+                    v.volume_type_id = new_type
+            else:
+                v.migration_status, v.fault = "error", (error or "")[:1024]
+                messages.record(s, v.project_id, "VOLUME", v.id, "001", "001", error)
+
     def do_retype(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
                   ver: APIVersion) -> tuple[int, Any]:
-        """One backend kind here: a retype changes the type when both types land on
-        the same backend, and is refused otherwise (no migration)."""
+        """A new type on the same backend is a record change; onto another backend
+        (`volume_backend_name`) the volume migrates there with `on-demand`."""
         with self.store.db.transaction() as s:
             v = common.volume(s, ctx, volume_id, lock=True)
             policy.write(ctx, v.project_id, "volume:retype")
@@ -415,9 +477,24 @@ class Actions:
                 raise errors.invalid_input("Retype requested to same volume type.")
             want = s.get(m.TypeExtraSpec, (new.id, "volume_backend_name"))
             backend = (v.host or "").rsplit("#", 1)[-1]
-            if want is not None and want.value != backend:
-                raise errors.invalid_input(f"volume type {new.name} needs backend "
-                                           f"{want.value}: volumes cannot migrate here")
             self.quotas.check(s, v.project_id, new.name, volumes=1, gigabytes=v.size)
-            v.volume_type_id = new.id
+            if want is None or want.value == backend:
+                v.volume_type_id = new.id
+                return 202, None
+            # another backend: only by migrating there, and only when asked to
+            if arg.get("migration_policy") != "on-demand":
+                raise errors.invalid_input(f"Volume type {new.name} needs backend "
+                                           f"{want.value}: retype with migration_policy "
+                                           "on-demand to move the volume there.")
+            if v.status != "available" or s.scalar(select(m.Snapshot.id).where(
+                    m.Snapshot.volume_id == v.id)) or v.group_id is not None:
+                raise errors.invalid_volume(f"Volume {v.id} must be available, without "
+                                            "snapshots or group, to migrate.")
+            target, why = self.volumes.services.pick(s, v.availability_zone, new.id,
+                                                     v.size)
+            if target is None:
+                raise errors.invalid_input(errors.no_valid_backend(why))
+            source, size = v.host or "", v.size
+            v.status, v.migration_status = "retyping", "migrating"
+        self.store.storage.spawn(self._migrate, volume_id, source, target, size, new.id)
         return 202, None

@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from overcast.kit.web import ServiceSpec
-from overcast.volume.routes import others, snapshots, types, volumes
+from overcast.volume.routes import groups, others, qos, snapshots, types, volumes
 from overcast.volume.service import VolumeService
 from overcast.volume.versions import VERSIONS
 
@@ -50,7 +50,8 @@ def version(request: Request) -> Response:
     return JSONResponse({"versions": [_version_doc(request)]})
 
 
-ROUTERS = [root, discovery, volumes.routes, snapshots.routes, types.routes, others.routes]
+ROUTERS = [root, discovery, volumes.routes, snapshots.routes, types.routes, groups.routes,
+           qos.routes, others.routes]
 
 
 def setup(app: FastAPI) -> None:
@@ -82,6 +83,7 @@ def setup(app: FastAPI) -> None:
             app.state.local_storage = await start_local_storage(app, settings, bus)
 
     async def stop(app: FastAPI) -> None:
+        svc.storage.close()
         component = getattr(app.state, "local_storage", None)
         if component is not None:
             await component.stop()

@@ -28,6 +28,7 @@ from overcast.kit.errors import BadRequest
 from overcast.volume import common, errors, policy
 from overcast.volume import models as m
 from overcast.volume.common import Store
+from overcast.volume.qos import front_end_specs
 
 
 def settle_status(s: Session, v: m.Volume) -> None:
@@ -146,15 +147,22 @@ class Attachments:
                 raise errors.attachment_not_found(attachment_id)
             v = s.get(m.Volume, row.volume_id)
             assert v is not None
-            if not reply.ok:
+            if reply.ok:
+                row.connection_info = _with_attachment(reply.data, row)
+                qos = front_end_specs(s, v.volume_type_id)
+                if qos is not None:
+                    info = dict(row.connection_info)
+                    info["data"] = {**info["data"], "qos_specs": qos}
+                    row.connection_info = info
+            else:
+                # committed before the refusal is raised: the attachment says it failed
                 row.attach_status = "error_attaching"
                 settle_status(s, v)
-                raise errors.invalid_volume(f"the volume could not be exported: "
-                                            f"{reply.error}")
-            row.connection_info = _with_attachment(reply.data, row)
             s.flush()
             s.expunge(row)
-            return row
+        if not reply.ok:
+            raise errors.invalid_volume(f"the volume could not be exported: {reply.error}")
+        return row
 
     def complete(self, ctx: RequestContext, attachment_id: str,
                  mountpoint: str | None = None) -> None:

@@ -14,7 +14,8 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -57,6 +58,16 @@ class Storage:
         self._lock = threading.Lock()
         #: steps started and not finished (tests and shutdown wait on it)
         self.running = 0
+        # Volume steps wait on storage hosts for as long as a copy takes: they get
+        # their own threads, so a burst of image copies never starves the default
+        # executor the other services' requests run on.
+        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="volume")
+        self.closed = False
+
+    def close(self) -> None:
+        """Stop waiting on storage hosts (at shutdown): steps in flight end at once."""
+        self.closed = True
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
     @staticmethod
     def topic(host: str) -> str:
@@ -71,11 +82,20 @@ class Storage:
             return StorageReply(ok=False, error="the storage service is not running")
         fut: Future[Any] = asyncio.run_coroutine_threadsafe(
             self.bus.call(self.topic(host), msg, timeout), self.loop)
-        try:
-            reply = fut.result(timeout + 5)
-        except Exception as exc:  # noqa: BLE001 - a lost host is the step's failure
-            return StorageReply(ok=False, error=f"storage host {host} did not answer: "
-                                                f"{type(exc).__name__}: {exc}")
+        while True:
+            if self.closed:
+                # shutting down: the record keeps its transitional state, which the
+                # storage host's sync settles at the next start
+                fut.cancel()
+                return StorageReply(ok=False, error="the volume service stopped")
+            try:
+                reply = fut.result(1.0)
+                break
+            except FutureTimeout:
+                continue
+            except Exception as exc:  # noqa: BLE001 - a lost host is the step's failure
+                return StorageReply(ok=False, error=f"storage host {host} did not answer: "
+                                                    f"{type(exc).__name__}: {exc}")
         assert isinstance(reply, StorageReply)
         return reply
 
@@ -90,7 +110,8 @@ class Storage:
 
         async def go() -> None:
             try:
-                await asyncio.to_thread(fn, *args)
+                assert self.loop is not None
+                await self.loop.run_in_executor(self.executor, fn, *args)
             except Exception:  # noqa: BLE001 - the step records its own failure
                 log.exception("volume background step %s failed", fn.__name__)
 

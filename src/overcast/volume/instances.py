@@ -9,7 +9,7 @@ multiattach) with 409, as compute's API answers then.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict
@@ -19,6 +19,9 @@ from overcast.volume.versions import VERSIONS
 from overcast.volume.volumes import Volumes
 
 INTERNAL = RequestContext.internal_admin()
+
+if TYPE_CHECKING:  # mypy checks that this is what compute's VolumePort asks for
+    from overcast.compute.ports import VolumePort
 
 
 class Instances:
@@ -56,3 +59,8 @@ class Instances:
 
     def delete_for_instance(self, volume_id: str) -> None:
         self.volumes.delete(INTERNAL, volume_id)
+
+
+if TYPE_CHECKING:
+    def _fits(i: Instances) -> VolumePort:
+        return i

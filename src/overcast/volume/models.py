@@ -46,6 +46,8 @@ class Volume(Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
                                                            onupdate=utcnow)
     launched_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: the generic volume group (3.13) the volume belongs to
+    group_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     __table_args__ = (Index("ix_volume_volumes_project_created", "project_id",
                             "created_at", "id"),
                       Index("ix_volume_volumes_host", "host"))
@@ -100,6 +102,9 @@ class Snapshot(Base):
     progress: Mapped[str] = mapped_column(String(8), default="0%")
     host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     fault: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    #: the group snapshot (3.14) this snapshot was taken in
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True,
+                                                          index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
                                                            onupdate=utcnow)
@@ -121,6 +126,7 @@ class VolumeType(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     description: Mapped[str | None] = mapped_column(String(255), nullable=True)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    qos_specs_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
                                                            onupdate=utcnow)
@@ -175,3 +181,87 @@ class StorageService(Base):
     free_gb: Mapped[float] = mapped_column(default=0.0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class UserMessage(Base):
+    """Cinder's user messages (3.3): why an asynchronous step failed, for the
+    project that asked (a 202 had already answered)."""
+
+    __tablename__ = "volume_messages"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    request_id: Mapped[str] = mapped_column(String(255), default="")
+    resource_type: Mapped[str] = mapped_column(String(32), default="VOLUME")
+    resource_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    event_id: Mapped[str] = mapped_column(String(64))
+    message_level: Mapped[str] = mapped_column(String(16), default="ERROR")
+    user_message: Mapped[str] = mapped_column(String(1024))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class GroupType(Base):
+    __tablename__ = "volume_group_types"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_public: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GroupTypeSpec(Base):
+    __tablename__ = "volume_group_type_specs"
+    type_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_group_types.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), default="")
+
+
+class Group(Base):
+    """A generic volume group (3.13): volumes snapshotted and handled together."""
+
+    __tablename__ = "volume_groups"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    user_id: Mapped[str] = mapped_column(String(255), default="")
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(32), default="available")
+    availability_zone: Mapped[str] = mapped_column(String(255), default="nova")
+    group_type_id: Mapped[str] = mapped_column(String(36))
+    volume_type_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_group_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GroupSnapshot(Base):
+    __tablename__ = "volume_group_snapshots"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(255), index=True)
+    group_id: Mapped[str] = mapped_column(String(36), index=True)
+    group_type_id: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    description: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: "creating" and "available" are what its member snapshots say; the others stay
+    status: Mapped[str] = mapped_column(String(32), default="creating")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class QosSpec(Base):
+    """QoS specs: limits a volume type carries; `front-end` ones reach the consumer
+    in each connection_info (`data.qos_specs`), as Cinder hands them to Nova."""
+
+    __tablename__ = "volume_qos_specs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    consumer: Mapped[str] = mapped_column(String(16), default="back-end")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class QosSpecValue(Base):
+    __tablename__ = "volume_qos_spec_values"
+    qos_id: Mapped[str] = mapped_column(
+        ForeignKey("volume_qos_specs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), default="")

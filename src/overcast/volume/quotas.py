@@ -21,6 +21,8 @@ from overcast.volume.common import Store
 DEFAULTS = {"volumes": 10, "gigabytes": 1000, "snapshots": 10, "backups": 10,
             "backup_gigabytes": 1000, "groups": 10, "per_volume_gigabytes": -1}
 PER_TYPE = ("volumes", "gigabytes", "snapshots")
+#: the `default` quota class's rows, beside the projects' (no project has this id)
+CLASS_DEFAULT = "__class__:default"
 
 
 class Quotas:
@@ -31,11 +33,18 @@ class Quotas:
     def _types(self, s: Session) -> list[str]:
         return list(s.scalars(select(m.VolumeType.name).order_by(m.VolumeType.name)))
 
-    def limits(self, s: Session, project_id: str) -> dict[str, int]:
+    def _defaults(self, s: Session) -> dict[str, int]:
+        """The `default` quota class: the built-in defaults as an admin set them."""
         out = dict(DEFAULTS)
         for t in self._types(s):
             for r in PER_TYPE:
                 out[f"{r}_{t}"] = -1
+        for q in s.scalars(select(m.Quota).where(m.Quota.project_id == CLASS_DEFAULT)):
+            out[q.resource] = q.hard_limit
+        return out
+
+    def limits(self, s: Session, project_id: str) -> dict[str, int]:
+        out = self._defaults(s)
         for q in s.scalars(select(m.Quota).where(m.Quota.project_id == project_id)):
             out[q.resource] = q.hard_limit
         return out
@@ -102,16 +111,27 @@ class Quotas:
 
     def defaults(self, project_id: str) -> dict[str, Any]:
         with self.store.db.session() as s:
-            out: dict[str, Any] = {"id": project_id, **DEFAULTS}
-            for t in self._types(s):
-                for r in PER_TYPE:
-                    out[f"{r}_{t}"] = -1
+            return {"id": project_id, **self._defaults(s)}
+
+    def class_show(self, name: str) -> dict[str, Any]:
+        """A quota class: only `default` has limits (Cinder's other classes are
+        empty unless set, and no project here belongs to one)."""
+        with self.store.db.session() as s:
+            return {"id": name, **(self._defaults(s) if name == "default" else {})}
+
+    def class_update(self, name: str, values: dict[str, Any]) -> dict[str, Any]:
+        if name != "default":
+            raise errors.invalid_input("Only the 'default' quota class is used here.")
+        self.update(CLASS_DEFAULT, values, check_usage=False)
+        out = self.class_show(name)
+        out.pop("id")
         return out
 
-    def update(self, project_id: str, values: dict[str, Any]) -> dict[str, Any]:
+    def update(self, project_id: str, values: dict[str, Any], *, check_usage: bool = True
+               ) -> dict[str, Any]:
         with self.store.db.transaction() as s:
             known = self.limits(s, project_id)
-            used = self.usage(s, project_id)
+            used = self.usage(s, project_id) if check_usage else {}
             for key, raw in values.items():
                 if key == "tenant_id":
                     continue

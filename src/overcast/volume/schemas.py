@@ -196,6 +196,11 @@ _ACTIONS: dict[str, Any] = {
             "migrating", "error", "success", "completing", "none", "starting", None]}},
         "additionalProperties": False},
     "os-force_delete": {"type": ["object", "null"]},
+    "os-unmanage": {"type": ["object", "null"]},
+    "os-migrate_volume": {"type": "object", "properties": {
+        "host": {"type": "string", "minLength": 1, "maxLength": 255},
+        "force_host_copy": BOOL, "lock_volume": BOOL},
+        "required": ["host"], "additionalProperties": False},
     "os-force_detach": {"type": ["object", "null"], "properties": {
         "attachment_id": {"type": ["string", "null"], "format": "uuid"},
         "connector": {"anyOf": [CONNECTOR, {"type": "null"}]}},
@@ -214,6 +219,7 @@ SNAPSHOT_ACTION = Schema({"type": "object", "properties": {
                                    "error_deleting"]}},
         "required": ["status"], "additionalProperties": False},
     "os-force_delete": {"type": ["object", "null"]},
+    "os-unmanage": {"type": ["object", "null"]},
     "os-update_snapshot_status": {"type": "object", "properties": {
         "status": {"type": "string"}, "progress": {"type": "string"}},
         "required": ["status"], "additionalProperties": False}},
@@ -244,3 +250,96 @@ def flag(value: Any) -> bool:
 
 def size(value: Any) -> int:
     return int(str(value).strip())
+
+# ----- generic volume groups (3.11, 3.13, 3.14)
+GROUP_SPECS = {"type": "object", "maxProperties": 500,
+               "patternProperties": {"^[a-zA-Z0-9-_:. /]{1,255}$": {
+                   "type": ["string", "integer", "boolean", "number"]}},
+               "additionalProperties": False}
+GROUP_TYPE_CREATE = _obj("group_type", {
+    "name": {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"},
+    "description": DESCRIPTION, "is_public": BOOL, "group_specs": GROUP_SPECS}, ["name"])
+GROUP_TYPE_UPDATE = _obj("group_type", {
+    "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
+    "description": DESCRIPTION, "is_public": BOOL})
+GROUP_SPECS_SET = Schema({"type": "object", "properties": {"group_specs": GROUP_SPECS},
+                          "required": ["group_specs"], "additionalProperties": False},
+                         STYLE)
+GROUP_SPEC_ITEM = Schema({**GROUP_SPECS, "minProperties": 1, "maxProperties": 1}, STYLE)
+GROUP_CREATE = _obj("group", {
+    "name": NAME, "description": DESCRIPTION,
+    "group_type": {"type": "string", "minLength": 1, "maxLength": 255},
+    "volume_types": {"type": "array", "minItems": 1, "maxItems": 64,
+                     "items": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "availability_zone": {"type": ["string", "null"], "maxLength": 255}},
+    ["group_type", "volume_types"])
+GROUP_UPDATE = _obj("group", {
+    "name": NAME, "description": DESCRIPTION,
+    "add_volumes": {"type": ["string", "null"], "maxLength": 37 * 64},
+    "remove_volumes": {"type": ["string", "null"], "maxLength": 37 * 64}})
+GROUP_ACTION = Schema({"type": "object", "properties": {
+    "delete": {"type": "object", "properties": {"delete-volumes": BOOL},
+               "additionalProperties": False},
+    "reset_status": {"type": "object", "properties": {"status": {
+        "type": "string", "enum": ["available", "error", "creating", "deleting",
+                                   "updating", "in-use", "error_deleting"]}},
+        "required": ["status"], "additionalProperties": False}},
+    "minProperties": 1, "maxProperties": 1, "additionalProperties": False}, STYLE)
+GROUP_FROM_SRC = Schema({"type": "object", "properties": {"create-from-src": {
+    "type": "object", "properties": {
+        "group_snapshot_id": UUID_OR_NULL, "source_group_id": UUID_OR_NULL,
+        "name": NAME, "description": DESCRIPTION},
+    "additionalProperties": False}}, "required": ["create-from-src"],
+    "additionalProperties": False}, STYLE)
+GROUP_SNAPSHOT_CREATE = _obj("group_snapshot", {
+    "group_id": {"type": "string", "format": "uuid"}, "name": NAME,
+    "description": DESCRIPTION}, ["group_id"])
+GROUP_SNAPSHOT_ACTION = Schema({"type": "object", "properties": {"reset_status": {
+    "type": "object", "properties": {"status": {"type": "string", "enum": [
+        "available", "error", "creating", "deleting", "error_deleting"]}},
+    "required": ["status"], "additionalProperties": False}},
+    "required": ["reset_status"], "additionalProperties": False}, STYLE)
+
+# ----- QoS specs
+QOS_CREATE = Schema({"type": "object", "properties": {"qos_specs": {
+    "type": "object", "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 255, "format": "name"},
+        "consumer": {"type": "string", "enum": ["front-end", "back-end", "both"]}},
+    "patternProperties": {"^[a-zA-Z0-9-_:. /]{1,255}$": {
+        "type": ["string", "integer", "number"]}},
+    "required": ["name"], "additionalProperties": False}},
+    "required": ["qos_specs"], "additionalProperties": False}, STYLE)
+QOS_UPDATE = Schema({"type": "object", "properties": {"qos_specs": {
+    "type": "object", "minProperties": 1, "patternProperties": {
+        "^[a-zA-Z0-9-_:. /]{1,255}$": {"type": ["string", "integer", "number"]}},
+    "additionalProperties": False}}, "required": ["qos_specs"],
+    "additionalProperties": False}, STYLE)
+QOS_DELETE_KEYS = Schema({"type": "object", "properties": {"keys": {
+    "type": "array", "minItems": 1, "items": {"type": "string", "maxLength": 255}}},
+    "required": ["keys"], "additionalProperties": False}, STYLE)
+QOS_QUERY = Schema({"type": "object", "properties": {
+    "vol_type_id": {"type": "string", "maxLength": 36},
+    "force": {"type": "string", "maxLength": 8}}, "additionalProperties": False}, STYLE)
+
+# ----- manage existing
+MANAGE = _obj("volume", {
+    "host": {"type": "string", "minLength": 1, "maxLength": 255},
+    "cluster": {"type": ["string", "null"], "maxLength": 255},
+    "ref": {"type": "object", "properties": {"source-name": {
+        "type": "string", "minLength": 1, "maxLength": 255}},
+        "additionalProperties": True},
+    "name": NAME, "description": DESCRIPTION,
+    "volume_type": {"type": ["string", "null"], "maxLength": 255},
+    "availability_zone": {"type": ["string", "null"], "maxLength": 255},
+    "bootable": BOOL, "metadata": METADATA_OR_NULL}, ["host", "ref"])
+MANAGEABLE_QUERY = Schema({"type": "object", "properties": {
+    **_PAGING, "host": {"type": "string", "maxLength": 255},
+    "cluster": {"type": "string", "maxLength": 255}},
+    "additionalProperties": False}, STYLE)
+SNAPSHOT_MANAGE = _obj("snapshot", {
+    "volume_id": {"type": "string", "format": "uuid"},
+    "ref": {"type": "object", "properties": {"source-name": {
+        "type": "string", "minLength": 1, "maxLength": 255}},
+        "additionalProperties": True},
+    "name": NAME, "description": DESCRIPTION, "metadata": METADATA_OR_NULL},
+    ["volume_id", "ref"])

@@ -1,7 +1,8 @@
 """The block storage service: Cinder semantics over the volume tables, as one object
 (`app.state.volume`) made of one part per resource.
 
-  volumes, actions, attachments, snapshots, types, transfers, quotas, services
+  volumes, actions, attachments, snapshots, types, transfers, quotas, services,
+  messages, groups, qos, manage
               domain logic and transactions (no HTTP)
   common      the Store (database, storage bus bridge, image service) and lookups
   policy      who may see and do what;  errors  every refusal, worded once
@@ -22,7 +23,11 @@ from overcast.db import Database
 from overcast.volume.actions import Actions
 from overcast.volume.attachments import Attachments
 from overcast.volume.common import ImageSource, Storage, Store
+from overcast.volume.groups import Groups
 from overcast.volume.instances import Instances
+from overcast.volume.manage import Manage
+from overcast.volume.messages import Messages
+from overcast.volume.qos import Qos
 from overcast.volume.quotas import Quotas
 from overcast.volume.services import Services
 from overcast.volume.snapshots import Snapshots
@@ -44,6 +49,10 @@ class VolumeService:
         self.snapshots = Snapshots(self.store, self.quotas)
         self.transfers = Transfers(self.store, self.quotas)
         self.instances = Instances(self.store, self.volumes, self.attachments)
+        self.messages = Messages(self.store)
+        self.groups = Groups(self.store, self.volumes, self.snapshots)
+        self.qos = Qos(self.store)
+        self.manage = Manage(self.store, self.volumes, self.quotas)
 
     @property
     def storage(self) -> Storage:

@@ -30,7 +30,8 @@ VOLUME_BINARY = "cinder-volume"
 SCHEDULER_BINARY = "cinder-scheduler"
 #: statuses that only exist while a step runs: a start-up sync settles them
 TRANSITIONAL = ("creating", "downloading", "deleting", "extending", "attaching",
-                "detaching", "reserved", "uploading", "maintenance", "retyping", "reverting")
+                "detaching", "reserved", "uploading", "maintenance", "retyping", "reverting",
+                "managing", "unmanaging")
 
 
 class Services:
@@ -115,6 +116,84 @@ class Services:
             self.up(r) and not r.disabled for r in rows if r.availability_zone == z)}}
             for z in names]
 
+    def pools(self, detail: bool) -> list[dict[str, Any]]:
+        """The scheduler's view of each up backend (Cinder's get_pools: one pool per
+        backend here, named after it)."""
+        with self.store.db.session() as s:
+            rows = [r for r in s.scalars(select(m.StorageService).where(
+                m.StorageService.binary == VOLUME_BINARY).order_by(m.StorageService.host))
+                if self.up(r)]
+        out = []
+        for r in rows:
+            pool: dict[str, Any] = {"name": f"{r.host}#{r.backend}"}
+            if detail:
+                pool["capabilities"] = {
+                    "pool_name": r.backend, "volume_backend_name": r.backend,
+                    "vendor_name": "overcast", "driver_version": "1.0",
+                    "storage_protocol": "file/nbd", "total_capacity_gb": round(r.total_gb, 2),
+                    "free_capacity_gb": round(r.free_gb, 2), "reserved_percentage": 0,
+                    "thin_provisioning_support": True, "thick_provisioning_support": False,
+                    "multiattach": True, "QoS_support": False,
+                    "timestamp": views.when(r.updated_at)}
+            out.append(pool)
+        return out
+
+    def capabilities(self, host: str) -> dict[str, Any]:
+        with self.store.db.session() as s:
+            row = s.get(m.StorageService, (host.split("#", 1)[0], VOLUME_BINARY))
+            if row is None:
+                raise NotFound(f"Service {host} could not be found.")
+            backend = row.backend
+        return {"namespace": f"OS::Storage::Capabilities::{host}", "vendor_name": "overcast",
+                "volume_backend_name": backend, "pool_name": None, "driver_version": "1.0",
+                "storage_protocol": "file/nbd", "display_name": None,
+                "description": "Volumes as sparse raw files, exported over NBD",
+                "visibility": None, "replication_targets": [], "properties": {}}
+
+    def hosts(self) -> list[dict[str, Any]]:
+        """os-hosts: each service's host, zone and state."""
+        with self.store.db.session() as s:
+            rows = list(s.scalars(select(m.StorageService).order_by(m.StorageService.host)))
+        return [{"host_name": r.host, "service": r.binary, "zone": r.availability_zone,
+                 "service-status": "disabled" if r.disabled else "enabled",
+                 "service-state": "up" if self.up(r) else "down",
+                 "last-update": views.when(r.updated_at)} for r in rows]
+
+    # ------------------------------------------------------------ log levels (3.32)
+    #: the binaries this process runs, and the loggers that are theirs
+    LOGGERS = {"cinder-api": "overcast.volume", "cinder-scheduler": "overcast.volume",
+               "cinder-volume": "overcast.agent.storage"}
+
+    def _log_targets(self, binary: str, server: str) -> list[tuple[str, str, str]]:
+        """(binary, host, logger root) of this process's services the request names:
+        the API and scheduler, and the storage host when it runs here."""
+        out = [("cinder-api", self.host), ("cinder-scheduler", self.host)]
+        with self.store.db.session() as s:
+            out += [(r.binary, r.host) for r in s.scalars(select(m.StorageService))
+                    if r.host.split("@", 1)[0] == self.host]
+        return [(b, h, self.LOGGERS[b]) for b, h in out
+                if binary in ("", "*", b) and server in ("", h)]
+
+    def set_log(self, level: str, binary: str, server: str, prefix: str) -> None:
+        import logging
+
+        for _, _, root in self._log_targets(binary, server):
+            name = prefix if prefix.startswith(root) else root
+            logging.getLogger(name).setLevel(level.upper())
+
+    def get_log(self, binary: str, server: str, prefix: str) -> list[dict[str, Any]]:
+        import logging
+
+        out = []
+        for b, h, root in self._log_targets(binary, server):
+            names = sorted(n for n in logging.root.manager.loggerDict
+                           if n.startswith(root) and n.startswith(prefix or root))
+            names = names or [root]
+            out.append({"binary": b, "host": h, "levels": {
+                n: logging.getLevelName(logging.getLogger(n).getEffectiveLevel())
+                for n in names}})
+        return out
+
     # ------------------------------------------------------------ crash recovery
     def sync(self, msg: StorageSync) -> StorageSyncReply:
         """Settle this storage host's records from what it really holds (see
@@ -142,7 +221,13 @@ class Services:
                 m.Snapshot.host.startswith(prefix + "#"))))
             known_snaps = {x.id for x in snaps}
             for snap in snaps:
-                if snap.status == "restoring":
+                if snap.status in ("restoring", "unmanaging") and snap.id in snaps_here:
+                    snap.status = "available"
+                elif snap.status == "unmanaging":
+                    s.delete(snap)
+                elif snap.status == "managing":
+                    snap.status = "available" if snap.id in snaps_here else "error_managing"
+                elif snap.status == "restoring":
                     snap.status = "available"
                 elif snap.status == "creating":
                     snap.status = "available" if snap.id in snaps_here else "error"
@@ -159,6 +244,15 @@ class Services:
     def _settle(self, s: Session, v: m.Volume, atts: list[m.Attachment],
                 present: bool) -> bool:
         """Put one volume in the state its bytes say; False when its record is gone."""
+        if v.status == "managing":
+            v.status = "available" if present else "error_managing"
+            return True
+        if v.status == "unmanaging":
+            if present:
+                v.status = "available"
+                return True
+            s.delete(v)
+            return False
         if v.status in ("creating", "downloading"):
             v.status = "available" if present else "error"
             if not present:
@@ -182,5 +276,7 @@ class Services:
                 a.attach_status = "attached"
         attached = [a for a in atts if a.attach_status == "attached"]
         v.status = "in-use" if attached else "available"
+        if v.migration_status == "migrating":
+            v.migration_status = "error"  # the copy on the other host is an orphan
         v.previous_status = None
         return True

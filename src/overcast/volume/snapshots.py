@@ -17,7 +17,7 @@ from overcast.db import utcnow
 from overcast.kit import paging
 from overcast.kit.context import RequestContext
 from overcast.kit.microversion import APIVersion
-from overcast.volume import common, errors, policy, schemas, views
+from overcast.volume import common, errors, messages, policy, schemas, views
 from overcast.volume import models as m
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
@@ -33,7 +33,7 @@ class Snapshots:
         self.store = store
         self.quotas = quotas
 
-    def _view(self, s: Any, rows: list[m.Snapshot], ver: APIVersion) -> list[dict[str, Any]]:
+    def views(self, s: Any, rows: list[m.Snapshot], ver: APIVersion) -> list[dict[str, Any]]:
         meta = common.metadata_of(s, m.SnapshotMetadata, "snapshot_id", [r.id for r in rows])
         return [views.snapshot(r, meta[r.id], ver) for r in rows]
 
@@ -41,7 +41,7 @@ class Snapshots:
         with self.store.db.session() as s:
             snap = common.snapshot(s, ctx, snapshot_id)
             policy.read(ctx, snap.project_id, "volume:get_snapshot")
-            return self._view(s, [snap], ver)[0]
+            return self.views(s, [snap], ver)[0]
 
     def page(self, ctx: RequestContext, params: dict[str, str], ver: APIVersion, *,
              detail: bool) -> Page:
@@ -75,15 +75,15 @@ class Snapshots:
                     raise errors.bad_marker(marker)
             rows, more = paging.keyset_page(s, stmt, m.Snapshot, limit=limit, marker=marker,
                                             sort=sort)
-            items = self._view(s, rows, ver)
+            items = self.views(s, rows, ver)
         if not detail:
             keep = ("id", "name", "description", "volume_id", "status", "size",
                     "created_at", "updated_at", "metadata")
             items = [{k: x[k] for k in keep} for x in items]
         return Page(items, rows[-1].id if more and rows else None, count)
 
-    def create(self, ctx: RequestContext, body: dict[str, Any], ver: APIVersion
-               ) -> dict[str, Any]:
+    def create(self, ctx: RequestContext, body: dict[str, Any], ver: APIVersion, *,
+               group_snapshot_id: str | None = None) -> dict[str, Any]:
         req = body["snapshot"]
         force = schemas.flag(req.get("force", False))
         sid = str(uuid.uuid4())
@@ -106,13 +106,13 @@ class Snapshots:
             snap = m.Snapshot(id=sid, project_id=v.project_id, user_id=ctx.user_id or "",
                               volume_id=v.id, volume_type_id=v.volume_type_id, name=name,
                               description=desc, size=v.size, status="creating",
-                              host=v.host)
+                              host=v.host, group_snapshot_id=group_snapshot_id)
             s.add(snap)
             s.flush()
             if req.get("metadata"):
                 common.set_metadata(s, m.SnapshotMetadata, "snapshot_id", sid,
                                     req["metadata"], replace=True)
-            out = self._view(s, [snap], ver)[0]
+            out = self.views(s, [snap], ver)[0]
             host = v.host
         if host is None:
             self._finish(sid, False, "the volume has no storage host")
@@ -133,6 +133,8 @@ class Snapshots:
             snap.status = "available" if ok else "error"
             snap.progress = "100%" if ok else snap.progress
             snap.fault = None if ok else (error or "")[:1024]
+            if not ok:
+                messages.record(s, snap.project_id, "SNAPSHOT", snap.id, "009", "001", error)
 
     def update(self, ctx: RequestContext, snapshot_id: str, body: dict[str, Any],
                ver: APIVersion) -> dict[str, Any]:
@@ -147,13 +149,14 @@ class Snapshots:
                     setattr(snap, attr, req[key])
             snap.updated_at = utcnow()
             s.flush()
-            return self._view(s, [snap], ver)[0]
+            return self.views(s, [snap], ver)[0]
 
     def delete(self, ctx: RequestContext, snapshot_id: str, *, force: bool = False) -> None:
         with self.store.db.transaction() as s:
             snap = common.snapshot(s, ctx, snapshot_id, lock=True)
             policy.write(ctx, snap.project_id, "volume:delete_snapshot")
-            if not force and snap.status not in ("available", "error"):
+            if not force and (snap.status not in ("available", "error")
+                              or snap.group_snapshot_id is not None):
                 raise errors.invalid_snapshot("Volume Snapshot status must be available or "
                                               "error and must not be part of a group.")
             snap.status = "deleting"

@@ -18,9 +18,14 @@ from sqlalchemy.orm import Session
 
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, NotFound
+from overcast.kit.microversion import APIVersion
 from overcast.volume import common, errors, schemas, views
 from overcast.volume import models as m
 from overcast.volume.common import DEFAULT_TYPE, Store
+from overcast.volume.volumes import parse_dict
+
+#: extra specs a non-admin may filter types by (3.52), as Cinder allows
+USER_VISIBLE_SPECS = {"RESKEY:availability_zones", "multiattach", "replication_enabled"}
 
 
 def _specs(s: Session, type_ids: list[str]) -> dict[str, dict[str, str]]:
@@ -38,7 +43,8 @@ class Types:
             s.add(m.VolumeType(id=str(uuid.uuid4()), name=DEFAULT_TYPE,
                                description="Default Volume Type", is_public=True))
 
-    def listing(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+    def listing(self, ctx: RequestContext, params: dict[str, str], ver: APIVersion
+                ) -> list[dict[str, Any]]:
         raw = params.get("is_public")
         is_public: bool | None = True
         if ctx.is_admin and raw is not None and raw.lower() in ("none", "all"):
@@ -54,10 +60,18 @@ class Types:
                     m.TypeAccess.project_id == (ctx.project_id or ""))
                 stmt = stmt.where(or_(m.VolumeType.is_public.is_(is_public),
                                       m.VolumeType.id.in_(shared)))
+        wanted: dict[str, str] = {}
+        if "extra_specs" in params and ver.at_least("3.52"):
+            wanted = parse_dict(params["extra_specs"])
+            if not ctx.is_admin and set(wanted) - USER_VISIBLE_SPECS:
+                raise errors.invalid_input(
+                    "Invalid filter keys: "
+                    + ", ".join(sorted(set(wanted) - USER_VISIBLE_SPECS)))
         with self.store.db.session() as s:
             rows = list(s.scalars(stmt.order_by(m.VolumeType.created_at, m.VolumeType.id)))
             rows = [r for r in rows if common.type_visible(s, ctx, r)]
             specs = _specs(s, [r.id for r in rows])
+            rows = [r for r in rows if all(specs[r.id].get(k) == v for k, v in wanted.items())]
             return [views.volume_type(r, specs[r.id], ctx.is_admin) for r in rows]
 
     def show(self, ctx: RequestContext, ident: str) -> dict[str, Any]:

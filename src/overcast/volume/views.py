@@ -71,7 +71,7 @@ def volume(base: str, v: m.Volume, x: VolumeExtras, ver: APIVersion, admin: bool
         out["os-vol-mig-status-attr:migstat"] = v.migration_status
         out["os-vol-mig-status-attr:name_id"] = None
     if ver.at_least("3.13"):
-        out["group_id"] = None
+        out["group_id"] = v.group_id
     if ver.at_least("3.21") and admin:
         out["provider_id"] = None
     if ver.at_least("3.48"):
@@ -90,7 +90,7 @@ def snapshot(v: m.Snapshot, metadata: dict[str, str], ver: APIVersion) -> dict[s
         "os-extended-snapshot-attributes:progress": v.progress,
     }
     if ver.at_least("3.14"):
-        out["group_snapshot_id"] = None
+        out["group_snapshot_id"] = v.group_snapshot_id
     if ver.at_least("3.41"):
         out["user_id"] = v.user_id
     return out
@@ -99,7 +99,7 @@ def snapshot(v: m.Snapshot, metadata: dict[str, str], ver: APIVersion) -> dict[s
 def volume_type(t: m.VolumeType, specs: dict[str, str], admin: bool) -> dict[str, Any]:
     return {"id": t.id, "name": t.name, "description": t.description,
             "is_public": t.is_public, "os-volume-type-access:is_public": t.is_public,
-            "qos_specs_id": None,
+            "qos_specs_id": t.qos_specs_id,
             # non-admins see no extra specs: they describe the backends (Cinder's
             # default policy shows them to admins only)
             "extra_specs": specs if admin else {}}

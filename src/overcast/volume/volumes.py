@@ -27,7 +27,7 @@ from overcast.kit import paging
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import NotFound
 from overcast.kit.microversion import APIVersion
-from overcast.volume import common, errors, policy, schemas, views
+from overcast.volume import common, errors, messages, policy, schemas, views
 from overcast.volume import models as m
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
@@ -141,7 +141,7 @@ class Volumes:
                 raise errors.invalid_input(f"Invalid size filter {params['size']!r}")
             stmt = stmt.where(m.Volume.size == int(params["size"]))
         if "group_id" in params and ver.at_least("3.10"):
-            stmt = stmt.where(m.Volume.id.is_(None))  # no volume here is in a group
+            stmt = stmt.where(m.Volume.group_id == params["group_id"])
         if "bootable" in params:
             stmt = stmt.where(m.Volume.bootable.is_(schemas.flag(params["bootable"])))
         if "volume_type" in params or "volume_type_id" in params:
@@ -266,6 +266,14 @@ class Volumes:
                 raise errors.invalid_input("size must be specified")
             vtype = vtype or common.default_type(s)
             row.size, row.volume_type_id = size, vtype.id
+            if req.get("group_id") and ver.at_least("3.13"):
+                group = s.get(m.Group, req["group_id"])
+                if group is None or not policy.can_see(ctx, group.project_id):
+                    raise NotFound(f"Group {req['group_id']} could not be found.")
+                if vtype.id not in (group.volume_type_ids or []):
+                    raise errors.invalid_input(f"Invalid volume type {vtype.name} for group "
+                                               f"{group.id}.")
+                row.group_id = group.id
             spec = s.get(m.TypeExtraSpec, (vtype.id, "multiattach"))
             row.multiattach = spec is not None and spec.value.strip().lower() in (
                 "<is> true", "true")
@@ -278,6 +286,8 @@ class Volumes:
                     row.status, row.fault = "error", errors.no_valid_backend(why)
             s.add(row)
             s.flush()
+            if row.status == "error":
+                messages.record(s, row.project_id, "VOLUME", vid, "001", "003", why)
             if req.get("metadata"):
                 common.set_metadata(s, m.VolumeMetadata, "volume_id", vid, req["metadata"],
                                     replace=True)
@@ -325,6 +335,8 @@ class Volumes:
                 v.status, v.launched_at, v.fault = "available", utcnow(), None
             else:
                 v.status, v.fault = "error", (reply.error or "")[:1024]
+                action = "005" if v.image_id else "011" if v.snapshot_id else "001"
+                messages.record(s, v.project_id, "VOLUME", v.id, action, "009", reply.error)
 
     # ------------------------------------------------------------ changing
     def update(self, ctx: RequestContext, volume_id: str, body: dict[str, Any], base: str,
@@ -357,6 +369,7 @@ class Volumes:
             snaps = list(s.scalars(select(m.Snapshot).where(m.Snapshot.volume_id == v.id)))
             transfer = s.scalar(select(m.Transfer.id).where(m.Transfer.volume_id == v.id))
             if (not force and v.status not in DELETABLE) or attached or transfer or (
+                    v.group_id is not None) or (
                     v.migration_status not in (None, "none", "success", "error")):
                 raise errors.invalid_volume(
                     "Volume status must be available or error or error_restoring or "

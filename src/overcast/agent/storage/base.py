@@ -63,6 +63,10 @@ class StorageDriver(abc.ABC):
         """A volume holding another volume's bytes (crash-consistent if in use)."""
 
     @abc.abstractmethod
+    async def copy_from_nbd(self, volume_id: str, url: str, size_gb: int) -> int:
+        """A volume holding the bytes another host exports at `url` (a migration)."""
+
+    @abc.abstractmethod
     async def delete(self, volume_id: str) -> None:
         """Remove the volume's bytes and any export of it (done if already gone)."""
 
@@ -96,6 +100,26 @@ class StorageDriver(abc.ABC):
     @abc.abstractmethod
     async def copy_to_image(self, volume_id: str, dest: Path, disk_format: str) -> None:
         """Write the volume out to `dest` as an image file in `disk_format`."""
+
+    @abc.abstractmethod
+    async def list_manageable(self) -> list[tuple[str, int]]:
+        """(name, bytes) of each disk in the backend that is not a volume or snapshot."""
+
+    @abc.abstractmethod
+    async def manage(self, volume_id: str, source_name: str) -> int:
+        """Adopt a manageable disk as volume `volume_id`; its size in bytes."""
+
+    @abc.abstractmethod
+    async def manage_snapshot(self, snapshot_id: str, source_name: str) -> int:
+        """Adopt a manageable disk as snapshot `snapshot_id`; its size in bytes."""
+
+    @abc.abstractmethod
+    async def unmanage_snapshot(self, snapshot_id: str) -> None:
+        """Keep the snapshot's bytes but make them no snapshot (manageable again)."""
+
+    @abc.abstractmethod
+    async def unmanage(self, volume_id: str) -> None:
+        """Keep the volume's bytes but make them no volume (manageable again)."""
 
     @abc.abstractmethod
     async def list_volumes(self) -> dict[str, int]:

@@ -36,6 +36,9 @@ from overcast.bus.messages import (
     DeleteVolume,
     ExportVolume,
     ExtendVolume,
+    ListManageable,
+    ManageSnapshot,
+    ManageVolume,
     Message,
     RevertVolume,
     StorageHeartbeat,
@@ -43,6 +46,8 @@ from overcast.bus.messages import (
     StorageSync,
     StorageSyncReply,
     UnexportVolume,
+    UnmanageSnapshot,
+    UnmanageVolume,
 )
 
 log = logging.getLogger("overcast.agent.storage")
@@ -162,6 +167,8 @@ class StorageComponent:
             elif msg.snapshot_id:
                 size = await d.create_from_snapshot(msg.volume_id, msg.snapshot_id,
                                                     msg.size_gb)
+            elif msg.nbd_source:
+                size = await d.copy_from_nbd(msg.volume_id, msg.nbd_source, msg.size_gb)
             elif msg.source_volid:
                 size = await d.clone(msg.volume_id, msg.source_volid, msg.size_gb)
             else:
@@ -174,6 +181,19 @@ class StorageComponent:
             return {"size_bytes": await d.extend(msg.volume_id, msg.size_gb)}
         if isinstance(msg, CreateSnapshot):
             return {"size_bytes": await d.create_snapshot(msg.snapshot_id, msg.volume_id)}
+        if isinstance(msg, ManageVolume):
+            return {"size_bytes": await d.manage(msg.volume_id, msg.source_name)}
+        if isinstance(msg, ManageSnapshot):
+            return {"size_bytes": await d.manage_snapshot(msg.snapshot_id, msg.source_name)}
+        if isinstance(msg, UnmanageSnapshot):
+            await d.unmanage_snapshot(msg.snapshot_id)
+            return {}
+        if isinstance(msg, UnmanageVolume):
+            await d.unmanage(msg.volume_id)
+            return {}
+        if isinstance(msg, ListManageable):
+            return {"volumes": [{"name": n, "size": b} for n, b in
+                                await d.list_manageable()]}
         if isinstance(msg, RevertVolume):
             await d.revert(msg.volume_id, msg.snapshot_id)
             return {}

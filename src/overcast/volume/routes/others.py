@@ -19,6 +19,7 @@ from overcast.volume.routes.base import (
     VERSIONS,
     Ctx,
     base_url,
+    next_link,
     params,
     reply,
     router,
@@ -66,6 +67,56 @@ def reset_quota(project_id: str, target: str, request: Request, ctx: RequestCont
     return reply(request, None, 200)
 
 
+@routes.get(V + "/os-quota-class-sets/{name}")
+def show_quota_class(project_id: str, name: str, request: Request,
+                     ctx: RequestContext = Ctx) -> Response:
+    return reply(request, {"quota_class_set": service(request).quotas.class_show(name)})
+
+
+@routes.put(V + "/os-quota-class-sets/{name}", dependencies=[ADMIN])
+@accepts(body=Schema({"type": "object", "properties": {
+    "quota_class_set": schemas.QUOTA_UPDATE.schema["properties"]["quota_set"]},
+    "required": ["quota_class_set"], "additionalProperties": False}, schemas.STYLE))
+def update_quota_class(project_id: str, name: str, request: Request,
+                       body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
+    return reply(request, {"quota_class_set": service(request).quotas.class_update(
+        name, body["quota_class_set"])})
+
+
+# ----------------------------------------------------------------- clusters
+# No storage host here runs in a cluster (Cinder's active-active groups of
+# cinder-volume services): from 3.7 the list is empty and every cluster unknown.
+@routes.get(V + "/clusters")
+@routes.get(V + "/clusters/detail")
+@accepts(query=schemas.EMPTY_QUERY)
+def list_clusters(project_id: str, request: Request, ctx: RequestContext = Ctx
+                  ) -> Response:
+    VERSIONS.require(request, "3.7")
+    policy.admin(ctx, "clusters:get_all")
+    return reply(request, {"clusters": []})
+
+
+@routes.get(V + "/clusters/{name}")
+def show_cluster(project_id: str, name: str, request: Request, ctx: RequestContext = Ctx
+                 ) -> Response:
+    VERSIONS.require(request, "3.7")
+    policy.admin(ctx, "clusters:get")
+    raise NotFound(f"Cluster {name} could not be found.")
+
+
+@routes.put(V + "/clusters/{action}")
+@accepts(body=Schema({"type": "object", "properties": {
+    "name": {"type": "string", "maxLength": 255},
+    "binary": {"type": "string", "maxLength": 255},
+    "disabled_reason": {"type": ["string", "null"], "maxLength": 255}},
+    "required": ["name"], "additionalProperties": False}, schemas.STYLE))
+def update_cluster(project_id: str, action: str, request: Request, body: Any = JSON_BODY,
+                   ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.7")
+    policy.admin(ctx, "clusters:update")
+    raise NotFound(f"Cluster {body['name']} could not be found.")
+
+
 @routes.get(V + "/limits")
 @accepts(query=Schema({"type": "object", "properties": {"project_id": {
     "type": "string", "maxLength": 255}}, "additionalProperties": False}, schemas.STYLE))
@@ -99,6 +150,36 @@ SERVICE_UPDATE = Schema({"type": "object", "properties": {
     "required": ["host", "binary"], "additionalProperties": False}, schemas.STYLE)
 
 
+LOG_BODY = Schema({"type": "object", "properties": {
+    "level": {"type": "string", "enum": ["INFO", "WARNING", "ERROR", "DEBUG", "info",
+                                         "warning", "error", "debug"]},
+    "binary": {"type": "string", "maxLength": 255},
+    "server": {"type": "string", "maxLength": 255},
+    "prefix": {"type": "string", "maxLength": 255}},
+    "additionalProperties": False}, schemas.STYLE)
+
+
+@routes.put(V + "/os-services/set-log", status_code=202, dependencies=[ADMIN])
+@accepts(body=LOG_BODY)
+def set_log(project_id: str, request: Request, body: Any = JSON_BODY,
+            ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.32")
+    if "level" not in body:
+        raise errors.invalid_input("'level' must be given.")
+    service(request).services.set_log(body["level"], body.get("binary", ""),
+                                      body.get("server", ""), body.get("prefix", ""))
+    return reply(request, None, 202)
+
+
+@routes.put(V + "/os-services/get-log", dependencies=[ADMIN])
+@accepts(body=LOG_BODY)
+def get_log(project_id: str, request: Request, body: Any = JSON_BODY,
+            ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.32")
+    return reply(request, {"log_levels": service(request).services.get_log(
+        body.get("binary", ""), body.get("server", ""), body.get("prefix", ""))})
+
+
 @routes.put(V + "/os-services/{action}", dependencies=[ADMIN])
 @accepts(body=SERVICE_UPDATE)
 def update_service(project_id: str, action: str, request: Request, body: Any = JSON_BODY,
@@ -109,6 +190,26 @@ def update_service(project_id: str, action: str, request: Request, body: Any = J
                                                 action == "enable",
                                                 body.get("disabled_reason"))
     return reply(request, out)
+
+
+@routes.get(V + "/scheduler-stats/get_pools", dependencies=[ADMIN])
+@accepts(query=Schema({"type": "object", "properties": {"detail": {
+    "type": "string", "maxLength": 8}}, "additionalProperties": {"type": "string"}},
+    schemas.STYLE))
+def get_pools(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    detail = schemas.flag(request.query_params.get("detail", "false"))
+    return reply(request, {"pools": service(request).services.pools(detail)})
+
+
+@routes.get(V + "/capabilities/{host}", dependencies=[ADMIN])
+def capabilities(project_id: str, host: str, request: Request, ctx: RequestContext = Ctx
+                 ) -> Response:
+    return reply(request, service(request).services.capabilities(host))
+
+
+@routes.get(V + "/os-hosts", dependencies=[ADMIN])
+def hosts(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    return reply(request, {"hosts": service(request).services.hosts()})
 
 
 # ----------------------------------------------------------------- transfers
@@ -272,6 +373,39 @@ def create_backup(project_id: str, request: Request, ctx: RequestContext = Ctx) 
     raise errors.backup_unavailable()
 
 
+# ----------------------------------------------------------------- user messages
+@routes.get(V + "/messages")
+@accepts(query=schemas.LIST_QUERY)
+def list_messages(project_id: str, request: Request, ctx: RequestContext = Ctx
+                  ) -> Response:
+    VERSIONS.require(request, "3.3")
+    q = params(request)
+    if not version(request).at_least("3.5"):
+        for key in ("limit", "marker", "sort", "sort_key", "sort_dir", "offset"):
+            q.pop(key, None)
+    items, more = service(request).messages.listing(ctx, q, base_url(request))
+    body: dict[str, Any] = {"messages": items}
+    if more:
+        body["messages_links"] = next_link(request, project_id, "messages", more)
+    return reply(request, body)
+
+
+@routes.get(V + "/messages/{message_id}")
+def show_message(project_id: str, message_id: str, request: Request,
+                 ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.3")
+    return reply(request, {"message": service(request).messages.show(
+        ctx, message_id, base_url(request))})
+
+
+@routes.delete(V + "/messages/{message_id}", status_code=204)
+def delete_message(project_id: str, message_id: str, request: Request,
+                   ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.3")
+    service(request).messages.delete(ctx, message_id)
+    return reply(request, None, 204)
+
+
 # ----------------------------------------------------------------- resource filters
 #: the list filters each resource's listing honours (3.33: /resource_filters)
 RESOURCE_FILTERS = {
@@ -305,6 +439,10 @@ EXTENSIONS = [
     ("os-extended-snapshot-attributes", "ExtendedSnapshotAttributes",
      "Extended SnapshotAttributes support."),
     ("os-quota-sets", "Quotas", "Quota management support."),
+    ("os-quota-class-sets", "QuotaClasses", "Quota classes management support."),
+    ("qos-specs", "Qos_specs_manage", "QoS specs support."),
+    ("scheduler-stats", "Scheduler_stats", "Scheduler stats support."),
+    ("capabilities", "Capabilities", "Capabilities support."),
     ("os-services", "Services", "Services support."),
     ("os-types-extra-specs", "TypesExtraSpecs", "Type extra specs support."),
     ("os-types-manage", "TypesManage", "Types manage support."),

@@ -10,8 +10,10 @@ from fastapi import Request, Response
 from overcast.kit.context import RequestContext
 from overcast.kit.schema import accepts
 from overcast.volume import errors, schemas
+from overcast.volume.policy import ADMIN
 from overcast.volume.routes.base import (
     JSON_BODY,
+    VERSIONS,
     Ctx,
     next_link,
     params,
@@ -91,6 +93,8 @@ def snapshot_action(project_id: str, snapshot_id: str, request: Request,
     snaps = service(request).snapshots
     if "os-reset_status" in body:
         snaps.reset_status(ctx, snapshot_id, body["os-reset_status"]["status"])
+    elif "os-unmanage" in body:
+        service(request).manage.unmanage_snapshot(ctx, snapshot_id)
     elif "os-force_delete" in body:
         if not ctx.is_admin:
             raise errors.forbidden("volume_extension:snapshot_admin_actions:force_delete")
@@ -147,3 +151,50 @@ def delete_metadata_item(project_id: str, snapshot_id: str, key: str, request: R
                          ctx: RequestContext = Ctx) -> Response:
     service(request).snapshots.delete_metadata(ctx, snapshot_id, key)
     return reply(request, None, 200)
+
+
+# ----------------------------------------------------------------- manage existing
+def _manage(request: Request, ctx: RequestContext, body: Any) -> Response:
+    svc = service(request)
+    out = svc.manage.manage_snapshot(ctx, body["snapshot"], version(request),
+                                     svc.snapshots.views)
+    return reply(request, {"snapshot": out}, 202)
+
+
+@routes.post("/v3/{project_id}/os-snapshot-manage", status_code=202, dependencies=[ADMIN])
+@accepts(body=schemas.SNAPSHOT_MANAGE)
+def manage_snapshot(project_id: str, request: Request, body: Any = JSON_BODY,
+                    ctx: RequestContext = Ctx) -> Response:
+    return _manage(request, ctx, body)
+
+
+@routes.post("/v3/{project_id}/manageable_snapshots", status_code=202,
+             dependencies=[ADMIN])
+@accepts(body=schemas.SNAPSHOT_MANAGE)
+def manage_snapshot_v38(project_id: str, request: Request, body: Any = JSON_BODY,
+                        ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.8")
+    return _manage(request, ctx, body)
+
+
+def _manageable(request: Request, detail: bool) -> Response:
+    VERSIONS.require(request, "3.8")
+    host = request.query_params.get("host")
+    if not host:
+        raise errors.invalid_input("Either the host or cluster must be specified.")
+    return reply(request, {"manageable-snapshots": service(
+        request).manage.manageable_snapshots(host, detail)})
+
+
+@routes.get("/v3/{project_id}/manageable_snapshots", dependencies=[ADMIN])
+@accepts(query=schemas.MANAGEABLE_QUERY)
+def manageable_snapshots(project_id: str, request: Request, ctx: RequestContext = Ctx
+                         ) -> Response:
+    return _manageable(request, False)
+
+
+@routes.get("/v3/{project_id}/manageable_snapshots/detail", dependencies=[ADMIN])
+@accepts(query=schemas.MANAGEABLE_QUERY)
+def manageable_snapshots_detail(project_id: str, request: Request,
+                                ctx: RequestContext = Ctx) -> Response:
+    return _manageable(request, True)

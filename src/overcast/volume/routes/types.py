@@ -11,7 +11,15 @@ from overcast.kit.errors import BadRequest, NotFound
 from overcast.kit.schema import accepts
 from overcast.volume import schemas
 from overcast.volume.policy import ADMIN
-from overcast.volume.routes.base import JSON_BODY, Ctx, params, reply, router, service
+from overcast.volume.routes.base import (
+    JSON_BODY,
+    Ctx,
+    params,
+    reply,
+    router,
+    service,
+    version,
+)
 
 routes = router()
 P = "/v3/{project_id}/types"
@@ -20,7 +28,8 @@ P = "/v3/{project_id}/types"
 @routes.get(P)
 @accepts(query=schemas.LIST_QUERY)
 def list_types(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    return reply(request, {"volume_types": service(request).types.listing(ctx, params(request))})
+    return reply(request, {"volume_types": service(request).types.listing(
+        ctx, params(request), version(request))})
 
 
 @routes.get(P + "/{type_id}")
@@ -87,6 +96,14 @@ def delete_extra_spec(project_id: str, type_id: str, key: str, request: Request,
                       ctx: RequestContext = Ctx) -> Response:
     service(request).types.delete_extra_spec(type_id, key)
     return reply(request, None, 202)
+
+
+@routes.get(P + "/{type_id}/encryption")
+def type_encryption(project_id: str, type_id: str, request: Request,
+                    ctx: RequestContext = Ctx) -> Response:
+    """No type here encrypts its volumes: Cinder answers an empty object then."""
+    service(request).types.show(ctx, type_id)
+    return reply(request, {})
 
 
 @routes.get(P + "/{type_id}/os-volume-type-access", dependencies=[ADMIN])

@@ -13,6 +13,7 @@ from overcast.kit.context import RequestContext
 from overcast.kit.errors import PreconditionFailed
 from overcast.kit.schema import accepts
 from overcast.volume import errors, schemas
+from overcast.volume.policy import ADMIN
 from overcast.volume.routes.base import (
     JSON_BODY,
     VERSIONS,
@@ -109,8 +110,54 @@ def delete_volume(project_id: str, volume_id: str, request: Request,
 @accepts(body=schemas.VOLUME_ACTION)
 def volume_action(project_id: str, volume_id: str, request: Request, body: Any = JSON_BODY,
                   ctx: RequestContext = Ctx) -> Response:
+    if "os-unmanage" in body:
+        service(request).manage.unmanage(ctx, volume_id)
+        return reply(request, None, 202)
     status, out = service(request).actions.run(ctx, volume_id, body, version(request))
     return reply(request, out, status)
+
+
+# ----------------------------------------------------------------- manage existing
+@routes.post("/v3/{project_id}/os-volume-manage", status_code=202, dependencies=[ADMIN])
+@accepts(body=schemas.MANAGE)
+def manage_volume(project_id: str, request: Request, body: Any = JSON_BODY,
+                  ctx: RequestContext = Ctx) -> Response:
+    out = service(request).manage.manage(ctx, body["volume"], base_url(request),
+                                         version(request))
+    return reply(request, {"volume": out}, 202)
+
+
+@routes.post("/v3/{project_id}/manageable_volumes", status_code=202, dependencies=[ADMIN])
+@accepts(body=schemas.MANAGE)
+def manage_volume_v38(project_id: str, request: Request, body: Any = JSON_BODY,
+                      ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.8")
+    out = service(request).manage.manage(ctx, body["volume"], base_url(request),
+                                         version(request))
+    return reply(request, {"volume": out}, 202)
+
+
+def _manageable(request: Request, detail: bool) -> Response:
+    VERSIONS.require(request, "3.8")
+    host = request.query_params.get("host")
+    if not host:
+        raise errors.invalid_input("Either the host or cluster must be specified.")
+    return reply(request, {"manageable-volumes": service(request).manage.manageable(
+        host, detail)})
+
+
+@routes.get("/v3/{project_id}/manageable_volumes", dependencies=[ADMIN])
+@accepts(query=schemas.MANAGEABLE_QUERY)
+def manageable_volumes(project_id: str, request: Request, ctx: RequestContext = Ctx
+                       ) -> Response:
+    return _manageable(request, False)
+
+
+@routes.get("/v3/{project_id}/manageable_volumes/detail", dependencies=[ADMIN])
+@accepts(query=schemas.MANAGEABLE_QUERY)
+def manageable_volumes_detail(project_id: str, request: Request,
+                              ctx: RequestContext = Ctx) -> Response:
+    return _manageable(request, True)
 
 
 # ----------------------------------------------------------------- metadata
