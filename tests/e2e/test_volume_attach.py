@@ -459,6 +459,18 @@ async def test_a_guest_that_does_not_release_the_disk(
     assert await d.attach_volume(s.uuid, file_info(vid, vol, "raw"), "") == "/dev/vdb"
     out = await wait_console(d, s.uuid, f"OVERCAST-VOLUME-WROTE {vid[:20]}")
     assert f"OVERCAST-VOLUME {vid[:20]} /dev/vdb ext4" in out
+    # a read-only volume: the guest reads it and cannot write it
+    ro_id = str(uuid.uuid4())
+    ro = make_volume(tmp_path, "raw", {"overcast-ro.txt": "read only\n"})
+    ro_info = file_info(ro_id, ro, "raw")
+    ro_info["data"]["read_only"] = True
+    before = ro.read_bytes()
+    assert await d.attach_volume(s.uuid, ro_info, "") == "/dev/vdc"
+    out = await wait_console(d, s.uuid,
+                             f"OVERCAST-VOLUME-FILE {ro_id[:20]} overcast-ro.txt: read only")
+    assert f"OVERCAST-VOLUME {ro_id[:20]} /dev/vdc ext4-ro" in out
+    await d.detach_volume(s.uuid, ro_id)
+    assert ro.read_bytes() == before
     await d.pause(s.uuid)  # a frozen guest answers no ACPI eject
     t0 = time.monotonic()
     with pytest.raises(RetryableError, match="did not release volume"):
