@@ -520,6 +520,28 @@ async def test_booting_from_a_volume(make: Callable[[], QemuDriver], tmp_path: P
     assert vol.exists()  # the volume outlives the instance
 
 
+async def test_booting_a_bootable_volume_through_the_firmware(
+        make: Callable[[], QemuDriver], built: BuiltImage, tmp_path: Path) -> None:
+    """An image without a kernel (overcast-tiny-disk, MBR + syslinux) copied into a
+    volume: SeaBIOS boots the volume, which is the guest's vda."""
+    d = make()
+    vid = str(uuid.uuid4())
+    vol = tmp_path / "root.qcow2"
+    shutil.copyfile(built.disk, vol)
+    disk_image = {"id": "0a1b2c3d-0000-4000-8000-00000000b004",
+                  "name": "overcast-tiny-disk", "disk_format": "qcow2",
+                  "container_format": "bare"}
+    s = spec("vol-bios", image=disk_image, block_devices=[
+        {"volume_id": vid, "device": "/dev/vda", "boot_index": 0,
+         "connection_info": file_info(vid, vol, "qcow2")}])
+    await d.spawn(s)  # the image's bytes are never fetched: the volume is the disk
+    argv = qm._cmdline(d._pid(s.uuid) or 0)
+    assert any(a.startswith("virtio-blk-pci,drive=vf-") and "bootindex=0" in a
+               for a in argv), argv
+    out = await wait_console(d, s.uuid, f"OVERCAST-VOLUME {vid[:20]} /dev/vda", timeout=120)
+    assert f"instance-id: {s.uuid}" in out
+
+
 # ------------------------------------------------------------------- containers
 OCI = {"id": "5b0c3a52-8d7e-4f7a-9a51-0c0ffee0b0c1", "name": "overcast-tiny-oci",
        "disk_format": "raw", "container_format": "docker", "status": "active"}
