@@ -613,8 +613,15 @@ async def test_a_container_gets_volumes_as_block_devices(
         assert await d.attach_volume(s.uuid, nbd, "") == "/dev/vdd"
         magic = sh("dd if=/dev/vdd bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1")
         assert magic.split() == ["53", "ef"], magic  # the ext4 superblock's magic
-        # stopped and started: the volumes are there from the first instruction
+        # stopped and started: the volumes are there from the first instruction;
+        # first as after a host reboot: loop devices and storage daemons gone
         await d.power_off(s.uuid, timeout=0)
+        for v in (await d._record(s.uuid)).volumes:
+            subprocess.run(["losetup", "-d", v["loop"]], check=True)
+            pidfile = d.instances_dir / s.uuid / "volumes" / v["volume_id"] / "qsd.pid"
+            if pidfile.exists():  # killed hard: its FUSE mount stays, dead
+                os.kill(int(pidfile.read_text()), 9)
+        time.sleep(0.5)
         await d.power_on(s.uuid)
         assert sh("head -c 19 /dev/vdb") == "OVERCAST-RAW-VOLUME"
         assert sh("head -c 21 /dev/vdc") == "OVERCAST-QCOW2-VOLUME"
