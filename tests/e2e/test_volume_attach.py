@@ -308,11 +308,20 @@ async def test_a_volume_stays_across_reboots_restarts_and_a_new_agent(
     argv = qm._cmdline(d._pid(s.uuid) or 0)
     assert any(ser in a and str(vol) in a for a in argv), argv
     await wait_console(d, s.uuid, f"OVERCAST-VOLUME-WROTE {ser}", count=3)
+    # suspended and resumed with the volume attached: the saved state loads (the
+    # volume's PCI slot is the same on the new command line), the guest carries on
+    await d.suspend(s.uuid)
+    assert await d.get_info(s.uuid) == base.SUSPENDED
+    await d.resume(s.uuid)
+    assert await d.get_info(s.uuid) == base.RUNNING
+    ups = (await d.console_output(s.uuid)).count("OVERCAST-GUEST-UP")
     # another driver object on the same state (the agent restarted) detaches it
     d2 = make()
     await d2.detach_volume(s.uuid, vid)
     await wait_console(d2, s.uuid, f"OVERCAST-VOLUME-GONE {ser}")
     assert not any(ser in x for x in set().union(*devices_and_nodes(d2, s.uuid)))
+    # the guest that released it is the one resumed, not a fresh boot
+    assert (await d2.console_output(s.uuid)).count("OVERCAST-GUEST-UP") == ups
     # attached while stopped: there from the next start
     await d2.power_off(s.uuid, timeout=10)
     await d2.attach_volume(s.uuid, file_info(vid, vol, "raw"), "")

@@ -428,8 +428,10 @@ class QemuDriver(QemuProcess, Driver):
                     {str(v.get("device")) for v in rec.volumes}
                 name = next(volumes.guest_name(i) for i in range(len(taken) + 1)
                             if volumes.guest_name(i) not in taken)
+                slot = volumes.free_slot({int(v["slot"]) for v in rec.volumes
+                                          if v.get("slot") is not None})
                 vol = {"volume_id": vid, "device": name, "boot_index": None,
-                       "connection_info": connection_info}
+                       "connection_info": connection_info, "slot": slot}
                 # recorded first: a crash before QEMU has it is repaired by the next
                 # start (or a repeated attach), never leaves a device nobody owns
                 rec.volumes.append(vol)

@@ -215,8 +215,10 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
     def _volume_args(rec: InstanceRecord, vol: dict[str, Any],
                      bootindex: int | None) -> list[str]:
         vid = str(vol["volume_id"])
+        slot = vol.get("slot")
         return ["-blockdev", volumes.blockdev_arg(vol["connection_info"]),
-                "-device", volumes.device_arg(volumes.device(vid, rec.machine, bootindex))]
+                "-device", volumes.device_arg(volumes.device(
+                    vid, rec.machine, bootindex, int(slot) if slot is not None else None))]
 
     def _argv(self, rec: InstanceRecord, accel: Accel, devices: list[str],
               incoming: bool, late_nbd: bool = False) -> list[str]:
@@ -366,7 +368,9 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
                     q.execute("getfd", {"fdname": fd_name}, fds=[sock.fileno()])
                 q.execute("blockdev-add", volumes.blockdev(info, fd_name))
                 try:
-                    q.execute("device_add", volumes.device(vid, rec.machine))
+                    slot = vol.get("slot")
+                    q.execute("device_add", volumes.device(
+                        vid, rec.machine, slot=int(slot) if slot is not None else None))
                 except QmpError:
                     with contextlib.suppress(QmpError):
                         q.execute("blockdev-del", {"node-name": fmt_node})
