@@ -45,6 +45,7 @@ from overcast.agent.virt import base
 from overcast.agent.virt import qemu as qm
 from overcast.agent.virt.base import DriverEnv, PermanentError, RetryableError
 from overcast.agent.virt.qemu import QemuDriver, Qmp
+from overcast.agent.virt.qemu import volumes as qv
 from overcast.bus import MemoryBus
 from overcast.bus.messages import (
     AttachVolume,
@@ -294,6 +295,9 @@ async def test_a_volume_stays_across_reboots_restarts_and_a_new_agent(
     vid = str(uuid.uuid4())
     ser = vid[:20]
     vol = make_volume(tmp_path, "raw", {"overcast-keep.txt": "kept\n"})
+    # an attach cut short (the agent killed after blockdev-add): the block node is
+    # there without its device; attaching again finishes it
+    qmp(d, s.uuid, "blockdev-add", qv.blockdev(file_info(vid, vol, "raw")))
     assert await d.attach_volume(s.uuid, file_info(vid, vol, "raw"), "") == "/dev/vdc"
     await wait_console(d, s.uuid, f"OVERCAST-VOLUME-WROTE {ser}")
     # hard reboot: a reset of the same QEMU, which keeps the hot-plugged device

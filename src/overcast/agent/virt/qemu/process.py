@@ -364,9 +364,13 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
 
         def add() -> None:
             with Qmp(path) as q:
-                if sock is not None:
-                    q.execute("getfd", {"fdname": fd_name}, fds=[sock.fileno()])
-                q.execute("blockdev-add", volumes.blockdev(info, fd_name))
+                # a node left by an attach cut short (the agent killed between the
+                # two commands) is taken as it is
+                nodes = q.execute("query-named-block-nodes", {"flat": True})
+                if not any(n.get("node-name") == fmt_node for n in nodes):
+                    if sock is not None:
+                        q.execute("getfd", {"fdname": fd_name}, fds=[sock.fileno()])
+                    q.execute("blockdev-add", volumes.blockdev(info, fd_name))
                 try:
                     slot = vol.get("slot")
                     q.execute("device_add", volumes.device(
