@@ -28,7 +28,9 @@ QEMU runs in the dataplane's network namespace when the instance has ports, wher
 127.0.0.1 is not the host's: an NBD server is then connected from the agent (in
 the host's namespace) and the connected socket handed to QEMU (QMP `getfd`, the
 nbd node's server `{"type": "fd"}`); such a guest is started paused (`-S`) and
-its NBD volumes added before it runs.
+its NBD volumes added before it runs (a root volume over NBD is the exception:
+it is on the command line, so a guest booting from an NBD volume must have QEMU in
+the host's namespace, i.e. no ports, or a storage host it can route to).
 
 Each volume gets its own PCI slot (0x10 and up, kept in the record), the same when
 hot-plugged and on a later command line: a suspended guest's saved devices then
