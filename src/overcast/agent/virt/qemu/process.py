@@ -260,7 +260,7 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
         for vol in rec.volumes:
             if vol is not root and not (late_nbd and _is_nbd(vol)):
                 argv += self._volume_args(rec, vol, None)
-        if late_nbd and any(_is_nbd(v) for v in rec.volumes):
+        if late_nbd and any(_is_nbd(v) for v in rec.volumes if v is not root):
             argv += ["-S"]  # NBD volumes are added over QMP before the guest runs
         for i, (port, dev) in enumerate(zip(rec.ports, devices, strict=False)):
             mtu = int(port.get("mtu") or 0)
