@@ -45,6 +45,7 @@ from overcast.agent.virt import base
 from overcast.agent.virt import qemu as qm
 from overcast.agent.virt.base import DriverEnv, PermanentError, RetryableError
 from overcast.agent.virt.qemu import QemuDriver, Qmp
+from overcast.agent.virt.qemu import volumes as qv
 from overcast.bus import MemoryBus
 from overcast.bus.messages import (
     AttachVolume,
@@ -294,6 +295,9 @@ async def test_a_volume_stays_across_reboots_restarts_and_a_new_agent(
     vid = str(uuid.uuid4())
     ser = vid[:20]
     vol = make_volume(tmp_path, "raw", {"overcast-keep.txt": "kept\n"})
+    # an attach cut short (the agent killed after blockdev-add): the block node is
+    # there without its device; attaching again finishes it
+    qmp(d, s.uuid, "blockdev-add", qv.blockdev(file_info(vid, vol, "raw")))
     assert await d.attach_volume(s.uuid, file_info(vid, vol, "raw"), "") == "/dev/vdc"
     await wait_console(d, s.uuid, f"OVERCAST-VOLUME-WROTE {ser}")
     # hard reboot: a reset of the same QEMU, which keeps the hot-plugged device
@@ -308,11 +312,20 @@ async def test_a_volume_stays_across_reboots_restarts_and_a_new_agent(
     argv = qm._cmdline(d._pid(s.uuid) or 0)
     assert any(ser in a and str(vol) in a for a in argv), argv
     await wait_console(d, s.uuid, f"OVERCAST-VOLUME-WROTE {ser}", count=3)
+    # suspended and resumed with the volume attached: the saved state loads (the
+    # volume's PCI slot is the same on the new command line), the guest carries on
+    await d.suspend(s.uuid)
+    assert await d.get_info(s.uuid) == base.SUSPENDED
+    await d.resume(s.uuid)
+    assert await d.get_info(s.uuid) == base.RUNNING
+    ups = (await d.console_output(s.uuid)).count("OVERCAST-GUEST-UP")
     # another driver object on the same state (the agent restarted) detaches it
     d2 = make()
     await d2.detach_volume(s.uuid, vid)
     await wait_console(d2, s.uuid, f"OVERCAST-VOLUME-GONE {ser}")
     assert not any(ser in x for x in set().union(*devices_and_nodes(d2, s.uuid)))
+    # the guest that released it is the one resumed, not a fresh boot
+    assert (await d2.console_output(s.uuid)).count("OVERCAST-GUEST-UP") == ups
     # attached while stopped: there from the next start
     await d2.power_off(s.uuid, timeout=10)
     await d2.attach_volume(s.uuid, file_info(vid, vol, "raw"), "")
@@ -459,6 +472,18 @@ async def test_a_guest_that_does_not_release_the_disk(
     assert await d.attach_volume(s.uuid, file_info(vid, vol, "raw"), "") == "/dev/vdb"
     out = await wait_console(d, s.uuid, f"OVERCAST-VOLUME-WROTE {vid[:20]}")
     assert f"OVERCAST-VOLUME {vid[:20]} /dev/vdb ext4" in out
+    # a read-only volume: the guest reads it and cannot write it
+    ro_id = str(uuid.uuid4())
+    ro = make_volume(tmp_path, "raw", {"overcast-ro.txt": "read only\n"})
+    ro_info = file_info(ro_id, ro, "raw")
+    ro_info["data"]["read_only"] = True
+    before = ro.read_bytes()
+    assert await d.attach_volume(s.uuid, ro_info, "") == "/dev/vdc"
+    out = await wait_console(d, s.uuid,
+                             f"OVERCAST-VOLUME-FILE {ro_id[:20]} overcast-ro.txt: read only")
+    assert f"OVERCAST-VOLUME {ro_id[:20]} /dev/vdc ext4-ro" in out
+    await d.detach_volume(s.uuid, ro_id)
+    assert ro.read_bytes() == before
     await d.pause(s.uuid)  # a frozen guest answers no ACPI eject
     t0 = time.monotonic()
     with pytest.raises(RetryableError, match="did not release volume"):
@@ -506,6 +531,28 @@ async def test_booting_from_a_volume(make: Callable[[], QemuDriver], tmp_path: P
         await d.snapshot(s.uuid, tmp_path / "snap")
     await d.destroy(s.uuid)
     assert vol.exists()  # the volume outlives the instance
+
+
+async def test_booting_a_bootable_volume_through_the_firmware(
+        make: Callable[[], QemuDriver], built: BuiltImage, tmp_path: Path) -> None:
+    """An image without a kernel (overcast-tiny-disk, MBR + syslinux) copied into a
+    volume: SeaBIOS boots the volume, which is the guest's vda."""
+    d = make()
+    vid = str(uuid.uuid4())
+    vol = tmp_path / "root.qcow2"
+    shutil.copyfile(built.disk, vol)
+    disk_image = {"id": "0a1b2c3d-0000-4000-8000-00000000b004",
+                  "name": "overcast-tiny-disk", "disk_format": "qcow2",
+                  "container_format": "bare"}
+    s = spec("vol-bios", image=disk_image, block_devices=[
+        {"volume_id": vid, "device": "/dev/vda", "boot_index": 0,
+         "connection_info": file_info(vid, vol, "qcow2")}])
+    await d.spawn(s)  # the image's bytes are never fetched: the volume is the disk
+    argv = qm._cmdline(d._pid(s.uuid) or 0)
+    assert any(a.startswith("virtio-blk-pci,drive=vf-") and "bootindex=0" in a
+               for a in argv), argv
+    out = await wait_console(d, s.uuid, f"OVERCAST-VOLUME {vid[:20]} /dev/vda", timeout=120)
+    assert f"instance-id: {s.uuid}" in out
 
 
 # ------------------------------------------------------------------- containers
@@ -579,8 +626,15 @@ async def test_a_container_gets_volumes_as_block_devices(
         assert await d.attach_volume(s.uuid, nbd, "") == "/dev/vdd"
         magic = sh("dd if=/dev/vdd bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1")
         assert magic.split() == ["53", "ef"], magic  # the ext4 superblock's magic
-        # stopped and started: the volumes are there from the first instruction
+        # stopped and started: the volumes are there from the first instruction;
+        # first as after a host reboot: loop devices and storage daemons gone
         await d.power_off(s.uuid, timeout=0)
+        for v in (await d._record(s.uuid)).volumes:
+            subprocess.run(["losetup", "-d", v["loop"]], check=True)
+            pidfile = d.instances_dir / s.uuid / "volumes" / v["volume_id"] / "qsd.pid"
+            if pidfile.exists():  # killed hard: its FUSE mount stays, dead
+                os.kill(int(pidfile.read_text()), 9)
+        time.sleep(0.5)
         await d.power_on(s.uuid)
         assert sh("head -c 19 /dev/vdb") == "OVERCAST-RAW-VOLUME"
         assert sh("head -c 21 /dev/vdc") == "OVERCAST-QCOW2-VOLUME"

@@ -3,7 +3,8 @@ with the real openstack CLI.
 
 A volume made from a small ext4 image is attached live to a running guest, which
 writes a file to it (overcast-tiny's volume watcher: it mounts each disk with a
-serial, prints the files it finds on the console and writes guest-<its id>.txt, its id read from the config drive);
+serial, prints the files it finds on the console and writes guest-<its id>.txt,
+its id read from the config drive);
 detached, attached to a second guest, which finds the first one's file; kept across
 the second guest's hard reboot and a restart of `overcast up`, then moved back to the
 first guest, which finds both files: the data outlives every attachment.

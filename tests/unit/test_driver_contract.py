@@ -54,8 +54,9 @@ async def test_lifecycle(driver: Driver) -> None:
 
 async def test_volumes(driver: Driver, tmp_path: object) -> None:
     """attach_volume/detach_volume (VOLUME_CONTRACT.md): a device name back, the same
-    one when attached again, another for a second volume; attached across a stop and
-    start; detach idempotent; a connection_info of no known kind refused."""
+    one when attached again, another for a second volume, a freed one reused;
+    attached across a stop and start; detach idempotent; a connection_info of no
+    known kind refused."""
     from pathlib import Path
 
     s = spec()
@@ -79,6 +80,10 @@ async def test_volumes(driver: Driver, tmp_path: object) -> None:
     assert await driver.get_info(s.uuid) == base.RUNNING
     # still attached: attaching again gives the same names
     assert await driver.attach_volume(s.uuid, vols[1], "") == second
+    # a name freed by a detach is the next one given (the lowest free, as a guest's
+    # kernel names its disks)
+    await driver.detach_volume(s.uuid, vols[0]["data"]["volume_id"])
+    assert await driver.attach_volume(s.uuid, vols[0], "") == first
     for v in vols:
         await driver.detach_volume(s.uuid, v["data"]["volume_id"])
         await driver.detach_volume(s.uuid, v["data"]["volume_id"])  # idempotent

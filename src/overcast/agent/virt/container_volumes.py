@@ -151,9 +151,14 @@ class Backing:
         """The file the loop device goes over (the daemon started when needed)."""
         if not needs_daemon(self.info):
             return Path(self.info["data"]["path"])
-        if await asyncio.to_thread(self._daemon_pid) is not None and \
-                await asyncio.to_thread(_is_mount, self.export):
+        alive = await asyncio.to_thread(self._daemon_pid) is not None
+        mounted = await asyncio.to_thread(_is_mount, self.export)
+        if alive and mounted:
             return self.export
+        if mounted:  # a daemon killed hard leaves its FUSE mount behind, dead
+            await self.run(["umount", "--lazy", str(self.export)], check=False)
+        if alive:
+            await self.release_daemon()
         if shutil.which(QSD) is None:
             raise PermanentError(f"a {self.info['driver_volume_type']} "
                                  f"{self.info['data'].get('format') or 'raw'} volume needs "
@@ -187,6 +192,11 @@ class Backing:
         stopped (its FUSE export unmounted)."""
         if dev and await asyncio.to_thread(_loop_backing, dev) is not None:
             await self.run(["losetup", "-d", dev], check=False, timeout=30)
+        await self.release_daemon()
+        await asyncio.to_thread(shutil.rmtree, self.where, True)
+
+    async def release_daemon(self) -> None:
+        """The storage daemon stopped and its FUSE export unmounted."""
         pid = await asyncio.to_thread(self._daemon_pid)
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
@@ -199,7 +209,6 @@ class Backing:
                     os.kill(pid, signal.SIGKILL)
         if await asyncio.to_thread(_is_mount, self.export):
             await self.run(["umount", "--lazy", str(self.export)], check=False)
-        await asyncio.to_thread(shutil.rmtree, self.where, True)
 
 
 # ------------------------------------------------------- inside the container

@@ -159,8 +159,10 @@ class FakeDriver(Driver):
         if inst.power_state == base.SUSPENDED:
             raise PermanentError(f"instance {uuid} is suspended")
         vid = str(data["volume_id"])
-        if vid not in inst.volumes:
-            inst.volumes[vid] = _disk_name(1 + len(inst.volumes))
+        if vid not in inst.volumes:  # the lowest free name, as a guest's kernel gives
+            taken = set(inst.volumes.values())
+            inst.volumes[vid] = next(_disk_name(i) for i in range(1, len(taken) + 2)
+                                     if _disk_name(i) not in taken)
             self._save()
         return inst.volumes[vid]
 

@@ -14,8 +14,9 @@
 #  6. a watcher for volumes (virtio disks with a serial: the root disk and the config
 #     drive have none), at boot and hot-plugged: each new one is mounted (ext4), its
 #     overcast-*.txt and guest-*.txt files are printed, a file guest-<instance id>.txt
-#     is written to it, and it is unmounted again (so a detach finds it released):
-#       OVERCAST-VOLUME <serial> <device> <ext4|raw> files=<names, comma-separated>
+#     is written to it (not to a read-only one), and it is unmounted again (so a
+#     detach finds it released):
+#       OVERCAST-VOLUME <serial> <device> <ext4|ext4-ro|raw> files=<names, comma-separated>
 #       OVERCAST-VOLUME-FILE <serial> <name>: <first line of the file>
 #       OVERCAST-VOLUME-WROTE <serial> guest-<instance id>.txt
 #       OVERCAST-VOLUME-GONE <serial>                (when the disk goes away)
@@ -207,18 +208,33 @@ volume_seen() {  # $1 serial $2 device
     dev=$2
     where=/mnt/volumes/$vser
     mkdir -p "$where"
-    if ! mount -t ext4 "$dev" "$where" 2>/dev/null; then
+    fs=ext4
+    opts=rw
+    if [ "$(cat "/sys/block/${dev#/dev/}/ro" 2>/dev/null)" = 1 ]; then
+        fs=ext4-ro  # a read-only volume: read, not written
+        opts=ro,noload
+    fi
+    if ! mount -t ext4 -o $opts "$dev" "$where" 2>/dev/null; then
         say "OVERCAST-VOLUME $vser $dev raw files="
         return 0
     fi
     files=$(cd "$where" && ls -1 | grep -E '^(overcast|guest)-.*[.]txt$' | tr '\n' ',')
-    say "OVERCAST-VOLUME $vser $dev ext4 files=${files%,}"
+    say "OVERCAST-VOLUME $vser $dev $fs files=${files%,}"
     for f in $(cd "$where" && ls -1 | grep -E '^(overcast|guest)-.*[.]txt$'); do
         say "OVERCAST-VOLUME-FILE $vser $f: $(head -n 1 "$where/$f")"
     done
-    echo "written by $iid at $(cut -d' ' -f1 /proc/uptime)" >"$where/guest-$iid.txt"
-    sync
-    umount "$where" && say "OVERCAST-VOLUME-WROTE $vser guest-$iid.txt"
+    if [ $fs = ext4-ro ]; then
+        umount "$where"
+        return 0
+    fi
+    if echo "written by $iid at $(cut -d' ' -f1 /proc/uptime)" >"$where/guest-$iid.txt"
+    then
+        sync
+        umount "$where" && say "OVERCAST-VOLUME-WROTE $vser guest-$iid.txt"
+    else
+        umount "$where"
+        say "OVERCAST-VOLUME-FAILED $vser guest-$iid.txt"
+    fi
 }
 watch_volumes() {
     known=" "

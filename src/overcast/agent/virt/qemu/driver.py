@@ -421,10 +421,17 @@ class QemuDriver(QemuProcess, Driver):
                     "disks: stop it, attach the volume, start it")
             vol = next((v for v in rec.volumes if v.get("volume_id") == vid), None)
             if vol is None:
-                others = [v for v in rec.volumes if v.get("volume_id") != rec.root_volume]
-                name = volumes.guest_name(1 + int(rec.config_drive) + len(others))
+                # the guest's kernel gives a new disk the lowest free index (the root
+                # disk is vda, the config drive next)
+                taken = {volumes.guest_name(0)} | \
+                    ({volumes.guest_name(1)} if rec.config_drive else set()) | \
+                    {str(v.get("device")) for v in rec.volumes}
+                name = next(volumes.guest_name(i) for i in range(len(taken) + 1)
+                            if volumes.guest_name(i) not in taken)
+                slot = volumes.free_slot({int(v["slot"]) for v in rec.volumes
+                                          if v.get("slot") is not None})
                 vol = {"volume_id": vid, "device": name, "boot_index": None,
-                       "connection_info": connection_info}
+                       "connection_info": connection_info, "slot": slot}
                 # recorded first: a crash before QEMU has it is repaired by the next
                 # start (or a repeated attach), never leaves a device nobody owns
                 rec.volumes.append(vol)

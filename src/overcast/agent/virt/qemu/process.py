@@ -215,8 +215,10 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
     def _volume_args(rec: InstanceRecord, vol: dict[str, Any],
                      bootindex: int | None) -> list[str]:
         vid = str(vol["volume_id"])
+        slot = vol.get("slot")
         return ["-blockdev", volumes.blockdev_arg(vol["connection_info"]),
-                "-device", volumes.device_arg(volumes.device(vid, rec.machine, bootindex))]
+                "-device", volumes.device_arg(volumes.device(
+                    vid, rec.machine, bootindex, int(slot) if slot is not None else None))]
 
     def _argv(self, rec: InstanceRecord, accel: Accel, devices: list[str],
               incoming: bool, late_nbd: bool = False) -> list[str]:
@@ -258,7 +260,7 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
         for vol in rec.volumes:
             if vol is not root and not (late_nbd and _is_nbd(vol)):
                 argv += self._volume_args(rec, vol, None)
-        if late_nbd and any(_is_nbd(v) for v in rec.volumes):
+        if late_nbd and any(_is_nbd(v) for v in rec.volumes if v is not root):
             argv += ["-S"]  # NBD volumes are added over QMP before the guest runs
         for i, (port, dev) in enumerate(zip(rec.ports, devices, strict=False)):
             mtu = int(port.get("mtu") or 0)
@@ -362,11 +364,17 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
 
         def add() -> None:
             with Qmp(path) as q:
-                if sock is not None:
-                    q.execute("getfd", {"fdname": fd_name}, fds=[sock.fileno()])
-                q.execute("blockdev-add", volumes.blockdev(info, fd_name))
+                # a node left by an attach cut short (the agent killed between the
+                # two commands) is taken as it is
+                nodes = q.execute("query-named-block-nodes", {"flat": True})
+                if not any(n.get("node-name") == fmt_node for n in nodes):
+                    if sock is not None:
+                        q.execute("getfd", {"fdname": fd_name}, fds=[sock.fileno()])
+                    q.execute("blockdev-add", volumes.blockdev(info, fd_name))
                 try:
-                    q.execute("device_add", volumes.device(vid, rec.machine))
+                    slot = vol.get("slot")
+                    q.execute("device_add", volumes.device(
+                        vid, rec.machine, slot=int(slot) if slot is not None else None))
                 except QmpError:
                     with contextlib.suppress(QmpError):
                         q.execute("blockdev-del", {"node-name": fmt_node})

@@ -66,6 +66,7 @@ class InstanceRecord(BaseRecord):
                    root_gb=spec.root_gb, ports=[dict(p) for p in spec.ports],
                    config_drive=bool(spec.config_drive), built=False, suspended=False,
                    created_at=time.time(),
-                   volumes=[dict(b) for b in spec.block_devices],
+                   volumes=[{**b, "slot": None if b.get("boot_index") in (0, "0")
+                             else 0x10 + i} for i, b in enumerate(spec.block_devices)],
                    root_volume=next((str(b["volume_id"]) for b in spec.block_devices
                                      if b.get("boot_index") in (0, "0")), None))

@@ -28,7 +28,13 @@ QEMU runs in the dataplane's network namespace when the instance has ports, wher
 127.0.0.1 is not the host's: an NBD server is then connected from the agent (in
 the host's namespace) and the connected socket handed to QEMU (QMP `getfd`, the
 nbd node's server `{"type": "fd"}`); such a guest is started paused (`-S`) and
-its NBD volumes added before it runs.
+its NBD volumes added before it runs (a root volume over NBD is the exception:
+it is on the command line, so a guest booting from an NBD volume must have QEMU in
+the host's namespace, i.e. no ports, or a storage host it can route to).
+
+Each volume gets its own PCI slot (0x10 and up, kept in the record), the same when
+hot-plugged and on a later command line: a suspended guest's saved devices then
+match the QEMU that loads them.
 
 The device names returned ("/dev/vdb"...) are the ones the guest's kernel gives
 in probe order (the root disk, the config drive, then the volumes in attach
@@ -108,7 +114,20 @@ def blockdev(connection_info: dict[str, Any], fd_name: str | None = None
             "file": {**proto, "node-name": proto_node, "read-only": ro}}
 
 
-def device(volume_id: str, machine: str, bootindex: int | None = None) -> dict[str, Any]:
+#: the PCI slots volumes get (explicitly, the same at hot-plug and on the command
+#: line, so a guest's saved state loads into a QEMU started with its volumes)
+SLOTS = range(0x10, 0x20)
+
+
+def free_slot(taken: set[int]) -> int:
+    for slot in SLOTS:
+        if slot not in taken:
+            return slot
+    raise PermanentError(f"no free PCI slot for another volume ({len(SLOTS)} at most)")
+
+
+def device(volume_id: str, machine: str, bootindex: int | None = None,
+           slot: int | None = None) -> dict[str, Any]:
     """The virtio-blk device of a volume (device_add arguments)."""
     fmt_node, _, dev = names(volume_id)
     args: dict[str, Any] = {
@@ -116,6 +135,8 @@ def device(volume_id: str, machine: str, bootindex: int | None = None) -> dict[s
         "drive": fmt_node, "id": dev, "serial": serial(volume_id)}
     if bootindex is not None:
         args["bootindex"] = bootindex
+    if slot is not None and machine != "microvm":
+        args["addr"] = f"0x{slot:x}"
     return args
 
 
