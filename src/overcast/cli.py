@@ -401,6 +401,10 @@ def agent(
         help="amqp:// URL of the control plane's RabbitMQ.")] = None,
     data_dir: DataDir = None,
     spawn_latency: Annotated[float, typer.Option(help="Fake spawn time, seconds.")] = 0.0,
+    storage: Annotated[bool, typer.Option(
+        help="Also be a block storage host: volumes as files under DATA_DIR/volumes, "
+             "exported over NBD on volume_nbd_address:volume_nbd_port (no images: "
+             "volumes from images are made on a host that has them).")] = False,
 ) -> None:
     """Run compute agent(s) that serve a control plane over RabbitMQ."""
     import asyncio
@@ -428,7 +432,18 @@ def agent(
         agents = [Agent(n, FakeDriver(n, spawn_latency=spawn_latency), bus) for n in names]
         for a in agents:
             await a.start()
-        console.print(f"agents up: {', '.join(names)} (driver {driver})")
+        storage_host = None
+        if storage:
+            from overcast.agent.storage.component import StorageComponent
+            from overcast.agent.storage.file import FileDriver
+
+            root = settings.data_dir / "volumes"
+            storage_host = StorageComponent(host, FileDriver(
+                root, host=host, nbd_address=settings.volume_nbd_address,
+                nbd_port=settings.volume_nbd_port), work_dir=root / "to-images")
+            await storage_host.start_on(bus)
+        console.print(f"agents up: {', '.join(names)} (driver {driver})"
+                      + (f"; storage host {host}" if storage else ""))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -436,6 +451,8 @@ def agent(
         await stop.wait()
         for a in agents:
             await a.stop()
+        if storage_host is not None:
+            await storage_host.stop()
         await bus.stop()
 
     asyncio.run(run())

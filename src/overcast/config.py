@@ -100,6 +100,13 @@ class Settings:
     #: Built artefacts kept between clouds (the test guest under CACHE_DIR/guest).
     #: Default: $XDG_CACHE_HOME/overcast, else ~/.cache/overcast.
     cache_dir: Path = field(default_factory=default_cache_dir)
+    #: Run the storage component (the volumes' bytes, as files under
+    #: DATA_DIR/volumes) inside `overcast up`, as this host's block storage backend.
+    local_storage: bool = True
+    #: Where the storage host's NBD server (qemu-storage-daemon) listens for compute
+    #: hosts that reach its volumes over the network.
+    volume_nbd_address: str = "127.0.0.1"
+    volume_nbd_port: int = 10809
     log_level: str = "info"
 
     # ----- derived paths -------------------------------------------------
