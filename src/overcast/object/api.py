@@ -1,0 +1,601 @@
+"""Swift v1 on the wire: /object/info and /object/v1/{account}[/{container}[/{object}]].
+
+Routes only: each checks names, headers and query (`schemas`), decides who may
+act (`policy`: keystoneauth roles, container ACLs, temp URLs), calls the domain
+modules (`accounts`, `containers`, `objects`, `large`) and shapes the answer
+(`views`). Object bodies stream both ways (the paths are raw-body paths on the
+ServiceSpec); blocking domain calls run on worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from overcast.kit.context import RequestContext
+from overcast.kit.errors import OvercastError
+from overcast.kit.web import ServiceSpec, get_context, json_response
+from overcast.object import (
+    accounts,
+    containers,
+    large,
+    objects,
+    policy,
+    ranges,
+    schemas,
+    tempurl,
+    views,
+)
+from overcast.object import errors as e
+from overcast.object.backends.file import FileBackend
+from overcast.object.objects import NewObject
+from overcast.object.records import ObjectInfo, Segment
+from overcast.object.store import ObjectStore, Quotas
+
+log = logging.getLogger("overcast.object")
+router = APIRouter()
+A = "/v1/{account}"
+C = "/v1/{account}/{container}"
+O = "/v1/{account}/{container}/{obj:path}"  # noqa: E741
+
+
+async def caller(request: Request) -> RequestContext | None:
+    """The token's context, or None for an anonymous request (ACLs, temp URLs)."""
+    if request.headers.get("x-auth-token"):
+        return await get_context(request)
+    return None
+
+
+Caller = Depends(caller)
+
+
+def _store(request: Request) -> ObjectStore:
+    store: ObjectStore = request.app.state.object_store
+    return store
+
+
+def _headers(request: Request) -> dict[str, str]:
+    return {k.lower(): v for k, v in request.headers.items()}
+
+
+def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    return asyncio.to_thread(fn, *args, **kwargs)
+
+
+# ------------------------------------------------------------------ info
+@router.get("/info")
+def info(request: Request) -> Response:
+    return json_response(views.info(request.app.state.object_tempurl_digests))
+
+
+# ------------------------------------------------------------------ account
+@router.api_route(A, methods=["GET", "HEAD"])
+async def account_get(account: str, request: Request, ctx: RequestContext | None = Caller
+                      ) -> Response:
+    q = schemas.LISTING_QUERY.check_query(request.query_params)
+    policy.check_account(policy.access(ctx, account), write=False)
+    store = _store(request)
+    a = await _run(accounts.get, store, account)
+    headers = views.account_headers(a)
+    fmt = views.listing_format(q, request.headers.get("accept"))
+    if request.method == "HEAD":
+        return Response(status_code=204, headers={**headers,
+                                                  "Content-Type": views.TYPES[fmt]})
+    entries = await _run(accounts.list_containers, store, account, **_listing(q, (
+        schemas.ACCOUNT_LISTING_LIMIT)))
+    return _listing_reply(views.account_listing(account, entries, fmt), entries, fmt,
+                          headers)
+
+
+def _listing(q: dict[str, Any], maximum: int) -> dict[str, Any]:
+    return {"prefix": q.get("prefix") or "", "delimiter": q.get("delimiter") or None,
+            "marker": q.get("marker") or None, "end_marker": q.get("end_marker") or None,
+            "limit": schemas.listing_limit(q.get("limit"), maximum),
+            "reverse": schemas.is_true(q.get("reverse"))}
+
+
+def _listing_reply(body: bytes, entries: list[Any], fmt: str, headers: dict[str, str]
+                   ) -> Response:
+    if not entries and fmt == "plain":
+        return Response(status_code=204, headers=headers)
+    return Response(body, status_code=200, headers={**headers,
+                                                    "Content-Type": views.TYPES[fmt]})
+
+
+@router.post(A)
+async def account_post(account: str, request: Request, ctx: RequestContext | None = Caller
+                       ) -> Response:
+    q = schemas.LISTING_QUERY.check_query(request.query_params)
+    acc = policy.access(ctx, account)
+    if "bulk-delete" in q:
+        return await _bulk_delete(request, ctx, account)
+    policy.check_account(acc, write=True)
+    h = _headers(request)
+    meta = schemas.metadata_updates(h, "account")
+    quota: int | None | bool = False
+    if "quota-bytes" in meta or "x-account-meta-quota-bytes" in h:
+        policy.check_account_quota(acc)
+        raw = meta.pop("quota-bytes", None)
+        quota = schemas.quota_value(raw, "X-Account-Meta-Quota-Bytes")
+        if quota is None:
+            quota = True  # removed
+    await _run(accounts.update, _store(request), account, meta, quota)
+    return Response(status_code=204, headers={"Content-Type": "text/html; charset=UTF-8"})
+
+
+@router.api_route(A, methods=["PUT", "DELETE"])
+def account_refused(account: str) -> Response:
+    raise e.method_not_allowed()
+
+
+# ------------------------------------------------------------------ container
+def _container_changes(h: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "x-container-read" in h:
+        out["read_acl"] = policy.clean_acl("read", h["x-container-read"])
+    if "x-remove-container-read" in h:
+        out["read_acl"] = None
+    if "x-container-write" in h:
+        out["write_acl"] = policy.clean_acl("write", h["x-container-write"])
+    if "x-remove-container-write" in h:
+        out["write_acl"] = None
+    return out
+
+
+def _container_meta(h: dict[str, str]) -> dict[str, str | None]:
+    meta = schemas.metadata_updates(h, "container")
+    schemas.quota_value(meta.get("quota-bytes"), "X-Container-Meta-Quota-Bytes")
+    schemas.quota_value(meta.get("quota-count"), "X-Container-Meta-Quota-Count")
+    return meta
+
+
+@router.put(C)
+async def container_put(account: str, container: str, request: Request,
+                        ctx: RequestContext | None = Caller) -> Response:
+    schemas.check_container_name(container)
+    policy.check_account(policy.access(ctx, account), write=True)
+    h = _headers(request)
+    created = await _run(containers.put, _store(request), account, container,
+                         _container_meta(h), **_container_changes(h))
+    return Response(status_code=201 if created else 202,
+                    headers={"Content-Type": "text/html; charset=UTF-8"})
+
+
+@router.post(C)
+async def container_post(account: str, container: str, request: Request,
+                         ctx: RequestContext | None = Caller) -> Response:
+    schemas.check_container_name(container)
+    policy.check_account(policy.access(ctx, account), write=True)
+    h = _headers(request)
+    await _run(containers.post, _store(request), account, container, _container_meta(h),
+               **_container_changes(h))
+    return Response(status_code=204, headers={"Content-Type": "text/html; charset=UTF-8"})
+
+
+@router.delete(C)
+async def container_delete(account: str, container: str, request: Request,
+                           ctx: RequestContext | None = Caller) -> Response:
+    schemas.check_container_name(container)
+    policy.check_account(policy.access(ctx, account), write=True)
+    await _run(containers.delete, _store(request), account, container)
+    return Response(status_code=204, headers={"Content-Type": "text/html; charset=UTF-8"})
+
+
+@router.api_route(C, methods=["GET", "HEAD"])
+async def container_get(account: str, container: str, request: Request,
+                        ctx: RequestContext | None = Caller) -> Response:
+    schemas.check_container_name(container)
+    q = schemas.LISTING_QUERY.check_query(request.query_params)
+    store = _store(request)
+    acc = policy.access(ctx, account)
+    c = None if acc.reader else await _run(containers.lookup, store, account, container)
+    policy.check_container(acc, ctx, c.read_acl if c else None, False,
+                           request.headers.get("referer"))
+    fmt = views.listing_format(q, request.headers.get("accept"))
+    if request.method == "HEAD":
+        c = c or await _run(containers.get, store, account, container)
+        return Response(status_code=204, headers={**views.container_headers(c),
+                                                  "Content-Type": views.TYPES[fmt]})
+    c, entries = await _run(containers.list_objects, store, account, container,
+                            **_listing(q, schemas.CONTAINER_LISTING_LIMIT))
+    return _listing_reply(views.container_listing(container, entries, fmt), entries, fmt,
+                          views.container_headers(c))
+
+
+# ------------------------------------------------------------------ objects
+async def _authorize_object(request: Request, ctx: RequestContext | None, account: str,
+                            container: str, obj: str, write: bool) -> None:
+    """Roles, then the container's ACLs, then a temp URL's signature."""
+    schemas.check_container_name(container)
+    schemas.check_object_name(obj)
+    acc = policy.access(ctx, account)
+    if acc.owner or (acc.reader and not write):
+        return
+    store = _store(request)
+    c = await _run(containers.lookup, store, account, container)
+    q = request.query_params
+    if ctx is None and "temp_url_sig" in q:
+        a = await _run(accounts.get, store, account)
+        keys = [a.meta[k] for k in ("temp-url-key", "temp-url-key-2") if k in a.meta]
+        if c is not None:
+            keys += [c.meta[k] for k in ("temp-url-key", "temp-url-key-2") if k in c.meta]
+        sub = request.url.path[len("/object"):]
+        allowed = request.app.state.object_tempurl_digests
+        sig = q.get("temp_url_sig", "")
+        algo_ok = (sig.partition(":")[0] if ":" in sig else {
+            40: "sha1", 64: "sha256", 128: "sha512"}.get(len(sig))) in allowed
+        if algo_ok and tempurl.valid(q, request.method, [sub, request.url.path], keys):
+            return
+        raise e.Unauthorized("Temp URL invalid", extra={"plain": True})
+    policy.check_object(acc, ctx, c.read_acl if c else None, c.write_acl if c else None,
+                        write, request.headers.get("referer"))
+
+
+def _new_object(h: dict[str, str], name: str) -> NewObject:
+    ctype = h.get("content-type")
+    if not ctype or schemas.is_true(h.get("x-detect-content-type")):
+        ctype = None
+    meta = {k: v for k, v in schemas.metadata_updates(h, "object").items() if v is not None}
+    return NewObject(content_type=ctype, meta=meta, headers=schemas.kept_headers(h),
+                     delete_at=schemas.delete_at(h), etag=h.get("etag"),
+                     length=schemas.content_length(h))
+
+
+async def _body(request: Request) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in request.stream():
+            yield chunk
+    except ClientDisconnect:
+        raise e.ClientDisconnected() from None
+
+
+def _created(o: ObjectInfo, etag: str | None = None, extra: dict[str, str] | None = None
+             ) -> Response:
+    return Response(status_code=201, headers={
+        "Etag": etag or o.etag, "Last-Modified": ranges.http_date(o.timestamp),
+        "X-Timestamp": views.timestamp(o.timestamp),
+        "Content-Type": "text/html; charset=UTF-8", **(extra or {})})
+
+
+@router.put(O)
+async def object_put(account: str, container: str, obj: str, request: Request,
+                     ctx: RequestContext | None = Caller) -> Response:
+    q = schemas.OBJECT_QUERY.check_query(request.query_params)
+    await _authorize_object(request, ctx, account, container, obj, write=True)
+    h = _headers(request)
+    store = _store(request)
+    if "x-copy-from" in h:
+        src_container, src_obj = large.split_path(unquote(h["x-copy-from"]))
+        await _authorize_object(request, ctx, account, src_container, src_obj, write=False)
+        return await _copy(request, account, src_container, src_obj, account, container,
+                           obj, h, q)
+    if "content-length" not in h and "chunked" not in h.get("transfer-encoding", ""):
+        raise e.LengthRequired()
+    new = _new_object(h, obj)
+    if q.get("multipart-manifest") == "put":
+        return await _slo_put(request, store, account, container, obj, new)
+    if "x-object-manifest" in h:
+        new.dlo_manifest = unquote(h["x-object-manifest"])
+        large.split_path(new.dlo_manifest + ("x" if new.dlo_manifest.endswith("/") or
+                                             "/" not in new.dlo_manifest else ""))
+    o = await objects.put(store, account, container, obj, _body(request), new)
+    return _created(o)
+
+
+async def _slo_put(request: Request, store: ObjectStore, account: str, container: str,
+                   obj: str, new: NewObject) -> Response:
+    raw = b""
+    async for chunk in _body(request):
+        raw += chunk
+        if len(raw) > schemas.SLO_MAX_MANIFEST_SIZE:
+            raise e.too_large(f"Manifest File > {schemas.SLO_MAX_MANIFEST_SIZE} bytes")
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise e.bad_request("Manifest must be valid JSON.")
+    segs = schemas.SLO_MANIFEST.check(parsed)
+    stored, size, etag = await _run(large.build_slo, store, account, segs)
+    if new.etag and new.etag.strip('"') != etag:
+        raise e.Unprocessable()
+    body = orjson.dumps(stored)
+    new.etag, new.length = None, len(body)
+    new.slo_manifest, new.size_override, new.etag_override = stored, size, etag
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body
+
+    o = await objects.put(store, account, container, obj, chunks(), new)
+    return _created(o, etag=f'"{etag}"')
+
+
+async def _copy(request: Request, src_account: str, src_container: str, src_obj: str,
+                account: str, container: str, obj: str, h: dict[str, str],
+                q: dict[str, Any]) -> Response:
+    store = _store(request)
+    src = await _run(objects.head, store, src_account, src_container, src_obj)
+    new = NewObject(content_type=h.get("content-type") or src.content_type,
+                    headers={**src.headers, **schemas.kept_headers(h)},
+                    delete_at=schemas.delete_at(h))
+    updates = schemas.metadata_updates(h, "object")
+    base = {} if schemas.is_true(h.get("x-fresh-metadata")) else src.meta
+    new.meta = schemas.apply_updates(base, updates)
+    keep_manifest = q.get("multipart-manifest") == "get"
+    if keep_manifest and src.slo_manifest is not None:
+        new.slo_manifest, new.size_override = src.slo_manifest, src.size
+        new.etag_override = src.etag
+        segs = [Segment(src.location, 0, 0)] if src.location else []
+        size = 0
+    elif keep_manifest and src.dlo_manifest is not None:
+        new.dlo_manifest = src.dlo_manifest
+        segs, size = [], 0
+    else:
+        segs = await _run(large.segments, store, src)
+        size = sum(s.length for s in segs)
+        if not src.is_manifest:
+            new.etag = src.etag
+    if keep_manifest and src.slo_manifest is not None and src.location:
+        # the manifest's own body (its stored JSON) is what is copied
+        body_size = await _run(_blob_size, store, src.location)
+        segs, size = [Segment(src.location, 0, body_size)], body_size
+    o = await objects.copy(store, segs, size, account, container, obj, new)
+    etag = f'"{o.etag}"' if o.is_manifest else o.etag
+    return _created(o, etag, {
+        "X-Copied-From": f"{src_container}/{src_obj}",
+        "X-Copied-From-Account": src_account,
+        "X-Copied-From-Last-Modified": ranges.http_date(src.timestamp)})
+
+
+def _blob_size(store: ObjectStore, location: str) -> int:
+    return sum(len(b) for b in store.backend.read(location))
+
+
+@router.api_route(O, methods=["COPY"])
+async def object_copy(account: str, container: str, obj: str, request: Request,
+                      ctx: RequestContext | None = Caller) -> Response:
+    q = schemas.OBJECT_QUERY.check_query(request.query_params)
+    h = _headers(request)
+    dest = unquote(h.get("destination", ""))
+    if not dest:
+        raise e.PreconditionFailed("You must specify a Destination header.")
+    dest_container, dest_obj = large.split_path(dest)
+    dest_account = unquote(h.get("destination-account", account))
+    await _authorize_object(request, ctx, account, container, obj, write=False)
+    await _authorize_object(request, ctx, dest_account, dest_container, dest_obj, write=True)
+    return await _copy(request, account, container, obj, dest_account, dest_container,
+                       dest_obj, h, q)
+
+
+@router.post(O)
+async def object_post(account: str, container: str, obj: str, request: Request,
+                      ctx: RequestContext | None = Caller) -> Response:
+    schemas.OBJECT_QUERY.check_query(request.query_params)
+    await _authorize_object(request, ctx, account, container, obj, write=True)
+    h = _headers(request)
+    meta = {k: v for k, v in schemas.metadata_updates(h, "object").items() if v is not None}
+    delete_at: int | None | bool = False
+    if "x-delete-at" in h or "x-delete-after" in h:
+        delete_at = schemas.delete_at(h)
+    if "x-remove-delete-at" in h:
+        delete_at = None
+    dlo: str | None | bool = unquote(h["x-object-manifest"]) if "x-object-manifest" in h \
+        else False
+    await _run(objects.post, _store(request), account, container, obj, meta,
+               content_type=h.get("content-type"), headers=schemas.kept_headers(h),
+               delete_at=delete_at, dlo_manifest=dlo)
+    return Response(b"<html><h1>Accepted</h1><p>The request is accepted for processing."
+                    b"</p></html>", status_code=202,
+                    headers={"Content-Type": "text/html; charset=UTF-8"})
+
+
+@router.delete(O)
+async def object_delete(account: str, container: str, obj: str, request: Request,
+                        ctx: RequestContext | None = Caller) -> Response:
+    q = schemas.OBJECT_QUERY.check_query(request.query_params)
+    await _authorize_object(request, ctx, account, container, obj, write=True)
+    store = _store(request)
+    if q.get("multipart-manifest") == "delete":
+        src = await _run(objects.head, store, account, container, obj)
+        if src.slo_manifest is not None:
+            paths = large.slo_segment_paths(src) + [(container, obj)]
+            return await _delete_many(request, ctx, account, paths)
+    await _run(objects.delete, store, account, container, obj)
+    return Response(status_code=204, headers={"Content-Type": "text/html; charset=UTF-8"})
+
+
+@router.api_route(O, methods=["GET", "HEAD"])
+async def object_get(account: str, container: str, obj: str, request: Request,
+                     ctx: RequestContext | None = Caller) -> Response:
+    q = schemas.OBJECT_QUERY.check_query(request.query_params)
+    await _authorize_object(request, ctx, account, container, obj, write=False)
+    store = _store(request)
+    o = await _run(objects.head, store, account, container, obj)
+    if q.get("multipart-manifest") == "get" and o.slo_manifest is not None:
+        body = orjson.dumps(large.manifest_listing(o) if q.get("format") != "raw" else [
+            {"path": s["name"], "etag": s["hash"], "size_bytes": s["bytes"],
+             **({"range": s["range"]} if "range" in s else {})} for s in o.slo_manifest])
+        headers = views.object_headers(o, size=len(body))
+        headers["Content-Type"] = "application/json; charset=utf-8"
+        return Response(body if request.method == "GET" else b"", headers=headers)
+    etag, size = o.etag, o.size
+    if o.dlo_manifest is not None:
+        size, dlo_etag = await _run(large.dlo_totals, store, account, o.dlo_manifest)
+        etag = f'"{dlo_etag}"'
+    elif o.slo_manifest is not None:
+        etag = f'"{o.etag}"'
+    headers = views.object_headers(o, etag=etag, size=size)
+    if "filename" in q or "inline" in q:
+        name = q.get("filename") or obj.rsplit("/", 1)[-1]
+        kind = "inline" if "inline" in q else "attachment"
+        headers["Content-Disposition"] = f'{kind}; filename="{name}"'
+    status = ranges.condition(_headers(request), etag, o.timestamp,
+                              read=request.method in ("GET", "HEAD"))
+    if status == 304:
+        return Response(status_code=304, headers={k: v for k, v in headers.items()
+                                                  if k != "Content-Length"})
+    if status == 412:
+        raise e.precondition_failed()
+    spans = ranges.spans(request.headers.get("range"), size)
+    segs = await _run(large.segments, store, o) if request.method == "GET" else []
+    if spans is None or (len(spans) == 1 and spans[0] == (0, size) and size == 0):
+        if request.method == "HEAD":
+            return Response(status_code=200, headers=headers)
+        return StreamingResponse(objects.read(store, segs, 0, size), headers=headers)
+    if len(spans) == 1:
+        start, end = spans[0]
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        headers["Content-Length"] = str(end - start)
+        if request.method == "HEAD":
+            return Response(status_code=206, headers=headers)
+        return StreamingResponse(objects.read(store, segs, start, end), status_code=206,
+                                 headers=headers)
+    return _multirange(store, segs, spans, size, headers, request.method == "HEAD")
+
+
+def _multirange(store: ObjectStore, segs: list[Any], spans: list[tuple[int, int]],
+                size: int, headers: dict[str, str], head: bool) -> Response:
+    boundary = uuid.uuid4().hex
+    ctype = headers["Content-Type"]
+    parts = [(f"--{boundary}\r\nContent-Type: {ctype}\r\nContent-Range: bytes "
+              f"{a}-{b - 1}/{size}\r\n\r\n").encode() for a, b in spans]
+    tail = f"\r\n--{boundary}--".encode()
+    length = sum(len(p) for p in parts) + sum(b - a for a, b in spans) + \
+        2 * (len(spans) - 1) + len(tail)
+    headers["Content-Type"] = f"multipart/byteranges;boundary={boundary}"
+    headers["Content-Length"] = str(length)
+
+    def body() -> Any:
+        for i, (part, (a, b)) in enumerate(zip(parts, spans, strict=True)):
+            if i:
+                yield b"\r\n"
+            yield part
+            yield from objects.read(store, segs, a, b)
+        yield tail
+
+    if head:
+        return Response(status_code=206, headers=headers)
+    return StreamingResponse(body(), status_code=206, headers=headers)
+
+
+# ------------------------------------------------------------------ bulk delete
+async def _bulk_delete(request: Request, ctx: RequestContext | None, account: str
+                       ) -> Response:
+    raw = b""
+    async for chunk in _body(request):
+        raw += chunk
+        if len(raw) > schemas.MAX_DELETES_PER_REQUEST * (schemas.MAX_OBJECT_NAME_LENGTH + 260):
+            raise e.too_large()
+    lines = [unquote(x.strip()) for x in raw.decode("utf-8", "replace").splitlines()
+             if x.strip()]
+    if len(lines) > schemas.MAX_DELETES_PER_REQUEST:
+        raise e.too_large(f"Maximum Bulk Deletes: {schemas.MAX_DELETES_PER_REQUEST} per "
+                          "request")
+    paths = []
+    for line in lines:
+        c, _, o = line.lstrip("/").partition("/")
+        paths.append((c, o))
+    return await _delete_many(request, ctx, account, paths)
+
+
+async def _delete_many(request: Request, ctx: RequestContext | None, account: str,
+                       paths: list[tuple[str, str]]) -> Response:
+    """Delete objects (and containers, for paths without an object) and answer as
+    Swift's bulk middleware: counts and per-path errors, json or plain text."""
+    store = _store(request)
+    deleted = not_found = 0
+    failures: list[list[str]] = []
+    for c, o in paths:
+        try:
+            if o:
+                await _authorize_object(request, ctx, account, c, o, write=True)
+                await _run(objects.delete, store, account, c, o)
+            else:
+                schemas.check_container_name(c)
+                policy.check_account(policy.access(ctx, account), write=True)
+                await _run(containers.delete, store, account, c)
+            deleted += 1
+        except e.NotFound:
+            not_found += 1
+        except OvercastError as exc:
+            from overcast.kit.errors import STATUS_TITLES
+
+            failures.append([f"/{c}/{o}" if o else f"/{c}",
+                             f"{exc.status} {STATUS_TITLES.get(exc.status, 'Error')}"])
+    status = "400 Bad Request" if failures else "200 OK"
+    result = {"Number Deleted": deleted, "Number Not Found": not_found,
+              "Response Body": "", "Response Status": status, "Errors": failures}
+    if "json" in request.headers.get("accept", ""):
+        return Response(orjson.dumps(result), headers={"Content-Type": "application/json"})
+    text = (f"Number Deleted: {deleted}\nNumber Not Found: {not_found}\nResponse Body: \n"
+            f"Response Status: {status}\nErrors: \n" +
+            "".join(f"{p}, {s}\n" for p, s in failures))
+    return Response(text.encode(), headers={"Content-Type": "text/plain; charset=utf-8"})
+
+
+# ------------------------------------------------------------------ wiring
+class TransIdMiddleware:
+    """Every object-service answer carries X-Trans-Id (the request id), as Swift's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope.get("path", "").startswith("/object/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                rid = scope.get("state", {}).get("request_id", "")
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-trans-id", rid.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def setup(app: FastAPI) -> None:
+    settings = app.state.settings
+    backend = FileBackend(settings.data_dir / "objects")
+    store = ObjectStore(app.state.db, backend, Quotas(
+        bytes=settings.object_quota_bytes if settings.object_quota_bytes >= 0 else None,
+        objects=settings.object_quota_count if settings.object_quota_count >= 0 else None))
+    app.state.object_store = store
+    app.state.object_tempurl_digests = [d for d in settings.object_tempurl_digests.split()
+                                        if d in tempurl.DIGESTS]
+    tasks: list[asyncio.Task[None]] = []
+
+    async def expirer() -> None:
+        while True:
+            await asyncio.sleep(settings.object_expirer_interval)
+            try:
+                await asyncio.to_thread(objects.reap_expired, store)
+            except Exception:  # noqa: BLE001 - the next pass retries
+                log.exception("object expirer pass failed")
+
+    async def start(app: FastAPI) -> None:
+        await asyncio.to_thread(objects.recover, store)
+        if settings.object_expirer_interval > 0:
+            tasks.append(asyncio.create_task(expirer()))
+
+    async def stop(app: FastAPI) -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    app.add_middleware(TransIdMiddleware)
+    app.state.specs.append(ServiceSpec(
+        name="swift", type="object-store", prefix="/object", error_style="swift",
+        endpoint_path="/object/v1/AUTH_$(project_id)s", routers=[router],
+        on_startup=[start], on_shutdown=[stop], raw_body_paths=[r"/v1/.*"]))
