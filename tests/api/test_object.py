@@ -379,8 +379,8 @@ def test_listing_many_objects_is_an_index_scan(swift: Cloud, user: dict[str, Any
     c.put(f"{url}/many", headers=h)
     db = swift.app.state.db
     with db.transaction() as s:
-        cid = s.scalar(select(m.Container.id).where(m.Container.name == "many",
-                                                    m.Container.account == f"AUTH_{user['project_id']}"))
+        cid = s.scalar(select(m.Container.id).where(
+            m.Container.name == "many", m.Container.account == f"AUTH_{user['project_id']}"))
         s.execute(insert(m.Object), [
             {"container_id": cid, "name": f"d{i % 10}/o{i:06d}", "size": 1, "etag": "e",
              "content_type": "text/plain", "timestamp": 1.0, "meta": {}, "headers": {}}
