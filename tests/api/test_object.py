@@ -438,3 +438,51 @@ def test_recovery_removes_partials_and_orphans(swift: Cloud) -> None:
     assert partials >= 1 and orphans >= 1
     assert loc not in set(store.backend.locations())
     assert not list((swift.data_dir / "objects" / "tmp").iterdir())
+
+
+def test_slo_listing_shows_both_etags(swift: Cloud, user: dict[str, Any]) -> None:
+    c, h, url = swift.client, user["headers"], user["url"]
+    c.put(f"{url}/slo2", headers=h)
+    e1 = c.put(f"{url}/slo2/seg1", headers=h, content=b"x" * 10).headers["Etag"]
+    r = c.put(f"{url}/slo2/m", headers=h, params={"multipart-manifest": "put"},
+              content=json.dumps([{"path": "slo2/seg1", "etag": e1, "size_bytes": 10}]))
+    slo_etag = hashlib.md5(e1.encode()).hexdigest()
+    assert r.status_code == 201 and r.headers["Etag"] == f'"{slo_etag}"'
+    entry = next(e for e in c.get(f"{url}/slo2", headers=h, params={"format": "json"}).json()
+                 if e["name"] == "m")
+    assert entry["slo_etag"] == f'"{slo_etag}"' and entry["bytes"] == 10
+    head = c.head(f"{url}/slo2/m", headers=h)
+    assert head.headers["X-Manifest-Etag"] == entry["hash"] != slo_etag
+    # a wrong ETag for the whole SLO is refused
+    r = c.put(f"{url}/slo2/m2", headers={**h, "ETag": "0" * 32},
+              params={"multipart-manifest": "put"},
+              content=json.dumps([{"path": "slo2/seg1"}]))
+    assert r.status_code == 422
+
+
+@pytest.mark.parametrize("mode", ["X-Versions-Location", "X-History-Location"])
+def test_versioned_containers(swift: Cloud, user: dict[str, Any], mode: str) -> None:
+    c, h, url = swift.client, user["headers"], user["url"]
+    tag = mode.split("-")[1].lower()
+    c.put(f"{url}/arch-{tag}", headers=h)
+    assert c.put(f"{url}/docs-{tag}", headers={**h, mode: f"arch-{tag}"}).status_code == 201
+    assert c.head(f"{url}/docs-{tag}", headers=h).headers[mode] == f"arch-{tag}"
+    for text in (b"v1", b"v2", b"v3"):
+        assert c.put(f"{url}/docs-{tag}/f", headers=h, content=text).status_code == 201
+    archived = _names(swift, user, f"arch-{tag}")
+    assert len(archived) == 2 and all(n.startswith("001f/") for n in archived)
+    assert c.get(f"{url}/arch-{tag}/{archived[0]}", headers=h).content == b"v1"
+    assert c.delete(f"{url}/docs-{tag}/f", headers=h).status_code == 204
+    if mode == "X-Versions-Location":
+        # stack: the newest archived copy comes back
+        assert c.get(f"{url}/docs-{tag}/f", headers=h).content == b"v2"
+        assert len(_names(swift, user, f"arch-{tag}")) == 1
+    else:
+        # history: the current copy is archived too, and the object is gone
+        assert c.get(f"{url}/docs-{tag}/f", headers=h).status_code == 404
+        assert len(_names(swift, user, f"arch-{tag}")) == 3
+    both = {"X-Versions-Location": "a", "X-History-Location": "b"}
+    assert c.post(f"{url}/docs-{tag}", headers={**h, **both}).status_code == 400
+    assert c.post(f"{url}/docs-{tag}", headers={**h, f"X-Remove-{mode[2:]}": "x"}
+                  ).status_code == 204
+    assert mode not in c.head(f"{url}/docs-{tag}", headers=h).headers

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ from overcast.object import (
     ranges,
     schemas,
     tempurl,
+    versions,
     views,
 )
 from overcast.object import errors as e
@@ -150,6 +152,17 @@ def _container_changes(h: dict[str, str]) -> dict[str, Any]:
         out["write_acl"] = policy.clean_acl("write", h["x-container-write"])
     if "x-remove-container-write" in h:
         out["write_acl"] = None
+    stack, history = h.get("x-versions-location"), h.get("x-history-location")
+    if stack and history:
+        raise e.bad_request("Only one of X-Versions-Location or X-History-Location may be "
+                            "specified")
+    if stack or history:
+        location = unquote(stack or history or "")
+        schemas.check_container_name(location)
+        out["versions"] = (location, "stack" if stack else "history")
+    elif any(k in h for k in ("x-remove-versions-location", "x-remove-history-location")) \
+            or h.get("x-versions-location") == "" or h.get("x-history-location") == "":
+        out["versions"] = None
     return out
 
 
@@ -289,8 +302,16 @@ async def object_put(account: str, container: str, obj: str, request: Request,
         new.dlo_manifest = unquote(h["x-object-manifest"])
         large.split_path(new.dlo_manifest + ("x" if new.dlo_manifest.endswith("/") or
                                              "/" not in new.dlo_manifest else ""))
+    await _archive(store, account, container, obj)
     o = await objects.put(store, account, container, obj, _body(request), new)
     return _created(o)
+
+
+async def _archive(store: ObjectStore, account: str, container: str, obj: str) -> None:
+    """Versioned containers keep the copy an overwrite replaces."""
+    c = await _run(containers.lookup, store, account, container)
+    if c is not None and c.versions_location:
+        await _run(versions.archive, store, c, obj)
 
 
 async def _slo_put(request: Request, store: ObjectStore, account: str, container: str,
@@ -310,11 +331,14 @@ async def _slo_put(request: Request, store: ObjectStore, account: str, container
         raise e.Unprocessable()
     body = orjson.dumps(stored)
     new.etag, new.length = None, len(body)
+    # GET shows the manifest's own md5 as X-Manifest-Etag, listings as "hash"
+    new.headers["x-manifest-etag"] = hashlib.md5(body, usedforsecurity=False).hexdigest()
     new.slo_manifest, new.size_override, new.etag_override = stored, size, etag
 
     async def chunks() -> AsyncIterator[bytes]:
         yield body
 
+    await _archive(store, account, container, obj)
     o = await objects.put(store, account, container, obj, chunks(), new)
     return _created(o, etag=f'"{etag}"')
 
@@ -348,6 +372,7 @@ async def _copy(request: Request, src_account: str, src_container: str, src_obj:
         # the manifest's own body (its stored JSON) is what is copied
         body_size = await _run(_blob_size, store, src.location)
         segs, size = [Segment(src.location, 0, body_size)], body_size
+    await _archive(store, account, container, obj)
     o = await objects.copy(store, segs, size, account, container, obj, new)
     etag = f'"{o.etag}"' if o.is_manifest else o.etag
     return _created(o, etag, {
@@ -409,7 +434,11 @@ async def object_delete(account: str, container: str, obj: str, request: Request
         if src.slo_manifest is not None:
             paths = large.slo_segment_paths(src) + [(container, obj)]
             return await _delete_many(request, ctx, account, paths)
-    await _run(objects.delete, store, account, container, obj)
+    c = await _run(containers.lookup, store, account, container)
+    if c is not None and c.versions_location:
+        await _run(versions.delete, store, c, obj)
+    else:
+        await _run(objects.delete, store, account, container, obj)
     return Response(status_code=204, headers={"Content-Type": "text/html; charset=UTF-8"})
 
 

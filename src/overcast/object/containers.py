@@ -22,7 +22,8 @@ from overcast.object.store import ObjectStore, live, now
 
 def info(row: m.Container) -> ContainerInfo:
     return ContainerInfo(row.account, row.name, int(row.object_count), int(row.bytes_used),
-                         dict(row.meta or {}), row.read_acl, row.write_acl, row.created_at)
+                         dict(row.meta or {}), row.read_acl, row.write_acl, row.created_at,
+                         row.versions_location, row.versions_mode)
 
 
 def find(s: Session, account: str, name: str, *, lock: bool = False) -> m.Container:
@@ -52,7 +53,7 @@ KEEP = object()
 
 
 def put(store: ObjectStore, account: str, name: str, meta: dict[str, str | None], *,
-        read_acl: object = KEEP, write_acl: object = KEEP) -> bool:
+        read_acl: object = KEEP, write_acl: object = KEEP, versions: object = KEEP) -> bool:
     """Create the container, or update it; True when it was created."""
     with store.db.transaction() as s:
         accounts.ensure(s, account)
@@ -63,23 +64,27 @@ def put(store: ObjectStore, account: str, name: str, meta: dict[str, str | None]
             row = m.Container(account=account, name=name, meta={}, object_count=0,
                               bytes_used=0, created_at=now())
             s.add(row)
-        _apply(row, meta, read_acl, write_acl)
+        _apply(row, meta, read_acl, write_acl, versions)
         return created
 
 
 def post(store: ObjectStore, account: str, name: str, meta: dict[str, str | None], *,
-         read_acl: object = KEEP, write_acl: object = KEEP) -> None:
+         read_acl: object = KEEP, write_acl: object = KEEP, versions: object = KEEP) -> None:
     with store.db.transaction() as s:
-        _apply(find(s, account, name), meta, read_acl, write_acl)
+        _apply(find(s, account, name), meta, read_acl, write_acl, versions)
 
 
 def _apply(row: m.Container, meta: dict[str, str | None], read_acl: object,
-           write_acl: object) -> None:
+           write_acl: object, versions: object) -> None:
     row.meta = apply_updates(row.meta or {}, meta)
     if read_acl is not KEEP:
         row.read_acl = read_acl or None  # type: ignore[assignment]
     if write_acl is not KEEP:
         row.write_acl = write_acl or None  # type: ignore[assignment]
+    if versions is not KEEP:
+        # (location, mode), or None to stop versioning
+        pair = versions if isinstance(versions, tuple) else (None, None)
+        row.versions_location, row.versions_mode = pair
 
 
 def delete(store: ObjectStore, account: str, name: str) -> None:
@@ -98,11 +103,12 @@ def list_objects(store: ObjectStore, account: str, container: str, *, prefix: st
     with store.db.session() as s:
         row = find(s, account, container)
         q = select(m.Object.name, m.Object.size, m.Object.etag, m.Object.content_type,
-                   m.Object.timestamp, m.Object.slo_manifest.is_not(None).label("slo")
+                   m.Object.timestamp, m.Object.headers
                    ).where(m.Object.container_id == row.id, live())
         entries = scan(s, q, m.Object.name,
                        lambda r: Entry(r.name, int(r.size), r.etag, r.content_type,
-                                       float(r.timestamp), bool(r.slo)),
+                                       float(r.timestamp),
+                                       (r.headers or {}).get("x-manifest-etag")),
                        prefix=prefix, delimiter=delimiter, marker=marker,
                        end_marker=end_marker, limit=limit, reverse=reverse)
         return info(row), entries

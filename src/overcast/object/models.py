@@ -60,6 +60,10 @@ class Container(Base):
     meta: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     read_acl: Mapped[str | None] = mapped_column(Text, nullable=True)
     write_acl: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Legacy versioning: the container old versions go to (`X-Versions-Location`,
+    #: mode "stack", or `X-History-Location`, mode "history").
+    versions_location: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    versions_mode: Mapped[str | None] = mapped_column(String(16), nullable=True)
     object_count: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_used: Mapped[int] = mapped_column(BigInteger, default=0)
     #: Swift's X-Timestamp of creation (seconds since the epoch).

@@ -32,6 +32,8 @@ class ContainerInfo:
     read_acl: str | None
     write_acl: str | None
     created_at: float
+    versions_location: str | None = None
+    versions_mode: str | None = None
 
     @property
     def quota_bytes(self) -> int | None:
@@ -79,8 +81,9 @@ class Entry:
     etag: str
     content_type: str
     timestamp: float
-    #: the SLO manifest marker Swift shows in listings (`slo_etag`), if any
-    is_slo: bool = False
+    #: for an SLO: the md5 of its manifest (the listing's "hash"; `etag` is then the
+    #: SLO's etag, shown as "slo_etag")
+    manifest_etag: str | None = None
 
 
 @dataclass

@@ -77,6 +77,9 @@ def container_headers(c: ContainerInfo) -> dict[str, str]:
         h["X-Container-Read"] = c.read_acl
     if c.write_acl:
         h["X-Container-Write"] = c.write_acl
+    if c.versions_location:
+        h["X-Versions-Location" if c.versions_mode == "stack" else "X-History-Location"] = \
+            c.versions_location
     return h
 
 
@@ -129,10 +132,10 @@ def container_listing(container: str, entries: Sequence[Entry | Subdir], fmt: st
             if isinstance(e, Subdir):
                 out.append({"subdir": e.name})
                 continue
-            item: dict[str, Any] = {"name": e.name, "hash": e.etag, "bytes": e.size,
-                                    "content_type": e.content_type,
+            item: dict[str, Any] = {"name": e.name, "hash": e.manifest_etag or e.etag,
+                                    "bytes": e.size, "content_type": e.content_type,
                                     "last_modified": iso_time(e.timestamp)}
-            if e.is_slo:
+            if e.manifest_etag:
                 item["slo_etag"] = f'"{e.etag}"'
             out.append(item)
         return orjson.dumps(out)
@@ -144,7 +147,8 @@ def container_listing(container: str, entries: Sequence[Entry | Subdir], fmt: st
                 parts.append(f'<subdir name="{escape(e.name)}"><name>{escape(e.name)}</name>'
                              "</subdir>")
             else:
-                parts.append(f"<object><name>{escape(e.name)}</name><hash>{e.etag}</hash>"
+                parts.append(f"<object><name>{escape(e.name)}</name><hash>"
+                             f"{e.manifest_etag or e.etag}</hash>"
                              f"<bytes>{e.size}</bytes><content_type>"
                              f"{escape(e.content_type)}</content_type><last_modified>"
                              f"{iso_time(e.timestamp)}</last_modified></object>")
@@ -172,10 +176,11 @@ def info(tempurl_digests: Sequence[str]) -> dict[str, Any]:
                 "min_segment_size": schemas.SLO_MIN_SEGMENT_SIZE,
                 "yield_frequency": 10, "allow_async_delete": False},
         "dlo": {"max_get_time": 86400},
+        "versioned_writes": {"allowed_flags": ["x-versions-location",
+                                               "x-history-location"]},
         "account_quotas": {},
         "container_quotas": {},
         "bulk_delete": {"max_deletes_per_request": schemas.MAX_DELETES_PER_REQUEST,
                         "max_failed_deletes": 1000},
-        "tempauth": None,
         "keystoneauth": {},
     }

@@ -37,6 +37,8 @@ def upgrade() -> None:
     sa.Column('meta', sa.JSON(), nullable=False),
     sa.Column('read_acl', sa.Text(), nullable=True),
     sa.Column('write_acl', sa.Text(), nullable=True),
+    sa.Column('versions_location', sa.String(length=256), nullable=True),
+    sa.Column('versions_mode', sa.String(length=16), nullable=True),
     sa.Column('object_count', sa.BigInteger(), nullable=False),
     sa.Column('bytes_used', sa.BigInteger(), nullable=False),
     sa.Column('created_at', sa.Float(), nullable=False),
