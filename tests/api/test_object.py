@@ -309,7 +309,8 @@ def test_tempurl(swift: Cloud, user: dict[str, Any]) -> None:
     c, h, url = swift.client, user["headers"], user["url"]
     c.post(url, headers={**h, "X-Account-Meta-Temp-URL-Key": "sekrit"})
     c.put(f"{url}/t", headers=h)
-    c.put(f"{url}/t/o", headers=h, content=b"shared")
+    c.put(f"{url}/t/o", headers={**h, "X-Object-Meta-Private": "1",
+                                 "X-Object-Meta-Public-Color": "red"}, content=b"shared")
     path = f"/v1/AUTH_{user['project_id']}/t/o"
     later = int(time.time()) + 600
     for algo in (hashlib.sha1, hashlib.sha256, hashlib.sha512):
@@ -317,6 +318,9 @@ def test_tempurl(swift: Cloud, user: dict[str, Any]) -> None:
         assert r.status_code == 200 and r.content == b"shared"
     r = c.head(f"{url}/t/o", params=_tempurl("sekrit", "GET", path, later))
     assert r.status_code == 200
+    # tempurl's outgoing_remove_headers / outgoing_allow_headers
+    assert "X-Object-Meta-Private" not in r.headers
+    assert r.headers["X-Object-Meta-Public-Color"] == "red"
     assert c.get(f"{url}/t/o", params=_tempurl("wrong", "GET", path, later)).status_code == 401
     assert c.get(f"{url}/t/o", params=_tempurl("sekrit", "GET", path, int(time.time()) - 1)
                  ).status_code == 401

@@ -19,16 +19,16 @@ from typing import Any
 from urllib.parse import unquote
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import OvercastError
-from overcast.kit.web import ServiceSpec, get_context, json_response
+from overcast.kit.web import ServiceSpec, json_response
 from overcast.object import (
+    access,
     accounts,
+    bulk,
     containers,
     large,
     objects,
@@ -50,29 +50,7 @@ router = APIRouter()
 A = "/v1/{account}"
 C = "/v1/{account}/{container}"
 O = "/v1/{account}/{container}/{obj:path}"  # noqa: E741
-
-
-async def caller(request: Request) -> RequestContext | None:
-    """The token's context, or None for an anonymous request (ACLs, temp URLs)."""
-    if request.headers.get("x-auth-token"):
-        return await get_context(request)
-    return None
-
-
-Caller = Depends(caller)
-
-
-def _store(request: Request) -> ObjectStore:
-    store: ObjectStore = request.app.state.object_store
-    return store
-
-
-def _headers(request: Request) -> dict[str, str]:
-    return {k.lower(): v for k, v in request.headers.items()}
-
-
-def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    return asyncio.to_thread(fn, *args, **kwargs)
+Caller = access.Caller
 
 
 # ------------------------------------------------------------------ info
@@ -87,14 +65,14 @@ async def account_get(account: str, request: Request, ctx: RequestContext | None
                       ) -> Response:
     q = schemas.LISTING_QUERY.check_query(request.query_params)
     policy.check_account(policy.access(ctx, account), write=False)
-    store = _store(request)
-    a = await _run(accounts.get, store, account)
+    store = access.store_of(request)
+    a = await access.run(accounts.get, store, account)
     headers = views.account_headers(a)
     fmt = views.listing_format(q, request.headers.get("accept"))
     if request.method == "HEAD":
         return Response(status_code=204, headers={**headers,
                                                   "Content-Type": views.TYPES[fmt]})
-    entries = await _run(accounts.list_containers, store, account, **_listing(q, (
+    entries = await access.run(accounts.list_containers, store, account, **_listing(q, (
         schemas.ACCOUNT_LISTING_LIMIT)))
     return _listing_reply(views.account_listing(account, entries, fmt), entries, fmt,
                           headers)
@@ -121,9 +99,9 @@ async def account_post(account: str, request: Request, ctx: RequestContext | Non
     q = schemas.LISTING_QUERY.check_query(request.query_params)
     acc = policy.access(ctx, account)
     if "bulk-delete" in q:
-        return await _bulk_delete(request, ctx, account)
+        return await bulk.bulk_delete(request, ctx, account)
     policy.check_account(acc, write=True)
-    h = _headers(request)
+    h = access.headers_of(request)
     meta = schemas.metadata_updates(h, "account")
     quota: int | None | bool = False
     if "quota-bytes" in meta or "x-account-meta-quota-bytes" in h:
@@ -132,7 +110,7 @@ async def account_post(account: str, request: Request, ctx: RequestContext | Non
         quota = schemas.quota_value(raw, "X-Account-Meta-Quota-Bytes")
         if quota is None:
             quota = True  # removed
-    await _run(accounts.update, _store(request), account, meta, quota)
+    await access.run(accounts.update, access.store_of(request), account, meta, quota)
     return Response(status_code=204, headers={"Content-Type": "text/html; charset=UTF-8"})
 
 
@@ -178,8 +156,8 @@ async def container_put(account: str, container: str, request: Request,
                         ctx: RequestContext | None = Caller) -> Response:
     schemas.check_container_name(container)
     policy.check_account(policy.access(ctx, account), write=True)
-    h = _headers(request)
-    created = await _run(containers.put, _store(request), account, container,
+    h = access.headers_of(request)
+    created = await access.run(containers.put, access.store_of(request), account, container,
                          _container_meta(h), **_container_changes(h))
     return Response(status_code=201 if created else 202,
                     headers={"Content-Type": "text/html; charset=UTF-8"})
@@ -190,9 +168,9 @@ async def container_post(account: str, container: str, request: Request,
                          ctx: RequestContext | None = Caller) -> Response:
     schemas.check_container_name(container)
     policy.check_account(policy.access(ctx, account), write=True)
-    h = _headers(request)
-    await _run(containers.post, _store(request), account, container, _container_meta(h),
-               **_container_changes(h))
+    h = access.headers_of(request)
+    await access.run(containers.post, access.store_of(request), account, container,
+                     _container_meta(h), **_container_changes(h))
     return Response(status_code=204, headers={"Content-Type": "text/html; charset=UTF-8"})
 
 
@@ -201,7 +179,7 @@ async def container_delete(account: str, container: str, request: Request,
                            ctx: RequestContext | None = Caller) -> Response:
     schemas.check_container_name(container)
     policy.check_account(policy.access(ctx, account), write=True)
-    await _run(containers.delete, _store(request), account, container)
+    await access.run(containers.delete, access.store_of(request), account, container)
     return Response(status_code=204, headers={"Content-Type": "text/html; charset=UTF-8"})
 
 
@@ -210,51 +188,23 @@ async def container_get(account: str, container: str, request: Request,
                         ctx: RequestContext | None = Caller) -> Response:
     schemas.check_container_name(container)
     q = schemas.LISTING_QUERY.check_query(request.query_params)
-    store = _store(request)
+    store = access.store_of(request)
     acc = policy.access(ctx, account)
-    c = None if acc.reader else await _run(containers.lookup, store, account, container)
+    c = None if acc.reader else await access.run(containers.lookup, store, account, container)
     policy.check_container(acc, ctx, c.read_acl if c else None, False,
                            request.headers.get("referer"))
     fmt = views.listing_format(q, request.headers.get("accept"))
     if request.method == "HEAD":
-        c = c or await _run(containers.get, store, account, container)
+        c = c or await access.run(containers.get, store, account, container)
         return Response(status_code=204, headers={**views.container_headers(c),
                                                   "Content-Type": views.TYPES[fmt]})
-    c, entries = await _run(containers.list_objects, store, account, container,
+    c, entries = await access.run(containers.list_objects, store, account, container,
                             **_listing(q, schemas.CONTAINER_LISTING_LIMIT))
     return _listing_reply(views.container_listing(container, entries, fmt), entries, fmt,
                           views.container_headers(c))
 
 
 # ------------------------------------------------------------------ objects
-async def _authorize_object(request: Request, ctx: RequestContext | None, account: str,
-                            container: str, obj: str, write: bool) -> None:
-    """Roles, then the container's ACLs, then a temp URL's signature."""
-    schemas.check_container_name(container)
-    schemas.check_object_name(obj)
-    acc = policy.access(ctx, account)
-    if acc.owner or (acc.reader and not write):
-        return
-    store = _store(request)
-    c = await _run(containers.lookup, store, account, container)
-    q = request.query_params
-    if ctx is None and "temp_url_sig" in q:
-        a = await _run(accounts.get, store, account)
-        keys = [a.meta[k] for k in ("temp-url-key", "temp-url-key-2") if k in a.meta]
-        if c is not None:
-            keys += [c.meta[k] for k in ("temp-url-key", "temp-url-key-2") if k in c.meta]
-        sub = request.url.path[len("/object"):]
-        allowed = request.app.state.object_tempurl_digests
-        sig = q.get("temp_url_sig", "")
-        algo_ok = (sig.partition(":")[0] if ":" in sig else {
-            40: "sha1", 64: "sha256", 128: "sha512"}.get(len(sig))) in allowed
-        if algo_ok and tempurl.valid(q, request.method, [sub, request.url.path], keys):
-            return
-        raise e.Unauthorized("Temp URL invalid", extra={"plain": True})
-    policy.check_object(acc, ctx, c.read_acl if c else None, c.write_acl if c else None,
-                        write, request.headers.get("referer"))
-
-
 def _new_object(h: dict[str, str], name: str) -> NewObject:
     ctype = h.get("content-type")
     if not ctype or schemas.is_true(h.get("x-detect-content-type")):
@@ -263,14 +213,6 @@ def _new_object(h: dict[str, str], name: str) -> NewObject:
     return NewObject(content_type=ctype, meta=meta, headers=schemas.kept_headers(h),
                      delete_at=schemas.delete_at(h), etag=h.get("etag"),
                      length=schemas.content_length(h))
-
-
-async def _body(request: Request) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in request.stream():
-            yield chunk
-    except ClientDisconnect:
-        raise e.ClientDisconnected() from None
 
 
 def _created(o: ObjectInfo, etag: str | None = None, extra: dict[str, str] | None = None
@@ -285,12 +227,12 @@ def _created(o: ObjectInfo, etag: str | None = None, extra: dict[str, str] | Non
 async def object_put(account: str, container: str, obj: str, request: Request,
                      ctx: RequestContext | None = Caller) -> Response:
     q = schemas.OBJECT_QUERY.check_query(request.query_params)
-    await _authorize_object(request, ctx, account, container, obj, write=True)
-    h = _headers(request)
-    store = _store(request)
+    await access.authorize_object(request, ctx, account, container, obj, write=True)
+    h = access.headers_of(request)
+    store = access.store_of(request)
     if "x-copy-from" in h:
         src_container, src_obj = large.split_path(unquote(h["x-copy-from"]))
-        await _authorize_object(request, ctx, account, src_container, src_obj, write=False)
+        await access.authorize_object(request, ctx, account, src_container, src_obj, write=False)
         return await _copy(request, account, src_container, src_obj, account, container,
                            obj, h, q)
     if "content-length" not in h and "chunked" not in h.get("transfer-encoding", ""):
@@ -303,21 +245,21 @@ async def object_put(account: str, container: str, obj: str, request: Request,
         large.split_path(new.dlo_manifest + ("x" if new.dlo_manifest.endswith("/") or
                                              "/" not in new.dlo_manifest else ""))
     await _archive(store, account, container, obj)
-    o = await objects.put(store, account, container, obj, _body(request), new)
+    o = await objects.put(store, account, container, obj, access.body(request), new)
     return _created(o)
 
 
 async def _archive(store: ObjectStore, account: str, container: str, obj: str) -> None:
     """Versioned containers keep the copy an overwrite replaces."""
-    c = await _run(containers.lookup, store, account, container)
+    c = await access.run(containers.lookup, store, account, container)
     if c is not None and c.versions_location:
-        await _run(versions.archive, store, c, obj)
+        await access.run(versions.archive, store, c, obj)
 
 
 async def _slo_put(request: Request, store: ObjectStore, account: str, container: str,
                    obj: str, new: NewObject) -> Response:
     raw = b""
-    async for chunk in _body(request):
+    async for chunk in access.body(request):
         raw += chunk
         if len(raw) > schemas.SLO_MAX_MANIFEST_SIZE:
             raise e.too_large(f"Manifest File > {schemas.SLO_MAX_MANIFEST_SIZE} bytes")
@@ -326,7 +268,7 @@ async def _slo_put(request: Request, store: ObjectStore, account: str, container
     except orjson.JSONDecodeError:
         raise e.bad_request("Manifest must be valid JSON.")
     segs = schemas.SLO_MANIFEST.check(parsed)
-    stored, size, etag = await _run(large.build_slo, store, account, segs)
+    stored, size, etag = await access.run(large.build_slo, store, account, segs)
     if new.etag and new.etag.strip('"') != etag:
         raise e.Unprocessable()
     body = orjson.dumps(stored)
@@ -346,8 +288,8 @@ async def _slo_put(request: Request, store: ObjectStore, account: str, container
 async def _copy(request: Request, src_account: str, src_container: str, src_obj: str,
                 account: str, container: str, obj: str, h: dict[str, str],
                 q: dict[str, Any]) -> Response:
-    store = _store(request)
-    src = await _run(objects.head, store, src_account, src_container, src_obj)
+    store = access.store_of(request)
+    src = await access.run(objects.head, store, src_account, src_container, src_obj)
     new = NewObject(content_type=h.get("content-type") or src.content_type,
                     headers={**src.headers, **schemas.kept_headers(h)},
                     delete_at=schemas.delete_at(h))
@@ -364,13 +306,13 @@ async def _copy(request: Request, src_account: str, src_container: str, src_obj:
         new.dlo_manifest = src.dlo_manifest
         segs, size = [], 0
     else:
-        segs = await _run(large.segments, store, src)
+        segs = await access.run(large.segments, store, src)
         size = sum(s.length for s in segs)
         if not src.is_manifest:
             new.etag = src.etag
     if keep_manifest and src.slo_manifest is not None and src.location:
         # the manifest's own body (its stored JSON) is what is copied
-        body_size = await _run(_blob_size, store, src.location)
+        body_size = await access.run(_blob_size, store, src.location)
         segs, size = [Segment(src.location, 0, body_size)], body_size
     await _archive(store, account, container, obj)
     o = await objects.copy(store, segs, size, account, container, obj, new)
@@ -389,14 +331,14 @@ def _blob_size(store: ObjectStore, location: str) -> int:
 async def object_copy(account: str, container: str, obj: str, request: Request,
                       ctx: RequestContext | None = Caller) -> Response:
     q = schemas.OBJECT_QUERY.check_query(request.query_params)
-    h = _headers(request)
+    h = access.headers_of(request)
     dest = unquote(h.get("destination", ""))
     if not dest:
         raise e.PreconditionFailed("You must specify a Destination header.")
     dest_container, dest_obj = large.split_path(dest)
     dest_account = unquote(h.get("destination-account", account))
-    await _authorize_object(request, ctx, account, container, obj, write=False)
-    await _authorize_object(request, ctx, dest_account, dest_container, dest_obj, write=True)
+    await access.authorize_object(request, ctx, account, container, obj, write=False)
+    await access.authorize_object(request, ctx, dest_account, dest_container, dest_obj, write=True)
     return await _copy(request, account, container, obj, dest_account, dest_container,
                        dest_obj, h, q)
 
@@ -405,8 +347,8 @@ async def object_copy(account: str, container: str, obj: str, request: Request,
 async def object_post(account: str, container: str, obj: str, request: Request,
                       ctx: RequestContext | None = Caller) -> Response:
     schemas.OBJECT_QUERY.check_query(request.query_params)
-    await _authorize_object(request, ctx, account, container, obj, write=True)
-    h = _headers(request)
+    await access.authorize_object(request, ctx, account, container, obj, write=True)
+    h = access.headers_of(request)
     meta = {k: v for k, v in schemas.metadata_updates(h, "object").items() if v is not None}
     delete_at: int | None | bool = False
     if "x-delete-at" in h or "x-delete-after" in h:
@@ -415,7 +357,7 @@ async def object_post(account: str, container: str, obj: str, request: Request,
         delete_at = None
     dlo: str | None | bool = unquote(h["x-object-manifest"]) if "x-object-manifest" in h \
         else False
-    await _run(objects.post, _store(request), account, container, obj, meta,
+    await access.run(objects.post, access.store_of(request), account, container, obj, meta,
                content_type=h.get("content-type"), headers=schemas.kept_headers(h),
                delete_at=delete_at, dlo_manifest=dlo)
     return Response(b"<html><h1>Accepted</h1><p>The request is accepted for processing."
@@ -427,18 +369,18 @@ async def object_post(account: str, container: str, obj: str, request: Request,
 async def object_delete(account: str, container: str, obj: str, request: Request,
                         ctx: RequestContext | None = Caller) -> Response:
     q = schemas.OBJECT_QUERY.check_query(request.query_params)
-    await _authorize_object(request, ctx, account, container, obj, write=True)
-    store = _store(request)
+    await access.authorize_object(request, ctx, account, container, obj, write=True)
+    store = access.store_of(request)
     if q.get("multipart-manifest") == "delete":
-        src = await _run(objects.head, store, account, container, obj)
+        src = await access.run(objects.head, store, account, container, obj)
         if src.slo_manifest is not None:
             paths = large.slo_segment_paths(src) + [(container, obj)]
-            return await _delete_many(request, ctx, account, paths)
-    c = await _run(containers.lookup, store, account, container)
+            return await bulk.delete_many(request, ctx, account, paths)
+    c = await access.run(containers.lookup, store, account, container)
     if c is not None and c.versions_location:
-        await _run(versions.delete, store, c, obj)
+        await access.run(versions.delete, store, c, obj)
     else:
-        await _run(objects.delete, store, account, container, obj)
+        await access.run(objects.delete, store, account, container, obj)
     return Response(status_code=204, headers={"Content-Type": "text/html; charset=UTF-8"})
 
 
@@ -446,9 +388,9 @@ async def object_delete(account: str, container: str, obj: str, request: Request
 async def object_get(account: str, container: str, obj: str, request: Request,
                      ctx: RequestContext | None = Caller) -> Response:
     q = schemas.OBJECT_QUERY.check_query(request.query_params)
-    await _authorize_object(request, ctx, account, container, obj, write=False)
-    store = _store(request)
-    o = await _run(objects.head, store, account, container, obj)
+    await access.authorize_object(request, ctx, account, container, obj, write=False)
+    store = access.store_of(request)
+    o = await access.run(objects.head, store, account, container, obj)
     if q.get("multipart-manifest") == "get" and o.slo_manifest is not None:
         body = orjson.dumps(large.manifest_listing(o) if q.get("format") != "raw" else [
             {"path": s["name"], "etag": s["hash"], "size_bytes": s["bytes"],
@@ -458,16 +400,19 @@ async def object_get(account: str, container: str, obj: str, request: Request,
         return Response(body if request.method == "GET" else b"", headers=headers)
     etag, size = o.etag, o.size
     if o.dlo_manifest is not None:
-        size, dlo_etag = await _run(large.dlo_totals, store, account, o.dlo_manifest)
+        size, dlo_etag = await access.run(large.dlo_totals, store, account, o.dlo_manifest)
         etag = f'"{dlo_etag}"'
     elif o.slo_manifest is not None:
         etag = f'"{o.etag}"'
     headers = views.object_headers(o, etag=etag, size=size)
+    if getattr(request.state, "temp_url", False):
+        headers = {k: v for k, v in headers.items() if not k.startswith("X-Object-Meta-")
+                   or k.startswith("X-Object-Meta-Public-")}
     if "filename" in q or "inline" in q:
         name = q.get("filename") or obj.rsplit("/", 1)[-1]
         kind = "inline" if "inline" in q else "attachment"
         headers["Content-Disposition"] = f'{kind}; filename="{name}"'
-    status = ranges.condition(_headers(request), etag, o.timestamp,
+    status = ranges.condition(access.headers_of(request), etag, o.timestamp,
                               read=request.method in ("GET", "HEAD"))
     if status == 304:
         return Response(status_code=304, headers={k: v for k, v in headers.items()
@@ -475,7 +420,7 @@ async def object_get(account: str, container: str, obj: str, request: Request,
     if status == 412:
         raise e.precondition_failed()
     spans = ranges.spans(request.headers.get("range"), size)
-    segs = await _run(large.segments, store, o) if request.method == "GET" else []
+    segs = await access.run(large.segments, store, o) if request.method == "GET" else []
     if spans is None or (len(spans) == 1 and spans[0] == (0, size) and size == 0):
         if request.method == "HEAD":
             return Response(status_code=200, headers=headers)
@@ -514,61 +459,6 @@ def _multirange(store: ObjectStore, segs: list[Any], spans: list[tuple[int, int]
     if head:
         return Response(status_code=206, headers=headers)
     return StreamingResponse(body(), status_code=206, headers=headers)
-
-
-# ------------------------------------------------------------------ bulk delete
-async def _bulk_delete(request: Request, ctx: RequestContext | None, account: str
-                       ) -> Response:
-    raw = b""
-    async for chunk in _body(request):
-        raw += chunk
-        if len(raw) > schemas.MAX_DELETES_PER_REQUEST * (schemas.MAX_OBJECT_NAME_LENGTH + 260):
-            raise e.too_large()
-    lines = [unquote(x.strip()) for x in raw.decode("utf-8", "replace").splitlines()
-             if x.strip()]
-    if len(lines) > schemas.MAX_DELETES_PER_REQUEST:
-        raise e.too_large(f"Maximum Bulk Deletes: {schemas.MAX_DELETES_PER_REQUEST} per "
-                          "request")
-    paths = []
-    for line in lines:
-        c, _, o = line.lstrip("/").partition("/")
-        paths.append((c, o))
-    return await _delete_many(request, ctx, account, paths)
-
-
-async def _delete_many(request: Request, ctx: RequestContext | None, account: str,
-                       paths: list[tuple[str, str]]) -> Response:
-    """Delete objects (and containers, for paths without an object) and answer as
-    Swift's bulk middleware: counts and per-path errors, json or plain text."""
-    store = _store(request)
-    deleted = not_found = 0
-    failures: list[list[str]] = []
-    for c, o in paths:
-        try:
-            if o:
-                await _authorize_object(request, ctx, account, c, o, write=True)
-                await _run(objects.delete, store, account, c, o)
-            else:
-                schemas.check_container_name(c)
-                policy.check_account(policy.access(ctx, account), write=True)
-                await _run(containers.delete, store, account, c)
-            deleted += 1
-        except e.NotFound:
-            not_found += 1
-        except OvercastError as exc:
-            from overcast.kit.errors import STATUS_TITLES
-
-            failures.append([f"/{c}/{o}" if o else f"/{c}",
-                             f"{exc.status} {STATUS_TITLES.get(exc.status, 'Error')}"])
-    status = "400 Bad Request" if failures else "200 OK"
-    result = {"Number Deleted": deleted, "Number Not Found": not_found,
-              "Response Body": "", "Response Status": status, "Errors": failures}
-    if "json" in request.headers.get("accept", ""):
-        return Response(orjson.dumps(result), headers={"Content-Type": "application/json"})
-    text = (f"Number Deleted: {deleted}\nNumber Not Found: {not_found}\nResponse Body: \n"
-            f"Response Status: {status}\nErrors: \n" +
-            "".join(f"{p}, {s}\n" for p, s in failures))
-    return Response(text.encode(), headers={"Content-Type": "text/plain; charset=utf-8"})
 
 
 # ------------------------------------------------------------------ wiring
