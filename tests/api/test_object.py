@@ -490,3 +490,59 @@ def test_versioned_containers(swift: Cloud, user: dict[str, Any], mode: str) -> 
     assert c.post(f"{url}/docs-{tag}", headers={**h, f"X-Remove-{mode[2:]}": "x"}
                   ).status_code == 204
     assert mode not in c.head(f"{url}/docs-{tag}", headers=h).headers
+
+
+def _form(fields: list[tuple[str, str]], files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = "----overcastform"
+    out = b""
+    for k, v in fields:
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n"
+                f"{v}\r\n").encode()
+    for i, (name, data) in enumerate(files):
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file{i}\"; "
+                f"filename=\"{name}\"\r\nContent-Type: text/plain\r\n\r\n").encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return out, f"multipart/form-data; boundary={boundary}"
+
+
+def test_formpost(swift: Cloud, user: dict[str, Any]) -> None:
+    c, h, url = swift.client, user["headers"], user["url"]
+    c.post(url, headers={**h, "X-Account-Meta-Temp-URL-Key": "formkey"})
+    c.put(f"{url}/uploads", headers=h)
+    path = f"/v1/AUTH_{user['project_id']}/uploads/in/"
+    expires = str(int(time.time()) + 600)
+    redirect = "https://example.com/done"
+
+    def signed(key: str, exp: str = expires) -> list[tuple[str, str]]:
+        body = f"{path}\n{redirect}\n1024\n2\n{exp}"
+        sig = hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
+        return [("redirect", redirect), ("max_file_size", "1024"), ("max_file_count", "2"),
+                ("expires", exp), ("signature", sig)]
+
+    body, ctype = _form(signed("formkey"), [("a.txt", b"alpha" * 100), ("b.txt", b"beta")])
+    r = c.post(f"{url}/uploads/in/", content=body, headers={"Content-Type": ctype},
+               follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert r.headers["Location"] == f"{redirect}?status=201&message="
+    assert c.get(f"{url}/uploads/in/a.txt", headers=h).content == b"alpha" * 100
+    assert c.get(f"{url}/uploads/in/b.txt", headers=h).content == b"beta"
+    # a wrong key, an expired form, too many files, a file too big
+    body, ctype = _form(signed("nope"), [("c.txt", b"x")])
+    r = c.post(f"{url}/uploads/in/", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 401 and r.text == "FormPost: Invalid Signature"
+    past = str(int(time.time()) - 10)
+    body, ctype = _form(signed("formkey", past), [("c.txt", b"x")])
+    r = c.post(f"{url}/uploads/in/", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 401 and r.text == "FormPost: Form Expired"
+    body, ctype = _form(signed("formkey"), [("c.txt", b"x"), ("d.txt", b"y"), ("e.txt", b"z")])
+    r = c.post(f"{url}/uploads/in/", content=body, headers={"Content-Type": ctype},
+               follow_redirects=False)
+    assert "status=400" in r.headers["Location"]
+    body, ctype = _form(signed("formkey"), [("big.txt", b"x" * 2000)])
+    r = c.post(f"{url}/uploads/in/", content=body, headers={"Content-Type": ctype},
+               follow_redirects=False)
+    assert r.status_code == 400 and "max_file_size exceeded" in r.text
+    assert c.get(f"{url}/uploads/in/big.txt", headers=h).status_code == 404
+    assert sorted(_names(swift, user, "uploads")) == ["in/a.txt", "in/b.txt", "in/c.txt",
+                                                       "in/d.txt"]

@@ -30,6 +30,7 @@ from overcast.object import (
     accounts,
     bulk,
     containers,
+    formpost,
     large,
     objects,
     policy,
@@ -151,6 +152,12 @@ def _container_meta(h: dict[str, str]) -> dict[str, str | None]:
     return meta
 
 
+def _is_form(request: Request) -> bool:
+    """A FormPost upload (formpost.py) rather than a metadata POST."""
+    ctype = request.headers.get("content-type", "").lower()
+    return ctype.startswith("multipart/form-data")
+
+
 @router.put(C)
 async def container_put(account: str, container: str, request: Request,
                         ctx: RequestContext | None = Caller) -> Response:
@@ -167,6 +174,8 @@ async def container_put(account: str, container: str, request: Request,
 async def container_post(account: str, container: str, request: Request,
                          ctx: RequestContext | None = Caller) -> Response:
     schemas.check_container_name(container)
+    if _is_form(request):
+        return await formpost.handle(request, account, container, "")
     policy.check_account(policy.access(ctx, account), write=True)
     h = access.headers_of(request)
     await access.run(containers.post, access.store_of(request), account, container,
@@ -347,6 +356,9 @@ async def object_copy(account: str, container: str, obj: str, request: Request,
 async def object_post(account: str, container: str, obj: str, request: Request,
                       ctx: RequestContext | None = Caller) -> Response:
     schemas.OBJECT_QUERY.check_query(request.query_params)
+    if _is_form(request):
+        schemas.check_container_name(container)
+        return await formpost.handle(request, account, container, obj)
     await access.authorize_object(request, ctx, account, container, obj, write=True)
     h = access.headers_of(request)
     meta = {k: v for k, v in schemas.metadata_updates(h, "object").items() if v is not None}

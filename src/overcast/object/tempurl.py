@@ -60,6 +60,16 @@ def _digest(sig: str) -> tuple[str, bytes] | None:
         return None
 
 
+def hmac_for(key: str, message: str, sig: str) -> tuple[bytes, bytes] | None:
+    """(computed, given) digests of `message` for a signature `sig` in any of the
+    accepted forms, or None when `sig` is not one."""
+    parsed = _digest(sig)
+    if parsed is None:
+        return None
+    algo, wanted = parsed
+    return hmac.new(key.encode(), message.encode(), DIGESTS[algo]).digest(), wanted
+
+
 def sign(key: str, method: str, expires_at: int, path: str, algo: str = "sha256") -> str:
     return hmac.new(key.encode(), f"{method}\n{expires_at}\n{path}".encode(),
                     DIGESTS[algo]).hexdigest()
