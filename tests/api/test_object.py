@@ -546,3 +546,38 @@ def test_formpost(swift: Cloud, user: dict[str, Any]) -> None:
     assert c.get(f"{url}/uploads/in/big.txt", headers=h).status_code == 404
     assert sorted(_names(swift, user, "uploads")) == ["in/a.txt", "in/b.txt", "in/c.txt",
                                                        "in/d.txt"]
+
+
+def test_extract_archive(swift: Cloud, user: dict[str, Any], tmp_path: Any) -> None:
+    import io
+    import tarfile
+
+    c, h, url = swift.client, user["headers"], user["url"]
+
+    def tar(files: dict[str, bytes], mode: str = "w:gz") -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode=mode) as t:
+            for name, data in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    # at the account: the first path part names the container (made when missing)
+    r = c.put(url, params={"extract-archive": "tar.gz"},
+              headers={**h, "Accept": "application/json"},
+              content=tar({"site/index.html": b"<p>", "site/css/a.css": b"a{}", "top": b"x"}))
+    assert r.status_code == 200, r.text
+    assert r.json()["Number Files Created"] == 2 and r.json()["Errors"] == []
+    assert _names(swift, user, "site") == ["css/a.css", "index.html"]
+    # into a container, below a prefix
+    r = c.put(f"{url}/site/v2", params={"extract-archive": "tar"}, headers=h,
+              content=tar({"./a.txt": b"A"}, "w"))
+    assert "Number Files Created: 1" in r.text
+    assert c.get(f"{url}/site/v2/a.txt", headers=h).content == b"A"
+    r = c.put(f"{url}/site", params={"extract-archive": "tar"}, headers=h, content=b"junk")
+    assert r.status_code == 400
+    other = swift.make_project_user("member", prefix="xa")
+    r = c.put(url, params={"extract-archive": "tar"}, headers={
+        **other["headers"], "Accept": "application/json"}, content=tar({"site/z": b"z"}, "w"))
+    assert r.json()["Number Files Created"] == 0 and r.json()["Errors"][0][1] == "403 Forbidden"

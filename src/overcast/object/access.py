@@ -7,8 +7,9 @@ Shared by the routes (`api.py`) and the bulk operations (`bulk.py`, `formpost.py
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import IO, Any
 
 from fastapi import Depends, Request
 from starlette.requests import ClientDisconnect
@@ -88,3 +89,21 @@ async def body(request: Request) -> AsyncIterator[bytes]:
             yield chunk
     except ClientDisconnect:
         raise e.ClientDisconnected() from None
+
+
+async def spool(request: Request, limit: int = schemas.MAX_FILE_SIZE) -> IO[bytes]:
+    """The request body in a temporary file (memory stays flat), rewound; 413 past
+    `limit` bytes. The caller closes it (the file has no name: nothing to clean)."""
+    fh = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller
+    size = 0
+    try:
+        async for chunk in body(request):
+            size += len(chunk)
+            if size > limit:
+                raise e.too_large()
+            await asyncio.to_thread(fh.write, chunk)
+    except BaseException:
+        fh.close()
+        raise
+    fh.seek(0)
+    return fh

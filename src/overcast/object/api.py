@@ -115,8 +115,17 @@ async def account_post(account: str, request: Request, ctx: RequestContext | Non
     return Response(status_code=204, headers={"Content-Type": "text/html; charset=UTF-8"})
 
 
-@router.api_route(A, methods=["PUT", "DELETE"])
-def account_refused(account: str) -> Response:
+@router.put(A)
+async def account_put(account: str, request: Request, ctx: RequestContext | None = Caller
+                      ) -> Response:
+    q = schemas.LISTING_QUERY.check_query(request.query_params)
+    if "extract-archive" in q:
+        return await bulk.extract_archive(request, ctx, account, "", q["extract-archive"])
+    raise e.method_not_allowed()
+
+
+@router.delete(A)
+def account_delete(account: str) -> Response:
     raise e.method_not_allowed()
 
 
@@ -162,6 +171,10 @@ def _is_form(request: Request) -> bool:
 async def container_put(account: str, container: str, request: Request,
                         ctx: RequestContext | None = Caller) -> Response:
     schemas.check_container_name(container)
+    q = schemas.LISTING_QUERY.check_query(request.query_params)
+    if "extract-archive" in q:
+        return await bulk.extract_archive(request, ctx, account, container,
+                                          q["extract-archive"])
     policy.check_account(policy.access(ctx, account), write=True)
     h = access.headers_of(request)
     created = await access.run(containers.put, access.store_of(request), account, container,
@@ -236,6 +249,10 @@ def _created(o: ObjectInfo, etag: str | None = None, extra: dict[str, str] | Non
 async def object_put(account: str, container: str, obj: str, request: Request,
                      ctx: RequestContext | None = Caller) -> Response:
     q = schemas.OBJECT_QUERY.check_query(request.query_params)
+    if "extract-archive" in q:
+        schemas.check_container_name(container)
+        return await bulk.extract_archive(request, ctx, account, f"{container}/{obj}",
+                                          q["extract-archive"])
     await access.authorize_object(request, ctx, account, container, obj, write=True)
     h = access.headers_of(request)
     store = access.store_of(request)

@@ -7,7 +7,11 @@ counts what was done and lists the failures, in json or plain text.
 
 from __future__ import annotations
 
-from urllib.parse import unquote
+import asyncio
+import tarfile
+from collections.abc import AsyncIterator
+from typing import IO
+from urllib.parse import quote, unquote
 
 import orjson
 from fastapi import Request
@@ -17,7 +21,8 @@ from overcast.kit.context import RequestContext
 from overcast.kit.errors import STATUS_TITLES, OvercastError
 from overcast.object import containers, objects, policy, schemas
 from overcast.object import errors as e
-from overcast.object.access import authorize_object, body, run, store_of
+from overcast.object.access import authorize_object, body, run, spool, store_of
+from overcast.object.objects import NewObject
 
 
 async def bulk_delete(request: Request, ctx: RequestContext | None, account: str
@@ -62,11 +67,97 @@ async def delete_many(request: Request, ctx: RequestContext | None, account: str
             failures.append([f"/{c}/{o}" if o else f"/{c}",
                              f"{exc.status} {STATUS_TITLES.get(exc.status, 'Error')}"])
     status = "400 Bad Request" if failures else "200 OK"
-    result = {"Number Deleted": deleted, "Number Not Found": not_found,
-              "Response Body": "", "Response Status": status, "Errors": failures}
+    return _reply(request, {"Number Deleted": deleted, "Number Not Found": not_found},
+                  status, "", failures)
+
+
+#: ?extract-archive= values and tarfile's modes for them.
+ARCHIVE_MODES = {"tar": "r:", "tar.gz": "r:gz", "tar.bz2": "r:bz2"}
+#: bulk.py's max_containers_per_extraction and max_failed_extractions defaults.
+MAX_CONTAINERS = 10000
+MAX_FAILED = 1000
+
+
+async def _member_chunks(tar: tarfile.TarFile, info: tarfile.TarInfo
+                         ) -> AsyncIterator[bytes]:
+    fh = tar.extractfile(info)
+    if fh is None:
+        return
+    while True:
+        data = await asyncio.to_thread(fh.read, 1 << 20)
+        if not data:
+            return
+        yield data
+
+
+async def extract_archive(request: Request, ctx: RequestContext | None, account: str,
+                          base: str, fmt: str) -> Response:
+    """Every file of the uploaded tar becomes an object under `base` (a container,
+    maybe with a prefix; or, at the account, the first path part of each file names
+    its container, created when missing)."""
+    mode = ARCHIVE_MODES.get(fmt)
+    if mode is None:
+        raise e.bad_request(f"Unsupported archive format: {fmt}")
+    store = store_of(request)
+    fh: IO[bytes] = await spool(request)
+    created = 0
+    failures: list[list[str]] = []
+    seen: set[str] = set()
+    status = "201 Created"
+    body_text = ""
+    try:
+        try:
+            tar = await run(tarfile.open, fileobj=fh, mode=mode)
+        except (tarfile.TarError, EOFError, OSError):
+            raise e.bad_request("Invalid Tar File: not a tar archive") from None
+        with tar:
+            while len(failures) < MAX_FAILED:
+                info = await run(tar.next)
+                if info is None:
+                    break
+                if not info.isfile():
+                    continue
+                path = info.name[2:] if info.name.startswith("./") else info.name
+                path = path.lstrip("/")
+                if base:
+                    path = base.rstrip("/") + "/" + path
+                if "/" not in path:
+                    continue
+                container, name = path.split("/", 1)
+                try:
+                    if container not in seen:
+                        if len(seen) >= MAX_CONTAINERS:
+                            raise e.bad_request(
+                                f"More than {MAX_CONTAINERS} containers to create from tar.")
+                        schemas.check_container_name(container)
+                        if await run(containers.lookup, store, account, container) is None:
+                            policy.check_account(policy.access(ctx, account), write=True)
+                            await run(containers.put, store, account, container, {})
+                        seen.add(container)
+                    await authorize_object(request, ctx, account, container, name, write=True)
+                    await objects.put(store, account, container, name,
+                                      _member_chunks(tar, info),
+                                      NewObject(length=info.size))
+                    created += 1
+                except OvercastError as exc:
+                    failures.append([quote(path[:1024]),
+                                     f"{exc.status} {STATUS_TITLES.get(exc.status, 'Error')}"])
+    finally:
+        fh.close()
+    if failures:
+        status = "400 Bad Request"
+    elif not created:
+        status, body_text = "400 Bad Request", "Invalid Tar File: No Valid Files"
+    return _reply(request, {"Number Files Created": created}, status, body_text, failures)
+
+
+def _reply(request: Request, counts: dict[str, int], status: str, body_text: str,
+           failures: list[list[str]]) -> Response:
+    """bulk.py's answer: json when asked for, else "Key: value" lines."""
+    result: dict[str, object] = {**counts, "Response Body": body_text,
+                                 "Response Status": status, "Errors": failures}
     if "json" in request.headers.get("accept", ""):
         return Response(orjson.dumps(result), headers={"Content-Type": "application/json"})
-    text = (f"Number Deleted: {deleted}\nNumber Not Found: {not_found}\nResponse Body: \n"
-            f"Response Status: {status}\nErrors: \n" +
-            "".join(f"{p}, {s}\n" for p, s in failures))
+    text = "".join(f"{k}: {v}\n" for k, v in result.items() if k != "Errors")
+    text += "Errors: \n" + "".join(f"{p}, {s}\n" for p, s in failures)
     return Response(text.encode(), headers={"Content-Type": "text/plain; charset=utf-8"})

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import IO
@@ -28,7 +27,7 @@ from fastapi.responses import Response
 
 from overcast.kit.errors import STATUS_TITLES, OvercastError
 from overcast.object import objects, schemas, tempurl
-from overcast.object.access import body, run, store_of, temp_url_keys
+from overcast.object.access import run, spool, store_of, temp_url_keys
 from overcast.object.objects import NewObject
 
 READ = 1 << 16
@@ -122,19 +121,6 @@ def signature_ok(path_variants: list[str], attrs: dict[str, str], keys: list[str
     return False
 
 
-async def _spool(request: Request) -> IO[bytes]:
-    fh = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the caller
-    size = 0
-    async for chunk in body(request):
-        size += len(chunk)
-        if size > schemas.MAX_FILE_SIZE:
-            fh.close()
-            raise FormError(413, "FormPost: the form is too large")
-        await asyncio.to_thread(fh.write, chunk)
-    fh.seek(0)
-    return fh
-
-
 async def _chunks(it: Iterator[bytes], cap: int) -> AsyncIterator[bytes]:
     size = 0
     while True:
@@ -180,7 +166,7 @@ async def _run_form(request: Request, account: str, container: str, prefix: str
     keys = await temp_url_keys(store, account, container)
     allowed = request.app.state.object_tempurl_digests
     sub = request.url.path[len("/object"):]
-    fh = await _spool(request)
+    fh = await spool(request)
     attrs: dict[str, str] = {}
     count = 0
     status, message = 0, ""

@@ -62,7 +62,7 @@ _LISTING_PROPS = {
     "reverse": {"type": "string"},
     "path": {"type": "string"},
     "bulk-delete": {"type": "string"},
-    "extract-archive": {"type": "string"},
+    "extract-archive": {"type": "string", "enum": ["tar", "tar.gz", "tar.bz2"]},
 }
 #: Account and container listing queries (unknown parameters are ignored, as Swift
 #: ignores them; temp-URL parameters are checked in `tempurl`).
@@ -77,6 +77,7 @@ OBJECT_QUERY = Schema({"type": "object", "properties": {
     "inline": {"type": "string"},
     "heartbeat": {"type": "string"},
     "symlink": {"type": "string"},
+    "extract-archive": {"type": "string", "enum": ["tar", "tar.gz", "tar.bz2"]},
 }}, "swift")
 
 #: Bodies of `?multipart-manifest=put`: a list of segments (slo.py's keys).

@@ -181,6 +181,8 @@ def info(tempurl_digests: Sequence[str]) -> dict[str, Any]:
                                                "x-history-location"]},
         "account_quotas": {},
         "container_quotas": {},
+        "bulk_upload": {"max_containers_per_extraction": 10000,
+                        "max_failed_extractions": 1000},
         "bulk_delete": {"max_deletes_per_request": schemas.MAX_DELETES_PER_REQUEST,
                         "max_failed_deletes": 1000},
         "keystoneauth": {},
