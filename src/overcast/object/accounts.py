@@ -64,7 +64,6 @@ def list_containers(store: ObjectStore, account: str, *, prefix: str = "",
                m.Container.created_at).where(m.Container.account == account)
     with store.db.session() as s:
         return scan(s, q, m.Container.name,
-                    lambda r: ContainerEntry(r.name, int(r.object_count),
-                                             int(r.bytes_used), float(r.created_at)),
+                    lambda r: ContainerEntry(r[0], r[1], r[2], r[3]),
                     prefix=prefix, delimiter=delimiter, marker=marker,
                     end_marker=end_marker, limit=limit, reverse=reverse)

@@ -300,7 +300,7 @@ async def _slo_put(request: Request, store: ObjectStore, account: str, container
     body = orjson.dumps(stored)
     new.etag, new.length = None, len(body)
     # GET shows the manifest's own md5 as X-Manifest-Etag, listings as "hash"
-    new.headers["x-manifest-etag"] = hashlib.md5(body, usedforsecurity=False).hexdigest()
+    new.manifest_etag = hashlib.md5(body, usedforsecurity=False).hexdigest()
     new.slo_manifest, new.size_override, new.etag_override = stored, size, etag
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -325,6 +325,7 @@ async def _copy(request: Request, src_account: str, src_container: str, src_obj:
     keep_manifest = q.get("multipart-manifest") == "get"
     if keep_manifest and src.slo_manifest is not None:
         new.slo_manifest, new.size_override = src.slo_manifest, src.size
+        new.manifest_etag = src.manifest_etag
         new.etag_override = src.etag
         segs = [Segment(src.location, 0, 0)] if src.location else []
         size = 0

@@ -26,6 +26,8 @@ def scan(s: Session, query: Any, column: Any, make: Callable[[Any], T], *,
          prefix: str = "", delimiter: str | None = None, marker: str | None = None,
          end_marker: str | None = None, limit: int, reverse: bool = False
          ) -> list[T | Subdir]:
+    """The listing page: `query` selects the name first, `make` turns a row into
+    an entry; `column` is the name column the window applies to."""
     out: list[T | Subdir] = []
     if limit <= 0:
         return out
@@ -52,12 +54,13 @@ def scan(s: Session, query: Any, column: Any, make: Callable[[Any], T], *,
             conds.append(column < high)
         q = query.where(*conds).order_by(column.desc() if reverse else column)
         wanted = limit - len(out)
-        rows: Sequence[Any] = s.execute(q.limit(wanted)).all()
+        # Core rows (no ORM loading): a 10,000-row page is several times faster
+        rows: Sequence[Any] = s.connection().execute(q.limit(wanted)).all()
         if not rows:
             break
         jumped = False
         for row in rows:
-            name: str = getattr(row, "name")  # noqa: B009 - rows of any entity
+            name: str = row[0]
             if delimiter:
                 rest = name[len(prefix):]
                 i = rest.find(delimiter)
@@ -78,7 +81,7 @@ def scan(s: Session, query: Any, column: Any, make: Callable[[Any], T], *,
             if len(out) >= limit:
                 return out
         if not jumped:
-            last = getattr(rows[-1], "name")  # noqa: B009
+            last = rows[-1][0]
             if reverse:
                 high = last
             else:

@@ -98,5 +98,7 @@ class Object(Base):
     #: DLO: "<container>/<prefix>" (X-Object-Manifest).
     dlo_manifest: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: SLO: the segments as stored JSON ([{name, hash, bytes, range?}, ...]).
+    #: SLO: the md5 of the stored manifest (listings' "hash", GET's X-Manifest-Etag).
+    manifest_etag: Mapped[str | None] = mapped_column(String(32), nullable=True)
     slo_manifest: Mapped[list[dict[str, Any]] | None] = mapped_column(
         JSON(none_as_null=True), nullable=True)

@@ -56,6 +56,7 @@ class NewObject:
     length: int | None = None
     dlo_manifest: str | None = None
     slo_manifest: list[dict[str, Any]] | None = None
+    manifest_etag: str | None = None
     #: for a manifest: its size and etag (the segments'), not those of its body
     size_override: int | None = None
     etag_override: str | None = None
@@ -70,7 +71,7 @@ def info(row: m.Object, account: str, container: str) -> ObjectInfo:
     return ObjectInfo(account, container, row.name, int(row.size), row.etag,
                       row.content_type, row.timestamp, dict(row.meta or {}),
                       dict(row.headers or {}), row.delete_at, row.location,
-                      row.dlo_manifest, row.slo_manifest)
+                      row.dlo_manifest, row.slo_manifest, row.manifest_etag)
 
 
 def _find(s: Session, cid: int, name: str) -> m.Object | None:
@@ -231,6 +232,7 @@ def record(store: ObjectStore, account: str, container: str, name: str, new: New
         row.meta, row.headers = dict(new.meta), dict(new.headers)
         row.delete_at, row.location = new.delete_at, location
         row.dlo_manifest, row.slo_manifest = new.dlo_manifest, new.slo_manifest
+        row.manifest_etag = new.manifest_etag
         s.flush()
         out = info(row, account, container)
     if old_location and old_location != location:

@@ -66,6 +66,7 @@ class ObjectInfo:
     location: str | None = None
     dlo_manifest: str | None = None
     slo_manifest: list[dict[str, Any]] | None = None
+    manifest_etag: str | None = None
 
     @property
     def is_manifest(self) -> bool:

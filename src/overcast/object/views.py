@@ -100,6 +100,8 @@ def object_headers(o: ObjectInfo, *, etag: str | None = None, size: int | None =
         h["X-Object-Manifest"] = o.dlo_manifest
     if o.slo_manifest is not None:
         h["X-Static-Large-Object"] = "True"
+    if o.manifest_etag:
+        h["X-Manifest-Etag"] = o.manifest_etag
     return h
 
 
