@@ -245,6 +245,12 @@ def test_acls_and_isolation(swift: Cloud, user: dict[str, Any]) -> None:
         **h, "X-Container-Read": f"{other['project_id']}:{other['user_id']}"})
     assert r.status_code == 204
     assert c.get(f"{url}/priv/o", headers=other["headers"]).content == b"secret"
+    # an ACL reader sees the container, not its ACLs or keys (swift_owner_headers)
+    c.post(f"{url}/priv", headers={**h, "X-Container-Meta-Temp-URL-Key": "k"})
+    seen = c.head(f"{url}/priv", headers=other["headers"])
+    assert seen.status_code == 204 and "X-Container-Read" not in seen.headers
+    assert "X-Container-Meta-Temp-Url-Key" not in seen.headers
+    assert c.head(f"{url}/priv", headers=h).headers["X-Container-Meta-Temp-Url-Key"] == "k"
     assert c.put(f"{url}/priv/o", headers=other["headers"], content=b"x").status_code == 403
     # write ACL: project:*
     c.post(f"{url}/priv", headers={**h, "X-Container-Write": f"{other['project_id']}:*"})

@@ -68,7 +68,7 @@ async def account_get(account: str, request: Request, ctx: RequestContext | None
     policy.check_account(policy.access(ctx, account), write=False)
     store = access.store_of(request)
     a = await access.run(accounts.get, store, account)
-    headers = views.account_headers(a)
+    headers = views.account_headers(a, owner=policy.access(ctx, account).owner)
     fmt = views.listing_format(q, request.headers.get("accept"))
     if request.method == "HEAD":
         return Response(status_code=204, headers={**headers,
@@ -218,12 +218,12 @@ async def container_get(account: str, container: str, request: Request,
     fmt = views.listing_format(q, request.headers.get("accept"))
     if request.method == "HEAD":
         c = c or await access.run(containers.get, store, account, container)
-        return Response(status_code=204, headers={**views.container_headers(c),
+        return Response(status_code=204, headers={**views.container_headers(c, acc.owner),
                                                   "Content-Type": views.TYPES[fmt]})
     c, entries = await access.run(containers.list_objects, store, account, container,
                             **_listing(q, schemas.CONTAINER_LISTING_LIMIT))
     return _listing_reply(views.container_listing(container, entries, fmt), entries, fmt,
-                          views.container_headers(c))
+                          views.container_headers(c, acc.owner))
 
 
 # ------------------------------------------------------------------ objects

@@ -10,7 +10,6 @@ from xml.sax.saxutils import escape
 
 import orjson
 
-from overcast.object.policy import project_of
 from overcast.object.ranges import http_date
 from overcast.object.records import (
     AccountInfo,
@@ -48,7 +47,19 @@ def _meta(kind: str, meta: Mapping[str, str]) -> dict[str, str]:
     return {f"X-{kind}-Meta-{k.title()}": v for k, v in meta.items()}
 
 
-def account_headers(a: AccountInfo) -> dict[str, str]:
+#: What only the account's owners see (Swift's swift_owner_headers): ACLs and keys.
+OWNER_HEADERS = ("x-container-read", "x-container-write", "x-account-meta-temp-url-key",
+                 "x-account-meta-temp-url-key-2", "x-container-meta-temp-url-key",
+                 "x-container-meta-temp-url-key-2")
+
+
+def _for(headers: dict[str, str], owner: bool) -> dict[str, str]:
+    if owner:
+        return headers
+    return {k: v for k, v in headers.items() if k.lower() not in OWNER_HEADERS}
+
+
+def account_headers(a: AccountInfo, owner: bool = True) -> dict[str, str]:
     h = {"X-Account-Container-Count": str(a.container_count),
          "X-Account-Object-Count": str(a.object_count),
          "X-Account-Bytes-Used": str(a.bytes_used),
@@ -58,13 +69,10 @@ def account_headers(a: AccountInfo) -> dict[str, str]:
     h.update(_meta("Account", a.meta))
     if a.quota_bytes is not None:
         h["X-Account-Meta-Quota-Bytes"] = str(a.quota_bytes)
-    project = project_of(a.name)
-    if project:
-        h["X-Account-Project-Domain-Id"] = "default"
-    return h
+    return _for(h, owner)
 
 
-def container_headers(c: ContainerInfo) -> dict[str, str]:
+def container_headers(c: ContainerInfo, owner: bool = True) -> dict[str, str]:
     h = {"X-Container-Object-Count": str(c.object_count),
          "X-Container-Bytes-Used": str(c.bytes_used),
          "X-Timestamp": timestamp(c.created_at),
@@ -80,7 +88,7 @@ def container_headers(c: ContainerInfo) -> dict[str, str]:
     if c.versions_location:
         h["X-Versions-Location" if c.versions_mode == "stack" else "X-History-Location"] = \
             c.versions_location
-    return h
+    return _for(h, owner)
 
 
 def object_headers(o: ObjectInfo, *, etag: str | None = None, size: int | None = None
