@@ -81,6 +81,8 @@ def test_container_and_object_round_trip(swift: Cloud, user: dict[str, Any]) -> 
     assert r.headers["X-Object-Meta-Size"] == "small" and "X-Object-Meta-Color" not in r.headers
     assert c.delete(f"{url}/photos/cat.jpg", headers=h).status_code == 204
     assert c.get(f"{url}/photos/cat.jpg", headers=h).status_code == 404
+    # a trailing slash names the container, as Swift splits paths
+    assert c.head(f"{url}/photos/", headers=h).headers["X-Container-Object-Count"] == "0"
     assert c.delete(f"{url}/photos", headers=h).status_code == 204
     assert c.head(f"{url}/photos", headers=h).status_code == 404
 

@@ -248,6 +248,8 @@ def _created(o: ObjectInfo, etag: str | None = None, extra: dict[str, str] | Non
 @router.put(O)
 async def object_put(account: str, container: str, obj: str, request: Request,
                      ctx: RequestContext | None = Caller) -> Response:
+    if not obj:  # /v1/a/c/ is the container, as Swift splits paths
+        return await container_put(account, container, request, ctx)
     q = schemas.OBJECT_QUERY.check_query(request.query_params)
     if "extract-archive" in q:
         schemas.check_container_name(container)
@@ -373,6 +375,8 @@ async def object_copy(account: str, container: str, obj: str, request: Request,
 @router.post(O)
 async def object_post(account: str, container: str, obj: str, request: Request,
                       ctx: RequestContext | None = Caller) -> Response:
+    if not obj:
+        return await container_post(account, container, request, ctx)
     schemas.OBJECT_QUERY.check_query(request.query_params)
     if _is_form(request):
         schemas.check_container_name(container)
@@ -398,6 +402,8 @@ async def object_post(account: str, container: str, obj: str, request: Request,
 @router.delete(O)
 async def object_delete(account: str, container: str, obj: str, request: Request,
                         ctx: RequestContext | None = Caller) -> Response:
+    if not obj:
+        return await container_delete(account, container, request, ctx)
     q = schemas.OBJECT_QUERY.check_query(request.query_params)
     await access.authorize_object(request, ctx, account, container, obj, write=True)
     store = access.store_of(request)
@@ -417,6 +423,8 @@ async def object_delete(account: str, container: str, obj: str, request: Request
 @router.api_route(O, methods=["GET", "HEAD"])
 async def object_get(account: str, container: str, obj: str, request: Request,
                      ctx: RequestContext | None = Caller) -> Response:
+    if not obj:
+        return await container_get(account, container, request, ctx)
     q = schemas.OBJECT_QUERY.check_query(request.query_params)
     await access.authorize_object(request, ctx, account, container, obj, write=False)
     store = access.store_of(request)
