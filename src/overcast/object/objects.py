@@ -39,7 +39,7 @@ log = logging.getLogger("overcast.object")
 _IO_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=16,
                                                  thread_name_prefix="object-io")
 #: How much of the body is gathered before it is hashed and written.
-BUFFER = 1 << 20
+BUFFER = 4 << 20
 
 
 @dataclass
