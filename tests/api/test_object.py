@@ -589,3 +589,43 @@ def test_extract_archive(swift: Cloud, user: dict[str, Any], tmp_path: Any) -> N
     r = c.put(url, params={"extract-archive": "tar"}, headers={
         **other["headers"], "Accept": "application/json"}, content=tar({"site/z": b"z"}, "w"))
     assert r.json()["Number Files Created"] == 0 and r.json()["Errors"][0][1] == "403 Forbidden"
+
+
+HOSTILE = ["", "-1", "x" * 2000, "\x00", "%00", "1e400", "99999999999999999999999",
+           "../..", "/", "é", "a\tb"]
+
+
+def test_hostile_requests_get_4xx_never_5xx(swift: Cloud, user: dict[str, Any]) -> None:
+    c, h, url = swift.client, user["headers"], user["url"]
+    c.put(f"{url}/hostile", headers=h)
+    c.put(f"{url}/hostile/o", headers=h, content=b"data")
+    seen = []
+    for value in HOSTILE:
+        for param in ("format", "prefix", "delimiter", "marker", "end_marker", "limit",
+                      "reverse"):
+            for target in (url, f"{url}/hostile"):
+                seen.append(c.get(target, headers=h, params={param: value}).status_code)
+        for param in ("multipart-manifest", "temp_url_sig", "temp_url_expires",
+                      "extract-archive"):
+            seen.append(c.get(f"{url}/hostile/o", params={param: value}).status_code)
+            seen.append(c.put(f"{url}/hostile/x", headers=h, params={param: value},
+                              content=b"[]").status_code)
+        ascii_value = value.encode("ascii", "replace").decode()
+        for header in ("Range", "If-Match", "If-None-Match", "If-Modified-Since",
+                       "If-Unmodified-Since"):
+            seen.append(c.get(f"{url}/hostile/o", headers={**h, header: ascii_value}
+                              ).status_code)
+        for header in ("X-Delete-At", "X-Delete-After", "X-Copy-From", "X-Object-Manifest",
+                       "Content-Length", "X-Container-Meta-Quota-Bytes", "ETag"):
+            seen.append(c.put(f"{url}/hostile/y", headers={**h, header: ascii_value},
+                              content=b"z").status_code)
+        for header in ("X-Container-Read", "X-Container-Write", "X-Versions-Location",
+                       "X-Container-Meta-Quota-Count"):
+            seen.append(c.post(f"{url}/hostile", headers={**h, header: ascii_value}
+                               ).status_code)
+        seen.append(c.request("COPY", f"{url}/hostile/o", headers={
+            **h, "Destination": ascii_value}).status_code)
+        seen.append(c.put(f"{url}/hostile/slo", headers=h,
+                          params={"multipart-manifest": "put"},
+                          content=json.dumps([{"path": value}])).status_code)
+    assert seen and max(seen) < 500, sorted(set(seen))

@@ -224,11 +224,10 @@ def _check(attrs: dict[str, str], paths: list[str], keys: list[str], allowed: li
 
 
 def _delete_at(attrs: dict[str, str]) -> int | None:
+    """The form's x_delete_at / x_delete_after, checked as the object PUT's headers."""
+    headers = {f"x-delete-{k[9:]}": attrs[k] for k in ("x_delete_at", "x_delete_after")
+               if attrs.get(k)}
     try:
-        if attrs.get("x_delete_at"):
-            return int(attrs["x_delete_at"])
-        if attrs.get("x_delete_after"):
-            return int(time.time()) + int(attrs["x_delete_after"])
-    except ValueError:
-        raise FormError(400, "FormPost: x_delete_at/x_delete_after not an integer") from None
-    return None
+        return schemas.delete_at(headers)
+    except OvercastError as exc:
+        raise FormError(400, f"FormPost: {exc.message}") from None

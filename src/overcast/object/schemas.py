@@ -178,6 +178,10 @@ def apply_updates(meta: Mapping[str, str], updates: Mapping[str, str | None]
     return out
 
 
+#: Swift normalises delete-at times to ten digits (utils.normalize_delete_at_timestamp).
+MAX_DELETE_AT = 9999999999
+
+
 def delete_at(headers: Mapping[str, str], now: float | None = None) -> int | None:
     """X-Delete-At / X-Delete-After as a Unix time (None when neither is sent)."""
     now = time.time() if now is None else now
@@ -189,17 +193,17 @@ def delete_at(headers: Mapping[str, str], now: float | None = None) -> int | Non
             raise errors.bad_request("Non-integer X-Delete-After")
         if seconds < 0:
             raise errors.bad_request("X-Delete-After in past")
-        return int(now + seconds)
+        return min(int(now) + seconds, MAX_DELETE_AT)
     at = headers.get("x-delete-at")
     if at is None:
         return None
     try:
-        value = int(float(at))
+        value = int(at)
     except ValueError:
         raise errors.bad_request("Non-integer X-Delete-At")
     if value < now:
         raise errors.bad_request("X-Delete-At in past")
-    return value
+    return min(value, MAX_DELETE_AT)
 
 
 def content_length(headers: Mapping[str, str]) -> int | None:
