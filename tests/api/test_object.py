@@ -629,3 +629,31 @@ def test_hostile_requests_get_4xx_never_5xx(swift: Cloud, user: dict[str, Any]) 
                           params={"multipart-manifest": "put"},
                           content=json.dumps([{"path": value}])).status_code)
     assert seen and max(seen) < 500, sorted(set(seen))
+
+
+def test_project_quotas(tmp_path: Any) -> None:
+    gen = build_cloud(tmp_path, object_quota_count=2, object_quota_bytes=100,
+                      object_expirer_interval=0.0)
+    cloud = next(gen)
+    try:
+        u = cloud.make_project_user("member")
+        c, h = cloud.client, u["headers"]
+        url = f"/object/v1/AUTH_{u['project_id']}"
+        c.put(f"{url}/a", headers=h)
+        c.put(f"{url}/b", headers=h)
+        assert c.put(f"{url}/a/1", headers=h, content=b"x" * 60).status_code == 201
+        # bytes are counted across the project's containers
+        r = c.put(f"{url}/b/1", headers=h, content=b"x" * 41)
+        assert r.status_code == 413 and r.text == "Upload exceeds quota."
+        assert c.put(f"{url}/b/1", headers=h, content=b"x" * 40).status_code == 201
+        # the object count too (an overwrite adds none)
+        assert c.put(f"{url}/b/2", headers=h, content=b"").status_code == 413
+        assert c.put(f"{url}/b/1", headers=h, content=b"y" * 40).status_code == 201
+        # another project has its own budget
+        v = cloud.make_project_user("member")
+        vurl = f"/object/v1/AUTH_{v['project_id']}"
+        c.put(f"{vurl}/a", headers=v["headers"])
+        assert c.put(f"{vurl}/a/1", headers=v["headers"], content=b"x" * 100
+                     ).status_code == 201
+    finally:
+        gen.close()
