@@ -22,7 +22,12 @@ from overcast.object.store import ObjectStore
 
 
 async def caller(request: Request) -> RequestContext | None:
-    """The token's context, or None for an anonymous request (ACLs, temp URLs)."""
+    """The token's context, or None for an anonymous request (ACLs, temp URLs).
+
+    Every object route depends on it, so it also refuses header values holding NUL
+    (no HTTP server passes them on, and no database column can store them)."""
+    if any("\x00" in v for v in request.headers.values()):
+        raise e.bad_request("Invalid UTF8 or contains NULL")
     if request.headers.get("x-auth-token"):
         return await get_context(request)
     return None

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from overcast.kit.context import RequestContext
-from overcast.object import errors
+from overcast.object import errors, schemas
 
 RESELLER_PREFIX = "AUTH_"
 OPERATOR_ROLES = ("admin", "member")
@@ -46,6 +46,7 @@ class Access:
 
 
 def access(ctx: RequestContext | None, account: str) -> Access:
+    schemas.check_account_name(account)
     if ctx is None:
         return Access(anonymous=True)
     reseller = RESELLER_ADMIN_ROLE in ctx.roles or ctx.internal

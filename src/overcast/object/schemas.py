@@ -52,12 +52,15 @@ CONSTRAINTS: dict[str, Any] = {
     "valid_api_versions": ["v1", "v1.0"],
 }
 
+#: Text Swift takes in a listing parameter: no NUL (it refuses "Invalid UTF8 or
+#: contains NULL"; PostgreSQL could not even compare it).
+_TEXT = {"type": "string", "maxLength": MAX_OBJECT_NAME_LENGTH, "pattern": "^[^\x00]*$"}
 _LISTING_PROPS = {
     "format": {"type": "string", "enum": ["json", "xml", "plain"]},
-    "prefix": {"type": "string", "maxLength": MAX_OBJECT_NAME_LENGTH},
-    "delimiter": {"type": "string", "minLength": 1, "maxLength": 1},
-    "marker": {"type": "string", "maxLength": MAX_OBJECT_NAME_LENGTH},
-    "end_marker": {"type": "string", "maxLength": MAX_OBJECT_NAME_LENGTH},
+    "prefix": _TEXT,
+    "delimiter": {**_TEXT, "minLength": 1, "maxLength": 1},
+    "marker": _TEXT,
+    "end_marker": _TEXT,
     "limit": query_int(),
     "reverse": {"type": "string"},
     "path": {"type": "string"},
@@ -104,6 +107,12 @@ def listing_limit(raw: str | None, maximum: int) -> int:
 
 def is_true(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "1", "yes", "on", "t", "y")
+
+
+def check_account_name(name: str) -> None:
+    if not name or len(name.encode()) > MAX_ACCOUNT_NAME_LENGTH:
+        raise errors.bad_request("Invalid account name")
+    _check_utf8(name)
 
 
 def check_container_name(name: str) -> None:
