@@ -660,3 +660,26 @@ def test_project_quotas(tmp_path: Any) -> None:
                      ).status_code == 201
     finally:
         gen.close()
+
+
+def test_the_expirer_reaps_on_its_own(tmp_path: Any) -> None:
+    gen = build_cloud(tmp_path, object_expirer_interval=0.2)
+    cloud = next(gen)
+    try:
+        u = cloud.make_project_user("member")
+        c, h = cloud.client, u["headers"]
+        url = f"/object/v1/AUTH_{u['project_id']}"
+        c.put(f"{url}/e", headers=h)
+        at = int(time.time()) + 1
+        assert c.put(f"{url}/e/o", headers={**h, "X-Delete-At": str(at)}, content=b"x"
+                     ).status_code == 201
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if c.head(f"{url}/e", headers=h).headers["X-Container-Object-Count"] == "0":
+                break
+            time.sleep(0.2)
+        assert c.head(f"{url}/e", headers=h).headers["X-Container-Object-Count"] == "0"
+        assert not [p for p in (cloud.data_dir / "objects").rglob("*")
+                    if p.is_file() and p.parent.name != "tmp"]
+    finally:
+        gen.close()
