@@ -683,3 +683,33 @@ def test_the_expirer_reaps_on_its_own(tmp_path: Any) -> None:
                     if p.is_file() and p.parent.name != "tmp"]
     finally:
         gen.close()
+
+
+def test_static_web(swift: Cloud, user: dict[str, Any]) -> None:
+    c, h, url = swift.client, user["headers"], user["url"]
+    c.put(f"{url}/web", headers={**h, "X-Container-Read": ".r:*,.rlistings",
+                                 "X-Container-Meta-Web-Index": "index.html"})
+    c.put(f"{url}/web/index.html", headers=h, content=b"<h1>home</h1>")
+    c.put(f"{url}/web/docs/index.html", headers=h, content=b"<h1>docs</h1>")
+    c.put(f"{url}/web/pics/cat.jpg", headers=h, content=b"meow")
+    c.put(f"{url}/web/404error.html", headers=h, content=b"<h1>lost</h1>")
+    r = c.get(f"{url}/web", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["Location"] == f"{url}/web/"
+    assert c.get(f"{url}/web/").content == b"<h1>home</h1>"
+    assert c.get(f"{url}/web/docs", follow_redirects=False).status_code == 301
+    assert c.get(f"{url}/web/docs/").content == b"<h1>docs</h1>"
+    assert c.get(f"{url}/web/pics/cat.jpg").content == b"meow"
+    # the owner, with a token, still gets the API (a listing), not the site
+    assert "index.html" in c.get(f"{url}/web", headers=h).text
+    # listings and their stylesheet; error pages
+    c.post(f"{url}/web", headers={**h, "X-Container-Meta-Web-Listings": "true",
+                                  "X-Container-Meta-Web-Listings-CSS": "listings.css",
+                                  "X-Container-Meta-Web-Error": "error.html"})
+    page = c.get(f"{url}/web/pics/").text
+    assert "cat.jpg" in page
+    assert '<link rel="stylesheet" type="text/css" href="../listings.css" />' in page
+    r = c.get(f"{url}/web/nothing-here")
+    assert r.status_code == 404 and r.content == b"<h1>lost</h1>"
+    # without a public read ACL the site stays closed
+    c.post(f"{url}/web", headers={**h, "X-Remove-Container-Read": "x"})
+    assert c.get(f"{url}/web/").status_code == 401

@@ -36,6 +36,7 @@ from overcast.object import (
     policy,
     ranges,
     schemas,
+    staticweb,
     tempurl,
     versions,
     views,
@@ -210,6 +211,11 @@ async def container_get(account: str, container: str, request: Request,
                         ctx: RequestContext | None = Caller) -> Response:
     schemas.check_container_name(container)
     q = schemas.LISTING_QUERY.check_query(request.query_params)
+    if staticweb.applies(request, ctx):
+        page = await staticweb.handle(request, ctx, account, container, "",
+                                      _server(account, container, request, ctx))
+        if page is not None:
+            return page
     store = access.store_of(request)
     acc = policy.access(ctx, account)
     c = None if acc.reader else await access.run(containers.lookup, store, account, container)
@@ -427,6 +433,30 @@ async def object_get(account: str, container: str, obj: str, request: Request,
         return await container_get(account, container, request, ctx)
     q = schemas.OBJECT_QUERY.check_query(request.query_params)
     await access.authorize_object(request, ctx, account, container, obj, write=False)
+    if staticweb.applies(request, ctx):
+        page = await staticweb.handle(request, ctx, account, container, obj,
+                                      _server(account, container, request, ctx))
+        if page is not None:
+            return page
+    return await _serve_object(account, container, obj, request, q)
+
+
+def _server(account: str, container: str, request: Request, ctx: RequestContext | None
+            ) -> staticweb.Serve:
+    """How static web serves another object of the container (an index, an error
+    page): as a GET of that object, with the same ACL check, without static web."""
+    async def serve(name: str) -> Response:
+        q = schemas.OBJECT_QUERY.check_query(request.query_params)
+        await access.authorize_object(request, ctx, account, container, name, write=False)
+        try:
+            return await _serve_object(account, container, name, request, q)
+        except e.NotFound:
+            return Response(status_code=404)
+    return serve
+
+
+async def _serve_object(account: str, container: str, obj: str, request: Request,
+                        q: dict[str, Any]) -> Response:
     store = access.store_of(request)
     o = await access.run(objects.head, store, account, container, obj)
     if q.get("multipart-manifest") == "get" and o.slo_manifest is not None:

@@ -186,6 +186,7 @@ def info(tempurl_digests: Sequence[str]) -> dict[str, Any]:
                 "min_segment_size": schemas.SLO_MIN_SEGMENT_SIZE,
                 "yield_frequency": 10, "allow_async_delete": False},
         "dlo": {"max_get_time": 86400},
+        "staticweb": {},
         "formpost": {"allowed_digests": list(tempurl_digests)},
         "versioned_writes": {"allowed_flags": ["x-versions-location",
                                                "x-history-location"]},
