@@ -713,3 +713,45 @@ def test_static_web(swift: Cloud, user: dict[str, Any]) -> None:
     # without a public read ACL the site stays closed
     c.post(f"{url}/web", headers={**h, "X-Remove-Container-Read": "x"})
     assert c.get(f"{url}/web/").status_code == 401
+
+
+def test_symlinks(swift: Cloud, user: dict[str, Any]) -> None:
+    c, h, url = swift.client, user["headers"], user["url"]
+    c.put(f"{url}/ln", headers=h)
+    c.put(f"{url}/ln2", headers=h)
+    etag = c.put(f"{url}/ln/target", headers=h, content=b"payload").headers["Etag"]
+    r = c.put(f"{url}/ln/link", headers={**h, "X-Symlink-Target": "ln/target"}, content=b"")
+    assert r.status_code == 201
+    r = c.get(f"{url}/ln/link", headers=h)
+    assert r.content == b"payload"
+    assert r.headers["Content-Location"] == f"/v1/AUTH_{user['project_id']}/ln/target"
+    own = c.get(f"{url}/ln/link", headers=h, params={"symlink": "get"})
+    assert own.content == b"" and own.headers["X-Symlink-Target"] == "ln/target"
+    assert own.headers["Content-Type"] == "application/symlink"
+    entry = next(e for e in c.get(f"{url}/ln", headers=h, params={"format": "json"}).json()
+                 if e["name"] == "link")
+    assert entry["symlink_path"].endswith("/ln/target")
+    # across containers, chained, broken, looping, static
+    c.put(f"{url}/ln2/hop", headers={**h, "X-Symlink-Target": "ln/link"}, content=b"")
+    assert c.get(f"{url}/ln2/hop", headers=h).content == b"payload"
+    c.put(f"{url}/ln2/hop2", headers={**h, "X-Symlink-Target": "ln2/hop"}, content=b"")
+    r = c.get(f"{url}/ln2/hop2", headers=h)
+    assert r.status_code == 409 and "Too many levels of symbolic links" in r.text
+    c.put(f"{url}/ln/broken", headers={**h, "X-Symlink-Target": "ln/nothing"}, content=b"")
+    assert c.get(f"{url}/ln/broken", headers=h).status_code == 404
+    assert c.put(f"{url}/ln/self", headers={**h, "X-Symlink-Target": "ln/self"},
+                 content=b"").status_code == 400
+    assert c.put(f"{url}/ln/bad", headers={**h, "X-Symlink-Target": "/ln/target"},
+                 content=b"").status_code == 412
+    assert c.put(f"{url}/ln/body", headers={**h, "X-Symlink-Target": "ln/target"},
+                 content=b"x").status_code == 400
+    r = c.put(f"{url}/ln/static", headers={**h, "X-Symlink-Target": "ln/target",
+                                           "X-Symlink-Target-Etag": etag}, content=b"")
+    assert r.status_code == 201
+    c.put(f"{url}/ln/target", headers=h, content=b"changed")
+    assert c.get(f"{url}/ln/static", headers=h).status_code == 409
+    assert c.get(f"{url}/ln/link", headers=h).content == b"changed"
+    # a copy of a link copies what it leads to
+    c.request("COPY", f"{url}/ln/link", headers={**h, "Destination": "ln2/copied"})
+    r = c.get(f"{url}/ln2/copied", headers=h)
+    assert r.content == b"changed" and "Content-Location" not in r.headers

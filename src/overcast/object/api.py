@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
@@ -267,13 +267,14 @@ async def object_put(account: str, container: str, obj: str, request: Request,
     if "x-copy-from" in h:
         src_container, src_obj = large.split_path(unquote(h["x-copy-from"]))
         await access.authorize_object(request, ctx, account, src_container, src_obj, write=False)
-        return await _copy(request, account, src_container, src_obj, account, container,
+        return await _copy(request, ctx, account, src_container, src_obj, account, container,
                            obj, h, q)
     if "content-length" not in h and "chunked" not in h.get("transfer-encoding", ""):
         raise e.LengthRequired()
     new = _new_object(h, obj)
     if q.get("multipart-manifest") == "put":
         return await _slo_put(request, store, account, container, obj, new)
+    await _symlink(store, h, account, container, obj, new)
     if "x-object-manifest" in h:
         new.dlo_manifest = unquote(h["x-object-manifest"])
         large.split_path(new.dlo_manifest + ("x" if new.dlo_manifest.endswith("/") or
@@ -319,14 +320,20 @@ async def _slo_put(request: Request, store: ObjectStore, account: str, container
     return _created(o, etag=f'"{etag}"')
 
 
-async def _copy(request: Request, src_account: str, src_container: str, src_obj: str,
-                account: str, container: str, obj: str, h: dict[str, str],
-                q: dict[str, Any]) -> Response:
+async def _copy(request: Request, ctx: RequestContext | None, src_account: str,
+                src_container: str, src_obj: str, account: str, container: str, obj: str,
+                h: dict[str, str], q: dict[str, Any]) -> Response:
     store = access.store_of(request)
     src = await access.run(objects.head, store, src_account, src_container, src_obj)
+    link_path = None
+    if src.symlink_path is not None:
+        if q.get("symlink") == "get":
+            link_path = src.symlink_path  # the link itself is copied
+        else:
+            src, _ = await _follow(request, ctx, src)  # a copy of what it leads to
     new = NewObject(content_type=h.get("content-type") or src.content_type,
                     headers={**src.headers, **schemas.kept_headers(h)},
-                    delete_at=schemas.delete_at(h))
+                    delete_at=schemas.delete_at(h), symlink_path=link_path)
     updates = schemas.metadata_updates(h, "object")
     base = {} if schemas.is_true(h.get("x-fresh-metadata")) else src.meta
     new.meta = schemas.apply_updates(base, updates)
@@ -374,7 +381,7 @@ async def object_copy(account: str, container: str, obj: str, request: Request,
     dest_account = unquote(h.get("destination-account", account))
     await access.authorize_object(request, ctx, account, container, obj, write=False)
     await access.authorize_object(request, ctx, dest_account, dest_container, dest_obj, write=True)
-    return await _copy(request, account, container, obj, dest_account, dest_container,
+    return await _copy(request, ctx, account, container, obj, dest_account, dest_container,
                        dest_obj, h, q)
 
 
@@ -438,7 +445,7 @@ async def object_get(account: str, container: str, obj: str, request: Request,
                                       _server(account, container, request, ctx))
         if page is not None:
             return page
-    return await _serve_object(account, container, obj, request, q)
+    return await _serve_object(account, container, obj, request, q, ctx)
 
 
 def _server(account: str, container: str, request: Request, ctx: RequestContext | None
@@ -449,16 +456,20 @@ def _server(account: str, container: str, request: Request, ctx: RequestContext 
         q = schemas.OBJECT_QUERY.check_query(request.query_params)
         await access.authorize_object(request, ctx, account, container, name, write=False)
         try:
-            return await _serve_object(account, container, name, request, q)
+            return await _serve_object(account, container, name, request, q, ctx)
         except e.NotFound:
             return Response(status_code=404)
     return serve
 
 
 async def _serve_object(account: str, container: str, obj: str, request: Request,
-                        q: dict[str, Any]) -> Response:
+                        q: dict[str, Any], ctx: RequestContext | None) -> Response:
     store = access.store_of(request)
     o = await access.run(objects.head, store, account, container, obj)
+    location = None
+    if o.symlink_path is not None and q.get("symlink") != "get":
+        o, location = await _follow(request, ctx, o)
+        account = o.account
     if q.get("multipart-manifest") == "get" and o.slo_manifest is not None:
         body = orjson.dumps(large.manifest_listing(o) if q.get("format") != "raw" else [
             {"path": s["name"], "etag": s["hash"], "size_bytes": s["bytes"],
@@ -473,6 +484,8 @@ async def _serve_object(account: str, container: str, obj: str, request: Request
     elif o.slo_manifest is not None:
         etag = f'"{o.etag}"'
     headers = views.object_headers(o, etag=etag, size=size)
+    if location:
+        headers["Content-Location"] = quote(location)
     if getattr(request.state, "temp_url", False):
         headers = {k: v for k, v in headers.items() if not k.startswith("X-Object-Meta-")
                    or k.startswith("X-Object-Meta-Public-")}
@@ -502,6 +515,61 @@ async def _serve_object(account: str, container: str, obj: str, request: Request
         return StreamingResponse(objects.read(store, segs, start, end), status_code=206,
                                  headers=headers)
     return _multirange(store, segs, spans, size, headers, request.method == "HEAD")
+
+
+async def _follow(request: Request, ctx: RequestContext | None, link: ObjectInfo
+                  ) -> tuple[ObjectInfo, str]:
+    """The object a symlink leads to (at most SYMLOOP_MAX links), each target read
+    under its own container's ACLs, and its path (for Content-Location)."""
+    store = access.store_of(request)
+    o, path = link, ""
+    for _ in range(schemas.SYMLOOP_MAX):
+        if o.symlink_path is None:
+            return o, path
+        path = o.symlink_path
+        _, _, t_account, t_container, t_obj = path.split("/", 4)
+        await access.authorize_object(request, ctx, t_account, t_container, t_obj,
+                                      write=False)
+        want = o.headers.get("x-symlink-target-etag")
+        target = await access.run(objects.lookup, store, t_account, t_container, t_obj)
+        if target is None:
+            raise e.not_found()
+        if want and want.strip('"') != target.etag.strip('"'):
+            raise e.Conflict(f"Object Etag {target.etag!r} does not match "
+                             f"X-Symlink-Target-Etag header {want!r}",
+                             extra={"plain": True}, headers={"Content-Location": quote(path)})
+        o = target
+    if o.symlink_path is None:
+        return o, path
+    raise e.Conflict(f"Too many levels of symbolic links, maximum allowed is "
+                     f"{schemas.SYMLOOP_MAX}", extra={"plain": True})
+
+
+async def _symlink(store: ObjectStore, h: dict[str, str], account: str, container: str,
+                   obj: str, new: NewObject) -> None:
+    """Make `new` a symlink when the PUT names a target (symlink.py's checks)."""
+    link = schemas.symlink_target(h, account, container, obj)
+    if link is None:
+        return
+    if new.length not in (None, 0):
+        raise e.bad_request("Symlink requests require a zero byte body")
+    t_account, t_container, t_obj = link
+    want = h.get("x-symlink-target-etag")
+    if want:
+        target = await access.run(objects.lookup, store, t_account, t_container, t_obj)
+        if target is None:
+            raise e.Conflict(f"X-Symlink-Target does not exist: "
+                             f"{t_container}/{t_obj}", extra={"plain": True})
+        if want.strip('"') != target.etag.strip('"'):
+            raise e.Conflict(f"Object Etag {target.etag!r} does not match "
+                             f"X-Symlink-Target-Etag header {want!r}", extra={"plain": True})
+        new.content_type = new.content_type or target.content_type
+        new.headers["x-symlink-target-etag"] = want.strip('"')
+    new.content_type = new.content_type or "application/symlink"
+    new.headers["x-symlink-target"] = quote(f"{t_container}/{t_obj}")
+    if "x-symlink-target-account" in h:
+        new.headers["x-symlink-target-account"] = quote(t_account)
+    new.symlink_path = f"/v1/{t_account}/{t_container}/{t_obj}"
 
 
 def _multirange(store: ObjectStore, segs: list[Any], spans: list[tuple[int, int]],

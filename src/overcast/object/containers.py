@@ -103,10 +103,10 @@ def list_objects(store: ObjectStore, account: str, container: str, *, prefix: st
     with store.db.session() as s:
         row = find(s, account, container)
         q = select(m.Object.name, m.Object.size, m.Object.etag, m.Object.content_type,
-                   m.Object.timestamp, m.Object.manifest_etag
+                   m.Object.timestamp, m.Object.manifest_etag, m.Object.symlink_path
                    ).where(m.Object.container_id == row.id, live())
         entries = scan(s, q, m.Object.name,
-                       lambda r: Entry(r[0], r[1], r[2], r[3], r[4], r[5]),
+                       lambda r: Entry(r[0], r[1], r[2], r[3], r[4], r[5], r[6]),
                        prefix=prefix, delimiter=delimiter, marker=marker,
                        end_marker=end_marker, limit=limit, reverse=reverse)
         return info(row), entries

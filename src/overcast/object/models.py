@@ -98,6 +98,8 @@ class Object(Base):
     #: DLO: "<container>/<prefix>" (X-Object-Manifest).
     dlo_manifest: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: SLO: the segments as stored JSON ([{name, hash, bytes, range?}, ...]).
+    #: A symlink's target, "/v1/<account>/<container>/<object>" (listings show it).
+    symlink_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: SLO: the md5 of the stored manifest (listings' "hash", GET's X-Manifest-Etag).
     manifest_etag: Mapped[str | None] = mapped_column(String(32), nullable=True)
     slo_manifest: Mapped[list[dict[str, Any]] | None] = mapped_column(

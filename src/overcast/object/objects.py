@@ -57,6 +57,7 @@ class NewObject:
     dlo_manifest: str | None = None
     slo_manifest: list[dict[str, Any]] | None = None
     manifest_etag: str | None = None
+    symlink_path: str | None = None
     #: for a manifest: its size and etag (the segments'), not those of its body
     size_override: int | None = None
     etag_override: str | None = None
@@ -71,7 +72,8 @@ def info(row: m.Object, account: str, container: str) -> ObjectInfo:
     return ObjectInfo(account, container, row.name, int(row.size), row.etag,
                       row.content_type, row.timestamp, dict(row.meta or {}),
                       dict(row.headers or {}), row.delete_at, row.location,
-                      row.dlo_manifest, row.slo_manifest, row.manifest_etag)
+                      row.dlo_manifest, row.slo_manifest, row.manifest_etag,
+                      row.symlink_path)
 
 
 def _find(s: Session, cid: int, name: str) -> m.Object | None:
@@ -233,6 +235,7 @@ def record(store: ObjectStore, account: str, container: str, name: str, new: New
         row.delete_at, row.location = new.delete_at, location
         row.dlo_manifest, row.slo_manifest = new.dlo_manifest, new.slo_manifest
         row.manifest_etag = new.manifest_etag
+        row.symlink_path = new.symlink_path
         s.flush()
         out = info(row, account, container)
     if old_location and old_location != location:

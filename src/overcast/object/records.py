@@ -67,6 +67,7 @@ class ObjectInfo:
     dlo_manifest: str | None = None
     slo_manifest: list[dict[str, Any]] | None = None
     manifest_etag: str | None = None
+    symlink_path: str | None = None
 
     @property
     def is_manifest(self) -> bool:
@@ -85,6 +86,8 @@ class Entry:
     #: for an SLO: the md5 of its manifest (the listing's "hash"; `etag` is then the
     #: SLO's etag, shown as "slo_etag")
     manifest_etag: str | None = None
+    #: for a symlink: its target's path
+    symlink_path: str | None = None
 
 
 @dataclass

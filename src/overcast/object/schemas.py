@@ -241,9 +241,36 @@ def quota_value(raw: str | None, name: str) -> int | None:
 
 #: Object headers Swift keeps with the object besides metadata.
 KEPT_OBJECT_HEADERS = ("content-disposition", "content-encoding", "content-language",
-                       "cache-control", "expires", "x-object-manifest",
-                       "x-static-large-object")
+                       "cache-control", "expires")
 
 
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: headers[k] for k in KEPT_OBJECT_HEADERS[:5] if k in headers}
+    return {k: headers[k] for k in KEPT_OBJECT_HEADERS if k in headers}
+
+
+#: Swift's symloop_max: how many symlinks a GET follows in a row.
+SYMLOOP_MAX = 2
+_SYMLINK_FORM = "X-Symlink-Target header must be of the form <container name>/<object name>"
+
+
+def symlink_target(headers: Mapping[str, str], account: str, container: str, obj: str
+                   ) -> tuple[str, str, str] | None:
+    """(account, container, object) of an X-Symlink-Target, checked as symlink.py does."""
+    from urllib.parse import unquote
+
+    raw = headers.get("x-symlink-target")
+    if raw is None:
+        return None
+    target = unquote(raw)
+    t_container, _, t_obj = target.partition("/")
+    if target.startswith("/") or not t_container or not t_obj:
+        raise errors.precondition_failed(_SYMLINK_FORM)
+    t_account = unquote(headers.get("x-symlink-target-account", account))
+    check_container_name(t_container)
+    check_object_name(t_obj)
+    if (t_account, t_container, t_obj) == (account, container, obj):
+        raise errors.bad_request("Symlink cannot target itself")
+    etag = headers.get("x-symlink-target-etag")
+    if etag is not None and any(ch in etag for ch in ';"\\'):
+        raise errors.bad_request("Bad X-Symlink-Target-Etag format")
+    return t_account, t_container, t_obj

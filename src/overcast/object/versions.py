@@ -29,7 +29,7 @@ def _as_new(obj: ObjectInfo) -> NewObject:
     return NewObject(content_type=obj.content_type, meta=dict(obj.meta),
                      headers=dict(obj.headers), delete_at=obj.delete_at,
                      dlo_manifest=obj.dlo_manifest, slo_manifest=obj.slo_manifest,
-                     manifest_etag=obj.manifest_etag,
+                     manifest_etag=obj.manifest_etag, symlink_path=obj.symlink_path,
                      size_override=obj.size, etag_override=obj.etag)
 
 

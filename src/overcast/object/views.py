@@ -147,6 +147,8 @@ def container_listing(container: str, entries: Sequence[Entry | Subdir], fmt: st
                                     "last_modified": iso_time(e.timestamp)}
             if e.manifest_etag:
                 item["slo_etag"] = f'"{e.etag}"'
+            if e.symlink_path:
+                item["symlink_path"] = e.symlink_path
             out.append(item)
         return orjson.dumps(out)
     if fmt == "xml":
@@ -187,6 +189,7 @@ def info(tempurl_digests: Sequence[str]) -> dict[str, Any]:
                 "yield_frequency": 10, "allow_async_delete": False},
         "dlo": {"max_get_time": 86400},
         "staticweb": {},
+        "symlink": {"symloop_max": 2, "static_links": True},
         "formpost": {"allowed_digests": list(tempurl_digests)},
         "versioned_writes": {"allowed_flags": ["x-versions-location",
                                                "x-history-location"]},

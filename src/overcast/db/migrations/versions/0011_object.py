@@ -63,6 +63,7 @@ def upgrade() -> None:
     sa.Column('delete_at', sa.BigInteger(), nullable=True),
     sa.Column('location', sa.Text(), nullable=True),
     sa.Column('dlo_manifest', sa.Text(), nullable=True),
+    sa.Column('symlink_path', sa.Text(), nullable=True),
     sa.Column('manifest_etag', sa.String(length=32), nullable=True),
     sa.Column('slo_manifest', sa.JSON(none_as_null=True), nullable=True),
     sa.ForeignKeyConstraint(['container_id'], ['object_containers.id'], name=op.f('fk_object_objects_container_id_object_containers'), ondelete='CASCADE'),
