@@ -14,8 +14,10 @@ import re
 from overcast.object import errors
 
 _RANGE = re.compile(r"^\s*(\d*)\s*-\s*(\d*)\s*$")
-#: Swift refuses a Range header with more ranges than this (swob's limit).
+#: swob's limits on a Range header (more is answered 416).
 MAX_RANGES = 50
+MAX_OVERLAPS = 2
+MAX_DESCENDING = 8
 
 
 def spans(header: str | None, size: int) -> list[tuple[int, int]] | None:
@@ -34,8 +36,6 @@ def spans(header: str | None, size: int) -> list[tuple[int, int]] | None:
         if first is not None and last is not None and last < first:
             return None
         parsed.append((first, last))
-    if len(parsed) > MAX_RANGES:
-        return None
     out: list[tuple[int, int]] = []
     for first, last in parsed:
         if first is None:  # suffix: the last `last` bytes
@@ -45,9 +45,25 @@ def spans(header: str | None, size: int) -> list[tuple[int, int]] | None:
             out.append((max(0, size - last), size))
         elif first < size:
             out.append((first, size if last is None else min(last + 1, size)))
-    if not out:
+    if not out or _egregious(out):
         raise errors.range_not_satisfiable()
     return out
+
+
+def _egregious(spans: list[tuple[int, int]]) -> bool:
+    """RFC 7233's denial-of-service guard, with swob's limits: more than 50 ranges,
+    more than 2 overlapping pairs, or more than 8 out of ascending order."""
+    if len(spans) > MAX_RANGES:
+        return True
+    overlaps = 0
+    for i, (a1, b1) in enumerate(spans):
+        for a2, b2 in spans[i + 1:]:
+            if a1 < a2 < b1 or a1 < b2 < b1 or a2 < a1 < b2 or a2 < b1 < b2:
+                overlaps += 1
+    if overlaps > MAX_OVERLAPS:
+        return True
+    descending = sum(1 for (a1, _), (a2, _) in zip(spans, spans[1:], strict=False) if a2 < a1)
+    return descending > MAX_DESCENDING
 
 
 def http_date(ts: float) -> str:
