@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -52,7 +53,9 @@ def test_container_and_object_round_trip(swift: Cloud, user: dict[str, Any]) -> 
     c, h, url = swift.client, user["headers"], user["url"]
     r = c.head(url, headers=h)
     assert r.status_code == 204 and r.headers["X-Account-Container-Count"] == "0"
-    assert r.headers["X-Trans-Id"] and r.headers["X-Openstack-Request-Id"]
+    # Tempest's format checks: Swift's transaction ids, digits where counts are
+    assert re.match(r"^tx[0-9a-f]{21}-[0-9a-f]{10}$", r.headers["X-Trans-Id"])
+    assert r.headers["X-Openstack-Request-Id"] and r.headers["Content-Type"]
     assert c.put(f"{url}/photos", headers=h).status_code == 201
     assert c.put(f"{url}/photos", headers=h).status_code == 202
     data = b"meow" * 1000
@@ -70,6 +73,7 @@ def test_container_and_object_round_trip(swift: Cloud, user: dict[str, Any]) -> 
     assert r.headers["X-Container-Object-Count"] == "1"
     assert r.headers["X-Container-Bytes-Used"] == str(len(data))
     r = c.head(url, headers=h)
+    assert r.headers["X-Account-Storage-Policy-Policy-0-Object-Count"] == "1"
     assert r.headers["X-Account-Object-Count"] == "1"
     assert r.headers["X-Account-Bytes-Used"] == str(len(data))
     # a container that holds an object is not deleted

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -90,7 +91,8 @@ def _listing(q: dict[str, Any], maximum: int) -> dict[str, Any]:
 def _listing_reply(body: bytes, entries: list[Any], fmt: str, headers: dict[str, str]
                    ) -> Response:
     if not entries and fmt == "plain":
-        return Response(status_code=204, headers=headers)
+        return Response(status_code=204, headers={**headers,
+                                                  "Content-Type": views.TYPES[fmt]})
     return Response(body, status_code=200, headers={**headers,
                                                     "Content-Type": views.TYPES[fmt]})
 
@@ -598,8 +600,15 @@ def _multirange(store: ObjectStore, segs: list[Any], spans: list[tuple[int, int]
 
 
 # ------------------------------------------------------------------ wiring
+def trans_id(request_id: str, now: float) -> str:
+    """Swift's transaction id, "tx<21 hex>-<10 hex of the time>", made from the
+    request id (so the two can be matched in logs)."""
+    digits = "".join(ch for ch in request_id if ch in "0123456789abcdef")
+    return f"tx{(digits + '0' * 21)[:21]}-{int(now):010x}"
+
+
 class TransIdMiddleware:
-    """Every object-service answer carries X-Trans-Id (the request id), as Swift's."""
+    """Every object-service answer carries X-Trans-Id, in Swift's format."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -611,9 +620,9 @@ class TransIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                rid = scope.get("state", {}).get("request_id", "")
+                rid = scope.get("state", {}).get("request_id", "").removeprefix("req-")
                 message["headers"] = [*message.get("headers", []),
-                                      (b"x-trans-id", rid.encode())]
+                                      (b"x-trans-id", trans_id(rid, time.time()).encode())]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

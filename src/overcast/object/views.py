@@ -69,6 +69,11 @@ def account_headers(a: AccountInfo, owner: bool = True) -> dict[str, str]:
     h.update(_meta("Account", a.meta))
     if a.quota_bytes is not None:
         h["X-Account-Meta-Quota-Bytes"] = str(a.quota_bytes)
+    if a.container_count:
+        # usage per storage policy; there is one, Policy-0 (/info lists it)
+        h["X-Account-Storage-Policy-Policy-0-Bytes-Used"] = str(a.bytes_used)
+        h["X-Account-Storage-Policy-Policy-0-Object-Count"] = str(a.object_count)
+        h["X-Account-Storage-Policy-Policy-0-Container-Count"] = str(a.container_count)
     return _for(h, owner)
 
 
