@@ -76,6 +76,15 @@ def test_agents_in_another_process(tmp_path: Path) -> None:
             assert time.monotonic() < deadline and agents.poll() is None
             time.sleep(0.2)
         assert sorted(s["host"] for s in svcs) == ["rh-0", "rh-1", "rh-2"]
+        # a host is schedulable once Placement has its inventory, which its first
+        # report brings a moment after its service is up: wait for all three, or
+        # the spread below would depend on that race
+        ph = {**h, "OpenStack-API-Version": "placement 1.4"}
+        while len(httpx.get(f"{base}/placement/resource_providers", headers=ph,
+                            params={"resources": "VCPU:1,MEMORY_MB:512"}).json()[
+                                "resource_providers"]) < 3:
+            assert time.monotonic() < deadline and agents.poll() is None
+            time.sleep(0.2)
         ids = [httpx.post(f"{base}/compute/v2.1/servers", headers=h, json={"server": {
             "name": f"r{i}", "flavorRef": "1", "imageRef": IMAGE}}).json()["server"]["id"]
             for i in range(3)]

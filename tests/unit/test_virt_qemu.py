@@ -307,7 +307,8 @@ async def test_kernel_guest_lifecycle(make: Callable[..., QemuDriver], plane: An
     await third.power_off(s.uuid, timeout=30)
     print(f"power_off: {(time.monotonic() - t0) * 1e3:.0f} ms (ACPI)")
     assert await third.get_info(s.uuid) == base.SHUTDOWN
-    assert (await third.console_output(s.uuid)).count("powering off") == 2
+    # (a busy TCG guest may take the button twice: the power_off presses it again)
+    assert (await third.console_output(s.uuid)).count("powering off") >= 2
     await third.power_off(s.uuid)  # already off: nothing to do
     with pytest.raises(PermanentError):
         await third.pause(s.uuid)
