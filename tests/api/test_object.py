@@ -351,6 +351,14 @@ def test_tempurl(swift: Cloud, user: dict[str, Any]) -> None:
     r = c.get(f"{url}/t/o", params={**_tempurl("ckey", "GET", path, later), "filename": "x.txt"})
     assert r.content == b"new"
     assert r.headers["Content-Disposition"] == 'attachment; filename="x.txt"'
+    # a prefix-based temp URL covers every object under the prefix, no other
+    c.put(f"{url}/t/pub/a", headers=h, content=b"A")
+    base = f"/v1/AUTH_{user['project_id']}/t/"
+    sig = hmac.new(b"sekrit", f"GET\n{later}\nprefix:{base}pub/".encode(),
+                   hashlib.sha256).hexdigest()
+    q = {"temp_url_sig": sig, "temp_url_expires": str(later), "temp_url_prefix": "pub/"}
+    assert c.get(f"{url}/t/pub/a", params=q).content == b"A"
+    assert c.get(f"{url}/t/o", params=q).status_code == 401
 
 
 def test_expiry(swift: Cloud, user: dict[str, Any]) -> None:
