@@ -54,6 +54,7 @@ SERVICE_MODULES = [
     "overcast.image.api",
     "overcast.network.api",
     "overcast.volume.api",
+    "overcast.object.api",
 ]
 
 
