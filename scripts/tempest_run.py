@@ -422,8 +422,10 @@ def main() -> int:
     ws = cache / "tempest-last"
     shutil.rmtree(ws, ignore_errors=True)
     ws.mkdir(parents=True)
-    subprocess.run([str(venv / "bin" / "tempest"), "init", str(ws / "ws")], check=True,
-                   capture_output=True)
+    # A private workspace registry: nothing is added to ~/.tempest/workspace.yaml.
+    subprocess.run([str(venv / "bin" / "tempest"), "init", "--name", f"overcast-{os.getpid()}",
+                    "--workspace-path", str(ws / "workspace.yaml"), str(ws / "ws")],
+                   check=True, capture_output=True)
     ws = ws / "ws"
     data = Path(tempfile.mkdtemp(prefix="overcast-tempest-"))
     cloud = Cloud(data_dir=data / "cloud", port=free_port(), log_path=ws / "overcast-up.log")
