@@ -423,9 +423,9 @@ def rule_icmp_type_missing(code: Any) -> BadRequest:
                       "(port-range-min) is missing.", type="SecurityGroupMissingIcmpType")
 
 
-def rule_icmp_value_invalid() -> BadRequest:
-    return BadRequest("Invalid value for ICMP type or code.",
-                      type="SecurityGroupInvalidIcmpValue")
+def rule_icmp_value_invalid(field: str, attr: str, value: Any) -> BadRequest:
+    return BadRequest(f"Invalid value for ICMP {field} ({attr}) {value}. It must be 0 to "
+                      "255.", type="SecurityGroupInvalidIcmpValue")
 
 
 def rule_protocol_has_no_ports(proto: str) -> BadRequest:

@@ -54,6 +54,8 @@ EXTENSIONS: list[tuple[str, str, str]] = [
                                    "attribute."),
     ("stateful-security-group", "Stateful security group", "Extension adding possibility "
      "to define a security group as stateful or stateless."),
+    ("subnet-external-network", "Subnet External Network", "Informs if the subnet is "
+                                                           "external or not"),
     ("subnet-service-types", "Subnet service types", "Provides ability to set the subnet "
                                                      "service_types field"),
     ("sorting", "Sorting support", "Enables sort feature in resource collections."),

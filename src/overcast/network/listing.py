@@ -96,6 +96,12 @@ def page(store: Store, res: Collection, kind: str, ctx: RequestContext,
         if key == "fixed_ips" and kind == "port":
             fixed_ip_filters += values
             continue
+        if key == "router:external" and kind == "subnet":
+            # subnet-external-network: the subnet's network's flag
+            wanted = {_coerce(m.Network.external, v) for v in values}
+            q = q.where(m.Subnet.network_id.in_(select(m.Network.id).where(
+                m.Network.external.in_(wanted))))
+            continue
         if key == "security_group_id" and kind == "port":
             sel = m.PortSecurityGroup
             q = q.where(m.Port.id.in_(select(sel.port_id).where(

@@ -253,7 +253,7 @@ _SUBNET_COMMON = {
     "service_types": STRINGS,
 }
 SUBNET_READ_ONLY = (*STANDARD_READ_ONLY, "network_id", "ip_version", "cidr",
-                    "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id")
+                    "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id", "router:external")
 SUBNET_CREATE, SUBNET_UPDATE = _resource("subnet", "subnets", {
     **_SUBNET_COMMON, "network_id": UUID,
     "ip_version": {"type": "integer", "enum": [4, 6]},
@@ -301,7 +301,8 @@ GROUP_CREATE, GROUP_UPDATE = _resource("security_group", "security_groups", _GRO
                                                 "security_group_rules"))
 _RULE = {
     "security_group_id": text(36),
-    "remote_group_id": UUID_OR_NONE,
+    # Neutron does not check its form: an id that names no group is a 404
+    "remote_group_id": text(255, null=True),
     "direction": {"enum": ["ingress", "egress"]},
     # names and numbers are checked by the service, in Neutron's words
     "protocol": {"type": ["string", "integer", "null"], "maxLength": 40,
@@ -397,7 +398,8 @@ def list_query(ints: tuple[str, ...] = (), bools: tuple[str, ...] = ()) -> Neutr
 NETWORK_QUERY = list_query(("mtu", "revision_number", "provider:segmentation_id"),
                            ("admin_state_up", "shared", "router:external",
                             "port_security_enabled"))
-SUBNET_QUERY = list_query(("ip_version", "revision_number"), ("enable_dhcp",))
+SUBNET_QUERY = list_query(("ip_version", "revision_number"), ("enable_dhcp",
+                                                              "router:external"))
 PORT_QUERY = list_query(("revision_number",), ("admin_state_up", "port_security_enabled"))
 GROUP_QUERY = list_query(("revision_number",), ("stateful",))
 RULE_QUERY = list_query(("port_range_min", "port_range_max"))

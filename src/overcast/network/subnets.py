@@ -43,7 +43,9 @@ class Subnets:
         return sub
 
     def views(self, s: Session, rows: list[m.Subnet]) -> list[dict[str, Any]]:
-        return [views.subnet(x) for x in rows]
+        external = set(s.scalars(select(m.Network.id).where(
+            m.Network.id.in_({x.network_id for x in rows}), m.Network.external.is_(True))))
+        return [views.subnet(x, x.network_id in external) for x in rows]
 
     def create(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
         """Check the whole body, then add the subnet if it overlaps no other on the
@@ -92,13 +94,14 @@ class Subnets:
             s.add(sub)
             net.revision_number += 1
             s.flush()
-            out = views.subnet(sub)
+            out = views.subnet(sub, net.external)
         self.store.changed("subnet", out["id"])
         return out
 
     def update(self, ctx: RequestContext, subnet_id: str, body: dict[str, Any],
                if_match: str | None = None) -> dict[str, Any]:
-        for key in ("cidr", "ip_version", "network_id", "ipv6_ra_mode", "ipv6_address_mode"):
+        for key in ("cidr", "ip_version", "network_id", "ipv6_ra_mode", "ipv6_address_mode",
+                    "router:external"):
             if key in body:
                 raise errors.read_only(key)
         with self.store.db.transaction() as s:
@@ -130,11 +133,10 @@ class Subnets:
                 for r in body["host_routes"] or []:
                     if not isinstance(r, dict) or set(r) != {"destination", "nexthop"}:
                         raise errors.invalid_field("host_routes", ".")
-                    routes.append({"destination": str(ipam.parse_cidr(r["destination"])),
-                                   "nexthop": str(ipam.parse_ip(r["nexthop"]))})
+                    routes.append(_host_route(r))
                 sub.host_routes = routes
             s.flush()
-            out = views.subnet(sub)
+            out = self.views(s, [sub])[0]
         self.store.changed("subnet", subnet_id)
         return out
 
@@ -177,10 +179,15 @@ def _host_routes(routes: Any) -> list[dict[str, str]]:
     for r in routes:
         if not isinstance(r, dict) or set(r) != {"destination", "nexthop"}:
             raise errors.host_route_shape()
-        dest = ipam.parse_cidr(r["destination"])
-        hop = ipam.parse_ip(r["nexthop"], "host_routes")
-        clean.append({"destination": str(dest), "nexthop": str(hop)})
+        clean.append(_host_route(r))
     return clean
+
+
+def _host_route(r: dict[str, Any]) -> dict[str, str]:
+    """One checked host route; its destination may be a single host (/32, /128)."""
+    dest = ipam.parse_cidr(r["destination"], of_subnet=False)
+    hop = ipam.parse_ip(r["nexthop"], "host_routes")
+    return {"destination": str(dest), "nexthop": str(hop)}
 
 
 def _check_ipv6_modes(version: int, ra: Any, mode: Any, cidr: ipam.IPNetwork) -> None:

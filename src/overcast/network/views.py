@@ -44,7 +44,8 @@ def network(net: m.Network, subnets: list[str]) -> dict[str, Any]:
     return body
 
 
-def subnet(sub: m.Subnet) -> dict[str, Any]:
+def subnet(sub: m.Subnet, external: bool) -> dict[str, Any]:
+    """`external`: whether the subnet's network is external (subnet-external-network)."""
     body = common(sub)
     body.update({
         "network_id": sub.network_id, "ip_version": sub.ip_version, "cidr": sub.cidr,
@@ -54,7 +55,7 @@ def subnet(sub: m.Subnet) -> dict[str, Any]:
         "allocation_pools": list(sub.allocation_pools or []),
         "ipv6_ra_mode": sub.ipv6_ra_mode, "ipv6_address_mode": sub.ipv6_address_mode,
         "subnetpool_id": None, "service_types": [], "segment_id": None,
-        "dns_publish_fixed_ip": False})
+        "dns_publish_fixed_ip": False, "router:external": external})
     return body
 
 

@@ -1,0 +1,191 @@
+"""Neutron wire details that Tempest's network tests check (issue 16): host routes and
+extra routes to a single host, `routes: null`, the ICMP refusals' words, a second
+`default` group by renaming, remote groups that do not exist, and subnets that say
+whether their network is external (subnet-external-network)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cloud, build_cloud
+
+N = "/network/v2.0"
+
+
+@pytest.fixture(scope="module")
+def neutron(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    gen = build_cloud(tmp_path_factory.mktemp("neutron-gaps"))
+    cloud = next(gen)
+    try:
+        yield cloud
+    finally:
+        gen.close()
+
+
+def make(cloud: Cloud, hd: dict[str, str], path: str, key: str, **body: Any) -> dict[str, Any]:
+    r = cloud.client.post(f"{N}/{path}", headers=hd, json={key: body})
+    assert r.status_code == 201, r.text
+    return dict(r.json()[key])
+
+
+def error(r: Any, status: int, typ: str | None = None) -> str:
+    assert r.status_code == status, r.text
+    body = r.json()["NeutronError"]
+    if typ:
+        assert body["type"] == typ, body
+    return str(body["message"])
+
+
+def test_host_route_to_a_single_host(neutron: Cloud) -> None:
+    hd = neutron.make_project_user()["headers"]
+    net = make(neutron, hd, "networks", "network", name="n")
+    routes = [{"destination": "10.20.0.0/32", "nexthop": "10.100.1.1"}]
+    sub = make(neutron, hd, "subnets", "subnet", network_id=net["id"], cidr="10.100.1.0/24",
+               ip_version=4, host_routes=routes)
+    assert sub["host_routes"] == routes
+    new = [{"destination": "10.20.0.7/32", "nexthop": "10.100.1.2"}]
+    r = neutron.client.put(f"{N}/subnets/{sub['id']}", headers=hd,
+                           json={"subnet": {"host_routes": new}})
+    assert r.status_code == 200, r.text
+    assert r.json()["subnet"]["host_routes"] == new
+    # a subnet itself still needs room for addresses
+    r = neutron.client.post(f"{N}/subnets", headers=hd, json={"subnet": {
+        "network_id": net["id"], "cidr": "10.20.0.0/32", "ip_version": 4}})
+    error(r, 400)
+
+
+def test_extra_routes_to_a_host_and_routes_null(neutron: Cloud) -> None:
+    hd = neutron.make_project_user()["headers"]
+    net = make(neutron, hd, "networks", "network", name="n")
+    sub = make(neutron, hd, "subnets", "subnet", network_id=net["id"], cidr="10.100.2.0/24",
+               ip_version=4)
+    router = make(neutron, hd, "routers", "router", name="r")
+    r = neutron.client.put(f"{N}/routers/{router['id']}/add_router_interface", headers=hd,
+                           json={"subnet_id": sub["id"]})
+    assert r.status_code == 200, r.text
+    routes = [{"destination": "192.168.9.9/32", "nexthop": "10.100.2.5"},
+              {"destination": "192.168.10.0/24", "nexthop": "10.100.2.6"}]
+    r = neutron.client.put(f"{N}/routers/{router['id']}", headers=hd,
+                           json={"router": {"routes": routes}})
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["router"]["routes"], key=str) == sorted(routes, key=str)
+    r = neutron.client.put(f"{N}/routers/{router['id']}", headers=hd,
+                           json={"router": {"routes": None}})
+    assert r.status_code == 200, r.text
+    assert r.json()["router"]["routes"] == []
+    shown = neutron.client.get(f"{N}/routers/{router['id']}", headers=hd).json()["router"]
+    assert shown["routes"] == []
+
+
+@pytest.mark.parametrize(("pmin", "pmax", "words"), [
+    (1, 256, "Invalid value for ICMP code (port_range_max) 256. It must be 0 to 255."),
+    (300, 1, "Invalid value for ICMP type (port_range_min) 300. It must be 0 to 255."),
+    (None, 6, "ICMP type (port-range-min) is missing"),
+    (-1, 25, "Invalid value for port -1"),
+])
+def test_icmp_refusals_name_type_or_code(neutron: Cloud, pmin: Any, pmax: Any,
+                                         words: str) -> None:
+    hd = neutron.make_project_user()["headers"]
+    sg = make(neutron, hd, "security-groups", "security_group", name="g")
+    r = neutron.client.post(f"{N}/security-group-rules", headers=hd, json={
+        "security_group_rule": {"security_group_id": sg["id"], "direction": "ingress",
+                                "protocol": "icmp", "port_range_min": pmin,
+                                "port_range_max": pmax}})
+    assert words in error(r, 400)
+
+
+def test_renaming_a_group_to_default_is_a_conflict(neutron: Cloud) -> None:
+    hd = neutron.make_project_user()["headers"]
+    sg = make(neutron, hd, "security-groups", "security_group", name="mine")
+    r = neutron.client.put(f"{N}/security-groups/{sg['id']}", headers=hd,
+                           json={"security_group": {"name": "default"}})
+    error(r, 409, "SecurityGroupDefaultAlreadyExists")
+    shown = neutron.client.get(f"{N}/security-groups/{sg['id']}", headers=hd).json()
+    assert shown["security_group"]["name"] == "mine"
+    # other names still go through, and the default group keeps its own name
+    r = neutron.client.put(f"{N}/security-groups/{sg['id']}", headers=hd,
+                           json={"security_group": {"name": "renamed"}})
+    assert r.status_code == 200 and r.json()["security_group"]["name"] == "renamed"
+
+
+@pytest.mark.parametrize("remote", ["bad_group_id", "0b9ad1a3-3b45-4bd7-9d6c-5f2b1d0e1f11"])
+def test_rule_with_a_remote_group_that_does_not_exist_is_404(neutron: Cloud,
+                                                             remote: str) -> None:
+    hd = neutron.make_project_user()["headers"]
+    sg = make(neutron, hd, "security-groups", "security_group", name="g")
+    r = neutron.client.post(f"{N}/security-group-rules", headers=hd, json={
+        "security_group_rule": {"security_group_id": sg["id"], "direction": "ingress",
+                                "protocol": "tcp", "remote_group_id": remote}})
+    error(r, 404, "SecurityGroupNotFound")
+
+
+def test_subnets_say_whether_their_network_is_external(neutron: Cloud) -> None:
+    admin = neutron.admin()
+    aliases = {e["alias"] for e in neutron.client.get(
+        f"{N}/extensions", headers=admin).json()["extensions"]}
+    assert "subnet-external-network" in aliases
+    ext = make(neutron, admin, "networks", "network", name="ext", **{"router:external": True})
+    ext_sub = make(neutron, admin, "subnets", "subnet", network_id=ext["id"],
+                   cidr="172.31.250.0/24", ip_version=4, enable_dhcp=False)
+    assert ext_sub["router:external"] is True
+    hd = neutron.make_project_user()["headers"]
+    net = make(neutron, hd, "networks", "network", name="inner")
+    sub = make(neutron, hd, "subnets", "subnet", network_id=net["id"], cidr="10.100.3.0/24",
+               ip_version=4)
+    assert sub["router:external"] is False
+    # another project sees the external network's subnet, filterable by the flag
+    listed = neutron.client.get(f"{N}/subnets", headers=hd,
+                                params={"router:external": "true"}).json()["subnets"]
+    assert ext_sub["id"] in {s["id"] for s in listed}
+    assert all(s["router:external"] for s in listed)
+    listed = neutron.client.get(f"{N}/subnets", headers=hd,
+                                params={"router:external": "false"}).json()["subnets"]
+    assert {s["id"] for s in listed} == {sub["id"]}
+    r = neutron.client.get(f"{N}/subnets/{sub['id']}", headers=hd)
+    assert r.json()["subnet"]["router:external"] is False
+    # it is the network's to say: a subnet cannot be made external
+    r = neutron.client.put(f"{N}/subnets/{sub['id']}", headers=hd,
+                           json={"subnet": {"router:external": True}})
+    error(r, 400)
+    r = neutron.client.get(f"{N}/subnets", headers=hd, params={"router:external": "maybe"})
+    error(r, 400)
+
+
+def test_deleting_an_external_network_takes_its_idle_floating_ips(neutron: Cloud) -> None:
+    admin = neutron.admin()
+    ext = make(neutron, admin, "networks", "network", name="ext2", **{"router:external": True})
+    make(neutron, admin, "subnets", "subnet", network_id=ext["id"], cidr="172.31.251.0/24",
+         ip_version=4, enable_dhcp=False)
+    hd = neutron.make_project_user()["headers"]
+    fip = make(neutron, hd, "floatingips", "floatingip", floating_network_id=ext["id"])
+    r = neutron.client.delete(f"{N}/networks/{ext['id']}", headers=admin)
+    assert r.status_code == 204, r.text
+    assert neutron.client.get(f"{N}/floatingips/{fip['id']}", headers=hd).status_code == 404
+    ports = neutron.client.get(f"{N}/ports", headers=admin,
+                               params={"network_id": ext["id"]}).json()["ports"]
+    assert ports == []
+
+
+def test_an_associated_floating_ip_keeps_its_network_in_use(neutron: Cloud) -> None:
+    admin = neutron.admin()
+    ext = make(neutron, admin, "networks", "network", name="ext3", **{"router:external": True})
+    make(neutron, admin, "subnets", "subnet", network_id=ext["id"], cidr="172.31.252.0/24",
+         ip_version=4, enable_dhcp=False)
+    hd = neutron.make_project_user()["headers"]
+    net = make(neutron, hd, "networks", "network", name="inner")
+    sub = make(neutron, hd, "subnets", "subnet", network_id=net["id"], cidr="10.100.4.0/24",
+               ip_version=4)
+    router = make(neutron, hd, "routers", "router", name="r",
+                  external_gateway_info={"network_id": ext["id"]})
+    r = neutron.client.put(f"{N}/routers/{router['id']}/add_router_interface", headers=hd,
+                           json={"subnet_id": sub["id"]})
+    assert r.status_code == 200, r.text
+    port = make(neutron, hd, "ports", "port", network_id=net["id"])
+    fip = make(neutron, hd, "floatingips", "floatingip", floating_network_id=ext["id"],
+               port_id=port["id"])
+    r = neutron.client.delete(f"{N}/networks/{ext['id']}", headers=admin)
+    error(r, 409, "NetworkInUse")
+    assert neutron.client.get(f"{N}/floatingips/{fip['id']}", headers=hd).status_code == 200
