@@ -189,3 +189,36 @@ def test_an_associated_floating_ip_keeps_its_network_in_use(neutron: Cloud) -> N
     r = neutron.client.delete(f"{N}/networks/{ext['id']}", headers=admin)
     error(r, 409, "NetworkInUse")
     assert neutron.client.get(f"{N}/floatingips/{fip['id']}", headers=hd).status_code == 200
+
+
+@pytest.mark.parametrize("mode", ["slaac", "dhcpv6-stateless"])
+def test_an_auto_address_subnet_is_deleted_from_under_its_ports(neutron: Cloud,
+                                                                mode: str) -> None:
+    hd = neutron.make_project_user()["headers"]
+    net = make(neutron, hd, "networks", "network", name="v6")
+    sub = make(neutron, hd, "subnets", "subnet", network_id=net["id"], cidr="2001:db8:5::/64",
+               ip_version=6, ipv6_ra_mode=mode, ipv6_address_mode=mode)
+    port = make(neutron, hd, "ports", "port", network_id=net["id"])
+    assert [ip["subnet_id"] for ip in port["fixed_ips"]] == [sub["id"]]
+    r = neutron.client.delete(f"{N}/subnets/{sub['id']}", headers=hd)
+    assert r.status_code == 204, r.text
+    after = neutron.client.get(f"{N}/ports/{port['id']}", headers=hd).json()["port"]
+    assert after["fixed_ips"] == []
+    assert after["revision_number"] > port["revision_number"]
+    # the port still keeps its network in use
+    error(neutron.client.delete(f"{N}/networks/{net['id']}", headers=hd), 409, "NetworkInUse")
+
+
+def test_an_assigned_address_keeps_its_subnet_in_use(neutron: Cloud) -> None:
+    hd = neutron.make_project_user()["headers"]
+    net = make(neutron, hd, "networks", "network", name="v6s")
+    sub = make(neutron, hd, "subnets", "subnet", network_id=net["id"], cidr="2001:db8:6::/64",
+               ip_version=6, ipv6_ra_mode="dhcpv6-stateful",
+               ipv6_address_mode="dhcpv6-stateful")
+    make(neutron, hd, "ports", "port", network_id=net["id"])
+    error(neutron.client.delete(f"{N}/subnets/{sub['id']}", headers=hd), 409, "SubnetInUse")
+    v4 = make(neutron, hd, "subnets", "subnet", network_id=net["id"], cidr="10.100.5.0/24",
+              ip_version=4)
+    make(neutron, hd, "ports", "port", network_id=net["id"],
+         fixed_ips=[{"subnet_id": v4["id"]}])
+    error(neutron.client.delete(f"{N}/subnets/{v4['id']}", headers=hd), 409, "SubnetInUse")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from overcast.kit.context import RequestContext
@@ -18,6 +18,8 @@ from overcast.network.networks import Networks
 from overcast.network.quotas import Quotas
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+#: address modes in which a port makes its own address from its MAC
+AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
 
 
 class Subnets:
@@ -144,17 +146,28 @@ class Subnets:
         with self.store.db.transaction() as s:
             sub = self.get(s, ctx, subnet_id)
             policy.must_own(ctx, sub.project_id, "subnet")
-            users = s.scalar(select(func.count()).select_from(m.IPAllocation).join(
-                m.Port, m.Port.id == m.IPAllocation.port_id).where(
-                m.IPAllocation.subnet_id == subnet_id,
-                m.Port.device_owner != "network:dhcp")) or 0
-            if users:
+            holders = select(m.Port.id, m.Port.device_owner).join(
+                m.IPAllocation, m.Port.id == m.IPAllocation.port_id).where(
+                m.IPAllocation.subnet_id == subnet_id, m.Port.device_owner != "network:dhcp")
+            held = list(s.execute(holders))
+            # An address a port derived by itself (SLAAC, DHCPv6-stateless) is taken
+            # back from the port, as Neutron does; only a router interface, whose
+            # address was assigned, keeps such a subnet in use.
+            auto = sub.ip_version == 6 and sub.ipv6_address_mode in AUTO_ADDRESS_MODES
+            if any(not auto or owner.startswith("network:router_interface")
+                   for _, owner in held):
                 raise errors.subnet_in_use(subnet_id)
             s.execute(delete(m.IPAllocation).where(m.IPAllocation.subnet_id == subnet_id))
+            for port_id, _ in held:
+                port = s.get(m.Port, port_id)
+                if port is not None:
+                    port.revision_number += 1
             net = s.get(m.Network, sub.network_id)
             if net is not None:
                 net.revision_number += 1
             s.delete(sub)
+        for port_id, _ in held:
+            self.store.changed("port", port_id)
         self.store.changed("subnet", subnet_id)
 
 
