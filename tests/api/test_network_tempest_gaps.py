@@ -222,3 +222,122 @@ def test_an_assigned_address_keeps_its_subnet_in_use(neutron: Cloud) -> None:
     make(neutron, hd, "ports", "port", network_id=net["id"],
          fixed_ips=[{"subnet_id": v4["id"]}])
     error(neutron.client.delete(f"{N}/subnets/{v4['id']}", headers=hd), 409, "SubnetInUse")
+
+
+# --- extra DHCP options (extra_dhcp_opt) ----------------------------------------------
+OPTS = [{"opt_name": "bootfile-name", "opt_value": "pxelinux.0"},
+        {"opt_name": "tftp-server", "opt_value": "123.123.123.123"},
+        {"opt_name": "server-ip-address", "opt_value": "123.123.123.45"}]
+
+
+def _opts(port: dict[str, Any]) -> set[tuple[str, str, int]]:
+    return {(o["opt_name"], o["opt_value"], o["ip_version"]) for o in port["extra_dhcp_opts"]}
+
+
+def test_extra_dhcp_opts_are_stored_and_returned(neutron: Cloud) -> None:
+    hd = neutron.make_project_user()["headers"]
+    net = make(neutron, hd, "networks", "network", name="pxe")
+    make(neutron, hd, "subnets", "subnet", network_id=net["id"], cidr="10.100.6.0/24",
+         ip_version=4)
+    port = make(neutron, hd, "ports", "port", network_id=net["id"], extra_dhcp_opts=OPTS)
+    want = {(o["opt_name"], o["opt_value"], 4) for o in OPTS}
+    assert _opts(port) == want
+    listed = neutron.client.get(f"{N}/ports", headers=hd,
+                                params={"network_id": net["id"]}).json()["ports"]
+    assert _opts(next(p for p in listed if p["id"] == port["id"])) == want
+    # an update merges by name and IP version; a null value removes the option
+    r = neutron.client.put(f"{N}/ports/{port['id']}", headers=hd, json={"port": {
+        "extra_dhcp_opts": [{"opt_name": "bootfile-name", "opt_value": "grub.efi"},
+                            {"opt_name": "tftp-server", "opt_value": None},
+                            {"opt_name": "tftp-server", "opt_value": "2015::dead",
+                             "ip_version": 6}]}})
+    assert r.status_code == 200, r.text
+    shown = neutron.client.get(f"{N}/ports/{port['id']}", headers=hd).json()["port"]
+    assert _opts(shown) == {("bootfile-name", "grub.efi", 4),
+                            ("server-ip-address", "123.123.123.45", 4),
+                            ("tftp-server", "2015::dead", 6)}
+    plain = make(neutron, hd, "ports", "port", network_id=net["id"])
+    assert plain["extra_dhcp_opts"] == []
+
+
+@pytest.mark.parametrize("bad", [
+    [{"opt_value": "x"}], [{"opt_name": "", "opt_value": "x"}],
+    [{"opt_name": "a", "opt_value": "x", "ip_version": 5}], "bootfile-name",
+    [{"opt_name": "a", "opt_value": "x", "colour": "red"}],
+])
+def test_extra_dhcp_opts_refusals(neutron: Cloud, bad: Any) -> None:
+    hd = neutron.make_project_user()["headers"]
+    net = make(neutron, hd, "networks", "network", name="pxe")
+    r = neutron.client.post(f"{N}/ports", headers=hd,
+                            json={"port": {"network_id": net["id"], "extra_dhcp_opts": bad}})
+    error(r, 400)
+
+
+# --- agents -------------------------------------------------------------------------
+def test_agents_are_the_hosts_dataplanes_and_only_admins_see_them(neutron: Cloud) -> None:
+    dataplane = neutron.app.state.network.dataplane
+    dataplane.desired("net-host", True, tunnel_ip="192.0.2.10")
+    dataplane.desired("compute-2", False, tunnel_ip="192.0.2.11")
+    admin = neutron.admin()
+    agents = neutron.client.get(f"{N}/agents", headers=admin).json()["agents"]
+    kinds = {(a["host"], a["agent_type"]) for a in agents}
+    assert {("net-host", "DHCP agent"), ("net-host", "L3 agent"),
+            ("net-host", "Metadata agent"), ("net-host", "Linux bridge agent"),
+            ("compute-2", "Linux bridge agent")} <= kinds
+    assert ("compute-2", "DHCP agent") not in kinds
+    assert all(a["alive"] and a["admin_state_up"] for a in agents)
+    l2 = next(a for a in agents if a["host"] == "compute-2")
+    assert l2["configurations"]["tunneling_ip"] == "192.0.2.11"
+    dhcp = next(a for a in agents if a["agent_type"] == "DHCP agent")
+    assert dhcp["topic"] == "dhcp_agent" and dhcp["availability_zone"] == "nova"
+    # filters and fields
+    only = neutron.client.get(f"{N}/agents", headers=admin,
+                              params={"agent_type": "L3 agent", "fields": "host"}).json()
+    assert only["agents"] == [{"host": "net-host"}]
+    assert neutron.client.get(f"{N}/agents", headers=admin,
+                              params={"alive": "false"}).json()["agents"] == []
+    error(neutron.client.get(f"{N}/agents", headers=admin, params={"colour": "x"}), 400)
+    # show, update (description), stable ids
+    r = neutron.client.get(f"{N}/agents/{dhcp['id']}", headers=admin)
+    assert r.status_code == 200 and r.json()["agent"] == dhcp
+    r = neutron.client.put(f"{N}/agents/{dhcp['id']}", headers=admin,
+                           json={"agent": {"description": "dnsmasq"}})
+    assert r.status_code == 200 and r.json()["agent"]["description"] == "dnsmasq"
+    r = neutron.client.put(f"{N}/agents/{dhcp['id']}", headers=admin,
+                           json={"agent": {"admin_state_up": False}})
+    error(r, 400)
+    r = neutron.client.put(f"{N}/agents/{dhcp['id']}", headers=admin,
+                           json={"agent": {"host": "elsewhere"}})
+    error(r, 400)
+    # a project sees none and touches none
+    hd = neutron.make_project_user()["headers"]
+    r = neutron.client.get(f"{N}/agents", headers=hd)
+    assert r.status_code == 200 and r.json()["agents"] == []
+    error(neutron.client.get(f"{N}/agents/{dhcp['id']}", headers=hd), 404, "AgentNotFound")
+    error(neutron.client.delete(f"{N}/agents/{l2['id']}", headers=hd), 404)
+    # delete forgets the host until its agent asks again
+    r = neutron.client.delete(f"{N}/agents/{l2['id']}", headers=admin)
+    assert r.status_code == 204
+    error(neutron.client.get(f"{N}/agents/{l2['id']}", headers=admin), 404)
+    dataplane.desired("compute-2", False, tunnel_ip="192.0.2.11")
+    assert neutron.client.get(f"{N}/agents/{l2['id']}", headers=admin).status_code == 200
+
+
+def test_an_agent_that_stopped_asking_is_dead(neutron: Cloud) -> None:
+    import datetime as dt
+
+    from overcast.network import models as m
+
+    dataplane = neutron.app.state.network.dataplane
+    dataplane.desired("quiet-host", False, tunnel_ip="192.0.2.12")
+    with neutron.app.state.network.db.transaction() as s:
+        row = s.get(m.Agent, "quiet-host")
+        row.heartbeat_at = row.heartbeat_at - dt.timedelta(minutes=10)
+    admin = neutron.admin()
+    quiet = neutron.client.get(f"{N}/agents", headers=admin,
+                               params={"host": "quiet-host"}).json()["agents"]
+    assert [a["alive"] for a in quiet] == [False]
+    dataplane.desired("quiet-host", False, tunnel_ip="192.0.2.12")
+    quiet = neutron.client.get(f"{N}/agents", headers=admin,
+                               params={"host": "quiet-host"}).json()["agents"]
+    assert [a["alive"] for a in quiet] == [True]

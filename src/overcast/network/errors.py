@@ -14,7 +14,7 @@ from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Preco
 
 _LABELS = {"Network": "Network", "Subnet": "Subnet", "Port": "Port",
            "SecurityGroup": "Security group", "SecurityGroupRule": "Security group rule",
-           "Router": "Router", "FloatingIP": "Floating IP"}
+           "Router": "Router", "FloatingIP": "Floating IP", "Agent": "Agent"}
 
 
 # ---------------------------------------------------------------- generic shapes
@@ -646,3 +646,9 @@ def pools_overlap(start: Any, end: Any) -> BadRequest:
 
 def gateway_in_pool(gateway: str, first: Any, last: Any) -> BadRequest:
     return BadRequest(f"Gateway ip {gateway} conflicts with allocation pool {first}-{last}")
+
+
+def agent_admin_state_fixed() -> BadRequest:
+    """overcast's agents take no per-agent scheduling: one cannot be taken out of it."""
+    return invalid_input("overcast schedules no network or router per agent, so an "
+                         "agent cannot be set admin_state_up false.")

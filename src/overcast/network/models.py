@@ -83,6 +83,8 @@ class Port(_Common, Base):
     port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     allowed_address_pairs: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     dns_name: Mapped[str] = mapped_column(String(255), default="")
+    #: [{"opt_name", "opt_value", "ip_version"}] (extra_dhcp_opt); None: none set
+    extra_dhcp_opts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
 
 class IPAllocation(Base):
@@ -167,3 +169,10 @@ class Agent(Base):
     tunnel_ip: Mapped[str] = mapped_column(String(64), default="")
     network_host: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: when the host's agent first and last asked for its dataplane's state: the
+    #: agents API's created_at and heartbeat (it asks at every resync)
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
+                                                           default=utcnow)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
+                                                             default=utcnow)
+    description: Mapped[str] = mapped_column(String(255), default="", server_default="")

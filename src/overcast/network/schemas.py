@@ -367,6 +367,15 @@ TAGS = NeutronSchema({
                             "items": text(MAX_TAG_LEN)}},
     "required": ["tags"]}, body_error="Invalid tags body")
 
+# --- agents (neutron/extensions/agent.py: only these two are writable) ------------
+AGENT_UPDATE = NeutronSchema({
+    "type": "object", "x-reason": "Body contains invalid data",
+    "properties": {"agent": {
+        "type": "object", "x-reason": "Body contains invalid data",
+        "properties": {"admin_state_up": BOOL, "description": text(255, null=True)},
+        "additionalProperties": False}},
+    "required": ["agent"]}, ("agent",))
+
 # --- query strings ---------------------------------------------------------------
 #: a filter on an integer attribute: a decimal of at most 64 bits, checked again
 #: against the column by the listing
@@ -405,6 +414,7 @@ GROUP_QUERY = list_query(("revision_number",), ("stateful",))
 RULE_QUERY = list_query(("port_range_min", "port_range_max"))
 ROUTER_QUERY = list_query(("revision_number",), ("admin_state_up",))
 FIP_QUERY = list_query(("revision_number",))
+AGENT_QUERY = list_query((), ("alive", "admin_state_up"))
 #: showing one resource takes `fields` (others are ignored, as Neutron ignores them)
 SHOW_QUERY = NeutronSchema({"type": "object", "properties": {"fields": QUERY_TEXT},
                             "additionalProperties": QUERY_TEXT})

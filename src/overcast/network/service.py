@@ -13,6 +13,7 @@ lays the default topology. The package's parts, by resource:
   policy      who may see and do what;  errors  every refusal, worded once
   views       the wire shapes;  listing  filters, sorting, paging;  extensions
   instances   the hooks compute calls;  dataplane  what each host should hold
+  agents      the agents extension: the hosts' dataplanes as Neutron's agents
   api         the routes only (no SQL)
 
 Visibility (Neutron's default policy): an admin sees everything; a project sees its
@@ -33,6 +34,7 @@ from overcast.db import Database
 from overcast.kit.context import RequestContext
 from overcast.network import listing
 from overcast.network import models as m
+from overcast.network.agents import Agents
 from overcast.network.common import Collection, Store
 from overcast.network.dataplane import Dataplane
 from overcast.network.floatingips import FloatingIPs
@@ -67,6 +69,7 @@ class NetworkService:
         self.tags = Tags(self.store, self.resources)
         self.instances = Instances(self.store, self.ports, self.security_groups)
         self.dataplane = Dataplane(self.store)
+        self.agents = Agents(self.store)
 
     @property
     def db(self) -> Database:

@@ -74,7 +74,8 @@ def port(p: m.Port, ips: list[dict[str, str]], groups: list[str]) -> dict[str, A
         "binding:vnic_type": p.binding_vnic_type,
         "binding:vif_details": dict(p.binding_vif_details or {}),
         "binding:profile": dict(p.binding_profile or {}),
-        "dns_name": p.dns_name, "dns_assignment": [], "extra_dhcp_opts": [],
+        "dns_name": p.dns_name, "dns_assignment": [],
+        "extra_dhcp_opts": [dict(o) for o in p.extra_dhcp_opts or []],
         "qos_policy_id": None, "qos_network_policy_id": None,
         "propagate_uplink_status": False, "ip_allocation": "immediate"})
     return body
