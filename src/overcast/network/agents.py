@@ -83,7 +83,8 @@ class Agents:
             "availability_zone": "nova" if zoned else None, "configurations": config,
             "resources_synced": None}
 
-    def list_agents(self, ctx: RequestContext, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    def list_agents(self, ctx: RequestContext, params: list[tuple[str, str]]
+                    ) -> list[dict[str, Any]]:
         if not policy.may_see_agents(ctx):
             return []
         wanted: dict[str, set[str]] = {}
