@@ -11,6 +11,7 @@
 #                 the fake driver
 #   --skip-known  do not run the tests listed in tests/tempest/known_failures.txt
 #   --keep        keep the cloud's data dir too (the Tempest workspace is always kept)
+#   --workspace D the run's workspace (default $OVERCAST_CACHE_DIR/tempest-last)
 #
 # Tempest 47.0.0 is installed (pinned) into its own virtualenv under
 # $OVERCAST_CACHE_DIR (default ~/.cache/overcast)/tempest-47.0.0. The run's workspace

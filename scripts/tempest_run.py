@@ -417,11 +417,15 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--skip-known", action="store_true")
     ap.add_argument("--known-failures", type=Path, default=KNOWN_FAILURES)
+    ap.add_argument("--workspace", type=Path, default=None,
+                    help="where the run's workspace goes (default: CACHE/tempest-last)")
     args = ap.parse_args()
     venv: Path = args.tempest_venv
     cache = Path(os.environ["OVERCAST_CACHE_DIR"])
-    ws = cache / "tempest-last"
-    shutil.rmtree(ws, ignore_errors=True)
+    ws = args.workspace or cache / "tempest-last"
+    if ws.exists() and any(ws.iterdir()) and not (ws / "workspace.yaml").exists():
+        raise SystemExit(f"{ws} is not empty and is no earlier run's workspace: not reused")
+    shutil.rmtree(ws, ignore_errors=True)  # the previous run's
     ws.mkdir(parents=True)
     # A private workspace registry: nothing is added to ~/.tempest/workspace.yaml.
     subprocess.run([str(venv / "bin" / "tempest"), "init", "--name", f"overcast-{os.getpid()}",
