@@ -40,6 +40,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN_FAILURES = ROOT / "tests" / "tempest" / "known_failures.txt"
+CI_MODULES = ROOT / "tests" / "tempest" / "ci_modules.txt"
 DEFAULT_REGEX = r"^tempest\.api\.(identity|compute|image|network)\."
 
 #: Compute features Tempest cannot learn from any API (Nova has no capability
@@ -405,6 +406,16 @@ def report(rows: list[tuple[str, str]], known: dict[str, str], log: Path) -> int
     return 1 if new or errors else 0
 
 
+def ci_regex() -> str:
+    """The smoke tests of the areas overcast serves, and every module (or class)
+    listed in tests/tempest/ci_modules.txt: the modules known to pass whole."""
+    listed = [line.split()[0] for line in CI_MODULES.read_text().splitlines()
+              if line.strip() and not line.startswith("#")] if CI_MODULES.exists() else []
+    parts = [DEFAULT_REGEX + r"(?=.*\bsmoke\b)"]
+    parts += [f"^{re.escape(mod)}(\\.|\\[|$)" for mod in listed]
+    return "|".join(f"(?:{p})" for p in parts)
+
+
 # ----- main -----------------------------------------------------------------------
 
 def main() -> int:
@@ -416,11 +427,16 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--skip-known", action="store_true")
+    ap.add_argument("--ci", action="store_true",
+                    help="the CI set: smoke tests and the modules in tests/tempest/"
+                         "ci_modules.txt, known failures skipped")
     ap.add_argument("--known-failures", type=Path, default=KNOWN_FAILURES)
     ap.add_argument("--workspace", type=Path, default=None,
                     help="where the run's workspace goes (default: CACHE/tempest-last)")
     args = ap.parse_args()
     venv: Path = args.tempest_venv
+    if args.ci:
+        args.regex, args.smoke, args.skip_known = ci_regex(), False, True
     cache = Path(os.environ["OVERCAST_CACHE_DIR"])
     ws = args.workspace or cache / "tempest-last"
     if ws.exists() and any(ws.iterdir()) and not (ws / "workspace.yaml").exists():

@@ -341,3 +341,41 @@ def test_an_agent_that_stopped_asking_is_dead(neutron: Cloud) -> None:
     quiet = neutron.client.get(f"{N}/agents", headers=admin,
                                params={"host": "quiet-host"}).json()["agents"]
     assert [a["alive"] for a in quiet] == [True]
+
+
+def test_service_providers_list_the_l3_provider(neutron: Cloud) -> None:
+    hd = neutron.make_project_user()["headers"]
+    r = neutron.client.get(f"{N}/service-providers", headers=hd)
+    assert r.status_code == 200, r.text
+    assert r.json()["service_providers"] == [
+        {"service_type": "L3_ROUTER_NAT", "name": "overcast", "default": True}]
+    r = neutron.client.get(f"{N}/service-providers", headers=hd,
+                           params={"service_type": "LOADBALANCERV2"})
+    assert r.json()["service_providers"] == []
+    r = neutron.client.get(f"{N}/service-providers", headers=hd, params={"fields": "name"})
+    assert r.json()["service_providers"] == [{"name": "overcast"}]
+    error(neutron.client.get(f"{N}/service-providers", headers=hd, params={"x": "1"}), 400)
+    aliases = {e["alias"] for e in neutron.client.get(
+        f"{N}/extensions", headers=hd).json()["extensions"]}
+    assert {"service-type", "ip-substring-filtering"} <= aliases
+
+
+def test_ip_address_substring_filter_is_a_substring_not_a_pattern(neutron: Cloud) -> None:
+    hd = neutron.make_project_user()["headers"]
+    net = make(neutron, hd, "networks", "network", name="sub")
+    sub = make(neutron, hd, "subnets", "subnet", network_id=net["id"], cidr="10.100.7.0/24",
+               ip_version=4)
+    p1 = make(neutron, hd, "ports", "port", network_id=net["id"],
+              fixed_ips=[{"subnet_id": sub["id"], "ip_address": "10.100.7.19"}])
+    p2 = make(neutron, hd, "ports", "port", network_id=net["id"],
+              fixed_ips=[{"subnet_id": sub["id"], "ip_address": "10.100.7.20"}])
+
+    def ids(substr: str) -> set[str]:
+        r = neutron.client.get(f"{N}/ports", headers=hd,
+                               params={"fixed_ips": f"ip_address_substr={substr}"})
+        assert r.status_code == 200, r.text
+        return {p["id"] for p in r.json()["ports"]}
+
+    assert ids("10.100.7.1") == {p1["id"]}
+    assert ids("7.2") == {p2["id"]}
+    assert ids("10.100.7._") == set() and ids("%") == set()

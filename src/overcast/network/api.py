@@ -285,6 +285,21 @@ async def remove_router_interface(router_id: str, request: Request, body: Any = 
     return json_response(out)
 
 
+@router.get("/v2.0/service-providers", name="list_service_providers")
+@accepts(query=schemas.PROVIDER_QUERY)
+def list_service_providers(request: Request, ctx: RequestContext = Ctx) -> Response:
+    params = _check_each(request, schemas.PROVIDER_QUERY)
+    items = extensions.service_providers()
+    for k, v in params:
+        if k == "fields":
+            continue
+        items = [x for x in items if str(x[k]).lower() == v.lower()]
+    fields = _fields(request)
+    if fields:
+        items = [{k: v for k, v in x.items() if k in fields} for x in items]
+    return json_response({"service_providers": items})
+
+
 @router.get("/v2.0/agents", name="list_agents")
 @accepts(query=schemas.AGENT_QUERY)
 def list_agents(request: Request, ctx: RequestContext = Ctx) -> Response:

@@ -68,7 +68,8 @@ def _fixed_ips(q: Select[Any], filters: list[str]) -> Select[Any]:
             raise errors.invalid_fixed_ips_filter(f)
         col = m.IPAllocation.ip_address if k.startswith("ip_address") else \
             m.IPAllocation.subnet_id
-        cond = col.contains(v) if k == "ip_address_substr" else col == v
+        # a substring, not a pattern: `_` and `%` in it match only themselves
+        cond = col.contains(v, autoescape=True) if k == "ip_address_substr" else col == v
         q = q.where(m.Port.id.in_(select(m.IPAllocation.port_id).where(cond)))
     return q
 

@@ -415,6 +415,10 @@ RULE_QUERY = list_query(("port_range_min", "port_range_max"))
 ROUTER_QUERY = list_query(("revision_number",), ("admin_state_up",))
 FIP_QUERY = list_query(("revision_number",))
 AGENT_QUERY = list_query((), ("alive", "admin_state_up"))
+#: service providers filter on their three attributes only
+PROVIDER_QUERY = NeutronSchema({"type": "object", "properties": {
+    "fields": QUERY_TEXT, "service_type": QUERY_TEXT, "name": QUERY_TEXT,
+    "default": QUERY_BOOL}, "additionalProperties": False})
 #: showing one resource takes `fields` (others are ignored, as Neutron ignores them)
 SHOW_QUERY = NeutronSchema({"type": "object", "properties": {"fields": QUERY_TEXT},
                             "additionalProperties": QUERY_TEXT})
