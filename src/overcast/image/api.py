@@ -242,6 +242,11 @@ async def import_image(image_id: str, request: Request, ctx: RequestContext = Ct
     return Response(status_code=202)
 
 
+@router.get("/v2/images/{image_id}/tasks")
+def image_tasks(image_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    return json_response({"tasks": _svc(request).image_tasks(ctx, image_id)})
+
+
 @router.get("/v2/images/{image_id}/file")
 def download(image_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     view, chunks, span = _svc(request).open_data(ctx, image_id,

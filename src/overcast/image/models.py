@@ -1,4 +1,5 @@
-"""Glance's tables: images, their extra properties and tags, and members.
+"""Glance's tables: images, their extra properties and tags, members, and the tasks
+that imported them.
 
 Properties and tags are rows of their own (not JSON) so that list filters on
 them (`?os_distro=debian`, `?tag=web`) are index lookups in SQL.
@@ -7,8 +8,10 @@ them (`?os_distro=debian`, `?tag=web`) are index lookups in SQL.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
@@ -76,3 +79,24 @@ class ImageMember(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ImageTask(Base):
+    """One import of an image's data (Glance's api_image_import task): what was asked
+    (`input`), by whom and in which request, and how it ended."""
+
+    __tablename__ = "image_tasks"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    image_id: Mapped[str] = mapped_column(String(36), index=True)
+    type: Mapped[str] = mapped_column(String(64), default="api_image_import")
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    owner: Mapped[str] = mapped_column(String(255), default="")
+    user_id: Mapped[str] = mapped_column(String(255), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    input: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
