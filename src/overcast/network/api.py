@@ -1,5 +1,6 @@
 """Neutron v2.0 on the wire: /network/v2.0/{networks,subnets,ports,security-groups,
-security-group-rules,routers,floatingips,quotas,extensions,agents}.
+security-group-rules,routers,floatingips,subnetpools,quotas,extensions,agents,
+service-providers}.
 
 Routes only: each parses the request, delegates to the network service and shapes
 the reply. The seven resources share one set of generated routes (list, create
@@ -108,6 +109,8 @@ RESOURCES = [
              schemas.ROUTER_QUERY),
     Resource("floatingip", "floatingips", "floatingips", schemas.FIP_CREATE,
              schemas.FIP_UPDATE, schemas.FIP_QUERY),
+    Resource("subnetpool", "subnetpools", "subnetpools", schemas.POOL_CREATE,
+             schemas.POOL_UPDATE, schemas.POOL_QUERY),
 ]
 #: fields a client may never write (status is silently dropped, as Neutron does)
 READ_ONLY = ("id", "project_id", "tenant_id", "created_at", "updated_at", "revision_number")

@@ -60,6 +60,10 @@ EXTENSIONS: list[tuple[str, str, str]] = [
                                    "attribute."),
     ("stateful-security-group", "Stateful security group", "Extension adding possibility "
      "to define a security group as stateful or stateless."),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a "
+                                               "subnet pool"),
+    ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a "
+                                                   "subnetpool as the default."),
     ("subnet-external-network", "Subnet External Network", "Informs if the subnet is "
                                                            "external or not"),
     ("subnet-service-types", "Subnet service types", "Provides ability to set the subnet "

@@ -63,6 +63,21 @@ class Subnet(_Common, Base):
     allocation_pools: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     ipv6_ra_mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
     ipv6_address_mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: the subnet pool its CIDR was taken from (subnet_allocation), if any
+    subnetpool_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+
+
+class SubnetPool(_Common, Base):
+    """Prefixes that subnets are carved from (subnet_allocation)."""
+
+    __tablename__ = "net_subnetpools"
+    ip_version: Mapped[int] = mapped_column(Integer)
+    prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    default_prefixlen: Mapped[int] = mapped_column(Integer)
+    min_prefixlen: Mapped[int] = mapped_column(Integer)
+    max_prefixlen: Mapped[int] = mapped_column(Integer)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Port(_Common, Base):

@@ -262,7 +262,24 @@ SUBNET_CREATE, SUBNET_UPDATE = _resource("subnet", "subnets", {
     "ipv6_address_mode": {"enum": [*IPV6_MODES, None]},
     "subnetpool_id": UUID_OR_NONE,
     "prefixlen": {"type": "integer", "minimum": 0, "maximum": 128},
+    "use_default_subnetpool": BOOL,
 }, _SUBNET_COMMON, SUBNET_READ_ONLY, ("network_id",))
+
+# --- subnet pools (neutron-lib api/definitions/subnetpool.py) ----------------------
+_PREFIXLEN: dict[str, Any] = {"type": ["integer", "string", "null"], "pattern": r"^[0-9]{1,3}$",
+                              "minimum": 0, "maximum": 128,
+                              "x-reason": "'{}' is not an integer"}
+_POOL = {"name": NAME, "description": DESCRIPTION,
+         "prefixes": {"type": "array", "maxItems": 1000, "items": ADDRESS_TEXT,
+                      "x-reason": "Invalid data format for prefixes: '{}'"},
+         "default_prefixlen": _PREFIXLEN, "min_prefixlen": _PREFIXLEN,
+         "max_prefixlen": _PREFIXLEN, "is_default": BOOL,
+         # accepted as Neutron accepts them when not used (no address scopes or
+         # per-pool quotas here): only null
+         "address_scope_id": {"type": "null"}, "default_quota": {"type": "null"}}
+POOL_CREATE, POOL_UPDATE = _resource(
+    "subnetpool", "subnetpools", {**_POOL, "shared": BOOL}, _POOL,
+    (*STANDARD_READ_ONLY, "ip_version", "shared"), ("prefixes",))
 
 # --- ports (port, portbindings, port_security, allowedaddresspairs, dns, extra_dhcp_opt)
 _PORT = {
@@ -415,6 +432,8 @@ RULE_QUERY = list_query(("port_range_min", "port_range_max"))
 ROUTER_QUERY = list_query(("revision_number",), ("admin_state_up",))
 FIP_QUERY = list_query(("revision_number",))
 AGENT_QUERY = list_query((), ("alive", "admin_state_up"))
+POOL_QUERY = list_query(("ip_version", "revision_number", "default_prefixlen",
+                         "min_prefixlen", "max_prefixlen"), ("shared", "is_default"))
 #: service providers filter on their three attributes only
 PROVIDER_QUERY = NeutronSchema({"type": "object", "properties": {
     "fields": QUERY_TEXT, "service_type": QUERY_TEXT, "name": QUERY_TEXT,

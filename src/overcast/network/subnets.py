@@ -16,6 +16,7 @@ from overcast.network import models as m
 from overcast.network.common import COMMON_FILTERS, Store, bump, flag, new_id, text
 from overcast.network.networks import Networks
 from overcast.network.quotas import Quotas
+from overcast.network.subnetpools import SubnetPools
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 #: address modes in which a port makes its own address from its MAC
@@ -26,13 +27,16 @@ class Subnets:
     model: ClassVar[Any] = m.Subnet
     filters: ClassVar[dict[str, str]] = {
         **COMMON_FILTERS, "network_id": "network_id", "ip_version": "ip_version",
+        "subnetpool_id": "subnetpool_id",
         "cidr": "cidr", "gateway_ip": "gateway_ip", "enable_dhcp": "enable_dhcp",
         "ipv6_ra_mode": "ipv6_ra_mode", "ipv6_address_mode": "ipv6_address_mode"}
 
-    def __init__(self, store: Store, quotas: Quotas, networks: Networks) -> None:
+    def __init__(self, store: Store, quotas: Quotas, networks: Networks,
+                 pools: SubnetPools) -> None:
         self.store = store
         self.quotas = quotas
         self.networks = networks
+        self.pools = pools
 
     def query(self, ctx: RequestContext) -> Select[Any]:
         return select(m.Subnet).where(policy.visible_subnets(ctx))
@@ -58,14 +62,15 @@ class Subnets:
         version = body.get("ip_version", 4)
         if version not in (4, 6):
             raise errors.ip_version_invalid(version)
-        if "cidr" not in body:
+        pooled = body.get("subnetpool_id") is not None or \
+            flag(body, "use_default_subnetpool", False)
+        if body.get("cidr") is None and not pooled:
             raise errors.cidr_required()
-        cidr = ipam.parse_cidr(body["cidr"], version)
-        gateway = _gateway(body, cidr, version)
-        if "allocation_pools" in body and body["allocation_pools"] is not None:
-            pools = ipam.validate_pools(cidr, body["allocation_pools"], gateway)
-        else:
-            pools = ipam.default_pools(cidr, gateway)
+        asked: ipam.IPNetwork | None = None
+        if body.get("cidr") is not None:
+            parsed = ipam.parse_cidr(body["cidr"], version)
+            _layout(body, parsed, version)  # refusals before the transaction opens
+            asked = parsed
         dns = body.get("dns_nameservers") or []
         if not isinstance(dns, list):
             raise errors.invalid_field("dns_nameservers", ".")
@@ -75,11 +80,17 @@ class Subnets:
             raise errors.duplicate_nameserver()
         routes = _host_routes(body.get("host_routes") or [])
         ra, mode = body.get("ipv6_ra_mode"), body.get("ipv6_address_mode")
-        _check_ipv6_modes(version, ra, mode, cidr)
         with self.store.db.transaction() as s:
             net = self.networks.get(s, ctx, net_id)
             policy.check_owner_project(ctx, body, "subnet")
             policy.check_subnet_on(ctx, net)
+            pool = self.pools.pool_for(s, ctx, body, version) if pooled else None
+            if pool is not None:
+                asked = self.pools.allocate(s, pool, asked, body.get("prefixlen"))
+            assert asked is not None
+            cidr = asked
+            gateway, pools = _layout(body, cidr, version)
+            _check_ipv6_modes(version, ra, mode, cidr)
             self.quotas.check(s, ctx.project_id or "", "subnet")
             for other in s.scalars(select(m.Subnet).where(m.Subnet.network_id == net_id)):
                 if ipaddress.ip_network(other.cidr).overlaps(cidr):
@@ -92,7 +103,7 @@ class Subnets:
                 ip_version=version, cidr=str(cidr), gateway_ip=gateway,
                 enable_dhcp=flag(body, "enable_dhcp", True), dns_nameservers=dns,
                 host_routes=routes, allocation_pools=pools, ipv6_ra_mode=ra,
-                ipv6_address_mode=mode)
+                ipv6_address_mode=mode, subnetpool_id=pool.id if pool is not None else None)
             s.add(sub)
             net.revision_number += 1
             s.flush()
@@ -103,7 +114,8 @@ class Subnets:
     def update(self, ctx: RequestContext, subnet_id: str, body: dict[str, Any],
                if_match: str | None = None) -> dict[str, Any]:
         for key in ("cidr", "ip_version", "network_id", "ipv6_ra_mode", "ipv6_address_mode",
-                    "router:external"):
+                    "router:external", "subnetpool_id", "prefixlen",
+                    "use_default_subnetpool"):
             if key in body:
                 raise errors.read_only(key)
         with self.store.db.transaction() as s:
@@ -169,6 +181,15 @@ class Subnets:
         for port_id, _ in held:
             self.store.changed("port", port_id)
         self.store.changed("subnet", subnet_id)
+
+
+def _layout(body: dict[str, Any], cidr: ipam.IPNetwork, version: int
+            ) -> tuple[str | None, list[dict[str, str]]]:
+    """The subnet's gateway and allocation pools on `cidr`, as asked or by default."""
+    gateway = _gateway(body, cidr, version)
+    if "allocation_pools" in body and body["allocation_pools"] is not None:
+        return gateway, ipam.validate_pools(cidr, body["allocation_pools"], gateway)
+    return gateway, ipam.default_pools(cidr, gateway)
 
 
 def _gateway(body: dict[str, Any], cidr: ipam.IPNetwork, version: int) -> str | None:

@@ -54,8 +54,18 @@ def subnet(sub: m.Subnet, external: bool) -> dict[str, Any]:
         "host_routes": list(sub.host_routes or []),
         "allocation_pools": list(sub.allocation_pools or []),
         "ipv6_ra_mode": sub.ipv6_ra_mode, "ipv6_address_mode": sub.ipv6_address_mode,
-        "subnetpool_id": None, "service_types": [], "segment_id": None,
+        "subnetpool_id": sub.subnetpool_id, "service_types": [], "segment_id": None,
         "dns_publish_fixed_ip": False, "router:external": external})
+    return body
+
+
+def subnetpool(pool: m.SubnetPool) -> dict[str, Any]:
+    body = common(pool)
+    body.update({
+        "ip_version": pool.ip_version, "prefixes": list(pool.prefixes or []),
+        "default_prefixlen": pool.default_prefixlen, "min_prefixlen": pool.min_prefixlen,
+        "max_prefixlen": pool.max_prefixlen, "shared": pool.shared,
+        "is_default": pool.is_default, "default_quota": None, "address_scope_id": None})
     return body
 
 

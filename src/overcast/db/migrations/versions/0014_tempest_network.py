@@ -1,5 +1,5 @@
-"""network: ports' extra DHCP options, agents' first report and description; image:
-the import tasks (GET /v2/images/{id}/tasks)
+"""network: subnet pools, ports' extra DHCP options, agents' first report and
+description; image: the import tasks (GET /v2/images/{id}/tasks)
 
 Revision ID: 0014_tempest_network
 Revises: 0009_net_agents
@@ -19,6 +19,30 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        'net_subnetpools',
+        sa.Column('ip_version', sa.Integer(), nullable=False),
+        sa.Column('prefixes', sa.JSON(), nullable=False),
+        sa.Column('default_prefixlen', sa.Integer(), nullable=False),
+        sa.Column('min_prefixlen', sa.Integer(), nullable=False),
+        sa.Column('max_prefixlen', sa.Integer(), nullable=False),
+        sa.Column('shared', sa.Boolean(), nullable=False),
+        sa.Column('is_default', sa.Boolean(), nullable=False),
+        sa.Column('id', sa.String(length=36), nullable=False),
+        sa.Column('name', sa.String(length=255), nullable=False),
+        sa.Column('description', sa.String(length=255), nullable=False),
+        sa.Column('project_id', sa.String(length=255), nullable=False),
+        sa.Column('revision_number', sa.Integer(), nullable=False),
+        sa.Column('tags', sa.JSON(), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_net_subnetpools')),
+    )
+    op.create_index(op.f('ix_net_subnetpools_project_id'), 'net_subnetpools',
+                    ['project_id'])
+    with op.batch_alter_table('net_subnets') as batch:
+        batch.add_column(sa.Column('subnetpool_id', sa.String(length=36), nullable=True))
+        batch.create_index(batch.f('ix_net_subnets_subnetpool_id'), ['subnetpool_id'])
     with op.batch_alter_table('net_ports') as batch:
         batch.add_column(sa.Column('extra_dhcp_opts', sa.JSON(), nullable=True))
     with op.batch_alter_table('net_agents') as batch:
@@ -47,6 +71,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('net_subnets') as batch:
+        batch.drop_index(batch.f('ix_net_subnets_subnetpool_id'))
+        batch.drop_column('subnetpool_id')
+    op.drop_index(op.f('ix_net_subnetpools_project_id'), table_name='net_subnetpools')
+    op.drop_table('net_subnetpools')
     op.drop_index('ix_image_tasks_image_id', table_name='image_tasks')
     op.drop_table('image_tasks')
     with op.batch_alter_table('net_agents') as batch:
