@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Run OpenStack's own conformance suite, Tempest, against a fresh `overcast up`.
 #
-#   scripts/tempest.sh [REGEX] [--real] [--smoke] [--concurrency N] [--keep] [--skip-known]
+#   scripts/tempest.sh [REGEX] [--real] [--smoke|--ci] [--concurrency N] [--keep]
+#                      [--skip-known] [--workspace DIR]
 #
 #   REGEX         which tests (tempest's --regex), e.g. '^tempest\.api\.network\.test_ports'
 #                 default: the four API areas overcast serves (identity, compute, image,
 #                 network)
 #   --smoke       only the tests tagged smoke (combined with REGEX when both are given)
+#   --ci          the CI set: smoke tests and tests/tempest/ci_modules.txt, known
+#                 failures not run (scripts/test.sh with OVERCAST_TEMPEST=1)
 #   --real        the cloud's real drivers (QEMU/containers, Linux dataplane) instead of
 #                 the fake driver
 #   --skip-known  do not run the tests listed in tests/tempest/known_failures.txt

@@ -325,7 +325,7 @@ def load_known(path: Path) -> dict[str, str]:
     known: dict[str, str] = {}
     if not path.exists():
         return known
-    for raw in path.read_text().splitlines():
+    for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -417,7 +417,7 @@ def report(rows: list[tuple[str, str]], known: dict[str, str], log: Path) -> int
 def ci_regex() -> str:
     """The smoke tests of the areas overcast serves, and every module (or class)
     listed in tests/tempest/ci_modules.txt: the modules known to pass whole."""
-    listed = [line.split()[0] for line in CI_MODULES.read_text().splitlines()
+    listed = [line.split()[0] for line in CI_MODULES.read_text(encoding="utf-8").splitlines()
               if line.strip() and not line.startswith("#")] if CI_MODULES.exists() else []
     parts = [DEFAULT_REGEX + r"(?=.*\bsmoke\b)"]
     parts += [f"^{re.escape(mod)}(\\.|\\[|$)" for mod in listed]
