@@ -105,8 +105,10 @@ class Cloud:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise SystemExit(f"overcast up exited:\n{self.log_path.read_text()[-3000:]}")
-            if "overcast is up at" in self.log_path.read_text(errors="replace"):
-                return
+            # The API answers only once `overcast up` has laid its networks and images.
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.base}/identity/v3", timeout=2).status_code == 200:
+                    return
             time.sleep(0.5)
         raise SystemExit("overcast up did not come up in 10 minutes")
 
