@@ -112,15 +112,21 @@ class Cloud:
             time.sleep(0.5)
         raise SystemExit("overcast up did not come up in 10 minutes")
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+    def stop(self, real: bool) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if real:
+            # The dataplane outlives `overcast up` (dnsmasq, namespaces, bridges, as
+            # Neutron's agents leave theirs): take this cloud's off the host while its
+            # data dir (with the pid files) still exists.
+            subprocess.run([sys.executable, "-c", "from overcast.cli import main; main()",
+                            "down", "--purge", "--data-dir", str(self.data_dir)],
+                           capture_output=True, timeout=300, check=False)
 
 
 @dataclass
@@ -498,7 +504,7 @@ def main() -> int:
                     sys.stdout.flush()
             proc.wait()
     finally:
-        cloud.stop()
+        cloud.stop(args.real)
         with contextlib.suppress(OSError):
             shutil.copy(cloud.data_dir / "logs" / "overcast.log", ws / "overcast.log")
         if not args.keep:
