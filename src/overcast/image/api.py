@@ -1,4 +1,5 @@
-"""Glance v2 on the wire: /image/v2/images, data, members, tags, schemas, import.
+"""Glance v2 on the wire: /image/v2/images, data, members, tags, schemas, import, tasks
+(the metadata definitions catalog's routes are `metadefs_api.py`).
 
 Routes only: each parses the request, calls `app.state.images` (the domain
 service, `service.py`) and answers with its view. Every JSON body and query
@@ -18,8 +19,9 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
+from overcast.image import metadefs_api, schemas, views
 from overcast.image import requests as req
-from overcast.image import schemas, views
+from overcast.image.metadefs import Metadefs
 from overcast.image.service import ImageService, Quotas
 from overcast.image.store import FilesystemStore
 from overcast.kit.body import is_json_type
@@ -343,11 +345,12 @@ def setup(app: FastAPI) -> None:
     svc = ImageService(app.state.db, store, Quotas(count=settings.image_quota_count,
                                                    bytes=settings.image_quota_bytes))
     app.state.images = svc
+    app.state.metadefs = Metadefs(app.state.db)
 
     async def start(app: FastAPI) -> None:
         await asyncio.to_thread(svc.recover)
 
     app.state.specs.append(ServiceSpec(
         name="glance", type="image", prefix="/image", error_style="glance",
-        endpoint_path="/image", routers=[router], on_startup=[start],
+        endpoint_path="/image", routers=[router, metadefs_api.router], on_startup=[start],
         raw_body_paths=[r"/v2/images/[^/]+/(?:file|stage)"]))

@@ -1,5 +1,6 @@
 """network: subnet pools, ports' extra DHCP options, agents' first report and
-description; image: the import tasks (GET /v2/images/{id}/tasks)
+description; image: the import tasks (GET /v2/images/{id}/tasks) and the metadata
+definitions catalog (metadefs), with Glance's five resource types
 
 Revision ID: 0014_tempest_network
 Revises: 0009_net_agents
@@ -8,8 +9,14 @@ Create Date: 2026-12-07 04:30:00
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 from alembic import op
+
+#: the resource types Glance's own migrations seed
+RESOURCE_TYPES = ("OS::Glance::Image", "OS::Cinder::Volume", "OS::Nova::Flavor",
+                  "OS::Nova::Aggregate", "OS::Nova::Server")
 
 
 revision = '0014_tempest_network'
@@ -68,9 +75,71 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_image_tasks_image_id', 'image_tasks', ['image_id'])
+    op.create_table(
+        'image_metadef_namespaces',
+        sa.Column('id', sa.String(length=36), nullable=False),
+        sa.Column('namespace', sa.String(length=80), nullable=False),
+        sa.Column('display_name', sa.String(length=80), nullable=True),
+        sa.Column('description', sa.Text(), nullable=True),
+        sa.Column('visibility', sa.String(length=32), nullable=False),
+        sa.Column('protected', sa.Boolean(), nullable=False),
+        sa.Column('owner', sa.String(length=255), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_image_metadef_namespaces')),
+        sa.UniqueConstraint('namespace', name=op.f('uq_image_metadef_namespaces_namespace')),
+    )
+    op.create_table(
+        'image_metadef_items',
+        sa.Column('id', sa.String(length=36), nullable=False),
+        sa.Column('namespace_id', sa.String(length=36), nullable=False),
+        sa.Column('kind', sa.String(length=16), nullable=False),
+        sa.Column('name', sa.String(length=255), nullable=False),
+        sa.Column('body', sa.JSON(), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ['namespace_id'], ['image_metadef_namespaces.id'], ondelete='CASCADE',
+            name=op.f('fk_image_metadef_items_namespace_id_image_metadef_namespaces')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_image_metadef_items')),
+        sa.UniqueConstraint('namespace_id', 'kind', 'name',
+                            name=op.f('uq_image_metadef_items_namespace_id_kind_name')),
+    )
+    op.create_index(op.f('ix_image_metadef_items_namespace_id'), 'image_metadef_items',
+                    ['namespace_id'])
+    types = op.create_table(
+        'image_metadef_resource_types',
+        sa.Column('name', sa.String(length=80), nullable=False),
+        sa.Column('protected', sa.Boolean(), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint('name', name=op.f('pk_image_metadef_resource_types')),
+    )
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    op.bulk_insert(types, [{"name": n, "protected": True, "created_at": now,
+                            "updated_at": now} for n in RESOURCE_TYPES])
+    op.create_table(
+        'image_metadef_assocs',
+        sa.Column('namespace_id', sa.String(length=36), nullable=False),
+        sa.Column('resource_type', sa.String(length=80), nullable=False),
+        sa.Column('prefix', sa.String(length=80), nullable=True),
+        sa.Column('properties_target', sa.String(length=80), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ['namespace_id'], ['image_metadef_namespaces.id'], ondelete='CASCADE',
+            name=op.f('fk_image_metadef_assocs_namespace_id_image_metadef_namespaces')),
+        sa.PrimaryKeyConstraint('namespace_id', 'resource_type',
+                                name=op.f('pk_image_metadef_assocs')),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('image_metadef_assocs')
+    op.drop_table('image_metadef_resource_types')
+    op.drop_index(op.f('ix_image_metadef_items_namespace_id'), table_name='image_metadef_items')
+    op.drop_table('image_metadef_items')
+    op.drop_table('image_metadef_namespaces')
     with op.batch_alter_table('net_subnets') as batch:
         batch.drop_index(batch.f('ix_net_subnets_subnetpool_id'))
         batch.drop_column('subnetpool_id')
