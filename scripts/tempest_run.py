@@ -358,14 +358,19 @@ def class_of(test_id: str) -> str:
     return pid.rsplit(".", 1)[0]
 
 
-def known_reason(test_id: str, known: dict[str, str]) -> str | None:
-    pid = plain_id(test_id)
-    parts = pid.split(".")
+def known_key(test_id: str, known: dict[str, str]) -> str | None:
+    """The entry of the list (the test, its class or its module) that names the test."""
+    parts = plain_id(test_id).split(".")
     for n in range(len(parts), 0, -1):
-        reason = known.get(".".join(parts[:n]))
-        if reason is not None:
-            return reason
+        key = ".".join(parts[:n])
+        if key in known:
+            return key
     return None
+
+
+def known_reason(test_id: str, known: dict[str, str]) -> str | None:
+    key = known_key(test_id, known)
+    return None if key is None else known[key]
 
 
 def results(ws: Path, venv: Path) -> list[tuple[str, str]]:
@@ -384,15 +389,19 @@ def results(ws: Path, venv: Path) -> list[tuple[str, str]]:
 def report(rows: list[tuple[str, str]], known: dict[str, str], log: Path) -> int:
     counts: dict[str, int] = defaultdict(int)
     failures: dict[str, list[tuple[str, str | None]]] = defaultdict(list)
-    passed_known = []
+    ran: set[str] = set()      # listed entries with a test that ran (not skipped)
+    failed: set[str] = set()   # listed entries with a test that failed
     for test_id, status in rows:
         counts[status] += 1
         if status == "fail":
             failures[class_of(test_id)].append((test_id, known_reason(test_id, known)))
-        elif status == "success" and plain_id(test_id) in known:
-            # Only a test named exactly (not a whole class or module listed) counts as
-            # stale: a listed class may have tests that pass.
-            passed_known.append(plain_id(test_id))
+        key = known_key(test_id, known)
+        if key is not None and status in ("success", "fail"):
+            ran.add(key)
+            if status == "fail":
+                failed.add(key)
+    # An entry (test, class or module) whose tests ran and none failed is stale.
+    passed_known = sorted(ran - failed)
     new = sum(1 for fs in failures.values() for _, r in fs if r is None)
     print("\n== tempest results")
     print(f"   ran {len(rows)}: {counts['success']} passed, {counts['fail']} failed "

@@ -120,9 +120,20 @@ def test_report_fails_on_new_failures_and_5xx(runner: Any, tmp_path: Path,
     log.write_text("x ERROR method=POST path=/b status=500 duration_ms=1\n")
     assert runner.report(rows, known, log) == 1
     assert "1 × 5xx" in capsys.readouterr().out
-    # a listed test that passes is pointed out
+    # a listed test that passes is pointed out, and so is a listed class none of
+    # whose tests failed (skips say nothing)
     assert runner.report([("tempest.a.C.test_known[id-1]", "success")], known, log) == 1
     assert "remove them from the list" in capsys.readouterr().out
+    log.write_text("")
+    by_class = {"tempest.a.K": "a class"}
+    assert runner.report([("tempest.a.K.t1[id-1]", "success"),
+                          ("tempest.a.K.t2[id-2]", "fail")], by_class, log) == 0
+    assert "remove them" not in capsys.readouterr().out
+    assert runner.report([("tempest.a.K.t1[id-1]", "success"),
+                          ("tempest.a.K.t2[id-2]", "skip")], by_class, log) == 0
+    assert "tempest.a.K\n" in capsys.readouterr().out
+    assert runner.report([("tempest.a.K.t2[id-2]", "skip")], by_class, log) == 0
+    assert "remove them" not in capsys.readouterr().out
 
 
 def test_project_lists_are_well_formed(runner: Any) -> None:
@@ -132,5 +143,6 @@ def test_project_lists_are_well_formed(runner: Any) -> None:
     assert regex.search("tempest.api.network.test_ports.PortsTestJSON.test_x[id-1]")
     assert regex.search("tempest.api.compute.servers.test_a.T.test_b[id-1,smoke]")
     assert not regex.search("tempest.api.compute.servers.test_a.T.test_b[id-1]")
-    assert not regex.search("tempest.api.image.v2.test_images_metadefs_schema.M.t[id-1]")
+    assert not regex.search("tempest.api.image.v2.admin.test_image_task.ImageTaskCreate."
+                            "test_task_create_fake_image_location[id-1]")
     assert not regex.search("tempest.scenario.test_x.T.test_b[id-1,smoke]")
