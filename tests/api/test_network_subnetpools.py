@@ -146,3 +146,15 @@ def test_default_pool_per_ip_version(neutron: Cloud) -> None:
     aliases = {e["alias"] for e in neutron.client.get(
         f"{N}/extensions", headers=hd).json()["extensions"]}
     assert {"subnet_allocation", "default-subnetpools"} <= aliases
+
+
+def test_a_block_too_small_for_addresses_is_refused(neutron: Cloud) -> None:
+    hd = neutron.make_project_user()["headers"]
+    pool = make(neutron, hd, "subnetpools", "subnetpool", name="tiny",
+                prefixes=["10.70.0.0/24"], default_prefixlen=32)
+    net = make(neutron, hd, "networks", "network", name="n")
+    r = neutron.client.post(f"{N}/subnets", headers=hd, json={"subnet": {
+        "network_id": net["id"], "ip_version": 4, "subnetpool_id": pool["id"]}})
+    error(r, 400)
+    assert neutron.client.get(f"{N}/subnets", headers=hd,
+                              params={"subnetpool_id": pool["id"]}).json()["subnets"] == []

@@ -88,7 +88,8 @@ class Subnets:
             if pool is not None:
                 asked = self.pools.allocate(s, pool, asked, body.get("prefixlen"))
             assert asked is not None
-            cidr = asked
+            # a block taken from a pool must still leave room for addresses
+            cidr = ipam.parse_cidr(str(asked), version)
             gateway, pools = _layout(body, cidr, version)
             _check_ipv6_modes(version, ra, mode, cidr)
             self.quotas.check(s, ctx.project_id or "", "subnet")
