@@ -379,3 +379,17 @@ def test_ip_address_substring_filter_is_a_substring_not_a_pattern(neutron: Cloud
     assert ids("10.100.7.1") == {p1["id"]}
     assert ids("7.2") == {p2["id"]}
     assert ids("10.100.7._") == set() and ids("%") == set()
+
+
+def test_a_ports_dhcp_options_reach_its_dhcp_server(neutron: Cloud) -> None:
+    hd = neutron.make_project_user()["headers"]
+    net = make(neutron, hd, "networks", "network", name="pxe2")
+    make(neutron, hd, "subnets", "subnet", network_id=net["id"], cidr="10.100.8.0/24",
+         ip_version=4)
+    port = make(neutron, hd, "ports", "port", network_id=net["id"], extra_dhcp_opts=OPTS,
+                device_owner="compute:nova")
+    desired = neutron.app.state.network.dataplane.desired("dhcp-host", True)
+    served = next(d for d in desired["dhcp"] if d["network_id"] == net["id"])
+    member = next(p for p in served["ports"] if p["id"] == port["id"])
+    assert {(o["opt_name"], o["opt_value"]) for o in member["extra_dhcp_opts"]} == \
+        {(o["opt_name"], o["opt_value"]) for o in OPTS}

@@ -126,9 +126,12 @@ class Dataplane:
                 dallocs = [{"subnet_id": a.subnet_id, "ip_address": a.ip_address}
                            for a in s.scalars(select(m.IPAllocation).where(
                                m.IPAllocation.port_id == dport.id))]
+                # extra_dhcp_opts: the port's own options, for its DHCP server to
+                # hand out (as Neutron's DHCP agent tags them per port)
                 members = [{"id": p.id, "mac_address": p.mac_address,
                             "fixed_ips": allocs.get(p.id, []),
-                            "hostname": _hostname(p)}
+                            "hostname": _hostname(p),
+                            "extra_dhcp_opts": list(p.extra_dhcp_opts or [])}
                            for p in ports if p.network_id == net.id and
                            not p.device_owner.startswith("network:")]
                 out["dhcp"].append({
