@@ -16,7 +16,7 @@ from overcast.config import Settings, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="overcast: an OpenStack-compatible cloud that is simple to run.")
-keys_app = typer.Typer(no_args_is_help=True, help="Fernet token keys.")
+keys_app = typer.Typer(no_args_is_help=True, help="Fernet keys: tokens and credentials.")
 app.add_typer(keys_app, name="keys")
 image_app = typer.Typer(no_args_is_help=True, help="Guest images.")
 app.add_typer(image_app, name="image")
@@ -278,6 +278,26 @@ def keys_rotate(data_dir: DataDir = None) -> None:
     repo = KeyRepository(settings.keys_dir, settings.max_active_keys)
     primary = repo.rotate()
     console.print(f"rotated: primary key is now {primary}")
+
+
+@keys_app.command("rotate-credentials")
+def keys_rotate_credentials(data_dir: DataDir = None) -> None:
+    """Rotate the credential encryption keys and re-encrypt every credential blob
+    with the new primary key (Keystone's credential_rotate + credential_migrate)."""
+    from overcast.db import Database
+    from overcast.identity.credentials import CredentialCrypto, Credentials
+    from overcast.identity.tokens import KeyRepository
+
+    settings = _settings(data_dir)
+    db = Database(settings.db_url)
+    try:
+        creds = Credentials(db, CredentialCrypto(KeyRepository(
+            settings.credential_keys_dir, settings.max_active_keys)))
+        primary = creds.rotate_keys()
+    finally:
+        db.dispose()
+    console.print(f"rotated: credential primary key is now {primary}; every blob "
+                  f"re-encrypted with it")
 
 
 @app.command()

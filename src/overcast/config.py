@@ -61,6 +61,9 @@ class Settings:
     allow_expired_window: int = 172800
     #: Fernet keys kept on disk (primary + secondaries + staged).
     max_active_keys: int = 3
+    #: How old a signed EC2/S3 request's timestamp may be before `POST /v3/ec2tokens`
+    #: refuses it (Keystone's [credential] auth_ttl, 15 minutes), in seconds.
+    credential_auth_ttl: int = 900
     bcrypt_rounds: int = 12
     #: Write the `overcast` entry into ~/.config/openstack/clouds.yaml too.
     merge_user_clouds_yaml: bool = True
@@ -114,6 +117,12 @@ class Settings:
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "fernet-keys"
+
+    @property
+    def credential_keys_dir(self) -> Path:
+        """The Fernet keys that encrypt credential blobs at rest (not the token keys:
+        Keystone keeps them apart so rotating one never touches the other)."""
+        return self.data_dir / "credential-keys"
 
     @property
     def base_url(self) -> str:
