@@ -53,6 +53,7 @@ SERVICE_MODULES = [
     "overcast.compute.api",
     "overcast.image.api",
     "overcast.network.api",
+    "overcast.object.api",
 ]
 
 

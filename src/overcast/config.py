@@ -87,6 +87,14 @@ class Settings:
     #: Images a project may own, and bytes of image data it may store (-1: unlimited).
     image_quota_count: int = 1000
     image_quota_bytes: int = 1 << 40
+    #: Objects a project may store in the object store, and bytes (-1: unlimited).
+    object_quota_count: int = -1
+    object_quota_bytes: int = 1 << 40
+    #: Temp-URL signatures the object store accepts (space-separated: sha1 sha256 sha512).
+    object_tempurl_digests: str = "sha1 sha256 sha512"
+    #: Seconds between passes of the object expirer (objects past X-Delete-At are
+    #: hidden at once; this only frees their space).
+    object_expirer_interval: float = 60.0
     #: Build and register the tiny guest images at start-up.
     build_test_image: bool = True
     #: Create the external `public` network (with the simulated upstream) and, for

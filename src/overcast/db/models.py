@@ -15,6 +15,7 @@ MODEL_MODULES = [
     "overcast.compute.models",
     "overcast.image.models",
     "overcast.network.models",
+    "overcast.object.models",
 ]
 
 

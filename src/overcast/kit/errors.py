@@ -214,4 +214,10 @@ def render_error(
     if style == "s3":
         return _s3_error(status, message, code, request_id, extra), "application/xml"
     # swift and anything unknown: a short plain/HTML body as those services send.
+    # Swift answers some refusals (a name too long, a bad header) in plain text and
+    # has statuses of its own (411, 422, 499): `extra` carries those.
+    if extra and extra.get("plain"):
+        return message, "text/plain; charset=UTF-8"
+    if extra and extra.get("title"):
+        title = str(extra["title"])
     return f"<html><h1>{title}</h1><p>{message}</p></html>", "text/html; charset=UTF-8"
