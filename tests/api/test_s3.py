@@ -407,3 +407,10 @@ def test_quota_applies_to_s3(tmp_path_factory: pytest.TempPathFactory) -> None:
         assert r.status_code == 403 and code(r) == "QuotaExceeded"
     finally:
         gen.close()
+
+
+def test_list_buckets_without_trailing_slash(cloud3: Cloud, alice: S3) -> None:
+    b = bucket_name()
+    alice("PUT", f"/{b}")
+    r = alice("GET", "")
+    assert r.status_code == 200 and b in texts(r, "Name")

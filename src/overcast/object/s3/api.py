@@ -51,6 +51,7 @@ def is_bucket_name(name: str) -> bool:
 
 
 # ------------------------------------------------------------------ service
+@router.get("")
 @router.get("/")
 async def list_buckets(request: Request, who: S3Caller | None = Caller) -> Response:
     account = common.own_account(who)
