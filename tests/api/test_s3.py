@@ -414,3 +414,55 @@ def test_list_buckets_without_trailing_slash(cloud3: Cloud, alice: S3) -> None:
     alice("PUT", f"/{b}")
     r = alice("GET", "")
     assert r.status_code == 200 and b in texts(r, "Name")
+
+
+class _StreamingSigner(S3SigV4Auth):
+    """botocore's SigV4 signer declaring an aws-chunked body (what boto3 sends over
+    TLS for a streamed upload): the chunk signatures are chained from its own."""
+
+    def payload(self, request: Any) -> str:
+        return "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+
+
+def _chunked_put(s3: S3, path: str, data: bytes, *, forge: bool = False
+                 ) -> httpx.Response:
+    import hmac
+
+    pieces = [data[i:i + 65536] for i in range(0, len(data), 65536)] + [b""]
+    length = sum(len(f"{len(p):x};chunk-signature=".encode()) + 64 + 4 + len(p)
+                 for p in pieces)
+    headers = {"Content-Encoding": "aws-chunked", "Content-Type": "text/plain",
+               "x-amz-decoded-content-length": str(len(data)),
+               "Content-Length": str(length)}
+    req = AWSRequest(method="PUT", url=s3.url(path), headers=headers)
+    _StreamingSigner(Credentials(s3.access, s3.secret), "s3", "us-east-1").add_auth(req)
+    p = req.prepare()
+    amz_date = p.headers["X-Amz-Date"]
+    scope = f"{amz_date[:8]}/us-east-1/s3/aws4_request"
+    key = ("AWS4" + s3.secret).encode()
+    for part in (amz_date[:8], "us-east-1", "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    prev = p.headers["Authorization"].rsplit("Signature=", 1)[1]
+    empty = hashlib.sha256(b"").hexdigest()
+    body = b""
+    for piece in pieces:
+        sts = "\n".join(("AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, prev, empty,
+                         hashlib.sha256(piece).hexdigest()))
+        prev = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+        sent = piece.replace(b"a", b"b") if forge and piece else piece
+        body += f"{len(piece):x};chunk-signature={prev}\r\n".encode() + sent + b"\r\n"
+    assert len(body) == length
+    return s3.cloud.client.put(p.url, headers=dict(p.headers), content=body)
+
+
+def test_aws_chunked_put_checks_each_chunk(alice: S3) -> None:
+    b = bucket_name()
+    alice("PUT", f"/{b}")
+    data = b"a" * 150_000
+    r = _chunked_put(alice, f"/{b}/streamed", data)
+    assert r.status_code == 200, r.text
+    r = alice("GET", f"/{b}/streamed")
+    assert r.content == data and "content-encoding" not in r.headers
+    r = _chunked_put(alice, f"/{b}/forged", data, forge=True)
+    assert r.status_code == 403 and code(r) == "SignatureDoesNotMatch"
+    assert alice("HEAD", f"/{b}/forged").status_code == 404

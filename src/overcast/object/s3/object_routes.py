@@ -121,6 +121,12 @@ def new_object(request: Request, key: str) -> NewObject:
     """What a PutObject or CreateMultipartUpload says besides the bytes."""
     h = common.headers_of(request)
     meta = params.user_metadata(request.headers.items())
+    # `aws-chunked` describes the request body, not the object: S3 drops it
+    encoding = ",".join(x.strip() for x in h.get("content-encoding", "").split(",")
+                        if x.strip() and x.strip() != "aws-chunked")
+    h.pop("content-encoding", None)
+    if encoding:
+        h["content-encoding"] = encoding
     return NewObject(content_type=h.get("content-type") or None, meta=meta,
                      headers=schemas.kept_headers(h))
 
