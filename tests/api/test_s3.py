@@ -466,3 +466,23 @@ def test_aws_chunked_put_checks_each_chunk(alice: S3) -> None:
     r = _chunked_put(alice, f"/{b}/forged", data, forge=True)
     assert r.status_code == 403 and code(r) == "SignatureDoesNotMatch"
     assert alice("HEAD", f"/{b}/forged").status_code == 404
+
+
+def test_signature_v2_header(alice: S3) -> None:
+    """S3's older signature (boto's HmacV1, what s3cmd signs with by default)."""
+    from botocore.auth import HmacV1Auth
+
+    b = bucket_name()
+    alice("PUT", f"/{b}")
+    req = AWSRequest(method="PUT", url=alice.url(f"/{b}/v2 key"), data=b"v2",
+                     headers={"Content-Type": "text/plain"})
+    HmacV1Auth(Credentials(alice.access, alice.secret)).add_auth(req)
+    p = req.prepare()
+    r = alice.cloud.client.put(p.url, headers=dict(p.headers), content=b"v2")
+    assert r.status_code == 200, r.text
+    assert alice("GET", f"/{b}/v2 key").content == b"v2"
+    req = AWSRequest(method="GET", url=alice.url(f"/{b}/v2 key"))
+    HmacV1Auth(Credentials(alice.access, "not-the-secret")).add_auth(req)
+    p = req.prepare()
+    r = alice.cloud.client.get(p.url, headers=dict(p.headers))
+    assert r.status_code == 403 and code(r) == "SignatureDoesNotMatch"

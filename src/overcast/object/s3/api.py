@@ -163,7 +163,8 @@ async def bucket_get(bucket: str, request: Request, who: S3Caller | None = Calle
         t.check_write(request, bucket_level=True)
         return xml_response(xml.acl(common.owner_of(who), t.canned_acl))
     if "uploads" in q:
-        t.check_write(request)
+        # READ on a bucket grants ListBucketMultipartUploads, as in S3
+        t.check_read(request, listing=True)
         return await multipart.list_uploads(request, t)
     if "versions" in q:
         raise err.not_implemented("Bucket versioning is not implemented.")
@@ -252,7 +253,7 @@ async def key_get(bucket: str, key: str, request: Request, who: S3Caller | None 
     params.object_key(key)
     q = request.query_params
     if "uploadId" in q and request.method == "GET":
-        t.check_write(request)
+        t.check_read(request, listing=True)
         return await multipart.list_parts(request, t, key)
     if "acl" in q:
         t.check_read(request, listing=False)
