@@ -486,3 +486,35 @@ def test_signature_v2_header(alice: S3) -> None:
     p = req.prepare()
     r = alice.cloud.client.get(p.url, headers=dict(p.headers))
     assert r.status_code == 403 and code(r) == "SignatureDoesNotMatch"
+
+
+@pytest.mark.parametrize("method,path,query,headers,body,status,s3code", [
+    ("GET", "/{b}", {"list-type": "3"}, {}, b"", 400, "InvalidArgument"),
+    ("GET", "/{b}", {"list-type": "2", "continuation-token": "!!"}, {}, b"", 400,
+     "InvalidArgument"),
+    ("GET", "/{b}", {"encoding-type": "base64"}, {}, b"", 400, "InvalidArgument"),
+    ("PUT", "/{b}/k", None, {"x-amz-acl": "everyone"}, b"x", 400, "InvalidArgument"),
+    ("PUT", "/{b}/k", None, {"x-amz-acl": "public-read-write"}, b"x", 501,
+     "NotImplemented"),
+    ("PUT", "/{b}/k", None, {"Content-MD5": "not-base64!"}, b"x", 400, "InvalidDigest"),
+    ("POST", "/{b}/k", {"uploadId": "f" * 32}, {}, b"<x/>", 404, "NoSuchUpload"),
+    ("POST", "/{b}", "delete", {}, b"<not xml", 400, "MalformedXML"),
+    ("POST", "/{b}/k", None, {}, b"", 405, "MethodNotAllowed"),
+    ("GET", "/{b}", "policy", {}, b"", 501, "NotImplemented"),
+    ("PUT", "/{b}/k", None, {"x-amz-copy-source": "/nobucket"}, b"", 400,
+     "InvalidArgument"),
+    ("PUT", "/{b}/" + "k" * 1100, None, {}, b"x", 400, "KeyTooLongError"),
+    ("GET", "/{b}/k", {"partNumber": "1"}, {}, b"", 404, "NoSuchKey"),
+    ("GET", "/no-such-bucket-here/k", None, {}, b"", 404, "NoSuchBucket"),
+])
+def test_hostile_requests_get_s3_errors(alice: S3, method: str, path: str, query: Any,
+                                        headers: dict[str, str], body: bytes,
+                                        status: int, s3code: str) -> None:
+    b = getattr(test_hostile_requests_get_s3_errors, "bucket", None)
+    if b is None:
+        b = bucket_name()
+        alice("PUT", f"/{b}")
+        test_hostile_requests_get_s3_errors.bucket = b  # type: ignore[attr-defined]
+    r = alice(method, path.format(b=b), body, headers=headers, query=query)
+    assert r.status_code == status, r.text
+    assert code(r) == s3code and r.headers["content-type"].startswith("application/xml")
