@@ -518,3 +518,18 @@ def test_hostile_requests_get_s3_errors(alice: S3, method: str, path: str, query
     r = alice(method, path.format(b=b), body, headers=headers, query=query)
     assert r.status_code == status, r.text
     assert code(r) == s3code and r.headers["content-type"].startswith("application/xml")
+
+
+def test_swift_versioned_container_keeps_s3_overwrites(alice: S3) -> None:
+    b = bucket_name()
+    alice("PUT", f"/{b}")
+    alice.swift("PUT", f"/{b}-old")
+    assert alice.swift("POST", f"/{b}", headers={"X-Versions-Location": f"{b}-old"}
+                       ).status_code == 204
+    alice("PUT", f"/{b}/doc", b"v1")
+    alice("PUT", f"/{b}/doc", b"v2")
+    assert alice("GET", f"/{b}/doc").content == b"v2"
+    old = alice.swift("GET", f"/{b}-old", params={"format": "json"}).json()
+    assert len(old) == 1
+    assert alice("DELETE", f"/{b}/doc").status_code == 204
+    assert alice("GET", f"/{b}/doc").content == b"v1"  # the stack pops, as in Swift

@@ -227,7 +227,7 @@ async def complete(request: Request, who: S3Caller | None, t: Target, key: str
     async def chunks() -> AsyncIterator[bytes]:
         yield body
 
-    old = await run(objects.lookup, store, t.account, t.bucket, key)
+    old = await object_routes.keep_version(request, t, key)
     try:
         o = await objects.put(store, t.account, t.bucket, key, chunks(), new)
     except OvercastError as exc:

@@ -17,7 +17,7 @@ from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
 from overcast.kit.errors import OvercastError, RangeNotSatisfiable
-from overcast.object import large, objects, ranges, schemas
+from overcast.object import large, objects, ranges, schemas, versions
 from overcast.object.objects import NewObject
 from overcast.object.records import ObjectInfo, Segment
 from overcast.object.s3 import common, params, parts, xml
@@ -164,7 +164,7 @@ async def put(request: Request, who: S3Caller | None, t: Target, key: str) -> Re
     new.length = declared_length(request)
     new.etag = params.content_md5(request.headers.get("content-md5"))
     store = store_of(request)
-    old = await run(objects.lookup, store, t.account, t.bucket, key)
+    old = await keep_version(request, t, key)
     try:
         o = await objects.put(store, t.account, t.bucket, key,
                               common.body_of(request, who), new)
@@ -216,18 +216,35 @@ async def copy(request: Request, who: S3Caller | None, t: Target, key: str) -> R
         size = sum(s.length for s in segs)
         if not src.is_manifest:
             new.etag = src.etag
-        old = await run(objects.lookup, store, t.account, t.bucket, key)
+        old = await keep_version(request, t, key)
         o = await objects.copy(store, segs, size, t.account, t.bucket, key, new)
     except OvercastError as exc:
         raise common.domain_error(exc, bucket=t.bucket, key=key) from None
-    if old is not None and old.slo_manifest != o.slo_manifest:
-        await parts.drop_parts(store, t, key, old, o)
+    await parts.drop_parts(store, t, key, old, o)
     return common.xml_response(xml.copy_object(o.etag, common.when(o.timestamp)))
 
 
-async def delete_key(request: Request, t: Target, key: str) -> None:
-    """Delete one object (and, for a completed multipart upload, its parts)."""
+async def keep_version(request: Request, t: Target, key: str) -> ObjectInfo | None:
+    """Before an overwrite: the object there now, whose parts go once it is
+    replaced (None when there is none, or when Swift's versioning of the
+    container, X-Versions-Location, keeps it as an older version: then its
+    parts stay, the archived copy reads them)."""
     store = store_of(request)
+    if t.container.versions_location:
+        await run(versions.archive, store, t.container, key)
+        return None
+    found: ObjectInfo | None = await run(objects.lookup, store, t.account, t.bucket, key)
+    return found
+
+
+async def delete_key(request: Request, t: Target, key: str) -> None:
+    """Delete one object (and, for a completed multipart upload, its parts); in a
+    container Swift versions, as Swift's DELETE does there."""
+    store = store_of(request)
+    if t.container.versions_location:
+        await run(objects.head, store, t.account, t.bucket, key)
+        await run(versions.delete, store, t.container, key)
+        return
     o = await run(objects.delete, store, t.account, t.bucket, key)
     with contextlib.suppress(OvercastError):
         await parts.drop_parts(store, t, key, o)
