@@ -110,7 +110,10 @@ def test_bucket_life_cycle(alice: S3) -> None:
     b = bucket_name()
     r = alice("PUT", f"/{b}")
     assert r.status_code == 200, r.text
-    assert code(alice("PUT", f"/{b}")) == "BucketAlreadyOwnedByYou"
+    assert r.headers["x-amz-request-id"].startswith("req-")
+    r = alice("PUT", f"/{b}")
+    assert code(r) == "BucketAlreadyOwnedByYou"
+    assert tree(r).findtext("RequestId") == r.headers["x-amz-request-id"]
     assert alice("HEAD", f"/{b}").status_code == 200
     names = texts(alice("GET", "/"), "Name")
     assert b in names

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from overcast.kit.errors import OvercastError
 from overcast.kit.web import ServiceSpec
@@ -28,6 +29,7 @@ from overcast.object.s3.common import Target, run, store_of, xml_response
 
 router = APIRouter()
 Caller = Depends(common.caller)
+MOUNT = "/object/s3"
 
 #: Bucket sub-resources S3 has and the object store does not (answered NotImplemented).
 _UNSUPPORTED = ("policy", "cors", "lifecycle", "website", "tagging", "replication",
@@ -326,13 +328,37 @@ async def key_post(bucket: str, key: str, request: Request, who: S3Caller | None
 
 
 # ------------------------------------------------------------------ wiring
+class AmzRequestIdMiddleware:
+    """Every S3 answer carries `x-amz-request-id` (the request id), where boto3 and
+    the aws CLI look for it (ResponseMetadata.RequestId, debug logs)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == MOUNT or path.startswith(MOUNT + "/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                rid = scope.get("state", {}).get("request_id", "")
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-amz-request-id", rid.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
 def setup(app: FastAPI) -> None:
     """Mounted before Swift's `/object` (the longer prefix must be matched first);
     the store itself is the Swift service's (`app.state.object_store`)."""
-    app.state.s3_auth = S3Authenticator(app.state.identity, mount="/object/s3")
+    app.state.s3_auth = S3Authenticator(app.state.identity, mount=MOUNT)
+    app.add_middleware(AmzRequestIdMiddleware)
     app.state.specs.append(ServiceSpec(
-        name="s3", type="s3", prefix="/object/s3", error_style="s3",
-        endpoint_path="/object/s3", routers=[router], raw_body_paths=[r"/.*"]))
+        name="s3", type="s3", prefix=MOUNT, error_style="s3",
+        endpoint_path=MOUNT, routers=[router], raw_body_paths=[r"/.*"]))
 
 
 __all__ = ["router", "setup"]
