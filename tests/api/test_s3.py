@@ -536,3 +536,32 @@ def test_swift_versioned_container_keeps_s3_overwrites(alice: S3) -> None:
     assert len(old) == 1
     assert alice("DELETE", f"/{b}/doc").status_code == 204
     assert alice("GET", f"/{b}/doc").content == b"v1"  # the stack pops, as in Swift
+
+
+def test_reader_of_the_project_reads_but_does_not_write(cloud3: Cloud, alice: S3) -> None:
+    b = bucket_name()
+    alice("PUT", f"/{b}")
+    alice("PUT", f"/{b}/doc", b"shared")
+    h = cloud3.admin()
+    suffix = uuid.uuid4().hex[:8]
+    u = cloud3.client.post("/identity/v3/users", headers=h, json={"user": {
+        "name": f"s3-reader-{suffix}", "password": "pw-" + suffix}}).json()["user"]
+    pid = alice.user["project_id"]
+    assert cloud3.client.put(f"/identity/v3/projects/{pid}/users/{u['id']}/roles/"
+                             f"{cloud3.role_id('reader')}", headers=h).status_code == 204
+    r = cloud3.client.post(f"/identity/v3/users/{u['id']}/credentials/OS-EC2", headers=h,
+                           json={"tenant_id": pid})
+    assert r.status_code == 201, r.text
+    reader = S3.__new__(S3)
+    reader.cloud, reader.user, reader.account = cloud3, alice.user, alice.account
+    reader.access, reader.secret = r.json()["credential"]["access"], \
+        r.json()["credential"]["secret"]
+    assert reader("GET", f"/{b}/doc").content == b"shared"
+    assert "doc" in texts(reader("GET", f"/{b}"), "Key")
+    assert b in texts(reader("GET", "/"), "Name")
+    for method, path in (("PUT", f"/{b}/new"), ("DELETE", f"/{b}/doc"),
+                         ("DELETE", f"/{b}"), ("POST", f"/{b}/doc?uploads")):
+        path, _, query = path.partition("?")
+        r = reader(method, path, b"x" if method == "PUT" else b"", query=query or None)
+        assert r.status_code == 403 and code(r) == "AccessDenied", (method, path)
+    assert alice("GET", f"/{b}/doc").content == b"shared"
