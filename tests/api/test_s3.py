@@ -565,3 +565,38 @@ def test_reader_of_the_project_reads_but_does_not_write(cloud3: Cloud, alice: S3
         r = reader(method, path, b"x" if method == "PUT" else b"", query=query or None)
         assert r.status_code == 403 and code(r) == "AccessDenied", (method, path)
     assert alice("GET", f"/{b}/doc").content == b"shared"
+
+
+def test_virtual_host_style(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """With a public_url host, `<bucket>.<host>/object/s3/<key>` is the bucket's key
+    (botocore's virtual addressing), signed V4 and V2 on the path the client sent."""
+    from botocore.auth import HmacV1Auth
+
+    gen = build_cloud(tmp_path_factory.mktemp("s3v"), public_url="http://cloud.test:8080")
+    cloud = next(gen)
+    try:
+        s3 = S3(cloud)
+        b = bucket_name()
+        s3("PUT", f"/{b}")
+
+        def send(method: str, url: str, body: bytes = b"", v2: bool = False
+                 ) -> httpx.Response:
+            req = AWSRequest(method=method, url=url, data=body)
+            if v2:
+                HmacV1Auth(Credentials(s3.access, s3.secret)).add_auth(req)
+            else:
+                S3SigV4Auth(Credentials(s3.access, s3.secret), "s3",
+                            "us-east-1").add_auth(req)
+            p = req.prepare()
+            return cloud.client.request(method, p.url, headers=dict(p.headers),
+                                        content=body)
+
+        host = f"http://{b}.cloud.test:8080/object/s3"
+        assert send("PUT", f"{host}/v/key.txt", b"virtual").status_code == 200
+        assert s3("GET", f"/{b}/v/key.txt").content == b"virtual"
+        r = send("GET", f"{host}/v/key.txt")
+        assert r.status_code == 200 and r.content == b"virtual"
+        r = send("GET", f"{host}/", v2=True)
+        assert r.status_code == 200 and texts(r, "Key") == ["v/key.txt"]
+    finally:
+        gen.close()

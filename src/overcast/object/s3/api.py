@@ -13,6 +13,7 @@ ServiceSpec) and checked against the signature as they stream (`body.py`).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
@@ -351,11 +352,44 @@ class AmzRequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+class VirtualHostMiddleware:
+    """Virtual-host-style addressing: with a `public_url` host H, a request for
+    `http://<bucket>.H/object/s3/<key>` is the path-style request for
+    `/object/s3/<bucket>/<key>`. The path the client signed (and the bucket V2
+    signs) are kept in the request's state for the signature check."""
+
+    def __init__(self, app: ASGIApp, host: str) -> None:
+        self.app = app
+        self.suffix = "." + host.lower()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope.get("path", "")
+            host = next((v.decode("latin-1") for k, v in scope.get("headers", ())
+                         if k == b"host"), "").lower()
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            if name.endswith(self.suffix) and (path == MOUNT or
+                                               path.startswith(MOUNT + "/")):
+                bucket = name[:-len(self.suffix)]
+                raw = (scope.get("raw_path") or path.encode()).split(b"?", 1)[0]
+                scope = dict(scope)
+                scope.setdefault("state", {})["s3_virtual"] = (raw.decode("latin-1"),
+                                                               bucket)
+                rest = path[len(MOUNT):]
+                scope["path"] = f"{MOUNT}/{bucket}{rest}"
+                scope["raw_path"] = (f"{MOUNT}/{bucket}".encode() +
+                                     raw[len(MOUNT):])
+        await self.app(scope, receive, send)
+
+
 def setup(app: FastAPI) -> None:
     """Mounted before Swift's `/object` (the longer prefix must be matched first);
     the store itself is the Swift service's (`app.state.object_store`)."""
     app.state.s3_auth = S3Authenticator(app.state.identity, mount=MOUNT)
     app.add_middleware(AmzRequestIdMiddleware)
+    public = urlsplit(app.state.settings.public_url or "").hostname
+    if public:
+        app.add_middleware(VirtualHostMiddleware, host=public)
     app.state.specs.append(ServiceSpec(
         name="s3", type="s3", prefix=MOUNT, error_style="s3",
         endpoint_path=MOUNT, routers=[router], raw_body_paths=[r"/.*"]))

@@ -57,9 +57,14 @@ async def caller(request: Request) -> S3Caller | None:
     if any("\x00" in v for v in request.headers.values()):
         raise err.invalid_argument("Header values must not contain NUL.")
     auth: S3Authenticator = request.app.state.s3_auth
-    rid = request.scope.get("state", {}).get("request_id", "")
-    return await asyncio.to_thread(auth.authenticate, SignedRequest.from_asgi(dict(request.scope)),
-                                   rid)
+    state = request.scope.get("state", {})
+    scope = dict(request.scope)
+    # a virtual-host-style request: the path the client signed, and its bucket
+    signed_path, host_bucket = state.get("s3_virtual", (None, None))
+    if signed_path is not None:
+        scope["raw_path"] = signed_path.encode("latin-1")
+    return await asyncio.to_thread(auth.authenticate, SignedRequest.from_asgi(scope),
+                                   state.get("request_id", ""), host_bucket=host_bucket)
 
 
 def context(who: S3Caller | None) -> RequestContext | None:
