@@ -55,6 +55,7 @@ SERVICE_MODULES = [
     "overcast.network.api",
     "overcast.volume.api",
     "overcast.object.api",
+    "overcast.object.s3.api",
 ]
 
 
@@ -91,7 +92,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
     specs: list[ServiceSpec] = app.state.specs
     app.state.error_styles = sorted(((s.prefix, s.error_style) for s in specs),
                                     key=lambda x: -len(x[0]))
-    for spec in specs:
+    # the longest prefix first: /object/s3 (S3) must be tried before /object (Swift)
+    for spec in sorted(specs, key=lambda s: -len(s.prefix)):
         # Each service is a Mount: a request is matched against its own service's
         # routes only, not against every route of the cloud in turn (route
         # matching was a third of a small request's CPU with all routes flat).

@@ -110,3 +110,12 @@ def list_objects(store: ObjectStore, account: str, container: str, *, prefix: st
                        prefix=prefix, delimiter=delimiter, marker=marker,
                        end_marker=end_marker, limit=limit, reverse=reverse)
         return info(row), entries
+
+
+def accounts_holding(store: ObjectStore, name: str) -> list[str]:
+    """The accounts that hold a container called `name`, oldest container first
+    (S3's bucket names are global: a bucket outside the caller's account is found
+    by its name alone)."""
+    with store.db.session() as s:
+        return list(s.scalars(select(m.Container.account).where(m.Container.name == name)
+                              .order_by(m.Container.created_at, m.Container.id)))

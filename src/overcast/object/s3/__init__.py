@@ -12,19 +12,23 @@ containers (buckets) and objects the Swift API serves, reached at `/object/s3`.
   errors.py   S3's error codes, as exceptions carrying code, status and message
   xml.py      S3's XML: the error body and the result documents, pure functions
 
+The routes (path style, `/object/s3/<bucket>/<key>`):
+
+  api.py            the ServiceSpec (catalog type `s3`, error style "s3"), the
+                    service and bucket operations, and the dispatch of object
+                    requests by method and sub-resource
+  object_routes.py  Put/Get/Head/Copy/DeleteObject
+  multipart.py      the multipart upload operations; parts.py where uploads live
+                    (`<bucket>+segments`, completed uploads are Swift SLOs)
+  common.py         the caller, the bucket it names, Swift's roles and ACLs as
+                    S3's AccessDenied, domain refusals in S3's codes
+
+A bucket is a Swift container of the account `AUTH_<project>` of the EC2
+credential's project, an object a Swift object: one store, two APIs. Bucket
+names are global as in S3: a bucket outside the caller's account is found by
+name and judged by its Swift ACLs (`public-read` is `.r:*,.rlistings`).
+
 No tables here: credentials are identity's (through its public functions), objects
-the object store's.
-
-How the S3 routes use these (the routes themselves come with the object store):
-
-    auth = S3Authenticator(app.state.identity, mount="/object/s3")     # in setup()
-    caller = auth.authenticate(SignedRequest.from_asgi(request.scope), request_id)
-    ...                    # None: anonymous (public-read buckets only)
-    async for piece in verified_body(request.stream(), caller, lower_case_headers):
-        ...                # write to a temporary file; commit only at the end
-    return Response(xml.list_objects_v2(...), media_type=xml.CONTENT_TYPE)
-
-The S3 ServiceSpec declares `error_style="s3"` (prefix `/object/s3`, longer than
-Swift's `/object`, so it wins): every refusal, S3Error or not, then reaches the
-client as S3's `<Error>` document through the app's one error handler.
+the object store's (its domain modules). Every refusal, S3Error or not, reaches
+the client as S3's `<Error>` document through the app's one error handler.
 """
