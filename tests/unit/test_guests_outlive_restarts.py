@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -30,11 +31,21 @@ from overcast.config import load_settings
 from tests.unit.test_agent import StandInConductor
 from tests.unit.test_agent import spec as agent_spec
 
+SLEEP = "import time; time.sleep(60)"
+
 
 def stand_in(argv_tail: list[str], cwd: Path) -> subprocess.Popen[bytes]:
     """A process whose command line looks like a QEMU's (`-pidfile PATH`)."""
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+    return subprocess.Popen([sys.executable, "-c", SLEEP,
                              *argv_tail], cwd=cwd)
+
+
+def execed(pid: int) -> None:
+    """Wait for a stand-in just forked to run its own command line."""
+    deadline = time.monotonic() + 10
+    while SLEEP not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -63,10 +74,8 @@ def test_a_pid_file_is_recognised_however_its_path_was_spelled(
     bare = stand_in([str(pidfile)], real)  # names the path, not as its pid file
     procs += [same, relative, other, bare]
     via_link = tmp_path / "link" / "inst" / "qemu.pid"
-    for p in procs:  # each execs its command line in a moment
-        while "-c" not in Path(f"/proc/{p.pid}/cmdline").read_bytes().decode(
-                errors="replace"):
-            pass
+    for p in procs:
+        execed(p.pid)
     assert names_pidfile(same.pid, pidfile)
     assert names_pidfile(same.pid, via_link)
     assert names_pidfile(relative.pid, pidfile)
@@ -86,9 +95,7 @@ def test_a_new_driver_on_another_spelling_of_the_state_dir_finds_the_guest(
     d.mkdir()
     p = stand_in(["-uuid", uid, "-pidfile", str(d / "qemu.pid")], d)
     procs.append(p)
-    while proc_start(p.pid) is None or "-uuid" not in \
-            Path(f"/proc/{p.pid}/cmdline").read_bytes().decode(errors="replace"):
-        pass
+    execed(p.pid)
     (d / "qemu.pid").write_text(f"{p.pid}\n")
     rec = InstanceRecord(uuid=uid, built=True, pid=p.pid, pid_start=proc_start(p.pid))
     first._write_record(rec)
