@@ -223,6 +223,9 @@ def load_settings(
     for name, value in overrides.items():
         if value is not None:
             values[name] = _coerce(name, fields[name].type, value)
-    values["data_dir"] = base_dir
+    # absolute: guests started from it (QEMU in its instance directory, a pid file
+    # and console named on its command line) must be found again by an `overcast up`
+    # started from another working directory
+    values["data_dir"] = base_dir.absolute()
     values.setdefault("cache_dir", default_cache_dir(env))
     return Settings(**values)

@@ -39,6 +39,9 @@ class Live:
     proc: subprocess.Popen[bytes]
     env: dict[str, str]
     log_path: Path
+    #: the environment `overcast up` was started with beyond ours (its driver, its
+    #: dataplane): a restart keeps it, as an operator restarts the same cloud
+    spawn_env: dict[str, str] | None = None
 
     @property
     def base(self) -> str:
@@ -80,8 +83,13 @@ class Live:
         path.write_text(yaml.safe_dump(data))
 
     def restart(self, extra_env: dict[str, str] | None = None) -> None:
+        """Stop `overcast up` (SIGTERM to its process group) and start it again on the
+        same data directory, with the environment it was started with (plus
+        `extra_env`): without it a cloud started with the QEMU driver would come back
+        with the fake one, which finds none of its guests."""
         stop_server(self)
-        self.proc = _spawn(self.data_dir, self.port, self.log_path, extra_env)
+        env = {**(self.spawn_env or {}), **(extra_env or {})}
+        self.proc = _spawn(self.data_dir, self.port, self.log_path, env)
         wait_ready(self)
 
 

@@ -40,12 +40,25 @@ def driver_names(setting: str) -> list[str]:
     return names
 
 
-def auto_drivers(plane_kind: str) -> list[str]:
+def auto_drivers(plane_kind: str, data_dir: Path | None = None) -> list[str]:
     """`auto`: the real drivers this host can run when instances get real networks
-    (the Linux dataplane), else the fake one."""
-    if plane_kind != "linux":
-        return ["fake"]
-    return [n for n in REAL if _unavailable(n) is None] or ["fake"]
+    (the Linux dataplane), else the fake one; and in any case the real drivers whose
+    guests are still on this host (a cloud started with the QEMU driver and started
+    again without saying so must not come back with the fake one, which knows none
+    of them and would report every guest lost)."""
+    if plane_kind == "linux":
+        wanted = list(REAL)
+    else:
+        wanted = [n for n in REAL if data_dir is not None and holds_guests(data_dir, n)]
+    return [n for n in wanted if _unavailable(n) is None] or ["fake"]
+
+
+def holds_guests(data_dir: Path, name: str) -> bool:
+    """Whether the real driver `name` has instances in this cloud's data directory."""
+    try:
+        return any(p.is_dir() for p in (data_dir / "instances" / name / "instances").iterdir())
+    except OSError:
+        return False
 
 
 def _unavailable(name: str) -> str | None:
@@ -68,7 +81,8 @@ async def start_local_agents(app: Any, settings: Settings, bus: Bus) -> list[Any
     if plane_kind == "auto":
         plane_kind = "linux" if os.geteuid() == 0 and shutil.which("ip") else "none"
     if settings.agent_driver == "auto":
-        names = ["fake"] if settings.fake_hosts > 1 else auto_drivers(plane_kind)
+        names = ["fake"] if settings.fake_hosts > 1 else \
+            auto_drivers(plane_kind, settings.data_dir)
     else:
         names = driver_names(settings.agent_driver)
     plane = None

@@ -61,6 +61,24 @@ def proc_cmdline(pid: int) -> list[str]:
         return []
 
 
+def names_pidfile(pid: int, pidfile: Path) -> bool:
+    """Whether process `pid` is a QEMU started with `-pidfile` naming `pidfile`: the
+    same string, or the same file reached another way (the data directory given
+    relatively or through a symlink by the `overcast up` that started it, a path
+    relative to QEMU's own working directory), so a restarted agent adopts it."""
+    argv = proc_cmdline(pid)
+    if str(pidfile) in argv:
+        return True
+    try:
+        given = argv[argv.index("-pidfile") + 1]
+    except (ValueError, IndexError):
+        return False
+    try:
+        return os.path.samefile(os.path.join(f"/proc/{pid}/cwd", given), pidfile)
+    except OSError:
+        return False
+
+
 def _is_nbd(vol: dict[str, Any]) -> bool:
     return (vol.get("connection_info") or {}).get("driver_volume_type") == "nbd"
 
@@ -109,8 +127,9 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
     # --------------------------------------------------------------- process
     def _pid(self, uuid: str, rec: InstanceRecord | None = None) -> int | None:
         """The pid of the instance's live QEMU, None when none runs. The pid file (or
-        the record) names it; its command line must name our pid file, and its start
-        time the recorded one (a pid reused by another process is not ours)."""
+        the record) names it; its command line must name our pid file (see
+        names_pidfile), and its start time the recorded one (a pid reused by another
+        process is not ours)."""
         d = self._dir(uuid)
         pidfile = d / "qemu.pid"
         candidates: list[int] = []
@@ -120,7 +139,7 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
             candidates.append(int(rec.pid))
         for pid in dict.fromkeys(candidates):
             start = _proc_start(pid)
-            if start is None or str(pidfile) not in proc_cmdline(pid):
+            if start is None or not names_pidfile(pid, pidfile):
                 continue
             if rec and rec.pid == pid and rec.pid_start not in (None, start):
                 continue
