@@ -17,10 +17,15 @@ the next one the volume is attached to, and by the host afterwards (debugfs).
   line) and a new driver object (an agent restart);
 * a raw volume exported by a qemu-storage-daemon on 127.0.0.1 over NBD, attached
   to a guest that reads it;
-* a guest that does not release a disk (paused) makes detach fail with a clear
-  error within the timeout, and a later detach finishes the unplug;
+* a volume extended while attached (QEMU block_resize); a read-only volume the
+  guest reads and cannot write; a guest that does not release a disk (paused)
+  makes detach fail with a clear error within the timeout, and a later detach
+  finishes the unplug;
 * an instance booted from a volume (boot_index 0): the volume is its /dev/vda;
-* a running container gets the volume as a block device and reads its bytes.
+* a running container gets volumes as block devices (a raw file as a loop device;
+  a qcow2 file and an NBD export through qemu-storage-daemon's FUSE export), reads
+  and writes their bytes, keeps them across a stop/start after a simulated host
+  reboot, sees one grow, and leaves no loop device or daemon after detach/destroy.
 """
 
 from __future__ import annotations
@@ -472,6 +477,14 @@ async def test_a_guest_that_does_not_release_the_disk(
     assert await d.attach_volume(s.uuid, file_info(vid, vol, "raw"), "") == "/dev/vdb"
     out = await wait_console(d, s.uuid, f"OVERCAST-VOLUME-WROTE {vid[:20]}")
     assert f"OVERCAST-VOLUME {vid[:20]} /dev/vdb ext4" in out
+    # extended while attached: QEMU grows the node (and the file under it, which
+    # it holds locked) and the guest's kernel is told
+    await d.extend_volume(s.uuid, vid, 96 << 20)
+    sizes = {n["node-name"]: n["image"]["virtual-size"]
+             for n in qmp(d, s.uuid, "query-named-block-nodes", {"flat": True})}
+    assert sizes[qv.names(vid)[0]] == 96 << 20 and vol.stat().st_size == 96 << 20
+    with pytest.raises(PermanentError, match="not attached"):
+        await d.extend_volume(s.uuid, str(uuid.uuid4()), 1 << 30)
     # a read-only volume: the guest reads it and cannot write it
     ro_id = str(uuid.uuid4())
     ro = make_volume(tmp_path, "raw", {"overcast-ro.txt": "read only\n"})
@@ -612,6 +625,11 @@ async def test_a_container_gets_volumes_as_block_devices(
         # written from inside, seen in the file on the host
         sh("printf OVERCAST-WRITTEN-BY-CONTAINER | dd of=/dev/vdb bs=512 seek=1 "
            "conv=notrunc 2>/dev/null && sync")
+        # extended: the loop device (and what the container sees) grows
+        with open(raw, "r+b") as fh:
+            fh.truncate(32 << 20)
+        await d.extend_volume(s.uuid, raw_id, 32 << 20)
+        assert sh("blockdev --getsize64 /dev/vdb").strip() == str(32 << 20)
         # a qcow2 file and an NBD export go through a storage daemon's FUSE export
         t0 = time.monotonic()
         assert await d.attach_volume(s.uuid, file_info(qcow_id, qcow, "qcow2"), "") == \

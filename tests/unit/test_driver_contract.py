@@ -7,6 +7,7 @@ guest image they boot, when the host can run them.
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -55,8 +56,8 @@ async def test_lifecycle(driver: Driver) -> None:
 async def test_volumes(driver: Driver, tmp_path: object) -> None:
     """attach_volume/detach_volume (VOLUME_CONTRACT.md): a device name back, the same
     one when attached again, another for a second volume, a freed one reused;
-    attached across a stop and start; detach idempotent; a connection_info of no
-    known kind refused."""
+    attached across a stop and start; extend of an attached volume (refused for a
+    detached one); detach idempotent; a connection_info of no known kind refused."""
     from pathlib import Path
 
     s = spec()
@@ -80,6 +81,9 @@ async def test_volumes(driver: Driver, tmp_path: object) -> None:
     assert await driver.get_info(s.uuid) == base.RUNNING
     # still attached: attaching again gives the same names
     assert await driver.attach_volume(s.uuid, vols[1], "") == second
+    # an attached volume the storage side grew (the driver may grow a file itself)
+    os.truncate(vols[1]["data"]["path"], 16 << 20)
+    await driver.extend_volume(s.uuid, vols[1]["data"]["volume_id"], 16 << 20)
     # a name freed by a detach is the next one given (the lowest free, as a guest's
     # kernel names its disks)
     await driver.detach_volume(s.uuid, vols[0]["data"]["volume_id"])
@@ -87,6 +91,8 @@ async def test_volumes(driver: Driver, tmp_path: object) -> None:
     for v in vols:
         await driver.detach_volume(s.uuid, v["data"]["volume_id"])
         await driver.detach_volume(s.uuid, v["data"]["volume_id"])  # idempotent
+    with pytest.raises(PermanentError):
+        await driver.extend_volume(s.uuid, vols[1]["data"]["volume_id"], 32 << 20)
     with pytest.raises(PermanentError):
         await driver.attach_volume(s.uuid, {"driver_volume_type": "iscsi", "data": {
             "volume_id": str(uuid.uuid4())}}, "")

@@ -272,6 +272,19 @@ class DetachVolume(Message):
 
 
 @dataclass
+class ExtendVolume(Message):
+    """Control plane -> agent (call): an attached volume grew to `size` bytes (the
+    storage side grew it first); the instance's guest is told. The reply is a
+    VolumeAttachReply."""
+
+    kind: ClassVar[str] = "extend_volume"
+    reply_type: ClassVar[type[Message] | None] = VolumeAttachReply
+    uuid: str = ""
+    volume_id: str = ""
+    size: int = 0
+
+
+@dataclass
 class InstanceState(Message):
     """Agent -> control plane: what an instance really is now."""
 

@@ -145,6 +145,12 @@ class Driver(abc.ABC):
         attached is no error. This default refuses."""
         raise PermanentError(f"the {self.name} driver cannot detach volumes")
 
+    async def extend_volume(self, uuid: str, volume_id: str, size: int) -> None:
+        """Tell the instance that an attached volume grew to `size` bytes (the
+        storage side grew it): a running guest sees the new size. This default
+        refuses."""
+        raise PermanentError(f"the {self.name} driver cannot extend attached volumes")
+
     async def snapshot(self, uuid: str, dest: Path) -> str:
         """Write the instance's root disk, as it is now, to the file `dest` and return
         its disk format (Glance's name: raw, qcow2, ...). The instance keeps running

@@ -173,6 +173,12 @@ class FakeDriver(Driver):
         if inst.volumes.pop(volume_id, None) is not None:
             self._save()
 
+    async def extend_volume(self, uuid: str, volume_id: str, size: int) -> None:
+        """Tell the instance that an attached volume grew to `size` bytes; a running
+        guest sees the new size. PermanentError when it is not attached."""
+        if volume_id not in self._get(uuid).volumes:
+            raise PermanentError(f"volume {volume_id} is not attached to {uuid}")
+
     async def snapshot(self, uuid: str, dest: Path) -> str:
         """A fake disk: a raw image of 1 MiB that names the instance and its image, so a
         test can tell one snapshot from another."""
