@@ -272,12 +272,12 @@ class DetachVolume(Message):
 
 
 @dataclass
-class ExtendVolume(Message):
+class GrowAttachedVolume(Message):
     """Control plane -> agent (call): an attached volume grew to `size` bytes (the
     storage side grew it first); the instance's guest is told. The reply is a
     VolumeAttachReply."""
 
-    kind: ClassVar[str] = "extend_volume"
+    kind: ClassVar[str] = "grow_attached_volume"
     reply_type: ClassVar[type[Message] | None] = VolumeAttachReply
     uuid: str = ""
     volume_id: str = ""
