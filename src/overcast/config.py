@@ -98,6 +98,9 @@ class Settings:
     #: Default: $XDG_CACHE_HOME/overcast, else ~/.cache/overcast.
     cache_dir: Path = field(default_factory=default_cache_dir)
     log_level: str = "info"
+    #: Seconds without a request after which a web console session ends (the user logs
+    #: in again); the session cookie is re-issued on every request the user makes.
+    dashboard_idle_timeout: int = 900
 
     # ----- derived paths -------------------------------------------------
     @property

@@ -1,0 +1,295 @@
+"""The console's plumbing: mounting, the per-request `Console`, templates, forms.
+
+`mount(app)` adds the console's routes at "/" after every API is mounted (so
+/identity, /compute, ... keep their own routes) and registers no catalog entry: the
+console is a client of the APIs, not a service. Each page handler starts with
+`console(request)`: the logged-in session (else a redirect to /login), an `API`
+client carrying the user's token, and the CSRF token forms must send back
+(`await ctx.form()` checks it). Pages are Jinja2 templates rendered on the server;
+htmx (vendored in static/, no build step) only refreshes fragments in place.
+
+Static files are served from memory under /static/<hash>/<name>, the hash of their
+contents, so browsers may cache them for a year and a new release is fetched at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import jinja2
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from overcast.dashboard.client import API, APIError
+from overcast.dashboard.session import COOKIE, Session, Sessions
+
+HERE = Path(__file__).resolve().parent
+#: A form body the console accepts (user data is at most 64 KiB in Nova).
+MAX_FORM_BYTES = 256 * 1024
+#: Routes taking raw bytes (image upload): the body guard must let them stream past.
+RAW_BODY_PATHS = [r"/images/[^/]+/upload"]
+#: Header htmx's background polls carry: they do not extend the idle session.
+POLL_HEADER = "x-overcast-poll"
+FLASH = "overcast_flash"
+
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".txt": "text/plain",
+          ".svg": "image/svg+xml", ".ico": "image/x-icon"}
+
+
+class LoginRequired(Exception):
+    """No valid session: the browser is sent to /login (and back afterwards)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Refused(Exception):
+    """A request the console itself refuses (bad CSRF token, bad form): 4xx page."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _static_files() -> tuple[str, dict[str, tuple[bytes, str]]]:
+    files: dict[str, tuple[bytes, str]] = {}
+    digest = hashlib.sha256()
+    for path in sorted((HERE / "static").iterdir()):
+        data = path.read_bytes()
+        digest.update(path.name.encode() + data)
+        files[path.name] = (data, _TYPES.get(path.suffix, "application/octet-stream"))
+    return digest.hexdigest()[:12], files
+
+
+STATIC_VERSION, STATIC_FILES = _static_files()
+
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+    autoescape=jinja2.select_autoescape(["html", "svg"]), trim_blocks=True,
+    lstrip_blocks=True, auto_reload=False)
+TEMPLATES.globals["static"] = lambda name: f"/static/{STATIC_VERSION}/{name}"
+
+
+def _filesize(n: Any) -> str:
+    size = float(n or 0)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+TEMPLATES.filters["filesize"] = _filesize
+
+
+@dataclass
+class Console:
+    """One request of a logged-in user."""
+
+    request: Request
+    session: Session
+    api: API
+    sessions: Sessions
+    flash: list[tuple[str, str]] = field(default_factory=list)
+    _form: dict[str, list[str]] | None = None
+
+    @property
+    def csrf(self) -> str:
+        return self.sessions.csrf(self.session)
+
+    async def form(self) -> dict[str, list[str]]:
+        """The posted form (urlencoded), refused unless it carries the CSRF token."""
+        if self._form is None:
+            self._form = await read_form(self.request)
+            sent = (self._form.get("csrf") or [""])[0] or \
+                self.request.headers.get("x-csrf-token", "")
+            if not self.sessions.csrf_ok(self.session, sent):
+                raise Refused(403, "The form was refused: its security token is missing or "
+                                   "wrong. Reload the page and try again.")
+        return self._form
+
+    def check_csrf_header(self) -> None:
+        """For raw-body requests (uploads): the token travels as a header."""
+        if not self.sessions.csrf_ok(self.session, self.request.headers.get("x-csrf-token")):
+            raise Refused(403, "The request was refused: its security token is missing or "
+                               "wrong. Reload the page and try again.")
+
+    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        html = TEMPLATES.get_template(template).render(
+            s=self.session, csrf=self.csrf, flash=self.flash, path=self.request.url.path,
+            services=services(self.request), **values)
+        response = HTMLResponse(html, status_code=status)
+        self._keep(response)
+        if FLASH in self.request.cookies and not self.request.headers.get("hx-request"):
+            response.delete_cookie(FLASH, path="/")  # shown once
+        return response
+
+    def redirect(self, url: str, message: str = "", kind: str = "ok") -> RedirectResponse:
+        response = RedirectResponse(url, status_code=303)
+        self._keep(response, (kind, message) if message else None)
+        return response
+
+    def _keep(self, response: Response, flash: tuple[str, str] | None = None) -> None:
+        """Re-seal the session (sliding idle timeout), carrying a message to the next
+        page; a background poll leaves the cookie as it was."""
+        if flash is None and self.request.headers.get(POLL_HEADER):
+            return
+        data = Session(**{k: getattr(self.session, k) for k in Session.__dataclass_fields__})
+        cookie = self.sessions.seal(data)
+        if flash:
+            set_flash(response, *flash)
+        set_session_cookie(response, cookie)
+
+
+def set_session_cookie(response: Response, cookie: str) -> None:
+    response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path="/")
+
+
+def set_flash(response: Response, kind: str, message: str) -> None:
+    """A message for the next page the browser shows (after a redirect)."""
+    value = base64.urlsafe_b64encode(f"{kind}:{message[:400]}".encode()).decode()
+    response.set_cookie(FLASH, value, httponly=True, samesite="strict", path="/")
+
+
+def read_flash(request: Request) -> tuple[str, str] | None:
+    try:
+        text = base64.urlsafe_b64decode(request.cookies.get(FLASH, "")).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    kind, sep, message = text.partition(":")
+    return (kind, message) if sep and kind in ("ok", "error") else None
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/x-www-form-urlencoded", ""):
+        raise Refused(415, "Forms are sent as application/x-www-form-urlencoded.")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_FORM_BYTES:
+            raise Refused(413, "The form is too large.")
+    out: dict[str, list[str]] = {}
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=1000)
+    except (UnicodeDecodeError, ValueError):
+        raise Refused(400, "The form could not be read.")
+    for key, value in pairs:
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def field_of(form: dict[str, list[str]], name: str, default: str = "") -> str:
+    return (form.get(name) or [default])[0].strip()
+
+
+def services(request: Request) -> set[str]:
+    """Catalog types this cloud serves (pages for volumes and objects need them)."""
+    return {spec.type for spec in request.app.state.specs}
+
+
+def http_client(request: Request) -> httpx.AsyncClient:
+    return request.app.state.dashboard_http  # type: ignore[no-any-return]
+
+
+def sessions_of(request: Request) -> Sessions:
+    return request.app.state.dashboard_sessions  # type: ignore[no-any-return]
+
+
+async def console(request: Request) -> Console:
+    """The logged-in user's console for this request, or LoginRequired."""
+    sessions = sessions_of(request)
+    cookie = request.cookies.get(COOKIE)
+    session = sessions.open(cookie)
+    if session is None:
+        raise LoginRequired("Your session has ended: please log in again." if cookie else "")
+    ctx = Console(request, session, API(http_client(request), session.token), sessions)
+    flash = read_flash(request)
+    if flash and not request.headers.get("hx-request"):
+        ctx.flash.append(flash)
+    request.state.console = ctx
+    return ctx
+
+
+def _back(request: Request) -> str:
+    """Where an action came from (same-origin Referer path), for its error message."""
+    ref = urlsplit(request.headers.get("referer", ""))
+    if ref.netloc and ref.netloc != request.url.netloc:
+        return "/"
+    return (ref.path or "/") + (f"?{ref.query}" if ref.query else "")
+
+
+def _bare_page(status: int, title: str, message: str) -> HTMLResponse:
+    html = TEMPLATES.get_template("error.html").render(
+        s=None, csrf="", flash=[], path="", services=set(), title=title, message=message)
+    return HTMLResponse(html, status_code=status)
+
+
+async def _on_login_required(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    if request.headers.get("hx-request"):
+        # a fragment request: make htmx load the login page as a whole page
+        response: Response = Response(status_code=204, headers={"HX-Redirect": "/login"})
+    else:
+        nxt = request.url.path if request.method == "GET" else "/"
+        response = RedirectResponse(f"/login?next={nxt}", status_code=303)
+        if exc.message:
+            set_flash(response, "error", exc.message)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+async def _on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    ctx: Console | None = getattr(request.state, "console", None)
+    if exc.status == 401 or ctx is None:
+        return await _on_login_required(request, LoginRequired(
+            "Your session has ended: please log in again."))
+    if request.method == "GET":
+        return ctx.render("error.html", status=exc.status if exc.status < 500 else 502,
+                          title="The cloud refused this page", message=exc.message)
+    return ctx.redirect(_back(request), exc.message, "error")
+
+
+async def _on_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return _bare_page(exc.status, "Refused", exc.message)
+
+
+def _static_route(router: APIRouter) -> None:
+    @router.get("/static/{version}/{name}", include_in_schema=False)
+    async def static(version: str, name: str) -> Response:
+        found = STATIC_FILES.get(name)
+        if found is None:
+            return Response("not found", status_code=404, media_type="text/plain")
+        cache = "public, max-age=31536000, immutable" if version == STATIC_VERSION \
+            else "no-cache"
+        return Response(found[0], media_type=found[1], headers={"Cache-Control": cache})
+
+
+def mount(app: FastAPI) -> None:
+    """Add the console at "/" (call after the API mounts)."""
+    from overcast.dashboard.pages import ROUTERS
+
+    settings = app.state.settings
+    app.state.dashboard_sessions = Sessions(settings.data_dir / "dashboard.key",
+                                            settings.dashboard_idle_timeout)
+    app.state.dashboard_http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://overcast.internal",
+        timeout=httpx.Timeout(120.0))
+    router = APIRouter(include_in_schema=False)
+    _static_route(router)
+    for r in ROUTERS:
+        router.routes.extend(r.routes)
+    app.include_router(router)
+    app.add_exception_handler(LoginRequired, _on_login_required)
+    app.add_exception_handler(APIError, _on_api_error)
+    app.add_exception_handler(Refused, _on_refused)
