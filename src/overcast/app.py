@@ -22,8 +22,8 @@ from starlette.routing import Mount
 
 from overcast.compute.service import ComputeService
 from overcast.config import Settings
-from overcast.dashboard.web import RAW_BODY_PATHS
-from overcast.dashboard.web import mount as mount_dashboard
+from overcast.dashboard.mount import RAW_BODY_PATHS
+from overcast.dashboard.mount import mount as mount_dashboard
 from overcast.db import Database
 from overcast.identity.service import CatalogService
 from overcast.kit.body import BodyGuard

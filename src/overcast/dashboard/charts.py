@@ -106,13 +106,13 @@ def topology(networks: list[dict[str, Any]], routers: list[dict[str, Any]],
     for port in ports:
         owner = port.get("device_owner") or ""
         server = names.get(port.get("device_id") or "")
-        net = port.get("network_id")
-        if not owner.startswith("compute:") or server is None or net not in net_y:
+        net_id = str(port.get("network_id"))
+        if not owner.startswith("compute:") or server is None or net_id not in net_y:
             continue
-        i = col.get(net, 0)
-        col[net] = i + 1
-        x, top = 40 + i * 150, net_y[net] + 60
-        lines.append(_line(x + 60, net_y[net] + 24, x + 60, top))
+        i = col.get(net_id, 0)
+        col[net_id] = i + 1
+        x, top = 40 + i * 150, net_y[net_id] + 60
+        lines.append(_line(x + 60, net_y[net_id] + 24, x + 60, top))
         ips = ", ".join(ip["ip_address"] for ip in port.get("fixed_ips", []))
         boxes.append(_box(_Box(x, top, 120, 50, server.get("name") or server["id"][:8],
                                ips, "instance", f"/instances/{server['id']}")))

@@ -1,8 +1,6 @@
 """The console's plumbing: mounting, the per-request `Console`, templates, forms.
 
-`mount(app)` adds the console's routes at "/" after every API is mounted (so
-/identity, /compute, ... keep their own routes) and registers no catalog entry: the
-console is a client of the APIs, not a service. Each page handler starts with
+Each page handler starts with
 `console(request)`: the logged-in session (else a redirect to /login), an `API`
 client carrying the user's token, and the CSRF token forms must send back
 (`await ctx.form()` checks it). Pages are Jinja2 templates rendered on the server;
@@ -23,7 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import jinja2
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from overcast.dashboard.client import API, APIError
@@ -233,7 +231,7 @@ def _bare_page(status: int, title: str, message: str) -> HTMLResponse:
     return HTMLResponse(html, status_code=status)
 
 
-async def _on_login_required(request: Request, exc: Exception) -> Response:
+async def on_login_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoginRequired)
     if request.headers.get("hx-request"):
         # a fragment request: make htmx load the login page as a whole page
@@ -247,11 +245,11 @@ async def _on_login_required(request: Request, exc: Exception) -> Response:
     return response
 
 
-async def _on_api_error(request: Request, exc: Exception) -> Response:
+async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, APIError)
     ctx: Console | None = getattr(request.state, "console", None)
     if exc.status == 401 or ctx is None:
-        return await _on_login_required(request, LoginRequired(
+        return await on_login_required(request, LoginRequired(
             "Your session has ended: please log in again."))
     if request.method == "GET":
         return ctx.render("error.html", status=exc.status if exc.status < 500 else 502,
@@ -259,12 +257,12 @@ async def _on_api_error(request: Request, exc: Exception) -> Response:
     return ctx.redirect(_back(request), exc.message, "error")
 
 
-async def _on_refused(request: Request, exc: Exception) -> Response:
+async def on_refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
     return _bare_page(exc.status, "Refused", exc.message)
 
 
-def _static_route(router: APIRouter) -> None:
+def static_route(router: APIRouter) -> None:
     @router.get("/static/{version}/{name}", include_in_schema=False)
     async def static(version: str, name: str) -> Response:
         found = STATIC_FILES.get(name)
@@ -273,23 +271,3 @@ def _static_route(router: APIRouter) -> None:
         cache = "public, max-age=31536000, immutable" if version == STATIC_VERSION \
             else "no-cache"
         return Response(found[0], media_type=found[1], headers={"Cache-Control": cache})
-
-
-def mount(app: FastAPI) -> None:
-    """Add the console at "/" (call after the API mounts)."""
-    from overcast.dashboard.pages import ROUTERS
-
-    settings = app.state.settings
-    app.state.dashboard_sessions = Sessions(settings.data_dir / "dashboard.key",
-                                            settings.dashboard_idle_timeout)
-    app.state.dashboard_http = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://overcast.internal",
-        timeout=httpx.Timeout(120.0))
-    router = APIRouter(include_in_schema=False)
-    _static_route(router)
-    for r in ROUTERS:
-        router.routes.extend(r.routes)
-    app.include_router(router)
-    app.add_exception_handler(LoginRequired, _on_login_required)
-    app.add_exception_handler(APIError, _on_api_error)
-    app.add_exception_handler(Refused, _on_refused)

@@ -1,5 +1,6 @@
 """The console's pages, one module per area; `ROUTERS` is what `web.mount` adds."""
 
-from overcast.dashboard.pages import auth, overview
+from overcast.dashboard.pages import admin, auth, images, instances, keypairs, networks, overview
 
-ROUTERS = [auth.router, overview.router]
+ROUTERS = [auth.router, overview.router, instances.router, images.router,
+           networks.router, keypairs.router, admin.router]

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from overcast.dashboard.charts import donut
-from overcast.dashboard.client import COMPUTE, NETWORK, VOLUME, API, APIError
+from overcast.dashboard.client import API, COMPUTE, NETWORK, VOLUME, APIError
 from overcast.dashboard.web import console, services
 
 router = APIRouter()
@@ -47,9 +47,10 @@ async def overview(request: Request) -> Response:
         ctx.api.get(f"{COMPUTE}/servers/detail", limit=10),
         _volume_quota(ctx.api, pid) if has_volumes else asyncio.sleep(0, {}))
     q, nq = nova["quota_set"], neutron["quota"]
+    ram_used, ram_limit = _usage(q.get("ram"))
     charts = [donut("Instances", *_usage(q.get("instances"))),
               donut("vCPUs", *_usage(q.get("cores"))),
-              donut("RAM", *[x / 1024 if x > 0 else x for x in _usage(q.get("ram"))],
+              donut("RAM", ram_used / 1024, ram_limit / 1024 if ram_limit > 0 else ram_limit,
                     unit=" GiB"),
               donut("Floating IPs", *_usage(nq.get("floatingip"))),
               donut("Security groups", *_usage(nq.get("security_group")))]
