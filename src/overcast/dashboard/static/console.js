@@ -36,8 +36,12 @@
           xhr.onload = function () {
             var body = {}; try { body = JSON.parse(xhr.responseText); } catch (e) { body = {}; }
             if (xhr.status >= 200 && xhr.status < 300) {
-              bar.value = bar.max; out.textContent = "Uploaded: the image is active.";
-              window.location = body.next || "/images";
+              bar.value = bar.max;
+              out.textContent = "Uploaded " + file.size + " bytes: ";
+              var link = document.createElement("a");
+              link.href = body.next || "/images"; link.id = "uploaded-image";
+              link.textContent = "open the image";
+              out.appendChild(link);
             } else { out.textContent = "Upload failed: " + (body.message || xhr.status); }
           };
           xhr.onerror = function () { out.textContent = "Upload failed: the connection broke."; };
