@@ -271,3 +271,9 @@ def static_route(router: APIRouter) -> None:
         cache = "public, max-age=31536000, immutable" if version == STATIC_VERSION \
             else "no-cache"
         return Response(found[0], media_type=found[1], headers={"Cache-Control": cache})
+
+    @router.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        # browsers ask for it on pages without a <link rel=icon> (the APIs' JSON errors)
+        data, media = STATIC_FILES["favicon.svg"]
+        return Response(data, media_type=media, headers={"Cache-Control": "max-age=86400"})
