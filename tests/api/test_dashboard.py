@@ -283,3 +283,21 @@ def test_project_switch(web: Cloud, admin: Browser) -> None:
     assert "Now working in project sw-p-" in home.text
     r = admin.post("/projects/switch", {"project_id": web.project_of(web.admin())})
     assert r.status_code == 303
+
+
+def test_pages_carry_a_content_security_policy(admin: Browser) -> None:
+    r = admin.get("/instances")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert r.headers["cache-control"] == "no-store"
+
+
+def test_login_never_redirects_off_site(web: Cloud) -> None:
+    b = Browser(web)
+    page = b.get("/login", params={"next": "//evil.example/x"})
+    token = CSRF.search(page.text).group(1)  # type: ignore[union-attr]
+    assert 'name="next" value="/"' in page.text
+    r = b.c.post("/login", data={"csrf": token, "username": "admin",
+                                 "password": web.admin_password, "next": "https://evil.example"},
+                 follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"

@@ -16,7 +16,7 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -124,7 +124,7 @@ class Console:
         html = TEMPLATES.get_template(template).render(
             s=self.session, csrf=self.csrf, flash=self.flash, path=self.request.url.path,
             services=services(self.request), **values)
-        response = HTMLResponse(html, status_code=status)
+        response = harden(HTMLResponse(html, status_code=status))
         self._keep(response)
         if FLASH in self.request.cookies and not self.request.headers.get("hx-request"):
             response.delete_cookie(FLASH, path="/")  # shown once
@@ -145,6 +145,24 @@ class Console:
         if flash:
             set_flash(response, *flash)
         set_session_cookie(response, cookie)
+
+
+#: Scripts and styles from this site only; no framing (clickjacking); forms post here.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+       "form-action 'self'; base-uri 'none'")
+
+
+R = TypeVar("R", bound=Response)
+
+
+def harden(response: R) -> R:
+    """Headers every console page carries."""
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def set_session_cookie(response: Response, cookie: str) -> None:
@@ -228,7 +246,7 @@ def _back(request: Request) -> str:
 def _bare_page(status: int, title: str, message: str) -> HTMLResponse:
     html = TEMPLATES.get_template("error.html").render(
         s=None, csrf="", flash=[], path="", services=set(), title=title, message=message)
-    return HTMLResponse(html, status_code=status)
+    return harden(HTMLResponse(html, status_code=status))
 
 
 async def on_login_required(request: Request, exc: Exception) -> Response:

@@ -26,6 +26,7 @@ from overcast.dashboard.web import (
     Refused,
     console,
     field_of,
+    harden,
     http_client,
     read_flash,
     read_form,
@@ -53,7 +54,7 @@ def _login_page(request: Request, error: str = "", status: int = 200,
     html = TEMPLATES.get_template("login.html").render(
         s=None, csrf=nonce, flash=flash, path="/login", services=set(),
         next=_safe_next(request.query_params.get("next", "/")), values=values or {})
-    response = HTMLResponse(html, status_code=status)
+    response = harden(HTMLResponse(html, status_code=status))
     response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", path="/login")
     response.delete_cookie(FLASH, path="/")
     return response

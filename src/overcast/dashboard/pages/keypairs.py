@@ -35,8 +35,7 @@ async def create(request: Request) -> Response:
     if not made.get("private_key"):
         return ctx.redirect("/keypairs", f"Key pair {made['name']} imported.")
     response = ctx.render("keypair_created.html", keypair=made)
-    response.headers["Cache-Control"] = "no-store"  # the private key is shown once
-    return response
+    return response  # never cached (harden's no-store): the private key is shown once
 
 
 @router.post("/keypairs/{name}/delete")
