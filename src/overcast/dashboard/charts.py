@@ -59,6 +59,10 @@ class _Box:
     links: list[str] = field(default_factory=list)
 
 
+#: Instances drawn under one network; the rest are one "+N more" box (a picture of a
+#: thousand instances is no picture).
+MAX_PER_NETWORK = 12
+
 _COLOURS = {"external": "#7a4fc4", "network": "#2458c6", "router": "#1d7a46",
             "instance": "#b36b00"}
 
@@ -70,7 +74,8 @@ def topology(networks: list[dict[str, Any]], routers: list[dict[str, Any]],
     external = [n for n in networks if n.get("router:external")]
     tenant = [n for n in networks if not n.get("router:external")]
     names = {s["id"]: s for s in servers}
-    width = max(900, 180 * max(len(routers), 1) + 200, 150 * max(len(servers), 1) + 200)
+    shown = min(len(servers), MAX_PER_NETWORK + 1)
+    width = max(900, 180 * max(len(routers), 1) + 200, 150 * max(shown, 1) + 200)
     parts: list[str] = []
     y = 20
     net_y: dict[str, float] = {}
@@ -111,11 +116,19 @@ def topology(networks: list[dict[str, Any]], routers: list[dict[str, Any]],
             continue
         i = col.get(net_id, 0)
         col[net_id] = i + 1
+        if i >= MAX_PER_NETWORK:
+            continue  # counted, drawn as "+N more" below
         x, top = 40 + i * 150, net_y[net_id] + 60
         lines.append(_line(x + 60, net_y[net_id] + 24, x + 60, top))
         ips = ", ".join(ip["ip_address"] for ip in port.get("fixed_ips", []))
         boxes.append(_box(_Box(x, top, 120, 50, server.get("name") or server["id"][:8],
                                ips, "instance", f"/instances/{server['id']}")))
+    for net_id, count in col.items():
+        if count > MAX_PER_NETWORK:
+            x = 40 + MAX_PER_NETWORK * 150
+            boxes.append(_box(_Box(x, net_y[net_id] + 60, 120, 50,
+                                   f"+{count - MAX_PER_NETWORK} more", "instances",
+                                   "instance", "/instances")))
     for router in routers:
         x = router_x[router["id"]]
         boxes.append(_box(_Box(x - 60, router_y, 120, 40, router.get("name") or
