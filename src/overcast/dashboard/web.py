@@ -1,9 +1,8 @@
-"""The console's plumbing: mounting, the per-request `Console`, templates, forms.
+"""The console's plumbing: the per-request `Console`, templates, forms, error pages.
 
-Each page handler starts with
-`console(request)`: the logged-in session (else a redirect to /login), an `API`
-client carrying the user's token, and the CSRF token forms must send back
-(`await ctx.form()` checks it). Pages are Jinja2 templates rendered on the server;
+Each page handler starts with `console(request)`: the logged-in session (else a
+redirect to /login), an `API` client carrying the user's token, and the CSRF token
+forms must send back (`await ctx.form()` checks it). Pages are Jinja2 templates rendered on the server;
 htmx (vendored in static/, no build step) only refreshes fragments in place.
 
 Static files are served from memory under /static/<hash>/<name>, the hash of their
@@ -140,8 +139,7 @@ class Console:
         page; a background poll leaves the cookie as it was."""
         if flash is None and self.request.headers.get(POLL_HEADER):
             return
-        data = Session(**{k: getattr(self.session, k) for k in Session.__dataclass_fields__})
-        cookie = self.sessions.seal(data)
+        cookie = self.sessions.seal(self.session)
         if flash:
             set_flash(response, *flash)
         set_session_cookie(response, cookie)
