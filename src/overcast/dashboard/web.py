@@ -2,8 +2,9 @@
 
 Each page handler starts with `console(request)`: the logged-in session (else a
 redirect to /login), an `API` client carrying the user's token, and the CSRF token
-forms must send back (`await ctx.form()` checks it). Pages are Jinja2 templates rendered on the server;
-htmx (vendored in static/, no build step) only refreshes fragments in place.
+forms must send back (`await ctx.form()` checks it). Pages are Jinja2 templates
+rendered on the server; htmx (vendored in static/, no build step) only refreshes
+fragments in place.
 
 Static files are served from memory under /static/<hash>/<name>, the hash of their
 contents, so browsers may cache them for a year and a new release is fetched at once.
