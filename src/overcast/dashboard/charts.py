@@ -110,10 +110,12 @@ def topology(networks: list[dict[str, Any]], routers: list[dict[str, Any]],
     boxes: list[str] = []
     for port in ports:
         owner = port.get("device_owner") or ""
-        server = names.get(port.get("device_id") or "")
+        device = str(port.get("device_id") or "")
         net_id = str(port.get("network_id"))
-        if not owner.startswith("compute:") or server is None or net_id not in net_y:
+        if not owner.startswith("compute:") or not device or net_id not in net_y:
             continue
+        # past the first page of names an instance is drawn by its id's head
+        server = names.get(device) or {"id": device, "name": device[:8]}
         i = col.get(net_id, 0)
         col[net_id] = i + 1
         if i >= MAX_PER_NETWORK:

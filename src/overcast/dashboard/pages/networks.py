@@ -163,10 +163,13 @@ async def delete_rule(rule_id: str, request: Request) -> Response:
 
 
 async def _picture(ctx: Console) -> Any:
-    nets, subnets, routers, ports, servers = await asyncio.gather(
+    nets, subnets, routers, ports = await asyncio.gather(
         ctx.api.get(f"{NETWORK}/networks"), ctx.api.get(f"{NETWORK}/subnets"),
-        ctx.api.get(f"{NETWORK}/routers"), ctx.api.get(f"{NETWORK}/ports"),
-        ctx.api.get(f"{COMPUTE}/servers", limit=1000))
+        ctx.api.get(f"{NETWORK}/routers"), ctx.api.get(f"{NETWORK}/ports"))
+    # instance names only when some instance has a port to draw (Nova's plain list)
+    servers: dict[str, Any] = {"servers": []}
+    if any((p.get("device_owner") or "").startswith("compute:") for p in ports["ports"]):
+        servers = await ctx.api.get(f"{COMPUTE}/servers", limit=1000)
     cidrs: dict[str, list[str]] = {}
     for sub in subnets["subnets"]:
         cidrs.setdefault(sub["network_id"], []).append(sub["cidr"])

@@ -1,9 +1,11 @@
 // overcast console: the few behaviours plain HTML lacks. No framework, no build step.
 "use strict";
 (function () {
-  // Ask before destructive actions (forms marked data-confirm).
+  // Ask before destructive actions (forms or buttons marked data-confirm).
   document.addEventListener("submit", function (ev) {
-    var msg = ev.target.getAttribute("data-confirm");
+    var button = ev.submitter;
+    var msg = (button && button.getAttribute("data-confirm")) ||
+      ev.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) { ev.preventDefault(); }
   });
 
