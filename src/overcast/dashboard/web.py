@@ -86,6 +86,17 @@ def _filesize(n: Any) -> str:
 
 
 TEMPLATES.filters["filesize"] = _filesize
+#: Nova's power_state numbers, as the table shows them.
+TEMPLATES.globals["power_states"] = {0: "NOSTATE", 1: "RUNNING", 3: "PAUSED", 4: "SHUTDOWN",
+                                     6: "CRASHED", 7: "SUSPENDED"}
+#: The actions an instance in each status offers (besides Delete, always there).
+TEMPLATES.globals["row_actions"] = {
+    "ACTIVE": (("stop", "Stop"), ("reboot", "Reboot"), ("pause", "Pause"),
+               ("suspend", "Suspend")),
+    "SHUTOFF": (("start", "Start"),), "PAUSED": (("unpause", "Unpause"),),
+    "SUSPENDED": (("resume", "Resume"),),
+    "VERIFY_RESIZE": (("confirm-resize", "Confirm resize"), ("revert-resize", "Revert resize")),
+    "ERROR": (("hard-reboot", "Hard reboot"),)}
 
 
 @dataclass
