@@ -55,6 +55,8 @@ SERVICE_MODULES = [
     "overcast.compute.api",
     "overcast.image.api",
     "overcast.network.api",
+    "overcast.volume.api",
+    "overcast.object.api",
 ]
 
 
@@ -125,14 +127,16 @@ def wire(app: FastAPI) -> None:
     """Give each service its collaborators, after every service exists.
 
     Compute is made here with its ports (`compute.ports`): the network service
-    (`app.state.network`), the image service (`app.state.images`) and Placement
-    (`app.state.placement`). A service that is not mounted is passed as None and
-    compute keeps its fallback (no networks, no image checks, no snapshots)."""
+    (`app.state.network`), the image service (`app.state.images`), Placement
+    (`app.state.placement`) and block storage (`app.state.volume.instances`). A
+    service that is not mounted is passed as None and compute keeps its fallback (no
+    networks, no image checks, no snapshots, no volumes)."""
     state = app.state
     if any(spec.type == "compute" for spec in state.specs):
         state.compute = ComputeService(
             state.db, state.bus, network=getattr(state, "network", None),
-            image=getattr(state, "images", None), placement=getattr(state, "placement", None))
+            image=getattr(state, "images", None), placement=getattr(state, "placement", None),
+            volume=getattr(getattr(state, "volume", None), "instances", None))
 
 
 def catalog_services(app: FastAPI) -> list[CatalogService]:

@@ -16,7 +16,7 @@ from overcast.config import Settings, SettingsError, load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="overcast: an OpenStack-compatible cloud that is simple to run.")
-keys_app = typer.Typer(no_args_is_help=True, help="Fernet token keys.")
+keys_app = typer.Typer(no_args_is_help=True, help="Fernet keys: tokens and credentials.")
 app.add_typer(keys_app, name="keys")
 image_app = typer.Typer(no_args_is_help=True, help="Guest images.")
 app.add_typer(image_app, name="image")
@@ -280,6 +280,26 @@ def keys_rotate(data_dir: DataDir = None) -> None:
     console.print(f"rotated: primary key is now {primary}")
 
 
+@keys_app.command("rotate-credentials")
+def keys_rotate_credentials(data_dir: DataDir = None) -> None:
+    """Rotate the credential encryption keys and re-encrypt every credential blob
+    with the new primary key (Keystone's credential_rotate + credential_migrate)."""
+    from overcast.db import Database
+    from overcast.identity.credentials import CredentialCrypto, Credentials
+    from overcast.identity.tokens import KeyRepository
+
+    settings = _settings(data_dir)
+    db = Database(settings.db_url)
+    try:
+        creds = Credentials(db, CredentialCrypto(KeyRepository(
+            settings.credential_keys_dir, settings.max_active_keys)))
+        primary = creds.rotate_keys()
+    finally:
+        db.dispose()
+    console.print(f"rotated: credential primary key is now {primary}; every blob "
+                  f"re-encrypted with it")
+
+
 @app.command()
 def doctor(data_dir: DataDir = None) -> None:
     """Check what this host offers and what overcast needs."""
@@ -381,6 +401,10 @@ def agent(
         help="amqp:// URL of the control plane's RabbitMQ.")] = None,
     data_dir: DataDir = None,
     spawn_latency: Annotated[float, typer.Option(help="Fake spawn time, seconds.")] = 0.0,
+    storage: Annotated[bool, typer.Option(
+        help="Also be a block storage host: volumes as files under DATA_DIR/volumes, "
+             "exported over NBD on volume_nbd_address:volume_nbd_port (no images: "
+             "volumes from images are made on a host that has them).")] = False,
 ) -> None:
     """Run compute agent(s) that serve a control plane over RabbitMQ."""
     import asyncio
@@ -408,7 +432,18 @@ def agent(
         agents = [Agent(n, FakeDriver(n, spawn_latency=spawn_latency), bus) for n in names]
         for a in agents:
             await a.start()
-        console.print(f"agents up: {', '.join(names)} (driver {driver})")
+        storage_host = None
+        if storage:
+            from overcast.agent.storage.component import StorageComponent
+            from overcast.agent.storage.file import FileDriver
+
+            root = settings.data_dir / "volumes"
+            storage_host = StorageComponent(host, FileDriver(
+                root, host=host, nbd_address=settings.volume_nbd_address,
+                nbd_port=settings.volume_nbd_port), work_dir=root / "to-images")
+            await storage_host.start_on(bus)
+        console.print(f"agents up: {', '.join(names)} (driver {driver})"
+                      + (f"; storage host {host}" if storage else ""))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -416,6 +451,8 @@ def agent(
         await stop.wait()
         for a in agents:
             await a.stop()
+        if storage_host is not None:
+            await storage_host.stop()
         await bus.stop()
 
     asyncio.run(run())

@@ -61,6 +61,9 @@ class Settings:
     allow_expired_window: int = 172800
     #: Fernet keys kept on disk (primary + secondaries + staged).
     max_active_keys: int = 3
+    #: How old a signed EC2/S3 request's timestamp may be before `POST /v3/ec2tokens`
+    #: refuses it (Keystone's [credential] auth_ttl, 15 minutes), in seconds.
+    credential_auth_ttl: int = 900
     bcrypt_rounds: int = 12
     #: Write the `overcast` entry into ~/.config/openstack/clouds.yaml too.
     merge_user_clouds_yaml: bool = True
@@ -84,6 +87,14 @@ class Settings:
     #: Images a project may own, and bytes of image data it may store (-1: unlimited).
     image_quota_count: int = 1000
     image_quota_bytes: int = 1 << 40
+    #: Objects a project may store in the object store, and bytes (-1: unlimited).
+    object_quota_count: int = -1
+    object_quota_bytes: int = 1 << 40
+    #: Temp-URL signatures the object store accepts (space-separated: sha1 sha256 sha512).
+    object_tempurl_digests: str = "sha1 sha256 sha512"
+    #: Seconds between passes of the object expirer (objects past X-Delete-At are
+    #: hidden at once; this only frees their space).
+    object_expirer_interval: float = 60.0
     #: Build and register the tiny guest images at start-up.
     build_test_image: bool = True
     #: Create the external `public` network (with the simulated upstream) and, for
@@ -97,6 +108,13 @@ class Settings:
     #: Built artefacts kept between clouds (the test guest under CACHE_DIR/guest).
     #: Default: $XDG_CACHE_HOME/overcast, else ~/.cache/overcast.
     cache_dir: Path = field(default_factory=default_cache_dir)
+    #: Run the storage component (the volumes' bytes, as files under
+    #: DATA_DIR/volumes) inside `overcast up`, as this host's block storage backend.
+    local_storage: bool = True
+    #: Where the storage host's NBD server (qemu-storage-daemon) listens for compute
+    #: hosts that reach its volumes over the network.
+    volume_nbd_address: str = "127.0.0.1"
+    volume_nbd_port: int = 10809
     log_level: str = "info"
     #: Seconds without a request after which a web console session ends (the user logs
     #: in again); the session cookie is re-issued on every request the user makes.
@@ -117,6 +135,12 @@ class Settings:
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "fernet-keys"
+
+    @property
+    def credential_keys_dir(self) -> Path:
+        """The Fernet keys that encrypt credential blobs at rest (not the token keys:
+        Keystone keeps them apart so rotating one never touches the other)."""
+        return self.data_dir / "credential-keys"
 
     @property
     def base_url(self) -> str:

@@ -76,11 +76,16 @@ def world(cloud: Cloud) -> dict[str, Any]:
                 )["network"]
     b_router = _ok(c.post(f"{N}/routers", headers=hb, json={"router": {"name": "b"}})
                    )["router"]
+    ec2 = _ok(c.post(f"/identity/v3/users/{a['user_id']}/credentials/OS-EC2", headers=ha,
+                     json={"tenant_id": a["project_id"]}))["credential"]
+    cred = _ok(c.post("/identity/v3/credentials", headers=ha, json={"credential": {
+        "type": "totp", "blob": "A-SEED", "user_id": a["user_id"]}}))["credential"]
     return {"cloud": cloud, "a": a, "b": b, "ha": ha, "hb": hb, "pub": pub,
             "pub_sub": pub_sub, "net": net, "sub": sub, "port": port, "router": router,
             "sg": sg, "rule": rule, "fip": fip, "server": server, "kp": kp,
             "group": group, "image": image, "shared": shared, "shared_sub": shared_sub,
-            "b_port": b_port, "b_net": b_net, "b_router": b_router}
+            "b_port": b_port, "b_net": b_net, "b_router": b_router, "ec2": ec2,
+            "cred": cred}
 
 
 # (what, method, path, body): B's member acting on A's objects.
@@ -137,6 +142,20 @@ VERBS: list[tuple[str, str, str, Any]] = [
      {"user": {"description": "x"}}),
     ("A's role assignments", "GET",
      "/identity/v3/role_assignments?scope.project.id={a[project_id]}", None),
+    ("show A's credential", "GET", "/identity/v3/credentials/{cred[id]}", None),
+    ("update A's credential", "PATCH", "/identity/v3/credentials/{cred[id]}",
+     {"credential": {"blob": "x"}}),
+    ("take A's credential", "PATCH", "/identity/v3/credentials/{cred[id]}",
+     {"credential": {"user_id": "{b[user_id]}"}}),
+    ("delete A's credential", "DELETE", "/identity/v3/credentials/{cred[id]}", None),
+    ("list A's EC2 credentials", "GET",
+     "/identity/v3/users/{a[user_id]}/credentials/OS-EC2", None),
+    ("show A's EC2 credential", "GET",
+     "/identity/v3/users/{a[user_id]}/credentials/OS-EC2/{ec2[access]}", None),
+    ("delete A's EC2 credential", "DELETE",
+     "/identity/v3/users/{a[user_id]}/credentials/OS-EC2/{ec2[access]}", None),
+    ("A's EC2 credential by B's URL", "GET",
+     "/identity/v3/users/{b[user_id]}/credentials/OS-EC2/{ec2[access]}", None),
     ("placement providers", "GET", "/placement/resource_providers", None),
     ("placement usages of A", "GET", "/placement/usages?project_id={a[project_id]}",
      None),
@@ -173,6 +192,16 @@ REFERENCES: list[tuple[str, str, str, Any, tuple[int, ...]]] = [
     ("server in A's group", "POST", C + "/servers", {"server": {
         "name": "x", "flavorRef": "1", "imageRef": IMAGE, "networks": "none"},
         "os:scheduler_hints": {"group": "{group[id]}"}}, (400, 403, 404)),
+    ("EC2 credential on A's project", "POST",
+     "/identity/v3/users/{b[user_id]}/credentials/OS-EC2",
+     {"tenant_id": "{a[project_id]}"}, (403,)),
+    ("EC2 credential for A", "POST", "/identity/v3/users/{a[user_id]}/credentials/OS-EC2",
+     {"tenant_id": "{a[project_id]}"}, (403,)),
+    ("ec2 credential on A's project", "POST", "/identity/v3/credentials", {"credential": {
+        "type": "ec2", "user_id": "{b[user_id]}", "project_id": "{a[project_id]}",
+        "blob": '{{"access": "b-into-a", "secret": "s"}}'}}, (403,)),
+    ("credential owned by A", "POST", "/identity/v3/credentials", {"credential": {
+        "type": "totp", "user_id": "{a[user_id]}", "blob": "x"}}, (403,)),
     ("network owned by A", "POST", N + "/networks", {"network": {
         "name": "x", "project_id": "{a[project_id]}"}}, (403,)),
     ("router owned by A", "POST", N + "/routers", {"router": {
@@ -232,12 +261,16 @@ def test_b_cannot_reference_a(world: dict[str, Any], what: str, method: str, pat
                                      N + "/routers", N + "/security-groups",
                                      N + "/security-group-rules", N + "/floatingips",
                                      C + "/servers/detail", C + "/os-keypairs",
-                                     C + "/os-server-groups", I + "/images"])
+                                     C + "/os-server-groups", I + "/images",
+                                     "/identity/v3/credentials",
+                                     "/identity/v3/credentials?user_id={a[user_id]}",
+                                     "/identity/v3/credentials?type=ec2"])
 def test_b_lists_none_of_a(world: dict[str, Any], listing: str) -> None:
-    r = world["cloud"].client.get(listing, headers=world["hb"])
+    r = world["cloud"].client.get(_fill(listing, world), headers=world["hb"])
     assert r.status_code == 200, r.text
+    assert world["ec2"]["access"] not in r.text and "A-SEED" not in r.text
     for key in ("net", "sub", "port", "router", "sg", "rule", "fip", "server", "group",
-                "image"):
+                "image", "cred"):
         assert world[key]["id"] not in r.text, f"{listing} shows A's {key}"
     assert "a-key" not in r.text
 
@@ -303,6 +336,12 @@ def test_a_still_works_on_its_own(world: dict[str, Any]) -> None:
                  f"{C}/servers/{world['server']['id']}", f"{I}/images/{world['image']['id']}",
                  f"{C}/os-keypairs/a-key"):
         assert c.get(path, headers=ha).status_code == 200, path
+    cred = c.get(f"/identity/v3/credentials/{world['cred']['id']}", headers=ha)
+    assert cred.status_code == 200 and cred.json()["credential"]["blob"] == "A-SEED"
+    ec2 = c.get(f"/identity/v3/users/{world['a']['user_id']}/credentials/OS-EC2/"
+                f"{world['ec2']['access']}", headers=ha)
+    assert ec2.status_code == 200 and ec2.json()["credential"]["secret"] == \
+        world["ec2"]["secret"]
     r = c.post(f"{N}/ports", headers=ha, json={"port": {
         "network_id": world["net"]["id"], "fixed_ips": [{"ip_address": "10.41.0.50"}],
         "device_owner": "network:dhcp", "project_id": world["a"]["project_id"]}})

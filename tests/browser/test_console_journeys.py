@@ -26,7 +26,7 @@ def test_login_and_overview(console: Console) -> None:
     console.login("admin", console.admin_password)
     console.go("/")
     charts = console.finds("#quota-charts svg.donut")
-    assert len(charts) == 5
+    assert len(charts) >= 5  # and Cinder's two when block storage runs
     assert "Instances" in charts[0].get_attribute("aria-label")
     assert console.find("#current-project").text == "admin"
     console.shot("overview")

@@ -192,3 +192,42 @@ async def test_console_output_is_a_typed_reply() -> None:
     assert isinstance(reply, ConsoleOutputReply)
     assert reply.output == f"overcast-guest: instance-id={s.uuid} hostname=vm\n"
     await bus.stop()
+
+
+async def test_volumes_are_attached_and_detached_by_calls() -> None:
+    """AttachVolume/DetachVolume are calls answered with a VolumeAttachReply: the
+    device on success, the driver's reason on failure (never an exception)."""
+    from overcast.bus.messages import AttachVolume, DetachVolume, VolumeAttachReply
+
+    bus = MemoryBus()
+    driver = FakeDriver("h1")
+    agent = Agent("h1", driver, bus, retry_delays=(0.01,))
+    await bus.subscribe(agent.topic, agent.handle)
+    s = spec()
+    await driver.spawn(s)
+    vid = str(uuid.uuid4())
+    info = {"driver_volume_type": "file",
+            "data": {"volume_id": vid, "path": "/v", "format": "raw", "read_only": False}}
+    reply = await bus.call(agent.topic, AttachVolume(uuid=s.uuid, volume_id=vid,
+                                                     connection_info=info, device=""))
+    assert reply == VolumeAttachReply(ok=True, device="/dev/vdb")
+    assert driver.instances[s.uuid].volumes == {vid: "/dev/vdb"}
+    # the message as it crosses a real transport
+    wire = AttachVolume(uuid=s.uuid, volume_id=vid, connection_info=info).to_dict()
+    assert Message.from_dict(wire) == AttachVolume(uuid=s.uuid, volume_id=vid,
+                                                   connection_info=info)
+    # refusals come back as the reply's error
+    other = await bus.call(agent.topic, AttachVolume(uuid=s.uuid, volume_id="other",
+                                                     connection_info=info))
+    assert not other.ok and "is for volume" in (other.error or "")
+    bad = await bus.call(agent.topic, AttachVolume(
+        uuid=s.uuid, volume_id="v2", connection_info={"driver_volume_type": "rbd",
+                                                      "data": {"volume_id": "v2"}}))
+    assert not bad.ok and "file or nbd" in (bad.error or "")
+    lost = await bus.call(agent.topic, AttachVolume(uuid="nope", volume_id=vid,
+                                                    connection_info=info))
+    assert not lost.ok and "not on host" in (lost.error or "")
+    done = await bus.call(agent.topic, DetachVolume(uuid=s.uuid, volume_id=vid))
+    assert done == VolumeAttachReply(ok=True)
+    assert driver.instances[s.uuid].volumes == {}
+    await bus.stop()

@@ -21,7 +21,8 @@ ROOT = Path(overcast.__file__).parent
 GATE = re.compile(r"""(?:at_least|require|_need)\((?:[^()"']*,\s*)?["'](\d+\.\d+)["']""")
 
 #: service package -> the module that declares its VersionRange as VERSIONS
-SERVICES = {"compute": "overcast.compute.api", "placement": "overcast.placement.api"}
+SERVICES = {"compute": "overcast.compute.api", "placement": "overcast.placement.api",
+            "volume": "overcast.volume.api"}
 
 
 def _range(module: str) -> VersionRange:

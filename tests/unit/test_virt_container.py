@@ -266,6 +266,15 @@ async def test_contract_lifecycle(make: Callable[..., ContainerDriver],
     await contract.test_resources_reported(make())
 
 
+async def test_contract_volumes(make: Callable[..., Any], tmp_path: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """tests/unit/test_driver_contract.py's test_volumes, as is."""
+    plain = contract.spec
+    monkeypatch.setattr(contract, "spec", lambda name="vm": dataclasses.replace(
+        plain(name), image=dict(IMAGE), image_ref=IMAGE["id"]))
+    await contract.test_volumes(make(), tmp_path)
+
+
 async def test_snapshot_is_a_rootfs_tarball_that_boots(
         make: Callable[..., ContainerDriver], images: Images, tmp_path: Path) -> None:
     d = make()

@@ -29,12 +29,14 @@ from overcast.agent.virt import base
 from overcast.agent.virt.base import Driver, DriverError, InstanceNotFound, RetryableError
 from overcast.bus import Bus, BusTimeout
 from overcast.bus.messages import (
+    AttachVolume,
     CleanupInstance,
     ConsoleOutput,
     ConsoleOutputReply,
     DeleteInstance,
     DesiredInstancesReply,
     DesiredState,
+    DetachVolume,
     HostHeartbeat,
     InstanceSpec,
     InstanceState,
@@ -46,6 +48,7 @@ from overcast.bus.messages import (
     SnapshotInstance,
     SnapshotReady,
     SpawnInstance,
+    VolumeAttachReply,
 )
 
 log = logging.getLogger("overcast.agent")
@@ -170,6 +173,8 @@ class Agent:
         if isinstance(msg, ConsoleOutput):
             return ConsoleOutputReply(
                 output=await self.driver.console_output(msg.uuid, msg.length))
+        if isinstance(msg, AttachVolume | DetachVolume):
+            return await self._volume(msg)
         log.warning("agent %s ignored unknown message %s", self.host, msg.kind)
         return None
 
@@ -268,6 +273,34 @@ class Agent:
             ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, error=str(exc),
                                   request_id=msg.request_id)
         await self.bus.cast("conductor", ready)
+
+    async def _volume(self, msg: AttachVolume | DetachVolume) -> VolumeAttachReply:
+        """An attach or detach, answered (a call): retried like any action while the
+        driver says it is worth it; any failure comes back as the reply's error."""
+        what = "attach" if isinstance(msg, AttachVolume) else "detach"
+        try:
+            if isinstance(msg, AttachVolume):
+                info = msg.connection_info
+                data = info.get("data") if isinstance(info, dict) else None
+                if isinstance(data, dict) and data.get("volume_id") not in \
+                        (None, msg.volume_id):
+                    raise DriverError(f"connection_info is for volume {data['volume_id']}, "
+                                      f"not {msg.volume_id}")
+                device = await self._retrying(
+                    "attach_volume", msg.uuid,
+                    lambda: self.driver.attach_volume(msg.uuid, info, msg.device))
+                return VolumeAttachReply(ok=True, device=device)
+            # not retried: the driver already waited for the guest, and the caller's
+            # call would time out before a second wait ended
+            await self.driver.detach_volume(msg.uuid, msg.volume_id)
+            return VolumeAttachReply(ok=True)
+        except DriverError as exc:
+            log.warning("%s of volume %s on %s failed: %s", what, msg.volume_id, msg.uuid,
+                        exc)
+            return VolumeAttachReply(ok=False, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - the caller must hear why
+            log.exception("%s of volume %s on %s failed", what, msg.volume_id, msg.uuid)
+            return VolumeAttachReply(ok=False, error=f"{type(exc).__name__}: {exc}")
 
     async def _power(self, msg: PowerAction) -> None:
         method, vm_state, _ = POWER_ACTIONS[msg.action]

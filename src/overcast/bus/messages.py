@@ -138,6 +138,9 @@ class InstanceSpec:
     #: the config drive's JSON documents (meta_data.json, network_data.json,
     #: vendor_data*.json) as the control plane's metadata service renders them
     documents: dict[str, Any] = field(default_factory=dict)
+    #: volumes the instance starts with (VOLUME_CONTRACT.md): each {"volume_id",
+    #: "device", "boot_index", "connection_info"}; boot_index 0 is its root disk
+    block_devices: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -230,6 +233,42 @@ class ConsoleOutput(Message):
     reply_type: ClassVar[type[Message] | None] = ConsoleOutputReply
     uuid: str = ""
     length: int | None = None
+
+
+@dataclass
+class VolumeAttachReply(Message):
+    """Agent -> caller of AttachVolume/DetachVolume: whether it was done, why not
+    (`error`), and for an attach the device name the guest sees."""
+
+    kind: ClassVar[str] = "volume_attach_reply"
+    ok: bool = False
+    error: str | None = None
+    device: str | None = None
+
+
+@dataclass
+class AttachVolume(Message):
+    """Control plane -> agent (call): attach a volume to an instance, live when it
+    runs. `connection_info` is the volume service's, unchanged (VOLUME_CONTRACT.md);
+    `device` the name asked for (a hint)."""
+
+    kind: ClassVar[str] = "attach_volume"
+    reply_type: ClassVar[type[Message] | None] = VolumeAttachReply
+    uuid: str = ""
+    volume_id: str = ""
+    connection_info: dict[str, Any] = field(default_factory=dict)
+    device: str = ""
+
+
+@dataclass
+class DetachVolume(Message):
+    """Control plane -> agent (call): detach a volume from an instance (a running
+    guest must release it)."""
+
+    kind: ClassVar[str] = "detach_volume"
+    reply_type: ClassVar[type[Message] | None] = VolumeAttachReply
+    uuid: str = ""
+    volume_id: str = ""
 
 
 @dataclass
@@ -394,3 +433,205 @@ class MetadataRequest(Message):
     network_id: str = ""
     address: str = ""
     path: str = ""
+
+
+# ------------------------------------------------------------------ block storage
+# The volume service (control plane) and the storage component on each storage host
+# (`agent/storage`, topic `storage.<host>`). The control plane never opens a volume's
+# bytes: every byte-moving step is one of these calls, answered by a StorageReply.
+
+
+@dataclass
+class StorageReply(Message):
+    """Storage component -> volume service: how one storage step ended. `data`
+    carries the step's result (a volume's size in bytes, an export's
+    connection_info, the path of an image file written for the image service)."""
+
+    kind: ClassVar[str] = "storage_reply"
+    ok: bool = True
+    error: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CreateVolume(Message):
+    """Make volume `volume_id` of `size_gb` GiB: blank, or from an image (the image
+    service's file of `image_id`, in `image_format`), a snapshot or another volume."""
+
+    kind: ClassVar[str] = "create_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    size_gb: int = 1
+    image_id: str = ""
+    image_format: str = ""
+    snapshot_id: str = ""
+    source_volid: str = ""
+    #: copy the bytes from another storage host's NBD export (a migration)
+    nbd_source: str = ""
+
+
+@dataclass
+class DeleteVolume(Message):
+    """Remove a volume's bytes (and any export of it); done when it is already gone."""
+
+    kind: ClassVar[str] = "delete_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+
+
+@dataclass
+class ExtendVolume(Message):
+    """Grow a volume to `size_gb` GiB (also while attached: exports see the new size)."""
+
+    kind: ClassVar[str] = "extend_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    size_gb: int = 1
+
+
+@dataclass
+class CreateSnapshot(Message):
+    """A point-in-time copy of a volume (crash-consistent when it is in use)."""
+
+    kind: ClassVar[str] = "create_snapshot"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    snapshot_id: str = ""
+    volume_id: str = ""
+
+
+@dataclass
+class RevertVolume(Message):
+    """Put a snapshot's bytes back into its volume (Cinder's revert, 3.40)."""
+
+    kind: ClassVar[str] = "revert_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    snapshot_id: str = ""
+
+
+@dataclass
+class ManageVolume(Message):
+    """Adopt a file already in the backend (`source_name`) as volume `volume_id`;
+    the reply's data has its `size_bytes` (grown to whole GiB)."""
+
+    kind: ClassVar[str] = "manage_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    source_name: str = ""
+
+
+@dataclass
+class ManageSnapshot(Message):
+    """Adopt a disk already in the backend (`source_name`) as snapshot `snapshot_id`
+    of a volume; the reply's data has its `size_bytes`."""
+
+    kind: ClassVar[str] = "manage_snapshot"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    snapshot_id: str = ""
+    source_name: str = ""
+
+
+@dataclass
+class UnmanageSnapshot(Message):
+    """Keep a snapshot's bytes outside any record (renamed `unmanaged-snapshot-<id>`)."""
+
+    kind: ClassVar[str] = "unmanage_snapshot"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    snapshot_id: str = ""
+
+
+@dataclass
+class UnmanageVolume(Message):
+    """Give a volume's bytes back to the backend, outside any record (kept, renamed
+    `unmanaged-<id>`, and manageable again)."""
+
+    kind: ClassVar[str] = "unmanage_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+
+
+@dataclass
+class ListManageable(Message):
+    """What the backend holds that no volume is: data {"volumes": [{"name", "size"}]}."""
+
+    kind: ClassVar[str] = "list_manageable"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+
+
+@dataclass
+class DeleteSnapshot(Message):
+    kind: ClassVar[str] = "delete_snapshot"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    snapshot_id: str = ""
+
+
+@dataclass
+class ExportVolume(Message):
+    """Make a volume reachable from the connector's host ({"host", "ip", and
+    optionally "transport": "nbd"}); the reply's data is the connection_info of
+    VOLUME_CONTRACT.md (`file` on the storage host itself, `nbd` elsewhere)."""
+
+    kind: ClassVar[str] = "export_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    connector: dict[str, Any] = field(default_factory=dict)
+    read_only: bool = False
+
+
+@dataclass
+class UnexportVolume(Message):
+    """Withdraw a volume's NBD export (nothing to do for a local file)."""
+
+    kind: ClassVar[str] = "unexport_volume"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+
+
+@dataclass
+class CopyVolumeToImage(Message):
+    """Write a volume out as an image file in `disk_format`; the reply's data names
+    its `path` on the storage host, for the image service to take."""
+
+    kind: ClassVar[str] = "copy_volume_to_image"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    image_id: str = ""
+    disk_format: str = "raw"
+
+
+@dataclass
+class StorageHeartbeat(Message):
+    """Storage component -> volume service (cast, topic `volume`): this host's
+    backend is up, with its capacity in GiB."""
+
+    kind: ClassVar[str] = "storage_heartbeat"
+    host: str = ""
+    backend: str = ""
+    availability_zone: str = "nova"
+    total_gb: float = 0.0
+    free_gb: float = 0.0
+
+
+@dataclass
+class StorageSyncReply(Message):
+    """Volume service -> storage component: the volumes that must stay exported over
+    NBD (every other export is withdrawn) and the leftovers of deleted records."""
+
+    kind: ClassVar[str] = "storage_sync_reply"
+    exports: list[str] = field(default_factory=list)
+    delete_volumes: list[str] = field(default_factory=list)
+    delete_snapshots: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StorageSync(Message):
+    """Storage component -> volume service (call, at start): what this host really
+    holds (volume id -> bytes, snapshot ids, exported volume ids). The service
+    settles every record stuck in a transitional state from it."""
+
+    kind: ClassVar[str] = "storage_sync"
+    reply_type: ClassVar[type[Message] | None] = StorageSyncReply
+    host: str = ""
+    volumes: dict[str, int] = field(default_factory=dict)
+    snapshots: list[str] = field(default_factory=list)
+    exports: list[str] = field(default_factory=list)

@@ -22,6 +22,7 @@ from overcast.compute.routes import (
     server_actions,
     server_groups,
     servers,
+    volume_attachments,
 )
 from overcast.compute.routes.base import VERSIONS, base_url, reply, router
 from overcast.compute.service import ComputeService
@@ -58,7 +59,8 @@ def version(request: Request) -> Response:
 
 
 ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
-           server_actions.routes, hosts.routes, quotas.routes, server_groups.routes]
+           server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
+           volume_attachments.routes]
 
 
 def setup(app: FastAPI) -> None:

@@ -51,6 +51,7 @@ from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
 from overcast.compute.service import ComputeService
 from overcast.db import Database, utcnow
+from overcast.kit.context import RequestContext
 from overcast.kit.errors import Conflict
 
 __all__ = ["ALLOCATION_RATIOS", "Conductor", "NoValidHost", "provider_uuid"]
@@ -143,6 +144,11 @@ class Conductor:
 
     # ---------------------------------------------------------- recovery
     def _recover(self) -> None:
+        try:
+            if self.compute.server_volumes.recover():
+                log.warning("ended volume attachments a crash left half done")
+        except Exception:  # noqa: BLE001 - the volume service may not be up yet
+            log.exception("could not recover volume attachments")
         with self.db.session() as s:
             pending = list(s.scalars(select(m.Instance.uuid).where(
                 m.Instance.deleted.is_(False), m.Instance.vm_state == states.BUILDING,
@@ -153,7 +159,8 @@ class Conductor:
     # -------------------------------------------------------- scheduling
     def spec(self, inst: m.Instance) -> InstanceSpec:
         """What the driver needs (see `instances.instance_spec`)."""
-        return instance_spec(inst, self.image, self.network)
+        return instance_spec(inst, self.image, self.network,
+                             self.compute.server_volumes.devices(inst.uuid))
 
     def _schedule_one(self, uuid: str) -> None:
         with self.db.session() as s:
@@ -180,10 +187,14 @@ class Conductor:
                     if h}
             services = {svc.host: svc for svc in s.scalars(select(m.Service).where(
                 m.Service.binary == "nova-compute"))}
+            # a volume-backed server's root disk is its volume: nothing on the host
+            volume_backed = s.scalar(select(m.BlockDeviceMapping.id).where(
+                m.BlockDeviceMapping.instance_uuid == uuid,
+                m.BlockDeviceMapping.boot_index == 0).limit(1)) is not None
         # A crash between an earlier claim and writing the host leaves a claim behind.
         self.placement.release(uuid)
         resources = {"VCPU": int(flavor["vcpus"]), "MEMORY_MB": int(flavor["ram"])}
-        if int(flavor.get("disk") or 0):
+        if int(flavor.get("disk") or 0) and not volume_backed:
             resources["DISK_GB"] = int(flavor["disk"])
         kind = self._image_kind(image_ref)
         try:
@@ -214,6 +225,22 @@ class Conductor:
                 self.network.release_for_instance(uuid)
                 self.placement.release(uuid)
                 return
+        owner = RequestContext(project_id=project_id, user_id=user_id, roles=["member"])
+        try:
+            devices = self.compute.server_volumes.prepare(uuid, host, owner)
+            if devices:
+                spec.block_devices = devices
+                if volume_backed:
+                    spec.image = self.compute.server_volumes.boot_volume_image(
+                        owner, uuid) or spec.image
+        except Exception as exc:  # noqa: BLE001 - the user must see why
+            log.exception("volumes of %s could not be prepared", uuid)
+            self._fail(uuid, f"Build of instance {uuid} aborted: Block Device Mapping is "
+                             f"Invalid: {exc}")
+            return
+        if self._deleted(uuid):
+            self.compute.server_volumes.release(uuid)
+            return
         self.compute.cast(f"agent.{host}", SpawnInstance(instance=asdict(spec)))
 
     def _deleted(self, uuid: str) -> bool:
@@ -373,6 +400,8 @@ class Conductor:
             self.placement.release(msg.uuid)
             if msg.vm_state == states.DELETED and self.network is not None:
                 self.network.release_for_instance(msg.uuid)
+            if msg.vm_state == states.DELETED:
+                self.compute.server_volumes.release(msg.uuid)
         if not msg.event and not msg.error:
             # A periodic power-state sync: most say nothing new; only a change is
             # written (and moves updated_at, as Nova's power-state sync does).

@@ -34,9 +34,11 @@ def finish_delete(s: Session, inst: m.Instance) -> None:
 
 
 def instance_spec(inst: m.Instance, image: ImagePort | None,
-                  network: NetworkPort | None) -> InstanceSpec:
+                  network: NetworkPort | None,
+                  block_devices: list[dict[str, Any]] | None = None) -> InstanceSpec:
     """What the driver needs: the flavor's sizes, the image's record (its format
-    and kernel/ramdisk decide how it boots) and the ports already made."""
+    and kernel/ramdisk decide how it boots), the ports already made and the volumes
+    already connected (`block_devices`)."""
     record: dict[str, Any] = {}
     if inst.image_ref and image is not None:
         try:
@@ -52,4 +54,5 @@ def instance_spec(inst: m.Instance, image: ImagePort | None,
         vcpus=int(inst.flavor["vcpus"]), memory_mb=int(inst.flavor["ram"]),
         root_gb=int(inst.flavor["disk"]), image_ref=inst.image_ref, image=record,
         key_data=inst.key_data, user_data=inst.user_data,
-        metadata=dict(inst.metadata_ or {}), config_drive=inst.config_drive)
+        metadata=dict(inst.metadata_ or {}), config_drive=inst.config_drive,
+        block_devices=list(block_devices or []))

@@ -192,3 +192,28 @@ class ServerGroupMember(Base):
     group_uuid: Mapped[str] = mapped_column(
         ForeignKey("compute_server_groups.uuid", ondelete="CASCADE"), primary_key=True)
     instance_uuid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
+class BlockDeviceMapping(Base):
+    """A volume of a server (Nova's block_device_mapping, volumes only: the root disk
+    from an image is the instance's own). Written when a create names volumes or an
+    attach reserves one; `volume_id` is empty until the conductor has made a volume
+    the create asked for (source image/snapshot/blank)."""
+
+    __tablename__ = "compute_block_device_mappings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    volume_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    attachment_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    device_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    boot_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    source_type: Mapped[str] = mapped_column(String(16), default="volume")
+    destination_type: Mapped[str] = mapped_column(String(16), default="volume")
+    #: the image or snapshot a volume is made from (source image/snapshot)
+    source_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    volume_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
+    tag: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    #: what the compute host was given to reach the volume (for restarts)
+    connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

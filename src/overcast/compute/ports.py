@@ -117,3 +117,42 @@ class PlacementPort(Protocol):
     def ensure_provider(self, uuid: str, name: str, /) -> None: ...
 
     def set_inventory(self, uuid: str, inventories: dict[str, dict[str, Any]], /) -> None: ...
+
+
+class VolumePort(Protocol):
+    """Block storage as compute sees it (VOLUME_CONTRACT.md; Cinder's attachments API:
+    create, update with the connector, complete, delete). The provider is
+    `app.state.volume.instances`; its calls wait on storage hosts, so compute makes
+    them from worker threads."""
+
+    def lookup(self, ctx: RequestContext, volume_id: str, /) -> dict[str, Any]:
+        """The Cinder view of a volume the caller can see (NotFound otherwise)."""
+        ...
+
+    def reserve(self, ctx: RequestContext, volume_id: str, instance_uuid: str, /) -> str:
+        """A new attachment id; the volume `reserved` (409 if it is not available and
+        not multiattach)."""
+        ...
+
+    def connect(self, attachment_id: str, connector: dict[str, Any], /) -> dict[str, Any]:
+        """Export the volume for the connector's host ({"host", "ip"}): its
+        connection_info; the volume `attaching`."""
+        ...
+
+    def complete(self, attachment_id: str, mountpoint: str, /) -> None:
+        """The guest has it: `in-use`."""
+        ...
+
+    def disconnect(self, attachment_id: str, /) -> None:
+        """Unexport; `available` once no attachment is left."""
+        ...
+
+    def create_for_instance(self, ctx: RequestContext, *, size_gb: int,
+                            image_id: str | None = None, snapshot_id: str | None = None,
+                            source_volid: str | None = None, name: str = "") -> str:
+        """A new volume's id (the caller polls `lookup` until it is available)."""
+        ...
+
+    def delete_for_instance(self, volume_id: str, /) -> None:
+        """delete_on_termination."""
+        ...

@@ -597,7 +597,8 @@ def _boot_image(sv: dict[str, Any]) -> str:
     bdm = sv.get("block_device_mapping_v2") or []
     if not image:
         boot = [b for b in bdm if isinstance(b, dict) and b.get("boot_index") in (0, "0")
-                and b.get("source_type") == "image"]
+                and b.get("source_type") == "image"
+                and b.get("destination_type", "local") == "local"]
         if boot:
             image = str(boot[0].get("uuid") or "")
     if image:
@@ -605,9 +606,88 @@ def _boot_image(sv: dict[str, Any]) -> str:
             uuidlib.UUID(image)
         except ValueError:
             raise BadRequest("Invalid imageRef provided.")
-    elif not bdm:
+    elif not bdm and not sv.get("block_device_mapping"):
         raise BadRequest("Invalid imageRef provided.")
     return image
+
+
+_BOOT_DEVICES = {"vda", "xvda", "sda", "hda"}
+
+
+def _boot_index(raw: Any) -> int | None:
+    if raw is None:
+        return None
+    try:
+        n = int(raw)
+    except (TypeError, ValueError):
+        raise BadRequest(f"Invalid input for field/attribute boot_index. Value: {raw}.")
+    return n if n >= 0 else None
+
+
+def _block_devices(sv: dict[str, Any], image: str) -> list[dict[str, Any]]:
+    """The volumes a create names (block_device_mapping_v2, or the legacy
+    block_device_mapping), each {source_type, uuid, boot_index, volume_size,
+    delete_on_termination, device_name, tag}; the image a server boots from
+    locally is not one of them."""
+    out: list[dict[str, Any]] = []
+    for b in sv.get("block_device_mapping") or []:
+        source = "volume" if b.get("volume_id") else "snapshot" if b.get("snapshot_id") \
+            else None
+        if source is None:
+            raise BadRequest("Block Device Mapping is Invalid: a legacy mapping needs a "
+                             "volume_id or a snapshot_id.")
+        dev = str(b.get("device_name") or "")
+        out.append({"source_type": source, "uuid": b.get("volume_id") or b["snapshot_id"],
+                    "boot_index": 0 if dev.rsplit("/", 1)[-1] in _BOOT_DEVICES and
+                    not image else None,
+                    "volume_size": int(b["volume_size"]) if b.get("volume_size") else None,
+                    "delete_on_termination": b.get("delete_on_termination") in
+                    (True, *TRUE_STRINGS), "device_name": dev or None, "tag": None})
+    for b in sv.get("block_device_mapping_v2") or []:
+        source = b.get("source_type")
+        dest = b.get("destination_type") or ("volume" if source in ("volume", "snapshot")
+                                             else "local")
+        boot = _boot_index(b.get("boot_index"))
+        if dest == "local":
+            if source == "image" and boot == 0:
+                continue  # the image the server boots from, on its own disk
+            raise BadRequest("Block Device Mapping is Invalid: local disks other than "
+                             "the boot image (ephemeral, swap) are not supported.")
+        if source is None:
+            source = "volume" if b.get("volume_id") else "snapshot" \
+                if b.get("snapshot_id") else None
+        if source is None:
+            raise BadRequest("Block Device Mapping is Invalid: source_type is required.")
+        ref = b.get("uuid") or b.get("volume_id") or b.get("snapshot_id") or \
+            b.get("image_id")
+        if source != "blank" and not ref:
+            raise BadRequest(f"Block Device Mapping is Invalid: a {source} mapping needs "
+                             f"a uuid.")
+        if ref:
+            try:
+                uuidlib.UUID(str(ref))
+            except ValueError:
+                raise BadRequest(f"Block Device Mapping is Invalid: {ref} is not a uuid.")
+        size = int(b["volume_size"]) if b.get("volume_size") not in (None, "") else None
+        if source in ("image", "blank") and not size:
+            raise BadRequest("Block Device Mapping is Invalid: Images with "
+                             "destination_type 'volume' need to have a non-zero size "
+                             "specified" if source == "image" else
+                             "Block Device Mapping is Invalid: a blank volume needs a "
+                             "non-zero volume_size.")
+        out.append({"source_type": source, "uuid": str(ref) if ref else None,
+                    "boot_index": boot, "volume_size": size,
+                    "delete_on_termination": b.get("delete_on_termination") in
+                    (True, *TRUE_STRINGS), "device_name": b.get("device_name"),
+                    "tag": b.get("tag")})
+    boots = [d for d in out if d["boot_index"] == 0]
+    if len(boots) > 1 or (boots and image):
+        raise BadRequest("Block Device Mapping is Invalid: Boot sequence for the instance "
+                         "and image/block device mapping combination is not valid.")
+    if not image and not boots:
+        raise BadRequest("Block Device Mapping is Invalid: Boot sequence for the instance "
+                         "and image/block device mapping combination is not valid.")
+    return out
 
 
 def _networks(sv: dict[str, Any], v: APIVersion) -> Any:
@@ -693,6 +773,7 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
         raise BadRequest("Invalid input for field/attribute flavorRef. 'flavorRef' is a "
                          "required property")
     image = _boot_image(sv)
+    block_devices = _block_devices(sv, image)
     networks = _networks(sv, v)
     user_data = _user_data(sv)
     min_count = _count(sv, "min_count") or 1
@@ -734,7 +815,8 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
             "description": sv.get("description"), "scheduler_hints": hints,
             "admin_pass": sv.get("adminPass"), "security_groups": groups,
             "return_reservation_id": sv.get("return_reservation_id") in (True,
-                                                                         *TRUE_STRINGS)}
+                                                                         *TRUE_STRINGS),
+            "block_devices": block_devices}
 
 
 def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
@@ -954,3 +1036,14 @@ def server_group_create(body: Any, v: APIVersion) -> tuple[str, str]:
             or (policy == "soft-anti-affinity" and not v.at_least("2.15")):
         raise BadRequest(f"Invalid input for field/attribute policy. Value: {policy}.")
     return name, policy
+
+
+# ------------------------------------------------------- volume attachments
+_DEVICE_PATH: dict[str, Any] = {"type": ["string", "null"],
+                                "pattern": r"(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$"}
+VOLUME_ATTACH = _nova(_obj({"volumeAttachment": _obj(
+    {"volumeId": UUID, "device": _DEVICE_PATH}, ["volumeId"])}, ["volumeAttachment"]))
+VOLUME_SWAP = _nova(_obj({"volumeAttachment": _obj({"volumeId": UUID}, ["volumeId"])},
+                         ["volumeAttachment"]))
+VOLUME_ATTACHMENTS_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE,
+                                       "offset": QUERY_NON_NEGATIVE}, extra=True))

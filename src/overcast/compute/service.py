@@ -42,9 +42,10 @@ from overcast.compute.flavors import FlavorService, snapshot
 from overcast.compute.hosts import HostService, host_up, provider_uuid, service_up
 from overcast.compute.instances import finish_delete, instance_spec
 from overcast.compute.keypairs import KeyPairService
-from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
+from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort, VolumePort
 from overcast.compute.quotas import QuotaService
 from overcast.compute.server_groups import ServerGroupService
+from overcast.compute.volumes import ServerVolumes
 from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -66,7 +67,8 @@ KEY_ATTRS = ("uuid", "name", "project_id", "host", "updated_at", "vm_state",
 class ComputeService:
     def __init__(self, db: Database, bus: Bus, *, network: NetworkPort | None = None,
                  image: ImagePort | None = None,
-                 placement: PlacementPort | None = None) -> None:
+                 placement: PlacementPort | None = None,
+                 volume: VolumePort | None = None) -> None:
         self.db = db
         self.bus = bus
         #: the other services, as compute sees them (None: not running in this app)
@@ -79,6 +81,8 @@ class ComputeService:
         self.server_groups = ServerGroupService(db, self.quotas)
         self.hosts = HostService(db, placement)
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.volume = volume
+        self.server_volumes = ServerVolumes(db, volume, self.call)
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:
@@ -142,6 +146,11 @@ class ComputeService:
         image: dict[str, Any] = {}
         if req["image_ref"] and self.image is not None:
             image = self.boot_image(ctx, req["image_ref"])
+        devices = req.get("block_devices") or []
+        self.server_volumes.check_requested(ctx, devices, req["max_count"])
+        for d in devices:
+            if d["source_type"] == "image" and self.image is not None:
+                self.boot_image(ctx, d["uuid"])
         requested: list[dict[str, Any]] | None = None
         if self.network is not None and req.get("networks") != "none":
             # absent (before 2.37) behaves as "auto": the project's network, if any
@@ -205,6 +214,7 @@ class ComputeService:
                     tags=[], requested_networks=requested))
                 if group is not None:
                     s.add(m.ServerGroupMember(group_uuid=group.uuid, instance_uuid=uuid))
+                ServerVolumes.add_requested(s, uuid, devices)
                 s.flush()
                 self.record_action(s, ctx, uuid, "create", "compute__do_build_and_run_instance")
                 uuids.append(uuid)
@@ -334,6 +344,32 @@ class ComputeService:
             self.placement.release(uuid)
         if self.network is not None:
             self.network.release_for_instance(uuid)
+        self.server_volumes.release(uuid)
+
+    def attach_volume(self, ctx: RequestContext, uuid: str, volume_id: str,
+                      device: str | None) -> m.BlockDeviceMapping:
+        inst = self.instance(ctx, uuid)
+        self._check_lock(ctx, inst)
+        bdm = self.server_volumes.attach(ctx, inst, volume_id, device)
+        with self.db.transaction() as s:
+            self.record_action(s, ctx, uuid, "attach_volume", "compute_attach_volume")
+        return bdm
+
+    def detach_volume(self, ctx: RequestContext, uuid: str, volume_id: str) -> None:
+        inst = self.instance(ctx, uuid)
+        self._check_lock(ctx, inst)
+        if self.volume is not None:
+            try:
+                self.volume.lookup(ctx, volume_id)
+            except NotFound:
+                raise NotFound(f"Volume {volume_id} could not be found.")
+        self.server_volumes.detach(inst, volume_id)
+        with self.db.transaction() as s:
+            self.record_action(s, ctx, uuid, "detach_volume", "compute_detach_volume")
+
+    def volumes_attached(self, uuids: list[str]) -> dict[str, list[m.BlockDeviceMapping]]:
+        """Each server's volumes (its `os-extended-volumes:volumes_attached`)."""
+        return self.server_volumes.attached(uuids)
 
     def power_action(self, ctx: RequestContext, uuid: str, action: str, label: str) -> None:
         with self.db.transaction() as s:
@@ -349,7 +385,8 @@ class ComputeService:
 
     # ------------------------------------------------------- rebuild, resize
     def _spec(self, inst: m.Instance) -> dict[str, Any]:
-        return asdict(instance_spec(inst, self.image, self.network))
+        return asdict(instance_spec(inst, self.image, self.network,
+                                    self.server_volumes.devices(inst.uuid)))
 
     def _placement(self) -> PlacementPort:
         if self.placement is None:

@@ -15,6 +15,8 @@ MODEL_MODULES = [
     "overcast.compute.models",
     "overcast.image.models",
     "overcast.network.models",
+    "overcast.volume.models",
+    "overcast.object.models",
 ]
 
 

@@ -14,7 +14,12 @@ The package is laid out by resource; each module has one part of the design:
   effective.py      effective roles (groups, inheritance, implied roles), read-only
   domains.py  projects.py  users.py  groups.py  roles.py  assignments.py
   catalog.py (regions, services, endpoints)  application_credentials.py
-                    one module per resource: its rules and transactions, no HTTP
+  credentials.py    one module per resource: its rules and transactions, no HTTP
+                    (credentials.py: /v3/credentials and OS-EC2, blobs encrypted at rest)
+  credentials_api.py  the routes of credentials, OS-EC2, ec2tokens and s3tokens
+                    (api.py mounts them)
+  ec2.py            the signature checks of ec2tokens (keystoneclient's algorithms) and
+                    s3tokens
   bootstrap.py      the identity a new cloud starts with
   models.py         the tables
 

@@ -619,6 +619,7 @@ def delete_app_cred(user_id: str, ac_id: str, request: Request,
 # ------------------------------------------------------------------ mounting
 def setup(app: Any) -> None:
     """Create the identity service on the app and make it the token authority."""
+    from overcast.identity.credentials_api import router as credentials_router
     from overcast.kit.web import ServiceSpec
 
     svc = IdentityService(app.state.db, app.state.settings)
@@ -627,4 +628,4 @@ def setup(app: Any) -> None:
     app.state.identity_url = f"{app.state.settings.base_url}/identity/v3"
     app.state.specs.append(ServiceSpec(
         name="keystone", type="identity", prefix="/identity", error_style="keystone",
-        endpoint_path="/identity/v3", routers=[router]))
+        endpoint_path="/identity/v3", routers=[router, credentials_router]))

@@ -67,6 +67,11 @@ class ApplicationCredentials:
         self.db = db
         self.bcrypt_rounds = bcrypt_rounds
 
+    def restricts(self, token_app_cred_id: str | None) -> bool:
+        """Whether a token made from this application credential (None: not made
+        from one) is barred from creating further secrets."""
+        return self._restricted(token_app_cred_id)
+
     def _restricted(self, token_app_cred_id: str | None) -> bool:
         """Whether the creating token came from a restricted credential."""
         if token_app_cred_id is None:

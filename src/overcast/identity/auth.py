@@ -226,6 +226,40 @@ class TokenAuthority:
                                scope_type=scope_type, scope_id=scope_id)
         return self._issue(payload)
 
+    def issue_ec2(self, user_id: str, project_id: str | None,
+                  app_cred_id: str | None = None) -> tuple[str, TokenInfo]:
+        """A project-scoped token for an EC2 credential whose signature was checked
+        (`POST /v3/ec2tokens`, the S3 API): method `ec2credential`, the user's roles
+        on the credential's project (narrowed to an application credential's when
+        the key pair was made with one). 401 if the user or project is disabled or
+        gone, or the user holds no role there any more."""
+        if not project_id:
+            raise Unauthorized("User not valid for project.")
+        now = utcnow()
+        expires_at = now + dt.timedelta(seconds=self.settings.token_expiration)
+        if app_cred_id is not None:
+            with self.db.session() as s:
+                ac = s.get(m.ApplicationCredential, app_cred_id)
+                if ac is None:
+                    raise Unauthorized("The application credential the EC2 credential "
+                                       "was made with no longer exists.")
+                if ac.project_id != project_id:
+                    raise Unauthorized("EC2 credential project does not match the "
+                                       "application credential project.")
+                if ac.expires_at is not None:
+                    if ac.expires_at <= now:
+                        raise Unauthorized("The application credential has expired.")
+                    expires_at = min(expires_at, ac.expires_at)
+        payload = TokenPayload(user_id=user_id, methods=["ec2credential"],
+                               expires_at=expires_at, issued_at=now,
+                               audit_ids=[new_audit_id()], scope_type=SCOPE_PROJECT,
+                               scope_id=project_id, app_cred_id=app_cred_id)
+        try:
+            return self._issue(payload)
+        except NotFound:
+            # Disabled or deleted user/project, or no role left: the key pair is dead.
+            raise Unauthorized("User not valid for project.") from None
+
     def _issue(self, payload: TokenPayload) -> tuple[str, TokenInfo]:
         token = self.formatter.encode(payload)
         info = self._resolve(payload, self.generation())

@@ -25,6 +25,11 @@ APP_CRED_NOT_YOURS = "You can only create application credentials for yourself."
 APP_CRED_NEEDS_PROJECT = "Application credentials need a project-scoped token."
 APP_CRED_RESTRICTED = ("Using a restricted application credential to create another "
                        "application credential is not allowed.")
+CREDENTIAL_DELEGATED_PROJECT = ("Credential project does not match the project scope of "
+                               "the delegated token")
+APP_CRED_NO_CREDENTIALS = ("Using method 'application_credential' is not allowed for "
+                           "managing additional credentials.")
+EC2_KEY_NOT_FOUND = "EC2 access key not found."
 IMPLIED_LOOP = "Implied roles cannot form a loop."
 GLOBAL_IMPLIES_DOMAIN_ROLE = "A global role cannot imply a domain-specific role."
 DEFAULT_DOMAIN_DISABLE = "The default domain cannot be disabled."

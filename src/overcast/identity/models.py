@@ -1,5 +1,6 @@
 """Keystone's tables: domains, projects, users, groups, roles, assignments,
-the catalog (regions, services, endpoints), application credentials and the
+the catalog (regions, services, endpoints), application credentials, credentials
+(EC2 key pairs, TOTP seeds, certificates; their blob encrypted at rest) and the
 revocation events that make Fernet tokens revocable.
 """
 
@@ -165,6 +166,25 @@ class ApplicationCredential(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
     role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Credential(Base):
+    """A credential of `/v3/credentials`. The blob is never stored in clear: it is
+    Fernet-encrypted with the credential key repository's primary key, whose
+    SHA-1 `key_hash` is kept so a rotation can tell which rows to re-encrypt
+    (Keystone's scheme). An EC2 credential's id is the SHA-256 of its access key,
+    so an S3 or ec2tokens request finds its secret by primary key."""
+
+    __tablename__ = "identity_credentials"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    type: Mapped[str] = mapped_column(String(255), index=True)
+    encrypted_blob: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

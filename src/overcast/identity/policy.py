@@ -134,3 +134,53 @@ def enforce_list_assignments(ctx: RequestContext, f: dict[str, Any]) -> None:
     own_user = f.get("user.id") == ctx.user_id
     own_project = ctx.project_id is not None and f.get("scope.project.id") == [ctx.project_id]
     enforce(own_user or own_project, e.LIST_ASSIGNMENTS_DENIED)
+
+
+# ---------------------------------------------------------------- credentials
+def credential_reader(ctx: RequestContext, owner_id: str | None) -> bool:
+    """Keystone's ADMIN_OR_SYSTEM_READER_OR_CRED_OWNER: admins, system readers and
+    the credential's owner may read it. `owner_id` None (no such credential)
+    passes only the privileged, so a user cannot probe for others' credentials."""
+    return ctx.is_admin or (ctx.system_scope and ctx.is_reader) or \
+        (owner_id is not None and owner_id == ctx.user_id)
+
+
+def credential_owner(ctx: RequestContext, owner_id: str | None) -> bool:
+    """ADMIN_OR_CRED_OWNER: create, update and delete through /v3/credentials."""
+    return ctx.is_admin or (owner_id is not None and owner_id == ctx.user_id)
+
+
+def ec2_manager(ctx: RequestContext, owner_id: str | None) -> bool:
+    """ADMIN_OR_MEMBER_AND_CRED_OWNER: an OS-EC2 key pair is made or deleted by an
+    admin, or by its owner holding the member role (a reader cannot)."""
+    return ctx.is_admin or (ctx.has_role("member") and owner_id is not None and
+                            owner_id == ctx.user_id)
+
+
+def enforce_delegation(ctx: RequestContext, project_id: str | None) -> None:
+    """A token made from an application credential reaches only credentials of its
+    own project (Keystone's delegated-token boundary)."""
+    if ctx.application_credential_id is not None and project_id != ctx.project_id:
+        raise Forbidden(e.CREDENTIAL_DELEGATED_PROJECT)
+
+
+def may_see_credential(ctx: RequestContext, owner_id: str, project_id: str | None) -> bool:
+    """A listing keeps the credentials `credential_reader` allows and the
+    delegation boundary lets through."""
+    if not credential_reader(ctx, owner_id):
+        return False
+    return ctx.application_credential_id is None or project_id == ctx.project_id
+
+
+def scope_credential_listing(ctx: RequestContext, filters: dict[str, Any]) -> None:
+    """Non-privileged callers list their own credentials only."""
+    if not (ctx.is_admin or (ctx.system_scope and ctx.is_reader)):
+        if filters.get("user_id") not in (None, ctx.user_id):
+            filters["nobody"] = True
+        filters["user_id"] = ctx.user_id
+
+
+def may_validate_ec2(ctx: RequestContext) -> bool:
+    """`POST /v3/ec2tokens` is for services and admins (Keystone's
+    `service_or_admin`): the services that check AWS signatures on users' behalf."""
+    return ctx.is_admin or ctx.has_role("service")

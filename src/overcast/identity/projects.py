@@ -26,7 +26,8 @@ MAX_TAGS = 80
 
 
 def get_project(s: Session, project_id: str) -> m.Project:
-    p = s.get(m.Project, project_id)
+    # A NUL (from a URL's %00) is no id; PostgreSQL would refuse the query.
+    p = s.get(m.Project, project_id) if "\x00" not in project_id else None
     if p is None:
         raise e.not_found("project", project_id)
     return p
@@ -144,6 +145,7 @@ class Projects:
             s.execute(delete(m.ProjectTag).where(m.ProjectTag.project_id == project_id))
             s.execute(delete(m.ApplicationCredential).where(
                 m.ApplicationCredential.project_id == project_id))
+            s.execute(delete(m.Credential).where(m.Credential.project_id == project_id))
             s.delete(p)
             auth.revoke_project(s, project_id)
 

@@ -271,6 +271,56 @@ APP_CRED_CREATE = KeystoneSchema(wrapped("application_credential", {
 }, required=("name",), extra=False))
 APP_CRED_LIST = KeystoneSchema({"type": "object", "properties": {"name": NAME}})
 
+# ---------------------------------------------------------------- credentials
+_CREDENTIAL = {"type": {**string(255, min_length=1, fmt=None), "pattern": NO_NUL},
+               "blob": text(65535, nullable=False), "user_id": ID,
+               "project_id": ID_OR_NULL, "id": text(64, nullable=False)}
+CREDENTIAL_CREATE = KeystoneSchema(wrapped("credential", _CREDENTIAL,
+                                           required=("blob", "type", "user_id")))
+CREDENTIAL_UPDATE = KeystoneSchema(wrapped("credential", _CREDENTIAL, min_properties=1))
+CREDENTIAL_LIST = KeystoneSchema(listing({"user_id": ID, "type": QUERY_TEXT}))
+#: `POST /v3/users/{id}/credentials/OS-EC2`: the project the key pair is for.
+EC2_CREATE = KeystoneSchema({"type": "object", "properties": {"tenant_id": ID},
+                             "required": ["tenant_id"]})
+_EC2_SIGNED = {"type": "object", "properties": {
+    "access": text(255, nullable=False), "signature": text(1024),
+    "host": text(1024), "verb": text(32), "path": text(65535),
+    "params": {"type": "object"}, "headers": {"type": "object"},
+    "body_hash": text(128), "token": text(65535)}}
+#: `POST /v3/ec2tokens`: the signed request as the forwarding service saw it (under
+#: `credentials`, or the older `credential` / `ec2Credentials` Keystone also reads).
+EC2_TOKENS = KeystoneSchema({"type": "object", "properties": {
+    "credentials": _EC2_SIGNED, "credential": _EC2_SIGNED, "ec2Credentials": _EC2_SIGNED}})
+
+#: What a credential is made of; any other attribute is kept as an extra.
+_CREDENTIAL_FIELDS = ("type", "blob", "user_id", "project_id")
+
+
+def credential(body: Any, create: bool) -> dict[str, Any]:
+    """A credential body: its fields, an EC2 credential's project required, the
+    other attributes kept as extras (Keystone stores what it is given)."""
+    c = val.wrapped(body, "credential")
+    data: dict[str, Any] = {k: c[k] for k in _CREDENTIAL_FIELDS if k in c}
+    data["extra"] = {k: v for k, v in c.items()
+                     if k not in (*_CREDENTIAL_FIELDS, "id", "links")}
+    if not data["extra"]:
+        del data["extra"]
+    if create and data.get("type") == "ec2" and not data.get("project_id"):
+        raise val.invalid("credential", "'project_id' is a required property for an "
+                                        "ec2 credential.")
+    if not create and "id" in c:
+        data["id"] = c["id"]
+    return data
+
+
+def ec2_signed(body: Any) -> dict[str, Any]:
+    """The signed request of an ec2tokens body; 400 without a body, as Keystone."""
+    if not body:
+        raise BadRequest("request must include a request body")
+    found = body.get("credentials") or body.get("credential") or body.get("ec2Credentials")
+    return dict(found or {})
+
+
 # ------------------------------------------------------------- other listings
 #: The member listings (a user's projects and groups, a group's users): `limit`.
 MEMBER_LIST = KeystoneSchema(listing({}))

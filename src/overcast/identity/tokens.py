@@ -25,7 +25,10 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
-METHODS = ["password", "token", "application_credential", "totp", "external", "mapped"]
+#: The methods a token may carry, one bit each in its payload; new ones go at the
+#: end so tokens issued before keep their meaning.
+METHODS = ["password", "token", "application_credential", "totp", "external", "mapped",
+           "ec2credential"]
 
 SCOPE_NONE, SCOPE_PROJECT, SCOPE_DOMAIN, SCOPE_SYSTEM = 0, 1, 2, 3
 
@@ -79,6 +82,13 @@ class KeyRepository:
             os.remove(keys[secondaries.pop(0)])
         self._fernet = None
         return new_primary
+
+    def primary_key(self) -> bytes:
+        """The key new data is encrypted with (the highest-numbered file)."""
+        keys = self._key_files()
+        if not keys:
+            raise RuntimeError(f"no Fernet keys in {self.path}; run `overcast init`")
+        return keys[max(keys)].read_bytes().strip()
 
     def fernet(self) -> MultiFernet:
         mtime = self.path.stat().st_mtime if self.path.exists() else None

@@ -21,7 +21,8 @@ from overcast.kit.errors import Unauthorized
 
 
 def get_user(s: Session, user_id: str) -> m.User:
-    u = s.get(m.User, user_id)
+    # A NUL (from a URL's %00) is no id; PostgreSQL would refuse the query.
+    u = s.get(m.User, user_id) if "\x00" not in user_id else None
     if u is None:
         raise e.not_found("user", user_id)
     return u
@@ -118,6 +119,7 @@ class Users:
             s.execute(delete(m.Membership).where(m.Membership.user_id == user_id))
             s.execute(delete(m.ApplicationCredential).where(
                 m.ApplicationCredential.user_id == user_id))
+            s.execute(delete(m.Credential).where(m.Credential.user_id == user_id))
             s.delete(u)
             auth.revoke_user(s, user_id)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from overcast.identity import models as m
 from overcast.identity.auth import TokenInfo
+from overcast.identity.credentials import CredentialRecord
 
 
 def ks_time(t: dt.datetime | None) -> str | None:
@@ -121,6 +122,22 @@ def app_cred(base: str, ac: m.ApplicationCredential, roles: list[dict[str, Any]]
     if secret is not None:
         body["secret"] = secret
     return body
+
+
+def credential(base: str, c: CredentialRecord) -> dict[str, Any]:
+    """`/v3/credentials`: the blob as the JSON string it was given (its owner's to see)."""
+    return {**c.extra, "id": c.id, "user_id": c.user_id, "project_id": c.project_id,
+            "type": c.type, "blob": c.blob, "links": link(base, f"credentials/{c.id}")}
+
+
+def ec2_credential(base: str, c: CredentialRecord) -> dict[str, Any]:
+    """OS-EC2's shape: the key pair, its owner and project (`tenant_id`), linked by
+    access key."""
+    blob = c.blob_dict()
+    return {"user_id": c.user_id, "tenant_id": c.project_id, "access": blob.get("access"),
+            "secret": blob.get("secret"), "trust_id": blob.get("trust_id"),
+            "links": link(base, f"users/{c.user_id}/credentials/OS-EC2/"
+                                f"{blob.get('access')}")}
 
 
 def token(info: TokenInfo, catalog: list[dict[str, Any]] | None) -> dict[str, Any]:

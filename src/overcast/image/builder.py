@@ -13,7 +13,9 @@ static busybox (package busybox-static). The build makes:
   dependency order (read from each module's `.modinfo`; the package has no
   modules.dep), and overcast's `/init` (guest/init.sh): DHCP with the network's
   MTU, metadata from a config drive or 169.254.169.254, the keypair's keys, a
-  console report and a one-line web page on port 80.
+  console report, a one-line web page on port 80, and a watcher of volumes
+  (disks with a serial) that mounts each new one, reports its files on the
+  console and writes one of its own (what tests of volumes read back).
 * `disk.qcow2`: an ordinary bootable disk (MBR boot code, one active FAT16
   partition with syslinux, Debian's bzImage and the same initrd) that boots
   through the firmware with no `-kernel`. Built with mkfs.vfat, mtools and

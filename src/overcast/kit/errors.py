@@ -3,13 +3,15 @@
 Services raise these (never HTTPException); `render_error` shapes them in the
 envelope the calling service's clients expect: Keystone's `{"error": ...}`,
 Nova's and Cinder's `{"itemNotFound": ...}`, Neutron's `{"NeutronError": ...}`,
-Placement's `{"errors": [...]}` and Glance's/Swift's plain bodies. The one
+Placement's `{"errors": [...]}`, Glance's/Swift's plain bodies and S3's XML
+`<Error>` document. The one
 exception handler in app.py picks the style from the path the request came in on.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from xml.sax.saxutils import escape
 
 
 class OvercastError(Exception):
@@ -142,6 +144,36 @@ STATUS_TITLES = {
 }
 
 
+#: S3's error code for a refusal raised without one (a schema's 400, a route's 404):
+#: what Amazon answers for that status in general.
+_S3_CODES = {
+    400: "InvalidRequest",
+    401: "AccessDenied",
+    403: "AccessDenied",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "OperationAborted",
+    411: "MissingContentLength",
+    412: "PreconditionFailed",
+    413: "EntityTooLarge",
+    416: "InvalidRange",
+    501: "NotImplemented",
+    503: "SlowDown",
+}
+
+
+def _s3_error(status: int, message: str, code: str | None, request_id: str,
+              extra: dict[str, Any] | None) -> str:
+    """`<Error><Code/><Message/>...<RequestId/></Error>`: the S3 API's refusals (the
+    S3 code rides in `code`, the document's other elements in `extra`)."""
+    parts = [f"<Code>{escape(code or _S3_CODES.get(status, 'InternalError'))}</Code>",
+             f"<Message>{escape(message)}</Message>"]
+    parts += [f"<{k}>{escape(str(v))}</{k}>" for k, v in (extra or {}).items()
+              if k.isidentifier()]
+    parts.append(f"<RequestId>{escape(request_id)}</RequestId>")
+    return "<?xml version='1.0' encoding='UTF-8'?>\n<Error>" + "".join(parts) + "</Error>"
+
+
 #: An error message never echoes more than this of what the client sent.
 MAX_MESSAGE_CHARS = 1024
 
@@ -179,5 +211,13 @@ def render_error(
     if style == "glance":
         return {"code": f"{status} {title}", "title": title, "message": message}, \
             "application/json"
+    if style == "s3":
+        return _s3_error(status, message, code, request_id, extra), "application/xml"
     # swift and anything unknown: a short plain/HTML body as those services send.
+    # Swift answers some refusals (a name too long, a bad header) in plain text and
+    # has statuses of its own (411, 422, 499): `extra` carries those.
+    if extra and extra.get("plain"):
+        return message, "text/plain; charset=UTF-8"
+    if extra and extra.get("title"):
+        title = str(extra["title"])
     return f"<html><h1>{title}</h1><p>{message}</p></html>", "text/html; charset=UTF-8"

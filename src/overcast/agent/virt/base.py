@@ -129,6 +129,22 @@ class Driver(abc.ABC):
             pass
         await self.spawn(instance)
 
+    async def attach_volume(self, uuid: str, connection_info: dict[str, Any],
+                            device: str) -> str:
+        """Attach the volume `connection_info` describes (VOLUME_CONTRACT.md: a local
+        file or an NBD export) to the instance, live when it runs, and keep it
+        attached across stops, reboots and agent restarts; return the device name
+        the guest sees (a hint: the disk's serial is the volume id's first 20
+        characters). `device` is the caller's wish, which drivers may not honour.
+        Attaching an attached volume again is no error. This default refuses."""
+        raise PermanentError(f"the {self.name} driver cannot attach volumes")
+
+    async def detach_volume(self, uuid: str, volume_id: str, timeout: float = 30) -> None:
+        """Detach the volume, waiting up to `timeout` seconds for a running guest to
+        release it (RetryableError when it does not). Detaching a volume that is not
+        attached is no error. This default refuses."""
+        raise PermanentError(f"the {self.name} driver cannot detach volumes")
+
     async def snapshot(self, uuid: str, dest: Path) -> str:
         """Write the instance's root disk, as it is now, to the file `dest` and return
         its disk format (Glance's name: raw, qcow2, ...). The instance keeps running

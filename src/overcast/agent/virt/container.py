@@ -36,6 +36,12 @@ Layout of the state directory:
                      upper/, work/           its writable layer
                      config-drive/           the metadata documents
                      console.log, runtime.log
+                     volumes/<volume id>/    a volume's storage daemon and export
+
+Volumes (container_volumes.py) appear in the container as block devices: loop
+devices over the volume's file, or over a qemu-storage-daemon's FUSE export of a
+qcow2 file or an NBD export, made in the container's /dev and allowed in its
+devices cgroup, live or from the next start.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +79,7 @@ from overcast.agent.virt.common import (
 )
 from overcast.agent.virt.common import proc_start as _proc_start
 from overcast.agent.virt.common import write_json as _write_json
+from overcast.agent.virt.container_volumes import ContainerVolumes, bundle_entries
 from overcast.agent.virt.oci_runtime import (
     PREFIX,
     RUNTIMES,
@@ -182,14 +189,17 @@ class ContainerRecord(BaseRecord):
     image_id: str = ""
     process: dict[str, Any] | None = None
     netns: str = ""
+    #: attached volumes (container_volumes.py): connection_info, the device name in
+    #: the container and the host's loop device with its numbers
+    volumes: list[dict[str, Any]] = field(default_factory=list)
 
 
-class ContainerDriver(InstanceFiles[ContainerRecord], Driver):
+class ContainerDriver(ContainerVolumes, InstanceFiles[ContainerRecord], Driver):
     name = "container"
     # suspend is the cgroup freezer, reported SUSPENDED (no memory image is saved:
     # a suspended container does not survive a host reboot)
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
-                              "console_output", "snapshot"})
+                              "console_output", "snapshot", "volume_attach"})
 
     record_type = ContainerRecord
     port_kind = "veth"
@@ -363,8 +373,8 @@ class ContainerDriver(InstanceFiles[ContainerRecord], Driver):
             {"destination": "/mnt/config", "type": "bind",
              "source": str(d / "config-drive"), "options": ro},
         ]
-        devices: list[dict[str, Any]] = []
-        allowed: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}]
+        devices, rules = bundle_entries(rec.volumes)
+        allowed: list[dict[str, Any]] = [{"allow": False, "access": "rwm"}, *rules]
         resources: dict[str, Any] = {"devices": allowed, "pids": {"limit": PIDS_LIMIT}}
         if rec.memory_mb:
             resources["memory"] = {"limit": int(rec.memory_mb) << 20}
@@ -474,6 +484,7 @@ class ContainerDriver(InstanceFiles[ContainerRecord], Driver):
         if status != "absent":
             await self._delete_container(rt, uuid)
         await self._netns(rec)
+        await self._volumes_ready(rec)
 
         async def create() -> None:
             await self._mount_rootfs(rec)
@@ -589,7 +600,9 @@ class ContainerDriver(InstanceFiles[ContainerRecord], Driver):
             await self._delete_container(rt, rec.uuid)
 
     async def _release(self, rec: ContainerRecord) -> None:
-        """The netns and the root file system's overlay mount."""
+        """The volumes' loop devices, the netns and the root file system's overlay
+        mount."""
+        await self._volumes_release(rec)
         ns = rec.netns or self.cid(rec.uuid)
         if (NETNS_DIR / ns).exists():
             await self._run(["ip", "netns", "delete", ns])

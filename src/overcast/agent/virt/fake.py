@@ -26,12 +26,14 @@ class FakeInstance:
     spec: InstanceSpec
     power_state: int = base.RUNNING
     console: list[str] = field(default_factory=list)
+    #: attached volumes: volume id -> the device name given
+    volumes: dict[str, str] = field(default_factory=dict)
 
 
 class FakeDriver(Driver):
     name = "fake"
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
-                              "console_output", "snapshot"})
+                              "console_output", "snapshot", "volume_attach"})
 
     def __init__(self, host: str = "fake-host", *, vcpus: int = 32, memory_mb: int = 131072,
                  disk_gb: int = 2048, spawn_latency: float = 0.0,
@@ -47,13 +49,15 @@ class FakeDriver(Driver):
             for uuid, item in json.loads(state_path.read_text()).items():
                 self.instances[uuid] = FakeInstance(spec=InstanceSpec(**item["spec"]),
                                                     power_state=item["power_state"],
-                                                    console=item["console"])
+                                                    console=item["console"],
+                                                    volumes=item.get("volumes", {}))
 
     def _save(self) -> None:
         if self.state_path is None:
             return
         data = {u: {"spec": asdict(i.spec), "power_state": i.power_state,
-                    "console": i.console[-50:]} for u, i in self.instances.items()}
+                    "console": i.console[-50:], "volumes": i.volumes}
+                for u, i in self.instances.items()}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         os.replace(tmp, self.state_path)
@@ -79,7 +83,9 @@ class FakeDriver(Driver):
             raise PermanentError(f"fake spawn failure injected for {instance.name}")
         self.instances[instance.uuid] = FakeInstance(spec=instance, console=[
             f"fake console of {instance.uuid}", f"overcast-guest: instance-id={instance.uuid} "
-            f"hostname={instance.name}"])
+            f"hostname={instance.name}"], volumes={
+                str(b["volume_id"]): str(b.get("device") or _disk_name(i + 1))
+                for i, b in enumerate(instance.block_devices)})
         self._save()
 
     async def destroy(self, uuid: str) -> None:
@@ -136,6 +142,37 @@ class FakeDriver(Driver):
         lines = self._get(uuid).console
         return "\n".join(lines[-tail:] if tail else lines) + "\n"
 
+    async def attach_volume(self, uuid: str, connection_info: dict[str, Any],
+                            device: str) -> str:
+        """Attach the volume `connection_info` describes (VOLUME_CONTRACT.md) to the
+        instance, live when it runs, kept across stops, reboots and agent restarts;
+        return the device name the guest sees (`device` is only a wish). Attaching
+        an attached volume again returns its device. PermanentError for an
+        unsupported connection_info or an instance that cannot take volumes now.
+        (Here: remembered in memory, and in the state file when there is one.)"""
+        inst = self._get(uuid)
+        data = connection_info.get("data") if isinstance(connection_info, dict) else None
+        if not isinstance(data, dict) or not data.get("volume_id") or \
+                connection_info.get("driver_volume_type") not in ("file", "nbd"):
+            raise PermanentError("connection_info must be a file or nbd volume with a "
+                                 "volume_id")
+        if inst.power_state == base.SUSPENDED:
+            raise PermanentError(f"instance {uuid} is suspended")
+        vid = str(data["volume_id"])
+        if vid not in inst.volumes:  # the lowest free name, as a guest's kernel gives
+            taken = set(inst.volumes.values())
+            inst.volumes[vid] = next(_disk_name(i) for i in range(1, len(taken) + 2)
+                                     if _disk_name(i) not in taken)
+            self._save()
+        return inst.volumes[vid]
+
+    async def detach_volume(self, uuid: str, volume_id: str, timeout: float = 30) -> None:
+        """Detach the volume, waiting up to `timeout` s for the guest to release it
+        (RetryableError when it does not). Not attached: no error."""
+        inst = self._get(uuid)
+        if inst.volumes.pop(volume_id, None) is not None:
+            self._save()
+
     async def snapshot(self, uuid: str, dest: Path) -> str:
         """A fake disk: a raw image of 1 MiB that names the instance and its image, so a
         test can tell one snapshot from another."""
@@ -150,6 +187,10 @@ class FakeDriver(Driver):
         """Inventory for Placement: VCPU, MEMORY_MB, DISK_GB totals of the host."""
         return {"VCPU": self.vcpus, "MEMORY_MB": self.memory_mb, "DISK_GB": self.disk_gb,
                 "hypervisor_type": "fake", "cpu_info": "fake", "uptime": host_uptime()}
+
+
+def _disk_name(index: int) -> str:
+    return f"/dev/vd{chr(ord('a') + index)}" if index < 26 else f"/dev/vd{index}"
 
 
 def host_uptime() -> str:

@@ -34,6 +34,14 @@ def _host_status(svc_by_host: dict[str, m.Service], inst: m.Instance) -> str:
     return "MAINTENANCE" if svc.disabled else "UP"
 
 
+def volumes_view(rows: list[m.BlockDeviceMapping], v: Any) -> list[dict[str, Any]]:
+    """Nova's `os-extended-volumes:volumes_attached` (delete_on_termination from 2.3)."""
+    if v.at_least("2.3"):
+        return [{"id": b.volume_id, "delete_on_termination": b.delete_on_termination}
+                for b in rows]
+    return [{"id": b.volume_id} for b in rows]
+
+
 def render(request: Request, ctx: RequestContext, rows: list[m.Instance]
            ) -> list[dict[str, Any]]:
     """Full views of these servers."""
@@ -42,6 +50,7 @@ def render(request: Request, ctx: RequestContext, rows: list[m.Instance]
     hosts = {s.host: s for s in svc.services()} if want_host else {}
     uuids = [i.uuid for i in rows]
     addrs, groups = svc.addresses(uuids), svc.security_groups(uuids)
+    vols = svc.volumes_attached(uuids)
     out = []
     for i in rows:
         host_status = _host_status(hosts, i) if want_host else None
@@ -49,6 +58,8 @@ def render(request: Request, ctx: RequestContext, rows: list[m.Instance]
                             addresses=addrs.get(i.uuid, {}), host_status=host_status)
         if i.uuid in groups:  # as Nova: absent when the server's ports have none
             body["security_groups"] = groups[i.uuid]
+        if i.uuid in vols:
+            body["os-extended-volumes:volumes_attached"] = volumes_view(vols[i.uuid], v)
         out.append(body)
     return out
 
@@ -79,6 +90,7 @@ def listed(request: Request, ctx: RequestContext, keys: list[Any]) -> list[dict[
                 cache[ck] = views.server(base, row, v, admin=admin, addresses={})
     uuids = [k.uuid for k in keys]
     addrs, groups = svc.addresses(uuids), svc.security_groups(uuids)
+    vols = svc.volumes_attached(uuids)
     out = []
     for k, ck in zip(keys, cache_keys, strict=True):
         body = cache.get(ck)
@@ -91,5 +103,7 @@ def listed(request: Request, ctx: RequestContext, keys: list[Any]) -> list[dict[
             body["security_groups"] = groups[k.uuid]
         if want_host:
             body["host_status"] = hosts.get(k.host, "UNKNOWN") if k.host else ""
+        if k.uuid in vols:
+            body["os-extended-volumes:volumes_attached"] = volumes_view(vols[k.uuid], v)
         out.append(body)
     return out

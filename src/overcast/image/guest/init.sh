@@ -10,7 +10,17 @@
 #     iso9660), else from http://169.254.169.254; the keypair's keys go to
 #     /root/.ssh/authorized_keys, the hostname is set;
 #  4. busybox httpd on port 80 answering "<instance-id> <hostname>";
-#  5. the report on the console, one "key: value" per line after OVERCAST-GUEST-UP.
+#  5. the report on the console, one "key: value" per line after OVERCAST-GUEST-UP;
+#  6. a watcher for volumes (virtio disks with a serial: the root disk and the config
+#     drive have none), at boot and hot-plugged: each new one is mounted (ext4), its
+#     overcast-*.txt and guest-*.txt files are printed, a file guest-<instance id>.txt
+#     is written to it (not to a read-only one), and it is unmounted again (so a
+#     detach finds it released):
+#       OVERCAST-VOLUME <serial> <device> <ext4|ext4-ro|raw> files=<names, comma-separated>
+#       OVERCAST-VOLUME-FILE <serial> <name>: <first line of the file>
+#       OVERCAST-VOLUME-WROTE <serial> guest-<instance id>.txt
+#       OVERCAST-VOLUME-GONE <serial>                (when the disk goes away)
+#     A test attaches a disk and reads the console (tests/e2e/test_volume_attach.py).
 # Without DHCP or metadata it still reports within about 10 s, and keeps running.
 #
 # In a container ($container is set, as OCI runtimes do) there are no modules to
@@ -191,6 +201,66 @@ while read -r _type blob _rest; do
     [ -n "$blob" ] && say "key-fingerprint: $fp"
 done </root/.ssh/authorized_keys
 say "uptime: $(cut -d' ' -f1 /proc/uptime)"
+
+# --- 6. volumes ---------------------------------------------------------------------
+volume_seen() {  # $1 serial $2 device
+    vser=$1
+    dev=$2
+    where=/mnt/volumes/$vser
+    mkdir -p "$where"
+    fs=ext4
+    opts=rw
+    if [ "$(cat "/sys/block/${dev#/dev/}/ro" 2>/dev/null)" = 1 ]; then
+        fs=ext4-ro  # a read-only volume: read, not written
+        opts=ro,noload
+    fi
+    if ! mount -t ext4 -o $opts "$dev" "$where" 2>/dev/null; then
+        say "OVERCAST-VOLUME $vser $dev raw files="
+        return 0
+    fi
+    files=$(cd "$where" && ls -1 | grep -E '^(overcast|guest)-.*[.]txt$' | tr '\n' ',')
+    say "OVERCAST-VOLUME $vser $dev $fs files=${files%,}"
+    for f in $(cd "$where" && ls -1 | grep -E '^(overcast|guest)-.*[.]txt$'); do
+        say "OVERCAST-VOLUME-FILE $vser $f: $(head -n 1 "$where/$f")"
+    done
+    if [ $fs = ext4-ro ]; then
+        umount "$where"
+        return 0
+    fi
+    if echo "written by $iid at $(cut -d' ' -f1 /proc/uptime)" >"$where/guest-$iid.txt"
+    then
+        sync
+        umount "$where" && say "OVERCAST-VOLUME-WROTE $vser guest-$iid.txt"
+    else
+        umount "$where"
+        say "OVERCAST-VOLUME-FAILED $vser guest-$iid.txt"
+    fi
+}
+watch_volumes() {
+    known=" "
+    while :; do
+        present=" "
+        for b in /sys/block/vd*; do
+            [ -e "$b" ] || continue
+            vser=$(cat "$b/serial" 2>/dev/null | tr -cd '0-9A-Za-z-')
+            [ -n "$vser" ] || continue
+            present="$present$vser "
+            case "$known" in
+            *" $vser "*) ;;
+            *) grep -q "^/dev/${b##*/} " /proc/mounts || volume_seen "$vser" "/dev/${b##*/}" ;;
+            esac
+        done
+        for vser in $known; do
+            case "$present" in
+            *" $vser "*) ;;
+            *) say "OVERCAST-VOLUME-GONE $vser" ;;
+            esac
+        done
+        known=$present
+        sleep 0.5
+    done
+}
+[ -z "$container" ] && watch_volumes &
 
 trap 'sync; poweroff -f 2>/dev/null; exit 0' TERM
 while :; do

@@ -4,13 +4,18 @@ How an instance boots depends on its image (Glance's record, as Nova's libvirt
 driver reads it):
 
 * an image with a `kernel_id` property (an AMI, or a qcow2 snapshot of an AMI
-  instance) boots that kernel (and its `ramdisk_id`) directly: `-M microvm` with
-  virtio-mmio devices, the kernel entered through its PVH note when it is an ELF
-  vmlinux (under TCG that reaches userspace in about 2 s instead of 5), with
-  `tsc_early_khz` on the command line (without it a TCG guest on microvm, which
-  has no HPET or PM timer, sometimes hangs calibrating its TSC: HOST_FACTS §4);
-  its root disk is an overlay over the machine image (a machine image without
-  data gets a blank root disk: the guest runs from its ramdisk);
+  instance) boots that kernel (and its `ramdisk_id`) directly, entered through its
+  PVH note when it is an ELF vmlinux (under TCG that reaches userspace in about 2 s
+  instead of 5), on `-M pc` with virtio-*-pci devices (NICs without option ROMs),
+  so volumes can be hot-plugged (volumes.py); an image may ask for `-M microvm`
+  (hw_machine_type), a little faster to boot but with virtio-mmio devices fixed at
+  start, and then gets `tsc_early_khz` on its command line (without it a TCG guest
+  on microvm, which has no HPET or PM timer, sometimes hangs calibrating its TSC:
+  HOST_FACTS §4). The PCI machine costs little at boot: 1.86-1.90 s to userspace
+  against 1.80-1.84 s for microvm on an idle host (HOST_FACTS §4; measured again
+  by bench/volume_attach.py), for live attach and detach. Its
+  root disk is an overlay over the machine image (a machine image without data
+  gets a blank root disk: the guest runs from its ramdisk);
 * any other image is a bootable disk (qcow2, raw, vmdk, vdi, vhd, vhdx) booted
   through the firmware: `-M pc` (or the image's `hw_machine_type`) and SeaBIOS.
 
@@ -48,8 +53,13 @@ to it, so it names its instance before the guest says anything.
 Spawn returns once QEMU runs: about 60-100 ms on an idle 2-core host with the image
 cached (mostly QEMU's start-up, which copies a 60 MB vmlinux into the guest), 150-
 400 ms while other guests boot beside it, plus the image's caching the first time.
-overcast-tiny then reports on its console about 2.8 s later under TCG (microvm,
-PVH), or 6.5 s later from its disk through SeaBIOS.
+overcast-tiny then reports on its console about 2.8 s later under TCG (pc or
+microvm, PVH), or 6.5 s later from its disk through SeaBIOS.
+
+Volumes (volumes.py) are attached live over QMP (blockdev-add + device_add of a
+virtio-blk-pci whose serial is the volume id's first 20 characters), detached with
+device_del once the guest released them, kept in the instance record and given to
+QEMU on its command line at every start; an instance can boot from one.
 
 Layout of the state directory:
 
@@ -65,12 +75,15 @@ Layout of the state directory:
                      console.log        the serial console, across boots
                      qemu.pid, qmp.sock the running process and its control socket
                      memory.state       the saved guest while suspended
+                     (instance.json's `volumes`: the attached volumes'
+                      connection_info; their files are the storage host's)
 
 The package's modules: accel (the host's binaries and the accelerator probe),
 cgroups (an instance's CPU and memory limits), qmp (the QMP client), images (the
 image cache and how an image boots), configdrive (the config drive's ISO), record
 (the typed instance record, `InstanceRecord`), process (starting, finding and
-stopping an instance's QEMU) and driver (`QemuDriver`, the driver contract).
+stopping an instance's QEMU), volumes (attached volumes as block nodes and
+devices) and driver (`QemuDriver`, the driver contract).
 """
 
 from overcast.agent.virt.common import proc_start as _proc_start

@@ -33,24 +33,26 @@ from overcast.agent.virt.base import (
     RetryableError,
 )
 from overcast.agent.virt.common import host_resources
-from overcast.agent.virt.qemu import cgroups
+from overcast.agent.virt.qemu import cgroups, volumes
 from overcast.agent.virt.qemu.accel import QEMU, QEMU_IMG, Accel, binary
 from overcast.agent.virt.qemu.configdrive import make_config_drive
 from overcast.agent.virt.qemu.images import ImageCache
-from overcast.agent.virt.qemu.process import POWER_STATES, QemuProcess
+from overcast.agent.virt.qemu.process import POWER_STATES, QemuProcess, _is_nbd
 from overcast.agent.virt.qemu.qmp import Qmp, QmpError
-from overcast.agent.virt.qemu.record import InstanceRecord
+from overcast.agent.virt.qemu.record import BootSource, InstanceRecord
 from overcast.bus.messages import InstanceSpec
 
 log = logging.getLogger("overcast.agent.virt.qemu")
 
 GiB = 1 << 30
+#: a volume's unplug is asked of the guest again this often while it has not happened
+DEVICE_DEL_EVERY = 2.0
 
 
 class QemuDriver(QemuProcess, Driver):
     name = "qemu"
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
-                              "console_output", "snapshot"})
+                              "console_output", "snapshot", "volume_attach"})
 
     def __init__(self, host: str, env: DriverEnv, *, accel: str | None = None) -> None:
         if accel not in (None, "kvm", "tcg"):
@@ -124,7 +126,9 @@ class QemuDriver(QemuProcess, Driver):
                 for name in (QEMU, QEMU_IMG):
                     binary(name)
                 await self.accelerator()
-                src = await self.images.boot_source(instance)
+                for b in instance.block_devices:
+                    volumes.check(b.get("connection_info") or {})
+                src = await self._boot_source(instance)
                 rec = InstanceRecord.new(instance, src)
 
                 def files() -> None:
@@ -138,7 +142,9 @@ class QemuDriver(QemuProcess, Driver):
                 async def plug() -> None:
                     devices.extend(await self._plug(rec))
 
-                jobs = [self._make_root_disk(rec), self._link_boot_files(rec), plug()]
+                jobs = [self._link_boot_files(rec), plug()]
+                if not rec.root_volume:
+                    jobs.append(self._make_root_disk(rec))
                 if instance.config_drive:
                     jobs.append(make_config_drive(instance, d / "config.iso"))
                 # all finish before a failure is raised (a cleanup must not race a plug)
@@ -153,6 +159,23 @@ class QemuDriver(QemuProcess, Driver):
                     await self._destroy(uuid)
                 raise
             log.info("spawned %s in %.0f ms", uuid, (time.monotonic() - t0) * 1e3)
+
+    async def _boot_source(self, instance: InstanceSpec) -> BootSource:
+        """How the instance boots: from its image, or from its root volume (a kernel
+        image's kernel still boots it; else the firmware boots the volume)."""
+        root = next((b for b in instance.block_devices
+                     if b.get("boot_index") in (0, "0")), None)
+        image = instance.image or {}
+        if root is None or image.get("kernel_id") or \
+                (image.get("properties") or {}).get("kernel_id"):
+            src = await self.images.boot_source(instance)
+            if root is not None:
+                src.base, src.virtual_size = None, 0
+            return src
+        machine = str(image.get("hw_machine_type") or "pc")
+        machine = "q35" if machine.startswith("pc-q35") else "pc"
+        return BootSource(image_id=str(image.get("id") or instance.image_ref or ""),
+                          boot="disk", machine=machine)
 
     async def _halt(self, rec: InstanceRecord) -> None:
         await self._kill(rec.uuid, rec)
@@ -218,7 +241,7 @@ class QemuDriver(QemuProcess, Driver):
             rec = self._built(await self._record(uuid))
             await self._stop(uuid, rec, 60)
             await self._forget_saved(rec)
-            want = int(instance.root_gb or 0) * GiB
+            want = 0 if rec.root_volume else int(instance.root_gb or 0) * GiB
             disk = self._dir(uuid) / "disk.qcow2"
             info = json.loads((await self._run([binary(QEMU_IMG), "info", "-U",
                                                 "--output", "json", str(disk)])).stdout)
@@ -275,6 +298,9 @@ class QemuDriver(QemuProcess, Driver):
                 if rec.suspended and status == "absent":
                     return
                 raise PermanentError(f"instance {uuid} is not running (it is {status})")
+            if self._in_netns(rec) and any(_is_nbd(v) for v in rec.volumes):
+                raise PermanentError(f"instance {uuid} has NBD volumes that are connected "
+                                     "at start: it cannot be suspended (stop it instead)")
             d = self._dir(uuid)
             state, part = d / "memory.state", d / ".memory.state.part"
             path = d / "qmp.sock"
@@ -346,6 +372,9 @@ class QemuDriver(QemuProcess, Driver):
         is consistent; it runs on afterwards."""
         async with self._lock(uuid):
             rec = self._built(await self._record(uuid))
+            if rec.root_volume:
+                raise PermanentError(f"instance {uuid} boots from volume "
+                                     f"{rec.root_volume}: snapshot the volume instead")
             disk = self._dir(uuid) / "disk.qcow2"
             status = await self._status(uuid, rec)
             if status == "running":
@@ -359,6 +388,122 @@ class QemuDriver(QemuProcess, Driver):
                     with contextlib.suppress(QmpError):
                         await self._qmp(uuid, ("cont", None))
         return "qcow2"
+
+    # --------------------------------------------------------------- volumes
+    def _in_netns(self, rec: InstanceRecord) -> bool:
+        return bool(rec.ports) and self.env.plugger is not None
+
+    async def _devices_present(self, uuid: str) -> set[str]:
+        (peripherals,) = await self._qmp(uuid, ("qom-list", {"path": "/machine/peripheral"}))
+        return {str(p.get("name")) for p in peripherals}
+
+    async def attach_volume(self, uuid: str, connection_info: dict[str, Any],
+                            device: str) -> str:
+        """The volume attached (hot-plugged into a running guest, else on the command
+        line from the next start) and recorded; the guest's name for it. Attaching an
+        attached volume again returns its name (a running guest that lost it, after a
+        crash between the record and QMP, gets it again)."""
+        data = volumes.check(connection_info)
+        vid = str(data["volume_id"])
+        if connection_info["driver_volume_type"] == "file" and \
+                not await asyncio.to_thread(os.path.exists, str(data["path"])):
+            raise PermanentError(f"volume {vid}: no file {data['path']} on host {self.host}")
+        async with self._lock(uuid):
+            rec = self._built(await self._record(uuid))
+            if rec.suspended:
+                raise PermanentError(f"instance {uuid} is suspended: resume it before "
+                                     "attaching a volume")
+            status = await self._status(uuid, rec)
+            live = status != "absent"
+            if live and rec.machine != "pc":
+                raise PermanentError(
+                    f"instance {uuid} runs on machine {rec.machine}, which cannot hot-plug "
+                    "disks: stop it, attach the volume, start it")
+            vol = next((v for v in rec.volumes if v.get("volume_id") == vid), None)
+            if vol is None:
+                # the guest's kernel gives a new disk the lowest free index (the root
+                # disk is vda, the config drive next)
+                taken = {volumes.guest_name(0)} | \
+                    ({volumes.guest_name(1)} if rec.config_drive else set()) | \
+                    {str(v.get("device")) for v in rec.volumes}
+                name = next(volumes.guest_name(i) for i in range(len(taken) + 1)
+                            if volumes.guest_name(i) not in taken)
+                slot = volumes.free_slot({int(v["slot"]) for v in rec.volumes
+                                          if v.get("slot") is not None})
+                vol = {"volume_id": vid, "device": name, "boot_index": None,
+                       "connection_info": connection_info, "slot": slot}
+                # recorded first: a crash before QEMU has it is repaired by the next
+                # start (or a repeated attach), never leaves a device nobody owns
+                rec.volumes.append(vol)
+                await self._save(rec)
+            if live and volumes.names(vid)[2] not in await self._devices_present(uuid):
+                try:
+                    await self._add_volume(rec, vol, in_netns=self._in_netns(rec))
+                except (QmpError, OSError) as exc:
+                    rec.volumes.remove(vol)
+                    await self._save(rec)
+                    raise PermanentError(f"volume {vid} could not be attached to {uuid}: "
+                                         f"{exc}") from exc
+            log.info("attached volume %s to %s as %s (%s)", vid, uuid, vol["device"],
+                     "live" if live else "at next start")
+            return str(vol["device"])
+
+    async def detach_volume(self, uuid: str, volume_id: str, timeout: float = 30) -> None:
+        """The volume's device unplugged from a running guest (device_del, then its
+        disappearance waited for: the guest must release it) and its block nodes
+        deleted; then off the record. A detached volume is no error."""
+        async with self._lock(uuid):
+            rec = self._built(await self._record(uuid))
+            vol = next((v for v in rec.volumes if v.get("volume_id") == volume_id), None)
+            if vol is None:
+                return
+            if volume_id == rec.root_volume:
+                raise PermanentError(f"volume {volume_id} is the root disk of {uuid}: it "
+                                     "cannot be detached")
+            if rec.suspended:
+                raise PermanentError(f"instance {uuid} is suspended: resume it before "
+                                     "detaching a volume")
+            if await self._status(uuid, rec) != "absent":
+                await self._unplug_volume(uuid, volume_id, timeout)
+            rec.volumes.remove(vol)
+            await self._save(rec)
+            log.info("detached volume %s from %s", volume_id, uuid)
+
+    async def _unplug_volume(self, uuid: str, volume_id: str, timeout: float) -> None:
+        fmt_node, _, dev = volumes.names(volume_id)
+        deadline = time.monotonic() + timeout
+        asked = 0.0
+        while dev in await self._devices_present(uuid):
+            now = time.monotonic()
+            if now >= deadline:
+                raise RetryableError(
+                    f"the guest of {uuid} did not release volume {volume_id} within "
+                    f"{timeout:.0f} s (is it still mounted, or the guest not running "
+                    "its ACPI hot-plug?); the unplug stays requested")
+            if now - asked >= DEVICE_DEL_EVERY:
+                # asked again now and then: a guest still booting (its ACPI not up
+                # yet) misses the eject request, as Nova's detach retries know
+                try:
+                    await self._qmp(uuid, ("device_del", {"id": dev}))
+                except QmpError as exc:  # asked before and still pending: wait on
+                    if "in the process of unplug" not in str(exc) and \
+                            "not found" not in str(exc):
+                        raise PermanentError(f"volume {volume_id}: {exc}") from exc
+                asked = now
+            await asyncio.sleep(0.05)
+        # the device leaves QEMU's tree a moment before it lets go of its block node
+        deadline = time.monotonic() + 10
+        while True:
+            (nodes,) = await self._qmp(uuid, ("query-named-block-nodes", {"flat": True}))
+            if not any(n.get("node-name") == fmt_node for n in nodes):
+                return
+            try:
+                await self._qmp(uuid, ("blockdev-del", {"node-name": fmt_node}))
+                return
+            except QmpError as exc:
+                if "in use" not in str(exc) or time.monotonic() >= deadline:
+                    raise RetryableError(f"volume {volume_id}: {exc}") from exc
+            await asyncio.sleep(0.05)
 
     def host_resources(self) -> dict[str, Any]:
         return host_resources(self.env.state_dir, "QEMU",

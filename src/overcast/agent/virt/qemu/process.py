@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from overcast.agent.virt import base
 from overcast.agent.virt.base import PermanentError, RetryableError
 from overcast.agent.virt.common import InstanceFiles, trim_console
 from overcast.agent.virt.common import proc_start as _proc_start
-from overcast.agent.virt.qemu import cgroups
+from overcast.agent.virt.qemu import cgroups, volumes
 from overcast.agent.virt.qemu.accel import QEMU, Accel, binary, esc, probe_accel
 from overcast.agent.virt.qemu.qmp import QMP_TIMEOUT, Qmp, QmpError
 from overcast.agent.virt.qemu.record import InstanceRecord
@@ -58,6 +59,10 @@ def proc_cmdline(pid: int) -> list[str]:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return []
+
+
+def _is_nbd(vol: dict[str, Any]) -> bool:
+    return (vol.get("connection_info") or {}).get("driver_volume_type") == "nbd"
 
 
 def _tsc_khz() -> int | None:
@@ -201,8 +206,22 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
             return []
         return [await self._plug_port(rec, port) for port in rec.ports]
 
+    @staticmethod
+    def _root_volume(rec: InstanceRecord) -> dict[str, Any] | None:
+        return next((v for v in rec.volumes if rec.root_volume and
+                     v.get("volume_id") == rec.root_volume), None)
+
+    @staticmethod
+    def _volume_args(rec: InstanceRecord, vol: dict[str, Any],
+                     bootindex: int | None) -> list[str]:
+        vid = str(vol["volume_id"])
+        slot = vol.get("slot")
+        return ["-blockdev", volumes.blockdev_arg(vol["connection_info"]),
+                "-device", volumes.device_arg(volumes.device(
+                    vid, rec.machine, bootindex, int(slot) if slot is not None else None))]
+
     def _argv(self, rec: InstanceRecord, accel: Accel, devices: list[str],
-              incoming: bool) -> list[str]:
+              incoming: bool, late_nbd: bool = False) -> list[str]:
         d = self._dir(rec.uuid)
         micro = rec.machine == "microvm"
         blk = "virtio-blk-device" if micro else "virtio-blk-pci"
@@ -228,11 +247,21 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
         else:
             argv += ["-boot", "strict=on"]
         boot = "" if rec.boot == "kernel" else ",bootindex=0"
-        argv += ["-drive", f"file={esc(d / 'disk.qcow2')},if=none,id=root,format=qcow2,"
-                           "discard=unmap", "-device", f"{blk},drive=root{boot}"]
+        root = self._root_volume(rec)
+        if root is None:
+            argv += ["-drive", f"file={esc(d / 'disk.qcow2')},if=none,id=root,"
+                               "format=qcow2,discard=unmap",
+                     "-device", f"{blk},drive=root{boot}"]
+        else:  # the volume is the root disk (first, so the guest names it vda)
+            argv += self._volume_args(rec, root, 0 if rec.boot != "kernel" else None)
         if rec.config_drive:
             argv += ["-drive", f"file={esc(d / 'config.iso')},if=none,id=config,format=raw,"
                                "readonly=on", "-device", f"{blk},drive=config"]
+        for vol in rec.volumes:
+            if vol is not root and not (late_nbd and _is_nbd(vol)):
+                argv += self._volume_args(rec, vol, None)
+        if late_nbd and any(_is_nbd(v) for v in rec.volumes if v is not root):
+            argv += ["-S"]  # NBD volumes are added over QMP before the guest runs
         for i, (port, dev) in enumerate(zip(rec.ports, devices, strict=False)):
             mtu = int(port.get("mtu") or 0)
             extra = "" if micro else ",romfile="
@@ -284,7 +313,10 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
                          f"(qemu, {accel.name}, {rec.machine})\n")
 
         await asyncio.to_thread(prepare)
-        argv = self._argv(rec, accel, devices, incoming)
+        # in another namespace, QEMU reaches no NBD server on the host's loopback:
+        # those volumes are connected from here once QEMU runs (paused until then)
+        late_nbd = netns is not None and not incoming
+        argv = self._argv(rec, accel, devices, incoming, late_nbd)
         r = await self._run(argv, check=False, timeout=60, netns=netns, cwd=d)
         if r.returncode != 0:
             err = (r.stderr or r.stdout).strip()[-800:]
@@ -300,8 +332,60 @@ class QemuProcess(InstanceFiles[InstanceRecord]):
         except OSError as exc:
             log.warning("no cgroup limits for %s: %s", uuid, exc)
         await self._save(rec)
+        late = [v for v in rec.volumes if late_nbd and _is_nbd(v)
+                and v is not self._root_volume(rec)]
+        if late:
+            try:
+                for vol in late:
+                    await self._add_volume(rec, vol, in_netns=True)
+                await self._qmp(uuid, ("cont", None))
+            except (QmpError, OSError) as exc:
+                await self._kill(uuid, rec)
+                raise RetryableError(f"the NBD volumes of {uuid} could not be "
+                                     f"connected: {exc}") from exc
         if incoming:
             await self._incoming(rec, pid, state)
+
+    async def _add_volume(self, rec: InstanceRecord, vol: dict[str, Any], *,
+                          in_netns: bool) -> None:
+        """The volume's block nodes and device added to the running QEMU (an NBD
+        export connected from the agent's namespace when QEMU is in another)."""
+        info = vol["connection_info"]
+        vid = str(vol["volume_id"])
+        fmt_node, _, _ = volumes.names(vid)
+        sock = None
+        fd_name = None
+        if in_netns and _is_nbd(vol):
+            data = info["data"]
+            sock = await asyncio.to_thread(socket.create_connection,
+                                           (str(data["host"]), int(data["port"])), 10)
+            fd_name = f"nbd-{fmt_node}"
+        path = self._dir(rec.uuid) / "qmp.sock"
+
+        def add() -> None:
+            with Qmp(path) as q:
+                # a node left by an attach cut short (the agent killed between the
+                # two commands) is taken as it is
+                nodes = q.execute("query-named-block-nodes", {"flat": True})
+                if not any(n.get("node-name") == fmt_node for n in nodes):
+                    if sock is not None:
+                        q.execute("getfd", {"fdname": fd_name}, fds=[sock.fileno()])
+                    q.execute("blockdev-add", volumes.blockdev(info, fd_name))
+                try:
+                    slot = vol.get("slot")
+                    q.execute("device_add", volumes.device(
+                        vid, rec.machine, slot=int(slot) if slot is not None else None))
+                except QmpError:
+                    with contextlib.suppress(QmpError):
+                        q.execute("blockdev-del", {"node-name": fmt_node})
+                    raise
+
+        try:
+            async with self._qmp_locks.setdefault(rec.uuid, asyncio.Lock()):
+                await asyncio.to_thread(add)
+        finally:
+            if sock is not None:
+                sock.close()  # QEMU holds its own copy
 
     async def _incoming(self, rec: InstanceRecord, pid: int, state: Path) -> None:
         """Load the saved memory into the QEMU just started with `-incoming defer`,

@@ -1,0 +1,1 @@
+"""Where object bytes live: the backend contract (`base`) and its drivers (`file`)."""

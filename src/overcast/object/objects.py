@@ -1,0 +1,376 @@
+"""Objects: streamed writes, reads, metadata, copies, deletes, expiry and recovery.
+
+A write streams the body to a backend `Writer` while md5 is computed, both on
+worker threads and overlapped with the next read from the client, so memory
+stays flat (a few MiB) for any size. Only once every byte is durable does one
+transaction lock the container row, check the quotas again, and insert (or
+replace) the object row and the container's counters; the blob an overwrite
+replaced is deleted after that commit. A client that goes away, a wrong ETag or
+a quota refusal aborts the writer: no row, no file. At start-up `recover`
+removes what a crash left (temporary files, blobs no row names).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hashlib
+import logging
+import mimetypes
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from overcast.object import accounts, containers
+from overcast.object import errors as e
+from overcast.object import models as m
+from overcast.object.backends.base import Writer
+from overcast.object.records import ObjectInfo, Segment
+from overcast.object.schemas import MAX_FILE_SIZE, apply_updates
+from overcast.object.store import ObjectStore, live, now
+
+log = logging.getLogger("overcast.object")
+
+#: md5 and the write of one buffer run on two threads at once (both release the GIL).
+_IO_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=16,
+                                                 thread_name_prefix="object-io")
+#: How much of the body is gathered before it is hashed and written.
+BUFFER = 4 << 20
+
+
+@dataclass
+class NewObject:
+    """What a PUT says about the object besides its bytes."""
+
+    content_type: str | None = None
+    meta: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    delete_at: int | None = None
+    #: the ETag the client computed (422 when the bytes differ)
+    etag: str | None = None
+    #: the Content-Length it declared (None: chunked)
+    length: int | None = None
+    dlo_manifest: str | None = None
+    slo_manifest: list[dict[str, Any]] | None = None
+    manifest_etag: str | None = None
+    symlink_path: str | None = None
+    #: for a manifest: its size and etag (the segments'), not those of its body
+    size_override: int | None = None
+    etag_override: str | None = None
+
+
+def guess_type(name: str) -> str:
+    ctype, _ = mimetypes.guess_type(name, strict=False)
+    return ctype or "application/octet-stream"
+
+
+def info(row: m.Object, account: str, container: str) -> ObjectInfo:
+    return ObjectInfo(account, container, row.name, int(row.size), row.etag,
+                      row.content_type, row.timestamp, dict(row.meta or {}),
+                      dict(row.headers or {}), row.delete_at, row.location,
+                      row.dlo_manifest, row.slo_manifest, row.manifest_etag,
+                      row.symlink_path)
+
+
+def _find(s: Session, cid: int, name: str) -> m.Object | None:
+    return s.scalar(select(m.Object).where(m.Object.container_id == cid,
+                                           m.Object.name == name, live()))
+
+
+def head(store: ObjectStore, account: str, container: str, name: str) -> ObjectInfo:
+    with store.db.session() as s:
+        c = containers.find(s, account, container)
+        row = _find(s, c.id, name)
+        if row is None:
+            raise e.not_found()
+        return info(row, account, container)
+
+
+def lookup(store: ObjectStore, account: str, container: str, name: str
+           ) -> ObjectInfo | None:
+    try:
+        return head(store, account, container, name)
+    except e.NotFound:
+        return None
+
+
+# ----------------------------------------------------------------- quotas
+def _budget(s: Session, store: ObjectStore, c: m.Container, *, objects: int) -> int | None:
+    """Bytes the container may still take given every quota over it (None: no
+    limit); raises 413 when one more object (`objects`) is already too many."""
+    meta = c.meta or {}
+    account = s.get(m.Account, c.account)
+    _, count, used = accounts.usage(s, c.account)
+    limits: list[int] = []
+    qb, qc = meta.get("quota-bytes"), meta.get("quota-count")
+    if qc is not None and qc.isdigit() and c.object_count + objects > int(qc):
+        raise e.quota_exceeded()
+    if qb is not None and qb.isdigit():
+        limits.append(int(qb) - c.bytes_used)
+    if account is not None and account.quota_bytes is not None:
+        limits.append(account.quota_bytes - used)
+    if store.quotas.objects is not None and count + objects > store.quotas.objects:
+        raise e.quota_exceeded()
+    if store.quotas.bytes is not None:
+        limits.append(store.quotas.bytes - used)
+    return min(limits) if limits else None
+
+
+def _precheck(store: ObjectStore, account: str, container: str, name: str,
+              length: int | None) -> int | None:
+    with store.db.session() as s:
+        c = containers.find(s, account, container)
+        old = _find(s, c.id, name)
+        budget = _budget(s, store, c, objects=0 if old else 1)
+        if budget is not None and old is not None:
+            budget += int(old.size)
+        if budget is not None and length is not None and length > budget:
+            raise e.quota_exceeded()
+        return budget
+
+
+# ----------------------------------------------------------------- writes
+def _feed(fn: Any, parts: list[bytes]) -> None:
+    for p in parts:
+        fn(p)
+
+
+async def receive(store: ObjectStore, chunks: AsyncIterator[bytes], *,
+                  limit: int | None) -> tuple[Writer, int, str]:
+    """Stream `chunks` into a new blob: (writer, size, md5 hex). The caller commits
+    or aborts the writer; on any error here it is already aborted."""
+    writer = await asyncio.to_thread(store.backend.open_write)
+    md5 = hashlib.md5(usedforsecurity=False)
+    loop = asyncio.get_running_loop()
+    size = 0
+    buf: list[bytes] = []
+    buffered = 0
+    pending: asyncio.Future[Any] | None = None
+
+    async def flush() -> None:
+        nonlocal pending, buf, buffered
+        parts, buf, buffered = buf, [], 0
+        if pending is not None:
+            await pending
+        pending = asyncio.gather(loop.run_in_executor(_IO_POOL, _feed, md5.update, parts),
+                                 loop.run_in_executor(_IO_POOL, _feed, writer.write, parts))
+
+    try:
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            size += len(chunk)
+            if size > MAX_FILE_SIZE:
+                raise e.too_large()
+            if limit is not None and size > limit:
+                raise e.quota_exceeded()
+            buf.append(chunk)
+            buffered += len(chunk)
+            if buffered >= BUFFER:
+                await flush()
+        if buf:
+            await flush()
+        if pending is not None:
+            await pending
+            pending = None
+    except BaseException:
+        if pending is not None:
+            with contextlib.suppress(BaseException):
+                await pending
+        await asyncio.to_thread(writer.abort)
+        raise
+    return writer, size, md5.hexdigest()
+
+
+async def put(store: ObjectStore, account: str, container: str, name: str,
+              chunks: AsyncIterator[bytes], new: NewObject) -> ObjectInfo:
+    """Store an object from a stream of bytes; visible only once complete."""
+    budget = await asyncio.to_thread(_precheck, store, account, container, name, new.length)
+    writer, size, md5 = await receive(store, chunks, limit=budget)
+    try:
+        if new.length is not None and size != new.length:
+            raise e.ClientDisconnected()
+        if new.etag is not None and new.etag.strip('"').lower() != md5:
+            raise e.Unprocessable()
+        location = await asyncio.to_thread(writer.commit)
+    except BaseException:
+        await asyncio.to_thread(writer.abort)
+        raise
+    try:
+        return await asyncio.to_thread(record, store, account, container, name, new,
+                                       location, size, md5)
+    except BaseException:
+        await asyncio.to_thread(store.backend.delete, location)
+        raise
+
+
+def record(store: ObjectStore, account: str, container: str, name: str, new: NewObject,
+           location: str | None, size: int, md5: str) -> ObjectInfo:
+    """Insert or replace the object's row for bytes already committed at `location`."""
+    size = new.size_override if new.size_override is not None else size
+    etag = new.etag_override or md5
+    old_location: str | None = None
+    with store.db.transaction() as s:
+        c = containers.find(s, account, container, lock=True)
+        row = s.scalar(select(m.Object).where(m.Object.container_id == c.id,
+                                              m.Object.name == name))
+        old_size = int(row.size) if row is not None else 0
+        budget = _budget(s, store, c, objects=0 if row is not None else 1)
+        if budget is not None and size - old_size > budget:
+            raise e.quota_exceeded()
+        if row is None:
+            row = m.Object(container_id=c.id, name=name)
+            s.add(row)
+            c.object_count += 1
+        else:
+            old_location = row.location
+        c.bytes_used += size - old_size
+        row.size, row.etag, row.timestamp = size, etag, now()
+        row.content_type = new.content_type or guess_type(name)
+        row.meta, row.headers = dict(new.meta), dict(new.headers)
+        row.delete_at, row.location = new.delete_at, location
+        row.dlo_manifest, row.slo_manifest = new.dlo_manifest, new.slo_manifest
+        row.manifest_etag = new.manifest_etag
+        row.symlink_path = new.symlink_path
+        s.flush()
+        out = info(row, account, container)
+    if old_location and old_location != location:
+        store.backend.delete(old_location)
+    return out
+
+
+def post(store: ObjectStore, account: str, container: str, name: str,
+         meta: dict[str, str], *, content_type: str | None, headers: dict[str, str],
+         delete_at: int | None | bool = False, dlo_manifest: str | None | bool = False
+         ) -> ObjectInfo:
+    """Replace the object's metadata (Swift's POST: what is not sent is dropped)."""
+    with store.db.transaction() as s:
+        c = containers.find(s, account, container)
+        row = _find(s, c.id, name)
+        if row is None:
+            raise e.not_found()
+        row.meta = apply_updates({}, dict(meta))
+        row.headers = dict(headers)
+        if content_type:
+            row.content_type = content_type
+        if delete_at is not False:
+            row.delete_at = delete_at  # type: ignore[assignment]
+        if dlo_manifest is not False:
+            row.dlo_manifest = dlo_manifest  # type: ignore[assignment]
+        row.timestamp = now()
+        return info(row, account, container)
+
+
+def delete(store: ObjectStore, account: str, container: str, name: str) -> ObjectInfo:
+    with store.db.transaction() as s:
+        c = containers.find(s, account, container, lock=True)
+        row = _find(s, c.id, name)
+        if row is None:
+            raise e.not_found()
+        out = info(row, account, container)
+        c.object_count -= 1
+        c.bytes_used -= int(row.size)
+        s.delete(row)
+    if out.location:
+        store.backend.delete(out.location)
+    return out
+
+
+# ----------------------------------------------------------------- reads
+def read(store: ObjectStore, segments: list[Segment], start: int, end: int,
+         chunk: int = 1 << 20) -> Iterator[bytes]:
+    """Bytes [start, end) of the concatenation of `segments`."""
+    offset = 0
+    for seg in segments:
+        seg_end = offset + seg.length
+        if seg_end > start and offset < end:
+            lo = max(start, offset) - offset + seg.start
+            hi = min(end, seg_end) - offset + seg.start
+            yield from store.backend.read(seg.location, lo, hi, chunk)
+        offset = seg_end
+        if offset >= end:
+            return
+
+
+async def copy_stream(store: ObjectStore, segments: list[Segment], size: int
+                      ) -> AsyncIterator[bytes]:
+    """The bytes of `segments` as an async stream (a server-side copy's body)."""
+    it = read(store, segments, 0, size)
+    sentinel = b""
+    while True:
+        data = await asyncio.to_thread(next, it, sentinel)
+        if not data:
+            return
+        yield data
+
+
+async def copy(store: ObjectStore, segments: list[Segment], size: int, dest_account: str,
+               dest_container: str, dest_name: str, new: NewObject) -> ObjectInfo:
+    """Write a new object holding `segments`' bytes. One whole blob is linked
+    (no bytes move); anything else (a large object's parts) is streamed."""
+    if len(segments) == 1 and segments[0].start == 0 and \
+            segments[0].length == size and new.etag:
+        await asyncio.to_thread(_precheck, store, dest_account, dest_container, dest_name,
+                                size)
+        location = await asyncio.to_thread(store.backend.link, segments[0].location)
+        if location is not None:
+            try:
+                return await asyncio.to_thread(record, store, dest_account, dest_container,
+                                               dest_name, new, location, size, new.etag)
+            except BaseException:
+                await asyncio.to_thread(store.backend.delete, location)
+                raise
+    new.length = size
+    return await put(store, dest_account, dest_container, dest_name,
+                     copy_stream(store, segments, size), new)
+
+
+# ----------------------------------------------------------------- upkeep
+def reap_expired(store: ObjectStore, batch: int = 500) -> int:
+    """Remove objects past their X-Delete-At (the expirer's job); how many."""
+    t = int(now())
+    done = 0
+    while True:
+        with store.db.session() as s:
+            rows = s.execute(select(m.Object.id, m.Object.container_id)
+                             .where(m.Object.delete_at.is_not(None), m.Object.delete_at <= t)
+                             .limit(batch)).all()
+        if not rows:
+            return done
+        locations: list[str] = []
+        with store.db.transaction() as s:
+            for oid, cid in rows:
+                c = s.get(m.Container, cid, with_for_update=True)
+                row = s.get(m.Object, oid)
+                if c is None or row is None or row.delete_at is None or row.delete_at > t:
+                    continue
+                c.object_count -= 1
+                c.bytes_used -= int(row.size)
+                if row.location:
+                    locations.append(row.location)
+                s.delete(row)
+                done += 1
+        for loc in locations:
+            store.backend.delete(loc)
+        if len(rows) < batch:
+            return done
+
+
+def recover(store: ObjectStore) -> tuple[int, int]:
+    """At start-up: remove temporary files of interrupted writes, then blobs that
+    no object names (written, but their row never committed)."""
+    partials = store.backend.clean_partials()
+    with store.db.session() as s:
+        known = set(s.scalars(select(m.Object.location).where(
+            m.Object.location.is_not(None))))
+    orphans = store.backend.sweep(known)  # type: ignore[arg-type]
+    if partials or orphans:
+        log.info("object store recovery: %d partial writes and %d orphan blobs removed",
+                 partials, orphans)
+    return partials, orphans
+
+

@@ -1,0 +1,282 @@
+"""The storage hosts as the control plane knows them: Cinder's `os-services`, the
+availability zones, where a new volume goes (the scheduler's part), and the
+start-up sync that settles records a crash left in a transitional state.
+
+A storage component beats every few seconds (`StorageHeartbeat`); a service whose
+last beat is older than `DOWN_AFTER` is down, and no new volume goes to it. The
+scheduler takes the up, enabled backend of the zone with the most free space that
+the volume type's `volume_backend_name` (if any) names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from overcast.bus.messages import StorageHeartbeat, StorageSync, StorageSyncReply
+from overcast.db import utcnow
+from overcast.kit.errors import NotFound
+from overcast.kit.microversion import APIVersion
+from overcast.volume import errors, views
+from overcast.volume import models as m
+from overcast.volume.common import Store
+
+DOWN_AFTER = dt.timedelta(seconds=60)
+VOLUME_BINARY = "cinder-volume"
+SCHEDULER_BINARY = "cinder-scheduler"
+#: statuses that only exist while a step runs: a start-up sync settles them
+TRANSITIONAL = ("creating", "downloading", "deleting", "extending", "attaching",
+                "detaching", "reserved", "uploading", "maintenance", "retyping", "reverting",
+                "managing", "unmanaging")
+
+
+class Services:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        #: this control plane's name (its scheduler row)
+        self.host = socket.gethostname()
+        self.started = utcnow()
+
+    def up(self, svc: m.StorageService) -> bool:
+        return utcnow() - svc.updated_at <= DOWN_AFTER
+
+    # ------------------------------------------------------------ heartbeats
+    def heartbeat(self, msg: StorageHeartbeat) -> None:
+        with self.store.db.transaction() as s:
+            row = s.get(m.StorageService, (msg.host, VOLUME_BINARY))
+            if row is None:
+                row = m.StorageService(host=msg.host, binary=VOLUME_BINARY)
+                s.add(row)
+            row.backend, row.availability_zone = msg.backend, msg.availability_zone
+            row.total_gb, row.free_gb, row.updated_at = msg.total_gb, msg.free_gb, utcnow()
+
+    # ------------------------------------------------------------ scheduling
+    def check_zone(self, s: Session, zone: str) -> None:
+        zones = {r.availability_zone for r in s.scalars(select(m.StorageService))}
+        zones.add(self.store.availability_zone)
+        if zone not in zones:
+            raise errors.invalid_input(f"Availability zone '{zone}' is invalid.")
+
+    def pick(self, s: Session, zone: str, type_id: str, size: int
+             ) -> tuple[str | None, str]:
+        """Cinder's `host@backend#pool` for a new volume, or None and why not."""
+        want = s.get(m.TypeExtraSpec, (type_id, "volume_backend_name"))
+        best: m.StorageService | None = None
+        for svc in s.scalars(select(m.StorageService).where(
+                m.StorageService.binary == VOLUME_BINARY)):
+            if svc.disabled or not self.up(svc) or svc.availability_zone != zone:
+                continue
+            if want is not None and want.value != svc.backend:
+                continue
+            if svc.free_gb < size:
+                continue
+            if best is None or svc.free_gb > best.free_gb:
+                best = svc
+        if best is None:
+            return None, (f"No storage backend in zone {zone} is up with {size} GiB free"
+                          + (f" for volume_backend_name={want.value}." if want else "."))
+        best.free_gb -= size  # until the next beat says what is really free
+        return f"{best.host}#{best.backend}", ""
+
+    # ------------------------------------------------------------ the API
+    def listing(self, ver: APIVersion, params: dict[str, str]) -> list[dict[str, Any]]:
+        with self.store.db.session() as s:
+            rows = list(s.scalars(select(m.StorageService).order_by(m.StorageService.host)))
+            out = [views.service(r, self.up(r), ver) for r in rows]
+        sched = m.StorageService(host=self.host, binary=SCHEDULER_BINARY,
+                                 availability_zone=self.store.availability_zone,
+                                 disabled=False, disabled_reason=None, updated_at=utcnow())
+        out.insert(0, views.service(sched, True, ver))
+        for key in ("host", "binary"):
+            if params.get(key):
+                out = [x for x in out if x[key] == params[key]]
+        return out
+
+    def set_enabled(self, host: str, binary: str, enabled: bool, reason: str | None
+                    ) -> dict[str, Any]:
+        with self.store.db.transaction() as s:
+            row = s.get(m.StorageService, (host, binary))
+            if row is None:
+                raise NotFound(f"Service {binary} on host {host} could not be found.")
+            row.disabled, row.disabled_reason = not enabled, reason if not enabled else None
+            return {"host": host, "binary": binary,
+                    "status": "enabled" if enabled else "disabled",
+                    "disabled_reason": row.disabled_reason}
+
+    def zones(self) -> list[dict[str, Any]]:
+        with self.store.db.session() as s:
+            rows = list(s.scalars(select(m.StorageService).where(
+                m.StorageService.binary == VOLUME_BINARY)))
+        names = sorted({r.availability_zone for r in rows} | {self.store.availability_zone})
+        return [{"zoneName": z, "zoneState": {"available": any(
+            self.up(r) and not r.disabled for r in rows if r.availability_zone == z)}}
+            for z in names]
+
+    def pools(self, detail: bool) -> list[dict[str, Any]]:
+        """The scheduler's view of each up backend (Cinder's get_pools: one pool per
+        backend here, named after it)."""
+        with self.store.db.session() as s:
+            rows = [r for r in s.scalars(select(m.StorageService).where(
+                m.StorageService.binary == VOLUME_BINARY).order_by(m.StorageService.host))
+                if self.up(r)]
+        out = []
+        for r in rows:
+            pool: dict[str, Any] = {"name": f"{r.host}#{r.backend}"}
+            if detail:
+                pool["capabilities"] = {
+                    "pool_name": r.backend, "volume_backend_name": r.backend,
+                    "vendor_name": "overcast", "driver_version": "1.0",
+                    "storage_protocol": "file/nbd", "total_capacity_gb": round(r.total_gb, 2),
+                    "free_capacity_gb": round(r.free_gb, 2), "reserved_percentage": 0,
+                    "thin_provisioning_support": True, "thick_provisioning_support": False,
+                    "multiattach": True, "QoS_support": False,
+                    "timestamp": views.when(r.updated_at)}
+            out.append(pool)
+        return out
+
+    def capabilities(self, host: str) -> dict[str, Any]:
+        with self.store.db.session() as s:
+            row = s.get(m.StorageService, (host.split("#", 1)[0], VOLUME_BINARY))
+            if row is None:
+                raise NotFound(f"Service {host} could not be found.")
+            backend = row.backend
+        return {"namespace": f"OS::Storage::Capabilities::{host}", "vendor_name": "overcast",
+                "volume_backend_name": backend, "pool_name": None, "driver_version": "1.0",
+                "storage_protocol": "file/nbd", "display_name": None,
+                "description": "Volumes as sparse raw files, exported over NBD",
+                "visibility": None, "replication_targets": [], "properties": {}}
+
+    def hosts(self) -> list[dict[str, Any]]:
+        """os-hosts: each service's host, zone and state."""
+        with self.store.db.session() as s:
+            rows = list(s.scalars(select(m.StorageService).order_by(m.StorageService.host)))
+        return [{"host_name": r.host, "service": r.binary, "zone": r.availability_zone,
+                 "service-status": "disabled" if r.disabled else "enabled",
+                 "service-state": "up" if self.up(r) else "down",
+                 "last-update": views.when(r.updated_at)} for r in rows]
+
+    # ------------------------------------------------------------ log levels (3.32)
+    #: the binaries this process runs, and the loggers that are theirs
+    LOGGERS = {"cinder-api": "overcast.volume", "cinder-scheduler": "overcast.volume",
+               "cinder-volume": "overcast.agent.storage"}
+
+    def _log_targets(self, binary: str, server: str) -> list[tuple[str, str, str]]:
+        """(binary, host, logger root) of this process's services the request names:
+        the API and scheduler, and the storage host when it runs here."""
+        out = [("cinder-api", self.host), ("cinder-scheduler", self.host)]
+        with self.store.db.session() as s:
+            out += [(r.binary, r.host) for r in s.scalars(select(m.StorageService))
+                    if r.host.split("@", 1)[0] == self.host]
+        return [(b, h, self.LOGGERS[b]) for b, h in out
+                if binary in ("", "*", b) and server in ("", h)]
+
+    def set_log(self, level: str, binary: str, server: str, prefix: str) -> None:
+        import logging
+
+        for _, _, root in self._log_targets(binary, server):
+            name = prefix if prefix.startswith(root) else root
+            logging.getLogger(name).setLevel(level.upper())
+
+    def get_log(self, binary: str, server: str, prefix: str) -> list[dict[str, Any]]:
+        import logging
+
+        out = []
+        for b, h, root in self._log_targets(binary, server):
+            names = sorted(n for n in logging.root.manager.loggerDict
+                           if n.startswith(root) and n.startswith(prefix or root))
+            names = names or [root]
+            out.append({"binary": b, "host": h, "levels": {
+                n: logging.getLevelName(logging.getLogger(n).getEffectiveLevel())
+                for n in names}})
+        return out
+
+    # ------------------------------------------------------------ crash recovery
+    def sync(self, msg: StorageSync) -> StorageSyncReply:
+        """Settle this storage host's records from what it really holds (see
+        TRANSITIONAL); answer with the exports records own and the bytes of records
+        that are gone."""
+        have, snaps_here = dict(msg.volumes), set(msg.snapshots)
+        prefix = msg.host
+        exports: list[str] = []
+        with self.store.db.transaction() as s:
+            vols = list(s.scalars(select(m.Volume).where(
+                m.Volume.host.startswith(prefix + "#"))))
+            known = {v.id for v in vols}
+            for v in vols:
+                atts = list(s.scalars(select(m.Attachment).where(
+                    m.Attachment.volume_id == v.id)))
+                present = v.id in have
+                if v.status in TRANSITIONAL and not self._settle(s, v, atts, present):
+                    continue
+                for a in atts:
+                    info = a.connection_info or {}
+                    if a.attach_status == "attached" and \
+                            info.get("driver_volume_type") == "nbd":
+                        exports.append(v.id)
+            snaps = list(s.scalars(select(m.Snapshot).where(
+                m.Snapshot.host.startswith(prefix + "#"))))
+            known_snaps = {x.id for x in snaps}
+            for snap in snaps:
+                if snap.status in ("restoring", "unmanaging") and snap.id in snaps_here:
+                    snap.status = "available"
+                elif snap.status == "unmanaging":
+                    s.delete(snap)
+                elif snap.status == "managing":
+                    snap.status = "available" if snap.id in snaps_here else "error_managing"
+                elif snap.status == "restoring":
+                    snap.status = "available"
+                elif snap.status == "creating":
+                    snap.status = "available" if snap.id in snaps_here else "error"
+                elif snap.status == "deleting":
+                    if snap.id in snaps_here:
+                        snap.status = "error_deleting"
+                    else:
+                        s.delete(snap)
+        return StorageSyncReply(
+            exports=sorted(set(exports)),
+            delete_volumes=sorted(set(have) - known),
+            delete_snapshots=sorted(snaps_here - known_snaps))
+
+    def _settle(self, s: Session, v: m.Volume, atts: list[m.Attachment],
+                present: bool) -> bool:
+        """Put one volume in the state its bytes say; False when its record is gone."""
+        if v.status == "managing":
+            v.status = "available" if present else "error_managing"
+            return True
+        if v.status == "unmanaging":
+            if present:
+                v.status = "available"
+                return True
+            s.delete(v)
+            return False
+        if v.status in ("creating", "downloading"):
+            v.status = "available" if present else "error"
+            if not present:
+                v.fault = "the storage host restarted before the volume was made"
+            return True
+        if v.status == "deleting":
+            if present:
+                v.status = "error_deleting"
+                return True
+            s.delete(v)
+            return False
+        if not present:
+            v.status = "error"
+            return True
+        # an attach that did not finish is undone; a detach that did not finish leaves
+        # the volume attached (the guest may still hold it: roll_detaching's answer)
+        for a in atts:
+            if a.attach_status in ("reserved", "attaching", "error_attaching"):
+                s.delete(a)
+            elif a.attach_status == "detaching":
+                a.attach_status = "attached"
+        attached = [a for a in atts if a.attach_status == "attached"]
+        v.status = "in-use" if attached else "available"
+        if v.migration_status == "migrating":
+            v.migration_status = "error"  # the copy on the other host is an orphan
+        v.previous_status = None
+        return True

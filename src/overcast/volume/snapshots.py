@@ -1,0 +1,211 @@
+"""Snapshots: point-in-time copies of a volume, kept on its storage host.
+
+Of an `available` volume, or of an `in-use` one with `force` (crash-consistent:
+the storage host reads the live file shared). Like volumes, the record is written
+`creating` first and the storage host's answer makes it `available` or `error`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select
+
+from overcast.bus.messages import CreateSnapshot, DeleteSnapshot
+from overcast.db import utcnow
+from overcast.kit import paging
+from overcast.kit.context import RequestContext
+from overcast.kit.microversion import APIVersion
+from overcast.volume import common, errors, messages, policy, schemas, views
+from overcast.volume import models as m
+from overcast.volume.common import Store
+from overcast.volume.quotas import Quotas
+from overcast.volume.volumes import Page, parse_dict, sort_params
+
+SORT_KEYS = {"id": "id", "name": "name", "display_name": "name", "status": "status",
+             "size": "size", "created_at": "created_at", "updated_at": "updated_at",
+             "volume_id": "volume_id", "project_id": "project_id"}
+
+
+class Snapshots:
+    def __init__(self, store: Store, quotas: Quotas) -> None:
+        self.store = store
+        self.quotas = quotas
+
+    def views(self, s: Any, rows: list[m.Snapshot], ver: APIVersion) -> list[dict[str, Any]]:
+        meta = common.metadata_of(s, m.SnapshotMetadata, "snapshot_id", [r.id for r in rows])
+        return [views.snapshot(r, meta[r.id], ver) for r in rows]
+
+    def show(self, ctx: RequestContext, snapshot_id: str, ver: APIVersion) -> dict[str, Any]:
+        with self.store.db.session() as s:
+            snap = common.snapshot(s, ctx, snapshot_id)
+            policy.read(ctx, snap.project_id, "volume:get_snapshot")
+            return self.views(s, [snap], ver)[0]
+
+    def page(self, ctx: RequestContext, params: dict[str, str], ver: APIVersion, *,
+             detail: bool) -> Page:
+        stmt = select(m.Snapshot)
+        if not (ctx.is_admin and schemas.flag(params.get("all_tenants", "0"))):
+            stmt = stmt.where(m.Snapshot.project_id == (ctx.project_id or ""))
+        elif params.get("project_id"):
+            stmt = stmt.where(m.Snapshot.project_id == params["project_id"])
+        for key, col in (("name", m.Snapshot.name), ("display_name", m.Snapshot.name),
+                         ("status", m.Snapshot.status),
+                         ("volume_id", m.Snapshot.volume_id)):
+            if key in params:
+                stmt = stmt.where(col == params[key])
+        if "metadata" in params and ver.at_least("3.22"):
+            for k, v in parse_dict(params["metadata"]).items():
+                stmt = stmt.where(exists().where(and_(
+                    m.SnapshotMetadata.snapshot_id == m.Snapshot.id,
+                    m.SnapshotMetadata.key == k, m.SnapshotMetadata.value == v)))
+        sort = sort_params(params, SORT_KEYS)
+        limit = paging.parse_limit(params.get("limit"), default=None, maximum=1000)
+        with self.store.db.session() as s:
+            count = None
+            if ver.at_least("3.45") and schemas.flag(params.get("with_count", "false")):
+                count = s.scalar(select(func.count()).select_from(stmt.subquery()))
+            if params.get("offset"):
+                stmt = stmt.offset(int(params["offset"]))
+            marker = params.get("marker")
+            if marker is not None:
+                row = s.get(m.Snapshot, marker)
+                if row is None or not policy.can_see(ctx, row.project_id):
+                    raise errors.bad_marker(marker)
+            rows, more = paging.keyset_page(s, stmt, m.Snapshot, limit=limit, marker=marker,
+                                            sort=sort)
+            items = self.views(s, rows, ver)
+        if not detail:
+            keep = ("id", "name", "description", "volume_id", "status", "size",
+                    "created_at", "updated_at", "metadata")
+            items = [{k: x[k] for k in keep} for x in items]
+        return Page(items, rows[-1].id if more and rows else None, count)
+
+    def create(self, ctx: RequestContext, body: dict[str, Any], ver: APIVersion, *,
+               group_snapshot_id: str | None = None) -> dict[str, Any]:
+        req = body["snapshot"]
+        force = schemas.flag(req.get("force", False))
+        sid = str(uuid.uuid4())
+        with self.store.db.transaction() as s:
+            v = common.volume(s, ctx, req["volume_id"], lock=True)
+            policy.write(ctx, v.project_id, "volume:create_snapshot")
+            if v.status == "in-use" and not force:
+                raise errors.invalid_volume(f"Volume {v.id} status must be available, but "
+                                            f"current status is: in-use. (use force)")
+            if v.status not in ("available", "in-use"):
+                raise errors.invalid_volume(f"Volume {v.id} status must be available or "
+                                            f"in-use, but current status is: {v.status}.")
+            vtype = s.get(m.VolumeType, v.volume_type_id or "")
+            self.quotas.check(s, v.project_id, vtype.name if vtype else None, snapshots=1,
+                              gigabytes=v.size)
+            name = req.get("name") if req.get("name") is not None else req.get(
+                "display_name")
+            desc = req.get("description") if req.get("description") is not None else \
+                req.get("display_description")
+            snap = m.Snapshot(id=sid, project_id=v.project_id, user_id=ctx.user_id or "",
+                              volume_id=v.id, volume_type_id=v.volume_type_id, name=name,
+                              description=desc, size=v.size, status="creating",
+                              host=v.host, group_snapshot_id=group_snapshot_id)
+            s.add(snap)
+            s.flush()
+            if req.get("metadata"):
+                common.set_metadata(s, m.SnapshotMetadata, "snapshot_id", sid,
+                                    req["metadata"], replace=True)
+            out = self.views(s, [snap], ver)[0]
+            host = v.host
+        if host is None:
+            self._finish(sid, False, "the volume has no storage host")
+        else:
+            self.store.storage.spawn(self._make, sid, host, req["volume_id"])
+        return out
+
+    def _make(self, snapshot_id: str, host: str, volume_id: str) -> None:
+        reply = self.store.storage.call(host, CreateSnapshot(snapshot_id=snapshot_id,
+                                                             volume_id=volume_id))
+        self._finish(snapshot_id, reply.ok, reply.error)
+
+    def _finish(self, snapshot_id: str, ok: bool, error: str | None) -> None:
+        with self.store.db.transaction() as s:
+            snap = s.get(m.Snapshot, snapshot_id)
+            if snap is None or snap.status != "creating":
+                return
+            snap.status = "available" if ok else "error"
+            snap.progress = "100%" if ok else snap.progress
+            snap.fault = None if ok else (error or "")[:1024]
+            if not ok:
+                messages.record(s, snap.project_id, "SNAPSHOT", snap.id, "009", "001", error)
+
+    def update(self, ctx: RequestContext, snapshot_id: str, body: dict[str, Any],
+               ver: APIVersion) -> dict[str, Any]:
+        req = body["snapshot"]
+        with self.store.db.transaction() as s:
+            snap = common.snapshot(s, ctx, snapshot_id, lock=True)
+            policy.write(ctx, snap.project_id, "volume:update_snapshot")
+            for key, attr in (("name", "name"), ("display_name", "name"),
+                              ("description", "description"),
+                              ("display_description", "description")):
+                if key in req:
+                    setattr(snap, attr, req[key])
+            snap.updated_at = utcnow()
+            s.flush()
+            return self.views(s, [snap], ver)[0]
+
+    def delete(self, ctx: RequestContext, snapshot_id: str, *, force: bool = False) -> None:
+        with self.store.db.transaction() as s:
+            snap = common.snapshot(s, ctx, snapshot_id, lock=True)
+            policy.write(ctx, snap.project_id, "volume:delete_snapshot")
+            if not force and (snap.status not in ("available", "error")
+                              or snap.group_snapshot_id is not None):
+                raise errors.invalid_snapshot("Volume Snapshot status must be available or "
+                                              "error and must not be part of a group.")
+            snap.status = "deleting"
+            host = snap.host
+        self.store.storage.spawn(self._destroy, snapshot_id, host)
+
+    def _destroy(self, snapshot_id: str, host: str | None) -> None:
+        if host is not None:
+            reply = self.store.storage.call(host, DeleteSnapshot(snapshot_id=snapshot_id))
+            if not reply.ok:
+                with self.store.db.transaction() as s:
+                    snap = s.get(m.Snapshot, snapshot_id)
+                    if snap is not None:
+                        snap.status, snap.fault = "error_deleting", (reply.error or "")[:1024]
+                return
+        with self.store.db.transaction() as s:
+            snap = s.get(m.Snapshot, snapshot_id)
+            if snap is not None:
+                s.delete(snap)
+
+    def reset_status(self, ctx: RequestContext, snapshot_id: str, status: str) -> None:
+        policy.admin(ctx, "volume_extension:snapshot_admin_actions:reset_status")
+        with self.store.db.transaction() as s:
+            common.snapshot(s, ctx, snapshot_id, lock=True).status = status
+
+    # ------------------------------------------------------------ metadata
+    def metadata(self, ctx: RequestContext, snapshot_id: str) -> dict[str, str]:
+        with self.store.db.session() as s:
+            snap = common.snapshot(s, ctx, snapshot_id)
+            policy.read(ctx, snap.project_id, "volume:get_snapshot_metadata")
+            return common.metadata_of(s, m.SnapshotMetadata, "snapshot_id",
+                                      [snap.id])[snap.id]
+
+    def set_metadata(self, ctx: RequestContext, snapshot_id: str, values: dict[str, str],
+                     *, replace: bool) -> dict[str, str]:
+        with self.store.db.transaction() as s:
+            snap = common.snapshot(s, ctx, snapshot_id, lock=True)
+            policy.write(ctx, snap.project_id, "volume:update_snapshot_metadata")
+            common.set_metadata(s, m.SnapshotMetadata, "snapshot_id", snap.id, values,
+                                replace=replace)
+            s.flush()
+            return common.metadata_of(s, m.SnapshotMetadata, "snapshot_id",
+                                      [snap.id])[snap.id]
+
+    def delete_metadata(self, ctx: RequestContext, snapshot_id: str, key: str) -> None:
+        with self.store.db.transaction() as s:
+            snap = common.snapshot(s, ctx, snapshot_id, lock=True)
+            policy.write(ctx, snap.project_id, "volume:delete_snapshot_metadata")
+            row = s.get(m.SnapshotMetadata, (snap.id, key))
+            if row is None:
+                raise errors.metadata_key_not_found(key, "Snapshot", snap.id)
+            s.delete(row)

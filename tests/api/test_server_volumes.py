@@ -1,0 +1,215 @@
+"""Nova's side of block storage over HTTP: os-volume_attachments, volumes at create
+(block_device_mapping_v2), volumes_attached in server views, and what a server's
+delete gives back, against the real volume service and fake compute hosts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.api.test_compute import C, add_agents, h, nova_error, server, wait, wait_status
+from tests.conftest import Cloud, build_cloud
+from tests.images import IMAGE, add_image
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    gen = build_cloud(tmp_path_factory.mktemp("server-volumes"))
+    c = next(gen)
+    c.app.state.local_agents = []
+    add_agents(c, ["vh1"])
+    add_image(c.client, c.admin())
+    try:
+        yield c
+    finally:
+        gen.close()
+
+
+def V(cloud: Cloud, hd: dict[str, str]) -> str:
+    return f"/volume/v3/{cloud.project_of(hd)}"
+
+
+def volume(cloud: Cloud, hd: dict[str, str], size: int = 1, **extra: Any) -> dict[str, Any]:
+    r = cloud.client.post(f"{V(cloud, hd)}/volumes", headers=hd,
+                          json={"volume": {"size": size, **extra}})
+    assert r.status_code == 202, r.text
+    vid = r.json()["volume"]["id"]
+    return wait_volume(cloud, hd, vid, "available")
+
+
+def get_volume(cloud: Cloud, hd: dict[str, str], vid: str) -> dict[str, Any]:
+    r = cloud.client.get(f"{V(cloud, hd)}/volumes/{vid}", headers=hd)
+    assert r.status_code == 200, r.text
+    return dict(r.json()["volume"])
+
+
+def wait_volume(cloud: Cloud, hd: dict[str, str], vid: str, status: str) -> dict[str, Any]:
+    box: dict[str, Any] = {}
+
+    def check() -> bool:
+        box["v"] = get_volume(cloud, hd, vid)
+        assert box["v"]["status"] != "error", box["v"]
+        return bool(box["v"]["status"] == status)
+
+    wait(check, 60)
+    return box["v"]
+
+
+def active_server(cloud: Cloud, hd: dict[str, str], **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": "vm", "flavorRef": "1", "imageRef": IMAGE,
+                            "networks": "none", **extra}
+    r = cloud.client.post(f"{C}/servers", headers=h(hd, "2.47"), json={"server": body})
+    assert r.status_code == 202, r.text
+    return wait_status(cloud, hd, r.json()["server"]["id"], "ACTIVE")
+
+
+def test_attach_list_show_detach(cloud: Cloud) -> None:
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    vm = active_server(cloud, hd)
+    vol = volume(cloud, hd, name="data1")
+    path = f"{C}/servers/{vm['id']}/os-volume_attachments"
+    r = cloud.client.post(path, headers=hd, json={"volumeAttachment": {"volumeId": vol["id"]}})
+    assert r.status_code == 200, r.text
+    att = r.json()["volumeAttachment"]
+    assert att == {"id": vol["id"], "serverId": vm["id"], "volumeId": vol["id"],
+                   "device": "/dev/vdb"}
+    v = get_volume(cloud, hd, vol["id"])
+    assert v["status"] == "in-use"
+    assert [a["server_id"] for a in v["attachments"]] == [vm["id"]]
+    assert v["attachments"][0]["device"] == "/dev/vdb"
+    assert cloud.client.get(path, headers=hd).json() == {"volumeAttachments": [att]}
+    assert cloud.client.get(f"{path}/{vol['id']}", headers=hd).json() == {
+        "volumeAttachment": att}
+    s = server(cloud, hd, vm["id"])
+    assert s["os-extended-volumes:volumes_attached"] == [
+        {"id": vol["id"], "delete_on_termination": False}]
+    assert server(cloud, hd, vm["id"], "2.1")["os-extended-volumes:volumes_attached"] == [
+        {"id": vol["id"]}]
+    listed = cloud.client.get(f"{C}/servers/detail", headers=h(hd, "2.47")).json()["servers"]
+    assert listed[0]["os-extended-volumes:volumes_attached"][0]["id"] == vol["id"]
+    # a second attach of the same volume, or of an in-use one elsewhere: 400
+    r = cloud.client.post(path, headers=hd, json={"volumeAttachment": {"volumeId": vol["id"]}})
+    assert r.status_code == 400, r.text
+    # swap is refused as Nova refuses it when Cinder is not migrating the volume
+    other = volume(cloud, hd)
+    r = cloud.client.put(f"{path}/{vol['id']}", headers=hd,
+                         json={"volumeAttachment": {"volumeId": other["id"]}})
+    assert r.status_code == 409 and "not migrating" in nova_error(r, "conflictingRequest")
+    # a volume in use cannot be deleted
+    r = cloud.client.delete(f"{V(cloud, hd)}/volumes/{vol['id']}", headers=hd)
+    assert r.status_code == 400, r.text
+    r = cloud.client.delete(f"{path}/{vol['id']}", headers=hd)
+    assert r.status_code == 202, r.text
+    assert get_volume(cloud, hd, vol["id"])["status"] == "available"
+    assert cloud.client.get(path, headers=hd).json() == {"volumeAttachments": []}
+    assert server(cloud, hd, vm["id"])["os-extended-volumes:volumes_attached"] == []
+    r = cloud.client.delete(f"{path}/{vol['id']}", headers=hd)
+    assert r.status_code == 404
+    events = cloud.client.get(f"{C}/servers/{vm['id']}/os-instance-actions",
+                              headers=hd).json()["instanceActions"]
+    assert {"attach_volume", "detach_volume"} <= {e["action"] for e in events}
+
+
+def test_attach_refusals(cloud: Cloud) -> None:
+    u, other = cloud.make_project_user(), cloud.make_project_user()
+    hd = u["headers"]
+    vm = active_server(cloud, hd)
+    path = f"{C}/servers/{vm['id']}/os-volume_attachments"
+    for body in ({}, {"volumeAttachment": {}}, {"volumeAttachment": {"volumeId": "x"}},
+                 {"volumeAttachment": {"volumeId": vm["id"], "device": "nodev!"}},
+                 {"volumeAttachment": {"volumeId": vm["id"], "bogus": 1}}):
+        r = cloud.client.post(path, headers=hd, json=body)
+        assert r.status_code == 400, (body, r.text)
+    # another project's volume is not found; so is an unknown one
+    theirs = volume(cloud, other["headers"])
+    for vid in (theirs["id"], "3a0a6a39-4a56-4d3c-9a43-2a1b08e2a2f6"):
+        r = cloud.client.post(path, headers=hd, json={"volumeAttachment": {"volumeId": vid}})
+        assert r.status_code == 404, r.text
+    assert get_volume(cloud, other["headers"], theirs["id"])["status"] == "available"
+    # another project cannot list or attach to this server
+    r = cloud.client.get(path, headers=other["headers"])
+    assert r.status_code == 404
+    # a stopped server still takes a volume (the host gets it at the next start)
+    mine = volume(cloud, hd)
+    r = cloud.client.post(path, headers=hd, json={"volumeAttachment": {
+        "volumeId": mine["id"], "device": "/dev/vdc"}})
+    assert r.status_code == 200, r.text
+    assert r.json()["volumeAttachment"]["device"] == "/dev/vdc"
+
+
+def test_boot_from_volume_and_delete_on_termination(cloud: Cloud) -> None:
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    keep = volume(cloud, hd, name="keep")
+    body = {"name": "bfv", "flavorRef": "1", "imageRef": "", "networks": "none",
+            "block_device_mapping_v2": [
+                {"source_type": "image", "uuid": IMAGE, "destination_type": "volume",
+                 "boot_index": 0, "volume_size": 1, "delete_on_termination": True},
+                {"source_type": "volume", "uuid": keep["id"], "destination_type": "volume",
+                 "boot_index": -1},
+                {"source_type": "blank", "destination_type": "volume", "volume_size": 1,
+                 "delete_on_termination": True}]}
+    r = cloud.client.post(f"{C}/servers", headers=h(hd, "2.47"), json={"server": body})
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    s = wait_status(cloud, hd, sid, "ACTIVE")
+    assert s["image"] == ""
+    attached = s["os-extended-volumes:volumes_attached"]
+    assert len(attached) == 3 and keep["id"] in [a["id"] for a in attached]
+    root = [a for a in attached if a["id"] != keep["id"] and a["delete_on_termination"]]
+    assert len(root) == 2
+    vols = {a["id"]: get_volume(cloud, hd, a["id"]) for a in attached}
+    assert all(v["status"] == "in-use" for v in vols.values())
+    devices = {v["attachments"][0]["device"] for v in vols.values()}
+    assert devices == {"/dev/vda", "/dev/vdb", "/dev/vdc"}
+    boot = [v for v in vols.values() if v["attachments"][0]["device"] == "/dev/vda"][0]
+    assert boot["bootable"] == "true"
+    # the root volume cannot be detached
+    r = cloud.client.delete(f"{C}/servers/{sid}/os-volume_attachments/{boot['id']}",
+                            headers=hd)
+    assert r.status_code == 400 and "root device" in nova_error(r, "badRequest")
+    assert cloud.client.delete(f"{C}/servers/{sid}", headers=hd).status_code == 204
+
+    def gone() -> bool:
+        return cloud.client.get(f"{C}/servers/{sid}", headers=hd).status_code == 404
+
+    wait(gone)
+    wait(lambda: get_volume(cloud, hd, keep["id"])["status"] == "available")
+    for vid in root:
+        wait(lambda vid=vid: cloud.client.get(f"{V(cloud, hd)}/volumes/{vid['id']}",
+                                              headers=hd).status_code == 404, 60)
+
+
+def test_create_refuses_bad_mappings(cloud: Cloud) -> None:
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    inuse = volume(cloud, hd)
+    vm = active_server(cloud, hd)
+    r = cloud.client.post(f"{C}/servers/{vm['id']}/os-volume_attachments", headers=hd,
+                          json={"volumeAttachment": {"volumeId": inuse["id"]}})
+    assert r.status_code == 200
+    base = {"name": "x", "flavorRef": "1", "networks": "none"}
+    bad = [
+        {"imageRef": "", "block_device_mapping_v2": [
+            {"source_type": "volume", "uuid": inuse["id"], "destination_type": "volume",
+             "boot_index": 0}]},
+        {"imageRef": "", "block_device_mapping_v2": [
+            {"source_type": "image", "uuid": IMAGE, "destination_type": "volume",
+             "boot_index": 0}]},                                   # no size
+        {"imageRef": "", "block_device_mapping_v2": [
+            {"source_type": "volume", "uuid": "3a0a6a39-4a56-4d3c-9a43-2a1b08e2a2f6",
+             "destination_type": "volume", "boot_index": 0}]},
+        {"imageRef": "", "block_device_mapping_v2": [
+            {"source_type": "blank", "destination_type": "volume", "volume_size": 1}]},
+        {"imageRef": IMAGE, "block_device_mapping_v2": [
+            {"source_type": "blank", "destination_type": "local", "volume_size": 1}]},
+    ]
+    before = len(cloud.client.get(f"{C}/servers", headers=hd).json()["servers"])
+    for extra in bad:
+        r = cloud.client.post(f"{C}/servers", headers=h(hd, "2.47"),
+                              json={"server": {**base, **extra}})
+        assert r.status_code == 400, (extra, r.text)
+    assert len(cloud.client.get(f"{C}/servers", headers=hd).json()["servers"]) == before
