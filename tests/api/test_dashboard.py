@@ -304,3 +304,20 @@ def test_login_never_redirects_off_site(web: Cloud) -> None:
                                  "password": web.admin_password, "next": "https://evil.example"},
                  follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
+
+
+def test_volumes_page_creates_and_deletes_when_block_storage_runs(admin: Browser) -> None:
+    if not any(spec.type == "block-storage" for spec in admin.c.app.state.specs):
+        admin.get("/volumes", status=404)
+        return
+    assert 'href="/volumes"' in admin.get("/").text
+    r = admin.post("/volumes/new", {"name": "data1", "size": "1"})
+    assert r.status_code == 303
+    assert "Creating volume data1" in admin.flash()
+    wait(lambda: 'data-name="data1" data-status="available"' in admin.get("/volumes").text)
+    vid = re.search(r'action="/volumes/([0-9a-f-]{36})/delete"',
+                    admin.get("/volumes").text).group(1)  # type: ignore[union-attr]
+    assert admin.post("/volumes/new", {"name": "bad", "size": "0"}).status_code == 303
+    assert "at least 1" in admin.flash()
+    assert admin.post(f"/volumes/{vid}/delete", {}).status_code == 303
+    wait(lambda: 'data-name="data1"' not in admin.get("/volumes").text)

@@ -1,6 +1,16 @@
-"""The console's pages, one module per area; `ROUTERS` is what `web.mount` adds."""
+"""The console's pages, one module per area; `ROUTERS` is what `mount.mount` adds."""
 
-from overcast.dashboard.pages import admin, auth, images, instances, keypairs, networks, overview
+from overcast.dashboard.pages import (
+           admin,
+           auth,
+           images,
+           instances,
+           keypairs,
+           networks,
+           overview,
+           volumes,
+)
 
 ROUTERS = [auth.router, overview.router, instances.router, images.router,
-           networks.router, keypairs.router, admin.router]
+           networks.router, keypairs.router, admin.router,
+           volumes.router]
