@@ -93,6 +93,10 @@ def main() -> None:
         for label, path in (("API servers/detail 50", "/compute/v2.1/servers/detail?limit=50"),
                             ("API os-keypairs", "/compute/v2.1/os-keypairs")):
             rows[label] = time_page(api, path, args.requests)
+    except Exception:
+        log = tmp / "overcast.log"
+        print(log.read_text()[-3000:] if log.exists() else "(no log)", file=sys.stderr)
+        raise
     finally:
         proc.terminate()
         proc.wait(timeout=30)
