@@ -8,7 +8,7 @@ lists are paged, 50 and 100 a page). Issue 19's target: <= 50 ms a page.
 
 Prints a table and JSON.
 
-    .venv/bin/python bench/dashboard.py [--servers 1000] [--hosts 10] [--requests 30]
+    .venv/bin/python bench/dashboard.py [--servers 1000] [--hosts 50] [--requests 30]
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def time_page(c: httpx.Client, path: str, n: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--servers", type=int, default=1000)
-    ap.add_argument("--hosts", type=int, default=10)
+    ap.add_argument("--hosts", type=int, default=50)
     ap.add_argument("--requests", type=int, default=30)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="oc-bench-dash-"))
