@@ -94,6 +94,13 @@ def main() -> None:
                             ("API os-keypairs", "/compute/v2.1/os-keypairs")):
             rows[label] = time_page(api, path, args.requests)
     except Exception:
+        # why boots failed, in Nova's words (the first ERROR server's fault)
+        with httpx.Client(base_url=base, timeout=30, headers={
+                **hd, "OpenStack-API-Version": "compute 2.47"}) as c:
+            bad = c.get("/compute/v2.1/servers/detail", params={"status": "ERROR",
+                                                                "limit": 1}).json()
+            for srv in bad.get("servers", []):
+                print("ERROR server fault:", srv.get("fault"), file=sys.stderr)
         log = tmp / "overcast.log"
         print(log.read_text()[-3000:] if log.exists() else "(no log)", file=sys.stderr)
         raise
