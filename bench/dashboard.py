@@ -95,6 +95,7 @@ def main() -> None:
             rows[label] = time_page(api, path, args.requests)
     except Exception:
         # why boots failed, in Nova's words (the first ERROR server's fault)
+        hd = locals().get("hd") or {}
         with httpx.Client(base_url=base, timeout=30, headers={
                 **hd, "OpenStack-API-Version": "compute 2.47"}) as c:
             bad = c.get("/compute/v2.1/servers/detail", params={"status": "ERROR",
