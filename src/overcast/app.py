@@ -22,6 +22,8 @@ from starlette.routing import Mount
 
 from overcast.compute.service import ComputeService
 from overcast.config import Settings
+from overcast.dashboard.mount import RAW_BODY_PATHS
+from overcast.dashboard.mount import mount as mount_dashboard
 from overcast.db import Database
 from overcast.identity.service import CatalogService
 from overcast.kit.body import BodyGuard
@@ -105,6 +107,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
                 (root if path in ("", "/") else inner).routes.append(route)
         app.include_router(root, prefix=spec.prefix)
         app.router.routes.append(Mount(spec.prefix, app=inner))
+    # The web console, at "/" after the APIs: a client of them, not a catalog service.
+    mount_dashboard(app)
     install_error_handlers(app)
     # /openapi.json: every route, with the request schemas it declares (kit.schema)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
@@ -115,7 +119,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
         BodyGuard, render=lambda request, status, message: error_response(
             request, status, message),
         style=lambda request: style_for_path(request.app, request.url.path),
-        raw_body_paths=[spec.prefix + p for spec in specs for p in spec.raw_body_paths])
+        raw_body_paths=[spec.prefix + p for spec in specs for p in spec.raw_body_paths]
+        + RAW_BODY_PATHS)
     app.add_middleware(RequestIdAndLogMiddleware)
     return app
 

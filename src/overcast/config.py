@@ -116,6 +116,9 @@ class Settings:
     volume_nbd_address: str = "127.0.0.1"
     volume_nbd_port: int = 10809
     log_level: str = "info"
+    #: Seconds without a request after which a web console session ends (the user logs
+    #: in again); the session cookie is re-issued on every request the user makes.
+    dashboard_idle_timeout: int = 900
 
     # ----- derived paths -------------------------------------------------
     @property

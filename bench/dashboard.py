@@ -1,0 +1,121 @@
+"""Benchmark: the web console's server time per page for a project with N instances.
+
+Starts a real `overcast up` (SQLite, fake hosts, no dataplane), boots N servers into
+the admin project through Nova (fake driver), logs into the console through its
+login form like a browser, and times each main page over loopback HTTP (the
+console's own time plus the in-process API calls it makes; the instance and admin
+lists are paged, 50 and 100 a page). Issue 19's target: <= 50 ms a page.
+
+Prints a table and JSON.
+
+    .venv/bin/python bench/dashboard.py [--servers 1000] [--hosts 50] [--requests 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from compute import IMAGE, boot_all, start, token, wait_hosts  # noqa: E402
+from identity import free_port  # noqa: E402
+
+PAGES = ["/", "/instances", "/instances/table", "/instances/{sid}", "/instances/launch",
+         "/images", "/networks", "/topology", "/keypairs", "/admin", "/admin/compute"]
+
+
+def login(base: str, data_dir: Path) -> httpx.Client:
+    auth = yaml.safe_load((data_dir / "clouds.yaml").read_text())["clouds"]["overcast"]["auth"]
+    c = httpx.Client(base_url=base, timeout=60)
+    page = c.get("/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    r = c.post("/login", data={"csrf": csrf, "username": auth["username"],
+                               "password": auth["password"], "domain": "Default"})
+    if r.status_code != 303:
+        raise RuntimeError(f"login failed: {r.status_code} {r.text[:300]}")
+    return c
+
+
+def time_page(c: httpx.Client, path: str, n: int) -> dict[str, float]:
+    c.get(path)  # warm
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = c.get(path)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+    times.sort()
+    return {"p50_ms": statistics.median(times), "p95_ms": times[int(len(times) * 0.95) - 1],
+            "bytes": len(r.content)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--servers", type=int, default=1000)
+    ap.add_argument("--hosts", type=int, default=50)
+    ap.add_argument("--requests", type=int, default=30)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="oc-bench-dash-"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start(tmp / "cloud", port, args.hosts, log=tmp / "overcast.log")
+    try:
+        tok, project = token(base, tmp / "cloud")
+        hd = {"X-Auth-Token": tok}
+        wait_hosts(base, hd, args.hosts)
+        httpx.put(f"{base}/compute/v2.1/os-quota-sets/{project}", headers=hd, json={
+            "quota_set": {"instances": -1, "cores": -1, "ram": -1}}).raise_for_status()
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.images import add_image
+
+        with httpx.Client(base_url=base) as http:
+            add_image(http, hd, IMAGE)
+        booted = boot_all(base, {**hd, "OpenStack-API-Version": "compute 2.47"}, args.servers, 8)
+        c = login(base, tmp / "cloud")
+        sid = httpx.get(f"{base}/compute/v2.1/servers", headers=hd,
+                        params={"limit": 1}).json()["servers"][0]["id"]
+        rows = {p: time_page(c, p.format(sid=sid), args.requests) for p in PAGES}
+        # the same machine's API time for the calls behind two pages, for comparison:
+        # what the console adds is the difference
+        api = httpx.Client(base_url=base, timeout=60, headers={
+            **hd, "OpenStack-API-Version": "compute 2.47"})
+        for label, path in (("API servers/detail 50", "/compute/v2.1/servers/detail?limit=50"),
+                            ("API os-keypairs", "/compute/v2.1/os-keypairs")):
+            rows[label] = time_page(api, path, args.requests)
+    except Exception:
+        # why boots failed, in Nova's words (the first ERROR server's fault)
+        hd = locals().get("hd") or {}
+        with httpx.Client(base_url=base, timeout=30, headers={
+                **hd, "OpenStack-API-Version": "compute 2.47"}) as c:
+            bad = c.get("/compute/v2.1/servers/detail", params={"status": "ERROR",
+                                                                "limit": 1}).json()
+            for srv in bad.get("servers", []):
+                print("ERROR server fault:", srv.get("fault"), file=sys.stderr)
+        log = tmp / "overcast.log"
+        print(log.read_text()[-3000:] if log.exists() else "(no log)", file=sys.stderr)
+        raise
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"console pages, project with {booted['servers']} instances "
+          f"({args.requests} requests each, loopback HTTP)")
+    print(f"{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'KiB':>8}")
+    for path, row in rows.items():
+        print(f"{path:<24}{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}{row['bytes'] / 1024:>8.1f}")
+    print(json.dumps({"servers": booted["servers"], "pages": rows}))
+
+
+if __name__ == "__main__":
+    main()

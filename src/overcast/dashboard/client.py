@@ -1,0 +1,110 @@
+"""The console's way into the cloud: overcast's own public APIs, with the user's token.
+
+The console is a client like `openstack` is (Horizon's design): it holds no tables and
+never reads the database, so every rule (policy, quotas, tenant isolation) stays in the
+services and the console shows exactly what the APIs allow. Calls go in-process
+through httpx's ASGI transport to the same app (no socket, no second server to
+configure: a call costs the API's own time plus about 0.1 ms), and request bodies are
+streamed, so an image upload passes through without being held in memory.
+
+An API's refusal becomes `APIError` with the service's own sentence, whatever its
+error envelope (Keystone's `error`, Nova's `badRequest`, Neutron's `NeutronError`,
+Placement's `errors`, Glance's), so pages show people a readable message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+#: Where each service's API is, below the app (their ServiceSpec prefixes).
+IDENTITY = "/identity/v3"
+COMPUTE = "/compute/v2.1"
+IMAGE = "/image/v2"
+NETWORK = "/network/v2.0"
+VOLUME = "/volume/v3"
+OBJECT = "/object/v1"
+#: The microversion the console speaks: flavors embedded in servers (2.47).
+COMPUTE_VERSION = "compute 2.47"
+
+
+class APIError(Exception):
+    """An API answered with an error: its status and its own message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_message(status: int, body: bytes) -> str:
+    """The human sentence in any OpenStack error body (or a plain one)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace").strip()
+        return text[:300] or f"The request failed (HTTP {status})."
+    if isinstance(data, dict):
+        if isinstance(data.get("errors"), list) and data["errors"]:
+            first = data["errors"][0]
+            if isinstance(first, dict):
+                return str(first.get("detail") or first.get("title") or status)
+        for key in ("message", "detail", "title"):
+            if isinstance(data.get(key), str):
+                return str(data[key])
+        for value in data.values():
+            if isinstance(value, dict):
+                for key in ("message", "detail"):
+                    if isinstance(value.get(key), str):
+                        return str(value[key])
+    return f"The request failed (HTTP {status})."
+
+
+class API:
+    """One user's calls (token in `X-Auth-Token`), or anonymous ones (login)."""
+
+    def __init__(self, http: httpx.AsyncClient, token: str | None = None) -> None:
+        self.http = http
+        self.token = token
+
+    def _headers(self, path: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = {"X-Auth-Token": self.token} if self.token else {}
+        if path.startswith("/compute"):
+            headers["OpenStack-API-Version"] = COMPUTE_VERSION
+        if extra:
+            headers.update(extra)
+        return headers
+
+    async def call(self, method: str, path: str, *, json: Any = None,
+                   params: Mapping[str, Any] | None = None,
+                   headers: Mapping[str, str] | None = None,
+                   content: bytes | AsyncIterator[bytes] | None = None) -> httpx.Response:
+        """The response of a successful call; APIError with the API's message else."""
+        body = orjson.dumps(json) if json is not None else content
+        hdrs = self._headers(path, headers)
+        if json is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+        response = await self.http.request(method, path, content=body, params=params,
+                                           headers=hdrs)
+        if response.status_code >= 400:
+            raise APIError(response.status_code,
+                           error_message(response.status_code, response.content))
+        return response
+
+    async def get(self, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return orjson.loads((await self.call("GET", path, params=clean)).content)
+
+    async def post(self, path: str, body: Any, **kw: Any) -> Any:
+        r = await self.call("POST", path, json=body, **kw)
+        return orjson.loads(r.content) if r.content else None
+
+    async def put(self, path: str, body: Any = None, **kw: Any) -> Any:
+        r = await self.call("PUT", path, json=body, **kw)
+        return orjson.loads(r.content) if r.content else None
+
+    async def delete(self, path: str, **kw: Any) -> None:
+        await self.call("DELETE", path, **kw)
