@@ -306,6 +306,12 @@ def set_project_tags(project_id: str, request: Request, body: Any = JSON_BODY) -
     return {"tags": _svc(request).projects.set_tags(project_id, sc.tags(body))}
 
 
+@router.delete("/v3/projects/{project_id}/tags", dependencies=ADMIN)
+def clear_project_tags(project_id: str, request: Request) -> Response:
+    _svc(request).projects.set_tags(project_id, [])
+    return Response(status_code=204)
+
+
 @router.get("/v3/projects/{project_id}/tags/{tag}", status_code=204)
 @router.head("/v3/projects/{project_id}/tags/{tag}", status_code=204)
 def check_project_tag(project_id: str, tag: str, request: Request,
@@ -511,6 +517,12 @@ _register_grants(GRANTS[0])
 @router.put(SYSTEM + "/{role_id}", dependencies=ADMIN)
 def grant_system(actor_kind: str, actor_id: str, role_id: str, request: Request) -> Response:
     _svc(request).assignments.grant(_system_type(actor_kind), actor_id, "system", role_id)
+    return Response(status_code=204)
+
+
+@router.api_route(SYSTEM + "/{role_id}", methods=["HEAD", "GET"], dependencies=ADMIN)
+def check_system(actor_kind: str, actor_id: str, role_id: str, request: Request) -> Response:
+    _svc(request).assignments.check(_system_type(actor_kind), actor_id, "system", role_id)
     return Response(status_code=204)
 
 

@@ -65,8 +65,14 @@ def project_role_ids(s: Session, user_id: str, project: m.Project) -> set[str]:
     return ids
 
 
+def held(roles: list[m.Role]) -> list[m.Role]:
+    """The roles a user holds: a domain-specific role only stands for the roles it
+    implies, so Keystone leaves it out of tokens and effective assignments."""
+    return [r for r in roles if r.domain_id is None]
+
+
 def project_roles(s: Session, user_id: str, project: m.Project) -> list[m.Role]:
-    return expand_implied(s, project_role_ids(s, user_id, project))
+    return held(expand_implied(s, project_role_ids(s, user_id, project)))
 
 
 def domain_roles(s: Session, user_id: str, domain_id: str) -> list[m.Role]:
@@ -75,7 +81,7 @@ def domain_roles(s: Session, user_id: str, domain_id: str) -> list[m.Role]:
         m.Assignment.type.in_(("UserDomain", "GroupDomain")),
         m.Assignment.actor_id.in_(actors), m.Assignment.target_id == domain_id,
         m.Assignment.inherited.is_(False)))
-    return expand_implied(s, ids)
+    return held(expand_implied(s, ids))
 
 
 def system_roles(s: Session, user_id: str) -> list[m.Role]:
@@ -83,4 +89,4 @@ def system_roles(s: Session, user_id: str) -> list[m.Role]:
     ids = s.scalars(select(m.Assignment.role_id).where(
         m.Assignment.type.in_(("UserSystem", "GroupSystem")),
         m.Assignment.actor_id.in_(actors), m.Assignment.target_id == SYSTEM_TARGET))
-    return expand_implied(s, ids)
+    return held(expand_implied(s, ids))

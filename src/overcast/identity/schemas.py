@@ -445,8 +445,11 @@ def endpoint(body: Any, create: bool) -> dict[str, Any]:
         "url": val.string(e, "url", "endpoint", required=create, min_len=1, max_len=2048),
         "enabled": val.boolean(e, "enabled", "endpoint"),
     })
-    if "region_id" not in data and isinstance(e.get("region"), str):
+    if data.get("region_id") is None and isinstance(e.get("region"), str):
+        # The v2-style `region` names the region, which Keystone creates if missing
+        # (an explicit `region_id` must name an existing one).
         data["region_id"] = e["region"]
+        data["legacy_region"] = True
     if "interface" in data and data["interface"] not in ("public", "internal", "admin"):
         raise val.invalid("endpoint/interface", f"{data['interface']!r} is not one of "
                           "['public', 'internal', 'admin'].")

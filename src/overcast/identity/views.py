@@ -116,7 +116,10 @@ def endpoint(base: str, e: m.Endpoint) -> dict[str, Any]:
 def app_cred(base: str, ac: m.ApplicationCredential, roles: list[dict[str, Any]],
              secret: str | None = None) -> dict[str, Any]:
     body = {"id": ac.id, "name": ac.name, "user_id": ac.user_id, "project_id": ac.project_id,
-            "description": ac.description, "expires_at": ks_time(ac.expires_at),
+            "description": ac.description,
+            # Keystone answers an application credential's expiry as Python's
+            # isoformat() of the naive UTC time: no "Z", microseconds kept.
+            "expires_at": ac.expires_at.isoformat() if ac.expires_at else None,
             "unrestricted": ac.unrestricted, "roles": roles, "access_rules": [],
             "links": link(base, f"users/{ac.user_id}/application_credentials/{ac.id}")}
     if secret is not None:

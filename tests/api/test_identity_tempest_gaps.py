@@ -1,0 +1,117 @@
+"""Keystone behaviours Tempest's identity tests found missing (issue 16): each test
+pins the wire Keystone has, so a regression shows here before a Tempest run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from tests.conftest import Cloud
+
+V3 = "/identity/v3"
+
+
+def uniq(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _service(cloud: Cloud) -> str:
+    r = cloud.client.post(f"{V3}/services", headers=cloud.admin(),
+                          json={"service": {"type": uniq("t"), "name": uniq("s")}})
+    assert r.status_code == 201, r.text
+    return str(r.json()["service"]["id"])
+
+
+def test_endpoint_with_legacy_region_creates_the_region(cloud: Cloud) -> None:
+    h, region = cloud.admin(), uniq("region")
+    assert cloud.client.get(f"{V3}/regions/{region}", headers=h).status_code == 404
+    r = cloud.client.post(f"{V3}/endpoints", headers=h, json={"endpoint": {
+        "service_id": _service(cloud), "interface": "public", "region": region,
+        "url": "http://example.com/x"}})
+    assert r.status_code == 201, r.text
+    ep = r.json()["endpoint"]
+    assert ep["region_id"] == region and ep["region"] == region
+    assert cloud.client.get(f"{V3}/regions/{region}", headers=h).status_code == 200
+    # updating with a legacy region creates that one too
+    other = uniq("region")
+    r = cloud.client.patch(f"{V3}/endpoints/{ep['id']}", headers=h,
+                           json={"endpoint": {"region": other}})
+    assert r.status_code == 200, r.text
+    assert r.json()["endpoint"]["region_id"] == other
+    assert cloud.client.get(f"{V3}/regions/{other}", headers=h).status_code == 200
+
+
+def test_endpoint_with_unknown_region_id_is_refused(cloud: Cloud) -> None:
+    r = cloud.client.post(f"{V3}/endpoints", headers=cloud.admin(), json={"endpoint": {
+        "service_id": _service(cloud), "interface": "public", "region_id": uniq("nope"),
+        "url": "http://example.com/x"}})
+    assert r.status_code == 400, r.text
+
+
+def test_head_and_get_on_system_role_grant(cloud: Cloud) -> None:
+    h = cloud.admin()
+    u = cloud.make_project_user()
+    role = cloud.role_id("reader")
+    url = f"{V3}/system/users/{u['user_id']}/roles/{role}"
+    assert cloud.client.head(url, headers=h).status_code == 404
+    assert cloud.client.put(url, headers=h).status_code == 204
+    assert cloud.client.head(url, headers=h).status_code == 204
+    assert cloud.client.get(url, headers=h).status_code == 204
+    assert cloud.client.head(url, headers=u["headers"]).status_code == 403
+
+
+def test_delete_all_project_tags(cloud: Cloud) -> None:
+    h = cloud.admin()
+    u = cloud.make_project_user()
+    pid = u["project_id"]
+    r = cloud.client.put(f"{V3}/projects/{pid}/tags", headers=h, json={"tags": ["a", "b"]})
+    assert r.status_code == 200, r.text
+    assert cloud.client.delete(f"{V3}/projects/{pid}/tags",
+                               headers=u["headers"]).status_code == 403
+    assert cloud.client.delete(f"{V3}/projects/{pid}/tags", headers=h).status_code == 204
+    assert cloud.client.get(f"{V3}/projects/{pid}/tags", headers=h).json()["tags"] == []
+    assert cloud.client.delete(f"{V3}/projects/{uniq('x')}/tags",
+                               headers=h).status_code == 404
+
+
+def test_effective_assignments_leave_out_domain_specific_roles(cloud: Cloud) -> None:
+    h = cloud.admin()
+    u = cloud.make_project_user()
+    domain = cloud.client.get(f"{V3}/projects/{u['project_id']}",
+                              headers=h).json()["project"]["domain_id"]
+    r = cloud.client.post(f"{V3}/roles", headers=h,
+                          json={"role": {"name": uniq("dsr"), "domain_id": domain}})
+    assert r.status_code == 201, r.text
+    dsr = r.json()["role"]["id"]
+    reader = cloud.role_id("reader")
+    assert cloud.client.put(f"{V3}/roles/{dsr}/implies/{reader}",
+                            headers=h).status_code == 201
+    assert cloud.client.put(f"{V3}/projects/{u['project_id']}/users/{u['user_id']}/roles/"
+                            f"{dsr}", headers=h).status_code == 204
+    direct = cloud.client.get(f"{V3}/role_assignments?user.id={u['user_id']}",
+                              headers=h).json()["role_assignments"]
+    assert dsr in {a["role"]["id"] for a in direct}
+    eff = cloud.client.get(f"{V3}/role_assignments?effective&user.id={u['user_id']}",
+                           headers=h).json()["role_assignments"]
+    ids = {a["role"]["id"] for a in eff}
+    assert dsr not in ids and reader in ids
+    # nor in the user's tokens
+    token = cloud.token(u["username"], u["password"], project_id=u["project_id"])
+    r = cloud.client.get(f"{V3}/auth/tokens",
+                         headers={**h, "X-Subject-Token": token})
+    assert dsr not in {x["id"] for x in r.json()["token"]["roles"]}
+
+
+def test_application_credential_expiry_is_keystones_isoformat(cloud: Cloud) -> None:
+    u = cloud.make_project_user()
+    expires = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(hours=1)
+    r = cloud.client.post(
+        f"{V3}/users/{u['user_id']}/application_credentials", headers=u["headers"],
+        json={"application_credential": {"name": uniq("ac"),
+                                          "expires_at": expires.isoformat()}})
+    assert r.status_code == 201, r.text
+    assert r.json()["application_credential"]["expires_at"] == expires.isoformat()
+    ac = r.json()["application_credential"]["id"]
+    r = cloud.client.get(f"{V3}/users/{u['user_id']}/application_credentials/{ac}",
+                         headers=u["headers"])
+    assert r.json()["application_credential"]["expires_at"] == expires.isoformat()
