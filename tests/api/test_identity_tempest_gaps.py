@@ -115,3 +115,42 @@ def test_application_credential_expiry_is_keystones_isoformat(cloud: Cloud) -> N
     r = cloud.client.get(f"{V3}/users/{u['user_id']}/application_credentials/{ac}",
                          headers=u["headers"])
     assert r.json()["application_credential"]["expires_at"] == expires.isoformat()
+
+
+def test_is_domain_project_is_a_domain(cloud: Cloud) -> None:
+    h, name = cloud.admin(), uniq("isdom")
+    r = cloud.client.post(f"{V3}/projects", headers=h,
+                          json={"project": {"name": name, "is_domain": True,
+                                            "domain_id": None}})
+    assert r.status_code == 201, r.text
+    p = r.json()["project"]
+    assert p["is_domain"] is True and p["domain_id"] is None and p["parent_id"] is None
+    listed = cloud.client.get(f"{V3}/projects?is_domain=true", headers=h).json()["projects"]
+    assert p["id"] in {x["id"] for x in listed}
+    assert all(x["is_domain"] for x in listed)
+    plain = cloud.client.get(f"{V3}/projects", headers=h).json()["projects"]
+    assert p["id"] not in {x["id"] for x in plain}
+    domains = cloud.client.get(f"{V3}/domains", headers=h).json()["domains"]
+    assert p["id"] in {d["id"] for d in domains}
+    assert cloud.client.get(f"{V3}/projects/{p['id']}",
+                            headers=h).json()["project"]["is_domain"] is True
+    # a project can live in it
+    r = cloud.client.post(f"{V3}/projects", headers=h,
+                          json={"project": {"name": uniq("in"), "domain_id": p["id"]}})
+    assert r.status_code == 201, r.text
+    assert cloud.client.delete(f"{V3}/projects/{r.json()['project']['id']}",
+                               headers=h).status_code == 204
+    # deleted as Keystone deletes a domain: once disabled
+    assert cloud.client.delete(f"{V3}/projects/{p['id']}", headers=h).status_code == 403
+    r = cloud.client.patch(f"{V3}/projects/{p['id']}", headers=h,
+                           json={"project": {"enabled": False}})
+    assert r.status_code == 200 and r.json()["project"]["enabled"] is False
+    assert cloud.client.delete(f"{V3}/projects/{p['id']}", headers=h).status_code == 204
+    assert cloud.client.get(f"{V3}/domains/{p['id']}", headers=h).status_code == 404
+
+
+def test_is_domain_project_with_a_parent_is_refused(cloud: Cloud) -> None:
+    u = cloud.make_project_user()
+    r = cloud.client.post(f"{V3}/projects", headers=cloud.admin(), json={"project": {
+        "name": uniq("bad"), "is_domain": True, "parent_id": u["project_id"]}})
+    assert r.status_code == 400, r.text

@@ -354,11 +354,13 @@ def domain(body: Any, create: bool) -> dict[str, Any]:
 
 def project(body: Any, create: bool) -> dict[str, Any]:
     p = val.wrapped(body, "project")
-    if p.get("is_domain") is True:
-        raise BadRequest("Projects acting as domains are not supported: is_domain must be "
-                         "false.")
     if "is_domain" in p and not isinstance(p["is_domain"], bool):
         raise val.invalid("project/is_domain", "it must be a boolean.")
+    if p.get("is_domain") and not create:
+        raise BadRequest("is_domain is immutable.")
+    if p.get("is_domain") and (p.get("parent_id") or p.get("domain_id")):
+        # A project acting as a domain is the top of its own tree.
+        raise BadRequest("A project acting as a domain has no parent and no domain.")
     data = val.present({
         "name": val.string(p, "name", "project", required=create, min_len=1, max_len=64,
                            strip_check=True),
@@ -372,6 +374,8 @@ def project(body: Any, create: bool) -> dict[str, Any]:
     for tag in data.get("tags") or []:
         if "/" in tag or "," in tag:
             raise val.invalid("project/tags", f"tag {tag!r} must not contain '/' or ','.")
+    if p.get("is_domain"):
+        data["is_domain"] = True
     extra = {k: x for k, x in p.items() if k not in
              ("name", "description", "enabled", "domain_id", "parent_id", "tags", "is_domain",
               "id", "links", "options")}

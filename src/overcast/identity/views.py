@@ -32,8 +32,14 @@ def domain(base: str, d: m.Domain) -> dict[str, Any]:
             **(d.extra or {})}
 
 
-def project(base: str, p: m.Project, tags: list[str]) -> dict[str, Any]:
-    """A project (`tags` are the project's; some listings show none)."""
+def project(base: str, p: m.Project | m.Domain, tags: list[str]) -> dict[str, Any]:
+    """A project (`tags` are the project's; some listings show none). A domain read
+    through the projects API is Keystone's project acting as a domain."""
+    if isinstance(p, m.Domain):
+        return {"id": p.id, "name": p.name, "domain_id": None, "parent_id": None,
+                "description": p.description, "enabled": p.enabled, "is_domain": True,
+                "tags": tags, "options": {}, "links": link(base, f"projects/{p.id}"),
+                **(p.extra or {})}
     return {"id": p.id, "name": p.name, "domain_id": p.domain_id, "parent_id": p.parent_id,
             "description": p.description, "enabled": p.enabled, "is_domain": False,
             "tags": tags, "options": {}, "links": link(base, f"projects/{p.id}"),
