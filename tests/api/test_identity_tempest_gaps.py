@@ -154,3 +154,67 @@ def test_is_domain_project_with_a_parent_is_refused(cloud: Cloud) -> None:
     r = cloud.client.post(f"{V3}/projects", headers=cloud.admin(), json={"project": {
         "name": uniq("bad"), "is_domain": True, "parent_id": u["project_id"]}})
     assert r.status_code == 400, r.text
+
+
+def test_policies_crud(cloud: Cloud) -> None:
+    h = cloud.admin()
+    r = cloud.client.post(f"{V3}/policies", headers=h,
+                          json={"policy": {"type": "application/json", "blob": '{"a": 1}',
+                                           "note": "kept"}})
+    assert r.status_code == 201, r.text
+    p = r.json()["policy"]
+    assert p["type"] == "application/json" and p["blob"] == '{"a": 1}' and p["note"] == "kept"
+    assert p["links"]["self"].endswith(f"/v3/policies/{p['id']}")
+    listed = cloud.client.get(f"{V3}/policies", headers=h).json()["policies"]
+    assert p["id"] in {x["id"] for x in listed}
+    r = cloud.client.patch(f"{V3}/policies/{p['id']}", headers=h,
+                           json={"policy": {"type": "text/plain"}})
+    assert r.status_code == 200 and r.json()["policy"]["type"] == "text/plain"
+    shown = cloud.client.get(f"{V3}/policies/{p['id']}", headers=h).json()["policy"]
+    assert shown["type"] == "text/plain" and shown["blob"] == '{"a": 1}'
+    u = cloud.make_project_user()
+    assert cloud.client.get(f"{V3}/policies", headers=u["headers"]).status_code == 403
+    assert cloud.client.post(f"{V3}/policies", headers=h,
+                             json={"policy": {"type": "x"}}).status_code == 400
+    assert cloud.client.delete(f"{V3}/policies/{p['id']}", headers=h).status_code == 204
+    assert cloud.client.get(f"{V3}/policies/{p['id']}", headers=h).status_code == 404
+
+
+def test_endpoint_groups_crud(cloud: Cloud) -> None:
+    h, base = cloud.admin(), f"{V3}/OS-EP-FILTER/endpoint_groups"
+    sid = _service(cloud)
+    r = cloud.client.post(base, headers=h, json={"endpoint_group": {
+        "name": "eg", "description": "d", "filters": {"service_id": sid}}})
+    assert r.status_code == 201, r.text
+    g = r.json()["endpoint_group"]
+    assert g["filters"] == {"service_id": sid} and g["name"] == "eg"
+    assert g["links"]["self"].endswith(f"/v3/OS-EP-FILTER/endpoint_groups/{g['id']}")
+    assert g in cloud.client.get(base, headers=h).json()["endpoint_groups"]
+    assert cloud.client.head(f"{base}/{g['id']}", headers=h).status_code == 200
+    r = cloud.client.patch(f"{base}/{g['id']}", headers=h, json={"endpoint_group": {
+        "name": "eg2", "filters": {"interface": "public"}}})
+    assert r.status_code == 200, r.text
+    assert r.json()["endpoint_group"]["filters"] == {"interface": "public"}
+    bad = cloud.client.post(base, headers=h, json={"endpoint_group": {
+        "name": "x", "filters": {"colour": "red"}}})
+    assert bad.status_code == 400, bad.text
+    assert cloud.client.delete(f"{base}/{g['id']}", headers=h).status_code == 204
+    assert cloud.client.head(f"{base}/{g['id']}", headers=h).status_code == 404
+
+
+def test_oauth1_consumers_crud(cloud: Cloud) -> None:
+    h, base = cloud.admin(), f"{V3}/OS-OAUTH1/consumers"
+    r = cloud.client.post(base, headers=h, json={"consumer": {"description": "d"}})
+    assert r.status_code == 201, r.text
+    c = r.json()["consumer"]
+    assert c["description"] == "d" and len(c["secret"]) >= 32
+    shown = cloud.client.get(f"{base}/{c['id']}", headers=h).json()["consumer"]
+    assert "secret" not in shown and shown["description"] == "d"
+    assert c["id"] in {x["id"] for x in cloud.client.get(base, headers=h).json()["consumers"]}
+    r = cloud.client.patch(f"{base}/{c['id']}", headers=h,
+                           json={"consumer": {"description": "e"}})
+    assert r.status_code == 200 and r.json()["consumer"]["description"] == "e"
+    u = cloud.make_project_user()
+    assert cloud.client.get(base, headers=u["headers"]).status_code == 403
+    assert cloud.client.delete(f"{base}/{c['id']}", headers=h).status_code == 204
+    assert cloud.client.get(f"{base}/{c['id']}", headers=h).status_code == 404

@@ -215,6 +215,8 @@ class Crud:
     defaults: Callable[[RequestContext, dict[str, Any]], None] | None = None
     #: narrows a listing to what the caller may see
     scope: Callable[[RequestContext, dict[str, Any]], None] | None = None
+    #: an extension's path segment before the collection ("OS-EP-FILTER/")
+    prefix: str = ""
 
 
 CRUD = [
@@ -240,12 +242,18 @@ CRUD = [
     Crud("endpoint", "endpoints", lambda sv: sv.endpoints, sc.endpoint, v.endpoint,
          sc.ENDPOINT_CREATE, sc.ENDPOINT_UPDATE, sc.ENDPOINT_LIST,
          ("service_id", "interface", "region_id")),
+    Crud("policy", "policies", lambda sv: sv.policies, sc.policy_doc, v.policy_doc,
+         sc.POLICY_CREATE, sc.POLICY_UPDATE, sc.POLICY_LIST, ("type",)),
+    Crud("endpoint_group", "endpoint_groups", lambda sv: sv.endpoint_groups,
+         sc.endpoint_group, v.endpoint_group,
+         sc.EP_GROUP_CREATE, sc.EP_GROUP_UPDATE, sc.EP_GROUP_LIST, ("name",),
+         prefix="OS-EP-FILTER/"),
 ]
 
 
 def _register(c: Crud) -> None:
     rules = policy.crud_rules(c.collection)
-    path = f"/v3/{c.collection}"
+    path = f"/v3/{c.prefix}{c.collection}"
 
     @router.post(path, name=f"create_{c.singular}")
     @accepts(body=c.create_schema)
@@ -266,7 +274,7 @@ def _register(c: Crud) -> None:
             c.scope(ctx, filters)
         b = _base(request)
         items = [c.view(b, x) for x in c.part(_svc(request)).find(filters)]
-        return _listing(request, c.collection, c.collection, items)
+        return _listing(request, c.collection, c.prefix + c.collection, items)
 
     @router.get(path + "/{ident}", name=f"get_{c.singular}")
     def show(ident: str, request: Request, ctx: RequestContext = Ctx) -> Any:
@@ -632,6 +640,7 @@ def delete_app_cred(user_id: str, ac_id: str, request: Request,
 def setup(app: Any) -> None:
     """Create the identity service on the app and make it the token authority."""
     from overcast.identity.credentials_api import router as credentials_router
+    from overcast.identity.documents_api import router as documents_router
     from overcast.kit.web import ServiceSpec
 
     svc = IdentityService(app.state.db, app.state.settings)
@@ -640,4 +649,4 @@ def setup(app: Any) -> None:
     app.state.identity_url = f"{app.state.settings.base_url}/identity/v3"
     app.state.specs.append(ServiceSpec(
         name="keystone", type="identity", prefix="/identity", error_style="keystone",
-        endpoint_path="/identity/v3", routers=[router, credentials_router]))
+        endpoint_path="/identity/v3", routers=[router, credentials_router, documents_router]))

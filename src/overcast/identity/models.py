@@ -208,3 +208,36 @@ class IdentityState(Base):
     __tablename__ = "identity_state"
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Policy(Base):
+    """A policy of `/v3/policies`: an opaque blob of a MIME type that Keystone only
+    stores for other services to fetch (it enforces none of it)."""
+
+    __tablename__ = "identity_policies"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(255))
+    blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EndpointGroup(Base):
+    """An OS-EP-FILTER endpoint group: `filters` (service_id, interface, region_id)
+    select the endpoints it stands for."""
+
+    __tablename__ = "identity_endpoint_groups"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OAuthConsumer(Base):
+    """An OS-OAUTH1 consumer: the secret is shown once, at creation, and kept only
+    as its SHA-256 digest (it is compared, never read back)."""
+
+    __tablename__ = "identity_oauth1_consumers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

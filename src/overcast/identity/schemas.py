@@ -255,6 +255,52 @@ ENDPOINT_UPDATE = KeystoneSchema(wrapped("endpoint", _ENDPOINT, min_properties=1
 ENDPOINT_LIST = KeystoneSchema(listing({
     "interface": _INTERFACE, "service_id": QUERY_TEXT, "region_id": QUERY_TEXT}))
 
+# ------------------------------------------- policies, endpoint groups, consumers
+POLICY_CREATE = KeystoneSchema(wrapped("policy", {"type": string(255, min_length=1),
+                                                  "blob": text(65535, nullable=False)},
+                                       required=("type", "blob")))
+POLICY_UPDATE = KeystoneSchema(wrapped("policy", {"type": string(255, min_length=1),
+                                                  "blob": text(65535, nullable=False)},
+                                       min_properties=1))
+POLICY_LIST = KeystoneSchema(listing({"type": QUERY_TEXT}))
+#: What an endpoint group may filter on (Keystone's valid filter keys).
+EP_FILTER_KEYS = ("interface", "service_id", "region_id")
+_EP_FILTERS = {"type": "object", "additionalProperties": False, "minProperties": 1,
+               "properties": {"interface": _INTERFACE, "service_id": ID,
+                              "region_id": string(255, min_length=1)}}
+_EP_GROUP = {"name": NAME, "description": text(65535), "filters": _EP_FILTERS}
+EP_GROUP_CREATE = KeystoneSchema(wrapped("endpoint_group", _EP_GROUP,
+                                         required=("name", "filters"), extra=False))
+EP_GROUP_UPDATE = KeystoneSchema(wrapped("endpoint_group", _EP_GROUP, extra=False,
+                                         min_properties=1))
+EP_GROUP_LIST = KeystoneSchema(listing({"name": QUERY_TEXT}))
+CONSUMER_CREATE = KeystoneSchema(wrapped("consumer", {"description": text(65535)}))
+CONSUMER_UPDATE = KeystoneSchema(wrapped("consumer", {"description": text(65535)}))
+
+
+def policy_doc(body: Any, create: bool) -> dict[str, Any]:
+    p = val.wrapped(body, "policy")
+    data: dict[str, Any] = {k: p[k] for k in ("type", "blob") if k in p}
+    extra = {k: x for k, x in p.items() if k not in ("type", "blob", "id", "links")}
+    if extra:
+        data["extra"] = extra
+    return data
+
+
+def endpoint_group(body: Any, create: bool) -> dict[str, Any]:
+    g = val.wrapped(body, "endpoint_group")
+    return {k: g[k] for k in ("name", "description", "filters") if k in g}
+
+
+def consumer(body: Any) -> dict[str, Any]:
+    c = val.wrapped(body, "consumer")
+    data: dict[str, Any] = {k: c[k] for k in ("description",) if k in c}
+    extra = {k: x for k, x in c.items() if k not in ("description", "id", "links", "secret")}
+    if extra:
+        data["extra"] = extra
+    return data
+
+
 # ------------------------------------------------------ application credentials
 _ACCESS_RULE = {"type": "object", "properties": {
     "id": ID, "service": ID,

@@ -21,6 +21,7 @@ from overcast.identity.assignments import Assignments
 from overcast.identity.auth import TokenAuthority, TokenInfo
 from overcast.identity.catalog import CatalogService, Endpoints, Regions, Services
 from overcast.identity.credentials import CredentialCrypto, Credentials, Ec2Secret
+from overcast.identity.documents import Consumers, EndpointGroups, Policies
 from overcast.identity.domains import Domains
 from overcast.identity.errors import EC2_KEY_NOT_FOUND
 from overcast.identity.groups import Groups
@@ -50,6 +51,9 @@ class IdentityService:
         self.regions = Regions(db)
         self.services = Services(db)
         self.endpoints = Endpoints(db)
+        self.policies = Policies(db)
+        self.endpoint_groups = EndpointGroups(db)
+        self.consumers = Consumers(db)
         self.app_creds = ApplicationCredentials(db, rounds)
         self.credential_keys = KeyRepository(settings.credential_keys_dir,
                                              settings.max_active_keys)

@@ -169,3 +169,21 @@ def token(info: TokenInfo, catalog: list[dict[str, Any]] | None) -> dict[str, An
     if catalog is not None and (info.project or info.domain or info.system):
         body["catalog"] = catalog
     return {"token": body}
+
+
+def policy_doc(base: str, p: m.Policy) -> dict[str, Any]:
+    return {"id": p.id, "type": p.type, "blob": p.blob,
+            "links": link(base, f"policies/{p.id}"), **(p.extra or {})}
+
+
+def endpoint_group(base: str, g: m.EndpointGroup) -> dict[str, Any]:
+    return {"id": g.id, "name": g.name, "description": g.description, "filters": g.filters,
+            "links": link(base, f"OS-EP-FILTER/endpoint_groups/{g.id}")}
+
+
+def consumer(base: str, c: m.OAuthConsumer, secret: str | None = None) -> dict[str, Any]:
+    body = {"id": c.id, "description": c.description,
+            "links": link(base, f"OS-OAUTH1/consumers/{c.id}"), **(c.extra or {})}
+    if secret is not None:
+        body["secret"] = secret
+    return body
