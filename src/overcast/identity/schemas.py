@@ -575,6 +575,12 @@ def app_cred(body: Any) -> dict[str, Any]:
         val.boolean(a, "unrestricted", "application_credential"),
     })
     data["expires_at"] = _expiry(a.get("expires_at"))
+    if a.get("access_rules"):
+        # The services would have to check each request against the rules, as
+        # keystonemiddleware does; they do not, so a credential with rules would be
+        # silently unrestricted. Refused rather than stored and ignored.
+        raise BadRequest("Application credential access rules are not supported by "
+                         "this cloud.")
     if "roles" in a:
         if not isinstance(a["roles"], list) or not all(isinstance(r, dict) for r in a["roles"]):
             raise val.invalid("application_credential/roles", "it must be a list of objects.")
