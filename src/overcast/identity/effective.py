@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from overcast.db import utcnow
 from overcast.identity import models as m
 
 #: The assignment target of a system-scoped grant.
@@ -90,3 +91,17 @@ def system_roles(s: Session, user_id: str) -> list[m.Role]:
         m.Assignment.type.in_(("UserSystem", "GroupSystem")),
         m.Assignment.actor_id.in_(actors), m.Assignment.target_id == SYSTEM_TARGET))
     return held(expand_implied(s, ids))
+
+
+def trust_expired(t: m.Trust) -> bool:
+    return t.expires_at is not None and t.expires_at <= utcnow()
+
+
+def delegated_roles(s: Session, t: m.Trust) -> list[m.Role]:
+    """What a token scoped to trust `t` holds now: the trust's roles (and those
+    they imply) that the trustor still holds on the project."""
+    project = s.get(m.Project, t.project_id) if t.project_id else None
+    if project is None:
+        return []
+    still = {r.id for r in project_roles(s, t.trustor_user_id, project)}
+    return [r for r in held(expand_implied(s, t.role_ids)) if r.id in still]

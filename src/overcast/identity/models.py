@@ -241,3 +241,21 @@ class OAuthConsumer(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Trust(Base):
+    """An OS-TRUST trust: the trustor lends the trustee some of its roles on a
+    project. A token scoped to it carries those roles (while the trustor still
+    holds them) and, with `impersonation`, acts as the trustor."""
+
+    __tablename__ = "identity_trusts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trustor_user_id: Mapped[str] = mapped_column(String(64), index=True)
+    trustee_user_id: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    impersonation: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: how many more tokens it may give (None: unlimited)
+    remaining_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

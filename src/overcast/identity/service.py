@@ -28,6 +28,7 @@ from overcast.identity.groups import Groups
 from overcast.identity.projects import Projects
 from overcast.identity.roles import Roles
 from overcast.identity.tokens import KeyRepository
+from overcast.identity.trusts import Trusts
 from overcast.identity.users import Users
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import NotFound, Unauthorized
@@ -54,6 +55,7 @@ class IdentityService:
         self.policies = Policies(db)
         self.endpoint_groups = EndpointGroups(db)
         self.consumers = Consumers(db)
+        self.trusts = Trusts(db)
         self.app_creds = ApplicationCredentials(db, rounds)
         self.credential_keys = KeyRepository(settings.credential_keys_dir,
                                              settings.max_active_keys)

@@ -166,6 +166,8 @@ def token(info: TokenInfo, catalog: list[dict[str, Any]] | None) -> dict[str, An
         body["roles"] = info.roles
     if info.app_cred:
         body["application_credential"] = info.app_cred
+    if info.trust:
+        body["OS-TRUST:trust"] = info.trust
     if catalog is not None and (info.project or info.domain or info.system):
         body["catalog"] = catalog
     return {"token": body}
@@ -187,3 +189,14 @@ def consumer(base: str, c: m.OAuthConsumer, secret: str | None = None) -> dict[s
     if secret is not None:
         body["secret"] = secret
     return body
+
+
+def trust(base: str, t: m.Trust, roles: list[m.Role]) -> dict[str, Any]:
+    return {"id": t.id, "trustor_user_id": t.trustor_user_id,
+            "trustee_user_id": t.trustee_user_id, "project_id": t.project_id,
+            "impersonation": t.impersonation, "expires_at": ks_time(t.expires_at),
+            "remaining_uses": t.remaining_uses, "redelegation_count": 0,
+            "roles": [role(base, r) for r in roles],
+            "roles_links": {"self": f"{base}/v3/OS-TRUST/trusts/{t.id}/roles",
+                            "previous": None, "next": None},
+            "links": link(base, f"OS-TRUST/trusts/{t.id}")}

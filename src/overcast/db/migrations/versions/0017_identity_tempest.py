@@ -1,4 +1,4 @@
-"""identity policies, endpoint groups (OS-EP-FILTER) and OAuth1 consumers
+"""identity policies, endpoint groups (OS-EP-FILTER), OAuth1 consumers, trusts
 
 Revision ID: 0017_identity_tempest
 Revises: 0012_credentials
@@ -42,9 +42,27 @@ def upgrade() -> None:
         sa.Column('extra', sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint('id'),
     )
+    op.create_table(
+        'identity_trusts',
+        sa.Column('id', sa.String(length=64), nullable=False),
+        sa.Column('trustor_user_id', sa.String(length=64), nullable=False),
+        sa.Column('trustee_user_id', sa.String(length=64), nullable=False),
+        sa.Column('project_id', sa.String(length=64), nullable=True),
+        sa.Column('impersonation', sa.Boolean(), nullable=False),
+        sa.Column('expires_at', sa.DateTime(), nullable=True),
+        sa.Column('remaining_uses', sa.Integer(), nullable=True),
+        sa.Column('role_ids', sa.JSON(), nullable=False),
+        sa.Column('extra', sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_identity_trusts_trustor_user_id', 'identity_trusts',
+                    ['trustor_user_id'])
+    op.create_index('ix_identity_trusts_trustee_user_id', 'identity_trusts',
+                    ['trustee_user_id'])
 
 
 def downgrade() -> None:
+    op.drop_table('identity_trusts')
     op.drop_table('identity_oauth1_consumers')
     op.drop_table('identity_endpoint_groups')
     op.drop_table('identity_policies')
