@@ -228,3 +228,53 @@ def test_application_credential_access_rules_are_refused_not_ignored(cloud: Clou
             {"path": "/v2.1/servers", "method": "GET", "service": "compute"}]}})
     assert r.status_code == 400, r.text
     assert "access rules" in r.json()["error"]["message"]
+
+
+def _catalog_endpoint_ids(cloud: Cloud, headers: dict[str, str]) -> set[str]:
+    cat = cloud.client.get(f"{V3}/auth/catalog", headers=headers).json()["catalog"]
+    return {e["id"] for svc in cat for e in svc["endpoints"]}
+
+
+def test_endpoint_filter_narrows_a_projects_catalog(cloud: Cloud) -> None:
+    h, epf = cloud.admin(), f"{V3}/OS-EP-FILTER"
+    u = cloud.make_project_user()
+    pid = u["project_id"]
+    every = _catalog_endpoint_ids(cloud, u["headers"])
+    assert len(every) > 2
+    sid = _service(cloud)
+    ep = cloud.client.post(f"{V3}/endpoints", headers=h, json={"endpoint": {
+        "service_id": sid, "interface": "public", "url": "http://example.com/a"}}
+    ).json()["endpoint"]["id"]
+    url = f"{epf}/projects/{pid}/endpoints/{ep}"
+    assert cloud.client.head(url, headers=h).status_code == 404
+    assert cloud.client.put(url, headers=h).status_code == 204
+    assert cloud.client.head(url, headers=h).status_code == 204
+    assert cloud.client.put(url, headers=u["headers"]).status_code == 403
+    assert _catalog_endpoint_ids(cloud, u["headers"]) == {ep}
+    listed = cloud.client.get(f"{epf}/projects/{pid}/endpoints", headers=h).json()
+    assert [x["id"] for x in listed["endpoints"]] == [ep]
+    assert [x["id"] for x in cloud.client.get(f"{epf}/endpoints/{ep}/projects",
+                                              headers=h).json()["projects"]] == [pid]
+    # an endpoint group adds the endpoints its filters select
+    some = sorted(every)[0]
+    svc_of_some = cloud.client.get(f"{V3}/endpoints/{some}",
+                                   headers=h).json()["endpoint"]["service_id"]
+    g = cloud.client.post(f"{epf}/endpoint_groups", headers=h, json={"endpoint_group": {
+        "name": "g", "filters": {"service_id": svc_of_some}}}).json()["endpoint_group"]
+    gurl = f"{epf}/endpoint_groups/{g['id']}/projects/{pid}"
+    assert cloud.client.put(gurl, headers=h).status_code == 204
+    assert cloud.client.head(gurl, headers=h).status_code == 200
+    assert cloud.client.get(gurl, headers=h).json()["project"]["id"] == pid
+    assert g["id"] in {x["id"] for x in cloud.client.get(
+        f"{epf}/projects/{pid}/endpoint_groups", headers=h).json()["endpoint_groups"]}
+    assert pid in {x["id"] for x in cloud.client.get(
+        f"{epf}/endpoint_groups/{g['id']}/projects", headers=h).json()["projects"]}
+    in_group = {x["id"] for x in cloud.client.get(
+        f"{epf}/endpoint_groups/{g['id']}/endpoints", headers=h).json()["endpoints"]}
+    assert some in in_group
+    assert _catalog_endpoint_ids(cloud, u["headers"]) == {ep} | in_group
+    # removing the associations gives the whole catalog back
+    assert cloud.client.delete(gurl, headers=h).status_code == 204
+    assert cloud.client.delete(url, headers=h).status_code == 204
+    assert cloud.client.delete(url, headers=h).status_code == 404
+    assert _catalog_endpoint_ids(cloud, u["headers"]) == every | {ep}

@@ -145,6 +145,8 @@ class TokenAuthority:
         self._token_cache: dict[str, tuple[int, TokenInfo]] = {}
         self._revocations: tuple[int, list[m.RevocationEvent]] = (-1, [])
         self._catalog_cache: tuple[int, list[dict[str, Any]]] = (-1, [])
+        #: OS-EP-FILTER: project -> the endpoint ids its catalog is limited to
+        self._filter_cache: tuple[int, dict[str, set[str] | None]] = (-1, {})
         self._local = threading.local()
         db_path = db.engine.url.database if db.is_sqlite else None
         self._sqlite_path = db_path if db_path and db_path != ":memory:" else None
@@ -599,6 +601,15 @@ class TokenAuthority:
         return info.context(token, request_id)
 
     # --------------------------------------------------------------- catalog
+    def _endpoint_filter(self, gen: int, project_id: str) -> set[str] | None:
+        if self._filter_cache[0] != gen:
+            self._filter_cache = (gen, {})
+        cache = self._filter_cache[1]
+        if project_id not in cache:
+            with self.db.session() as s:
+                cache[project_id] = effective.filtered_endpoint_ids(s, project_id)
+        return cache[project_id]
+
     def catalog(self, project_id: str | None) -> list[dict[str, Any]]:
         """The catalog a token shows: enabled services and endpoints (cached per
         generation), with `$(project_id)s` filled in; templated endpoints are
@@ -617,10 +628,13 @@ class TokenAuthority:
                     raw.append({"id": svc.id, "type": svc.type, "name": svc.name,
                                 "endpoints": eps})
             self._catalog_cache = (gen, raw)
+        only = self._endpoint_filter(gen, project_id) if project_id else None
         out = []
         for entry in self._catalog_cache[1]:
             rendered = []
             for e in entry["endpoints"]:
+                if only is not None and e["id"] not in only:
+                    continue
                 url = e["url"]
                 if "$(project_id)s" in url or "%(project_id)s" in url \
                         or "%(tenant_id)s" in url:
@@ -630,6 +644,8 @@ class TokenAuthority:
                            .replace("%(project_id)s", project_id)
                            .replace("%(tenant_id)s", project_id))
                 rendered.append({**e, "url": url})
+            if only is not None and not rendered:
+                continue  # a filtered catalog names only services it reaches
             out.append({**entry, "endpoints": rendered})
         return out
 

@@ -238,4 +238,6 @@ class Endpoints:
     def delete(self, endpoint_id: str) -> None:
         with self.db.transaction() as s:
             s.delete(get_endpoint(s, endpoint_id))
+            s.execute(delete(m.ProjectEndpoint).where(
+                m.ProjectEndpoint.endpoint_id == endpoint_id))
             auth.bump_generation(s)

@@ -3,7 +3,9 @@ opaque blobs other services may fetch; Keystone enforces none of them), endpoint
 groups (OS-EP-FILTER: a filter naming the endpoints it stands for) and OAuth1
 consumers (OS-OAUTH1: a client id and a secret shown once). Each is a plain
 create/find/show/update/delete store; api.py's generated routes serve the first
-two, documents_api.py the consumers.
+two, documents_api.py the consumers. Also OS-EP-FILTER's associations of
+endpoints and endpoint groups with projects, the one part that acts: a project
+with associations sees only those endpoints in its catalog.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import hashlib
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from overcast.db import Database
+from overcast.identity import auth, effective
 from overcast.identity import errors as e
 from overcast.identity import models as m
 from overcast.identity.domains import new_id
@@ -103,11 +107,131 @@ class EndpointGroups:
                 g.description = data["description"] or ""
             if "filters" in data:
                 g.filters = data["filters"]
+                auth.bump_generation(s)  # the catalogs it filters change
             return g
 
     def delete(self, group_id: str) -> None:
         with self.db.transaction() as s:
             s.delete(self._get(s, group_id))
+            s.execute(delete(m.ProjectEndpointGroup).where(
+                m.ProjectEndpointGroup.endpoint_group_id == group_id))
+            auth.bump_generation(s)
+
+
+def _project(s: Session, project_id: str) -> m.Project:
+    p = s.get(m.Project, project_id)
+    if p is None:
+        raise e.not_found("project", project_id)
+    return p
+
+
+def _endpoint(s: Session, endpoint_id: str) -> m.Endpoint:
+    ep = s.get(m.Endpoint, endpoint_id)
+    if ep is None:
+        raise e.not_found("endpoint", endpoint_id)
+    return ep
+
+
+class EndpointFilter:
+    """OS-EP-FILTER associations: endpoints, or endpoint groups, with projects. A
+    project with any sees only those endpoints in its catalog (auth.py filters,
+    through effective.filtered_endpoint_ids); every change bumps the generation so
+    cached catalogs follow."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ---- endpoint <-> project
+    def associate_endpoint(self, project_id: str, endpoint_id: str) -> None:
+        with self.db.transaction() as s:
+            _project(s, project_id)
+            _endpoint(s, endpoint_id)
+            if s.get(m.ProjectEndpoint, (project_id, endpoint_id)) is None:
+                s.add(m.ProjectEndpoint(project_id=project_id, endpoint_id=endpoint_id))
+            auth.bump_generation(s)
+
+    def check_endpoint(self, project_id: str, endpoint_id: str) -> None:
+        with self.db.session() as s:
+            _project(s, project_id)
+            _endpoint(s, endpoint_id)
+            if s.get(m.ProjectEndpoint, (project_id, endpoint_id)) is None:
+                raise e.not_found("endpoint project association",
+                                  f"{endpoint_id} in {project_id}")
+
+    def dissociate_endpoint(self, project_id: str, endpoint_id: str) -> None:
+        with self.db.transaction() as s:
+            row = s.get(m.ProjectEndpoint, (project_id, endpoint_id))
+            if row is None:
+                raise e.not_found("endpoint project association",
+                                  f"{endpoint_id} in {project_id}")
+            s.delete(row)
+            auth.bump_generation(s)
+
+    def project_endpoints(self, project_id: str) -> list[m.Endpoint]:
+        """The endpoints the project's catalog is limited to (direct and through
+        its groups); none when it has no association."""
+        with self.db.session() as s:
+            _project(s, project_id)
+            ids = effective.filtered_endpoint_ids(s, project_id) or set()
+            return list(s.scalars(select(m.Endpoint).where(m.Endpoint.id.in_(ids))
+                                  .order_by(m.Endpoint.id)))
+
+    def endpoint_projects(self, endpoint_id: str) -> list[m.Project]:
+        with self.db.session() as s:
+            _endpoint(s, endpoint_id)
+            pids = select(m.ProjectEndpoint.project_id).where(
+                m.ProjectEndpoint.endpoint_id == endpoint_id)
+            return list(s.scalars(select(m.Project).where(m.Project.id.in_(pids))
+                                  .order_by(m.Project.name)))
+
+    # ---- endpoint group <-> project
+    def associate_group(self, group_id: str, project_id: str) -> None:
+        with self.db.transaction() as s:
+            EndpointGroups._get(s, group_id)
+            _project(s, project_id)
+            if s.get(m.ProjectEndpointGroup, (group_id, project_id)) is None:
+                s.add(m.ProjectEndpointGroup(endpoint_group_id=group_id,
+                                             project_id=project_id))
+            auth.bump_generation(s)
+
+    def check_group(self, group_id: str, project_id: str) -> None:
+        with self.db.session() as s:
+            EndpointGroups._get(s, group_id)
+            _project(s, project_id)
+            if s.get(m.ProjectEndpointGroup, (group_id, project_id)) is None:
+                raise e.not_found("endpoint group project association",
+                                  f"{group_id} in {project_id}")
+
+    def dissociate_group(self, group_id: str, project_id: str) -> None:
+        with self.db.transaction() as s:
+            row = s.get(m.ProjectEndpointGroup, (group_id, project_id))
+            if row is None:
+                raise e.not_found("endpoint group project association",
+                                  f"{group_id} in {project_id}")
+            s.delete(row)
+            auth.bump_generation(s)
+
+    def group_projects(self, group_id: str) -> list[m.Project]:
+        with self.db.session() as s:
+            EndpointGroups._get(s, group_id)
+            pids = select(m.ProjectEndpointGroup.project_id).where(
+                m.ProjectEndpointGroup.endpoint_group_id == group_id)
+            return list(s.scalars(select(m.Project).where(m.Project.id.in_(pids))
+                                  .order_by(m.Project.name)))
+
+    def group_endpoints(self, group_id: str) -> list[m.Endpoint]:
+        with self.db.session() as s:
+            ids = effective.group_endpoint_ids(s, EndpointGroups._get(s, group_id))
+            return list(s.scalars(select(m.Endpoint).where(m.Endpoint.id.in_(ids))
+                                  .order_by(m.Endpoint.id)))
+
+    def project_groups(self, project_id: str) -> list[m.EndpointGroup]:
+        with self.db.session() as s:
+            _project(s, project_id)
+            gids = select(m.ProjectEndpointGroup.endpoint_group_id).where(
+                m.ProjectEndpointGroup.project_id == project_id)
+            return list(s.scalars(select(m.EndpointGroup).where(
+                m.EndpointGroup.id.in_(gids)).order_by(m.EndpointGroup.name)))
 
 
 def _digest(secret: str) -> str:

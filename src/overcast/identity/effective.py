@@ -105,3 +105,27 @@ def delegated_roles(s: Session, t: m.Trust) -> list[m.Role]:
         return []
     still = {r.id for r in project_roles(s, t.trustor_user_id, project)}
     return [r for r in held(expand_implied(s, t.role_ids)) if r.id in still]
+
+
+def group_endpoint_ids(s: Session, g: m.EndpointGroup) -> set[str]:
+    """The endpoints an endpoint group's filters select."""
+    q = select(m.Endpoint.id)
+    for key in ("service_id", "interface", "region_id"):
+        if key in (g.filters or {}):
+            q = q.where(getattr(m.Endpoint, key) == g.filters[key])
+    return set(s.scalars(q))
+
+
+def filtered_endpoint_ids(s: Session, project_id: str) -> set[str] | None:
+    """OS-EP-FILTER: the endpoints a project's catalog is limited to, or None when
+    the project has no association (then it sees every endpoint, as Keystone's
+    default `return_all_endpoints_if_no_filter`)."""
+    direct = set(s.scalars(select(m.ProjectEndpoint.endpoint_id).where(
+        m.ProjectEndpoint.project_id == project_id)))
+    group_ids = list(s.scalars(select(m.ProjectEndpointGroup.endpoint_group_id).where(
+        m.ProjectEndpointGroup.project_id == project_id)))
+    if not direct and not group_ids:
+        return None
+    for g in s.scalars(select(m.EndpointGroup).where(m.EndpointGroup.id.in_(group_ids))):
+        direct |= group_endpoint_ids(s, g)
+    return direct

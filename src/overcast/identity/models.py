@@ -259,3 +259,21 @@ class Trust(Base):
     remaining_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
     role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ProjectEndpoint(Base):
+    """OS-EP-FILTER: an endpoint associated with a project directly. A project
+    with any association (direct or through a group) sees only those endpoints in
+    its catalog."""
+
+    __tablename__ = "identity_project_endpoints"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ProjectEndpointGroup(Base):
+    """OS-EP-FILTER: an endpoint group associated with a project."""
+
+    __tablename__ = "identity_project_endpoint_groups"
+    endpoint_group_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -181,6 +181,9 @@ class Projects:
             s.execute(delete(m.ApplicationCredential).where(
                 m.ApplicationCredential.project_id == project_id))
             s.execute(delete(m.Credential).where(m.Credential.project_id == project_id))
+            s.execute(delete(m.ProjectEndpoint).where(m.ProjectEndpoint.project_id == project_id))
+            s.execute(delete(m.ProjectEndpointGroup).where(
+                m.ProjectEndpointGroup.project_id == project_id))
             s.delete(p)
             auth.revoke_project(s, project_id)
 

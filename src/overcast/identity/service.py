@@ -21,7 +21,7 @@ from overcast.identity.assignments import Assignments
 from overcast.identity.auth import TokenAuthority, TokenInfo
 from overcast.identity.catalog import CatalogService, Endpoints, Regions, Services
 from overcast.identity.credentials import CredentialCrypto, Credentials, Ec2Secret
-from overcast.identity.documents import Consumers, EndpointGroups, Policies
+from overcast.identity.documents import Consumers, EndpointFilter, EndpointGroups, Policies
 from overcast.identity.domains import Domains
 from overcast.identity.errors import EC2_KEY_NOT_FOUND
 from overcast.identity.groups import Groups
@@ -54,6 +54,7 @@ class IdentityService:
         self.endpoints = Endpoints(db)
         self.policies = Policies(db)
         self.endpoint_groups = EndpointGroups(db)
+        self.endpoint_filter = EndpointFilter(db)
         self.consumers = Consumers(db)
         self.trusts = Trusts(db)
         self.app_creds = ApplicationCredentials(db, rounds)

@@ -1,4 +1,5 @@
-"""identity policies, endpoint groups (OS-EP-FILTER), OAuth1 consumers, trusts
+"""identity policies, endpoint groups (OS-EP-FILTER), OAuth1 consumers, trusts,
+endpoint-project associations
 
 Revision ID: 0017_identity_tempest
 Revises: 0012_credentials
@@ -59,9 +60,23 @@ def upgrade() -> None:
                     ['trustor_user_id'])
     op.create_index('ix_identity_trusts_trustee_user_id', 'identity_trusts',
                     ['trustee_user_id'])
+    op.create_table(
+        'identity_project_endpoints',
+        sa.Column('project_id', sa.String(length=64), nullable=False),
+        sa.Column('endpoint_id', sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint('project_id', 'endpoint_id'),
+    )
+    op.create_table(
+        'identity_project_endpoint_groups',
+        sa.Column('endpoint_group_id', sa.String(length=64), nullable=False),
+        sa.Column('project_id', sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint('endpoint_group_id', 'project_id'),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('identity_project_endpoint_groups')
+    op.drop_table('identity_project_endpoints')
     op.drop_table('identity_trusts')
     op.drop_table('identity_oauth1_consumers')
     op.drop_table('identity_endpoint_groups')
