@@ -157,3 +157,28 @@ def test_deleting_a_user_deletes_its_trusts(cloud: Cloud) -> None:
     assert cloud.client.delete(f"{V3}/users/{trustee['user_id']}",
                                headers=cloud.admin()).status_code == 204
     assert cloud.client.get(f"{TRUSTS}/{t['id']}", headers=cloud.admin()).status_code == 404
+
+
+def test_a_trust_token_mints_no_trusts_nor_credentials(cloud: Cloud) -> None:
+    trustor, trustee, extra, _ = _setup(cloud)
+    t = _create(cloud, trustor, trustee, extra).json()["trust"]
+    r = _trust_token(cloud, trustee, t["id"])
+    h = {"X-Auth-Token": r.headers["X-Subject-Token"]}
+    # impersonating the trustor, the trustee still cannot lend the trustor's roles on
+    r = cloud.client.post(TRUSTS, headers=h, json={"trust": {
+        "trustor_user_id": trustor["user_id"], "trustee_user_id": trustee["user_id"],
+        "project_id": trustor["project_id"], "roles": [{"id": cloud.role_id("member")}],
+        "impersonation": True}})
+    assert r.status_code == 403, r.text
+    r = cloud.client.post(f"{V3}/users/{trustor['user_id']}/application_credentials",
+                          headers=h, json={"application_credential": {"name": "x"}})
+    assert r.status_code == 403, r.text
+    r = cloud.client.post(f"{V3}/users/{trustor['user_id']}/credentials/OS-EC2",
+                          headers=h, json={"tenant_id": trustor["project_id"]})
+    assert r.status_code == 403, r.text
+    r = cloud.client.post(f"{V3}/credentials", headers=h, json={"credential": {
+        "user_id": trustor["user_id"], "type": "totp", "blob": "GEZDGNBVGY3TQOJQ"}})
+    assert r.status_code == 403, r.text
+    # and redelegation is refused outright
+    r = _create(cloud, trustor, trustee, extra, allow_redelegation=True)
+    assert r.status_code == 400, r.text

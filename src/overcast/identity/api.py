@@ -27,7 +27,7 @@ from overcast.identity.auth import TokenInfo
 from overcast.identity.service import IdentityService
 from overcast.kit import validate as val
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import BadRequest, NotFound
+from overcast.kit.errors import BadRequest, Forbidden, NotFound
 from overcast.kit.schema import Schema, accepts
 from overcast.kit.web import get_context
 
@@ -605,6 +605,10 @@ APP_CREDS = "/v3/users/{user_id}/application_credentials"
 def create_app_cred(user_id: str, request: Request, body: Any = JSON_BODY,
                     ctx: RequestContext = Ctx) -> Any:
     project_id = policy.enforce_app_cred_create(ctx, user_id)
+    if ctx.auth_token and _svc(request).validate(ctx.auth_token).trust:
+        # as Keystone: a trustee must not turn a trust into a lasting credential
+        raise Forbidden("Application credentials cannot be created with a trust-scoped "
+                        "token.")
     ac, roles, secret = _svc(request).app_creds.create(
         user_id, project_id, ctx.role_ids, sc.app_cred(body), ctx.application_credential_id)
     return JSONResponse({"application_credential": v.app_cred(_base(request), ac, roles,

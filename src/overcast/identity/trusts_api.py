@@ -19,7 +19,7 @@ from overcast.identity.service import IdentityService
 from overcast.identity.trusts import TrustRecord, parse_expiry
 from overcast.kit import validate as val
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import Forbidden
+from overcast.kit.errors import BadRequest, Forbidden
 from overcast.kit.schema import accepts
 from overcast.kit.web import get_context
 
@@ -63,7 +63,13 @@ def _visible(ctx: RequestContext, rec: TrustRecord, *, trustee: bool = True) -> 
 def create_trust(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Any:
     if ctx.application_credential_id:
         raise Forbidden("Trusts cannot be created with an application credential token.")
+    if ctx.auth_token and _svc(request).validate(ctx.auth_token).trust:
+        # No redelegation: an impersonating trust token would otherwise lend the
+        # trustor's other roles too.
+        raise Forbidden("Trusts cannot be created with a trust-scoped token.")
     t = val.wrapped(body, "trust")
+    if t.get("allow_redelegation"):
+        raise BadRequest("Trust redelegation is not supported by this cloud.")
     data: dict[str, Any] = {k: t[k] for k in ("trustor_user_id", "trustee_user_id", "impersonation",
                               "project_id", "roles", "remaining_uses") if k in t}
     data["expires_at"] = parse_expiry(t.get("expires_at"))
