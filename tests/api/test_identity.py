@@ -273,7 +273,8 @@ def test_project_crud_tags_and_filters(cloud: Cloud) -> None:
 
 @pytest.mark.parametrize("body", [
     {"project": {}}, {"project": {"name": ""}}, {"project": {"name": 7}},
-    {"project": {"name": "x", "enabled": "yes"}}, {"project": {"name": "x", "is_domain": True}},
+    {"project": {"name": "x", "enabled": "yes"}},
+    {"project": {"name": "x", "is_domain": True, "parent_id": "p"}},
     {"project": {"name": "x", "tags": "a"}}, {"proj": {"name": "x"}}, [],
 ])
 def test_bad_project_bodies_are_400(cloud: Cloud, body: Any) -> None:

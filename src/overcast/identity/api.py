@@ -27,7 +27,7 @@ from overcast.identity.auth import TokenInfo
 from overcast.identity.service import IdentityService
 from overcast.kit import validate as val
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import BadRequest, NotFound
+from overcast.kit.errors import BadRequest, Forbidden, NotFound
 from overcast.kit.schema import Schema, accepts
 from overcast.kit.web import get_context
 
@@ -215,6 +215,8 @@ class Crud:
     defaults: Callable[[RequestContext, dict[str, Any]], None] | None = None
     #: narrows a listing to what the caller may see
     scope: Callable[[RequestContext, dict[str, Any]], None] | None = None
+    #: an extension's path segment before the collection ("OS-EP-FILTER/")
+    prefix: str = ""
 
 
 CRUD = [
@@ -240,12 +242,18 @@ CRUD = [
     Crud("endpoint", "endpoints", lambda sv: sv.endpoints, sc.endpoint, v.endpoint,
          sc.ENDPOINT_CREATE, sc.ENDPOINT_UPDATE, sc.ENDPOINT_LIST,
          ("service_id", "interface", "region_id")),
+    Crud("policy", "policies", lambda sv: sv.policies, sc.policy_doc, v.policy_doc,
+         sc.POLICY_CREATE, sc.POLICY_UPDATE, sc.POLICY_LIST, ("type",)),
+    Crud("endpoint_group", "endpoint_groups", lambda sv: sv.endpoint_groups,
+         sc.endpoint_group, v.endpoint_group,
+         sc.EP_GROUP_CREATE, sc.EP_GROUP_UPDATE, sc.EP_GROUP_LIST, ("name",),
+         prefix="OS-EP-FILTER/"),
 ]
 
 
 def _register(c: Crud) -> None:
     rules = policy.crud_rules(c.collection)
-    path = f"/v3/{c.collection}"
+    path = f"/v3/{c.prefix}{c.collection}"
 
     @router.post(path, name=f"create_{c.singular}")
     @accepts(body=c.create_schema)
@@ -266,7 +274,7 @@ def _register(c: Crud) -> None:
             c.scope(ctx, filters)
         b = _base(request)
         items = [c.view(b, x) for x in c.part(_svc(request)).find(filters)]
-        return _listing(request, c.collection, c.collection, items)
+        return _listing(request, c.collection, c.prefix + c.collection, items)
 
     @router.get(path + "/{ident}", name=f"get_{c.singular}")
     def show(ident: str, request: Request, ctx: RequestContext = Ctx) -> Any:
@@ -304,6 +312,12 @@ def list_project_tags(project_id: str, request: Request, ctx: RequestContext = C
 @accepts(body=sc.PROJECT_TAGS)
 def set_project_tags(project_id: str, request: Request, body: Any = JSON_BODY) -> Any:
     return {"tags": _svc(request).projects.set_tags(project_id, sc.tags(body))}
+
+
+@router.delete("/v3/projects/{project_id}/tags", dependencies=ADMIN)
+def clear_project_tags(project_id: str, request: Request) -> Response:
+    _svc(request).projects.set_tags(project_id, [])
+    return Response(status_code=204)
 
 
 @router.get("/v3/projects/{project_id}/tags/{tag}", status_code=204)
@@ -514,6 +528,12 @@ def grant_system(actor_kind: str, actor_id: str, role_id: str, request: Request)
     return Response(status_code=204)
 
 
+@router.api_route(SYSTEM + "/{role_id}", methods=["HEAD", "GET"], dependencies=ADMIN)
+def check_system(actor_kind: str, actor_id: str, role_id: str, request: Request) -> Response:
+    _svc(request).assignments.check(_system_type(actor_kind), actor_id, "system", role_id)
+    return Response(status_code=204)
+
+
 @router.delete(SYSTEM + "/{role_id}", dependencies=ADMIN)
 def revoke_system(actor_kind: str, actor_id: str, role_id: str, request: Request) -> Response:
     _svc(request).assignments.revoke(_system_type(actor_kind), actor_id, "system", role_id)
@@ -585,6 +605,10 @@ APP_CREDS = "/v3/users/{user_id}/application_credentials"
 def create_app_cred(user_id: str, request: Request, body: Any = JSON_BODY,
                     ctx: RequestContext = Ctx) -> Any:
     project_id = policy.enforce_app_cred_create(ctx, user_id)
+    if ctx.auth_token and _svc(request).validate(ctx.auth_token).trust:
+        # as Keystone: a trustee must not turn a trust into a lasting credential
+        raise Forbidden("Application credentials cannot be created with a trust-scoped "
+                        "token.")
     ac, roles, secret = _svc(request).app_creds.create(
         user_id, project_id, ctx.role_ids, sc.app_cred(body), ctx.application_credential_id)
     return JSONResponse({"application_credential": v.app_cred(_base(request), ac, roles,
@@ -620,6 +644,8 @@ def delete_app_cred(user_id: str, ac_id: str, request: Request,
 def setup(app: Any) -> None:
     """Create the identity service on the app and make it the token authority."""
     from overcast.identity.credentials_api import router as credentials_router
+    from overcast.identity.documents_api import router as documents_router
+    from overcast.identity.trusts_api import router as trusts_router
     from overcast.kit.web import ServiceSpec
 
     svc = IdentityService(app.state.db, app.state.settings)
@@ -628,4 +654,5 @@ def setup(app: Any) -> None:
     app.state.identity_url = f"{app.state.settings.base_url}/identity/v3"
     app.state.specs.append(ServiceSpec(
         name="keystone", type="identity", prefix="/identity", error_style="keystone",
-        endpoint_path="/identity/v3", routers=[router, credentials_router]))
+        endpoint_path="/identity/v3", routers=[router, credentials_router, documents_router,
+                                               trusts_router]))

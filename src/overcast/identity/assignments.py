@@ -134,6 +134,9 @@ def _effective_entries(s: Session, rows: list[m.Assignment]) -> list[dict[str, A
     children: dict[str, list[m.Project]] = {}
     for p in projects:
         children.setdefault(p.parent_id or "", []).append(p)
+    # Domain-specific roles only carry the roles they imply: Keystone leaves them
+    # out of the effective view (and out of tokens).
+    domain_specific = set(s.scalars(select(m.Role.id).where(m.Role.domain_id.is_not(None))))
     implied: dict[str, list[str]] = {}
     for ir in s.scalars(select(m.ImpliedRole)):
         implied.setdefault(ir.prior_role_id, []).append(ir.implied_role_id)
@@ -171,6 +174,8 @@ def _effective_entries(s: Session, rows: list[m.Assignment]) -> list[dict[str, A
         for uid in users:
             for tkind, tid in targets:
                 for rid in expand_roles(a.role_id):
+                    if rid in domain_specific:
+                        continue
                     entry = _entry(f"User{tkind}", uid, tid, rid, False)
                     if a.type.startswith("Group") or a.inherited:
                         entry["links"]["membership"] = True

@@ -34,6 +34,7 @@ from overcast.identity.tokens import (
     SCOPE_NONE,
     SCOPE_PROJECT,
     SCOPE_SYSTEM,
+    SCOPE_TRUST,
     KeyRepository,
     TokenFormatter,
     TokenPayload,
@@ -58,6 +59,8 @@ class TokenInfo:
     system: bool = False
     roles: list[dict[str, str]] = field(default_factory=list)
     app_cred: dict[str, Any] | None = None
+    #: the OS-TRUST section of a trust-scoped token
+    trust: dict[str, Any] | None = None
 
     @property
     def expired(self) -> bool:
@@ -142,6 +145,8 @@ class TokenAuthority:
         self._token_cache: dict[str, tuple[int, TokenInfo]] = {}
         self._revocations: tuple[int, list[m.RevocationEvent]] = (-1, [])
         self._catalog_cache: tuple[int, list[dict[str, Any]]] = (-1, [])
+        #: OS-EP-FILTER: project -> the endpoint ids its catalog is limited to
+        self._filter_cache: tuple[int, dict[str, set[str] | None]] = (-1, {})
         self._local = threading.local()
         db_path = db.engine.url.database if db.is_sqlite else None
         self._sqlite_path = db_path if db_path and db_path != ":memory:" else None
@@ -212,6 +217,10 @@ class TokenAuthority:
                 raise Unauthorized(AUTH_FAILED)
             if prior.payload.app_cred_id:
                 raise Forbidden("Application credential tokens cannot be rescoped.")
+            if prior.payload.scope_type == SCOPE_TRUST:
+                # An impersonating trust token names the trustor: rescoping it
+                # would hand the trustee all of the trustor's roles.
+                raise Forbidden("Trust-scoped tokens cannot be rescoped.")
             user_id = prior.user["id"]
             expires_at = prior.payload.expires_at
             # Keep the chain: the original audit id follows the new one.
@@ -342,6 +351,9 @@ class TokenAuthority:
         """The scope a new token gets: the one asked for (project, domain or system),
         which the user must hold a role on, or without one the user's default
         project when usable, else none. 401 in Keystone's words otherwise."""
+        if isinstance(scope, dict) and "OS-TRUST:trust" in scope:
+            # its own transaction: a use of the trust is spent
+            return SCOPE_TRUST, self._use_trust(scope["OS-TRUST:trust"], user_id)
         with self.db.session() as s:
             user = s.get(m.User, user_id)
             if user is None:
@@ -398,6 +410,30 @@ class TokenAuthority:
                 return SCOPE_SYSTEM, SYSTEM_TARGET
             raise BadRequest("Invalid input for field 'auth/scope': expected 'project', "
                              "'domain' or 'system'.")
+
+    def _use_trust(self, ref: Any, trustee_id: str) -> str:
+        """The trust a new token is scoped to, checked for its trustee, with one of
+        its remaining uses spent. 401 (Keystone's answer) if it cannot be used."""
+        trust_id = ref.get("id") if isinstance(ref, dict) else None
+        if not isinstance(trust_id, str):
+            raise BadRequest("Invalid input for field 'scope/OS-TRUST:trust': 'id' is "
+                             "required.")
+        with self.db.transaction() as s:
+            t = s.get(m.Trust, trust_id)
+            if t is None or effective.trust_expired(t):
+                raise Unauthorized(f"Could not find trust: {trust_id}.")
+            if t.trustee_user_id != trustee_id:
+                raise Forbidden("The user is not the trustee of this trust.")
+            trustor = s.get(m.User, t.trustor_user_id)
+            if trustor is None or not trustor.enabled:
+                raise Forbidden("The trustor is disabled or gone.")
+            if not effective.delegated_roles(s, t):
+                raise Forbidden("The trustor no longer holds any of the trust's roles.")
+            if t.remaining_uses is not None:
+                if t.remaining_uses <= 0:
+                    raise Forbidden("The trust has no uses left.")
+                t.remaining_uses -= 1
+            return t.id
 
     def _domain_enabled(self, s: Session, domain_id: str) -> bool:
         d = s.get(m.Domain, domain_id)
@@ -474,6 +510,8 @@ class TokenAuthority:
                 roles = effective.domain_roles(s, user.id, domain.id)
                 if not roles:
                     raise NotFound("The user has no role on the token's domain any more.")
+            elif payload.scope_type == SCOPE_TRUST and payload.scope_id:
+                roles = self._resolve_trust(s, info, payload.scope_id)
             elif payload.scope_type == SCOPE_SYSTEM:
                 info.system = True
                 roles = effective.system_roles(s, user.id)
@@ -483,6 +521,37 @@ class TokenAuthority:
                 roles = []
             info.roles = [{"id": r.id, "name": r.name} for r in roles]
         return info
+
+    def _resolve_trust(self, s: Session, info: TokenInfo, trust_id: str) -> list[m.Role]:
+        """A trust token's project, roles and OS-TRUST section; with impersonation
+        its user is the trustor. 404 once the trust is gone or expired, or the
+        trustor is disabled or holds none of its roles any more."""
+        t = s.get(m.Trust, trust_id)
+        if t is None or effective.trust_expired(t):
+            raise NotFound("The token's trust is gone or expired.")
+        project = s.get(m.Project, t.project_id) if t.project_id else None
+        if project is None or not project.enabled:
+            raise NotFound("The trust's project is disabled or gone.")
+        pdom = s.get(m.Domain, project.domain_id)
+        if pdom is None or not pdom.enabled:
+            raise NotFound("The token's project domain is disabled.")
+        trustor = s.get(m.User, t.trustor_user_id)
+        tdom = s.get(m.Domain, trustor.domain_id) if trustor else None
+        if trustor is None or not trustor.enabled or tdom is None:
+            raise NotFound("The trustor is disabled or gone.")
+        if t.impersonation:
+            info.user = {"id": trustor.id, "name": trustor.name,
+                         "domain": {"id": tdom.id, "name": tdom.name},
+                         "password_expires_at": None}
+        info.project = {"id": project.id, "name": project.name,
+                        "domain": {"id": pdom.id, "name": pdom.name}}
+        info.trust = {"id": t.id, "impersonation": t.impersonation,
+                      "trustee_user": {"id": t.trustee_user_id},
+                      "trustor_user": {"id": t.trustor_user_id}}
+        roles = effective.delegated_roles(s, t)
+        if not roles:
+            raise NotFound("The trustor holds none of the trust's roles any more.")
+        return roles
 
     def _events(self, gen: int) -> list[m.RevocationEvent]:
         """Revocation events young enough to matter, cached per generation."""
@@ -532,6 +601,15 @@ class TokenAuthority:
         return info.context(token, request_id)
 
     # --------------------------------------------------------------- catalog
+    def _endpoint_filter(self, gen: int, project_id: str) -> set[str] | None:
+        if self._filter_cache[0] != gen:
+            self._filter_cache = (gen, {})
+        cache = self._filter_cache[1]
+        if project_id not in cache:
+            with self.db.session() as s:
+                cache[project_id] = effective.filtered_endpoint_ids(s, project_id)
+        return cache[project_id]
+
     def catalog(self, project_id: str | None) -> list[dict[str, Any]]:
         """The catalog a token shows: enabled services and endpoints (cached per
         generation), with `$(project_id)s` filled in; templated endpoints are
@@ -550,10 +628,13 @@ class TokenAuthority:
                     raw.append({"id": svc.id, "type": svc.type, "name": svc.name,
                                 "endpoints": eps})
             self._catalog_cache = (gen, raw)
+        only = self._endpoint_filter(gen, project_id) if project_id else None
         out = []
         for entry in self._catalog_cache[1]:
             rendered = []
             for e in entry["endpoints"]:
+                if only is not None and e["id"] not in only:
+                    continue
                 url = e["url"]
                 if "$(project_id)s" in url or "%(project_id)s" in url \
                         or "%(tenant_id)s" in url:
@@ -563,6 +644,8 @@ class TokenAuthority:
                            .replace("%(project_id)s", project_id)
                            .replace("%(tenant_id)s", project_id))
                 rendered.append({**e, "url": url})
+            if only is not None and not rendered:
+                continue  # a filtered catalog names only services it reaches
             out.append({**entry, "endpoints": rendered})
         return out
 

@@ -186,6 +186,11 @@ def _endpoint_refs(s: Session, data: dict[str, Any]) -> None:
     if "service_id" in data and s.get(m.Service, data["service_id"]) is None:
         raise BadRequest(f"Could not find service: {data['service_id']}.")
     if data.get("region_id") and s.get(m.Region, data["region_id"]) is None:
+        if data.get("legacy_region"):
+            s.add(m.Region(id=data["region_id"], description="", parent_region_id=None,
+                           extra={}))
+            s.flush()
+            return
         raise BadRequest(f"Could not find region: {data['region_id']}.")
 
 
@@ -233,4 +238,6 @@ class Endpoints:
     def delete(self, endpoint_id: str) -> None:
         with self.db.transaction() as s:
             s.delete(get_endpoint(s, endpoint_id))
+            s.execute(delete(m.ProjectEndpoint).where(
+                m.ProjectEndpoint.endpoint_id == endpoint_id))
             auth.bump_generation(s)

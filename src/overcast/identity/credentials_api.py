@@ -49,6 +49,15 @@ def _restricted(request: Request, ctx: RequestContext) -> None:
         raise Forbidden(e.APP_CRED_NO_CREDENTIALS)
 
 
+def _not_by_trust(request: Request, ctx: RequestContext) -> None:
+    """No credential is written with a trust-scoped token: an impersonating
+    trustee would get a lasting credential of the trustor's (a TOTP seed to log
+    in as it, a key pair)."""
+    if ctx.auth_token and _svc(request).validate(ctx.auth_token).trust:
+        raise Forbidden("Credentials cannot be created or changed with a trust-scoped "
+                        "token.")
+
+
 # ------------------------------------------------------------- /v3/credentials
 def _readable(request: Request, ctx: RequestContext, cred_id: str) -> CredentialRecord:
     record = _svc(request).credentials.lookup(cred_id)
@@ -74,6 +83,7 @@ def create_credential(request: Request, body: Any = JSON_BODY,
                       ctx: RequestContext = Ctx) -> Any:
     data = sc.credential(body, True)
     policy.enforce(policy.credential_owner(ctx, data["user_id"]))
+    _not_by_trust(request, ctx)
     if data["type"] == EC2:
         _restricted(request, ctx)
     policy.enforce_delegation(ctx, data.get("project_id"))
@@ -116,6 +126,7 @@ def update_credential(cred_id: str, request: Request, body: Any = JSON_BODY,
         raise BadRequest("Cannot change ID")
     # The changed credential must still be the caller's, in the token's project.
     policy.enforce(policy.credential_owner(ctx, data.get("user_id", current.user_id)))
+    _not_by_trust(request, ctx)
     policy.enforce_delegation(ctx, data.get("project_id", current.project_id))
     record = _svc(request).credentials.update(cred_id, data, need_role=not ctx.is_admin)
     return {"credential": v.credential(_base(request), record)}
@@ -135,6 +146,7 @@ def create_ec2(user_id: str, request: Request, body: Any = JSON_BODY,
                ctx: RequestContext = Ctx) -> Any:
     policy.enforce(policy.ec2_manager(ctx, user_id))
     _restricted(request, ctx)
+    _not_by_trust(request, ctx)
     project_id = body["tenant_id"]
     policy.enforce_delegation(ctx, project_id)
     record = _svc(request).credentials.ec2_create(

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from overcast.db import utcnow
 from overcast.identity import models as m
 
 #: The assignment target of a system-scoped grant.
@@ -65,8 +66,14 @@ def project_role_ids(s: Session, user_id: str, project: m.Project) -> set[str]:
     return ids
 
 
+def held(roles: list[m.Role]) -> list[m.Role]:
+    """The roles a user holds: a domain-specific role only stands for the roles it
+    implies, so Keystone leaves it out of tokens and effective assignments."""
+    return [r for r in roles if r.domain_id is None]
+
+
 def project_roles(s: Session, user_id: str, project: m.Project) -> list[m.Role]:
-    return expand_implied(s, project_role_ids(s, user_id, project))
+    return held(expand_implied(s, project_role_ids(s, user_id, project)))
 
 
 def domain_roles(s: Session, user_id: str, domain_id: str) -> list[m.Role]:
@@ -75,7 +82,7 @@ def domain_roles(s: Session, user_id: str, domain_id: str) -> list[m.Role]:
         m.Assignment.type.in_(("UserDomain", "GroupDomain")),
         m.Assignment.actor_id.in_(actors), m.Assignment.target_id == domain_id,
         m.Assignment.inherited.is_(False)))
-    return expand_implied(s, ids)
+    return held(expand_implied(s, ids))
 
 
 def system_roles(s: Session, user_id: str) -> list[m.Role]:
@@ -83,4 +90,42 @@ def system_roles(s: Session, user_id: str) -> list[m.Role]:
     ids = s.scalars(select(m.Assignment.role_id).where(
         m.Assignment.type.in_(("UserSystem", "GroupSystem")),
         m.Assignment.actor_id.in_(actors), m.Assignment.target_id == SYSTEM_TARGET))
-    return expand_implied(s, ids)
+    return held(expand_implied(s, ids))
+
+
+def trust_expired(t: m.Trust) -> bool:
+    return t.expires_at is not None and t.expires_at <= utcnow()
+
+
+def delegated_roles(s: Session, t: m.Trust) -> list[m.Role]:
+    """What a token scoped to trust `t` holds now: the trust's roles (and those
+    they imply) that the trustor still holds on the project."""
+    project = s.get(m.Project, t.project_id) if t.project_id else None
+    if project is None:
+        return []
+    still = {r.id for r in project_roles(s, t.trustor_user_id, project)}
+    return [r for r in held(expand_implied(s, t.role_ids)) if r.id in still]
+
+
+def group_endpoint_ids(s: Session, g: m.EndpointGroup) -> set[str]:
+    """The endpoints an endpoint group's filters select."""
+    q = select(m.Endpoint.id)
+    for key in ("service_id", "interface", "region_id"):
+        if key in (g.filters or {}):
+            q = q.where(getattr(m.Endpoint, key) == g.filters[key])
+    return set(s.scalars(q))
+
+
+def filtered_endpoint_ids(s: Session, project_id: str) -> set[str] | None:
+    """OS-EP-FILTER: the endpoints a project's catalog is limited to, or None when
+    the project has no association (then it sees every endpoint, as Keystone's
+    default `return_all_endpoints_if_no_filter`)."""
+    direct = set(s.scalars(select(m.ProjectEndpoint.endpoint_id).where(
+        m.ProjectEndpoint.project_id == project_id)))
+    group_ids = list(s.scalars(select(m.ProjectEndpointGroup.endpoint_group_id).where(
+        m.ProjectEndpointGroup.project_id == project_id)))
+    if not direct and not group_ids:
+        return None
+    for g in s.scalars(select(m.EndpointGroup).where(m.EndpointGroup.id.in_(group_ids))):
+        direct |= group_endpoint_ids(s, g)
+    return direct

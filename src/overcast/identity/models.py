@@ -208,3 +208,72 @@ class IdentityState(Base):
     __tablename__ = "identity_state"
     key: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Policy(Base):
+    """A policy of `/v3/policies`: an opaque blob of a MIME type that Keystone only
+    stores for other services to fetch (it enforces none of it)."""
+
+    __tablename__ = "identity_policies"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(String(255))
+    blob: Mapped[str] = mapped_column(Text)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class EndpointGroup(Base):
+    """An OS-EP-FILTER endpoint group: `filters` (service_id, interface, region_id)
+    select the endpoints it stands for."""
+
+    __tablename__ = "identity_endpoint_groups"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OAuthConsumer(Base):
+    """An OS-OAUTH1 consumer: the secret is shown once, at creation, and kept only
+    as its SHA-256 digest (it is compared, never read back)."""
+
+    __tablename__ = "identity_oauth1_consumers"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Trust(Base):
+    """An OS-TRUST trust: the trustor lends the trustee some of its roles on a
+    project. A token scoped to it carries those roles (while the trustor still
+    holds them) and, with `impersonation`, acts as the trustor."""
+
+    __tablename__ = "identity_trusts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trustor_user_id: Mapped[str] = mapped_column(String(64), index=True)
+    trustee_user_id: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    impersonation: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: how many more tokens it may give (None: unlimited)
+    remaining_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ProjectEndpoint(Base):
+    """OS-EP-FILTER: an endpoint associated with a project directly. A project
+    with any association (direct or through a group) sees only those endpoints in
+    its catalog."""
+
+    __tablename__ = "identity_project_endpoints"
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ProjectEndpointGroup(Base):
+    """OS-EP-FILTER: an endpoint group associated with a project."""
+
+    __tablename__ = "identity_project_endpoint_groups"
+    endpoint_group_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True)

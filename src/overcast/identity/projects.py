@@ -17,11 +17,12 @@ from overcast.db import Database
 from overcast.identity import auth
 from overcast.identity import errors as e
 from overcast.identity import models as m
-from overcast.identity.domains import DEFAULT_DOMAIN_ID, new_id
+from overcast.identity.domains import DEFAULT_DOMAIN_ID, Domains, new_id
 from overcast.kit.errors import BadRequest, Forbidden
 
-#: A project and its tags, sorted.
-ProjectRecord = tuple[m.Project, list[str]]
+#: A project (or a domain, read as Keystone's project acting as a domain) and its
+#: tags, sorted.
+ProjectRecord = tuple[m.Project | m.Domain, list[str]]
 MAX_TAGS = 80
 
 
@@ -60,12 +61,28 @@ class Projects:
 
     def show(self, project_id: str) -> ProjectRecord:
         with self.db.session() as s:
+            d = self._domain(s, project_id)
+            if d is not None:
+                return d, []
             p = get_project(s, project_id)
             return p, project_tags(s, p.id)
+
+    @staticmethod
+    def _domain(s: Session, project_id: str) -> m.Domain | None:
+        """The domain `project_id` names, if it names no project: in Keystone a
+        domain is a project acting as a domain, reachable through /v3/projects."""
+        if "\x00" in project_id or s.get(m.Project, project_id) is not None:
+            return None
+        return s.get(m.Domain, project_id)
 
     def create(self, data: dict[str, Any]) -> ProjectRecord:
         """Create a project in `domain_id` (default: the default domain), or under
         `parent_id`, whose domain it then shares."""
+        if data.get("is_domain"):
+            d = Domains(self.db).create({k: data[k] for k in
+                                         ("name", "description", "enabled", "extra")
+                                         if k in data})
+            return d, []
         with self.db.transaction() as s:
             domain_id = data.get("domain_id") or DEFAULT_DOMAIN_ID
             parent_id = data.get("parent_id")
@@ -95,7 +112,11 @@ class Projects:
 
     def find(self, filters: dict[str, Any]) -> list[ProjectRecord]:
         if filters.get("is_domain"):
-            return []  # projects acting as domains do not exist here
+            domains = Domains(self.db).find(
+                {k: filters[k] for k in ("name", "enabled", "ids") if k in filters})
+            if any(k in filters for k in ("domain_id", "parent_id", "tags", "tags-any")):
+                return []  # a domain has no parent, no domain and no tags
+            return [(d, []) for d in domains]
         with self.db.session() as s:
             q = select(m.Project).order_by(m.Project.name)
             for key in ("name", "domain_id", "parent_id"):
@@ -110,6 +131,15 @@ class Projects:
         return [(p, tags[p.id]) for p in projects if _tags_match(filters, set(tags[p.id]))]
 
     def update(self, project_id: str, data: dict[str, Any]) -> ProjectRecord:
+        with self.db.session() as s:
+            as_domain = self._domain(s, project_id) is not None
+        if as_domain:
+            for attr in ("domain_id", "parent_id"):
+                if data.get(attr):
+                    raise e.immutable(attr)
+            d = Domains(self.db).update(project_id, {
+                k: data[k] for k in ("name", "description", "enabled", "extra") if k in data})
+            return d, []
         with self.db.transaction() as s:
             p = get_project(s, project_id)
             for attr in ("domain_id", "parent_id"):
@@ -134,6 +164,11 @@ class Projects:
         return self.show(project_id)
 
     def delete(self, project_id: str) -> None:
+        with self.db.session() as s:
+            as_domain = self._domain(s, project_id) is not None
+        if as_domain:
+            Domains(self.db).delete(project_id)
+            return
         with self.db.transaction() as s:
             p = get_project(s, project_id)
             if s.scalar(select(func.count()).select_from(m.Project).where(
@@ -146,6 +181,9 @@ class Projects:
             s.execute(delete(m.ApplicationCredential).where(
                 m.ApplicationCredential.project_id == project_id))
             s.execute(delete(m.Credential).where(m.Credential.project_id == project_id))
+            s.execute(delete(m.ProjectEndpoint).where(m.ProjectEndpoint.project_id == project_id))
+            s.execute(delete(m.ProjectEndpointGroup).where(
+                m.ProjectEndpointGroup.project_id == project_id))
             s.delete(p)
             auth.revoke_project(s, project_id)
 

@@ -255,6 +255,52 @@ ENDPOINT_UPDATE = KeystoneSchema(wrapped("endpoint", _ENDPOINT, min_properties=1
 ENDPOINT_LIST = KeystoneSchema(listing({
     "interface": _INTERFACE, "service_id": QUERY_TEXT, "region_id": QUERY_TEXT}))
 
+# ------------------------------------------- policies, endpoint groups, consumers
+POLICY_CREATE = KeystoneSchema(wrapped("policy", {"type": string(255, min_length=1),
+                                                  "blob": text(65535, nullable=False)},
+                                       required=("type", "blob")))
+POLICY_UPDATE = KeystoneSchema(wrapped("policy", {"type": string(255, min_length=1),
+                                                  "blob": text(65535, nullable=False)},
+                                       min_properties=1))
+POLICY_LIST = KeystoneSchema(listing({"type": QUERY_TEXT}))
+#: What an endpoint group may filter on (Keystone's valid filter keys).
+EP_FILTER_KEYS = ("interface", "service_id", "region_id")
+_EP_FILTERS = {"type": "object", "additionalProperties": False, "minProperties": 1,
+               "properties": {"interface": _INTERFACE, "service_id": ID,
+                              "region_id": string(255, min_length=1)}}
+_EP_GROUP = {"name": NAME, "description": text(65535), "filters": _EP_FILTERS}
+EP_GROUP_CREATE = KeystoneSchema(wrapped("endpoint_group", _EP_GROUP,
+                                         required=("name", "filters"), extra=False))
+EP_GROUP_UPDATE = KeystoneSchema(wrapped("endpoint_group", _EP_GROUP, extra=False,
+                                         min_properties=1))
+EP_GROUP_LIST = KeystoneSchema(listing({"name": QUERY_TEXT}))
+CONSUMER_CREATE = KeystoneSchema(wrapped("consumer", {"description": text(65535)}))
+CONSUMER_UPDATE = KeystoneSchema(wrapped("consumer", {"description": text(65535)}))
+
+
+def policy_doc(body: Any, create: bool) -> dict[str, Any]:
+    p = val.wrapped(body, "policy")
+    data: dict[str, Any] = {k: p[k] for k in ("type", "blob") if k in p}
+    extra = {k: x for k, x in p.items() if k not in ("type", "blob", "id", "links")}
+    if extra:
+        data["extra"] = extra
+    return data
+
+
+def endpoint_group(body: Any, create: bool) -> dict[str, Any]:
+    g = val.wrapped(body, "endpoint_group")
+    return {k: g[k] for k in ("name", "description", "filters") if k in g}
+
+
+def consumer(body: Any) -> dict[str, Any]:
+    c = val.wrapped(body, "consumer")
+    data: dict[str, Any] = {k: c[k] for k in ("description",) if k in c}
+    extra = {k: x for k, x in c.items() if k not in ("description", "id", "links", "secret")}
+    if extra:
+        data["extra"] = extra
+    return data
+
+
 # ------------------------------------------------------ application credentials
 _ACCESS_RULE = {"type": "object", "properties": {
     "id": ID, "service": ID,
@@ -354,11 +400,13 @@ def domain(body: Any, create: bool) -> dict[str, Any]:
 
 def project(body: Any, create: bool) -> dict[str, Any]:
     p = val.wrapped(body, "project")
-    if p.get("is_domain") is True:
-        raise BadRequest("Projects acting as domains are not supported: is_domain must be "
-                         "false.")
     if "is_domain" in p and not isinstance(p["is_domain"], bool):
         raise val.invalid("project/is_domain", "it must be a boolean.")
+    if p.get("is_domain") and not create:
+        raise BadRequest("is_domain is immutable.")
+    if p.get("is_domain") and (p.get("parent_id") or p.get("domain_id")):
+        # A project acting as a domain is the top of its own tree.
+        raise BadRequest("A project acting as a domain has no parent and no domain.")
     data = val.present({
         "name": val.string(p, "name", "project", required=create, min_len=1, max_len=64,
                            strip_check=True),
@@ -372,6 +420,8 @@ def project(body: Any, create: bool) -> dict[str, Any]:
     for tag in data.get("tags") or []:
         if "/" in tag or "," in tag:
             raise val.invalid("project/tags", f"tag {tag!r} must not contain '/' or ','.")
+    if p.get("is_domain"):
+        data["is_domain"] = True
     extra = {k: x for k, x in p.items() if k not in
              ("name", "description", "enabled", "domain_id", "parent_id", "tags", "is_domain",
               "id", "links", "options")}
@@ -445,8 +495,11 @@ def endpoint(body: Any, create: bool) -> dict[str, Any]:
         "url": val.string(e, "url", "endpoint", required=create, min_len=1, max_len=2048),
         "enabled": val.boolean(e, "enabled", "endpoint"),
     })
-    if "region_id" not in data and isinstance(e.get("region"), str):
+    if data.get("region_id") is None and isinstance(e.get("region"), str):
+        # The v2-style `region` names the region, which Keystone creates if missing
+        # (an explicit `region_id` must name an existing one).
         data["region_id"] = e["region"]
+        data["legacy_region"] = True
     if "interface" in data and data["interface"] not in ("public", "internal", "admin"):
         raise val.invalid("endpoint/interface", f"{data['interface']!r} is not one of "
                           "['public', 'internal', 'admin'].")
@@ -522,6 +575,12 @@ def app_cred(body: Any) -> dict[str, Any]:
         val.boolean(a, "unrestricted", "application_credential"),
     })
     data["expires_at"] = _expiry(a.get("expires_at"))
+    if a.get("access_rules"):
+        # The services would have to check each request against the rules, as
+        # keystonemiddleware does; they do not, so a credential with rules would be
+        # silently unrestricted. Refused rather than stored and ignored.
+        raise BadRequest("Application credential access rules are not supported by "
+                         "this cloud.")
     if "roles" in a:
         if not isinstance(a["roles"], list) or not all(isinstance(r, dict) for r in a["roles"]):
             raise val.invalid("application_credential/roles", "it must be a list of objects.")

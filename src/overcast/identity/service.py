@@ -21,12 +21,14 @@ from overcast.identity.assignments import Assignments
 from overcast.identity.auth import TokenAuthority, TokenInfo
 from overcast.identity.catalog import CatalogService, Endpoints, Regions, Services
 from overcast.identity.credentials import CredentialCrypto, Credentials, Ec2Secret
+from overcast.identity.documents import Consumers, EndpointFilter, EndpointGroups, Policies
 from overcast.identity.domains import Domains
 from overcast.identity.errors import EC2_KEY_NOT_FOUND
 from overcast.identity.groups import Groups
 from overcast.identity.projects import Projects
 from overcast.identity.roles import Roles
 from overcast.identity.tokens import KeyRepository
+from overcast.identity.trusts import Trusts
 from overcast.identity.users import Users
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import NotFound, Unauthorized
@@ -50,6 +52,11 @@ class IdentityService:
         self.regions = Regions(db)
         self.services = Services(db)
         self.endpoints = Endpoints(db)
+        self.policies = Policies(db)
+        self.endpoint_groups = EndpointGroups(db)
+        self.endpoint_filter = EndpointFilter(db)
+        self.consumers = Consumers(db)
+        self.trusts = Trusts(db)
         self.app_creds = ApplicationCredentials(db, rounds)
         self.credential_keys = KeyRepository(settings.credential_keys_dir,
                                              settings.max_active_keys)

@@ -31,6 +31,8 @@ METHODS = ["password", "token", "application_credential", "totp", "external", "m
            "ec2credential"]
 
 SCOPE_NONE, SCOPE_PROJECT, SCOPE_DOMAIN, SCOPE_SYSTEM = 0, 1, 2, 3
+#: scoped to an OS-TRUST trust (the scope id is the trust's id)
+SCOPE_TRUST = 4
 
 
 class KeyRepository:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from overcast.db import Database, utcnow
@@ -120,6 +120,8 @@ class Users:
             s.execute(delete(m.ApplicationCredential).where(
                 m.ApplicationCredential.user_id == user_id))
             s.execute(delete(m.Credential).where(m.Credential.user_id == user_id))
+            s.execute(delete(m.Trust).where(or_(m.Trust.trustor_user_id == user_id,
+                                                m.Trust.trustee_user_id == user_id)))
             s.delete(u)
             auth.revoke_user(s, user_id)
 

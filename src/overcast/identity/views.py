@@ -32,8 +32,14 @@ def domain(base: str, d: m.Domain) -> dict[str, Any]:
             **(d.extra or {})}
 
 
-def project(base: str, p: m.Project, tags: list[str]) -> dict[str, Any]:
-    """A project (`tags` are the project's; some listings show none)."""
+def project(base: str, p: m.Project | m.Domain, tags: list[str]) -> dict[str, Any]:
+    """A project (`tags` are the project's; some listings show none). A domain read
+    through the projects API is Keystone's project acting as a domain."""
+    if isinstance(p, m.Domain):
+        return {"id": p.id, "name": p.name, "domain_id": None, "parent_id": None,
+                "description": p.description, "enabled": p.enabled, "is_domain": True,
+                "tags": tags, "options": {}, "links": link(base, f"projects/{p.id}"),
+                **(p.extra or {})}
     return {"id": p.id, "name": p.name, "domain_id": p.domain_id, "parent_id": p.parent_id,
             "description": p.description, "enabled": p.enabled, "is_domain": False,
             "tags": tags, "options": {}, "links": link(base, f"projects/{p.id}"),
@@ -116,7 +122,10 @@ def endpoint(base: str, e: m.Endpoint) -> dict[str, Any]:
 def app_cred(base: str, ac: m.ApplicationCredential, roles: list[dict[str, Any]],
              secret: str | None = None) -> dict[str, Any]:
     body = {"id": ac.id, "name": ac.name, "user_id": ac.user_id, "project_id": ac.project_id,
-            "description": ac.description, "expires_at": ks_time(ac.expires_at),
+            "description": ac.description,
+            # Keystone answers an application credential's expiry as Python's
+            # isoformat() of the naive UTC time: no "Z", microseconds kept.
+            "expires_at": ac.expires_at.isoformat() if ac.expires_at else None,
             "unrestricted": ac.unrestricted, "roles": roles, "access_rules": [],
             "links": link(base, f"users/{ac.user_id}/application_credentials/{ac.id}")}
     if secret is not None:
@@ -157,6 +166,37 @@ def token(info: TokenInfo, catalog: list[dict[str, Any]] | None) -> dict[str, An
         body["roles"] = info.roles
     if info.app_cred:
         body["application_credential"] = info.app_cred
+    if info.trust:
+        body["OS-TRUST:trust"] = info.trust
     if catalog is not None and (info.project or info.domain or info.system):
         body["catalog"] = catalog
     return {"token": body}
+
+
+def policy_doc(base: str, p: m.Policy) -> dict[str, Any]:
+    return {"id": p.id, "type": p.type, "blob": p.blob,
+            "links": link(base, f"policies/{p.id}"), **(p.extra or {})}
+
+
+def endpoint_group(base: str, g: m.EndpointGroup) -> dict[str, Any]:
+    return {"id": g.id, "name": g.name, "description": g.description, "filters": g.filters,
+            "links": link(base, f"OS-EP-FILTER/endpoint_groups/{g.id}")}
+
+
+def consumer(base: str, c: m.OAuthConsumer, secret: str | None = None) -> dict[str, Any]:
+    body = {"id": c.id, "description": c.description,
+            "links": link(base, f"OS-OAUTH1/consumers/{c.id}"), **(c.extra or {})}
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def trust(base: str, t: m.Trust, roles: list[m.Role]) -> dict[str, Any]:
+    return {"id": t.id, "trustor_user_id": t.trustor_user_id,
+            "trustee_user_id": t.trustee_user_id, "project_id": t.project_id,
+            "impersonation": t.impersonation, "expires_at": ks_time(t.expires_at),
+            "remaining_uses": t.remaining_uses, "redelegation_count": 0,
+            "roles": [role(base, r) for r in roles],
+            "roles_links": {"self": f"{base}/v3/OS-TRUST/trusts/{t.id}/roles",
+                            "previous": None, "next": None},
+            "links": link(base, f"OS-TRUST/trusts/{t.id}")}
