@@ -22,8 +22,8 @@ from fastapi.responses import Response, StreamingResponse
 from overcast.image import metadefs_api, schemas, views
 from overcast.image import requests as req
 from overcast.image.metadefs import Metadefs
-from overcast.image.service import ImageService, Quotas
 from overcast.image.object_store import ObjectImageStore
+from overcast.image.service import ImageService, Quotas
 from overcast.image.store import FilesystemStore, Store
 from overcast.kit.body import is_json_type
 from overcast.kit.context import RequestContext
