@@ -48,6 +48,7 @@ from overcast.bus.messages import (
     ManageSnapshot,
     ManageVolume,
     Message,
+    ReadVolumeChunk,
     RevertVolume,
     StorageHeartbeat,
     StorageReply,
@@ -56,8 +57,8 @@ from overcast.bus.messages import (
     UnexportVolume,
     UnmanageSnapshot,
     UnmanageVolume,
+    WriteVolumeChunk,
 )
-from overcast.bus.messages import ReadVolumeChunk, WriteVolumeChunk
 
 log = logging.getLogger("overcast.agent.storage")
 
