@@ -205,3 +205,26 @@ def test_isolation(cloud: Cloud) -> None:
     adm = admin_vol(cloud)
     listed = adm.get("/backups?all_tenants=1").json()["backups"]
     assert b["id"] in [x["id"] for x in listed]
+
+
+def test_recover_settles_steps_cut_by_a_crash(cloud: Cloud) -> None:
+    from overcast.volume.backup_models import Backup
+    from overcast.volume.models import Volume
+
+    vol = member_vol(cloud)
+    v = vol.create()
+    b = backup(vol, v["id"])
+    svc = cloud.app.state.volume
+    db = cloud.app.state.db
+    with db.transaction() as s:  # as if overcast stopped mid-backup
+        s.get(Backup, b["id"]).status = "creating"
+        s.get(Backup, b["id"]).volume_status = "available"
+        s.get(Volume, v["id"]).status = "backing-up"
+    assert svc.backups.recover() == 1
+    got = vol.get(f"/backups/{b['id']}").json()["backup"]
+    assert got["status"] == "error" and "stopped" in got["fail_reason"]
+    assert vol.get(f"/volumes/{v['id']}").json()["volume"]["status"] == "available"
+    store = cloud.app.state.object_store
+    _, entries = containers.list_objects(store, f"AUTH_{vol.project_id}", "volumebackups",
+                                         prefix=f"volume_{v['id']}/", limit=1000)
+    assert entries == []  # the partial backup's objects are gone

@@ -70,6 +70,8 @@ def setup(app: FastAPI) -> None:
         svc.store.images = getattr(app.state, "images", None)
         # backups live in the object store (none: no backup service runs)
         svc.object_store = getattr(app.state, "object_store", None)
+        if svc.backups.available:
+            await asyncio.to_thread(svc.backups.recover)
         svc.storage.bus, svc.storage.loop = bus, asyncio.get_running_loop()
         await asyncio.to_thread(svc.types.ensure_default)
         await bus.start()

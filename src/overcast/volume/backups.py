@@ -414,6 +414,27 @@ class Backups:
             if len(names) < 1000:
                 return
 
+    # ------------------------------------------------------------ crash recovery
+    def recover(self) -> int:
+        """At start-up: a step cut by a crash leaves nothing transitional. A backup
+        being made goes to error (its partial objects removed), one being restored
+        back to available (the volume it was writing to error_restoring), one being
+        deleted is deleted again; how many were settled."""
+        with self.store.db.session() as s:
+            stuck = [(b.id, b.status) for b in s.scalars(select(Backup).where(
+                Backup.status.in_(("creating", "restoring", "deleting"))))]
+        for bid, status in stuck:
+            if status == "creating":
+                self._cleanup_objects(bid)
+                self._finish(bid, "creating", "error", "the backup service stopped while "
+                             "the backup was being made")
+            elif status == "restoring":
+                self._finish(bid, "restoring", "available", "the backup service stopped "
+                             "during the restore")
+            else:
+                self.store.storage.spawn(self._delete, bid)
+        return len(stuck)
+
     # ------------------------------------------------------------ admin actions
     def reset_status(self, ctx: RequestContext, backup_id: str, status: str) -> None:
         policy.admin(ctx, "backup:backup-reset_status")
