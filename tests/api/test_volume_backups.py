@@ -228,3 +228,19 @@ def test_recover_settles_steps_cut_by_a_crash(cloud: Cloud) -> None:
     _, entries = containers.list_objects(store, f"AUTH_{vol.project_id}", "volumebackups",
                                          prefix=f"volume_{v['id']}/", limit=1000)
     assert entries == []  # the partial backup's objects are gone
+
+
+def test_update_from_39(cloud: Cloud) -> None:
+    vol = member_vol(cloud)
+    v = vol.create()
+    b = backup(vol, v["id"], name="old")
+    r = vol.at("3.8").put(f"/backups/{b['id']}", {"backup": {"name": "new"}})
+    assert r.status_code == 404
+    r = vol.put(f"/backups/{b['id']}", {"backup": {"name": "new", "description": "d"}})
+    assert r.status_code == 200, r.text
+    got = r.json()["backup"]
+    assert got["name"] == "new" and got["description"] == "d"
+    r = vol.put(f"/backups/{b['id']}", {"backup": {"size": 3}})
+    assert r.status_code == 400
+    other = member_vol(cloud)
+    assert other.put(f"/backups/{b['id']}", {"backup": {"name": "x"}}).status_code == 404

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -141,7 +142,7 @@ class ObjectImageStore:
         final = self.cache_dir / key
         if head is None and final.exists():
             return final
-        part = self.cache_dir / f".{key}.{os.getpid()}.{id(self)}.part"
+        part = self.cache_dir / f".{key}.{uuid.uuid4().hex}.part"
         try:
             with open(part, "wb") as fh:
                 size = 0

@@ -171,6 +171,20 @@ class Backups:
                 f"Backup gigabytes quota. Requested {size}G, quota is "
                 f"{limits['backup_gigabytes']}G and {gb}G has been consumed.")
 
+    def update(self, ctx: RequestContext, backup_id: str, body: dict[str, Any], base: str,
+               ver: APIVersion) -> dict[str, Any]:
+        """Rename or redescribe a backup (3.9)."""
+        req = body["backup"]
+        with self.store.db.transaction() as s:
+            b = self._get(s, ctx, backup_id, lock=True)
+            policy.write(ctx, b.project_id, "backup:update")
+            if "name" in req:
+                b.name = req["name"]
+            if "description" in req:
+                b.description = req["description"]
+            s.flush()
+            return self.view(b, base, ver)
+
     # ------------------------------------------------------------ create
     def create(self, ctx: RequestContext, body: dict[str, Any], base: str,
                ver: APIVersion) -> dict[str, Any]:

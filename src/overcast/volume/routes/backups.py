@@ -14,6 +14,7 @@ from overcast.kit.schema import Schema, accepts
 from overcast.volume import errors, schemas
 from overcast.volume.routes.base import (
     JSON_BODY,
+    VERSIONS,
     Ctx,
     base_url,
     next_link,
@@ -36,6 +37,8 @@ BACKUP_CREATE = schemas._obj("backup", {
     "snapshot_id": schemas.UUID_OR_NULL, "metadata": schemas.METADATA_OR_NULL,
     "availability_zone": {"type": ["string", "null"], "maxLength": 255}},
     ["volume_id"])
+BACKUP_UPDATE = schemas._obj("backup", {"name": schemas.NAME,
+                                        "description": schemas.DESCRIPTION})
 BACKUP_RESTORE = Schema({"type": "object", "properties": {"restore": {
     "type": ["object", "null"], "properties": {
         "volume_id": schemas.UUID_OR_NULL, "name": schemas.NAME},
@@ -96,6 +99,15 @@ def create_backup(project_id: str, request: Request, body: Any = JSON_BODY,
                   ctx: RequestContext = Ctx) -> Response:
     out = _backups(request).create(ctx, body, base_url(request), version(request))
     return reply(request, {"backup": out}, 202)
+
+
+@routes.put(P + "/{backup_id}")
+@accepts(body=BACKUP_UPDATE)
+def update_backup(project_id: str, backup_id: str, request: Request, body: Any = JSON_BODY,
+                  ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.9")
+    return reply(request, {"backup": _backups(request).update(
+        ctx, backup_id, body, base_url(request), version(request))})
 
 
 @routes.post(P + "/{backup_id}/restore", status_code=202)
