@@ -244,3 +244,18 @@ def test_update_from_39(cloud: Cloud) -> None:
     assert r.status_code == 400
     other = member_vol(cloud)
     assert other.put(f"/backups/{b['id']}", {"backup": {"name": "x"}}).status_code == 404
+
+
+def test_without_an_object_store_no_backup_service_runs(cloud: Cloud) -> None:
+    vol = member_vol(cloud)
+    v = vol.create()
+    svc = cloud.app.state.volume
+    saved, svc.object_store = svc.object_store, None
+    try:
+        assert vol.get("/backups/detail").json() == {"backups": []}
+        r = vol.post("/backups", {"backup": {"volume_id": v["id"]}})
+        assert r.status_code == 503
+        assert "cinder-backup" in r.json()["serviceUnavailable"]["message"]
+        assert vol.get(f"/volumes/{v['id']}").json()["volume"]["status"] == "available"
+    finally:
+        svc.object_store = saved
