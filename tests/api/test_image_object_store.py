@@ -157,3 +157,17 @@ def test_orphan_sweep_removes_objects_no_image_names(cloud: Cloud) -> None:
     assert "not-an-image" in _names(cloud)
     cloud.app.state.images.recover()
     assert "not-an-image" not in _names(cloud)
+
+
+def test_import_file_lands_in_the_object_store(cloud: Cloud, tmp_path: Any) -> None:
+    # compute's snapshots and volume upload-to-image hand the image service a file
+    hd = cloud.admin()
+    r = cloud.client.post("/image/v2/images", headers=hd, json={"name": "snap"})
+    iid = r.json()["id"]
+    src = tmp_path / "disk.raw"
+    data = b"SNAPSHOT" * 100000
+    src.write_bytes(data)
+    cloud.app.state.images.import_file(iid, src, "raw")
+    assert iid in _names(cloud)
+    r = cloud.client.get(f"/image/v2/images/{iid}/file", headers=hd)
+    assert r.status_code == 200 and r.content == data
