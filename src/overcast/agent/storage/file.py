@@ -267,8 +267,8 @@ class FileDriver(StorageDriver):
             with open(path, "r+b") as fh:
                 fh.seek(offset)
                 if data.count(0) == len(data):
-                    # zeros stay holes: punch nothing, write nothing past the data
-                    # already there only when it is not zero already
+                    # a zero chunk over zeros (a fresh sparse volume) is not written,
+                    # so the restored volume stays thin; over data it is written
                     current = fh.read(len(data))
                     if current.count(0) == len(current):
                         return
