@@ -87,6 +87,10 @@ class Settings:
     #: Images a project may own, and bytes of image data it may store (-1: unlimited).
     image_quota_count: int = 1000
     image_quota_bytes: int = 1 << 40
+    #: Where Glance keeps image data: "file" (files under DATA_DIR/images) or
+    #: "object" (objects in the object store's internal account, as Glance's Swift
+    #: store does).
+    image_store: str = "file"
     #: Objects a project may store in the object store, and bytes (-1: unlimited).
     object_quota_count: int = -1
     object_quota_bytes: int = 1 << 40

@@ -16,6 +16,7 @@ MODEL_MODULES = [
     "overcast.image.models",
     "overcast.network.models",
     "overcast.volume.models",
+    "overcast.volume.backup_models",
     "overcast.object.models",
 ]
 

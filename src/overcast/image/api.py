@@ -22,8 +22,9 @@ from fastapi.responses import Response, StreamingResponse
 from overcast.image import metadefs_api, schemas, views
 from overcast.image import requests as req
 from overcast.image.metadefs import Metadefs
+from overcast.image.object_store import ObjectImageStore
 from overcast.image.service import ImageService, Quotas
-from overcast.image.store import FilesystemStore
+from overcast.image.store import FilesystemStore, Store
 from overcast.kit.body import is_json_type
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, NotFound, UnsupportedMediaType
@@ -315,8 +316,10 @@ def info_import(request: Request, ctx: RequestContext = Ctx) -> Response:
 
 @router.get("/v2/info/stores")
 def info_stores(request: Request, ctx: RequestContext = Ctx) -> Response:
-    return json_response({"stores": [{"id": "file", "default": True,
-                                      "description": "Filesystem store in the data dir"}]})
+    name = request.app.state.images.store.name
+    about = ("Object store (the Swift API's store)" if name == "swift"
+             else "Filesystem store in the data dir")
+    return json_response({"stores": [{"id": name, "default": True, "description": about}]})
 
 
 @router.get("/v2/schemas/image")
@@ -341,7 +344,15 @@ def schema_members(request: Request) -> Response:
 
 def setup(app: FastAPI) -> None:
     settings = app.state.settings
-    store = FilesystemStore(settings.data_dir / "images")
+    store: Store
+    if settings.image_store == "object":
+        store = ObjectImageStore(lambda: app.state.object_store,
+                                 settings.data_dir / "images" / "object-cache")
+    elif settings.image_store == "file":
+        store = FilesystemStore(settings.data_dir / "images")
+    else:
+        raise ValueError(f"image_store must be 'file' or 'object', not "
+                         f"{settings.image_store!r}")
     svc = ImageService(app.state.db, store, Quotas(count=settings.image_quota_count,
                                                    bytes=settings.image_quota_bytes))
     app.state.images = svc

@@ -27,6 +27,7 @@ from overcast.image import models as m
 from overcast.image import policy
 from overcast.image.inspect import FormatMismatch, inspect
 from overcast.image.quotas import byte_budget
+from overcast.image.store import Store
 from overcast.image.tasks import ImageTasks
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import (
@@ -137,12 +138,12 @@ class ImageData(ImageTasks):
 
     def _finish_upload(self, image_id: str, location: str, size: int, md5: str,
                        sha: str, final_status: str) -> None:
-        path = self.store.local_path(location)
         with self.db.session() as s:
             img = s.get(m.Image, image_id)
             disk_format = img.disk_format if img else None
         try:
-            found = inspect(path, disk_format) if path is not None else None
+            with _inspectable(self.store, location) as path:
+                found = inspect(path, disk_format)
         except FormatMismatch as exc:
             with self.db.transaction() as s:
                 img = s.get(m.Image, image_id)
@@ -216,8 +217,16 @@ class ImageData(ImageTasks):
             img = s.get(m.Image, image_id)
             location = img.location if img is not None and img.status in (
                 "active", "deactivated") else None
-        path = self.store.local_path(location) if location else None
-        if path is None or not path.exists():
+        if not location:
+            raise NotFound(f"No image data found for image {image_id}")
+        path = self.store.local_path(location)
+        if path is None:
+            # Not a local file (the object store): a local copy, made once.
+            try:
+                path = self.store.cached_copy(location)
+            except FileNotFoundError:
+                raise NotFound(f"No image data found for image {image_id}") from None
+        if not path.exists():
             raise NotFound(f"No image data found for image {image_id}")
         return path
 
@@ -271,6 +280,27 @@ class ImageData(ImageTasks):
 
 
 # ---------------------------------------------------------------- helpers
+#: How much of an image not stored as a local file the format inspector gets (a
+#: sparse file of the full size): every format's header and the metadata qemu-img
+#: info reads sit at the start.
+INSPECT_HEAD = 64 << 20
+
+
+@contextlib.contextmanager
+def _inspectable(store: Store, location: str) -> Iterator[Path]:
+    """A local file for the format inspector: the image's own file, or a
+    temporary sparse copy of the head of one kept elsewhere (the object store)."""
+    path = store.local_path(location)
+    if path is not None:
+        yield path
+        return
+    tmp = store.cached_copy(location, head=INSPECT_HEAD)
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _feed(fn: Callable[[bytes], Any], parts: list[bytes]) -> None:
     # Chunk by chunk, no joined copy: hashlib and file writes drop the GIL for each.
     for p in parts:

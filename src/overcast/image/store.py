@@ -1,4 +1,5 @@
-"""Where image bytes live, behind a small interface (a later backend: the object store).
+"""Where image bytes live, behind a small interface: files here, or the object
+store (`object_store.ObjectImageStore`).
 
 A write goes to a temporary name and becomes visible under the image's key only
 once every byte is on disk (fsync + rename), so a crash can leave at most a
@@ -23,6 +24,7 @@ class Store(Protocol):
     def read(self, location: str, start: int = 0, end: int | None = None,
              chunk: int = 1 << 20) -> Iterator[bytes]: ...
     def local_path(self, location: str) -> Path | None: ...
+    def cached_copy(self, location: str, head: int | None = None) -> Path: ...
     def delete(self, location: str) -> None: ...
     def clean_partials(self) -> int: ...
     def locations(self) -> list[str]: ...
@@ -67,6 +69,14 @@ class FilesystemStore:
         if scheme != "file" or "/" in key or key.startswith("."):
             return None
         return self.root / key
+
+    def cached_copy(self, location: str, head: int | None = None) -> Path:
+        """The image's file itself: it is already local (never called with a
+        `head` here, since `local_path` answers)."""
+        path = self.local_path(location)
+        if path is None:
+            raise FileNotFoundError(location)
+        return path
 
     def read(self, location: str, start: int = 0, end: int | None = None,
              chunk: int = 1 << 20) -> Iterator[bytes]:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from overcast.kit.web import ServiceSpec
-from overcast.volume.routes import groups, others, qos, snapshots, types, volumes
+from overcast.volume.routes import backups, groups, others, qos, snapshots, types, volumes
 from overcast.volume.service import VolumeService
 from overcast.volume.versions import VERSIONS
 
@@ -51,7 +51,7 @@ def version(request: Request) -> Response:
 
 
 ROUTERS = [root, discovery, volumes.routes, snapshots.routes, types.routes, groups.routes,
-           qos.routes, others.routes]
+           qos.routes, others.routes, backups.routes]
 
 
 def setup(app: FastAPI) -> None:
@@ -68,6 +68,10 @@ def setup(app: FastAPI) -> None:
         from overcast.bus.messages import Message
 
         svc.store.images = getattr(app.state, "images", None)
+        # backups live in the object store (none: no backup service runs)
+        svc.object_store = getattr(app.state, "object_store", None)
+        if svc.backups.available:
+            await asyncio.to_thread(svc.backups.recover)
         svc.storage.bus, svc.storage.loop = bus, asyncio.get_running_loop()
         await asyncio.to_thread(svc.types.ensure_default)
         await bus.start()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from overcast.volume import errors
 from overcast.volume import models as m
+from overcast.volume.backup_models import Backup
 from overcast.volume.common import Store
 
 DEFAULTS = {"volumes": 10, "gigabytes": 1000, "snapshots": 10, "backups": 10,
@@ -74,6 +75,9 @@ class Quotas:
             if type_id in names:
                 out[f"snapshots_{names[type_id]}"] += int(count)
                 out[f"gigabytes_{names[type_id]}"] += int(gb or 0)
+        count, gb = s.execute(select(func.count(), func.sum(Backup.size))
+                              .where(Backup.project_id == project_id)).one()
+        out["backups"], out["backup_gigabytes"] = int(count), int(gb or 0)
         return out
 
     def check(self, s: Session, project_id: str, type_name: str | None, *,
@@ -166,5 +170,6 @@ class Quotas:
                 "maxTotalBackups": limits["backups"],
                 "maxTotalBackupGigabytes": limits["backup_gigabytes"],
                 "totalVolumesUsed": used["volumes"], "totalGigabytesUsed": used["gigabytes"],
-                "totalSnapshotsUsed": used["snapshots"], "totalBackupsUsed": 0,
-                "totalBackupGigabytesUsed": 0}
+                "totalSnapshotsUsed": used["snapshots"],
+                "totalBackupsUsed": used["backups"],
+                "totalBackupGigabytesUsed": used["backup_gigabytes"]}

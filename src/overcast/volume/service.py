@@ -20,8 +20,10 @@ from typing import Any
 
 from overcast.bus.messages import Message, StorageHeartbeat, StorageSync
 from overcast.db import Database
+from overcast.object.store import ObjectStore
 from overcast.volume.actions import Actions
 from overcast.volume.attachments import Attachments
+from overcast.volume.backups import Backups
 from overcast.volume.common import ImageSource, Storage, Store
 from overcast.volume.groups import Groups
 from overcast.volume.instances import Instances
@@ -53,6 +55,9 @@ class VolumeService:
         self.groups = Groups(self.store, self.volumes, self.snapshots)
         self.qos = Qos(self.store)
         self.manage = Manage(self.store, self.volumes, self.quotas)
+        #: the object store backups go to (set at start-up; None: no backups)
+        self.object_store: ObjectStore | None = None
+        self.backups = Backups(self.store, self.quotas, lambda: self.object_store)
 
     @property
     def storage(self) -> Storage:

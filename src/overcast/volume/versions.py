@@ -4,12 +4,13 @@ that negotiate it and the views that differ along it.
 What the range holds, and where:
   3.0   volumes, snapshots, types (extra specs, access), QoS specs, quotas and quota
         classes, limits, transfers, zones, services, hosts, pools, capabilities,
-        manage/unmanage, extensions; backups: no backup service runs (empty lists,
-        creating one is 503, as Cinder without cinder-backup)
+        manage/unmanage, extensions; backups (full, kept in the object store:
+        `backups.py`; where no object store runs, as Cinder without cinder-backup)
   3.1   upload-to-image visibility/protected   3.3/3.5  user messages, paged
   3.7   clusters (none: no service runs clustered)   3.8  manageable volumes/snapshots
   3.10  group_id filter   3.11  group types   3.12  volumes summary
   3.13  groups   3.14  group snapshots and groups from them   3.15  metadata ETags
+  3.9   backup update   3.18  backups' os-backup-project-attr:project_id
   3.19/3.20  group (snapshot) status resets   3.21  provider_id   3.22  snapshot
         metadata filter   3.23  volume delete with force   3.25  group volumes
   3.27  attachments   3.30  snapshot sorting   3.32  log levels   3.33  resource
@@ -25,8 +26,8 @@ What the range holds, and where:
 Not there (a request for them is refused, never silently ignored): migration to a
 cluster (3.16), worker cleanup (3.24), replication failover/freeze
 (3.26), volumes from the empty images of volume-backed server snapshots (3.46:
-compute's side comes first), and what needs a backup service (3.9, 3.18, 3.37, 3.43,
-3.47, 3.51).
+compute's side comes first), backup metadata (3.43), volumes from a backup (3.47)
+and backup zones (3.51).
 """
 
 from __future__ import annotations

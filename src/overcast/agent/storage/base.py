@@ -136,3 +136,13 @@ class StorageDriver(abc.ABC):
     @abc.abstractmethod
     def capacity(self) -> tuple[float, float]:
         """(total, free) GiB this backend can hold."""
+
+    # ------------------------------------------------------------ backups
+    # Not abstract: a backend without them answers that it cannot back up.
+    async def read_chunk(self, volume_id: str, offset: int, length: int) -> bytes:
+        """Up to `length` bytes of the volume from `offset` (a backup's read)."""
+        raise StorageError(f"the {self.name} backend cannot back volumes up")
+
+    async def write_chunk(self, volume_id: str, offset: int, data: bytes) -> None:
+        """Write `data` into the volume at `offset` (a restore's write)."""
+        raise StorageError(f"the {self.name} backend cannot restore backups")

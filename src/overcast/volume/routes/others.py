@@ -1,7 +1,6 @@
 """The smaller resources: quota sets and limits, availability zones, services,
 transfers (`/os-volume-transfer` and, from 3.55, `/volume-transfers`), attachments
-(3.27+), backups (no backup service: lists are empty, creating one is refused) and
-extensions."""
+(3.27+) and extensions (backups: `backups.py`)."""
 
 from __future__ import annotations
 
@@ -344,33 +343,6 @@ def attachment_action(project_id: str, attachment_id: str, request: Request,
     VERSIONS.require(request, "3.44")
     service(request).attachments.complete(ctx, attachment_id)
     return reply(request, None, 204)
-
-
-# ----------------------------------------------------------------- backups
-# No backup service runs (its object store is not there yet): as Cinder without a
-# cinder-backup service, there are no backups to list and creating one is refused.
-@routes.get(V + "/backups")
-@accepts(query=schemas.LIST_QUERY)
-def list_backups(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    return reply(request, {"backups": []})
-
-
-@routes.get(V + "/backups/detail")
-@accepts(query=schemas.LIST_QUERY)
-def list_backups_detail(project_id: str, request: Request, ctx: RequestContext = Ctx
-                        ) -> Response:
-    return reply(request, {"backups": []})
-
-
-@routes.get(V + "/backups/{backup_id}")
-def show_backup(project_id: str, backup_id: str, request: Request, ctx: RequestContext = Ctx
-                ) -> Response:
-    raise NotFound(f"Backup {backup_id} could not be found.")
-
-
-@routes.post(V + "/backups")
-def create_backup(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    raise errors.backup_unavailable()
 
 
 # ----------------------------------------------------------------- user messages

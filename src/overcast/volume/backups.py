@@ -1,0 +1,493 @@
+"""Volume backups (Cinder's backups API) kept in the object store, as Cinder's
+Swift backup driver keeps them.
+
+A backup of volume V is a set of objects in a container (`volumebackups` unless
+the request names one) of the volume's project account, `AUTH_<project>`:
+`volume_<V>/<YYYYmmddHHMMSS>/az_<zone>_backup_<id>-00001`, `-00002`, ... (each
+`CHUNK` bytes of the volume, zlib-compressed) and `..._metadata` (JSON: every
+chunk's offset, length, md5 of the stored object and sha256 of the volume's
+bytes), so the user sees (and pays quota for) what their backups hold, as with
+Cinder. The storage host reads and writes the volume (`ReadVolumeChunk`,
+`WriteVolumeChunk`, with the sha256 made and checked there): the control plane
+never opens a volume; it moves chunks between the bus and the object service's
+public domain functions (never its tables).
+
+Status machine, as Cinder's: creating -> available | error; available ->
+restoring -> available; available | error -> deleting -> (gone) | error_deleting.
+The volume is `backing-up` (or `restoring-backup`) meanwhile and returns to its
+previous status. Full backups only: an incremental one is refused with 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from overcast.bus.messages import ReadVolumeChunk, WriteVolumeChunk
+from overcast.db import utcnow
+from overcast.kit import paging
+from overcast.kit.context import RequestContext
+from overcast.kit.errors import BadRequest, NotFound, RequestEntityTooLarge
+from overcast.kit.microversion import APIVersion
+from overcast.object import containers, objects
+from overcast.object import errors as oe
+from overcast.object.records import Segment
+from overcast.object.store import ObjectStore
+from overcast.volume import common, errors, policy, schemas, views
+from overcast.volume import models as m
+from overcast.volume.backup_models import Backup
+from overcast.volume.common import Store
+from overcast.volume.quotas import Quotas
+from overcast.volume.volumes import Page, sort_params
+
+log = logging.getLogger("overcast.volume.backups")
+
+#: Bytes of volume per backup object (Cinder's Swift driver: 50 MiB; smaller here
+#: because each crosses the bus in one message).
+CHUNK = 8 << 20
+DEFAULT_CONTAINER = "volumebackups"
+GiB = 1 << 30
+SORT_KEYS = {"id": "id", "name": "name", "display_name": "name", "status": "status",
+             "size": "size", "created_at": "created_at", "updated_at": "updated_at",
+             "volume_id": "volume_id", "project_id": "project_id"}
+SUMMARY = ("id", "name", "links")
+
+
+def not_found(backup_id: str) -> NotFound:
+    return NotFound(f"Backup {backup_id} could not be found.")
+
+
+def invalid(reason: str) -> BadRequest:
+    return BadRequest(f"Invalid backup: {reason}")
+
+
+class Backups:
+    def __init__(self, store: Store, quotas: Quotas,
+                 objects_of: Callable[[], ObjectStore | None]) -> None:
+        self.store = store
+        self.quotas = quotas
+        self._objects = objects_of
+
+    @property
+    def available(self) -> bool:
+        """A backup service runs only where the object store does."""
+        return self._objects() is not None
+
+    def objects(self) -> ObjectStore:
+        obj = self._objects()
+        if obj is None:
+            raise errors.backup_unavailable()
+        return obj
+
+    # ------------------------------------------------------------ reading
+    def _get(self, s: Session, ctx: RequestContext, backup_id: str, *,
+             lock: bool = False) -> Backup:
+        stmt = select(Backup).where(Backup.id == backup_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = s.scalar(stmt)
+        if row is None or not policy.can_see(ctx, row.project_id):
+            raise not_found(backup_id)
+        return row
+
+    def view(self, b: Backup, base: str, ver: APIVersion) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": b.id, "name": b.name, "description": b.description, "status": b.status,
+            "availability_zone": b.availability_zone, "container": b.container,
+            "created_at": views.when(b.created_at), "updated_at": views.when(b.updated_at),
+            "data_timestamp": views.when(b.data_timestamp), "fail_reason": b.fail_reason,
+            "has_dependent_backups": False, "is_incremental": b.is_incremental,
+            "object_count": int(b.object_count), "size": int(b.size),
+            "snapshot_id": b.snapshot_id, "volume_id": b.volume_id,
+            "links": views.links(base, b.project_id, "backups", b.id)}
+        if ver.at_least("3.18"):
+            out["os-backup-project-attr:project_id"] = b.project_id
+        return out
+
+    def show(self, ctx: RequestContext, backup_id: str, base: str, ver: APIVersion
+             ) -> dict[str, Any]:
+        with self.store.db.session() as s:
+            b = self._get(s, ctx, backup_id)
+            policy.read(ctx, b.project_id, "backup:get")
+            return self.view(b, base, ver)
+
+    def page(self, ctx: RequestContext, params: dict[str, str], base: str,
+             ver: APIVersion, *, detail: bool) -> Page:
+        stmt = select(Backup)
+        if not (ctx.is_admin and schemas.flag(params.get("all_tenants", "0"))):
+            stmt = stmt.where(Backup.project_id == (ctx.project_id or ""))
+        elif params.get("project_id"):
+            stmt = stmt.where(Backup.project_id == params["project_id"])
+        for key, col in (("name", Backup.name), ("display_name", Backup.name),
+                         ("status", Backup.status), ("volume_id", Backup.volume_id)):
+            if key in params:
+                stmt = stmt.where(col == params[key])
+        sort = sort_params(params, SORT_KEYS)
+        limit = paging.parse_limit(params.get("limit"), default=None, maximum=1000)
+        with self.store.db.session() as s:
+            count = None
+            if ver.at_least("3.45") and schemas.flag(params.get("with_count", "false")):
+                count = s.scalar(select(func.count()).select_from(stmt.subquery()))
+            if params.get("offset"):
+                stmt = stmt.offset(int(params["offset"]))
+            marker = params.get("marker")
+            if marker is not None:
+                row = s.get(Backup, marker)
+                if row is None or not policy.can_see(ctx, row.project_id):
+                    raise errors.bad_marker(marker)
+            rows, more = paging.keyset_page(s, stmt, Backup, limit=limit, marker=marker,
+                                            sort=sort)
+            items = [self.view(b, base, ver) for b in rows]
+        if not detail:
+            items = [{k: x[k] for k in SUMMARY} for x in items]
+        return Page(items, rows[-1].id if more and rows else None, count)
+
+    # ------------------------------------------------------------ quotas
+    @staticmethod
+    def usage(s: Session, project_id: str) -> tuple[int, int]:
+        """(backups, GiB of backups) the project holds."""
+        count, gb = s.execute(select(func.count(), func.sum(Backup.size))
+                              .where(Backup.project_id == project_id)).one()
+        return int(count), int(gb or 0)
+
+    def _check_quota(self, s: Session, project_id: str, size: int) -> None:
+        limits = self.quotas.limits(s, project_id)
+        count, gb = self.usage(s, project_id)
+        if 0 <= limits["backups"] < count + 1:
+            raise RequestEntityTooLarge(f"BackupLimitExceeded: Maximum number of backups "
+                                        f"allowed ({limits['backups']}) exceeded")
+        if 0 <= limits["backup_gigabytes"] < gb + size:
+            raise RequestEntityTooLarge(
+                f"VolumeBackupSizeExceedsAvailableQuota: Requested backup exceeds allowed "
+                f"Backup gigabytes quota. Requested {size}G, quota is "
+                f"{limits['backup_gigabytes']}G and {gb}G has been consumed.")
+
+    def update(self, ctx: RequestContext, backup_id: str, body: dict[str, Any], base: str,
+               ver: APIVersion) -> dict[str, Any]:
+        """Rename or redescribe a backup (3.9)."""
+        req = body["backup"]
+        with self.store.db.transaction() as s:
+            b = self._get(s, ctx, backup_id, lock=True)
+            policy.write(ctx, b.project_id, "backup:update")
+            if "name" in req:
+                b.name = req["name"]
+            if "description" in req:
+                b.description = req["description"]
+            s.flush()
+            return self.view(b, base, ver)
+
+    # ------------------------------------------------------------ create
+    def create(self, ctx: RequestContext, body: dict[str, Any], base: str,
+               ver: APIVersion) -> dict[str, Any]:
+        req = body["backup"]
+        self.objects()
+        if schemas.flag(req.get("incremental", False)):
+            raise invalid("incremental backups are not supported by this backup service; "
+                          "create a full backup.")
+        if req.get("snapshot_id"):
+            raise invalid("backups of snapshots are not supported by this backup service; "
+                          "back up the volume.")
+        force = schemas.flag(req.get("force", False))
+        bid = str(uuid.uuid4())
+        with self.store.db.transaction() as s:
+            v = common.volume(s, ctx, req["volume_id"], lock=True)
+            policy.write(ctx, v.project_id, "backup:create")
+            if v.status == "in-use" and not force:
+                raise errors.invalid_volume(f"Volume {v.id} status must be available, but "
+                                            "current status is: in-use.")
+            if v.status not in ("available", "in-use"):
+                raise errors.invalid_volume(f"Volume {v.id} status must be available or "
+                                            f"in-use, but current status is: {v.status}.")
+            self._check_quota(s, v.project_id, int(v.size))
+            stamp = utcnow()
+            prefix = (f"volume_{v.id}/{stamp.strftime('%Y%m%d%H%M%S')}/"
+                      f"az_{v.availability_zone}_backup_{bid}")
+            b = Backup(id=bid, project_id=v.project_id, user_id=ctx.user_id or "",
+                       volume_id=v.id, name=req.get("name"),
+                       description=req.get("description"), size=int(v.size),
+                       status="creating", availability_zone=v.availability_zone,
+                       container=req.get("container") or DEFAULT_CONTAINER, prefix=prefix,
+                       volume_status=v.status, data_timestamp=stamp, created_at=stamp)
+            s.add(b)
+            v.status = "backing-up"
+            host = v.host
+            out = {"id": bid, "name": b.name,
+                   "links": views.links(base, v.project_id, "backups", bid)}
+        self.store.storage.spawn(self._make, bid, host)
+        return out
+
+    def _make(self, backup_id: str, host: str | None) -> None:
+        try:
+            count = self._write_objects(backup_id, host)
+        except Exception as exc:  # noqa: BLE001 - the record keeps the reason
+            log.warning("backup %s failed: %s", backup_id, exc)
+            self._cleanup_objects(backup_id)
+            self._finish(backup_id, "creating", "error", str(exc) or type(exc).__name__)
+            return
+        self._finish(backup_id, "creating", "available", None, object_count=count)
+
+    def _write_objects(self, backup_id: str, host: str | None) -> int:
+        with self.store.db.session() as s:
+            b = s.get(Backup, backup_id)
+            assert b is not None
+            account, container, prefix = f"AUTH_{b.project_id}", b.container, b.prefix
+            volume_id, size = b.volume_id, int(b.size) * GiB
+            meta: dict[str, Any] = {
+                "version": "1.0.0", "backup_id": b.id, "volume_id": b.volume_id,
+                "backup_name": b.name, "backup_description": b.description,
+                "created_at": views.when(b.created_at), "objects": []}
+        if host is None:
+            raise RuntimeError("the volume has no storage host")
+        obj = self.objects()
+        containers.put(obj, account, container, {})
+        offset, n = 0, 0
+        while offset < size:
+            reply = self.store.storage.call(host, ReadVolumeChunk(
+                volume_id=volume_id, offset=offset, length=min(CHUNK, size - offset)))
+            if not reply.ok:
+                raise RuntimeError(reply.error or "the storage host could not read")
+            length = int(reply.data["length"])
+            if length == 0:
+                break
+            n += 1
+            name = f"{prefix}-{n:05d}"
+            packed = base64.b64decode(reply.data["data_b64"])
+            md5 = _put(obj, account, container, name, packed)
+            meta["objects"].append({name: {"offset": offset, "length": length,
+                                           "compression": "zlib", "md5": md5,
+                                           "sha256": reply.data["sha256"]}})
+            offset += length
+        _put(obj, account, container, f"{prefix}_metadata",
+             json.dumps(meta, indent=2).encode(), "application/json")
+        return n + 1
+
+    def _finish(self, backup_id: str, expect: str, status: str, error: str | None, *,
+                object_count: int | None = None) -> None:
+        with self.store.db.transaction() as s:
+            b = s.get(Backup, backup_id)
+            if b is None or b.status != expect:
+                return
+            b.status = status
+            b.fail_reason = None if error is None else error[:1024]
+            if object_count is not None:
+                b.object_count = object_count
+            vid = b.restore_volume_id if expect == "restoring" else b.volume_id
+            busy = "restoring-backup" if expect == "restoring" else "backing-up"
+            v = s.get(m.Volume, vid) if vid else None
+            if v is not None and v.status == busy:
+                if expect == "restoring" and error is not None:
+                    v.status = "error_restoring"
+                else:
+                    v.status = b.volume_status or "available"
+            b.restore_volume_id = None
+
+    # ------------------------------------------------------------ restore
+    def restore(self, ctx: RequestContext, backup_id: str, body: dict[str, Any],
+                create_volume: Callable[[dict[str, Any]], dict[str, Any]]
+                ) -> dict[str, Any]:
+        """Restore into `volume_id` (available, at least as big) or a new volume
+        made by `create_volume` (a volume create body)."""
+        req = body.get("restore") or {}
+        self.objects()
+        with self.store.db.session() as s:
+            b = self._get(s, ctx, backup_id)
+            policy.write(ctx, b.project_id, "backup:restore")
+            if b.status != "available":
+                raise invalid(f"Backup status must be available, but current status is: "
+                              f"{b.status}.")
+            size, name = int(b.size), req.get("name")
+        target = req.get("volume_id")
+        if not target:
+            created = create_volume({"volume": {"size": size, "name": name or
+                                                f"restore_backup_{backup_id}"}})
+            target = created["id"]
+            self._wait_available(target)
+        with self.store.db.transaction() as s:
+            b = self._get(s, ctx, backup_id, lock=True)
+            v = common.volume(s, ctx, target, lock=True)
+            policy.write(ctx, v.project_id, "backup:restore")
+            if b.status != "available":
+                raise invalid(f"Backup status must be available, but current status is: "
+                              f"{b.status}.")
+            if v.status != "available":
+                raise errors.invalid_volume(f"Volume to be restored to must be available, "
+                                            f"but current status is: {v.status}.")
+            if int(v.size) < int(b.size):
+                raise errors.invalid_volume(f"volume size {v.size} is too small to restore "
+                                            f"backup of size {b.size}.")
+            b.status, b.restore_volume_id = "restoring", v.id
+            b.volume_status = None
+            v.status = "restoring-backup"
+            host, out = v.host, {"backup_id": b.id, "volume_id": v.id,
+                                 "volume_name": v.name}
+        self.store.storage.spawn(self._restore, backup_id, target, host)
+        return out
+
+    def _wait_available(self, volume_id: str, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.store.db.session() as s:
+                v = s.get(m.Volume, volume_id)
+                status = v.status if v is not None else "gone"
+            if status == "available":
+                return
+            if status in ("error", "gone") or time.monotonic() > deadline:
+                raise errors.invalid_volume(f"the volume made for the restore is {status}")
+            time.sleep(0.05)
+
+    def _restore(self, backup_id: str, volume_id: str, host: str | None) -> None:
+        try:
+            if host is None:
+                raise RuntimeError("the volume has no storage host")
+            with self.store.db.session() as s:
+                b = s.get(Backup, backup_id)
+                assert b is not None
+                account, container, prefix = f"AUTH_{b.project_id}", b.container, b.prefix
+            obj = self.objects()
+            meta = json.loads(b"".join(_read(obj, account, container,
+                                             f"{prefix}_metadata")))
+            for entry in meta["objects"]:
+                (name, info), = entry.items()
+                packed = b"".join(_read(obj, account, container, name))
+                if hashlib.md5(packed, usedforsecurity=False).hexdigest() != info["md5"]:
+                    raise RuntimeError(f"backup object {name} does not match its md5")
+                reply = self.store.storage.call(host, WriteVolumeChunk(
+                    volume_id=volume_id, offset=int(info["offset"]),
+                    data_b64=base64.b64encode(packed).decode(), sha256=info["sha256"]))
+                if not reply.ok:
+                    raise RuntimeError(reply.error or "the storage host could not write")
+        except Exception as exc:  # noqa: BLE001 - the record keeps the reason
+            log.warning("restore of backup %s failed: %s", backup_id, exc)
+            self._finish(backup_id, "restoring", "available", str(exc) or
+                         type(exc).__name__)
+            return
+        self._finish(backup_id, "restoring", "available", None)
+
+    # ------------------------------------------------------------ delete
+    def delete(self, ctx: RequestContext, backup_id: str, *, force: bool = False) -> None:
+        self.objects()
+        with self.store.db.transaction() as s:
+            b = self._get(s, ctx, backup_id, lock=True)
+            policy.write(ctx, b.project_id, "backup:delete")
+            allowed = ("available", "error", "error_deleting") + (
+                ("creating", "restoring") if force else ())
+            if b.status not in allowed:
+                raise invalid("Backup status must be available or error, but current "
+                              f"status is: {b.status}.")
+            b.status = "deleting"
+        self.store.storage.spawn(self._delete, backup_id)
+
+    def _delete(self, backup_id: str) -> None:
+        try:
+            self._cleanup_objects(backup_id, strict=True)
+        except Exception as exc:  # noqa: BLE001 - the record keeps the reason
+            with self.store.db.transaction() as s:
+                b = s.get(Backup, backup_id)
+                if b is not None:
+                    b.status, b.fail_reason = "error_deleting", str(exc)[:1024]
+            return
+        with self.store.db.transaction() as s:
+            b = s.get(Backup, backup_id)
+            if b is not None:
+                s.delete(b)
+
+    def _cleanup_objects(self, backup_id: str, *, strict: bool = False) -> None:
+        """Remove every object of the backup (those a failed create left too)."""
+        with self.store.db.session() as s:
+            b = s.get(Backup, backup_id)
+            if b is None or not b.prefix:
+                return
+            account, container, prefix = f"AUTH_{b.project_id}", b.container, b.prefix
+        obj = self._objects()
+        if obj is None:
+            return
+        while True:
+            try:
+                _, entries = containers.list_objects(obj, account, container,
+                                                     prefix=prefix, limit=1000)
+            except oe.NotFound:
+                return
+            names = [getattr(en, "name", "") for en in entries]
+            for name in names:
+                try:
+                    objects.delete(obj, account, container, name)
+                except oe.NotFound:
+                    continue
+                except Exception:
+                    if strict:
+                        raise
+            if len(names) < 1000:
+                return
+
+    # ------------------------------------------------------------ crash recovery
+    def recover(self) -> int:
+        """At start-up: a step cut by a crash leaves nothing transitional. A backup
+        being made goes to error (its partial objects removed), one being restored
+        back to available (the volume it was writing to error_restoring), one being
+        deleted is deleted again; how many were settled."""
+        with self.store.db.session() as s:
+            stuck = [(b.id, b.status) for b in s.scalars(select(Backup).where(
+                Backup.status.in_(("creating", "restoring", "deleting"))))]
+        for bid, status in stuck:
+            if status == "creating":
+                self._cleanup_objects(bid)
+                self._finish(bid, "creating", "error", "the backup service stopped while "
+                             "the backup was being made")
+            elif status == "restoring":
+                self._finish(bid, "restoring", "available", "the backup service stopped "
+                             "during the restore")
+            else:
+                self.store.storage.spawn(self._delete, bid)
+        return len(stuck)
+
+    # ------------------------------------------------------------ admin actions
+    def reset_status(self, ctx: RequestContext, backup_id: str, status: str) -> None:
+        policy.admin(ctx, "backup:backup-reset_status")
+        if status not in ("available", "error"):
+            raise invalid(f"status {status!r}: a backup may be reset to available or "
+                          "error.")
+        with self.store.db.transaction() as s:
+            self._get(s, ctx, backup_id, lock=True).status = status
+
+    def force_delete(self, ctx: RequestContext, backup_id: str) -> None:
+        policy.admin(ctx, "backup:force_delete")
+        self.delete(ctx, backup_id, force=True)
+
+
+# ------------------------------------------------------------------ helpers
+def _put(obj: ObjectStore, account: str, container: str, name: str, data: bytes,
+         content_type: str = "application/octet-stream") -> str:
+    """Store `data` as an object through the object service's domain functions
+    (the backend writer, then the row); its md5."""
+    writer = obj.backend.open_write()
+    try:
+        writer.write(data)
+        location = writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    try:
+        objects.record(obj, account, container, name,
+                       objects.NewObject(content_type=content_type), location,
+                       len(data), md5)
+    except BaseException:
+        obj.backend.delete(location)
+        raise
+    return md5
+
+
+def _read(obj: ObjectStore, account: str, container: str, name: str) -> Any:
+    info = objects.head(obj, account, container, name)
+    if info.location is None:
+        raise RuntimeError(f"backup object {name} has no data")
+    return objects.read(obj, [Segment(info.location, 0, info.size)], 0, info.size)

@@ -1,0 +1,261 @@
+"""Cinder's backups API over the object store: create (full), list/detail/show,
+restore to a new and to an existing volume (same bytes), delete, quotas, the
+admin's actions, the objects in the project's `volumebackups` container, and
+tenant isolation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from overcast.object import containers, objects
+from tests.api.volume_helpers import Vol, admin_vol, member_vol, volume_cloud, volume_file
+from tests.conftest import Cloud
+
+GiB = 1 << 30
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    yield from volume_cloud(tmp_path_factory)
+
+
+@pytest.fixture
+def vol(cloud: Cloud) -> Vol:
+    return member_vol(cloud)
+
+
+def _write(cloud: Cloud, vid: str, pieces: dict[int, bytes]) -> None:
+    with open(volume_file(cloud, vid), "r+b") as f:
+        for offset, data in pieces.items():
+            f.seek(offset)
+            f.write(data)
+
+
+def _read(cloud: Cloud, vid: str, offset: int, n: int) -> bytes:
+    with open(volume_file(cloud, vid), "rb") as f:
+        f.seek(offset)
+        return f.read(n)
+
+
+def backup(vol: Vol, vid: str, expect: str = "available", **extra: Any) -> dict[str, Any]:
+    r = vol.post("/backups", {"backup": {"volume_id": vid, **extra}})
+    assert r.status_code == 202, r.text
+    b = r.json()["backup"]
+    assert set(b) == {"id", "name", "links"}
+    return vol.wait(b["id"], expect, "backups", timeout=120)
+
+
+PIECES = {0: b"FIRST", 9 << 20: b"MIDDLE" * 1000, GiB - 4: b"LAST"}
+
+
+def test_backup_create_show_list_restore_delete(cloud: Cloud, vol: Vol) -> None:
+    v = vol.create(name="src")
+    _write(cloud, v["id"], PIECES)
+    b = backup(vol, v["id"], name="b1", description="first")
+    assert b["volume_id"] == v["id"] and b["size"] == 1 and b["name"] == "b1"
+    assert b["container"] == "volumebackups" and b["is_incremental"] is False
+    assert b["object_count"] == GiB // (8 << 20) + 1 and b["fail_reason"] is None
+    assert b["os-backup-project-attr:project_id"] == vol.project_id
+    assert vol.get(f"/volumes/{v['id']}").json()["volume"]["status"] == "available"
+    # the objects are in the project's own account, as Cinder's Swift driver puts them
+    store = cloud.app.state.object_store
+    _, entries = containers.list_objects(store, f"AUTH_{vol.project_id}", "volumebackups",
+                                         prefix=f"volume_{v['id']}/", limit=1000)
+    names = [e.name for e in entries]
+    assert len(names) == b["object_count"]
+    meta_name = next(n for n in names if n.endswith("_metadata"))
+    info = objects.head(store, f"AUTH_{vol.project_id}", "volumebackups", meta_name)
+    meta = json.loads(b"".join(objects.read(store, [_seg(info)], 0, info.size)))
+    assert meta["backup_id"] == b["id"] and len(meta["objects"]) == b["object_count"] - 1
+    first = next(iter(meta["objects"][0].values()))
+    assert first["offset"] == 0 and len(first["sha256"]) == 64
+    # listings
+    listed = vol.get("/backups").json()["backups"]
+    assert [x["id"] for x in listed] == [b["id"]] and set(listed[0]) == {"id", "name",
+                                                                         "links"}
+    detail = vol.get("/backups/detail").json()["backups"]
+    assert detail[0]["status"] == "available"
+    # restore to a new volume: the same bytes
+    r = vol.post(f"/backups/{b['id']}/restore", {"restore": {"name": "restored"}})
+    assert r.status_code == 202, r.text
+    out = r.json()["restore"]
+    assert out["backup_id"] == b["id"] and out["volume_name"] == "restored"
+    vol.wait(b["id"], "available", "backups", timeout=120)
+    nv = vol.wait(out["volume_id"], "available")
+    assert nv["size"] == 1
+    for offset, data in PIECES.items():
+        assert _read(cloud, out["volume_id"], offset, len(data)) == data
+    # restore onto an existing volume whose bytes differ: overwritten
+    target = vol.create(name="target")
+    _write(cloud, target["id"], {0: b"XXXXXXXX", 100 << 20: b"junk"})
+    r = vol.post(f"/backups/{b['id']}/restore", {"restore": {"volume_id": target["id"]}})
+    assert r.status_code == 202, r.text
+    vol.wait(b["id"], "available", "backups", timeout=120)
+    vol.wait(target["id"], "available")
+    assert _read(cloud, target["id"], 0, 8) == b"FIRST\0\0\0"
+    assert _read(cloud, target["id"], 100 << 20, 4) == b"\0\0\0\0"
+    assert _read(cloud, target["id"], GiB - 4, 4) == b"LAST"
+    # delete: the row and the objects go
+    r = vol.delete(f"/backups/{b['id']}")
+    assert r.status_code == 202
+    vol.wait(b["id"], "gone", "backups")
+    _, entries = containers.list_objects(store, f"AUTH_{vol.project_id}", "volumebackups",
+                                         prefix=f"volume_{v['id']}/", limit=1000)
+    assert entries == []
+
+
+def _seg(info: Any) -> Any:
+    from overcast.object.records import Segment
+
+    return Segment(info.location, 0, info.size)
+
+
+def test_refusals(cloud: Cloud, vol: Vol) -> None:
+    v = vol.create()
+    r = vol.post("/backups", {"backup": {"volume_id": v["id"], "incremental": True}})
+    assert r.status_code == 400 and "incremental" in r.json()["badRequest"]["message"]
+    r = vol.post("/backups", {"backup": {"volume_id": v["id"], "bogus": 1}})
+    assert r.status_code == 400
+    r = vol.post("/backups", {"backup": {}})
+    assert r.status_code == 400
+    r = vol.post("/backups", {"backup": {"volume_id": "0" * 8 + "-0000-0000-0000-" + "0" * 12}})
+    assert r.status_code == 404
+    assert vol.get("/backups/nope").status_code == 404
+    # a backup of an in-use volume needs force
+    adm = admin_vol(cloud)
+    r = adm.req("POST", f"/volumes/{v['id']}/action",
+                json={"os-reset_status": {"status": "in-use"}})
+    assert r.status_code == 202, r.text
+    r = vol.post("/backups", {"backup": {"volume_id": v["id"]}})
+    assert r.status_code == 400 and "in-use" in r.text
+    b = backup(vol, v["id"], force=True)
+    assert vol.get(f"/volumes/{v['id']}").json()["volume"]["status"] == "in-use"
+    adm.req("POST", f"/volumes/{v['id']}/action",
+            json={"os-reset_status": {"status": "available"}})
+    # restoring onto a volume that is not available is refused
+    busy = vol.create()
+    adm.req("POST", f"/volumes/{busy['id']}/action",
+            json={"os-reset_status": {"status": "in-use"}})
+    r = vol.post(f"/backups/{b['id']}/restore", {"restore": {"volume_id": busy["id"]}})
+    assert r.status_code == 400
+    # reset_status and force-delete are the admin's
+    r = vol.post(f"/backups/{b['id']}/action", {"os-reset_status": {"status": "error"}})
+    assert r.status_code == 403
+    r = adm.req("POST", f"/backups/{b['id']}/action",
+                json={"os-reset_status": {"status": "creating"}})
+    assert r.status_code == 400
+    r = adm.req("POST", f"/backups/{b['id']}/action",
+                json={"os-reset_status": {"status": "error"}})
+    assert r.status_code == 202, r.text
+    assert vol.get(f"/backups/{b['id']}").json()["backup"]["status"] == "error"
+    r = adm.req("POST", f"/backups/{b['id']}/action", json={"os-force_delete": {}})
+    assert r.status_code == 202, r.text
+    vol.wait(b["id"], "gone", "backups")
+    r = vol.post(f"/backups/{b['id']}/restore", {"restore": {"volume_id": v["id"],
+                                                             "bogus": 1}})
+    assert r.status_code == 400
+
+
+def test_quotas(cloud: Cloud) -> None:
+    vol = member_vol(cloud)
+    adm = admin_vol(cloud)
+    r = cloud.client.put(f"/volume/v3/{adm.project_id}/os-quota-sets/{vol.project_id}",
+                         headers=adm.headers, json={"quota_set": {"backups": 1}})
+    assert r.status_code == 200, r.text
+    v = vol.create()
+    backup(vol, v["id"])
+    r = vol.post("/backups", {"backup": {"volume_id": v["id"]}})
+    assert r.status_code == 413
+    assert "BackupLimitExceeded" in r.text
+    usage = vol.get(f"/os-quota-sets/{vol.project_id}?usage=true").json()["quota_set"]
+    assert usage["backups"]["in_use"] == 1 and usage["backup_gigabytes"]["in_use"] == 1
+    limits = vol.get("/limits").json()["limits"]["absolute"]
+    assert limits["totalBackupsUsed"] == 1 and limits["totalBackupGigabytesUsed"] == 1
+
+
+def test_isolation(cloud: Cloud) -> None:
+    a, other = member_vol(cloud), member_vol(cloud)
+    v = a.create()
+    b = backup(a, v["id"])
+    assert other.get(f"/backups/{b['id']}").status_code == 404
+    assert other.get("/backups").json()["backups"] == []
+    assert other.delete(f"/backups/{b['id']}").status_code == 404
+    r = other.post(f"/backups/{b['id']}/restore", {"restore": {}})
+    assert r.status_code == 404
+    mine = other.create()
+    r = a.post(f"/backups/{b['id']}/restore", {"restore": {"volume_id": mine["id"]}})
+    assert r.status_code == 404  # another project's volume is not there
+    r = other.post("/backups", {"backup": {"volume_id": v["id"]}})
+    assert r.status_code == 404
+    # a reader may look but not back up
+    reader = member_vol(cloud, "reader")
+    rv = reader.post("/backups", {"backup": {"volume_id": v["id"]}})
+    assert rv.status_code in (403, 404)
+    # the objects are in a's account, not other's
+    r = cloud.client.get(f"/object/v1/AUTH_{other.project_id}/volumebackups",
+                         headers=other.headers)
+    assert r.status_code == 404
+    r = cloud.client.get(f"/object/v1/AUTH_{a.project_id}/volumebackups",
+                         headers=other.headers)
+    assert r.status_code == 403
+    adm = admin_vol(cloud)
+    listed = adm.get("/backups?all_tenants=1").json()["backups"]
+    assert b["id"] in [x["id"] for x in listed]
+
+
+def test_recover_settles_steps_cut_by_a_crash(cloud: Cloud) -> None:
+    from overcast.volume.backup_models import Backup
+    from overcast.volume.models import Volume
+
+    vol = member_vol(cloud)
+    v = vol.create()
+    b = backup(vol, v["id"])
+    svc = cloud.app.state.volume
+    db = cloud.app.state.db
+    with db.transaction() as s:  # as if overcast stopped mid-backup
+        s.get(Backup, b["id"]).status = "creating"
+        s.get(Backup, b["id"]).volume_status = "available"
+        s.get(Volume, v["id"]).status = "backing-up"
+    assert svc.backups.recover() == 1
+    got = vol.get(f"/backups/{b['id']}").json()["backup"]
+    assert got["status"] == "error" and "stopped" in got["fail_reason"]
+    assert vol.get(f"/volumes/{v['id']}").json()["volume"]["status"] == "available"
+    store = cloud.app.state.object_store
+    _, entries = containers.list_objects(store, f"AUTH_{vol.project_id}", "volumebackups",
+                                         prefix=f"volume_{v['id']}/", limit=1000)
+    assert entries == []  # the partial backup's objects are gone
+
+
+def test_update_from_39(cloud: Cloud) -> None:
+    vol = member_vol(cloud)
+    v = vol.create()
+    b = backup(vol, v["id"], name="old")
+    r = vol.at("3.8").put(f"/backups/{b['id']}", {"backup": {"name": "new"}})
+    assert r.status_code == 404
+    r = vol.put(f"/backups/{b['id']}", {"backup": {"name": "new", "description": "d"}})
+    assert r.status_code == 200, r.text
+    got = r.json()["backup"]
+    assert got["name"] == "new" and got["description"] == "d"
+    r = vol.put(f"/backups/{b['id']}", {"backup": {"size": 3}})
+    assert r.status_code == 400
+    other = member_vol(cloud)
+    assert other.put(f"/backups/{b['id']}", {"backup": {"name": "x"}}).status_code == 404
+
+
+def test_without_an_object_store_no_backup_service_runs(cloud: Cloud) -> None:
+    vol = member_vol(cloud)
+    v = vol.create()
+    svc = cloud.app.state.volume
+    saved, svc.object_store = svc.object_store, None
+    try:
+        assert vol.get("/backups/detail").json() == {"backups": []}
+        r = vol.post("/backups", {"backup": {"volume_id": v["id"]}})
+        assert r.status_code == 503
+        assert "cinder-backup" in r.json()["serviceUnavailable"]["message"]
+        assert vol.get(f"/volumes/{v['id']}").json()["volume"]["status"] == "available"
+    finally:
+        svc.object_store = saved
