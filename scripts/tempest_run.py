@@ -239,6 +239,12 @@ def read_facts(cloud: Cloud) -> Facts:
             facts.placement_range = _range(client.get(cat["placement"]).json())
 
     if "object-store" in cat:
+        # DevStack makes Swift's reseller admin role; Tempest's account quota
+        # tests give it to a dynamic user (and fail their setup when it is absent).
+        ident_url = cat.get("identity", auth["auth_url"]).rstrip("/")
+        roles = client.get(ident_url + "/roles", params={"name": "ResellerAdmin"})
+        if roles.status_code == 200 and not roles.json().get("roles"):
+            client.post(ident_url + "/roles", json={"role": {"name": "ResellerAdmin"}})
         # Swift's /info sits beside /v1 (the endpoint is .../v1/AUTH_<project>).
         root = cat["object-store"].split("/v1/", 1)[0]
         with contextlib.suppress(httpx.HTTPError, ValueError):

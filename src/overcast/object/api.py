@@ -22,6 +22,7 @@ from urllib.parse import quote, unquote
 import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import literal, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from overcast.kit.context import RequestContext
@@ -60,6 +61,23 @@ Caller = access.Caller
 @router.get("/info")
 def info(request: Request) -> Response:
     return json_response(views.info(request.app.state.object_tempurl_digests))
+
+
+@router.api_route("/healthcheck", methods=["GET", "HEAD"])
+async def healthcheck(request: Request) -> Response:
+    """Swift's healthcheck middleware: "OK" while the store answers (here: its
+    database takes a query), 503 otherwise; no token needed."""
+    try:
+        await access.run(_db_alive, access.store_of(request))
+    except Exception:  # any failure of the store is an unhealthy answer, not a 500
+        log.exception("object store healthcheck failed")
+        return Response(b"DISABLED", status_code=503, media_type="text/plain")
+    return Response(b"OK", status_code=200, media_type="text/plain")
+
+
+def _db_alive(store: ObjectStore) -> None:
+    with store.db.session() as s:
+        s.execute(select(literal(1))).scalar_one()
 
 
 # ------------------------------------------------------------------ account
@@ -128,7 +146,13 @@ async def account_put(account: str, request: Request, ctx: RequestContext | None
 
 
 @router.delete(A)
-def account_delete(account: str) -> Response:
+async def account_delete(account: str, request: Request,
+                         ctx: RequestContext | None = Caller) -> Response:
+    # Swift's bulk middleware takes `?bulk-delete` by DELETE as well as by POST
+    q = schemas.LISTING_QUERY.check_query(request.query_params)
+    if "bulk-delete" in q:
+        policy.access(ctx, account)
+        return await bulk.bulk_delete(request, ctx, account)
     raise e.method_not_allowed()
 
 
@@ -361,7 +385,10 @@ async def _copy(request: Request, ctx: RequestContext | None, src_account: str,
     await _archive(store, account, container, obj)
     o = await objects.copy(store, segs, size, account, container, obj, new)
     etag = f'"{o.etag}"' if o.is_manifest else o.etag
+    # Swift's copy answers with the new object's user metadata too
+    meta = {f"X-Object-Meta-{k.title()}": v for k, v in o.meta.items()}
     return _created(o, etag, {
+        **meta,
         "X-Copied-From": f"{src_container}/{src_obj}",
         "X-Copied-From-Account": src_account,
         "X-Copied-From-Last-Modified": ranges.http_date(src.timestamp)})
@@ -492,9 +519,14 @@ async def _serve_object(account: str, container: str, obj: str, request: Request
         headers = {k: v for k, v in headers.items() if not k.startswith("X-Object-Meta-")
                    or k.startswith("X-Object-Meta-Public-")}
     if "filename" in q or "inline" in q:
-        name = q.get("filename") or obj.rsplit("/", 1)[-1]
-        kind = "inline" if "inline" in q else "attachment"
-        headers["Content-Disposition"] = f'{kind}; filename="{name}"'
+        # tempurl's rules: `inline` alone is bare; `filename` names the file (with
+        # either kind); without `inline` the object's own name is the file's.
+        if "inline" in q and not q.get("filename"):
+            headers["Content-Disposition"] = "inline"
+        else:
+            name = q.get("filename") or obj.rsplit("/", 1)[-1]
+            kind = "inline" if "inline" in q else "attachment"
+            headers["Content-Disposition"] = f'{kind}; filename="{name}"'
     status = ranges.condition(access.headers_of(request), etag, o.timestamp,
                               read=request.method in ("GET", "HEAD"))
     if status == 304:

@@ -88,7 +88,18 @@ def _apply(row: m.Container, meta: dict[str, str | None], read_acl: object,
 
 
 def delete(store: ObjectStore, account: str, name: str) -> None:
-    """409 while it holds objects (expired ones not yet reaped count, as in Swift)."""
+    """409 while it holds live objects. Expired ones not yet reaped are reaped
+    first: no listing shows them, so a client emptying the container by its
+    listing could never delete them (Swift's listing still shows them until the
+    expirer runs, and a DELETE of each removes its row)."""
+    with store.db.session() as s:
+        row = find(s, account, name)
+        cid, count = row.id, row.object_count
+    if count:
+        # objects imports this module (writes update container counts)
+        from overcast.object import objects
+
+        objects.reap_expired(store, container_id=cid)
     with store.db.transaction() as s:
         row = find(s, account, name, lock=True)
         if row.object_count > 0:

@@ -330,15 +330,19 @@ async def copy(store: ObjectStore, segments: list[Segment], size: int, dest_acco
 
 
 # ----------------------------------------------------------------- upkeep
-def reap_expired(store: ObjectStore, batch: int = 500) -> int:
-    """Remove objects past their X-Delete-At (the expirer's job); how many."""
+def reap_expired(store: ObjectStore, batch: int = 500, container_id: int | None = None
+                 ) -> int:
+    """Remove objects past their X-Delete-At (the expirer's job), of every
+    container or of one; how many."""
     t = int(now())
     done = 0
     while True:
         with store.db.session() as s:
-            rows = s.execute(select(m.Object.id, m.Object.container_id)
-                             .where(m.Object.delete_at.is_not(None), m.Object.delete_at <= t)
-                             .limit(batch)).all()
+            q = select(m.Object.id, m.Object.container_id).where(
+                m.Object.delete_at.is_not(None), m.Object.delete_at <= t)
+            if container_id is not None:
+                q = q.where(m.Object.container_id == container_id)
+            rows = s.execute(q.limit(batch)).all()
         if not rows:
             return done
         locations: list[str] = []
