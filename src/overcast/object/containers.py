@@ -17,7 +17,7 @@ from overcast.object import models as m
 from overcast.object.listing import scan
 from overcast.object.records import ContainerInfo, Entry, Subdir
 from overcast.object.schemas import apply_updates
-from overcast.object.store import ObjectStore, live, now
+from overcast.object.store import ObjectStore, live, now, reap_expired
 
 
 def info(row: m.Container) -> ContainerInfo:
@@ -96,10 +96,7 @@ def delete(store: ObjectStore, account: str, name: str) -> None:
         row = find(s, account, name)
         cid, count = row.id, row.object_count
     if count:
-        # objects imports this module (writes update container counts)
-        from overcast.object import objects
-
-        objects.reap_expired(store, container_id=cid)
+        reap_expired(store, container_id=cid)
     with store.db.transaction() as s:
         row = find(s, account, name, lock=True)
         if row.object_count > 0:

@@ -32,6 +32,7 @@ from overcast.object.backends.base import Writer
 from overcast.object.records import ObjectInfo, Segment
 from overcast.object.schemas import MAX_FILE_SIZE, apply_updates
 from overcast.object.store import ObjectStore, live, now
+from overcast.object.store import reap_expired as reap_expired  # the expirer's entry
 
 log = logging.getLogger("overcast.object")
 
@@ -376,40 +377,6 @@ async def copy(store: ObjectStore, segments: list[Segment], size: int, dest_acco
 
 
 # ----------------------------------------------------------------- upkeep
-def reap_expired(store: ObjectStore, batch: int = 500, container_id: int | None = None
-                 ) -> int:
-    """Remove objects past their X-Delete-At (the expirer's job), of every
-    container or of one; how many."""
-    t = int(now())
-    done = 0
-    while True:
-        with store.db.session() as s:
-            q = select(m.Object.id, m.Object.container_id).where(
-                m.Object.delete_at.is_not(None), m.Object.delete_at <= t)
-            if container_id is not None:
-                q = q.where(m.Object.container_id == container_id)
-            rows = s.execute(q.limit(batch)).all()
-        if not rows:
-            return done
-        locations: list[str] = []
-        with store.db.transaction() as s:
-            for oid, cid in rows:
-                c = s.get(m.Container, cid, with_for_update=True)
-                row = s.get(m.Object, oid)
-                if c is None or row is None or row.delete_at is None or row.delete_at > t:
-                    continue
-                c.object_count -= 1
-                c.bytes_used -= int(row.size)
-                if row.location:
-                    locations.append(row.location)
-                s.delete(row)
-                done += 1
-        for loc in locations:
-            store.backend.delete(loc)
-        if len(rows) < batch:
-            return done
-
-
 def recover(store: ObjectStore) -> tuple[int, int]:
     """At start-up: remove temporary files of interrupted writes, then blobs that
     no object names (written, but their row never committed)."""
