@@ -129,6 +129,14 @@ def test_tempurl_inline_without_filename(swift: Cloud, user: dict[str, Any]) -> 
     assert r.headers["Content-Disposition"] == 'inline; filename="a.txt"'
     r = c.get(f"{url}/in/o.txt", params={**q, "filename": "a.txt"})
     assert r.headers["Content-Disposition"] == 'attachment; filename="a.txt"'
+    # by temp URL with neither: an attachment named after the object ...
+    r = c.get(f"{url}/in/o.txt", params=q)
+    assert r.headers["Content-Disposition"] == 'attachment; filename="o.txt"'
+    # ... unless the object has its own disposition; a token GET adds none
+    c.post(f"{url}/in/o.txt", headers={**h, "Content-Disposition": "inline"})
+    assert c.get(f"{url}/in/o.txt", params=q).headers["Content-Disposition"] == "inline"
+    c.post(f"{url}/in/o.txt", headers=h)
+    assert "Content-Disposition" not in c.get(f"{url}/in/o.txt", headers=h).headers
 
 
 def test_container_with_only_expired_objects_deletes(swift: Cloud,

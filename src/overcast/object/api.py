@@ -512,15 +512,17 @@ async def _serve_object(account: str, container: str, obj: str, request: Request
     if getattr(request.state, "temp_url", False):
         headers = {k: v for k, v in headers.items() if not k.startswith("X-Object-Meta-")
                    or k.startswith("X-Object-Meta-Public-")}
-    if "filename" in q or "inline" in q:
-        # tempurl's rules: `inline` alone is bare; `filename` names the file (with
-        # either kind); without `inline` the object's own name is the file's.
-        if "inline" in q and not q.get("filename"):
-            headers["Content-Disposition"] = "inline"
-        else:
-            name = q.get("filename") or obj.rsplit("/", 1)[-1]
-            kind = "inline" if "inline" in q else "attachment"
-            headers["Content-Disposition"] = f'{kind}; filename="{name}"'
+    if getattr(request.state, "temp_url", False):
+        # tempurl's rules for a GET/HEAD by temp URL: `inline` (with `filename`
+        # if given), else `filename` as an attachment, else the object's stored
+        # disposition, else an attachment named after the object
+        filename = q.get("filename")
+        if "inline" in q:
+            headers["Content-Disposition"] = (f'inline; filename="{filename}"' if filename
+                                              else "inline")
+        elif filename or "Content-Disposition" not in headers:
+            name = filename or obj.rstrip("/").rsplit("/", 1)[-1]
+            headers["Content-Disposition"] = f'attachment; filename="{name}"'
     status = ranges.condition(access.headers_of(request), etag, o.timestamp,
                               read=request.method in ("GET", "HEAD"))
     if status == 304:
