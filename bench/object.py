@@ -30,6 +30,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -184,6 +185,13 @@ def main() -> None:
                     help="overcast only (no side-by-side with real Swift)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="oc-bench-obj-"))
+    try:
+        run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the 1 GiB file and both stores
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
     src = tmp / "large.bin"
     with open(src, "wb") as fh:
         for _ in range(args.large_mib):
