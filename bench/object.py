@@ -13,13 +13,14 @@ Starts a real `overcast up` (SQLite, file backend in its data dir) and measures:
            (target: large PUT >= 80% of it).
 Prints a table, then JSON.
 
-The side-by-side with real Swift (issue 15) is a later step. It needs Debian's
-swift-proxy, swift-account, swift-container and swift-object (2.30), rings built
-with swift-ring-builder for one device on a loopback-mounted XFS (or a directory
-with mount_check = false), memcached, a proxy-server.conf with tempauth, and the
-same load pointed at it with a tempauth token (X-Storage-Url/X-Auth-Token).
+Then the same load against real Swift 2.30 (Debian's packages, set up by
+bench/swift_saio.py as a one-node "Swift all in one" on loopback with tempauth),
+and a table of both with the ratios and issue 15's targets (small PUT and GET
+>= 3x Swift's rate, listing >= 5x, large PUT >= 80% of the md5 ceiling). The load
+generator is the same for both: threads with keep-alive http.client connections
+for the small objects, curl for the large one.
 
-    .venv/bin/python bench/object.py [--seconds 5] [--large-mib 1024]
+    .venv/bin/python bench/object.py [--seconds 5] [--large-mib 1024] [--no-swift]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,6 +44,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import swift_saio  # noqa: E402
 from compute import start, token  # noqa: E402
 from identity import free_port  # noqa: E402
 
@@ -105,79 +108,134 @@ def _fill(url: str, tok: str, count: int, clients: int = 8) -> None:
         t.join()
 
 
+def measure(account: str, tok: str, args: argparse.Namespace, src: Path,
+            md5_hex: str) -> dict[str, float]:
+    """The same load against one Swift v1 account URL (overcast's or Swift's)."""
+    hd = {"X-Auth-Token": tok}
+    out: dict[str, float] = {}
+    with httpx.Client(timeout=600) as c:
+        for name in ("small", "listing", "large"):
+            assert c.put(f"{account}/{name}", headers=hd).status_code in (201, 202)
+        for clients in (1, 8):
+            written = [0] * clients
+            for method in ("PUT", "GET", "HEAD"):
+                rate, errors = _rate(f"{account}/small", tok, method, clients,
+                                     args.seconds, f"c{clients}", written)
+                assert errors == 0, f"{errors} failed {method}s"
+                out[f"{method} 4 KiB, {clients} client{'s' if clients > 1 else ''}"] = rate
+        _fill(f"{account}/listing", tok, args.listing)
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            r = c.get(f"{account}/listing", headers=hd,
+                      params={"format": "json", "limit": str(args.listing)})
+            times.append(time.perf_counter() - t0)
+            assert len(r.json()) == args.listing
+        out[f"list {args.listing} objects (ms)"] = statistics.median(times) * 1000
+    puts, gets = [], []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        etag = subprocess.run(
+            ["curl", "-s", "-f", "-T", str(src), "-H", f"X-Auth-Token: {tok}",
+             "-o", "/dev/null", "-w", "%header{etag}", f"{account}/large/obj"],
+            capture_output=True, text=True, check=True).stdout.strip()
+        puts.append(args.large_mib / (time.perf_counter() - t0))
+        assert etag == md5_hex, (etag, md5_hex)
+        t0 = time.perf_counter()
+        subprocess.run(["curl", "-s", "-f", "-o", "/dev/null", "-H",
+                        f"X-Auth-Token: {tok}", f"{account}/large/obj"], check=True)
+        gets.append(args.large_mib / (time.perf_counter() - t0))
+    out[f"PUT {args.large_mib} MiB (MiB/s)"] = statistics.median(puts)
+    out[f"GET {args.large_mib} MiB (MiB/s)"] = statistics.median(gets)
+    return out
+
+
+def md5_ceiling(src: Path, runs: int, mib: int) -> tuple[float, str]:
+    """MiB/s of one md5 stream over the file from the page cache, and its digest."""
+    rates, digest = [], ""
+    for _ in range(runs):
+        h = hashlib.md5(usedforsecurity=False)
+        t0 = time.perf_counter()
+        with open(src, "rb") as fh:
+            while block := fh.read(8 << 20):
+                h.update(block)
+        rates.append(mib / (time.perf_counter() - t0))
+        digest = h.hexdigest()
+    return statistics.median(rates), digest
+
+
+#: issue 15's targets: overcast / Swift for rates, Swift / overcast for times
+TARGETS = {"PUT 4 KiB": 3.0, "GET 4 KiB": 3.0, "list ": 5.0}
+
+
+def _target(measure_name: str) -> float | None:
+    for prefix, x in TARGETS.items():
+        if measure_name.startswith(prefix):
+            return x
+    return None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--large-mib", type=int, default=1024)
     ap.add_argument("--listing", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-swift", action="store_true",
+                    help="overcast only (no side-by-side with real Swift)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="oc-bench-obj-"))
+    try:
+        run(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the 1 GiB file and both stores
+
+
+def run(args: argparse.Namespace, tmp: Path) -> None:
+    src = tmp / "large.bin"
+    with open(src, "wb") as fh:
+        for _ in range(args.large_mib):
+            fh.write(os.urandom(1 << 20))
+    ceiling, md5_hex = md5_ceiling(src, args.runs, args.large_mib)
+    load = [os.getloadavg()[0]]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = start(tmp / "cloud", port, 1)
-    out: dict[str, float] = {}
     try:
         tok, project = token(base, tmp / "cloud")
-        hd = {"X-Auth-Token": tok}
-        account = f"{base}/object/v1/AUTH_{project}"
-        with httpx.Client(timeout=600) as c:
-            for name in ("small", "listing", "large"):
-                assert c.put(f"{account}/{name}", headers=hd).status_code in (201, 202)
-            for clients in (1, 8):
-                written = [0] * clients
-                for method in ("PUT", "GET", "HEAD"):
-                    rate, errors = _rate(f"{account}/small", tok, method, clients,
-                                         args.seconds, f"c{clients}", written)
-                    assert errors == 0, f"{errors} failed {method}s"
-                    out[f"{method} 4 KiB, {clients} client{'s' if clients > 1 else ''}"] = rate
-            _fill(f"{account}/listing", tok, args.listing)
-            times = []
-            for _ in range(5):
-                t0 = time.perf_counter()
-                r = c.get(f"{account}/listing", headers=hd,
-                          params={"format": "json", "limit": str(args.listing)})
-                times.append(time.perf_counter() - t0)
-                assert len(r.json()) == args.listing
-            out[f"list {args.listing} objects (ms)"] = statistics.median(times) * 1000
-            src = tmp / "large.bin"
-            with open(src, "wb") as fh:
-                for _ in range(args.large_mib):
-                    fh.write(os.urandom(1 << 20))
-            md5s, puts, gets = [], [], []
-            for _ in range(args.runs):
-                h = hashlib.md5(usedforsecurity=False)
-                t0 = time.perf_counter()
-                with open(src, "rb") as fh:
-                    while block := fh.read(8 << 20):
-                        h.update(block)
-                md5s.append(args.large_mib / (time.perf_counter() - t0))
-                t0 = time.perf_counter()
-                etag = subprocess.run(
-                    ["curl", "-s", "-f", "-T", str(src), "-H", f"X-Auth-Token: {tok}",
-                     "-o", "/dev/null", "-w", "%header{etag}", f"{account}/large/obj"],
-                    capture_output=True, text=True, check=True).stdout.strip()
-                puts.append(args.large_mib / (time.perf_counter() - t0))
-                assert etag == h.hexdigest(), (etag, h.hexdigest())
-                t0 = time.perf_counter()
-                subprocess.run(["curl", "-s", "-f", "-o", "/dev/null", "-H",
-                                f"X-Auth-Token: {tok}", f"{account}/large/obj"], check=True)
-                gets.append(args.large_mib / (time.perf_counter() - t0))
-            src.unlink()
-            out["md5 ceiling (MiB/s)"] = statistics.median(md5s)
-            out[f"PUT {args.large_mib} MiB (MiB/s)"] = statistics.median(puts)
-            out[f"GET {args.large_mib} MiB (MiB/s)"] = statistics.median(gets)
+        ours = measure(f"{base}/object/v1/AUTH_{project}", tok, args, src, md5_hex)
     finally:
         proc.terminate()
         proc.wait(30)
-    print("overcast up, SQLite, file backend; 4 KiB rates in requests/s")
-    print(f"{'measure':<36}{'value':>12}")
-    for k, v in out.items():
-        print(f"{k:<36}{v:>12.1f}")
-    ceiling = out["md5 ceiling (MiB/s)"]
-    put = out[f"PUT {args.large_mib} MiB (MiB/s)"]
-    print(f"{'large PUT / md5 ceiling':<36}{put / ceiling:>12.0%}")
-    print(json.dumps({**out, "put_vs_md5": put / ceiling}, indent=1))
+    load.append(os.getloadavg()[0])
+    theirs: dict[str, float] = {}
+    why_not = None if not args.no_swift else "--no-swift"
+    why_not = why_not or swift_saio.available()
+    if why_not is None:
+        with swift_saio.SwiftAllInOne(tmp / "swift") as saio:
+            theirs = measure(saio.storage_url, saio.token, args, src, md5_hex)
+        load.append(os.getloadavg()[0])
+    src.unlink()
+    print("overcast up (SQLite, file backend) beside Swift 2.30 (SAIO, tempauth, one "
+          "worker per server); 4 KiB rates in requests/s")
+    print(f"load average (1 min) during the runs: {', '.join(f'{x:.1f}' for x in load)}")
+    print(f"{'measure':<30}{'overcast':>11}{'swift':>11}{'ratio':>8}{'target':>8}")
+    for k, v in ours.items():
+        other = theirs.get(k)
+        if other:
+            ratio = other / v if k.startswith("list") else v / other
+            tgt = _target(k)
+            print(f"{k:<30}{v:>11.1f}{other:>11.1f}{ratio:>7.2f}x"
+                  f"{(f'{tgt:.0f}x' if tgt else ''):>8}")
+        else:
+            print(f"{k:<30}{v:>11.1f}{'-':>11}")
+    put = ours[f"PUT {args.large_mib} MiB (MiB/s)"]
+    print(f"{'md5 ceiling (MiB/s)':<30}{ceiling:>11.1f}")
+    print(f"{'large PUT / md5 ceiling':<30}{put / ceiling:>11.0%}{'':>19}{'80%':>8}")
+    if why_not:
+        print(f"(no side-by-side: {why_not})")
+    print(json.dumps({"overcast": ours, "swift": theirs, "md5_ceiling": ceiling,
+                      "put_vs_md5": put / ceiling, "load": load}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs the Debian packages overcast needs (scripts/host-packages.txt).
+# Installs the Debian packages overcast needs (scripts/host-packages.txt);
+# with --peers also the optional peers the benchmarks compare against
+# (scripts/peer-packages.txt: real Swift for bench/object.py).
 # Run as root on Debian/Ubuntu; elsewhere it prints what is missing and how to get it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-mapfile -t pkgs < <(grep -v '^\s*#' "$here/host-packages.txt" | grep -v '^\s*$')
+lists=("$here/host-packages.txt")
+[ "${1:-}" = "--peers" ] && lists+=("$here/peer-packages.txt")
+mapfile -t pkgs < <(cat "${lists[@]}" | grep -v '^\s*#' | grep -v '^\s*$')
 
 missing=()
 for p in "${pkgs[@]}"; do

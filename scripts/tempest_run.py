@@ -147,6 +147,7 @@ class Facts:
     import_methods: list[str] = field(default_factory=list)
     stores: list[str] = field(default_factory=list)
     identity_features: dict[str, bool] = field(default_factory=dict)
+    object_info: dict[str, Any] = field(default_factory=dict)  # Swift's /info
 
 
 def _admin_session(cloud: Cloud) -> tuple[httpx.Client, dict[str, Any], dict[str, str]]:
@@ -237,6 +238,20 @@ def read_facts(cloud: Cloud) -> Facts:
         with contextlib.suppress(httpx.HTTPError, ValueError):
             facts.placement_range = _range(client.get(cat["placement"]).json())
 
+    if "object-store" in cat:
+        # DevStack makes Swift's reseller admin role; Tempest's account quota
+        # tests give it to a dynamic user (and fail their setup when it is absent).
+        ident_url = cat.get("identity", auth["auth_url"]).rstrip("/")
+        roles = client.get(ident_url + "/roles", params={"name": "ResellerAdmin"})
+        if roles.status_code == 200 and not roles.json().get("roles"):
+            client.post(ident_url + "/roles", json={"role": {"name": "ResellerAdmin"}})
+        # Swift's /info sits beside /v1 (the endpoint is .../v1/AUTH_<project>).
+        root = cat["object-store"].split("/v1/", 1)[0]
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            got = client.get(root + "/info")
+            if got.status_code == 200:
+                facts.object_info = got.json()
+
     # Identity APIs that Keystone always has but overcast may not yet: ask them.
     ident = cat.get("identity", auth["auth_url"]).rstrip("/")
     user_id = token["user"]["id"]
@@ -322,7 +337,20 @@ def tempest_conf(facts: Facts, ws: Path) -> configparser.ConfigParser:
         c["placement"] = {"min_microversion": facts.placement_range[0] or "1.0",
                           "max_microversion": facts.placement_range[1]}
     if "object-store" in cat:
-        c["object-storage"] = {"operator_role": "member", "region": facts.region}
+        c["object-storage"] = {"operator_role": "member", "region": facts.region,
+                               "reseller_admin_role": "ResellerAdmin"}
+        # As DevStack does: the optional APIs are what /info lists (its sections
+        # besides "swift" itself); container sync and versioning only when listed.
+        info = facts.object_info
+        digests = info.get("tempurl", {}).get("allowed_digests", [])
+        c["object-storage-feature-enabled"] = {
+            "discoverable_apis": ",".join(sorted(k for k in info if k != "swift")) or "None",
+            "discoverability": _b(bool(info)),
+            "container_sync": _b("container_sync" in info),
+            "object_versioning": _b("versioned_writes" in info),
+            "tempurl_digest_hashlib": "sha256" if "sha256" in digests
+            else (digests[0] if digests else "sha256"),
+        }
     return c
 
 

@@ -62,6 +62,18 @@ def info(request: Request) -> Response:
     return json_response(views.info(request.app.state.object_tempurl_digests))
 
 
+@router.api_route("/healthcheck", methods=["GET", "HEAD"])
+async def healthcheck(request: Request) -> Response:
+    """Swift's healthcheck middleware: "OK" while the store answers (here: its
+    database takes a query), 503 otherwise; no token needed."""
+    try:
+        await access.run(access.store_of(request).alive)
+    except Exception:  # any failure of the store is an unhealthy answer, not a 500
+        log.exception("object store healthcheck failed")
+        return Response(b"DISABLED", status_code=503, media_type="text/plain")
+    return Response(b"OK", status_code=200, media_type="text/plain")
+
+
 # ------------------------------------------------------------------ account
 @router.api_route(A, methods=["GET", "HEAD"])
 async def account_get(account: str, request: Request, ctx: RequestContext | None = Caller
@@ -128,7 +140,13 @@ async def account_put(account: str, request: Request, ctx: RequestContext | None
 
 
 @router.delete(A)
-def account_delete(account: str) -> Response:
+async def account_delete(account: str, request: Request,
+                         ctx: RequestContext | None = Caller) -> Response:
+    # Swift's bulk middleware takes `?bulk-delete` by DELETE as well as by POST
+    q = schemas.LISTING_QUERY.check_query(request.query_params)
+    if "bulk-delete" in q:
+        policy.access(ctx, account)
+        return await bulk.bulk_delete(request, ctx, account)
     raise e.method_not_allowed()
 
 
@@ -361,7 +379,10 @@ async def _copy(request: Request, ctx: RequestContext | None, src_account: str,
     await _archive(store, account, container, obj)
     o = await objects.copy(store, segs, size, account, container, obj, new)
     etag = f'"{o.etag}"' if o.is_manifest else o.etag
+    # Swift's copy answers with the new object's user metadata too
+    meta = {f"X-Object-Meta-{k.title()}": v for k, v in o.meta.items()}
     return _created(o, etag, {
+        **meta,
         "X-Copied-From": f"{src_container}/{src_obj}",
         "X-Copied-From-Account": src_account,
         "X-Copied-From-Last-Modified": ranges.http_date(src.timestamp)})
@@ -491,10 +512,17 @@ async def _serve_object(account: str, container: str, obj: str, request: Request
     if getattr(request.state, "temp_url", False):
         headers = {k: v for k, v in headers.items() if not k.startswith("X-Object-Meta-")
                    or k.startswith("X-Object-Meta-Public-")}
-    if "filename" in q or "inline" in q:
-        name = q.get("filename") or obj.rsplit("/", 1)[-1]
-        kind = "inline" if "inline" in q else "attachment"
-        headers["Content-Disposition"] = f'{kind}; filename="{name}"'
+    if getattr(request.state, "temp_url", False):
+        # tempurl's rules for a GET/HEAD by temp URL: `inline` (with `filename`
+        # if given), else `filename` as an attachment, else the object's stored
+        # disposition, else an attachment named after the object
+        filename = q.get("filename")
+        if "inline" in q:
+            headers["Content-Disposition"] = (f'inline; filename="{filename}"' if filename
+                                              else "inline")
+        elif filename or "Content-Disposition" not in headers:
+            name = filename or obj.rstrip("/").rsplit("/", 1)[-1]
+            headers["Content-Disposition"] = f'attachment; filename="{name}"'
     status = ranges.condition(access.headers_of(request), etag, o.timestamp,
                               read=request.method in ("GET", "HEAD"))
     if status == 304:

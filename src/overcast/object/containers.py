@@ -17,7 +17,7 @@ from overcast.object import models as m
 from overcast.object.listing import scan
 from overcast.object.records import ContainerInfo, Entry, Subdir
 from overcast.object.schemas import apply_updates
-from overcast.object.store import ObjectStore, live, now
+from overcast.object.store import ObjectStore, live, now, reap_expired
 
 
 def info(row: m.Container) -> ContainerInfo:
@@ -88,7 +88,15 @@ def _apply(row: m.Container, meta: dict[str, str | None], read_acl: object,
 
 
 def delete(store: ObjectStore, account: str, name: str) -> None:
-    """409 while it holds objects (expired ones not yet reaped count, as in Swift)."""
+    """409 while it holds live objects. Expired ones not yet reaped are reaped
+    first: no listing shows them, so a client emptying the container by its
+    listing could never delete them (Swift's listing still shows them until the
+    expirer runs, and a DELETE of each removes its row)."""
+    with store.db.session() as s:
+        row = find(s, account, name)
+        cid, count = row.id, row.object_count
+    if count:
+        reap_expired(store, container_id=cid)
     with store.db.transaction() as s:
         row = find(s, account, name, lock=True)
         if row.object_count > 0:

@@ -56,7 +56,8 @@ CONSTRAINTS: dict[str, Any] = {
 #: contains NULL"; PostgreSQL could not even compare it).
 _TEXT = {"type": "string", "maxLength": MAX_OBJECT_NAME_LENGTH, "pattern": "^[^\x00]*$"}
 _LISTING_PROPS = {
-    "format": {"type": "string", "enum": ["json", "xml", "plain"]},
+    # any value: Swift answers text/plain for a format it does not know
+    "format": {"type": "string", "maxLength": 64},
     "prefix": _TEXT,
     "delimiter": {**_TEXT, "minLength": 1, "maxLength": 1},
     "marker": _TEXT,
@@ -140,7 +141,8 @@ def _check_utf8(name: str) -> None:
 
 def metadata_updates(headers: Mapping[str, str], kind: str) -> dict[str, str | None]:
     """The `X-<Kind>-Meta-*` and `X-Remove-<Kind>-Meta-*` headers as {name: value}
-    (None: remove; an empty value removes too, as Swift does), checked against
+    (None: remove; an empty value removes too on accounts and containers, as
+    Swift does; objects keep it), checked against
     Swift's metadata limits. Names are lower-cased (HTTP headers are)."""
     prefix, remove = f"x-{kind}-meta-", f"x-remove-{kind}-meta-"
     out: dict[str, str | None] = {}
@@ -163,7 +165,9 @@ def metadata_updates(headers: Mapping[str, str], kind: str) -> dict[str, str | N
                                      f"{prefix}{name}")
         count += 1
         size += len(name) + len(value)
-        out[name] = value or None
+        # An object's metadata is replaced whole, so an empty value is kept (Swift
+        # stores it); on accounts and containers it removes the item.
+        out[name] = value if kind == "object" else (value or None)
     if count > MAX_META_COUNT:
         raise errors.bad_request(f"Too many metadata items; max {MAX_META_COUNT}")
     if size > MAX_META_OVERALL_SIZE:

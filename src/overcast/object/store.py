@@ -3,7 +3,8 @@
 Every domain module (`accounts`, `containers`, `objects`, `large`) takes an
 `ObjectStore` and plain values and returns `records`; the Swift routes and an
 S3 front end share them. `names` holds the pure helpers both need: the
-bytewise range of a prefix and expiry filtering.
+bytewise range of a prefix and expiry filtering; `reap_expired` is the expirer's
+sweep (also run by a container's delete).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, literal, or_, select
 
 from overcast.db import Database
 from overcast.object import models as m
@@ -32,6 +33,11 @@ class ObjectStore:
     db: Database
     backend: Backend
     quotas: Quotas
+
+    def alive(self) -> None:
+        """Raises unless the database answers a query (the healthcheck's test)."""
+        with self.db.session() as s:
+            s.execute(select(literal(1))).scalar_one()
 
 
 def now() -> float:
@@ -64,3 +70,38 @@ def iso_time(ts: float) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+# ----------------------------------------------------------------- upkeep
+def reap_expired(store: ObjectStore, batch: int = 500, container_id: int | None = None
+                 ) -> int:
+    """Remove objects past their X-Delete-At (the expirer's job), of every
+    container or of one; how many."""
+    t = int(now())
+    done = 0
+    while True:
+        with store.db.session() as s:
+            q = select(m.Object.id, m.Object.container_id).where(
+                m.Object.delete_at.is_not(None), m.Object.delete_at <= t)
+            if container_id is not None:
+                q = q.where(m.Object.container_id == container_id)
+            rows = s.execute(q.limit(batch)).all()
+        if not rows:
+            return done
+        locations: list[str] = []
+        with store.db.transaction() as s:
+            for oid, cid in rows:
+                c = s.get(m.Container, cid, with_for_update=True)
+                row = s.get(m.Object, oid)
+                if c is None or row is None or row.delete_at is None or row.delete_at > t:
+                    continue
+                c.object_count -= 1
+                c.bytes_used -= int(row.size)
+                if row.location:
+                    locations.append(row.location)
+                s.delete(row)
+                done += 1
+        for loc in locations:
+            store.backend.delete(loc)
+        if len(rows) < batch:
+            return done

@@ -33,8 +33,9 @@ def timestamp(ts: float) -> str:
 def listing_format(query: Mapping[str, str], accept: str | None) -> str:
     """?format= wins; then the Accept header (Swift's get_listing_content_type)."""
     fmt = query.get("format")
-    if fmt in TYPES:
-        return fmt
+    if fmt:  # an unknown format is plain text, as in Swift
+        fmt = fmt.lower()
+        return fmt if fmt in TYPES else "plain"
     accept = (accept or "").lower()
     for media, name in (("application/json", "json"), ("application/xml", "xml"),
                         ("text/xml", "xml"), ("text/plain", "plain")):
