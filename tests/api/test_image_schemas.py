@@ -202,12 +202,12 @@ def test_patch_content_type_and_valid_edges(glance: Cloud, user: dict[str, Any])
     hd = user["headers"]
     img = new_image(glance, hd)
     url = f"{V2}/images/{img['id']}"
-    for ctype in ("application/json", "text/plain",
-                  "application/openstack-images-v2.0-json-patch"):
+    # (the v2.0 patch type is accepted too: tests/api/test_image_tempest_gaps.py)
+    for ctype in ("application/json", "text/plain"):
         r = glance.client.patch(url, headers={**hd, "Content-Type": ctype},
                                 json=[{"op": "replace", "path": "/name", "value": "x"}])
         glance_error(r, 415, "application/openstack-images-v2.1-json-patch")
-        assert r.headers["Accept-Patch"] == "application/openstack-images-v2.1-json-patch"
+        assert "application/openstack-images-v2.1-json-patch" in r.headers["Accept-Patch"]
     r = glance.client.patch(url, headers={**hd, **PATCH}, json=[
         {"op": "replace", "path": "/name", "value": None},
         {"op": "replace", "path": "/min_ram", "value": 2**31 - 1},

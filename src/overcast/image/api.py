@@ -1,4 +1,5 @@
-"""Glance v2 on the wire: /image/v2/images, data, members, tags, schemas, import.
+"""Glance v2 on the wire: /image/v2/images, data, members, tags, schemas, import, tasks
+(the metadata definitions catalog's routes are `metadefs_api.py`).
 
 Routes only: each parses the request, calls `app.state.images` (the domain
 service, `service.py`) and answers with its view. Every JSON body and query
@@ -18,8 +19,9 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
+from overcast.image import metadefs_api, schemas, views
 from overcast.image import requests as req
-from overcast.image import schemas, views
+from overcast.image.metadefs import Metadefs
 from overcast.image.service import ImageService, Quotas
 from overcast.image.store import FilesystemStore
 from overcast.kit.body import is_json_type
@@ -33,6 +35,8 @@ router = APIRouter()
 Ctx = Depends(get_context)
 
 PATCH_TYPE = "application/openstack-images-v2.1-json-patch"
+#: The first patch media type (JSON-patch draft 4), which Glance still accepts.
+PATCH_TYPE_V20 = "application/openstack-images-v2.0-json-patch"
 VERSIONS = views.VERSIONS
 
 
@@ -77,13 +81,38 @@ async def _json_body(request: Request) -> Any:
 
 
 async def _patch_body(request: Request) -> Any:
-    """The parsed JSON patch of an image update: Glance answers 415 to any other type."""
+    """The parsed JSON patch of an image update, in the v2.1 form ({"op", "path",
+    "value"}) whichever of Glance's two patch media types it came as; Glance answers
+    415 to any other type."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip()
-    if ctype != PATCH_TYPE:
+    if ctype not in (PATCH_TYPE, PATCH_TYPE_V20):
         raise UnsupportedMediaType(f"Unsupported Content-Type {ctype or '(none)'}: image "
                                    f"updates are JSON patches sent as {PATCH_TYPE}.",
-                                   headers={"Accept-Patch": PATCH_TYPE})
-    return await _parse(request)
+                                   headers={"Accept-Patch": f"{PATCH_TYPE}, {PATCH_TYPE_V20}"})
+    body = await _parse(request)
+    if ctype == PATCH_TYPE_V20 and isinstance(body, list):
+        return [_from_v20(op) for op in body]
+    return body
+
+
+def _from_v20(op: Any) -> Any:
+    """One operation of the older (draft 4) patch form, where the operation's name is
+    the key of its path (`{"replace": "/name", "value": "x"}`), in the v2.1 form. The
+    form still in use by Tempest's image client; refused in Glance's words when it
+    names no operation or more than one."""
+    if not isinstance(op, dict):
+        return op  # the schema refuses it as it refuses any non-object operation
+    kinds = [k for k in ("add", "remove", "replace") if k in op]
+    if len(kinds) > 1:
+        raise BadRequest('Operation objects must contain only one member named "add", '
+                         '"remove", or "replace".')
+    if not kinds:
+        raise BadRequest('Operation objects must contain exactly one member named "add", '
+                         '"remove", or "replace".')
+    out = {"op": kinds[0], "path": op[kinds[0]]}
+    if "value" in op:
+        out["value"] = op["value"]
+    return out
 
 
 JsonBody = Depends(_json_body)
@@ -117,6 +146,15 @@ async def create_image(request: Request, ctx: RequestContext = Ctx,
 @router.get("/v2/images/{image_id}")
 def show_image(image_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     return json_response(_svc(request).show(ctx, image_id))
+
+
+@router.api_route("/v2/images/", methods=["GET", "HEAD", "PATCH", "DELETE"],
+                  include_in_schema=False)
+def image_without_id(request: Request, ctx: RequestContext = Ctx) -> Response:
+    """An image path with an empty id names no image: 404, as Glance answers, rather
+    than the redirect to the collection that a trailing slash would otherwise get
+    (which would turn a show of image "" into a listing)."""
+    raise NotFound("The resource could not be found.")
 
 
 @router.patch("/v2/images/{image_id}")
@@ -204,6 +242,11 @@ async def import_image(image_id: str, request: Request, ctx: RequestContext = Ct
                        body: Any = JsonBody) -> Response:
     await asyncio.to_thread(_svc(request).import_image, ctx, image_id, body)
     return Response(status_code=202)
+
+
+@router.get("/v2/images/{image_id}/tasks")
+def image_tasks(image_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    return json_response({"tasks": _svc(request).image_tasks(ctx, image_id)})
 
 
 @router.get("/v2/images/{image_id}/file")
@@ -302,11 +345,12 @@ def setup(app: FastAPI) -> None:
     svc = ImageService(app.state.db, store, Quotas(count=settings.image_quota_count,
                                                    bytes=settings.image_quota_bytes))
     app.state.images = svc
+    app.state.metadefs = Metadefs(app.state.db)
 
     async def start(app: FastAPI) -> None:
         await asyncio.to_thread(svc.recover)
 
     app.state.specs.append(ServiceSpec(
         name="glance", type="image", prefix="/image", error_style="glance",
-        endpoint_path="/image", routers=[router], on_startup=[start],
+        endpoint_path="/image", routers=[router, metadefs_api.router], on_startup=[start],
         raw_body_paths=[r"/v2/images/[^/]+/(?:file|stage)"]))

@@ -25,9 +25,9 @@ from sqlalchemy import select
 
 from overcast.image import models as m
 from overcast.image import policy
-from overcast.image.base import ImageBase
 from overcast.image.inspect import FormatMismatch, inspect
 from overcast.image.quotas import byte_budget
+from overcast.image.tasks import ImageTasks
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import (
     BadRequest,
@@ -44,7 +44,7 @@ log = logging.getLogger("overcast.image.service")
 _IO_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=12, thread_name_prefix="image-io")
 
 
-class ImageData(ImageBase):
+class ImageData(ImageTasks):
     async def upload(self, ctx: RequestContext, image_id: str, chunks: AsyncIterator[bytes],
                      declared_size: int | None = None, *, staging: bool = False) -> None:
         """Stream the bytes to the store; the image is active only once they are all
@@ -175,6 +175,7 @@ class ImageData(ImageBase):
                 raise Conflict(f"Image {image_id} has no staged data (status {img.status}): "
                                "PUT the data to /v2/images/{id}/stage first.")
             img.status = "active"
+            self.record_import(s, ctx, img, body)
 
     def import_file(self, image_id: str, path: Path, disk_format: str) -> None:
         """Internal (compute snapshots): take a local file as the image's data, with the

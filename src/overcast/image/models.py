@@ -1,4 +1,5 @@
-"""Glance's tables: images, their extra properties and tags, and members.
+"""Glance's tables: images, their extra properties and tags, members, the tasks
+that imported them, and the metadata definitions catalog (metadefs).
 
 Properties and tags are rows of their own (not JSON) so that list filters on
 them (`?os_distro=debian`, `?tag=web`) are index lookups in SQL.
@@ -7,8 +8,10 @@ them (`?os_distro=debian`, `?tag=web`) are index lookups in SQL.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
@@ -17,6 +20,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -76,3 +80,81 @@ class ImageMember(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ImageTask(Base):
+    """One import of an image's data (Glance's api_image_import task): what was asked
+    (`input`), by whom and in which request, and how it ended."""
+
+    __tablename__ = "image_tasks"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    image_id: Mapped[str] = mapped_column(String(36), index=True)
+    type: Mapped[str] = mapped_column(String(64), default="api_image_import")
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    owner: Mapped[str] = mapped_column(String(255), default="")
+    user_id: Mapped[str] = mapped_column(String(255), default="")
+    request_id: Mapped[str] = mapped_column(String(64), default="")
+    input: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class MetadefNamespace(Base):
+    """A metadata definitions namespace: a named, documented group of the properties,
+    objects and tags that clients may offer for images, flavors, volumes..."""
+
+    __tablename__ = "image_metadef_namespaces"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    visibility: Mapped[str] = mapped_column(String(32), default="private")
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MetadefItem(Base):
+    """A namespace's object, property or tag (`kind`), by name; `body` holds the rest
+    of its definition as the client gave it (an object's properties and required
+    list, a property's JSON-schema keywords)."""
+
+    __tablename__ = "image_metadef_items"
+    __table_args__ = (UniqueConstraint("namespace_id", "kind", "name"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    namespace_id: Mapped[str] = mapped_column(
+        ForeignKey("image_metadef_namespaces.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(255))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MetadefResourceType(Base):
+    """A kind of resource that namespaces apply to (OS::Glance::Image, ...)."""
+
+    __tablename__ = "image_metadef_resource_types"
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MetadefAssociation(Base):
+    """A namespace applying to a resource type, with the prefix its properties take
+    there (`hw_` on images, `hw:` in flavor extra specs)."""
+
+    __tablename__ = "image_metadef_assocs"
+    namespace_id: Mapped[str] = mapped_column(
+        ForeignKey("image_metadef_namespaces.id", ondelete="CASCADE"), primary_key=True)
+    resource_type: Mapped[str] = mapped_column(String(80), primary_key=True)
+    prefix: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    properties_target: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+

@@ -3,8 +3,9 @@ one object, `app.state.images`, made of one part per concern.
 
 `images.py` (CRUD, properties via `properties.py`, lists via `listing.py`),
 `tags.py`, `members.py`, `data.py` (upload, stage, import, download, compute's
-snapshots, crash recovery) and `quotas.py`; who may do what is `policy.py`,
-what replies look like `views.py`. No HTTP here: `api.py` holds the routes.
+snapshots, crash recovery), `tasks.py` (the record of each import) and `quotas.py`;
+who may do what is `policy.py`, what replies look like `views.py`. No HTTP here:
+`api.py` holds the routes.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Neutron v2.0 on the wire: /network/v2.0/{networks,subnets,ports,security-groups,
-security-group-rules,routers,floatingips,quotas,extensions}.
+security-group-rules,routers,floatingips,subnetpools,quotas,extensions,agents,
+service-providers}.
 
 Routes only: each parses the request, delegates to the network service and shapes
 the reply. The seven resources share one set of generated routes (list, create
@@ -108,6 +109,8 @@ RESOURCES = [
              schemas.ROUTER_QUERY),
     Resource("floatingip", "floatingips", "floatingips", schemas.FIP_CREATE,
              schemas.FIP_UPDATE, schemas.FIP_QUERY),
+    Resource("subnetpool", "subnetpools", "subnetpools", schemas.POOL_CREATE,
+             schemas.POOL_UPDATE, schemas.POOL_QUERY),
 ]
 #: fields a client may never write (status is silently dropped, as Neutron does)
 READ_ONLY = ("id", "project_id", "tenant_id", "created_at", "updated_at", "revision_number")
@@ -283,6 +286,56 @@ async def remove_router_interface(router_id: str, request: Request, body: Any = 
     out = await asyncio.to_thread(_svc(request).routers.remove_interface, ctx, router_id,
                                   body)
     return json_response(out)
+
+
+@router.get("/v2.0/service-providers", name="list_service_providers")
+@accepts(query=schemas.PROVIDER_QUERY)
+def list_service_providers(request: Request, ctx: RequestContext = Ctx) -> Response:
+    params = _check_each(request, schemas.PROVIDER_QUERY)
+    items = extensions.service_providers()
+    for k, v in params:
+        if k == "fields":
+            continue
+        items = [x for x in items if str(x[k]).lower() == v.lower()]
+    fields = _fields(request)
+    if fields:
+        items = [{k: v for k, v in x.items() if k in fields} for x in items]
+    return json_response({"service_providers": items})
+
+
+@router.get("/v2.0/agents", name="list_agents")
+@accepts(query=schemas.AGENT_QUERY)
+def list_agents(request: Request, ctx: RequestContext = Ctx) -> Response:
+    params = _check_each(request, schemas.AGENT_QUERY)
+    items = _svc(request).agents.list_agents(ctx, params)
+    fields = _fields(request)
+    if fields:
+        items = [{k: v for k, v in x.items() if k in fields} for x in items]
+    return json_response({"agents": items})
+
+
+@router.get("/v2.0/agents/{agent_id}", name="show_agent")
+@accepts(query=schemas.SHOW_QUERY)
+def show_agent(agent_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    item = _svc(request).agents.show(ctx, agent_id)
+    fields = _fields(request)
+    if fields:
+        item = {k: v for k, v in item.items() if k in fields}
+    return json_response({"agent": item})
+
+
+@router.put("/v2.0/agents/{agent_id}", name="update_agent")
+@accepts(body=schemas.AGENT_UPDATE)
+async def update_agent(agent_id: str, request: Request, body: Any = JSON,
+                       ctx: RequestContext = Ctx) -> Response:
+    item = await asyncio.to_thread(_svc(request).agents.update, ctx, agent_id, body["agent"])
+    return json_response({"agent": item})
+
+
+@router.delete("/v2.0/agents/{agent_id}", name="delete_agent", status_code=204)
+def delete_agent(agent_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    _svc(request).agents.delete(ctx, agent_id)
+    return Response(status_code=204)
 
 
 @router.get("/v2.0/quotas/{project_id}")

@@ -115,7 +115,8 @@ def address_pairs(raw: Any) -> list[dict[str, str]]:
         if not isinstance(p, dict) or "ip_address" not in p:
             raise errors.address_pair_missing_ip()
         ip = p["ip_address"]
-        net = ipam.parse_cidr(ip) if "/" in str(ip) else ipam.parse_ip(ip, "ip_address")
+        net = (ipam.parse_cidr(ip, of_subnet=False) if "/" in str(ip)
+               else ipam.parse_ip(ip, "ip_address"))
         pair = {"ip_address": str(net)}
         if p.get("mac_address"):
             pair["mac_address"] = str(p["mac_address"]).lower()

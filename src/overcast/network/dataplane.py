@@ -160,10 +160,13 @@ class Dataplane:
                        tunnel_ip: str) -> bool:
         """Remember where each host's tunnels end; True when that changed."""
         changed = False
+        now = utcnow()
         with self.store.db.transaction() as s:
             for h in sorted(hosts):
                 row = s.get(m.Agent, h)
                 nh = network_host and h == host
+                if row is not None:
+                    row.heartbeat_at = now  # the agents API's liveness
                 if row is None:
                     s.add(m.Agent(host=h, tunnel_ip=tunnel_ip, network_host=nh))
                     changed = changed or bool(tunnel_ip)

@@ -14,7 +14,8 @@ from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Preco
 
 _LABELS = {"Network": "Network", "Subnet": "Subnet", "Port": "Port",
            "SecurityGroup": "Security group", "SecurityGroupRule": "Security group rule",
-           "Router": "Router", "FloatingIP": "Floating IP"}
+           "Router": "Router", "FloatingIP": "Floating IP", "Agent": "Agent",
+           "SubnetPool": "Subnet pool"}
 
 
 # ---------------------------------------------------------------- generic shapes
@@ -423,9 +424,9 @@ def rule_icmp_type_missing(code: Any) -> BadRequest:
                       "(port-range-min) is missing.", type="SecurityGroupMissingIcmpType")
 
 
-def rule_icmp_value_invalid() -> BadRequest:
-    return BadRequest("Invalid value for ICMP type or code.",
-                      type="SecurityGroupInvalidIcmpValue")
+def rule_icmp_value_invalid(field: str, attr: str, value: Any) -> BadRequest:
+    return BadRequest(f"Invalid value for ICMP {field} ({attr}) {value}. It must be 0 to "
+                      "255.", type="SecurityGroupInvalidIcmpValue")
 
 
 def rule_protocol_has_no_ports(proto: str) -> BadRequest:
@@ -646,3 +647,41 @@ def pools_overlap(start: Any, end: Any) -> BadRequest:
 
 def gateway_in_pool(gateway: str, first: Any, last: Any) -> BadRequest:
     return BadRequest(f"Gateway ip {gateway} conflicts with allocation pool {first}-{last}")
+
+
+def agent_admin_state_fixed() -> BadRequest:
+    """overcast's agents take no per-agent scheduling: one cannot be taken out of it."""
+    return invalid_input("overcast schedules no network or router per agent, so an "
+                         "agent cannot be set admin_state_up false.")
+
+
+# ---------------------------------------------------------------- subnet pools
+def subnetpool_in_use(pool_id: str) -> Conflict:
+    return Conflict(f"Unable to complete operation on subnet pool {pool_id}. Subnet pool "
+                    "has existing allocations.", type="SubnetPoolInUse")
+
+
+def subnetpool_prefix_versions() -> BadRequest:
+    return BadRequest("Cannot mix IPv4 and IPv6 prefixes in a subnet pool.",
+                      type="PrefixVersionMismatch")
+
+
+def subnetpool_prefix_bounds(kind: str, length: int, base_kind: str, base: int
+                             ) -> BadRequest:
+    return BadRequest(f"Illegal prefix bounds: {kind}={length}, {base_kind}={base}.",
+                      type="IllegalSubnetPoolPrefixBounds")
+
+
+def subnetpool_prefixes_shrunk() -> BadRequest:
+    return BadRequest("Illegal update to prefixes: Existing prefixes must be a subset of "
+                      "the new prefixes", type="IllegalSubnetPoolPrefixUpdate")
+
+
+def subnet_allocation(reason: str) -> BadRequest:
+    return BadRequest(f"Failed to allocate subnet: {reason}.", type="SubnetAllocationError")
+
+
+def subnetpool_version_mismatch(version: int, pool_version: int) -> BadRequest:
+    return invalid_input(f"Cannot allocate IPv{version} subnet from IPv{pool_version} "
+                         "subnet pool")
+

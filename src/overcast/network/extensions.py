@@ -20,6 +20,9 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("extraroute", "Neutron Extra Route", "Extra routes configuration for L3 router"),
     ("fip-port-details", "Floating IP Port Details Extension", "Add port_details attribute "
                                                                "to Floating IP resource"),
+    ("ip-substring-filtering", "IP address substring filtering", "Provides IP address "
+                                                                 "substring filtering when "
+                                                                 "listing ports"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
     ("network-ip-availability", "Network IP Availability", "Provides IP availability data "
                                                            "for each network and subnet."),
@@ -40,6 +43,9 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode", "Extension of the "
      "router abstraction for specifying whether SNAT should occur on the external gateway"),
     ("security-group", "security-group", "The security groups extension."),
+    ("service-type", "Neutron Service Type Management", "API for retrieving service "
+                                                        "providers for Neutron advanced "
+                                                        "services"),
     ("standard-attr-description", "standard-attr-description", "Extension to add "
      "descriptions to standard attributes"),
     ("standard-attr-revisions", "Resource revision numbers", "This extension will display "
@@ -54,6 +60,12 @@ EXTENSIONS: list[tuple[str, str, str]] = [
                                    "attribute."),
     ("stateful-security-group", "Stateful security group", "Extension adding possibility "
      "to define a security group as stateful or stateless."),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a "
+                                               "subnet pool"),
+    ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a "
+                                                   "subnetpool as the default."),
+    ("subnet-external-network", "Subnet External Network", "Informs if the subnet is "
+                                                           "external or not"),
     ("subnet-service-types", "Subnet service types", "Provides ability to set the subnet "
                                                      "service_types field"),
     ("sorting", "Sorting support", "Enables sort feature in resource collections."),
@@ -63,6 +75,16 @@ EXTENSIONS: list[tuple[str, str, str]] = [
                                                            "parameters."),
     ("fields-filter", "Fields filter", "Allows filtering of fields"),
 ]
+
+
+#: (service_type, name, default): the providers of the services beyond L2 that this
+#: cloud has, as Neutron lists its configured service_provider drivers. overcast's
+#: routers (the L3 service) are its own, in the agents' router namespaces.
+SERVICE_PROVIDERS: list[tuple[str, str, bool]] = [("L3_ROUTER_NAT", "overcast", True)]
+
+
+def service_providers() -> list[dict[str, Any]]:
+    return [{"service_type": t, "name": n, "default": d} for t, n, d in SERVICE_PROVIDERS]
 
 
 def listing() -> list[dict[str, Any]]:

@@ -17,7 +17,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def parse_cidr(raw: Any, ip_version: int | None = None) -> IPNetwork:
+def parse_cidr(raw: Any, ip_version: int | None = None, *, of_subnet: bool = True
+               ) -> IPNetwork:
+    """A CIDR as Neutron accepts it. `of_subnet`: the CIDR of a subnet, which must
+    leave room for addresses; a host route's destination may be a single host (/32)."""
     if not isinstance(raw, str):
         raise errors.cidr_invalid(raw)
     try:
@@ -28,7 +31,8 @@ def parse_cidr(raw: Any, ip_version: int | None = None) -> IPNetwork:
         raise errors.cidr_not_recommended(raw, net)
     if ip_version is not None and net.version != ip_version:
         raise errors.cidr_version_mismatch()
-    if (net.version == 4 and net.prefixlen > 30) or (net.version == 6 and net.prefixlen > 126):
+    if of_subnet and ((net.version == 4 and net.prefixlen > 30)
+                      or (net.version == 6 and net.prefixlen > 126)):
         raise errors.cidr_too_small(net)
     return net
 

@@ -68,7 +68,8 @@ def _fixed_ips(q: Select[Any], filters: list[str]) -> Select[Any]:
             raise errors.invalid_fixed_ips_filter(f)
         col = m.IPAllocation.ip_address if k.startswith("ip_address") else \
             m.IPAllocation.subnet_id
-        cond = col.contains(v) if k == "ip_address_substr" else col == v
+        # a substring, not a pattern: `_` and `%` in it match only themselves
+        cond = col.contains(v, autoescape=True) if k == "ip_address_substr" else col == v
         q = q.where(m.Port.id.in_(select(m.IPAllocation.port_id).where(cond)))
     return q
 
@@ -95,6 +96,12 @@ def page(store: Store, res: Collection, kind: str, ctx: RequestContext,
             continue
         if key == "fixed_ips" and kind == "port":
             fixed_ip_filters += values
+            continue
+        if key == "router:external" and kind == "subnet":
+            # subnet-external-network: the subnet's network's flag
+            wanted = {_coerce(m.Network.external, v) for v in values}
+            q = q.where(m.Subnet.network_id.in_(select(m.Network.id).where(
+                m.Network.external.in_(wanted))))
             continue
         if key == "security_group_id" and kind == "port":
             sel = m.PortSecurityGroup

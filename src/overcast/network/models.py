@@ -63,6 +63,21 @@ class Subnet(_Common, Base):
     allocation_pools: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     ipv6_ra_mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
     ipv6_address_mode: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: the subnet pool its CIDR was taken from (subnet_allocation), if any
+    subnetpool_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+
+
+class SubnetPool(_Common, Base):
+    """Prefixes that subnets are carved from (subnet_allocation)."""
+
+    __tablename__ = "net_subnetpools"
+    ip_version: Mapped[int] = mapped_column(Integer)
+    prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    default_prefixlen: Mapped[int] = mapped_column(Integer)
+    min_prefixlen: Mapped[int] = mapped_column(Integer)
+    max_prefixlen: Mapped[int] = mapped_column(Integer)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Port(_Common, Base):
@@ -83,6 +98,8 @@ class Port(_Common, Base):
     port_security_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     allowed_address_pairs: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     dns_name: Mapped[str] = mapped_column(String(255), default="")
+    #: [{"opt_name", "opt_value", "ip_version"}] (extra_dhcp_opt); None: none set
+    extra_dhcp_opts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
 
 
 class IPAllocation(Base):
@@ -167,3 +184,10 @@ class Agent(Base):
     tunnel_ip: Mapped[str] = mapped_column(String(64), default="")
     network_host: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: when the host's agent first and last asked for its dataplane's state: the
+    #: agents API's created_at and heartbeat (it asks at every resync)
+    created_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
+                                                           default=utcnow)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True,
+                                                             default=utcnow)
+    description: Mapped[str] = mapped_column(String(255), default="", server_default="")

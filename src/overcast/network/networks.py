@@ -163,11 +163,21 @@ class Networks:
         with self.store.db.transaction() as s:
             net = self.get(s, ctx, net_id)
             policy.must_own(ctx, net.project_id, "network")
+            # Floating IPs held on an external network but bound to no port go with
+            # it, as Neutron deletes the disassociated ones first; associated ones
+            # keep the network in use.
+            idle = list(s.scalars(select(m.FloatingIP).where(
+                m.FloatingIP.floating_network_id == net_id, m.FloatingIP.port_id.is_(None))))
             busy = s.scalar(select(func.count()).select_from(m.Port).where(
-                m.Port.network_id == net_id, m.Port.device_owner != "network:dhcp")) or 0
+                m.Port.network_id == net_id, m.Port.device_owner != "network:dhcp",
+                m.Port.id.not_in([f.floating_port_id for f in idle]))) or 0
             if busy:
                 raise errors.network_in_use(net_id)
+            for fip in idle:
+                s.delete(fip)
             s.execute(delete(m.Port).where(m.Port.network_id == net_id))
             s.execute(delete(m.Subnet).where(m.Subnet.network_id == net_id))
             s.delete(net)
+        for fip in idle:
+            self.store.changed("floatingip", fip.id)
         self.store.changed("network", net_id)

@@ -226,3 +226,9 @@ def check_quota_admin(ctx: RequestContext, verb: str) -> None:
     if not ctx.is_admin:
         raise Forbidden(f"Only admin can {verb} quotas", type="AdminRequired")
 
+
+
+def may_see_agents(ctx: RequestContext) -> bool:
+    """Agents are the operator's: Neutron's get_agent is admin-only, and a project's
+    listing is empty rather than refused."""
+    return ctx.is_admin

@@ -136,7 +136,8 @@ class Ports:
                 binding_vnic_type=body.get("binding:vnic_type") or "normal",
                 binding_profile=body.get("binding:profile") or {},
                 port_security_enabled=security, allowed_address_pairs=pairs,
-                dns_name=text(body, "dns_name"))
+                dns_name=text(body, "dns_name"),
+                extra_dhcp_opts=dhcp_options([], body.get("extra_dhcp_opts")) or None)
             if port.binding_host_id:
                 port.binding_vif_type = "tap"
             s.add(port)
@@ -198,6 +199,9 @@ class Ports:
                 port.binding_profile = body["binding:profile"] or {}
             if "allowed_address_pairs" in body:
                 port.allowed_address_pairs = address_pairs(body["allowed_address_pairs"])
+            if "extra_dhcp_opts" in body:
+                port.extra_dhcp_opts = dhcp_options(port.extra_dhcp_opts or [],
+                                                    body["extra_dhcp_opts"]) or None
             if "mac_address" in body and body["mac_address"] != port.mac_address:
                 mac = _mac(body["mac_address"])
                 if not policy.may_change_mac(ctx, port):
@@ -253,3 +257,28 @@ class Ports:
                 fip.status = "DOWN"
             s.delete(port)
         self.store.changed("port", port_id)
+
+
+def dhcp_options(current: list[dict[str, Any]], requested: Any) -> list[dict[str, Any]]:
+    """A port's extra DHCP options after a create or update asking for `requested`.
+
+    As Neutron's extra_dhcp_opt: an option is keyed by its name and IP version (4
+    unless given); one asked for again replaces the value, one asked for with no
+    value (null or "") is removed, the others are kept."""
+    if requested is None:
+        return list(current)
+    if not isinstance(requested, list):
+        raise errors.invalid_field("extra_dhcp_opts", ".")
+    opts = {(o["opt_name"], o["ip_version"]): o for o in current}
+    for raw in requested:
+        name = raw.get("opt_name") if isinstance(raw, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise errors.invalid_field("extra_dhcp_opts",
+                                       ". Reason: an option needs a non-empty opt_name.")
+        version = raw.get("ip_version") or 4
+        value = raw.get("opt_value")
+        if value is None or value == "":
+            opts.pop((name, version), None)
+            continue
+        opts[(name, version)] = {"opt_name": name, "opt_value": value, "ip_version": version}
+    return list(opts.values())

@@ -142,6 +142,8 @@ class Routers:
 
     @staticmethod
     def _check_routes(s: Session, r: m.Router, routes: Any) -> list[dict[str, str]]:
+        if routes is None:  # Neutron converts `routes: null` to no routes
+            return []
         if not isinstance(routes, list):
             raise errors.invalid_field("routes", ".")
         nets = [ipaddress.ip_network(sub.cidr) for sub in router_subnets(s, r.id)]
@@ -149,7 +151,7 @@ class Routers:
         for rt in routes:
             if not isinstance(rt, dict) or set(rt) != {"destination", "nexthop"}:
                 raise errors.routes_shape()
-            dest = ipam.parse_cidr(rt["destination"])
+            dest = ipam.parse_cidr(rt["destination"], of_subnet=False)
             hop = ipam.parse_ip(rt["nexthop"], "nexthop")
             if not any(hop in n for n in nets):
                 raise errors.nexthop_not_connected(hop)

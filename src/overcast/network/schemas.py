@@ -253,7 +253,7 @@ _SUBNET_COMMON = {
     "service_types": STRINGS,
 }
 SUBNET_READ_ONLY = (*STANDARD_READ_ONLY, "network_id", "ip_version", "cidr",
-                    "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id")
+                    "ipv6_ra_mode", "ipv6_address_mode", "subnetpool_id", "router:external")
 SUBNET_CREATE, SUBNET_UPDATE = _resource("subnet", "subnets", {
     **_SUBNET_COMMON, "network_id": UUID,
     "ip_version": {"type": "integer", "enum": [4, 6]},
@@ -262,7 +262,24 @@ SUBNET_CREATE, SUBNET_UPDATE = _resource("subnet", "subnets", {
     "ipv6_address_mode": {"enum": [*IPV6_MODES, None]},
     "subnetpool_id": UUID_OR_NONE,
     "prefixlen": {"type": "integer", "minimum": 0, "maximum": 128},
+    "use_default_subnetpool": BOOL,
 }, _SUBNET_COMMON, SUBNET_READ_ONLY, ("network_id",))
+
+# --- subnet pools (neutron-lib api/definitions/subnetpool.py) ----------------------
+_PREFIXLEN: dict[str, Any] = {"type": ["integer", "string", "null"], "pattern": r"^[0-9]{1,3}$",
+                              "minimum": 0, "maximum": 128,
+                              "x-reason": "'{}' is not an integer"}
+_POOL = {"name": NAME, "description": DESCRIPTION,
+         "prefixes": {"type": "array", "maxItems": 1000, "items": ADDRESS_TEXT,
+                      "x-reason": "Invalid data format for prefixes: '{}'"},
+         "default_prefixlen": _PREFIXLEN, "min_prefixlen": _PREFIXLEN,
+         "max_prefixlen": _PREFIXLEN, "is_default": BOOL,
+         # accepted as Neutron accepts them when not used (no address scopes or
+         # per-pool quotas here): only null
+         "address_scope_id": {"type": "null"}, "default_quota": {"type": "null"}}
+POOL_CREATE, POOL_UPDATE = _resource(
+    "subnetpool", "subnetpools", {**_POOL, "shared": BOOL}, _POOL,
+    (*STANDARD_READ_ONLY, "ip_version", "shared"), ("prefixes",))
 
 # --- ports (port, portbindings, port_security, allowedaddresspairs, dns, extra_dhcp_opt)
 _PORT = {
@@ -301,7 +318,8 @@ GROUP_CREATE, GROUP_UPDATE = _resource("security_group", "security_groups", _GRO
                                                 "security_group_rules"))
 _RULE = {
     "security_group_id": text(36),
-    "remote_group_id": UUID_OR_NONE,
+    # Neutron does not check its form: an id that names no group is a 404
+    "remote_group_id": text(255, null=True),
     "direction": {"enum": ["ingress", "egress"]},
     # names and numbers are checked by the service, in Neutron's words
     "protocol": {"type": ["string", "integer", "null"], "maxLength": 40,
@@ -366,6 +384,15 @@ TAGS = NeutronSchema({
                             "items": text(MAX_TAG_LEN)}},
     "required": ["tags"]}, body_error="Invalid tags body")
 
+# --- agents (neutron/extensions/agent.py: only these two are writable) ------------
+AGENT_UPDATE = NeutronSchema({
+    "type": "object", "x-reason": "Body contains invalid data",
+    "properties": {"agent": {
+        "type": "object", "x-reason": "Body contains invalid data",
+        "properties": {"admin_state_up": BOOL, "description": text(255, null=True)},
+        "additionalProperties": False}},
+    "required": ["agent"]}, ("agent",))
+
 # --- query strings ---------------------------------------------------------------
 #: a filter on an integer attribute: a decimal of at most 64 bits, checked again
 #: against the column by the listing
@@ -397,12 +424,20 @@ def list_query(ints: tuple[str, ...] = (), bools: tuple[str, ...] = ()) -> Neutr
 NETWORK_QUERY = list_query(("mtu", "revision_number", "provider:segmentation_id"),
                            ("admin_state_up", "shared", "router:external",
                             "port_security_enabled"))
-SUBNET_QUERY = list_query(("ip_version", "revision_number"), ("enable_dhcp",))
+SUBNET_QUERY = list_query(("ip_version", "revision_number"), ("enable_dhcp",
+                                                              "router:external"))
 PORT_QUERY = list_query(("revision_number",), ("admin_state_up", "port_security_enabled"))
 GROUP_QUERY = list_query(("revision_number",), ("stateful",))
 RULE_QUERY = list_query(("port_range_min", "port_range_max"))
 ROUTER_QUERY = list_query(("revision_number",), ("admin_state_up",))
 FIP_QUERY = list_query(("revision_number",))
+AGENT_QUERY = list_query((), ("alive", "admin_state_up"))
+POOL_QUERY = list_query(("ip_version", "revision_number", "default_prefixlen",
+                         "min_prefixlen", "max_prefixlen"), ("shared", "is_default"))
+#: service providers filter on their three attributes only
+PROVIDER_QUERY = NeutronSchema({"type": "object", "properties": {
+    "fields": QUERY_TEXT, "service_type": QUERY_TEXT, "name": QUERY_TEXT,
+    "default": QUERY_BOOL}, "additionalProperties": False})
 #: showing one resource takes `fields` (others are ignored, as Neutron ignores them)
 SHOW_QUERY = NeutronSchema({"type": "object", "properties": {"fields": QUERY_TEXT},
                             "additionalProperties": QUERY_TEXT})

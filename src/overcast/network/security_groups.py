@@ -120,6 +120,9 @@ class SecurityGroups:
             if "name" in body:
                 if sg.is_default and body["name"] != "default":
                     raise errors.default_group_rename()
+                if not sg.is_default and body["name"] == "default":
+                    # one `default` per project, whether created or renamed so
+                    raise errors.default_group_exists()
                 sg.name = text(body, "name")
             if "description" in body:
                 sg.description = text(body, "description")
@@ -216,10 +219,12 @@ def _check_ports(proto: str | None, pmin: Any, pmax: Any) -> None:
         if pmin is None or pmax is None or pmin > pmax or pmin == 0:
             raise errors.rule_port_range_invalid()
     elif proto in ICMP_PROTOCOLS:
+        for value, field, attr in ((pmin, "type", "port_range_min"),
+                                   (pmax, "code", "port_range_max")):
+            if value is not None and value > 255:
+                raise errors.rule_icmp_value_invalid(field, attr, value)
         if pmin is None and pmax is not None:
             raise errors.rule_icmp_type_missing(pmax)
-        if (pmin or 0) > 255 or (pmax or 0) > 255:
-            raise errors.rule_icmp_value_invalid()
     else:
         raise errors.rule_protocol_has_no_ports(proto)
 

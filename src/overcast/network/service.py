@@ -7,12 +7,14 @@ offers what others call — the routes reach each resource by its kind
 `instances.py`, the agents' bus handler asks `dataplane.py`, and `overcast up`
 lays the default topology. The package's parts, by resource:
 
-  networks, subnets, ports, security_groups, routers, floatingips, quotas, tags
+  networks, subnets, subnetpools, ports, security_groups, routers, floatingips,
+  quotas, tags
               domain logic and transactions (no HTTP)
   allocation  MACs and fixed IPs in the database (ipam.py: the pure address maths)
   policy      who may see and do what;  errors  every refusal, worded once
   views       the wire shapes;  listing  filters, sorting, paging;  extensions
   instances   the hooks compute calls;  dataplane  what each host should hold
+  agents      the agents extension: the hosts' dataplanes as Neutron's agents
   api         the routes only (no SQL)
 
 Visibility (Neutron's default policy): an admin sees everything; a project sees its
@@ -33,6 +35,7 @@ from overcast.db import Database
 from overcast.kit.context import RequestContext
 from overcast.network import listing
 from overcast.network import models as m
+from overcast.network.agents import Agents
 from overcast.network.common import Collection, Store
 from overcast.network.dataplane import Dataplane
 from overcast.network.floatingips import FloatingIPs
@@ -42,6 +45,7 @@ from overcast.network.ports import Ports
 from overcast.network.quotas import Quotas
 from overcast.network.routers import Routers
 from overcast.network.security_groups import Rules, SecurityGroups
+from overcast.network.subnetpools import SubnetPools
 from overcast.network.subnets import Subnets
 from overcast.network.tags import Tags
 
@@ -52,7 +56,8 @@ class NetworkService:
         self.store = Store(db, uplink_mtu=uplink_mtu, on_change=on_change)
         self.quotas = Quotas(self.store)
         self.networks = Networks(self.store, self.quotas)
-        self.subnets = Subnets(self.store, self.quotas, self.networks)
+        self.subnetpools = SubnetPools(self.store, self.quotas)
+        self.subnets = Subnets(self.store, self.quotas, self.networks, self.subnetpools)
         self.security_groups = SecurityGroups(self.store, self.quotas)
         self.rules = Rules(self.store, self.quotas, self.security_groups)
         self.ports = Ports(self.store, self.quotas, self.networks, self.security_groups)
@@ -63,10 +68,12 @@ class NetworkService:
         self.resources: dict[str, Collection] = {
             "network": self.networks, "subnet": self.subnets, "port": self.ports,
             "security_group": self.security_groups, "security_group_rule": self.rules,
-            "router": self.routers, "floatingip": self.floatingips}
+            "router": self.routers, "floatingip": self.floatingips,
+            "subnetpool": self.subnetpools}
         self.tags = Tags(self.store, self.resources)
         self.instances = Instances(self.store, self.ports, self.security_groups)
         self.dataplane = Dataplane(self.store)
+        self.agents = Agents(self.store)
 
     @property
     def db(self) -> Database:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
 from overcast.kit.context import RequestContext
@@ -16,21 +16,27 @@ from overcast.network import models as m
 from overcast.network.common import COMMON_FILTERS, Store, bump, flag, new_id, text
 from overcast.network.networks import Networks
 from overcast.network.quotas import Quotas
+from overcast.network.subnetpools import SubnetPools
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
+#: address modes in which a port makes its own address from its MAC
+AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
 
 
 class Subnets:
     model: ClassVar[Any] = m.Subnet
     filters: ClassVar[dict[str, str]] = {
         **COMMON_FILTERS, "network_id": "network_id", "ip_version": "ip_version",
+        "subnetpool_id": "subnetpool_id",
         "cidr": "cidr", "gateway_ip": "gateway_ip", "enable_dhcp": "enable_dhcp",
         "ipv6_ra_mode": "ipv6_ra_mode", "ipv6_address_mode": "ipv6_address_mode"}
 
-    def __init__(self, store: Store, quotas: Quotas, networks: Networks) -> None:
+    def __init__(self, store: Store, quotas: Quotas, networks: Networks,
+                 pools: SubnetPools) -> None:
         self.store = store
         self.quotas = quotas
         self.networks = networks
+        self.pools = pools
 
     def query(self, ctx: RequestContext) -> Select[Any]:
         return select(m.Subnet).where(policy.visible_subnets(ctx))
@@ -43,7 +49,9 @@ class Subnets:
         return sub
 
     def views(self, s: Session, rows: list[m.Subnet]) -> list[dict[str, Any]]:
-        return [views.subnet(x) for x in rows]
+        external = set(s.scalars(select(m.Network.id).where(
+            m.Network.id.in_({x.network_id for x in rows}), m.Network.external.is_(True))))
+        return [views.subnet(x, x.network_id in external) for x in rows]
 
     def create(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
         """Check the whole body, then add the subnet if it overlaps no other on the
@@ -54,14 +62,15 @@ class Subnets:
         version = body.get("ip_version", 4)
         if version not in (4, 6):
             raise errors.ip_version_invalid(version)
-        if "cidr" not in body:
+        pooled = body.get("subnetpool_id") is not None or \
+            flag(body, "use_default_subnetpool", False)
+        if body.get("cidr") is None and not pooled:
             raise errors.cidr_required()
-        cidr = ipam.parse_cidr(body["cidr"], version)
-        gateway = _gateway(body, cidr, version)
-        if "allocation_pools" in body and body["allocation_pools"] is not None:
-            pools = ipam.validate_pools(cidr, body["allocation_pools"], gateway)
-        else:
-            pools = ipam.default_pools(cidr, gateway)
+        asked: ipam.IPNetwork | None = None
+        if body.get("cidr") is not None:
+            parsed = ipam.parse_cidr(body["cidr"], version)
+            _layout(body, parsed, version)  # refusals before the transaction opens
+            asked = parsed
         dns = body.get("dns_nameservers") or []
         if not isinstance(dns, list):
             raise errors.invalid_field("dns_nameservers", ".")
@@ -71,11 +80,18 @@ class Subnets:
             raise errors.duplicate_nameserver()
         routes = _host_routes(body.get("host_routes") or [])
         ra, mode = body.get("ipv6_ra_mode"), body.get("ipv6_address_mode")
-        _check_ipv6_modes(version, ra, mode, cidr)
         with self.store.db.transaction() as s:
             net = self.networks.get(s, ctx, net_id)
             policy.check_owner_project(ctx, body, "subnet")
             policy.check_subnet_on(ctx, net)
+            pool = self.pools.pool_for(s, ctx, body, version) if pooled else None
+            if pool is not None:
+                asked = self.pools.allocate(s, pool, asked, body.get("prefixlen"))
+            assert asked is not None
+            # a block taken from a pool must still leave room for addresses
+            cidr = ipam.parse_cidr(str(asked), version)
+            gateway, pools = _layout(body, cidr, version)
+            _check_ipv6_modes(version, ra, mode, cidr)
             self.quotas.check(s, ctx.project_id or "", "subnet")
             for other in s.scalars(select(m.Subnet).where(m.Subnet.network_id == net_id)):
                 if ipaddress.ip_network(other.cidr).overlaps(cidr):
@@ -88,17 +104,19 @@ class Subnets:
                 ip_version=version, cidr=str(cidr), gateway_ip=gateway,
                 enable_dhcp=flag(body, "enable_dhcp", True), dns_nameservers=dns,
                 host_routes=routes, allocation_pools=pools, ipv6_ra_mode=ra,
-                ipv6_address_mode=mode)
+                ipv6_address_mode=mode, subnetpool_id=pool.id if pool is not None else None)
             s.add(sub)
             net.revision_number += 1
             s.flush()
-            out = views.subnet(sub)
+            out = views.subnet(sub, net.external)
         self.store.changed("subnet", out["id"])
         return out
 
     def update(self, ctx: RequestContext, subnet_id: str, body: dict[str, Any],
                if_match: str | None = None) -> dict[str, Any]:
-        for key in ("cidr", "ip_version", "network_id", "ipv6_ra_mode", "ipv6_address_mode"):
+        for key in ("cidr", "ip_version", "network_id", "ipv6_ra_mode", "ipv6_address_mode",
+                    "router:external", "subnetpool_id", "prefixlen",
+                    "use_default_subnetpool"):
             if key in body:
                 raise errors.read_only(key)
         with self.store.db.transaction() as s:
@@ -130,11 +148,10 @@ class Subnets:
                 for r in body["host_routes"] or []:
                     if not isinstance(r, dict) or set(r) != {"destination", "nexthop"}:
                         raise errors.invalid_field("host_routes", ".")
-                    routes.append({"destination": str(ipam.parse_cidr(r["destination"])),
-                                   "nexthop": str(ipam.parse_ip(r["nexthop"]))})
+                    routes.append(_host_route(r))
                 sub.host_routes = routes
             s.flush()
-            out = views.subnet(sub)
+            out = self.views(s, [sub])[0]
         self.store.changed("subnet", subnet_id)
         return out
 
@@ -142,18 +159,38 @@ class Subnets:
         with self.store.db.transaction() as s:
             sub = self.get(s, ctx, subnet_id)
             policy.must_own(ctx, sub.project_id, "subnet")
-            users = s.scalar(select(func.count()).select_from(m.IPAllocation).join(
-                m.Port, m.Port.id == m.IPAllocation.port_id).where(
-                m.IPAllocation.subnet_id == subnet_id,
-                m.Port.device_owner != "network:dhcp")) or 0
-            if users:
+            holders = select(m.Port.id, m.Port.device_owner).join(
+                m.IPAllocation, m.Port.id == m.IPAllocation.port_id).where(
+                m.IPAllocation.subnet_id == subnet_id, m.Port.device_owner != "network:dhcp")
+            held = list(s.execute(holders))
+            # An address a port derived by itself (SLAAC, DHCPv6-stateless) is taken
+            # back from the port, as Neutron does; only a router interface, whose
+            # address was assigned, keeps such a subnet in use.
+            auto = sub.ip_version == 6 and sub.ipv6_address_mode in AUTO_ADDRESS_MODES
+            if any(not auto or owner.startswith("network:router_interface")
+                   for _, owner in held):
                 raise errors.subnet_in_use(subnet_id)
             s.execute(delete(m.IPAllocation).where(m.IPAllocation.subnet_id == subnet_id))
+            for port_id, _ in held:
+                port = s.get(m.Port, port_id)
+                if port is not None:
+                    port.revision_number += 1
             net = s.get(m.Network, sub.network_id)
             if net is not None:
                 net.revision_number += 1
             s.delete(sub)
+        for port_id, _ in held:
+            self.store.changed("port", port_id)
         self.store.changed("subnet", subnet_id)
+
+
+def _layout(body: dict[str, Any], cidr: ipam.IPNetwork, version: int
+            ) -> tuple[str | None, list[dict[str, str]]]:
+    """The subnet's gateway and allocation pools on `cidr`, as asked or by default."""
+    gateway = _gateway(body, cidr, version)
+    if "allocation_pools" in body and body["allocation_pools"] is not None:
+        return gateway, ipam.validate_pools(cidr, body["allocation_pools"], gateway)
+    return gateway, ipam.default_pools(cidr, gateway)
 
 
 def _gateway(body: dict[str, Any], cidr: ipam.IPNetwork, version: int) -> str | None:
@@ -177,10 +214,15 @@ def _host_routes(routes: Any) -> list[dict[str, str]]:
     for r in routes:
         if not isinstance(r, dict) or set(r) != {"destination", "nexthop"}:
             raise errors.host_route_shape()
-        dest = ipam.parse_cidr(r["destination"])
-        hop = ipam.parse_ip(r["nexthop"], "host_routes")
-        clean.append({"destination": str(dest), "nexthop": str(hop)})
+        clean.append(_host_route(r))
     return clean
+
+
+def _host_route(r: dict[str, Any]) -> dict[str, str]:
+    """One checked host route; its destination may be a single host (/32, /128)."""
+    dest = ipam.parse_cidr(r["destination"], of_subnet=False)
+    hop = ipam.parse_ip(r["nexthop"], "host_routes")
+    return {"destination": str(dest), "nexthop": str(hop)}
 
 
 def _check_ipv6_modes(version: int, ra: Any, mode: Any, cidr: ipam.IPNetwork) -> None:

@@ -44,7 +44,8 @@ def network(net: m.Network, subnets: list[str]) -> dict[str, Any]:
     return body
 
 
-def subnet(sub: m.Subnet) -> dict[str, Any]:
+def subnet(sub: m.Subnet, external: bool) -> dict[str, Any]:
+    """`external`: whether the subnet's network is external (subnet-external-network)."""
     body = common(sub)
     body.update({
         "network_id": sub.network_id, "ip_version": sub.ip_version, "cidr": sub.cidr,
@@ -53,8 +54,18 @@ def subnet(sub: m.Subnet) -> dict[str, Any]:
         "host_routes": list(sub.host_routes or []),
         "allocation_pools": list(sub.allocation_pools or []),
         "ipv6_ra_mode": sub.ipv6_ra_mode, "ipv6_address_mode": sub.ipv6_address_mode,
-        "subnetpool_id": None, "service_types": [], "segment_id": None,
-        "dns_publish_fixed_ip": False})
+        "subnetpool_id": sub.subnetpool_id, "service_types": [], "segment_id": None,
+        "dns_publish_fixed_ip": False, "router:external": external})
+    return body
+
+
+def subnetpool(pool: m.SubnetPool) -> dict[str, Any]:
+    body = common(pool)
+    body.update({
+        "ip_version": pool.ip_version, "prefixes": list(pool.prefixes or []),
+        "default_prefixlen": pool.default_prefixlen, "min_prefixlen": pool.min_prefixlen,
+        "max_prefixlen": pool.max_prefixlen, "shared": pool.shared,
+        "is_default": pool.is_default, "default_quota": None, "address_scope_id": None})
     return body
 
 
@@ -73,7 +84,8 @@ def port(p: m.Port, ips: list[dict[str, str]], groups: list[str]) -> dict[str, A
         "binding:vnic_type": p.binding_vnic_type,
         "binding:vif_details": dict(p.binding_vif_details or {}),
         "binding:profile": dict(p.binding_profile or {}),
-        "dns_name": p.dns_name, "dns_assignment": [], "extra_dhcp_opts": [],
+        "dns_name": p.dns_name, "dns_assignment": [],
+        "extra_dhcp_opts": [dict(o) for o in p.extra_dhcp_opts or []],
         "qos_policy_id": None, "qos_network_policy_id": None,
         "propagate_uplink_status": False, "ip_allocation": "immediate"})
     return body
