@@ -4,6 +4,7 @@ delete gives back, against the real volume service and fake compute hosts."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -213,3 +214,78 @@ def test_create_refuses_bad_mappings(cloud: Cloud) -> None:
                               json={"server": {**base, **extra}})
         assert r.status_code == 400, (extra, r.text)
     assert len(cloud.client.get(f"{C}/servers", headers=hd).json()["servers"]) == before
+
+
+def agent_instance(cloud: Cloud, uuid: str) -> Any:
+    return next(a.driver.instances[uuid] for a in cloud.app.state.local_agents
+                if uuid in a.driver.instances)
+
+
+def test_in_use_extend_reaches_the_guest(cloud: Cloud) -> None:
+    """Cinder's in-use extend (3.42): the volume grows, then compute hears
+    volume-extended and the server's host resizes the guest's disk."""
+    # on the storage host itself: the volume is attached as a file (over NBD an
+    # extend is refused: NBD clients learn the size once, at connection)
+    here = socket.gethostname()
+    if not any(a.host == here for a in cloud.app.state.local_agents):
+        add_agents(cloud, [here])
+    hd = cloud.admin()
+    vm = active_server(cloud, hd, availability_zone=f"nova:{here}")
+    vol = volume(cloud, hd)
+    r = cloud.client.post(f"{C}/servers/{vm['id']}/os-volume_attachments", headers=hd,
+                          json={"volumeAttachment": {"volumeId": vol["id"]}})
+    assert r.status_code == 200, r.text
+    assert get_volume(cloud, hd, vol["id"])["status"] == "in-use"
+    act = f"{V(cloud, hd)}/volumes/{vol['id']}/action"
+    r = cloud.client.post(act, headers=hd, json={"os-extend": {"new_size": 2}})
+    assert r.status_code == 400, r.text  # in-use extend needs 3.42
+    r = cloud.client.post(act, headers={**hd, "OpenStack-API-Version": "volume 3.42"},
+                          json={"os-extend": {"new_size": 2}})
+    assert r.status_code == 202, r.text
+    v = wait_volume(cloud, hd, vol["id"], "in-use")
+    wait(lambda: get_volume(cloud, hd, vol["id"])["size"] == 2)
+    wait(lambda: agent_instance(cloud, vm["id"]).volume_sizes.get(vol["id"]) == 2 << 30)
+    assert v["attachments"][0]["server_id"] == vm["id"]
+    # an available volume's extend tells no server
+    other = volume(cloud, hd)
+    r = cloud.client.post(f"{V(cloud, hd)}/volumes/{other['id']}/action", headers=hd,
+                          json={"os-extend": {"new_size": 3}})
+    assert r.status_code == 202, r.text
+    wait(lambda: get_volume(cloud, hd, other["id"])["size"] == 3)
+    assert other["id"] not in agent_instance(cloud, vm["id"]).volume_sizes
+
+
+def test_server_external_events(cloud: Cloud) -> None:
+    """Nova's os-server-external-events: admin only, a code per event, 200 / 207 /
+    404 for the whole; volume-extended resizes the attached disk on the host."""
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    vm = active_server(cloud, hd)
+    vol = volume(cloud, hd)
+    r = cloud.client.post(f"{C}/servers/{vm['id']}/os-volume_attachments", headers=hd,
+                          json={"volumeAttachment": {"volumeId": vol["id"]}})
+    assert r.status_code == 200, r.text
+    path = f"{C}/os-server-external-events"
+    ev = {"name": "volume-extended", "server_uuid": vm["id"], "tag": vol["id"]}
+    r = cloud.client.post(path, headers=hd, json={"events": [ev]})
+    assert r.status_code == 403, r.text
+    admin = cloud.admin()
+    r = cloud.client.post(path, headers=admin, json={"events": [ev]})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"events": [{**ev, "status": "completed", "code": 200}]}
+    wait(lambda: agent_instance(cloud, vm["id"]).volume_sizes.get(vol["id"]) == 1 << 30)
+    missing = "00000000-0000-4000-8000-000000000000"
+    r = cloud.client.post(path, headers=admin, json={"events": [
+        ev, {"name": "network-changed", "server_uuid": missing}]})
+    assert r.status_code == 207, r.text
+    assert [e["code"] for e in r.json()["events"]] == [200, 404]
+    assert r.json()["events"][1]["status"] == "failed"
+    r = cloud.client.post(path, headers=admin, json={"events": [
+        {"name": "network-vif-plugged", "server_uuid": missing, "status": "completed"}]})
+    assert r.status_code == 404, r.text
+    assert r.json()["events"][0]["code"] == 404
+    for bad in ({"events": []}, {"events": [{"name": "reboot", "server_uuid": vm["id"]}]},
+                {"events": [{"name": "network-changed"}]},
+                {"events": [{**ev, "extra": 1}]}, {}):
+        r = cloud.client.post(path, headers=admin, json=bad)
+        assert r.status_code == 400, (bad, r.text)

@@ -37,6 +37,7 @@ from overcast.bus.messages import (
     DesiredInstancesReply,
     DesiredState,
     DetachVolume,
+    ExtendAttachedVolume,
     HostHeartbeat,
     InstanceSpec,
     InstanceState,
@@ -173,7 +174,7 @@ class Agent:
         if isinstance(msg, ConsoleOutput):
             return ConsoleOutputReply(
                 output=await self.driver.console_output(msg.uuid, msg.length))
-        if isinstance(msg, AttachVolume | DetachVolume):
+        if isinstance(msg, AttachVolume | DetachVolume | ExtendAttachedVolume):
             return await self._volume(msg)
         log.warning("agent %s ignored unknown message %s", self.host, msg.kind)
         return None
@@ -274,11 +275,17 @@ class Agent:
                                   request_id=msg.request_id)
         await self.bus.cast("conductor", ready)
 
-    async def _volume(self, msg: AttachVolume | DetachVolume) -> VolumeAttachReply:
-        """An attach or detach, answered (a call): retried like any action while the
-        driver says it is worth it; any failure comes back as the reply's error."""
-        what = "attach" if isinstance(msg, AttachVolume) else "detach"
+    async def _volume(self, msg: AttachVolume | DetachVolume | ExtendAttachedVolume
+                      ) -> VolumeAttachReply:
+        """An attach, detach or resize, answered (a call): an attach is retried like
+        any action while the driver says it is worth it; any failure comes back as
+        the reply's error."""
+        what = "attach" if isinstance(msg, AttachVolume) else \
+            "detach" if isinstance(msg, DetachVolume) else "extend"
         try:
+            if isinstance(msg, ExtendAttachedVolume):
+                await self.driver.extend_volume(msg.uuid, msg.volume_id, msg.size_bytes)
+                return VolumeAttachReply(ok=True)
             if isinstance(msg, AttachVolume):
                 info = msg.connection_info
                 data = info.get("data") if isinstance(info, dict) else None

@@ -272,6 +272,18 @@ class DetachVolume(Message):
 
 
 @dataclass
+class ExtendAttachedVolume(Message):
+    """Control plane -> agent (call): an attached volume grew to `size_bytes` (Nova's
+    `volume-extended` event): the running guest is made to see the new size."""
+
+    kind: ClassVar[str] = "extend_attached_volume"
+    reply_type: ClassVar[type[Message] | None] = VolumeAttachReply
+    uuid: str = ""
+    volume_id: str = ""
+    size_bytes: int = 0
+
+
+@dataclass
 class InstanceState(Message):
     """Agent -> control plane: what an instance really is now."""
 

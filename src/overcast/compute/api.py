@@ -20,6 +20,7 @@ from overcast.compute.routes import (
     keypairs,
     quotas,
     server_actions,
+    server_external_events,
     server_groups,
     servers,
     volume_attachments,
@@ -60,7 +61,7 @@ def version(request: Request) -> Response:
 
 ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
-           volume_attachments.routes]
+           volume_attachments.routes, server_external_events.routes]
 
 
 def setup(app: FastAPI) -> None:

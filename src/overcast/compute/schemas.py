@@ -1047,3 +1047,15 @@ VOLUME_SWAP = _nova(_obj({"volumeAttachment": _obj({"volumeId": UUID}, ["volumeI
                          ["volumeAttachment"]))
 VOLUME_ATTACHMENTS_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE,
                                        "offset": QUERY_NON_NEGATIVE}, extra=True))
+
+# ------------------------------------------------------ server external events
+#: Nova's event names; `volume-extended` is Nova's from 2.51, taken here at every
+#: version (this compute stops at 2.47, and block storage sends it).
+EVENT_NAMES = ["network-changed", "network-vif-plugged", "network-vif-unplugged",
+               "network-vif-deleted", "volume-extended"]
+SERVER_EXTERNAL_EVENTS = _nova(_obj({"events": {
+    "type": "array", "minItems": 1, "items": _obj({
+        "server_uuid": UUID, "name": {"type": "string", "enum": EVENT_NAMES},
+        "status": {"type": "string", "enum": ["failed", "completed", "in-progress"]},
+        "tag": {"type": "string", "maxLength": 255}}, ["server_uuid", "name"])}},
+    ["events"]))

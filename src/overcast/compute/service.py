@@ -38,6 +38,7 @@ from overcast.bus.messages import (
 from overcast.compute import models as m
 from overcast.compute import states
 from overcast.compute.audit import migration_consumer
+from overcast.compute.events import ServerEvents
 from overcast.compute.flavors import FlavorService, snapshot
 from overcast.compute.hosts import HostService, host_up, provider_uuid, service_up
 from overcast.compute.instances import finish_delete, instance_spec
@@ -83,6 +84,7 @@ class ComputeService:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.volume = volume
         self.server_volumes = ServerVolumes(db, volume, self.call)
+        self.events = ServerEvents(db, volume, self.call)
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:

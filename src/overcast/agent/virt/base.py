@@ -145,6 +145,12 @@ class Driver(abc.ABC):
         attached is no error. This default refuses."""
         raise PermanentError(f"the {self.name} driver cannot detach volumes")
 
+    async def extend_volume(self, uuid: str, volume_id: str, size_bytes: int) -> None:
+        """An attached volume grew (its bytes already did, on the storage host): make
+        the running guest see `size_bytes` (a stopped one sees it at its next start).
+        A volume that is not attached is no error. This default refuses."""
+        raise PermanentError(f"the {self.name} driver cannot extend attached volumes")
+
     async def snapshot(self, uuid: str, dest: Path) -> str:
         """Write the instance's root disk, as it is now, to the file `dest` and return
         its disk format (Glance's name: raw, qcow2, ...). The instance keeps running

@@ -389,3 +389,20 @@ class ContainerVolumes:
             rec.volumes.remove(vol)
             await self._save(rec)
             log.info("detached volume %s from container %s", volume_id, uuid)
+
+    async def extend_volume(self, uuid: str, volume_id: str, size_bytes: int) -> None:
+        """The grown volume's loop device told to read its file's size again
+        (`losetup -c`): the container's node is that device, so it sees the new
+        size at once. A volume not attached, or with no loop device yet (the
+        container stopped), needs nothing: the next start makes a fresh one."""
+        async with self._lock(uuid):
+            rec = await self._record(uuid)
+            vol = next((v for v in rec.volumes if v.get("volume_id") == volume_id), None)
+            loop = vol.get("loop") if vol else None
+            if not loop or await asyncio.to_thread(_loop_backing, str(loop)) is None:
+                return
+            r = await self._run(["losetup", "-c", str(loop)], check=False, timeout=30)
+            if r.returncode != 0:
+                raise PermanentError(f"volume {volume_id}: losetup -c {loop} failed: "
+                                     f"{r.stderr.strip()}")
+            log.info("volume %s of container %s now %d bytes", volume_id, uuid, size_bytes)

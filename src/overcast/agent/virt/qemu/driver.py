@@ -505,6 +505,21 @@ class QemuDriver(QemuProcess, Driver):
                     raise RetryableError(f"volume {volume_id}: {exc}") from exc
             await asyncio.sleep(0.05)
 
+    async def extend_volume(self, uuid: str, volume_id: str, size_bytes: int) -> None:
+        """The grown volume's format node resized (QMP `block_resize`): the guest's
+        virtio-blk sees the new capacity at once. A stopped guest needs nothing."""
+        async with self._lock(uuid):
+            rec = self._built(await self._record(uuid))
+            if not any(v.get("volume_id") == volume_id for v in rec.volumes):
+                return
+            if await self._status(uuid, rec) == "absent":
+                return
+            try:
+                await self._qmp(uuid, ("block_resize", {
+                    "node-name": volumes.names(volume_id)[0], "size": size_bytes}))
+            except QmpError as exc:
+                raise PermanentError(f"volume {volume_id}: {exc}") from exc
+
     def host_resources(self) -> dict[str, Any]:
         return host_resources(self.env.state_dir, "QEMU",
                               self._accel.name if self._accel else "qemu")
