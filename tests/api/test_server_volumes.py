@@ -4,6 +4,7 @@ delete gives back, against the real volume service and fake compute hosts."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -289,3 +290,73 @@ def test_server_external_events(cloud: Cloud) -> None:
                 {"events": [{**ev, "extra": 1}]}, {}):
         r = cloud.client.post(path, headers=admin, json=bad)
         assert r.status_code == 400, (bad, r.text)
+
+
+def test_volume_backed_snapshot_and_boot_from_it(cloud: Cloud) -> None:
+    """`server image create` of a server booted from volume, as Nova: a forced
+    snapshot of each volume, an active image of no data mapping them (bdm_v2,
+    block_device_mapping, root_device_name); a server booted from that image gets
+    volumes made from the snapshots and boots from the root one."""
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    body = {"name": "bfv-snap", "flavorRef": "1", "imageRef": "", "networks": "none",
+            "block_device_mapping_v2": [
+                {"source_type": "image", "uuid": IMAGE, "destination_type": "volume",
+                 "boot_index": 0, "volume_size": 1, "delete_on_termination": True},
+                {"source_type": "blank", "destination_type": "volume", "volume_size": 2,
+                 "boot_index": -1}]}
+    r = cloud.client.post(f"{C}/servers", headers=h(hd, "2.47"), json={"server": body})
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    s = wait_status(cloud, hd, sid, "ACTIVE")
+    vols = {a["id"]: get_volume(cloud, hd, a["id"])
+            for a in s["os-extended-volumes:volumes_attached"]}
+    r = cloud.client.post(f"{C}/servers/{sid}/action", headers=h(hd, "2.45"),
+                          json={"createImage": {"name": "bfv-image", "metadata": {"k": "v"}}})
+    assert r.status_code == 202, r.text
+    image_id = r.json()["image_id"]
+    img = cloud.client.get(f"/image/v2/images/{image_id}", headers=hd).json()
+    assert img["status"] == "active" and img["size"] == 0, img
+    assert img["bdm_v2"] == "True" and img["root_device_name"] == "/dev/vda"
+    assert img["k"] == "v" and img["image_type"] == "snapshot"
+    assert img["instance_uuid"] == sid and img["visibility"] == "private"
+    mapping = json.loads(img["block_device_mapping"])
+    assert len(mapping) == 2
+    by_dev = {b["device_name"]: b for b in mapping}
+    assert set(by_dev) == {"/dev/vda", "/dev/vdb"}
+    for dev, b in by_dev.items():
+        assert b["source_type"] == "snapshot" and b["destination_type"] == "volume"
+        snap = cloud.client.get(f"{V(cloud, hd)}/snapshots/{b['snapshot_id']}",
+                                headers=hd).json()["snapshot"]
+        assert snap["volume_id"] in vols
+        assert b["volume_size"] == vols[snap["volume_id"]]["size"]
+        assert b["boot_index"] == (0 if dev == "/dev/vda" else None)
+    assert by_dev["/dev/vda"]["delete_on_termination"] is True
+    assert by_dev["/dev/vdb"]["delete_on_termination"] is False
+    for b in mapping:
+        wait(lambda b=b: cloud.client.get(
+            f"{V(cloud, hd)}/snapshots/{b['snapshot_id']}",
+            headers=hd).json()["snapshot"]["status"] == "available", 60)
+    actions = cloud.client.get(f"{C}/servers/{sid}/os-instance-actions", headers=hd).json()
+    assert actions["instanceActions"][0]["action"] == "createImage"
+
+    # boot from the image: volumes from the snapshots, the root one boots it
+    r = cloud.client.post(f"{C}/servers", headers=h(hd, "2.47"), json={"server": {
+        "name": "from-bfv-image", "flavorRef": "1", "imageRef": image_id,
+        "networks": "none"}})
+    assert r.status_code == 202, r.text
+    new = wait_status(cloud, hd, r.json()["server"]["id"], "ACTIVE")
+    assert new["image"] == ""
+    made = {a["id"]: get_volume(cloud, hd, a["id"])
+            for a in new["os-extended-volumes:volumes_attached"]}
+    assert len(made) == 2
+    snaps = {b["snapshot_id"]: b for b in mapping}
+    for v in made.values():
+        assert v["snapshot_id"] in snaps and v["status"] == "in-use"
+        assert v["attachments"][0]["device"] == snaps[v["snapshot_id"]]["device_name"]
+        assert v["size"] == snaps[v["snapshot_id"]]["volume_size"]
+    root = next(v for v in made.values() if v["attachments"][0]["device"] == "/dev/vda")
+    assert root["bootable"] == "true"
+    assert root["volume_image_metadata"]["image_id"] == IMAGE
+    for gone in (new["id"], sid):
+        assert cloud.client.delete(f"{C}/servers/{gone}", headers=hd).status_code == 204

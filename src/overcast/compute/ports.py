@@ -153,6 +153,12 @@ class VolumePort(Protocol):
         """A new volume's id (the caller polls `lookup` until it is available)."""
         ...
 
+    def snapshot_for_instance(self, ctx: RequestContext, volume_id: str, *, name: str,
+                              description: str = "") -> str:
+        """A forced snapshot of a server's volume (a volume-backed server's image):
+        its id."""
+        ...
+
     def delete_for_instance(self, volume_id: str, /) -> None:
         """delete_on_termination."""
         ...

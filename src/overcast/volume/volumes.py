@@ -222,6 +222,7 @@ class Volumes:
                            name=name, description=description, status="creating",
                            multiattach=False, bootable=False)
             az = req.get("availability_zone")
+            origin: str | None = None
             if req.get("snapshot_id"):
                 snap = common.snapshot(s, ctx, req["snapshot_id"])
                 if snap.status != "available":
@@ -233,6 +234,7 @@ class Volumes:
                         f"Volume size '{size}'GB cannot be smaller than the snapshot size "
                         f"{snap.size}GB. They must be >= original snapshot size.")
                 src = s.get(m.Volume, snap.volume_id)
+                origin = src.id if src is not None else None
                 row.snapshot_id, row.host = snap.id, snap.host
                 row.bootable = bool(src and src.bootable)
                 vtype = vtype or (s.get(m.VolumeType, snap.volume_type_id or "")
@@ -250,6 +252,7 @@ class Volumes:
                         f"Volume size '{size}'GB cannot be smaller than original volume "
                         f"size {src.size}GB. They must be >= original volume size.")
                 row.source_volid, row.host, row.bootable = src.id, src.host, src.bootable
+                origin = src.id
                 vtype = vtype or (s.get(m.VolumeType, src.volume_type_id or "")
                                   if src.volume_type_id else None)
                 az = az or src.availability_zone
@@ -294,6 +297,14 @@ class Volumes:
             if image is not None:
                 common.set_metadata(s, m.VolumeImageMetadata, "volume_id", vid,
                                     image_metadata(image), replace=True)
+            elif origin is not None:
+                # as Cinder: a volume made from a snapshot or a volume keeps the image
+                # metadata of its origin (so a server booted from it knows its image)
+                meta = {r.key: r.value for r in s.scalars(select(m.VolumeImageMetadata)
+                        .where(m.VolumeImageMetadata.volume_id == origin))}
+                if meta:
+                    common.set_metadata(s, m.VolumeImageMetadata, "volume_id", vid, meta,
+                                        replace=True)
             building = row.status == "creating"
             out = self.views(s, ctx, [row], base, ver)[0]
         if building:
