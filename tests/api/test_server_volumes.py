@@ -360,3 +360,53 @@ def test_volume_backed_snapshot_and_boot_from_it(cloud: Cloud) -> None:
     assert root["volume_image_metadata"]["image_id"] == IMAGE
     for gone in (new["id"], sid):
         assert cloud.client.delete(f"{C}/servers/{gone}", headers=hd).status_code == 204
+
+
+def test_deprecated_volume_proxies(cloud: Cloud) -> None:
+    """Nova's os-volumes and os-snapshots (up to 2.35; 404 from 2.36), the caller's
+    own block storage in Nova's shapes; os-volumes_boot creates a server."""
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    r = cloud.client.post(f"{C}/os-volumes", headers=hd, json={"volume": {
+        "size": 1, "display_name": "old", "display_description": "d",
+        "metadata": {"a": "b"}}})
+    assert r.status_code == 200, r.text
+    vol = r.json()["volume"]
+    assert vol["displayName"] == "old" and vol["size"] == 1 and vol["metadata"] == {"a": "b"}
+    assert vol["attachments"] == [{}]
+    vid = vol["id"]
+    wait(lambda: cloud.client.get(f"{C}/os-volumes/{vid}", headers=hd)
+         .json()["volume"]["status"] == "available")
+    for path in ("os-volumes", "os-volumes/detail"):
+        listed = cloud.client.get(f"{C}/{path}", headers=hd).json()["volumes"]
+        assert [v["id"] for v in listed] == [vid]
+    other = cloud.make_project_user()["headers"]
+    assert cloud.client.get(f"{C}/os-volumes/{vid}", headers=other).status_code == 404
+    assert cloud.client.get(f"{C}/os-volumes", headers=other).json()["volumes"] == []
+    assert cloud.client.get(f"{C}/os-volumes/{vid}", headers=h(hd, "2.36")).status_code == 404
+    for bad in ({"volume": {"size": 0}}, {"volume": {"size": "#$%"}}, {"volume": {}},
+                {"volume": {"size": 1, "foo": 1}}):
+        assert cloud.client.post(f"{C}/os-volumes", headers=hd, json=bad).status_code == 400
+    r = cloud.client.post(f"{C}/os-snapshots", headers=hd, json={"snapshot": {
+        "volume_id": vid, "display_name": "s1", "force": "False"}})
+    assert r.status_code == 200, r.text
+    snap = r.json()["snapshot"]
+    assert snap["volumeId"] == vid and snap["displayName"] == "s1"
+    wait(lambda: cloud.client.get(f"{C}/os-snapshots/{snap['id']}", headers=hd)
+         .json()["snapshot"]["status"] == "available")
+    assert [s["id"] for s in cloud.client.get(f"{C}/os-snapshots/detail", headers=hd)
+            .json()["snapshots"]] == [snap["id"]]
+    missing = "00000000-0000-4000-8000-000000000000"
+    r = cloud.client.post(f"{C}/os-snapshots", headers=hd,
+                          json={"snapshot": {"volume_id": missing}})
+    assert r.status_code == 404
+    assert cloud.client.delete(f"{C}/os-snapshots/{snap['id']}", headers=hd).status_code == 202
+    wait(lambda: cloud.client.get(f"{C}/os-snapshots/{snap['id']}",
+                                  headers=hd).status_code == 404)
+    assert cloud.client.delete(f"{C}/os-volumes/{vid}", headers=hd).status_code == 202
+    wait(lambda: cloud.client.get(f"{C}/os-volumes/{vid}", headers=hd).status_code == 404)
+    assert cloud.client.delete(f"{C}/os-volumes/{missing}", headers=hd).status_code == 404
+    r = cloud.client.post(f"{C}/os-volumes_boot", headers=hd, json={"server": {
+        "name": "vb", "flavorRef": "1", "imageRef": IMAGE}})
+    assert r.status_code == 202, r.text
+    wait_status(cloud, hd, r.json()["server"]["id"], "ACTIVE")

@@ -71,6 +71,30 @@ class Instances:
     def delete_for_instance(self, volume_id: str) -> None:
         self.volumes.delete(INTERNAL, volume_id)
 
+    # Nova's deprecated proxies (os-volumes, os-snapshots up to 2.35): Cinder's own
+    # calls with the caller's context, Cinder's views (compute shapes them as Nova)
+    def list_volumes(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+        return list(self.volumes.page(ctx, params, "", VERSIONS.max, detail=True).items)
+
+    def create_volume(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        return self.volumes.create(ctx, body, "", VERSIONS.max)
+
+    def delete_volume(self, ctx: RequestContext, volume_id: str) -> None:
+        self.volumes.delete(ctx, volume_id)
+
+    def list_snapshots(self, ctx: RequestContext, params: dict[str, str]
+                       ) -> list[dict[str, Any]]:
+        return list(self.snapshots.page(ctx, params, VERSIONS.max, detail=True).items)
+
+    def show_snapshot(self, ctx: RequestContext, snapshot_id: str) -> dict[str, Any]:
+        return self.snapshots.show(ctx, snapshot_id, VERSIONS.max)
+
+    def create_snapshot(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        return self.snapshots.create(ctx, body, VERSIONS.max)
+
+    def delete_snapshot(self, ctx: RequestContext, snapshot_id: str) -> None:
+        self.snapshots.delete(ctx, snapshot_id)
+
 
 if TYPE_CHECKING:
     def _fits(i: Instances) -> VolumePort:
