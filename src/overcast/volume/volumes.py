@@ -96,7 +96,7 @@ class Volumes:
 
     # ------------------------------------------------------------ views
     def views(self, s: Session, ctx: RequestContext, rows: list[m.Volume], base: str,
-              ver: APIVersion) -> list[dict[str, Any]]:
+              ver: APIVersion, *, written: bool = False) -> list[dict[str, Any]]:
         ids = [v.id for v in rows]
         meta = common.metadata_of(s, m.VolumeMetadata, "volume_id", ids)
         image = common.metadata_of(s, m.VolumeImageMetadata, "volume_id", ids)
@@ -107,7 +107,8 @@ class Volumes:
                 atts[a.volume_id].append(a)
         types = {t.id: t.name for t in s.scalars(select(m.VolumeType))}
         return [views.volume(base, v, views.VolumeExtras(
-            meta[v.id], image[v.id], atts[v.id], types.get(v.volume_type_id or "")),
+            meta[v.id], image[v.id], atts[v.id], types.get(v.volume_type_id or ""),
+            written=written),
             ver, ctx.is_admin) for v in rows]
 
     def show(self, ctx: RequestContext, volume_id: str, base: str, ver: APIVersion
@@ -306,7 +307,7 @@ class Volumes:
                     common.set_metadata(s, m.VolumeImageMetadata, "volume_id", vid, meta,
                                         replace=True)
             building = row.status == "creating"
-            out = self.views(s, ctx, [row], base, ver)[0]
+            out = self.views(s, ctx, [row], base, ver, written=True)[0]
         if building:
             self.store.storage.spawn(self.build, vid, image.get("disk_format") if image
                                      else "")
@@ -366,7 +367,7 @@ class Volumes:
                                     replace=True)
             v.updated_at = utcnow()
             s.flush()
-            return self.views(s, ctx, [v], base, ver)[0]
+            return self.views(s, ctx, [v], base, ver, written=True)[0]
 
     def delete(self, ctx: RequestContext, volume_id: str, *, cascade: bool = False,
                force: bool = False) -> None:
