@@ -332,7 +332,11 @@ def tempest_conf(facts: Facts, ws: Path) -> configparser.ConfigParser:
     if volume_type:
         lo, hi = facts.volume_range
         c["volume"] = {"catalog_type": volume_type, "region": facts.region,
-                       "min_microversion": lo or "3.0", "max_microversion": hi or "3.0"}
+                       "min_microversion": lo or "3.0", "max_microversion": hi or "3.0",
+                       # what overcast's storage backends report (pools, capabilities)
+                       "vendor_name": "overcast", "storage_protocol": "file/nbd"}
+        # backups need the object store (they answer 503 'not available' without it)
+        c["volume-feature-enabled"] = {"backup": _b("object-store" in cat)}
     if facts.placement_range[1]:
         c["placement"] = {"min_microversion": facts.placement_range[0] or "1.0",
                           "max_microversion": facts.placement_range[1]}

@@ -39,14 +39,19 @@ from overcast.kit.web import (
 log = logging.getLogger("overcast.app")
 
 if TYPE_CHECKING:  # mypy checks that the services fit the ports compute is given
+    from overcast.compute.events import ServerEvents
     from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
     from overcast.image.service import ImageService
     from overcast.network.service import NetworkService
     from overcast.placement.service import PlacementService
+    from overcast.volume.common import ServerEvents as VolumeServerEvents
 
     def _fits(n: NetworkService, i: ImageService, p: PlacementService
               ) -> tuple[NetworkPort, ImagePort, PlacementPort]:
         return n, i, p
+
+    def _tells(e: ServerEvents) -> VolumeServerEvents:
+        return e
 
 #: Service API modules, in mount order. Each has `setup(app)`.
 SERVICE_MODULES = [
@@ -139,6 +144,10 @@ def wire(app: FastAPI) -> None:
             state.db, state.bus, network=getattr(state, "network", None),
             image=getattr(state, "images", None), placement=getattr(state, "placement", None),
             volume=getattr(getattr(state, "volume", None), "instances", None))
+        if getattr(state, "volume", None) is not None:
+            # block storage tells compute of in-use volumes it grew (Cinder's
+            # volume-extended event), through its own port (volume.common.ServerEvents)
+            state.volume.store.compute = state.compute.events
 
 
 def catalog_services(app: FastAPI) -> list[CatalogService]:

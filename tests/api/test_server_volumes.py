@@ -4,6 +4,8 @@ delete gives back, against the real volume service and fake compute hosts."""
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -213,3 +215,198 @@ def test_create_refuses_bad_mappings(cloud: Cloud) -> None:
                               json={"server": {**base, **extra}})
         assert r.status_code == 400, (extra, r.text)
     assert len(cloud.client.get(f"{C}/servers", headers=hd).json()["servers"]) == before
+
+
+def agent_instance(cloud: Cloud, uuid: str) -> Any:
+    return next(a.driver.instances[uuid] for a in cloud.app.state.local_agents
+                if uuid in a.driver.instances)
+
+
+def test_in_use_extend_reaches_the_guest(cloud: Cloud) -> None:
+    """Cinder's in-use extend (3.42): the volume grows, then compute hears
+    volume-extended and the server's host resizes the guest's disk."""
+    # on the storage host itself: the volume is attached as a file (over NBD an
+    # extend is refused: NBD clients learn the size once, at connection)
+    here = socket.gethostname()
+    if not any(a.host == here for a in cloud.app.state.local_agents):
+        add_agents(cloud, [here])
+    hd = cloud.admin()
+    vm = active_server(cloud, hd, availability_zone=f"nova:{here}")
+    vol = volume(cloud, hd)
+    r = cloud.client.post(f"{C}/servers/{vm['id']}/os-volume_attachments", headers=hd,
+                          json={"volumeAttachment": {"volumeId": vol["id"]}})
+    assert r.status_code == 200, r.text
+    assert get_volume(cloud, hd, vol["id"])["status"] == "in-use"
+    act = f"{V(cloud, hd)}/volumes/{vol['id']}/action"
+    r = cloud.client.post(act, headers=hd, json={"os-extend": {"new_size": 2}})
+    assert r.status_code == 400, r.text  # in-use extend needs 3.42
+    r = cloud.client.post(act, headers={**hd, "OpenStack-API-Version": "volume 3.42"},
+                          json={"os-extend": {"new_size": 2}})
+    assert r.status_code == 202, r.text
+    v = wait_volume(cloud, hd, vol["id"], "in-use")
+    wait(lambda: get_volume(cloud, hd, vol["id"])["size"] == 2)
+    wait(lambda: agent_instance(cloud, vm["id"]).volume_sizes.get(vol["id"]) == 2 << 30)
+    assert v["attachments"][0]["server_id"] == vm["id"]
+    # an available volume's extend tells no server
+    other = volume(cloud, hd)
+    r = cloud.client.post(f"{V(cloud, hd)}/volumes/{other['id']}/action", headers=hd,
+                          json={"os-extend": {"new_size": 3}})
+    assert r.status_code == 202, r.text
+    wait(lambda: get_volume(cloud, hd, other["id"])["size"] == 3)
+    assert other["id"] not in agent_instance(cloud, vm["id"]).volume_sizes
+
+
+def test_server_external_events(cloud: Cloud) -> None:
+    """Nova's os-server-external-events: admin only, a code per event, 200 / 207 /
+    404 for the whole; volume-extended resizes the attached disk on the host."""
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    vm = active_server(cloud, hd)
+    vol = volume(cloud, hd)
+    r = cloud.client.post(f"{C}/servers/{vm['id']}/os-volume_attachments", headers=hd,
+                          json={"volumeAttachment": {"volumeId": vol["id"]}})
+    assert r.status_code == 200, r.text
+    path = f"{C}/os-server-external-events"
+    ev = {"name": "volume-extended", "server_uuid": vm["id"], "tag": vol["id"]}
+    r = cloud.client.post(path, headers=hd, json={"events": [ev]})
+    assert r.status_code == 403, r.text
+    admin = cloud.admin()
+    r = cloud.client.post(path, headers=admin, json={"events": [ev]})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"events": [{**ev, "status": "completed", "code": 200}]}
+    wait(lambda: agent_instance(cloud, vm["id"]).volume_sizes.get(vol["id"]) == 1 << 30)
+    missing = "00000000-0000-4000-8000-000000000000"
+    r = cloud.client.post(path, headers=admin, json={"events": [
+        ev, {"name": "network-changed", "server_uuid": missing}]})
+    assert r.status_code == 207, r.text
+    assert [e["code"] for e in r.json()["events"]] == [200, 404]
+    assert r.json()["events"][1]["status"] == "failed"
+    r = cloud.client.post(path, headers=admin, json={"events": [
+        {"name": "network-vif-plugged", "server_uuid": missing, "status": "completed"}]})
+    assert r.status_code == 404, r.text
+    assert r.json()["events"][0]["code"] == 404
+    for bad in ({"events": []}, {"events": [{"name": "reboot", "server_uuid": vm["id"]}]},
+                {"events": [{"name": "network-changed"}]},
+                {"events": [{**ev, "extra": 1}]}, {}):
+        r = cloud.client.post(path, headers=admin, json=bad)
+        assert r.status_code == 400, (bad, r.text)
+
+
+def test_volume_backed_snapshot_and_boot_from_it(cloud: Cloud) -> None:
+    """`server image create` of a server booted from volume, as Nova: a forced
+    snapshot of each volume, an active image of no data mapping them (bdm_v2,
+    block_device_mapping, root_device_name); a server booted from that image gets
+    volumes made from the snapshots and boots from the root one."""
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    body = {"name": "bfv-snap", "flavorRef": "1", "imageRef": "", "networks": "none",
+            "block_device_mapping_v2": [
+                {"source_type": "image", "uuid": IMAGE, "destination_type": "volume",
+                 "boot_index": 0, "volume_size": 1, "delete_on_termination": True},
+                {"source_type": "blank", "destination_type": "volume", "volume_size": 2,
+                 "boot_index": -1}]}
+    r = cloud.client.post(f"{C}/servers", headers=h(hd, "2.47"), json={"server": body})
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    s = wait_status(cloud, hd, sid, "ACTIVE")
+    vols = {a["id"]: get_volume(cloud, hd, a["id"])
+            for a in s["os-extended-volumes:volumes_attached"]}
+    r = cloud.client.post(f"{C}/servers/{sid}/action", headers=h(hd, "2.45"),
+                          json={"createImage": {"name": "bfv-image", "metadata": {"k": "v"}}})
+    assert r.status_code == 202, r.text
+    image_id = r.json()["image_id"]
+    img = cloud.client.get(f"/image/v2/images/{image_id}", headers=hd).json()
+    assert img["status"] == "active" and img["size"] == 0, img
+    assert img["bdm_v2"] == "True" and img["root_device_name"] == "/dev/vda"
+    assert img["k"] == "v" and img["image_type"] == "snapshot"
+    assert img["instance_uuid"] == sid and img["visibility"] == "private"
+    mapping = json.loads(img["block_device_mapping"])
+    assert len(mapping) == 2
+    by_dev = {b["device_name"]: b for b in mapping}
+    assert set(by_dev) == {"/dev/vda", "/dev/vdb"}
+    for dev, b in by_dev.items():
+        assert b["source_type"] == "snapshot" and b["destination_type"] == "volume"
+        snap = cloud.client.get(f"{V(cloud, hd)}/snapshots/{b['snapshot_id']}",
+                                headers=hd).json()["snapshot"]
+        assert snap["volume_id"] in vols
+        assert b["volume_size"] == vols[snap["volume_id"]]["size"]
+        assert b["boot_index"] == (0 if dev == "/dev/vda" else None)
+    assert by_dev["/dev/vda"]["delete_on_termination"] is True
+    assert by_dev["/dev/vdb"]["delete_on_termination"] is False
+    for b in mapping:
+        wait(lambda b=b: cloud.client.get(
+            f"{V(cloud, hd)}/snapshots/{b['snapshot_id']}",
+            headers=hd).json()["snapshot"]["status"] == "available", 60)
+    actions = cloud.client.get(f"{C}/servers/{sid}/os-instance-actions", headers=hd).json()
+    assert actions["instanceActions"][0]["action"] == "createImage"
+
+    # boot from the image: volumes from the snapshots, the root one boots it
+    r = cloud.client.post(f"{C}/servers", headers=h(hd, "2.47"), json={"server": {
+        "name": "from-bfv-image", "flavorRef": "1", "imageRef": image_id,
+        "networks": "none"}})
+    assert r.status_code == 202, r.text
+    new = wait_status(cloud, hd, r.json()["server"]["id"], "ACTIVE")
+    assert new["image"] == ""
+    made = {a["id"]: get_volume(cloud, hd, a["id"])
+            for a in new["os-extended-volumes:volumes_attached"]}
+    assert len(made) == 2
+    snaps = {b["snapshot_id"]: b for b in mapping}
+    for v in made.values():
+        assert v["snapshot_id"] in snaps and v["status"] == "in-use"
+        assert v["attachments"][0]["device"] == snaps[v["snapshot_id"]]["device_name"]
+        assert v["size"] == snaps[v["snapshot_id"]]["volume_size"]
+    root = next(v for v in made.values() if v["attachments"][0]["device"] == "/dev/vda")
+    assert root["bootable"] == "true"
+    assert root["volume_image_metadata"]["image_id"] == IMAGE
+    for gone in (new["id"], sid):
+        assert cloud.client.delete(f"{C}/servers/{gone}", headers=hd).status_code == 204
+
+
+def test_deprecated_volume_proxies(cloud: Cloud) -> None:
+    """Nova's os-volumes and os-snapshots (up to 2.35; 404 from 2.36), the caller's
+    own block storage in Nova's shapes; os-volumes_boot creates a server."""
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    r = cloud.client.post(f"{C}/os-volumes", headers=hd, json={"volume": {
+        "size": 1, "display_name": "old", "display_description": "d",
+        "metadata": {"a": "b"}}})
+    assert r.status_code == 200, r.text
+    vol = r.json()["volume"]
+    assert vol["displayName"] == "old" and vol["size"] == 1 and vol["metadata"] == {"a": "b"}
+    assert vol["attachments"] == [{}]
+    vid = vol["id"]
+    wait(lambda: cloud.client.get(f"{C}/os-volumes/{vid}", headers=hd)
+         .json()["volume"]["status"] == "available")
+    for path in ("os-volumes", "os-volumes/detail"):
+        listed = cloud.client.get(f"{C}/{path}", headers=hd).json()["volumes"]
+        assert [v["id"] for v in listed] == [vid]
+    other = cloud.make_project_user()["headers"]
+    assert cloud.client.get(f"{C}/os-volumes/{vid}", headers=other).status_code == 404
+    assert cloud.client.get(f"{C}/os-volumes", headers=other).json()["volumes"] == []
+    assert cloud.client.get(f"{C}/os-volumes/{vid}", headers=h(hd, "2.36")).status_code == 404
+    for bad in ({"volume": {"size": 0}}, {"volume": {"size": "#$%"}}, {"volume": {}},
+                {"volume": {"size": 1, "foo": 1}}):
+        assert cloud.client.post(f"{C}/os-volumes", headers=hd, json=bad).status_code == 400
+    r = cloud.client.post(f"{C}/os-snapshots", headers=hd, json={"snapshot": {
+        "volume_id": vid, "display_name": "s1", "force": "False"}})
+    assert r.status_code == 200, r.text
+    snap = r.json()["snapshot"]
+    assert snap["volumeId"] == vid and snap["displayName"] == "s1"
+    wait(lambda: cloud.client.get(f"{C}/os-snapshots/{snap['id']}", headers=hd)
+         .json()["snapshot"]["status"] == "available")
+    assert [s["id"] for s in cloud.client.get(f"{C}/os-snapshots/detail", headers=hd)
+            .json()["snapshots"]] == [snap["id"]]
+    missing = "00000000-0000-4000-8000-000000000000"
+    r = cloud.client.post(f"{C}/os-snapshots", headers=hd,
+                          json={"snapshot": {"volume_id": missing}})
+    assert r.status_code == 404
+    assert cloud.client.delete(f"{C}/os-snapshots/{snap['id']}", headers=hd).status_code == 202
+    wait(lambda: cloud.client.get(f"{C}/os-snapshots/{snap['id']}",
+                                  headers=hd).status_code == 404)
+    assert cloud.client.delete(f"{C}/os-volumes/{vid}", headers=hd).status_code == 202
+    wait(lambda: cloud.client.get(f"{C}/os-volumes/{vid}", headers=hd).status_code == 404)
+    assert cloud.client.delete(f"{C}/os-volumes/{missing}", headers=hd).status_code == 404
+    r = cloud.client.post(f"{C}/os-volumes_boot", headers=hd, json={"server": {
+        "name": "vb", "flavorRef": "1", "imageRef": IMAGE}})
+    assert r.status_code == 202, r.text
+    wait_status(cloud, hd, r.json()["server"]["id"], "ACTIVE")

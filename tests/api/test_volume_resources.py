@@ -311,7 +311,8 @@ def test_pools_capabilities_hosts_and_encryption(vol: Vol, adm: Vol) -> None:
     assert adm.get(f"/capabilities/{host}").json()["volume_backend_name"] == "file"
     assert adm.get("/capabilities/nowhere@x").status_code == 404
     hosts = adm.get("/os-hosts").json()["hosts"]
-    assert hosts[0]["host_name"] == host and hosts[0]["service-state"] == "up"
+    assert hosts[0]["host_name"] == host and hosts[0]["service-status"] == "available"
+    assert hosts[0]["service-state"] == "enabled"
     default = [t for t in vol.get("/types").json()["volume_types"]
                if t["name"] == "__DEFAULT__"][0]
     assert vol.get(f"/types/{default['id']}/encryption").json() == {}

@@ -146,3 +146,32 @@ def test_a_volume_outlives_its_attachments(cloud: Live, tmp_path: Path) -> None:
         live.osc("server", "delete", "--wait", name, fmt=False, timeout=120)
     wait_for("the volume", lambda: volume_status(live, "data1") == "available")
     live.osc("volume", "delete", "data1", fmt=False)
+
+
+def test_in_use_extend_reaches_the_guest(cloud: Live) -> None:
+    """`openstack volume set --size 2` of a volume attached to a running guest (3.42):
+    the guest's /sys/block/vdX/size grows from 1 GiB to 2 GiB (in 512-byte sectors)
+    without a detach: block storage grows the file, tells compute (volume-extended),
+    whose host has QEMU `block_resize` the disk."""
+    live = cloud
+    vol = live.osc("volume", "create", "--size", "1", "grow1")
+    wait_for("the volume", lambda: volume_status(live, "grow1") == "available")
+    serial = "".join(c for c in vol["id"][:20] if c.isalnum() or c == "-")
+    s = live.osc("server", "create", "--image", "overcast-tiny", "--flavor", "m1.tiny",
+                 "--nic", "none", "--wait", "vm3", timeout=300)
+    assert s["status"] == "ACTIVE", s
+    wait_for("vm3's guest", lambda: "OVERCAST-GUEST-UP" in console(live, "vm3"))
+    live.osc("server", "add", "volume", "vm3", "grow1", fmt=False)
+    wait_for("vm3 to see 1 GiB", lambda: f"OVERCAST-VOLUME-SIZE {serial} {(1 << 30) // 512}"
+             in console(live, "vm3"), detail=lambda: console(live, "vm3")[-3000:])
+    # (the client negotiates the volume API's version: 3.42 and up extend in-use)
+    live.osc("volume", "set", "--size", "2", "grow1", fmt=False)
+    wait_for("the extend", lambda: live.osc("volume", "show", "grow1")["size"] == 2)
+    assert volume_status(live, "grow1") == "in-use"
+    wait_for("vm3 to see 2 GiB", lambda: f"OVERCAST-VOLUME-SIZE {serial} {(2 << 30) // 512}"
+             in console(live, "vm3"), timeout=60,
+             detail=lambda: console(live, "vm3")[-3000:] + live.log_path.read_text()[-3000:])
+    live.osc("server", "remove", "volume", "vm3", "grow1", fmt=False)
+    wait_for("the detach", lambda: volume_status(live, "grow1") == "available")
+    live.osc("server", "delete", "--wait", "vm3", fmt=False, timeout=120)
+    live.osc("volume", "delete", "grow1", fmt=False)

@@ -37,7 +37,7 @@ from overcast.bus.messages import (
     DesiredInstancesReply,
     DesiredState,
     DetachVolume,
-    GrowAttachedVolume,
+    ExtendAttachedVolume,
     HostHeartbeat,
     InstanceSpec,
     InstanceState,
@@ -174,7 +174,7 @@ class Agent:
         if isinstance(msg, ConsoleOutput):
             return ConsoleOutputReply(
                 output=await self.driver.console_output(msg.uuid, msg.length))
-        if isinstance(msg, AttachVolume | DetachVolume | GrowAttachedVolume):
+        if isinstance(msg, AttachVolume | DetachVolume | ExtendAttachedVolume):
             return await self._volume(msg)
         log.warning("agent %s ignored unknown message %s", self.host, msg.kind)
         return None
@@ -275,15 +275,16 @@ class Agent:
                                   request_id=msg.request_id)
         await self.bus.cast("conductor", ready)
 
-    async def _volume(self, msg: AttachVolume | DetachVolume | GrowAttachedVolume
+    async def _volume(self, msg: AttachVolume | DetachVolume | ExtendAttachedVolume
                       ) -> VolumeAttachReply:
-        """An attach, detach or extend, answered (a call): an attach retried like any
-        action while the driver says it is worth it; any failure comes back as the
-        reply's error."""
-        what = msg.kind.split("_")[0]
+        """An attach, detach or resize, answered (a call): an attach is retried like
+        any action while the driver says it is worth it; any failure comes back as
+        the reply's error."""
+        what = "attach" if isinstance(msg, AttachVolume) else \
+            "detach" if isinstance(msg, DetachVolume) else "extend"
         try:
-            if isinstance(msg, GrowAttachedVolume):
-                await self.driver.extend_volume(msg.uuid, msg.volume_id, int(msg.size))
+            if isinstance(msg, ExtendAttachedVolume):
+                await self.driver.extend_volume(msg.uuid, msg.volume_id, msg.size_bytes)
                 return VolumeAttachReply(ok=True)
             if isinstance(msg, AttachVolume):
                 info = msg.connection_info

@@ -272,16 +272,15 @@ class DetachVolume(Message):
 
 
 @dataclass
-class GrowAttachedVolume(Message):
-    """Control plane -> agent (call): an attached volume grew to `size` bytes (the
-    storage side grew it first); the instance's guest is told. The reply is a
-    VolumeAttachReply."""
+class ExtendAttachedVolume(Message):
+    """Control plane -> agent (call): an attached volume grew to `size_bytes` (Nova's
+    `volume-extended` event): the running guest is made to see the new size."""
 
-    kind: ClassVar[str] = "grow_attached_volume"
+    kind: ClassVar[str] = "extend_attached_volume"
     reply_type: ClassVar[type[Message] | None] = VolumeAttachReply
     uuid: str = ""
     volume_id: str = ""
-    size: int = 0
+    size_bytes: int = 0
 
 
 @dataclass
@@ -610,32 +609,6 @@ class CopyVolumeToImage(Message):
     volume_id: str = ""
     image_id: str = ""
     disk_format: str = "raw"
-
-
-@dataclass
-class ReadVolumeChunk(Message):
-    """A backup's read (Cinder's backup driver on the storage host): `length` bytes
-    of the volume from `offset`; the reply's data has them zlib-compressed in
-    base64 (`data_b64`), their `sha256` and raw `length` (short at the end)."""
-
-    kind: ClassVar[str] = "read_volume_chunk"
-    reply_type: ClassVar[type[Message] | None] = StorageReply
-    volume_id: str = ""
-    offset: int = 0
-    length: int = 0
-
-
-@dataclass
-class WriteVolumeChunk(Message):
-    """A restore's write: the bytes (zlib-compressed, base64) go to the volume at
-    `offset`, once the storage host has checked their `sha256`."""
-
-    kind: ClassVar[str] = "write_volume_chunk"
-    reply_type: ClassVar[type[Message] | None] = StorageReply
-    volume_id: str = ""
-    offset: int = 0
-    data_b64: str = ""
-    sha256: str = ""
 
 
 @dataclass

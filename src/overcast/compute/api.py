@@ -20,9 +20,11 @@ from overcast.compute.routes import (
     keypairs,
     quotas,
     server_actions,
+    server_external_events,
     server_groups,
     servers,
     volume_attachments,
+    volume_proxies,
 )
 from overcast.compute.routes.base import VERSIONS, base_url, reply, router
 from overcast.compute.service import ComputeService
@@ -60,7 +62,8 @@ def version(request: Request) -> Response:
 
 ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
-           volume_attachments.routes]
+           volume_attachments.routes, server_external_events.routes,
+           volume_proxies.routes]
 
 
 def setup(app: FastAPI) -> None:

@@ -1047,3 +1047,27 @@ VOLUME_SWAP = _nova(_obj({"volumeAttachment": _obj({"volumeId": UUID}, ["volumeI
                          ["volumeAttachment"]))
 VOLUME_ATTACHMENTS_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE,
                                        "offset": QUERY_NON_NEGATIVE}, extra=True))
+
+# ------------------------------------------------------ server external events
+#: Nova's event names; `volume-extended` is Nova's from 2.51, taken here at every
+#: version (this compute stops at 2.47, and block storage sends it).
+EVENT_NAMES = ["network-changed", "network-vif-plugged", "network-vif-unplugged",
+               "network-vif-deleted", "volume-extended"]
+SERVER_EXTERNAL_EVENTS = _nova(_obj({"events": {
+    "type": "array", "minItems": 1, "items": _obj({
+        "server_uuid": UUID, "name": {"type": "string", "enum": EVENT_NAMES},
+        "status": {"type": "string", "enum": ["failed", "completed", "in-progress"]},
+        "tag": {"type": "string", "maxLength": 255}}, ["server_uuid", "name"])}},
+    ["events"]))
+
+# ------------------------------------- os-volumes, os-snapshots (up to 2.35)
+_S: dict[str, Any] = {"type": "string"}
+PROXY_LIST_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE, "offset": QUERY_NON_NEGATIVE},
+                              extra=True))
+PROXY_VOLUME_CREATE = _nova(_obj({"volume": _obj({
+    "volume_type": _S, "metadata": {"type": "object"}, "snapshot_id": _S,
+    "size": POSITIVE_INT, "availability_zone": _S, "display_name": _S,
+    "display_description": _S}, ["size"])}, ["volume"]))
+PROXY_SNAPSHOT_CREATE = _nova(_obj({"snapshot": _obj({
+    "volume_id": _S, "force": BOOLEAN,
+    "display_name": _S, "display_description": _S}, ["volume_id"])}, ["snapshot"]))

@@ -15,9 +15,12 @@ is written with the task_state it expects (`UPDATE ... WHERE task_state IS
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+import tempfile
 import uuid as uuidlib
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -38,6 +41,7 @@ from overcast.bus.messages import (
 from overcast.compute import models as m
 from overcast.compute import states
 from overcast.compute.audit import migration_consumer
+from overcast.compute.events import ServerEvents
 from overcast.compute.flavors import FlavorService, snapshot
 from overcast.compute.hosts import HostService, host_up, provider_uuid, service_up
 from overcast.compute.instances import finish_delete, instance_spec
@@ -83,6 +87,7 @@ class ComputeService:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.volume = volume
         self.server_volumes = ServerVolumes(db, volume, self.call)
+        self.events = ServerEvents(db, volume, self.call)
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:
@@ -147,6 +152,20 @@ class ComputeService:
         if req["image_ref"] and self.image is not None:
             image = self.boot_image(ctx, req["image_ref"])
         devices = req.get("block_devices") or []
+        mapped = ServerVolumes.from_image(image)
+        if mapped:
+            # a volume-backed server's snapshot: its volumes are made from the
+            # snapshots it maps (those the request maps itself, by device, win), and
+            # the server boots from the root one, not from the (empty) image
+            asked = {str(d.get("device_name") or "").rsplit("/", 1)[-1] for d in devices}
+            asked.discard("")
+            root_asked = any(d.get("boot_index") == 0 for d in devices)
+            devices = devices + [
+                d for d in mapped
+                if str(d.get("device_name") or "").rsplit("/", 1)[-1] not in asked and
+                not (root_asked and d.get("boot_index") == 0)]
+            if any(d.get("boot_index") == 0 for d in devices):
+                req = {**req, "image_ref": ""}
         self.server_volumes.check_requested(ctx, devices, req["max_count"])
         for d in devices:
             if d["source_type"] == "image" and self.image is not None:
@@ -415,7 +434,8 @@ class ComputeService:
 
     def create_image(self, ctx: RequestContext, uuid: str, name: str,
                      metadata: dict[str, str]) -> str:
-        """createImage: a private snapshot image, filled by the instance's host."""
+        """createImage: a private snapshot image, filled by the instance's host (or,
+        for a volume-backed server, snapshots of its volumes the image maps)."""
         if self.image is None:
             raise Conflict("Snapshots need the image service, which is not running.")
         with self.db.session() as s:
@@ -423,6 +443,8 @@ class ComputeService:
             self._check_lock(ctx, inst)
             states.check("createImage", uuid, inst.vm_state, inst.task_state)
             base_ref, flavor = inst.image_ref, dict(inst.flavor)
+        if self.server_volumes.root_volume(uuid) is not None:
+            return self._snapshot_volume_backed(ctx, uuid, name, metadata)
         props: dict[str, Any] = {}
         # a container's snapshot is a root file system tarball, as its image was
         container_format = "bare"
@@ -466,6 +488,48 @@ class ComputeService:
             raise
         self.cast(f"agent.{host}", SnapshotInstance(uuid=uuid, image_id=image["id"],
                                                     request_id=ctx.request_id))
+        return str(image["id"])
+
+    def _snapshot_volume_backed(self, ctx: RequestContext, uuid: str, name: str,
+                                metadata: dict[str, str]) -> str:
+        """Nova's `snapshot_volume_backed`: each volume of the server snapshotted
+        (forced), and an image with no data (size 0, active) whose properties map
+        those snapshots (`block_device_mapping`, `bdm_v2`, `root_device_name`), on
+        top of the root volume's image properties."""
+        assert self.image is not None
+        root = self.server_volumes.root_volume(uuid)
+        assert root is not None and self.volume is not None
+        base = self.volume.lookup(ctx, root).get("volume_image_metadata") or {}
+        skip = {"checksum", "size", "image_id", "image_name", "container_format",
+                "disk_format", "min_disk", "min_ram", "block_device_mapping", "bdm_v2",
+                "root_device_name", "image_location", "owner_specified.openstack.md5",
+                "owner_specified.openstack.sha256", "owner_specified.openstack.object"}
+        props: dict[str, Any] = {k: v for k, v in base.items()
+                                 if k not in skip and isinstance(v, str)}
+        props.update(metadata)
+        mapping = self.server_volumes.snapshot_mappings(ctx, uuid, name)
+        root_dev = next((str(b["device_name"]) for b in mapping if b["boot_index"] == 0),
+                        "/dev/vda")
+        props.update({"name": name, "visibility": "private", "disk_format": "raw",
+                      "container_format": "bare", "image_type": "snapshot",
+                      "instance_uuid": uuid, "base_image_ref": "",
+                      "user_id": ctx.user_id or "",
+                      "owner_project_name": ctx.project_name or "",
+                      "owner_user_name": ctx.user_name or "",
+                      "block_device_mapping": json.dumps(mapping), "bdm_v2": "True",
+                      "root_device_name": root_dev})
+        image = self.image.create(ctx, props)
+        # no data: the image is made active with zero bytes, as Nova's force_activate
+        # (which labels it qcow2; zero bytes are no qcow2 to this image service's
+        # format check, so they are labelled raw, which they are)
+        try:
+            with tempfile.NamedTemporaryFile(prefix="bfv-snapshot-") as empty:
+                self.image.import_file(image["id"], Path(empty.name), "raw")
+        except Exception:
+            self.image.discard(image["id"])
+            raise
+        with self.db.transaction() as s:
+            self.record_action(s, ctx, uuid, "createImage", "compute_snapshot_instance")
         return str(image["id"])
 
     migration_consumer = staticmethod(migration_consumer)

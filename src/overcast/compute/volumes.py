@@ -23,6 +23,7 @@ opens its own, so the mapping rows are written in short transactions around them
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -323,6 +324,74 @@ class ServerVolumes:
             return None
         vol = self.port.lookup(ctx, root.volume_id)
         return dict(vol.get("volume_image_metadata") or {})
+
+    # ----------------------------------------------------------- snapshot
+    def root_volume(self, uuid: str) -> str | None:
+        """The volume a server boots from (None: it boots from an image)."""
+        with self.db.session() as s:
+            return s.scalar(select(m.BlockDeviceMapping.volume_id).where(
+                m.BlockDeviceMapping.instance_uuid == uuid,
+                m.BlockDeviceMapping.boot_index == 0,
+                m.BlockDeviceMapping.volume_id.isnot(None)))
+
+    def snapshot_mappings(self, ctx: RequestContext, uuid: str, image_name: str
+                          ) -> list[dict[str, Any]]:
+        """Nova's volume-backed snapshot: each of the server's volumes snapshotted
+        (forced: they are in use), as the image's `block_device_mapping` entries (a
+        server booted from the image gets volumes made from these snapshots)."""
+        port = self._volumes()
+        with self.db.session() as s:
+            rows = [(b.volume_id, b.boot_index, b.delete_on_termination, b.device_name,
+                     b.tag) for b in self.mappings(s, uuid) if b.volume_id]
+        out = []
+        for volume_id, boot, delete_it, dev, tag in rows:
+            size = int(port.lookup(ctx, volume_id).get("size") or 1)
+            snap = port.snapshot_for_instance(ctx, volume_id,
+                                              name=f"snapshot for {image_name}")
+            out.append({"source_type": "snapshot", "destination_type": "volume",
+                        "snapshot_id": snap, "volume_id": None, "image_id": None,
+                        "volume_size": size, "boot_index": boot,
+                        "delete_on_termination": bool(delete_it), "device_name": dev,
+                        "disk_bus": "virtio", "device_type": "disk", "guest_format": None,
+                        "no_device": None, "volume_type": None, "tag": tag})
+        return out
+
+    @staticmethod
+    def from_image(image: dict[str, Any]) -> list[dict[str, Any]]:
+        """The volumes an image's `block_device_mapping` asks for (a volume-backed
+        server's snapshot, `bdm_v2` True), as a create's requested devices; [] for
+        an ordinary image."""
+        if str(image.get("bdm_v2", "")).lower() != "true":
+            return []
+        raw = image.get("block_device_mapping")
+        try:
+            entries = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            raise BadRequest(f"Image {image.get('id')} has an invalid "
+                             f"block_device_mapping property.")
+        if not isinstance(entries, list):
+            return []
+        out = []
+        for e in entries:
+            if not isinstance(e, dict) or e.get("destination_type", "volume") != "volume":
+                continue
+            source = e.get("source_type")
+            ref = e.get("snapshot_id") if source == "snapshot" else \
+                e.get("volume_id") if source == "volume" else \
+                e.get("image_id") if source == "image" else None
+            if source not in ("snapshot", "volume", "image", "blank") or \
+                    (source != "blank" and not ref):
+                raise BadRequest(f"Block Device Mapping is Invalid: image "
+                                 f"{image.get('id')} maps a {source} with no id.")
+            boot = e.get("boot_index")
+            out.append({"source_type": source, "uuid": ref,
+                        "boot_index": int(boot) if boot is not None and int(boot) >= 0
+                        else None,
+                        "volume_size": int(e["volume_size"]) if e.get("volume_size")
+                        else None,
+                        "delete_on_termination": bool(e.get("delete_on_termination")),
+                        "device_name": e.get("device_name"), "tag": e.get("tag")})
+        return out
 
     # ------------------------------------------------------------- delete
     def release(self, uuid: str) -> None:

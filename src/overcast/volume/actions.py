@@ -8,6 +8,7 @@ body).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from overcast.volume.quotas import Quotas
 from overcast.volume.volumes import Volumes
 
 RULE = "volume_extension:volume_actions:"
+log = logging.getLogger("overcast.volume.actions")
 
 
 class Actions:
@@ -90,16 +92,41 @@ class Actions:
     def _extend(self, volume_id: str, host: str, new_size: int) -> None:
         reply = self.store.storage.call(host, ExtendVolume(volume_id=volume_id,
                                                            size_gb=new_size))
+        servers: list[str] = []
         with self.store.db.transaction() as s:
             v = s.get(m.Volume, volume_id)
             if v is None or v.status != "extending":
                 return
             if reply.ok:
                 v.size, v.status = new_size, v.previous_status or "available"
+                if v.status == "in-use":
+                    servers = sorted({a.instance_uuid for a in s.scalars(
+                        select(m.Attachment).where(m.Attachment.volume_id == v.id))
+                        if a.instance_uuid})
             else:
                 v.status, v.fault = "error_extending", (reply.error or "")[:1024]
                 messages.record(s, v.project_id, "VOLUME", v.id, "007", "001", reply.error)
             v.previous_status = None
+        self._tell_servers(volume_id, servers)
+
+    def _tell_servers(self, volume_id: str, servers: list[str]) -> None:
+        """As Cinder after an in-use extend: compute hears `volume-extended` for each
+        server the volume is attached to, and has the guest see the new size. The
+        volume is extended whatever compute answers (Cinder only logs it too)."""
+        compute = self.store.compute
+        if not servers or compute is None:
+            return
+        try:
+            answers = compute.external_events([
+                {"name": "volume-extended", "server_uuid": uuid, "tag": volume_id}
+                for uuid in servers])
+        except Exception:  # noqa: BLE001 - the extend itself is done
+            log.exception("compute was not told that volume %s grew", volume_id)
+            return
+        for a in answers:
+            if a.get("code") != 200:
+                log.warning("compute refused volume-extended of %s for server %s: %s",
+                            volume_id, a.get("server_uuid"), a.get("code"))
 
     def do_revert(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
                   ver: APIVersion) -> tuple[int, Any]:

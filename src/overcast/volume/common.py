@@ -131,6 +131,15 @@ class Storage:
         self.loop.call_soon_threadsafe(start)
 
 
+class ServerEvents(Protocol):
+    """What block storage tells compute (Nova's `os-server-external-events`, as
+    Cinder calls it): events such as `volume-extended` (tag: the volume id) for the
+    servers a volume is attached to. Wired in app.py; this service never imports
+    compute. The answer is the events with a `code` each (200, 404, 422)."""
+
+    def external_events(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+
 class Store:
     def __init__(self, db: Database, storage: Storage, images: ImageSource | None = None,
                  *, availability_zone: str = "nova") -> None:
@@ -138,6 +147,8 @@ class Store:
         self.storage = storage
         self.images = images
         self.availability_zone = availability_zone
+        #: compute, when this cloud runs one (app.py sets it)
+        self.compute: ServerEvents | None = None
 
 
 # ------------------------------------------------------------------ lookups

@@ -15,6 +15,7 @@ from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict
 from overcast.volume.attachments import Attachments
 from overcast.volume.common import Store
+from overcast.volume.snapshots import Snapshots
 from overcast.volume.versions import VERSIONS
 from overcast.volume.volumes import Volumes
 
@@ -25,10 +26,12 @@ if TYPE_CHECKING:  # mypy checks that this is what compute's VolumePort asks for
 
 
 class Instances:
-    def __init__(self, store: Store, volumes: Volumes, attachments: Attachments) -> None:
+    def __init__(self, store: Store, volumes: Volumes, attachments: Attachments,
+                 snapshots: Snapshots) -> None:
         self.store = store
         self.volumes = volumes
         self.attachments = attachments
+        self.snapshots = snapshots
 
     def lookup(self, ctx: RequestContext, volume_id: str) -> dict[str, Any]:
         """The Cinder view of a volume the caller can see (NotFound otherwise)."""
@@ -57,8 +60,40 @@ class Instances:
                            "snapshot_id": snapshot_id, "source_volid": source_volid}}
         return str(self.volumes.create(ctx, body, "", VERSIONS.max)["id"])
 
+    def snapshot_for_instance(self, ctx: RequestContext, volume_id: str, *, name: str,
+                              description: str = "") -> str:
+        """A snapshot of a server's volume, in use or not (`force`, as Nova asks for
+        a volume-backed server's image); its id (it becomes available later)."""
+        body = {"snapshot": {"volume_id": volume_id, "force": True, "name": name,
+                             "description": description}}
+        return str(self.snapshots.create(ctx, body, VERSIONS.max)["id"])
+
     def delete_for_instance(self, volume_id: str) -> None:
         self.volumes.delete(INTERNAL, volume_id)
+
+    # Nova's deprecated proxies (os-volumes, os-snapshots up to 2.35): Cinder's own
+    # calls with the caller's context, Cinder's views (compute shapes them as Nova)
+    def list_volumes(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+        return list(self.volumes.page(ctx, params, "", VERSIONS.max, detail=True).items)
+
+    def create_volume(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        return self.volumes.create(ctx, body, "", VERSIONS.max)
+
+    def delete_volume(self, ctx: RequestContext, volume_id: str) -> None:
+        self.volumes.delete(ctx, volume_id)
+
+    def list_snapshots(self, ctx: RequestContext, params: dict[str, str]
+                       ) -> list[dict[str, Any]]:
+        return list(self.snapshots.page(ctx, params, VERSIONS.max, detail=True).items)
+
+    def show_snapshot(self, ctx: RequestContext, snapshot_id: str) -> dict[str, Any]:
+        return self.snapshots.show(ctx, snapshot_id, VERSIONS.max)
+
+    def create_snapshot(self, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+        return self.snapshots.create(ctx, body, VERSIONS.max)
+
+    def delete_snapshot(self, ctx: RequestContext, snapshot_id: str) -> None:
+        self.snapshots.delete(ctx, snapshot_id)
 
 
 if TYPE_CHECKING:

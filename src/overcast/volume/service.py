@@ -50,7 +50,8 @@ class VolumeService:
         self.actions = Actions(self.store, self.volumes, self.attachments, self.quotas)
         self.snapshots = Snapshots(self.store, self.quotas)
         self.transfers = Transfers(self.store, self.quotas)
-        self.instances = Instances(self.store, self.volumes, self.attachments)
+        self.instances = Instances(self.store, self.volumes, self.attachments,
+                                   self.snapshots)
         self.messages = Messages(self.store)
         self.groups = Groups(self.store, self.volumes, self.snapshots)
         self.qos = Qos(self.store)

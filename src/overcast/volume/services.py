@@ -155,8 +155,9 @@ class Services:
         with self.store.db.session() as s:
             rows = list(s.scalars(select(m.StorageService).order_by(m.StorageService.host)))
         return [{"host_name": r.host, "service": r.binary, "zone": r.availability_zone,
-                 "service-status": "disabled" if r.disabled else "enabled",
-                 "service-state": "up" if self.up(r) else "down",
+                 # as Cinder's os-hosts: status is liveness, state the admin's switch
+                 "service-status": "available" if self.up(r) else "unavailable",
+                 "service-state": "disabled" if r.disabled else "enabled",
                  "last-update": views.when(r.updated_at)} for r in rows]
 
     # ------------------------------------------------------------ log levels (3.32)

@@ -112,7 +112,7 @@ class Snapshots:
             if req.get("metadata"):
                 common.set_metadata(s, m.SnapshotMetadata, "snapshot_id", sid,
                                     req["metadata"], replace=True)
-            out = self.views(s, [snap], ver)[0]
+            out = written(self.views(s, [snap], ver)[0])
             host = v.host
         if host is None:
             self._finish(sid, False, "the volume has no storage host")
@@ -149,7 +149,7 @@ class Snapshots:
                     setattr(snap, attr, req[key])
             snap.updated_at = utcnow()
             s.flush()
-            return self.views(s, [snap], ver)[0]
+            return written(self.views(s, [snap], ver)[0])
 
     def delete(self, ctx: RequestContext, snapshot_id: str, *, force: bool = False) -> None:
         with self.store.db.transaction() as s:
@@ -209,3 +209,12 @@ class Snapshots:
             if row is None:
                 raise errors.metadata_key_not_found(key, "Snapshot", snap.id)
             s.delete(row)
+
+
+def written(view: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot as Cinder answers its create or update: its own fields, without
+    the extended attributes its reads carry (project, progress)."""
+    for key in ("os-extended-snapshot-attributes:project_id",
+                "os-extended-snapshot-attributes:progress"):
+        view.pop(key, None)
+    return view

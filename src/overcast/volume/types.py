@@ -102,7 +102,10 @@ class Types:
                                      (req.get("extra_specs") or {}).items()}, replace=True)
         except IntegrityError:
             raise errors.type_exists(name) from None
-        return self.show(ctx, tid)
+        out = self.show(ctx, tid)
+        # Cinder's create answers without the QoS link (its view adds it on reads)
+        out.pop("qos_specs_id", None)
+        return out
 
     def update(self, ctx: RequestContext, type_id: str, body: dict[str, Any]
                ) -> dict[str, Any]:
@@ -128,7 +131,11 @@ class Types:
                 t.description = req["description"]
             if "is_public" in req:
                 t.is_public = schemas.flag(req["is_public"])
-        return self.show(ctx, type_id)
+        out = self.show(ctx, type_id)
+        # as Cinder's update: the type's own fields, not its access flag or QoS link
+        for key in ("qos_specs_id", "os-volume-type-access:is_public"):
+            out.pop(key, None)
+        return out
 
     def delete(self, ctx: RequestContext, type_id: str) -> None:
         with self.store.db.transaction() as s:

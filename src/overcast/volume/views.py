@@ -35,6 +35,8 @@ class VolumeExtras:
     image_metadata: dict[str, str] = field(default_factory=dict)
     attachments: list[m.Attachment] = field(default_factory=list)
     type_name: str | None = None
+    #: the answer to a create or an update (no extension attributes)
+    written: bool = False
 
 
 def volume_attachment(a: m.Attachment, host: str | None) -> dict[str, Any]:
@@ -61,12 +63,17 @@ def volume(base: str, v: m.Volume, x: VolumeExtras, ver: APIVersion, admin: bool
         "links": links(base, v.project_id, "volumes", v.id), "user_id": v.user_id,
         "bootable": "true" if v.bootable else "false", "encrypted": False,
         "replication_status": None, "consistencygroup_id": None,
-        "multiattach": v.multiattach, "backup_id": None,
-        "os-vol-tenant-attr:tenant_id": v.project_id,
+        "multiattach": v.multiattach,
     }
-    if x.image_metadata:
-        out["volume_image_metadata"] = x.image_metadata
-    if admin:
+    if ver.at_least("3.47"):
+        out["backup_id"] = None
+    # Cinder answers a create or an update with the volume's own fields: the
+    # extensions' attributes (tenant, host, image metadata) are added to reads only
+    if not x.written:
+        out["os-vol-tenant-attr:tenant_id"] = v.project_id
+        if x.image_metadata:
+            out["volume_image_metadata"] = x.image_metadata
+    if admin and not x.written:
         out["os-vol-host-attr:host"] = v.host
         out["os-vol-mig-status-attr:migstat"] = v.migration_status
         out["os-vol-mig-status-attr:name_id"] = None

@@ -96,7 +96,7 @@ class Volumes:
 
     # ------------------------------------------------------------ views
     def views(self, s: Session, ctx: RequestContext, rows: list[m.Volume], base: str,
-              ver: APIVersion) -> list[dict[str, Any]]:
+              ver: APIVersion, *, written: bool = False) -> list[dict[str, Any]]:
         ids = [v.id for v in rows]
         meta = common.metadata_of(s, m.VolumeMetadata, "volume_id", ids)
         image = common.metadata_of(s, m.VolumeImageMetadata, "volume_id", ids)
@@ -107,7 +107,8 @@ class Volumes:
                 atts[a.volume_id].append(a)
         types = {t.id: t.name for t in s.scalars(select(m.VolumeType))}
         return [views.volume(base, v, views.VolumeExtras(
-            meta[v.id], image[v.id], atts[v.id], types.get(v.volume_type_id or "")),
+            meta[v.id], image[v.id], atts[v.id], types.get(v.volume_type_id or ""),
+            written=written),
             ver, ctx.is_admin) for v in rows]
 
     def show(self, ctx: RequestContext, volume_id: str, base: str, ver: APIVersion
@@ -222,6 +223,7 @@ class Volumes:
                            name=name, description=description, status="creating",
                            multiattach=False, bootable=False)
             az = req.get("availability_zone")
+            origin: str | None = None
             if req.get("snapshot_id"):
                 snap = common.snapshot(s, ctx, req["snapshot_id"])
                 if snap.status != "available":
@@ -233,6 +235,7 @@ class Volumes:
                         f"Volume size '{size}'GB cannot be smaller than the snapshot size "
                         f"{snap.size}GB. They must be >= original snapshot size.")
                 src = s.get(m.Volume, snap.volume_id)
+                origin = src.id if src is not None else None
                 row.snapshot_id, row.host = snap.id, snap.host
                 row.bootable = bool(src and src.bootable)
                 vtype = vtype or (s.get(m.VolumeType, snap.volume_type_id or "")
@@ -250,6 +253,7 @@ class Volumes:
                         f"Volume size '{size}'GB cannot be smaller than original volume "
                         f"size {src.size}GB. They must be >= original volume size.")
                 row.source_volid, row.host, row.bootable = src.id, src.host, src.bootable
+                origin = src.id
                 vtype = vtype or (s.get(m.VolumeType, src.volume_type_id or "")
                                   if src.volume_type_id else None)
                 az = az or src.availability_zone
@@ -294,8 +298,16 @@ class Volumes:
             if image is not None:
                 common.set_metadata(s, m.VolumeImageMetadata, "volume_id", vid,
                                     image_metadata(image), replace=True)
+            elif origin is not None:
+                # as Cinder: a volume made from a snapshot or a volume keeps the image
+                # metadata of its origin (so a server booted from it knows its image)
+                meta = {r.key: r.value for r in s.scalars(select(m.VolumeImageMetadata)
+                        .where(m.VolumeImageMetadata.volume_id == origin))}
+                if meta:
+                    common.set_metadata(s, m.VolumeImageMetadata, "volume_id", vid, meta,
+                                        replace=True)
             building = row.status == "creating"
-            out = self.views(s, ctx, [row], base, ver)[0]
+            out = self.views(s, ctx, [row], base, ver, written=True)[0]
         if building:
             self.store.storage.spawn(self.build, vid, image.get("disk_format") if image
                                      else "")
@@ -355,7 +367,7 @@ class Volumes:
                                     replace=True)
             v.updated_at = utcnow()
             s.flush()
-            return self.views(s, ctx, [v], base, ver)[0]
+            return self.views(s, ctx, [v], base, ver, written=True)[0]
 
     def delete(self, ctx: RequestContext, volume_id: str, *, cascade: bool = False,
                force: bool = False) -> None:

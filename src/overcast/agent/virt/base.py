@@ -145,10 +145,10 @@ class Driver(abc.ABC):
         attached is no error. This default refuses."""
         raise PermanentError(f"the {self.name} driver cannot detach volumes")
 
-    async def extend_volume(self, uuid: str, volume_id: str, size: int) -> None:
-        """Tell the instance that an attached volume grew to `size` bytes (the
-        storage side grew it): a running guest sees the new size. This default
-        refuses."""
+    async def extend_volume(self, uuid: str, volume_id: str, size_bytes: int) -> None:
+        """An attached volume grew (its bytes already did, on the storage host): make
+        the running guest see `size_bytes` (a stopped one sees it at its next start).
+        A volume that is not attached is no error. This default refuses."""
         raise PermanentError(f"the {self.name} driver cannot extend attached volumes")
 
     async def snapshot(self, uuid: str, dest: Path) -> str:

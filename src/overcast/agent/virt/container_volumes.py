@@ -369,22 +369,6 @@ class ContainerVolumes:
             log.info("attached volume %s to container %s as %s", vid, uuid, vol["device"])
             return str(vol["device"])
 
-    async def extend_volume(self, uuid: str, volume_id: str, size: int) -> None:
-        """A raw file volume's loop device told its file grew (`losetup -c`); a
-        volume behind a storage daemon cannot grow live (its FUSE export keeps the
-        size it started with): refused while the container runs."""
-        async with self._lock(uuid):
-            rec = await self._record(uuid)
-            vol = next((v for v in rec.volumes if v.get("volume_id") == volume_id), None)
-            if vol is None:
-                raise PermanentError(f"volume {volume_id} is not attached to {uuid}")
-            if not vol.get("loop") or await self._live_pid(rec) is None:
-                return  # the next start makes the loop device at the new size
-            if needs_daemon(vol["connection_info"]):
-                raise PermanentError(f"volume {volume_id} reaches the container through a "
-                                     "storage daemon: stop the container to extend it")
-            await self._run(["losetup", "-c", str(vol["loop"])], timeout=30)
-
     async def detach_volume(self, uuid: str, volume_id: str, timeout: float = 30) -> None:
         """The node gone from the container, the device denied in its cgroup, the
         loop device detached (the kernel frees it once the guest closes it) and the
@@ -405,3 +389,24 @@ class ContainerVolumes:
             rec.volumes.remove(vol)
             await self._save(rec)
             log.info("detached volume %s from container %s", volume_id, uuid)
+
+    async def extend_volume(self, uuid: str, volume_id: str, size_bytes: int) -> None:
+        """The grown volume's loop device told to read its file's size again
+        (`losetup -c`): the container's node is that device, so it sees the new
+        size at once. A volume not attached, or with no loop device yet (the
+        container stopped), needs nothing: the next start makes a fresh one."""
+        async with self._lock(uuid):
+            rec = await self._record(uuid)
+            vol = next((v for v in rec.volumes if v.get("volume_id") == volume_id), None)
+            loop = vol.get("loop") if vol else None
+            if not loop or await asyncio.to_thread(_loop_backing, str(loop)) is None:
+                return
+            if vol is not None and needs_daemon(vol["connection_info"]):
+                # its FUSE export keeps the size it started with
+                raise PermanentError(f"volume {volume_id} reaches the container through a "
+                                     "storage daemon: stop the container to extend it")
+            r = await self._run(["losetup", "-c", str(loop)], check=False, timeout=30)
+            if r.returncode != 0:
+                raise PermanentError(f"volume {volume_id}: losetup -c {loop} failed: "
+                                     f"{r.stderr.strip()}")
+            log.info("volume %s of container %s now %d bytes", volume_id, uuid, size_bytes)

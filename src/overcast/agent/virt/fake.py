@@ -28,6 +28,8 @@ class FakeInstance:
     console: list[str] = field(default_factory=list)
     #: attached volumes: volume id -> the device name given
     volumes: dict[str, str] = field(default_factory=dict)
+    #: the size in bytes the guest sees of each attached volume once it was extended
+    volume_sizes: dict[str, int] = field(default_factory=dict)
 
 
 class FakeDriver(Driver):
@@ -173,11 +175,12 @@ class FakeDriver(Driver):
         if inst.volumes.pop(volume_id, None) is not None:
             self._save()
 
-    async def extend_volume(self, uuid: str, volume_id: str, size: int) -> None:
-        """Tell the instance that an attached volume grew to `size` bytes; a running
-        guest sees the new size. PermanentError when it is not attached."""
-        if volume_id not in self._get(uuid).volumes:
-            raise PermanentError(f"volume {volume_id} is not attached to {uuid}")
+    async def extend_volume(self, uuid: str, volume_id: str, size_bytes: int) -> None:
+        """The guest sees the attached volume's new size (here: remembered in
+        `volume_sizes`). Not attached: no error."""
+        inst = self._get(uuid)
+        if volume_id in inst.volumes:
+            inst.volume_sizes[volume_id] = size_bytes
 
     async def snapshot(self, uuid: str, dest: Path) -> str:
         """A fake disk: a raw image of 1 MiB that names the instance and its image, so a

@@ -20,6 +20,8 @@
 #       OVERCAST-VOLUME-FILE <serial> <name>: <first line of the file>
 #       OVERCAST-VOLUME-WROTE <serial> guest-<instance id>.txt
 #       OVERCAST-VOLUME-GONE <serial>                (when the disk goes away)
+#       OVERCAST-VOLUME-SIZE <serial> <512-byte sectors>  (when first seen, and each
+#                                     time /sys/block/vdX/size changes: an extend)
 #     A test attaches a disk and reads the console (tests/e2e/test_volume_attach.py).
 # Without DHCP or metadata it still reports within about 10 s, and keeps running.
 #
@@ -238,13 +240,21 @@ volume_seen() {  # $1 serial $2 device
 }
 watch_volumes() {
     known=" "
+    sizes=" "
     while :; do
         present=" "
+        seen=" "
         for b in /sys/block/vd*; do
             [ -e "$b" ] || continue
             vser=$(cat "$b/serial" 2>/dev/null | tr -cd '0-9A-Za-z-')
             [ -n "$vser" ] || continue
             present="$present$vser "
+            sz=$(cat "$b/size" 2>/dev/null)
+            seen="$seen$vser=$sz "
+            case "$sizes" in
+            *" $vser=$sz "*) ;;
+            *) say "OVERCAST-VOLUME-SIZE $vser $sz" ;;
+            esac
             case "$known" in
             *" $vser "*) ;;
             *) grep -q "^/dev/${b##*/} " /proc/mounts || volume_seen "$vser" "/dev/${b##*/}" ;;
@@ -257,6 +267,7 @@ watch_volumes() {
             esac
         done
         known=$present
+        sizes=$seen
         sleep 0.5
     done
 }

@@ -50,8 +50,9 @@ def show_group_type(project_id: str, type_id: str, request: Request,
 def create_group_type(project_id: str, request: Request, body: Any = JSON_BODY,
                       ctx: RequestContext = Ctx) -> Response:
     VERSIONS.require(request, "3.11")
+    # Cinder answers a group type's create (and its specs') with 202
     return reply(request, {"group_type": service(request).groups.create_type(
-        ctx, body["group_type"])})
+        ctx, body["group_type"])}, 202)
 
 
 @routes.put(T + "/{type_id}", dependencies=[ADMIN])
@@ -84,7 +85,7 @@ def set_group_specs(project_id: str, type_id: str, request: Request, body: Any =
                     ctx: RequestContext = Ctx) -> Response:
     VERSIONS.require(request, "3.11")
     return reply(request, {"group_specs": service(request).groups.set_type_specs(
-        ctx, type_id, body["group_specs"])})
+        ctx, type_id, body["group_specs"])}, 202)
 
 
 @routes.get(T + "/{type_id}/group_specs/{key}")

@@ -469,25 +469,6 @@ class QemuDriver(QemuProcess, Driver):
             await self._save(rec)
             log.info("detached volume %s from %s", volume_id, uuid)
 
-    async def extend_volume(self, uuid: str, volume_id: str, size: int) -> None:
-        """QMP block_resize of the volume's format node to `size`: QEMU grows a file
-        volume itself (while it runs it holds the file's lock, so the storage side
-        cannot `qemu-img resize` it), and takes an NBD export's new size; the guest
-        gets a virtio config change and sees the new size. A stopped guest sees it
-        at its next start (the storage side grows the file then)."""
-        async with self._lock(uuid):
-            rec = self._built(await self._record(uuid))
-            if not any(v.get("volume_id") == volume_id for v in rec.volumes):
-                raise PermanentError(f"volume {volume_id} is not attached to {uuid}")
-            if await self._status(uuid, rec) == "absent":
-                return
-            try:
-                await self._qmp(uuid, ("block_resize", {
-                    "node-name": volumes.names(volume_id)[0], "size": int(size)}))
-            except QmpError as exc:
-                raise PermanentError(f"volume {volume_id} could not be extended on "
-                                     f"{uuid}: {exc}") from exc
-
     async def _unplug_volume(self, uuid: str, volume_id: str, timeout: float) -> None:
         fmt_node, _, dev = volumes.names(volume_id)
         deadline = time.monotonic() + timeout
@@ -523,6 +504,21 @@ class QemuDriver(QemuProcess, Driver):
                 if "in use" not in str(exc) or time.monotonic() >= deadline:
                     raise RetryableError(f"volume {volume_id}: {exc}") from exc
             await asyncio.sleep(0.05)
+
+    async def extend_volume(self, uuid: str, volume_id: str, size_bytes: int) -> None:
+        """The grown volume's format node resized (QMP `block_resize`): the guest's
+        virtio-blk sees the new capacity at once. A stopped guest needs nothing."""
+        async with self._lock(uuid):
+            rec = self._built(await self._record(uuid))
+            if not any(v.get("volume_id") == volume_id for v in rec.volumes):
+                return
+            if await self._status(uuid, rec) == "absent":
+                return
+            try:
+                await self._qmp(uuid, ("block_resize", {
+                    "node-name": volumes.names(volume_id)[0], "size": size_bytes}))
+            except QmpError as exc:
+                raise PermanentError(f"volume {volume_id}: {exc}") from exc
 
     def host_resources(self) -> dict[str, Any]:
         return host_resources(self.env.state_dir, "QEMU",
