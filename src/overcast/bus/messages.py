@@ -612,6 +612,32 @@ class CopyVolumeToImage(Message):
 
 
 @dataclass
+class ReadVolumeChunk(Message):
+    """A backup's read (Cinder's backup driver on the storage host): `length` bytes
+    of the volume from `offset`; the reply's data has them zlib-compressed in
+    base64 (`data_b64`), their `sha256` and raw `length` (short at the end)."""
+
+    kind: ClassVar[str] = "read_volume_chunk"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    offset: int = 0
+    length: int = 0
+
+
+@dataclass
+class WriteVolumeChunk(Message):
+    """A restore's write: the bytes (zlib-compressed, base64) go to the volume at
+    `offset`, once the storage host has checked their `sha256`."""
+
+    kind: ClassVar[str] = "write_volume_chunk"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
+    volume_id: str = ""
+    offset: int = 0
+    data_b64: str = ""
+    sha256: str = ""
+
+
+@dataclass
 class StorageHeartbeat(Message):
     """Storage component -> volume service (cast, topic `volume`): this host's
     backend is up, with its capacity in GiB."""
