@@ -148,6 +148,10 @@ def wire(app: FastAPI) -> None:
             # block storage tells compute of in-use volumes it grew (Cinder's
             # volume-extended event), through its own port (volume.common.ServerEvents)
             state.volume.store.compute = state.compute.events
+    if any(spec.type == "s3" for spec in state.specs):
+        from overcast.object.s3.api import wire_auth
+
+        wire_auth(app)
 
 
 def catalog_services(app: FastAPI) -> list[CatalogService]:

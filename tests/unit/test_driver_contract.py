@@ -56,7 +56,7 @@ async def test_lifecycle(driver: Driver) -> None:
 async def test_volumes(driver: Driver, tmp_path: object) -> None:
     """attach_volume/detach_volume (VOLUME_CONTRACT.md): a device name back, the same
     one when attached again, another for a second volume, a freed one reused;
-    attached across a stop and start; extend of an attached volume (refused for a
+    attached across a stop and start; extend of an attached volume (no error for a
     detached one); detach idempotent; a connection_info of no known kind refused."""
     from pathlib import Path
 
@@ -91,8 +91,8 @@ async def test_volumes(driver: Driver, tmp_path: object) -> None:
     for v in vols:
         await driver.detach_volume(s.uuid, v["data"]["volume_id"])
         await driver.detach_volume(s.uuid, v["data"]["volume_id"])  # idempotent
-    with pytest.raises(PermanentError):
-        await driver.extend_volume(s.uuid, vols[1]["data"]["volume_id"], 32 << 20)
+    # a detached volume's late growth is no error (Nova's event may come after)
+    await driver.extend_volume(s.uuid, vols[1]["data"]["volume_id"], 32 << 20)
     with pytest.raises(PermanentError):
         await driver.attach_volume(s.uuid, {"driver_volume_type": "iscsi", "data": {
             "volume_id": str(uuid.uuid4())}}, "")

@@ -384,8 +384,9 @@ class VirtualHostMiddleware:
 
 def setup(app: FastAPI) -> None:
     """Mounted before Swift's `/object` (the longer prefix must be matched first);
-    the store itself is the Swift service's (`app.state.object_store`)."""
-    app.state.s3_auth = S3Authenticator(app.state.identity, mount=MOUNT)
+    the store itself is the Swift service's (`app.state.object_store`); the request
+    checks are given the identity service in `app.wire` (`wire_auth`), once every
+    service exists."""
     app.add_middleware(AmzRequestIdMiddleware)
     public = urlsplit(app.state.settings.public_url or "").hostname
     if public:
@@ -395,4 +396,9 @@ def setup(app: FastAPI) -> None:
         endpoint_path=MOUNT, routers=[router], raw_body_paths=[r"/.*"]))
 
 
-__all__ = ["router", "setup"]
+def wire_auth(app: FastAPI) -> None:
+    """The S3 request checks, against the identity service's EC2 credentials."""
+    app.state.s3_auth = S3Authenticator(app.state.identity, mount=MOUNT)
+
+
+__all__ = ["router", "setup", "wire_auth"]
