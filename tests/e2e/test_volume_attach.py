@@ -483,8 +483,8 @@ async def test_a_guest_that_does_not_release_the_disk(
     sizes = {n["node-name"]: n["image"]["virtual-size"]
              for n in qmp(d, s.uuid, "query-named-block-nodes", {"flat": True})}
     assert sizes[qv.names(vid)[0]] == 96 << 20 and vol.stat().st_size == 96 << 20
-    with pytest.raises(PermanentError, match="not attached"):
-        await d.extend_volume(s.uuid, str(uuid.uuid4()), 1 << 30)
+    # a volume not attached to it: no error (the event may come after a detach)
+    await d.extend_volume(s.uuid, str(uuid.uuid4()), 1 << 30)
     # a read-only volume: the guest reads it and cannot write it
     ro_id = str(uuid.uuid4())
     ro = make_volume(tmp_path, "raw", {"overcast-ro.txt": "read only\n"})
