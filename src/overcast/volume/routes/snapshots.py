@@ -22,6 +22,7 @@ from overcast.volume.routes.base import (
     service,
     version,
 )
+from overcast.volume.routes.metadata import item_routes
 
 routes = router()
 P = "/v3/{project_id}/snapshots"
@@ -127,30 +128,8 @@ def replace_metadata(project_id: str, snapshot_id: str, request: Request,
         ctx, snapshot_id, body["metadata"], replace=True)})
 
 
-@routes.get(P + "/{snapshot_id}/metadata/{key}")
-def get_metadata_item(project_id: str, snapshot_id: str, key: str, request: Request,
-                      ctx: RequestContext = Ctx) -> Response:
-    meta = service(request).snapshots.metadata(ctx, snapshot_id)
-    if key not in meta:
-        raise errors.metadata_key_not_found(key, "Snapshot", snapshot_id)
-    return reply(request, {"meta": {key: meta[key]}})
-
-
-@routes.put(P + "/{snapshot_id}/metadata/{key}")
-@accepts(body=schemas.METADATA_ITEM)
-def set_metadata_item(project_id: str, snapshot_id: str, key: str, request: Request,
-                      body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
-    if key not in body["meta"]:
-        raise errors.invalid_input("Request body and URI mismatch")
-    service(request).snapshots.set_metadata(ctx, snapshot_id, body["meta"], replace=False)
-    return reply(request, {"meta": body["meta"]})
-
-
-@routes.delete(P + "/{snapshot_id}/metadata/{key}")
-def delete_metadata_item(project_id: str, snapshot_id: str, key: str, request: Request,
-                         ctx: RequestContext = Ctx) -> Response:
-    service(request).snapshots.delete_metadata(ctx, snapshot_id, key)
-    return reply(request, None, 200)
+item_routes(routes, P + "/{resource_id}", lambda request: service(request).snapshots,
+            "Snapshot")
 
 
 # ----------------------------------------------------------------- manage existing

@@ -26,6 +26,7 @@ from overcast.volume.routes.base import (
     service,
     version,
 )
+from overcast.volume.routes.metadata import item_routes
 
 routes = router()
 P = "/v3/{project_id}/volumes"
@@ -201,27 +202,5 @@ def replace_metadata(project_id: str, volume_id: str, request: Request,
     return reply(request, {"metadata": out})
 
 
-@routes.get(P + "/{volume_id}/metadata/{key}")
-def get_metadata_item(project_id: str, volume_id: str, key: str, request: Request,
-                      ctx: RequestContext = Ctx) -> Response:
-    meta = service(request).volumes.metadata(ctx, volume_id)
-    if key not in meta:
-        raise errors.metadata_key_not_found(key, "Volume", volume_id)
-    return reply(request, {"meta": {key: meta[key]}})
-
-
-@routes.put(P + "/{volume_id}/metadata/{key}")
-@accepts(body=schemas.METADATA_ITEM)
-def set_metadata_item(project_id: str, volume_id: str, key: str, request: Request,
-                      body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
-    if key not in body["meta"]:
-        raise errors.invalid_input("Request body and URI mismatch")
-    service(request).volumes.set_metadata(ctx, volume_id, body["meta"], replace=False)
-    return reply(request, {"meta": body["meta"]})
-
-
-@routes.delete(P + "/{volume_id}/metadata/{key}")
-def delete_metadata_item(project_id: str, volume_id: str, key: str, request: Request,
-                         ctx: RequestContext = Ctx) -> Response:
-    service(request).volumes.delete_metadata(ctx, volume_id, key)
-    return reply(request, None, 200)
+item_routes(routes, P + "/{resource_id}", lambda request: service(request).volumes,
+            "Volume")
