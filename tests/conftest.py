@@ -8,7 +8,9 @@ to make projects, users and tokens.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -145,3 +147,46 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
 @pytest.fixture
 def fresh_cloud(tmp_path: Path) -> Iterator[Cloud]:
     yield from build_cloud(tmp_path)
+
+
+def _guest_processes(under: str) -> dict[int, str]:
+    """QEMU guests and storage daemons whose command line names a path under `under`
+    (this test session's temporary directory), by pid."""
+    found: dict[int, str] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        exe = Path(argv[0].decode(errors="replace")).name if argv and argv[0] else ""
+        line = b" ".join(argv).decode(errors="replace")
+        if exe.startswith(("qemu-system", "qemu-storage-daemon")) and under in line:
+            found[int(proc.name)] = line[:200]
+    return found
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_leaked_guests(request: pytest.FixtureRequest,
+                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every QEMU guest or storage daemon a test module starts is gone when it ends.
+
+    Guests outlive `overcast up` and the agent by design (a restart must not touch
+    them), so a test that boots one and stops its cloud without deleting the server
+    (or `overcast down --purge`) leaves it running for the rest of the session and
+    after it: CI machines filled up with TCG guests eating both cores. The check
+    looks only at processes naming this session's temporary directory, so other
+    sessions on the same machine are left alone; what it finds is killed, then the
+    module errors with the list, so the leak is fixed where it starts."""
+    under = str(tmp_path_factory.getbasetemp())
+    before = set(_guest_processes(under))
+    yield
+    leaked = {pid: line for pid, line in _guest_processes(under).items()
+              if pid not in before}
+    for pid in leaked:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    if leaked:
+        pytest.fail(f"{request.node.name} left {len(leaked)} guest process(es) running: "
+                    + "; ".join(leaked.values()), pytrace=False)
