@@ -137,23 +137,26 @@ if [ -n "$dev" ]; then
     fi
     umount /mnt/config 2>/dev/null
 fi
-if [ "$source" = none ] && [ "$address" != none ]; then
-    # Keep trying for 4 s. busybox wget -T crashes, so `timeout` bounds each try
-    # (whole seconds, and never past the deadline).
-    deadline=$(($(now) + 400))
+fetch_metadata() {  # $1: seconds to keep trying; 0 when the service answered
+    # busybox wget -T crashes, so `timeout` bounds each try (whole seconds, and
+    # never past the deadline).
+    deadline=$(($(now) + $1 * 100))
     while :; do
         left=$(((deadline - $(now) + 99) / 100))
         [ "$left" -gt 2 ] && left=2
-        [ "$left" -lt 1 ] && break
-        rm -f "$meta"
-        if timeout "$left" wget -q -O "$meta" \
+        [ "$left" -lt 1 ] && return 1
+        rm -f "$meta.part"
+        if timeout "$left" wget -q -O "$meta.part" \
             http://169.254.169.254/openstack/latest/meta_data.json 2>/dev/null &&
-            [ -s "$meta" ]; then
-            source=metadata-service
-            break
+            [ -s "$meta.part" ]; then
+            mv "$meta.part" "$meta"
+            return 0
         fi
         sleep 0.5
     done
+}
+if [ "$source" = none ] && [ "$address" != none ]; then
+    fetch_metadata 4 && source=metadata-service
 fi
 
 # JSON without jq: flatten, and for the top-level keys drop nested objects and
@@ -164,7 +167,7 @@ mkdir -p /root/.ssh
 chmod 700 /root/.ssh
 : >/root/.ssh/authorized_keys
 chmod 600 /root/.ssh/authorized_keys
-if [ "$source" != none ]; then
+read_metadata() {  # sets iid and name, writes the authorized keys, from $meta
     flat=$(tr -d '\n\r\t' <"$meta")
     top=$(echo "$flat" | sed -e ':a' -e 's/\[[^][]*\]/""/' \
         -e 's/{\([^{}]*\){[^{}]*}/{\1""/' -e 'ta')
@@ -180,7 +183,8 @@ if [ "$source" != none ]; then
     echo "$flat" | sed -n 's/.*"public_keys" *: *{\([^}]*\)}.*/\1/p' |
         grep -o ': *"[^"]*"' | sed -e 's/^: *"//' -e 's/"$//' -e 's/\\[nr]//g' \
         -e 's/\\\//\//g' | grep -v '^ *$' | awk '!seen[$0]++' >/root/.ssh/authorized_keys
-fi
+}
+[ "$source" != none ] && read_metadata
 [ -z "$container" ] && hostname "$name"
 echo "$name" >/etc/hostname
 keys=$(grep -c . /root/.ssh/authorized_keys)
@@ -203,6 +207,29 @@ while read -r _type blob _rest; do
     [ -n "$blob" ] && say "key-fingerprint: $fp"
 done </root/.ssh/authorized_keys
 say "uptime: $(cut -d' ' -f1 /proc/uptime)"
+
+# --- 5b. late metadata --------------------------------------------------------------
+# The address may come after the first tries (udhcpc goes on in the background), or
+# the metadata service may be away for a moment (its agent restarting). Then keep
+# asking for two minutes, and once it answers serve the right page and say so: a
+# guest must not call itself `unknown` for ever because of a slow first minute.
+late_metadata() {
+    until [ -s /run/address ]; do
+        [ "$(cut -d. -f1 /proc/uptime)" -gt 120 ] && return 0
+        sleep 1
+    done
+    fetch_metadata 120 || return 0
+    read_metadata
+    [ -z "$container" ] && hostname "$name"
+    echo "$name" >/etc/hostname
+    echo "$iid $name" >/var/www/index.html
+    say "OVERCAST-METADATA-LATE"
+    say "instance-id: $iid"
+    say "hostname: $name"
+    say "address: $(cat /run/address)"
+    say "keys: $(grep -c . /root/.ssh/authorized_keys)"
+}
+[ "$source" = none ] && [ -z "$container" ] && late_metadata &
 
 # --- 6. volumes ---------------------------------------------------------------------
 volume_seen() {  # $1 serial $2 device
