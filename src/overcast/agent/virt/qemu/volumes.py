@@ -44,6 +44,7 @@ order): a hint, as Nova's are; the serial is what identifies the disk.
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 
@@ -103,15 +104,32 @@ def blockdev(connection_info: dict[str, Any], fd_name: str | None = None
     fmt_node, proto_node, _ = names(str(data["volume_id"]))
     ro = bool(data.get("read_only"))
     proto: dict[str, Any]
+    cache: dict[str, Any] = {}
     if connection_info["driver_volume_type"] == "file":
         proto = {"driver": "file", "filename": data["path"], "aio": "threads"}
+        if direct_io(str(data["path"])):
+            cache = {"cache": {"direct": True, "no-flush": False}}
     else:
         server: dict[str, Any] = {"type": "fd", "str": fd_name} if fd_name else \
             {"type": "inet", "host": str(data["host"]), "port": str(data["port"])}
         proto = {"driver": "nbd", "server": server, "export": str(data["export_name"])}
     return {"driver": str(data.get("format") or "raw"), "node-name": fmt_node,
-            "read-only": ro, "discard": "unmap",
-            "file": {**proto, "node-name": proto_node, "read-only": ro}}
+            "read-only": ro, "discard": "unmap", **cache,
+            "file": {**proto, "node-name": proto_node, "read-only": ro, **cache}}
+
+
+def direct_io(path: str) -> bool:
+    """Whether the file can be opened with O_DIRECT (not on tmpfs, for one): a file
+    volume is then read and written past the host's page cache (`cache.direct`,
+    Nova's cache=none), which measured 2-4 times the guest's read throughput of
+    the page-cache path under TCG (bench/volume_attach.py); where it cannot, QEMU
+    keeps the page cache."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
 
 
 #: the PCI slots volumes get (explicitly, the same at hot-plug and on the command
