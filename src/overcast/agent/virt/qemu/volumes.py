@@ -9,6 +9,12 @@ format node over it: qcow2 or raw) and one `virtio-blk-pci` device whose serial 
 the first 20 characters of the volume id (as Nova/libvirt do), so the guest finds
 it at /dev/disk/by-id/virtio-<serial> whatever name its kernel gives it.
 
+A file volume (the compute host is its storage host) is opened with O_DIRECT where
+its file system allows (`cache.direct`, QEMU's thread pool: Nova's cache=none), so
+the guest's page cache is the only one; that measured 2-4 times the guest's reads
+of the page-cache path (bench/volume_attach.py). An NBD volume's cache is the
+storage host's daemon's business (agent/storage/nbd.py).
+
 Attach on a running guest: `blockdev-add` of the format node (the protocol node
 inline) and `device_add`; the guest sees the disk about a second later (ACPI PCI
 hot-plug on `pc`'s root bus). Detach: `device_del`, then the device's disappearance
