@@ -224,14 +224,20 @@ async def vm_dd(d: QemuDriver, uuid_: str, info: dict[str, Any], mib: int,
     `nth` time this volume is attached to this guest), then detached."""
     vid = info["data"]["volume_id"]
     await d.attach_volume(uuid_, info, "")
-    out = await wait_for(d, uuid_, f"OVERCAST-VOLUME-BENCH {vid[:20]}", nth, timeout=300)
-    found = re.findall(rf"OVERCAST-VOLUME-BENCH {vid[:20]} mib=\d+ read_cs=(\d+) "
-                       r"write_cs=(\d+)", out)
+    line = re.compile(rf"OVERCAST-VOLUME-BENCH {vid[:20]} (.*)")
+    deadline = time.monotonic() + 300
+    while len(found := line.findall(await d.console_output(uuid_))) < nth:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no OVERCAST-VOLUME-BENCH from {uuid_} for {vid}")
+        await asyncio.sleep(0.05)
     await d.detach_volume(uuid_, vid)
+    got = re.fullmatch(r"mib=\d+ read_cs=(\d+) write_cs=(\d+)\s*", found[nth - 1])
+    if got is None:
+        raise RuntimeError(f"the guest said: OVERCAST-VOLUME-BENCH {found[nth - 1]}")
     # the guest's watcher (every 0.5 s) must see it gone, or the next attach of
     # the same volume looks to it like the disk it already knows
     await wait_for(d, uuid_, f"OVERCAST-VOLUME-GONE {vid[:20]}", nth)
-    return rates(mib, *found[nth - 1])
+    return rates(mib, got[1], got[2])
 
 
 async def container_dd(cd: Any, uuid_: str, info: dict[str, Any], mib: int,
