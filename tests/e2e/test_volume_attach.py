@@ -251,6 +251,10 @@ async def test_a_volume_moves_between_guests_over_the_bus(
         print(f"\nattach (bus call): {took * 1e3:.0f} ms")
         assert f"OVERCAST-VOLUME {ser} /dev/vdc ext4 files=overcast-host.txt" in out, out
         assert f"OVERCAST-VOLUME-FILE {ser} overcast-host.txt: written on the host" in out
+        # past the host's page cache (O_DIRECT on the file: issue 14's throughput)
+        node = next(n for n in qmp(d, a.uuid, "query-named-block-nodes", {"flat": True})
+                    if n["node-name"] == qv.names(vid)[1])
+        assert node["cache"]["direct"] is True and node["file"] == str(vol)
         # attached again: the same answer, nothing added
         again = await bus.call("agent.vol-host", AttachVolume(
             uuid=a.uuid, volume_id=vid, connection_info=info), timeout=60)
@@ -622,6 +626,10 @@ async def test_a_container_gets_volumes_as_block_devices(
         print(f"\ncontainer attach (loop): {(time.monotonic() - t0) * 1e3:.0f} ms")
         assert sh("head -c 19 /dev/vdb") == "OVERCAST-RAW-VOLUME"
         assert sh(f"readlink /dev/disk/by-id/virtio-{raw_id[:20]}").strip() == "../../vdb"
+        # the raw file's loop device does direct I/O (no second copy in the host's
+        # page cache: issue 14's throughput)
+        loop = Path((await d._record(s.uuid)).volumes[0]["loop"]).name
+        assert Path(f"/sys/block/{loop}/loop/dio").read_text().strip() == "1"
         # written from inside, seen in the file on the host
         sh("printf OVERCAST-WRITTEN-BY-CONTAINER | dd of=/dev/vdb bs=512 seek=1 "
            "conv=notrunc 2>/dev/null && sync")

@@ -129,3 +129,23 @@ def test_exports_file_here_nbd_elsewhere_and_the_daemon_survives_a_crash(
     assert pid is not None
     run(again.stop())
     assert not Path(f"/proc/{pid}").exists()
+
+
+def test_the_export_daemon_outlives_its_clients_disconnecting(driver: FileDriver) -> None:
+    """Issue 14: an export put in an iothread (to speed NBD up) aborted
+    qemu-storage-daemon 7.2 when its first client disconnected (the NBD server's
+    close callback asserts it runs in the main loop, and 7.2 calls it in the
+    export's iothread), taking every volume of the storage host with it. Exports
+    stay in the main loop: clients come and go, the daemon and the bytes stay."""
+    run(driver.create_blank("v", 1))
+    data = run(driver.export("v", {"host": "compute-2"}))["data"]
+    url = f"nbd://127.0.0.1:{data['port']}/{data['export_name']}"
+    pid = driver.nbd._running_pid()
+    for i in range(3):  # each qemu-io connects, writes and disconnects
+        r = subprocess.run(["qemu-io", "-f", "raw", "-c", f"write -P 0x5{i} {i * 512} 512",
+                            url], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert driver.nbd._running_pid() == pid and pid is not None
+    assert driver.volume_path("v").read_bytes()[:1536] == b"".join(
+        bytes([0x50 + i]) * 512 for i in range(3))
+    assert run(driver.list_exports()) == ["v"]

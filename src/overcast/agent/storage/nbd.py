@@ -134,14 +134,17 @@ class NbdServer:
             present = {e["id"] for e in q.execute("query-block-exports")}
             if node in present:
                 return
-            # O_DIRECT and Linux native AIO: the page cache of the storage host is
-            # no use to a remote guest and doubled the copies (measured in
-            # bench/volume.py); a filesystem without O_DIRECT (tmpfs) gets the
-            # default threads and cache instead
+            # O_DIRECT: the page cache of the storage host is no use to a remote
+            # guest and doubled the copies (measured in bench/volume.py); QEMU's
+            # thread pool rather than Linux native AIO or io_uring: a guest's
+            # sequential reads over the export were 20-40% faster with it
+            # (bench/volume_attach.py). A filesystem without O_DIRECT (tmpfs) gets
+            # the page cache instead.
             for fast in (True, False):
-                file: dict[str, Any] = {"driver": "file", "filename": str(path)}
+                file: dict[str, Any] = {"driver": "file", "filename": str(path),
+                                        "aio": "threads"}
                 if fast:
-                    file.update({"cache": {"direct": True}, "aio": "native"})
+                    file["cache"] = {"direct": True}
                 try:
                     q.execute("blockdev-add", {
                         "driver": "raw", "node-name": node, "read-only": read_only,
@@ -155,8 +158,15 @@ class NbdServer:
                                            ) from exc
             try:
                 q.execute("block-export-add", {
-                    # no iothread: QEMU 7.2's daemon exits when a client of an
-                    # export in an iothread disconnects (seen in bench/volume.py)
+                    # No iothread: in QEMU 7.2 the NBD server runs a client's
+                    # close callback (nbd_blockdev_client_closed) in the export's
+                    # AioContext, and that callback asserts it is in the main
+                    # loop: the first client to disconnect from an export in an
+                    # iothread aborts the daemon and every export on it (later
+                    # QEMU hands the callback to the main loop). Nor would it
+                    # pay: an iothread in the guest's QEMU measured no faster
+                    # (bench/volume_attach.py); the daemon's one thread is not
+                    # what limits NBD here, the loopback TCP copy is.
                     "type": "nbd", "id": node, "node-name": node,
                     "name": export_name(volume_id), "writable": not read_only})
             except QmpError as exc:

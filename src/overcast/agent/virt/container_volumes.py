@@ -6,7 +6,9 @@ mount a formatted volume, the guest may not).
 
 The block device is a loop device on the host (the kernel has loop, not nbd):
 
-* a raw file volume: a loop device straight over the file;
+* a raw file volume: a loop device straight over the file, with direct I/O
+  (`losetup --direct-io=on`; the kernel falls back to buffered I/O where the file
+  system cannot);
 * a qcow2 file volume, or any NBD export: a `qemu-storage-daemon` per volume
   presents the guest-visible bytes as a plain file through its FUSE export
   (`--export type=fuse`, built in Debian's QEMU 7.2), and the loop device is over
@@ -184,7 +186,12 @@ class Backing:
         if current and await asyncio.to_thread(_loop_backing, current) == str(path):
             return current
         ro = ["-r"] if self.info["data"].get("read_only") else []
-        r = await self.run(["losetup", "-f", "--show", *ro, str(path)], timeout=30)
+        # direct I/O on a plain file: the container's reads and writes go to the
+        # file past the host's page cache (one copy, not two: the loop device's own
+        # cache is the container's); a FUSE export keeps buffered I/O (its daemon
+        # already opens the file as it should)
+        dio = [] if needs_daemon(self.info) else ["--direct-io=on"]
+        r = await self.run(["losetup", "-f", "--show", *ro, *dio, str(path)], timeout=30)
         return str(r.stdout.strip())
 
     async def release(self, dev: str | None) -> None:

@@ -22,6 +22,10 @@
 #       OVERCAST-VOLUME-GONE <serial>                (when the disk goes away)
 #       OVERCAST-VOLUME-SIZE <serial> <512-byte sectors>  (when first seen, and each
 #                                     time /sys/block/vdX/size changes: an extend)
+#       OVERCAST-VOLUME-BENCH <serial> mib=<n> read_cs=<centiseconds> write_cs=<cs>
+#                                     (a raw disk that starts "OVERCAST-BENCH <n>":
+#                                     n MiB read and written with O_DIRECT, timed;
+#                                     bench/volume_attach.py)
 #     A test attaches a disk and reads the console (tests/e2e/test_volume_attach.py).
 # Without DHCP or metadata it still reports within about 10 s, and keeps running.
 #
@@ -245,6 +249,7 @@ volume_seen() {  # $1 serial $2 device
     fi
     if ! mount -t ext4 -o $opts "$dev" "$where" 2>/dev/null; then
         say "OVERCAST-VOLUME $vser $dev raw files="
+        volume_bench "$vser" "$dev"
         return 0
     fi
     files=$(cd "$where" && ls -1 | grep -E '^(overcast|guest)-.*[.]txt$' | tr '\n' ',')
@@ -264,6 +269,28 @@ volume_seen() {  # $1 serial $2 device
         umount "$where"
         say "OVERCAST-VOLUME-FAILED $vser guest-$iid.txt"
     fi
+}
+volume_bench() {  # $1 serial $2 device: a disk that starts "OVERCAST-BENCH <MiB>"
+    head=$(dd if="$2" bs=64 count=1 2>/dev/null | head -n 1)
+    case "$head" in
+    "OVERCAST-BENCH "*) ;;
+    *) return 0 ;;
+    esac
+    # shellcheck disable=SC2086
+    set -- "$1" "$2" $(echo "${head#OVERCAST-BENCH }" | tr -cd '0-9 ')
+    mib=$3
+    bs=${4:-1}
+    [ -n "$mib" ] && [ "$bs" -gt 0 ] || return 0
+    # <MiB> after the first MiB, read then written in <bs> MiB requests with O_DIRECT
+    # (no page cache in the guest: what the transport gives, not what the guest cached)
+    t0=$(now)
+    dd if="$2" of=/dev/null bs="${bs}M" skip=1048576 count=$((mib / bs)) \
+        iflag=direct,skip_bytes 2>/dev/null
+    t1=$(now)
+    dd if=/dev/zero of="$2" bs="${bs}M" seek=1048576 count=$((mib / bs)) \
+        oflag=direct,seek_bytes conv=fsync 2>/dev/null
+    t2=$(now)
+    say "OVERCAST-VOLUME-BENCH $1 mib=$mib read_cs=$((t1 - t0)) write_cs=$((t2 - t1))"
 }
 watch_volumes() {
     known=" "
