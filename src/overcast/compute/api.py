@@ -18,6 +18,7 @@ from overcast.compute.routes import (
     flavors,
     hosts,
     keypairs,
+    network_proxies,
     quotas,
     server_actions,
     server_external_events,
@@ -63,7 +64,7 @@ def version(request: Request) -> Response:
 ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
            volume_attachments.routes, server_external_events.routes,
-           volume_proxies.routes]
+           volume_proxies.routes, network_proxies.routes]
 
 
 def setup(app: FastAPI) -> None:

@@ -60,6 +60,25 @@ class NetworkPort(Protocol):
         """addSecurityGroup / removeSecurityGroup on the instance's ports."""
         ...
 
+    # Nova's deprecated network proxies (os-security-groups, os-floating-ips,
+    # os-networks...: compute.network_proxies): Neutron's own calls, as the caller.
+    # `kind` is Neutron's singular name ("security_group", "floatingip", "port"...).
+    def list_resources(self, ctx: RequestContext, kind: str,
+                       filters: list[tuple[str, str]], /) -> list[dict[str, Any]]:
+        """Every row of `kind` the caller sees matching Neutron's query filters."""
+        ...
+
+    def show_resource(self, ctx: RequestContext, kind: str, ident: str, /
+                      ) -> dict[str, Any]: ...
+
+    def create_resource(self, ctx: RequestContext, kind: str, body: dict[str, Any], /
+                        ) -> dict[str, Any]: ...
+
+    def update_resource(self, ctx: RequestContext, kind: str, ident: str,
+                        body: dict[str, Any], /) -> dict[str, Any]: ...
+
+    def delete_resource(self, ctx: RequestContext, kind: str, ident: str, /) -> None: ...
+
 
 class ImagePort(Protocol):
     """The image service as compute sees it: boot images and snapshots."""

@@ -1071,3 +1071,22 @@ PROXY_VOLUME_CREATE = _nova(_obj({"volume": _obj({
 PROXY_SNAPSHOT_CREATE = _nova(_obj({"snapshot": _obj({
     "volume_id": _S, "force": BOOLEAN,
     "display_name": _S, "display_description": _S}, ["volume_id"])}, ["snapshot"]))
+
+# ------------------ os-security-groups, os-floating-ips, os-networks (up to 2.35)
+_SG_NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255,
+                            "pattern": r"\S"}
+PROXY_SECURITY_GROUP_CREATE = _nova(_wrap("security_group", _obj({
+    "name": _SG_NAME, "description": {"type": "string", "maxLength": 255}}, ["name"])))
+PROXY_SECURITY_GROUP_UPDATE = _nova(_wrap("security_group", _obj({
+    "name": _SG_NAME, "description": {"type": "string", "maxLength": 255}})))
+_PORT: dict[str, Any] = {"type": ["integer", "string", "null"]}
+PROXY_SECURITY_GROUP_RULE_CREATE = _nova(_wrap("security_group_rule", _obj({
+    "parent_group_id": {"type": ["string", "integer"]},
+    "ip_protocol": {"type": ["string", "null"]}, "from_port": _PORT, "to_port": _PORT,
+    "cidr": {"type": ["string", "null"]}, "group_id": {"type": ["string", "null"]}},
+    ["parent_group_id"])))
+PROXY_FLOATING_IP_CREATE = _nova({"type": ["object", "null"], "properties": {
+    "pool": {"type": ["string", "null"]}}, "additionalProperties": False})
+ADD_FLOATING_IP = _nova(_obj({"address": IP_ADDRESS, "fixed_address": IP_ADDRESS},
+                             ["address"]))
+REMOVE_FLOATING_IP = _nova(_obj({"address": IP_ADDRESS}, ["address"]))

@@ -137,6 +137,11 @@ class SecurityGroups:
             if s.scalar(select(m.PortSecurityGroup.port_id).where(
                     m.PortSecurityGroup.security_group_id == sg_id).limit(1)):
                 raise errors.group_in_use(sg_id)
+            # rules of other groups that name this one as their remote go with it,
+            # as Neutron's foreign key cascades them
+            for rule in s.scalars(select(m.SecurityGroupRule).where(
+                    m.SecurityGroupRule.remote_group_id == sg_id)):
+                s.delete(rule)
             s.delete(sg)
         self.store.changed("security_group", sg_id)
 
