@@ -286,8 +286,8 @@ FLAVOR_CREATE = _nova(_wrap("flavor", _obj({
     "OS-FLV-EXT-DATA:ephemeral": _flavor_size(0), "swap": _flavor_size(0),
     "rxtx_factor": {"type": ["number", "string"], "pattern": r"^[0-9]{1,38}(\.[0-9]+)?$",
                     "exclusiveMinimum": 0, "maximum": 3.40282e+38},
-    # Nova takes its `boolean` strings here; overcast keeps to JSON booleans
-    "os-flavor-access:is_public": {"type": "boolean"},
+    # Nova's `boolean`: a JSON boolean or one of oslo's strings ("True", "no"...)
+    "os-flavor-access:is_public": BOOLEAN,
     # 2.55, above this API: the parser answers it as Nova does below 2.55
     "description": _ANY,
 }, ["name", "ram", "vcpus", "disk"])))
@@ -395,7 +395,9 @@ def flavor_list_query(q: Query) -> dict[str, Any]:
     raw = q.get("is_public")
     is_public: bool | None = True
     if raw is not None:
-        is_public = None if raw.lower() == "none" else val.query_bool(raw, "is_public")
+        # oslo's bool_from_string, as Nova parses it: its one-letter forms too
+        short = {"t": "true", "y": "yes", "f": "false", "n": "no"}.get(raw.lower(), raw)
+        is_public = None if raw.lower() == "none" else val.query_bool(short, "is_public")
 
     def intq(name: str) -> int | None:
         if q.get(name) is None:
@@ -452,8 +454,8 @@ def flavor_create(body: Any) -> dict[str, Any]:
     if not isinstance(rx, (int, float)) or isinstance(rx, bool) or not 0 < rx < 3.5e38:
         raise BadRequest(f"Invalid input for field/attribute rxtx_factor. Value: {rx}.")
     is_public = f.get("os-flavor-access:is_public", True)
-    if not isinstance(is_public, bool):
-        raise BadRequest("Invalid input for field/attribute os-flavor-access:is_public.")
+    if isinstance(is_public, str):  # the schema let through oslo's strings only
+        is_public = is_public in TRUE_STRINGS
     data = {"name": name, "id": fid, "vcpus": _nonneg_int(f, "vcpus", required=True, minimum=1),
             "ram": _nonneg_int(f, "ram", required=True, minimum=1),
             "disk": _nonneg_int(f, "disk", required=True),
