@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from overcast.compute.routes import (
     flavors,
     hosts,
+    image_proxies,
     keypairs,
     network_proxies,
     quotas,
@@ -64,7 +65,8 @@ def version(request: Request) -> Response:
 ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
            volume_attachments.routes, server_external_events.routes,
-           volume_proxies.routes, network_proxies.routes]
+           volume_proxies.routes, network_proxies.routes,
+           image_proxies.routes]
 
 
 def setup(app: FastAPI) -> None:

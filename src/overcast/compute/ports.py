@@ -99,6 +99,20 @@ class ImagePort(Protocol):
         """Remove a failed snapshot's image, whatever its owner."""
         ...
 
+    # Nova's deprecated image proxy (/images: compute.image_proxies): Glance's own
+    # calls, as the caller, with Glance's views
+    def list_images(self, ctx: RequestContext, params: list[tuple[str, str]], /, *,
+                    limit: int, marker: str | None) -> tuple[list[dict[str, Any]], bool]:
+        """A page of the images the caller sees matching Glance's filters, and
+        whether there is more."""
+        ...
+
+    def update(self, ctx: RequestContext, image_id: str, ops: Any, /) -> dict[str, Any]:
+        """Glance's JSON-patch of an image."""
+        ...
+
+    def delete(self, ctx: RequestContext, image_id: str, /) -> None: ...
+
 
 class Candidate(Protocol):
     """One allocation candidate: where to claim, on which root provider."""
