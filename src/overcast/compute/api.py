@@ -20,6 +20,7 @@ from overcast.compute.routes import (
     image_proxies,
     keypairs,
     network_proxies,
+    os_hosts,
     quotas,
     server_actions,
     server_external_events,
@@ -66,7 +67,7 @@ ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
            volume_attachments.routes, server_external_events.routes,
            volume_proxies.routes, network_proxies.routes,
-           image_proxies.routes]
+           image_proxies.routes, os_hosts.routes]
 
 
 def setup(app: FastAPI) -> None:

@@ -132,3 +132,18 @@ class HostService:
                     used = {}
             out.append((service, used, running.get(service.host, 0)))
         return out
+
+    def usage_by_project(self, host: str) -> dict[str, tuple[int, int, int]]:
+        """(vcpus, memory_mb, disk_gb) of each project's live servers on a host, from
+        their flavors (os-hosts' per-project rows)."""
+        out: dict[str, tuple[int, int, int]] = {}
+        with self.db.session() as s:
+            for project, flavor in s.execute(select(m.Instance.project_id, m.Instance.flavor)
+                                             .where(m.Instance.host == host,
+                                                    m.Instance.deleted.is_(False))):
+                f = flavor or {}
+                cpu, mem, disk = out.get(project, (0, 0, 0))
+                out[project] = (cpu + int(f.get("vcpus") or 0), mem + int(f.get("ram") or 0),
+                                disk + int(f.get("disk") or 0) +
+                                int(f.get("ephemeral") or 0))
+        return out

@@ -1092,3 +1092,8 @@ PROXY_FLOATING_IP_CREATE = _nova({"type": ["object", "null"], "properties": {
 ADD_FLOATING_IP = _nova(_obj({"address": IP_ADDRESS, "fixed_address": IP_ADDRESS},
                              ["address"]))
 REMOVE_FLOATING_IP = _nova(_obj({"address": IP_ADDRESS}, ["address"]))
+
+# -------------------------------------------------------- os-hosts (up to 2.42)
+HOST_UPDATE = _nova(_obj({"status": {"type": "string", "enum": ["enable", "disable"]},
+                          "maintenance_mode": {"type": "string",
+                                               "enum": ["enable", "disable"]}}))

@@ -1,0 +1,64 @@
+"""Compute's admin APIs that Tempest's compute admin set calls: os-hosts (up to 2.42),
+and the admin server actions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.api.test_compute import C, add_agents, boot, h, wait_status
+from tests.conftest import Cloud, build_cloud
+from tests.images import add_image
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    gen = build_cloud(tmp_path_factory.mktemp("novaadmin"))
+    c = next(gen)
+    c.app.state.local_agents = []
+    add_agents(c, ["ha", "hb"])
+    add_image(c.client, c.admin())
+    try:
+        yield c
+    finally:
+        gen.close()
+
+
+def test_os_hosts(cloud: Cloud) -> None:
+    admin = cloud.admin()
+    u = cloud.make_project_user()
+    sid = boot(cloud, u["headers"]).json()["server"]["id"]
+    host = wait_status(cloud, u["headers"], sid, "ACTIVE")
+    hosts = cloud.client.get(f"{C}/os-hosts", headers=admin).json()["hosts"]
+    assert {"host_name": "ha", "service": "compute", "zone": "nova"} in hosts
+    assert len(cloud.client.get(f"{C}/os-hosts?zone=nova", headers=admin).json()["hosts"]) == 2
+    assert cloud.client.get(f"{C}/os-hosts?zone=xxx", headers=admin).json()["hosts"] == []
+    assert cloud.client.get(f"{C}/os-hosts", headers=u["headers"]).status_code == 403
+    assert cloud.client.get(f"{C}/os-hosts", headers=h(admin, "2.43")).status_code == 404
+    # the server's host shows its project's use, from the flavor (m1.tiny: 1 vcpu, 512 MB)
+    r = cloud.client.get(f"{C}/os-hosts", headers=admin)
+    name = next(x["host_name"] for x in r.json()["hosts"]
+                if cloud.client.get(f"{C}/os-hosts/{x['host_name']}", headers=admin).json()[
+                    "host"][-1]["resource"]["project"] == u["project_id"])
+    rows = cloud.client.get(f"{C}/os-hosts/{name}", headers=admin).json()["host"]
+    assert [r["resource"]["project"] for r in rows] == \
+        ["(total)", "(used_now)", "(used_max)", u["project_id"]]
+    assert rows[-1]["resource"]["cpu"] == 1 and rows[-1]["resource"]["host"] == name
+    assert host["status"] == "ACTIVE"
+    assert cloud.client.get(f"{C}/os-hosts/nope", headers=admin).status_code == 404
+    for body, code in (({}, 400), ({"status": "invalid"}, 400),
+                       ({"status": "enable", "maintenance_mode": "enable"}, 501)):
+        assert cloud.client.put(f"{C}/os-hosts/{name}", headers=admin,
+                                json=body).status_code == code, body
+    assert cloud.client.put(f"{C}/os-hosts/nope", headers=admin,
+                            json={"status": "enable"}).status_code == 404
+    r = cloud.client.put(f"{C}/os-hosts/{name}", headers=admin, json={"status": "disable"})
+    assert r.json() == {"host": name, "status": "disabled"}
+    svcs = cloud.client.get(f"{C}/os-services?host={name}", headers=admin).json()["services"]
+    assert svcs[0]["status"] == "disabled"
+    cloud.client.put(f"{C}/os-hosts/{name}", headers=admin, json={"status": "enable"})
+    assert cloud.client.get(f"{C}/os-hosts/nope/reboot", headers=admin).status_code == 404
+    assert cloud.client.get(f"{C}/os-hosts/{name}/reboot", headers=admin).status_code == 501
+    assert cloud.client.get(f"{C}/os-hosts/{name}/startup",
+                            headers=u["headers"]).status_code == 403
