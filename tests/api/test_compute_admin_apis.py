@@ -62,3 +62,39 @@ def test_os_hosts(cloud: Cloud) -> None:
     assert cloud.client.get(f"{C}/os-hosts/{name}/reboot", headers=admin).status_code == 501
     assert cloud.client.get(f"{C}/os-hosts/{name}/startup",
                             headers=u["headers"]).status_code == 403
+
+
+def test_reset_state_inject_network_info_and_migrate(cloud: Cloud) -> None:
+    admin = cloud.admin()
+    u = cloud.make_project_user()
+    sid = boot(cloud, u["headers"]).json()["server"]["id"]
+    wait_status(cloud, u["headers"], sid, "ACTIVE")
+    before = wait_status(cloud, admin, sid, "ACTIVE")
+    act = f"{C}/servers/{sid}/action"
+    for body in ({"os-resetState": {"state": "error"}}, {"injectNetworkInfo": None},
+                 {"migrate": None}):
+        assert cloud.client.post(act, headers=u["headers"], json=body).status_code == 403
+    r = cloud.client.post(act, headers=admin, json={"os-resetState": {"state": "error"}})
+    assert r.status_code == 202, r.text
+    assert wait_status(cloud, admin, sid, "ERROR")["status"] == "ERROR"
+    assert cloud.client.post(act, headers=admin, json={
+        "os-resetState": {"state": "bogus"}}).status_code == 400
+    assert cloud.client.post(f"{C}/servers/00000000-0000-0000-0000-000000000000/action",
+                             headers=admin, json={"os-resetState": {"state": "active"}}
+                             ).status_code == 404
+    cloud.client.post(act, headers=admin, json={"os-resetState": {"state": "active"}})
+    wait_status(cloud, admin, sid, "ACTIVE")
+    assert cloud.client.post(act, headers=admin,
+                             json={"injectNetworkInfo": None}).status_code == 202
+    # a cold migration: the same flavor on the other host, then confirmed
+    r = cloud.client.post(act, headers=admin, json={"migrate": None})
+    assert r.status_code == 202, r.text
+    moved = wait_status(cloud, admin, sid, "VERIFY_RESIZE")
+    assert {moved["OS-EXT-SRV-ATTR:host"], before["OS-EXT-SRV-ATTR:host"]} == {"ha", "hb"}
+    assert moved["flavor"] == before["flavor"]
+    r = cloud.client.post(act, headers=admin, json={"confirmResize": None})
+    assert r.status_code == 204, r.text
+    assert wait_status(cloud, admin, sid, "ACTIVE")["status"] == "ACTIVE"
+    actions = cloud.client.get(f"{C}/servers/{sid}/os-instance-actions", headers=admin)
+    assert {"migrate", "injectNetworkInfo"} <= {a["action"] for a in
+                                                actions.json()["instanceActions"]}

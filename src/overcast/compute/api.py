@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from overcast.compute.routes import (
+    admin_actions,
     flavors,
     hosts,
     image_proxies,
@@ -68,6 +69,8 @@ ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            volume_attachments.routes, server_external_events.routes,
            volume_proxies.routes, network_proxies.routes,
            image_proxies.routes, os_hosts.routes]
+#: modules that add server actions to server_actions.ACTIONS (no routes of their own)
+ACTION_MODULES = [admin_actions]
 
 
 def setup(app: FastAPI) -> None:

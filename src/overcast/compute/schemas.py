@@ -1097,3 +1097,9 @@ REMOVE_FLOATING_IP = _nova(_obj({"address": IP_ADDRESS}, ["address"]))
 HOST_UPDATE = _nova(_obj({"status": {"type": "string", "enum": ["enable", "disable"]},
                           "maintenance_mode": {"type": "string",
                                                "enum": ["enable", "disable"]}}))
+
+# ------------------------------------------------- admin actions (admin_actions)
+RESET_STATE = _nova(_obj({"state": {"type": "string", "enum": ["active", "error"]}},
+                         ["state"]))
+#: `migrate` takes no argument before 2.56 (its `host` comes with 2.56)
+MIGRATE = _nova({"type": ["object", "null"], "properties": {}, "additionalProperties": False})

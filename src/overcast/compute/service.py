@@ -534,18 +534,21 @@ class ComputeService:
 
     migration_consumer = staticmethod(migration_consumer)
 
-    def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str) -> None:
+    def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str | None,
+               migrate: bool = False) -> None:
         """Cold resize on the instance's host: the old allocations move to a migration
-        consumer, the new flavor is claimed for the instance, both in Placement."""
+        consumer, the new flavor is claimed for the instance, both in Placement.
+        `migrate` (an admin's cold migration): the same flavor, on another host."""
         placement = self._placement()
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
+            flavor_ref = inst.flavor_id if migrate else flavor_ref
             try:
-                flavor = self.flavors.get(s, flavor_ref, ctx)
+                flavor = self.flavors.get(s, str(flavor_ref), ctx)
             except NotFound:
                 raise BadRequest(f"Unable to find flavor {flavor_ref}")
-            if flavor.id == inst.flavor_id:
+            if flavor.id == inst.flavor_id and not migrate:
                 raise BadRequest("When resizing, instances must change flavor!")
             states.check("resize", uuid, inst.vm_state, inst.task_state)
             new = snapshot(flavor, self.flavors.extra_specs(s, flavor.id))
@@ -567,7 +570,8 @@ class ComputeService:
         mig = self.migration_consumer(uuid)
         old_allocs = placement.get_allocations(uuid)
         dest = None
-        for target in self._resize_targets(host, zone, resources):
+        targets = self._resize_targets(host, zone, resources)
+        for target in targets[:-1] if migrate else targets:  # a migration moves
             try:
                 # One transaction: the old flavor's resources move to the migration
                 # consumer on the source, the new flavor is claimed on the target.
@@ -589,7 +593,8 @@ class ComputeService:
                 inst.old_flavor, inst.flavor, inst.flavor_id = inst.flavor, new, flavor.id
                 if dest != host:
                     inst.host, inst.resize_source_host = dest, host
-                self.record_action(s, ctx, uuid, "resize", "compute_resize_instance")
+                self.record_action(s, ctx, uuid, "migrate" if migrate else "resize",
+                                   "compute_resize_instance")
                 spec = self._spec(inst)
         except (Conflict, NotFound):
             # Refused: the claim made for the new flavor is undone, once the

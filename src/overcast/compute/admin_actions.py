@@ -1,0 +1,33 @@
+"""The admin server actions that are not the owner's: `os-resetState` (an admin
+forces vm_state to active or error and clears the task, as Nova's reset does: nothing
+is sent to the host), `injectNetworkInfo` (Nova asks the host's driver to write the
+network configuration into the guest; neither libvirt nor overcast's drivers have
+anything to write, so it is recorded and done) and `migrate` (a cold migration: a
+resize to the same flavor on another host, `ComputeService.resize(migrate=True)`).
+The routes are `compute.routes.admin_actions`.
+"""
+
+from __future__ import annotations
+
+from overcast.compute.service import ComputeService
+from overcast.db import utcnow
+from overcast.kit.context import RequestContext
+
+
+class AdminActions:
+    def __init__(self, compute: ComputeService) -> None:
+        self.compute = compute
+
+    def reset_state(self, ctx: RequestContext, uuid: str, state: str) -> None:
+        with self.compute.db.transaction() as s:
+            inst = self.compute.get_instance(s, ctx, uuid)
+            inst.vm_state, inst.task_state, inst.updated_at = state, None, utcnow()
+
+    def inject_network_info(self, ctx: RequestContext, uuid: str) -> None:
+        with self.compute.db.transaction() as s:
+            self.compute.get_instance(s, ctx, uuid)
+            self.compute.record_action(s, ctx, uuid, "injectNetworkInfo",
+                                       "compute_inject_network_info")
+
+    def migrate(self, ctx: RequestContext, uuid: str) -> None:
+        self.compute.resize(ctx, uuid, None, migrate=True)
