@@ -71,6 +71,7 @@ def test_security_groups_are_neutrons_in_novas_shape(cloud: Cloud,
     assert r.status_code == 400, r.text
     r = cloud.client.delete(f"{C}/os-security-groups/{sg['id']}", headers=hd)
     assert r.status_code == 202
+    assert cloud.client.delete(f"{C}/os-security-groups/", headers=hd).status_code == 404
     r = cloud.client.get(f"{C}/os-security-groups/{sg['id']}", headers=hd)
     assert r.status_code == 404
     for bad in ("", " ", "x" * 256):
@@ -97,6 +98,10 @@ def test_security_group_rules_as_nova_checks_them(cloud: Cloud,
     by_group = _rule(cloud, hd, parent_group_id=sg["id"], ip_protocol="tcp", from_port=80,
                      to_port=80, group_id=peer["id"]).json()["security_group_rule"]
     assert by_group["group"] == {"name": "b", "tenant_id": user["project_id"]}
+    r = _rule(cloud, hd, parent_group_id=sg["id"], ip_protocol="tcp", from_port=23,
+              to_port=23, cidr="10.2.3.124/24")
+    assert r.json()["security_group_rule"]["ip_range"] == {"cidr": "10.2.3.124/24"}
+    cidr_rule = r.json()["security_group_rule"]["id"]
     for bad in ({"ip_protocol": "999x", "from_port": 22, "to_port": 22},
                 {"ip_protocol": "tcp", "from_port": 65536, "to_port": 22},
                 {"ip_protocol": "tcp", "from_port": 22, "to_port": 21}):
@@ -107,7 +112,7 @@ def test_security_group_rules_as_nova_checks_them(cloud: Cloud,
                  ip_protocol="tcp", from_port=1, to_port=2).status_code == 404
     shown = cloud.client.get(f"{C}/os-security-groups/{sg['id']}", headers=hd).json()
     assert {r["id"] for r in shown["security_group"]["rules"]} == \
-        {rule["id"], icmp["id"], by_group["id"]}
+        {rule["id"], icmp["id"], by_group["id"], cidr_rule}
     r = cloud.client.delete(f"{C}/os-security-group-rules/{icmp['id']}", headers=hd)
     assert r.status_code == 202
     r = cloud.client.delete(f"{C}/os-security-group-rules/{icmp['id']}", headers=hd)
@@ -184,3 +189,26 @@ def test_floating_ips_and_the_server_actions(cloud: Cloud, user: dict[str, Any])
     assert {"id": net_id, "label": "mine", "cidr": "10.9.0.0/24"} in nets
     r = cloud.client.get(f"{C}/os-networks/{net_id}", headers=hd)
     assert r.json()["network"]["label"] == "mine"
+
+
+def test_a_rules_prefix_keeps_its_host_bits(cloud: Cloud, user: dict[str, Any]) -> None:
+    """Neutron keeps a rule's remote_ip_prefix as sent (10.2.3.124/24) and adds the
+    normalized_cidr; overcast dropped the host bits, so Nova's proxy answered
+    10.2.3.0/24 for the cidr Tempest sent. A prefix that differs only in host bits is
+    still a duplicate."""
+    hd = user["headers"]
+    sg = make(cloud, hd, "security-groups", "security_group", name="bits")
+    rule = make(cloud, hd, "security-group-rules", "security_group_rule",
+                security_group_id=sg["id"], direction="ingress", protocol="tcp",
+                port_range_min=22, port_range_max=22, remote_ip_prefix="10.2.3.124/24")
+    assert (rule["remote_ip_prefix"], rule["normalized_cidr"]) == \
+        ("10.2.3.124/24", "10.2.3.0/24")
+    r = cloud.client.post(f"{N}/security-group-rules", headers=hd, json={
+        "security_group_rule": {"security_group_id": sg["id"], "direction": "ingress",
+                                "protocol": "tcp", "port_range_min": 22,
+                                "port_range_max": 22, "remote_ip_prefix": "10.2.3.7/24"}})
+    assert r.status_code == 409, r.text
+    host = make(cloud, hd, "security-group-rules", "security_group_rule",
+                security_group_id=sg["id"], direction="ingress", protocol="udp",
+                remote_ip_prefix="10.9.9.9")
+    assert host["remote_ip_prefix"] == "10.9.9.9/32"

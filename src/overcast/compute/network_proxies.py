@@ -157,7 +157,7 @@ class NetworkProxies:
         else:
             cidr = _cidr(rule.get("cidr") or "0.0.0.0/0")
             body.update(ethertype="IPv4" if cidr.version == 4 else "IPv6",
-                        remote_ip_prefix=str(cidr))
+                        remote_ip_prefix=str(rule.get("cidr") or cidr))
         with conflicts_are_bad_requests():
             made = self.network.create_resource(ctx, "security_group_rule", body)
         return self.rule_view(made, self._group_names(ctx, [made]))

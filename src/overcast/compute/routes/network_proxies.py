@@ -61,6 +61,12 @@ def update_security_group(sg_id: str, request: Request, body: Any = JSON_BODY,
     return reply(request, {"security_group": made})
 
 
+@routes.delete("/v2.1/os-security-groups")
+def delete_no_security_group(request: Request) -> Response:
+    """DELETE /os-security-groups/ (no id): Nova has no such route."""
+    raise NotFound(NOT_FOUND)
+
+
 @routes.delete("/v2.1/os-security-groups/{sg_id}")
 def delete_security_group(sg_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     _proxies(request).delete_group(ctx, sg_id)
