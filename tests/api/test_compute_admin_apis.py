@@ -98,3 +98,21 @@ def test_reset_state_inject_network_info_and_migrate(cloud: Cloud) -> None:
     actions = cloud.client.get(f"{C}/servers/{sid}/os-instance-actions", headers=admin)
     assert {"migrate", "injectNetworkInfo"} <= {a["action"] for a in
                                                 actions.json()["instanceActions"]}
+
+
+def test_extensions_and_the_v2_0_version_document(cloud: Cloud) -> None:
+    """The root document lists v2.0 with a self link to /v2/, which answered 404."""
+    u = cloud.make_project_user()
+    exts = cloud.client.get(f"{C}/extensions", headers=u["headers"]).json()["extensions"]
+    assert {"Hosts", "SecurityGroups", "FloatingIps"} <= {e["name"] for e in exts}
+    r = cloud.client.get(f"{C}/extensions/os-consoles", headers=u["headers"])
+    assert r.json()["extension"]["alias"] == "os-consoles"
+    assert cloud.client.get(f"{C}/extensions/nope", headers=u["headers"]).status_code == 404
+    listed = cloud.client.get("/compute/").json()["versions"]
+    for v in listed:
+        (self_link,) = [x for x in v["links"] if x["rel"] == "self"]
+        path = self_link["href"].split("/compute", 1)[1]
+        r = cloud.client.get(f"/compute{path}", headers=u["headers"])
+        assert r.status_code == 200, path
+        doc = r.json()["version"]
+        assert doc["id"] == v["id"] and self_link in doc["links"]

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from overcast.compute.routes import (
     admin_actions,
+    extensions,
     flavors,
     hosts,
     image_proxies,
@@ -68,7 +69,8 @@ ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
            volume_attachments.routes, server_external_events.routes,
            volume_proxies.routes, network_proxies.routes,
-           image_proxies.routes, os_hosts.routes]
+           image_proxies.routes, os_hosts.routes, extensions.routes,
+           extensions.v20]
 #: modules that add server actions to server_actions.ACTIONS (no routes of their own)
 ACTION_MODULES = [admin_actions]
 
