@@ -116,3 +116,54 @@ def test_extensions_and_the_v2_0_version_document(cloud: Cloud) -> None:
         assert r.status_code == 200, path
         doc = r.json()["version"]
         assert doc["id"] == v["id"] and self_link in doc["links"]
+
+
+def test_aggregates_drive_zones_and_placement(cloud: Cloud) -> None:
+    admin = cloud.admin()
+    u = cloud.make_project_user()
+    A = f"{C}/os-aggregates"
+    r = cloud.client.post(A, headers=admin, json={"aggregate": {"name": "fast",
+                                                                "availability_zone": "az1"}})
+    assert r.status_code == 200, r.text
+    agg = r.json()["aggregate"]
+    assert set(agg) == {"id", "name", "availability_zone", "created_at", "updated_at",
+                        "deleted", "deleted_at"}
+    aid = agg["id"]
+    assert cloud.client.post(A, headers=admin, json={"aggregate": {
+        "name": "fast"}}).status_code == 409
+    for bad in ("", "x" * 256):
+        assert cloud.client.post(A, headers=admin, json={"aggregate": {
+            "name": bad}}).status_code == 400
+    assert cloud.client.post(A, headers=u["headers"], json={"aggregate": {
+        "name": "mine"}}).status_code == 403
+    assert cloud.client.get(f"{A}/999999", headers=admin).status_code == 404
+    act = f"{A}/{aid}/action"
+    r = cloud.client.post(act, headers=admin, json={"add_host": {"host": "ha"}})
+    assert r.status_code == 200, r.text
+    shown = r.json()["aggregate"]
+    assert shown["hosts"] == ["ha"] and shown["metadata"] == {"availability_zone": "az1"}
+    assert cloud.client.post(act, headers=admin, json={
+        "add_host": {"host": "ha"}}).status_code == 409
+    assert cloud.client.post(act, headers=admin, json={
+        "add_host": {"host": "nohost"}}).status_code == 404
+    assert cloud.client.post(act, headers=admin, json={
+        "remove_host": {"host": "hb"}}).status_code == 404
+    # the zone is the host's, for the zone list and Placement has the aggregate
+    zones = cloud.client.get(f"{C}/os-availability-zone", headers=u["headers"]).json()
+    assert {z["zoneName"] for z in zones["availabilityZoneInfo"]} == {"az1", "nova"}
+    rp = cloud.app.state.placement
+    from overcast.compute.hosts import provider_uuid
+    assert rp.provider_aggregates(provider_uuid("ha"))[1] == [
+        cloud.client.get(f"{A}/{aid}", headers=h(admin, "2.41")).json()["aggregate"]["uuid"]]
+    r = cloud.client.post(act, headers=admin, json={"set_metadata": {"metadata": {
+        "ssd": "true", "availability_zone": None}}})
+    assert r.json()["aggregate"]["metadata"] == {"ssd": "true"}
+    zones = cloud.client.get(f"{C}/os-availability-zone", headers=u["headers"]).json()
+    assert {z["zoneName"] for z in zones["availabilityZoneInfo"]} == {"nova"}
+    r = cloud.client.put(f"{A}/{aid}", headers=admin, json={"aggregate": {"name": "faster"}})
+    assert r.json()["aggregate"]["name"] == "faster" and r.json()["aggregate"]["updated_at"]
+    assert cloud.client.delete(f"{A}/{aid}", headers=admin).status_code == 400  # has hosts
+    cloud.client.post(act, headers=admin, json={"remove_host": {"host": "ha"}})
+    assert rp.provider_aggregates(provider_uuid("ha"))[1] == []
+    assert cloud.client.delete(f"{A}/{aid}", headers=admin).status_code == 200
+    assert cloud.client.get(A, headers=admin).json()["aggregates"] == []

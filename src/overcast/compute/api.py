@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from overcast.compute.routes import (
     admin_actions,
+    aggregates,
     extensions,
     flavors,
     hosts,
@@ -70,7 +71,7 @@ ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            volume_attachments.routes, server_external_events.routes,
            volume_proxies.routes, network_proxies.routes,
            image_proxies.routes, os_hosts.routes, extensions.routes,
-           extensions.v20]
+           extensions.v20, aggregates.routes]
 #: modules that add server actions to server_actions.ACTIONS (no routes of their own)
 ACTION_MODULES = [admin_actions]
 

@@ -217,3 +217,31 @@ class BlockDeviceMapping(Base):
     #: what the compute host was given to reach the volume (for restarts)
     connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Aggregate(Base):
+    """A host aggregate (os-aggregates): a named set of hosts with metadata; its
+    `availability_zone` metadata makes its hosts that zone. Mirrored in Placement as
+    the aggregate `uuid` on each member host's provider."""
+
+    __tablename__ = "compute_aggregates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AggregateHost(Base):
+    __tablename__ = "compute_aggregate_hosts"
+    aggregate_id: Mapped[int] = mapped_column(
+        ForeignKey("compute_aggregates.id", ondelete="CASCADE"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+
+
+class AggregateMetadata(Base):
+    __tablename__ = "compute_aggregate_metadata"
+    aggregate_id: Mapped[int] = mapped_column(
+        ForeignKey("compute_aggregates.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))

@@ -151,6 +151,13 @@ class PlacementPort(Protocol):
 
     def set_inventory(self, uuid: str, inventories: dict[str, dict[str, Any]], /) -> None: ...
 
+    def provider_aggregates(self, uuid: str, /) -> tuple[int, list[str]]:
+        """(generation, aggregate uuids) of a provider (os-aggregates' mirror)."""
+        ...
+
+    def put_provider_aggregates(self, uuid: str, seen: int | None, aggs: list[str], /
+                                ) -> int: ...
+
 
 class VolumePort(Protocol):
     """Block storage as compute sees it (VOLUME_CONTRACT.md; Cinder's attachments API:

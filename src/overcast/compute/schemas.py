@@ -1103,3 +1103,20 @@ RESET_STATE = _nova(_obj({"state": {"type": "string", "enum": ["active", "error"
                          ["state"]))
 #: `migrate` takes no argument before 2.56 (its `host` comes with 2.56)
 MIGRATE = _nova({"type": ["object", "null"], "properties": {}, "additionalProperties": False})
+
+# ---------------------------------------------------------- os-aggregates
+_AZ_NAME: dict[str, Any] = {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+                            "pattern": r"^[^:]*$"}
+AGGREGATE_CREATE = _nova(_wrap("aggregate", _obj({"name": NAME, "availability_zone": _AZ_NAME},
+                                                 ["name"])))
+AGGREGATE_UPDATE = _nova(_wrap("aggregate", _obj({"name": NAME, "availability_zone": _AZ_NAME},
+                                                 minProperties=1)))
+_HOST: dict[str, Any] = _obj({"host": string(255, min_length=1)}, ["host"])
+AGGREGATE_ACTION = _nova({"type": "object", "minProperties": 1, "maxProperties": 1,
+                          "additionalProperties": False, "properties": {
+                              "add_host": _HOST, "remove_host": _HOST,
+                              "set_metadata": _obj({"metadata": {
+                                  "type": "object", "patternProperties": {
+                                      r"^[a-zA-Z0-9\-_:. ]{1,255}$": {
+                                          "type": ["string", "null"], "maxLength": 255}},
+                                  "additionalProperties": False}}, ["metadata"])}})

@@ -24,6 +24,7 @@ v20 = router()
 #: (name, alias, description), as Nova's extension_info names them
 EXTENSIONS: list[tuple[str, str, str]] = [
     ("AdminActions", "os-admin-actions", "Enable admin-only server actions."),
+    ("Aggregates", "os-aggregates", "Admin-only aggregate administration."),
     ("AvailabilityZone", "os-availability-zone", "1. Add availability_zone to the Create "
      "Server API. 2. Add availability zones describing."),
     ("Consoles", "os-consoles", "Interactive Console support."),
