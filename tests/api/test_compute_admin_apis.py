@@ -167,3 +167,33 @@ def test_aggregates_drive_zones_and_placement(cloud: Cloud) -> None:
     assert rp.provider_aggregates(provider_uuid("ha"))[1] == []
     assert cloud.client.delete(f"{A}/{aid}", headers=admin).status_code == 200
     assert cloud.client.get(A, headers=admin).json()["aggregates"] == []
+
+
+def test_simple_tenant_usage(cloud: Cloud) -> None:
+    import datetime as dt
+
+    admin = cloud.admin()
+    u, other = cloud.make_project_user(), cloud.make_project_user()
+    sid = boot(cloud, u["headers"]).json()["server"]["id"]
+    wait_status(cloud, u["headers"], sid, "ACTIVE")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    q = {"start": (now - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%f"),
+         "end": (now + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S.%f")}
+    U = f"{C}/os-simple-tenant-usage"
+    r = cloud.client.get(U, headers=admin, params={**q, "detailed": "1"})
+    assert r.status_code == 200, r.text
+    mine = next(x for x in r.json()["tenant_usages"] if x["tenant_id"] == u["project_id"])
+    (srv,) = mine["server_usages"]
+    assert (srv["instance_id"], srv["vcpus"], srv["memory_mb"], srv["flavor"]) == \
+        (sid, 1, 512, "m1.tiny")
+    assert mine["total_hours"] > 0 and srv["ended_at"] is None
+    r = cloud.client.get(f"{U}/{u['project_id']}", headers=u["headers"], params=q)
+    assert r.json()["tenant_usage"]["server_usages"][0]["instance_id"] == sid
+    assert cloud.client.get(f"{U}/{u['project_id']}", headers=other["headers"],
+                            params=q).status_code == 403
+    assert cloud.client.get(U, headers=u["headers"], params=q).status_code == 403
+    for bad in ({"start": "yesterday"}, {"start": q["end"], "end": q["start"]}):
+        assert cloud.client.get(U, headers=admin, params=bad).status_code == 400, bad
+    empty = cloud.client.get(f"{U}/{other['project_id']}", headers=other["headers"],
+                             params=q).json()["tenant_usage"]
+    assert empty["server_usages"] == [] and empty["total_hours"] == 0

@@ -29,6 +29,7 @@ from overcast.compute.routes import (
     server_external_events,
     server_groups,
     servers,
+    simple_tenant_usage,
     volume_attachments,
     volume_proxies,
 )
@@ -71,7 +72,7 @@ ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            volume_attachments.routes, server_external_events.routes,
            volume_proxies.routes, network_proxies.routes,
            image_proxies.routes, os_hosts.routes, extensions.routes,
-           extensions.v20, aggregates.routes]
+           extensions.v20, aggregates.routes, simple_tenant_usage.routes]
 #: modules that add server actions to server_actions.ACTIONS (no routes of their own)
 ACTION_MODULES = [admin_actions]
 

@@ -44,6 +44,7 @@ EXTENSIONS: list[tuple[str, str, str]] = [
      "an instance."),
     ("Keypairs", "os-keypairs", "Keypair Support."),
     ("Networks", "os-networks", "Admin-only Network Management Extension."),
+    ("SimpleTenantUsage", "os-simple-tenant-usage", "Simple tenant usage extension."),
     ("TenantNetworks", "os-tenant-networks", "Tenant-based Network Management Extension."),
     ("Quotas", "os-quota-sets", "Quotas management support."),
     ("SecurityGroups", "os-security-groups", "Security group support."),
