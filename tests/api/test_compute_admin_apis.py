@@ -197,3 +197,29 @@ def test_simple_tenant_usage(cloud: Cloud) -> None:
     empty = cloud.client.get(f"{U}/{other['project_id']}", headers=other["headers"],
                              params=q).json()["tenant_usage"]
     assert empty["server_usages"] == [] and empty["total_hours"] == 0
+
+
+def test_the_default_quota_class_is_every_projects_default(cloud: Cloud) -> None:
+    admin = cloud.admin()
+    u = cloud.make_project_user()
+    Q = f"{C}/os-quota-class-sets/default"
+    body = cloud.client.get(Q, headers=admin).json()["quota_class_set"]
+    assert body.pop("id") == "default" and "server_groups" not in body
+    assert body["instances"] == 10 and body["security_groups"] == -1
+    assert cloud.client.get(Q, headers=u["headers"]).status_code == 403
+    r = cloud.client.put(Q, headers=admin, json={"quota_class_set": {"instances": 12,
+                                                                     "cores": 30}})
+    assert r.status_code == 200, r.text
+    assert r.json()["quota_class_set"]["instances"] == 12
+    try:
+        mine = cloud.client.get(f"{C}/os-quota-sets/{u['project_id']}",
+                                headers=u["headers"]).json()["quota_set"]
+        assert (mine["instances"], mine["cores"]) == (12, 30)
+        defaults = cloud.client.get(f"{C}/os-quota-sets/{u['project_id']}/defaults",
+                                    headers=u["headers"]).json()["quota_set"]
+        assert defaults["instances"] == 12
+        assert cloud.client.put(Q, headers=admin, json={"quota_class_set": {
+            "server_groups": 1}}).status_code == 400
+    finally:
+        cloud.client.put(Q, headers=admin, json={"quota_class_set": {"instances": 10,
+                                                                     "cores": 20}})

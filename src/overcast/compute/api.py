@@ -24,6 +24,7 @@ from overcast.compute.routes import (
     keypairs,
     network_proxies,
     os_hosts,
+    quota_classes,
     quotas,
     server_actions,
     server_external_events,
@@ -72,7 +73,8 @@ ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            volume_attachments.routes, server_external_events.routes,
            volume_proxies.routes, network_proxies.routes,
            image_proxies.routes, os_hosts.routes, extensions.routes,
-           extensions.v20, aggregates.routes, simple_tenant_usage.routes]
+           extensions.v20, aggregates.routes, simple_tenant_usage.routes,
+           quota_classes.routes]
 #: modules that add server actions to server_actions.ACTIONS (no routes of their own)
 ACTION_MODULES = [admin_actions]
 

@@ -176,6 +176,16 @@ class Quota(Base):
     hard_limit: Mapped[int] = mapped_column(Integer)
 
 
+class QuotaClass(Base):
+    """A quota class's limits (os-quota-class-sets): the `default` class is every
+    project's default, in place of the built-in one."""
+
+    __tablename__ = "compute_quota_classes"
+    class_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
 class ServerGroup(Base):
     __tablename__ = "compute_server_groups"
     uuid: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -1120,3 +1120,10 @@ AGGREGATE_ACTION = _nova({"type": "object", "minProperties": 1, "maxProperties":
                                       r"^[a-zA-Z0-9\-_:. ]{1,255}$": {
                                           "type": ["string", "null"], "maxLength": 255}},
                                   "additionalProperties": False}}, ["metadata"])}})
+
+# ------------------------------------------------- os-quota-class-sets (< 2.50)
+#: a quota class's resources below 2.50: the network ones, not the server groups'
+QUOTA_CLASS_KEYS = [k for k in _QUOTAS if not k.startswith("server_group")] + \
+    _NETWORK_QUOTAS
+QUOTA_CLASS_UPDATE = _nova(_wrap("quota_class_set", _obj(
+    {k: QUOTA_VALUE for k in QUOTA_CLASS_KEYS})))

@@ -1,4 +1,4 @@
-"""host aggregates: compute_aggregates, their hosts and metadata
+"""host aggregates (compute_aggregates, their hosts and metadata) and quota classes
 
 Revision ID: 0021_compute_aggregates
 Revises: 0013_block_device_mappings
@@ -40,9 +40,15 @@ def upgrade() -> None:
                   primary_key=True),
         sa.Column('key', sa.String(255), primary_key=True),
         sa.Column('value', sa.String(255), nullable=False))
+    op.create_table(
+        'compute_quota_classes',
+        sa.Column('class_name', sa.String(255), primary_key=True),
+        sa.Column('resource', sa.String(64), primary_key=True),
+        sa.Column('hard_limit', sa.Integer(), nullable=False))
 
 
 def downgrade() -> None:
+    op.drop_table('compute_quota_classes')
     op.drop_table('compute_aggregate_metadata')
     op.drop_index(op.f('ix_compute_aggregate_hosts_host'),
                   table_name='compute_aggregate_hosts')
