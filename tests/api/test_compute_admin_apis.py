@@ -223,3 +223,33 @@ def test_the_default_quota_class_is_every_projects_default(cloud: Cloud) -> None
     finally:
         cloud.client.put(Q, headers=admin, json={"quota_class_set": {"instances": 10,
                                                                      "cores": 20}})
+
+
+def test_hypervisor_search_servers_and_the_usage_audit_log(cloud: Cloud) -> None:
+    admin = cloud.admin()
+    u = cloud.make_project_user()
+    sid = boot(cloud, u["headers"]).json()["server"]["id"]
+    host = wait_status(cloud, admin, sid, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+    hv = cloud.client.get(f"{C}/os-hypervisors/h/search", headers=admin).json()
+    assert {x["hypervisor_hostname"] for x in hv["hypervisors"]} == {"ha", "hb"}
+    assert cloud.client.get(f"{C}/os-hypervisors/zz/search", headers=admin).status_code == 404
+    r = cloud.client.get(f"{C}/os-hypervisors/{host}/servers", headers=admin)
+    (mine,) = r.json()["hypervisors"]
+    assert {"uuid": sid, "name": "vm"} in mine["servers"]
+    assert cloud.client.get(f"{C}/os-hypervisors/{host}/servers",
+                            headers=u["headers"]).status_code == 403
+    # gone from 2.53 (406 while the API's maximum is below it)
+    assert cloud.client.get(f"{C}/os-hypervisors/{host}/search",
+                            headers=h(admin, "2.53")).status_code in (404, 406)
+    log = cloud.client.get(f"{C}/os-instance_usage_audit_log", headers=admin).json()[
+        "instance_usage_audit_logs"]
+    assert log["hosts_not_run"] == ["ha", "hb"] and log["num_hosts_done"] == 0
+    r = cloud.client.get(f"{C}/os-instance_usage_audit_log/2026-03-15 10:00:00",
+                         headers=admin)
+    one = r.json()["instance_usage_audit_log"]
+    assert (one["period_beginning"], one["period_ending"]) == \
+        ("2026-02-01 00:00:00", "2026-03-01 00:00:00")
+    assert cloud.client.get(f"{C}/os-instance_usage_audit_log/invalid_time",
+                            headers=admin).status_code == 400
+    assert cloud.client.get(f"{C}/os-instance_usage_audit_log",
+                            headers=u["headers"]).status_code == 403

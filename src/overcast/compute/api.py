@@ -20,7 +20,9 @@ from overcast.compute.routes import (
     extensions,
     flavors,
     hosts,
+    hypervisor_servers,
     image_proxies,
+    instance_usage_audit_log,
     keypairs,
     network_proxies,
     os_hosts,
@@ -74,7 +76,8 @@ ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            volume_proxies.routes, network_proxies.routes,
            image_proxies.routes, os_hosts.routes, extensions.routes,
            extensions.v20, aggregates.routes, simple_tenant_usage.routes,
-           quota_classes.routes]
+           quota_classes.routes, hypervisor_servers.routes,
+           instance_usage_audit_log.routes]
 #: modules that add server actions to server_actions.ACTIONS (no routes of their own)
 ACTION_MODULES = [admin_actions]
 

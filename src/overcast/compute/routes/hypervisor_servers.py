@@ -1,0 +1,50 @@
+"""`os-hypervisors/{pattern}/search` and `os-hypervisors/{pattern}/servers` (admin,
+up to 2.52 as in Nova): the hypervisors whose host name contains the pattern, and the
+live servers on each (404 when none matches)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+from sqlalchemy import select
+
+from overcast.compute import models as m
+from overcast.compute import views
+from overcast.compute.hosts import service_up
+from overcast.compute.policy import ADMIN
+from overcast.compute.routes.base import reply, router, service, version
+from overcast.kit.errors import NotFound
+
+routes = router()
+
+
+def _matching(request: Request, pattern: str) -> list[dict[str, Any]]:
+    if version(request).at_least("2.53"):
+        raise NotFound("The resource could not be found.")
+    found = [views.hypervisor(svc, version(request), service_up(svc), used, n, False)
+             for svc, used, n in service(request).hosts.hypervisors() if pattern in svc.host]
+    if not found:
+        raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
+    return found
+
+
+@routes.get("/v2.1/os-hypervisors/{pattern}/search", dependencies=[ADMIN])
+def search_hypervisors(pattern: str, request: Request) -> Response:
+    return reply(request, {"hypervisors": _matching(request, pattern)})
+
+
+@routes.get("/v2.1/os-hypervisors/{pattern}/servers", dependencies=[ADMIN])
+def hypervisor_servers(pattern: str, request: Request) -> Response:
+    hypervisors = _matching(request, pattern)
+    with service(request).db.session() as s:
+        rows = s.execute(select(m.Instance.host, m.Instance.uuid, m.Instance.name).where(
+            m.Instance.deleted.is_(False),
+            m.Instance.host.in_([h["hypervisor_hostname"] for h in hypervisors]))
+            .order_by(m.Instance.created_at)).all()
+    for h in hypervisors:
+        servers = [{"uuid": uuid, "name": name} for host, uuid, name in rows
+                   if host == h["hypervisor_hostname"]]
+        if servers:  # Nova leaves the key out for a host with none
+            h["servers"] = servers
+    return reply(request, {"hypervisors": hypervisors})
