@@ -253,3 +253,38 @@ def test_hypervisor_search_servers_and_the_usage_audit_log(cloud: Cloud) -> None
                             headers=admin).status_code == 400
     assert cloud.client.get(f"{C}/os-instance_usage_audit_log",
                             headers=u["headers"]).status_code == 403
+
+
+def test_a_snapshots_metadata_from_the_caller_wins(cloud: Cloud) -> None:
+    """createImage with metadata {"image_type": "test"} made an image whose
+    image_type was "snapshot": the caller's properties must override the ones compute
+    sets, as Nova's do (Tempest's test_create_delete_image)."""
+    u = cloud.make_project_user()
+    sid = boot(cloud, u["headers"]).json()["server"]["id"]
+    wait_status(cloud, u["headers"], sid, "ACTIVE")
+    r = cloud.client.post(f"{C}/servers/{sid}/action", headers=h(u["headers"], "2.45"),
+                          json={"createImage": {"name": "snap",
+                                                "metadata": {"image_type": "test"}}})
+    assert r.status_code == 202, r.text
+    image = cloud.client.get(f"{C}/images/{r.json()['image_id']}",
+                             headers=u["headers"]).json()["image"]
+    assert image["metadata"]["image_type"] == "test"
+    assert image["metadata"]["instance_uuid"] == sid
+    wait_status(cloud, u["headers"], sid, "ACTIVE")
+
+
+def test_usage_with_an_empty_project_id_is_404(cloud: Cloud) -> None:
+    """GET /os-simple-tenant-usage/ (an empty project id) answered the admin list."""
+    r = cloud.client.get(f"{C}/os-simple-tenant-usage/", headers=cloud.admin())
+    assert r.status_code == 404
+
+
+def test_diagnostics_are_admin_only_and_not_reported_yet(cloud: Cloud) -> None:
+    u = cloud.make_project_user()
+    sid = boot(cloud, u["headers"]).json()["server"]["id"]
+    wait_status(cloud, u["headers"], sid, "ACTIVE")
+    url = f"{C}/servers/{sid}/diagnostics"
+    assert cloud.client.get(url, headers=u["headers"]).status_code == 403
+    assert cloud.client.get(url, headers=cloud.admin()).status_code == 501
+    assert cloud.client.get(f"{C}/servers/00000000-0000-0000-0000-000000000000/diagnostics",
+                            headers=cloud.admin()).status_code == 404

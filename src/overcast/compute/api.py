@@ -77,9 +77,8 @@ ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            image_proxies.routes, os_hosts.routes, extensions.routes,
            extensions.v20, aggregates.routes, simple_tenant_usage.routes,
            quota_classes.routes, hypervisor_servers.routes,
-           instance_usage_audit_log.routes]
-#: modules that add server actions to server_actions.ACTIONS (no routes of their own)
-ACTION_MODULES = [admin_actions]
+           instance_usage_audit_log.routes, admin_actions.routes]
+#: admin_actions and network_proxies also add server actions to server_actions.ACTIONS
 
 
 def setup(app: FastAPI) -> None:

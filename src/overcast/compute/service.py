@@ -467,13 +467,13 @@ class ComputeService:
                 container_format = "docker"
             if base.get("min_ram"):
                 props["min_ram"] = base["min_ram"]
-        props.update(metadata)
-        props.update({"name": name, "visibility": "private",
-                      "container_format": container_format,
-                      "image_type": "snapshot", "instance_uuid": uuid,
+        props.update({"image_type": "snapshot", "instance_uuid": uuid,
                       "base_image_ref": base_ref or "", "user_id": ctx.user_id or "",
                       "owner_project_name": ctx.project_name or "",
-                      "owner_user_name": ctx.user_name or "",
+                      "owner_user_name": ctx.user_name or ""})
+        props.update(metadata)  # the caller's properties win, as in Nova
+        props.update({"name": name, "visibility": "private",
+                      "container_format": container_format,
                       "min_disk": int(flavor.get("disk") or 0)})
         image = self.image.create(ctx, props)
         try:

@@ -1,14 +1,21 @@
 """The admin server actions `os-resetState`, `injectNetworkInfo` and `migrate`, added
-to the action table of `server_actions` (the domain is `compute.admin_actions`)."""
+to the action table of `server_actions` (the domain is `compute.admin_actions`), and
+a server's `diagnostics` (admin-only; no driver reports them yet: 501, as Nova
+answers for a driver that does not)."""
 
 from __future__ import annotations
 
-from fastapi import Response
+from fastapi import Request, Response
 
 from overcast.compute import schemas
 from overcast.compute.admin_actions import AdminActions
-from overcast.compute.routes.base import reply, service
+from overcast.compute.policy import ADMIN
+from overcast.compute.routes.base import Ctx, reply, router, service
 from overcast.compute.routes.server_actions import ACTIONS, Action, Call
+from overcast.kit.context import RequestContext
+from overcast.kit.errors import NotImplementedYet
+
+routes = router()
 
 
 def _actions(c: Call) -> AdminActions:
@@ -37,3 +44,9 @@ ACTIONS.update({
     "injectNetworkInfo": Action(_inject_network_info, admin=True),
     "migrate": Action(_migrate, admin=True),
 })
+
+
+@routes.get("/v2.1/servers/{uuid}/diagnostics", dependencies=[ADMIN])
+def server_diagnostics(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    service(request).instance(ctx, uuid)
+    raise NotImplementedYet("Virt driver does not implement diagnostics.")

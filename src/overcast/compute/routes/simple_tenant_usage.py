@@ -10,6 +10,7 @@ from overcast.compute.policy import ADMIN
 from overcast.compute.routes.base import Ctx, reply, router, service
 from overcast.compute.usage import UsageService, parse_period
 from overcast.kit.context import RequestContext
+from overcast.kit.errors import NotFound
 
 routes = router()
 
@@ -21,6 +22,13 @@ def list_usages(request: Request) -> Response:
     usages = UsageService(service(request).db).usages(begin, stop, None,
                                                       q.get("detailed") == "1")
     return reply(request, {"tenant_usages": usages})
+
+
+@routes.get("/v2.1/os-simple-tenant-usage/")
+def empty_project_usage(request: Request) -> Response:
+    """A project's usage with an empty id (not the list, which the router would
+    otherwise redirect this path to)."""
+    raise NotFound("The resource could not be found.")
 
 
 @routes.get("/v2.1/os-simple-tenant-usage/{tenant_id}")
