@@ -92,8 +92,20 @@ def test_reset_state_inject_network_info_and_migrate(cloud: Cloud) -> None:
     moved = wait_status(cloud, admin, sid, "VERIFY_RESIZE")
     assert {moved["OS-EXT-SRV-ATTR:host"], before["OS-EXT-SRV-ATTR:host"]} == {"ha", "hb"}
     assert moved["flavor"] == before["flavor"]
+    migs = cloud.client.get(f"{C}/os-migrations", headers=admin,
+                            params={"instance_uuid": sid}).json()["migrations"]
+    assert [(x["status"], x["source_compute"], x["dest_compute"]) for x in migs] == \
+        [("finished", before["OS-EXT-SRV-ATTR:host"], moved["OS-EXT-SRV-ATTR:host"])]
+    assert migs[0]["old_instance_type_id"] == migs[0]["new_instance_type_id"] == 1
+    typed = cloud.client.get(f"{C}/os-migrations", headers=h(admin, "2.23"),
+                             params={"instance_uuid": sid}).json()["migrations"]
+    assert typed[0]["migration_type"] == "migration"
+    assert cloud.client.get(f"{C}/os-migrations", headers=u["headers"]).status_code == 403
     r = cloud.client.post(act, headers=admin, json={"confirmResize": None})
     assert r.status_code == 204, r.text
+    migs = cloud.client.get(f"{C}/os-migrations", headers=admin,
+                            params={"instance_uuid": sid}).json()["migrations"]
+    assert [x["status"] for x in migs] == ["confirmed"]
     assert wait_status(cloud, admin, sid, "ACTIVE")["status"] == "ACTIVE"
     actions = cloud.client.get(f"{C}/servers/{sid}/os-instance-actions", headers=admin)
     assert {"migrate", "injectNetworkInfo"} <= {a["action"] for a in

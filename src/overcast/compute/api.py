@@ -24,6 +24,7 @@ from overcast.compute.routes import (
     image_proxies,
     instance_usage_audit_log,
     keypairs,
+    migrations,
     network_proxies,
     os_hosts,
     quota_classes,
@@ -77,7 +78,8 @@ ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            image_proxies.routes, os_hosts.routes, extensions.routes,
            extensions.v20, aggregates.routes, simple_tenant_usage.routes,
            quota_classes.routes, hypervisor_servers.routes,
-           instance_usage_audit_log.routes, admin_actions.routes]
+           instance_usage_audit_log.routes, admin_actions.routes,
+           migrations.routes]
 #: admin_actions and network_proxies also add server actions to server_actions.ACTIONS
 
 

@@ -38,8 +38,8 @@ from overcast.bus.messages import (
     ScheduleInstances,
     SnapshotInstance,
 )
+from overcast.compute import migrations, states
 from overcast.compute import models as m
-from overcast.compute import states
 from overcast.compute.audit import migration_consumer
 from overcast.compute.events import ServerEvents
 from overcast.compute.flavors import FlavorService, snapshot
@@ -590,6 +590,8 @@ class ComputeService:
             with self.db.transaction() as s:
                 inst = self.get_instance(s, ctx, uuid)
                 self._transition(s, inst, "resize")
+                migrations.record(s, inst, "migration" if migrate else "resize", host, dest,
+                                  inst.flavor_id, flavor.id)
                 inst.old_flavor, inst.flavor, inst.flavor_id = inst.flavor, new, flavor.id
                 if dest != host:
                     inst.host, inst.resize_source_host = dest, host
@@ -638,6 +640,7 @@ class ComputeService:
                          "confirmResize")
             inst.vm_state, inst.old_flavor = states.ACTIVE, None
             source, inst.resize_source_host = inst.resize_source_host, None
+            migrations.close(s, uuid, "confirmed")
             self.record_action(s, ctx, uuid, "confirmResize", "compute_confirm_resize")
             s.flush()
             # Confirming happens here and now: its event finishes with it.
@@ -660,6 +663,7 @@ class ComputeService:
             inst.flavor, inst.flavor_id, inst.old_flavor = inst.old_flavor, \
                 inst.old_flavor["id"], None
             self.record_action(s, ctx, uuid, "revertResize", "compute_revert_resize")
+            migrations.close(s, uuid, "reverted")
             target = None
             if inst.resize_source_host:
                 # Back to where it came from; the target's copy goes away.

@@ -43,6 +43,7 @@ EXTENSIONS: list[tuple[str, str, str]] = [
     ("InstanceActions", "os-instance-actions", "View a log of actions and events taken on "
      "an instance."),
     ("Keypairs", "os-keypairs", "Keypair Support."),
+    ("Migrations", "os-migrations", "Provide data on migrations."),
     ("Networks", "os-networks", "Admin-only Network Management Extension."),
     ("SimpleTenantUsage", "os-simple-tenant-usage", "Simple tenant usage extension."),
     ("TenantNetworks", "os-tenant-networks", "Tenant-based Network Management Extension."),

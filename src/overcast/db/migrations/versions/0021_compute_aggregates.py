@@ -1,4 +1,5 @@
-"""host aggregates (compute_aggregates, their hosts and metadata) and quota classes
+"""host aggregates (compute_aggregates, their hosts and metadata), quota classes and
+migration records
 
 Revision ID: 0021_compute_aggregates
 Revises: 0013_block_device_mappings
@@ -45,9 +46,28 @@ def upgrade() -> None:
         sa.Column('class_name', sa.String(255), primary_key=True),
         sa.Column('resource', sa.String(64), primary_key=True),
         sa.Column('hard_limit', sa.Integer(), nullable=False))
+    op.create_table(
+        'compute_migrations',
+        sa.Column('id', sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column('uuid', sa.String(36), nullable=False),
+        sa.Column('instance_uuid', sa.String(36), nullable=False),
+        sa.Column('migration_type', sa.String(16), nullable=False),
+        sa.Column('source_compute', sa.String(255), nullable=True),
+        sa.Column('dest_compute', sa.String(255), nullable=True),
+        sa.Column('old_flavor_id', sa.String(255), nullable=True),
+        sa.Column('new_flavor_id', sa.String(255), nullable=True),
+        sa.Column('status', sa.String(32), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=True),
+        sa.UniqueConstraint('uuid'))
+    op.create_index(op.f('ix_compute_migrations_instance_uuid'), 'compute_migrations',
+                    ['instance_uuid'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_compute_migrations_instance_uuid'),
+                  table_name='compute_migrations')
+    op.drop_table('compute_migrations')
     op.drop_table('compute_quota_classes')
     op.drop_table('compute_aggregate_metadata')
     op.drop_index(op.f('ix_compute_aggregate_hosts_host'),
