@@ -147,3 +147,11 @@ class HostService:
                                 disk + int(f.get("disk") or 0) +
                                 int(f.get("ephemeral") or 0))
         return out
+
+    def servers_on(self, hosts: list[str]) -> list[tuple[str, str, str]]:
+        """(host, uuid, name) of the live servers on these hosts, oldest first."""
+        with self.db.session() as s:
+            return [(h or "", u, n) for h, u, n in s.execute(
+                select(m.Instance.host, m.Instance.uuid, m.Instance.name).where(
+                    m.Instance.deleted.is_(False), m.Instance.host.in_(hosts))
+                .order_by(m.Instance.created_at))]

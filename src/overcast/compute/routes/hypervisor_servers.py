@@ -7,9 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request, Response
-from sqlalchemy import select
 
-from overcast.compute import models as m
 from overcast.compute import views
 from overcast.compute.hosts import service_up
 from overcast.compute.policy import ADMIN
@@ -37,11 +35,7 @@ def search_hypervisors(pattern: str, request: Request) -> Response:
 @routes.get("/v2.1/os-hypervisors/{pattern}/servers", dependencies=[ADMIN])
 def hypervisor_servers(pattern: str, request: Request) -> Response:
     hypervisors = _matching(request, pattern)
-    with service(request).db.session() as s:
-        rows = s.execute(select(m.Instance.host, m.Instance.uuid, m.Instance.name).where(
-            m.Instance.deleted.is_(False),
-            m.Instance.host.in_([h["hypervisor_hostname"] for h in hypervisors]))
-            .order_by(m.Instance.created_at)).all()
+    rows = service(request).hosts.servers_on([h["hypervisor_hostname"] for h in hypervisors])
     for h in hypervisors:
         servers = [{"uuid": uuid, "name": name} for host, uuid, name in rows
                    if host == h["hypervisor_hostname"]]
