@@ -291,12 +291,15 @@ def test_usage_with_an_empty_project_id_is_404(cloud: Cloud) -> None:
     assert r.status_code == 404
 
 
-def test_diagnostics_are_admin_only_and_not_reported_yet(cloud: Cloud) -> None:
+def test_diagnostics_are_admin_only(cloud: Cloud) -> None:
     u = cloud.make_project_user()
     sid = boot(cloud, u["headers"]).json()["server"]["id"]
     wait_status(cloud, u["headers"], sid, "ACTIVE")
     url = f"{C}/servers/{sid}/diagnostics"
     assert cloud.client.get(url, headers=u["headers"]).status_code == 403
-    assert cloud.client.get(url, headers=cloud.admin()).status_code == 501
+    r = cloud.client.get(url, headers=cloud.admin())
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "running" and r.json()["driver"] == "fake"
+    assert r.json()["num_cpus"] == 1 and r.json()["memory_details"] == {"maximum": 512}
     assert cloud.client.get(f"{C}/servers/00000000-0000-0000-0000-000000000000/diagnostics",
                             headers=cloud.admin()).status_code == 404

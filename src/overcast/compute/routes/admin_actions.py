@@ -1,7 +1,6 @@
 """The admin server actions `os-resetState`, `injectNetworkInfo` and `migrate`, added
 to the action table of `server_actions` (the domain is `compute.admin_actions`), and
-a server's `diagnostics` (admin-only; no driver reports them yet: 501, as Nova
-answers for a driver that does not)."""
+a server's `diagnostics` (admin-only; below 2.48, whose free-form body is Nova's)."""
 
 from __future__ import annotations
 
@@ -10,10 +9,10 @@ from fastapi import Request, Response
 from overcast.compute import schemas
 from overcast.compute.admin_actions import AdminActions
 from overcast.compute.policy import ADMIN
-from overcast.compute.routes.base import Ctx, reply, router, service
+from overcast.compute.routes.base import Ctx, reply, router, service, version
 from overcast.compute.routes.server_actions import ACTIONS, Action, Call
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import NotImplementedYet
+from overcast.kit.errors import NotFound
 
 routes = router()
 
@@ -48,5 +47,7 @@ ACTIONS.update({
 
 @routes.get("/v2.1/servers/{uuid}/diagnostics", dependencies=[ADMIN])
 def server_diagnostics(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    service(request).instance(ctx, uuid)
-    raise NotImplementedYet("Virt driver does not implement diagnostics.")
+    if version(request).at_least("2.48"):
+        # 2.48's standard form needs the drivers' counters, which they do not report
+        raise NotFound("The resource could not be found.")
+    return reply(request, AdminActions(service(request)).diagnostics(ctx, uuid))
