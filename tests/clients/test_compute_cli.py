@@ -104,3 +104,23 @@ def test_admin_views(live: Live) -> None:
     group = live.osc("server", "group", "create", "--policy", "anti-affinity",
                      f"g-{uuid.uuid4().hex[:6]}")
     assert "anti-affinity" in str(group["policy"] if "policy" in group else group["policies"])
+
+
+def test_aggregates_and_zones(live: Live) -> None:
+    """`openstack aggregate` against os-aggregates: a zone given to an aggregate is its
+    host's zone in `availability zone list`, and gone with the host."""
+    host = live.osc("hypervisor", "list")[0]["Hypervisor Hostname"]
+    name = f"agg-{uuid.uuid4().hex[:6]}"
+    made = live.osc("aggregate", "create", "--zone", "az-cli", name)
+    assert made["availability_zone"] == "az-cli"
+    live.osc("aggregate", "add", "host", name, host)
+    live.osc("aggregate", "set", "--property", "ssd=true", name, fmt=False)
+    shown = live.osc("aggregate", "show", name)
+    assert host in shown["hosts"]
+    assert "ssd" in str(shown["properties"])
+    zones = {z["Zone Name"] for z in live.osc("availability", "zone", "list", "--compute")}
+    assert "az-cli" in zones
+    live.osc("aggregate", "remove", "host", name, host)
+    live.osc("aggregate", "delete", name, fmt=False)
+    zones = {z["Zone Name"] for z in live.osc("availability", "zone", "list", "--compute")}
+    assert zones == {"nova"}

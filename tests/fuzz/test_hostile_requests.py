@@ -152,6 +152,7 @@ def corpus(w: dict[str, Any]) -> list[tuple[str, str, Any, dict[str, str]]]:
     """(method, path, valid body, extra headers) for each service's write routes."""
     srv, net, pl = w["server"], w["net"], {"OpenStack-API-Version": "placement 1.39"}
     nova = {"OpenStack-API-Version": "compute 2.47"}
+    v21 = {"OpenStack-API-Version": "compute 2.1"}
     patch = {"Content-Type": "application/openstack-images-v2.1-json-patch"}
     rp = w["rp"]
     return [
@@ -202,6 +203,20 @@ def corpus(w: dict[str, Any]) -> list[tuple[str, str, Any, dict[str, str]]]:
             "instances": 10, "cores": 20, "ram": 1000}}, nova),
         ("POST", "/compute/v2.1/os-server-groups", {"server_group": {
             "name": "g", "policies": ["anti-affinity"]}}, nova),
+        # compute's proxies (up to 2.35) and admin APIs
+        ("POST", "/compute/v2.1/os-security-groups", {"security_group": {
+            "name": "s", "description": "d"}}, v21),
+        ("POST", "/compute/v2.1/os-security-group-rules", {"security_group_rule": {
+            "parent_group_id": w["sg"], "ip_protocol": "tcp", "from_port": 22,
+            "to_port": 22, "cidr": "10.0.0.0/8"}}, v21),
+        ("POST", "/compute/v2.1/os-floating-ips", {"pool": "public"}, v21),
+        ("POST", f"/compute/v2.1/servers/{srv}/action", {"addFloatingIp": {
+            "address": "10.0.0.1", "fixed_address": "10.9.0.3"}}, v21),
+        ("PUT", f"/compute/v2.1/images/{w['image']}/metadata", {"metadata": {"a": "b"}},
+         v21),
+        ("POST", "/compute/v2.1/os-aggregates", {"aggregate": {
+            "name": "a", "availability_zone": "z"}}, nova),
+        ("POST", f"/compute/v2.1/servers/{srv}/action", {"migrate": None}, nova),
         # placement
         ("POST", "/placement/resource_providers", {"name": "rp2"}, pl),
         ("PUT", f"/placement/resource_providers/{rp}/inventories", {
@@ -259,6 +274,10 @@ LISTS = [
     ("/compute/v2.1/servers/detail", ["limit", "marker", "changes-since", "flavor", "name",
                                       "sort_key", "sort_dir", "all_tenants", "ip"]),
     ("/compute/v2.1/flavors/detail", ["limit", "marker", "minRam", "minDisk", "is_public"]),
+    ("/compute/v2.1/images/detail", ["limit", "marker", "minRam", "minDisk", "status",
+                                     "changes-since", "server", "type", "name"]),
+    ("/compute/v2.1/os-simple-tenant-usage", ["start", "end", "detailed"]),
+    ("/compute/v2.1/os-migrations", ["instance_uuid", "status", "host", "migration_type"]),
     ("/network/v2.0/networks", ["limit", "marker", "mtu", "shared", "sort_key", "fields"]),
     ("/network/v2.0/ports", ["limit", "marker", "fixed_ips", "mac_address", "device_id"]),
     ("/image/v2/images", ["limit", "marker", "size_max", "size_min", "sort", "visibility"]),

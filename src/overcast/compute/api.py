@@ -15,14 +15,25 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from overcast.compute.routes import (
+    admin_actions,
+    aggregates,
+    extensions,
     flavors,
     hosts,
+    hypervisor_servers,
+    image_proxies,
+    instance_usage_audit_log,
     keypairs,
+    migrations,
+    network_proxies,
+    os_hosts,
+    quota_classes,
     quotas,
     server_actions,
     server_external_events,
     server_groups,
     servers,
+    simple_tenant_usage,
     volume_attachments,
     volume_proxies,
 )
@@ -63,7 +74,13 @@ def version(request: Request) -> Response:
 ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
            volume_attachments.routes, server_external_events.routes,
-           volume_proxies.routes]
+           volume_proxies.routes, network_proxies.routes,
+           image_proxies.routes, os_hosts.routes, extensions.routes,
+           extensions.v20, aggregates.routes, simple_tenant_usage.routes,
+           quota_classes.routes, hypervisor_servers.routes,
+           instance_usage_audit_log.routes, admin_actions.routes,
+           migrations.routes]
+#: admin_actions and network_proxies also add server actions to server_actions.ACTIONS
 
 
 def setup(app: FastAPI) -> None:

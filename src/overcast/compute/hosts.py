@@ -132,3 +132,26 @@ class HostService:
                     used = {}
             out.append((service, used, running.get(service.host, 0)))
         return out
+
+    def usage_by_project(self, host: str) -> dict[str, tuple[int, int, int]]:
+        """(vcpus, memory_mb, disk_gb) of each project's live servers on a host, from
+        their flavors (os-hosts' per-project rows)."""
+        out: dict[str, tuple[int, int, int]] = {}
+        with self.db.session() as s:
+            for project, flavor in s.execute(select(m.Instance.project_id, m.Instance.flavor)
+                                             .where(m.Instance.host == host,
+                                                    m.Instance.deleted.is_(False))):
+                f = flavor or {}
+                cpu, mem, disk = out.get(project, (0, 0, 0))
+                out[project] = (cpu + int(f.get("vcpus") or 0), mem + int(f.get("ram") or 0),
+                                disk + int(f.get("disk") or 0) +
+                                int(f.get("ephemeral") or 0))
+        return out
+
+    def servers_on(self, hosts: list[str]) -> list[tuple[str, str, str]]:
+        """(host, uuid, name) of the live servers on these hosts, oldest first."""
+        with self.db.session() as s:
+            return [(h or "", u, n) for h, u, n in s.execute(
+                select(m.Instance.host, m.Instance.uuid, m.Instance.name).where(
+                    m.Instance.deleted.is_(False), m.Instance.host.in_(hosts))
+                .order_by(m.Instance.created_at))]

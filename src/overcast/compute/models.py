@@ -176,6 +176,16 @@ class Quota(Base):
     hard_limit: Mapped[int] = mapped_column(Integer)
 
 
+class QuotaClass(Base):
+    """A quota class's limits (os-quota-class-sets): the `default` class is every
+    project's default, in place of the built-in one."""
+
+    __tablename__ = "compute_quota_classes"
+    class_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hard_limit: Mapped[int] = mapped_column(Integer)
+
+
 class ServerGroup(Base):
     __tablename__ = "compute_server_groups"
     uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -217,3 +227,49 @@ class BlockDeviceMapping(Base):
     #: what the compute host was given to reach the volume (for restarts)
     connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Aggregate(Base):
+    """A host aggregate (os-aggregates): a named set of hosts with metadata; its
+    `availability_zone` metadata makes its hosts that zone. Mirrored in Placement as
+    the aggregate `uuid` on each member host's provider."""
+
+    __tablename__ = "compute_aggregates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AggregateHost(Base):
+    __tablename__ = "compute_aggregate_hosts"
+    aggregate_id: Mapped[int] = mapped_column(
+        ForeignKey("compute_aggregates.id", ondelete="CASCADE"), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+
+
+class AggregateMetadata(Base):
+    __tablename__ = "compute_aggregate_metadata"
+    aggregate_id: Mapped[int] = mapped_column(
+        ForeignKey("compute_aggregates.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class Migration(Base):
+    """A resize or cold migration of a server (os-migrations): where from, where to,
+    which flavors, and how it ended (confirmed or reverted)."""
+
+    __tablename__ = "compute_migrations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    migration_type: Mapped[str] = mapped_column(String(16))
+    source_compute: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    dest_compute: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    old_flavor_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    new_flavor_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

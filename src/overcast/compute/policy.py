@@ -50,3 +50,10 @@ def limits_project(ctx: RequestContext, wanted: str | None) -> str:
     if project != ctx.project_id:
         require_admin(ctx)
     return project
+
+
+def usage_reader(ctx: RequestContext, project_id: str) -> None:
+    """A project's own members, or an admin, may read its usage."""
+    if not ctx.is_admin and project_id != ctx.project_id:
+        raise Forbidden("Policy doesn't allow os_compute_api:os-simple-tenant-usage:show "
+                        "to be performed.")

@@ -60,6 +60,25 @@ class NetworkPort(Protocol):
         """addSecurityGroup / removeSecurityGroup on the instance's ports."""
         ...
 
+    # Nova's deprecated network proxies (os-security-groups, os-floating-ips,
+    # os-networks...: compute.network_proxies): Neutron's own calls, as the caller.
+    # `kind` is Neutron's singular name ("security_group", "floatingip", "port"...).
+    def list_resources(self, ctx: RequestContext, kind: str,
+                       filters: list[tuple[str, str]], /) -> list[dict[str, Any]]:
+        """Every row of `kind` the caller sees matching Neutron's query filters."""
+        ...
+
+    def show_resource(self, ctx: RequestContext, kind: str, ident: str, /
+                      ) -> dict[str, Any]: ...
+
+    def create_resource(self, ctx: RequestContext, kind: str, body: dict[str, Any], /
+                        ) -> dict[str, Any]: ...
+
+    def update_resource(self, ctx: RequestContext, kind: str, ident: str,
+                        body: dict[str, Any], /) -> dict[str, Any]: ...
+
+    def delete_resource(self, ctx: RequestContext, kind: str, ident: str, /) -> None: ...
+
 
 class ImagePort(Protocol):
     """The image service as compute sees it: boot images and snapshots."""
@@ -79,6 +98,20 @@ class ImagePort(Protocol):
     def discard(self, image_id: str, /) -> None:
         """Remove a failed snapshot's image, whatever its owner."""
         ...
+
+    # Nova's deprecated image proxy (/images: compute.image_proxies): Glance's own
+    # calls, as the caller, with Glance's views
+    def list_images(self, ctx: RequestContext, params: list[tuple[str, str]], /, *,
+                    limit: int, marker: str | None) -> tuple[list[dict[str, Any]], bool]:
+        """A page of the images the caller sees matching Glance's filters, and
+        whether there is more."""
+        ...
+
+    def update(self, ctx: RequestContext, image_id: str, ops: Any, /) -> dict[str, Any]:
+        """Glance's JSON-patch of an image."""
+        ...
+
+    def delete(self, ctx: RequestContext, image_id: str, /) -> None: ...
 
 
 class Candidate(Protocol):
@@ -117,6 +150,13 @@ class PlacementPort(Protocol):
     def ensure_provider(self, uuid: str, name: str, /) -> None: ...
 
     def set_inventory(self, uuid: str, inventories: dict[str, dict[str, Any]], /) -> None: ...
+
+    def provider_aggregates(self, uuid: str, /) -> tuple[int, list[str]]:
+        """(generation, aggregate uuids) of a provider (os-aggregates' mirror)."""
+        ...
+
+    def put_provider_aggregates(self, uuid: str, seen: int | None, aggs: list[str], /
+                                ) -> int: ...
 
 
 class VolumePort(Protocol):

@@ -26,8 +26,30 @@ class QuotaService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def limits(self, s: Session, project_id: str) -> dict[str, int]:
+    def class_limits(self, s: Session, class_name: str = "default") -> dict[str, int]:
+        """A quota class's limits: the built-in defaults, as the class overrides them."""
         limits = dict(DEFAULT_QUOTAS)
+        for q in s.scalars(select(m.QuotaClass).where(m.QuotaClass.class_name == class_name)):
+            limits[q.resource] = q.hard_limit
+        return limits
+
+    def show_class(self, class_name: str) -> dict[str, int]:
+        with self.db.session() as s:
+            return self.class_limits(s, class_name)
+
+    def set_class(self, class_name: str, values: dict[str, int]) -> dict[str, int]:
+        with self.db.transaction() as s:
+            for k, v in values.items():
+                row = s.get(m.QuotaClass, (class_name, k))
+                if row is None:
+                    s.add(m.QuotaClass(class_name=class_name, resource=k, hard_limit=v))
+                else:
+                    row.hard_limit = v
+        return self.show_class(class_name)
+
+    def limits(self, s: Session, project_id: str) -> dict[str, int]:
+        """A project's limits: its own where set, else the `default` class's."""
+        limits = self.class_limits(s)
         for q in s.scalars(select(m.Quota).where(m.Quota.project_id == project_id)):
             limits[q.resource] = q.hard_limit
         return limits

@@ -286,8 +286,8 @@ FLAVOR_CREATE = _nova(_wrap("flavor", _obj({
     "OS-FLV-EXT-DATA:ephemeral": _flavor_size(0), "swap": _flavor_size(0),
     "rxtx_factor": {"type": ["number", "string"], "pattern": r"^[0-9]{1,38}(\.[0-9]+)?$",
                     "exclusiveMinimum": 0, "maximum": 3.40282e+38},
-    # Nova takes its `boolean` strings here; overcast keeps to JSON booleans
-    "os-flavor-access:is_public": {"type": "boolean"},
+    # Nova's `boolean`: a JSON boolean or one of oslo's strings ("True", "no"...)
+    "os-flavor-access:is_public": BOOLEAN,
     # 2.55, above this API: the parser answers it as Nova does below 2.55
     "description": _ANY,
 }, ["name", "ram", "vcpus", "disk"])))
@@ -395,7 +395,9 @@ def flavor_list_query(q: Query) -> dict[str, Any]:
     raw = q.get("is_public")
     is_public: bool | None = True
     if raw is not None:
-        is_public = None if raw.lower() == "none" else val.query_bool(raw, "is_public")
+        # oslo's bool_from_string, as Nova parses it: its one-letter forms too
+        short = {"t": "true", "y": "yes", "f": "false", "n": "no"}.get(raw.lower(), raw)
+        is_public = None if raw.lower() == "none" else val.query_bool(short, "is_public")
 
     def intq(name: str) -> int | None:
         if q.get(name) is None:
@@ -452,8 +454,8 @@ def flavor_create(body: Any) -> dict[str, Any]:
     if not isinstance(rx, (int, float)) or isinstance(rx, bool) or not 0 < rx < 3.5e38:
         raise BadRequest(f"Invalid input for field/attribute rxtx_factor. Value: {rx}.")
     is_public = f.get("os-flavor-access:is_public", True)
-    if not isinstance(is_public, bool):
-        raise BadRequest("Invalid input for field/attribute os-flavor-access:is_public.")
+    if isinstance(is_public, str):  # the schema let through oslo's strings only
+        is_public = is_public in TRUE_STRINGS
     data = {"name": name, "id": fid, "vcpus": _nonneg_int(f, "vcpus", required=True, minimum=1),
             "ram": _nonneg_int(f, "ram", required=True, minimum=1),
             "disk": _nonneg_int(f, "disk", required=True),
@@ -1071,3 +1073,57 @@ PROXY_VOLUME_CREATE = _nova(_obj({"volume": _obj({
 PROXY_SNAPSHOT_CREATE = _nova(_obj({"snapshot": _obj({
     "volume_id": _S, "force": BOOLEAN,
     "display_name": _S, "display_description": _S}, ["volume_id"])}, ["snapshot"]))
+
+# ------------------ os-security-groups, os-floating-ips, os-networks (up to 2.35)
+_SG_NAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255,
+                            "pattern": r"\S"}
+PROXY_SECURITY_GROUP_CREATE = _nova(_wrap("security_group", _obj({
+    "name": _SG_NAME, "description": {"type": "string", "maxLength": 255}}, ["name"])))
+PROXY_SECURITY_GROUP_UPDATE = _nova(_wrap("security_group", _obj({
+    "name": _SG_NAME, "description": {"type": "string", "maxLength": 255}})))
+_PORT: dict[str, Any] = {"type": ["integer", "string", "null"]}
+PROXY_SECURITY_GROUP_RULE_CREATE = _nova(_wrap("security_group_rule", _obj({
+    "parent_group_id": {"type": ["string", "integer"]},
+    "ip_protocol": {"type": ["string", "null"]}, "from_port": _PORT, "to_port": _PORT,
+    "cidr": {"type": ["string", "null"]}, "group_id": {"type": ["string", "null"]}},
+    ["parent_group_id"])))
+PROXY_FLOATING_IP_CREATE = _nova({"type": ["object", "null"], "properties": {
+    "pool": {"type": ["string", "null"]}}, "additionalProperties": False})
+ADD_FLOATING_IP = _nova(_obj({"address": IP_ADDRESS, "fixed_address": IP_ADDRESS},
+                             ["address"]))
+REMOVE_FLOATING_IP = _nova(_obj({"address": IP_ADDRESS}, ["address"]))
+
+# -------------------------------------------------------- os-hosts (up to 2.42)
+HOST_UPDATE = _nova(_obj({"status": {"type": "string", "enum": ["enable", "disable"]},
+                          "maintenance_mode": {"type": "string",
+                                               "enum": ["enable", "disable"]}}))
+
+# ------------------------------------------------- admin actions (admin_actions)
+RESET_STATE = _nova(_obj({"state": {"type": "string", "enum": ["active", "error"]}},
+                         ["state"]))
+#: `migrate` takes no argument before 2.56 (its `host` comes with 2.56)
+MIGRATE = _nova({"type": ["object", "null"], "properties": {}, "additionalProperties": False})
+
+# ---------------------------------------------------------- os-aggregates
+_AZ_NAME: dict[str, Any] = {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+                            "pattern": r"^[^:]*$"}
+AGGREGATE_CREATE = _nova(_wrap("aggregate", _obj({"name": NAME, "availability_zone": _AZ_NAME},
+                                                 ["name"])))
+AGGREGATE_UPDATE = _nova(_wrap("aggregate", _obj({"name": NAME, "availability_zone": _AZ_NAME},
+                                                 minProperties=1)))
+_HOST: dict[str, Any] = _obj({"host": string(255, min_length=1)}, ["host"])
+AGGREGATE_ACTION = _nova({"type": "object", "minProperties": 1, "maxProperties": 1,
+                          "additionalProperties": False, "properties": {
+                              "add_host": _HOST, "remove_host": _HOST,
+                              "set_metadata": _obj({"metadata": {
+                                  "type": "object", "patternProperties": {
+                                      r"^[a-zA-Z0-9\-_:. ]{1,255}$": {
+                                          "type": ["string", "null"], "maxLength": 255}},
+                                  "additionalProperties": False}}, ["metadata"])}})
+
+# ------------------------------------------------- os-quota-class-sets (< 2.50)
+#: a quota class's resources below 2.50: the network ones, not the server groups'
+QUOTA_CLASS_KEYS = [k for k in _QUOTAS if not k.startswith("server_group")] + \
+    _NETWORK_QUOTAS
+QUOTA_CLASS_UPDATE = _nova(_wrap("quota_class_set", _obj(
+    {k: QUOTA_VALUE for k in QUOTA_CLASS_KEYS})))

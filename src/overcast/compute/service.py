@@ -38,8 +38,8 @@ from overcast.bus.messages import (
     ScheduleInstances,
     SnapshotInstance,
 )
+from overcast.compute import migrations, states
 from overcast.compute import models as m
-from overcast.compute import states
 from overcast.compute.audit import migration_consumer
 from overcast.compute.events import ServerEvents
 from overcast.compute.flavors import FlavorService, snapshot
@@ -467,13 +467,13 @@ class ComputeService:
                 container_format = "docker"
             if base.get("min_ram"):
                 props["min_ram"] = base["min_ram"]
-        props.update(metadata)
-        props.update({"name": name, "visibility": "private",
-                      "container_format": container_format,
-                      "image_type": "snapshot", "instance_uuid": uuid,
+        props.update({"image_type": "snapshot", "instance_uuid": uuid,
                       "base_image_ref": base_ref or "", "user_id": ctx.user_id or "",
                       "owner_project_name": ctx.project_name or "",
-                      "owner_user_name": ctx.user_name or "",
+                      "owner_user_name": ctx.user_name or ""})
+        props.update(metadata)  # the caller's properties win, as in Nova
+        props.update({"name": name, "visibility": "private",
+                      "container_format": container_format,
                       "min_disk": int(flavor.get("disk") or 0)})
         image = self.image.create(ctx, props)
         try:
@@ -534,18 +534,21 @@ class ComputeService:
 
     migration_consumer = staticmethod(migration_consumer)
 
-    def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str) -> None:
+    def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str | None,
+               migrate: bool = False) -> None:
         """Cold resize on the instance's host: the old allocations move to a migration
-        consumer, the new flavor is claimed for the instance, both in Placement."""
+        consumer, the new flavor is claimed for the instance, both in Placement.
+        `migrate` (an admin's cold migration): the same flavor, on another host."""
         placement = self._placement()
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
+            flavor_ref = inst.flavor_id if migrate else flavor_ref
             try:
-                flavor = self.flavors.get(s, flavor_ref, ctx)
+                flavor = self.flavors.get(s, str(flavor_ref), ctx)
             except NotFound:
                 raise BadRequest(f"Unable to find flavor {flavor_ref}")
-            if flavor.id == inst.flavor_id:
+            if flavor.id == inst.flavor_id and not migrate:
                 raise BadRequest("When resizing, instances must change flavor!")
             states.check("resize", uuid, inst.vm_state, inst.task_state)
             new = snapshot(flavor, self.flavors.extra_specs(s, flavor.id))
@@ -567,7 +570,8 @@ class ComputeService:
         mig = self.migration_consumer(uuid)
         old_allocs = placement.get_allocations(uuid)
         dest = None
-        for target in self._resize_targets(host, zone, resources):
+        targets = self._resize_targets(host, zone, resources)
+        for target in targets[:-1] if migrate else targets:  # a migration moves
             try:
                 # One transaction: the old flavor's resources move to the migration
                 # consumer on the source, the new flavor is claimed on the target.
@@ -586,10 +590,13 @@ class ComputeService:
             with self.db.transaction() as s:
                 inst = self.get_instance(s, ctx, uuid)
                 self._transition(s, inst, "resize")
+                migrations.record(s, inst, "migration" if migrate else "resize", host, dest,
+                                  inst.flavor_id, flavor.id)
                 inst.old_flavor, inst.flavor, inst.flavor_id = inst.flavor, new, flavor.id
                 if dest != host:
                     inst.host, inst.resize_source_host = dest, host
-                self.record_action(s, ctx, uuid, "resize", "compute_resize_instance")
+                self.record_action(s, ctx, uuid, "migrate" if migrate else "resize",
+                                   "compute_resize_instance")
                 spec = self._spec(inst)
         except (Conflict, NotFound):
             # Refused: the claim made for the new flavor is undone, once the
@@ -633,6 +640,7 @@ class ComputeService:
                          "confirmResize")
             inst.vm_state, inst.old_flavor = states.ACTIVE, None
             source, inst.resize_source_host = inst.resize_source_host, None
+            migrations.close(s, uuid, "confirmed")
             self.record_action(s, ctx, uuid, "confirmResize", "compute_confirm_resize")
             s.flush()
             # Confirming happens here and now: its event finishes with it.
@@ -655,6 +663,7 @@ class ComputeService:
             inst.flavor, inst.flavor_id, inst.old_flavor = inst.old_flavor, \
                 inst.old_flavor["id"], None
             self.record_action(s, ctx, uuid, "revertResize", "compute_revert_resize")
+            migrations.close(s, uuid, "reverted")
             target = None
             if inst.resize_source_host:
                 # Back to where it came from; the target's copy goes away.

@@ -22,6 +22,7 @@ from overcast.network import allocation, ipam
 from overcast.network import models as m
 from overcast.network.common import Store
 from overcast.network.ports import new_service_port
+from overcast.network.views import normalized_cidr
 
 Allocs = dict[str, list[dict[str, str]]]
 
@@ -259,7 +260,7 @@ class Dataplane:
                     remote = [f"{ip}/{32 if ':' not in ip else 128}"
                               for ip in members.get(r.remote_group_id, [])]
                 elif r.remote_ip_prefix:
-                    remote = [r.remote_ip_prefix]
+                    remote = [normalized_cidr(r.remote_ip_prefix) or ""]
                 rules.append({"direction": r.direction, "ethertype": r.ethertype,
                               "protocol": r.protocol, "port_range_min": r.port_range_min,
                               "port_range_max": r.port_range_max, "remote_ips": remote})

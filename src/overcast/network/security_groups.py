@@ -29,6 +29,7 @@ from overcast.network.common import (
     text,
 )
 from overcast.network.quotas import Quotas
+from overcast.network.views import normalized_cidr
 
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58, "ipv6-icmp": 58, "sctp": 132,
              "udplite": 136, "gre": 47, "esp": 50, "ah": 51, "igmp": 2, "dccp": 33,
@@ -137,6 +138,11 @@ class SecurityGroups:
             if s.scalar(select(m.PortSecurityGroup.port_id).where(
                     m.PortSecurityGroup.security_group_id == sg_id).limit(1)):
                 raise errors.group_in_use(sg_id)
+            # rules of other groups that name this one as their remote go with it,
+            # as Neutron's foreign key cascades them
+            for rule in s.scalars(select(m.SecurityGroupRule).where(
+                    m.SecurityGroupRule.remote_group_id == sg_id)):
+                s.delete(rule)
             s.delete(sg)
         self.store.changed("security_group", sg_id)
 
@@ -175,7 +181,10 @@ def parse_rule(body: dict[str, Any]) -> RuleSpec:
         net = _prefix(prefix)
         if (net.version == 4) != (ethertype == "IPv4"):
             raise errors.rule_ethertype_conflict(ethertype, prefix)
-        prefix = str(net)
+        # kept as given (host bits and all, an address as a /32 or /128), as Neutron
+        # keeps it; views add the `normalized_cidr` and the dataplane uses that
+        prefix = str(ipaddress.ip_interface(prefix)) if "/" in prefix else \
+            f"{net.network_address}/{net.max_prefixlen}"
     return RuleSpec(direction, ethertype, proto, pmin, pmax, prefix, remote_group)
 
 
@@ -270,10 +279,13 @@ class Rules:
             if spec.remote_group_id is not None:
                 self.groups.get(s, ctx, spec.remote_group_id)
             self.quotas.check(s, sg.project_id, "security_group_rule")
+            # a duplicate is the same rule up to the prefix's host bits, as in Neutron
+            wanted = astuple(spec)[:5] + (normalized_cidr(spec.remote_ip_prefix),
+                                          spec.remote_group_id)
             for r in s.scalars(select(m.SecurityGroupRule).where(
                     m.SecurityGroupRule.security_group_id == sg_id)):
                 if (r.direction, r.ethertype, r.protocol, r.port_range_min, r.port_range_max,
-                        r.remote_ip_prefix, r.remote_group_id) == astuple(spec):
+                        normalized_cidr(r.remote_ip_prefix), r.remote_group_id) == wanted:
                     raise errors.rule_exists(r.id)
             rule = m.SecurityGroupRule(
                 id=new_id(), security_group_id=sg_id, project_id=sg.project_id,

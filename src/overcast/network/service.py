@@ -137,6 +137,37 @@ class NetworkService:
                                  ) -> dict[str, list[dict[str, str]]]:
         return self.instances.instance_security_groups(instance_uuids)
 
+    # ---------------------------------------------------------------- Nova's proxies
+    # Compute's deprecated proxy APIs (os-security-groups, os-floating-ips,
+    # os-networks...) call Neutron's own collections as the caller, so Neutron's rules
+    # hold; these five are the whole surface they need (compute.ports.NeutronPort).
+    def list_resources(self, ctx: RequestContext, kind: str,
+                       filters: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Every row of `kind` the caller sees that matches `filters` (all pages)."""
+        out: list[dict[str, Any]] = []
+        marker: str | None = None
+        while True:
+            params = list(filters) + ([("marker", marker)] if marker else [])
+            page = self.page(kind, ctx, params)
+            out += page.items
+            if not page.next_marker or not page.items:
+                return out
+            marker = page.next_marker
+
+    def show_resource(self, ctx: RequestContext, kind: str, ident: str) -> dict[str, Any]:
+        return self.show(kind, ctx, ident)
+
+    def create_resource(self, ctx: RequestContext, kind: str, body: dict[str, Any]
+                        ) -> dict[str, Any]:
+        return self.resources[kind].create(ctx, body)
+
+    def update_resource(self, ctx: RequestContext, kind: str, ident: str,
+                        body: dict[str, Any]) -> dict[str, Any]:
+        return self.resources[kind].update(ctx, ident, body)
+
+    def delete_resource(self, ctx: RequestContext, kind: str, ident: str) -> None:
+        self.resources[kind].delete(ctx, ident)
+
     # ---------------------------------------------------------------- metadata's hooks
     def address_owner(self, network_id: str, address: str) -> str | None:
         return self.instances.address_owner(network_id, address)

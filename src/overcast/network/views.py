@@ -91,13 +91,18 @@ def port(p: m.Port, ips: list[dict[str, str]], groups: list[str]) -> dict[str, A
     return body
 
 
+def normalized_cidr(prefix: str | None) -> str | None:
+    """A rule's remote prefix without its host bits (Neutron's normalized_cidr)."""
+    return str(ipaddress.ip_network(prefix, strict=False)) if prefix else None
+
+
 def rule(r: m.SecurityGroupRule, in_default_group: bool = False) -> dict[str, Any]:
     return {"id": r.id, "security_group_id": r.security_group_id,
             "project_id": r.project_id, "tenant_id": r.project_id,
             "direction": r.direction, "ethertype": r.ethertype, "protocol": r.protocol,
             "port_range_min": r.port_range_min, "port_range_max": r.port_range_max,
             "remote_ip_prefix": r.remote_ip_prefix, "remote_group_id": r.remote_group_id,
-            "remote_address_group_id": None, "normalized_cidr": r.remote_ip_prefix,
+            "remote_address_group_id": None, "normalized_cidr": normalized_cidr(r.remote_ip_prefix),
             "description": r.description, "revision_number": r.revision_number,
             "tags": [], "created_at": nt(r.created_at), "updated_at": nt(r.updated_at),
             "belongs_to_default_sg": in_default_group}

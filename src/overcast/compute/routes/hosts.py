@@ -1,5 +1,6 @@
-"""Compute hosts as the API shows them: `os-services`, `os-hypervisors`,
-`os-aggregates` and `os-availability-zone`. All admin-only but the zone list."""
+"""Compute hosts as the API shows them: `os-services`, `os-hypervisors` and
+`os-availability-zone` (aggregates: `routes.aggregates`). All admin-only but the zone
+list."""
 
 from __future__ import annotations
 
@@ -100,13 +101,6 @@ def get_hypervisor(hid: str, request: Request) -> Response:
     svc, used, n = _find(request, hid)
     return reply(request, {"hypervisor": views.hypervisor(svc, version(request),
                                                           service_up(svc), used, n, True)})
-
-
-@routes.get("/v2.1/os-aggregates", dependencies=[ADMIN])
-def list_aggregates(request: Request) -> Response:
-    # Host aggregates cannot be created yet, so the truthful list is empty
-    # (`openstack hypervisor show` reads it to show a host's aggregates).
-    return reply(request, {"aggregates": []})
 
 
 def _zones(request: Request, detail: bool) -> Response:

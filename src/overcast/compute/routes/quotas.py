@@ -9,7 +9,6 @@ from fastapi import Request, Response
 
 from overcast.compute import policy, schemas
 from overcast.compute.policy import ADMIN
-from overcast.compute.quotas import DEFAULT_QUOTAS
 from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
 from overcast.kit.context import RequestContext
 from overcast.kit.microversion import APIVersion
@@ -53,7 +52,8 @@ def show_quotas_detail(project_id: str, request: Request,
 @routes.get("/v2.1/os-quota-sets/{project_id}/defaults")
 def default_quotas(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     body: dict[str, Any] = {"id": project_id}
-    body.update({k: DEFAULT_QUOTAS[k] for k in _keys(version(request))})
+    defaults = service(request).quotas.show_class("default")
+    body.update({k: defaults[k] for k in _keys(version(request))})
     return reply(request, {"quota_set": body})
 
 

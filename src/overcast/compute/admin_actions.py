@@ -1,0 +1,59 @@
+"""The admin server actions that are not the owner's: `os-resetState` (an admin
+forces vm_state to active or error and clears the task, as Nova's reset does: nothing
+is sent to the host), `injectNetworkInfo` (Nova asks the host's driver to write the
+network configuration into the guest; neither libvirt nor overcast's drivers have
+anything to write, so it is recorded and done) and `migrate` (a cold migration: a
+resize to the same flavor on another host, `ComputeService.resize(migrate=True)`),
+and a server's `diagnostics` below 2.48, whose keys Nova leaves to each driver: here
+what the control plane knows of the guest (its power state as last reported, its
+host's driver, its uptime since launch, its flavor's vCPUs and memory). The routes
+are `compute.routes.admin_actions`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from overcast.compute import models as m
+from overcast.compute.service import ComputeService
+from overcast.db import utcnow
+from overcast.kit.context import RequestContext
+
+#: Nova's power states by number
+POWER_STATES = {0: "pending", 1: "running", 3: "paused", 4: "shutdown", 6: "crashed",
+                7: "suspended"}
+
+
+class AdminActions:
+    def __init__(self, compute: ComputeService) -> None:
+        self.compute = compute
+
+    def reset_state(self, ctx: RequestContext, uuid: str, state: str) -> None:
+        with self.compute.db.transaction() as s:
+            inst = self.compute.get_instance(s, ctx, uuid)
+            inst.vm_state, inst.task_state, inst.updated_at = state, None, utcnow()
+
+    def inject_network_info(self, ctx: RequestContext, uuid: str) -> None:
+        with self.compute.db.transaction() as s:
+            self.compute.get_instance(s, ctx, uuid)
+            self.compute.record_action(s, ctx, uuid, "injectNetworkInfo",
+                                       "compute_inject_network_info")
+
+    def migrate(self, ctx: RequestContext, uuid: str) -> None:
+        self.compute.resize(ctx, uuid, None, migrate=True)
+
+    def diagnostics(self, ctx: RequestContext, uuid: str) -> dict[str, Any]:
+        with self.compute.db.session() as s:
+            inst = self.compute.get_instance(s, ctx, uuid)
+            driver = s.scalar(select(m.Service.driver).where(
+                m.Service.host == inst.host, m.Service.binary == "nova-compute")) \
+                if inst.host else None
+            flavor = inst.flavor or {}
+            launched = inst.launched_at
+            uptime = int((utcnow() - launched).total_seconds()) if launched else 0
+            return {"state": POWER_STATES.get(inst.power_state, "pending"),
+                    "driver": driver or "", "uptime": uptime,
+                    "num_cpus": int(flavor.get("vcpus") or 0),
+                    "memory_details": {"maximum": int(flavor.get("ram") or 0)}}
