@@ -1,4 +1,4 @@
-"""Nova v2.1 (microversions 2.1 to 2.47): the version documents and `setup`.
+"""Nova v2.1 (microversions from 2.1, `versions.VERSIONS`): the version documents and `setup`.
 
 The routes are in `compute.routes`, one module per resource; this module mounts
 them, starts the conductor (and the all-in-one cloud's own agents) with the app,

@@ -2,7 +2,7 @@
 it refuses.
 
 Two layers, as Nova has them. First the JSON schemas (after Nova's
-api/openstack/compute/schemas/*.py, per microversion range within 2.1-2.47), which
+api/openstack/compute/schemas/*.py, per microversion range), which
 each route declares with `@accepts` so they run before any service code and appear
 in /openapi.json: types, formats, enums, lengths and ranges. Then the hand-written
 parsers, which turn a checked body into plain data for the service and keep Nova's
@@ -33,7 +33,7 @@ Query = Mapping[str, str]
 
 # =================================================================== JSON schemas
 # After Nova's api/openstack/compute/schemas/*.py and api/validation/parameter_types.py,
-# for the microversions this API serves (2.1 to 2.47). The route declares them with
+# for the microversions this API serves (`versions.VERSIONS`). The route declares them with
 # `@accepts`; the hand parsers below run after them and turn the checked body into
 # what the service takes (and keep Nova's own sentences for what a schema cannot say).
 

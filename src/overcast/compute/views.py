@@ -2,8 +2,8 @@
 
 At 2.1 a server or flavor has exactly the 2.1 fields (tempest validates strict
 schemas per microversion); later fields appear only from their microversion.
-Only microversions up to the advertised maximum (2.47) are shaped here: fields
-of later ones come back with the maximum (tests/unit/test_version_gates.py).
+Only microversions up to the advertised maximum (`versions.VERSIONS`) are shaped
+here: fields of later ones come back with the maximum (tests/unit/test_version_gates.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from overcast.compute import models as m
 from overcast.compute import states
+from overcast.compute.diagnostics import Diagnostics
 from overcast.kit.microversion import APIVersion
 
 
@@ -189,3 +190,24 @@ def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool) -> dict[str, Any
     if admin:
         body["traceback"] = e.traceback
     return body
+
+
+def diagnostics(d: Diagnostics, v: APIVersion) -> dict[str, Any]:
+    """A server's diagnostics. Before 2.48 Nova returns the driver's own blob (here,
+    libvirt's keys for what is known: the memory in KiB); from 2.48 its standard
+    format, with None for what no record holds. `driver` is one of Nova's driver
+    families: overcast drives QEMU (and containers) on the host as libvirt does."""
+    if not v.at_least("2.48"):
+        return {"memory": d.memory_mb * 1024}
+    nic = dict.fromkeys(("rx_octets", "rx_errors", "rx_drop", "rx_packets", "rx_rate",
+                         "tx_octets", "tx_errors", "tx_drop", "tx_packets", "tx_rate"))
+    disk = dict.fromkeys(("read_bytes", "read_requests", "write_bytes", "write_requests",
+                          "errors_count"))
+    return {"state": d.state, "driver": "libvirt", "hypervisor": d.hypervisor,
+            "hypervisor_os": "linux", "uptime": d.uptime, "config_drive": d.config_drive,
+            "num_cpus": d.num_cpus, "num_nics": len(d.macs), "num_disks": d.num_disks,
+            "memory_details": {"maximum": d.memory_mb, "used": None},
+            "cpu_details": [{"id": i, "time": None, "utilisation": None}
+                            for i in range(d.num_cpus)],
+            "nic_details": [{"mac_address": mac, **nic} for mac in d.macs],
+            "disk_details": [dict(disk) for _ in range(d.num_disks)]}

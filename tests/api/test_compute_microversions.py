@@ -1,0 +1,70 @@
+"""Compute microversions above 2.47, each at its version and just below it.
+
+One test (or a few) per version, in version order; each says what the version
+changes and checks the reply on both sides of the gate, as Tempest does with its
+per-microversion response schemas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.api.test_compute import C, add_agents, boot, h, wait_status
+from tests.conftest import Cloud, build_cloud
+from tests.images import add_image
+
+
+@pytest.fixture(scope="module")
+def nova(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    gen = build_cloud(tmp_path_factory.mktemp("microversions"))
+    cloud = next(gen)
+    cloud.app.state.local_agents = []
+    add_agents(cloud, ["mv1"])
+    add_image(cloud.client, cloud.admin())
+    try:
+        yield cloud
+    finally:
+        gen.close()
+
+
+def get(cloud: Cloud, path: str, headers: dict[str, str], version: str) -> Any:
+    return cloud.client.get(f"{C}{path}", headers=h(headers, version))
+
+
+def active_server(cloud: Cloud, headers: dict[str, str], **extra: Any) -> str:
+    r = boot(cloud, headers, **extra)
+    assert r.status_code == 202, r.text
+    sid = str(r.json()["server"]["id"])
+    wait_status(cloud, headers, sid, "ACTIVE")
+    return sid
+
+
+# ------------------------------------------------------------------ 2.48
+def test_2_48_diagnostics_in_the_standard_format(nova: Cloud) -> None:
+    """2.48: diagnostics have Nova's standard fields; before, the driver's blob."""
+    u = nova.make_project_user()
+    sid = active_server(nova, u["headers"])
+    assert get(nova, f"/servers/{sid}/diagnostics", u["headers"], "2.48").status_code == 403
+    old = get(nova, f"/servers/{sid}/diagnostics", nova.admin(), "2.47")
+    assert old.status_code == 200 and old.json() == {"memory": 512 * 1024}
+    r = get(nova, f"/servers/{sid}/diagnostics", nova.admin(), "2.48")
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert set(d) == {"state", "driver", "hypervisor", "hypervisor_os", "uptime",
+                      "config_drive", "num_cpus", "num_nics", "num_disks",
+                      "memory_details", "cpu_details", "nic_details", "disk_details"}
+    assert d["state"] == "running" and d["driver"] == "libvirt"
+    assert d["hypervisor"] == "fake" and d["config_drive"] is False
+    assert d["num_cpus"] == 1 and len(d["cpu_details"]) == 1
+    assert d["memory_details"] == {"maximum": 512, "used": None}
+    assert d["num_nics"] == 0 and d["nic_details"] == []
+    assert d["num_disks"] == 1 and d["disk_details"] == [
+        {"read_bytes": None, "read_requests": None, "write_bytes": None,
+         "write_requests": None, "errors_count": None}]
+    assert isinstance(d["uptime"], int) and d["uptime"] >= 0
+    missing = get(nova, "/servers/6b2a3c1e-0000-4000-8000-000000000000/diagnostics",
+                  nova.admin(), "2.48")
+    assert missing.status_code == 404
