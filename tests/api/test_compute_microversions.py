@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_compute import C, add_agents, boot, h, wait_status
+from tests.api.test_compute import C, add_agents, boot, h, wait, wait_status
 from tests.conftest import Cloud, build_cloud
 from tests.images import add_image
 
@@ -42,6 +42,17 @@ def active_server(cloud: Cloud, headers: dict[str, str], **extra: Any) -> str:
     return sid
 
 
+def volume(cloud: Cloud, headers: dict[str, str]) -> str:
+    """A new available 1 GiB volume of the caller's project."""
+    path = f"/volume/v3/{cloud.project_of(headers)}/volumes"
+    r = cloud.client.post(path, headers=headers, json={"volume": {"size": 1}})
+    assert r.status_code == 202, r.text
+    vid = str(r.json()["volume"]["id"])
+    wait(lambda: cloud.client.get(f"{path}/{vid}", headers=headers
+                                  ).json()["volume"]["status"] == "available", 60)
+    return vid
+
+
 # ------------------------------------------------------------------ 2.48
 def test_2_48_diagnostics_in_the_standard_format(nova: Cloud) -> None:
     """2.48: diagnostics have Nova's standard fields; before, the driver's blob."""
@@ -68,3 +79,24 @@ def test_2_48_diagnostics_in_the_standard_format(nova: Cloud) -> None:
     missing = get(nova, "/servers/6b2a3c1e-0000-4000-8000-000000000000/diagnostics",
                   nova.admin(), "2.48")
     assert missing.status_code == 404
+
+
+# ------------------------------------------------------------------ 2.49
+def test_2_49_tagged_volume_attach(nova: Cloud) -> None:
+    """2.49: a volume attach may carry a device tag (kept on the mapping, as a
+    create's tags are); before 2.49 the schema refuses the field."""
+    u = nova.make_project_user()
+    hd = u["headers"]
+    sid = active_server(nova, hd)
+    vid = volume(nova, hd)
+    path = f"{C}/servers/{sid}/os-volume_attachments"
+    body = {"volumeAttachment": {"volumeId": vid, "tag": "data"}}
+    r = nova.client.post(path, headers=h(hd, "2.48"), json=body)
+    assert r.status_code == 400 and "tag" in r.json()["badRequest"]["message"]
+    bad = {"volumeAttachment": {"volumeId": vid, "tag": "a/b"}}
+    assert nova.client.post(path, headers=h(hd, "2.49"), json=bad).status_code == 400
+    r = nova.client.post(path, headers=h(hd, "2.49"), json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["volumeAttachment"]["volumeId"] == vid
+    rows = nova.app.state.compute.volumes_attached([sid])[sid]
+    assert [(b.volume_id, b.tag) for b in rows] == [(vid, "data")]

@@ -1041,8 +1041,17 @@ def server_group_create(body: Any, v: APIVersion) -> tuple[str, str]:
 # ------------------------------------------------------- volume attachments
 _DEVICE_PATH: dict[str, Any] = {"type": ["string", "null"],
                                 "pattern": r"(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$"}
-VOLUME_ATTACH = _nova(_obj({"volumeAttachment": _obj(
-    {"volumeId": UUID, "device": _DEVICE_PATH}, ["volumeId"])}, ["volumeAttachment"]))
+
+
+def _volume_attach(*, tag: bool) -> Schema:
+    props: dict[str, Any] = {"volumeId": UUID, "device": _DEVICE_PATH}
+    if tag:  # 2.49: a device tag, as at create (2.42)
+        props["tag"] = TAG
+    return _nova(_obj({"volumeAttachment": _obj(props, ["volumeId"])}, ["volumeAttachment"]))
+
+
+VOLUME_ATTACH = Versioned(VERSIONS, {"2.1": _volume_attach(tag=False),
+                                     "2.49": _volume_attach(tag=True)})
 VOLUME_SWAP = _nova(_obj({"volumeAttachment": _obj({"volumeId": UUID}, ["volumeId"])},
                          ["volumeAttachment"]))
 VOLUME_ATTACHMENTS_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE,

@@ -5,11 +5,13 @@ Each version above 2.47 is raised only once what it changes works (a gate above 
 maximum fails tests/unit/test_version_gates.py); what each one changes here:
 
 - 2.48: server diagnostics in Nova's standard format (`views.diagnostics`).
+- 2.49: a device `tag` on volume attach, kept on the mapping as at create
+  (network interface attach, the other half of 2.49, is not an API here).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 48),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 49),
                         legacy_header="X-OpenStack-Nova-API-Version")
