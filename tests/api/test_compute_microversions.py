@@ -100,3 +100,46 @@ def test_2_49_tagged_volume_attach(nova: Cloud) -> None:
     assert r.json()["volumeAttachment"]["volumeId"] == vid
     rows = nova.app.state.compute.volumes_attached([sid])[sid]
     assert [(b.volume_id, b.tag) for b in rows] == [(vid, "data")]
+
+
+# ------------------------------------------------------------------ 2.50
+NETWORK_QUOTAS = {"floating_ips", "fixed_ips", "security_groups", "security_group_rules"}
+GROUP_QUOTAS = {"server_groups", "server_group_members"}
+
+
+def test_2_50_quota_classes_show_server_groups_not_network_quotas(nova: Cloud) -> None:
+    """2.50: a quota class shows server_groups/server_group_members and no longer the
+    network quotas; the `default` class is what every project starts from."""
+    u = nova.make_project_user()
+    path = "/os-quota-class-sets/default"
+    assert get(nova, path, u["headers"], "2.50").status_code == 403
+    old = get(nova, path, nova.admin(), "2.49").json()["quota_class_set"]
+    assert old["id"] == "default" and set(old) >= NETWORK_QUOTAS
+    assert not GROUP_QUOTAS & set(old)
+    new = get(nova, path, nova.admin(), "2.50").json()["quota_class_set"]
+    assert set(new) >= GROUP_QUOTAS and not NETWORK_QUOTAS & set(new)
+    r = nova.client.put(f"{C}{path}", headers=h(nova.admin(), "2.50"),
+                        json={"quota_class_set": {"floating_ips": 5}})
+    assert r.status_code == 400
+    r = nova.client.put(f"{C}{path}", headers=h(nova.admin(), "2.50"),
+                        json={"quota_class_set": {"instances": 33, "server_groups": 7}})
+    assert r.status_code == 200, r.text
+    body = r.json()["quota_class_set"]
+    assert "id" not in body and body["instances"] == 33 and body["server_groups"] == 7
+    try:
+        project = nova.project_of(u["headers"])
+        quotas = get(nova, f"/os-quota-sets/{project}", u["headers"], "2.50").json()
+        assert quotas["quota_set"]["instances"] == 33
+        defaults = get(nova, f"/os-quota-sets/{project}/defaults", u["headers"], "2.50")
+        assert defaults.json()["quota_set"]["server_groups"] == 7
+        # another class is kept, and applies to no project
+        r = nova.client.put(f"{C}/os-quota-class-sets/gold", headers=h(nova.admin(), "2.49"),
+                            json={"quota_class_set": {"cores": 99, "floating_ips": 3}})
+        assert r.status_code == 200 and r.json()["quota_class_set"]["floating_ips"] == 3
+        gold = get(nova, "/os-quota-class-sets/gold", nova.admin(), "2.50").json()
+        assert gold["quota_class_set"]["cores"] == 99
+        assert get(nova, f"/os-quota-sets/{project}", u["headers"], "2.50"
+                   ).json()["quota_set"]["cores"] == 20
+    finally:
+        nova.client.put(f"{C}{path}", headers=h(nova.admin(), "2.50"), json={
+            "quota_class_set": {"instances": 10, "server_groups": 10}})

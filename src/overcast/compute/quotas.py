@@ -1,8 +1,15 @@
-"""Compute quotas: each project's limits (Nova's defaults unless set) and usage.
+"""Compute quotas: each project's limits (the defaults unless set) and usage.
 
 Servers, key pairs, metadata and server groups check against these inside their
 own transactions (`limits`/`usage` take the caller's session); the quota routes
 read and write them through `show`, `set` and `delete`.
+
+Quota classes (`os-quota-class-sets`) are Nova's: the class named `default` holds
+the defaults every project starts from (Nova's built-in values until an admin sets
+them); other classes are kept and shown but, as in Nova, apply to no project. A
+class's values live in the quota table under the key `class:<name>`, which no
+project id can take (Keystone's are hex), so a class name has at most
+`MAX_CLASS_NAME` characters.
 """
 
 from __future__ import annotations
@@ -22,15 +29,46 @@ DEFAULT_QUOTAS = {
 }
 
 
+CLASS_PREFIX = "class:"
+MAX_CLASS_NAME = 255 - len(CLASS_PREFIX)
+
+
 class QuotaService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def limits(self, s: Session, project_id: str) -> dict[str, int]:
+        """A project's limits: its own over the `default` class over Nova's values."""
         limits = dict(DEFAULT_QUOTAS)
-        for q in s.scalars(select(m.Quota).where(m.Quota.project_id == project_id)):
-            limits[q.resource] = q.hard_limit
+        rows = s.execute(select(m.Quota.project_id, m.Quota.resource, m.Quota.hard_limit)
+                         .where(m.Quota.project_id.in_((CLASS_PREFIX + "default",
+                                                        project_id))))
+        own = {}
+        for owner, resource, hard in rows:
+            if owner == project_id:
+                own[resource] = hard
+            else:
+                limits[resource] = hard
+        limits.update(own)
         return limits
+
+    def defaults(self) -> dict[str, int]:
+        """What a project without limits of its own gets (the `default` class)."""
+        return self.class_limits("default")
+
+    def class_limits(self, name: str) -> dict[str, int]:
+        """A quota class's limits: Nova's defaults where the class sets none."""
+        with self.db.session() as s:
+            limits = dict(DEFAULT_QUOTAS)
+            for q in s.scalars(select(m.Quota).where(
+                    m.Quota.project_id == CLASS_PREFIX + name)):
+                limits[q.resource] = q.hard_limit
+            return limits
+
+    def set_class(self, name: str, values: dict[str, int]) -> dict[str, int]:
+        """Set some limits of a quota class; returns all of the class's limits."""
+        self._put(CLASS_PREFIX + name, values)
+        return self.class_limits(name)
 
     def usage(self, s: Session, project_id: str) -> dict[str, int]:
         flavors = list(s.scalars(select(m.Instance.flavor).where(
@@ -51,15 +89,18 @@ class QuotaService:
 
     def set(self, project_id: str, values: dict[str, int]) -> dict[str, int]:
         """Set some limits; returns every limit of the project afterwards."""
-        with self.db.transaction() as s:
-            for k, v in values.items():
-                row = s.get(m.Quota, (project_id, k))
-                if row is None:
-                    s.add(m.Quota(project_id=project_id, resource=k, hard_limit=v))
-                else:
-                    row.hard_limit = v
+        self._put(project_id, values)
         with self.db.session() as s:
             return self.limits(s, project_id)
+
+    def _put(self, owner: str, values: dict[str, int]) -> None:
+        with self.db.transaction() as s:
+            for k, v in values.items():
+                row = s.get(m.Quota, (owner, k))
+                if row is None:
+                    s.add(m.Quota(project_id=owner, resource=k, hard_limit=v))
+                else:
+                    row.hard_limit = v
 
     def delete(self, project_id: str) -> None:
         with self.db.transaction() as s:

@@ -352,6 +352,16 @@ QUOTA_UPDATE = Versioned(VERSIONS, {"2.1": _quota_update(_QUOTAS + _NETWORK_QUOT
                                     "2.36": _quota_update(_QUOTAS)})
 
 
+def _quota_class_update(keys: list[str]) -> Schema:
+    return _nova(_wrap("quota_class_set", _obj({k: QUOTA_VALUE for k in keys})))
+
+
+#: A quota class keeps the network quotas until 2.50 (quota sets drop them at 2.36).
+QUOTA_CLASS_UPDATE = Versioned(VERSIONS, {
+    "2.1": _quota_class_update(_QUOTAS + _NETWORK_QUOTAS),
+    "2.50": _quota_class_update(_QUOTAS)})
+
+
 def _group_create(policies: list[str]) -> Schema:
     return _nova(_wrap("server_group", _obj({
         "name": NAME,
@@ -996,14 +1006,15 @@ def service_update(action: str, body: Any, v: APIVersion) -> tuple[str, str, dic
     return host, binary, data
 
 
-def quota_set(body: Any, keys: list[str]) -> dict[str, int]:
-    q = val.wrapped(body, "quota_set")
+def quota_set(body: Any, keys: list[str], wrapper: str = "quota_set") -> dict[str, int]:
+    """The limits a quota set (or, with `wrapper`, a quota class set) update sets."""
+    q = val.wrapped(body, wrapper)
     values: dict[str, int] = {}
     for k, raw in q.items():
         if k == "force":
             continue
         if k not in keys:
-            raise BadRequest(f"Invalid input for field/attribute quota_set. Additional "
+            raise BadRequest(f"Invalid input for field/attribute {wrapper}. Additional "
                              f"properties are not allowed ('{k}' was unexpected)")
         try:
             n = int(raw)

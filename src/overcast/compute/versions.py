@@ -7,11 +7,13 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.48: server diagnostics in Nova's standard format (`views.diagnostics`).
 - 2.49: a device `tag` on volume attach, kept on the mapping as at create
   (network interface attach, the other half of 2.49, is not an API here).
+- 2.50: `os-quota-class-sets` (new here) shows the server group quotas and no
+  longer the network ones.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 49),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 50),
                         legacy_header="X-OpenStack-Nova-API-Version")

@@ -1,5 +1,7 @@
 """Quotas and limits (`/os-quota-sets`, `/limits`): a project's own, or any for an
-admin; setting and resetting them is admin-only."""
+admin; setting and resetting them is admin-only. Quota classes
+(`/os-quota-class-sets`, admin-only): the `default` class is every project's
+defaults (`compute.quotas`)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from fastapi import Request, Response
 
 from overcast.compute import policy, schemas
 from overcast.compute.policy import ADMIN
-from overcast.compute.quotas import DEFAULT_QUOTAS
+from overcast.compute.quotas import MAX_CLASS_NAME
 from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
 from overcast.kit.context import RequestContext
+from overcast.kit.errors import BadRequest
 from overcast.kit.microversion import APIVersion
 from overcast.kit.schema import accepts
 
@@ -53,7 +56,8 @@ def show_quotas_detail(project_id: str, request: Request,
 @routes.get("/v2.1/os-quota-sets/{project_id}/defaults")
 def default_quotas(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     body: dict[str, Any] = {"id": project_id}
-    body.update({k: DEFAULT_QUOTAS[k] for k in _keys(version(request))})
+    defaults = service(request).quotas.defaults()
+    body.update({k: defaults[k] for k in _keys(version(request))})
     return reply(request, {"quota_set": body})
 
 
@@ -69,6 +73,40 @@ def update_quotas(project_id: str, request: Request, body: Any = JSON_BODY) -> R
 def delete_quotas(project_id: str, request: Request) -> Response:
     service(request).quotas.delete(project_id)
     return reply(request, None, 202)
+
+
+def _class_keys(v: APIVersion) -> list[str]:
+    """A quota class's fields: the network quotas until 2.50, server groups from it."""
+    keys = ["instances", "cores", "ram", "metadata_items", "key_pairs", "injected_files",
+            "injected_file_content_bytes", "injected_file_path_bytes"]
+    if v.at_least("2.50"):
+        return keys + ["server_groups", "server_group_members"]
+    return keys + ["floating_ips", "fixed_ips", "security_groups", "security_group_rules"]
+
+
+def _class_name(name: str) -> str:
+    if len(name) > MAX_CLASS_NAME:
+        raise BadRequest(f"quota_class_name has more than {MAX_CLASS_NAME} characters.")
+    return name
+
+
+@routes.get("/v2.1/os-quota-class-sets/{name}", dependencies=[ADMIN])
+def show_quota_class(name: str, request: Request) -> Response:
+    limits = service(request).quotas.class_limits(_class_name(name))
+    body: dict[str, Any] = {"id": name}
+    body.update({k: limits[k] for k in _class_keys(version(request))})
+    return reply(request, {"quota_class_set": body})
+
+
+@routes.put("/v2.1/os-quota-class-sets/{name}", dependencies=[ADMIN])
+@accepts(body=schemas.QUOTA_CLASS_UPDATE)
+def update_quota_class(name: str, request: Request, body: Any = JSON_BODY) -> Response:
+    keys = _class_keys(version(request))
+    accepted = keys + (["server_groups", "server_group_members"]
+                       if not version(request).at_least("2.50") else [])
+    values = schemas.quota_set(body, accepted, "quota_class_set")
+    limits = service(request).quotas.set_class(_class_name(name), values)
+    return reply(request, {"quota_class_set": {k: limits[k] for k in keys}})
 
 
 @routes.get("/v2.1/limits")
