@@ -143,3 +143,28 @@ def test_2_50_quota_classes_show_server_groups_not_network_quotas(nova: Cloud) -
     finally:
         nova.client.put(f"{C}{path}", headers=h(nova.admin(), "2.50"), json={
             "quota_class_set": {"instances": 10, "server_groups": 10}})
+
+
+# ------------------------------------------------------------------ 2.51
+def test_2_51_action_events_for_everyone_and_volume_extended(nova: Cloud) -> None:
+    """2.51: an instance action's events are shown to its owner too (the traceback
+    stays admin-only), and os-server-external-events takes `volume-extended`."""
+    u = nova.make_project_user()
+    hd = u["headers"]
+    sid = active_server(nova, hd)
+    actions = get(nova, f"/servers/{sid}/os-instance-actions", hd, "2.51").json()
+    req = actions["instanceActions"][0]["request_id"]
+    path = f"/servers/{sid}/os-instance-actions/{req}"
+    assert "events" not in get(nova, path, hd, "2.50").json()["instanceAction"]
+    events = get(nova, path, hd, "2.51").json()["instanceAction"]["events"]
+    assert events and all("traceback" not in e for e in events)
+    admin_events = get(nova, path, nova.admin(), "2.50").json()["instanceAction"]["events"]
+    assert all("traceback" in e for e in admin_events)
+    missing = "00000000-0000-4000-8000-000000000000"
+    ev = {"events": [{"name": "volume-extended", "server_uuid": missing, "tag": missing}]}
+    r = nova.client.post(f"{C}/os-server-external-events", headers=h(nova.admin(), "2.50"),
+                         json=ev)
+    assert r.status_code == 400, r.text
+    r = nova.client.post(f"{C}/os-server-external-events", headers=h(nova.admin(), "2.51"),
+                         json=ev)
+    assert r.status_code == 404 and r.json()["events"][0]["code"] == 404

@@ -1069,16 +1069,24 @@ VOLUME_ATTACHMENTS_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE,
                                        "offset": QUERY_NON_NEGATIVE}, extra=True))
 
 # ------------------------------------------------------ server external events
-#: Nova's event names; `volume-extended` is Nova's from 2.51, taken here at every
-#: version (this compute stops at 2.47, and block storage sends it).
+#: Nova's event names; `volume-extended` from 2.51 (block storage, in-process, hands
+#: it to `compute.events` directly, whatever the HTTP API's version).
 EVENT_NAMES = ["network-changed", "network-vif-plugged", "network-vif-unplugged",
-               "network-vif-deleted", "volume-extended"]
-SERVER_EXTERNAL_EVENTS = _nova(_obj({"events": {
-    "type": "array", "minItems": 1, "items": _obj({
-        "server_uuid": UUID, "name": {"type": "string", "enum": EVENT_NAMES},
-        "status": {"type": "string", "enum": ["failed", "completed", "in-progress"]},
-        "tag": {"type": "string", "maxLength": 255}}, ["server_uuid", "name"])}},
-    ["events"]))
+               "network-vif-deleted"]
+
+
+def _external_events(names: list[str]) -> Schema:
+    return _nova(_obj({"events": {
+        "type": "array", "minItems": 1, "items": _obj({
+            "server_uuid": UUID, "name": {"type": "string", "enum": names},
+            "status": {"type": "string", "enum": ["failed", "completed", "in-progress"]},
+            "tag": {"type": "string", "maxLength": 255}}, ["server_uuid", "name"])}},
+        ["events"]))
+
+
+SERVER_EXTERNAL_EVENTS = Versioned(VERSIONS, {
+    "2.1": _external_events(EVENT_NAMES),
+    "2.51": _external_events(EVENT_NAMES + ["volume-extended"])})
 
 # ------------------------------------- os-volumes, os-snapshots (up to 2.35)
 _S: dict[str, Any] = {"type": "string"}

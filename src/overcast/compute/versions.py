@@ -9,11 +9,13 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   (network interface attach, the other half of 2.49, is not an API here).
 - 2.50: `os-quota-class-sets` (new here) shows the server group quotas and no
   longer the network ones.
+- 2.51: instance action events shown to the server's owner (tracebacks stay
+  admin-only); `volume-extended` taken by os-server-external-events.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 50),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 51),
                         legacy_header="X-OpenStack-Nova-API-Version")

@@ -157,6 +157,6 @@ def get_action(uuid: str, request_id: str, request: Request,
     v = version(request)
     act, events = service(request).action(ctx, uuid, request_id)
     body = views.action(act, v)
-    if ctx.is_admin:  # (from 2.51, everyone sees the events)
+    if ctx.is_admin or v.at_least("2.51"):  # 2.51: everyone sees the events
         body["events"] = [views.event(e, v, ctx.is_admin) for e in events]
     return reply(request, {"instanceAction": body})
