@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_compute import C, add_agents, boot, h, wait, wait_status
+from tests.api.test_compute import C, add_agents, boot, h, server, wait, wait_status
 from tests.conftest import Cloud, build_cloud
 from tests.images import add_image
 
@@ -168,3 +168,18 @@ def test_2_51_action_events_for_everyone_and_volume_extended(nova: Cloud) -> Non
     r = nova.client.post(f"{C}/os-server-external-events", headers=h(nova.admin(), "2.51"),
                          json=ev)
     assert r.status_code == 404 and r.json()["events"][0]["code"] == 404
+
+
+# ------------------------------------------------------------------ 2.52
+def test_2_52_tags_at_create(nova: Cloud) -> None:
+    """2.52: a server may be created with tags (refused by the schema before)."""
+    hd = nova.make_project_user()["headers"]
+    r = boot(nova, hd, version="2.51", tags=["a"])
+    assert r.status_code == 400, r.text
+    for bad in (["a/b"], ["x" * 61], [f"t{i}" for i in range(51)], "a"):
+        assert boot(nova, hd, version="2.52", tags=bad).status_code == 400, bad
+    r = boot(nova, hd, version="2.52", tags=["blue", "green", "blue"])
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    assert server(nova, hd, sid, "2.52")["tags"] == ["blue", "green"]
+    assert "tags" not in server(nova, hd, sid, "2.25")

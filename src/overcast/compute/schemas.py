@@ -150,8 +150,13 @@ def _network_item(*, uuid_format: bool, tag: bool) -> dict[str, Any]:
     return _obj(props)
 
 
+#: Nova's server tags (2.26): at most 50 per server.
+SERVER_TAGS: dict[str, Any] = {"type": "array", "items": TAG, "maxItems": 50}
+
+
 def _server_create(*, description: bool = False, net_tag: bool = False,
-                   bdm_tag: bool = False, networks_required: bool = False) -> Schema:
+                   bdm_tag: bool = False, networks_required: bool = False,
+                   tags: bool = False) -> Schema:
     bdm_v2 = dict(_BDM_V2, **({"tag": TAG} if bdm_tag else {}))
     if networks_required:  # 2.37: a list (uuids now checked) or "none"/"auto", required
         networks: dict[str, Any] = {
@@ -176,6 +181,8 @@ def _server_create(*, description: bool = False, net_tag: bool = False,
     }
     if description:
         props["description"] = DESCRIPTION
+    if tags:  # 2.52: server tags at create
+        props["tags"] = SERVER_TAGS
     required = ["name", "flavorRef"] + (["networks"] if networks_required else [])
     return _nova(_obj({"server": _obj(props, required), "os:scheduler_hints": _HINTS,
                        "OS-SCH-HNT:scheduler_hints": _HINTS}, ["server"]))
@@ -190,6 +197,8 @@ SERVER_CREATE = Versioned(VERSIONS, {
     "2.37": _server_create(description=True, net_tag=True, networks_required=True),
     "2.42": _server_create(description=True, net_tag=True, bdm_tag=True,
                            networks_required=True),
+    "2.52": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True),
 })
 
 
@@ -826,7 +835,7 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
             "admin_pass": sv.get("adminPass"), "security_groups": groups,
             "return_reservation_id": sv.get("return_reservation_id") in (True,
                                                                          *TRUE_STRINGS),
-            "block_devices": block_devices}
+            "block_devices": block_devices, "tags": list(dict.fromkeys(sv.get("tags") or []))}
 
 
 def server_update(body: Any, v: APIVersion) -> dict[str, Any]:

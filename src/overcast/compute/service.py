@@ -230,7 +230,7 @@ class ComputeService:
                     hostname=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]
                     or "server", reservation_id=reservation, launch_index=i,
                     scheduler_hints=hints, server_group=group.uuid if group else None,
-                    tags=[], requested_networks=requested))
+                    tags=list(req.get("tags") or []), requested_networks=requested))
                 if group is not None:
                     s.add(m.ServerGroupMember(group_uuid=group.uuid, instance_uuid=uuid))
                 ServerVolumes.add_requested(s, uuid, devices)

@@ -11,11 +11,12 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   longer the network ones.
 - 2.51: instance action events shown to the server's owner (tracebacks stay
   admin-only); `volume-extended` taken by os-server-external-events.
+- 2.52: `tags` at server create.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 51),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 52),
                         legacy_header="X-OpenStack-Nova-API-Version")
