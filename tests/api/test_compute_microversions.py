@@ -7,6 +7,7 @@ per-microversion response schemas.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,7 @@ def nova(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     gen = build_cloud(tmp_path_factory.mktemp("microversions"))
     cloud = next(gen)
     cloud.app.state.local_agents = []
-    add_agents(cloud, ["mv1"])
+    add_agents(cloud, ["mv1", "mv2"])
     add_image(cloud.client, cloud.admin())
     try:
         yield cloud
@@ -183,3 +184,75 @@ def test_2_52_tags_at_create(nova: Cloud) -> None:
     sid = r.json()["server"]["id"]
     assert server(nova, hd, sid, "2.52")["tags"] == ["blue", "green"]
     assert "tags" not in server(nova, hd, sid, "2.25")
+
+
+# ------------------------------------------------------------------ 2.53
+def test_2_53_services_by_uuid(nova: Cloud) -> None:
+    """2.53: services are named by UUID; PUT /os-services/{uuid} takes what changes
+    and answers the whole service (the action paths are gone)."""
+    adm = nova.admin()
+    old = get(nova, "/os-services", adm, "2.52").json()["services"]
+    assert all(isinstance(s["id"], int) for s in old)
+    new = get(nova, "/os-services", adm, "2.53").json()["services"]
+    svc = next(s for s in new if s["host"] == "mv1" and s["binary"] == "nova-compute")
+    assert str(uuid.UUID(svc["id"])) == svc["id"]
+
+    def put(ident: str, body: Any, version: str = "2.53") -> Any:
+        return nova.client.put(f"{C}/os-services/{ident}", headers=h(adm, version), json=body)
+
+    r = put("disable", {"host": "mv1", "binary": "nova-compute"})
+    assert r.status_code == 400, r.text
+    assert put(svc["id"], {}).status_code == 400
+    assert put(svc["id"], {"disabled_reason": "x"}).status_code == 400
+    assert put(svc["id"], {"status": "enabled", "disabled_reason": "x"}).status_code == 400
+    assert put("6b2a3c1e-0000-4000-8000-000000000000", {"status": "enabled"}
+               ).status_code == 404
+    try:
+        r = put(svc["id"], {"status": "disabled", "disabled_reason": "maintenance"})
+        assert r.status_code == 200, r.text
+        out = r.json()["service"]
+        assert out["id"] == svc["id"] and out["status"] == "disabled"
+        assert out["disabled_reason"] == "maintenance" and out["forced_down"] is False
+        assert set(out) == set(svc)
+    finally:
+        r = put(svc["id"], {"status": "enabled"})
+        assert r.status_code == 200 and r.json()["service"]["disabled_reason"] is None
+    # the pre-2.53 form still works below it
+    r = put("enable", {"host": "mv1", "binary": "nova-compute"}, "2.52")
+    assert r.status_code == 200, r.text
+
+
+def test_2_53_hypervisors_by_uuid_with_servers_and_paging(nova: Cloud) -> None:
+    """2.53: hypervisors (and their service) are named by UUID, `with_servers` lists
+    the servers on each, `hypervisor_hostname_pattern` filters, the paging marker is
+    a UUID, and unknown query parameters are refused."""
+    adm = nova.admin()
+    sid = active_server(nova, adm)
+    host = server(nova, adm, sid)["OS-EXT-SRV-ATTR:host"]
+    assert all(isinstance(x["id"], int) for x in
+               get(nova, "/os-hypervisors", adm, "2.52").json()["hypervisors"])
+    detail = get(nova, "/os-hypervisors/detail", adm, "2.53").json()["hypervisors"]
+    assert all(len(x["id"]) == 36 and x["service"]["id"] == x["id"] for x in detail)
+    listed = get(nova, "/os-hypervisors?with_servers=true", adm, "2.53").json()
+    mine = next(x for x in listed["hypervisors"] if x["hypervisor_hostname"] == host)
+    assert {"name": "vm", "uuid": sid} in mine["servers"]
+    assert "servers" not in get(nova, "/os-hypervisors", adm, "2.53").json()["hypervisors"][0]
+    shown = get(nova, f"/os-hypervisors/{mine['id']}?with_servers=1", adm, "2.53").json()
+    assert {"name": "vm", "uuid": sid} in shown["hypervisor"]["servers"]
+    assert get(nova, "/os-hypervisors/1", adm, "2.53").status_code == 400
+    assert get(nova, "/os-hypervisors/1", adm, "2.52").status_code == 200
+    r = get(nova, "/os-hypervisors?hypervisor_hostname_pattern=mv2", adm, "2.53")
+    assert [x["hypervisor_hostname"] for x in r.json()["hypervisors"]] == ["mv2"]
+    r = get(nova, "/os-hypervisors?hypervisor_hostname_pattern=nowhere", adm, "2.53")
+    assert r.status_code == 404
+    r = get(nova, "/os-hypervisors?hypervisor_hostname_pattern=mv&limit=1", adm, "2.53")
+    assert r.status_code == 400
+    assert get(nova, "/os-hypervisors?bogus=1", adm, "2.53").status_code == 400
+    assert get(nova, "/os-hypervisors?bogus=1", adm, "2.52").status_code == 200
+    assert get(nova, "/os-hypervisors?with_servers=maybe", adm, "2.53").status_code == 400
+    page = get(nova, "/os-hypervisors?limit=1", adm, "2.53").json()
+    assert len(page["hypervisors"]) == 1 and page["hypervisors_links"][0]["rel"] == "next"
+    first = page["hypervisors"][0]["id"]
+    rest = get(nova, f"/os-hypervisors?marker={first}", adm, "2.53").json()["hypervisors"]
+    assert first not in [x["id"] for x in rest] and rest
+    assert get(nova, "/os-hypervisors?marker=nope", adm, "2.53").status_code == 400

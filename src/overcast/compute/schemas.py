@@ -398,8 +398,14 @@ def _service_update(forced_down: bool) -> Schema:
     return _nova(_obj(props, ["host", "binary"]))
 
 
+#: 2.53: the service's UUID is in the path, the body says what changes.
+_SERVICE_UPDATE_V253 = _nova({**_obj({
+    "status": {"type": "string", "enum": ["enabled", "disabled"]},
+    "disabled_reason": string(255, min_length=1), "forced_down": BOOLEAN}),
+    "dependencies": {"disabled_reason": ["status"]}})
 SERVICE_UPDATE = Versioned(VERSIONS, {"2.1": _service_update(False),
-                                      "2.11": _service_update(True)})
+                                      "2.11": _service_update(True),
+                                      "2.53": _SERVICE_UPDATE_V253})
 SERVICE_LIST_QUERY = _nova(_obj({"host": _Q, "binary": _Q}, extra=True))
 HYPERVISOR_LIST_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE, "marker": _Q},
                                    extra=True))
@@ -1013,6 +1019,66 @@ def service_update(action: str, body: Any, v: APIVersion) -> tuple[str, str, dic
     else:
         raise NotFound("Unknown action")
     return host, binary, data
+
+
+def is_uuid(text: str) -> bool:
+    """Whether `text` reads as a UUID (oslo's is_uuid_like)."""
+    bare = text.lower().replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "")
+    try:
+        return uuidlib.UUID(text).hex == bare
+    except ValueError:
+        return False
+
+
+def service_update_v253(service_id: str, body: Any) -> dict[str, Any]:
+    """The changes of PUT /os-services/{service_id} (2.53), in Nova's words."""
+    if not is_uuid(service_id):
+        raise BadRequest(f"Invalid uuid {service_id}")
+    b = body if isinstance(body, dict) else {}
+    data: dict[str, Any] = {}
+    if b.get("status") == "enabled":
+        if b.get("disabled_reason"):
+            raise BadRequest("Specifying 'disabled_reason' with status 'enabled' is "
+                             "invalid.")
+        data = {"disabled": False}
+    elif b.get("status") == "disabled":
+        data = {"disabled": True, "disabled_reason": b.get("disabled_reason")}
+    if "forced_down" in b:
+        data["forced_down"] = b["forced_down"] in (True, *TRUE_STRINGS)
+    if not data:
+        raise BadRequest("No updates were requested. Fields 'status' or 'forced_down' "
+                         "should be specified.")
+    return data
+
+
+def hypervisor_query(q: Query, v: APIVersion) -> dict[str, Any]:
+    """limit, marker, hypervisor_hostname_pattern and with_servers of a hypervisor
+    listing; from 2.53 nothing else is allowed, and paging a pattern is refused."""
+    if v.at_least("2.53"):
+        extra = sorted(set(q) - {"limit", "marker", "hypervisor_hostname_pattern",
+                                 "with_servers"})
+        if extra:
+            raise BadRequest(f"Invalid input for query parameters {extra[0]}. Additional "
+                             f"properties are not allowed ('{extra[0]}' was unexpected)")
+    with_servers = hypervisor_with_servers(q, v)
+    pattern = q.get("hypervisor_hostname_pattern")
+    if pattern is not None and ("limit" in q or "marker" in q):
+        raise BadRequest("Paging over hypervisors with the hypervisor_hostname_pattern "
+                         "query parameter is not supported.")
+    limit = parse_limit(q.get("limit"), default=None, maximum=1000)
+    return {"limit": limit, "marker": q.get("marker"), "pattern": pattern,
+            "with_servers": with_servers}
+
+
+def hypervisor_with_servers(q: Query, v: APIVersion) -> bool:
+    """`with_servers` (2.53): one of Nova's boolean strings."""
+    raw = q.get("with_servers")
+    if raw is None or not v.at_least("2.53"):
+        return False
+    if raw not in BOOLEAN["enum"]:
+        raise BadRequest(f"Invalid input for query parameters with_servers. Value: {raw}. "
+                         f"'{raw}' is not one of the allowed boolean values")
+    return raw in TRUE_STRINGS
 
 
 def quota_set(body: Any, keys: list[str], wrapper: str = "quota_set") -> dict[str, int]:

@@ -12,11 +12,14 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.51: instance action events shown to the server's owner (tracebacks stay
   admin-only); `volume-extended` taken by os-server-external-events.
 - 2.52: `tags` at server create.
+- 2.53: services and hypervisors named by UUID; `PUT /os-services/{uuid}`;
+  `with_servers`, `hypervisor_hostname_pattern` and UUID paging markers on
+  hypervisors (no service delete API here, before or after).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 52),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 53),
                         legacy_header="X-OpenStack-Nova-API-Version")

@@ -135,7 +135,7 @@ def keypair_full(kp: m.KeyPair, v: APIVersion) -> dict[str, Any]:
 
 def service(svc: m.Service, v: APIVersion, up: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": svc.id, "binary": svc.binary,
+        "id": svc.uuid if v.at_least("2.53") else svc.id, "binary": svc.binary,
         "host": svc.host, "zone": svc.zone,
         "status": "disabled" if svc.disabled else "enabled", "state": "up" if up else "down",
         "updated_at": usage_time(svc.last_seen_at), "disabled_reason": svc.disabled_reason}
@@ -145,17 +145,24 @@ def service(svc: m.Service, v: APIVersion, up: bool) -> dict[str, Any]:
 
 
 def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
-               running: int, detail: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": svc.id, "hypervisor_hostname": svc.host,
+               running: int, detail: bool,
+               servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A hypervisor (its compute service). From 2.53 its and its service's ids are
+    the service's UUID, and `servers` (asked for with `with_servers`) lists the
+    servers on it when there are any."""
+    ident: Any = svc.uuid if v.at_least("2.53") else svc.id
+    body: dict[str, Any] = {"id": ident, "hypervisor_hostname": svc.host,
                             "state": "up" if up else "down",
                             "status": "disabled" if svc.disabled else "enabled"}
+    if servers:
+        body["servers"] = servers
     if not detail:
         return body
     res = svc.resources or {}
     body.update({
         "hypervisor_type": res.get("hypervisor_type", svc.driver), "hypervisor_version": 1,
         "host_ip": "127.0.0.1",
-        "service": {"id": svc.id, "host": svc.host,
+        "service": {"id": ident, "host": svc.host,
                     "disabled_reason": svc.disabled_reason},
         "vcpus": int(res.get("VCPU", 0)), "memory_mb": int(res.get("MEMORY_MB", 0)),
         "local_gb": int(res.get("DISK_GB", 0)), "vcpus_used": used.get("VCPU", 0),
