@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
+from overcast.compute.metadata import meta_data
+from overcast.compute.models import Instance
 from tests.api.test_compute import C, add_agents, boot, h, server, wait, wait_status
 from tests.conftest import Cloud, build_cloud
-from tests.images import add_image
+from tests.images import IMAGE, add_image
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +258,35 @@ def test_2_53_hypervisors_by_uuid_with_servers_and_paging(nova: Cloud) -> None:
     rest = get(nova, f"/os-hypervisors?marker={first}", adm, "2.53").json()["hypervisors"]
     assert first not in [x["id"] for x in rest] and rest
     assert get(nova, "/os-hypervisors?marker=nope", adm, "2.53").status_code == 400
+
+
+# ------------------------------------------------------------------ 2.54
+def test_2_54_key_pair_on_rebuild(nova: Cloud) -> None:
+    """2.54: a rebuild may set the server's key pair (or, with null, remove it); the
+    guest's metadata then carries the new key."""
+    hd = nova.make_project_user()["headers"]
+    keys = {}
+    for name in ("k1", "k2"):
+        r = nova.client.post(f"{C}/os-keypairs", headers=h(hd, "2.54"),
+                             json={"keypair": {"name": name}})
+        assert r.status_code == 201, r.text
+        keys[name] = r.json()["keypair"]["public_key"]
+    sid = active_server(nova, hd, key_name="k1")
+    path = f"{C}/servers/{sid}/action"
+
+    def rebuild(version: str, **extra: Any) -> Any:
+        return nova.client.post(path, headers=h(hd, version), json={
+            "rebuild": {"imageRef": IMAGE, **extra}})
+
+    assert rebuild("2.53", key_name="k2").status_code == 400
+    assert rebuild("2.54", key_name="nope").status_code == 400
+    r = rebuild("2.54", key_name="k2")
+    assert r.status_code == 202, r.text
+    assert r.json()["server"]["key_name"] == "k2"
+    wait_status(nova, hd, sid, "ACTIVE")
+    with nova.app.state.db.session() as s:
+        assert meta_data(s.get(Instance, sid))["public_keys"] == {"k2": keys["k2"]}
+    r = rebuild("2.54", key_name=None)
+    assert r.status_code == 202 and r.json()["server"]["key_name"] is None
+    wait_status(nova, hd, sid, "ACTIVE")
+    assert server(nova, hd, sid, "2.54")["key_name"] is None

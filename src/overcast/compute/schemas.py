@@ -244,7 +244,7 @@ SERVER_LIST_QUERY = _nova(_obj({
 
 
 # ----------------------------------------------------------- server actions
-def _rebuild(description: bool) -> dict[str, Any]:
+def _rebuild(description: bool, key_name: bool = False) -> dict[str, Any]:
     props: dict[str, Any] = {
         "name": NAME, "imageRef": UUID, "adminPass": ADMIN_PASSWORD, "metadata": METADATA,
         "preserve_ephemeral": BOOLEAN, "OS-DCF:diskConfig": DISK_CONFIG,
@@ -252,19 +252,21 @@ def _rebuild(description: bool) -> dict[str, Any]:
         "accessIPv6": {"type": "string", "format": "ipv6"}, "personality": PERSONALITY}
     if description:
         props["description"] = DESCRIPTION
+    if key_name:  # 2.54: a new key pair (null: none)
+        props["key_name"] = {"anyOf": [NAME, {"type": "null"}]}
     return _obj(props, ["imageRef"])
 
 
 _ANY: dict[str, Any] = {}
 
 
-def _server_action(description: bool) -> Schema:
+def _server_action(description: bool, rebuild_key: bool = False) -> Schema:
     """One schema for the action route: each action's argument as Nova checks it. An
     unknown action, or more than one, is the dispatcher's to refuse, in Nova's words."""
     return _nova({"type": "object", "properties": {
         "reboot": _obj({"type": {"type": "string", "enum": [
             "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"]),
-        "rebuild": _rebuild(description),
+        "rebuild": _rebuild(description, rebuild_key),
         "resize": _obj({"flavorRef": FLAVOR_REF, "OS-DCF:diskConfig": DISK_CONFIG},
                        ["flavorRef"]),
         "confirmResize": _ANY, "revertResize": _ANY,
@@ -280,7 +282,8 @@ def _server_action(description: bool) -> Schema:
 
 
 SERVER_ACTION = Versioned(VERSIONS, {"2.1": _server_action(False),
-                                     "2.19": _server_action(True)})
+                                     "2.19": _server_action(True),
+                                     "2.54": _server_action(True, rebuild_key=True)})
 
 # ----------------------------------------------------------------- metadata
 METADATA_SET = _nova(_wrap("metadata", METADATA))
@@ -948,8 +951,9 @@ def reboot(arg: Any) -> bool:
     return kind.upper() == "HARD"
 
 
-def rebuild(arg: Any) -> tuple[str, str | None, dict[str, str] | None]:
-    """(image id, new name, new metadata) of a rebuild."""
+def rebuild(arg: Any) -> dict[str, Any]:
+    """What a rebuild changes: `image_ref`, and `name`, `metadata` and (2.54, None to
+    remove it) `key_name` when the request names them."""
     r = arg if isinstance(arg, dict) else {}
     image = r.get("imageRef")
     if not isinstance(image, str) or not image:
@@ -960,8 +964,12 @@ def rebuild(arg: Any) -> tuple[str, str | None, dict[str, str] | None]:
         uuidlib.UUID(image)
     except ValueError:
         raise BadRequest("Invalid imageRef provided.")
-    meta = metadata(r["metadata"]) if "metadata" in r else None
-    return image, r.get("name"), meta
+    out: dict[str, Any] = {"image_ref": image, "name": r.get("name")}
+    if "metadata" in r:
+        out["metadata"] = metadata(r["metadata"])
+    if "key_name" in r:  # (the schema takes it from 2.54)
+        out["key_name"] = r["key_name"]
+    return out
 
 
 def resize(arg: Any) -> str:

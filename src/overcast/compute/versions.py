@@ -15,11 +15,13 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.53: services and hypervisors named by UUID; `PUT /os-services/{uuid}`;
   `with_servers`, `hypervisor_hostname_pattern` and UUID paging markers on
   hypervisors (no service delete API here, before or after).
+- 2.54: `key_name` on rebuild (null removes the key pair); the guest's metadata
+  carries the new key.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 53),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 54),
                         legacy_header="X-OpenStack-Nova-API-Version")
