@@ -290,3 +290,41 @@ def test_2_54_key_pair_on_rebuild(nova: Cloud) -> None:
     assert r.status_code == 202 and r.json()["server"]["key_name"] is None
     wait_status(nova, hd, sid, "ACTIVE")
     assert server(nova, hd, sid, "2.54")["key_name"] is None
+
+
+# ------------------------------------------------------------------ 2.55
+def test_2_55_flavor_description(nova: Cloud) -> None:
+    """2.55: flavors have a description (shown in lists too), set at create and
+    changed with PUT /flavors/{id}; neither exists below 2.55."""
+    adm = nova.admin()
+    body = {"flavor": {"name": "described", "ram": 64, "vcpus": 1, "disk": 0,
+                       "description": "for tests"}}
+    assert nova.client.post(f"{C}/flavors", headers=h(adm, "2.54"), json=body
+                            ).status_code == 400
+    r = nova.client.post(f"{C}/flavors", headers=h(adm, "2.55"), json=body)
+    assert r.status_code == 200, r.text
+    fid = r.json()["flavor"]["id"]
+    assert r.json()["flavor"]["description"] == "for tests"
+    assert "description" not in get(nova, f"/flavors/{fid}", adm, "2.54").json()["flavor"]
+    listed = get(nova, "/flavors", adm, "2.55").json()["flavors"]
+    assert {"id", "name", "links", "description"} == set(listed[0])
+    assert next(f for f in listed if f["id"] == fid)["description"] == "for tests"
+    put = {"flavor": {"description": "changed"}}
+    r = nova.client.put(f"{C}/flavors/{fid}", headers=h(adm, "2.54"), json=put)
+    assert r.status_code == 404
+    hd = nova.make_project_user()["headers"]
+    assert nova.client.put(f"{C}/flavors/{fid}", headers=h(hd, "2.55"), json=put
+                           ).status_code == 403
+    for bad in ({"flavor": {}}, {"flavor": {"description": "x", "name": "y"}},
+                {"flavor": {"description": "x" * 65536}}):
+        assert nova.client.put(f"{C}/flavors/{fid}", headers=h(adm, "2.55"), json=bad
+                               ).status_code == 400, bad
+    r = nova.client.put(f"{C}/flavors/{fid}", headers=h(adm, "2.55"), json=put)
+    assert r.status_code == 200 and r.json()["flavor"]["description"] == "changed"
+    assert get(nova, f"/flavors/{fid}", hd, "2.55").json()["flavor"]["description"] == \
+        "changed"
+    r = nova.client.put(f"{C}/flavors/{fid}", headers=h(adm, "2.55"),
+                        json={"flavor": {"description": None}})
+    assert r.status_code == 200 and r.json()["flavor"]["description"] is None
+    assert nova.client.put(f"{C}/flavors/nope", headers=h(adm, "2.55"), json=put
+                           ).status_code == 404

@@ -290,7 +290,17 @@ METADATA_SET = _nova(_wrap("metadata", METADATA))
 META_ITEM = _nova(_wrap("meta", {**METADATA, "minProperties": 1, "maxProperties": 1}))
 
 # ------------------------------------------------------------------ flavors
-FLAVOR_CREATE = _nova(_wrap("flavor", _obj({
+#: Nova's long `description` (a flavor's, from 2.55): printable, up to 65535, or null.
+LONG_DESCRIPTION: dict[str, Any] = {"type": ["string", "null"], "maxLength": 65535,
+                                    "format": "name"}
+
+
+def _flavor_create(description: bool) -> Schema:
+    props = dict(_FLAVOR_PROPS, **({"description": LONG_DESCRIPTION} if description else {}))
+    return _nova(_wrap("flavor", _obj(props, ["name", "ram", "vcpus", "disk"])))
+
+
+_FLAVOR_PROPS: dict[str, Any] = {
     "name": NAME,
     "id": {"type": ["string", "number", "null"], "minLength": 1, "maxLength": 255,
            "pattern": r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"},
@@ -300,9 +310,12 @@ FLAVOR_CREATE = _nova(_wrap("flavor", _obj({
                     "exclusiveMinimum": 0, "maximum": 3.40282e+38},
     # Nova takes its `boolean` strings here; overcast keeps to JSON booleans
     "os-flavor-access:is_public": {"type": "boolean"},
-    # 2.55, above this API: the parser answers it as Nova does below 2.55
-    "description": _ANY,
-}, ["name", "ram", "vcpus", "disk"])))
+}
+FLAVOR_CREATE = Versioned(VERSIONS, {"2.1": _flavor_create(False),
+                                     "2.55": _flavor_create(True)})
+#: 2.55: PUT /flavors/{id} changes the description, and only that.
+FLAVOR_UPDATE = _nova(_wrap("flavor", _obj({"description": LONG_DESCRIPTION},
+                                           ["description"])))
 _SPECS: dict[str, Any] = {"type": "object", "additionalProperties": False,
                           "patternProperties": {METADATA_KEY: {
                               "type": ["string", "number"], "maxLength": 255}}}
@@ -487,10 +500,8 @@ def flavor_create(body: Any) -> dict[str, Any]:
             "disk": _nonneg_int(f, "disk", required=True),
             "ephemeral": _nonneg_int(f, "OS-FLV-EXT-DATA:ephemeral"),
             "swap": _nonneg_int(f, "swap"), "rxtx_factor": float(rx), "is_public": is_public}
-    if "description" in f:
-        # A flavor's description comes with 2.55, above the advertised maximum: at
-        # every version this API serves, a body with one is refused as Nova does.
-        raise NotFound("The resource could not be found.")
+    if "description" in f:  # (the schema takes it from 2.55)
+        data["description"] = f["description"]
     return data
 
 

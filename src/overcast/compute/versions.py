@@ -17,11 +17,12 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   hypervisors (no service delete API here, before or after).
 - 2.54: `key_name` on rebuild (null removes the key pair); the guest's metadata
   carries the new key.
+- 2.55: flavor `description` (in lists too), at create and by `PUT /flavors/{id}`.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 54),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 55),
                         legacy_header="X-OpenStack-Nova-API-Version")

@@ -35,6 +35,8 @@ def links(base: str, kind: str, ident: str) -> list[dict[str, str]]:
 def flavor(base: str, f: m.Flavor, v: APIVersion, extra_specs: dict[str, str],
            detail: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {"id": f.id, "name": f.name, "links": links(base, "flavors", f.id)}
+    if v.at_least("2.55"):
+        body["description"] = f.description
     if not detail:
         return body
     body.update({"ram": f.ram, "disk": f.disk, "vcpus": f.vcpus,
