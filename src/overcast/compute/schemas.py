@@ -154,6 +154,9 @@ def _network_item(*, uuid_format: bool, tag: bool) -> dict[str, Any]:
 SERVER_TAGS: dict[str, Any] = {"type": "array", "items": TAG, "maxItems": 50}
 
 
+SERVER_TAGS_SET = _nova(_obj({"tags": SERVER_TAGS}, ["tags"]))
+
+
 def _server_create(*, description: bool = False, net_tag: bool = False,
                    bdm_tag: bool = False, networks_required: bool = False,
                    tags: bool = False) -> Schema:
