@@ -48,6 +48,7 @@ def test_server_tags_api(cloud: Cloud) -> None:
     assert cloud.client.get(f"{path}/zz", headers=v).status_code == 404
     assert cloud.client.put(f"{path}/{'x' * 61}", headers=v).status_code == 400
     assert cloud.client.put(f"{path}/a,b", headers=v).status_code == 400
+    assert cloud.client.put(f"{path}/d", headers=v, json={"d": 1}).status_code == 400
     assert cloud.client.put(path, headers=v, json={"tags": "a"}).status_code == 400
     assert cloud.client.put(path, headers=v, json={"tags": ["a/b"]}).status_code == 400
     assert cloud.client.delete(f"{path}/a", headers=v).status_code == 204

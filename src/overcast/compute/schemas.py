@@ -155,6 +155,8 @@ SERVER_TAGS: dict[str, Any] = {"type": "array", "items": TAG, "maxItems": 50}
 
 
 SERVER_TAGS_SET = _nova(_obj({"tags": SERVER_TAGS}, ["tags"]))
+#: PUT /servers/{id}/tags/{tag}: no body (the tag is in the path)
+SERVER_TAG_ADD = _nova({"type": "null"})
 
 
 def _server_create(*, description: bool = False, net_tag: bool = False,

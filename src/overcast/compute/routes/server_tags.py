@@ -58,12 +58,10 @@ def check_tag(uuid: str, tag: str, request: Request, ctx: RequestContext = Ctx) 
 
 
 @routes.put(PATH + "/{tag}")
+@accepts(body=schemas.SERVER_TAG_ADD)
 def add_tag(uuid: str, tag: str, request: Request, body: Any = JSON_BODY,
             ctx: RequestContext = Ctx) -> Response:
     tags = _tags(request)
-    if body is not None:
-        raise BadRequest("Invalid input for field/attribute body. Value: "
-                         f"{body}. {body!r} is not of type 'null'")
     if not _TAG.match(tag):
         raise BadRequest(f"Tag '{tag}' is invalid. It must be a non empty string without "
                          f"characters '/' and ','.")
