@@ -33,6 +33,8 @@ class Diagnostics:
     """One server's diagnostics, before shaping."""
 
     state: str
+    #: the host's driver (fake, qemu, container): the driver's own name, before 2.48
+    driver: str
     hypervisor: str | None
     uptime: int | None
     config_drive: bool
@@ -70,7 +72,7 @@ def gather(svc: ComputeService, ctx: RequestContext, uuid: str) -> Diagnostics:
     state = POWER_STATES.get(inst.power_state, "pending")
     volumes = svc.volumes_attached([uuid]).get(uuid, [])
     return Diagnostics(
-        state=state,
+        state=state, driver=host.driver if host is not None else "",
         hypervisor=str(resources.get("hypervisor_type") or "") or None,
         uptime=_uptime(inst.launched_at, state), config_drive=bool(inst.config_drive),
         num_cpus=int(inst.flavor["vcpus"]), memory_mb=int(inst.flavor["ram"]),

@@ -112,7 +112,7 @@ class HostService:
             svc.updated_at = utcnow()
             return svc
 
-    def servers_on(self, hosts: list[str]) -> dict[str, list[dict[str, str]]]:
+    def servers_by_host(self, hosts: list[str]) -> dict[str, list[dict[str, str]]]:
         """The servers (Nova's `name` and `uuid`) on each of these hosts."""
         out: dict[str, list[dict[str, str]]] = {}
         with self.db.session() as s:

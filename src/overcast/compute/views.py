@@ -203,11 +203,13 @@ def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool) -> dict[str, Any
 
 def diagnostics(d: Diagnostics, v: APIVersion) -> dict[str, Any]:
     """A server's diagnostics. Before 2.48 Nova returns the driver's own blob (here,
-    libvirt's keys for what is known: the memory in KiB); from 2.48 its standard
-    format, with None for what no record holds. `driver` is one of Nova's driver
-    families: overcast drives QEMU (and containers) on the host as libvirt does."""
+    what is known, named as 2.48 names it, with the host driver's own name); from
+    2.48 its standard format, with None for what no record holds, and `driver` one
+    of Nova's driver families: overcast drives QEMU (and containers) on the host as
+    libvirt does."""
     if not v.at_least("2.48"):
-        return {"memory": d.memory_mb * 1024}
+        return {"state": d.state, "driver": d.driver, "uptime": d.uptime or 0,
+                "num_cpus": d.num_cpus, "memory_details": {"maximum": d.memory_mb}}
     nic = dict.fromkeys(("rx_octets", "rx_errors", "rx_drop", "rx_packets", "rx_rate",
                          "tx_octets", "tx_errors", "tx_drop", "tx_packets", "tx_rate"))
     disk = dict.fromkeys(("read_bytes", "read_requests", "write_bytes", "write_requests",

@@ -96,7 +96,7 @@ def _hypervisors(request: Request, detail: bool) -> Response:
     if pattern and not rows and v.at_least("2.53"):
         raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
     rows, more = _page(request, rows, q["limit"], q["marker"])
-    servers = service(request).hosts.servers_on([r[0].host for r in rows]) \
+    servers = service(request).hosts.servers_by_host([r[0].host for r in rows]) \
         if q["with_servers"] else {}
     items = [views.hypervisor(svc, v, service_up(svc), used, n, detail,
                               servers.get(svc.host)) for svc, used, n in rows]
@@ -154,7 +154,7 @@ def hypervisor_uptime(hid: str, request: Request) -> Response:
 def get_hypervisor(hid: str, request: Request) -> Response:
     v = version(request)
     svc, used, n = _find(request, hid)
-    servers = service(request).hosts.servers_on([svc.host]).get(svc.host) \
+    servers = service(request).hosts.servers_by_host([svc.host]).get(svc.host) \
         if schemas.hypervisor_with_servers(request.query_params, v) else None
     return reply(request, {"hypervisor": views.hypervisor(svc, v, service_up(svc), used, n,
                                                           True, servers)})
