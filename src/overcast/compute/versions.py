@@ -18,6 +18,10 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.54: `key_name` on rebuild (null removes the key pair); the guest's metadata
   carries the new key.
 - 2.55: flavor `description` (in lists too), at create and by `PUT /flavors/{id}`.
+
+Next: 2.56 gives the `migrate` action a `host`, 2.59 pages `os-migrations`; both
+need those APIs here first (and 2.57 and 2.58, which need nothing new, come after
+2.56).
 """
 
 from __future__ import annotations
