@@ -50,6 +50,9 @@ def test_flavor_and_keypair(live: Live) -> None:
     f = live.osc("flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", name)
     assert f["name"] == name and f["ram"] == 256
     assert name in [x["Name"] for x in live.osc("flavor", "list")]
+    # a flavor's description (2.55), which the client sets only at that version
+    live.osc("flavor", "set", "--description", "for the cli", name, fmt=False)
+    assert live.osc("flavor", "show", name)["description"] == "for the cli"
     kp = live.osc("keypair", "create", f"gen-{name}", fmt=False)
     assert "PRIVATE KEY" in kp
     listed = live.osc("keypair", "list")
@@ -93,6 +96,16 @@ def test_admin_views(live: Live) -> None:
     assert hv[0]["Hypervisor Type"] == "fake"
     shown = live.osc("hypervisor", "show", str(hv[0]["ID"]))
     assert shown["hypervisor_hostname"] == hv[0]["Hypervisor Hostname"]
+    # the client updates a service by its UUID from 2.53 (PUT /os-services/{uuid})
+    host = next(s["Host"] for s in services if s["Binary"] == "nova-compute")
+    live.osc("compute", "service", "set", "--disable", "--disable-reason", "cli test",
+             host, "nova-compute", fmt=False)
+    try:
+        svc = next(s for s in live.osc("compute", "service", "list", "--long")
+                   if s["Host"] == host and s["Binary"] == "nova-compute")
+        assert svc["Status"] == "disabled" and svc["Disabled Reason"] == "cli test"
+    finally:
+        live.osc("compute", "service", "set", "--enable", host, "nova-compute", fmt=False)
     zones = live.osc("availability", "zone", "list", "--compute")
     assert zones[0]["Zone Name"] == "nova"
     project = live.osc("project", "create", f"q-{uuid.uuid4().hex[:6]}")["id"]

@@ -12,11 +12,6 @@ are `compute.routes.admin_actions`.
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import select
-
-from overcast.compute import models as m
 from overcast.compute.service import ComputeService
 from overcast.db import utcnow
 from overcast.kit.context import RequestContext
@@ -43,17 +38,3 @@ class AdminActions:
 
     def migrate(self, ctx: RequestContext, uuid: str) -> None:
         self.compute.resize(ctx, uuid, None, migrate=True)
-
-    def diagnostics(self, ctx: RequestContext, uuid: str) -> dict[str, Any]:
-        with self.compute.db.session() as s:
-            inst = self.compute.get_instance(s, ctx, uuid)
-            driver = s.scalar(select(m.Service.driver).where(
-                m.Service.host == inst.host, m.Service.binary == "nova-compute")) \
-                if inst.host else None
-            flavor = inst.flavor or {}
-            launched = inst.launched_at
-            uptime = int((utcnow() - launched).total_seconds()) if launched else 0
-            return {"state": POWER_STATES.get(inst.power_state, "pending"),
-                    "driver": driver or "", "uptime": uptime,
-                    "num_cpus": int(flavor.get("vcpus") or 0),
-                    "memory_details": {"maximum": int(flavor.get("ram") or 0)}}

@@ -1,4 +1,4 @@
-"""Nova v2.1 (microversions 2.1 to 2.47): the version documents and `setup`.
+"""Nova v2.1 (microversions from 2.1, `versions.VERSIONS`): the version documents and `setup`.
 
 The routes are in `compute.routes`, one module per resource; this module mounts
 them, starts the conductor (and the all-in-one cloud's own agents) with the app,
@@ -32,6 +32,7 @@ from overcast.compute.routes import (
     server_actions,
     server_external_events,
     server_groups,
+    server_tags,
     servers,
     simple_tenant_usage,
     volume_attachments,
@@ -74,7 +75,7 @@ def version(request: Request) -> Response:
 ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
            volume_attachments.routes, server_external_events.routes,
-           volume_proxies.routes, network_proxies.routes,
+           volume_proxies.routes, network_proxies.routes, server_tags.routes,
            image_proxies.routes, os_hosts.routes, extensions.routes,
            extensions.v20, aggregates.routes, simple_tenant_usage.routes,
            quota_classes.routes, hypervisor_servers.routes,

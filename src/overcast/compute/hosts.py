@@ -112,6 +112,17 @@ class HostService:
             svc.updated_at = utcnow()
             return svc
 
+    def servers_by_host(self, hosts: list[str]) -> dict[str, list[dict[str, str]]]:
+        """The servers (Nova's `name` and `uuid`) on each of these hosts."""
+        out: dict[str, list[dict[str, str]]] = {}
+        with self.db.session() as s:
+            for host, uuid, name in s.execute(select(
+                    m.Instance.host, m.Instance.uuid, m.Instance.name).where(
+                    m.Instance.deleted.is_(False), m.Instance.host.in_(hosts))
+                    .order_by(m.Instance.created_at)):
+                out.setdefault(host or "", []).append({"name": name, "uuid": uuid})
+        return out
+
     def hypervisors(self) -> list[Hypervisor]:
         """Each compute service with its Placement usage and its instance count."""
         with self.db.session() as s:

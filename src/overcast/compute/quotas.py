@@ -1,8 +1,12 @@
-"""Compute quotas: each project's limits (Nova's defaults unless set) and usage.
+"""Compute quotas: each project's limits (the defaults unless set) and usage.
 
 Servers, key pairs, metadata and server groups check against these inside their
 own transactions (`limits`/`usage` take the caller's session); the quota routes
 read and write them through `show`, `set` and `delete`.
+
+Quota classes (`os-quota-class-sets`) are Nova's: the class named `default` holds
+the defaults every project starts from (Nova's built-in values until an admin sets
+them); other classes are kept and shown but, as in Nova, apply to no project.
 """
 
 from __future__ import annotations
@@ -73,15 +77,18 @@ class QuotaService:
 
     def set(self, project_id: str, values: dict[str, int]) -> dict[str, int]:
         """Set some limits; returns every limit of the project afterwards."""
-        with self.db.transaction() as s:
-            for k, v in values.items():
-                row = s.get(m.Quota, (project_id, k))
-                if row is None:
-                    s.add(m.Quota(project_id=project_id, resource=k, hard_limit=v))
-                else:
-                    row.hard_limit = v
+        self._put(project_id, values)
         with self.db.session() as s:
             return self.limits(s, project_id)
+
+    def _put(self, owner: str, values: dict[str, int]) -> None:
+        with self.db.transaction() as s:
+            for k, v in values.items():
+                row = s.get(m.Quota, (owner, k))
+                if row is None:
+                    s.add(m.Quota(project_id=owner, resource=k, hard_limit=v))
+                else:
+                    row.hard_limit = v
 
     def delete(self, project_id: str) -> None:
         with self.db.transaction() as s:

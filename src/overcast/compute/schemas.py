@@ -2,7 +2,7 @@
 it refuses.
 
 Two layers, as Nova has them. First the JSON schemas (after Nova's
-api/openstack/compute/schemas/*.py, per microversion range within 2.1-2.47), which
+api/openstack/compute/schemas/*.py, per microversion range), which
 each route declares with `@accepts` so they run before any service code and appear
 in /openapi.json: types, formats, enums, lengths and ranges. Then the hand-written
 parsers, which turn a checked body into plain data for the service and keep Nova's
@@ -33,7 +33,7 @@ Query = Mapping[str, str]
 
 # =================================================================== JSON schemas
 # After Nova's api/openstack/compute/schemas/*.py and api/validation/parameter_types.py,
-# for the microversions this API serves (2.1 to 2.47). The route declares them with
+# for the microversions this API serves (`versions.VERSIONS`). The route declares them with
 # `@accepts`; the hand parsers below run after them and turn the checked body into
 # what the service takes (and keep Nova's own sentences for what a schema cannot say).
 
@@ -150,8 +150,18 @@ def _network_item(*, uuid_format: bool, tag: bool) -> dict[str, Any]:
     return _obj(props)
 
 
+#: Nova's server tags (2.26): at most 50 per server.
+SERVER_TAGS: dict[str, Any] = {"type": "array", "items": TAG, "maxItems": 50}
+
+
+SERVER_TAGS_SET = _nova(_obj({"tags": SERVER_TAGS}, ["tags"]))
+#: PUT /servers/{id}/tags/{tag}: no body (the tag is in the path)
+SERVER_TAG_ADD = _nova({"type": "null"})
+
+
 def _server_create(*, description: bool = False, net_tag: bool = False,
-                   bdm_tag: bool = False, networks_required: bool = False) -> Schema:
+                   bdm_tag: bool = False, networks_required: bool = False,
+                   tags: bool = False) -> Schema:
     bdm_v2 = dict(_BDM_V2, **({"tag": TAG} if bdm_tag else {}))
     if networks_required:  # 2.37: a list (uuids now checked) or "none"/"auto", required
         networks: dict[str, Any] = {
@@ -176,6 +186,8 @@ def _server_create(*, description: bool = False, net_tag: bool = False,
     }
     if description:
         props["description"] = DESCRIPTION
+    if tags:  # 2.52: server tags at create
+        props["tags"] = SERVER_TAGS
     required = ["name", "flavorRef"] + (["networks"] if networks_required else [])
     return _nova(_obj({"server": _obj(props, required), "os:scheduler_hints": _HINTS,
                        "OS-SCH-HNT:scheduler_hints": _HINTS}, ["server"]))
@@ -190,6 +202,8 @@ SERVER_CREATE = Versioned(VERSIONS, {
     "2.37": _server_create(description=True, net_tag=True, networks_required=True),
     "2.42": _server_create(description=True, net_tag=True, bdm_tag=True,
                            networks_required=True),
+    "2.52": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True),
 })
 
 
@@ -235,7 +249,7 @@ SERVER_LIST_QUERY = _nova(_obj({
 
 
 # ----------------------------------------------------------- server actions
-def _rebuild(description: bool) -> dict[str, Any]:
+def _rebuild(description: bool, key_name: bool = False) -> dict[str, Any]:
     props: dict[str, Any] = {
         "name": NAME, "imageRef": UUID, "adminPass": ADMIN_PASSWORD, "metadata": METADATA,
         "preserve_ephemeral": BOOLEAN, "OS-DCF:diskConfig": DISK_CONFIG,
@@ -243,19 +257,21 @@ def _rebuild(description: bool) -> dict[str, Any]:
         "accessIPv6": {"type": "string", "format": "ipv6"}, "personality": PERSONALITY}
     if description:
         props["description"] = DESCRIPTION
+    if key_name:  # 2.54: a new key pair (null: none)
+        props["key_name"] = {"anyOf": [NAME, {"type": "null"}]}
     return _obj(props, ["imageRef"])
 
 
 _ANY: dict[str, Any] = {}
 
 
-def _server_action(description: bool) -> Schema:
+def _server_action(description: bool, rebuild_key: bool = False) -> Schema:
     """One schema for the action route: each action's argument as Nova checks it. An
     unknown action, or more than one, is the dispatcher's to refuse, in Nova's words."""
     return _nova({"type": "object", "properties": {
         "reboot": _obj({"type": {"type": "string", "enum": [
             "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"]),
-        "rebuild": _rebuild(description),
+        "rebuild": _rebuild(description, rebuild_key),
         "resize": _obj({"flavorRef": FLAVOR_REF, "OS-DCF:diskConfig": DISK_CONFIG},
                        ["flavorRef"]),
         "confirmResize": _ANY, "revertResize": _ANY,
@@ -271,14 +287,25 @@ def _server_action(description: bool) -> Schema:
 
 
 SERVER_ACTION = Versioned(VERSIONS, {"2.1": _server_action(False),
-                                     "2.19": _server_action(True)})
+                                     "2.19": _server_action(True),
+                                     "2.54": _server_action(True, rebuild_key=True)})
 
 # ----------------------------------------------------------------- metadata
 METADATA_SET = _nova(_wrap("metadata", METADATA))
 META_ITEM = _nova(_wrap("meta", {**METADATA, "minProperties": 1, "maxProperties": 1}))
 
 # ------------------------------------------------------------------ flavors
-FLAVOR_CREATE = _nova(_wrap("flavor", _obj({
+#: Nova's long `description` (a flavor's, from 2.55): printable, up to 65535, or null.
+LONG_DESCRIPTION: dict[str, Any] = {"type": ["string", "null"], "maxLength": 65535,
+                                    "format": "name"}
+
+
+def _flavor_create(description: bool) -> Schema:
+    props = dict(_FLAVOR_PROPS, **({"description": LONG_DESCRIPTION} if description else {}))
+    return _nova(_wrap("flavor", _obj(props, ["name", "ram", "vcpus", "disk"])))
+
+
+_FLAVOR_PROPS: dict[str, Any] = {
     "name": NAME,
     "id": {"type": ["string", "number", "null"], "minLength": 1, "maxLength": 255,
            "pattern": r"^(?! )[a-zA-Z0-9. _-]+(?<! )$"},
@@ -288,9 +315,12 @@ FLAVOR_CREATE = _nova(_wrap("flavor", _obj({
                     "exclusiveMinimum": 0, "maximum": 3.40282e+38},
     # Nova's `boolean`: a JSON boolean or one of oslo's strings ("True", "no"...)
     "os-flavor-access:is_public": BOOLEAN,
-    # 2.55, above this API: the parser answers it as Nova does below 2.55
-    "description": _ANY,
-}, ["name", "ram", "vcpus", "disk"])))
+}
+FLAVOR_CREATE = Versioned(VERSIONS, {"2.1": _flavor_create(False),
+                                     "2.55": _flavor_create(True)})
+#: 2.55: PUT /flavors/{id} changes the description, and only that.
+FLAVOR_UPDATE = _nova(_wrap("flavor", _obj({"description": LONG_DESCRIPTION},
+                                           ["description"])))
 _SPECS: dict[str, Any] = {"type": "object", "additionalProperties": False,
                           "patternProperties": {METADATA_KEY: {
                               "type": ["string", "number"], "maxLength": 255}}}
@@ -352,6 +382,16 @@ QUOTA_UPDATE = Versioned(VERSIONS, {"2.1": _quota_update(_QUOTAS + _NETWORK_QUOT
                                     "2.36": _quota_update(_QUOTAS)})
 
 
+def _quota_class_update(keys: list[str]) -> Schema:
+    return _nova(_wrap("quota_class_set", _obj({k: QUOTA_VALUE for k in keys})))
+
+
+#: A quota class keeps the network quotas until 2.50 (quota sets drop them at 2.36).
+QUOTA_CLASS_UPDATE = Versioned(VERSIONS, {
+    "2.1": _quota_class_update(_QUOTAS + _NETWORK_QUOTAS),
+    "2.50": _quota_class_update(_QUOTAS)})
+
+
 def _group_create(policies: list[str]) -> Schema:
     return _nova(_wrap("server_group", _obj({
         "name": NAME,
@@ -379,8 +419,14 @@ def _service_update(forced_down: bool) -> Schema:
     return _nova(_obj(props, ["host", "binary"]))
 
 
+#: 2.53: the service's UUID is in the path, the body says what changes.
+_SERVICE_UPDATE_V253 = _nova({**_obj({
+    "status": {"type": "string", "enum": ["enabled", "disabled"]},
+    "disabled_reason": string(255, min_length=1), "forced_down": BOOLEAN}),
+    "dependencies": {"disabled_reason": ["status"]}})
 SERVICE_UPDATE = Versioned(VERSIONS, {"2.1": _service_update(False),
-                                      "2.11": _service_update(True)})
+                                      "2.11": _service_update(True),
+                                      "2.53": _SERVICE_UPDATE_V253})
 SERVICE_LIST_QUERY = _nova(_obj({"host": _Q, "binary": _Q}, extra=True))
 HYPERVISOR_LIST_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE, "marker": _Q},
                                    extra=True))
@@ -461,10 +507,8 @@ def flavor_create(body: Any) -> dict[str, Any]:
             "disk": _nonneg_int(f, "disk", required=True),
             "ephemeral": _nonneg_int(f, "OS-FLV-EXT-DATA:ephemeral"),
             "swap": _nonneg_int(f, "swap"), "rxtx_factor": float(rx), "is_public": is_public}
-    if "description" in f:
-        # A flavor's description comes with 2.55, above the advertised maximum: at
-        # every version this API serves, a body with one is refused as Nova does.
-        raise NotFound("The resource could not be found.")
+    if "description" in f:  # (the schema takes it from 2.55)
+        data["description"] = f["description"]
     return data
 
 
@@ -818,7 +862,7 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
             "admin_pass": sv.get("adminPass"), "security_groups": groups,
             "return_reservation_id": sv.get("return_reservation_id") in (True,
                                                                          *TRUE_STRINGS),
-            "block_devices": block_devices}
+            "block_devices": block_devices, "tags": list(dict.fromkeys(sv.get("tags") or []))}
 
 
 def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
@@ -925,8 +969,9 @@ def reboot(arg: Any) -> bool:
     return kind.upper() == "HARD"
 
 
-def rebuild(arg: Any) -> tuple[str, str | None, dict[str, str] | None]:
-    """(image id, new name, new metadata) of a rebuild."""
+def rebuild(arg: Any) -> dict[str, Any]:
+    """What a rebuild changes: `image_ref`, and `name`, `metadata` and (2.54, None to
+    remove it) `key_name` when the request names them."""
     r = arg if isinstance(arg, dict) else {}
     image = r.get("imageRef")
     if not isinstance(image, str) or not image:
@@ -937,8 +982,12 @@ def rebuild(arg: Any) -> tuple[str, str | None, dict[str, str] | None]:
         uuidlib.UUID(image)
     except ValueError:
         raise BadRequest("Invalid imageRef provided.")
-    meta = metadata(r["metadata"]) if "metadata" in r else None
-    return image, r.get("name"), meta
+    out: dict[str, Any] = {"image_ref": image, "name": r.get("name")}
+    if "metadata" in r:
+        out["metadata"] = metadata(r["metadata"])
+    if "key_name" in r:  # (the schema takes it from 2.54)
+        out["key_name"] = r["key_name"]
+    return out
 
 
 def resize(arg: Any) -> str:
@@ -998,14 +1047,75 @@ def service_update(action: str, body: Any, v: APIVersion) -> tuple[str, str, dic
     return host, binary, data
 
 
-def quota_set(body: Any, keys: list[str]) -> dict[str, int]:
-    q = val.wrapped(body, "quota_set")
+def is_uuid(text: str) -> bool:
+    """Whether `text` reads as a UUID (oslo's is_uuid_like)."""
+    bare = text.lower().replace("urn:", "").replace("uuid:", "").strip("{}").replace("-", "")
+    try:
+        return uuidlib.UUID(text).hex == bare
+    except ValueError:
+        return False
+
+
+def service_update_v253(service_id: str, body: Any) -> dict[str, Any]:
+    """The changes of PUT /os-services/{service_id} (2.53), in Nova's words."""
+    if not is_uuid(service_id):
+        raise BadRequest(f"Invalid uuid {service_id}")
+    b = body if isinstance(body, dict) else {}
+    data: dict[str, Any] = {}
+    if b.get("status") == "enabled":
+        if b.get("disabled_reason"):
+            raise BadRequest("Specifying 'disabled_reason' with status 'enabled' is "
+                             "invalid.")
+        data = {"disabled": False}
+    elif b.get("status") == "disabled":
+        data = {"disabled": True, "disabled_reason": b.get("disabled_reason")}
+    if "forced_down" in b:
+        data["forced_down"] = b["forced_down"] in (True, *TRUE_STRINGS)
+    if not data:
+        raise BadRequest("No updates were requested. Fields 'status' or 'forced_down' "
+                         "should be specified.")
+    return data
+
+
+def hypervisor_query(q: Query, v: APIVersion) -> dict[str, Any]:
+    """limit, marker, hypervisor_hostname_pattern and with_servers of a hypervisor
+    listing; from 2.53 nothing else is allowed, and paging a pattern is refused."""
+    if v.at_least("2.53"):
+        extra = sorted(set(q) - {"limit", "marker", "hypervisor_hostname_pattern",
+                                 "with_servers"})
+        if extra:
+            raise BadRequest(f"Invalid input for query parameters {extra[0]}. Additional "
+                             f"properties are not allowed ('{extra[0]}' was unexpected)")
+    with_servers = hypervisor_with_servers(q, v)
+    pattern = q.get("hypervisor_hostname_pattern")
+    if pattern is not None and ("limit" in q or "marker" in q):
+        raise BadRequest("Paging over hypervisors with the hypervisor_hostname_pattern "
+                         "query parameter is not supported.")
+    limit = parse_limit(q.get("limit"), default=None, maximum=1000)
+    return {"limit": limit, "marker": q.get("marker"), "pattern": pattern,
+            "with_servers": with_servers}
+
+
+def hypervisor_with_servers(q: Query, v: APIVersion) -> bool:
+    """`with_servers` (2.53): one of Nova's boolean strings."""
+    raw = q.get("with_servers")
+    if raw is None or not v.at_least("2.53"):
+        return False
+    if raw not in BOOLEAN["enum"]:
+        raise BadRequest(f"Invalid input for query parameters with_servers. Value: {raw}. "
+                         f"'{raw}' is not one of the allowed boolean values")
+    return raw in TRUE_STRINGS
+
+
+def quota_set(body: Any, keys: list[str], wrapper: str = "quota_set") -> dict[str, int]:
+    """The limits a quota set (or, with `wrapper`, a quota class set) update sets."""
+    q = val.wrapped(body, wrapper)
     values: dict[str, int] = {}
     for k, raw in q.items():
         if k == "force":
             continue
         if k not in keys:
-            raise BadRequest(f"Invalid input for field/attribute quota_set. Additional "
+            raise BadRequest(f"Invalid input for field/attribute {wrapper}. Additional "
                              f"properties are not allowed ('{k}' was unexpected)")
         try:
             n = int(raw)
@@ -1043,24 +1153,41 @@ def server_group_create(body: Any, v: APIVersion) -> tuple[str, str]:
 # ------------------------------------------------------- volume attachments
 _DEVICE_PATH: dict[str, Any] = {"type": ["string", "null"],
                                 "pattern": r"(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$"}
-VOLUME_ATTACH = _nova(_obj({"volumeAttachment": _obj(
-    {"volumeId": UUID, "device": _DEVICE_PATH}, ["volumeId"])}, ["volumeAttachment"]))
+
+
+def _volume_attach(*, tag: bool) -> Schema:
+    props: dict[str, Any] = {"volumeId": UUID, "device": _DEVICE_PATH}
+    if tag:  # 2.49: a device tag, as at create (2.42)
+        props["tag"] = TAG
+    return _nova(_obj({"volumeAttachment": _obj(props, ["volumeId"])}, ["volumeAttachment"]))
+
+
+VOLUME_ATTACH = Versioned(VERSIONS, {"2.1": _volume_attach(tag=False),
+                                     "2.49": _volume_attach(tag=True)})
 VOLUME_SWAP = _nova(_obj({"volumeAttachment": _obj({"volumeId": UUID}, ["volumeId"])},
                          ["volumeAttachment"]))
 VOLUME_ATTACHMENTS_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE,
                                        "offset": QUERY_NON_NEGATIVE}, extra=True))
 
 # ------------------------------------------------------ server external events
-#: Nova's event names; `volume-extended` is Nova's from 2.51, taken here at every
-#: version (this compute stops at 2.47, and block storage sends it).
+#: Nova's event names; `volume-extended` from 2.51 (block storage, in-process, hands
+#: it to `compute.events` directly, whatever the HTTP API's version).
 EVENT_NAMES = ["network-changed", "network-vif-plugged", "network-vif-unplugged",
-               "network-vif-deleted", "volume-extended"]
-SERVER_EXTERNAL_EVENTS = _nova(_obj({"events": {
-    "type": "array", "minItems": 1, "items": _obj({
-        "server_uuid": UUID, "name": {"type": "string", "enum": EVENT_NAMES},
-        "status": {"type": "string", "enum": ["failed", "completed", "in-progress"]},
-        "tag": {"type": "string", "maxLength": 255}}, ["server_uuid", "name"])}},
-    ["events"]))
+               "network-vif-deleted"]
+
+
+def _external_events(names: list[str]) -> Schema:
+    return _nova(_obj({"events": {
+        "type": "array", "minItems": 1, "items": _obj({
+            "server_uuid": UUID, "name": {"type": "string", "enum": names},
+            "status": {"type": "string", "enum": ["failed", "completed", "in-progress"]},
+            "tag": {"type": "string", "maxLength": 255}}, ["server_uuid", "name"])}},
+        ["events"]))
+
+
+SERVER_EXTERNAL_EVENTS = Versioned(VERSIONS, {
+    "2.1": _external_events(EVENT_NAMES),
+    "2.51": _external_events(EVENT_NAMES + ["volume-extended"])})
 
 # ------------------------------------- os-volumes, os-snapshots (up to 2.35)
 _S: dict[str, Any] = {"type": "string"}
@@ -1121,9 +1248,3 @@ AGGREGATE_ACTION = _nova({"type": "object", "minProperties": 1, "maxProperties":
                                           "type": ["string", "null"], "maxLength": 255}},
                                   "additionalProperties": False}}, ["metadata"])}})
 
-# ------------------------------------------------- os-quota-class-sets (< 2.50)
-#: a quota class's resources below 2.50: the network ones, not the server groups'
-QUOTA_CLASS_KEYS = [k for k in _QUOTAS if not k.startswith("server_group")] + \
-    _NETWORK_QUOTAS
-QUOTA_CLASS_UPDATE = _nova(_wrap("quota_class_set", _obj(
-    {k: QUOTA_VALUE for k in QUOTA_CLASS_KEYS})))

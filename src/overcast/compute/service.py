@@ -130,6 +130,17 @@ class ComputeService:
         with self.db.session() as s:
             return self.get_instance(s, ctx, uuid)
 
+    @staticmethod
+    def _key_data(s: Session, ctx: RequestContext, key_name: str | None) -> str | None:
+        """The public key of the caller's key pair `key_name` (400 when there is none)."""
+        if not key_name:
+            return None
+        kp = s.scalar(select(m.KeyPair).where(m.KeyPair.user_id == ctx.user_id,
+                                              m.KeyPair.name == key_name))
+        if kp is None:
+            raise BadRequest("Invalid key_name provided.")
+        return kp.public_key
+
     def reservation_id(self, uuid: str) -> str:
         with self.db.session() as s:
             inst = s.get(m.Instance, uuid)
@@ -186,13 +197,7 @@ class ComputeService:
             min_ram = int(image.get("min_ram") or 0)
             if min_ram and flavor.ram < min_ram:
                 raise BadRequest("Flavor's memory is too small for requested image.")
-            key_data = None
-            if req.get("key_name"):
-                kp = s.scalar(select(m.KeyPair).where(m.KeyPair.user_id == ctx.user_id,
-                                                      m.KeyPair.name == req["key_name"]))
-                if kp is None:
-                    raise BadRequest("Invalid key_name provided.")
-                key_data = kp.public_key
+            key_data = self._key_data(s, ctx, req.get("key_name"))
             group = None
             hints = req.get("scheduler_hints") or {}
             if hints.get("group"):
@@ -230,7 +235,7 @@ class ComputeService:
                     hostname=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]
                     or "server", reservation_id=reservation, launch_index=i,
                     scheduler_hints=hints, server_group=group.uuid if group else None,
-                    tags=[], requested_networks=requested))
+                    tags=list(req.get("tags") or []), requested_networks=requested))
                 if group is not None:
                     s.add(m.ServerGroupMember(group_uuid=group.uuid, instance_uuid=uuid))
                 ServerVolumes.add_requested(s, uuid, devices)
@@ -366,10 +371,10 @@ class ComputeService:
         self.server_volumes.release(uuid)
 
     def attach_volume(self, ctx: RequestContext, uuid: str, volume_id: str,
-                      device: str | None) -> m.BlockDeviceMapping:
+                      device: str | None, tag: str | None = None) -> m.BlockDeviceMapping:
         inst = self.instance(ctx, uuid)
         self._check_lock(ctx, inst)
-        bdm = self.server_volumes.attach(ctx, inst, volume_id, device)
+        bdm = self.server_volumes.attach(ctx, inst, volume_id, device, tag)
         with self.db.transaction() as s:
             self.record_action(s, ctx, uuid, "attach_volume", "compute_attach_volume")
         return bdm
@@ -412,21 +417,25 @@ class ComputeService:
             raise RuntimeError("compute has no placement service")
         return self.placement
 
-    def rebuild(self, ctx: RequestContext, uuid: str, image_ref: str, name: str | None,
-                metadata: dict[str, str] | None) -> m.Instance:
-        """Start a rebuild; returns the instance as it is now (REBUILD), for the reply."""
+    def rebuild(self, ctx: RequestContext, uuid: str, req: dict[str, Any]) -> m.Instance:
+        """Start a rebuild (`schemas.rebuild`'s changes); returns the instance as it is
+        now (REBUILD), for the reply. A new key pair is the caller's, as at create."""
+        image_ref = req["image_ref"]
         if self.image is not None:
             self.boot_image(ctx, image_ref)
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
+            if "key_name" in req:
+                inst.key_name, inst.key_data = req["key_name"], self._key_data(
+                    s, ctx, req["key_name"])
             self._transition(s, inst, "rebuild")
             inst.image_ref = image_ref
-            if name:
-                inst.name = name
-            if metadata is not None:
-                self._check_metadata_quota(s, inst.project_id, metadata)
-                inst.metadata_ = metadata
+            if req.get("name"):
+                inst.name = req["name"]
+            if req.get("metadata") is not None:
+                self._check_metadata_quota(s, inst.project_id, req["metadata"])
+                inst.metadata_ = req["metadata"]
             self.record_action(s, ctx, uuid, "rebuild", "compute_rebuild_instance")
             host, spec = inst.host, self._spec(inst)
         self.cast(f"agent.{host}", RebuildInstance(instance=spec))

@@ -1,9 +1,32 @@
-"""The compute API's microversion range (2.1 to 2.47), shared by the routes that
-negotiate it and the request schemas that differ along it."""
+"""The compute API's microversion range, shared by the routes that negotiate it and
+the request schemas that differ along it.
+
+Each version above 2.47 is raised only once what it changes works (a gate above the
+maximum fails tests/unit/test_version_gates.py); what each one changes here:
+
+- 2.48: server diagnostics in Nova's standard format (`views.diagnostics`).
+- 2.49: a device `tag` on volume attach, kept on the mapping as at create
+  (network interface attach, the other half of 2.49, is not an API here).
+- 2.50: `os-quota-class-sets` (new here) shows the server group quotas and no
+  longer the network ones.
+- 2.51: instance action events shown to the server's owner (tracebacks stay
+  admin-only); `volume-extended` taken by os-server-external-events.
+- 2.52: `tags` at server create.
+- 2.53: services and hypervisors named by UUID; `PUT /os-services/{uuid}`;
+  `with_servers`, `hypervisor_hostname_pattern` and UUID paging markers on
+  hypervisors (no service delete API here, before or after).
+- 2.54: `key_name` on rebuild (null removes the key pair); the guest's metadata
+  carries the new key.
+- 2.55: flavor `description` (in lists too), at create and by `PUT /flavors/{id}`.
+
+Next: 2.56 gives the `migrate` action a `host`, 2.59 pages `os-migrations`; both
+need those APIs here first (and 2.57 and 2.58, which need nothing new, come after
+2.56).
+"""
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 47),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 55),
                         legacy_header="X-OpenStack-Nova-API-Version")

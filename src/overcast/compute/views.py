@@ -2,8 +2,8 @@
 
 At 2.1 a server or flavor has exactly the 2.1 fields (tempest validates strict
 schemas per microversion); later fields appear only from their microversion.
-Only microversions up to the advertised maximum (2.47) are shaped here: fields
-of later ones come back with the maximum (tests/unit/test_version_gates.py).
+Only microversions up to the advertised maximum (`versions.VERSIONS`) are shaped
+here: fields of later ones come back with the maximum (tests/unit/test_version_gates.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from overcast.compute import models as m
 from overcast.compute import states
+from overcast.compute.diagnostics import Diagnostics
 from overcast.kit.microversion import APIVersion
 
 
@@ -34,6 +35,8 @@ def links(base: str, kind: str, ident: str) -> list[dict[str, str]]:
 def flavor(base: str, f: m.Flavor, v: APIVersion, extra_specs: dict[str, str],
            detail: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {"id": f.id, "name": f.name, "links": links(base, "flavors", f.id)}
+    if v.at_least("2.55"):
+        body["description"] = f.description
     if not detail:
         return body
     body.update({"ram": f.ram, "disk": f.disk, "vcpus": f.vcpus,
@@ -134,7 +137,7 @@ def keypair_full(kp: m.KeyPair, v: APIVersion) -> dict[str, Any]:
 
 def service(svc: m.Service, v: APIVersion, up: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": svc.id, "binary": svc.binary,
+        "id": svc.uuid if v.at_least("2.53") else svc.id, "binary": svc.binary,
         "host": svc.host, "zone": svc.zone,
         "status": "disabled" if svc.disabled else "enabled", "state": "up" if up else "down",
         "updated_at": usage_time(svc.last_seen_at), "disabled_reason": svc.disabled_reason}
@@ -144,17 +147,24 @@ def service(svc: m.Service, v: APIVersion, up: bool) -> dict[str, Any]:
 
 
 def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
-               running: int, detail: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": svc.id, "hypervisor_hostname": svc.host,
+               running: int, detail: bool,
+               servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A hypervisor (its compute service). From 2.53 its and its service's ids are
+    the service's UUID, and `servers` (asked for with `with_servers`) lists the
+    servers on it when there are any."""
+    ident: Any = svc.uuid if v.at_least("2.53") else svc.id
+    body: dict[str, Any] = {"id": ident, "hypervisor_hostname": svc.host,
                             "state": "up" if up else "down",
                             "status": "disabled" if svc.disabled else "enabled"}
+    if servers:
+        body["servers"] = servers
     if not detail:
         return body
     res = svc.resources or {}
     body.update({
         "hypervisor_type": res.get("hypervisor_type", svc.driver), "hypervisor_version": 1,
         "host_ip": "127.0.0.1",
-        "service": {"id": svc.id, "host": svc.host,
+        "service": {"id": ident, "host": svc.host,
                     "disabled_reason": svc.disabled_reason},
         "vcpus": int(res.get("VCPU", 0)), "memory_mb": int(res.get("MEMORY_MB", 0)),
         "local_gb": int(res.get("DISK_GB", 0)), "vcpus_used": used.get("VCPU", 0),
@@ -189,3 +199,26 @@ def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool) -> dict[str, Any
     if admin:
         body["traceback"] = e.traceback
     return body
+
+
+def diagnostics(d: Diagnostics, v: APIVersion) -> dict[str, Any]:
+    """A server's diagnostics. Before 2.48 Nova returns the driver's own blob (here,
+    what is known, named as 2.48 names it, with the host driver's own name); from
+    2.48 its standard format, with None for what no record holds, and `driver` one
+    of Nova's driver families: overcast drives QEMU (and containers) on the host as
+    libvirt does."""
+    if not v.at_least("2.48"):
+        return {"state": d.state, "driver": d.driver, "uptime": d.uptime or 0,
+                "num_cpus": d.num_cpus, "memory_details": {"maximum": d.memory_mb}}
+    nic = dict.fromkeys(("rx_octets", "rx_errors", "rx_drop", "rx_packets", "rx_rate",
+                         "tx_octets", "tx_errors", "tx_drop", "tx_packets", "tx_rate"))
+    disk = dict.fromkeys(("read_bytes", "read_requests", "write_bytes", "write_requests",
+                          "errors_count"))
+    return {"state": d.state, "driver": "libvirt", "hypervisor": d.hypervisor,
+            "hypervisor_os": "linux", "uptime": d.uptime, "config_drive": d.config_drive,
+            "num_cpus": d.num_cpus, "num_nics": len(d.macs), "num_disks": d.num_disks,
+            "memory_details": {"maximum": d.memory_mb, "used": None},
+            "cpu_details": [{"id": i, "time": None, "utilisation": None}
+                            for i in range(d.num_cpus)],
+            "nic_details": [{"mac_address": mac, **nic} for mac in d.macs],
+            "disk_details": [dict(disk) for _ in range(d.num_disks)]}

@@ -138,8 +138,9 @@ class ServerVolumes:
 
     # ------------------------------------------------------- attach/detach
     def attach(self, ctx: RequestContext, inst: m.Instance, volume_id: str,
-               device: str | None) -> m.BlockDeviceMapping:
-        """Attach a volume to a running (or stopped) server; see the module docstring."""
+               device: str | None, tag: str | None = None) -> m.BlockDeviceMapping:
+        """Attach a volume to a running (or stopped) server; see the module docstring.
+        `tag` is the device's role tag (2.49), kept on the mapping as a create's is."""
         port = self._volumes()
         uuid = inst.uuid
         states.check("attach_volume", uuid, inst.vm_state, inst.task_state)
@@ -165,7 +166,7 @@ class ServerVolumes:
             bdm = m.BlockDeviceMapping(
                 instance_uuid=uuid, volume_id=volume_id, attachment_id=attachment,
                 device_name=dev, boot_index=None, source_type="volume",
-                destination_type="volume", delete_on_termination=False)
+                destination_type="volume", delete_on_termination=False, tag=tag)
             s.add(bdm)
             s.flush()
             bdm_id = bdm.id

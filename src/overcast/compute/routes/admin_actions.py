@@ -1,18 +1,15 @@
 """The admin server actions `os-resetState`, `injectNetworkInfo` and `migrate`, added
-to the action table of `server_actions` (the domain is `compute.admin_actions`), and
-a server's `diagnostics` (admin-only; below 2.48, whose free-form body is Nova's)."""
+to the action table of `server_actions` (the domain is `compute.admin_actions`). A
+server's diagnostics are `routes/servers.py` (`compute.diagnostics`)."""
 
 from __future__ import annotations
 
-from fastapi import Request, Response
+from fastapi import Response
 
 from overcast.compute import schemas
 from overcast.compute.admin_actions import AdminActions
-from overcast.compute.policy import ADMIN
-from overcast.compute.routes.base import Ctx, reply, router, service, version
+from overcast.compute.routes.base import reply, router, service
 from overcast.compute.routes.server_actions import ACTIONS, Action, Call
-from overcast.kit.context import RequestContext
-from overcast.kit.errors import NotFound
 
 routes = router()
 
@@ -43,11 +40,3 @@ ACTIONS.update({
     "injectNetworkInfo": Action(_inject_network_info, admin=True),
     "migrate": Action(_migrate, admin=True),
 })
-
-
-@routes.get("/v2.1/servers/{uuid}/diagnostics", dependencies=[ADMIN])
-def server_diagnostics(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    if version(request).at_least("2.48"):
-        # 2.48's standard form needs the drivers' counters, which they do not report
-        raise NotFound("The resource could not be found.")
-    return reply(request, AdminActions(service(request)).diagnostics(ctx, uuid))

@@ -1,4 +1,5 @@
-"""Flavors, their extra specs and access lists (`/flavors`)."""
+"""Flavors, their extra specs and access lists (`/flavors`); a flavor's description
+is shown, set at create and changed with PUT from 2.55."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ from fastapi import Request, Response
 
 from overcast.compute import schemas, views
 from overcast.compute.policy import ADMIN
-from overcast.compute.routes.base import JSON_BODY, Ctx, base_url, reply, router, service, version
+from overcast.compute.routes.base import (
+    JSON_BODY,
+    VERSIONS,
+    Ctx,
+    base_url,
+    reply,
+    router,
+    service,
+    version,
+)
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import NotFound
 from overcast.kit.schema import accepts
@@ -50,6 +60,15 @@ def get_flavor(fid: str, request: Request, ctx: RequestContext = Ctx) -> Respons
 def create_flavor(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
     new_id = service(request).flavors.create(schemas.flavor_create(body))
     return reply(request, {"flavor": _flavor(request, new_id, ctx)})
+
+
+@routes.put("/v2.1/flavors/{fid}", dependencies=[ADMIN])
+@accepts(body=schemas.FLAVOR_UPDATE)
+def update_flavor(fid: str, request: Request, body: Any = JSON_BODY,
+                  ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "2.55")
+    service(request).flavors.update_description(fid, body["flavor"]["description"])
+    return reply(request, {"flavor": _flavor(request, fid, ctx)})
 
 
 @routes.delete("/v2.1/flavors/{fid}", dependencies=[ADMIN])

@@ -11,10 +11,19 @@ from fastapi import Request, Response
 from overcast.compute import schemas, views
 from overcast.compute.hosts import Hypervisor, service_up
 from overcast.compute.policy import ADMIN
-from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
+from overcast.compute.routes.base import (
+    JSON_BODY,
+    Ctx,
+    base_url,
+    reply,
+    router,
+    service,
+    version,
+)
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import NotFound
+from overcast.kit.errors import BadRequest, NotFound
 from overcast.kit.microversion import APIVersion
+from overcast.kit.paging import next_href
 from overcast.kit.schema import accepts
 
 routes = router()
@@ -33,6 +42,8 @@ def list_services(request: Request) -> Response:
 @routes.put("/v2.1/os-services/{action}", dependencies=[ADMIN])
 @accepts(body=schemas.SERVICE_UPDATE)
 def update_service(action: str, request: Request, body: Any = JSON_BODY) -> Response:
+    if version(request).at_least("2.53"):
+        return _update_service_v253(action, request, body)
     host, binary, data = schemas.service_update(action, body, version(request))
     hosts = service(request).hosts
     match = [s for s in hosts.services() if s.host == host and s.binary == binary]
@@ -48,13 +59,54 @@ def update_service(action: str, request: Request, body: Any = JSON_BODY) -> Resp
     return reply(request, {"service": out})
 
 
+def _update_service_v253(service_id: str, request: Request, body: Any) -> Response:
+    """PUT /os-services/{service_uuid} (2.53): the body says what changes, the reply
+    is the whole service; only compute services may be changed, as in Nova."""
+    data = schemas.service_update_v253(service_id, body)
+    hosts = service(request).hosts
+    found = next((s for s in hosts.services() if s.uuid == service_id), None)
+    if found is None:
+        raise NotFound(f"Service {service_id} could not be found.")
+    if found.binary != "nova-compute":
+        raise BadRequest(f"Updating a {found.binary} service is not supported. Only "
+                         f"nova-compute services can be updated.")
+    svc = hosts.update_service(service_id, data)
+    return reply(request, {"service": views.service(svc, version(request), service_up(svc))})
+
+
+def _page(request: Request, rows: list[Hypervisor], limit: int | None,
+          marker: str | None) -> tuple[list[Hypervisor], bool]:
+    """A page of hypervisors after `marker` (an id; a UUID from 2.53), as Nova pages."""
+    if marker is not None:
+        ids = [str(views.hypervisor(r[0], version(request), True, {}, 0, False)["id"])
+               for r in rows]
+        if marker not in ids:
+            raise BadRequest(f"marker [{marker}] not found")
+        rows = rows[ids.index(marker) + 1:]
+    if limit is None or len(rows) <= limit:
+        return rows, False
+    return rows[:limit], True
+
+
 def _hypervisors(request: Request, detail: bool) -> Response:
     v = version(request)
-    pattern = request.query_params.get("hypervisor_hostname_pattern")
-    items = [views.hypervisor(svc, v, service_up(svc), used, n, detail)
-             for svc, used, n in service(request).hosts.hypervisors()
-             if not pattern or pattern in svc.host]
-    return reply(request, {"hypervisors": items})
+    q = schemas.hypervisor_query(request.query_params, v)
+    pattern = q["pattern"]
+    rows = [r for r in service(request).hosts.hypervisors()
+            if not pattern or pattern in r[0].host]
+    if pattern and not rows and v.at_least("2.53"):
+        raise NotFound(f"No hypervisor matching '{pattern}' could be found.")
+    rows, more = _page(request, rows, q["limit"], q["marker"])
+    servers = service(request).hosts.servers_by_host([r[0].host for r in rows]) \
+        if q["with_servers"] else {}
+    items = [views.hypervisor(svc, v, service_up(svc), used, n, detail,
+                              servers.get(svc.host)) for svc, used, n in rows]
+    body: dict[str, Any] = {"hypervisors": items}
+    if more:
+        path = "/v2.1/os-hypervisors/detail" if detail else "/v2.1/os-hypervisors"
+        body["hypervisors_links"] = [{"rel": "next", "href": next_href(
+            base_url(request), path, dict(request.query_params), str(items[-1]["id"]))}]
+    return reply(request, body)
 
 
 @routes.get("/v2.1/os-hypervisors", dependencies=[ADMIN])
@@ -82,6 +134,9 @@ def hypervisor_stats(request: Request) -> Response:
 
 
 def _find(request: Request, hid: str) -> Hypervisor:
+    """A hypervisor by its id (from 2.53 its UUID: anything else is a 400, as Nova)."""
+    if version(request).at_least("2.53") and not schemas.is_uuid(hid):
+        raise BadRequest(f"Invalid uuid {hid}")
     for found in service(request).hosts.hypervisors():
         if hid in (found[0].uuid, str(found[0].id)):
             return found
@@ -98,9 +153,12 @@ def hypervisor_uptime(hid: str, request: Request) -> Response:
 
 @routes.get("/v2.1/os-hypervisors/{hid}", dependencies=[ADMIN])
 def get_hypervisor(hid: str, request: Request) -> Response:
+    v = version(request)
     svc, used, n = _find(request, hid)
-    return reply(request, {"hypervisor": views.hypervisor(svc, version(request),
-                                                          service_up(svc), used, n, True)})
+    servers = service(request).hosts.servers_by_host([svc.host]).get(svc.host) \
+        if schemas.hypervisor_with_servers(request.query_params, v) else None
+    return reply(request, {"hypervisor": views.hypervisor(svc, v, service_up(svc), used, n,
+                                                          True, servers)})
 
 
 def _zones(request: Request, detail: bool) -> Response:

@@ -10,24 +10,36 @@ from fastapi import Request, Response
 
 from overcast.compute import schemas
 from overcast.compute.policy import ADMIN
-from overcast.compute.routes.base import JSON_BODY, reply, router, service
+from overcast.compute.routes.base import JSON_BODY, reply, router, service, version
+from overcast.kit.microversion import APIVersion
 from overcast.kit.schema import accepts
 
 routes = router()
+
+
+def _class_keys(v: APIVersion) -> list[str]:
+    """A quota class's fields: the network quotas until 2.50, server groups from it."""
+    keys = ["instances", "cores", "ram", "metadata_items", "key_pairs", "injected_files",
+            "injected_file_content_bytes", "injected_file_path_bytes"]
+    if v.at_least("2.50"):
+        return keys + ["server_groups", "server_group_members"]
+    return keys + ["floating_ips", "fixed_ips", "security_groups", "security_group_rules"]
 
 
 @routes.get("/v2.1/os-quota-class-sets/{class_name}", dependencies=[ADMIN])
 def show_quota_class(class_name: str, request: Request) -> Response:
     limits = service(request).quotas.show_class(class_name)
     body: dict[str, Any] = {"id": class_name}
-    body.update({k: limits[k] for k in schemas.QUOTA_CLASS_KEYS})
+    body.update({k: limits[k] for k in _class_keys(version(request))})
     return reply(request, {"quota_class_set": body})
 
 
 @routes.put("/v2.1/os-quota-class-sets/{class_name}", dependencies=[ADMIN])
 @accepts(body=schemas.QUOTA_CLASS_UPDATE)
 def update_quota_class(class_name: str, request: Request, body: Any = JSON_BODY) -> Response:
-    values = {k: int(v) for k, v in body["quota_class_set"].items()}
+    keys = _class_keys(version(request))
+    accepted = keys + (["server_groups", "server_group_members"]
+                       if not version(request).at_least("2.50") else [])
+    values = schemas.quota_set(body, accepted, "quota_class_set")
     limits = service(request).quotas.set_class(class_name, values)
-    return reply(request, {"quota_class_set": {k: limits[k]
-                                               for k in schemas.QUOTA_CLASS_KEYS}})
+    return reply(request, {"quota_class_set": {k: limits[k] for k in keys}})

@@ -1,5 +1,6 @@
 """Quotas and limits (`/os-quota-sets`, `/limits`): a project's own, or any for an
-admin; setting and resetting them is admin-only."""
+admin; setting and resetting them is admin-only. Quota classes are
+`routes/quota_classes.py`."""
 
 from __future__ import annotations
 

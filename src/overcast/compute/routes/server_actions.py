@@ -61,8 +61,7 @@ def _reboot(c: Call) -> Response:
 
 
 def _rebuild(c: Call) -> Response:
-    image, name, meta = schemas.rebuild(c.arg)
-    inst = service(c.request).rebuild(c.ctx, c.uuid, image, name, meta)
+    inst = service(c.request).rebuild(c.ctx, c.uuid, schemas.rebuild(c.arg))
     return reply(c.request, {"server": server_views.render(c.request, c.ctx, [inst])[0]}, 202)
 
 

@@ -1,5 +1,5 @@
 """Servers (`/servers`): create, list, show, update, delete, their addresses,
-metadata and instance actions. Actions on a server are in `server_actions`."""
+diagnostics, metadata and instance actions. Actions on a server are in `server_actions`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import policy, schemas, views
+from overcast.compute import diagnostics, policy, schemas, views
+from overcast.compute.policy import ADMIN
 from overcast.compute.routes import server_views
 from overcast.compute.routes.base import JSON_BODY, Ctx, base_url, reply, router, service, version
 from overcast.kit.context import RequestContext
@@ -90,6 +91,12 @@ def server_ips(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Respon
     return reply(request, {"addresses": server_views.one(request, ctx, uuid)["addresses"]})
 
 
+@routes.get("/v2.1/servers/{uuid}/diagnostics", dependencies=[ADMIN])
+def server_diagnostics(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    found = diagnostics.gather(service(request), ctx, uuid)
+    return reply(request, views.diagnostics(found, version(request)))
+
+
 # ------------------------------------------------------------------ metadata
 @routes.get("/v2.1/servers/{uuid}/metadata")
 def get_metadata(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
@@ -150,6 +157,6 @@ def get_action(uuid: str, request_id: str, request: Request,
     v = version(request)
     act, events = service(request).action(ctx, uuid, request_id)
     body = views.action(act, v)
-    if ctx.is_admin:  # (from 2.51, everyone sees the events)
+    if ctx.is_admin or v.at_least("2.51"):  # 2.51: everyone sees the events
         body["events"] = [views.event(e, v, ctx.is_admin) for e in events]
     return reply(request, {"instanceAction": body})

@@ -47,7 +47,7 @@ def attach(uuid: str, request: Request, body: Any = JSON_BODY,
            ctx: RequestContext = Ctx) -> Response:
     att = body["volumeAttachment"]
     svc = service(request)
-    bdm = svc.attach_volume(ctx, uuid, att["volumeId"], att.get("device"))
+    bdm = svc.attach_volume(ctx, uuid, att["volumeId"], att.get("device"), att.get("tag"))
     return reply(request, {"volumeAttachment": attachment_view(uuid, bdm)})
 
 
