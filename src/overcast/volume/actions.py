@@ -33,6 +33,7 @@ from overcast.volume import models as m
 from overcast.volume.attachments import Attachments, settle_status
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
+from overcast.volume.services import cluster_or_host
 from overcast.volume.volumes import Volumes
 
 RULE = "volume_extension:volume_actions:"
@@ -433,7 +434,9 @@ class Actions:
                           ver: APIVersion) -> tuple[int, Any]:
         """Move an available volume to another storage host: the new host copies the
         bytes from the old one's NBD export, then the old copy goes. The volume is in
-        `maintenance` meanwhile (a crash settles it back to available)."""
+        `maintenance` meanwhile (a crash settles it back to available). From 3.16 the
+        destination may be a `cluster` instead (exactly one of the two), which here
+        is never available: no storage host runs clustered."""
         policy.admin(ctx, "volume_extension:volume_admin_actions:migrate_volume")
         with self.store.db.transaction() as s:
             v = common.volume(s, ctx, volume_id, lock=True)
@@ -445,10 +448,13 @@ class Actions:
                 raise errors.invalid_volume(f"Volume {v.id} must not have snapshots.")
             if v.group_id is not None:
                 raise errors.invalid_volume(f"Volume {v.id} must not be in a group.")
-            base = arg["host"].split("#", 1)[0]
-            svc = s.get(m.StorageService, (base, "cinder-volume"))
+            cluster, host = cluster_or_host(arg, ver.at_least("3.16"))
+            base = (host or "").split("#", 1)[0]
+            svc = s.get(m.StorageService, (base, "cinder-volume")) if host else None
             if svc is None or svc.disabled or not self.volumes.services.up(svc):
-                raise errors.invalid_input(f"No available service named {arg['host']}")
+                # no storage host runs in a cluster: a cluster is never available
+                raise errors.invalid_host(f"No available service named "
+                                          f"'{cluster or host}'")
             if (v.host or "").split("#", 1)[0] == base:
                 raise errors.invalid_input("Destination host must be different than the "
                                            "current host.")

@@ -31,6 +31,8 @@ class Backup(Base):
     prefix: Mapped[str] = mapped_column(String(255), default="")
     object_count: Mapped[int] = mapped_column(BigInteger, default=0)
     is_incremental: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: an incremental backup's parent: the backup whose chunks it does not repeat
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     #: the volume's status before the backup (or restore) made it busy
     volume_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     #: the volume a restore is writing (while `restoring`)

@@ -15,7 +15,17 @@ public domain functions (never its tables).
 Status machine, as Cinder's: creating -> available | error; available ->
 restoring -> available; available | error -> deleting -> (gone) | error_deleting.
 The volume is `backing-up` (or `restoring-backup`) meanwhile and returns to its
-previous status. Full backups only: an incremental one is refused with 400.
+previous status.
+
+Incremental backups (`incremental: true`) build on the volume's latest available
+backup (`parent_id`): the storage host is asked for each chunk unless it still has
+the sha256 the parent recorded for it (`ReadVolumeChunk.unless_sha256`), so only
+changed chunks cross the bus and are stored; the metadata object lists every chunk
+of the volume, naming the object (and container) of the backup in the chain that
+holds it, so a restore reads one metadata object and reassembles the chain from
+it. A backup with incremental backups built on it cannot be deleted (400, as
+Cinder's `Incremental backups exist for this backup.`); its view says
+`has_dependent_backups`.
 """
 
 from __future__ import annotations
@@ -99,13 +109,22 @@ class Backups:
             raise not_found(backup_id)
         return row
 
-    def view(self, b: Backup, base: str, ver: APIVersion) -> dict[str, Any]:
+    @staticmethod
+    def _parents(s: Session, ids: list[str]) -> set[str]:
+        """Which of `ids` have incremental backups built on them."""
+        if not ids:
+            return set()
+        return {p for p in s.scalars(select(Backup.parent_id).where(
+            Backup.parent_id.in_(ids))) if p}
+
+    def view(self, b: Backup, base: str, ver: APIVersion, has_dependents: bool = False
+             ) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": b.id, "name": b.name, "description": b.description, "status": b.status,
             "availability_zone": b.availability_zone, "container": b.container,
             "created_at": views.when(b.created_at), "updated_at": views.when(b.updated_at),
             "data_timestamp": views.when(b.data_timestamp), "fail_reason": b.fail_reason,
-            "has_dependent_backups": False, "is_incremental": b.is_incremental,
+            "has_dependent_backups": has_dependents, "is_incremental": b.is_incremental,
             "object_count": int(b.object_count), "size": int(b.size),
             "snapshot_id": b.snapshot_id, "volume_id": b.volume_id,
             "links": views.links(base, b.project_id, "backups", b.id)}
@@ -118,7 +137,7 @@ class Backups:
         with self.store.db.session() as s:
             b = self._get(s, ctx, backup_id)
             policy.read(ctx, b.project_id, "backup:get")
-            return self.view(b, base, ver)
+            return self.view(b, base, ver, bool(self._parents(s, [b.id])))
 
     def page(self, ctx: RequestContext, params: dict[str, str], base: str,
              ver: APIVersion, *, detail: bool) -> Page:
@@ -146,7 +165,8 @@ class Backups:
                     raise errors.bad_marker(marker)
             rows, more = paging.keyset_page(s, stmt, Backup, limit=limit, marker=marker,
                                             sort=sort)
-            items = [self.view(b, base, ver) for b in rows]
+            parents = self._parents(s, [b.id for b in rows])
+            items = [self.view(b, base, ver, b.id in parents) for b in rows]
         if not detail:
             items = [{k: x[k] for k in SUMMARY} for x in items]
         return Page(items, rows[-1].id if more and rows else None, count)
@@ -183,16 +203,14 @@ class Backups:
             if "description" in req:
                 b.description = req["description"]
             s.flush()
-            return self.view(b, base, ver)
+            return self.view(b, base, ver, bool(self._parents(s, [b.id])))
 
     # ------------------------------------------------------------ create
     def create(self, ctx: RequestContext, body: dict[str, Any], base: str,
                ver: APIVersion) -> dict[str, Any]:
         req = body["backup"]
         self.objects()
-        if schemas.flag(req.get("incremental", False)):
-            raise invalid("incremental backups are not supported by this backup service; "
-                          "create a full backup.")
+        incremental = schemas.flag(req.get("incremental", False))
         if req.get("snapshot_id"):
             raise invalid("backups of snapshots are not supported by this backup service; "
                           "back up the volume.")
@@ -208,6 +226,9 @@ class Backups:
                 raise errors.invalid_volume(f"Volume {v.id} status must be available or "
                                             f"in-use, but current status is: {v.status}.")
             self._check_quota(s, v.project_id, int(v.size))
+            parent = self._latest(s, v.id, v.project_id) if incremental else None
+            if incremental and parent is None:
+                raise invalid("No backups available to do an incremental backup.")
             stamp = utcnow()
             prefix = (f"volume_{v.id}/{stamp.strftime('%Y%m%d%H%M%S')}/"
                       f"az_{v.availability_zone}_backup_{bid}")
@@ -216,7 +237,9 @@ class Backups:
                        description=req.get("description"), size=int(v.size),
                        status="creating", availability_zone=v.availability_zone,
                        container=req.get("container") or DEFAULT_CONTAINER, prefix=prefix,
-                       volume_status=v.status, data_timestamp=stamp, created_at=stamp)
+                       volume_status=v.status, data_timestamp=stamp, created_at=stamp,
+                       is_incremental=parent is not None,
+                       parent_id=parent.id if parent is not None else None)
             s.add(b)
             v.status = "backing-up"
             host = v.host
@@ -224,6 +247,15 @@ class Backups:
                    "links": views.links(base, v.project_id, "backups", bid)}
         self.store.storage.spawn(self._make, bid, host)
         return out
+
+    @staticmethod
+    def _latest(s: Session, volume_id: str, project_id: str) -> Backup | None:
+        """An incremental backup's parent: the volume's latest available backup
+        (Cinder's: the one with the latest data_timestamp)."""
+        return s.scalar(select(Backup).where(
+            Backup.volume_id == volume_id, Backup.project_id == project_id,
+            Backup.status == "available")
+            .order_by(Backup.data_timestamp.desc(), Backup.created_at.desc()).limit(1))
 
     def _make(self, backup_id: str, host: str | None) -> None:
         try:
@@ -236,6 +268,8 @@ class Backups:
         self._finish(backup_id, "creating", "available", None, object_count=count)
 
     def _write_objects(self, backup_id: str, host: str | None) -> int:
+        """Store the volume's chunks (an incremental backup: those its parent does not
+        hold as they are now) and the metadata object; how many objects were stored."""
         with self.store.db.session() as s:
             b = s.get(Backup, backup_id)
             assert b is not None
@@ -244,31 +278,46 @@ class Backups:
             meta: dict[str, Any] = {
                 "version": "1.0.0", "backup_id": b.id, "volume_id": b.volume_id,
                 "backup_name": b.name, "backup_description": b.description,
+                "parent_id": b.parent_id,
                 "created_at": views.when(b.created_at), "objects": []}
+            parent = s.get(Backup, b.parent_id) if b.parent_id else None
+            before = (f"AUTH_{parent.project_id}", parent.container, parent.prefix) \
+                if parent is not None else None
         if host is None:
             raise RuntimeError("the volume has no storage host")
         obj = self.objects()
+        # what the parent holds, by offset: its entry names the object in the chain
+        held = {int(info["offset"]): (name, info)
+                for name, info in _chunks(_metadata(obj, *before))} if before else {}
         containers.put(obj, account, container, {})
-        offset, n = 0, 0
+        offset, n, stored = 0, 0, 0
         while offset < size:
+            had = held.get(offset)
             reply = self.store.storage.call(host, ReadVolumeChunk(
-                volume_id=volume_id, offset=offset, length=min(CHUNK, size - offset)))
+                volume_id=volume_id, offset=offset, length=min(CHUNK, size - offset),
+                unless_sha256=had[1]["sha256"] if had else ""))
             if not reply.ok:
                 raise RuntimeError(reply.error or "the storage host could not read")
             length = int(reply.data["length"])
             if length == 0:
                 break
             n += 1
-            name = f"{prefix}-{n:05d}"
-            packed = base64.b64decode(reply.data["data_b64"])
-            md5 = _put(obj, account, container, name, packed)
-            meta["objects"].append({name: {"offset": offset, "length": length,
-                                           "compression": "zlib", "md5": md5,
-                                           "sha256": reply.data["sha256"]}})
+            if had is not None and reply.data.get("unchanged"):
+                name, info = had
+                info = {**info, "container": info.get("container") or before[1]} \
+                    if before else info
+            else:
+                name = f"{prefix}-{n:05d}"
+                packed = base64.b64decode(reply.data["data_b64"])
+                md5 = _put(obj, account, container, name, packed)
+                stored += 1
+                info = {"offset": offset, "length": length, "compression": "zlib",
+                        "md5": md5, "sha256": reply.data["sha256"]}
+            meta["objects"].append({name: info})
             offset += length
         _put(obj, account, container, f"{prefix}_metadata",
              json.dumps(meta, indent=2).encode(), "application/json")
-        return n + 1
+        return stored + 1
 
     def _finish(self, backup_id: str, expect: str, status: str, error: str | None, *,
                 object_count: int | None = None) -> None:
@@ -332,6 +381,31 @@ class Backups:
         self.store.storage.spawn(self._restore, backup_id, target, host)
         return out
 
+    # ------------------------------------------------------------ volumes from backups
+    def source_size(self, s: Session, ctx: RequestContext, backup_id: str) -> int:
+        """3.47: the size (GiB) of the backup a new volume is made from, which must be
+        one the caller sees and available (Cinder's wording)."""
+        b = self._get(s, ctx, backup_id)
+        if b.status != "available":
+            raise invalid("Originating backup status must be one of 'available' values")
+        return int(b.size)
+
+    def restore_new(self, backup_id: str, volume_id: str) -> None:
+        """After the storage host made the new volume (still `creating`): restore the
+        backup into it, as a restore to an existing volume goes on; a backup that is
+        no longer available leaves the volume in error."""
+        with self.store.db.transaction() as s:
+            b = s.scalar(select(Backup).where(Backup.id == backup_id).with_for_update())
+            v = s.get(m.Volume, volume_id)
+            if v is None or v.status != "creating":
+                return
+            if b is None or b.status != "available" or self._objects() is None:
+                v.status, v.fault = "error", f"backup {backup_id} is not available"
+                return
+            b.status, b.restore_volume_id, b.volume_status = "restoring", v.id, None
+            v.status, host = "restoring-backup", v.host
+        self._restore(backup_id, volume_id, host)
+
     def _wait_available(self, volume_id: str, timeout: float = 600) -> None:
         deadline = time.monotonic() + timeout
         while True:
@@ -353,11 +427,10 @@ class Backups:
                 assert b is not None
                 account, container, prefix = f"AUTH_{b.project_id}", b.container, b.prefix
             obj = self.objects()
-            meta = json.loads(b"".join(_read(obj, account, container,
-                                             f"{prefix}_metadata")))
-            for entry in meta["objects"]:
-                (name, info), = entry.items()
-                packed = b"".join(_read(obj, account, container, name))
+            # an incremental backup's metadata names the chain's objects it reuses
+            for name, info in _chunks(_metadata(obj, account, container, prefix)):
+                packed = b"".join(_read(obj, account, info.get("container") or container,
+                                        name))
                 if hashlib.md5(packed, usedforsecurity=False).hexdigest() != info["md5"]:
                     raise RuntimeError(f"backup object {name} does not match its md5")
                 reply = self.store.storage.call(host, WriteVolumeChunk(
@@ -383,6 +456,9 @@ class Backups:
             if b.status not in allowed:
                 raise invalid("Backup status must be available or error, but current "
                               f"status is: {b.status}.")
+            if self._parents(s, [b.id]):
+                # their chunks may be this backup's objects
+                raise invalid("Incremental backups exist for this backup.")
             b.status = "deleting"
         self.store.storage.spawn(self._delete, backup_id)
 
@@ -484,6 +560,19 @@ def _put(obj: ObjectStore, account: str, container: str, name: str, data: bytes,
         obj.backend.delete(location)
         raise
     return md5
+
+
+def _metadata(obj: ObjectStore, account: str, container: str, prefix: str
+              ) -> dict[str, Any]:
+    """A backup's metadata object (its chunk list)."""
+    data: dict[str, Any] = json.loads(b"".join(_read(obj, account, container,
+                                                     f"{prefix}_metadata")))
+    return data
+
+
+def _chunks(meta: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(object name, its entry) of every chunk a metadata object lists."""
+    return [next(iter(entry.items())) for entry in meta["objects"]]
 
 
 def _read(obj: ObjectStore, account: str, container: str, name: str) -> Any:

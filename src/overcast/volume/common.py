@@ -63,6 +63,12 @@ class Storage:
         # executor the other services' requests run on.
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="volume")
         self.closed = False
+        self._busy: dict[str, int] = {}
+
+    def busy(self, ident: str) -> bool:
+        """Whether a step of this process is working on record `ident` now."""
+        with self._lock:
+            return ident in self._busy
 
     def close(self) -> None:
         """Stop waiting on storage hosts (at shutdown): steps in flight end at once."""
@@ -100,13 +106,22 @@ class Storage:
         return reply
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run `fn(*args)` in a worker thread after the current request."""
+        """Run `fn(*args)` in a worker thread after the current request. The step's
+        first argument names the record it works on (a volume, snapshot or backup
+        id): that record is `busy` until the step ends, so a cleanup leaves it be."""
+        ident = args[0] if args and isinstance(args[0], str) else None
         with self._lock:
             self.running += 1
+            if ident is not None:
+                self._busy[ident] = self._busy.get(ident, 0) + 1
 
         def done(_: Any) -> None:
             with self._lock:
                 self.running -= 1
+                if ident is not None:
+                    left = self._busy.pop(ident, 1) - 1
+                    if left > 0:
+                        self._busy[ident] = left
 
         async def go() -> None:
             try:

@@ -65,6 +65,10 @@ def invalid_input(reason: str) -> BadRequest:
     return BadRequest(f"Invalid input received: {reason}")
 
 
+def invalid_host(reason: str) -> BadRequest:
+    return BadRequest(f"Invalid host: {reason}")
+
+
 def invalid_type(reason: str) -> BadRequest:
     return BadRequest(f"Invalid volume type: {reason}")
 

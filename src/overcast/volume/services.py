@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from overcast.bus.messages import StorageHeartbeat, StorageSync, StorageSyncReply
 from overcast.db import utcnow
-from overcast.kit.errors import NotFound
+from overcast.kit.errors import BadRequest, NotFound
 from overcast.kit.microversion import APIVersion
 from overcast.volume import errors, views
 from overcast.volume import models as m
@@ -32,6 +32,17 @@ SCHEDULER_BINARY = "cinder-scheduler"
 TRANSITIONAL = ("creating", "downloading", "deleting", "extending", "attaching",
                 "detaching", "reserved", "uploading", "maintenance", "retyping", "reverting",
                 "managing", "unmanaging")
+
+
+def cluster_or_host(params: dict[str, Any], clustered: bool) -> tuple[str | None, str | None]:
+    """(cluster, host) a request names, as Cinder's `get_cluster_host`: where the
+    version knows clusters exactly one of the two, else the host alone."""
+    cluster = params.get("cluster") if clustered else None
+    host = params.get("host")
+    if bool(cluster) == bool(host):
+        raise errors.invalid_input("One and only one of cluster and host must be set."
+                                   if clustered else "Host field is missing.")
+    return cluster or None, host or None
 
 
 class Services:
@@ -106,6 +117,45 @@ class Services:
             return {"host": host, "binary": binary,
                     "status": "enabled" if enabled else "disabled",
                     "disabled_reason": row.disabled_reason}
+
+    # ------------------------------------------------------------ replication
+    # No backend here replicates: a failover always finds its services not capable
+    # (Cinder's answer for a backend whose replication_status is `disabled`), while
+    # freeze and thaw work as on any Cinder backend: the service is disabled with
+    # the reason `frozen`, and thawed back.
+    def _named(self, s: Session, host: str | None, cluster: str | None
+               ) -> list[m.StorageService]:
+        """The storage services `host` names (`machine` or `machine@backend`), or a
+        cluster's (none: no service runs clustered)."""
+        rows = [] if cluster else [r for r in s.scalars(select(m.StorageService).where(
+            m.StorageService.binary == VOLUME_BINARY).order_by(m.StorageService.host))
+            if r.host == host or r.host.split("#", 1)[0].split("@", 1)[0] == host]
+        if not rows:
+            raise BadRequest(f"No service found with host={host}" if host else
+                             f"No service found with cluster={cluster}")
+        return rows
+
+    def failover(self, host: str | None, cluster: str | None) -> None:
+        with self.store.db.session() as s:
+            names = [r.host for r in self._named(s, host, cluster)]
+        raise errors.invalid_input(
+            f"No service could be changed: replication_status in {names} must be "
+            "['enabled', 'failed-over'] and must be up to failover.")
+
+    def freeze(self, host: str | None, cluster: str | None, frozen: bool) -> None:
+        with self.store.db.transaction() as s:
+            rows = self._named(s, host, cluster)
+            changed = [r for r in rows if self.frozen(r) != frozen]
+            if not changed:
+                raise errors.invalid_input(
+                    f"No service could be changed: frozen in {[r.host for r in rows]} "
+                    f"must be {not frozen} to failover.")
+            for r in changed:
+                r.disabled, r.disabled_reason = frozen, "frozen" if frozen else None
+
+    @staticmethod
+    def frozen(svc: m.StorageService) -> bool:
+        return svc.disabled and svc.disabled_reason == "frozen"
 
     def zones(self) -> list[dict[str, Any]]:
         with self.store.db.session() as s:
@@ -211,7 +261,9 @@ class Services:
                 atts = list(s.scalars(select(m.Attachment).where(
                     m.Attachment.volume_id == v.id)))
                 present = v.id in have
-                if v.status in TRANSITIONAL and not self._settle(s, v, atts, present):
+                # a step of this process still working on it settles it itself
+                if v.status in TRANSITIONAL and not self.store.storage.busy(v.id) and \
+                        not self._settle(s, v, atts, present):
                     continue
                 for a in atts:
                     info = a.connection_info or {}
@@ -222,6 +274,8 @@ class Services:
                 m.Snapshot.host.startswith(prefix + "#"))))
             known_snaps = {x.id for x in snaps}
             for snap in snaps:
+                if self.store.storage.busy(snap.id):
+                    continue
                 if snap.status in ("restoring", "unmanaging") and snap.id in snaps_here:
                     snap.status = "available"
                 elif snap.status == "unmanaging":
