@@ -626,6 +626,8 @@ class ReadVolumeChunk(Message):
     offset: int = 0
     length: int = 0
     unless_sha256: str = ""
+    #: read this snapshot of the volume instead (a backup of a snapshot)
+    snapshot_id: str = ""
 
 
 @dataclass

@@ -15,7 +15,9 @@ public domain functions (never its tables).
 Status machine, as Cinder's: creating -> available | error; available ->
 restoring -> available; available | error -> deleting -> (gone) | error_deleting.
 The volume is `backing-up` (or `restoring-backup`) meanwhile and returns to its
-previous status.
+previous status. A backup of a snapshot (`snapshot_id`, one of the volume's)
+reads the snapshot's bytes: the snapshot is `backing-up` meanwhile, the volume is
+left as it is.
 
 Incremental backups (`incremental: true`) build on the volume's latest available
 backup (`parent_id`): the storage host is asked for each chunk unless it still has
@@ -193,7 +195,8 @@ class Backups:
 
     def update(self, ctx: RequestContext, backup_id: str, body: dict[str, Any], base: str,
                ver: APIVersion) -> dict[str, Any]:
-        """Rename or redescribe a backup (3.9)."""
+        """Rename or redescribe a backup (3.9); the reply is the backup's summary, as
+        Cinder's (id, name and links)."""
         req = body["backup"]
         with self.store.db.transaction() as s:
             b = self._get(s, ctx, backup_id, lock=True)
@@ -203,7 +206,8 @@ class Backups:
             if "description" in req:
                 b.description = req["description"]
             s.flush()
-            return self.view(b, base, ver, bool(self._parents(s, [b.id])))
+            return {"id": b.id, "name": b.name,
+                    "links": views.links(base, b.project_id, "backups", b.id)}
 
     # ------------------------------------------------------------ create
     def create(self, ctx: RequestContext, body: dict[str, Any], base: str,
@@ -211,18 +215,17 @@ class Backups:
         req = body["backup"]
         self.objects()
         incremental = schemas.flag(req.get("incremental", False))
-        if req.get("snapshot_id"):
-            raise invalid("backups of snapshots are not supported by this backup service; "
-                          "back up the volume.")
         force = schemas.flag(req.get("force", False))
         bid = str(uuid.uuid4())
         with self.store.db.transaction() as s:
             v = common.volume(s, ctx, req["volume_id"], lock=True)
             policy.write(ctx, v.project_id, "backup:create")
-            if v.status == "in-use" and not force:
+            snap = self._snapshot(s, ctx, v, req["snapshot_id"]) if req.get(
+                "snapshot_id") else None
+            if snap is None and v.status == "in-use" and not force:
                 raise errors.invalid_volume(f"Volume {v.id} status must be available, but "
                                             "current status is: in-use.")
-            if v.status not in ("available", "in-use"):
+            if snap is None and v.status not in ("available", "in-use"):
                 raise errors.invalid_volume(f"Volume {v.id} status must be available or "
                                             f"in-use, but current status is: {v.status}.")
             self._check_quota(s, v.project_id, int(v.size))
@@ -230,6 +233,8 @@ class Backups:
             if incremental and parent is None:
                 raise invalid("No backups available to do an incremental backup.")
             stamp = utcnow()
+            # a snapshot's data is as old as the snapshot (Cinder's data_timestamp)
+            data_stamp = snap.created_at if snap is not None else stamp
             prefix = (f"volume_{v.id}/{stamp.strftime('%Y%m%d%H%M%S')}/"
                       f"az_{v.availability_zone}_backup_{bid}")
             b = Backup(id=bid, project_id=v.project_id, user_id=ctx.user_id or "",
@@ -237,16 +242,33 @@ class Backups:
                        description=req.get("description"), size=int(v.size),
                        status="creating", availability_zone=v.availability_zone,
                        container=req.get("container") or DEFAULT_CONTAINER, prefix=prefix,
-                       volume_status=v.status, data_timestamp=stamp, created_at=stamp,
-                       is_incremental=parent is not None,
-                       parent_id=parent.id if parent is not None else None)
+                       volume_status=v.status, data_timestamp=data_stamp,
+                       created_at=stamp, is_incremental=parent is not None,
+                       parent_id=parent.id if parent is not None else None,
+                       snapshot_id=snap.id if snap is not None else None)
             s.add(b)
-            v.status = "backing-up"
-            host = v.host
+            if snap is not None:
+                # the volume stays as it is: the snapshot's bytes are read
+                snap.status, host = "backing-up", snap.host
+            else:
+                v.status, host = "backing-up", v.host
             out = {"id": bid, "name": b.name,
                    "links": views.links(base, v.project_id, "backups", bid)}
         self.store.storage.spawn(self._make, bid, host)
         return out
+
+    @staticmethod
+    def _snapshot(s: Session, ctx: RequestContext, v: m.Volume, snapshot_id: str
+                  ) -> m.Snapshot:
+        """The snapshot of `v` a backup reads instead of the volume (Cinder's rules)."""
+        snap = common.snapshot(s, ctx, snapshot_id, lock=True)
+        if snap.volume_id != v.id:
+            raise errors.invalid_volume(f"Volume {v.id} does not match with "
+                                        f"snapshot.volume_id {snap.volume_id}.")
+        if snap.status != "available":
+            raise errors.invalid_snapshot(f"Snapshot to be backed up must be available, "
+                                          f"but the current status is \"{snap.status}\".")
+        return snap
 
     @staticmethod
     def _latest(s: Session, volume_id: str, project_id: str) -> Backup | None:
@@ -275,6 +297,7 @@ class Backups:
             assert b is not None
             account, container, prefix = f"AUTH_{b.project_id}", b.container, b.prefix
             volume_id, size = b.volume_id, int(b.size) * GiB
+            snapshot_id = b.snapshot_id or ""
             meta: dict[str, Any] = {
                 "version": "1.0.0", "backup_id": b.id, "volume_id": b.volume_id,
                 "backup_name": b.name, "backup_description": b.description,
@@ -295,7 +318,7 @@ class Backups:
             had = held.get(offset)
             reply = self.store.storage.call(host, ReadVolumeChunk(
                 volume_id=volume_id, offset=offset, length=min(CHUNK, size - offset),
-                unless_sha256=had[1]["sha256"] if had else ""))
+                unless_sha256=had[1]["sha256"] if had else "", snapshot_id=snapshot_id))
             if not reply.ok:
                 raise RuntimeError(reply.error or "the storage host could not read")
             length = int(reply.data["length"])
@@ -338,6 +361,9 @@ class Backups:
                 else:
                     v.status = b.volume_status or "available"
             b.restore_volume_id = None
+            snap = s.get(m.Snapshot, b.snapshot_id) if b.snapshot_id else None
+            if expect == "creating" and snap is not None and snap.status == "backing-up":
+                snap.status = "available"
 
     # ------------------------------------------------------------ restore
     def restore(self, ctx: RequestContext, backup_id: str, body: dict[str, Any],

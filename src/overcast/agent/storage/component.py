@@ -225,7 +225,8 @@ class StorageComponent:
             await d.copy_to_image(msg.volume_id, dest, msg.disk_format)
             return {"path": str(dest)}
         if isinstance(msg, ReadVolumeChunk):
-            data = await d.read_chunk(msg.volume_id, msg.offset, msg.length)
+            data = await d.read_chunk(msg.volume_id, msg.offset, msg.length,
+                                      snapshot_id=msg.snapshot_id)
             sha = hashlib.sha256(data).hexdigest()
             if msg.unless_sha256 and sha == msg.unless_sha256:
                 return {"unchanged": True, "length": len(data), "sha256": sha}
