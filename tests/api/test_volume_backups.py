@@ -340,3 +340,44 @@ def test_without_an_object_store_no_backup_service_runs(cloud: Cloud) -> None:
         assert vol.get(f"/volumes/{v['id']}").json()["volume"]["status"] == "available"
     finally:
         svc.object_store = saved
+
+
+def test_export_and_import_a_backup_record(cloud: Cloud, vol: Vol) -> None:
+    """The admin exports a backup's record and imports it again (under another id, as
+    Tempest does): the imported backup is the importer's, reads the same objects, and
+    restores the same bytes."""
+    import base64
+
+    adm = admin_vol(cloud)
+    v = vol.create()
+    _write(cloud, v["id"], {5: b"EXPORTED"})
+    b = backup(vol, v["id"], name="exp")
+    assert vol.get(f"/backups/{b['id']}/export_record").status_code == 403
+    r = adm.get(f"/backups/{b['id']}/export_record")
+    assert r.status_code == 200, r.text
+    record = r.json()["backup-record"]
+    assert record["backup_service"].startswith("cinder.backup.drivers")
+    r = adm.post("/backups/import_record", {"backup-record": record})
+    assert r.status_code == 400 and "already exists" in r.text
+    fields = json.loads(base64.b64decode(record["backup_url"]))
+    new_id = "5b1c0c54-1f3e-4b8a-9d61-0f5e4f0f7a11"
+    url = base64.b64encode(json.dumps({**fields, "id": new_id}).encode()).decode()
+    r = adm.post("/backups/import_record", {"backup-record": {
+        "backup_service": record["backup_service"], "backup_url": url}})
+    assert r.status_code == 201, r.text
+    assert r.json()["backup"]["id"] == new_id
+    got = adm.wait(new_id, "available", "backups")
+    assert got["size"] == 1 and got["name"] == "exp"
+    assert new_id in [x["id"] for x in adm.get("/backups").json()["backups"]]
+    r = adm.post(f"/backups/{new_id}/restore", {"restore": {"name": "from-import"}})
+    assert r.status_code == 202, r.text
+    adm.wait(new_id, "available", "backups", timeout=120)
+    nv = adm.wait(r.json()["restore"]["volume_id"], "available")
+    assert _read(cloud, nv["id"], 5, 8) == b"EXPORTED"
+    for bad in ("not base64!", base64.b64encode(b"{}").decode()):
+        r = adm.post("/backups/import_record", {"backup-record": {
+            "backup_service": record["backup_service"], "backup_url": bad}})
+        assert r.status_code == 400, r.text
+    r = adm.post("/backups/import_record", {"backup-record": {
+        "backup_service": "cinder.backup.drivers.nfs", "backup_url": url}})
+    assert r.status_code == 400

@@ -29,6 +29,9 @@ class Backup(Base):
     #: the object-store container and the objects' name prefix
     container: Mapped[str] = mapped_column(String(255), default="volumebackups")
     prefix: Mapped[str] = mapped_column(String(255), default="")
+    #: the account holding the objects when it is not the project's own (a record
+    #: imported into another project; see `account`)
+    object_account: Mapped[str | None] = mapped_column(String(255), nullable=True)
     object_count: Mapped[int] = mapped_column(BigInteger, default=0)
     is_incremental: Mapped[bool] = mapped_column(Boolean, default=False)
     #: an incremental backup's parent: the backup whose chunks it does not repeat
@@ -43,3 +46,8 @@ class Backup(Base):
                                                            onupdate=utcnow)
     __table_args__ = (Index("ix_volume_backups_project_created", "project_id",
                             "created_at", "id"),)
+
+
+def account(b: Backup) -> str:
+    """The object-store account a backup's objects are in."""
+    return b.object_account or f"AUTH_{b.project_id}"

@@ -57,6 +57,7 @@ from overcast.object.store import ObjectStore
 from overcast.volume import common, errors, policy, schemas, views
 from overcast.volume import models as m
 from overcast.volume.backup_models import Backup
+from overcast.volume.backup_models import account as account_of
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
 from overcast.volume.volumes import Page, sort_params
@@ -67,6 +68,8 @@ log = logging.getLogger("overcast.volume.backups")
 #: because each crosses the bus in one message).
 CHUNK = 8 << 20
 DEFAULT_CONTAINER = "volumebackups"
+#: what an exported record names as its backup service (Cinder's Swift driver's)
+BACKUP_SERVICE = "cinder.backup.drivers.swift.SwiftBackupDriver"
 GiB = 1 << 30
 SORT_KEYS = {"id": "id", "name": "name", "display_name": "name", "status": "status",
              "size": "size", "created_at": "created_at", "updated_at": "updated_at",
@@ -295,7 +298,7 @@ class Backups:
         with self.store.db.session() as s:
             b = s.get(Backup, backup_id)
             assert b is not None
-            account, container, prefix = f"AUTH_{b.project_id}", b.container, b.prefix
+            account, container, prefix = account_of(b), b.container, b.prefix
             volume_id, size = b.volume_id, int(b.size) * GiB
             snapshot_id = b.snapshot_id or ""
             meta: dict[str, Any] = {
@@ -304,7 +307,7 @@ class Backups:
                 "parent_id": b.parent_id,
                 "created_at": views.when(b.created_at), "objects": []}
             parent = s.get(Backup, b.parent_id) if b.parent_id else None
-            before = (f"AUTH_{parent.project_id}", parent.container, parent.prefix) \
+            before = (account_of(parent), parent.container, parent.prefix) \
                 if parent is not None else None
         if host is None:
             raise RuntimeError("the volume has no storage host")
@@ -451,7 +454,7 @@ class Backups:
             with self.store.db.session() as s:
                 b = s.get(Backup, backup_id)
                 assert b is not None
-                account, container, prefix = f"AUTH_{b.project_id}", b.container, b.prefix
+                account, container, prefix = account_of(b), b.container, b.prefix
             obj = self.objects()
             # an incremental backup's metadata names the chain's objects it reuses
             for name, info in _chunks(_metadata(obj, account, container, prefix)):
@@ -508,7 +511,7 @@ class Backups:
             b = s.get(Backup, backup_id)
             if b is None or not b.prefix:
                 return
-            account, container, prefix = f"AUTH_{b.project_id}", b.container, b.prefix
+            account, container, prefix = account_of(b), b.container, b.prefix
         obj = self._objects()
         if obj is None:
             return
@@ -529,6 +532,70 @@ class Backups:
                         raise
             if len(names) < 1000:
                 return
+
+    # ------------------------------------------------------------ export / import
+    def export_record(self, ctx: RequestContext, backup_id: str) -> dict[str, str]:
+        """The backup's record, for an import after a loss of the database (or into
+        another project): Cinder's backup_service and base64 JSON backup_url."""
+        policy.admin(ctx, "backup:export-import")
+        with self.store.db.session() as s:
+            b = self._get(s, ctx, backup_id)
+            if b.status != "available":
+                raise invalid(f"Backup status must be available and not {b.status}.")
+            record = {"id": b.id, "volume_id": b.volume_id, "snapshot_id": b.snapshot_id,
+                      "display_name": b.name, "display_description": b.description,
+                      "size": int(b.size), "container": b.container,
+                      "object_account": account_of(b), "service_metadata": b.prefix,
+                      "object_count": int(b.object_count), "parent_id": b.parent_id,
+                      "is_incremental": b.is_incremental,
+                      "availability_zone": b.availability_zone,
+                      "data_timestamp": views.when(b.data_timestamp)}
+        url = base64.b64encode(json.dumps(record).encode()).decode()
+        return {"backup_service": BACKUP_SERVICE, "backup_url": url}
+
+    def import_record(self, ctx: RequestContext, service: str, url: str, base: str
+                      ) -> dict[str, Any]:
+        """A backup record exported before: the backup is the importer's, its objects
+        stay where they are (checked: the metadata object must be there)."""
+        policy.admin(ctx, "backup:export-import")
+        obj = self.objects()
+        if service != BACKUP_SERVICE:
+            raise errors.invalid_input(f"Backup service {service} is not this cloud's "
+                                       f"({BACKUP_SERVICE}).")
+        try:
+            record = json.loads(base64.b64decode(url, validate=True))
+            bid, size = str(uuid.UUID(str(record["id"]))), int(record["size"])
+            where = (str(record["object_account"]), str(record["container"]),
+                     str(record["service_metadata"]))
+        except (ValueError, TypeError, KeyError):
+            raise errors.invalid_input("Can't parse backup record.") from None
+        try:
+            _metadata(obj, *where)
+        except Exception:  # noqa: BLE001 - any unreadable record is refused alike
+            raise invalid("The backup's objects are not in the object store.") from None
+        with self.store.db.transaction() as s:
+            old = s.get(Backup, bid)
+            if old is not None and old.status != "error":
+                raise invalid("Backup already exists in database.")
+            if old is not None:
+                s.delete(old)
+                s.flush()
+            stamp = utcnow()
+            b = Backup(id=bid, project_id=ctx.project_id or "", user_id=ctx.user_id or "",
+                       volume_id=str(record.get("volume_id") or ""),
+                       snapshot_id=record.get("snapshot_id"),
+                       name=record.get("display_name"),
+                       description=record.get("display_description"), size=size,
+                       status="available", availability_zone=str(
+                           record.get("availability_zone") or self.store.availability_zone),
+                       container=where[1], prefix=where[2], object_account=where[0],
+                       object_count=int(record.get("object_count") or 0),
+                       is_incremental=bool(record.get("is_incremental")),
+                       parent_id=record.get("parent_id"), data_timestamp=stamp,
+                       created_at=stamp)
+            s.add(b)
+            return {"id": bid, "name": b.name,
+                    "links": views.links(base, b.project_id, "backups", bid)}
 
     # ------------------------------------------------------------ crash recovery
     def recover(self) -> int:

@@ -475,6 +475,7 @@ EXTENSIONS = [
     ("qos-specs", "Qos_specs_manage", "QoS specs support."),
     ("scheduler-stats", "Scheduler_stats", "Scheduler stats support."),
     ("capabilities", "Capabilities", "Capabilities support."),
+    ("os-hosts", "Hosts", "Admin-only host administration."),
     ("os-services", "Services", "Services support."),
     ("os-types-extra-specs", "TypesExtraSpecs", "Type extra specs support."),
     ("os-types-manage", "TypesManage", "Types manage support."),

@@ -1,4 +1,5 @@
-"""incremental volume backups: each backup names the one it builds on
+"""incremental volume backups: each backup names the one it builds on; an imported
+backup record names the account its objects are in
 
 Revision ID: 0020_backup_chain
 Revises: 0018_backups
@@ -19,10 +20,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('volume_backups') as batch:
         batch.add_column(sa.Column('parent_id', sa.String(length=36), nullable=True))
+        batch.add_column(sa.Column('object_account', sa.String(length=255), nullable=True))
         batch.create_index('ix_volume_backups_parent_id', ['parent_id'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('volume_backups') as batch:
         batch.drop_index('ix_volume_backups_parent_id')
+        batch.drop_column('object_account')
         batch.drop_column('parent_id')
