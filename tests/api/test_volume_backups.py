@@ -54,7 +54,7 @@ PIECES = {0: b"FIRST", 9 << 20: b"MIDDLE" * 1000, GiB - 4: b"LAST"}
 
 
 def test_backup_create_show_list_restore_delete(cloud: Cloud, vol: Vol) -> None:
-    v = vol.create(name="src")
+    v = vol.create(name="src", metadata={"kept": "by the backup"})
     _write(cloud, v["id"], PIECES)
     b = backup(vol, v["id"], name="b1", description="first")
     assert b["volume_id"] == v["id"] and b["size"] == 1 and b["name"] == "b1"
@@ -88,6 +88,8 @@ def test_backup_create_show_list_restore_delete(cloud: Cloud, vol: Vol) -> None:
     vol.wait(b["id"], "available", "backups", timeout=120)
     nv = vol.wait(out["volume_id"], "available")
     assert nv["size"] == 1
+    # the volume's metadata comes back with its bytes (Cinder's volume_meta)
+    assert nv["metadata"] == {"kept": "by the backup"}
     for offset, data in PIECES.items():
         assert _read(cloud, out["volume_id"], offset, len(data)) == data
     # restore onto an existing volume whose bytes differ: overwritten

@@ -305,7 +305,9 @@ class Backups:
                 "version": "1.0.0", "backup_id": b.id, "volume_id": b.volume_id,
                 "backup_name": b.name, "backup_description": b.description,
                 "parent_id": b.parent_id,
-                "created_at": views.when(b.created_at), "objects": []}
+                "created_at": views.when(b.created_at), "objects": [],
+                # as Cinder's volume_meta: what a restore gives the volume back
+                "volume_meta": self._volume_meta(s, b.volume_id)}
             parent = s.get(Backup, b.parent_id) if b.parent_id else None
             before = (account_of(parent), parent.container, parent.prefix) \
                 if parent is not None else None
@@ -456,8 +458,9 @@ class Backups:
                 assert b is not None
                 account, container, prefix = account_of(b), b.container, b.prefix
             obj = self.objects()
+            meta = _metadata(obj, account, container, prefix)
             # an incremental backup's metadata names the chain's objects it reuses
-            for name, info in _chunks(_metadata(obj, account, container, prefix)):
+            for name, info in _chunks(meta):
                 packed = b"".join(_read(obj, account, info.get("container") or container,
                                         name))
                 if hashlib.md5(packed, usedforsecurity=False).hexdigest() != info["md5"]:
@@ -467,12 +470,38 @@ class Backups:
                     data_b64=base64.b64encode(packed).decode(), sha256=info["sha256"]))
                 if not reply.ok:
                     raise RuntimeError(reply.error or "the storage host could not write")
+            self._give_volume_meta(volume_id, meta.get("volume_meta") or {})
         except Exception as exc:  # noqa: BLE001 - the record keeps the reason
             log.warning("restore of backup %s failed: %s", backup_id, exc)
             self._finish(backup_id, "restoring", "available", str(exc) or
                          type(exc).__name__)
             return
         self._finish(backup_id, "restoring", "available", None)
+
+    @staticmethod
+    def _volume_meta(s: Session, volume_id: str) -> dict[str, Any]:
+        """The volume's metadata, image metadata and bootable flag at backup time."""
+        v = s.get(m.Volume, volume_id)
+        return {"metadata": common.metadata_of(s, m.VolumeMetadata, "volume_id",
+                                               [volume_id])[volume_id],
+                "image_metadata": common.metadata_of(s, m.VolumeImageMetadata,
+                                                     "volume_id", [volume_id])[volume_id],
+                "bootable": bool(v and v.bootable)}
+
+    def _give_volume_meta(self, volume_id: str, meta: dict[str, Any]) -> None:
+        """A restore gives the volume the backed-up volume's metadata (kept keys of
+        its own stay), image metadata and bootable flag, as Cinder's does."""
+        with self.store.db.transaction() as s:
+            v = s.get(m.Volume, volume_id)
+            if v is None:
+                return
+            if meta.get("metadata"):
+                common.set_metadata(s, m.VolumeMetadata, "volume_id", v.id,
+                                    meta["metadata"], replace=False)
+            if meta.get("image_metadata"):
+                common.set_metadata(s, m.VolumeImageMetadata, "volume_id", v.id,
+                                    meta["image_metadata"], replace=True)
+            v.bootable = bool(meta.get("bootable")) or v.bootable
 
     # ------------------------------------------------------------ delete
     def delete(self, ctx: RequestContext, backup_id: str, *, force: bool = False) -> None:
