@@ -72,6 +72,8 @@ def test_group_life_with_snapshots_and_clones(cloud: Cloud) -> None:
     r = vol.post("/group_snapshots", {"group_snapshot": {"group_id": gid, "name": "gs1"}})
     assert r.status_code == 202, r.text
     gsid = r.json()["group_snapshot"]["id"]
+    # the create's answer names the group type (Tempest's schema requires it)
+    assert set(r.json()["group_snapshot"]) == {"id", "name", "group_type_id"}
     assert wait_group_snapshot(vol, gsid)["status"] == "available"
     members = vol.get("/snapshots/detail").json()["snapshots"]
     assert {x["group_snapshot_id"] for x in members} == {gsid} and len(members) == 2

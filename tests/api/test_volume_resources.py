@@ -310,9 +310,29 @@ def test_pools_capabilities_hosts_and_encryption(vol: Vol, adm: Vol) -> None:
     host = pools[0]["name"].split("#")[0]
     assert adm.get(f"/capabilities/{host}").json()["volume_backend_name"] == "file"
     assert adm.get("/capabilities/nowhere@x").status_code == 404
-    hosts = adm.get("/os-hosts").json()["hosts"]
-    assert hosts[0]["host_name"] == host and hosts[0]["service-status"] == "available"
-    assert hosts[0]["service-state"] == "enabled"
+    hosts = {h["service"]: h for h in adm.get("/os-hosts").json()["hosts"]}
+    # every service is listed, the scheduler too (as Cinder's, and as Tempest counts)
+    assert set(hosts) == {"cinder-scheduler", "cinder-volume"}
+    assert hosts["cinder-volume"]["host_name"] == host
+    assert hosts["cinder-volume"]["service-status"] == "available"
+    assert hosts["cinder-volume"]["service-state"] == "enabled"
+    v = vol.create(size=2)
+    vol.snapshot(v["id"])
+    usage = adm.get(f"/os-hosts/{host}").json()["host"]
+    total = usage[0]["resource"]
+    assert total["project"] == "(total)" and total["host"] == host
+    mine = next(u["resource"] for u in usage if u["resource"]["project"] == vol.project_id)
+    assert mine == {"host": host, "project": vol.project_id, "volume_count": "1",
+                    "total_volume_gb": "2", "snapshot_count": "1", "total_snapshot_gb": "2"}
+    assert int(total["volume_count"]) >= 1
+    assert adm.get("/os-hosts/nowhere@file").status_code == 404
+    assert vol.get(f"/os-hosts/{host}").status_code == 403
+    # the service list's host filter: a machine names its backends' services too
+    machine = host.split("@", 1)[0]
+    listed = adm.get(f"/os-services?host={machine}").json()["services"]
+    assert "cinder-volume" in {x["binary"] for x in listed}
+    listed = adm.get(f"/os-services?host={machine}&binary=cinder-volume").json()["services"]
+    assert [x["host"] for x in listed] == [host]
     default = [t for t in vol.get("/types").json()["volume_types"]
                if t["name"] == "__DEFAULT__"][0]
     assert vol.get(f"/types/{default['id']}/encryption").json() == {}

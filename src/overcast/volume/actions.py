@@ -175,7 +175,9 @@ class Actions:
             if v.status not in ok:
                 raise errors.invalid_volume("status must be available to reserve, but the "
                                             f"current status is: {v.status}.")
-            v.status = "reserved"
+            # Cinder's legacy reserve marks the volume attaching (the attachments
+            # API's reservation, from 3.27, is `reserved`)
+            v.status = "attaching"
         return 202, None
 
     def do_unreserve(self, ctx: RequestContext, volume_id: str, arg: Any, ver: APIVersion
@@ -183,7 +185,7 @@ class Actions:
         with self.store.db.transaction() as s:
             v = common.volume(s, ctx, volume_id, lock=True)
             policy.write(ctx, v.project_id, RULE + "unreserve")
-            if v.status == "reserved":
+            if v.status in ("attaching", "reserved"):
                 settle_status(s, v)
         return 202, None
 
@@ -237,6 +239,15 @@ class Actions:
 
     def do_detach(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
                   ver: APIVersion) -> tuple[int, Any]:
+        """Cinder's legacy detach; of a volume attached nowhere (a force-detach came
+        first) it only makes the volume available, as Cinder's volume manager does."""
+        with self.store.db.transaction() as s:
+            v = common.volume(s, ctx, volume_id, lock=True)
+            policy.write(ctx, v.project_id, RULE + "detach")
+            if s.scalar(select(m.Attachment.id).where(m.Attachment.volume_id == v.id)
+                        .limit(1)) is None:
+                v.status = "available"
+                return 202, None
         aid = self._attachment_for(ctx, volume_id, arg.get("attachment_id"), "detach")
         if aid is not None:
             self.attachments.delete(ctx, aid)
@@ -289,6 +300,10 @@ class Actions:
                                             f"update readonly flag, but current status is: "
                                             f"{v.status}.")
             v.read_only = schemas.flag(arg["readonly"])
+            # Cinder keeps the flag as admin metadata, which volume views show among
+            # the metadata (`readonly`: "True"/"False")
+            common.set_metadata(s, m.VolumeMetadata, "volume_id", v.id,
+                                {"readonly": str(v.read_only)}, replace=False)
         return 202, None
 
     def do_set_image_metadata(self, ctx: RequestContext, volume_id: str,

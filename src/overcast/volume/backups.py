@@ -60,7 +60,7 @@ from overcast.volume.backup_models import Backup
 from overcast.volume.backup_models import account as account_of
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
-from overcast.volume.volumes import Page, sort_params
+from overcast.volume.volumes import Page, next_marker, sort_params
 
 log = logging.getLogger("overcast.volume.backups")
 
@@ -174,7 +174,7 @@ class Backups:
             items = [self.view(b, base, ver, b.id in parents) for b in rows]
         if not detail:
             items = [{k: x[k] for k in SUMMARY} for x in items]
-        return Page(items, rows[-1].id if more and rows else None, count)
+        return Page(items, next_marker(rows, more, limit), count)
 
     # ------------------------------------------------------------ quotas
     @staticmethod

@@ -298,13 +298,15 @@ class Groups:
             if g.status != "available":
                 raise BadRequest(f"Invalid group: Group {g.id} status must be available.")
             members = [v.id for v in self._members(s, g.id)]
+            gtype = g.group_type_id
             s.add(m.GroupSnapshot(id=sid, project_id=g.project_id, group_id=g.id,
                                   group_type_id=g.group_type_id, name=req.get("name"),
                                   description=req.get("description"), status="creating"))
         for vid in members:
             self.snapshots.create(ctx, {"snapshot": {"volume_id": vid, "force": True}}, ver,
                                   group_snapshot_id=sid)
-        return {"id": sid, "name": req.get("name")}
+        # Cinder's summary of a group snapshot names its group type too
+        return {"id": sid, "name": req.get("name"), "group_type_id": gtype}
 
     def delete_snapshot(self, ctx: RequestContext, ident: str) -> None:
         with self.store.db.transaction() as s:

@@ -102,9 +102,12 @@ class Services:
                                  availability_zone=self.store.availability_zone,
                                  disabled=False, disabled_reason=None, updated_at=utcnow())
         out.insert(0, views.service(sched, True, ver))
-        for key in ("host", "binary"):
-            if params.get(key):
-                out = [x for x in out if x[key] == params[key]]
+        if params.get("host"):
+            # as Cinder's host filter: a machine names its backends' services too
+            host = params["host"]
+            out = [x for x in out if x["host"] == host or x["host"].startswith(host + "@")]
+        if params.get("binary"):
+            out = [x for x in out if x["binary"] == params["binary"]]
         return out
 
     def set_enabled(self, host: str, binary: str, enabled: bool, reason: str | None
@@ -201,14 +204,45 @@ class Services:
                 "visibility": None, "replication_targets": [], "properties": {}}
 
     def hosts(self) -> list[dict[str, Any]]:
-        """os-hosts: each service's host, zone and state."""
+        """os-hosts: each service's host, zone and state (this control plane's
+        scheduler among them, as Cinder lists every service)."""
         with self.store.db.session() as s:
             rows = list(s.scalars(select(m.StorageService).order_by(m.StorageService.host)))
+        sched = m.StorageService(host=self.host, binary=SCHEDULER_BINARY,
+                                 availability_zone=self.store.availability_zone,
+                                 disabled=False, updated_at=utcnow())
         return [{"host_name": r.host, "service": r.binary, "zone": r.availability_zone,
                  # as Cinder's os-hosts: status is liveness, state the admin's switch
                  "service-status": "available" if self.up(r) else "unavailable",
                  "service-state": "disabled" if r.disabled else "enabled",
-                 "last-update": views.when(r.updated_at)} for r in rows]
+                 "last-update": views.when(r.updated_at)} for r in [sched, *rows]]
+
+    def host_usage(self, host: str) -> list[dict[str, Any]]:
+        """os-hosts/{host}: what the storage host holds, in total and per project
+        (Cinder's numbers are strings); 404 for a host that runs no enabled
+        cinder-volume."""
+        with self.store.db.session() as s:
+            row = s.get(m.StorageService, (host, VOLUME_BINARY))
+            if row is None or row.disabled:
+                raise NotFound("Host not found")
+            per: dict[str, list[int]] = {}
+            for v in s.scalars(select(m.Volume).where(m.Volume.host.startswith(host + "#"))):
+                per.setdefault(v.project_id, [0, 0, 0, 0])
+                per[v.project_id][0] += 1
+                per[v.project_id][1] += int(v.size)
+            for snap in s.scalars(select(m.Snapshot).where(
+                    m.Snapshot.host.startswith(host + "#"))):
+                per.setdefault(snap.project_id, [0, 0, 0, 0])
+                per[snap.project_id][2] += 1
+                per[snap.project_id][3] += int(snap.size)
+        total = [sum(x[i] for x in per.values()) for i in range(4)]
+
+        def resource(project: str, n: list[int]) -> dict[str, Any]:
+            return {"resource": {"host": host, "project": project, "volume_count": str(n[0]),
+                                 "total_volume_gb": str(n[1]), "snapshot_count": str(n[2]),
+                                 "total_snapshot_gb": str(n[3])}}
+
+        return [resource("(total)", total), *(resource(p, n) for p, n in sorted(per.items()))]
 
     # ------------------------------------------------------------ log levels (3.32)
     #: the binaries this process runs, and the loggers that are theirs

@@ -21,7 +21,7 @@ from overcast.volume import common, errors, messages, policy, schemas, views
 from overcast.volume import models as m
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
-from overcast.volume.volumes import Page, parse_dict, sort_params
+from overcast.volume.volumes import Page, next_marker, parse_dict, sort_params
 
 SORT_KEYS = {"id": "id", "name": "name", "display_name": "name", "status": "status",
              "size": "size", "created_at": "created_at", "updated_at": "updated_at",
@@ -80,7 +80,7 @@ class Snapshots:
             keep = ("id", "name", "description", "volume_id", "status", "size",
                     "created_at", "updated_at", "metadata")
             items = [{k: x[k] for k in keep} for x in items]
-        return Page(items, rows[-1].id if more and rows else None, count)
+        return Page(items, next_marker(rows, more, limit), count)
 
     def create(self, ctx: RequestContext, body: dict[str, Any], ver: APIVersion, *,
                group_snapshot_id: str | None = None) -> dict[str, Any]:

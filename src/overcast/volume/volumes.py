@@ -56,6 +56,14 @@ class Page:
     count: int | None = None
 
 
+def next_marker(rows: list[Any], more: bool, limit: int | None) -> str | None:
+    """The marker of the next page: as Cinder links one whenever a page is full (its
+    `_get_collection_links`), a full last page links to an empty one."""
+    if rows and (more or (limit is not None and len(rows) >= limit)):
+        return str(rows[-1].id)
+    return None
+
+
 def parse_dict(text: str) -> dict[str, str]:
     """A `metadata=` filter: Cinder's clients send Python's repr of a dict."""
     for parse in (json.loads, ast.literal_eval):
@@ -184,7 +192,7 @@ class Volumes:
                                             sort=sort)
             items = self.views(s, ctx, rows, base, ver) if detail else [
                 views.volume_summary(base, v) for v in rows]
-        return Page(items, rows[-1].id if more and rows else None, count)
+        return Page(items, next_marker(rows, more, limit), count)
 
     def summary(self, ctx: RequestContext, all_tenants: bool, ver: APIVersion
                 ) -> dict[str, Any]:

@@ -271,6 +271,12 @@ def hosts(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Respo
     return reply(request, {"hosts": service(request).services.hosts()})
 
 
+@routes.get(V + "/os-hosts/{host}", dependencies=[ADMIN])
+def show_host(project_id: str, host: str, request: Request, ctx: RequestContext = Ctx
+              ) -> Response:
+    return reply(request, {"host": service(request).services.host_usage(host)})
+
+
 # ----------------------------------------------------------------- transfers
 def _transfer_routes(path: str, gate: str | None) -> None:
     def gated(request: Request) -> None:
