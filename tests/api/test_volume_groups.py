@@ -108,3 +108,26 @@ def test_group_life_with_snapshots_and_clones(cloud: Cloud) -> None:
     assert r.status_code == 403
     assert adm.post(f"/groups/{g2}/action", {"reset_status": {"status": "error"}}
                     ).status_code == 202
+
+
+def test_group_type_list_filters_by_is_public_and_sorts(cloud: Cloud) -> None:
+    """Cinder's group type list: public types by default, the admin's `is_public`
+    (true, false, "None" for both), and `sort` (Tempest's
+    test_group_type_list_by_optional_params; the list ignored them)."""
+    adm = admin_vol(cloud).at("3.11")
+    for name, public in (("b-private", False), ("a-public", True)):
+        r = adm.post("/group_types", {"group_type": {"name": name, "is_public": public}})
+        assert r.status_code == 202, r.text
+
+    def names(query: str) -> list[str]:
+        return [t["name"] for t in adm.get(f"/group_types{query}").json()["group_types"]]
+
+    assert "a-public" in names("") and "b-private" not in names("")
+    both = names("?is_public=None&sort=name:asc")
+    assert both.index("a-public") < both.index("b-private")
+    both = names("?is_public=None&sort=name:desc")
+    assert both.index("b-private") < both.index("a-public")
+    assert "b-private" in names("?is_public=false")
+    assert "a-public" not in names("?is_public=false")
+    assert len(names("?is_public=None&limit=1")) == 1
+    assert adm.get("/group_types?is_public=maybe").status_code == 400

@@ -468,3 +468,16 @@ def test_manage_and_unmanage_existing_snapshots(cloud: Cloud, vol: Vol, adm: Vol
     assert adm.post(f"/snapshots/{sid}/action", {"os-unmanage": None}).status_code == 202
     adm.wait(sid, "gone", "snapshots")
     assert (root / f"unmanaged-snapshot-{sid}").exists()
+
+
+def test_snapshot_refusals_are_cinders_404s(vol: Vol) -> None:
+    """A snapshot of volume_id null, and a snapshot list from a marker that is no
+    snapshot, are Cinder's 404s (they were 400s here; Tempest's negative tests)."""
+    r = vol.post("/snapshots", {"snapshot": {"volume_id": None}})
+    assert r.status_code == 404
+    assert r.json()["itemNotFound"]["message"] == "Volume None could not be found."
+    r = vol.get("/snapshots?marker=0d6f1b3c-8c55-4b0e-9f5e-0a1b2c3d4e5f")
+    assert r.status_code == 404
+    assert r.json()["itemNotFound"]["message"] == (
+        "Snapshot 0d6f1b3c-8c55-4b0e-9f5e-0a1b2c3d4e5f could not be found.")
+    assert vol.post("/snapshots", {"snapshot": {"volume_id": "x"}}).status_code == 400

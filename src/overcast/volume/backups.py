@@ -167,7 +167,7 @@ class Backups:
             if marker is not None:
                 row = s.get(Backup, marker)
                 if row is None or not policy.can_see(ctx, row.project_id):
-                    raise errors.bad_marker(marker)
+                    raise errors.bad_marker(marker, "Backup")
             rows, more = paging.keyset_page(s, stmt, Backup, limit=limit, marker=marker,
                                             sort=sort)
             parents = self._parents(s, [b.id for b in rows])

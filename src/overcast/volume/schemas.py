@@ -81,7 +81,7 @@ METADATA_ITEM = Schema({"type": "object", "properties": {"meta": {
 
 SNAPSHOT_CREATE = _obj("snapshot", {
     "name": NAME, "description": DESCRIPTION, "display_name": NAME,
-    "display_description": DESCRIPTION, "volume_id": {"type": "string", "format": "uuid"},
+    "display_description": DESCRIPTION, "volume_id": UUID_OR_NULL,
     "force": BOOL, "metadata": METADATA_OR_NULL}, ["volume_id"])
 SNAPSHOT_UPDATE = _obj("snapshot", {
     "name": NAME, "description": DESCRIPTION, "display_name": NAME,
@@ -250,6 +250,7 @@ LIST_QUERY = Schema({"type": "object", "properties": _PAGING,
 EMPTY_QUERY = Schema({"type": "object", "additionalProperties": {"type": "string"}}, STYLE)
 
 TRUE = {"true", "1", "yes", "on", "y", "t"}
+FALSE = {"false", "0", "no", "off", "n", "f"}
 
 
 def flag(value: Any) -> bool:

@@ -72,7 +72,7 @@ class Snapshots:
             if marker is not None:
                 row = s.get(m.Snapshot, marker)
                 if row is None or not policy.can_see(ctx, row.project_id):
-                    raise errors.bad_marker(marker)
+                    raise errors.bad_marker(marker, "Snapshot")
             rows, more = paging.keyset_page(s, stmt, m.Snapshot, limit=limit, marker=marker,
                                             sort=sort)
             items = self.views(s, rows, ver)
@@ -88,7 +88,8 @@ class Snapshots:
         force = schemas.flag(req.get("force", False))
         sid = str(uuid.uuid4())
         with self.store.db.transaction() as s:
-            v = common.volume(s, ctx, req["volume_id"], lock=True)
+            # a null volume_id is no volume (Cinder's 404, "Volume None ...")
+            v = common.volume(s, ctx, str(req["volume_id"]), lock=True)
             policy.write(ctx, v.project_id, "volume:create_snapshot")
             if v.status == "in-use" and not force:
                 raise errors.invalid_volume(f"Volume {v.id} status must be available, but "

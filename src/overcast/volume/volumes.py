@@ -187,7 +187,7 @@ class Volumes:
             if marker is not None:
                 row = s.get(m.Volume, marker)
                 if row is None or not policy.can_see(ctx, row.project_id):
-                    raise errors.bad_marker(marker)
+                    raise errors.bad_marker(marker, "Volume")
             rows, more = paging.keyset_page(s, stmt, m.Volume, limit=limit, marker=marker,
                                             sort=sort)
             items = self.views(s, ctx, rows, base, ver) if detail else [
