@@ -481,3 +481,30 @@ def test_snapshot_refusals_are_cinders_404s(vol: Vol) -> None:
     assert r.json()["itemNotFound"]["message"] == (
         "Snapshot 0d6f1b3c-8c55-4b0e-9f5e-0a1b2c3d4e5f could not be found.")
     assert vol.post("/snapshots", {"snapshot": {"volume_id": "x"}}).status_code == 400
+
+
+def test_update_snapshot_status_moves_a_creating_snapshot_on(vol: Vol, adm: Vol) -> None:
+    """os-update_snapshot_status (what Nova calls for assisted snapshots) was refused
+    with 403; Cinder lets the project's member move a creating snapshot to
+    available or error, with its progress (Tempest's test_update_snapshot_status)."""
+    v = vol.create()
+    snap = vol.snapshot(v["id"])
+    sid = snap["id"]
+    r = vol.post(f"/snapshots/{sid}/action", {"os-update_snapshot_status": {
+        "status": "error"}})
+    assert r.status_code == 400 and "available not allowed" in r.text
+    assert adm.post(f"/snapshots/{sid}/action", {"os-reset_status": {
+        "status": "creating"}}).status_code == 202
+    r = vol.post(f"/snapshots/{sid}/action", {"os-update_snapshot_status": {
+        "status": "deleting"}})
+    assert r.status_code == 400
+    r = vol.post(f"/snapshots/{sid}/action", {"os-update_snapshot_status": {
+        "status": "error", "progress": "80%"}})
+    assert r.status_code == 202, r.text
+    got = adm.get(f"/snapshots/{sid}").json()["snapshot"]
+    assert got["status"] == "error"
+    assert got["os-extended-snapshot-attributes:progress"] == "80%"
+    other = member_vol(vol.cloud)
+    r = other.post(f"/snapshots/{sid}/action", {"os-update_snapshot_status": {
+        "status": "error"}})
+    assert r.status_code == 404

@@ -16,6 +16,7 @@ from overcast.bus.messages import CreateSnapshot, DeleteSnapshot
 from overcast.db import utcnow
 from overcast.kit import paging
 from overcast.kit.context import RequestContext
+from overcast.kit.errors import BadRequest
 from overcast.kit.microversion import APIVersion
 from overcast.volume import common, errors, messages, policy, schemas, views
 from overcast.volume import models as m
@@ -182,6 +183,30 @@ class Snapshots:
         policy.admin(ctx, "volume_extension:snapshot_admin_actions:reset_status")
         with self.store.db.transaction() as s:
             common.snapshot(s, ctx, snapshot_id, lock=True).status = status
+
+    #: os-update_snapshot_status: the statuses each status may be updated to
+    STATUS_UPDATES = {"creating": ("creating", "available", "error"),
+                      "deleting": ("deleting", "error_deleting")}
+
+    def update_status(self, ctx: RequestContext, snapshot_id: str, status: str,
+                      progress: str | None) -> None:
+        """Cinder's os-update_snapshot_status (what Nova calls while it makes an
+        assisted snapshot): a project member moves a snapshot on from `creating`
+        or `deleting`, with its progress."""
+        with self.store.db.transaction() as s:
+            snap = common.snapshot(s, ctx, snapshot_id, lock=True)
+            policy.write(ctx, snap.project_id,
+                         "snapshot_extension:snapshot_actions:update_snapshot_status")
+            allowed = self.STATUS_UPDATES.get(snap.status)
+            if allowed is None:
+                raise BadRequest(f"Snapshot status {snap.status} not allowed for "
+                                 "update_snapshot_status")
+            if status not in allowed:
+                raise BadRequest(f"Provided snapshot status {status} not allowed for "
+                                 f"snapshot with status {snap.status}.")
+            snap.status = status
+            if progress:
+                snap.progress = progress[:8]
 
     # ------------------------------------------------------------ metadata
     def metadata(self, ctx: RequestContext, snapshot_id: str) -> dict[str, str]:
