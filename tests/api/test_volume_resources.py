@@ -508,3 +508,23 @@ def test_update_snapshot_status_moves_a_creating_snapshot_on(vol: Vol, adm: Vol)
     r = other.post(f"/snapshots/{sid}/action", {"os-update_snapshot_status": {
         "status": "error"}})
     assert r.status_code == 404
+
+
+def test_a_type_no_backend_satisfies_leaves_an_error_and_a_message(vol: Vol, adm: Vol
+                                                                    ) -> None:
+    """The scheduler compares a type's capability specs (vendor_name,
+    storage_protocol, ...) with what the backends report, as Cinder's capabilities
+    filter: none matches, the volume is in error with a user message (Tempest's
+    user message tests make their message so; the volume was made anyway)."""
+    r = adm.post("/types", {"volume_type": {"name": "bogus-vendor", "extra_specs": {
+        "vendor_name": "nobody", "storage_protocol": "carrier-pigeon"}}})
+    assert r.status_code == 200, r.text
+    ok = adm.post("/types", {"volume_type": {"name": "our-vendor", "extra_specs": {
+        "capabilities:vendor_name": "overcast", "thin_provisioning_support": "<is> True",
+        "unrelated": "spec"}}})
+    assert ok.status_code == 200, ok.text
+    assert vol.create(volume_type="our-vendor")["status"] == "available"
+    v = vol.create("error", volume_type="bogus-vendor")
+    assert v["status"] == "error"
+    msgs = vol.at("3.3").get("/messages").json()["messages"]
+    assert [x["resource_uuid"] for x in msgs] == [v["id"]]

@@ -26,6 +26,8 @@ from overcast.volume import models as m
 from overcast.volume.common import Store
 
 DOWN_AFTER = dt.timedelta(seconds=60)
+#: what every storage backend here reports as its vendor and protocol
+VENDOR, PROTOCOL = "overcast", "file/nbd"
 VOLUME_BINARY = "cinder-volume"
 SCHEDULER_BINARY = "cinder-scheduler"
 #: statuses that only exist while a step runs: a start-up sync settles them
@@ -72,24 +74,54 @@ class Services:
         if zone not in zones:
             raise errors.invalid_input(f"Availability zone '{zone}' is invalid.")
 
+    @staticmethod
+    def reported(svc: m.StorageService) -> dict[str, str]:
+        """The capabilities a backend reports that a volume type's extra specs may
+        name (what `pools` shows), as the scheduler compares them."""
+        return {"volume_backend_name": svc.backend, "vendor_name": VENDOR,
+                "storage_protocol": PROTOCOL, "driver_version": "1.0",
+                "thin_provisioning_support": "True", "thick_provisioning_support": "False",
+                "QoS_support": "False"}
+
+    @staticmethod
+    def _satisfies(specs: dict[str, str], caps: dict[str, str]) -> bool:
+        """Cinder's capabilities filter for the capabilities above: a spec (or its
+        `capabilities:` form) must equal what the backend reports (`<is> True` for
+        the flags); specs naming anything else are not the scheduler's."""
+        for key, want in specs.items():
+            name = key.removeprefix("capabilities:")
+            if name not in caps:
+                continue
+            want = want.strip()
+            if want.lower().startswith("<is>"):
+                want = want[4:].strip().capitalize()
+            if want != caps[name]:
+                return False
+        return True
+
     def pick(self, s: Session, zone: str, type_id: str, size: int
              ) -> tuple[str | None, str]:
         """Cinder's `host@backend#pool` for a new volume, or None and why not."""
-        want = s.get(m.TypeExtraSpec, (type_id, "volume_backend_name"))
+        specs = {r.key: r.value for r in s.scalars(select(m.TypeExtraSpec).where(
+            m.TypeExtraSpec.type_id == type_id))}
         best: m.StorageService | None = None
         for svc in s.scalars(select(m.StorageService).where(
                 m.StorageService.binary == VOLUME_BINARY)):
             if svc.disabled or not self.up(svc) or svc.availability_zone != zone:
                 continue
-            if want is not None and want.value != svc.backend:
+            if not self._satisfies(specs, self.reported(svc)):
                 continue
             if svc.free_gb < size:
                 continue
             if best is None or svc.free_gb > best.free_gb:
                 best = svc
         if best is None:
+            named = {k: v for k, v in specs.items()
+                     if k.removeprefix("capabilities:") in self.reported(
+                         m.StorageService(backend=""))}
             return None, (f"No storage backend in zone {zone} is up with {size} GiB free"
-                          + (f" for volume_backend_name={want.value}." if want else "."))
+                          + (f" for {', '.join(f'{k}={v}' for k, v in sorted(named.items()))}."
+                             if named else "."))
         best.free_gb -= size  # until the next beat says what is really free
         return f"{best.host}#{best.backend}", ""
 
