@@ -66,7 +66,7 @@ def timed_create(c: httpx.Client, body: dict[str, Any]) -> tuple[str, float]:
     return vid, time.perf_counter() - began
 
 
-COMPUTE = {"OpenStack-API-Version": "compute 2.67"}
+COMPUTE = {"OpenStack-API-Version": "compute 2.47"}
 
 
 def timed_boot(base: str, hd: dict[str, str], server: dict[str, Any]) -> float:

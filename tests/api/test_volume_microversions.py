@@ -286,3 +286,36 @@ def test_volume_from_a_backup_from_347(cloud: Cloud, vol: Vol, adm: Vol) -> None
     other = member_vol(cloud)
     r = other.at("3.47").post("/volumes", {"volume": {"backup_id": b["id"]}})
     assert r.status_code == 404
+
+
+# ----------------------------------------------------------------- 3.43, 3.51
+def test_backup_metadata_from_343_and_zone_from_351(vol: Vol) -> None:
+    v = vol.create()
+    r = vol.at("3.43").post("/backups", {"backup": {"volume_id": v["id"],
+                                                    "metadata": {"k": "v"}}})
+    assert r.status_code == 202, r.text
+    b = vol.wait(r.json()["backup"]["id"], "available", "backups", timeout=120)
+    assert b["metadata"] == {"k": "v"}
+    assert "metadata" not in vol.at("3.42").get(f"/backups/{b['id']}").json()["backup"]
+    r = vol.at("3.42").put(f"/backups/{b['id']}", {"backup": {"metadata": {"a": "b"}}})
+    assert r.status_code == 400
+    r = vol.at("3.43").put(f"/backups/{b['id']}", {"backup": {"metadata": {"a": "b"}}})
+    assert r.status_code == 200, r.text
+    assert vol.at("3.43").get(f"/backups/{b['id']}").json()["backup"]["metadata"] == {
+        "a": "b"}
+    # below 3.43 a create's metadata is not kept
+    b2 = _backup(vol.at("3.42"), v["id"])
+    assert vol.at("3.43").get(f"/backups/{b2['id']}").json()["backup"]["metadata"] == {}
+    # 3.51: a zone without a backup service is Cinder's 503; below, the zone is ignored
+    body = {"backup": {"volume_id": v["id"], "availability_zone": "elsewhere"}}
+    r = vol.at("3.51").post("/backups", body)
+    assert r.status_code == 503
+    assert _message(r) == "Service cinder-backup could not be found."
+    r = vol.at("3.50").post("/backups", body)
+    assert r.status_code == 202, r.text
+    got = vol.wait(r.json()["backup"]["id"], "available", "backups", timeout=120)
+    assert got["availability_zone"] == v["availability_zone"]
+    r = vol.at("3.51").post("/backups", {"backup": {
+        "volume_id": v["id"], "availability_zone": v["availability_zone"]}})
+    assert r.status_code == 202, r.text
+    vol.wait(r.json()["backup"]["id"], "available", "backups", timeout=120)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, DateTime, Index, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from overcast.db.base import Base, utcnow
@@ -32,6 +32,8 @@ class Backup(Base):
     #: the account holding the objects when it is not the project's own (a record
     #: imported into another project; see `account`)
     object_account: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    #: the user's metadata of the backup (3.43)
+    backup_metadata: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     object_count: Mapped[int] = mapped_column(BigInteger, default=0)
     is_incremental: Mapped[bool] = mapped_column(Boolean, default=False)
     #: an incremental backup's parent: the backup whose chunks it does not repeat

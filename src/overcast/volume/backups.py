@@ -135,6 +135,8 @@ class Backups:
             "links": views.links(base, b.project_id, "backups", b.id)}
         if ver.at_least("3.18"):
             out["os-backup-project-attr:project_id"] = b.project_id
+        if ver.at_least("3.43"):
+            out["metadata"] = dict(b.backup_metadata or {})
         return out
 
     def show(self, ctx: RequestContext, backup_id: str, base: str, ver: APIVersion
@@ -208,6 +210,8 @@ class Backups:
                 b.name = req["name"]
             if "description" in req:
                 b.description = req["description"]
+            if "metadata" in req and ver.at_least("3.43"):
+                b.backup_metadata = dict(req["metadata"] or {})
             s.flush()
             return {"id": b.id, "name": b.name,
                     "links": views.links(base, b.project_id, "backups", b.id)}
@@ -235,6 +239,12 @@ class Backups:
             parent = self._latest(s, v.id, v.project_id) if incremental else None
             if incremental and parent is None:
                 raise invalid("No backups available to do an incremental backup.")
+            zone = v.availability_zone
+            if ver.at_least("3.51") and req.get("availability_zone"):
+                # 3.51: a backup service of another zone; the one here is the zone's
+                zone = req["availability_zone"]
+                if zone != self.store.availability_zone:
+                    raise errors.backup_unavailable()
             stamp = utcnow()
             # a snapshot's data is as old as the snapshot (Cinder's data_timestamp)
             data_stamp = snap.created_at if snap is not None else stamp
@@ -243,7 +253,9 @@ class Backups:
             b = Backup(id=bid, project_id=v.project_id, user_id=ctx.user_id or "",
                        volume_id=v.id, name=req.get("name"),
                        description=req.get("description"), size=int(v.size),
-                       status="creating", availability_zone=v.availability_zone,
+                       status="creating", availability_zone=zone,
+                       backup_metadata=dict(req.get("metadata") or {})
+                       if ver.at_least("3.43") else None,
                        container=req.get("container") or DEFAULT_CONTAINER, prefix=prefix,
                        volume_status=v.status, data_timestamp=data_stamp,
                        created_at=stamp, is_incremental=parent is not None,

@@ -30,9 +30,9 @@ What the range holds, and where:
   os-migrate_volume (an admin's): an available volume to another storage host, which
         copies it from the old host's NBD export (not in-use volumes: that needs
         compute's swap); os-retype onto another backend with migration_policy on-demand
+  3.43  backup metadata   3.51  backups in a zone (the backup service's own zone;
+        another is Cinder's 503 for a zone without cinder-backup)
   backups: full and incremental (only changed chunks stored, `backups.py`)
-Not there (a request for them is refused, never silently ignored): backup metadata
-(3.43) and backup zones (3.51).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from overcast.kit.context import RequestContext
-from overcast.kit.schema import Schema, accepts
+from overcast.kit.schema import Schema, Versioned, accepts
 from overcast.volume import errors, schemas
 from overcast.volume.routes.base import (
     JSON_BODY,
@@ -37,8 +37,13 @@ BACKUP_CREATE = schemas._obj("backup", {
     "snapshot_id": schemas.UUID_OR_NULL, "metadata": schemas.METADATA_OR_NULL,
     "availability_zone": {"type": ["string", "null"], "maxLength": 255}},
     ["volume_id"])
-BACKUP_UPDATE = schemas._obj("backup", {"name": schemas.NAME,
-                                        "description": schemas.DESCRIPTION})
+BACKUP_UPDATE = Versioned(VERSIONS, {
+    "3.0": schemas._obj("backup", {"name": schemas.NAME,
+                                   "description": schemas.DESCRIPTION}),
+    # 3.43: a backup's metadata
+    "3.43": schemas._obj("backup", {"name": schemas.NAME,
+                                    "description": schemas.DESCRIPTION,
+                                    "metadata": schemas.METADATA_OR_NULL})})
 BACKUP_RESTORE = Schema({"type": "object", "properties": {"restore": {
     "type": ["object", "null"], "properties": {
         "volume_id": schemas.UUID_OR_NULL, "name": schemas.NAME},
