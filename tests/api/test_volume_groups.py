@@ -131,3 +131,27 @@ def test_group_type_list_filters_by_is_public_and_sorts(cloud: Cloud) -> None:
     assert "a-public" not in names("?is_public=false")
     assert len(names("?is_public=None&limit=1")) == 1
     assert adm.get("/group_types?is_public=maybe").status_code == 400
+
+
+def test_group_snapshot_reset_status_stays_as_set(cloud: Cloud) -> None:
+    """A group snapshot's status was derived from its members at every read, so an
+    admin's reset to `creating` read back as `available` (Tempest's
+    test_reset_group_snapshot_status); the status is now kept, and settled by the
+    last member snapshot made."""
+    adm = admin_vol(cloud).at("3.19")
+    gt = adm.post("/group_types", {"group_type": {"name": "gt-reset"}}).json()["group_type"]
+    vt = adm.get("/types").json()["volume_types"][0]["id"]
+    r = adm.post("/groups", {"group": {"group_type": gt["id"], "volume_types": [vt]}})
+    assert r.status_code == 202, r.text
+    gid = r.json()["group"]["id"]
+    adm.create(group_id=gid, volume_type=vt)
+    r = adm.post("/group_snapshots", {"group_snapshot": {"group_id": gid}})
+    assert r.status_code == 202, r.text
+    gsid = r.json()["group_snapshot"]["id"]
+    assert wait_group_snapshot(adm, gsid)["status"] == "available"
+    for status in ("creating", "error", "available"):
+        r = adm.post(f"/group_snapshots/{gsid}/action", {"reset_status": {
+            "status": status}})
+        assert r.status_code == 202, r.text
+        assert adm.get(f"/group_snapshots/{gsid}").json()["group_snapshot"][
+            "status"] == status

@@ -319,3 +319,12 @@ def test_backup_metadata_from_343_and_zone_from_351(vol: Vol) -> None:
         "volume_id": v["id"], "availability_zone": v["availability_zone"]}})
     assert r.status_code == 202, r.text
     vol.wait(r.json()["backup"]["id"], "available", "backups", timeout=120)
+
+
+def test_disable_log_reason_needs_a_reason(adm: Vol) -> None:
+    """A disable-log-reason without a reason is Cinder's 400 (schema), whatever the
+    service; it looked the service up first and answered 404 for the scheduler."""
+    for binary in ("cinder-scheduler", "cinder-volume"):
+        r = adm.put("/os-services/disable-log-reason", {
+            "host": _storage_host(adm), "binary": binary, "disabled_reason": None})
+        assert r.status_code == 400, r.text

@@ -19,7 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from overcast.bus import Bus
@@ -235,3 +235,19 @@ def metadata_of(s: Session, model: Any, owner_col: str, ids: list[str]
         for r in s.scalars(select(model).where(getattr(model, owner_col).in_(ids))):
             out[getattr(r, owner_col)][r.key] = r.value
     return out
+
+
+def settle_group_snapshot(s: Session, group_snapshot_id: str) -> None:
+    """A group snapshot being made is available once a snapshot of each of its
+    group's volumes is made (error if one failed); its status is kept from then on,
+    so an admin's reset stays as set."""
+    gs = s.get(m.GroupSnapshot, group_snapshot_id)
+    if gs is None or gs.status != "creating":
+        return
+    states = [x.status for x in s.scalars(select(m.Snapshot).where(
+        m.Snapshot.group_snapshot_id == gs.id))]
+    members = s.scalar(select(func.count()).select_from(m.Volume).where(
+        m.Volume.group_id == gs.group_id)) or 0
+    if "creating" in states or len(states) < members:
+        return
+    gs.status = "error" if "error" in states else "available"

@@ -291,13 +291,9 @@ class Groups:
         return x
 
     def _snapshot_view(self, s: Session, x: m.GroupSnapshot) -> dict[str, Any]:
-        status = x.status
-        if status in ("creating", "available"):
-            members = [snap.status for snap in s.scalars(select(m.Snapshot).where(
-                m.Snapshot.group_snapshot_id == x.id))]
-            status = ("error" if "error" in members else "creating" if "creating" in members
-                      else "available")
-        return {"id": x.id, "group_id": x.group_id, "status": status, "name": x.name,
+        # the status is kept: its members' last one settles it (snapshots.py), and an
+        # admin's reset stays as set (it was derived from the members at each read)
+        return {"id": x.id, "group_id": x.group_id, "status": x.status, "name": x.name,
                 "description": x.description, "created_at": views.when(x.created_at),
                 "group_type_id": x.group_type_id}
 
@@ -329,6 +325,8 @@ class Groups:
         for vid in members:
             self.snapshots.create(ctx, {"snapshot": {"volume_id": vid, "force": True}}, ver,
                                   group_snapshot_id=sid)
+        with self.store.db.transaction() as s:
+            common.settle_group_snapshot(s, sid)  # the members made already (or none)
         # Cinder's summary of a group snapshot names its group type too
         return {"id": sid, "name": req.get("name"), "group_type_id": gtype}
 

@@ -21,7 +21,7 @@ from overcast.bus.messages import StorageHeartbeat, StorageSync, StorageSyncRepl
 from overcast.db import utcnow
 from overcast.kit.errors import BadRequest, NotFound
 from overcast.kit.microversion import APIVersion
-from overcast.volume import errors, views
+from overcast.volume import common, errors, views
 from overcast.volume import models as m
 from overcast.volume.common import Store
 
@@ -352,6 +352,9 @@ class Services:
                     snap.status = "available"
                 elif snap.status == "creating":
                     snap.status = "available" if snap.id in snaps_here else "error"
+                    if snap.group_snapshot_id:
+                        s.flush()
+                        common.settle_group_snapshot(s, snap.group_snapshot_id)
                 elif snap.status == "deleting":
                     if snap.id in snaps_here:
                         snap.status = "error_deleting"

@@ -137,6 +137,8 @@ class Snapshots:
             snap.fault = None if ok else (error or "")[:1024]
             if not ok:
                 messages.record(s, snap.project_id, "SNAPSHOT", snap.id, "009", "001", error)
+            if snap.group_snapshot_id:
+                common.settle_group_snapshot(s, snap.group_snapshot_id)
 
     def update(self, ctx: RequestContext, snapshot_id: str, body: dict[str, Any],
                ver: APIVersion) -> dict[str, Any]:

@@ -236,6 +236,9 @@ def update_service(project_id: str, action: str, request: Request, body: Any = J
                    ctx: RequestContext = Ctx) -> Response:
     if action not in ("enable", "disable", "disable-log-reason"):
         raise NotFound("Unknown action")
+    if action == "disable-log-reason" and not (body.get("disabled_reason") or "").strip():
+        # Cinder's schema: the reason is a non-empty string
+        raise errors.invalid_input("disabled_reason must be a non-empty string.")
     out = service(request).services.set_enabled(body["host"], body["binary"],
                                                 action == "enable",
                                                 body.get("disabled_reason"))
