@@ -140,6 +140,10 @@ def test_list_detail_filters_sort_and_paging(cloud: Cloud) -> None:
     marker = nxt.split("marker=")[1]
     page2 = vol.get(f"/volumes/detail?limit=2&sort=name:asc&marker={marker}").json()
     assert [x["name"] for x in page2["volumes"]] == ["p2", "p3"]
+    # as Cinder: a full page links on even when it is the last (Tempest checks it)
+    last = vol.get("/volumes?limit=5").json()
+    assert len(last["volumes"]) == 5 and "volumes_links" in last
+    assert "volumes_links" not in vol.get("/volumes?limit=6").json()
     assert [x["name"] for x in vol.get("/volumes/detail?name=p3").json()["volumes"]] == [
         "p3"]
     odd = vol.get("/volumes/detail", params={"metadata": "{'k': '1'}"}).json()["volumes"]
@@ -149,7 +153,7 @@ def test_list_detail_filters_sort_and_paging(cloud: Cloud) -> None:
     assert counted["count"] == 5
     assert vol.get("/volumes?sort=bogus:asc").status_code == 400
     assert vol.get("/volumes?limit=x").status_code == 400
-    assert vol.get("/volumes?marker=nope").status_code == 400
+    assert vol.get("/volumes?marker=nope").status_code == 404  # as Cinder
     summary = vol.get("/volumes/summary").json()["volume-summary"]
     assert summary == {"total_size": 5, "total_count": 5, "metadata": {"k": ["0", "1"]}}
 
@@ -301,7 +305,8 @@ def test_legacy_attach_steps_follow_cinders_states(vol: Vol) -> None:
     vid = v["id"]
     assert vol.action(vid, "os-begin_detaching").status_code == 400
     assert vol.action(vid, "os-reserve").status_code == 202
-    assert vol.wait(vid, "reserved")
+    # Cinder's legacy reserve says `attaching` (Tempest's test_reserve_unreserve_volume)
+    assert vol.wait(vid, "attaching")
     assert vol.action(vid, "os-reserve").status_code == 400
     assert vol.action(vid, "os-unreserve").status_code == 202
     vol.wait(vid, "available")
@@ -324,12 +329,34 @@ def test_legacy_attach_steps_follow_cinders_states(vol: Vol) -> None:
     assert vol.wait(vid, "available")["attachments"] == []
 
 
+def test_detach_after_a_force_detach_is_no_error(cloud: Cloud, vol: Vol) -> None:
+    """Tempest's test_force_detach_volume detaches again in its cleanup, after the
+    admin's force-detach took the attachment away: Cinder answers 202 and leaves
+    the volume available (it was a 400 here)."""
+    adm = admin_vol(cloud)
+    vid = vol.create()["id"]
+    server = "0b5c8c3e-9d51-4c8f-8a10-51d8ef4d2f4c"
+    assert vol.action(vid, "os-reserve").status_code == 202
+    assert vol.action(vid, "os-attach", {"instance_uuid": server, "mountpoint": "/dev/vdb"}
+                      ).status_code == 202
+    att = vol.wait(vid, "in-use")["attachments"][0]
+    assert adm.action(vid, "os-reset_status", {"status": "error"}).status_code == 202
+    assert adm.action(vid, "os-force_detach", {"attachment_id": att["attachment_id"],
+                                               "connector": None}).status_code == 202
+    vol.wait(vid, "available")
+    assert vol.action(vid, "os-detach").status_code == 202
+    assert vol.wait(vid, "available")["attachments"] == []
+
+
 def test_flags(vol: Vol) -> None:
     v = vol.create()
     assert vol.action(v["id"], "os-set_bootable", {"bootable": True}).status_code == 200
     assert vol.get(f"/volumes/{v['id']}").json()["volume"]["bootable"] == "true"
     assert vol.action(v["id"], "os-update_readonly_flag", {"readonly": True}
                       ).status_code == 202
+    # shown among the metadata, as Cinder shows its admin metadata
+    assert vol.get(f"/volumes/{v['id']}").json()["volume"]["metadata"] == {
+        "readonly": "True"}
     # a read-only volume attaches read-only only
     r = vol.action(v["id"], "os-attach", {"instance_uuid": "0b5c8c3e-9d51-4c8f-8a10-"
                                           "51d8ef4d2f4c", "mountpoint": "/dev/vdc",
@@ -487,3 +514,14 @@ def test_volume_port_runs_the_attach_flow_for_compute(cloud: Cloud, vol: Vol) ->
     assert port.lookup(ctx, vid)["status"] == "available"
     port.delete_for_instance(vid)
     vol.wait(vid, "gone")
+
+
+def test_volume_path_with_an_empty_id_is_not_found(vol: Vol) -> None:
+    """`/volumes/` (an empty id) answered the list (GET, through the trailing-slash
+    redirect) or 405 (PUT, DELETE); Cinder answers 404, as Tempest's negative tests
+    check."""
+    vol.create()
+    for method in ("GET", "PUT", "DELETE"):
+        r = vol.req(method, "/volumes/", **({"json": {"volume": {"name": "x"}}}
+                                           if method == "PUT" else {}))
+        assert r.status_code == 404, (method, r.status_code, r.text)

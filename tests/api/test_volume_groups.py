@@ -72,6 +72,8 @@ def test_group_life_with_snapshots_and_clones(cloud: Cloud) -> None:
     r = vol.post("/group_snapshots", {"group_snapshot": {"group_id": gid, "name": "gs1"}})
     assert r.status_code == 202, r.text
     gsid = r.json()["group_snapshot"]["id"]
+    # the create's answer names the group type (Tempest's schema requires it)
+    assert set(r.json()["group_snapshot"]) == {"id", "name", "group_type_id"}
     assert wait_group_snapshot(vol, gsid)["status"] == "available"
     members = vol.get("/snapshots/detail").json()["snapshots"]
     assert {x["group_snapshot_id"] for x in members} == {gsid} and len(members) == 2
@@ -106,3 +108,50 @@ def test_group_life_with_snapshots_and_clones(cloud: Cloud) -> None:
     assert r.status_code == 403
     assert adm.post(f"/groups/{g2}/action", {"reset_status": {"status": "error"}}
                     ).status_code == 202
+
+
+def test_group_type_list_filters_by_is_public_and_sorts(cloud: Cloud) -> None:
+    """Cinder's group type list: public types by default, the admin's `is_public`
+    (true, false, "None" for both), and `sort` (Tempest's
+    test_group_type_list_by_optional_params; the list ignored them)."""
+    adm = admin_vol(cloud).at("3.11")
+    for name, public in (("b-private", False), ("a-public", True)):
+        r = adm.post("/group_types", {"group_type": {"name": name, "is_public": public}})
+        assert r.status_code == 202, r.text
+
+    def names(query: str) -> list[str]:
+        return [t["name"] for t in adm.get(f"/group_types{query}").json()["group_types"]]
+
+    assert "a-public" in names("") and "b-private" not in names("")
+    both = names("?is_public=None&sort=name:asc")
+    assert both.index("a-public") < both.index("b-private")
+    both = names("?is_public=None&sort=name:desc")
+    assert both.index("b-private") < both.index("a-public")
+    assert "b-private" in names("?is_public=false")
+    assert "a-public" not in names("?is_public=false")
+    assert len(names("?is_public=None&limit=1")) == 1
+    assert adm.get("/group_types?is_public=maybe").status_code == 400
+
+
+def test_group_snapshot_reset_status_stays_as_set(cloud: Cloud) -> None:
+    """A group snapshot's status was derived from its members at every read, so an
+    admin's reset to `creating` read back as `available` (Tempest's
+    test_reset_group_snapshot_status); the status is now kept, and settled by the
+    last member snapshot made."""
+    adm = admin_vol(cloud).at("3.19")
+    gt = adm.post("/group_types", {"group_type": {"name": "gt-reset"}}).json()["group_type"]
+    vt = adm.get("/types").json()["volume_types"][0]["id"]
+    r = adm.post("/groups", {"group": {"group_type": gt["id"], "volume_types": [vt]}})
+    assert r.status_code == 202, r.text
+    gid = r.json()["group"]["id"]
+    adm.create(group_id=gid, volume_type=vt)
+    r = adm.post("/group_snapshots", {"group_snapshot": {"group_id": gid}})
+    assert r.status_code == 202, r.text
+    gsid = r.json()["group_snapshot"]["id"]
+    assert wait_group_snapshot(adm, gsid)["status"] == "available"
+    for status in ("creating", "error", "available"):
+        r = adm.post(f"/group_snapshots/{gsid}/action", {"reset_status": {
+            "status": status}})
+        assert r.status_code == 202, r.text
+        assert adm.get(f"/group_snapshots/{gsid}").json()["group_snapshot"][
+            "status"] == status

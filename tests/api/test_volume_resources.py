@@ -310,9 +310,29 @@ def test_pools_capabilities_hosts_and_encryption(vol: Vol, adm: Vol) -> None:
     host = pools[0]["name"].split("#")[0]
     assert adm.get(f"/capabilities/{host}").json()["volume_backend_name"] == "file"
     assert adm.get("/capabilities/nowhere@x").status_code == 404
-    hosts = adm.get("/os-hosts").json()["hosts"]
-    assert hosts[0]["host_name"] == host and hosts[0]["service-status"] == "available"
-    assert hosts[0]["service-state"] == "enabled"
+    hosts = {h["service"]: h for h in adm.get("/os-hosts").json()["hosts"]}
+    # every service is listed, the scheduler too (as Cinder's, and as Tempest counts)
+    assert set(hosts) == {"cinder-scheduler", "cinder-volume"}
+    assert hosts["cinder-volume"]["host_name"] == host
+    assert hosts["cinder-volume"]["service-status"] == "available"
+    assert hosts["cinder-volume"]["service-state"] == "enabled"
+    v = vol.create(size=2)
+    vol.snapshot(v["id"])
+    usage = adm.get(f"/os-hosts/{host}").json()["host"]
+    total = usage[0]["resource"]
+    assert total["project"] == "(total)" and total["host"] == host
+    mine = next(u["resource"] for u in usage if u["resource"]["project"] == vol.project_id)
+    assert mine == {"host": host, "project": vol.project_id, "volume_count": "1",
+                    "total_volume_gb": "2", "snapshot_count": "1", "total_snapshot_gb": "2"}
+    assert int(total["volume_count"]) >= 1
+    assert adm.get("/os-hosts/nowhere@file").status_code == 404
+    assert vol.get(f"/os-hosts/{host}").status_code == 403
+    # the service list's host filter: a machine names its backends' services too
+    machine = host.split("@", 1)[0]
+    listed = adm.get(f"/os-services?host={machine}").json()["services"]
+    assert "cinder-volume" in {x["binary"] for x in listed}
+    listed = adm.get(f"/os-services?host={machine}&binary=cinder-volume").json()["services"]
+    assert [x["host"] for x in listed] == [host]
     default = [t for t in vol.get("/types").json()["volume_types"]
                if t["name"] == "__DEFAULT__"][0]
     assert vol.get(f"/types/{default['id']}/encryption").json() == {}
@@ -448,3 +468,63 @@ def test_manage_and_unmanage_existing_snapshots(cloud: Cloud, vol: Vol, adm: Vol
     assert adm.post(f"/snapshots/{sid}/action", {"os-unmanage": None}).status_code == 202
     adm.wait(sid, "gone", "snapshots")
     assert (root / f"unmanaged-snapshot-{sid}").exists()
+
+
+def test_snapshot_refusals_are_cinders_404s(vol: Vol) -> None:
+    """A snapshot of volume_id null, and a snapshot list from a marker that is no
+    snapshot, are Cinder's 404s (they were 400s here; Tempest's negative tests)."""
+    r = vol.post("/snapshots", {"snapshot": {"volume_id": None}})
+    assert r.status_code == 404
+    assert r.json()["itemNotFound"]["message"] == "Volume None could not be found."
+    r = vol.get("/snapshots?marker=0d6f1b3c-8c55-4b0e-9f5e-0a1b2c3d4e5f")
+    assert r.status_code == 404
+    assert r.json()["itemNotFound"]["message"] == (
+        "Snapshot 0d6f1b3c-8c55-4b0e-9f5e-0a1b2c3d4e5f could not be found.")
+    assert vol.post("/snapshots", {"snapshot": {"volume_id": "x"}}).status_code == 400
+
+
+def test_update_snapshot_status_moves_a_creating_snapshot_on(vol: Vol, adm: Vol) -> None:
+    """os-update_snapshot_status (what Nova calls for assisted snapshots) was refused
+    with 403; Cinder lets the project's member move a creating snapshot to
+    available or error, with its progress (Tempest's test_update_snapshot_status)."""
+    v = vol.create()
+    snap = vol.snapshot(v["id"])
+    sid = snap["id"]
+    r = vol.post(f"/snapshots/{sid}/action", {"os-update_snapshot_status": {
+        "status": "error"}})
+    assert r.status_code == 400 and "available not allowed" in r.text
+    assert adm.post(f"/snapshots/{sid}/action", {"os-reset_status": {
+        "status": "creating"}}).status_code == 202
+    r = vol.post(f"/snapshots/{sid}/action", {"os-update_snapshot_status": {
+        "status": "deleting"}})
+    assert r.status_code == 400
+    r = vol.post(f"/snapshots/{sid}/action", {"os-update_snapshot_status": {
+        "status": "error", "progress": "80%"}})
+    assert r.status_code == 202, r.text
+    got = adm.get(f"/snapshots/{sid}").json()["snapshot"]
+    assert got["status"] == "error"
+    assert got["os-extended-snapshot-attributes:progress"] == "80%"
+    other = member_vol(vol.cloud)
+    r = other.post(f"/snapshots/{sid}/action", {"os-update_snapshot_status": {
+        "status": "error"}})
+    assert r.status_code == 404
+
+
+def test_a_type_no_backend_satisfies_leaves_an_error_and_a_message(vol: Vol, adm: Vol
+                                                                    ) -> None:
+    """The scheduler compares a type's capability specs (vendor_name,
+    storage_protocol, ...) with what the backends report, as Cinder's capabilities
+    filter: none matches, the volume is in error with a user message (Tempest's
+    user message tests make their message so; the volume was made anyway)."""
+    r = adm.post("/types", {"volume_type": {"name": "bogus-vendor", "extra_specs": {
+        "vendor_name": "nobody", "storage_protocol": "carrier-pigeon"}}})
+    assert r.status_code == 200, r.text
+    ok = adm.post("/types", {"volume_type": {"name": "our-vendor", "extra_specs": {
+        "capabilities:vendor_name": "overcast", "thin_provisioning_support": "<is> True",
+        "unrelated": "spec"}}})
+    assert ok.status_code == 200, ok.text
+    assert vol.create(volume_type="our-vendor")["status"] == "available"
+    v = vol.create("error", volume_type="bogus-vendor")
+    assert v["status"] == "error"
+    msgs = vol.at("3.3").get("/messages").json()["messages"]
+    assert [x["resource_uuid"] for x in msgs] == [v["id"]]

@@ -1,6 +1,7 @@
 """Volume backups with the real openstackclient against a live `overcast up`:
-`openstack volume backup create|list|show|restore|delete`, the bytes kept in the
-object store and restored byte for byte."""
+`openstack volume backup create [--incremental]|list|show|restore|delete`, the bytes
+kept in the object store and restored byte for byte (an incremental backup's from
+its chain)."""
 
 from __future__ import annotations
 
@@ -73,8 +74,37 @@ def test_volume_backup_cli(live: Live) -> None:
     with open(live.data_dir / "volumes" / f"volume-{new['id']}", "rb") as f:
         assert f.read(20) == b"BACKED UP BY THE CLI"
 
-    live.osc("volume", "backup", "delete", bk, fmt=False)
-    wait(lambda: live.osc("volume", "backup", "list"),
-         lambda rows: bid not in [r["ID"] for r in rows])
-    for name in (src, dst, fresh):
+    # incremental: only the changed chunk is stored; a restore reassembles the chain
+    with open(path, "r+b") as f:
+        f.seek(100 << 20)
+        f.write(b"CHANGED AFTER THE FULL BACKUP")
+    inc = f"bkinc-{tag}"
+    iid = live.osc("volume", "backup", "create", "--incremental", "--name", inc, src)["id"]
+    shown = wait(lambda: live.osc("volume", "backup", "show", inc),
+                 lambda b: b["status"] in ("available", "error"))
+    assert shown["status"] == "available", shown
+    assert shown["is_incremental"] is True and shown["object_count"] == 2
+    assert live.osc("volume", "backup", "show", bk)["has_dependent_backups"] is True
+    chained = f"bchain-{tag}"
+    live.osc("volume", "backup", "restore", inc, chained, fmt=False)
+    got = wait(lambda: live.osc("volume", "show", chained),
+               lambda v: v["status"] == "available")
+    wait(lambda: live.osc("volume", "backup", "show", inc),
+         lambda b: b["status"] == "available")
+    with open(live.data_dir / "volumes" / f"volume-{got['id']}", "rb") as f:
+        assert f.read(20) == b"BACKED UP BY THE CLI"
+        f.seek(100 << 20)
+        assert f.read(29) == b"CHANGED AFTER THE FULL BACKUP"
+        f.seek((1 << 30) - 3)
+        assert f.read(3) == b"END"
+    # the full backup goes only after the incremental one built on it
+    refused = live.osc("volume", "backup", "delete", bk, fmt=False, check=False)
+    assert refused.returncode != 0
+    assert "Incremental backups exist for this backup" in refused.stderr
+
+    for name, ident in ((inc, iid), (bk, bid)):
+        live.osc("volume", "backup", "delete", name, fmt=False)
+        wait(lambda: live.osc("volume", "backup", "list"),
+             lambda rows, ident=ident: ident not in [r["ID"] for r in rows])
+    for name in (src, dst, fresh, chained):
         live.osc("volume", "delete", name, fmt=False)

@@ -73,3 +73,31 @@ def test_refusals(tmp_path: Path) -> None:
     assert not past.ok and "smaller" in (past.error or "")
     gone = asyncio.run(comp.handle(ReadVolumeChunk(volume_id="nope", offset=0, length=1)))
     assert not gone.ok and "not on this host" in (gone.error or "")
+
+
+def test_unchanged_chunks_and_snapshot_chunks(tmp_path: Path) -> None:
+    """An incremental backup's read names the sha256 its parent holds: an unchanged
+    chunk comes back without data. A backup of a snapshot reads the snapshot."""
+    comp, path = _component(tmp_path)
+    first = asyncio.run(comp.handle(ReadVolumeChunk(volume_id="v1", offset=1 << 20,
+                                                    length=1 << 20)))
+    same = asyncio.run(comp.handle(ReadVolumeChunk(
+        volume_id="v1", offset=1 << 20, length=1 << 20,
+        unless_sha256=first.data["sha256"])))
+    assert same.ok and same.data["unchanged"] is True and "data_b64" not in same.data
+    assert same.data["length"] == 1 << 20
+    with open(path, "r+b") as f:
+        f.seek(1 << 20)
+        f.write(b"CHANGED")
+    changed = asyncio.run(comp.handle(ReadVolumeChunk(
+        volume_id="v1", offset=1 << 20, length=1 << 20,
+        unless_sha256=first.data["sha256"])))
+    assert "unchanged" not in changed.data
+    assert zlib.decompress(base64.b64decode(changed.data["data_b64"]))[:7] == b"CHANGED"
+    (path.parent / "snapshot-s1").write_bytes(b"SNAPSHOT-BYTES")
+    snap = asyncio.run(comp.handle(ReadVolumeChunk(volume_id="v1", offset=0, length=100,
+                                                   snapshot_id="s1")))
+    assert zlib.decompress(base64.b64decode(snap.data["data_b64"])) == b"SNAPSHOT-BYTES"
+    gone = asyncio.run(comp.handle(ReadVolumeChunk(volume_id="v1", offset=0, length=1,
+                                                   snapshot_id="nope")))
+    assert not gone.ok and "snapshot nope" in (gone.error or "")

@@ -149,3 +149,32 @@ def test_the_export_daemon_outlives_its_clients_disconnecting(driver: FileDriver
     assert driver.volume_path("v").read_bytes()[:1536] == b"".join(
         bytes([0x50 + i]) * 512 for i in range(3))
     assert run(driver.list_exports()) == ["v"]
+
+
+def test_ami_images_are_probed_raw_or_qcow2(driver: FileDriver, tmp_path: Path) -> None:
+    """An `ami` machine image holds a raw or qcow2 disk (qemu-img has no `ami`): it
+    is written to a volume as what it holds, as Cinder does; a qcow2 that names a
+    backing file is refused (it would read another file of the host)."""
+    raw = tmp_path / "machine.img"
+    with open(raw, "wb") as f:
+        f.truncate(8 << 20)
+        f.seek(1 << 20)
+        f.write(b"AMI-RAW")
+    run(driver.create_from_image("a", 1, raw, "ami"))
+    with open(driver.volume_path("a"), "rb") as f:
+        f.seek(1 << 20)
+        assert f.read(7) == b"AMI-RAW"
+    qcow = tmp_path / "machine.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(qcow), "16M"], check=True)
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0x61 2M 4k", str(qcow)],
+                   check=True, capture_output=True)
+    run(driver.create_from_image("q", 1, qcow, "ami"))
+    with open(driver.volume_path("q"), "rb") as f:
+        f.seek(2 << 20)
+        assert f.read(1) == b"\x61"
+    sneaky = tmp_path / "sneaky.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(raw), "-F", "raw",
+                    str(sneaky)], check=True)
+    with pytest.raises(StorageError, match="other files"):
+        run(driver.create_from_image("s", 1, sneaky, "ami"))
+    assert "s" not in run(driver.list_volumes())

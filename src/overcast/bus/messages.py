@@ -615,13 +615,19 @@ class CopyVolumeToImage(Message):
 class ReadVolumeChunk(Message):
     """A backup's read (Cinder's backup driver on the storage host): `length` bytes
     of the volume from `offset`; the reply's data has them zlib-compressed in
-    base64 (`data_b64`), their `sha256` and raw `length` (short at the end)."""
+    base64 (`data_b64`), their `sha256` and raw `length` (short at the end). An
+    incremental backup names the sha256 its parent holds for the chunk
+    (`unless_sha256`): when the bytes still have it, the reply says `unchanged`
+    and carries no data."""
 
     kind: ClassVar[str] = "read_volume_chunk"
     reply_type: ClassVar[type[Message] | None] = StorageReply
     volume_id: str = ""
     offset: int = 0
     length: int = 0
+    unless_sha256: str = ""
+    #: read this snapshot of the volume instead (a backup of a snapshot)
+    snapshot_id: str = ""
 
 
 @dataclass
@@ -659,6 +665,16 @@ class StorageSyncReply(Message):
     exports: list[str] = field(default_factory=list)
     delete_volumes: list[str] = field(default_factory=list)
     delete_snapshots: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CleanupStorage(Message):
+    """Volume service -> storage component (Cinder's workers cleanup, 3.24): run the
+    start-up sync again, so records left in a transitional state by interrupted work
+    are settled from what the host holds. Answered at once; the sync follows."""
+
+    kind: ClassVar[str] = "cleanup_storage"
+    reply_type: ClassVar[type[Message] | None] = StorageReply
 
 
 @dataclass

@@ -33,6 +33,7 @@ from overcast.volume import models as m
 from overcast.volume.attachments import Attachments, settle_status
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
+from overcast.volume.services import cluster_or_host
 from overcast.volume.volumes import Volumes
 
 RULE = "volume_extension:volume_actions:"
@@ -174,7 +175,9 @@ class Actions:
             if v.status not in ok:
                 raise errors.invalid_volume("status must be available to reserve, but the "
                                             f"current status is: {v.status}.")
-            v.status = "reserved"
+            # Cinder's legacy reserve marks the volume attaching (the attachments
+            # API's reservation, from 3.27, is `reserved`)
+            v.status = "attaching"
         return 202, None
 
     def do_unreserve(self, ctx: RequestContext, volume_id: str, arg: Any, ver: APIVersion
@@ -182,7 +185,7 @@ class Actions:
         with self.store.db.transaction() as s:
             v = common.volume(s, ctx, volume_id, lock=True)
             policy.write(ctx, v.project_id, RULE + "unreserve")
-            if v.status == "reserved":
+            if v.status in ("attaching", "reserved"):
                 settle_status(s, v)
         return 202, None
 
@@ -236,6 +239,15 @@ class Actions:
 
     def do_detach(self, ctx: RequestContext, volume_id: str, arg: dict[str, Any],
                   ver: APIVersion) -> tuple[int, Any]:
+        """Cinder's legacy detach; of a volume attached nowhere (a force-detach came
+        first) it only makes the volume available, as Cinder's volume manager does."""
+        with self.store.db.transaction() as s:
+            v = common.volume(s, ctx, volume_id, lock=True)
+            policy.write(ctx, v.project_id, RULE + "detach")
+            if s.scalar(select(m.Attachment.id).where(m.Attachment.volume_id == v.id)
+                        .limit(1)) is None:
+                v.status = "available"
+                return 202, None
         aid = self._attachment_for(ctx, volume_id, arg.get("attachment_id"), "detach")
         if aid is not None:
             self.attachments.delete(ctx, aid)
@@ -288,6 +300,10 @@ class Actions:
                                             f"update readonly flag, but current status is: "
                                             f"{v.status}.")
             v.read_only = schemas.flag(arg["readonly"])
+            # Cinder keeps the flag as admin metadata, which volume views show among
+            # the metadata (`readonly`: "True"/"False")
+            common.set_metadata(s, m.VolumeMetadata, "volume_id", v.id,
+                                {"readonly": str(v.read_only)}, replace=False)
         return 202, None
 
     def do_set_image_metadata(self, ctx: RequestContext, volume_id: str,
@@ -433,7 +449,9 @@ class Actions:
                           ver: APIVersion) -> tuple[int, Any]:
         """Move an available volume to another storage host: the new host copies the
         bytes from the old one's NBD export, then the old copy goes. The volume is in
-        `maintenance` meanwhile (a crash settles it back to available)."""
+        `maintenance` meanwhile (a crash settles it back to available). From 3.16 the
+        destination may be a `cluster` instead (exactly one of the two), which here
+        is never available: no storage host runs clustered."""
         policy.admin(ctx, "volume_extension:volume_admin_actions:migrate_volume")
         with self.store.db.transaction() as s:
             v = common.volume(s, ctx, volume_id, lock=True)
@@ -445,10 +463,13 @@ class Actions:
                 raise errors.invalid_volume(f"Volume {v.id} must not have snapshots.")
             if v.group_id is not None:
                 raise errors.invalid_volume(f"Volume {v.id} must not be in a group.")
-            base = arg["host"].split("#", 1)[0]
-            svc = s.get(m.StorageService, (base, "cinder-volume"))
+            cluster, host = cluster_or_host(arg, ver.at_least("3.16"))
+            base = (host or "").split("#", 1)[0]
+            svc = s.get(m.StorageService, (base, "cinder-volume")) if host else None
             if svc is None or svc.disabled or not self.volumes.services.up(svc):
-                raise errors.invalid_input(f"No available service named {arg['host']}")
+                # no storage host runs in a cluster: a cluster is never available
+                raise errors.invalid_host(f"No available service named "
+                                          f"'{cluster or host}'")
             if (v.host or "").split("#", 1)[0] == base:
                 raise errors.invalid_input("Destination host must be different than the "
                                            "current host.")

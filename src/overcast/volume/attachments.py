@@ -74,7 +74,7 @@ class Attachments:
             if params.get("marker"):
                 ids = [r.id for r in rows]
                 if params["marker"] not in ids:
-                    raise errors.bad_marker(params["marker"])
+                    raise errors.attachment_not_found(params["marker"])
                 rows = rows[ids.index(params["marker"]) + 1:]
             if limit:
                 rows = rows[:int(limit)]

@@ -19,7 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from overcast.bus import Bus
@@ -63,6 +63,12 @@ class Storage:
         # executor the other services' requests run on.
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="volume")
         self.closed = False
+        self._busy: dict[str, int] = {}
+
+    def busy(self, ident: str) -> bool:
+        """Whether a step of this process is working on record `ident` now."""
+        with self._lock:
+            return ident in self._busy
 
     def close(self) -> None:
         """Stop waiting on storage hosts (at shutdown): steps in flight end at once."""
@@ -100,13 +106,22 @@ class Storage:
         return reply
 
     def spawn(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run `fn(*args)` in a worker thread after the current request."""
+        """Run `fn(*args)` in a worker thread after the current request. The step's
+        first argument names the record it works on (a volume, snapshot or backup
+        id): that record is `busy` until the step ends, so a cleanup leaves it be."""
+        ident = args[0] if args and isinstance(args[0], str) else None
         with self._lock:
             self.running += 1
+            if ident is not None:
+                self._busy[ident] = self._busy.get(ident, 0) + 1
 
         def done(_: Any) -> None:
             with self._lock:
                 self.running -= 1
+                if ident is not None:
+                    left = self._busy.pop(ident, 1) - 1
+                    if left > 0:
+                        self._busy[ident] = left
 
         async def go() -> None:
             try:
@@ -220,3 +235,19 @@ def metadata_of(s: Session, model: Any, owner_col: str, ids: list[str]
         for r in s.scalars(select(model).where(getattr(model, owner_col).in_(ids))):
             out[getattr(r, owner_col)][r.key] = r.value
     return out
+
+
+def settle_group_snapshot(s: Session, group_snapshot_id: str) -> None:
+    """A group snapshot being made is available once a snapshot of each of its
+    group's volumes is made (error if one failed); its status is kept from then on,
+    so an admin's reset stays as set."""
+    gs = s.get(m.GroupSnapshot, group_snapshot_id)
+    if gs is None or gs.status != "creating":
+        return
+    states = [x.status for x in s.scalars(select(m.Snapshot).where(
+        m.Snapshot.group_snapshot_id == gs.id))]
+    members = s.scalar(select(func.count()).select_from(m.Volume).where(
+        m.Volume.group_id == gs.group_id)) or 0
+    if "creating" in states or len(states) < members:
+        return
+    gs.status = "error" if "error" in states else "available"

@@ -65,6 +65,10 @@ def invalid_input(reason: str) -> BadRequest:
     return BadRequest(f"Invalid input received: {reason}")
 
 
+def invalid_host(reason: str) -> BadRequest:
+    return BadRequest(f"Invalid host: {reason}")
+
+
 def invalid_type(reason: str) -> BadRequest:
     return BadRequest(f"Invalid volume type: {reason}")
 
@@ -124,8 +128,10 @@ def no_valid_backend(reason: str) -> str:
     return f"No valid backend was found. {reason}"
 
 
-def bad_marker(marker: str) -> BadRequest:
-    return BadRequest(f"Invalid input received: marker [{marker}] not found")
+def bad_marker(marker: str, noun: str) -> NotFound:
+    """A list's marker that names no visible record: Cinder looks the marker up as a
+    record of the listed kind, and answers that kind's 404."""
+    return NotFound(f"{noun} {marker} could not be found.")
 
 
 def bad_sort_key(key: str) -> BadRequest:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from overcast.kit import paging
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, NotFound, RequestEntityTooLarge
 from overcast.kit.microversion import APIVersion
@@ -23,7 +24,11 @@ from overcast.volume import common, errors, policy, schemas, views
 from overcast.volume import models as m
 from overcast.volume.common import Store
 from overcast.volume.snapshots import Snapshots
-from overcast.volume.volumes import Volumes
+from overcast.volume.volumes import Volumes, sort_params
+
+#: what a group type list sorts by
+TYPE_SORT_KEYS = {"id": "id", "name": "name", "created_at": "created_at",
+                  "is_public": "is_public", "description": "description"}
 
 
 def type_view(t: m.GroupType, specs: dict[str, str], admin: bool) -> dict[str, Any]:
@@ -60,10 +65,29 @@ class Groups:
             raise NotFound(f"Group type {ident} could not be found.")
         return t
 
-    def types(self, ctx: RequestContext) -> list[dict[str, Any]]:
+    def types(self, ctx: RequestContext, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Cinder's group type list: public types, or for the admin those `is_public`
+        asks for (true, false, or "None" for both); sorted by `sort` (or
+        sort_key/sort_dir; oldest first when none is given), `limit` at most."""
+        public: bool | None = True
+        raw = params.get("is_public")
+        if ctx.is_admin and raw is not None:
+            if raw.strip().lower() == "none":
+                public = None
+            elif raw.strip().lower() in schemas.TRUE | schemas.FALSE:
+                public = schemas.flag(raw)
+            else:
+                raise errors.invalid_input(f"Invalid is_public filter [{raw}]")
         with self.store.db.session() as s:
             rows = [t for t in s.scalars(select(m.GroupType).order_by(m.GroupType.created_at))
-                    if t.is_public or ctx.is_admin]
+                    if public is None or bool(t.is_public) == public]
+            if params.get("sort") or params.get("sort_key"):
+                for key, direction in reversed(sort_params(params, TYPE_SORT_KEYS)):
+                    rows.sort(key=lambda t, k=key: getattr(t, k) or "",  # type: ignore[misc]
+                              reverse=direction == "desc")
+            if params.get("limit"):
+                rows = rows[:paging.parse_limit(params["limit"], default=None,
+                                                maximum=1000) or len(rows)]
             specs = common.metadata_of(s, m.GroupTypeSpec, "type_id", [t.id for t in rows])
             return [type_view(t, specs[t.id], ctx.is_admin) for t in rows]
 
@@ -267,13 +291,9 @@ class Groups:
         return x
 
     def _snapshot_view(self, s: Session, x: m.GroupSnapshot) -> dict[str, Any]:
-        status = x.status
-        if status in ("creating", "available"):
-            members = [snap.status for snap in s.scalars(select(m.Snapshot).where(
-                m.Snapshot.group_snapshot_id == x.id))]
-            status = ("error" if "error" in members else "creating" if "creating" in members
-                      else "available")
-        return {"id": x.id, "group_id": x.group_id, "status": status, "name": x.name,
+        # the status is kept: its members' last one settles it (snapshots.py), and an
+        # admin's reset stays as set (it was derived from the members at each read)
+        return {"id": x.id, "group_id": x.group_id, "status": x.status, "name": x.name,
                 "description": x.description, "created_at": views.when(x.created_at),
                 "group_type_id": x.group_type_id}
 
@@ -298,13 +318,17 @@ class Groups:
             if g.status != "available":
                 raise BadRequest(f"Invalid group: Group {g.id} status must be available.")
             members = [v.id for v in self._members(s, g.id)]
+            gtype = g.group_type_id
             s.add(m.GroupSnapshot(id=sid, project_id=g.project_id, group_id=g.id,
                                   group_type_id=g.group_type_id, name=req.get("name"),
                                   description=req.get("description"), status="creating"))
         for vid in members:
             self.snapshots.create(ctx, {"snapshot": {"volume_id": vid, "force": True}}, ver,
                                   group_snapshot_id=sid)
-        return {"id": sid, "name": req.get("name")}
+        with self.store.db.transaction() as s:
+            common.settle_group_snapshot(s, sid)  # the members made already (or none)
+        # Cinder's summary of a group snapshot names its group type too
+        return {"id": sid, "name": req.get("name"), "group_type_id": gtype}
 
     def delete_snapshot(self, ctx: RequestContext, ident: str) -> None:
         with self.store.db.transaction() as s:

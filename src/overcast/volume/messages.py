@@ -77,7 +77,7 @@ class Messages:
             if marker is not None:
                 row = s.get(m.UserMessage, marker)
                 if row is None or not policy.can_see(ctx, row.project_id):
-                    raise errors.bad_marker(marker)
+                    raise errors.bad_marker(marker, "Message")
             rows, more = paging.keyset_page(s, stmt, m.UserMessage, limit=limit,
                                             marker=marker, sort=[("created_at", "desc")])
             return [view(base, x) for x in rows], rows[-1].id if more and rows else None

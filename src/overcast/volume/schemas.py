@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from overcast.kit.schema import MAX_INT, Schema
+from overcast.kit.schema import MAX_INT, Schema, Versioned
+from overcast.volume.versions import VERSIONS
 
 STYLE = "cinder"
 
@@ -80,7 +81,7 @@ METADATA_ITEM = Schema({"type": "object", "properties": {"meta": {
 
 SNAPSHOT_CREATE = _obj("snapshot", {
     "name": NAME, "description": DESCRIPTION, "display_name": NAME,
-    "display_description": DESCRIPTION, "volume_id": {"type": "string", "format": "uuid"},
+    "display_description": DESCRIPTION, "volume_id": UUID_OR_NULL,
     "force": BOOL, "metadata": METADATA_OR_NULL}, ["volume_id"])
 SNAPSHOT_UPDATE = _obj("snapshot", {
     "name": NAME, "description": DESCRIPTION, "display_name": NAME,
@@ -211,8 +212,18 @@ _ACTIONS: dict[str, Any] = {
             "never", "on-demand", None]}},
         "required": ["new_type"], "additionalProperties": False},
 }
-VOLUME_ACTION = Schema({"type": "object", "properties": _ACTIONS, "minProperties": 1,
-                        "maxProperties": 1, "additionalProperties": False}, STYLE)
+#: 3.16: a migration names its destination by `cluster` or by `host` (one of them)
+_ACTIONS_316: dict[str, Any] = {**_ACTIONS, "os-migrate_volume": {
+    "type": "object", "properties": {
+        "host": {"type": ["string", "null"], "maxLength": 255},
+        "cluster": {"type": ["string", "null"], "maxLength": 255},
+        "force_host_copy": BOOL, "lock_volume": BOOL},
+    "additionalProperties": False}}
+VOLUME_ACTION = Versioned(VERSIONS, {
+    "3.0": Schema({"type": "object", "properties": _ACTIONS, "minProperties": 1,
+                   "maxProperties": 1, "additionalProperties": False}, STYLE),
+    "3.16": Schema({"type": "object", "properties": _ACTIONS_316, "minProperties": 1,
+                    "maxProperties": 1, "additionalProperties": False}, STYLE)})
 SNAPSHOT_ACTION = Schema({"type": "object", "properties": {
     "os-reset_status": {"type": "object", "properties": {"status": {
         "type": "string", "enum": ["creating", "available", "deleting", "error",
@@ -239,6 +250,7 @@ LIST_QUERY = Schema({"type": "object", "properties": _PAGING,
 EMPTY_QUERY = Schema({"type": "object", "additionalProperties": {"type": "string"}}, STYLE)
 
 TRUE = {"true", "1", "yes", "on", "y", "t"}
+FALSE = {"false", "0", "no", "off", "n", "f"}
 
 
 def flag(value: Any) -> bool:
@@ -343,3 +355,25 @@ SNAPSHOT_MANAGE = _obj("snapshot", {
         "additionalProperties": True},
     "name": NAME, "description": DESCRIPTION, "metadata": METADATA_OR_NULL},
     ["volume_id", "ref"])
+
+# ----- workers cleanup (3.24): which services' interrupted work to clean
+HOSTNAME = {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+            "pattern": r"^[a-zA-Z0-9-._#@:]*$"}
+WORKERS_CLEANUP = Schema({"type": ["object", "null"], "properties": {
+    "cluster_name": HOSTNAME, "host": HOSTNAME, "disabled": BOOL, "is_up": BOOL,
+    "binary": {"enum": ["cinder-volume", "cinder-scheduler"]},
+    "resource_id": UUID_OR_NULL,
+    "resource_type": {"type": ["string", "null"], "maxLength": 32},
+    "service_id": {"type": ["integer", "string"], "pattern": r"^[0-9]{1,10}$"}},
+    "additionalProperties": False}, STYLE)
+
+# ----- replication: failover, freeze and thaw (os-services; `cluster` from 3.26)
+FAILOVER = Schema({"type": "object", "properties": {
+    "host": {"type": ["string", "null"], "maxLength": 255},
+    "cluster": {"type": ["string", "null"], "maxLength": 255},
+    "backend_id": {"type": ["string", "null"], "maxLength": 255}},
+    "additionalProperties": False}, STYLE)
+FREEZE_THAW = Schema({"type": "object", "properties": {
+    "host": {"type": ["string", "null"], "maxLength": 255},
+    "cluster": {"type": ["string", "null"], "maxLength": 255}},
+    "additionalProperties": False}, STYLE)

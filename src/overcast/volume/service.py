@@ -2,7 +2,7 @@
 (`app.state.volume`) made of one part per resource.
 
   volumes, actions, attachments, snapshots, types, transfers, quotas, services,
-  messages, groups, qos, manage
+  messages, groups, qos, manage, workers
               domain logic and transactions (no HTTP)
   common      the Store (database, storage bus bridge, image service) and lookups
   policy      who may see and do what;  errors  every refusal, worded once
@@ -36,6 +36,7 @@ from overcast.volume.snapshots import Snapshots
 from overcast.volume.transfers import Transfers
 from overcast.volume.types import Types
 from overcast.volume.volumes import Volumes
+from overcast.volume.workers import Workers
 
 
 class VolumeService:
@@ -56,9 +57,11 @@ class VolumeService:
         self.groups = Groups(self.store, self.volumes, self.snapshots)
         self.qos = Qos(self.store)
         self.manage = Manage(self.store, self.volumes, self.quotas)
+        self.workers = Workers(self.store, self.services)
         #: the object store backups go to (set at start-up; None: no backups)
         self.object_store: ObjectStore | None = None
         self.backups = Backups(self.store, self.quotas, lambda: self.object_store)
+        self.volumes.backups = self.backups
 
     @property
     def storage(self) -> Storage:

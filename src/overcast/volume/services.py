@@ -19,19 +19,32 @@ from sqlalchemy.orm import Session
 
 from overcast.bus.messages import StorageHeartbeat, StorageSync, StorageSyncReply
 from overcast.db import utcnow
-from overcast.kit.errors import NotFound
+from overcast.kit.errors import BadRequest, NotFound
 from overcast.kit.microversion import APIVersion
-from overcast.volume import errors, views
+from overcast.volume import common, errors, views
 from overcast.volume import models as m
 from overcast.volume.common import Store
 
 DOWN_AFTER = dt.timedelta(seconds=60)
+#: what every storage backend here reports as its vendor and protocol
+VENDOR, PROTOCOL = "overcast", "file/nbd"
 VOLUME_BINARY = "cinder-volume"
 SCHEDULER_BINARY = "cinder-scheduler"
 #: statuses that only exist while a step runs: a start-up sync settles them
 TRANSITIONAL = ("creating", "downloading", "deleting", "extending", "attaching",
                 "detaching", "reserved", "uploading", "maintenance", "retyping", "reverting",
                 "managing", "unmanaging")
+
+
+def cluster_or_host(params: dict[str, Any], clustered: bool) -> tuple[str | None, str | None]:
+    """(cluster, host) a request names, as Cinder's `get_cluster_host`: where the
+    version knows clusters exactly one of the two, else the host alone."""
+    cluster = params.get("cluster") if clustered else None
+    host = params.get("host")
+    if bool(cluster) == bool(host):
+        raise errors.invalid_input("One and only one of cluster and host must be set."
+                                   if clustered else "Host field is missing.")
+    return cluster or None, host or None
 
 
 class Services:
@@ -61,24 +74,54 @@ class Services:
         if zone not in zones:
             raise errors.invalid_input(f"Availability zone '{zone}' is invalid.")
 
+    @staticmethod
+    def reported(svc: m.StorageService) -> dict[str, str]:
+        """The capabilities a backend reports that a volume type's extra specs may
+        name (what `pools` shows), as the scheduler compares them."""
+        return {"volume_backend_name": svc.backend, "vendor_name": VENDOR,
+                "storage_protocol": PROTOCOL, "driver_version": "1.0",
+                "thin_provisioning_support": "True", "thick_provisioning_support": "False",
+                "QoS_support": "False"}
+
+    @staticmethod
+    def _satisfies(specs: dict[str, str], caps: dict[str, str]) -> bool:
+        """Cinder's capabilities filter for the capabilities above: a spec (or its
+        `capabilities:` form) must equal what the backend reports (`<is> True` for
+        the flags); specs naming anything else are not the scheduler's."""
+        for key, want in specs.items():
+            name = key.removeprefix("capabilities:")
+            if name not in caps:
+                continue
+            want = want.strip()
+            if want.lower().startswith("<is>"):
+                want = want[4:].strip().capitalize()
+            if want != caps[name]:
+                return False
+        return True
+
     def pick(self, s: Session, zone: str, type_id: str, size: int
              ) -> tuple[str | None, str]:
         """Cinder's `host@backend#pool` for a new volume, or None and why not."""
-        want = s.get(m.TypeExtraSpec, (type_id, "volume_backend_name"))
+        specs = {r.key: r.value for r in s.scalars(select(m.TypeExtraSpec).where(
+            m.TypeExtraSpec.type_id == type_id))}
         best: m.StorageService | None = None
         for svc in s.scalars(select(m.StorageService).where(
                 m.StorageService.binary == VOLUME_BINARY)):
             if svc.disabled or not self.up(svc) or svc.availability_zone != zone:
                 continue
-            if want is not None and want.value != svc.backend:
+            if not self._satisfies(specs, self.reported(svc)):
                 continue
             if svc.free_gb < size:
                 continue
             if best is None or svc.free_gb > best.free_gb:
                 best = svc
         if best is None:
+            named = {k: v for k, v in specs.items()
+                     if k.removeprefix("capabilities:") in self.reported(
+                         m.StorageService(backend=""))}
             return None, (f"No storage backend in zone {zone} is up with {size} GiB free"
-                          + (f" for volume_backend_name={want.value}." if want else "."))
+                          + (f" for {', '.join(f'{k}={v}' for k, v in sorted(named.items()))}."
+                             if named else "."))
         best.free_gb -= size  # until the next beat says what is really free
         return f"{best.host}#{best.backend}", ""
 
@@ -91,9 +134,12 @@ class Services:
                                  availability_zone=self.store.availability_zone,
                                  disabled=False, disabled_reason=None, updated_at=utcnow())
         out.insert(0, views.service(sched, True, ver))
-        for key in ("host", "binary"):
-            if params.get(key):
-                out = [x for x in out if x[key] == params[key]]
+        if params.get("host"):
+            # as Cinder's host filter: a machine names its backends' services too
+            host = params["host"]
+            out = [x for x in out if x["host"] == host or x["host"].startswith(host + "@")]
+        if params.get("binary"):
+            out = [x for x in out if x["binary"] == params["binary"]]
         return out
 
     def set_enabled(self, host: str, binary: str, enabled: bool, reason: str | None
@@ -106,6 +152,45 @@ class Services:
             return {"host": host, "binary": binary,
                     "status": "enabled" if enabled else "disabled",
                     "disabled_reason": row.disabled_reason}
+
+    # ------------------------------------------------------------ replication
+    # No backend here replicates: a failover always finds its services not capable
+    # (Cinder's answer for a backend whose replication_status is `disabled`), while
+    # freeze and thaw work as on any Cinder backend: the service is disabled with
+    # the reason `frozen`, and thawed back.
+    def _named(self, s: Session, host: str | None, cluster: str | None
+               ) -> list[m.StorageService]:
+        """The storage services `host` names (`machine` or `machine@backend`), or a
+        cluster's (none: no service runs clustered)."""
+        rows = [] if cluster else [r for r in s.scalars(select(m.StorageService).where(
+            m.StorageService.binary == VOLUME_BINARY).order_by(m.StorageService.host))
+            if r.host == host or r.host.split("#", 1)[0].split("@", 1)[0] == host]
+        if not rows:
+            raise BadRequest(f"No service found with host={host}" if host else
+                             f"No service found with cluster={cluster}")
+        return rows
+
+    def failover(self, host: str | None, cluster: str | None) -> None:
+        with self.store.db.session() as s:
+            names = [r.host for r in self._named(s, host, cluster)]
+        raise errors.invalid_input(
+            f"No service could be changed: replication_status in {names} must be "
+            "['enabled', 'failed-over'] and must be up to failover.")
+
+    def freeze(self, host: str | None, cluster: str | None, frozen: bool) -> None:
+        with self.store.db.transaction() as s:
+            rows = self._named(s, host, cluster)
+            changed = [r for r in rows if self.frozen(r) != frozen]
+            if not changed:
+                raise errors.invalid_input(
+                    f"No service could be changed: frozen in {[r.host for r in rows]} "
+                    f"must be {not frozen} to failover.")
+            for r in changed:
+                r.disabled, r.disabled_reason = frozen, "frozen" if frozen else None
+
+    @staticmethod
+    def frozen(svc: m.StorageService) -> bool:
+        return svc.disabled and svc.disabled_reason == "frozen"
 
     def zones(self) -> list[dict[str, Any]]:
         with self.store.db.session() as s:
@@ -151,14 +236,45 @@ class Services:
                 "visibility": None, "replication_targets": [], "properties": {}}
 
     def hosts(self) -> list[dict[str, Any]]:
-        """os-hosts: each service's host, zone and state."""
+        """os-hosts: each service's host, zone and state (this control plane's
+        scheduler among them, as Cinder lists every service)."""
         with self.store.db.session() as s:
             rows = list(s.scalars(select(m.StorageService).order_by(m.StorageService.host)))
+        sched = m.StorageService(host=self.host, binary=SCHEDULER_BINARY,
+                                 availability_zone=self.store.availability_zone,
+                                 disabled=False, updated_at=utcnow())
         return [{"host_name": r.host, "service": r.binary, "zone": r.availability_zone,
                  # as Cinder's os-hosts: status is liveness, state the admin's switch
                  "service-status": "available" if self.up(r) else "unavailable",
                  "service-state": "disabled" if r.disabled else "enabled",
-                 "last-update": views.when(r.updated_at)} for r in rows]
+                 "last-update": views.when(r.updated_at)} for r in [sched, *rows]]
+
+    def host_usage(self, host: str) -> list[dict[str, Any]]:
+        """os-hosts/{host}: what the storage host holds, in total and per project
+        (Cinder's numbers are strings); 404 for a host that runs no enabled
+        cinder-volume."""
+        with self.store.db.session() as s:
+            row = s.get(m.StorageService, (host, VOLUME_BINARY))
+            if row is None or row.disabled:
+                raise NotFound("Host not found")
+            per: dict[str, list[int]] = {}
+            for v in s.scalars(select(m.Volume).where(m.Volume.host.startswith(host + "#"))):
+                per.setdefault(v.project_id, [0, 0, 0, 0])
+                per[v.project_id][0] += 1
+                per[v.project_id][1] += int(v.size)
+            for snap in s.scalars(select(m.Snapshot).where(
+                    m.Snapshot.host.startswith(host + "#"))):
+                per.setdefault(snap.project_id, [0, 0, 0, 0])
+                per[snap.project_id][2] += 1
+                per[snap.project_id][3] += int(snap.size)
+        total = [sum(x[i] for x in per.values()) for i in range(4)]
+
+        def resource(project: str, n: list[int]) -> dict[str, Any]:
+            return {"resource": {"host": host, "project": project, "volume_count": str(n[0]),
+                                 "total_volume_gb": str(n[1]), "snapshot_count": str(n[2]),
+                                 "total_snapshot_gb": str(n[3])}}
+
+        return [resource("(total)", total), *(resource(p, n) for p, n in sorted(per.items()))]
 
     # ------------------------------------------------------------ log levels (3.32)
     #: the binaries this process runs, and the loggers that are theirs
@@ -211,7 +327,9 @@ class Services:
                 atts = list(s.scalars(select(m.Attachment).where(
                     m.Attachment.volume_id == v.id)))
                 present = v.id in have
-                if v.status in TRANSITIONAL and not self._settle(s, v, atts, present):
+                # a step of this process still working on it settles it itself
+                if v.status in TRANSITIONAL and not self.store.storage.busy(v.id) and \
+                        not self._settle(s, v, atts, present):
                     continue
                 for a in atts:
                     info = a.connection_info or {}
@@ -222,6 +340,8 @@ class Services:
                 m.Snapshot.host.startswith(prefix + "#"))))
             known_snaps = {x.id for x in snaps}
             for snap in snaps:
+                if self.store.storage.busy(snap.id):
+                    continue
                 if snap.status in ("restoring", "unmanaging") and snap.id in snaps_here:
                     snap.status = "available"
                 elif snap.status == "unmanaging":
@@ -232,6 +352,9 @@ class Services:
                     snap.status = "available"
                 elif snap.status == "creating":
                     snap.status = "available" if snap.id in snaps_here else "error"
+                    if snap.group_snapshot_id:
+                        s.flush()
+                        common.settle_group_snapshot(s, snap.group_snapshot_id)
                 elif snap.status == "deleting":
                     if snap.id in snaps_here:
                         snap.status = "error_deleting"

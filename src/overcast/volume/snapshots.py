@@ -16,12 +16,13 @@ from overcast.bus.messages import CreateSnapshot, DeleteSnapshot
 from overcast.db import utcnow
 from overcast.kit import paging
 from overcast.kit.context import RequestContext
+from overcast.kit.errors import BadRequest
 from overcast.kit.microversion import APIVersion
 from overcast.volume import common, errors, messages, policy, schemas, views
 from overcast.volume import models as m
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
-from overcast.volume.volumes import Page, parse_dict, sort_params
+from overcast.volume.volumes import Page, next_marker, parse_dict, sort_params
 
 SORT_KEYS = {"id": "id", "name": "name", "display_name": "name", "status": "status",
              "size": "size", "created_at": "created_at", "updated_at": "updated_at",
@@ -72,7 +73,7 @@ class Snapshots:
             if marker is not None:
                 row = s.get(m.Snapshot, marker)
                 if row is None or not policy.can_see(ctx, row.project_id):
-                    raise errors.bad_marker(marker)
+                    raise errors.bad_marker(marker, "Snapshot")
             rows, more = paging.keyset_page(s, stmt, m.Snapshot, limit=limit, marker=marker,
                                             sort=sort)
             items = self.views(s, rows, ver)
@@ -80,7 +81,7 @@ class Snapshots:
             keep = ("id", "name", "description", "volume_id", "status", "size",
                     "created_at", "updated_at", "metadata")
             items = [{k: x[k] for k in keep} for x in items]
-        return Page(items, rows[-1].id if more and rows else None, count)
+        return Page(items, next_marker(rows, more, limit), count)
 
     def create(self, ctx: RequestContext, body: dict[str, Any], ver: APIVersion, *,
                group_snapshot_id: str | None = None) -> dict[str, Any]:
@@ -88,7 +89,8 @@ class Snapshots:
         force = schemas.flag(req.get("force", False))
         sid = str(uuid.uuid4())
         with self.store.db.transaction() as s:
-            v = common.volume(s, ctx, req["volume_id"], lock=True)
+            # a null volume_id is no volume (Cinder's 404, "Volume None ...")
+            v = common.volume(s, ctx, str(req["volume_id"]), lock=True)
             policy.write(ctx, v.project_id, "volume:create_snapshot")
             if v.status == "in-use" and not force:
                 raise errors.invalid_volume(f"Volume {v.id} status must be available, but "
@@ -135,6 +137,8 @@ class Snapshots:
             snap.fault = None if ok else (error or "")[:1024]
             if not ok:
                 messages.record(s, snap.project_id, "SNAPSHOT", snap.id, "009", "001", error)
+            if snap.group_snapshot_id:
+                common.settle_group_snapshot(s, snap.group_snapshot_id)
 
     def update(self, ctx: RequestContext, snapshot_id: str, body: dict[str, Any],
                ver: APIVersion) -> dict[str, Any]:
@@ -181,6 +185,30 @@ class Snapshots:
         policy.admin(ctx, "volume_extension:snapshot_admin_actions:reset_status")
         with self.store.db.transaction() as s:
             common.snapshot(s, ctx, snapshot_id, lock=True).status = status
+
+    #: os-update_snapshot_status: the statuses each status may be updated to
+    STATUS_UPDATES = {"creating": ("creating", "available", "error"),
+                      "deleting": ("deleting", "error_deleting")}
+
+    def update_status(self, ctx: RequestContext, snapshot_id: str, status: str,
+                      progress: str | None) -> None:
+        """Cinder's os-update_snapshot_status (what Nova calls while it makes an
+        assisted snapshot): a project member moves a snapshot on from `creating`
+        or `deleting`, with its progress."""
+        with self.store.db.transaction() as s:
+            snap = common.snapshot(s, ctx, snapshot_id, lock=True)
+            policy.write(ctx, snap.project_id,
+                         "snapshot_extension:snapshot_actions:update_snapshot_status")
+            allowed = self.STATUS_UPDATES.get(snap.status)
+            if allowed is None:
+                raise BadRequest(f"Snapshot status {snap.status} not allowed for "
+                                 "update_snapshot_status")
+            if status not in allowed:
+                raise BadRequest(f"Provided snapshot status {status} not allowed for "
+                                 f"snapshot with status {snap.status}.")
+            snap.status = status
+            if progress:
+                snap.progress = progress[:8]
 
     # ------------------------------------------------------------ metadata
     def metadata(self, ctx: RequestContext, snapshot_id: str) -> dict[str, str]:

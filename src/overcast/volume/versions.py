@@ -20,14 +20,19 @@ What the range holds, and where:
         complete   3.45  counts   3.48  shared_targets   3.49  backend_state
   3.50  multiattach types   3.52  type filter by extra specs   3.54  attachment mode
   3.55  transfers without snapshots
+  3.16  migration to a cluster (none here: never an available destination)
+  3.24  workers cleanup (`workers.py`: a storage host's start-up sync again)
+  3.26  failover (no backend replicates: refused as Cinder refuses it for such a
+        backend), freeze/thaw by cluster, cluster listings' replication filters
+  3.46  a volume from the empty image of a volume-backed server snapshot (made
+        from the snapshot its block_device_mapping boots from)
+  3.47  a volume from a backup (restored into the new volume)
   os-migrate_volume (an admin's): an available volume to another storage host, which
         copies it from the old host's NBD export (not in-use volumes: that needs
         compute's swap); os-retype onto another backend with migration_policy on-demand
-Not there (a request for them is refused, never silently ignored): migration to a
-cluster (3.16), worker cleanup (3.24), replication failover/freeze
-(3.26), volumes from the empty images of volume-backed server snapshots (3.46:
-compute's side comes first), backup metadata (3.43), volumes from a backup (3.47)
-and backup zones (3.51).
+  3.43  backup metadata   3.51  backups in a zone (the backup service's own zone;
+        another is Cinder's 503 for a zone without cinder-backup)
+  backups: full and incremental (only changed chunks stored, `backups.py`)
 """
 
 from __future__ import annotations

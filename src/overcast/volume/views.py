@@ -65,8 +65,9 @@ def volume(base: str, v: m.Volume, x: VolumeExtras, ver: APIVersion, admin: bool
         "replication_status": None, "consistencygroup_id": None,
         "multiattach": v.multiattach,
     }
-    if ver.at_least("3.47"):
-        out["backup_id"] = None
+    if admin:
+        # Cinder's own field for the admin (the extension's migstat is added to reads)
+        out["migration_status"] = v.migration_status
     # Cinder answers a create or an update with the volume's own fields: the
     # extensions' attributes (tenant, host, image metadata) are added to reads only
     if not x.written:

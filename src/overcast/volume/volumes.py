@@ -16,7 +16,7 @@ import json
 import math
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
@@ -56,6 +56,14 @@ class Page:
     count: int | None = None
 
 
+def next_marker(rows: list[Any], more: bool, limit: int | None) -> str | None:
+    """The marker of the next page: as Cinder links one whenever a page is full (its
+    `_get_collection_links`), a full last page links to an empty one."""
+    if rows and (more or (limit is not None and len(rows) >= limit)):
+        return str(rows[-1].id)
+    return None
+
+
 def parse_dict(text: str) -> dict[str, str]:
     """A `metadata=` filter: Cinder's clients send Python's repr of a dict."""
     for parse in (json.loads, ast.literal_eval):
@@ -88,11 +96,21 @@ def sort_params(params: dict[str, str], keys: dict[str, str]) -> list[tuple[str,
     return result
 
 
+class BackupSource(Protocol):
+    """What a volume made from a backup (3.47) needs of the backups (`backups.py`)."""
+
+    def source_size(self, s: Session, ctx: RequestContext, backup_id: str, /) -> int: ...
+
+    def restore_new(self, backup_id: str, volume_id: str, /) -> None: ...
+
+
 class Volumes:
     def __init__(self, store: Store, quotas: Quotas, services: Services) -> None:
         self.store = store
         self.quotas = quotas
         self.services = services
+        #: set by the service once the backups exist (they list volumes' pages)
+        self.backups: BackupSource | None = None
 
     # ------------------------------------------------------------ views
     def views(self, s: Session, ctx: RequestContext, rows: list[m.Volume], base: str,
@@ -169,12 +187,12 @@ class Volumes:
             if marker is not None:
                 row = s.get(m.Volume, marker)
                 if row is None or not policy.can_see(ctx, row.project_id):
-                    raise errors.bad_marker(marker)
+                    raise errors.bad_marker(marker, "Volume")
             rows, more = paging.keyset_page(s, stmt, m.Volume, limit=limit, marker=marker,
                                             sort=sort)
             items = self.views(s, ctx, rows, base, ver) if detail else [
                 views.volume_summary(base, v) for v in rows]
-        return Page(items, rows[-1].id if more and rows else None, count)
+        return Page(items, next_marker(rows, more, limit), count)
 
     def summary(self, ctx: RequestContext, all_tenants: bool, ver: APIVersion
                 ) -> dict[str, Any]:
@@ -207,14 +225,20 @@ class Volumes:
             raise errors.invalid_input(f"Volume size '{size}' must be an integer and "
                                        "greater than 0")
         image_id = req.get("imageRef") or req.get("image_id")
-        if req.get("backup_id"):
-            raise errors.backup_unavailable()
+        # 3.47: from a backup (below, `backup_id` is no parameter of a create)
+        backup_id = req.get("backup_id") if ver.at_least("3.47") else None
         sources = [k for k in ("snapshot_id", "source_volid") if req.get(k)] + (
-            ["imageRef"] if image_id else [])
+            ["imageRef"] if image_id else []) + (["backup_id"] if backup_id else [])
         if len(sources) > 1:
             raise errors.invalid_input("Cannot create a volume from more than one source "
                                        f"({', '.join(sources)}).")
         image = self._image(ctx, image_id) if image_id else None
+        snapshot_id = req.get("snapshot_id")
+        if image is not None and ver.at_least("3.46"):
+            # 3.46: the empty image of a volume-backed server snapshot stands for its
+            # root volume's snapshot, which the volume is made from
+            snapshot_id = self._image_snapshot(ctx, image) or snapshot_id
+            image = None if snapshot_id else image
         vid = str(uuid.uuid4())
         with self.store.db.transaction() as s:
             vtype = common.volume_type(s, ctx, req["volume_type"]) if req.get(
@@ -224,8 +248,17 @@ class Volumes:
                            multiattach=False, bootable=False)
             az = req.get("availability_zone")
             origin: str | None = None
-            if req.get("snapshot_id"):
-                snap = common.snapshot(s, ctx, req["snapshot_id"])
+            if backup_id:
+                if self.backups is None:
+                    raise errors.backup_unavailable()
+                backup_size = self.backups.source_size(s, ctx, backup_id)
+                size = size if size is not None else backup_size
+                if size < backup_size:
+                    raise errors.invalid_input(
+                        f"Volume size {size}GB cannot be smaller than the backup size "
+                        f"{backup_size}GB. It must be >= backup size.")
+            elif snapshot_id:
+                snap = common.snapshot(s, ctx, snapshot_id)
                 if snap.status != "available":
                     raise errors.invalid_snapshot("Originating snapshot status must be "
                                                   "'available' to create a volume.")
@@ -310,8 +343,30 @@ class Volumes:
             out = self.views(s, ctx, [row], base, ver, written=True)[0]
         if building:
             self.store.storage.spawn(self.build, vid, image.get("disk_format") if image
-                                     else "")
+                                     else "", backup_id or "")
         return out
+
+    def _image_snapshot(self, ctx: RequestContext, image: dict[str, Any]) -> str | None:
+        """The snapshot a Nova-made image (no data; `block_device_mapping` maps the
+        server's volume snapshots) boots from, if `image` is one (Cinder's
+        `_get_image_snapshot`)."""
+        raw = image.get("block_device_mapping")
+        try:
+            bdms = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            return None
+        boot = [b for b in bdms or [] if isinstance(b, dict) and b.get(
+            "source_type") == "snapshot" and b.get("boot_index") in (0, "0")]
+        if not boot:
+            return None
+        sid = str(boot[0].get("snapshot_id") or "")
+        with self.store.db.session() as s:
+            try:
+                common.snapshot(s, ctx, sid)
+            except NotFound:
+                raise NotFound(f"Nova specific image is found, but boot volume snapshot "
+                               f"id:{sid} not found.") from None
+        return sid
 
     def _image(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
         images = self.store.images
@@ -326,8 +381,9 @@ class Volumes:
             raise errors.invalid_input(f"Image {image_id} is not active.")
         return image
 
-    def build(self, volume_id: str, image_format: str = "") -> None:
-        """After the request: have the storage host make the bytes."""
+    def build(self, volume_id: str, image_format: str = "", backup_id: str = "") -> None:
+        """After the request: have the storage host make the bytes (and, for a volume
+        made from a backup, have the backup restored into them)."""
         with self.store.db.transaction() as s:
             v = s.get(m.Volume, volume_id)
             if v is None or v.status != "creating" or v.host is None:
@@ -344,11 +400,14 @@ class Volumes:
             if v is None or v.status not in ("creating", "downloading"):
                 return
             if reply.ok:
-                v.status, v.launched_at, v.fault = "available", utcnow(), None
+                v.launched_at, v.fault = utcnow(), None
+                v.status = "available" if not backup_id else v.status
             else:
                 v.status, v.fault = "error", (reply.error or "")[:1024]
                 action = "005" if v.image_id else "011" if v.snapshot_id else "001"
                 messages.record(s, v.project_id, "VOLUME", v.id, action, "009", reply.error)
+        if reply.ok and backup_id and self.backups is not None:
+            self.backups.restore_new(backup_id, volume_id)
 
     # ------------------------------------------------------------ changing
     def update(self, ctx: RequestContext, volume_id: str, body: dict[str, Any], base: str,

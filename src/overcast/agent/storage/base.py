@@ -139,8 +139,10 @@ class StorageDriver(abc.ABC):
 
     # ------------------------------------------------------------ backups
     # Not abstract: a backend without them answers that it cannot back up.
-    async def read_chunk(self, volume_id: str, offset: int, length: int) -> bytes:
-        """Up to `length` bytes of the volume from `offset` (a backup's read)."""
+    async def read_chunk(self, volume_id: str, offset: int, length: int, *,
+                         snapshot_id: str = "") -> bytes:
+        """Up to `length` bytes of the volume from `offset` (a backup's read); of its
+        snapshot `snapshot_id` when one is named."""
         raise StorageError(f"the {self.name} backend cannot back volumes up")
 
     async def write_chunk(self, volume_id: str, offset: int, data: bytes) -> None:

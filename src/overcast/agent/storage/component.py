@@ -13,6 +13,8 @@ available, ...) and answers with the volumes whose NBD exports records own: ever
 other export is withdrawn, and those missing are made again. Bytes of records that
 no longer exist are removed.
 
+A workers cleanup (`CleanupStorage`, Cinder's 3.24) runs that sync again.
+
 Backups: the volume service reads a volume chunk by chunk (`ReadVolumeChunk`)
 and writes a restore the same way (`WriteVolumeChunk`); the bytes cross the bus
 zlib-compressed, with a sha256 made and checked here, so the control plane
@@ -37,6 +39,7 @@ from typing import Any
 from overcast.agent.storage.base import StorageDriver, StorageError
 from overcast.bus import Bus, BusTimeout
 from overcast.bus.messages import (
+    CleanupStorage,
     CopyVolumeToImage,
     CreateSnapshot,
     CreateVolume,
@@ -222,14 +225,22 @@ class StorageComponent:
             await d.copy_to_image(msg.volume_id, dest, msg.disk_format)
             return {"path": str(dest)}
         if isinstance(msg, ReadVolumeChunk):
-            data = await d.read_chunk(msg.volume_id, msg.offset, msg.length)
+            data = await d.read_chunk(msg.volume_id, msg.offset, msg.length,
+                                      snapshot_id=msg.snapshot_id)
+            sha = hashlib.sha256(data).hexdigest()
+            if msg.unless_sha256 and sha == msg.unless_sha256:
+                return {"unchanged": True, "length": len(data), "sha256": sha}
             packed = await asyncio.to_thread(zlib.compress, data, 1)
             return {"data_b64": base64.b64encode(packed).decode(), "length": len(data),
-                    "sha256": hashlib.sha256(data).hexdigest()}
+                    "sha256": sha}
         if isinstance(msg, WriteVolumeChunk):
             data = await asyncio.to_thread(zlib.decompress, base64.b64decode(msg.data_b64))
             if hashlib.sha256(data).hexdigest() != msg.sha256:
                 raise StorageError("a backup chunk does not match its sha256")
             await d.write_chunk(msg.volume_id, msg.offset, data)
             return {"length": len(data)}
+        if isinstance(msg, CleanupStorage):
+            # the sync calls the volume service, which may be waiting on this reply
+            self._tasks.append(asyncio.create_task(self.reconcile()))
+            return {}
         raise StorageError(f"the storage component does not take {msg.kind} messages")

@@ -125,16 +125,35 @@ class FileDriver(StorageDriver):
         final = self.volume_path(volume_id)
         if final.exists():
             return final.stat().st_size
-        fmt = QEMU_FORMATS.get(image_format or "raw")
-        if fmt is None:
-            raise StorageError(f"images of disk format {image_format!r} cannot be "
-                               "written to a volume")
-        info = json.loads(await asyncio.to_thread(
-            qemu_img, "info", "-U", "--output=json", "-f", fmt, str(image)))
+        if image_format == "ami":
+            fmt, info = await self._ami_format(image)
+        else:
+            known = QEMU_FORMATS.get(image_format or "raw")
+            if known is None:
+                raise StorageError(f"images of disk format {image_format!r} cannot be "
+                                   "written to a volume")
+            fmt = known
+            info = json.loads(await asyncio.to_thread(
+                qemu_img, "info", "-U", "--output=json", "-f", fmt, str(image)))
         if int(info.get("virtual-size", 0)) > size_gb * GiB:
             raise StorageError(f"the image's disk ({info['virtual-size']} bytes) is "
                                f"larger than the volume ({size_gb} GiB)")
         return await self._convert(image, fmt, final, size_gb)
+
+    @staticmethod
+    async def _ami_format(image: Path) -> tuple[str, dict[str, Any]]:
+        """An AMI machine image is a raw or qcow2 disk (qemu-img knows no `ami`):
+        its format is probed, as Cinder does, and a qcow2 that would read other
+        files (a backing file, an external data file) is refused."""
+        info = json.loads(await asyncio.to_thread(
+            qemu_img, "info", "-U", "--output=json", str(image)))
+        fmt = str(info.get("format"))
+        if fmt not in ("raw", "qcow2"):
+            raise StorageError(f"an ami image must hold a raw or qcow2 disk, not {fmt}")
+        data = (info.get("format-specific") or {}).get("data") or {}
+        if "backing-filename" in info or data.get("data-file"):
+            raise StorageError("an ami image's disk must not refer to other files")
+        return fmt, info
 
     async def create_from_snapshot(self, volume_id: str, snapshot_id: str,
                                    size_gb: int) -> int:
@@ -244,10 +263,13 @@ class FileDriver(StorageDriver):
         os.replace(part, dest)
 
     # ------------------------------------------------------------ backups
-    async def read_chunk(self, volume_id: str, offset: int, length: int) -> bytes:
-        path = self.volume_path(volume_id)
+    async def read_chunk(self, volume_id: str, offset: int, length: int, *,
+                         snapshot_id: str = "") -> bytes:
+        path = self.snapshot_path(snapshot_id) if snapshot_id else \
+            self.volume_path(volume_id)
         if not path.exists():
-            raise StorageNotFound(f"volume {volume_id} is not on this host")
+            what = f"snapshot {snapshot_id}" if snapshot_id else f"volume {volume_id}"
+            raise StorageNotFound(f"{what} is not on this host")
 
         def go() -> bytes:
             with open(path, "rb") as fh:

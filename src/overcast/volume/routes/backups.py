@@ -1,6 +1,6 @@
 """Backups (`/v3/{project_id}/backups`): list, detail, show, create, restore,
-delete and the admin's actions, over `volume.backups` (the objects in the
-object store). Where no object store runs, every route answers as Cinder does
+delete, the admin's actions and record export/import, over `volume.backups` (the
+objects in the object store). Where no object store runs, every route answers as Cinder does
 without a cinder-backup service."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from overcast.kit.context import RequestContext
-from overcast.kit.schema import Schema, accepts
+from overcast.kit.schema import Schema, Versioned, accepts
 from overcast.volume import errors, schemas
 from overcast.volume.routes.base import (
     JSON_BODY,
@@ -37,13 +37,24 @@ BACKUP_CREATE = schemas._obj("backup", {
     "snapshot_id": schemas.UUID_OR_NULL, "metadata": schemas.METADATA_OR_NULL,
     "availability_zone": {"type": ["string", "null"], "maxLength": 255}},
     ["volume_id"])
-BACKUP_UPDATE = schemas._obj("backup", {"name": schemas.NAME,
-                                        "description": schemas.DESCRIPTION})
+BACKUP_UPDATE = Versioned(VERSIONS, {
+    "3.0": schemas._obj("backup", {"name": schemas.NAME,
+                                   "description": schemas.DESCRIPTION}),
+    # 3.43: a backup's metadata
+    "3.43": schemas._obj("backup", {"name": schemas.NAME,
+                                    "description": schemas.DESCRIPTION,
+                                    "metadata": schemas.METADATA_OR_NULL})})
 BACKUP_RESTORE = Schema({"type": "object", "properties": {"restore": {
     "type": ["object", "null"], "properties": {
         "volume_id": schemas.UUID_OR_NULL, "name": schemas.NAME},
     "additionalProperties": False}}, "required": ["restore"],
     "additionalProperties": False}, schemas.STYLE)
+BACKUP_IMPORT = Schema({"type": "object", "properties": {"backup-record": {
+    "type": "object", "properties": {
+        "backup_service": {"type": "string", "minLength": 1, "maxLength": 255},
+        "backup_url": {"type": "string", "minLength": 1, "maxLength": 65536}},
+    "required": ["backup_service", "backup_url"], "additionalProperties": False}},
+    "required": ["backup-record"], "additionalProperties": False}, schemas.STYLE)
 BACKUP_ACTION = Schema({"type": "object", "properties": {
     "os-reset_status": {"type": "object", "properties": {"status": {
         "type": "string", "maxLength": 32}}, "required": ["status"],
@@ -121,6 +132,23 @@ def restore_backup(project_id: str, backup_id: str, request: Request,
 
     out = svc.backups.restore(ctx, backup_id, body, create_volume)
     return reply(request, {"restore": out}, 202)
+
+
+@routes.get(P + "/{backup_id}/export_record")
+def export_backup(project_id: str, backup_id: str, request: Request,
+                  ctx: RequestContext = Ctx) -> Response:
+    return reply(request, {"backup-record": _backups(request).export_record(ctx,
+                                                                           backup_id)})
+
+
+@routes.post(P + "/import_record", status_code=201)
+@accepts(body=BACKUP_IMPORT)
+def import_backup(project_id: str, request: Request, body: Any = JSON_BODY,
+                  ctx: RequestContext = Ctx) -> Response:
+    record = body["backup-record"]
+    out = _backups(request).import_record(ctx, record["backup_service"],
+                                          record["backup_url"], base_url(request))
+    return reply(request, {"backup": out}, 201)
 
 
 @routes.delete(P + "/{backup_id}", status_code=202)

@@ -35,7 +35,8 @@ S = "/v3/{project_id}/group_snapshots"
 def list_group_types(project_id: str, request: Request, ctx: RequestContext = Ctx
                      ) -> Response:
     VERSIONS.require(request, "3.11")
-    return reply(request, {"group_types": service(request).groups.types(ctx)})
+    return reply(request, {"group_types": service(request).groups.types(ctx,
+                                                                         params(request))})
 
 
 @routes.get(T + "/{type_id}")

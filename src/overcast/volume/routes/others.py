@@ -25,6 +25,7 @@ from overcast.volume.routes.base import (
     service,
     version,
 )
+from overcast.volume.services import cluster_or_host
 
 routes = router()
 V = "/v3/{project_id}"
@@ -85,6 +86,11 @@ def update_quota_class(project_id: str, name: str, request: Request,
 # ----------------------------------------------------------------- clusters
 # No storage host here runs in a cluster (Cinder's active-active groups of
 # cinder-volume services): from 3.7 the list is empty and every cluster unknown.
+CLUSTER_FILTERS = {"name", "binary", "is_up", "disabled", "num_hosts", "num_down_hosts"}
+#: 3.26: the replication state of clusters is listed, and filters the list
+REPLICATION_FILTERS = {"replication_status", "frozen", "active_backend_id"}
+
+
 @routes.get(V + "/clusters")
 @routes.get(V + "/clusters/detail")
 @accepts(query=schemas.EMPTY_QUERY)
@@ -92,6 +98,11 @@ def list_clusters(project_id: str, request: Request, ctx: RequestContext = Ctx
                   ) -> Response:
     VERSIONS.require(request, "3.7")
     policy.admin(ctx, "clusters:get_all")
+    allowed = CLUSTER_FILTERS | (REPLICATION_FILTERS if version(request).at_least("3.26")
+                                 else set())
+    unknown = set(request.query_params) - allowed
+    if unknown:
+        raise errors.invalid_input(f"Invalid filter keys: {', '.join(sorted(unknown))}")
     return reply(request, {"clusters": []})
 
 
@@ -179,16 +190,68 @@ def get_log(project_id: str, request: Request, body: Any = JSON_BODY,
         body.get("binary", ""), body.get("server", ""), body.get("prefix", ""))})
 
 
+# replication: no backend replicates (failover is refused as Cinder refuses it for
+# such a backend); freeze and thaw disable and enable with the reason `frozen`
+@routes.put(V + "/os-services/freeze", dependencies=[ADMIN])
+@accepts(body=schemas.FREEZE_THAW)
+def freeze(project_id: str, request: Request, body: Any = JSON_BODY,
+           ctx: RequestContext = Ctx) -> Response:
+    cluster, host = cluster_or_host(body, version(request).at_least("3.26"))
+    service(request).services.freeze(host, cluster, True)
+    return reply(request, None, 200)
+
+
+@routes.put(V + "/os-services/thaw", dependencies=[ADMIN])
+@accepts(body=schemas.FREEZE_THAW)
+def thaw(project_id: str, request: Request, body: Any = JSON_BODY,
+         ctx: RequestContext = Ctx) -> Response:
+    cluster, host = cluster_or_host(body, version(request).at_least("3.26"))
+    service(request).services.freeze(host, cluster, False)
+    return reply(request, None, 200)
+
+
+@routes.put(V + "/os-services/failover_host", status_code=202, dependencies=[ADMIN])
+@accepts(body=schemas.FAILOVER)
+def failover_host(project_id: str, request: Request, body: Any = JSON_BODY,
+                  ctx: RequestContext = Ctx) -> Response:
+    cluster, host = cluster_or_host(body, version(request).at_least("3.26"))
+    service(request).services.failover(host, cluster)
+    return reply(request, None, 202)
+
+
+@routes.put(V + "/os-services/failover", status_code=202, dependencies=[ADMIN])
+@accepts(body=schemas.FAILOVER)
+def failover(project_id: str, request: Request, body: Any = JSON_BODY,
+             ctx: RequestContext = Ctx) -> Response:
+    """3.26: `failover_host` under the name that also takes a cluster."""
+    VERSIONS.require(request, "3.26")
+    cluster, host = cluster_or_host(body, True)
+    service(request).services.failover(host, cluster)
+    return reply(request, None, 202)
+
+
 @routes.put(V + "/os-services/{action}", dependencies=[ADMIN])
 @accepts(body=SERVICE_UPDATE)
 def update_service(project_id: str, action: str, request: Request, body: Any = JSON_BODY,
                    ctx: RequestContext = Ctx) -> Response:
     if action not in ("enable", "disable", "disable-log-reason"):
         raise NotFound("Unknown action")
+    if action == "disable-log-reason" and not (body.get("disabled_reason") or "").strip():
+        # Cinder's schema: the reason is a non-empty string
+        raise errors.invalid_input("disabled_reason must be a non-empty string.")
     out = service(request).services.set_enabled(body["host"], body["binary"],
                                                 action == "enable",
                                                 body.get("disabled_reason"))
     return reply(request, out)
+
+
+# ----------------------------------------------------------------- workers (3.24)
+@routes.post(V + "/workers/cleanup", status_code=202, dependencies=[ADMIN])
+@accepts(body=schemas.WORKERS_CLEANUP)
+def workers_cleanup(project_id: str, request: Request, body: Any = JSON_BODY,
+                    ctx: RequestContext = Ctx) -> Response:
+    VERSIONS.require(request, "3.24")
+    return reply(request, service(request).workers.cleanup(body or {}), 202)
 
 
 @routes.get(V + "/scheduler-stats/get_pools", dependencies=[ADMIN])
@@ -209,6 +272,12 @@ def capabilities(project_id: str, host: str, request: Request, ctx: RequestConte
 @routes.get(V + "/os-hosts", dependencies=[ADMIN])
 def hosts(project_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     return reply(request, {"hosts": service(request).services.hosts()})
+
+
+@routes.get(V + "/os-hosts/{host}", dependencies=[ADMIN])
+def show_host(project_id: str, host: str, request: Request, ctx: RequestContext = Ctx
+              ) -> Response:
+    return reply(request, {"host": service(request).services.host_usage(host)})
 
 
 # ----------------------------------------------------------------- transfers
@@ -415,6 +484,7 @@ EXTENSIONS = [
     ("qos-specs", "Qos_specs_manage", "QoS specs support."),
     ("scheduler-stats", "Scheduler_stats", "Scheduler stats support."),
     ("capabilities", "Capabilities", "Capabilities support."),
+    ("os-hosts", "Hosts", "Admin-only host administration."),
     ("os-services", "Services", "Services support."),
     ("os-types-extra-specs", "TypesExtraSpecs", "Type extra specs support."),
     ("os-types-manage", "TypesManage", "Types manage support."),

@@ -101,8 +101,8 @@ def snapshot_action(project_id: str, snapshot_id: str, request: Request,
             raise errors.forbidden("volume_extension:snapshot_admin_actions:force_delete")
         snaps.delete(ctx, snapshot_id, force=True)
     else:
-        # os-update_snapshot_status is for a backend reporting progress: not ours
-        raise errors.forbidden("snapshot_extension:snapshot_actions:update_snapshot_status")
+        arg = body["os-update_snapshot_status"]
+        snaps.update_status(ctx, snapshot_id, arg["status"], arg.get("progress"))
     return reply(request, None, 202)
 
 

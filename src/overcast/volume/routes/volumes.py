@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import PreconditionFailed
+from overcast.kit.errors import NotFound, PreconditionFailed
 from overcast.kit.schema import accepts
 from overcast.volume import errors, schemas
 from overcast.volume.policy import ADMIN
@@ -73,6 +73,16 @@ def create_volume(project_id: str, request: Request, body: Any = JSON_BODY,
                   ctx: RequestContext = Ctx) -> Response:
     out = service(request).volumes.create(ctx, body, base_url(request), version(request))
     return reply(request, {"volume": out}, 202)
+
+
+@routes.get(P + "/")
+@routes.put(P + "/")
+@routes.delete(P + "/")
+def volume_without_id(project_id: str, request: Request, ctx: RequestContext = Ctx
+                      ) -> Response:
+    """`/volumes/` names a volume with an empty id: none (Cinder's 404), not the list
+    a redirect to `/volumes` would answer (or refuse with 405)."""
+    raise NotFound("The resource could not be found.")
 
 
 @routes.get(P + "/{volume_id}")
