@@ -165,10 +165,11 @@ def _budget(conn: Connection, store: ObjectStore, account: str, meta: dict[str, 
 
 def _container_row(conn: Connection, account: str, container: str, *, lock: bool
                    ) -> Any:
-    """(id, meta, object_count, bytes_used) of the container, or 404."""
+    """(id, meta, object_count, bytes_used, versions_location) of the container,
+    or 404."""
     q = select(m.Container.id, m.Container.meta, m.Container.object_count,
-               m.Container.bytes_used).where(m.Container.account == account,
-                                             m.Container.name == container)
+               m.Container.bytes_used, m.Container.versions_location).where(
+        m.Container.account == account, m.Container.name == container)
     row = conn.execute(q.with_for_update() if lock else q).first()
     if row is None:
         raise e.not_found()
@@ -243,8 +244,8 @@ async def receive(store: ObjectStore, chunks: AsyncIterator[bytes], *,
     return writer, size, md5.hexdigest()
 
 
-#: Work a PUT does before its row is written (versioned containers archive the
-#: current copy), run on the write's worker thread.
+#: Work a PUT does before its row is written when the container keeps versions
+#: (archive the current copy); run by `record`, on the write's worker thread.
 Prepare = Callable[[], None]
 
 
@@ -254,8 +255,6 @@ async def put(store: ObjectStore, account: str, container: str, name: str,
     """Store an object from a stream of bytes; visible only once complete."""
     if new.length is not None and new.length <= SMALL:
         return await _put_small(store, account, container, name, chunks, new, prepare)
-    if prepare is not None:
-        await asyncio.to_thread(prepare)
     budget = await asyncio.to_thread(_precheck, store, account, container, name, new.length)
     writer, size, md5 = await receive(store, chunks, limit=budget)
     try:
@@ -269,7 +268,7 @@ async def put(store: ObjectStore, account: str, container: str, name: str,
         raise
     try:
         return await asyncio.to_thread(record, store, account, container, name, new,
-                                       location, size, md5)
+                                       location, size, md5, prepare)
     except BaseException:
         await asyncio.to_thread(store.backend.delete, location)
         raise
@@ -307,8 +306,6 @@ def _write_small(store: ObjectStore, account: str, container: str, name: str,
         raise e.ClientDisconnected()
     if new.etag is not None and new.etag.strip('"').lower() != md5:
         raise e.Unprocessable()
-    if prepare is not None:
-        prepare()
     writer = store.backend.open_write()
     try:
         if data:
@@ -318,20 +315,41 @@ def _write_small(store: ObjectStore, account: str, container: str, name: str,
         writer.abort()
         raise
     try:
-        return record(store, account, container, name, new, location, len(data), md5)
+        return record(store, account, container, name, new, location, len(data), md5,
+                      prepare)
     except BaseException:
         store.backend.delete(location)
         raise
 
 
+class _Versioned(Exception):
+    """The container keeps old versions: `prepare` must run before the row is written."""
+
+
 def record(store: ObjectStore, account: str, container: str, name: str, new: NewObject,
-           location: str | None, size: int, md5: str) -> ObjectInfo:
+           location: str | None, size: int, md5: str, prepare: Prepare | None = None
+           ) -> ObjectInfo:
     """Insert or replace the object's row for bytes already committed at `location`.
 
     One write transaction in Core SQL (no ORM unit of work: it was most of a small
     PUT's database time): lock the container row, read the old row, check the
     quotas, write the object row and bump the container's counters. Its commit is
-    the moment the object exists; the blob an overwrite replaced is deleted after."""
+    the moment the object exists; the blob an overwrite replaced is deleted after.
+    `prepare` (archiving the current copy) runs only when the container row says
+    it keeps versions, before a second try: an unversioned container, the usual
+    case, pays no extra read for it."""
+    try:
+        return _record(store, account, container, name, new, location, size, md5,
+                       versioned=prepare is not None)
+    except _Versioned:
+        assert prepare is not None
+        prepare()
+        return _record(store, account, container, name, new, location, size, md5,
+                       versioned=False)
+
+
+def _record(store: ObjectStore, account: str, container: str, name: str, new: NewObject,
+            location: str | None, size: int, md5: str, *, versioned: bool) -> ObjectInfo:
     size = new.size_override if new.size_override is not None else size
     etag = new.etag_override or md5
     ts = now()
@@ -343,7 +361,9 @@ def record(store: ObjectStore, account: str, container: str, name: str, new: New
               "manifest_etag": new.manifest_etag, "symlink_path": new.symlink_path}
     with store.db.transaction() as s:
         conn = s.connection()
-        cid, meta, count, used = _container_row(conn, account, container, lock=True)
+        cid, meta, count, used, keeps = _container_row(conn, account, container, lock=True)
+        if versioned and keeps:
+            raise _Versioned()
         old = conn.execute(select(m.Object.id, m.Object.size, m.Object.location).where(
             m.Object.container_id == cid, m.Object.name == name)).first()
         old_size = int(old[1]) if old is not None else 0
