@@ -773,3 +773,29 @@ def test_symlinks(swift: Cloud, user: dict[str, Any]) -> None:
     c.request("COPY", f"{url}/ln/link", headers={**h, "Destination": "ln2/copied"})
     r = c.get(f"{url}/ln2/copied", headers=h)
     assert r.content == b"changed" and "Content-Location" not in r.headers
+
+
+def test_small_get_survives_an_overwrite_between_row_and_bytes(
+        swift: Cloud, user: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small GET reads the row and then the blob it names, in one hop. An
+    overwrite that commits in between deletes that blob: the GET read the row
+    again (the new one) instead of answering 500 for a missing file."""
+    c, h, url = swift.client, user["headers"], user["url"]
+    c.put(f"{url}/race", headers=h)
+    c.put(f"{url}/race/o", headers=h, content=b"old")
+    backend = swift.app.state.object_store.backend
+    real_read = backend.read
+    calls = {"n": 0}
+
+    def read_after_overwrite(location: str, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:  # the overwrite lands now, and its blob replaces ours
+            monkeypatch.setattr(backend, "read", real_read)
+            assert c.put(f"{url}/race/o", headers=h, content=b"new").status_code == 201
+            monkeypatch.setattr(backend, "read", read_after_overwrite)
+        return real_read(location, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "read", read_after_overwrite)
+    r = c.get(f"{url}/race/o", headers=h)
+    assert r.status_code == 200 and r.content == b"new"
+    assert r.headers["Etag"] == hashlib.md5(b"new").hexdigest()

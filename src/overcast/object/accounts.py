@@ -6,7 +6,7 @@ no containers, no metadata. Counts are the sum of its containers' counters.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from overcast.object import models as m
@@ -27,7 +27,7 @@ def ensure(s: Session, account: str) -> m.Account:
     return row
 
 
-def usage(s: Session, account: str) -> tuple[int, int, int]:
+def usage(s: Session | Connection, account: str) -> tuple[int, int, int]:
     """(containers, objects, bytes) of an account."""
     count, objects, used = s.execute(
         select(func.count(), func.coalesce(func.sum(m.Container.object_count), 0),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -299,16 +300,22 @@ async def object_put(account: str, container: str, obj: str, request: Request,
         new.dlo_manifest = unquote(h["x-object-manifest"])
         large.split_path(new.dlo_manifest + ("x" if new.dlo_manifest.endswith("/") or
                                              "/" not in new.dlo_manifest else ""))
-    await _archive(store, account, container, obj)
-    o = await objects.put(store, account, container, obj, access.body(request), new)
+    o = await objects.put(store, account, container, obj, access.body(request), new,
+                          prepare=functools.partial(_archive_now, store, account, container,
+                                                    obj))
     return _created(o)
 
 
-async def _archive(store: ObjectStore, account: str, container: str, obj: str) -> None:
-    """Versioned containers keep the copy an overwrite replaces."""
-    c = await access.run(containers.lookup, store, account, container)
+def _archive_now(store: ObjectStore, account: str, container: str, obj: str) -> None:
+    """Versioned containers keep the copy an overwrite replaces (run by the write
+    itself, on its worker thread: no hop of its own)."""
+    c = containers.lookup(store, account, container)
     if c is not None and c.versions_location:
-        await access.run(versions.archive, store, c, obj)
+        versions.archive(store, c, obj)
+
+
+async def _archive(store: ObjectStore, account: str, container: str, obj: str) -> None:
+    await access.run(_archive_now, store, account, container, obj)
 
 
 async def _slo_put(request: Request, store: ObjectStore, account: str, container: str,
@@ -335,8 +342,9 @@ async def _slo_put(request: Request, store: ObjectStore, account: str, container
     async def chunks() -> AsyncIterator[bytes]:
         yield body
 
-    await _archive(store, account, container, obj)
-    o = await objects.put(store, account, container, obj, chunks(), new)
+    o = await objects.put(store, account, container, obj, chunks(), new,
+                          prepare=functools.partial(_archive_now, store, account, container,
+                                                    obj))
     return _created(o, etag=f'"{etag}"')
 
 
@@ -488,11 +496,12 @@ def _server(account: str, container: str, request: Request, ctx: RequestContext 
 async def _serve_object(account: str, container: str, obj: str, request: Request,
                         q: dict[str, Any], ctx: RequestContext | None) -> Response:
     store = access.store_of(request)
-    o = await access.run(objects.head, store, account, container, obj)
+    o, data = await access.run(objects.fetch, store, account, container, obj,
+                               read_limit=SMALL_READ if request.method == "GET" else 0)
     location = None
     if o.symlink_path is not None and q.get("symlink") != "get":
         o, location = await _follow(request, ctx, o)
-        account = o.account
+        account, data = o.account, None
     if q.get("multipart-manifest") == "get" and o.slo_manifest is not None:
         body = orjson.dumps(large.manifest_listing(o) if q.get("format") != "raw" else [
             {"path": s["name"], "etag": s["hash"], "size_bytes": s["bytes"],
@@ -531,8 +540,12 @@ async def _serve_object(account: str, container: str, obj: str, request: Request
     if status == 412:
         raise e.precondition_failed()
     spans = ranges.spans(request.headers.get("range"), size)
+    if spans is not None and len(spans) == 1 and spans[0] == (0, size) and size == 0:
+        spans = None  # the whole of an empty object
+    if data is not None and (spans is None or len(spans) == 1):
+        return _from_memory(data, spans, size, headers)
     segs = await access.run(large.segments, store, o) if request.method == "GET" else []
-    if spans is None or (len(spans) == 1 and spans[0] == (0, size) and size == 0):
+    if spans is None:
         if request.method == "HEAD":
             return Response(status_code=200, headers=headers)
         return StreamingResponse(objects.read(store, segs, 0, size), headers=headers)
@@ -545,6 +558,22 @@ async def _serve_object(account: str, container: str, obj: str, request: Request
         return StreamingResponse(objects.read(store, segs, start, end), status_code=206,
                                  headers=headers)
     return _multirange(store, segs, spans, size, headers, request.method == "HEAD")
+
+
+#: A GET of a plain object of at most this many bytes reads it with its row, in
+#: the same worker-thread hop, and answers from memory.
+SMALL_READ = 64 << 10
+
+
+def _from_memory(data: bytes, spans: list[tuple[int, int]] | None, size: int,
+                 headers: dict[str, str]) -> Response:
+    """The answer to a GET of a small object already read: whole, or one range."""
+    if spans is None:
+        return Response(data, status_code=200, headers=headers)
+    start, end = spans[0]
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    headers["Content-Length"] = str(end - start)
+    return Response(data[start:end], status_code=206, headers=headers)
 
 
 async def _follow(request: Request, ctx: RequestContext | None, link: ObjectInfo

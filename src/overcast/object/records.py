@@ -74,7 +74,7 @@ class ObjectInfo:
         return self.dlo_manifest is not None or self.slo_manifest is not None
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One line of a container listing."""
 
@@ -90,7 +90,7 @@ class Entry:
     symlink_path: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class ContainerEntry:
     """One line of an account listing."""
 
@@ -100,7 +100,7 @@ class ContainerEntry:
     timestamp: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Subdir:
     """A common prefix (`delimiter` listings)."""
 

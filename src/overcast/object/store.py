@@ -9,6 +9,7 @@ sweep (also run by a container's delete).
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -65,11 +66,27 @@ def live(when: float | None = None) -> ColumnElement[Any]:
     return or_(m.Object.delete_at.is_(None), m.Object.delete_at > t)
 
 
-def iso_time(ts: float) -> str:
-    """Listings' last_modified: ISO 8601 in UTC with microseconds, no zone."""
-    import datetime as dt
+_EPOCH = dt.datetime(1970, 1, 1)
+#: "YYYY-MM-DDTHH:MM:SS" by whole second: objects written together share seconds,
+#: so a listing formats each second once (bounded: cleared when full).
+_SECONDS: dict[int, str] = {}
 
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+def iso_time(ts: float) -> str:
+    """Listings' last_modified: ISO 8601 in UTC with microseconds, no zone.
+
+    Naive arithmetic from the epoch, not `fromtimestamp(ts, UTC)`, and each
+    second formatted once: the time-zone conversion made this function most of a
+    10,000-object listing's time (100 ms of 250 on a busy machine; now a few ms).
+    `round(ts * 1e6)` is the exact microsecond of a stored five-decimal stamp (a
+    float's error there is a fraction of a microsecond)."""
+    seconds, micros = divmod(round(ts * 1_000_000), 1_000_000)
+    head = _SECONDS.get(seconds)
+    if head is None:
+        if len(_SECONDS) >= 65536:
+            _SECONDS.clear()
+        head = _SECONDS[seconds] = (_EPOCH + dt.timedelta(seconds=seconds)).isoformat()
+    return f"{head}.{micros:06d}"
 
 
 # ----------------------------------------------------------------- upkeep

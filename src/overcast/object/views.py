@@ -143,11 +143,15 @@ def account_listing(account: str, entries: Sequence[ContainerEntry | Subdir],
 
 def container_listing(container: str, entries: Sequence[Entry | Subdir], fmt: str) -> bytes:
     if fmt == "json":
+        # one loop, no helper calls but the time's: a 10,000-object page is built
+        # here, and every call per entry shows in its time
         out: list[dict[str, Any]] = []
+        append = out.append
         for e in entries:
-            if isinstance(e, Subdir):
-                out.append({"subdir": e.name})
+            if type(e) is Subdir:
+                append({"subdir": e.name})
                 continue
+            assert isinstance(e, Entry)
             item: dict[str, Any] = {"name": e.name, "hash": e.manifest_etag or e.etag,
                                     "bytes": e.size, "content_type": e.content_type,
                                     "last_modified": iso_time(e.timestamp)}
@@ -155,7 +159,7 @@ def container_listing(container: str, entries: Sequence[Entry | Subdir], fmt: st
                 item["slo_etag"] = f'"{e.etag}"'
             if e.symlink_path:
                 item["symlink_path"] = e.symlink_path
-            out.append(item)
+            append(item)
         return orjson.dumps(out)
     if fmt == "xml":
         parts = [f'<?xml version="1.0" encoding="UTF-8"?>\n'
