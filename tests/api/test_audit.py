@@ -32,6 +32,7 @@ def live_cloud(tmp_path: Path) -> Iterator[Cloud]:
     db_url = _database_url(tmp_path)
     settings = load_settings(data_dir=tmp_path / "cloud", environ={}, port=0, bcrypt_rounds=4,
                              merge_user_clouds_yaml=False, local_agent=True,
+                             agent_driver="fake", dataplane="none",
                              build_test_image=False, database_url=db_url or None,
                              audit_interval=0.5)
     info = init_cloud(settings)

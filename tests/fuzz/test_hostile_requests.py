@@ -102,6 +102,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     db_url = _database_url(tmp)
     settings = load_settings(data_dir=tmp / "cloud", environ={}, port=0, bcrypt_rounds=4,
                              merge_user_clouds_yaml=False, local_agent=True,
+                             agent_driver="fake", dataplane="none",
                              build_test_image=False, database_url=db_url or None)
     info = init_cloud(settings)
     with TestClient(info.app, base_url="http://testserver",
