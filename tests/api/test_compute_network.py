@@ -70,8 +70,9 @@ def test_boot_on_a_network_by_uuid_and_fixed_ip(cloud: Cloud) -> None:
     # the listing and /ips say the same
     listed = cloud.client.get(f"{C}/servers/detail", headers=hd).json()["servers"]
     assert listed[0]["addresses"] == body["addresses"]
+    # /ips shows the basic addresses (no type, no MAC), as Nova's ips controller
     ips = cloud.client.get(f"{C}/servers/{sid}/ips", headers=hd).json()["addresses"]
-    assert ips == body["addresses"]
+    assert ips == {"private": [{"version": 4, "addr": addr["addr"]}]}
 
     r = boot(cloud, hd, "vm2", networks=[{"uuid": net_id, "fixed_ip": "10.1.0.50"}])
     assert r.status_code == 202, r.text
@@ -245,3 +246,37 @@ def test_add_and_remove_security_group(cloud: Cloud) -> None:
                           json={"addSecurityGroup": {"name": "default"}})
     assert r.status_code == 404, r.text
     assert cloud.client.delete(f"{C}/servers/{sid}", headers=hd).status_code == 204
+
+
+def test_ips_of_one_network_and_the_ip_filter(cloud: Cloud) -> None:
+    """`GET /servers/{id}/ips/{network}` answers that network's addresses (404 for a
+    network the server is not on), and `?ip=` is a regular expression matched from
+    the start of a fixed address, as Nova matches it (issue 16, Tempest's
+    test_list_server_addresses_by_network and test_list_servers_filtered_by_ip)."""
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    net_id, _ = network(cloud, hd, "ipnet", "10.7.3.0/24")
+    r = boot(cloud, hd, "ipvm", networks=[{"uuid": net_id, "fixed_ip": "10.7.3.21"}])
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    r = boot(cloud, hd, "other", networks=[{"uuid": net_id, "fixed_ip": "10.7.3.122"}])
+    other = r.json()["server"]["id"]
+    wait_status(cloud, hd, sid, "ACTIVE")
+    wait_status(cloud, hd, other, "ACTIVE")
+    r = cloud.client.get(f"{C}/servers/{sid}/ips/ipnet", headers=hd)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"ipnet": [{"version": 4, "addr": "10.7.3.21"}]}
+    r = cloud.client.get(f"{C}/servers/{sid}/ips/elsewhere", headers=hd)
+    assert r.status_code == 404
+    assert nova_error(r, "itemNotFound") == "Instance is not a member of specified network"
+
+    def names(query: str) -> set[str]:
+        r = cloud.client.get(f"{C}/servers?{query}", headers=hd)
+        assert r.status_code == 200, r.text
+        return {s["name"] for s in r.json()["servers"]}
+
+    assert names("ip=10.7.3.21") == {"ipvm"}
+    assert names("ip=10.7.3.1") == {"other"}  # a prefix: 10.7.3.122, not 10.7.3.21
+    assert names("ip=10%5C.7%5C.3%5C..*") == {"ipvm", "other"}
+    assert names("ip=7.3") == set()  # matched from the start
+    assert names("ip6=10.7") == set()  # no IPv6 address

@@ -153,7 +153,8 @@ class Agent:
             return None
         if isinstance(msg, ResizeInstance):
             # the driver keeps the instance's disk (_spawn picks resize for this event)
-            asyncio.create_task(self._spawn(InstanceSpec(**msg.instance), "resize"))
+            asyncio.create_task(self._spawn(InstanceSpec(**msg.instance), "resize",
+                                            power_on=msg.power_on))
             return None
         if isinstance(msg, DeleteInstance):
             asyncio.create_task(self._delete(msg.uuid))
@@ -199,16 +200,17 @@ class Agent:
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
-    async def _spawn(self, spec: InstanceSpec, event: str) -> None:
+    async def _spawn(self, spec: InstanceSpec, event: str, *, power_on: bool = True) -> None:
         if spec.uuid in self._spawning:
             return  # already under way here (a reconcile met a spawn in flight)
         self._spawning.add(spec.uuid)
         try:
-            await self._spawn_once(spec, event)
+            await self._spawn_once(spec, event, power_on)
         finally:
             self._spawning.discard(spec.uuid)
 
-    async def _spawn_once(self, spec: InstanceSpec, event: str) -> None:
+    async def _spawn_once(self, spec: InstanceSpec, event: str, power_on: bool = True
+                          ) -> None:
         # a failed resize keeps what the instance has (its disk is the user's data)
         resize = event == "resize"
         try:
@@ -228,6 +230,9 @@ class Agent:
             await self.report(spec.uuid, "error", base.NOSTATE, event=event,
                               error=f"{type(exc).__name__}: {exc}")
             return
+        if not power_on:  # a stopped instance stays stopped (resize)
+            with contextlib.suppress(DriverError):
+                await self.driver.power_off(spec.uuid)
         power = await self.driver.get_info(spec.uuid)
         await self.report(spec.uuid, "active", power, event=event)
 

@@ -173,8 +173,13 @@ class RebuildInstance(Message):
 
 @dataclass
 class ResizeInstance(Message):
+    """Control plane -> agent: give the instance its new flavor (or its old one back,
+    on a revert). `power_on` False: it was stopped, and stays stopped after (Nova's
+    finish_resize of a stopped instance)."""
+
     kind: ClassVar[str] = "resize_instance"
     instance: dict[str, Any] = field(default_factory=dict)
+    power_on: bool = True
 
 
 @dataclass

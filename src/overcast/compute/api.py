@@ -22,6 +22,7 @@ from overcast.compute.routes import (
     server_actions,
     server_external_events,
     server_groups,
+    server_password,
     servers,
     volume_attachments,
     volume_proxies,
@@ -63,7 +64,7 @@ def version(request: Request) -> Response:
 ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
            volume_attachments.routes, server_external_events.routes,
-           volume_proxies.routes]
+           volume_proxies.routes, server_password.routes]
 
 
 def setup(app: FastAPI) -> None:

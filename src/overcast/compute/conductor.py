@@ -58,6 +58,9 @@ __all__ = ["ALLOCATION_RATIOS", "Conductor", "NoValidHost", "provider_uuid"]
 
 log = logging.getLogger("overcast.conductor")
 
+#: Nova's power_state of a stopped guest
+SHUTDOWN = 4
+
 #: Seconds after which a host's unchanged inventory is written to Placement again.
 INVENTORY_REFRESH = 300.0
 
@@ -429,9 +432,12 @@ class Conductor:
                 inst.power_state = msg.power_state
                 if msg.event:
                     if msg.vm_state:
-                        if msg.event == "resize":
-                            inst.vm_state = states.ACTIVE if inst.task_state == \
-                                "resize_reverting" else states.RESIZED
+                        if msg.event == "resize" and inst.task_state == "resize_reverting":
+                            # reverted: as it was before, running or stopped
+                            inst.vm_state = states.STOPPED \
+                                if msg.power_state == SHUTDOWN else states.ACTIVE
+                        elif msg.event == "resize":
+                            inst.vm_state = states.RESIZED
                         else:
                             inst.vm_state = msg.vm_state
                     inst.task_state = None

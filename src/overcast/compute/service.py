@@ -49,23 +49,36 @@ from overcast.compute.keypairs import KeyPairService
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort, VolumePort
 from overcast.compute.quotas import QuotaService
 from overcast.compute.server_groups import ServerGroupService
+from overcast.compute.server_password import ServerPasswords
 from overcast.compute.volumes import ServerVolumes
 from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 
+#: Nova's power_state of a stopped guest
+SHUTDOWN = 4
+
 #: The instance columns server views read (everything but secrets and internals).
 LIST_ATTRS = ("uuid", "name", "project_id", "user_id", "flavor_id", "flavor", "image_ref",
               "key_name", "user_data", "metadata_", "vm_state", "task_state", "power_state",
               "host", "availability_zone", "access_ip_v4", "access_ip_v6", "config_drive",
-              "locked", "description", "hostname", "reservation_id", "launch_index",
-              "fault", "tags", "launched_at", "terminated_at", "created_at", "updated_at")
+              "auto_disk_config", "locked", "description", "hostname", "reservation_id",
+              "launch_index", "fault", "tags", "launched_at", "terminated_at", "created_at",
+              "updated_at")
 
 #: What a listing selects first: enough to filter, page and tell whether a cached
 #: rendering of the server is still current (see `server_rows`).
 KEY_ATTRS = ("uuid", "name", "project_id", "host", "updated_at", "vm_state",
              "task_state", "power_state")
 
+
+
+def _regex(pattern: str) -> re.Pattern[str]:
+    """A filter's regular expression; one that does not compile matches literally."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return re.compile(re.escape(pattern))
 
 
 class ComputeService:
@@ -88,6 +101,7 @@ class ComputeService:
         self.volume = volume
         self.server_volumes = ServerVolumes(db, volume, self.call)
         self.events = ServerEvents(db, volume, self.call)
+        self.passwords = ServerPasswords(db)
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:
@@ -226,6 +240,7 @@ class ComputeService:
                     availability_zone=(az.split(":", 1)[0] or None) if az else None,
                     access_ip_v4=req.get("access_ip_v4"), access_ip_v6=req.get("access_ip_v6"),
                     config_drive=bool(req.get("config_drive")),
+                    auto_disk_config=bool(req.get("auto_disk_config")),
                     description=req.get("description"),
                     hostname=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]
                     or "server", reservation_id=reservation, launch_index=i,
@@ -270,15 +285,16 @@ class ComputeService:
                 q = q.where(m.Instance.updated_at >= filters["changes-since"])
             if filters.get("vm_states"):
                 q = q.where(m.Instance.vm_state.in_(filters["vm_states"]))
-            if filters.get("name"):
-                # Nova's name filter is a regular expression: filter in Python, then page.
+            if filters.get("name") or filters.get("ip") or filters.get("ip6"):
+                # Nova's name and ip filters are regular expressions: filter in Python,
+                # then page.
                 rows, _ = keyset_page(s, q, m.Instance, limit=None, marker=None, sort=sort,
                                       id_attr="uuid", as_rows=True)
-                try:
-                    rx = re.compile(filters["name"])
-                except re.error:
-                    rx = re.compile(re.escape(filters["name"]))
-                rows = [r for r in rows if rx.search(r.name)]
+                if filters.get("name"):
+                    rx = _regex(filters["name"])
+                    rows = [r for r in rows if rx.search(r.name)]
+                if filters.get("ip") or filters.get("ip6"):
+                    rows = self._ip_matches(rows, filters.get("ip"), filters.get("ip6"))
                 if marker is not None:
                     ids = [r.uuid for r in rows]
                     if marker not in ids:
@@ -295,6 +311,22 @@ class ComputeService:
                         == filters["status"]]
             return rows, more
 
+    def _ip_matches(self, rows: list[Any], ip: str | None, ip6: str | None) -> list[Any]:
+        """The rows with a fixed address the `ip` (IPv4) or `ip6` (IPv6) regular
+        expression matches from its start (Nova's `re.match`)."""
+        addrs = self.addresses([r.uuid for r in rows])
+        rx = {4: _regex(ip) if ip else None, 6: _regex(ip6) if ip6 else None}
+
+        def hit(uuid: str) -> bool:
+            for entries in addrs.get(uuid, {}).values():
+                for a in entries:
+                    pattern = rx.get(a.get("version"))
+                    if a.get("OS-EXT-IPS:type", "fixed") == "fixed" and pattern is not None \
+                            and pattern.match(a["addr"]):
+                        return True
+            return False
+        return [r for r in rows if hit(r.uuid)]
+
     def server_rows(self, uuids: list[str]) -> dict[str, Any]:
         """Full view rows (LIST_ATTRS) of these instances, by uuid."""
         out: dict[str, Any] = {}
@@ -310,7 +342,8 @@ class ComputeService:
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
-            for key in ("name", "description", "access_ip_v4", "access_ip_v6"):
+            for key in ("name", "description", "access_ip_v4", "access_ip_v6",
+                        "auto_disk_config"):
                 if key in data:
                     setattr(inst, key, data[key])
             inst.updated_at = utcnow()
@@ -412,9 +445,10 @@ class ComputeService:
             raise RuntimeError("compute has no placement service")
         return self.placement
 
-    def rebuild(self, ctx: RequestContext, uuid: str, image_ref: str, name: str | None,
-                metadata: dict[str, str] | None) -> m.Instance:
-        """Start a rebuild; returns the instance as it is now (REBUILD), for the reply."""
+    def rebuild(self, ctx: RequestContext, uuid: str, req: dict[str, Any]) -> m.Instance:
+        """Start a rebuild (`req` as schemas.rebuild gives it); returns the instance as
+        it is now (REBUILD), for the reply."""
+        image_ref, name, metadata = req["image"], req.get("name"), req.get("metadata")
         if self.image is not None:
             self.boot_image(ctx, image_ref)
         with self.db.transaction() as s:
@@ -427,6 +461,11 @@ class ComputeService:
             if metadata is not None:
                 self._check_metadata_quota(s, inst.project_id, metadata)
                 inst.metadata_ = metadata
+            for key in ("access_ip_v4", "access_ip_v6"):
+                if key in req:
+                    setattr(inst, key, req[key])
+            if req.get("auto_disk_config") is not None:
+                inst.auto_disk_config = req["auto_disk_config"]
             self.record_action(s, ctx, uuid, "rebuild", "compute_rebuild_instance")
             host, spec = inst.host, self._spec(inst)
         self.cast(f"agent.{host}", RebuildInstance(instance=spec))
@@ -534,7 +573,8 @@ class ComputeService:
 
     migration_consumer = staticmethod(migration_consumer)
 
-    def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str) -> None:
+    def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str,
+               auto_disk_config: bool | None = None) -> None:
         """Cold resize on the instance's host: the old allocations move to a migration
         consumer, the new flavor is claimed for the instance, both in Placement."""
         placement = self._placement()
@@ -587,10 +627,12 @@ class ComputeService:
                 inst = self.get_instance(s, ctx, uuid)
                 self._transition(s, inst, "resize")
                 inst.old_flavor, inst.flavor, inst.flavor_id = inst.flavor, new, flavor.id
+                if auto_disk_config is not None:
+                    inst.auto_disk_config = auto_disk_config
                 if dest != host:
                     inst.host, inst.resize_source_host = dest, host
                 self.record_action(s, ctx, uuid, "resize", "compute_resize_instance")
-                spec = self._spec(inst)
+                spec, power_on = self._spec(inst), inst.vm_state != states.STOPPED
         except (Conflict, NotFound):
             # Refused: the claim made for the new flavor is undone, once the
             # transaction is over (Placement's own would wait on its lock).
@@ -600,7 +642,7 @@ class ComputeService:
             raise
         if dest != host:
             self.cast(f"agent.{host}", CleanupInstance(uuid=uuid, destroy=False))
-        self.cast(f"agent.{dest}", ResizeInstance(instance=spec))
+        self.cast(f"agent.{dest}", ResizeInstance(instance=spec, power_on=power_on))
 
     def _resize_targets(self, source: str, zone: str | None,
                         resources: dict[str, int]) -> list[str]:
@@ -631,7 +673,9 @@ class ComputeService:
             self._check_lock(ctx, inst)
             states.check("confirmResize", uuid, inst.vm_state, inst.task_state,
                          "confirmResize")
-            inst.vm_state, inst.old_flavor = states.ACTIVE, None
+            # a server resized while stopped stays stopped (SHUTOFF), as in Nova
+            inst.vm_state = states.STOPPED if inst.power_state == SHUTDOWN else states.ACTIVE
+            inst.old_flavor = None
             source, inst.resize_source_host = inst.resize_source_host, None
             self.record_action(s, ctx, uuid, "confirmResize", "compute_confirm_resize")
             s.flush()
@@ -662,6 +706,7 @@ class ComputeService:
                 inst.resize_source_host = None
             host, project, user, spec = inst.host, inst.project_id, inst.user_id, \
                 self._spec(inst)
+            power_on = inst.power_state != SHUTDOWN
         mig, placement = self.migration_consumer(uuid), self._placement()
         placement.set_allocations({
             uuid: {"allocations": placement.get_allocations(mig), "project_id": project,
@@ -669,7 +714,7 @@ class ComputeService:
             mig: {"allocations": {}}})
         if target:
             self.cast(f"agent.{target}", CleanupInstance(uuid=uuid, destroy=True))
-        self.cast(f"agent.{host}", ResizeInstance(instance=spec))
+        self.cast(f"agent.{host}", ResizeInstance(instance=spec, power_on=power_on))
 
     def set_lock(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
         with self.db.transaction() as s:
@@ -689,7 +734,14 @@ class ComputeService:
             host = inst.host
         if host is None:
             raise Conflict(f"Instance {uuid} has no console yet.")
-        return str(self.call(f"agent.{host}", ConsoleOutput(uuid=uuid, length=length)).output)
+        if length == 0:
+            return ""
+        out = str(self.call(f"agent.{host}", ConsoleOutput(uuid=uuid, length=length)).output)
+        if length is None:
+            return out
+        # Nova's tail: the last `length` pieces of the log split at newlines, so the
+        # reply splits into exactly `length` lines (the driver may return more).
+        return "\n".join(out.split("\n")[-length:])
 
     # ------------------------------------------------------------ metadata
     def _check_metadata_quota(self, s: Session, project_id: str,

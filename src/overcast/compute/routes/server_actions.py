@@ -8,13 +8,14 @@ delegates to the service. An unknown action is a 400, as in Nova.
 
 from __future__ import annotations
 
+import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import policy, schemas
+from overcast.compute import policy, schemas, views
 from overcast.compute.routes import server_views
 from overcast.compute.routes.base import JSON_BODY, VERSIONS, Ctx, reply, router, service, version
 from overcast.kit.context import RequestContext
@@ -61,13 +62,16 @@ def _reboot(c: Call) -> Response:
 
 
 def _rebuild(c: Call) -> Response:
-    image, name, meta = schemas.rebuild(c.arg)
-    inst = service(c.request).rebuild(c.ctx, c.uuid, image, name, meta)
-    return reply(c.request, {"server": server_views.render(c.request, c.ctx, [inst])[0]}, 202)
+    req = schemas.rebuild(c.arg)
+    inst = service(c.request).rebuild(c.ctx, c.uuid, req)
+    body = views.server_action_reply(server_views.render(c.request, c.ctx, [inst])[0])
+    body["adminPass"] = c.arg.get("adminPass") or uuidlib.uuid4().hex[:12]
+    return reply(c.request, {"server": body}, 202)
 
 
 def _resize(c: Call) -> Response:
-    service(c.request).resize(c.ctx, c.uuid, schemas.resize(c.arg))
+    flavor, auto_disk = schemas.resize(c.arg)
+    service(c.request).resize(c.ctx, c.uuid, flavor, auto_disk)
     return reply(c.request, None, 202)
 
 
