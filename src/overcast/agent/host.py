@@ -70,6 +70,9 @@ POWER_ACTIONS: dict[str, tuple[str, str, int]] = {
     "unpause": ("unpause", "active", base.RUNNING),
     "suspend": ("suspend", "suspended", base.SUSPENDED),
     "resume": ("resume", "active", base.RUNNING),
+    # a soft delete stops the guest and keeps it; a restore starts it again
+    "soft_delete": ("power_off", "soft-delete", base.SHUTDOWN),
+    "restore": ("power_on", "active", base.RUNNING),
 }
 
 
@@ -271,13 +274,14 @@ class Agent:
             fmt = await self._retrying("snapshot", msg.uuid,
                                        lambda: self.driver.snapshot(msg.uuid, dest))
             ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, path=str(dest),
-                                  disk_format=fmt, request_id=msg.request_id)
+                                  disk_format=fmt, request_id=msg.request_id,
+                                  rotation=msg.rotation)
         except Exception as exc:  # noqa: BLE001 - the user must see why
             log.exception("snapshot of %s failed", msg.uuid)
             with contextlib.suppress(FileNotFoundError):
                 dest.unlink()
             ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, error=str(exc),
-                                  request_id=msg.request_id)
+                                  request_id=msg.request_id, rotation=msg.rotation)
         await self.bus.cast("conductor", ready)
 
     async def _volume(self, msg: AttachVolume | DetachVolume | ExtendAttachedVolume

@@ -201,6 +201,8 @@ class SnapshotInstance(Message):
     uuid: str = ""
     image_id: str = ""
     request_id: str = ""
+    #: a backup (createBackup): how many backups of its type to keep; -1: a snapshot
+    rotation: int = -1
 
 
 @dataclass
@@ -215,6 +217,8 @@ class SnapshotReady(Message):
     disk_format: str = ""
     error: str | None = None
     request_id: str = ""
+    #: as the SnapshotInstance said (-1: not a backup)
+    rotation: int = -1
 
 
 @dataclass

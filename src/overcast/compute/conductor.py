@@ -46,6 +46,7 @@ from overcast.bus.messages import (
 from overcast.compute import metadata, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
+from overcast.compute.backups import rotate
 from overcast.compute.hosts import provider_uuid, service_up
 from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
@@ -96,6 +97,7 @@ class Conductor:
         self.image = image
         self.audit_interval = audit_interval
         self._auditor: asyncio.Task[None] | None = None
+        self._reclaimer: asyncio.Task[None] | None = None
         #: host -> (what its last full heartbeat said, when) (see _heartbeat)
         self._last_beat: dict[str, tuple[Any, float]] = {}
 
@@ -103,12 +105,30 @@ class Conductor:
         await self.bus.subscribe("conductor", self.handle)
         await asyncio.to_thread(self._recover)
         self._auditor = asyncio.get_running_loop().create_task(self._audit_forever())
+        if self.compute.deferred.interval > 0:
+            self._reclaimer = asyncio.get_running_loop().create_task(
+                self._reclaim_forever())
 
     async def stop(self) -> None:
-        if self._auditor is not None:
-            self._auditor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._auditor
+        for task in (self._auditor, self._reclaimer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _reclaim_forever(self) -> None:
+        """Delete soft-deleted servers once their reclaim interval is over (Nova's
+        `_reclaim_queued_deletes` periodic task), checking every interval (at most
+        every minute)."""
+        every = max(1.0, min(self.compute.deferred.interval, 60.0))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                done = await asyncio.to_thread(self.compute.deferred.reclaim)
+                if done:
+                    log.info("reclaimed %d soft-deleted servers", done)
+            except Exception:  # noqa: BLE001 - the next pass tries again
+                log.exception("reclaiming soft-deleted servers failed")
 
     def audit(self) -> AuditReport:
         """Release what belongs to no live server (see compute/audit.py)."""
@@ -388,13 +408,27 @@ class Conductor:
                               msg.image_id)
         with self.db.transaction() as s:
             inst = s.get(m.Instance, msg.uuid)
-            if inst is not None and inst.task_state in ("image_snapshot",
+            if inst is not None and inst.task_state in ("image_snapshot", "image_backup",
                                                         "image_pending_upload",
                                                         "image_uploading"):
                 inst.task_state = None
             if inst is not None:
                 self._finish_event(s, msg.uuid, "Error" if error else "Success", error,
                                    msg.request_id or None)
+                owner = RequestContext(project_id=inst.project_id, user_id=inst.user_id,
+                                       roles=["member"])
+        if not error and msg.rotation >= 0 and self.image is not None and inst is not None:
+            self._rotate_backups(owner, msg)
+
+    def _rotate_backups(self, owner: RequestContext, msg: SnapshotReady) -> None:
+        """After a backup is stored: keep the newest `rotation` of its type."""
+        assert self.image is not None
+        try:
+            backup_type = self.image.lookup(INTERNAL, msg.image_id).get("backup_type")
+            if backup_type:
+                rotate(self.image, owner, msg.uuid, str(backup_type), msg.rotation)
+        except Exception:  # noqa: BLE001 - the backup itself is done
+            log.exception("backups of %s could not be rotated", msg.uuid)
 
     def _instance_state(self, msg: InstanceState) -> None:
         if msg.vm_state == states.DELETED or (msg.error and msg.event == "spawn"):

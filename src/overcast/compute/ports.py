@@ -80,6 +80,15 @@ class ImagePort(Protocol):
         """Remove a failed snapshot's image, whatever its owner."""
         ...
 
+    def list_images(self, ctx: RequestContext, params: list[tuple[str, str]], /, *,
+                    limit: int, marker: str | None) -> tuple[list[dict[str, Any]], bool]:
+        """Images the caller sees, filtered as Glance's list (properties by name)."""
+        ...
+
+    def delete(self, ctx: RequestContext, image_id: str, /) -> None:
+        """Delete an image as its owner (a backup rotated away)."""
+        ...
+
 
 class Candidate(Protocol):
     """One allocation candidate: where to claim, on which root provider."""

@@ -41,6 +41,8 @@ from overcast.bus.messages import (
 from overcast.compute import models as m
 from overcast.compute import states
 from overcast.compute.audit import migration_consumer
+from overcast.compute.backups import backup_properties
+from overcast.compute.deferred_delete import DeferredDelete
 from overcast.compute.events import ServerEvents
 from overcast.compute.flavors import FlavorService, snapshot
 from overcast.compute.hosts import HostService, host_up, provider_uuid, service_up
@@ -85,7 +87,8 @@ class ComputeService:
     def __init__(self, db: Database, bus: Bus, *, network: NetworkPort | None = None,
                  image: ImagePort | None = None,
                  placement: PlacementPort | None = None,
-                 volume: VolumePort | None = None) -> None:
+                 volume: VolumePort | None = None,
+                 reclaim_instance_interval: float = 0.0) -> None:
         self.db = db
         self.bus = bus
         #: the other services, as compute sees them (None: not running in this app)
@@ -102,6 +105,7 @@ class ComputeService:
         self.server_volumes = ServerVolumes(db, volume, self.call)
         self.events = ServerEvents(db, volume, self.call)
         self.passwords = ServerPasswords(db)
+        self.deferred = DeferredDelete(self, reclaim_instance_interval)
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:
@@ -368,11 +372,20 @@ class ComputeService:
         return new_task
 
     def delete_server(self, ctx: RequestContext, uuid: str) -> None:
+        """DELETE /servers/{id}: a soft delete when deletes are deferred
+        (`deferred_delete`), else at once."""
+        if not self.deferred.soft_delete(ctx, uuid):
+            self.delete_now(ctx, uuid, "delete")
+
+    def delete_now(self, ctx: RequestContext, uuid: str, action: str) -> None:
+        """Delete the server now (`action`: delete or forceDelete, whose legal states
+        differ)."""
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
-            states.check("delete", uuid, inst.vm_state, inst.task_state)
-            self.record_action(s, ctx, uuid, "delete", "compute_terminate_instance")
+            states.check(action, uuid, inst.vm_state, inst.task_state)
+            self.record_action(s, ctx, uuid, "delete" if action == "delete" else
+                               "forceDelete", "compute_terminate_instance")
             local = inst.host is None or not host_up(s, inst.host)
             if local:
                 # Never placed, or its host is gone: deleted here, as Nova does, in
@@ -472,17 +485,21 @@ class ComputeService:
         return inst
 
     def create_image(self, ctx: RequestContext, uuid: str, name: str,
-                     metadata: dict[str, str]) -> str:
+                     metadata: dict[str, str], backup: tuple[str, int] | None = None) -> str:
         """createImage: a private snapshot image, filled by the instance's host (or,
-        for a volume-backed server, snapshots of its volumes the image maps)."""
+        for a volume-backed server, snapshots of its volumes the image maps).
+        createBackup too, with `backup` (its type and rotation; see `backups`)."""
         if self.image is None:
             raise Conflict("Snapshots need the image service, which is not running.")
+        action = "createImage" if backup is None else "createBackup"
         with self.db.session() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
-            states.check("createImage", uuid, inst.vm_state, inst.task_state)
+            states.check(action, uuid, inst.vm_state, inst.task_state)
             base_ref, flavor = inst.image_ref, dict(inst.flavor)
         if self.server_volumes.root_volume(uuid) is not None:
+            if backup is not None:
+                raise BadRequest("Backup is not supported for volume-backed instances.")
             return self._snapshot_volume_backed(ctx, uuid, name, metadata)
         props: dict[str, Any] = {}
         # a container's snapshot is a root file system tarball, as its image was
@@ -510,6 +527,7 @@ class ComputeService:
         props.update({"name": name, "visibility": "private",
                       "container_format": container_format,
                       "image_type": "snapshot", "instance_uuid": uuid,
+                      **(backup_properties(backup[0]) if backup else {}),
                       "base_image_ref": base_ref or "", "user_id": ctx.user_id or "",
                       "owner_project_name": ctx.project_name or "",
                       "owner_user_name": ctx.user_name or "",
@@ -518,15 +536,17 @@ class ComputeService:
         try:
             with self.db.transaction() as s:
                 inst = self.get_instance(s, ctx, uuid)
-                self._transition(s, inst, "createImage")
-                self.record_action(s, ctx, uuid, "createImage", "compute_snapshot_instance")
+                self._transition(s, inst, action)
+                self.record_action(s, ctx, uuid, action, "compute_snapshot_instance"
+                                   if backup is None else "compute_backup_instance")
                 host = inst.host
         except (Conflict, NotFound):
             # Refused: the image made for it goes, once the transaction is over.
             self.image.discard(image["id"])
             raise
         self.cast(f"agent.{host}", SnapshotInstance(uuid=uuid, image_id=image["id"],
-                                                    request_id=ctx.request_id))
+                                                    request_id=ctx.request_id,
+                                                    rotation=backup[1] if backup else -1))
         return str(image["id"])
 
     def _snapshot_volume_backed(self, ctx: RequestContext, uuid: str, name: str,

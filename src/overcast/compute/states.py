@@ -8,6 +8,7 @@ from overcast.kit.errors import Conflict
 ACTIVE, BUILDING, STOPPED, PAUSED, SUSPENDED = "active", "building", "stopped", "paused", \
     "suspended"
 RESIZED, ERROR, DELETED = "resized", "error", "deleted"
+SOFT_DELETED = "soft-delete"
 
 _TASK_STATUS = {
     "rebooting": "REBOOT", "reboot_pending": "REBOOT", "reboot_started": "REBOOT",
@@ -54,6 +55,13 @@ ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str | None, ...], str | None]] =
     "confirmResize": ((RESIZED,), (None,), None),
     "revertResize": ((RESIZED,), (None,), "resize_reverting"),
     "createImage": ((ACTIVE, STOPPED, PAUSED, SUSPENDED), (None,), "image_snapshot"),
+    "createBackup": ((ACTIVE, STOPPED, PAUSED, SUSPENDED), (None,), "image_backup"),
+    # a soft delete (reclaim_instance_interval set) and what undoes or ends it early
+    "soft_delete": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR, "shelved",
+                     "shelved_offloaded", "rescued"), (None,), "soft-deleting"),
+    "restore": ((SOFT_DELETED,), (None,), "restoring"),
+    "forceDelete": ((ACTIVE, BUILDING, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR, "shelved",
+                     "shelved_offloaded", SOFT_DELETED, "rescued"), (None,), "deleting"),
     "delete": ((ACTIVE, BUILDING, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR, "shelved",
                 "shelved_offloaded", "soft-delete", "rescued"),
                (None, "scheduling", "spawning", "networking", "block_device_mapping",

@@ -9,42 +9,19 @@ delegates to the service. An unknown action is a 400, as in Nova.
 from __future__ import annotations
 
 import uuid as uuidlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request, Response
 
 from overcast.compute import policy, schemas, views
-from overcast.compute.routes import server_views
+from overcast.compute.routes import create_backup, deferred_delete, server_views
+from overcast.compute.routes.actions import Action, Call, Handler
 from overcast.compute.routes.base import JSON_BODY, VERSIONS, Ctx, reply, router, service, version
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest
 from overcast.kit.schema import accepts
 
 routes = router()
-
-
-@dataclass(frozen=True)
-class Call:
-    """One action request: who asks, on which server, with which argument."""
-
-    request: Request
-    ctx: RequestContext
-    uuid: str
-    name: str
-    arg: Any
-
-
-Handler = Callable[[Call], Response]
-
-
-@dataclass(frozen=True)
-class Action:
-    handler: Handler
-    #: the lowest microversion with this action (None: every version)
-    min_version: str | None = None
-    admin: bool = False
 
 
 def _power(action: str, label: str) -> Handler:
@@ -123,6 +100,8 @@ ACTIONS: dict[str, Action] = {
     "removeSecurityGroup": Action(_security_group),
     "lock": Action(_lock), "unlock": Action(_lock),
     "os-getConsoleOutput": Action(_console_output),
+    # the actions with modules of their own
+    **create_backup.ACTIONS, **deferred_delete.ACTIONS,
 }
 
 
