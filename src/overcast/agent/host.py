@@ -46,6 +46,7 @@ from overcast.bus.messages import (
     RebuildInstance,
     ResizeInstance,
     Resync,
+    ShelveInstance,
     SnapshotInstance,
     SnapshotReady,
     SpawnInstance,
@@ -73,6 +74,8 @@ POWER_ACTIONS: dict[str, tuple[str, str, int]] = {
     # a soft delete stops the guest and keeps it; a restore starts it again
     "soft_delete": ("power_off", "soft-delete", base.SHUTDOWN),
     "restore": ("power_on", "active", base.RUNNING),
+    # unshelving a server still on its host (not offloaded) starts it
+    "unshelve": ("power_on", "active", base.RUNNING),
 }
 
 
@@ -175,6 +178,9 @@ class Agent:
         if isinstance(msg, SnapshotInstance):
             asyncio.create_task(self._snapshot(msg))
             return None
+        if isinstance(msg, ShelveInstance):
+            asyncio.create_task(self._shelve(msg))
+            return None
         if isinstance(msg, ConsoleOutput):
             return ConsoleOutputReply(
                 output=await self.driver.console_output(msg.uuid, msg.length))
@@ -264,7 +270,8 @@ class Agent:
         except Exception:  # noqa: BLE001 - the reconciler retries removals
             log.exception("cleanup of %s on %s failed", msg.uuid, self.host)
 
-    async def _snapshot(self, msg: SnapshotInstance) -> None:
+    async def _snapshot(self, msg: SnapshotInstance) -> bool:
+        """Write the disk out and report it (SnapshotReady); whether it worked."""
         # The file is read by the control plane (same machine in the all-in-one
         # cloud); the conductor removes it once the image service has it.
         scratch = Path(tempfile.gettempdir()) / "overcast-snapshots"
@@ -283,6 +290,35 @@ class Agent:
             ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, error=str(exc),
                                   request_id=msg.request_id, rotation=msg.rotation)
         await self.bus.cast("conductor", ready)
+        return ready.error is None
+
+    async def _shelve(self, msg: ShelveInstance) -> None:
+        """Stop, snapshot (when asked), remove (offload); report the outcome. The
+        snapshot is reported first, so its image is being stored before the server
+        says it is shelved (an unshelve spawns from it)."""
+        try:
+            await self._retrying("power_off", msg.uuid,
+                                 lambda: self.driver.power_off(msg.uuid))
+            if msg.image_id and not await self._snapshot(SnapshotInstance(
+                    uuid=msg.uuid, image_id=msg.image_id, request_id=msg.request_id)):
+                raise DriverError(f"the snapshot of {msg.uuid} to shelve it failed")
+            if msg.offload:
+                await self._retrying("destroy", msg.uuid,
+                                     lambda: self.driver.destroy(msg.uuid))
+                await self.report(msg.uuid, "shelved_offloaded", base.NOSTATE,
+                                  event="shelve", request_id=msg.request_id)
+            else:
+                power = await self.driver.get_info(msg.uuid)
+                await self.report(msg.uuid, "shelved", power, event="shelve",
+                                  request_id=msg.request_id)
+        except Exception as exc:  # noqa: BLE001 - the user must see why
+            log.exception("shelve of %s failed", msg.uuid)
+            try:
+                power = await self.driver.get_info(msg.uuid)
+            except Exception:  # noqa: BLE001
+                power = base.NOSTATE
+            await self.report(msg.uuid, "", power, event="shelve", error=str(exc),
+                              request_id=msg.request_id)
 
     async def _volume(self, msg: AttachVolume | DetachVolume | ExtendAttachedVolume
                       ) -> VolumeAttachReply:

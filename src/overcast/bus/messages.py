@@ -183,6 +183,21 @@ class ResizeInstance(Message):
 
 
 @dataclass
+class ShelveInstance(Message):
+    """Control plane -> agent: shelve the instance (legal in vm_states active, stopped,
+    paused, suspended; and shelved, to offload it): stop it, write its disk out as
+    image `image_id` when there is one (a SnapshotReady follows, before the state), and
+    with `offload` remove it from the host. Reported as InstanceState event "shelve",
+    vm_state shelved or shelved_offloaded."""
+
+    kind: ClassVar[str] = "shelve_instance"
+    uuid: str = ""
+    image_id: str = ""
+    offload: bool = True
+    request_id: str = ""
+
+
+@dataclass
 class CleanupInstance(Message):
     """Control plane -> agent: a copy of an instance this host no longer runs (the
     source or target of a resize): power it off (destroy False) or remove it. Reports

@@ -51,6 +51,7 @@ from overcast.compute.hosts import provider_uuid, service_up
 from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
 from overcast.compute.service import ComputeService
+from overcast.compute.shelve import SHELVED_OFFLOADED, forget_shelved_image, shelved_image_id
 from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import Conflict
@@ -174,8 +175,9 @@ class Conductor:
             log.exception("could not recover volume attachments")
         with self.db.session() as s:
             pending = list(s.scalars(select(m.Instance.uuid).where(
-                m.Instance.deleted.is_(False), m.Instance.vm_state == states.BUILDING,
-                m.Instance.host.is_(None))))
+                m.Instance.deleted.is_(False), m.Instance.host.is_(None),
+                (m.Instance.vm_state == states.BUILDING) |
+                (m.Instance.task_state == "unshelving"))))
         for uuid in pending:
             self._schedule_one(uuid)
 
@@ -189,7 +191,7 @@ class Conductor:
         with self.db.session() as s:
             inst = s.get(m.Instance, uuid)
             if inst is None or inst.deleted or inst.host is not None or \
-                    inst.vm_state != states.BUILDING:
+                    not (inst.vm_state == states.BUILDING or inst.task_state == "unshelving"):
                 return
             flavor = dict(inst.flavor)
             project_id, user_id = inst.project_id, inst.user_id
@@ -281,7 +283,13 @@ class Conductor:
             inst.availability_zone = zone
             inst.task_state = "spawning"
             inst.updated_at = utcnow()
-            return self.spec(inst), inst.requested_networks, inst.project_id
+            spec = self.spec(inst)
+            shelved_image = shelved_image_id(inst)
+            if shelved_image and self.image is not None:
+                # unshelving: the server comes back from the image its shelve wrote
+                spec.image_ref = shelved_image
+                spec.image = self.image.lookup(INTERNAL, shelved_image)
+            return spec, inst.requested_networks, inst.project_id
 
     def _image_kind(self, image_ref: str) -> str:
         """"container" for OCI images (container_format docker), "vm" for the rest,
@@ -447,10 +455,16 @@ class Conductor:
                     m.Instance.uuid == msg.uuid, m.Instance.deleted.is_(False)))
             if power is None or power == msg.power_state:
                 return
+        offloaded = unshelved_image = None
         with self.db.transaction() as s:
             inst = s.get(m.Instance, msg.uuid)
             if inst is None or inst.deleted:
                 return
+            if msg.event == "shelve" and msg.vm_state == SHELVED_OFFLOADED and not msg.error:
+                # off its host: what it held there is given back (its ports stay)
+                offloaded, inst.host = inst.host, None
+            if msg.event == "spawn" and not msg.error:
+                unshelved_image = forget_shelved_image(inst)
             if msg.vm_state == states.DELETED:
                 finish_delete(s, inst)
                 self._finish_event(s, msg.uuid, "Success", None)
@@ -480,6 +494,11 @@ class Conductor:
                     self._finish_event(s, msg.uuid, "Error" if msg.error else "Success",
                                        msg.error, msg.request_id or None)
             inst.updated_at = utcnow()
+        if offloaded:
+            self.placement.release(msg.uuid)
+        if unshelved_image and self.image is not None:
+            with contextlib.suppress(Exception):  # gone already: nothing to do
+                self.image.discard(unshelved_image)
 
     def _heartbeat(self, msg: HostHeartbeat) -> None:
         res = msg.resources

@@ -52,6 +52,7 @@ from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort, Volume
 from overcast.compute.quotas import QuotaService
 from overcast.compute.server_groups import ServerGroupService
 from overcast.compute.server_password import ServerPasswords
+from overcast.compute.shelve import Shelving, forget_shelved_image
 from overcast.compute.volumes import ServerVolumes
 from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
@@ -88,7 +89,8 @@ class ComputeService:
                  image: ImagePort | None = None,
                  placement: PlacementPort | None = None,
                  volume: VolumePort | None = None,
-                 reclaim_instance_interval: float = 0.0) -> None:
+                 reclaim_instance_interval: float = 0.0,
+                 shelved_offload_time: float = 0.0) -> None:
         self.db = db
         self.bus = bus
         #: the other services, as compute sees them (None: not running in this app)
@@ -106,6 +108,7 @@ class ComputeService:
         self.events = ServerEvents(db, volume, self.call)
         self.passwords = ServerPasswords(db)
         self.deferred = DeferredDelete(self, reclaim_instance_interval)
+        self.shelving = Shelving(self, shelved_offload_time)
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:
@@ -386,6 +389,7 @@ class ComputeService:
             states.check(action, uuid, inst.vm_state, inst.task_state)
             self.record_action(s, ctx, uuid, "delete" if action == "delete" else
                                "forceDelete", "compute_terminate_instance")
+            shelved_image = forget_shelved_image(inst)  # deleted with it, as Nova does
             local = inst.host is None or not host_up(s, inst.host)
             if local:
                 # Never placed, or its host is gone: deleted here, as Nova does, in
@@ -398,6 +402,8 @@ class ComputeService:
                 inst.task_state = "deleting"
                 inst.updated_at = utcnow()
             host = inst.host
+        if shelved_image and self.image is not None:
+            self.image.discard(shelved_image)
         if local:
             self.release(uuid)
         else:
@@ -496,11 +502,38 @@ class ComputeService:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
             states.check(action, uuid, inst.vm_state, inst.task_state)
-            base_ref, flavor = inst.image_ref, dict(inst.flavor)
         if self.server_volumes.root_volume(uuid) is not None:
             if backup is not None:
                 raise BadRequest("Backup is not supported for volume-backed instances.")
             return self._snapshot_volume_backed(ctx, uuid, name, metadata)
+        image_id = self.snapshot_image(ctx, uuid, name, metadata,
+                                       backup_properties(backup[0]) if backup else None)
+        try:
+            with self.db.transaction() as s:
+                inst = self.get_instance(s, ctx, uuid)
+                self._transition(s, inst, action)
+                self.record_action(s, ctx, uuid, action, "compute_snapshot_instance"
+                                   if backup is None else "compute_backup_instance")
+                host = inst.host
+        except (Conflict, NotFound):
+            # Refused: the image made for it goes, once the transaction is over.
+            self.image.discard(image_id)
+            raise
+        self.cast(f"agent.{host}", SnapshotInstance(uuid=uuid, image_id=image_id,
+                                                    request_id=ctx.request_id,
+                                                    rotation=backup[1] if backup else -1))
+        return image_id
+
+    def snapshot_image(self, ctx: RequestContext, uuid: str, name: str,
+                       metadata: dict[str, str] | None = None,
+                       extra: dict[str, str] | None = None) -> str:
+        """A new (queued) private image for a snapshot of the server's disk (createImage,
+        createBackup with its `extra` properties, shelve), with the properties Nova
+        gives it: its boot image's, then `metadata`, then Nova's own."""
+        assert self.image is not None
+        with self.db.session() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            base_ref, flavor = inst.image_ref, dict(inst.flavor)
         props: dict[str, Any] = {}
         # a container's snapshot is a root file system tarball, as its image was
         container_format = "bare"
@@ -523,31 +556,15 @@ class ComputeService:
                 container_format = "docker"
             if base.get("min_ram"):
                 props["min_ram"] = base["min_ram"]
-        props.update(metadata)
+        props.update(metadata or {})
         props.update({"name": name, "visibility": "private",
                       "container_format": container_format,
-                      "image_type": "snapshot", "instance_uuid": uuid,
-                      **(backup_properties(backup[0]) if backup else {}),
+                      "image_type": "snapshot", "instance_uuid": uuid, **(extra or {}),
                       "base_image_ref": base_ref or "", "user_id": ctx.user_id or "",
                       "owner_project_name": ctx.project_name or "",
                       "owner_user_name": ctx.user_name or "",
                       "min_disk": int(flavor.get("disk") or 0)})
-        image = self.image.create(ctx, props)
-        try:
-            with self.db.transaction() as s:
-                inst = self.get_instance(s, ctx, uuid)
-                self._transition(s, inst, action)
-                self.record_action(s, ctx, uuid, action, "compute_snapshot_instance"
-                                   if backup is None else "compute_backup_instance")
-                host = inst.host
-        except (Conflict, NotFound):
-            # Refused: the image made for it goes, once the transaction is over.
-            self.image.discard(image["id"])
-            raise
-        self.cast(f"agent.{host}", SnapshotInstance(uuid=uuid, image_id=image["id"],
-                                                    request_id=ctx.request_id,
-                                                    rotation=backup[1] if backup else -1))
-        return str(image["id"])
+        return str(self.image.create(ctx, props)["id"])
 
     def _snapshot_volume_backed(self, ctx: RequestContext, uuid: str, name: str,
                                 metadata: dict[str, str]) -> str:

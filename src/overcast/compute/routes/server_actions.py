@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from overcast.compute import policy, schemas, views
-from overcast.compute.routes import create_backup, deferred_delete, server_views
+from overcast.compute.routes import create_backup, deferred_delete, server_views, shelve
 from overcast.compute.routes.actions import Action, Call, Handler
 from overcast.compute.routes.base import JSON_BODY, VERSIONS, Ctx, reply, router, service, version
 from overcast.kit.context import RequestContext
@@ -101,7 +101,7 @@ ACTIONS: dict[str, Action] = {
     "lock": Action(_lock), "unlock": Action(_lock),
     "os-getConsoleOutput": Action(_console_output),
     # the actions with modules of their own
-    **create_backup.ACTIONS, **deferred_delete.ACTIONS,
+    **create_backup.ACTIONS, **deferred_delete.ACTIONS, **shelve.ACTIONS,
 }
 
 
