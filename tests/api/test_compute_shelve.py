@@ -102,21 +102,29 @@ def test_shelve_and_unshelve_answers(cloud: Cloud) -> None:
 def test_shelved_server_kept_on_its_host_until_shelve_offload(tmp_path: Any) -> None:
     """With shelved_offload_time not 0 a shelved server stays on its host, stopped
     (SHELVED); unshelve starts it there; shelveOffload (admin only) takes it off."""
-    for c in _cloud(tmp_path, shelved_offload_time=-1):
-        owner = c.make_project_user()["headers"]
-        sid = _active(c, owner, "kept")
-        host = server(c, c.admin(), sid)["OS-EXT-SRV-ATTR:host"]
-        assert act(c, owner, sid, {"shelve": None}).status_code == 202
-        body = wait_status(c, owner, sid, "SHELVED")
-        assert body["OS-EXT-STS:power_state"] == 4
-        assert act(c, owner, sid, {"unshelve": None}).status_code == 202
-        wait_status(c, owner, sid, "ACTIVE")
-        assert server(c, c.admin(), sid)["OS-EXT-SRV-ATTR:host"] == host
-        wait(lambda: _images(c, owner, "kept-shelved") == [])
+    gen = _cloud(tmp_path, shelved_offload_time=-1)
+    c = next(gen)
+    try:
+        _kept_on_host(c)
+    finally:
+        gen.close()
 
-        assert act(c, owner, sid, {"shelve": None}).status_code == 202
-        wait_status(c, owner, sid, "SHELVED")
-        assert act(c, owner, sid, {"shelveOffload": None}).status_code == 403
-        assert act(c, c.admin(), sid, {"shelveOffload": None}).status_code == 202
-        body = wait_status(c, owner, sid, "SHELVED_OFFLOADED")
-        assert server(c, c.admin(), sid)["OS-EXT-SRV-ATTR:host"] is None
+
+def _kept_on_host(c: Cloud) -> None:
+    owner = c.make_project_user()["headers"]
+    sid = _active(c, owner, "kept")
+    host = server(c, c.admin(), sid)["OS-EXT-SRV-ATTR:host"]
+    assert act(c, owner, sid, {"shelve": None}).status_code == 202
+    body = wait_status(c, owner, sid, "SHELVED")
+    assert body["OS-EXT-STS:power_state"] == 4
+    assert act(c, owner, sid, {"unshelve": None}).status_code == 202
+    wait_status(c, owner, sid, "ACTIVE")
+    assert server(c, c.admin(), sid)["OS-EXT-SRV-ATTR:host"] == host
+    wait(lambda: _images(c, owner, "kept-shelved") == [])
+
+    assert act(c, owner, sid, {"shelve": None}).status_code == 202
+    wait_status(c, owner, sid, "SHELVED")
+    assert act(c, owner, sid, {"shelveOffload": None}).status_code == 403
+    assert act(c, c.admin(), sid, {"shelveOffload": None}).status_code == 202
+    body = wait_status(c, owner, sid, "SHELVED_OFFLOADED")
+    assert server(c, c.admin(), sid)["OS-EXT-SRV-ATTR:host"] is None
