@@ -46,6 +46,8 @@ from overcast.bus.messages import (
     RebuildInstance,
     ResizeInstance,
     Resync,
+    SetAdminPassword,
+    SetAdminPasswordReply,
     ShelveInstance,
     SnapshotInstance,
     SnapshotReady,
@@ -76,6 +78,8 @@ POWER_ACTIONS: dict[str, tuple[str, str, int]] = {
     "restore": ("power_on", "active", base.RUNNING),
     # unshelving a server still on its host (not offloaded) starts it
     "unshelve": ("power_on", "active", base.RUNNING),
+    "rescue": ("rescue", "rescued", base.RUNNING),
+    "unrescue": ("unrescue", "active", base.RUNNING),
 }
 
 
@@ -140,7 +144,8 @@ class Agent:
     async def heartbeat(self) -> None:
         await self.bus.cast("conductor", HostHeartbeat(
             host=self.host, driver=self.driver.name, resources=self.driver.host_resources(),
-            instances=await self.driver.list_instances()))
+            instances=await self.driver.list_instances(),
+            capabilities=sorted(self.driver.capabilities)))
 
     async def report(self, uuid: str, vm_state: str, power_state: int, *,
                      event: str | None = None, error: str | None = None,
@@ -181,6 +186,12 @@ class Agent:
         if isinstance(msg, ShelveInstance):
             asyncio.create_task(self._shelve(msg))
             return None
+        if isinstance(msg, SetAdminPassword):
+            try:
+                await self.driver.set_admin_password(msg.uuid, msg.password)
+            except Exception as exc:  # noqa: BLE001 - the caller must hear why
+                return SetAdminPasswordReply(ok=False, error=str(exc))
+            return SetAdminPasswordReply(ok=True)
         if isinstance(msg, ConsoleOutput):
             return ConsoleOutputReply(
                 output=await self.driver.console_output(msg.uuid, msg.length))
@@ -361,6 +372,8 @@ class Agent:
             if method == "reboot":
                 await self._retrying(msg.action, msg.uuid,
                                      lambda: fn(msg.uuid, hard=msg.action == "reboot_hard"))
+            elif method == "rescue":
+                await self._retrying(msg.action, msg.uuid, lambda: fn(msg.uuid, msg.image_ref))
             else:
                 await self._retrying(msg.action, msg.uuid, lambda: fn(msg.uuid))
             power = await self.driver.get_info(msg.uuid)

@@ -157,12 +157,33 @@ class DeleteInstance(Message):
 
 @dataclass
 class PowerAction(Message):
-    """stop, start, reboot_soft, reboot_hard, pause, unpause, suspend, resume."""
+    """stop, start, reboot_soft, reboot_hard, pause, unpause, suspend, resume,
+    soft_delete, restore, unshelve, rescue (from `image_ref`), unrescue."""
 
     kind: ClassVar[str] = "power_action"
     uuid: str = ""
     action: str = ""
     request_id: str = ""
+    image_ref: str = ""
+
+
+@dataclass
+class SetAdminPasswordReply(Message):
+    """Agent -> caller of SetAdminPassword: whether the guest took it, why not."""
+
+    kind: ClassVar[str] = "set_admin_password_reply"
+    ok: bool = False
+    error: str | None = None
+
+
+@dataclass
+class SetAdminPassword(Message):
+    """Control plane -> agent (call): set a running guest's administrator password."""
+
+    kind: ClassVar[str] = "set_admin_password"
+    reply_type: ClassVar[type[Message] | None] = SetAdminPasswordReply
+    uuid: str = ""
+    password: str = ""
 
 
 @dataclass
@@ -330,6 +351,8 @@ class HostHeartbeat(Message):
     driver: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
     instances: list[str] = field(default_factory=list)
+    #: what the host's driver can do (Driver.capabilities): the API refuses the rest
+    capabilities: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -501,7 +501,8 @@ class Conductor:
                 self.image.discard(unshelved_image)
 
     def _heartbeat(self, msg: HostHeartbeat) -> None:
-        res = msg.resources
+        # what the host's driver can do is kept with its resources (`host_can`)
+        res = {**msg.resources, "capabilities": sorted(msg.capabilities)}
         # Most heartbeats only say "still here": with the same driver and resources
         # as last time, touch last_seen_at and leave Placement alone (pushed again
         # every few minutes anyway, in case someone changed it behind our back).

@@ -40,6 +40,7 @@ from overcast.bus.messages import (
 )
 from overcast.compute import models as m
 from overcast.compute import states
+from overcast.compute.admin_password import AdminPasswords
 from overcast.compute.audit import migration_consumer
 from overcast.compute.backups import backup_properties
 from overcast.compute.deferred_delete import DeferredDelete
@@ -50,6 +51,7 @@ from overcast.compute.instances import finish_delete, instance_spec
 from overcast.compute.keypairs import KeyPairService
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort, VolumePort
 from overcast.compute.quotas import QuotaService
+from overcast.compute.rescue import Rescues
 from overcast.compute.server_groups import ServerGroupService
 from overcast.compute.server_password import ServerPasswords
 from overcast.compute.shelve import Shelving, forget_shelved_image
@@ -109,6 +111,8 @@ class ComputeService:
         self.passwords = ServerPasswords(db)
         self.deferred = DeferredDelete(self, reclaim_instance_interval)
         self.shelving = Shelving(self, shelved_offload_time)
+        self.rescues = Rescues(self)
+        self.admin_passwords = AdminPasswords(self)
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:

@@ -30,12 +30,17 @@ class FakeInstance:
     volumes: dict[str, str] = field(default_factory=dict)
     #: the size in bytes the guest sees of each attached volume once it was extended
     volume_sizes: dict[str, int] = field(default_factory=dict)
+    #: the rescue image it runs from while rescued ("" when not rescued)
+    rescue_image: str = ""
+    #: the administrator password last set in the guest
+    admin_password: str | None = None
 
 
 class FakeDriver(Driver):
     name = "fake"
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
-                              "console_output", "snapshot", "volume_attach"})
+                              "console_output", "snapshot", "volume_attach", "rescue",
+                              "set_admin_password"})
 
     def __init__(self, host: str = "fake-host", *, vcpus: int = 32, memory_mb: int = 131072,
                  disk_gb: int = 2048, spawn_latency: float = 0.0,
@@ -132,6 +137,32 @@ class FakeDriver(Driver):
     async def resume(self, uuid: str) -> None:
         self._get(uuid).power_state = base.RUNNING
         self._save()
+
+    async def rescue(self, uuid: str, image_ref: str) -> None:
+        """Boot the instance from the rescue image `image_ref`, its own disk attached as
+        a second disk; RUNNING after. (Here: remembered, and said on the console.)"""
+        inst = self._get(uuid)
+        inst.rescue_image = image_ref or inst.spec.image_ref
+        inst.console.append(f"rescue: booting {inst.rescue_image}, own disk on /dev/vdb")
+        inst.console += _boot_log(inst.spec)
+        inst.power_state = base.RUNNING
+        self._save()
+
+    async def unrescue(self, uuid: str) -> None:
+        """Boot from its own disk again; RUNNING after."""
+        inst = self._get(uuid)
+        inst.rescue_image = ""
+        inst.console += _boot_log(inst.spec)
+        inst.power_state = base.RUNNING
+        self._save()
+
+    async def set_admin_password(self, uuid: str, password: str) -> None:
+        """Set the guest's administrator password through its agent (here:
+        remembered). PermanentError when the guest is not running."""
+        inst = self._get(uuid)
+        if inst.power_state != base.RUNNING:
+            raise PermanentError(f"instance {uuid} is not running")
+        inst.admin_password = password
 
     async def get_info(self, uuid: str) -> int:
         """The power state read back from the hypervisor, never assumed."""

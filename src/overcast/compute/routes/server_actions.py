@@ -14,7 +14,14 @@ from typing import Any
 from fastapi import Request, Response
 
 from overcast.compute import policy, schemas, views
-from overcast.compute.routes import create_backup, deferred_delete, server_views, shelve
+from overcast.compute.routes import (
+    admin_password,
+    create_backup,
+    deferred_delete,
+    rescue,
+    server_views,
+    shelve,
+)
 from overcast.compute.routes.actions import Action, Call, Handler
 from overcast.compute.routes.base import JSON_BODY, VERSIONS, Ctx, reply, router, service, version
 from overcast.kit.context import RequestContext
@@ -102,6 +109,7 @@ ACTIONS: dict[str, Action] = {
     "os-getConsoleOutput": Action(_console_output),
     # the actions with modules of their own
     **create_backup.ACTIONS, **deferred_delete.ACTIONS, **shelve.ACTIONS,
+    **rescue.ACTIONS, **admin_password.ACTIONS,
 }
 
 
