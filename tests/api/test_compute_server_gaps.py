@@ -166,3 +166,31 @@ def test_unknown_server_password_is_404(nova: Cloud) -> None:  # noqa: F811
                         headers=h(nova.admin()))
     assert r.status_code == 404
     assert "could not be found" in nova_error(r, "itemNotFound")
+
+
+def test_server_tags_from_2_26(nova: Cloud) -> None:  # noqa: F811
+    """`/servers/{id}/tags` was advertised (2.26) but not served: add (201 then 204),
+    check (204/404), list, replace, delete one and all; 404 before 2.26; invalid tags
+    and more than 50 are 400."""
+    hd = nova.admin()
+    sid = _active(nova, hd, "tagged")
+    url = f"{C}/servers/{sid}/tags"
+    v = h(hd, "2.26")
+    assert nova.client.get(url, headers=h(hd, "2.25")).status_code == 404
+    r = nova.client.put(f"{url}/red", headers=v)
+    assert r.status_code == 201 and r.headers["Location"].endswith(f"/servers/{sid}/tags/red")
+    assert nova.client.put(f"{url}/red", headers=v).status_code == 204
+    assert nova.client.get(f"{url}/red", headers=v).status_code == 204
+    assert nova.client.get(f"{url}/blue", headers=v).status_code == 404
+    assert nova.client.get(url, headers=v).json() == {"tags": ["red"]}
+    r = nova.client.put(url, headers=v, json={"tags": ["a", "b", "c"]})
+    assert r.status_code == 200 and r.json() == {"tags": ["a", "b", "c"]}
+    assert server(nova, hd, sid)["tags"] == ["a", "b", "c"]
+    assert nova.client.delete(f"{url}/b", headers=v).status_code == 204
+    assert nova.client.delete(f"{url}/b", headers=v).status_code == 404
+    assert nova.client.get(url, headers=v).json() == {"tags": ["a", "c"]}
+    assert nova.client.delete(url, headers=v).status_code == 204
+    assert nova.client.get(url, headers=v).json() == {"tags": []}
+    assert nova.client.put(f"{url}/a,b", headers=v).status_code == 400
+    r = nova.client.put(url, headers=v, json={"tags": [str(i) for i in range(51)]})
+    assert r.status_code == 400

@@ -23,6 +23,7 @@ from overcast.compute.routes import (
     server_external_events,
     server_groups,
     server_password,
+    server_tags,
     servers,
     volume_attachments,
     volume_proxies,
@@ -64,7 +65,7 @@ def version(request: Request) -> Response:
 ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
            volume_attachments.routes, server_external_events.routes,
-           volume_proxies.routes, server_password.routes]
+           volume_proxies.routes, server_password.routes, server_tags.routes]
 
 
 def setup(app: FastAPI) -> None:

@@ -54,6 +54,7 @@ from overcast.compute.quotas import QuotaService
 from overcast.compute.rescue import Rescues
 from overcast.compute.server_groups import ServerGroupService
 from overcast.compute.server_password import ServerPasswords
+from overcast.compute.server_tags import ServerTags
 from overcast.compute.shelve import Shelving, forget_shelved_image
 from overcast.compute.volumes import ServerVolumes
 from overcast.db import Database, utcnow
@@ -109,6 +110,7 @@ class ComputeService:
         self.server_volumes = ServerVolumes(db, volume, self.call)
         self.events = ServerEvents(db, volume, self.call)
         self.passwords = ServerPasswords(db)
+        self.tags = ServerTags(db)
         self.deferred = DeferredDelete(self, reclaim_instance_interval)
         self.shelving = Shelving(self, shelved_offload_time)
         self.rescues = Rescues(self)
