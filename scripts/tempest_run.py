@@ -51,7 +51,7 @@ COMPUTE_FEATURES: dict[str, bool] = {
     "console_output": True, "disk_config": True,
     # every driver shelves (power off, snapshot, destroy, spawn again)
     "shelve": True, "shelve_migrate": False, "rescue": True, "stable_rescue": False,
-    "interface_attach": False, "change_password": True, "personality": False,
+    "interface_attach": False, "change_password": True, "personality": True,
     "cold_migration": False, "live_migration": False, "vnc_console": False,
     "spice_console": False, "serial_console": False, "swap_volume": False,
     "volume_multiattach": False, "attach_encrypted_volume": False,

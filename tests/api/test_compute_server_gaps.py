@@ -194,3 +194,53 @@ def test_server_tags_from_2_26(nova: Cloud) -> None:  # noqa: F811
     assert nova.client.put(f"{url}/a,b", headers=v).status_code == 400
     r = nova.client.put(url, headers=v, json={"tags": [str(i) for i in range(51)]})
     assert r.status_code == 400
+
+
+def test_personality_files_reach_the_config_drive(nova: Cloud, tmp_path: Any  # noqa: F811
+                                                  ) -> None:
+    """Personality files (to 2.56) were accepted and dropped. They are now in the
+    config drive's documents (meta_data.json `files`, openstack/content/NNNN), replaced
+    on a rebuild that gives some, and over the project's quotas a 403 as in Nova."""
+    import base64
+
+    from overcast.agent.virt.common import write_documents
+
+    hd = nova.admin()
+    files = [{"path": "/etc/motd", "contents": base64.b64encode(b"hello\n").decode()},
+             {"path": "/root/.x", "contents": base64.b64encode(b"\x00\x01").decode()}]
+    sid = _active(nova, hd, "persona", personality=files)
+
+    def drive() -> Any:
+        spec = next(a.driver.instances[sid].spec for a in nova.app.state.local_agents
+                    if sid in a.driver.instances)
+        out = tmp_path / spec.uuid / str(len(list(tmp_path.iterdir())))
+        write_documents(out, spec.documents)
+        return out / "openstack"
+
+    root = drive()
+    import json
+    meta = json.loads((root / "latest" / "meta_data.json").read_text())
+    assert meta["files"] == [{"path": "/etc/motd", "content_path": "/content/0000"},
+                             {"path": "/root/.x", "content_path": "/content/0001"}]
+    assert (root / "content" / "0000").read_bytes() == b"hello\n"
+    assert (root / "content" / "0001").read_bytes() == b"\x00\x01"
+
+    r = act(nova, hd, sid, {"rebuild": {"imageRef": IMAGE, "personality": [
+        {"path": "/etc/new", "contents": base64.b64encode(b"new").decode()}]}})
+    assert r.status_code == 202, r.text
+    wait_status(nova, hd, sid, "ACTIVE")
+    root = drive()
+    meta = json.loads((root / "latest" / "meta_data.json").read_text())
+    assert meta["files"] == [{"path": "/etc/new", "content_path": "/content/0000"}]
+    assert (root / "content" / "0000").read_bytes() == b"new"
+
+    six = [{"path": f"/f{i}", "contents": ""} for i in range(6)]
+    r = boot(nova, hd, "too-many", personality=six)
+    assert r.status_code == 403
+    assert nova_error(r, "forbidden") == "Personality file limit exceeded"
+    big = [{"path": "/big", "contents": base64.b64encode(b"x" * 10241).decode()}]
+    r = boot(nova, hd, "too-big", personality=big)
+    assert r.status_code == 403
+    assert nova_error(r, "forbidden") == "Personality file content exceeds maximum 10240"
+    r = boot(nova, hd, "long-path", personality=[{"path": "/" + "p" * 255, "contents": ""}])
+    assert r.status_code == 403

@@ -21,6 +21,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from overcast.compute import personality
 from overcast.compute.versions import VERSIONS
 from overcast.kit import validate as val
 from overcast.kit.errors import BadRequest, NotFound
@@ -103,8 +104,9 @@ def _flavor_size(minimum: int) -> dict[str, Any]:
 
 
 BASE64: dict[str, Any] = {"type": "string", "pattern": r"^[A-Za-z0-9+/=\s]*$"}
+#: Nova's personality: a path's length is the injected_file_path_bytes quota's (403)
 PERSONALITY: dict[str, Any] = {"type": "array", "items": _obj(
-    {"path": {"type": "string", "maxLength": 255}, "contents": BASE64})}
+    {"path": {"type": "string"}, "contents": BASE64})}
 
 # ------------------------------------------------------------------ servers
 _BDM_LEGACY: dict[str, Any] = {
@@ -833,7 +835,8 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
             "admin_pass": sv.get("adminPass"), "security_groups": groups,
             "return_reservation_id": sv.get("return_reservation_id") in (True,
                                                                          *TRUE_STRINGS),
-            "block_devices": block_devices}
+            "block_devices": block_devices,
+            "personality": personality.parse(sv.get("personality"))}
 
 
 def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
@@ -962,7 +965,7 @@ def rebuild(arg: Any) -> dict[str, Any]:
     meta = metadata(r["metadata"]) if "metadata" in r else None
     out: dict[str, Any] = {"image": image, "name": r.get("name"), "metadata": meta,
                            "auto_disk_config": disk_config(r),
-                           "personality": r.get("personality")}
+                           "personality": personality.parse(r.get("personality"))}
     ips = _access_ips(r)
     for key, col in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
         if key in ips:

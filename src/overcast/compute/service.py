@@ -39,7 +39,7 @@ from overcast.bus.messages import (
     SnapshotInstance,
 )
 from overcast.compute import models as m
-from overcast.compute import states
+from overcast.compute import personality, states
 from overcast.compute.admin_password import AdminPasswords
 from overcast.compute.audit import migration_consumer
 from overcast.compute.backups import backup_properties
@@ -227,6 +227,9 @@ class ComputeService:
                 if group is None or (not ctx.is_admin and group.project_id != ctx.project_id):
                     raise BadRequest(f"Invalid server group {hints['group']}.")
             self._check_metadata_quota(s, ctx.project_id or "", req.get("metadata") or {})
+            files = req.get("personality") or []
+            if files:
+                personality.check_quota(files, self.quotas.limits(s, ctx.project_id or ""))
             count = req["max_count"]
             self.quotas.check_servers(s, ctx.project_id or "", count, flavor.vcpus,
                                       flavor.ram)
@@ -258,7 +261,8 @@ class ComputeService:
                     hostname=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]
                     or "server", reservation_id=reservation, launch_index=i,
                     scheduler_hints=hints, server_group=group.uuid if group else None,
-                    tags=[], requested_networks=requested))
+                    tags=[], requested_networks=requested,
+                    system_metadata={personality.KEY: files} if files else None))
                 if group is not None:
                     s.add(m.ServerGroupMember(group_uuid=group.uuid, instance_uuid=uuid))
                 ServerVolumes.add_requested(s, uuid, devices)
@@ -491,6 +495,10 @@ class ComputeService:
                     setattr(inst, key, req[key])
             if req.get("auto_disk_config") is not None:
                 inst.auto_disk_config = req["auto_disk_config"]
+            if req.get("personality") is not None:  # injected again, as Nova does
+                personality.check_quota(req["personality"],
+                                        self.quotas.limits(s, inst.project_id))
+                personality.store(inst, req["personality"])
             self.record_action(s, ctx, uuid, "rebuild", "compute_rebuild_instance")
             host, spec = inst.host, self._spec(inst)
         self.cast(f"agent.{host}", RebuildInstance(instance=spec))

@@ -21,6 +21,8 @@ TAGS_BODY = Schema({"type": "object", "properties": {"tags": {
     "type": "array", "items": schemas.TAG, "maxItems": 50}}, "required": ["tags"],
     "additionalProperties": False}, "nova")
 _TAG = Schema(schemas.TAG, "nova")
+#: adding one tag takes no body (whatever comes is ignored, as Nova ignores it)
+NO_BODY = Schema({}, "nova")
 
 
 def _tag(tag: str) -> str:
@@ -61,7 +63,9 @@ def check_tag(uuid: str, tag: str, request: Request, ctx: RequestContext = Ctx) 
 
 
 @routes.put(T + "/{tag}")
-def add_tag(uuid: str, tag: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+@accepts(body=NO_BODY)
+def add_tag(uuid: str, tag: str, request: Request, body: Any = JSON_BODY,
+            ctx: RequestContext = Ctx) -> Response:
     VERSIONS.require(request, "2.26")
     if not service(request).tags.add(ctx, uuid, _tag(tag)):
         return reply(request, None, 204)
