@@ -244,3 +244,18 @@ def test_personality_files_reach_the_config_drive(nova: Cloud, tmp_path: Any  # 
     assert nova_error(r, "forbidden") == "Personality file content exceeds maximum 10240"
     r = boot(nova, hd, "long-path", personality=[{"path": "/" + "p" * 255, "contents": ""}])
     assert r.status_code == 403
+
+
+def test_rebuild_of_a_stopped_server_stays_shutoff(nova: Cloud) -> None:  # noqa: F811
+    """A stopped server is rebuilt stopped (SHUTOFF, power off), as Nova rebuilds it;
+    it came back ACTIVE (Tempest's test_rebuild_server_in_stop_state)."""
+    hd = nova.admin()
+    sid = _active(nova, hd, "stopped-rebuild")
+    assert act(nova, hd, sid, {"os-stop": None}).status_code == 202
+    wait_status(nova, hd, sid, "SHUTOFF")
+    r = act(nova, hd, sid, {"rebuild": {"imageRef": IMAGE}})
+    assert r.status_code == 202, r.text
+    body = wait_status(nova, hd, sid, "SHUTOFF")
+    assert body["OS-EXT-STS:power_state"] == 4
+    assert act(nova, hd, sid, {"os-start": None}).status_code == 202
+    wait_status(nova, hd, sid, "ACTIVE")

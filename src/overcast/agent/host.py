@@ -160,7 +160,8 @@ class Agent:
             asyncio.create_task(self._spawn(InstanceSpec(**msg.instance), "spawn"))
             return None
         if isinstance(msg, RebuildInstance):
-            asyncio.create_task(self._rebuild(InstanceSpec(**msg.instance), "rebuild"))
+            asyncio.create_task(self._rebuild(InstanceSpec(**msg.instance), "rebuild",
+                                              msg.power_on))
             return None
         if isinstance(msg, ResizeInstance):
             # the driver keeps the instance's disk (_spawn picks resize for this event)
@@ -254,12 +255,12 @@ class Agent:
             with contextlib.suppress(DriverError):
                 await self.driver.power_off(spec.uuid)
         power = await self.driver.get_info(spec.uuid)
-        await self.report(spec.uuid, "active", power, event=event)
+        await self.report(spec.uuid, "active" if power_on else "stopped", power, event=event)
 
-    async def _rebuild(self, spec: InstanceSpec, event: str) -> None:
+    async def _rebuild(self, spec: InstanceSpec, event: str, power_on: bool = True) -> None:
         with contextlib.suppress(DriverError):
             await self.driver.destroy(spec.uuid)
-        await self._spawn(spec, event)
+        await self._spawn(spec, event, power_on=power_on)
 
     async def _delete(self, uuid: str) -> None:
         try:

@@ -188,8 +188,12 @@ class SetAdminPassword(Message):
 
 @dataclass
 class RebuildInstance(Message):
+    """Control plane -> agent: build the instance again from its (new) image.
+    `power_on` False: it was stopped, and stays stopped after (as Nova's rebuild)."""
+
     kind: ClassVar[str] = "rebuild_instance"
     instance: dict[str, Any] = field(default_factory=dict)
+    power_on: bool = True
 
 
 @dataclass

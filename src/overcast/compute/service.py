@@ -483,6 +483,7 @@ class ComputeService:
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
+            power_on = inst.vm_state != states.STOPPED  # a stopped server stays stopped
             self._transition(s, inst, "rebuild")
             inst.image_ref = image_ref
             if name:
@@ -501,7 +502,7 @@ class ComputeService:
                 personality.store(inst, req["personality"])
             self.record_action(s, ctx, uuid, "rebuild", "compute_rebuild_instance")
             host, spec = inst.host, self._spec(inst)
-        self.cast(f"agent.{host}", RebuildInstance(instance=spec))
+        self.cast(f"agent.{host}", RebuildInstance(instance=spec, power_on=power_on))
         return inst
 
     def create_image(self, ctx: RequestContext, uuid: str, name: str,

@@ -34,6 +34,9 @@ def status(vm_state: str, task_state: str | None) -> str:
     if vm_state == STOPPED and task_state in ("resize_prep", "resize_migrating",
                                               "resize_migrated", "resize_finish"):
         return "RESIZE"
+    if vm_state in (STOPPED, ERROR) and task_state in ("rebuilding", "rebuild_spawning",
+                                                       "rebuild_block_device_mapping"):
+        return "REBUILD"
     return _VM_STATUS.get(vm_state, "UNKNOWN")
 
 
