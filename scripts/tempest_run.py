@@ -51,7 +51,7 @@ COMPUTE_FEATURES: dict[str, bool] = {
     "console_output": True, "disk_config": True,
     # every driver shelves (power off, snapshot, destroy, spawn again)
     "shelve": True, "shelve_migrate": False, "rescue": True, "stable_rescue": False,
-    "interface_attach": False, "change_password": True, "personality": True,
+    "interface_attach": True, "change_password": True, "personality": True,
     "cold_migration": False, "live_migration": False, "vnc_console": False,
     "spice_console": False, "serial_console": False, "swap_volume": False,
     "volume_multiattach": False, "attach_encrypted_volume": False,
@@ -62,7 +62,8 @@ COMPUTE_FEATURES: dict[str, bool] = {
 
 #: Compute features only some drivers have (Driver.capabilities): on only when every
 #: compute host's driver has them (the fake one does; QEMU and containers do not yet).
-DRIVER_FEATURES: dict[str, set[str]] = {"rescue": {"fake"}, "change_password": {"fake"}}
+DRIVER_FEATURES: dict[str, set[str]] = {"rescue": {"fake"}, "change_password": {"fake"},
+                                         "interface_attach": {"fake"}}
 
 #: Image features no Glance API reveals, as overcast's image service has them.
 IMAGE_FEATURES: dict[str, bool] = {

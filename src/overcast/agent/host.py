@@ -29,6 +29,7 @@ from overcast.agent.virt import base
 from overcast.agent.virt.base import Driver, DriverError, InstanceNotFound, RetryableError
 from overcast.bus import Bus, BusTimeout
 from overcast.bus.messages import (
+    AttachInterface,
     AttachVolume,
     CleanupInstance,
     ConsoleOutput,
@@ -36,11 +37,13 @@ from overcast.bus.messages import (
     DeleteInstance,
     DesiredInstancesReply,
     DesiredState,
+    DetachInterface,
     DetachVolume,
     ExtendAttachedVolume,
     HostHeartbeat,
     InstanceSpec,
     InstanceState,
+    InterfaceReply,
     Message,
     PowerAction,
     RebuildInstance,
@@ -187,6 +190,15 @@ class Agent:
         if isinstance(msg, ShelveInstance):
             asyncio.create_task(self._shelve(msg))
             return None
+        if isinstance(msg, AttachInterface | DetachInterface):
+            try:
+                if isinstance(msg, AttachInterface):
+                    await self.driver.attach_interface(msg.uuid, msg.port)
+                else:
+                    await self.driver.detach_interface(msg.uuid, msg.port_id)
+            except Exception as exc:  # noqa: BLE001 - the caller must hear why
+                return InterfaceReply(ok=False, error=str(exc))
+            return InterfaceReply(ok=True)
         if isinstance(msg, SetAdminPassword):
             try:
                 await self.driver.set_admin_password(msg.uuid, msg.password)

@@ -168,6 +168,36 @@ class PowerAction(Message):
 
 
 @dataclass
+class InterfaceReply(Message):
+    """Agent -> caller of AttachInterface/DetachInterface: done, or why not."""
+
+    kind: ClassVar[str] = "interface_reply"
+    ok: bool = False
+    error: str | None = None
+
+
+@dataclass
+class AttachInterface(Message):
+    """Control plane -> agent (call): plug one more port (`port`, as InstanceSpec.ports
+    has them) into a running or stopped instance."""
+
+    kind: ClassVar[str] = "attach_interface"
+    reply_type: ClassVar[type[Message] | None] = InterfaceReply
+    uuid: str = ""
+    port: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DetachInterface(Message):
+    """Control plane -> agent (call): unplug one port of an instance."""
+
+    kind: ClassVar[str] = "detach_interface"
+    reply_type: ClassVar[type[Message] | None] = InterfaceReply
+    uuid: str = ""
+    port_id: str = ""
+
+
+@dataclass
 class SetAdminPasswordReply(Message):
     """Agent -> caller of SetAdminPassword: whether the guest took it, why not."""
 

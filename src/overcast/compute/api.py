@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from overcast.compute.routes import (
     flavors,
     hosts,
+    interfaces,
     keypairs,
     quotas,
     server_actions,
@@ -65,7 +66,8 @@ def version(request: Request) -> Response:
 ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            server_actions.routes, hosts.routes, quotas.routes, server_groups.routes,
            volume_attachments.routes, server_external_events.routes,
-           volume_proxies.routes, server_password.routes, server_tags.routes]
+           volume_proxies.routes, server_password.routes, server_tags.routes,
+           interfaces.routes]
 
 
 def setup(app: FastAPI) -> None:

@@ -48,6 +48,7 @@ from overcast.compute.events import ServerEvents
 from overcast.compute.flavors import FlavorService, snapshot
 from overcast.compute.hosts import HostService, host_up, provider_uuid, service_up
 from overcast.compute.instances import finish_delete, instance_spec
+from overcast.compute.interfaces import ServerInterfaces
 from overcast.compute.keypairs import KeyPairService
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort, VolumePort
 from overcast.compute.quotas import QuotaService
@@ -115,6 +116,7 @@ class ComputeService:
         self.shelving = Shelving(self, shelved_offload_time)
         self.rescues = Rescues(self)
         self.admin_passwords = AdminPasswords(self)
+        self.interfaces = ServerInterfaces(self)
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:

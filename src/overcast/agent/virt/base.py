@@ -151,6 +151,16 @@ class Driver(abc.ABC):
         A volume that is not attached is no error. This default refuses."""
         raise PermanentError(f"the {self.name} driver cannot extend attached volumes")
 
+    async def attach_interface(self, uuid: str, port: dict[str, Any]) -> None:
+        """Plug one more port (as InstanceSpec.ports has them) into the instance, live
+        when it runs, kept across stops and agent restarts. Drivers that can declare
+        "interface_attach" in `capabilities`. This default refuses."""
+        raise PermanentError(f"the {self.name} driver cannot attach interfaces")
+
+    async def detach_interface(self, uuid: str, port_id: str) -> None:
+        """Unplug the port; one that is not plugged is no error."""
+        raise PermanentError(f"the {self.name} driver cannot detach interfaces")
+
     async def rescue(self, uuid: str, image_ref: str) -> None:
         """Boot the instance from the rescue image `image_ref` (its own image when the
         caller named none), its own disk attached as a second disk; RUNNING after.

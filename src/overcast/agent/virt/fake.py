@@ -40,7 +40,7 @@ class FakeDriver(Driver):
     name = "fake"
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
                               "console_output", "snapshot", "volume_attach", "rescue",
-                              "set_admin_password"})
+                              "set_admin_password", "interface_attach"})
 
     def __init__(self, host: str = "fake-host", *, vcpus: int = 32, memory_mb: int = 131072,
                  disk_gb: int = 2048, spawn_latency: float = 0.0,
@@ -136,6 +136,20 @@ class FakeDriver(Driver):
 
     async def resume(self, uuid: str) -> None:
         self._get(uuid).power_state = base.RUNNING
+        self._save()
+
+    async def attach_interface(self, uuid: str, port: dict[str, Any]) -> None:
+        """Plug one more port (here: added to the spec's ports, and said on the
+        console); attaching a plugged port again changes nothing."""
+        inst = self._get(uuid)
+        if all(p.get("id") != port.get("id") for p in inst.spec.ports):
+            inst.spec.ports = [*inst.spec.ports, port]
+            inst.console.append(f"virtio_net: new device with MAC {port.get('mac_address')}")
+            self._save()
+
+    async def detach_interface(self, uuid: str, port_id: str) -> None:
+        inst = self._get(uuid)
+        inst.spec.ports = [p for p in inst.spec.ports if p.get("id") != port_id]
         self._save()
 
     async def rescue(self, uuid: str, image_ref: str) -> None:
