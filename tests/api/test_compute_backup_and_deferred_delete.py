@@ -63,9 +63,10 @@ def test_create_backup_rotates_the_oldest_of_its_type_away(cloud: Cloud) -> None
                                                   "rotation": 2}})
         assert r.status_code == 202, r.text
         made.append(r.json()["image_id"])
-        kept = min(i + 1, 2)
-        wait(lambda n=kept: len([b for b in _backups(cloud, hd, sid, "daily")  # type: ignore[misc]
-                                 if b["status"] == "active"]) == n)
+        # stored (active) and rotated: the newest two remain
+        kept = [f"daily-{j}" for j in range(max(0, i - 1), i + 1)]
+        wait(lambda want=kept: [(b["name"], b["status"]) for b in _backups(  # type: ignore[misc]
+            cloud, hd, sid, "daily")] == [(n, "active") for n in want])
         wait_status(cloud, hd, sid, "ACTIVE")
     names = [b["name"] for b in _backups(cloud, hd, sid, "daily")]
     assert names == ["daily-1", "daily-2"]
