@@ -128,3 +128,22 @@ def _kept_on_host(c: Cloud) -> None:
     assert act(c, c.admin(), sid, {"shelveOffload": None}).status_code == 202
     body = wait_status(c, owner, sid, "SHELVED_OFFLOADED")
     assert server(c, c.admin(), sid)["OS-EXT-SRV-ATTR:host"] is None
+
+
+def test_a_late_lost_report_does_not_undo_an_offload(cloud: Cloud) -> None:
+    """A reconcile that read the desired state before a shelve offload and listed the
+    host's guests after it reported the server lost: the conductor set it SHUTOFF,
+    over SHELVED_OFFLOADED (Tempest's test_shelve_unshelve_server timed out). A lost
+    report from a host the server is no longer on is stale and ignored."""
+    from overcast.bus.messages import InstanceState
+
+    hd = cloud.admin()
+    sid = _active(cloud, hd, "late-lost")
+    host = server(cloud, hd, sid)["OS-EXT-SRV-ATTR:host"]
+    assert act(cloud, hd, sid, {"shelve": None}).status_code == 202
+    wait_status(cloud, hd, sid, "SHELVED_OFFLOADED")
+    cloud.app.state.conductor._instance_state(InstanceState(
+        uuid=sid, host=host, power_state=4, vm_state="stopped", event="lost",
+        error="the instance is no longer on its host"))
+    assert wait_status(cloud, hd, sid, "SHELVED_OFFLOADED")["OS-EXT-STS:vm_state"] == \
+        "shelved_offloaded"

@@ -460,6 +460,10 @@ class Conductor:
             inst = s.get(m.Instance, msg.uuid)
             if inst is None or inst.deleted:
                 return
+            if msg.event == "lost" and msg.host and inst.host != msg.host:
+                # a reconcile that began before the instance left this host (a shelve
+                # offload, a resize): the instance is not lost, it is elsewhere
+                return
             if msg.event == "shelve" and msg.vm_state == SHELVED_OFFLOADED and not msg.error:
                 # off its host: what it held there is given back (its ports stay)
                 offloaded, inst.host = inst.host, None
