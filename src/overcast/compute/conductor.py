@@ -455,7 +455,13 @@ class Conductor:
                     m.Instance.uuid == msg.uuid, m.Instance.deleted.is_(False)))
             if power is None or power == msg.power_state:
                 return
-        offloaded = unshelved_image = None
+        offloaded = msg.event == "shelve" and msg.vm_state == SHELVED_OFFLOADED and \
+            not msg.error
+        if offloaded:
+            # as for a delete: free before the row says so (whoever sees it offloaded
+            # sees its resources given back)
+            self.placement.release(msg.uuid)
+        unshelved_image = None
         with self.db.transaction() as s:
             inst = s.get(m.Instance, msg.uuid)
             if inst is None or inst.deleted:
@@ -464,9 +470,8 @@ class Conductor:
                 # a reconcile that began before the instance left this host (a shelve
                 # offload, a resize): the instance is not lost, it is elsewhere
                 return
-            if msg.event == "shelve" and msg.vm_state == SHELVED_OFFLOADED and not msg.error:
-                # off its host: what it held there is given back (its ports stay)
-                offloaded, inst.host = inst.host, None
+            if offloaded:  # off its host (its ports stay with it)
+                inst.host = None
             if msg.event == "spawn" and not msg.error:
                 unshelved_image = forget_shelved_image(inst)
             if msg.vm_state == states.DELETED:
@@ -498,8 +503,6 @@ class Conductor:
                     self._finish_event(s, msg.uuid, "Error" if msg.error else "Success",
                                        msg.error, msg.request_id or None)
             inst.updated_at = utcnow()
-        if offloaded:
-            self.placement.release(msg.uuid)
         if unshelved_image and self.image is not None:
             with contextlib.suppress(Exception):  # gone already: nothing to do
                 self.image.discard(unshelved_image)
