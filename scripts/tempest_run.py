@@ -49,8 +49,9 @@ DEFAULT_REGEX = r"^tempest\.api\.(identity|compute|image|network)\."
 COMPUTE_FEATURES: dict[str, bool] = {
     "pause": True, "suspend": True, "resize": True, "snapshot": True,
     "console_output": True, "disk_config": True,
-    "shelve": False, "shelve_migrate": False, "rescue": False, "stable_rescue": False,
-    "interface_attach": False, "change_password": False, "personality": False,
+    # every driver shelves (power off, snapshot, destroy, spawn again)
+    "shelve": True, "shelve_migrate": False, "rescue": True, "stable_rescue": False,
+    "interface_attach": True, "change_password": True, "personality": True,
     "cold_migration": False, "live_migration": False, "vnc_console": False,
     "spice_console": False, "serial_console": False, "swap_volume": False,
     "volume_multiattach": False, "attach_encrypted_volume": False,
@@ -58,6 +59,11 @@ COMPUTE_FEATURES: dict[str, bool] = {
     "ide_bus": False, "config_drive": False, "metadata_service": True,
     "enable_instance_password": True,
 }
+
+#: Compute features only some drivers have (Driver.capabilities): on only when every
+#: compute host's driver has them (the fake one does; QEMU and containers do not yet).
+DRIVER_FEATURES: dict[str, set[str]] = {"rescue": {"fake"}, "change_password": {"fake"},
+                                         "interface_attach": {"fake"}}
 
 #: Image features no Glance API reveals, as overcast's image service has them.
 IMAGE_FEATURES: dict[str, bool] = {
@@ -141,6 +147,7 @@ class Facts:
     public_network_id: str = ""
     public_network_name: str = ""
     compute_range: tuple[str, str] = ("", "")
+    hypervisor_types: set[str] = field(default_factory=set)
     volume_range: tuple[str, str] = ("", "")
     placement_range: tuple[str, str] = ("", "")
     network_extensions: list[str] = field(default_factory=list)
@@ -218,6 +225,10 @@ def read_facts(cloud: Cloud) -> Facts:
         flavors.sort(key=lambda f: (f["ram"], f["vcpus"], f["disk"], f["id"]))
         facts.flavors = [f["id"] for f in flavors][:2]
         facts.compute_range = _range(client.get(_root_of(cat["compute"])).json())
+        hypervisors = client.get(cat["compute"].rstrip("/") + "/os-hypervisors/detail")
+        if hypervisors.status_code == 200:
+            facts.hypervisor_types = {h.get("hypervisor_type", "") for h in
+                                      hypervisors.json().get("hypervisors", [])}
 
     if "network" in cat:
         net = cat["network"].rstrip("/") + "/v2.0"
@@ -306,6 +317,10 @@ def tempest_conf(facts: Facts, ws: Path) -> configparser.ConfigParser:
             "fixed_network_name": "", "build_timeout": "120",
         }
         c["compute-feature-enabled"] = {k: _b(v) for k, v in COMPUTE_FEATURES.items()}
+        for feature, drivers in DRIVER_FEATURES.items():
+            c["compute-feature-enabled"][feature] = _b(
+                COMPUTE_FEATURES[feature] and bool(facts.hypervisor_types)
+                and facts.hypervisor_types <= drivers)
         c["compute-feature-enabled"]["resize"] = _b(COMPUTE_FEATURES["resize"]
                                                     and len(set(facts.flavors)) > 1)
     c["image"] = {"region": facts.region}

@@ -143,7 +143,9 @@ def wire(app: FastAPI) -> None:
         state.compute = ComputeService(
             state.db, state.bus, network=getattr(state, "network", None),
             image=getattr(state, "images", None), placement=getattr(state, "placement", None),
-            volume=getattr(getattr(state, "volume", None), "instances", None))
+            volume=getattr(getattr(state, "volume", None), "instances", None),
+            reclaim_instance_interval=state.settings.reclaim_instance_interval,
+            shelved_offload_time=state.settings.shelved_offload_time)
         if getattr(state, "volume", None) is not None:
             # block storage tells compute of in-use volumes it grew (Cinder's
             # volume-extended event), through its own port (volume.common.ServerEvents)

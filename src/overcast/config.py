@@ -84,6 +84,14 @@ class Settings:
     #: belonging to no live server (a crash between two steps can leave them); 0: only
     #: once, at start.
     audit_interval: float = 300.0
+    #: Nova's reclaim_instance_interval: seconds a deleted server is kept SOFT_DELETED
+    #: (restorable, forceDelete-able) before it is deleted for good; 0: a delete is
+    #: immediate (Nova's default).
+    reclaim_instance_interval: float = 0.0
+    #: Nova's shelved_offload_time: 0 (Nova's default) offloads a shelved server from
+    #: its host at once; any other value keeps it there, stopped, until shelveOffload
+    #: (a timed offload is not implemented).
+    shelved_offload_time: float = 0.0
     #: Images a project may own, and bytes of image data it may store (-1: unlimited).
     image_quota_count: int = 1000
     image_quota_bytes: int = 1 << 40

@@ -70,8 +70,9 @@ def test_boot_on_a_network_by_uuid_and_fixed_ip(cloud: Cloud) -> None:
     # the listing and /ips say the same
     listed = cloud.client.get(f"{C}/servers/detail", headers=hd).json()["servers"]
     assert listed[0]["addresses"] == body["addresses"]
+    # /ips shows the basic addresses (no type, no MAC), as Nova's ips controller
     ips = cloud.client.get(f"{C}/servers/{sid}/ips", headers=hd).json()["addresses"]
-    assert ips == body["addresses"]
+    assert ips == {"private": [{"version": 4, "addr": addr["addr"]}]}
 
     r = boot(cloud, hd, "vm2", networks=[{"uuid": net_id, "fixed_ip": "10.1.0.50"}])
     assert r.status_code == 202, r.text
@@ -245,3 +246,89 @@ def test_add_and_remove_security_group(cloud: Cloud) -> None:
                           json={"addSecurityGroup": {"name": "default"}})
     assert r.status_code == 404, r.text
     assert cloud.client.delete(f"{C}/servers/{sid}", headers=hd).status_code == 204
+
+
+def test_ips_of_one_network_and_the_ip_filter(cloud: Cloud) -> None:
+    """`GET /servers/{id}/ips/{network}` answers that network's addresses (404 for a
+    network the server is not on), and `?ip=` is a regular expression matched from
+    the start of a fixed address, as Nova matches it (issue 16, Tempest's
+    test_list_server_addresses_by_network and test_list_servers_filtered_by_ip)."""
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    net_id, _ = network(cloud, hd, "ipnet", "10.7.3.0/24")
+    r = boot(cloud, hd, "ipvm", networks=[{"uuid": net_id, "fixed_ip": "10.7.3.21"}])
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    r = boot(cloud, hd, "other", networks=[{"uuid": net_id, "fixed_ip": "10.7.3.122"}])
+    other = r.json()["server"]["id"]
+    wait_status(cloud, hd, sid, "ACTIVE")
+    wait_status(cloud, hd, other, "ACTIVE")
+    r = cloud.client.get(f"{C}/servers/{sid}/ips/ipnet", headers=hd)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"ipnet": [{"version": 4, "addr": "10.7.3.21"}]}
+    r = cloud.client.get(f"{C}/servers/{sid}/ips/elsewhere", headers=hd)
+    assert r.status_code == 404
+    assert nova_error(r, "itemNotFound") == "Instance is not a member of specified network"
+
+    def names(query: str) -> set[str]:
+        r = cloud.client.get(f"{C}/servers?{query}", headers=hd)
+        assert r.status_code == 200, r.text
+        return {s["name"] for s in r.json()["servers"]}
+
+    assert names("ip=10.7.3.21") == {"ipvm"}
+    assert names("ip=10.7.3.1") == {"other"}  # a prefix: 10.7.3.122, not 10.7.3.21
+    assert names("ip=10%5C.7%5C.3%5C..*") == {"ipvm", "other"}
+    assert names("ip=7.3") == set()  # matched from the start
+    assert names("ip6=10.7") == set()  # no IPv6 address
+
+
+def test_interface_attach_list_show_detach(cloud: Cloud) -> None:
+    """os-interface: a server's ports listed and shown; attach by network (with a fixed
+    address) and by the user's port, which the host's driver plugs; detach deletes
+    the port compute made and unbinds the user's; a port not attached is 404; a server
+    not active/paused/stopped is 409 (issue 16: Tempest's AttachInterfacesTestJSON)."""
+    u = cloud.make_project_user()
+    hd = u["headers"]
+    net_id, sub_id = network(cloud, hd, "ifnet", "10.9.0.0/24")
+    r = boot(cloud, hd, "ifvm", networks=[{"uuid": net_id}])
+    sid = r.json()["server"]["id"]
+    wait_status(cloud, hd, sid, "ACTIVE")
+    url = f"{C}/servers/{sid}/os-interface"
+    (first,) = cloud.client.get(url, headers=hd).json()["interfaceAttachments"]
+    assert first["net_id"] == net_id and first["port_state"] == "ACTIVE"
+    assert set(first) == {"net_id", "port_id", "mac_addr", "port_state", "fixed_ips"}
+
+    r = cloud.client.post(url, headers=hd, json={"interfaceAttachment": {
+        "net_id": net_id, "fixed_ips": [{"ip_address": "10.9.0.77"}]}})
+    assert r.status_code == 200, r.text
+    by_net = r.json()["interfaceAttachment"]
+    assert by_net["fixed_ips"] == [{"subnet_id": sub_id, "ip_address": "10.9.0.77"}]
+    own = make(cloud, hd, "ports", "port", network_id=net_id)
+    r = cloud.client.post(url, headers=hd, json={"interfaceAttachment": {"port_id": own["id"]}})
+    assert r.status_code == 200, r.text
+    listed = cloud.client.get(url, headers=hd).json()["interfaceAttachments"]
+    assert [i["port_id"] for i in listed] == [first["port_id"], by_net["port_id"], own["id"]]
+    r = cloud.client.get(f"{url}/{own['id']}", headers=hd)
+    assert r.json()["interfaceAttachment"]["mac_addr"] == own["mac_address"]
+    plugged = next(a.driver.instances[sid] for a in cloud.app.state.local_agents
+                   if sid in a.driver.instances).spec.ports
+    assert [p["id"] for p in plugged][-2:] == [by_net["port_id"], own["id"]]
+    assert "10.9.0.77" in str(server(cloud, hd, sid)["addresses"])
+
+    for pid in (by_net["port_id"], own["id"]):
+        assert cloud.client.delete(f"{url}/{pid}", headers=hd).status_code == 202
+    assert [i["port_id"] for i in cloud.client.get(url, headers=hd).json()[
+        "interfaceAttachments"]] == [first["port_id"]]
+    assert cloud.client.get(f"{N}/ports/{by_net['port_id']}", headers=hd).status_code == 404
+    left = cloud.client.get(f"{N}/ports/{own['id']}", headers=hd).json()["port"]
+    assert left["device_id"] == "" and left["status"] == "DOWN"
+    r = cloud.client.delete(f"{url}/{own['id']}", headers=hd)
+    assert r.status_code == 404
+    r = cloud.client.post(url, headers=hd, json={"interfaceAttachment": {"bogus": 1}})
+    assert r.status_code == 400
+
+    assert cloud.client.post(f"{C}/servers/{sid}/action", headers=hd,
+                             json={"suspend": None}).status_code == 202
+    wait_status(cloud, hd, sid, "SUSPENDED")
+    r = cloud.client.post(url, headers=hd, json={"interfaceAttachment": {"net_id": net_id}})
+    assert r.status_code == 409

@@ -410,3 +410,19 @@ def test_deprecated_volume_proxies(cloud: Cloud) -> None:
         "name": "vb", "flavorRef": "1", "imageRef": IMAGE}})
     assert r.status_code == 202, r.text
     wait_status(cloud, hd, r.json()["server"]["id"], "ACTIVE")
+
+
+def test_boot_from_a_volume_that_is_not_bootable_is_400(cloud: Cloud) -> None:
+    """A blank volume (bootable false) as the root disk is refused before anything is
+    written, as Nova's InvalidBDMVolumeNotBootable (Tempest's
+    test_create_server_from_non_bootable_volume: the server was built)."""
+    hd = cloud.make_project_user()["headers"]
+    blank = volume(cloud, hd)
+    assert blank["bootable"] == "false"
+    r = cloud.client.post(f"{C}/servers", headers=h(hd, "2.47"), json={"server": {
+        "name": "nb", "flavorRef": "1", "networks": "none", "imageRef": "",
+        "block_device_mapping_v2": [{"source_type": "volume", "uuid": blank["id"],
+                                     "destination_type": "volume", "boot_index": 0}]}})
+    assert r.status_code == 400, r.text
+    assert nova_error(r, "badRequest") == f"Block Device {blank['id']} is not bootable."
+    assert cloud.client.get(f"{C}/servers", headers=hd).json()["servers"] == []

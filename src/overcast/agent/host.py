@@ -29,6 +29,7 @@ from overcast.agent.virt import base
 from overcast.agent.virt.base import Driver, DriverError, InstanceNotFound, RetryableError
 from overcast.bus import Bus, BusTimeout
 from overcast.bus.messages import (
+    AttachInterface,
     AttachVolume,
     CleanupInstance,
     ConsoleOutput,
@@ -36,16 +37,21 @@ from overcast.bus.messages import (
     DeleteInstance,
     DesiredInstancesReply,
     DesiredState,
+    DetachInterface,
     DetachVolume,
     ExtendAttachedVolume,
     HostHeartbeat,
     InstanceSpec,
     InstanceState,
+    InterfaceReply,
     Message,
     PowerAction,
     RebuildInstance,
     ResizeInstance,
     Resync,
+    SetAdminPassword,
+    SetAdminPasswordReply,
+    ShelveInstance,
     SnapshotInstance,
     SnapshotReady,
     SpawnInstance,
@@ -70,6 +76,13 @@ POWER_ACTIONS: dict[str, tuple[str, str, int]] = {
     "unpause": ("unpause", "active", base.RUNNING),
     "suspend": ("suspend", "suspended", base.SUSPENDED),
     "resume": ("resume", "active", base.RUNNING),
+    # a soft delete stops the guest and keeps it; a restore starts it again
+    "soft_delete": ("power_off", "soft-delete", base.SHUTDOWN),
+    "restore": ("power_on", "active", base.RUNNING),
+    # unshelving a server still on its host (not offloaded) starts it
+    "unshelve": ("power_on", "active", base.RUNNING),
+    "rescue": ("rescue", "rescued", base.RUNNING),
+    "unrescue": ("unrescue", "active", base.RUNNING),
 }
 
 
@@ -134,7 +147,8 @@ class Agent:
     async def heartbeat(self) -> None:
         await self.bus.cast("conductor", HostHeartbeat(
             host=self.host, driver=self.driver.name, resources=self.driver.host_resources(),
-            instances=await self.driver.list_instances()))
+            instances=await self.driver.list_instances(),
+            capabilities=sorted(self.driver.capabilities)))
 
     async def report(self, uuid: str, vm_state: str, power_state: int, *,
                      event: str | None = None, error: str | None = None,
@@ -149,11 +163,13 @@ class Agent:
             asyncio.create_task(self._spawn(InstanceSpec(**msg.instance), "spawn"))
             return None
         if isinstance(msg, RebuildInstance):
-            asyncio.create_task(self._rebuild(InstanceSpec(**msg.instance), "rebuild"))
+            asyncio.create_task(self._rebuild(InstanceSpec(**msg.instance), "rebuild",
+                                              msg.power_on))
             return None
         if isinstance(msg, ResizeInstance):
             # the driver keeps the instance's disk (_spawn picks resize for this event)
-            asyncio.create_task(self._spawn(InstanceSpec(**msg.instance), "resize"))
+            asyncio.create_task(self._spawn(InstanceSpec(**msg.instance), "resize",
+                                            power_on=msg.power_on))
             return None
         if isinstance(msg, DeleteInstance):
             asyncio.create_task(self._delete(msg.uuid))
@@ -171,6 +187,24 @@ class Agent:
         if isinstance(msg, SnapshotInstance):
             asyncio.create_task(self._snapshot(msg))
             return None
+        if isinstance(msg, ShelveInstance):
+            asyncio.create_task(self._shelve(msg))
+            return None
+        if isinstance(msg, AttachInterface | DetachInterface):
+            try:
+                if isinstance(msg, AttachInterface):
+                    await self.driver.attach_interface(msg.uuid, msg.port)
+                else:
+                    await self.driver.detach_interface(msg.uuid, msg.port_id)
+            except Exception as exc:  # noqa: BLE001 - the caller must hear why
+                return InterfaceReply(ok=False, error=str(exc))
+            return InterfaceReply(ok=True)
+        if isinstance(msg, SetAdminPassword):
+            try:
+                await self.driver.set_admin_password(msg.uuid, msg.password)
+            except Exception as exc:  # noqa: BLE001 - the caller must hear why
+                return SetAdminPasswordReply(ok=False, error=str(exc))
+            return SetAdminPasswordReply(ok=True)
         if isinstance(msg, ConsoleOutput):
             return ConsoleOutputReply(
                 output=await self.driver.console_output(msg.uuid, msg.length))
@@ -199,16 +233,17 @@ class Agent:
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
-    async def _spawn(self, spec: InstanceSpec, event: str) -> None:
+    async def _spawn(self, spec: InstanceSpec, event: str, *, power_on: bool = True) -> None:
         if spec.uuid in self._spawning:
             return  # already under way here (a reconcile met a spawn in flight)
         self._spawning.add(spec.uuid)
         try:
-            await self._spawn_once(spec, event)
+            await self._spawn_once(spec, event, power_on)
         finally:
             self._spawning.discard(spec.uuid)
 
-    async def _spawn_once(self, spec: InstanceSpec, event: str) -> None:
+    async def _spawn_once(self, spec: InstanceSpec, event: str, power_on: bool = True
+                          ) -> None:
         # a failed resize keeps what the instance has (its disk is the user's data)
         resize = event == "resize"
         try:
@@ -228,13 +263,16 @@ class Agent:
             await self.report(spec.uuid, "error", base.NOSTATE, event=event,
                               error=f"{type(exc).__name__}: {exc}")
             return
+        if not power_on:  # a stopped instance stays stopped (resize)
+            with contextlib.suppress(DriverError):
+                await self.driver.power_off(spec.uuid)
         power = await self.driver.get_info(spec.uuid)
-        await self.report(spec.uuid, "active", power, event=event)
+        await self.report(spec.uuid, "active" if power_on else "stopped", power, event=event)
 
-    async def _rebuild(self, spec: InstanceSpec, event: str) -> None:
+    async def _rebuild(self, spec: InstanceSpec, event: str, power_on: bool = True) -> None:
         with contextlib.suppress(DriverError):
             await self.driver.destroy(spec.uuid)
-        await self._spawn(spec, event)
+        await self._spawn(spec, event, power_on=power_on)
 
     async def _delete(self, uuid: str) -> None:
         try:
@@ -256,7 +294,8 @@ class Agent:
         except Exception:  # noqa: BLE001 - the reconciler retries removals
             log.exception("cleanup of %s on %s failed", msg.uuid, self.host)
 
-    async def _snapshot(self, msg: SnapshotInstance) -> None:
+    async def _snapshot(self, msg: SnapshotInstance) -> bool:
+        """Write the disk out and report it (SnapshotReady); whether it worked."""
         # The file is read by the control plane (same machine in the all-in-one
         # cloud); the conductor removes it once the image service has it.
         scratch = Path(tempfile.gettempdir()) / "overcast-snapshots"
@@ -266,14 +305,44 @@ class Agent:
             fmt = await self._retrying("snapshot", msg.uuid,
                                        lambda: self.driver.snapshot(msg.uuid, dest))
             ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, path=str(dest),
-                                  disk_format=fmt, request_id=msg.request_id)
+                                  disk_format=fmt, request_id=msg.request_id,
+                                  rotation=msg.rotation)
         except Exception as exc:  # noqa: BLE001 - the user must see why
             log.exception("snapshot of %s failed", msg.uuid)
             with contextlib.suppress(FileNotFoundError):
                 dest.unlink()
             ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, error=str(exc),
-                                  request_id=msg.request_id)
+                                  request_id=msg.request_id, rotation=msg.rotation)
         await self.bus.cast("conductor", ready)
+        return ready.error is None
+
+    async def _shelve(self, msg: ShelveInstance) -> None:
+        """Stop, snapshot (when asked), remove (offload); report the outcome. The
+        snapshot is reported first, so its image is being stored before the server
+        says it is shelved (an unshelve spawns from it)."""
+        try:
+            await self._retrying("power_off", msg.uuid,
+                                 lambda: self.driver.power_off(msg.uuid))
+            if msg.image_id and not await self._snapshot(SnapshotInstance(
+                    uuid=msg.uuid, image_id=msg.image_id, request_id=msg.request_id)):
+                raise DriverError(f"the snapshot of {msg.uuid} to shelve it failed")
+            if msg.offload:
+                await self._retrying("destroy", msg.uuid,
+                                     lambda: self.driver.destroy(msg.uuid))
+                await self.report(msg.uuid, "shelved_offloaded", base.NOSTATE,
+                                  event="shelve", request_id=msg.request_id)
+            else:
+                power = await self.driver.get_info(msg.uuid)
+                await self.report(msg.uuid, "shelved", power, event="shelve",
+                                  request_id=msg.request_id)
+        except Exception as exc:  # noqa: BLE001 - the user must see why
+            log.exception("shelve of %s failed", msg.uuid)
+            try:
+                power = await self.driver.get_info(msg.uuid)
+            except Exception:  # noqa: BLE001
+                power = base.NOSTATE
+            await self.report(msg.uuid, "", power, event="shelve", error=str(exc),
+                              request_id=msg.request_id)
 
     async def _volume(self, msg: AttachVolume | DetachVolume | ExtendAttachedVolume
                       ) -> VolumeAttachReply:
@@ -316,6 +385,8 @@ class Agent:
             if method == "reboot":
                 await self._retrying(msg.action, msg.uuid,
                                      lambda: fn(msg.uuid, hard=msg.action == "reboot_hard"))
+            elif method == "rescue":
+                await self._retrying(msg.action, msg.uuid, lambda: fn(msg.uuid, msg.image_ref))
             else:
                 await self._retrying(msg.action, msg.uuid, lambda: fn(msg.uuid))
             power = await self.driver.get_info(msg.uuid)

@@ -157,24 +157,99 @@ class DeleteInstance(Message):
 
 @dataclass
 class PowerAction(Message):
-    """stop, start, reboot_soft, reboot_hard, pause, unpause, suspend, resume."""
+    """stop, start, reboot_soft, reboot_hard, pause, unpause, suspend, resume,
+    soft_delete, restore, unshelve, rescue (from `image_ref`), unrescue."""
 
     kind: ClassVar[str] = "power_action"
     uuid: str = ""
     action: str = ""
     request_id: str = ""
+    image_ref: str = ""
+
+
+@dataclass
+class InterfaceReply(Message):
+    """Agent -> caller of AttachInterface/DetachInterface: done, or why not."""
+
+    kind: ClassVar[str] = "interface_reply"
+    ok: bool = False
+    error: str | None = None
+
+
+@dataclass
+class AttachInterface(Message):
+    """Control plane -> agent (call): plug one more port (`port`, as InstanceSpec.ports
+    has them) into a running or stopped instance."""
+
+    kind: ClassVar[str] = "attach_interface"
+    reply_type: ClassVar[type[Message] | None] = InterfaceReply
+    uuid: str = ""
+    port: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DetachInterface(Message):
+    """Control plane -> agent (call): unplug one port of an instance."""
+
+    kind: ClassVar[str] = "detach_interface"
+    reply_type: ClassVar[type[Message] | None] = InterfaceReply
+    uuid: str = ""
+    port_id: str = ""
+
+
+@dataclass
+class SetAdminPasswordReply(Message):
+    """Agent -> caller of SetAdminPassword: whether the guest took it, why not."""
+
+    kind: ClassVar[str] = "set_admin_password_reply"
+    ok: bool = False
+    error: str | None = None
+
+
+@dataclass
+class SetAdminPassword(Message):
+    """Control plane -> agent (call): set a running guest's administrator password."""
+
+    kind: ClassVar[str] = "set_admin_password"
+    reply_type: ClassVar[type[Message] | None] = SetAdminPasswordReply
+    uuid: str = ""
+    password: str = ""
 
 
 @dataclass
 class RebuildInstance(Message):
+    """Control plane -> agent: build the instance again from its (new) image.
+    `power_on` False: it was stopped, and stays stopped after (as Nova's rebuild)."""
+
     kind: ClassVar[str] = "rebuild_instance"
     instance: dict[str, Any] = field(default_factory=dict)
+    power_on: bool = True
 
 
 @dataclass
 class ResizeInstance(Message):
+    """Control plane -> agent: give the instance its new flavor (or its old one back,
+    on a revert). `power_on` False: it was stopped, and stays stopped after (Nova's
+    finish_resize of a stopped instance)."""
+
     kind: ClassVar[str] = "resize_instance"
     instance: dict[str, Any] = field(default_factory=dict)
+    power_on: bool = True
+
+
+@dataclass
+class ShelveInstance(Message):
+    """Control plane -> agent: shelve the instance (legal in vm_states active, stopped,
+    paused, suspended; and shelved, to offload it): stop it, write its disk out as
+    image `image_id` when there is one (a SnapshotReady follows, before the state), and
+    with `offload` remove it from the host. Reported as InstanceState event "shelve",
+    vm_state shelved or shelved_offloaded."""
+
+    kind: ClassVar[str] = "shelve_instance"
+    uuid: str = ""
+    image_id: str = ""
+    offload: bool = True
+    request_id: str = ""
 
 
 @dataclass
@@ -196,6 +271,8 @@ class SnapshotInstance(Message):
     uuid: str = ""
     image_id: str = ""
     request_id: str = ""
+    #: a backup (createBackup): how many backups of its type to keep; -1: a snapshot
+    rotation: int = -1
 
 
 @dataclass
@@ -210,6 +287,8 @@ class SnapshotReady(Message):
     disk_format: str = ""
     error: str | None = None
     request_id: str = ""
+    #: as the SnapshotInstance said (-1: not a backup)
+    rotation: int = -1
 
 
 @dataclass
@@ -306,6 +385,8 @@ class HostHeartbeat(Message):
     driver: str = ""
     resources: dict[str, Any] = field(default_factory=dict)
     instances: list[str] = field(default_factory=list)
+    #: what the host's driver can do (Driver.capabilities): the API refuses the rest
+    capabilities: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from overcast.compute.routes import (
     hypervisor_servers,
     image_proxies,
     instance_usage_audit_log,
+    interfaces,
     keypairs,
     migrations,
     network_proxies,
@@ -32,6 +33,7 @@ from overcast.compute.routes import (
     server_actions,
     server_external_events,
     server_groups,
+    server_password,
     server_tags,
     servers,
     simple_tenant_usage,
@@ -80,7 +82,7 @@ ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            extensions.v20, aggregates.routes, simple_tenant_usage.routes,
            quota_classes.routes, hypervisor_servers.routes,
            instance_usage_audit_log.routes, admin_actions.routes,
-           migrations.routes]
+           migrations.routes, server_password.routes, interfaces.routes]
 #: admin_actions and network_proxies also add server actions to server_actions.ACTIONS
 
 

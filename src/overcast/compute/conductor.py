@@ -46,10 +46,12 @@ from overcast.bus.messages import (
 from overcast.compute import metadata, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
+from overcast.compute.backups import rotate
 from overcast.compute.hosts import provider_uuid, service_up
 from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
 from overcast.compute.service import ComputeService
+from overcast.compute.shelve import SHELVED_OFFLOADED, forget_shelved_image, shelved_image_id
 from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import Conflict
@@ -57,6 +59,9 @@ from overcast.kit.errors import Conflict
 __all__ = ["ALLOCATION_RATIOS", "Conductor", "NoValidHost", "provider_uuid"]
 
 log = logging.getLogger("overcast.conductor")
+
+#: Nova's power_state of a stopped guest
+SHUTDOWN = 4
 
 #: Seconds after which a host's unchanged inventory is written to Placement again.
 INVENTORY_REFRESH = 300.0
@@ -93,6 +98,7 @@ class Conductor:
         self.image = image
         self.audit_interval = audit_interval
         self._auditor: asyncio.Task[None] | None = None
+        self._reclaimer: asyncio.Task[None] | None = None
         #: host -> (what its last full heartbeat said, when) (see _heartbeat)
         self._last_beat: dict[str, tuple[Any, float]] = {}
 
@@ -100,12 +106,30 @@ class Conductor:
         await self.bus.subscribe("conductor", self.handle)
         await asyncio.to_thread(self._recover)
         self._auditor = asyncio.get_running_loop().create_task(self._audit_forever())
+        if self.compute.deferred.interval > 0:
+            self._reclaimer = asyncio.get_running_loop().create_task(
+                self._reclaim_forever())
 
     async def stop(self) -> None:
-        if self._auditor is not None:
-            self._auditor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._auditor
+        for task in (self._auditor, self._reclaimer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _reclaim_forever(self) -> None:
+        """Delete soft-deleted servers once their reclaim interval is over (Nova's
+        `_reclaim_queued_deletes` periodic task), checking every interval (at most
+        every minute)."""
+        every = max(1.0, min(self.compute.deferred.interval, 60.0))
+        while True:
+            await asyncio.sleep(every)
+            try:
+                done = await asyncio.to_thread(self.compute.deferred.reclaim)
+                if done:
+                    log.info("reclaimed %d soft-deleted servers", done)
+            except Exception:  # noqa: BLE001 - the next pass tries again
+                log.exception("reclaiming soft-deleted servers failed")
 
     def audit(self) -> AuditReport:
         """Release what belongs to no live server (see compute/audit.py)."""
@@ -151,8 +175,9 @@ class Conductor:
             log.exception("could not recover volume attachments")
         with self.db.session() as s:
             pending = list(s.scalars(select(m.Instance.uuid).where(
-                m.Instance.deleted.is_(False), m.Instance.vm_state == states.BUILDING,
-                m.Instance.host.is_(None))))
+                m.Instance.deleted.is_(False), m.Instance.host.is_(None),
+                (m.Instance.vm_state == states.BUILDING) |
+                (m.Instance.task_state == "unshelving"))))
         for uuid in pending:
             self._schedule_one(uuid)
 
@@ -166,7 +191,7 @@ class Conductor:
         with self.db.session() as s:
             inst = s.get(m.Instance, uuid)
             if inst is None or inst.deleted or inst.host is not None or \
-                    inst.vm_state != states.BUILDING:
+                    not (inst.vm_state == states.BUILDING or inst.task_state == "unshelving"):
                 return
             flavor = dict(inst.flavor)
             project_id, user_id = inst.project_id, inst.user_id
@@ -258,7 +283,13 @@ class Conductor:
             inst.availability_zone = zone
             inst.task_state = "spawning"
             inst.updated_at = utcnow()
-            return self.spec(inst), inst.requested_networks, inst.project_id
+            spec = self.spec(inst)
+            shelved_image = shelved_image_id(inst)
+            if shelved_image and self.image is not None:
+                # unshelving: the server comes back from the image its shelve wrote
+                spec.image_ref = shelved_image
+                spec.image = self.image.lookup(INTERNAL, shelved_image)
+            return spec, inst.requested_networks, inst.project_id
 
     def _image_kind(self, image_ref: str) -> str:
         """"container" for OCI images (container_format docker), "vm" for the rest,
@@ -385,13 +416,27 @@ class Conductor:
                               msg.image_id)
         with self.db.transaction() as s:
             inst = s.get(m.Instance, msg.uuid)
-            if inst is not None and inst.task_state in ("image_snapshot",
+            if inst is not None and inst.task_state in ("image_snapshot", "image_backup",
                                                         "image_pending_upload",
                                                         "image_uploading"):
                 inst.task_state = None
             if inst is not None:
                 self._finish_event(s, msg.uuid, "Error" if error else "Success", error,
                                    msg.request_id or None)
+                owner = RequestContext(project_id=inst.project_id, user_id=inst.user_id,
+                                       roles=["member"])
+        if not error and msg.rotation >= 0 and self.image is not None and inst is not None:
+            self._rotate_backups(owner, msg)
+
+    def _rotate_backups(self, owner: RequestContext, msg: SnapshotReady) -> None:
+        """After a backup is stored: keep the newest `rotation` of its type."""
+        assert self.image is not None
+        try:
+            backup_type = self.image.lookup(INTERNAL, msg.image_id).get("backup_type")
+            if backup_type:
+                rotate(self.image, owner, msg.uuid, str(backup_type), msg.rotation)
+        except Exception:  # noqa: BLE001 - the backup itself is done
+            log.exception("backups of %s could not be rotated", msg.uuid)
 
     def _instance_state(self, msg: InstanceState) -> None:
         if msg.vm_state == states.DELETED or (msg.error and msg.event == "spawn"):
@@ -410,10 +455,25 @@ class Conductor:
                     m.Instance.uuid == msg.uuid, m.Instance.deleted.is_(False)))
             if power is None or power == msg.power_state:
                 return
+        offloaded = msg.event == "shelve" and msg.vm_state == SHELVED_OFFLOADED and \
+            not msg.error
+        if offloaded:
+            # as for a delete: free before the row says so (whoever sees it offloaded
+            # sees its resources given back)
+            self.placement.release(msg.uuid)
+        unshelved_image = None
         with self.db.transaction() as s:
             inst = s.get(m.Instance, msg.uuid)
             if inst is None or inst.deleted:
                 return
+            if msg.event == "lost" and msg.host and inst.host != msg.host:
+                # a reconcile that began before the instance left this host (a shelve
+                # offload, a resize): the instance is not lost, it is elsewhere
+                return
+            if offloaded:  # off its host (its ports stay with it)
+                inst.host = None
+            if msg.event == "spawn" and not msg.error:
+                unshelved_image = forget_shelved_image(inst)
             if msg.vm_state == states.DELETED:
                 finish_delete(s, inst)
                 self._finish_event(s, msg.uuid, "Success", None)
@@ -429,9 +489,12 @@ class Conductor:
                 inst.power_state = msg.power_state
                 if msg.event:
                     if msg.vm_state:
-                        if msg.event == "resize":
-                            inst.vm_state = states.ACTIVE if inst.task_state == \
-                                "resize_reverting" else states.RESIZED
+                        if msg.event == "resize" and inst.task_state == "resize_reverting":
+                            # reverted: as it was before, running or stopped
+                            inst.vm_state = states.STOPPED \
+                                if msg.power_state == SHUTDOWN else states.ACTIVE
+                        elif msg.event == "resize":
+                            inst.vm_state = states.RESIZED
                         else:
                             inst.vm_state = msg.vm_state
                     inst.task_state = None
@@ -440,9 +503,13 @@ class Conductor:
                     self._finish_event(s, msg.uuid, "Error" if msg.error else "Success",
                                        msg.error, msg.request_id or None)
             inst.updated_at = utcnow()
+        if unshelved_image and self.image is not None:
+            with contextlib.suppress(Exception):  # gone already: nothing to do
+                self.image.discard(unshelved_image)
 
     def _heartbeat(self, msg: HostHeartbeat) -> None:
-        res = msg.resources
+        # what the host's driver can do is kept with its resources (`host_can`)
+        res = {**msg.resources, "capabilities": sorted(msg.capabilities)}
         # Most heartbeats only say "still here": with the same driver and resources
         # as last time, touch last_seen_at and leave Placement alone (pushed again
         # every few minutes anyway, in case someone changed it behind our back).

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from overcast.compute import models as m
+from overcast.compute import personality
 from overcast.db import Database
 
 #: OpenStack metadata versions served (Nova's list; `latest` is the newest).
@@ -55,6 +56,9 @@ def meta_data(inst: m.Instance) -> dict[str, Any]:
         "availability_zone": inst.availability_zone or "nova",
         "project_id": inst.project_id, "meta": dict(inst.metadata_ or {}),
         "devices": [], "dedicated_cpus": []}
+    files = personality.meta_data_files(inst)
+    if files:
+        doc["files"] = files
     if inst.key_data:
         doc["public_keys"] = {inst.key_name or "key": inst.key_data}
         doc["keys"] = [{"name": inst.key_name or "key", "type": "ssh",
@@ -107,10 +111,15 @@ def network_data(ports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def documents(inst: m.Instance, ports: list[dict[str, Any]]) -> dict[str, Any]:
-    """Everything on a config drive (openstack/latest/...)."""
-    return {"meta_data.json": meta_data(inst), "network_data.json": network_data(ports),
-            "vendor_data.json": {}, "vendor_data2.json": {},
-            "user_data": user_data_bytes(inst.user_data)}
+    """Everything on a config drive (openstack/latest/...; and the personality files'
+    contents, "../content/NNNN", base64: specs travel as JSON)."""
+    docs: dict[str, Any] = {
+        "meta_data.json": meta_data(inst), "network_data.json": network_data(ports),
+        "vendor_data.json": {}, "vendor_data2.json": {},
+        "user_data": user_data_bytes(inst.user_data)}
+    for path, data in personality.contents(inst).items():
+        docs[f"../{path}"] = {"base64": base64.b64encode(data).decode()}
+    return docs
 
 
 class MetadataService:
@@ -135,6 +144,9 @@ class MetadataService:
         parts = [p for p in path.split("?", 1)[0].split("/") if p]
         if not parts:
             return _text("\n".join([*EC2_VERSIONS, "latest"]) + "\n")
+        if parts[0] == "openstack" and len(parts) == 3 and parts[1] == "content":
+            data = personality.contents(inst).get(f"content/{parts[2]}")
+            return NOT_FOUND if data is None else _text(data, ctype="text/plain")
         if parts[0] == "openstack":
             return self._openstack(inst, parts[1:])
         return self._ec2(inst, address, parts)

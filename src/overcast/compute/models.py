@@ -100,6 +100,12 @@ class Instance(Base):
     access_ip_v4: Mapped[str | None] = mapped_column(String(64), nullable=True)
     access_ip_v6: Mapped[str | None] = mapped_column(String(64), nullable=True)
     config_drive: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: OS-DCF:diskConfig AUTO (True) or MANUAL, as asked on create, rebuild or resize
+    auto_disk_config: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default="0")
+    #: Nova's system_metadata: what compute keeps about a server for itself (the
+    #: password the guest posted, the image and time of a shelve, ...)
+    system_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
     locked_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -42,6 +42,15 @@ class NetworkPort(Protocol):
         """Every instance a compute port is bound to (for the audit)."""
         ...
 
+    def attach_port(self, instance_uuid: str, project_id: str, item: dict[str, Any],
+                    host: str, vif_kind: str = "tap", /) -> dict[str, Any]:
+        """One more port for an instance (a resolved `networks` item), bound to `host`."""
+        ...
+
+    def detach_port(self, instance_uuid: str, port_id: str, /) -> None:
+        """Give back one port of an instance."""
+        ...
+
     def ports_for_instance(self, instance_uuid: str, /) -> list[dict[str, Any]]:
         """What a driver plugs for an instance, in creation order."""
         ...
@@ -111,7 +120,9 @@ class ImagePort(Protocol):
         """Glance's JSON-patch of an image."""
         ...
 
-    def delete(self, ctx: RequestContext, image_id: str, /) -> None: ...
+    def delete(self, ctx: RequestContext, image_id: str, /) -> None:
+        """Delete an image as the caller (the /images proxy; a backup rotated away)."""
+        ...
 
 
 class Candidate(Protocol):

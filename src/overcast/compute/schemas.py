@@ -21,6 +21,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from overcast.compute import personality
 from overcast.compute.versions import VERSIONS
 from overcast.kit import validate as val
 from overcast.kit.errors import BadRequest, NotFound
@@ -103,8 +104,9 @@ def _flavor_size(minimum: int) -> dict[str, Any]:
 
 
 BASE64: dict[str, Any] = {"type": "string", "pattern": r"^[A-Za-z0-9+/=\s]*$"}
+#: Nova's personality: a path's length is the injected_file_path_bytes quota's (403)
 PERSONALITY: dict[str, Any] = {"type": "array", "items": _obj(
-    {"path": {"type": "string", "maxLength": 255}, "contents": BASE64})}
+    {"path": {"type": "string"}, "contents": BASE64})}
 
 # ------------------------------------------------------------------ servers
 _BDM_LEGACY: dict[str, Any] = {
@@ -777,8 +779,13 @@ def _user_data(sv: dict[str, Any]) -> str | None:
     return user_data
 
 
-def _access_ips(sv: dict[str, Any]) -> None:
+def _access_ips(sv: dict[str, Any]) -> dict[str, str | None]:
+    """The access addresses given, checked and normalised as Nova stores them (an IP
+    address column: `0:0:0:0:0:babe:220.12.22.2` reads back as `::babe:dc0c:1602`)."""
+    out: dict[str, str | None] = {}
     for ipkey in ("accessIPv4", "accessIPv6"):
+        if ipkey in sv and not sv[ipkey]:
+            out[ipkey] = sv[ipkey]
         if sv.get(ipkey):
             try:
                 ip = ipaddress.ip_address(sv[ipkey])
@@ -788,6 +795,19 @@ def _access_ips(sv: dict[str, Any]) -> None:
                 raise BadRequest(f"Invalid input for field/attribute {ipkey}. Value: "
                                  f"{sv[ipkey]}. {sv[ipkey]!r} is not a '"
                                  f"{'ipv4' if ipkey == 'accessIPv4' else 'ipv6'}'")
+            out[ipkey] = str(ip)
+    return out
+
+
+def disk_config(body: dict[str, Any]) -> bool | None:
+    """OS-DCF:diskConfig given: True for AUTO, False for MANUAL, None when absent."""
+    value = body.get("OS-DCF:diskConfig")
+    if value is None:
+        return None
+    if value not in ("AUTO", "MANUAL"):
+        raise BadRequest(f"Invalid input for field/attribute OS-DCF:diskConfig. Value: "
+                         f"{value}. It must be one of AUTO, MANUAL.")
+    return value == "AUTO"
 
 
 def _security_groups(sv: dict[str, Any]) -> list[str] | None:
@@ -839,10 +859,8 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
         if sv["description"] is not None and (not isinstance(sv["description"], str) or
                                               len(sv["description"]) > 255):
             raise BadRequest("Invalid input for field/attribute description.")
-    _access_ips(sv)
-    disk_config = sv.get("OS-DCF:diskConfig")
-    if disk_config is not None and disk_config not in ("AUTO", "MANUAL"):
-        raise BadRequest("Invalid input for field/attribute OS-DCF:diskConfig.")
+    ips = _access_ips(sv)
+    auto_disk = disk_config(sv)
     groups = _security_groups(sv)
     hints = body.get("os:scheduler_hints") or body.get("OS-SCH-HNT:scheduler_hints") or {}
     if not isinstance(hints, dict):
@@ -856,13 +874,15 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
             "networks": networks, "key_name": key_name,
             "metadata": metadata(sv.get("metadata") or {}), "user_data": user_data,
             "min_count": min_count, "max_count": max_count, "availability_zone": az,
-            "access_ip_v4": sv.get("accessIPv4"), "access_ip_v6": sv.get("accessIPv6"),
+            "access_ip_v4": ips.get("accessIPv4"), "access_ip_v6": ips.get("accessIPv6"),
+            "auto_disk_config": bool(auto_disk),
             "config_drive": sv.get("config_drive") in (True, *TRUE_STRINGS),
             "description": sv.get("description"), "scheduler_hints": hints,
             "admin_pass": sv.get("adminPass"), "security_groups": groups,
             "return_reservation_id": sv.get("return_reservation_id") in (True,
                                                                          *TRUE_STRINGS),
-            "block_devices": block_devices, "tags": list(dict.fromkeys(sv.get("tags") or []))}
+            "block_devices": block_devices, "tags": list(dict.fromkeys(sv.get("tags") or [])),
+            "personality": personality.parse(sv.get("personality"))}
 
 
 def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
@@ -884,11 +904,14 @@ def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
                                               len(sv["description"]) > 255):
             raise BadRequest("Invalid input for field/attribute description.")
         data["description"] = sv["description"]
-    _access_ips(sv)
-    if "accessIPv4" in sv:
-        data["access_ip_v4"] = sv["accessIPv4"]
-    if "accessIPv6" in sv:
-        data["access_ip_v6"] = sv["accessIPv6"]
+    ips = _access_ips(sv)
+    if "accessIPv4" in ips:
+        data["access_ip_v4"] = ips["accessIPv4"]
+    if "accessIPv6" in ips:
+        data["access_ip_v6"] = ips["accessIPv6"]
+    auto_disk = disk_config(sv)
+    if auto_disk is not None:
+        data["auto_disk_config"] = auto_disk
     return data
 
 
@@ -929,6 +952,9 @@ def server_list_query(q: Any, admin: bool) -> dict[str, Any] | None:
             filters["project_id" if key == "tenant_id" else key] = q[key]
     if q.get("host") and admin:
         filters["host"] = q["host"]
+    for key in ("ip", "ip6"):  # regular expressions on the fixed addresses, as Nova
+        if q.get(key):
+            filters[key] = q[key]
     if q.get("status"):
         st = q["status"].upper()
         if st not in STATUS_TO_VM:
@@ -970,8 +996,9 @@ def reboot(arg: Any) -> bool:
 
 
 def rebuild(arg: Any) -> dict[str, Any]:
-    """What a rebuild changes: `image_ref`, and `name`, `metadata` and (2.54, None to
-    remove it) `key_name` when the request names them."""
+    """What a rebuild asks for: `image_ref` and, when given, the new `name`, `metadata`,
+    access addresses (`access_ip_v4`/`_v6`), `auto_disk_config`, `personality` and
+    (2.54, None to remove it) `key_name`."""
     r = arg if isinstance(arg, dict) else {}
     image = r.get("imageRef")
     if not isinstance(image, str) or not image:
@@ -982,20 +1009,26 @@ def rebuild(arg: Any) -> dict[str, Any]:
         uuidlib.UUID(image)
     except ValueError:
         raise BadRequest("Invalid imageRef provided.")
-    out: dict[str, Any] = {"image_ref": image, "name": r.get("name")}
-    if "metadata" in r:
-        out["metadata"] = metadata(r["metadata"])
+    meta = metadata(r["metadata"]) if "metadata" in r else None
+    out: dict[str, Any] = {"image_ref": image, "name": r.get("name"), "metadata": meta,
+                           "auto_disk_config": disk_config(r),
+                           "personality": personality.parse(r.get("personality"))}
     if "key_name" in r:  # (the schema takes it from 2.54)
         out["key_name"] = r["key_name"]
+    ips = _access_ips(r)
+    for key, col in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
+        if key in ips:
+            out[col] = ips[key]
     return out
 
 
-def resize(arg: Any) -> str:
+def resize(arg: Any) -> tuple[str, bool | None]:
+    """(flavor, OS-DCF:diskConfig as AUTO True / MANUAL False / absent None)."""
     flavor = arg.get("flavorRef") if isinstance(arg, dict) else None
     if not isinstance(flavor, (str, int)) or isinstance(flavor, bool) or flavor == "":
         raise BadRequest("Invalid input for field/attribute flavorRef. 'flavorRef' is a "
                          "required property")
-    return _ref(flavor)
+    return _ref(flavor), disk_config(arg)
 
 
 def create_image(arg: Any) -> tuple[str, dict[str, str]]:

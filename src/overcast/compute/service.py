@@ -38,28 +38,39 @@ from overcast.bus.messages import (
     ScheduleInstances,
     SnapshotInstance,
 )
-from overcast.compute import migrations, states
+from overcast.compute import migrations, personality, states
 from overcast.compute import models as m
+from overcast.compute.admin_password import AdminPasswords
 from overcast.compute.audit import migration_consumer
+from overcast.compute.backups import backup_properties
+from overcast.compute.deferred_delete import DeferredDelete
 from overcast.compute.events import ServerEvents
 from overcast.compute.flavors import FlavorService, snapshot
 from overcast.compute.hosts import HostService, host_up, provider_uuid, service_up
 from overcast.compute.instances import finish_delete, instance_spec
+from overcast.compute.interfaces import ServerInterfaces
 from overcast.compute.keypairs import KeyPairService
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort, VolumePort
 from overcast.compute.quotas import QuotaService
+from overcast.compute.rescue import Rescues
 from overcast.compute.server_groups import ServerGroupService
+from overcast.compute.server_password import ServerPasswords
+from overcast.compute.shelve import Shelving, forget_shelved_image
 from overcast.compute.volumes import ServerVolumes
 from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 
+#: Nova's power_state of a stopped guest
+SHUTDOWN = 4
+
 #: The instance columns server views read (everything but secrets and internals).
 LIST_ATTRS = ("uuid", "name", "project_id", "user_id", "flavor_id", "flavor", "image_ref",
               "key_name", "user_data", "metadata_", "vm_state", "task_state", "power_state",
               "host", "availability_zone", "access_ip_v4", "access_ip_v6", "config_drive",
-              "locked", "description", "hostname", "reservation_id", "launch_index",
-              "fault", "tags", "launched_at", "terminated_at", "created_at", "updated_at")
+              "auto_disk_config", "locked", "description", "hostname", "reservation_id",
+              "launch_index", "fault", "tags", "launched_at", "terminated_at", "created_at",
+              "updated_at")
 
 #: What a listing selects first: enough to filter, page and tell whether a cached
 #: rendering of the server is still current (see `server_rows`).
@@ -68,11 +79,21 @@ KEY_ATTRS = ("uuid", "name", "project_id", "host", "updated_at", "vm_state",
 
 
 
+def _regex(pattern: str) -> re.Pattern[str]:
+    """A filter's regular expression; one that does not compile matches literally."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return re.compile(re.escape(pattern))
+
+
 class ComputeService:
     def __init__(self, db: Database, bus: Bus, *, network: NetworkPort | None = None,
                  image: ImagePort | None = None,
                  placement: PlacementPort | None = None,
-                 volume: VolumePort | None = None) -> None:
+                 volume: VolumePort | None = None,
+                 reclaim_instance_interval: float = 0.0,
+                 shelved_offload_time: float = 0.0) -> None:
         self.db = db
         self.bus = bus
         #: the other services, as compute sees them (None: not running in this app)
@@ -88,6 +109,12 @@ class ComputeService:
         self.volume = volume
         self.server_volumes = ServerVolumes(db, volume, self.call)
         self.events = ServerEvents(db, volume, self.call)
+        self.passwords = ServerPasswords(db)
+        self.deferred = DeferredDelete(self, reclaim_instance_interval)
+        self.shelving = Shelving(self, shelved_offload_time)
+        self.rescues = Rescues(self)
+        self.admin_passwords = AdminPasswords(self)
+        self.interfaces = ServerInterfaces(self)
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:
@@ -205,6 +232,9 @@ class ComputeService:
                 if group is None or (not ctx.is_admin and group.project_id != ctx.project_id):
                     raise BadRequest(f"Invalid server group {hints['group']}.")
             self._check_metadata_quota(s, ctx.project_id or "", req.get("metadata") or {})
+            files = req.get("personality") or []
+            if files:
+                personality.check_quota(files, self.quotas.limits(s, ctx.project_id or ""))
             count = req["max_count"]
             self.quotas.check_servers(s, ctx.project_id or "", count, flavor.vcpus,
                                       flavor.ram)
@@ -231,11 +261,13 @@ class ComputeService:
                     availability_zone=(az.split(":", 1)[0] or None) if az else None,
                     access_ip_v4=req.get("access_ip_v4"), access_ip_v6=req.get("access_ip_v6"),
                     config_drive=bool(req.get("config_drive")),
+                    auto_disk_config=bool(req.get("auto_disk_config")),
                     description=req.get("description"),
                     hostname=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]
                     or "server", reservation_id=reservation, launch_index=i,
                     scheduler_hints=hints, server_group=group.uuid if group else None,
-                    tags=list(req.get("tags") or []), requested_networks=requested))
+                    tags=list(req.get("tags") or []), requested_networks=requested,
+                    system_metadata={personality.KEY: files} if files else None))
                 if group is not None:
                     s.add(m.ServerGroupMember(group_uuid=group.uuid, instance_uuid=uuid))
                 ServerVolumes.add_requested(s, uuid, devices)
@@ -275,15 +307,16 @@ class ComputeService:
                 q = q.where(m.Instance.updated_at >= filters["changes-since"])
             if filters.get("vm_states"):
                 q = q.where(m.Instance.vm_state.in_(filters["vm_states"]))
-            if filters.get("name"):
-                # Nova's name filter is a regular expression: filter in Python, then page.
+            if filters.get("name") or filters.get("ip") or filters.get("ip6"):
+                # Nova's name and ip filters are regular expressions: filter in Python,
+                # then page.
                 rows, _ = keyset_page(s, q, m.Instance, limit=None, marker=None, sort=sort,
                                       id_attr="uuid", as_rows=True)
-                try:
-                    rx = re.compile(filters["name"])
-                except re.error:
-                    rx = re.compile(re.escape(filters["name"]))
-                rows = [r for r in rows if rx.search(r.name)]
+                if filters.get("name"):
+                    rx = _regex(filters["name"])
+                    rows = [r for r in rows if rx.search(r.name)]
+                if filters.get("ip") or filters.get("ip6"):
+                    rows = self._ip_matches(rows, filters.get("ip"), filters.get("ip6"))
                 if marker is not None:
                     ids = [r.uuid for r in rows]
                     if marker not in ids:
@@ -300,6 +333,22 @@ class ComputeService:
                         == filters["status"]]
             return rows, more
 
+    def _ip_matches(self, rows: list[Any], ip: str | None, ip6: str | None) -> list[Any]:
+        """The rows with a fixed address the `ip` (IPv4) or `ip6` (IPv6) regular
+        expression matches from its start (Nova's `re.match`)."""
+        addrs = self.addresses([r.uuid for r in rows])
+        rx = {4: _regex(ip) if ip else None, 6: _regex(ip6) if ip6 else None}
+
+        def hit(uuid: str) -> bool:
+            for entries in addrs.get(uuid, {}).values():
+                for a in entries:
+                    pattern = rx.get(a.get("version"))
+                    if a.get("OS-EXT-IPS:type", "fixed") == "fixed" and pattern is not None \
+                            and pattern.match(a["addr"]):
+                        return True
+            return False
+        return [r for r in rows if hit(r.uuid)]
+
     def server_rows(self, uuids: list[str]) -> dict[str, Any]:
         """Full view rows (LIST_ATTRS) of these instances, by uuid."""
         out: dict[str, Any] = {}
@@ -315,7 +364,8 @@ class ComputeService:
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
-            for key in ("name", "description", "access_ip_v4", "access_ip_v6"):
+            for key in ("name", "description", "access_ip_v4", "access_ip_v6",
+                        "auto_disk_config"):
                 if key in data:
                     setattr(inst, key, data[key])
             inst.updated_at = utcnow()
@@ -340,11 +390,21 @@ class ComputeService:
         return new_task
 
     def delete_server(self, ctx: RequestContext, uuid: str) -> None:
+        """DELETE /servers/{id}: a soft delete when deletes are deferred
+        (`deferred_delete`), else at once."""
+        if not self.deferred.soft_delete(ctx, uuid):
+            self.delete_now(ctx, uuid, "delete")
+
+    def delete_now(self, ctx: RequestContext, uuid: str, action: str) -> None:
+        """Delete the server now (`action`: delete or forceDelete, whose legal states
+        differ)."""
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
-            states.check("delete", uuid, inst.vm_state, inst.task_state)
-            self.record_action(s, ctx, uuid, "delete", "compute_terminate_instance")
+            states.check(action, uuid, inst.vm_state, inst.task_state)
+            self.record_action(s, ctx, uuid, "delete" if action == "delete" else
+                               "forceDelete", "compute_terminate_instance")
+            shelved_image = forget_shelved_image(inst)  # deleted with it, as Nova does
             local = inst.host is None or not host_up(s, inst.host)
             if local:
                 # Never placed, or its host is gone: deleted here, as Nova does, in
@@ -357,6 +417,8 @@ class ComputeService:
                 inst.task_state = "deleting"
                 inst.updated_at = utcnow()
             host = inst.host
+        if shelved_image and self.image is not None:
+            self.image.discard(shelved_image)
         if local:
             self.release(uuid)
         else:
@@ -418,9 +480,9 @@ class ComputeService:
         return self.placement
 
     def rebuild(self, ctx: RequestContext, uuid: str, req: dict[str, Any]) -> m.Instance:
-        """Start a rebuild (`schemas.rebuild`'s changes); returns the instance as it is
-        now (REBUILD), for the reply. A new key pair is the caller's, as at create."""
-        image_ref = req["image_ref"]
+        """Start a rebuild (`req` as schemas.rebuild gives it); returns the instance as
+        it is now (REBUILD), for the reply. A new key pair is the caller's, as at create."""
+        image_ref, name, metadata = req["image_ref"], req.get("name"), req.get("metadata")
         if self.image is not None:
             self.boot_image(ctx, image_ref)
         with self.db.transaction() as s:
@@ -429,31 +491,72 @@ class ComputeService:
             if "key_name" in req:
                 inst.key_name, inst.key_data = req["key_name"], self._key_data(
                     s, ctx, req["key_name"])
+            power_on = inst.vm_state != states.STOPPED  # a stopped server stays stopped
             self._transition(s, inst, "rebuild")
             inst.image_ref = image_ref
-            if req.get("name"):
-                inst.name = req["name"]
-            if req.get("metadata") is not None:
-                self._check_metadata_quota(s, inst.project_id, req["metadata"])
-                inst.metadata_ = req["metadata"]
+            if name:
+                inst.name = name
+            if metadata is not None:
+                self._check_metadata_quota(s, inst.project_id, metadata)
+                inst.metadata_ = metadata
+            for key in ("access_ip_v4", "access_ip_v6"):
+                if key in req:
+                    setattr(inst, key, req[key])
+            if req.get("auto_disk_config") is not None:
+                inst.auto_disk_config = req["auto_disk_config"]
+            if req.get("personality") is not None:  # injected again, as Nova does
+                personality.check_quota(req["personality"],
+                                        self.quotas.limits(s, inst.project_id))
+                personality.store(inst, req["personality"])
             self.record_action(s, ctx, uuid, "rebuild", "compute_rebuild_instance")
             host, spec = inst.host, self._spec(inst)
-        self.cast(f"agent.{host}", RebuildInstance(instance=spec))
+        self.cast(f"agent.{host}", RebuildInstance(instance=spec, power_on=power_on))
         return inst
 
     def create_image(self, ctx: RequestContext, uuid: str, name: str,
-                     metadata: dict[str, str]) -> str:
+                     metadata: dict[str, str], backup: tuple[str, int] | None = None) -> str:
         """createImage: a private snapshot image, filled by the instance's host (or,
-        for a volume-backed server, snapshots of its volumes the image maps)."""
+        for a volume-backed server, snapshots of its volumes the image maps).
+        createBackup too, with `backup` (its type and rotation; see `backups`)."""
         if self.image is None:
             raise Conflict("Snapshots need the image service, which is not running.")
+        action = "createImage" if backup is None else "createBackup"
         with self.db.session() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
-            states.check("createImage", uuid, inst.vm_state, inst.task_state)
-            base_ref, flavor = inst.image_ref, dict(inst.flavor)
+            states.check(action, uuid, inst.vm_state, inst.task_state)
         if self.server_volumes.root_volume(uuid) is not None:
+            if backup is not None:
+                raise BadRequest("Backup is not supported for volume-backed instances.")
             return self._snapshot_volume_backed(ctx, uuid, name, metadata)
+        image_id = self.snapshot_image(ctx, uuid, name, metadata,
+                                       backup_properties(backup[0]) if backup else None)
+        try:
+            with self.db.transaction() as s:
+                inst = self.get_instance(s, ctx, uuid)
+                self._transition(s, inst, action)
+                self.record_action(s, ctx, uuid, action, "compute_snapshot_instance"
+                                   if backup is None else "compute_backup_instance")
+                host = inst.host
+        except (Conflict, NotFound):
+            # Refused: the image made for it goes, once the transaction is over.
+            self.image.discard(image_id)
+            raise
+        self.cast(f"agent.{host}", SnapshotInstance(uuid=uuid, image_id=image_id,
+                                                    request_id=ctx.request_id,
+                                                    rotation=backup[1] if backup else -1))
+        return image_id
+
+    def snapshot_image(self, ctx: RequestContext, uuid: str, name: str,
+                       metadata: dict[str, str] | None = None,
+                       extra: dict[str, str] | None = None) -> str:
+        """A new (queued) private image for a snapshot of the server's disk (createImage,
+        createBackup with its `extra` properties, shelve), with the properties Nova
+        gives it: its boot image's, then `metadata`, then Nova's own."""
+        assert self.image is not None
+        with self.db.session() as s:
+            inst = self.get_instance(s, ctx, uuid)
+            base_ref, flavor = inst.image_ref, dict(inst.flavor)
         props: dict[str, Any] = {}
         # a container's snapshot is a root file system tarball, as its image was
         container_format = "bare"
@@ -476,28 +579,15 @@ class ComputeService:
                 container_format = "docker"
             if base.get("min_ram"):
                 props["min_ram"] = base["min_ram"]
-        props.update({"image_type": "snapshot", "instance_uuid": uuid,
+        props.update({"image_type": "snapshot", "instance_uuid": uuid, **(extra or {}),
                       "base_image_ref": base_ref or "", "user_id": ctx.user_id or "",
                       "owner_project_name": ctx.project_name or "",
                       "owner_user_name": ctx.user_name or ""})
-        props.update(metadata)  # the caller's properties win, as in Nova
+        props.update(metadata or {})  # the caller's properties win, as in Nova
         props.update({"name": name, "visibility": "private",
                       "container_format": container_format,
                       "min_disk": int(flavor.get("disk") or 0)})
-        image = self.image.create(ctx, props)
-        try:
-            with self.db.transaction() as s:
-                inst = self.get_instance(s, ctx, uuid)
-                self._transition(s, inst, "createImage")
-                self.record_action(s, ctx, uuid, "createImage", "compute_snapshot_instance")
-                host = inst.host
-        except (Conflict, NotFound):
-            # Refused: the image made for it goes, once the transaction is over.
-            self.image.discard(image["id"])
-            raise
-        self.cast(f"agent.{host}", SnapshotInstance(uuid=uuid, image_id=image["id"],
-                                                    request_id=ctx.request_id))
-        return str(image["id"])
+        return str(self.image.create(ctx, props)["id"])
 
     def _snapshot_volume_backed(self, ctx: RequestContext, uuid: str, name: str,
                                 metadata: dict[str, str]) -> str:
@@ -544,7 +634,7 @@ class ComputeService:
     migration_consumer = staticmethod(migration_consumer)
 
     def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str | None,
-               migrate: bool = False) -> None:
+               migrate: bool = False, auto_disk_config: bool | None = None) -> None:
         """Cold resize on the instance's host: the old allocations move to a migration
         consumer, the new flavor is claimed for the instance, both in Placement.
         `migrate` (an admin's cold migration): the same flavor, on another host."""
@@ -602,11 +692,13 @@ class ComputeService:
                 migrations.record(s, inst, "migration" if migrate else "resize", host, dest,
                                   inst.flavor_id, flavor.id)
                 inst.old_flavor, inst.flavor, inst.flavor_id = inst.flavor, new, flavor.id
+                if auto_disk_config is not None:
+                    inst.auto_disk_config = auto_disk_config
                 if dest != host:
                     inst.host, inst.resize_source_host = dest, host
                 self.record_action(s, ctx, uuid, "migrate" if migrate else "resize",
                                    "compute_resize_instance")
-                spec = self._spec(inst)
+                spec, power_on = self._spec(inst), inst.vm_state != states.STOPPED
         except (Conflict, NotFound):
             # Refused: the claim made for the new flavor is undone, once the
             # transaction is over (Placement's own would wait on its lock).
@@ -616,7 +708,7 @@ class ComputeService:
             raise
         if dest != host:
             self.cast(f"agent.{host}", CleanupInstance(uuid=uuid, destroy=False))
-        self.cast(f"agent.{dest}", ResizeInstance(instance=spec))
+        self.cast(f"agent.{dest}", ResizeInstance(instance=spec, power_on=power_on))
 
     def _resize_targets(self, source: str, zone: str | None,
                         resources: dict[str, int]) -> list[str]:
@@ -647,7 +739,9 @@ class ComputeService:
             self._check_lock(ctx, inst)
             states.check("confirmResize", uuid, inst.vm_state, inst.task_state,
                          "confirmResize")
-            inst.vm_state, inst.old_flavor = states.ACTIVE, None
+            # a server resized while stopped stays stopped (SHUTOFF), as in Nova
+            inst.vm_state = states.STOPPED if inst.power_state == SHUTDOWN else states.ACTIVE
+            inst.old_flavor = None
             source, inst.resize_source_host = inst.resize_source_host, None
             migrations.close(s, uuid, "confirmed")
             self.record_action(s, ctx, uuid, "confirmResize", "compute_confirm_resize")
@@ -680,6 +774,7 @@ class ComputeService:
                 inst.resize_source_host = None
             host, project, user, spec = inst.host, inst.project_id, inst.user_id, \
                 self._spec(inst)
+            power_on = inst.power_state != SHUTDOWN
         mig, placement = self.migration_consumer(uuid), self._placement()
         placement.set_allocations({
             uuid: {"allocations": placement.get_allocations(mig), "project_id": project,
@@ -687,7 +782,7 @@ class ComputeService:
             mig: {"allocations": {}}})
         if target:
             self.cast(f"agent.{target}", CleanupInstance(uuid=uuid, destroy=True))
-        self.cast(f"agent.{host}", ResizeInstance(instance=spec))
+        self.cast(f"agent.{host}", ResizeInstance(instance=spec, power_on=power_on))
 
     def set_lock(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
         with self.db.transaction() as s:
@@ -707,7 +802,14 @@ class ComputeService:
             host = inst.host
         if host is None:
             raise Conflict(f"Instance {uuid} has no console yet.")
-        return str(self.call(f"agent.{host}", ConsoleOutput(uuid=uuid, length=length)).output)
+        if length == 0:
+            return ""
+        out = str(self.call(f"agent.{host}", ConsoleOutput(uuid=uuid, length=length)).output)
+        if length is None:
+            return out
+        # Nova's tail: the last `length` pieces of the log split at newlines, so the
+        # reply splits into exactly `length` lines (the driver may return more).
+        return "\n".join(out.split("\n")[-length:])
 
     # ------------------------------------------------------------ metadata
     def _check_metadata_quota(self, s: Session, project_id: str,

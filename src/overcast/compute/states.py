@@ -8,6 +8,7 @@ from overcast.kit.errors import Conflict
 ACTIVE, BUILDING, STOPPED, PAUSED, SUSPENDED = "active", "building", "stopped", "paused", \
     "suspended"
 RESIZED, ERROR, DELETED = "resized", "error", "deleted"
+SOFT_DELETED = "soft-delete"
 
 _TASK_STATUS = {
     "rebooting": "REBOOT", "reboot_pending": "REBOOT", "reboot_started": "REBOOT",
@@ -33,6 +34,9 @@ def status(vm_state: str, task_state: str | None) -> str:
     if vm_state == STOPPED and task_state in ("resize_prep", "resize_migrating",
                                               "resize_migrated", "resize_finish"):
         return "RESIZE"
+    if vm_state in (STOPPED, ERROR) and task_state in ("rebuilding", "rebuild_spawning",
+                                                       "rebuild_block_device_mapping"):
+        return "REBUILD"
     return _VM_STATUS.get(vm_state, "UNKNOWN")
 
 
@@ -54,12 +58,31 @@ ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str | None, ...], str | None]] =
     "confirmResize": ((RESIZED,), (None,), None),
     "revertResize": ((RESIZED,), (None,), "resize_reverting"),
     "createImage": ((ACTIVE, STOPPED, PAUSED, SUSPENDED), (None,), "image_snapshot"),
+    "createBackup": ((ACTIVE, STOPPED, PAUSED, SUSPENDED), (None,), "image_backup"),
+    # a soft delete (reclaim_instance_interval set) and what undoes or ends it early
+    "soft_delete": ((ACTIVE, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR, "shelved",
+                     "shelved_offloaded", "rescued"), (None,), "soft-deleting"),
+    "restore": ((SOFT_DELETED,), (None,), "restoring"),
+    "shelve": ((ACTIVE, STOPPED, PAUSED, SUSPENDED), (None,), "shelving"),
+    "rescue": ((ACTIVE, STOPPED, ERROR), (None,), "rescuing"),
+    "unrescue": (("rescued",), (None,), "unrescuing"),
+    "changePassword": ((ACTIVE,), (None,), "updating_password"),
+    "attach_interface": ((ACTIVE, PAUSED, STOPPED), (None,), "interface_attaching"),
+    "detach_interface": ((ACTIVE, PAUSED, STOPPED), (None,), "interface_detaching"),
+    "shelveOffload": (("shelved",), (None,), "shelving_offloading"),
+    "unshelve": (("shelved", "shelved_offloaded"), (None,), "unshelving"),
+    "forceDelete": ((ACTIVE, BUILDING, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR, "shelved",
+                     "shelved_offloaded", SOFT_DELETED, "rescued"), (None,), "deleting"),
     "delete": ((ACTIVE, BUILDING, STOPPED, PAUSED, SUSPENDED, RESIZED, ERROR, "shelved",
                 "shelved_offloaded", "soft-delete", "rescued"),
                (None, "scheduling", "spawning", "networking", "block_device_mapping",
                 "powering-off", "powering-on", "rebooting", "rebooting_hard", "pausing",
                 "unpausing", "suspending", "resuming", "rebuilding", "resize_prep",
-                "resize_reverting", "image_snapshot", "deleting"), "deleting"),
+                "resize_reverting", "image_snapshot", "image_backup", "shelving",
+                "shelving_offloading", "unshelving", "rescuing", "unrescuing",
+                "soft-deleting", "restoring", "updating_password", "interface_attaching",
+                "interface_detaching", "deleting"),
+               "deleting"),
     "attach_volume": ((ACTIVE, PAUSED, STOPPED, RESIZED, SUSPENDED, "soft-delete"),
                       (None,), None),
     "detach_volume": ((ACTIVE, PAUSED, STOPPED, RESIZED, SUSPENDED, "soft-delete"),

@@ -71,7 +71,7 @@ def server(base: str, inst: m.Instance, v: APIVersion, *, admin: bool,
         "created": nova_time(inst.created_at), "updated": nova_time(inst.updated_at),
         "addresses": addresses, "accessIPv4": inst.access_ip_v4 or "",
         "accessIPv6": inst.access_ip_v6 or "", "links": links(base, "servers", inst.uuid),
-        "OS-DCF:diskConfig": "MANUAL",
+        "OS-DCF:diskConfig": disk_config(inst.auto_disk_config),
         "OS-EXT-AZ:availability_zone": inst.availability_zone or "",
         "config_drive": "True" if inst.config_drive else "",
         "key_name": inst.key_name,
@@ -119,6 +119,38 @@ def server(base: str, inst: m.Instance, v: APIVersion, *, admin: bool,
     if v.at_least("2.26"):
         body["tags"] = list(inst.tags or [])
     return body
+
+
+#: What a server's update (PUT) and rebuild replies leave out before 2.75: Nova
+#: shapes those replies without the extended attributes a GET shows.
+ACTION_REPLY_OMITS = ("OS-EXT-AZ:availability_zone", "config_drive", "key_name",
+                      "OS-SRV-USG:launched_at", "OS-SRV-USG:terminated_at",
+                      "security_groups", "OS-EXT-STS:task_state", "OS-EXT-STS:vm_state",
+                      "OS-EXT-STS:power_state", "os-extended-volumes:volumes_attached",
+                      "host_status")
+
+
+def server_action_reply(full: dict[str, Any]) -> dict[str, Any]:
+    """The server as an update or rebuild reply shows it (before 2.75, which is past
+    the advertised maximum): `full` (a GET's view) without the extended attributes
+    (OS-EXT-SRV-ATTR:*, the ACTION_REPLY_OMITS) and with basic addresses."""
+    body = {k: v for k, v in full.items()
+            if k not in ACTION_REPLY_OMITS and not k.startswith("OS-EXT-SRV-ATTR:")}
+    body["addresses"] = basic_addresses(full.get("addresses") or {})
+    return body
+
+
+def basic_addresses(addresses: dict[str, list[dict[str, Any]]]
+                    ) -> dict[str, list[dict[str, Any]]]:
+    """Addresses without Nova's extended fields (type, MAC): as /ips and the update and
+    rebuild replies show them."""
+    return {net: [{"version": a["version"], "addr": a["addr"]} for a in items]
+            for net, items in addresses.items()}
+
+
+def disk_config(auto: bool | None) -> str:
+    """OS-DCF:diskConfig as Nova shows it."""
+    return "AUTO" if auto else "MANUAL"
 
 
 def keypair_brief(kp: m.KeyPair, v: APIVersion) -> dict[str, Any]:

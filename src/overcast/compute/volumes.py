@@ -236,6 +236,10 @@ class ServerVolumes:
             if vol.get("status") != "available":
                 raise BadRequest(f"Block Device Mapping is Invalid: volume {d['uuid']} is "
                                  f"{vol.get('status')}, not available.")
+            if d.get("boot_index") == 0 and str(vol.get("bootable", "true")).lower() \
+                    in ("false", "0"):
+                # Nova's InvalidBDMVolumeNotBootable
+                raise BadRequest(f"Block Device {d['uuid']} is not bootable.")
 
     @staticmethod
     def add_requested(s: Session, uuid: str, devices: list[dict[str, Any]]) -> None:

@@ -188,6 +188,48 @@ class Instances:
             self.store.changed("port", pid)
         return self.ports_for_instance(instance_uuid)
 
+    def attach_port(self, instance_uuid: str, project_id: str, item: dict[str, Any],
+                    host: str, vif_kind: str = "tap") -> dict[str, Any]:
+        """One more port for a running instance (Nova's interface attach): the user's
+        port (`{"port"}`) taken over, or one made on a network (`{"uuid"}`, with a
+        `fixed_ip` when asked), bound to `host`. Returns what the driver plugs."""
+        ctx = _internal(project_id)
+        if "port" in item:
+            self.ports.update(ctx, item["port"], {"device_id": instance_uuid,
+                                                  "device_owner": "compute:nova"})
+            pid = str(item["port"])
+        else:
+            body: dict[str, Any] = {
+                "network_id": item["uuid"], "project_id": project_id,
+                "device_id": instance_uuid, "device_owner": "compute:nova",
+                "binding:profile": {"overcast_created": True}}
+            if item.get("fixed_ip"):
+                body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
+            if item.get("security_groups"):
+                body["security_groups"] = list(item["security_groups"])
+            pid = str(self.ports.create(ctx, body)["id"])
+        self._bind([pid], host, vif_kind)
+        self.store.changed("port", pid)
+        return next(p for p in self.ports_for_instance(instance_uuid) if p["id"] == pid)
+
+    def detach_port(self, instance_uuid: str, port_id: str) -> None:
+        """Give back one port of the instance (interface detach): deleted when compute
+        made it, unbound when it was the user's, as release_for_instance does."""
+        with self.store.db.transaction() as s:
+            port = s.scalar(select(m.Port).where(m.Port.id == port_id,
+                                                 m.Port.device_id == instance_uuid))
+            if port is None:
+                return
+            made = bool((port.binding_profile or {}).get("overcast_created"))
+            if not made:
+                port.device_id, port.device_owner = "", ""
+                port.binding_host_id, port.binding_vif_type = "", "unbound"
+                port.status = "DOWN"
+                port.revision_number += 1
+        if made:
+            self.ports.delete(_internal(), port_id, internal=True)
+        self.store.changed("port", port_id)
+
     def _bind(self, port_ids: list[str], host: str, vif_kind: str) -> None:
         """Bind the ports to the host with the driver's kind of device (tap for QEMU,
         veth for containers); a port already so bound is left alone."""
@@ -228,7 +270,7 @@ class Instances:
                            {a["subnet_id"] for v in allocs.values() for a in v})))}
             # `subnets`: how each address is configured (network_data.json says it)
             return [{"id": p.id, "mac_address": p.mac_address, "network_id": p.network_id,
-                     "mtu": mtus.get(p.network_id) or 1500,
+                     "mtu": mtus.get(p.network_id) or 1500, "status": p.status,
                      "fixed_ips": allocs.get(p.id, []),
                      "subnets": {a["subnet_id"]: subnets[a["subnet_id"]]
                                  for a in allocs.get(p.id, []) if a["subnet_id"] in subnets}}

@@ -127,6 +127,13 @@ class NetworkService:
     def release_for_instance(self, instance_uuid: str) -> None:
         self.instances.release_for_instance(instance_uuid)
 
+    def attach_port(self, instance_uuid: str, project_id: str, item: dict[str, Any],
+                    host: str, vif_kind: str = "tap") -> dict[str, Any]:
+        return self.instances.attach_port(instance_uuid, project_id, item, host, vif_kind)
+
+    def detach_port(self, instance_uuid: str, port_id: str) -> None:
+        self.instances.detach_port(instance_uuid, port_id)
+
     def compute_devices(self) -> set[str]:
         return self.instances.compute_devices()
 

@@ -151,6 +151,33 @@ class Driver(abc.ABC):
         A volume that is not attached is no error. This default refuses."""
         raise PermanentError(f"the {self.name} driver cannot extend attached volumes")
 
+    async def attach_interface(self, uuid: str, port: dict[str, Any]) -> None:
+        """Plug one more port (as InstanceSpec.ports has them) into the instance, live
+        when it runs, kept across stops and agent restarts. Drivers that can declare
+        "interface_attach" in `capabilities`. This default refuses."""
+        raise PermanentError(f"the {self.name} driver cannot attach interfaces")
+
+    async def detach_interface(self, uuid: str, port_id: str) -> None:
+        """Unplug the port; one that is not plugged is no error."""
+        raise PermanentError(f"the {self.name} driver cannot detach interfaces")
+
+    async def rescue(self, uuid: str, image_ref: str) -> None:
+        """Boot the instance from the rescue image `image_ref` (its own image when the
+        caller named none), its own disk attached as a second disk; RUNNING after.
+        Drivers that can declare "rescue" in `capabilities` (the API refuses the
+        action otherwise). This default refuses."""
+        raise PermanentError(f"the {self.name} driver cannot rescue instances")
+
+    async def unrescue(self, uuid: str) -> None:
+        """Boot the instance from its own disk again after a rescue; RUNNING after."""
+        raise PermanentError(f"the {self.name} driver cannot rescue instances")
+
+    async def set_admin_password(self, uuid: str, password: str) -> None:
+        """Set the guest's administrator password (Nova's changePassword), through a
+        guest agent. Drivers that can declare "set_admin_password" in `capabilities`.
+        This default refuses."""
+        raise PermanentError(f"the {self.name} driver cannot set admin passwords")
+
     async def snapshot(self, uuid: str, dest: Path) -> str:
         """Write the instance's root disk, as it is now, to the file `dest` and return
         its disk format (Glance's name: raw, qcow2, ...). The instance keeps running

@@ -341,6 +341,12 @@ def write_documents(where: Path, docs: dict[str, Any]) -> None:
     for name, body in docs.items():
         if body is None:
             continue
+        if name.startswith("../content/") and isinstance(body, dict):
+            # a personality file's content: openstack/content/NNNN, its bytes
+            content = where / "openstack" / "content" / name.rsplit("/", 1)[1]
+            content.parent.mkdir(exist_ok=True)
+            content.write_bytes(base64.b64decode(body.get("base64") or ""))
+            continue
         if isinstance(body, bytes):
             (latest / name).write_bytes(body)
         elif isinstance(body, str):

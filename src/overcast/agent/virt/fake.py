@@ -30,12 +30,17 @@ class FakeInstance:
     volumes: dict[str, str] = field(default_factory=dict)
     #: the size in bytes the guest sees of each attached volume once it was extended
     volume_sizes: dict[str, int] = field(default_factory=dict)
+    #: the rescue image it runs from while rescued ("" when not rescued)
+    rescue_image: str = ""
+    #: the administrator password last set in the guest
+    admin_password: str | None = None
 
 
 class FakeDriver(Driver):
     name = "fake"
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
-                              "console_output", "snapshot", "volume_attach"})
+                              "console_output", "snapshot", "volume_attach", "rescue",
+                              "set_admin_password", "interface_attach"})
 
     def __init__(self, host: str = "fake-host", *, vcpus: int = 32, memory_mb: int = 131072,
                  disk_gb: int = 2048, spawn_latency: float = 0.0,
@@ -83,9 +88,8 @@ class FakeDriver(Driver):
         if "fail" in instance.name or instance.metadata.get("fake_fail") or \
                 "fail" in str(instance.image.get("name", "")):
             raise PermanentError(f"fake spawn failure injected for {instance.name}")
-        self.instances[instance.uuid] = FakeInstance(spec=instance, console=[
-            f"fake console of {instance.uuid}", f"overcast-guest: instance-id={instance.uuid} "
-            f"hostname={instance.name}"], volumes={
+        self.instances[instance.uuid] = FakeInstance(spec=instance, console=_boot_log(
+            instance), volumes={
                 str(b["volume_id"]): str(b.get("device") or _disk_name(i + 1))
                 for i, b in enumerate(instance.block_devices)})
         self._save()
@@ -103,13 +107,16 @@ class FakeDriver(Driver):
 
     async def power_on(self, uuid: str) -> None:
         """Start a stopped guest; state RUNNING."""
-        self._get(uuid).power_state = base.RUNNING
+        inst = self._get(uuid)
+        inst.console += _boot_log(inst.spec)
+        inst.power_state = base.RUNNING
         self._save()
 
     async def reboot(self, uuid: str, hard: bool) -> None:
         """Restart the guest (hard: reset without asking it); ends RUNNING."""
         inst = self._get(uuid)
         inst.console.append(f"reboot ({'hard' if hard else 'soft'})")
+        inst.console += _boot_log(inst.spec)
         inst.power_state = base.RUNNING
         self._save()
 
@@ -131,6 +138,46 @@ class FakeDriver(Driver):
         self._get(uuid).power_state = base.RUNNING
         self._save()
 
+    async def attach_interface(self, uuid: str, port: dict[str, Any]) -> None:
+        """Plug one more port (here: added to the spec's ports, and said on the
+        console); attaching a plugged port again changes nothing."""
+        inst = self._get(uuid)
+        if all(p.get("id") != port.get("id") for p in inst.spec.ports):
+            inst.spec.ports = [*inst.spec.ports, port]
+            inst.console.append(f"virtio_net: new device with MAC {port.get('mac_address')}")
+            self._save()
+
+    async def detach_interface(self, uuid: str, port_id: str) -> None:
+        inst = self._get(uuid)
+        inst.spec.ports = [p for p in inst.spec.ports if p.get("id") != port_id]
+        self._save()
+
+    async def rescue(self, uuid: str, image_ref: str) -> None:
+        """Boot the instance from the rescue image `image_ref`, its own disk attached as
+        a second disk; RUNNING after. (Here: remembered, and said on the console.)"""
+        inst = self._get(uuid)
+        inst.rescue_image = image_ref or inst.spec.image_ref
+        inst.console.append(f"rescue: booting {inst.rescue_image}, own disk on /dev/vdb")
+        inst.console += _boot_log(inst.spec)
+        inst.power_state = base.RUNNING
+        self._save()
+
+    async def unrescue(self, uuid: str) -> None:
+        """Boot from its own disk again; RUNNING after."""
+        inst = self._get(uuid)
+        inst.rescue_image = ""
+        inst.console += _boot_log(inst.spec)
+        inst.power_state = base.RUNNING
+        self._save()
+
+    async def set_admin_password(self, uuid: str, password: str) -> None:
+        """Set the guest's administrator password through its agent (here:
+        remembered). PermanentError when the guest is not running."""
+        inst = self._get(uuid)
+        if inst.power_state != base.RUNNING:
+            raise PermanentError(f"instance {uuid} is not running")
+        inst.admin_password = password
+
     async def get_info(self, uuid: str) -> int:
         """The power state read back from the hypervisor, never assumed."""
         return self._get(uuid).power_state
@@ -140,8 +187,15 @@ class FakeDriver(Driver):
         return sorted(self.instances)
 
     async def console_output(self, uuid: str, tail: int | None = None) -> str:
-        """The serial console's text (its last `tail` lines when given)."""
-        lines = self._get(uuid).console
+        """The serial console's text (its last `tail` lines when given), each line
+        ending in a newline. It grows as a guest's does: a boot log at every start,
+        and while the guest runs a line each time it is read (here: a heartbeat)."""
+        inst = self._get(uuid)
+        if inst.power_state == base.RUNNING:
+            inst.console.append(f"overcast-guest: instance-id={uuid} is up "
+                                f"({len(inst.console)} lines logged)")
+            del inst.console[:-CONSOLE_KEEP]
+        lines = inst.console
         return "\n".join(lines[-tail:] if tail else lines) + "\n"
 
     async def attach_volume(self, uuid: str, connection_info: dict[str, Any],
@@ -196,6 +250,32 @@ class FakeDriver(Driver):
         """Inventory for Placement: VCPU, MEMORY_MB, DISK_GB totals of the host."""
         return {"VCPU": self.vcpus, "MEMORY_MB": self.memory_mb, "DISK_GB": self.disk_gb,
                 "hypervisor_type": "fake", "cpu_info": "fake", "uptime": host_uptime()}
+
+
+#: the lines a fake console keeps (a real one is cut to its last bytes, too)
+CONSOLE_KEEP = 500
+
+
+def _boot_log(spec: InstanceSpec) -> list[str]:
+    """What a small Linux guest prints on its serial console as it boots."""
+    return [
+        f"fake console of {spec.uuid}",
+        "Linux version 6.1.0-overcast-fake (fake@overcast) #1 SMP",
+        "Command line: console=ttyS0 root=/dev/vda rw",
+        f"Memory: {spec.memory_mb * 1024}K available",
+        f"smpboot: Allowing {spec.vcpus} CPUs",
+        "virtio_blk virtio1: [vda] attached",
+        "EXT4-fs (vda): mounted filesystem",
+        "Run /sbin/init as init process",
+        "overcast-guest: starting network",
+        "overcast-guest: eth0 configured by DHCP",
+        "overcast-guest: reading the config drive / metadata service",
+        f"overcast-guest: instance-id={spec.uuid} hostname={spec.name}",
+        "overcast-guest: authorized ssh keys installed",
+        "overcast-guest: running user data",
+        "overcast-guest: boot finished",
+        f"{spec.name} login: ",
+    ]
 
 
 def _disk_name(index: int) -> str:

@@ -8,42 +8,27 @@ delegates to the service. An unknown action is a 400, as in Nova.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid as uuidlib
 from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import policy, schemas
-from overcast.compute.routes import server_views
+from overcast.compute import policy, schemas, views
+from overcast.compute.routes import (
+    admin_password,
+    create_backup,
+    deferred_delete,
+    rescue,
+    server_views,
+    shelve,
+)
+from overcast.compute.routes.actions import Action, Call, Handler
 from overcast.compute.routes.base import JSON_BODY, VERSIONS, Ctx, reply, router, service, version
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest
 from overcast.kit.schema import accepts
 
 routes = router()
-
-
-@dataclass(frozen=True)
-class Call:
-    """One action request: who asks, on which server, with which argument."""
-
-    request: Request
-    ctx: RequestContext
-    uuid: str
-    name: str
-    arg: Any
-
-
-Handler = Callable[[Call], Response]
-
-
-@dataclass(frozen=True)
-class Action:
-    handler: Handler
-    #: the lowest microversion with this action (None: every version)
-    min_version: str | None = None
-    admin: bool = False
 
 
 def _power(action: str, label: str) -> Handler:
@@ -61,12 +46,16 @@ def _reboot(c: Call) -> Response:
 
 
 def _rebuild(c: Call) -> Response:
-    inst = service(c.request).rebuild(c.ctx, c.uuid, schemas.rebuild(c.arg))
-    return reply(c.request, {"server": server_views.render(c.request, c.ctx, [inst])[0]}, 202)
+    req = schemas.rebuild(c.arg)
+    inst = service(c.request).rebuild(c.ctx, c.uuid, req)
+    body = views.server_action_reply(server_views.render(c.request, c.ctx, [inst])[0])
+    body["adminPass"] = c.arg.get("adminPass") or uuidlib.uuid4().hex[:12]
+    return reply(c.request, {"server": body}, 202)
 
 
 def _resize(c: Call) -> Response:
-    service(c.request).resize(c.ctx, c.uuid, schemas.resize(c.arg))
+    flavor, auto_disk = schemas.resize(c.arg)
+    service(c.request).resize(c.ctx, c.uuid, flavor, auto_disk_config=auto_disk)
     return reply(c.request, None, 202)
 
 
@@ -118,6 +107,9 @@ ACTIONS: dict[str, Action] = {
     "removeSecurityGroup": Action(_security_group),
     "lock": Action(_lock), "unlock": Action(_lock),
     "os-getConsoleOutput": Action(_console_output),
+    # the actions with modules of their own
+    **create_backup.ACTIONS, **deferred_delete.ACTIONS, **shelve.ACTIONS,
+    **rescue.ACTIONS, **admin_password.ACTIONS,
 }
 
 

@@ -30,7 +30,7 @@ def create_server(request: Request, body: Any = JSON_BODY, ctx: RequestContext =
         return reply(request, {"reservation_id": svc.reservation_id(uuids[0])}, 202)
     uuid = uuids[0]
     out = {"id": uuid, "links": views.links(base_url(request), "servers", uuid),
-           "OS-DCF:diskConfig": "MANUAL",
+           "OS-DCF:diskConfig": views.disk_config(req["auto_disk_config"]),
            "security_groups": [{"name": n} for n in req["security_groups"] or ["default"]],
            "adminPass": req["admin_pass"] or uuidlib.uuid4().hex[:12]}
     return reply(request, {"server": out}, 202)
@@ -77,7 +77,8 @@ def get_server(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Respon
 def update_server(uuid: str, request: Request, body: Any = JSON_BODY,
                   ctx: RequestContext = Ctx) -> Response:
     service(request).update_server(ctx, uuid, schemas.server_update(body, version(request)))
-    return reply(request, {"server": server_views.one(request, ctx, uuid)})
+    return reply(request, {"server": views.server_action_reply(
+        server_views.one(request, ctx, uuid))})
 
 
 @routes.delete("/v2.1/servers/{uuid}")
@@ -88,7 +89,17 @@ def delete_server(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Res
 
 @routes.get("/v2.1/servers/{uuid}/ips")
 def server_ips(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    return reply(request, {"addresses": server_views.one(request, ctx, uuid)["addresses"]})
+    addresses = server_views.one(request, ctx, uuid)["addresses"]
+    return reply(request, {"addresses": views.basic_addresses(addresses)})
+
+
+@routes.get("/v2.1/servers/{uuid}/ips/{network}")
+def server_ips_of_network(uuid: str, network: str, request: Request,
+                          ctx: RequestContext = Ctx) -> Response:
+    addresses = views.basic_addresses(server_views.one(request, ctx, uuid)["addresses"])
+    if network not in addresses:
+        raise NotFound("Instance is not a member of specified network")
+    return reply(request, {network: addresses[network]})
 
 
 @routes.get("/v2.1/servers/{uuid}/diagnostics", dependencies=[ADMIN])

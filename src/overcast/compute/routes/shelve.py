@@ -1,0 +1,29 @@
+"""The `shelve`, `shelveOffload` (admin, as Nova's default policy) and `unshelve` server
+actions (`compute.shelve`). All 202."""
+
+from __future__ import annotations
+
+from fastapi import Response
+
+from overcast.compute.routes.actions import Action, Call
+from overcast.compute.routes.base import reply, service
+
+
+def _shelve(c: Call) -> Response:
+    service(c.request).shelving.shelve(c.ctx, c.uuid)
+    return reply(c.request, None, 202)
+
+
+def _shelve_offload(c: Call) -> Response:
+    service(c.request).shelving.shelve_offload(c.ctx, c.uuid)
+    return reply(c.request, None, 202)
+
+
+def _unshelve(c: Call) -> Response:
+    # before 2.77 any argument is taken and ignored, as Nova does
+    service(c.request).shelving.unshelve(c.ctx, c.uuid)
+    return reply(c.request, None, 202)
+
+
+ACTIONS = {"shelve": Action(_shelve), "shelveOffload": Action(_shelve_offload, admin=True),
+           "unshelve": Action(_unshelve)}
