@@ -169,7 +169,11 @@ class Services:
                     "--port", str(port), "--no-user-clouds-yaml", "--no-agent",
                     "--no-test-image", "--no-default-networks"], env, self.work / "overcast.log")
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/identity/v3")
+        try:
+            wait_http(f"{base}/identity/v3", timeout=300)
+        except RuntimeError:
+            print((self.work / "overcast.log").read_text()[-3000:], file=sys.stderr)
+            raise
         deadline = time.monotonic() + 60
         while not (d / "cloud" / "clouds.yaml").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
