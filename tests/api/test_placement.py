@@ -318,3 +318,33 @@ def test_concurrent_claims_never_exceed_capacity(fresh_cloud: Cloud) -> None:
         t.join()
     assert len(ok) == 10 and failed == ["Conflict"] * 10
     assert svc.usages(rp["uuid"]) == {"VCPU": 10}
+
+
+def test_allocation_write_bumps_each_touched_provider_once(cloud: Cloud) -> None:
+    """Allocation writes run as a fixed handful of Core statements with one guarded
+    generation bump for every provider they touch: the providers named in the request
+    and those the consumer held before (released ones move too), each by exactly one,
+    and a provider created in the same breath answers with its own tree."""
+    def gen(rp: dict[str, Any]) -> int:
+        r = cloud.client.get(f"{P}/resource_providers/{rp['uuid']}", headers=hdr(cloud))
+        return int(r.json()["generation"])
+
+    a, b, c = (make_rp(cloud, inventory={"VCPU": {"total": 4, "max_unit": 8},
+                                         "MEMORY_MB": {"total": 512}})
+               for _ in range(3))
+    consumer = str(uuid.uuid4())
+    before = {x["uuid"]: gen(x) for x in (a, b, c)}
+    r = alloc(cloud, consumer, {a["uuid"]: {"VCPU": 1}, b["uuid"]: {"MEMORY_MB": 64}})
+    assert r.status_code == 204, r.text
+    assert [gen(x) - before[x["uuid"]] for x in (a, b, c)] == [1, 1, 0]
+    # Moving to c releases a and b: all three move by one.
+    r = alloc(cloud, consumer, {c["uuid"]: {"VCPU": 2}}, generation=0)
+    assert r.status_code == 204, r.text
+    assert [gen(x) - before[x["uuid"]] for x in (a, b, c)] == [2, 2, 1]
+    # A failed write (over capacity) moves nothing.
+    r = alloc(cloud, str(uuid.uuid4()), {a["uuid"]: {"VCPU": 5}})
+    assert r.status_code == 409 and err(r)["code"] == "placement.undefined_code"
+    assert [gen(x) - before[x["uuid"]] for x in (a, b, c)] == [2, 2, 1]
+    child = make_rp(cloud, parent=a["uuid"])
+    assert child["root_provider_uuid"] == a["uuid"]
+    assert child["parent_provider_uuid"] == a["uuid"] and child["generation"] == 0

@@ -127,7 +127,16 @@ class Projects:
             if "ids" in filters:
                 q = q.where(m.Project.id.in_(filters["ids"]))
             projects = list(s.scalars(q))
-            tags = {p.id: project_tags(s, p.id) for p in projects}
+            # Every project's tags in one query, not one query per project.
+            tags: dict[str, list[str]] = {p.id: [] for p in projects}
+            if projects:
+                tq = select(m.ProjectTag.project_id, m.ProjectTag.name).order_by(
+                    m.ProjectTag.project_id, m.ProjectTag.name)
+                if len(projects) <= 500:
+                    tq = tq.where(m.ProjectTag.project_id.in_(list(tags)))
+                for pid, name in s.execute(tq):
+                    if pid in tags:
+                        tags[pid].append(name)
         return [(p, tags[p.id]) for p in projects if _tags_match(filters, set(tags[p.id]))]
 
     def update(self, project_id: str, data: dict[str, Any]) -> ProjectRecord:

@@ -22,11 +22,11 @@ router = APIRouter(dependencies=[ADMIN, VERSION])
 def create_resource_provider(request: Request, body: Any = JSON_BODY) -> Response:
     v = VERSIONS.of(request)
     data = schema.provider(body)
-    svc = placement(request)
-    p = svc.create_provider(data["name"], data.get("uuid"), data.get("parent_uuid"))
-    loc = views.provider_location(p.uuid)
+    p = placement(request).create_provider(data["name"], data.get("uuid"),
+                                           data.get("parent_uuid"))
+    loc = views.provider_location(p["uuid"])
     if v.at_least("1.20"):
-        return VERSIONS.reply(request, views.provider(v, svc.get_provider(p.uuid)), 200, loc)
+        return VERSIONS.reply(request, views.provider(v, p), 200, loc)
     return VERSIONS.reply(request, None, 201, loc)
 
 

@@ -14,13 +14,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 
+from overcast.db import utcnow
 from overcast.kit.errors import BadRequest, Conflict
 from overcast.placement import models as m
 from overcast.placement.errors import UNDEFINED, concurrent
-from overcast.placement.objects.base import PlacementBase, allocated, bump, capacity
+from overcast.placement.objects.base import PlacementBase
+
+
+def check_amount(rp_uuid: str, rc: str, used: Any, inv: tuple[Any, ...] | None) -> None:
+    """An amount is a positive integer within the inventory's min/max unit and step."""
+    if not isinstance(used, int) or isinstance(used, bool) or used < 1:
+        raise BadRequest(f"JSON does not validate: the amount of {rc} must be an "
+                         f"integer of at least 1.")
+    if inv is None:
+        raise BadRequest(f"Unable to allocate inventory: Inventory for '{rc}' on "
+                         f"resource provider '{rp_uuid}' invalid.")
+    min_unit, max_unit, step = inv[3], inv[4], inv[5]
+    if used < min_unit or used > max_unit or used % step:
+        raise BadRequest(
+            f"Unable to allocate inventory: Unable to create allocation for "
+            f"'{rc}' on resource provider '{rp_uuid}'. The requested amount "
+            f"would violate inventory constraints (min_unit {min_unit}, "
+            f"max_unit {max_unit}, step_size {step}).")
 
 
 class Allocations(PlacementBase):
@@ -56,110 +74,140 @@ class Allocations(PlacementBase):
         `consumers` maps consumer uuid -> {"allocations": {rp: {rc: n}},
         "project_id", "user_id", "consumer_generation" (None = new consumer,
         missing key = don't check), "consumer_type"}. Empty allocations delete.
+
+        This is the busiest write of the cloud (every boot, move and delete), so it
+        is Core SQL in a fixed, small number of statements whatever the request
+        holds: the touched providers (locked on PostgreSQL), the consumers, their
+        old rows deleted, the inventories, the new rows inserted, the usage sums,
+        one guarded generation bump. No ORM unit of work: its flushes cost more
+        than the database's work for a single allocation.
         """
-        with self.db.transaction() as s:
-            touched: dict[int, m.Provider] = {}
-            self._lock_providers(s, consumers)
+        with self.db.transaction() as session:
+            # Core statements on the session's connection (same transaction): the
+            # ORM session's execute path costs more than these small queries.
+            s = session.connection()
+            provs = self._touched_providers(s, consumers)
+            by_uuid = {u: (pid, gen) for pid, u, gen in provs}
+            have = {u: (g, t) for u, g, t in s.execute(select(
+                m.Consumer.uuid, m.Consumer.generation, m.Consumer.consumer_type)
+                .where(m.Consumer.uuid.in_(list(consumers))))}
+            s.execute(delete(m.Allocation).where(m.Allocation.consumer_id.in_(list(consumers))))
+            inventories = self._inventories_of(s, [pid for pid, _, _ in provs])
+            rows: list[dict[str, Any]] = []
             for cid, spec in consumers.items():
-                self._write_consumer(s, cid, spec, touched)
+                self._write_consumer(s, cid, spec, have.get(cid), by_uuid, inventories, rows)
+            if rows:
+                s.execute(insert(m.Allocation), rows)
             # Capacity is checked after every consumer's rows are written, so a move
             # (delete here, add there) inside one request is judged on the end state.
-            for p in touched.values():
-                self._check_provider_capacity(s, p)
-                bump(s, p)
+            self._check_capacity(s, provs, inventories)
+            self._bump_all(s, provs)
 
-    def _lock_providers(self, s: Session, consumers: dict[str, dict[str, Any]]) -> None:
-        """Lock every provider the write touches, in id order (PostgreSQL).
+    def _touched_providers(self, s: Connection, consumers: dict[str, dict[str, Any]]
+                           ) -> list[tuple[int, str, int]]:
+        """(id, uuid, generation) of every provider the write touches: those named
+        in the request and those the consumers hold now.
 
-        Taking the row locks before reading usage makes the capacity check and
-        the generation bump see the latest committed state; the fixed order
-        keeps two multi-provider writers from deadlocking. SQLite needs none of
-        this: BEGIN IMMEDIATE already serialises writers.
+        On PostgreSQL the rows are locked in id order, so the capacity check and the
+        generation bump see the latest committed state and two multi-provider
+        writers cannot deadlock; SQLite's BEGIN IMMEDIATE already serialises writers.
         """
-        if self.db.is_sqlite:
-            return
-        uuids = {rp for spec in consumers.values() for rp in (spec.get("allocations") or {})}
-        ids = set(s.scalars(select(m.Allocation.provider_id).where(
-            m.Allocation.consumer_id.in_(list(consumers)))))
-        q = select(m.Provider).where(or_(m.Provider.uuid.in_(uuids), m.Provider.id.in_(ids)))
-        s.execute(q.order_by(m.Provider.id).with_for_update()
-                  .execution_options(populate_existing=True)).all()
+        uuids = list({rp for spec in consumers.values()
+                      for rp in (spec.get("allocations") or {})})
+        held = select(m.Allocation.provider_id).where(
+            m.Allocation.consumer_id.in_(list(consumers)))
+        q = (select(m.Provider.id, m.Provider.uuid, m.Provider.generation)
+             .where(or_(m.Provider.uuid.in_(uuids), m.Provider.id.in_(held)))
+             .order_by(m.Provider.id))
+        if not self.db.is_sqlite:
+            q = q.with_for_update()
+        return [(pid, u, gen) for pid, u, gen in s.execute(q)]
 
-    def _write_consumer(self, s: Session, cid: str, spec: dict[str, Any],
-                        touched: dict[int, m.Provider]) -> None:
-        consumer = s.get(m.Consumer, cid)
+    @staticmethod
+    def _inventories_of(s: Connection, ids: list[int]) -> dict[tuple[int, str], tuple[Any, ...]]:
+        """(provider id, class) -> (total, reserved, ratio, min_unit, max_unit, step_size)."""
+        i = m.Inventory
+        return {(pid, rc): tuple(rest) for pid, rc, *rest in s.execute(select(
+            i.provider_id, i.resource_class, i.total, i.reserved, i.allocation_ratio,
+            i.min_unit, i.max_unit, i.step_size).where(i.provider_id.in_(ids)))}
+
+    @staticmethod
+    def _write_consumer(s: Connection, cid: str, spec: dict[str, Any],
+                        have: tuple[int, str | None] | None,
+                        by_uuid: dict[str, tuple[int, int]],
+                        inventories: dict[tuple[int, str], tuple[Any, ...]],
+                        rows: list[dict[str, Any]]) -> None:
+        """Check one consumer's request, write its consumer row and queue its
+        allocation rows (its old rows are already deleted)."""
         if "consumer_generation" in spec:
             seen = spec["consumer_generation"]
-            if consumer is None and seen is not None:
+            if have is None and seen is not None:
                 raise concurrent(f"consumer {cid} (expected generation {seen}, but it does "
                                  f"not exist)")
-            if consumer is not None and seen != consumer.generation:
+            if have is not None and seen != have[0]:
                 raise concurrent(f"consumer {cid} (expected generation {seen}, have "
-                                 f"{consumer.generation})")
+                                 f"{have[0]})")
         allocations: dict[str, dict[str, int]] = spec.get("allocations") or {}
-        for row in s.scalars(select(m.Allocation).where(m.Allocation.consumer_id == cid)):
-            if row.provider_id not in touched:
-                touched[row.provider_id] = s.get(m.Provider, row.provider_id)  # type: ignore
-            s.delete(row)
-        s.flush()
         if not allocations:
-            if consumer is not None:
-                s.delete(consumer)
+            if have is not None:
+                s.execute(delete(m.Consumer).where(m.Consumer.uuid == cid))
             return
-        if consumer is None:
-            consumer = m.Consumer(uuid=cid, project_id=spec.get("project_id") or "",
-                                  user_id=spec.get("user_id") or "", generation=0,
-                                  consumer_type=spec.get("consumer_type"))
-            s.add(consumer)
-        else:
-            if spec.get("project_id"):
-                consumer.project_id = spec["project_id"]
-            if spec.get("user_id"):
-                consumer.user_id = spec["user_id"]
-            if spec.get("consumer_type"):
-                consumer.consumer_type = spec["consumer_type"]
-            consumer.generation += 1
         for rp_uuid, resources in allocations.items():
-            p = s.scalar(select(m.Provider).where(m.Provider.uuid == rp_uuid))
-            if p is None:
+            if rp_uuid not in by_uuid:
                 raise BadRequest(f"Unable to allocate inventory: Resource provider {rp_uuid} "
                                  f"not found.")
-            touched.setdefault(p.id, p)
+            pid = by_uuid[rp_uuid][0]
             for rc, used in resources.items():
-                if not isinstance(used, int) or isinstance(used, bool) or used < 1:
-                    raise BadRequest(f"JSON does not validate: the amount of {rc} must be an "
-                                     f"integer of at least 1.")
-                inv = s.scalar(select(m.Inventory).where(m.Inventory.provider_id == p.id,
-                                                         m.Inventory.resource_class == rc))
-                if inv is None:
-                    raise BadRequest(f"Unable to allocate inventory: Inventory for '{rc}' on "
-                                     f"resource provider '{rp_uuid}' invalid.")
-                if used < inv.min_unit or used > inv.max_unit or used % inv.step_size:
-                    raise BadRequest(
-                        f"Unable to allocate inventory: Unable to create allocation for "
-                        f"'{rc}' on resource provider '{rp_uuid}'. The requested amount "
-                        f"would violate inventory constraints (min_unit {inv.min_unit}, "
-                        f"max_unit {inv.max_unit}, step_size {inv.step_size}).")
-                s.add(m.Allocation(provider_id=p.id, consumer_id=cid, resource_class=rc,
-                                   used=used))
-        s.flush()
+                check_amount(rp_uuid, rc, used, inventories.get((pid, rc)))
+                rows.append({"provider_id": pid, "consumer_id": cid, "resource_class": rc,
+                             "used": used})
+        if have is None:
+            s.execute(insert(m.Consumer).values(
+                uuid=cid, project_id=spec.get("project_id") or "",
+                user_id=spec.get("user_id") or "", generation=0,
+                consumer_type=spec.get("consumer_type"), created_at=utcnow()))
+            return
+        values: dict[str, Any] = {"generation": m.Consumer.generation + 1}
+        for key in ("project_id", "user_id", "consumer_type"):
+            if spec.get(key):
+                values[key] = spec[key]
+        s.execute(update(m.Consumer).where(m.Consumer.uuid == cid).values(**values))
 
-    def _check_provider_capacity(self, s: Session, p: m.Provider) -> None:
-        for inv in s.scalars(select(m.Inventory).where(m.Inventory.provider_id == p.id)):
-            used = allocated(s, p.id, inv.resource_class)
-            if used > capacity(inv):
+    @staticmethod
+    def _check_capacity(s: Connection, provs: list[tuple[int, str, int]],
+                        inventories: dict[tuple[int, str], tuple[Any, ...]]) -> None:
+        """Every touched provider's usage fits its capacity, on the end state, and no
+        allocation is left against a class the provider has no inventory of."""
+        uuid_of = {pid: u for pid, u, _ in provs}
+        usage = s.execute(select(m.Allocation.provider_id, m.Allocation.resource_class,
+                                 func.sum(m.Allocation.used))
+                          .where(m.Allocation.provider_id.in_(list(uuid_of)))
+                          .group_by(m.Allocation.provider_id, m.Allocation.resource_class)
+                          .order_by(m.Allocation.provider_id, m.Allocation.resource_class))
+        for pid, rc, used in usage:
+            inv = inventories.get((pid, rc))
+            if inv is None:
+                raise BadRequest(f"Unable to allocate inventory: no inventory of {rc} on "
+                                 f"resource provider {uuid_of[pid]}.")
+            total, reserved, ratio = inv[0], inv[1], inv[2]
+            if used > int((total - reserved) * ratio):
                 raise Conflict(f"Unable to allocate inventory: Unable to create allocation "
-                               f"for '{inv.resource_class}' on resource provider '{p.uuid}'. "
+                               f"for '{rc}' on resource provider '{uuid_of[pid]}'. "
                                f"The requested amount would exceed the capacity.",
                                code=UNDEFINED)
-        # Allocations against classes with no inventory left behind are invalid too.
-        stray = s.scalar(select(m.Allocation.resource_class).where(
-            m.Allocation.provider_id == p.id,
-            ~exists().where(m.Inventory.provider_id == p.id,
-                            m.Inventory.resource_class == m.Allocation.resource_class)))
-        if stray:
-            raise BadRequest(f"Unable to allocate inventory: no inventory of {stray} on "
-                             f"resource provider {p.uuid}.")
+
+    @staticmethod
+    def _bump_all(s: Connection, provs: list[tuple[int, str, int]]) -> None:
+        """Bump every touched provider's generation in one statement, each guarded by
+        the generation read at the start: a writer that moved one meanwhile wins."""
+        if not provs:
+            return
+        guard = or_(*(and_(m.Provider.id == pid, m.Provider.generation == gen)
+                      for pid, _, gen in provs))
+        res = s.execute(update(m.Provider).where(guard).values(
+            generation=m.Provider.generation + 1, updated_at=utcnow()))
+        if res.rowcount != len(provs):  # type: ignore[attr-defined]
+            raise concurrent(f"resource provider {provs[0][1]}")
 
     def claim(self, consumer_uuid: str, allocations: dict[str, dict[str, int]], *,
               project_id: str, user_id: str, consumer_generation: int | None = None) -> None:

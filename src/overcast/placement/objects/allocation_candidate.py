@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, text
+from sqlalchemy import exists, or_, select, text
 from sqlalchemy.orm import Session
 
 from overcast.kit.errors import BadRequest
@@ -31,6 +31,31 @@ from overcast.placement.objects.trait import trait_exists
 class Candidate:
     allocations: dict[str, dict[str, int]]
     root_uuid: str
+    #: the root provider's row id, when the query that found the candidate knows it
+    root_id: int | None = None
+
+
+def id_list(ids: Iterable[int]) -> str:
+    """Row ids as an SQL list of integer literals, for `IN (...)`.
+
+    A thousand candidates would otherwise be a thousand bound parameters, whose
+    rendering costs SQLAlchemy more than the query costs the database. Only
+    integers read from our own rows go in (each passed through `int`), so no
+    text reaches the SQL.
+    """
+    return ", ".join(str(int(i)) for i in ids) or "NULL"
+
+
+def _rows(s: Session, sql: str) -> list[Any]:
+    """All rows of a parameterless query, read off the DB-API cursor of the session's
+    connection (in its transaction): plain tuples, without SQLAlchemy's per-row
+    processing, which costs more than SQLite's reading at thousands of rows."""
+    cur = s.connection().connection.cursor()
+    try:
+        cur.execute(sql)
+        return list(cur.fetchall())
+    finally:
+        cur.close()
 
 
 @dataclass
@@ -101,7 +126,7 @@ class AllocationCandidates(PlacementBase):
                 result = self._flat_candidates(s, resources, required, forbidden, member_of,
                                                forbidden_aggs, root, limit)
             if summaries:
-                result.summaries = self._summaries(s, result.candidates)
+                result.summaries = self._summaries(s, result.candidates, nested=bool(nested))
             return result
 
     def _flat_candidates(self, s: Session, resources: dict[str, int], required: Sequence[str],
@@ -143,13 +168,13 @@ class AllocationCandidates(PlacementBase):
         if root is not None:
             params["root"] = root
             where.append("p.root_id = :root")
-        sql = "SELECT p.uuid FROM placement_providers p WHERE " + " AND ".join(where) + \
+        sql = "SELECT p.id, p.uuid FROM placement_providers p WHERE " + " AND ".join(where) + \
             " ORDER BY p.id"
         if limit is not None:
             sql += " LIMIT :limit"
             params["limit"] = limit
-        out = [Candidate(allocations={u: dict(resources)}, root_uuid=u)
-               for u in s.scalars(text(sql), params)]
+        out = [Candidate(allocations={u: dict(resources)}, root_uuid=u, root_id=pid)
+               for pid, u in s.execute(text(sql), params)]
         return CandidateResult(candidates=out)
 
     def _tree_candidates(self, s: Session, resources: dict[str, int], required: Sequence[str],
@@ -198,43 +223,49 @@ class AllocationCandidates(PlacementBase):
             if key in seen:
                 continue
             seen.add(key)
-            out.append(Candidate(allocations=allocs, root_uuid=uuids[rid]))
+            out.append(Candidate(allocations=allocs, root_uuid=uuids[rid], root_id=rid))
             if limit is not None and len(out) >= limit:
                 break
         return CandidateResult(candidates=out)
 
-    def _summaries(self, s: Session, candidates: list[Candidate]) -> dict[str, dict[str, Any]]:
-        # Plain column selects, not ORM objects: this runs on every candidates call.
-        roots = {c.root_uuid for c in candidates}
-        if not roots:
+    def _summaries(self, s: Session, candidates: list[Candidate], *,
+                   nested: bool = True) -> dict[str, dict[str, Any]]:
+        """Capacity, usage, traits, parent and root of every provider in the candidates'
+        trees. This runs on every candidates call (a thousand trees at Nova's limit),
+        so it reads plain rows straight off the driver's cursor: three or four queries
+        over integer id lists, no ORM objects, no per-row result processing."""
+        if not candidates:
             return {}
-        root_ids = select(m.Provider.id).where(m.Provider.uuid.in_(roots)).scalar_subquery()
-        provs = s.execute(select(m.Provider.id, m.Provider.uuid, m.Provider.parent_id,
-                                 m.Provider.root_id)
-                          .where(m.Provider.root_id.in_(root_ids))).all()
+        root_ids = {c.root_id for c in candidates if c.root_id is not None}
+        missing = [c.root_uuid for c in candidates if c.root_id is None]
+        if missing:
+            root_ids.update(s.scalars(select(m.Provider.id).where(
+                m.Provider.uuid.in_(missing))))
+            nested = True
+        if nested:
+            provs = _rows(s, "SELECT id, uuid, parent_id, root_id FROM placement_providers "
+                             f"WHERE root_id IN ({id_list(root_ids)})")
+        else:   # no provider has a parent: each candidate is its own tree
+            provs = [(c.root_id, c.root_uuid, None, c.root_id) for c in candidates]
         uuid_of = {pid: u for pid, u, _, _ in provs}
-        out: dict[str, dict[str, Any]] = {}
-        for _pid, u, parent, root in provs:
-            out[u] = {"resources": {}, "traits": [],
-                      "parent_provider_uuid": uuid_of.get(parent) if parent else None,
-                      "root_provider_uuid": uuid_of.get(root, u) if root else u}
-        pids = list(uuid_of)
-        used = {(pid, rc): int(n) for pid, rc, n in s.execute(
-            select(m.Allocation.provider_id, m.Allocation.resource_class,
-                   func.sum(m.Allocation.used)).where(m.Allocation.provider_id.in_(pids))
-            .group_by(m.Allocation.provider_id, m.Allocation.resource_class))}
-        for pid, rc, total, reserved, ratio in s.execute(
-                select(m.Inventory.provider_id, m.Inventory.resource_class, m.Inventory.total,
-                       m.Inventory.reserved, m.Inventory.allocation_ratio)
-                .where(m.Inventory.provider_id.in_(pids))):
-            out[uuid_of[pid]]["resources"][rc] = {
+        out: dict[int, dict[str, Any]] = {}
+        for pid, u, parent, root in provs:
+            out[pid] = {"resources": {}, "traits": [],
+                        "parent_provider_uuid": uuid_of.get(parent) if parent else None,
+                        "root_provider_uuid": uuid_of.get(root, u) if root else u}
+        ids = id_list(uuid_of)
+        used = {(pid, rc): int(n) for pid, rc, n in _rows(
+            s, "SELECT provider_id, resource_class, SUM(used) FROM placement_allocations "
+               f"WHERE provider_id IN ({ids}) GROUP BY provider_id, resource_class")}
+        for pid, rc, total, reserved, ratio in _rows(
+                s, "SELECT provider_id, resource_class, total, reserved, allocation_ratio "
+                   f"FROM placement_inventories WHERE provider_id IN ({ids})"):
+            out[pid]["resources"][rc] = {
                 "capacity": int((total - reserved) * ratio), "used": used.get((pid, rc), 0)}
-        for pid, t in s.execute(select(m.ProviderTrait.provider_id, m.ProviderTrait.trait)
-                                .where(m.ProviderTrait.provider_id.in_(pids))):
-            out[uuid_of[pid]]["traits"].append(t)
-        for v in out.values():
-            v["traits"].sort()
-        return out
+        for pid, t in _rows(s, "SELECT provider_id, trait FROM placement_provider_traits "
+                               f"WHERE provider_id IN ({ids}) ORDER BY provider_id, trait"):
+            out[pid]["traits"].append(t)
+        return {uuid_of[pid]: v for pid, v in out.items()}
 
     def free(self, uuids: Iterable[str], resource_class: str) -> dict[str, float]:
         """Capacity left of one class on each provider (the scheduler's weigher input),

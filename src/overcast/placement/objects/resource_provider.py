@@ -12,9 +12,10 @@ import uuid as uuidlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from overcast.db import utcnow
 from overcast.kit.errors import BadRequest, Conflict
 from overcast.placement import models as m
 from overcast.placement.errors import (
@@ -28,26 +29,39 @@ from overcast.placement.objects.base import MAX_AMOUNT, PlacementBase, bump, fit
 
 class Providers(PlacementBase):
     def create_provider(self, name: str, uuid: str | None = None,
-                        parent_uuid: str | None = None) -> m.Provider:
+                        parent_uuid: str | None = None) -> dict[str, Any]:
+        """Create a provider and return its view (what POST answers at 1.20).
+
+        Core SQL in three statements (agents register hundreds at start): one look-up
+        of a clashing uuid or name and of the parent, the insert, the root link.
+        """
         with self.db.transaction() as s:
             rp_uuid = uuid or str(uuidlib.uuid4())
-            if s.scalar(select(m.Provider.id).where(m.Provider.uuid == rp_uuid)):
+            clash = s.execute(select(m.Provider.uuid, m.Provider.name).where(or_(
+                m.Provider.uuid == rp_uuid, m.Provider.name == name))).all()
+            if any(u == rp_uuid for u, _ in clash):
                 raise Conflict(f"Conflicting resource provider uuid: {rp_uuid} already exists.",
                                code=DUPLICATE_UUID)
-            if s.scalar(select(m.Provider.id).where(m.Provider.name == name)):
+            if clash:
                 raise Conflict(f"Conflicting resource provider name: {name} already exists.",
                                code=DUPLICATE_NAME)
-            parent = None
+            parent_id = root_id = root_uuid = None
             if parent_uuid:
-                parent = s.scalar(select(m.Provider).where(m.Provider.uuid == parent_uuid))
-                if parent is None:
+                row = s.execute(select(m.Provider.id, m.Provider.root_id).where(
+                    m.Provider.uuid == parent_uuid)).first()
+                if row is None:
                     raise BadRequest(f"parent provider UUID cannot be found: {parent_uuid}")
-            p = m.Provider(uuid=rp_uuid, name=name, generation=0,
-                           parent_id=parent.id if parent else None)
-            s.add(p)
-            s.flush()
-            p.root_id = parent.root_id if parent else p.id
-            return p
+                parent_id, root_id = row
+                root_uuid = s.scalar(select(m.Provider.uuid).where(m.Provider.id == root_id))
+            now = utcnow()
+            pid = s.scalar(insert(m.Provider).values(
+                uuid=rp_uuid, name=name, generation=0, parent_id=parent_id, root_id=root_id,
+                created_at=now, updated_at=now).returning(m.Provider.id))
+            if root_id is None:
+                s.execute(update(m.Provider).where(m.Provider.id == pid).values(root_id=pid))
+            return {"uuid": rp_uuid, "name": name, "generation": 0,
+                    "parent_provider_uuid": parent_uuid if parent_id else None,
+                    "root_provider_uuid": root_uuid or rp_uuid}
 
     def ensure_provider(self, uuid: str, name: str, parent_uuid: str | None = None) -> None:
         with self.db.session() as s:
