@@ -130,12 +130,14 @@ ACTION_REPLY_OMITS = ("OS-EXT-AZ:availability_zone", "config_drive", "key_name",
                       "host_status")
 
 
-def server_action_reply(full: dict[str, Any]) -> dict[str, Any]:
+def server_action_reply(full: dict[str, Any], key_name: bool = False) -> dict[str, Any]:
     """The server as an update or rebuild reply shows it (before 2.75, which is past
     the advertised maximum): `full` (a GET's view) without the extended attributes
-    (OS-EXT-SRV-ATTR:*, the ACTION_REPLY_OMITS) and with basic addresses."""
+    (OS-EXT-SRV-ATTR:*, the ACTION_REPLY_OMITS) and with basic addresses. `key_name`:
+    keep the key pair's name (a rebuild's reply from 2.54, which can change it)."""
+    omit = [k for k in ACTION_REPLY_OMITS if not (key_name and k == "key_name")]
     body = {k: v for k, v in full.items()
-            if k not in ACTION_REPLY_OMITS and not k.startswith("OS-EXT-SRV-ATTR:")}
+            if k not in omit and not k.startswith("OS-EXT-SRV-ATTR:")}
     body["addresses"] = basic_addresses(full.get("addresses") or {})
     return body
 

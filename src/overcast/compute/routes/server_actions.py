@@ -48,7 +48,8 @@ def _reboot(c: Call) -> Response:
 def _rebuild(c: Call) -> Response:
     req = schemas.rebuild(c.arg)
     inst = service(c.request).rebuild(c.ctx, c.uuid, req)
-    body = views.server_action_reply(server_views.render(c.request, c.ctx, [inst])[0])
+    body = views.server_action_reply(server_views.render(c.request, c.ctx, [inst])[0],
+                                     key_name=version(c.request).at_least("2.54"))
     body["adminPass"] = c.arg.get("adminPass") or uuidlib.uuid4().hex[:12]
     return reply(c.request, {"server": body}, 202)
 
