@@ -220,6 +220,7 @@ def test_member_sees_no_admin_pages_and_no_other_projects(web: Cloud, admin: Bro
     assert 'href="/admin"' not in home.text
     b.get("/admin", status=403)
     b.get("/admin/compute", status=403)
+    b.get("/admin/compute/hypervisors", status=403, headers={"HX-Request": "true"})
     r = b.post("/admin/projects/new", {"name": "nope"})
     assert r.status_code == 403
     # another project's instance: the API says 404, and so does the console
@@ -321,3 +322,17 @@ def test_volumes_page_creates_and_deletes_when_block_storage_runs(admin: Browser
     assert "at least 1" in admin.flash()
     assert admin.post(f"/volumes/{vid}/delete", {}).status_code == 303
     wait(lambda: 'data-name="data1"' not in admin.get("/volumes").text)
+
+
+def test_admin_compute_loads_the_hypervisors_after_the_page(web: Cloud, admin: Browser) -> None:
+    """The hypervisors' usage (one Placement read per host) no longer holds up the
+    admin compute page: the page asks for it as an htmx fragment, which is also a
+    whole page for a browser without JavaScript."""
+    page = admin.get("/admin/compute").text
+    assert 'hx-get="/admin/compute/hypervisors"' in page and "admin-hypervisors" not in page
+    hosts = web.client.get("/compute/v2.1/os-hypervisors", headers=web.admin()).json()
+    name = hosts["hypervisors"][0]["hypervisor_hostname"]
+    frag = admin.get("/admin/compute/hypervisors", headers={"HX-Request": "true"}).text
+    assert 'id="admin-hypervisors"' in frag and name in frag and "<html" not in frag
+    whole = admin.get("/admin/compute/hypervisors").text
+    assert "<html" in whole and name in whole

@@ -127,6 +127,7 @@ def test_member_sees_no_admin_and_no_other_project(console: Console) -> None:
     console.wait(lambda: console.finds('#admin-users tr[data-name="mia"]'), what="the user")
     console.go("/admin/compute")
     assert "web-1" in console.find("#admin-instances").text
+    console.wait(lambda: console.finds("#admin-hypervisors tbody tr"), what="the hypervisors")
     console.login("mia", "mia-password")
     assert not console.finds('a[href="/admin"]')
     console.go("/admin")

@@ -237,7 +237,8 @@ async def console(request: Request) -> Console:
     session = sessions.open(cookie)
     if session is None:
         raise LoginRequired("Your session has ended: please log in again." if cookie else "")
-    ctx = Console(request, session, API(http_client(request), session.token), sessions)
+    api = API(http_client(request), session.token, request.app)
+    ctx = Console(request, session, api, sessions)
     flash = read_flash(request)
     if flash and not request.headers.get("hx-request"):
         ctx.flash.append(flash)

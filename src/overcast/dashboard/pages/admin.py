@@ -18,6 +18,8 @@ from overcast.dashboard.client import COMPUTE, IDENTITY
 from overcast.dashboard.web import Console, Refused, console, field_of
 
 router = APIRouter()
+#: Every project's instances, a page at a time.
+ADMIN_PAGE = 100
 
 
 async def admin(request: Request) -> Console:
@@ -49,17 +51,29 @@ async def overview(request: Request) -> Response:
 
 @router.get("/admin/compute")
 async def compute(request: Request) -> Response:
+    """Services, flavors and a page of every project's instances; the hypervisors'
+    usage (the slowest list: one Placement usage read per host) comes after, as a
+    fragment the page loads (`hypervisors`)."""
     ctx = await admin(request)
-    hypervisors, services, flavors, servers = await asyncio.gather(
-        ctx.api.get(f"{COMPUTE}/os-hypervisors/detail"), ctx.api.get(f"{COMPUTE}/os-services"),
+    services, flavors, servers = await asyncio.gather(
+        ctx.api.get(f"{COMPUTE}/os-services"),
         ctx.api.get(f"{COMPUTE}/flavors/detail", is_public="None"),
-        ctx.api.get(f"{COMPUTE}/servers/detail", all_tenants=1, limit=100,
+        ctx.api.get(f"{COMPUTE}/servers/detail", all_tenants=1, limit=ADMIN_PAGE,
                     marker=request.query_params.get("marker") or None))
     listed = servers["servers"]
-    return ctx.render("admin_compute.html", hypervisors=hypervisors["hypervisors"],
-                      compute_services=services["services"], flavors=flavors["flavors"],
-                      servers=listed, next_marker=listed[-1]["id"] if len(listed) == 100
-                      else None)
+    return ctx.render("admin_compute.html", compute_services=services["services"],
+                      flavors=flavors["flavors"], servers=listed,
+                      next_marker=listed[-1]["id"] if len(listed) == ADMIN_PAGE else None)
+
+
+@router.get("/admin/compute/hypervisors")
+async def hypervisors(request: Request) -> Response:
+    """The hypervisors table: a fragment for htmx, a whole page without JavaScript."""
+    ctx = await admin(request)
+    found = (await ctx.api.get(f"{COMPUTE}/os-hypervisors/detail"))["hypervisors"]
+    template = "admin_hypervisors.html" if request.headers.get("hx-request") \
+        else "admin_hypervisors_page.html"
+    return ctx.render(template, hypervisors=found)
 
 
 @router.post("/admin/projects/new")

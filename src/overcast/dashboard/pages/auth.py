@@ -95,7 +95,7 @@ async def login(request: Request) -> Response:
     values = {"username": user, "domain": domain}
     if not user or not password:
         return _login_page(request, "Enter your user name and password.", 400, values)
-    api = API(http_client(request))
+    api = API(http_client(request), app=request.app)
     try:
         r = await api.call("POST", f"{IDENTITY}/auth/tokens",
                            json=_password_auth(user, password, domain))
@@ -105,7 +105,7 @@ async def login(request: Request) -> Response:
         return _login_page(request, message, 401 if exc.status == 401 else 400, values)
     unscoped = r.headers["X-Subject-Token"]
     who = r.json()["token"]["user"]
-    user_api = API(http_client(request), unscoped)
+    user_api = API(http_client(request), unscoped, request.app)
     projects = (await user_api.get(f"{IDENTITY}/auth/projects"))["projects"]
     enabled = [p for p in projects if p.get("enabled", True)]
     if not enabled:
