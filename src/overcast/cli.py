@@ -66,8 +66,13 @@ def up(
     """Start an all-in-one cloud in the foreground (Ctrl-C or SIGTERM stops it)."""
     _serve_until_stopped()
 
-    from overcast.app import create_app
-    from overcast.serve import default_workers, engine_bus, setup_logging
+    from overcast.serve import (
+        AlreadyRunning,
+        claim_pidfile,
+        default_workers,
+        release_pidfile,
+        setup_logging,
+    )
 
     overrides: dict[str, Any] = {"port": port, "host": host, "database_url": database_url,
                                  "api_workers": workers}
@@ -82,6 +87,23 @@ def up(
     settings = _settings(data_dir, **overrides)
     count = settings.api_workers if settings.api_workers > 0 else default_workers()
     setup_logging(settings, "engine" if count > 1 else "overcast")
+    try:
+        claim_pidfile(settings)
+    except AlreadyRunning as exc:
+        console.print(f"[red]✗[/red] {exc}")
+        raise typer.Exit(1)
+    try:
+        _up(settings, count)
+    finally:
+        release_pidfile(settings)
+    console.print("overcast stopped.")
+
+
+def _up(settings: Settings, count: int) -> None:
+    """Prepare the cloud, then serve it: one process, or an engine and workers."""
+    from overcast.app import create_app
+    from overcast.serve import engine_bus
+
     app_, engine = None, None
     if count > 1:
         from overcast.serve import Engine
@@ -108,7 +130,6 @@ def up(
         engine.run(info.app, ready=say_up)
     else:
         _serve_one_process(info.app, settings, say_up)
-    console.print("overcast stopped.")
 
 
 def _prepare(settings: Settings, app_: Any) -> Any:
@@ -136,7 +157,8 @@ def _serve_one_process(app_: Any, settings: Settings, ready: Any) -> None:
     ready()
     config = uvicorn.Config(app_, host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, http=settings.api_http,
+                            loop=settings.api_loop)
     graceful_server_class()(config).run()
 
 
@@ -272,12 +294,20 @@ def down(data_dir: DataDir = None,
                              "host: its guests and containers, namespaces, bridges, DHCP "
                              "servers and firewall rules.")]
          = False) -> None:
-    """Take this cloud's dataplane off the host (`overcast up` puts it back)."""
+    """Stop the `overcast up` of this data directory, if one runs; with --purge also
+    take this cloud's instances and dataplane off the host (`overcast up` puts the
+    dataplane back)."""
+    from overcast.serve import stop_running
+
     settings = _settings(data_dir)
+    stopped = stop_running(settings)
+    if stopped is not None:
+        console.print(f"[green]✓[/green] stopped overcast up (pid {stopped}) and its "
+                      "processes")
     if not purge:
-        console.print("Nothing to do without --purge: `overcast up` in the foreground stops "
-                      "with Ctrl-C; --purge also removes the cloud's networks from this "
-                      "host.")
+        if stopped is None:
+            console.print("overcast up is not running on this data directory; --purge "
+                          "also removes the cloud's instances and networks from this host.")
         return
     plane = _dataplane(settings)
     gone = _purge_instances(settings, plane)
@@ -323,6 +353,23 @@ def _purge_instances(settings: Settings, plane: Any) -> int:
         return count
 
     return asyncio.run(purge())
+
+
+@app.command()
+def status(data_dir: DataDir = None) -> None:
+    """Whether `overcast up` runs on this data directory, and its processes."""
+    from overcast.serve import processes_of, running_pid
+
+    settings = _settings(data_dir)
+    pid = running_pid(settings)
+    if pid is None:
+        console.print(f"overcast is not running on {settings.data_dir}")
+        raise typer.Exit(3)
+    workers = [p for p, _name in processes_of(pid)
+               if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    console.print(f"overcast is up at {settings.base_url} (pid {pid}"
+                  + (f", {len(workers)} API workers: {', '.join(map(str, workers))})"
+                     if workers else ", one process)"))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import hashlib
 import logging
 import multiprocessing
@@ -53,6 +54,8 @@ STOP_GRACE = 8.0
 #: A worker that lived shorter than this died young: the next start waits longer.
 YOUNG = 5.0
 PR_SET_PDEATHSIG = 1
+#: Seconds to wait for a port still held by a stopping cloud.
+BIND_WAIT = 10.0
 LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s %(name)s %(message)s"
 
 
@@ -184,7 +187,18 @@ def listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    # The workers of an engine that was just killed may still hold the port for
+    # the moment their graceful stop takes (they stop when it dies): wait for it.
+    deadline = time.monotonic() + BIND_WAIT
+    while True:
+        try:
+            sock.bind((host, port))
+            break
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                sock.close()
+                raise
+            time.sleep(0.2)
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
@@ -216,7 +230,8 @@ def api_worker(settings: Settings, sock: socket.socket, name: str, parent: int,
     app = create_app(settings, role="api", bus=worker_bus(settings))
     go.wait()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=5)
+                            timeout_graceful_shutdown=5, http=settings.api_http,
+                            loop=settings.api_loop)
     graceful_server_class()(config).run(sockets=[sock])
     log.info("%s stopped", name)
 
@@ -331,3 +346,76 @@ class Engine:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(proc.pid, signal.SIGKILL)
                 proc.join(2)
+
+
+# ------------------------------------------------------------------ the pidfile
+class AlreadyRunning(RuntimeError):
+    """Another `overcast up` serves this data directory."""
+
+
+def pid_path(settings: Settings) -> Path:
+    return settings.data_dir / "run" / "overcast.pid"
+
+
+def running_pid(settings: Settings) -> int | None:
+    """The pid of the `overcast up` serving this data directory, if one runs (a
+    pidfile left by one that was killed names a process that is gone, or another)."""
+    try:
+        pid = int(pid_path(settings).read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if b"overcast" in cmdline and b"up" in cmdline.split(b"\0") else None
+
+
+def claim_pidfile(settings: Settings) -> None:
+    """Write this process's pid (the engine's, or the one process's); refuse when
+    another `overcast up` runs on the same data directory: two engines would run
+    two conductors and two local agents on one database."""
+    other = running_pid(settings)
+    if other is not None and other != os.getpid():
+        raise AlreadyRunning(f"overcast up already runs on {settings.data_dir} "
+                             f"(pid {other}); `overcast down` stops it")
+    path = pid_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{os.getpid()}\n")
+
+
+def release_pidfile(settings: Settings) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if int(pid_path(settings).read_text().split()[0]) == os.getpid():
+            pid_path(settings).unlink()
+
+
+def processes_of(pid: int) -> list[tuple[int, str]]:
+    """(pid, name) of `pid`'s child processes: the API workers of an engine."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append((int(entry.name), stat.split("(", 1)[1].rsplit(")", 1)[0]))
+    return sorted(out)
+
+
+def stop_running(settings: Settings, timeout: float = 60) -> int | None:
+    """SIGTERM to the `overcast up` of this data directory; wait until it is gone.
+    Returns its pid (None: none ran)."""
+    pid = running_pid(settings)
+    if pid is None:
+        return None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        with contextlib.suppress(OSError):
+            if "zombie" in Path(f"/proc/{pid}/status").read_text():
+                break
+        time.sleep(0.1)
+    else:
+        # it did not stop in time: kill it (its workers die with it: PDEATHSIG)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return pid

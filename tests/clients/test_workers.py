@@ -219,6 +219,22 @@ def test_a_killed_worker_is_started_again(cloud: Workers) -> None:
     assert "API worker api-" in (cloud.data / "logs" / "overcast.log").read_text()
 
 
+def test_status_names_the_workers_and_a_second_up_is_refused(cloud: Workers) -> None:
+    """`overcast status` finds the running cloud through its pidfile; a second
+    `overcast up` on the same data directory refuses (two engines would run two
+    conductors on one database) and leaves the first alone."""
+    r = subprocess.run([str(BIN / "overcast"), "status", "--data-dir", str(cloud.data)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"pid {cloud.proc.pid}, 2 API workers" in r.stderr.replace("\n", " ")
+    r = subprocess.run([str(BIN / "overcast"), "up", "--data-dir", str(cloud.data),
+                        "--port", str(free_port()), "--no-user-clouds-yaml"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    assert "already runs" in r.stderr
+    assert httpx.get(f"{cloud.base}/identity/v3").status_code == 200
+
+
 def test_sigterm_stops_every_process(cloud: Workers) -> None:
     """SIGTERM to `overcast up` (not to its group): the workers stop, the engine
     stops, exit status 0, and no process of the cloud is left."""
@@ -233,3 +249,32 @@ def test_sigterm_stops_every_process(cloud: Workers) -> None:
             and "zombie" not in Path(f"/proc/{p}/status").read_text()]
     assert left == []
     assert not (cloud.data / "run" / "bus.sock").exists()
+    assert not (cloud.data / "run" / "overcast.pid").exists()
+
+
+def test_down_stops_a_running_cloud(tmp_path: Path) -> None:
+    """`overcast down` finds `overcast up` by its pidfile and stops it with every
+    worker; `overcast status` then says it is not running."""
+    data, port = tmp_path / "cloud", free_port()
+    proc = _start(data, port)
+    w = Workers(proc=proc, data=data, base=f"http://127.0.0.1:{port}", password="")
+    try:
+        _wait_ready(w)
+        family = [proc.pid, *w.children()]
+        r = subprocess.run([str(BIN / "overcast"), "down", "--data-dir", str(data)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"stopped overcast up (pid {proc.pid})" in r.stderr
+        assert proc.wait(timeout=10) == 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists()
+                                                  for p in family[1:]):
+            time.sleep(0.1)
+        assert not [p for p in family[1:] if Path(f"/proc/{p}").exists()]
+        r = subprocess.run([str(BIN / "overcast"), "status", "--data-dir", str(data)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 3 and "not running" in r.stderr
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

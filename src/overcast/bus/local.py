@@ -56,6 +56,8 @@ _LEN = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
 #: Casts a disconnected client keeps before it drops the oldest (and says so).
 MAX_BACKLOG = 100_000
+#: Bytes buffered towards the hub above which a cast waits for them to drain.
+DRAIN_ABOVE = 256 * 1024
 GONE = "the engine went away before it answered (the call may or may not have run)"
 
 
@@ -297,9 +299,11 @@ class LocalBusClient(Bus):
 
     async def cast(self, topic: str, message: Message) -> None:
         self._send({"op": "cast", "topic": topic, "msg": message.to_dict()}, keep=True)
-        if self._writer is not None:
+        writer = self._writer
+        # wait only when the hub reads slower than we write (the buffer grew)
+        if writer is not None and writer.transport.get_write_buffer_size() > DRAIN_ABOVE:
             with contextlib.suppress(ConnectionError):
-                await self._writer.drain()
+                await writer.drain()
 
     async def call(self, topic: str, message: Message, timeout: float = 30) -> Any:
         loop = asyncio.get_running_loop()
