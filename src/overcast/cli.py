@@ -102,13 +102,15 @@ def up(
 def _up(settings: Settings, count: int) -> None:
     """Prepare the cloud, then serve it: one process, or an engine and workers."""
     from overcast.app import create_app
-    from overcast.serve import engine_bus
+    from overcast.serve import engine_bus, worker_bus
 
     app_, engine = None, None
     if count > 1:
         from overcast.serve import Engine
 
-        engine = Engine(settings, count)  # the workers start building their apps now
+        # The workers' app is built once here and forked into each of them.
+        template = create_app(settings, role="api", bus=worker_bus(settings))
+        engine = Engine(settings, count, template)
         app_ = create_app(settings, role="engine", bus=engine_bus(settings))
     try:
         info = _prepare(settings, app_)
@@ -358,15 +360,14 @@ def _purge_instances(settings: Settings, plane: Any) -> int:
 @app.command()
 def status(data_dir: DataDir = None) -> None:
     """Whether `overcast up` runs on this data directory, and its processes."""
-    from overcast.serve import processes_of, running_pid
+    from overcast.serve import running_pid, worker_pids
 
     settings = _settings(data_dir)
     pid = running_pid(settings)
     if pid is None:
         console.print(f"overcast is not running on {settings.data_dir}")
         raise typer.Exit(3)
-    workers = [p for p, _name in processes_of(pid)
-               if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    workers = worker_pids(pid)
     console.print(f"overcast is up at {settings.base_url} (pid {pid}"
                   + (f", {len(workers)} API workers: {', '.join(map(str, workers))})"
                      if workers else ", one process)"))

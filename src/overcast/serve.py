@@ -39,6 +39,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
@@ -214,20 +215,26 @@ def _die_with_parent(parent: int) -> None:
 
 
 def api_worker(settings: Settings, sock: socket.socket, name: str, parent: int,
-               go: Any) -> None:
-    """The body of one API worker process (started by `Engine`, spawned afresh).
+               go: Any, app: Any = None) -> None:
+    """The body of one API worker process (started by `Engine`).
 
-    It builds its app (imports and setup take seconds) while the engine prepares
-    the cloud, then waits for `go` (the engine is up) before it accepts requests."""
+    Forked at start with `app` already built by the engine (a fresh interpreter
+    importing and building everything costs each worker seconds of CPU that the
+    engine needs to prepare the cloud); a worker started again later is spawned
+    afresh and builds its own. It waits for `go` (the engine is up) before it
+    accepts requests."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine stops us with SIGTERM
     _die_with_parent(parent)
     protect_server_process()
     setup_logging(settings, name)
     import uvicorn
 
-    from overcast.app import create_app
+    if app is None:
+        from overcast.app import create_app
 
-    app = create_app(settings, role="api", bus=worker_bus(settings))
+        app = create_app(settings, role="api", bus=worker_bus(settings))
+    else:
+        app.state.db.engine.dispose(close=False)  # no connection of the engine's, ever
     go.wait()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5, http=settings.api_http,
@@ -261,9 +268,12 @@ class Engine:
     """The engine process: bind the port, start the workers (they build their apps
     while the engine prepares the cloud), run the engine role, watch the workers.
 
-    Made before the cloud is prepared (`overcast up`), then `run(app)` once it is."""
+    Made before the cloud is prepared (`overcast up`), then `run(app)` once it is.
+    The first workers are forked with `template`, an app built for the "api" role
+    before this process started any thread, loop or database connection; workers
+    started again later are spawned (forking a process with threads is unsafe)."""
 
-    def __init__(self, settings: Settings, workers: int) -> None:
+    def __init__(self, settings: Settings, workers: int, template: Any = None) -> None:
         self.settings = settings
         self.count = workers
         self.sock = listen(settings.host, settings.port)
@@ -274,8 +284,9 @@ class Engine:
         self.pause: dict[str, float] = {}
         self.dead: dict[str, float] = {}
         self.stopping = asyncio.Event()
+        forkable = template is not None and threading.active_count() == 1
         for i in range(1, self.count + 1):
-            self._start(f"api-{i}")
+            self._start(f"api-{i}", template if forkable else None)
 
     def run(self, app: Any, ready: Callable[[], None] | None = None) -> None:
         """Run the engine role of `app` and serve through the workers until stopped."""
@@ -305,9 +316,11 @@ class Engine:
             await self._stop_workers()
         log.info("engine stopped")
 
-    def _start(self, name: str) -> None:
-        proc = self.ctx.Process(target=api_worker, name=name, daemon=False,
-                                args=(self.settings, self.sock, name, os.getpid(), self.go))
+    def _start(self, name: str, template: Any = None) -> None:
+        ctx = multiprocessing.get_context("fork") if template is not None else self.ctx
+        proc = ctx.Process(target=api_worker, name=name, daemon=False,
+                           args=(self.settings, self.sock, name, os.getpid(), self.go,
+                                 template))
         proc.start()
         self.procs[name], self.started[name] = proc, time.monotonic()
 
@@ -398,6 +411,17 @@ def processes_of(pid: int) -> list[tuple[int, str]]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 out.append((int(entry.name), stat.split("(", 1)[1].rsplit(")", 1)[0]))
     return sorted(out)
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The API workers of the engine `pid` (its children but multiprocessing's
+    resource tracker)."""
+    out = []
+    for child, _name in processes_of(pid):
+        with contextlib.suppress(OSError):
+            if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.append(child)
+    return out
 
 
 def stop_running(settings: Settings, timeout: float = 60) -> int | None:

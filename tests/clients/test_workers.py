@@ -56,6 +56,11 @@ class Workers:
             ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True
         ).stdout.split()]
 
+    def workers(self) -> list[int]:
+        from overcast.serve import worker_pids
+
+        return worker_pids(self.proc.pid)
+
 
 def _start(data: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "OVERCAST_BCRYPT_ROUNDS": "4", "OVERCAST_AGENT_DRIVER": "fake",
@@ -200,15 +205,13 @@ def test_concurrent_writes_through_both_workers_never_500(cloud: Workers) -> Non
 def test_a_killed_worker_is_started_again(cloud: Workers) -> None:
     """SIGKILL to one API worker: the engine notices and starts it again; the port
     keeps answering meanwhile (the other worker)."""
-    before = cloud.children()
-    workers = [p for p in before if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
-    assert len(workers) == 2, before
+    workers = cloud.workers()
+    assert len(workers) == 2, cloud.children()
     os.kill(workers[0], signal.SIGKILL)
     assert httpx.get(f"{cloud.base}/identity/v3", timeout=10).status_code == 200
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        now = [p for p in cloud.children()
-               if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
+        now = cloud.workers()
         if len(now) == 2 and workers[0] not in now:
             break
         time.sleep(0.5)
