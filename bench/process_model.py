@@ -217,6 +217,53 @@ def measure(workers: int, stack: str, args: argparse.Namespace) -> dict[str, Any
     return row
 
 
+def measure_granian(workers: int, granian: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The same identity load served by granian (`--granian PATH`, installed apart:
+    it is no dependency) with `workers` processes building the API role's app
+    (bench/asgi_api.py) on the data directory of a one-process `overcast up`."""
+    data_dir = Path(tempfile.mkdtemp(prefix="oc-granian-")) / "cloud"
+    port, gport = free_port(), free_port()
+    proc = start(data_dir, port, 1, env={"OVERCAST_API_WORKERS": "1",
+                                         "OVERCAST_LOCAL_AGENT": "false"}, timeout=300)
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "OVERCAST_DATA_DIR": str(data_dir), "OVERCAST_LOG_LEVEL": "warning",
+           "PYTHONPATH": os.pathsep.join([str(here), *sys.path[1:]])}
+    gran = subprocess.Popen([granian, "--interface", "asgi", "--factory", "--host",
+                             "127.0.0.1", "--port", str(gport), "--workers", str(workers),
+                             "--loop", "uvloop", "--log-level", "warning", "asgi_api:make"],
+                            env=env, cwd=here, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    row: dict[str, Any] = {"workers": workers, "stack": "granian"}
+    try:
+        base = f"http://127.0.0.1:{gport}"
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(f"{base}/identity/v3", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or gran.poll() is not None:
+                raise RuntimeError("granian did not serve")
+            time.sleep(0.5)
+        time.sleep(2)
+        tok, _project = token(base, data_dir)
+        hd = {"X-Auth-Token": tok, "X-Subject-Token": tok}
+        row["version_doc"] = wrk(f"{base}/identity/v3", {}, 8, args.seconds)
+        for conns in (1, 8):
+            row[f"validate_c{conns}"] = wrk(f"{base}/identity/v3/auth/tokens", hd, conns,
+                                            args.seconds)
+    finally:
+        for p in (gran, proc):
+            p.terminate()
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+    return row
+
+
 # ------------------------------------------------------------------ the bus
 def _hub_process(path: str, ready: Any) -> None:
     from overcast.bus.local import LocalHub
@@ -311,15 +358,18 @@ def main() -> None:
     ap.add_argument("--hosts", type=int, default=10)
     ap.add_argument("--skip-boots", action="store_true")
     ap.add_argument("--skip-bus", action="store_true")
+    ap.add_argument("--granian", default="", help="a granian executable to compare with")
     args = ap.parse_args()
     rows = [measure(int(w), stack, args) for stack in args.stacks.split(",")
             for w in args.workers.split(",")]
+    if args.granian:
+        rows += [measure_granian(int(w), args.granian, args) for w in args.workers.split(",")]
     bus = {} if args.skip_bus else bus_bench()
     print(f"machine: {machine()}")
     print(f"{'workers':>7} {'stack':<18}{'version doc/s':>14}{'validate c1/s':>14}"
           f"{'validate c8/s':>14}{'c8 p99 ms':>10}")
     for r in rows:
-        stack = "httptools+uvloop" if r["stack"] == "auto" else "h11+asyncio"
+        stack = {"auto": "httptools+uvloop", "h11": "h11+asyncio"}.get(r["stack"], r["stack"])
         print(f"{r['workers']:>7} {stack:<18}{r['version_doc']['req_per_s']:>14.0f}"
               f"{r['validate_c1']['req_per_s']:>14.0f}{r['validate_c8']['req_per_s']:>14.0f}"
               f"{r['validate_c8']['p99_ms']:>10.1f}")
@@ -327,6 +377,8 @@ def main() -> None:
         print(f"\n{'workers':>7} {'stack':<8}{'fake boots':<34}{'wall s':>8}{'p50 ms':>8}"
               f"{'ERROR':>6}")
         for r in rows:
+            if "serial" not in r:
+                continue
             s = r["serial"]
             print(f"{r['workers']:>7} {r['stack']:<8}{'serial x' + str(s['boots']):<34}"
                   f"{'':>8}{s['p50_ms']:>8.0f}{0:>6}")
