@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, FastAPI
 from starlette.routing import Mount
 
+from overcast.bus import Bus
 from overcast.compute.service import ComputeService
 from overcast.config import Settings
 from overcast.dashboard.mount import RAW_BODY_PATHS
@@ -66,13 +67,28 @@ SERVICE_MODULES = [
 ]
 
 
-def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
+#: The parts a process can play (`overcast.serve` has the process model):
+#: "all" is one process doing everything (tests, `overcast up --workers 1`);
+#: "api" serves requests only (one of N API workers); "engine" runs what must run
+#: once per cloud (conductor, scheduler, local agents and storage, bus
+#: subscriptions, periodic tasks) and serves no requests.
+ROLES = ("all", "api", "engine")
+
+
+def create_app(settings: Settings, *, db: Database | None = None, role: str = "all",
+               bus: Bus | None = None) -> FastAPI:
+    """The app with every service; `role` picks which start hooks its lifespan runs
+    (`ServiceSpec.on_startup` in every role, `on_engine_start` in "all" and
+    "engine"); `bus` is the bus to use (default: `make_bus(settings.bus_url)`)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown process role {role!r}: use one of {', '.join(ROLES)}")
     database = db or Database(settings.db_url)
+    engine = role != "api"
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for spec in app.state.specs:
-            for hook in spec.on_startup:
+            for hook in spec.on_startup + (spec.on_engine_start if engine else []):
                 result = hook(app)
                 if inspect.isawaitable(result):
                     await result
@@ -80,7 +96,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
             yield
         finally:
             for spec in reversed(app.state.specs):
-                for hook in spec.on_shutdown:
+                for hook in (spec.on_engine_stop if engine else []) + spec.on_shutdown:
                     try:
                         result = hook(app)
                         if inspect.isawaitable(result):
@@ -92,7 +108,10 @@ def create_app(settings: Settings, *, db: Database | None = None) -> FastAPI:
                   lifespan=lifespan)
     app.state.settings = settings
     app.state.db = database
+    app.state.role = role
     app.state.specs = []
+    if bus is not None:
+        app.state.bus = bus
     for name in SERVICE_MODULES:
         importlib.import_module(name).setup(app)
     wire(app)

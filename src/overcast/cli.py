@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -33,80 +31,13 @@ def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
         raise typer.Exit(2)
 
 
-class _QuietStream:
-    """A stream that stops writing once its reader has gone, instead of raising.
-
-    A server's console is only for the person who started it: when that terminal or
-    pipe goes away (`overcast up | head`, a closed ssh session), the cloud keeps running.
-    """
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self._gone = False
-
-    def write(self, text: str) -> int:
-        if not self._gone:
-            try:
-                return int(self._stream.write(text))
-            except (BrokenPipeError, OSError, ValueError):
-                self._gone = True
-        return len(text)
-
-    def flush(self) -> None:
-        if not self._gone:
-            try:
-                self._stream.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                self._gone = True
-
-    def isatty(self) -> bool:
-        return not self._gone and bool(self._stream.isatty())
-
-    def fileno(self) -> int:
-        return int(self._stream.fileno())
-
-    @property
-    def encoding(self) -> str:
-        return str(getattr(self._stream, "encoding", "utf-8"))
-
-
-def _raise_open_file_limit(want: int = 65536) -> None:
-    """Take the hard limit of open files (or `want`) as the soft one: at the usual
-    soft limit of 1,024, a few hundred idle client connections, each a descriptor,
-    would leave the cloud unable to open a database file, a log or a QMP socket."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
 def _serve_until_stopped() -> None:
-    """Make this process a server that no peer can stop.
+    """Make this process a server that no peer can stop (`serve.protect_server_process`:
+    SIGPIPE ignored, a vanished console tolerated); the API workers do the same."""
+    from overcast.serve import QuietStream, protect_server_process
 
-    `main()` gives short commands the default SIGPIPE action, so `overcast ... | head`
-    ends quietly. A server must never have it: a write to a socket whose client has
-    hung up would kill the whole cloud (API, conductor, agents) with status 141. With
-    SIGPIPE ignored that write fails with EPIPE, which only ends that one connection.
-    The console's own pipe may close too; then the cloud goes on without it.
-    """
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    _raise_open_file_limit()
-    console.file = _QuietStream(sys.stderr)  # type: ignore[assignment]
-    sys.stdout = _QuietStream(sys.stdout)  # type: ignore[assignment]
-    sys.stderr = _QuietStream(sys.stderr)  # type: ignore[assignment]
-
-
-def _setup_logging(settings: Settings) -> None:
-    logs = settings.data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(logs / "overcast.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
+    protect_server_process()
+    console.file = QuietStream(sys.stderr)  # type: ignore[assignment]
 
 
 @app.command()
@@ -127,16 +58,24 @@ def up(
         "--no-default-networks",
         help="Do not create the public network and the admin's private network.")]
     = False,
+    workers: Annotated[int | None, typer.Option(
+        help="API worker processes (default: api_workers, 0 = as many as cores); "
+             "with more than one, an engine process runs the conductor, agents and "
+             "storage apart from them. 1: everything in one process.")] = None,
 ) -> None:
     """Start an all-in-one cloud in the foreground (Ctrl-C or SIGTERM stops it)."""
-    import uvicorn
-
     _serve_until_stopped()
 
-    from overcast.cloud import init_cloud
+    from overcast.serve import (
+        AlreadyRunning,
+        claim_pidfile,
+        default_workers,
+        release_pidfile,
+        setup_logging,
+    )
 
-    _GracefulServer = _graceful_server_class()
-    overrides: dict[str, Any] = {"port": port, "host": host, "database_url": database_url}
+    overrides: dict[str, Any] = {"port": port, "host": host, "database_url": database_url,
+                                 "api_workers": workers}
     if no_user_clouds_yaml:
         overrides["merge_user_clouds_yaml"] = False
     if no_agent:
@@ -146,26 +85,83 @@ def up(
     if no_default_networks:
         overrides["default_networks"] = False
     settings = _settings(data_dir, **overrides)
-    _setup_logging(settings)
+    count = settings.api_workers if settings.api_workers > 0 else default_workers()
+    setup_logging(settings, "engine" if count > 1 else "overcast")
+    try:
+        claim_pidfile(settings)
+    except AlreadyRunning as exc:
+        console.print(f"[red]✗[/red] {exc}")
+        raise typer.Exit(1)
+    try:
+        _up(settings, count)
+    finally:
+        release_pidfile(settings)
+    console.print("overcast stopped.")
+
+
+def _up(settings: Settings, count: int) -> None:
+    """Prepare the cloud, then serve it: one process, or an engine and workers."""
+    from overcast.app import create_app
+    from overcast.serve import engine_bus, worker_bus
+
+    app_, engine = None, None
+    if count > 1:
+        from overcast.serve import Engine
+
+        # The workers' app is built once here and forked into each of them.
+        template = create_app(settings, role="api", bus=worker_bus(settings))
+        engine = Engine(settings, count, template)
+        app_ = create_app(settings, role="engine", bus=engine_bus(settings))
+    try:
+        info = _prepare(settings, app_)
+    except BaseException:
+        if engine is not None:
+            engine.abandon()
+        raise
+
+    def say_up() -> None:
+        console.print(f"[green]✓[/green] overcast is up at {settings.base_url} "
+                      f"(data in {settings.data_dir}; "
+                      + (f"{count} API workers and an engine)" if count > 1
+                         else "one process)"))
+        console.print(f"  clouds.yaml: {info.clouds_yaml} (cloud [bold]overcast[/bold])")
+        console.print(f"  try: OS_CLIENT_CONFIG_FILE={info.clouds_yaml} "
+                      f"{_openstack_command()} --os-cloud overcast token issue")
+
+    if engine is not None:
+        engine.run(info.app, ready=say_up)
+    else:
+        _serve_one_process(info.app, settings, say_up)
+
+
+def _prepare(settings: Settings, app_: Any) -> Any:
+    """Migrations, bootstrap, default networks, the test image (before serving)."""
+    from overcast.cloud import init_cloud
+
     with console.status("[bold]starting overcast[/bold]") as status:
-        info = init_cloud(settings, progress=lambda msg: status.update(f"[bold]{msg}…"))
+        info = init_cloud(settings, progress=lambda msg: status.update(f"[bold]{msg}…"),
+                          app=app_)
         if settings.default_networks:
             status.update("[bold]networks: public, private, router1…")
             _default_networks(info.app)
         if settings.build_test_image:
             _test_image(info.app, lambda msg, frac: status.update(
                 f"[bold]test image: {msg}… ({frac:.0%})"))
-    console.print(f"[green]✓[/green] overcast is up at {settings.base_url} "
-                  f"(data in {settings.data_dir})")
-    console.print(f"  clouds.yaml: {info.clouds_yaml} (cloud [bold]overcast[/bold])")
-    console.print(f"  try: OS_CLIENT_CONFIG_FILE={info.clouds_yaml} "
-                  f"{_openstack_command()} --os-cloud overcast token issue")
-    config = uvicorn.Config(info.app, host=settings.host, port=settings.port,
+    return info
+
+
+def _serve_one_process(app_: Any, settings: Settings, ready: Any) -> None:
+    """`--workers 1`: one uvicorn server runs the whole app (role "all")."""
+    import uvicorn
+
+    from overcast.serve import graceful_server_class
+
+    ready()
+    config = uvicorn.Config(app_, host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=5)
-    server = _GracefulServer(config)
-    server.run()
-    console.print("overcast stopped.")
+                            timeout_graceful_shutdown=5, http=settings.api_http,
+                            loop=settings.api_loop)
+    graceful_server_class()(config).run()
 
 
 def _openstack_command() -> str:
@@ -237,28 +233,6 @@ def image_build_test(data_dir: DataDir = None,
                   f"(kernel {built.kernel_version}, files in {built.directory})")
 
 
-def _graceful_server_class() -> Any:
-    import contextlib
-    from collections.abc import Iterator
-
-    import uvicorn
-
-    class GracefulServer(uvicorn.Server):
-        """Stops on SIGINT/SIGTERM and exits 0, instead of re-raising the signal."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            previous = {sig: signal.signal(sig, self.handle_exit)
-                        for sig in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                yield
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-
-    return GracefulServer
-
-
 @app.command()
 def init(data_dir: DataDir = None, port: int | None = None) -> None:
     """Create the data directory, migrate the database and bootstrap identity."""
@@ -322,12 +296,20 @@ def down(data_dir: DataDir = None,
                              "host: its guests and containers, namespaces, bridges, DHCP "
                              "servers and firewall rules.")]
          = False) -> None:
-    """Take this cloud's dataplane off the host (`overcast up` puts it back)."""
+    """Stop the `overcast up` of this data directory, if one runs; with --purge also
+    take this cloud's instances and dataplane off the host (`overcast up` puts the
+    dataplane back)."""
+    from overcast.serve import stop_running
+
     settings = _settings(data_dir)
+    stopped = stop_running(settings)
+    if stopped is not None:
+        console.print(f"[green]✓[/green] stopped overcast up (pid {stopped}) and its "
+                      "processes")
     if not purge:
-        console.print("Nothing to do without --purge: `overcast up` in the foreground stops "
-                      "with Ctrl-C; --purge also removes the cloud's networks from this "
-                      "host.")
+        if stopped is None:
+            console.print("overcast up is not running on this data directory; --purge "
+                          "also removes the cloud's instances and networks from this host.")
         return
     plane = _dataplane(settings)
     gone = _purge_instances(settings, plane)
@@ -373,6 +355,22 @@ def _purge_instances(settings: Settings, plane: Any) -> int:
         return count
 
     return asyncio.run(purge())
+
+
+@app.command()
+def status(data_dir: DataDir = None) -> None:
+    """Whether `overcast up` runs on this data directory, and its processes."""
+    from overcast.serve import running_pid, worker_pids
+
+    settings = _settings(data_dir)
+    pid = running_pid(settings)
+    if pid is None:
+        console.print(f"overcast is not running on {settings.data_dir}")
+        raise typer.Exit(3)
+    workers = worker_pids(pid)
+    console.print(f"overcast is up at {settings.base_url} (pid {pid}"
+                  + (f", {len(workers)} API workers: {', '.join(map(str, workers))})"
+                     if workers else ", one process)"))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

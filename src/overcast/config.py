@@ -45,6 +45,15 @@ class Settings:
     data_dir: Path = field(default_factory=_default_data_dir)
     host: str = "127.0.0.1"
     port: int = 8080
+    #: API worker processes of `overcast up` (0: as many as cores). With more than
+    #: one, an engine process runs the conductor, agents and storage apart from them
+    #: (`overcast.serve`); 1 is a single process doing everything.
+    api_workers: int = 0
+    #: uvicorn's HTTP parser and event loop for the API: "auto" is httptools and
+    #: uvloop when installed (measured fastest here: bench/process_model.py), else
+    #: "h11" and "asyncio".
+    api_http: str = "auto"
+    api_loop: str = "auto"
     #: SQLAlchemy URL; empty means SQLite at DATA_DIR/overcast.db (WAL mode).
     database_url: str = ""
     #: "memory" (in-process) or an amqp:// URL for RabbitMQ.

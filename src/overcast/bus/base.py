@@ -16,6 +16,10 @@ class BusTimeout(TimeoutError):
     """A `call` got no reply in time (the other side is down or too slow)."""
 
 
+class RemoteError(RuntimeError):
+    """The handler on the other side of a `call` raised (in another process)."""
+
+
 class Bus(abc.ABC):
     @abc.abstractmethod
     async def start(self) -> None: ...

@@ -30,6 +30,7 @@ class MemoryBus(Bus):
         return None
 
     async def stop(self) -> None:
+        self._handlers.clear()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -48,17 +49,26 @@ class MemoryBus(Bus):
         await self._queue(topic).put((msg, None))
 
     async def call(self, topic: str, message: Message, timeout: float = 30) -> Any:
+        return decode_reply(message, await self.call_wire(
+            topic, Message.from_dict(message.to_dict()), timeout))
+
+    async def call_wire(self, topic: str, message: Message, timeout: float) -> Any:
+        """Deliver `message` (already in its received form) and return the reply in
+        its wire form (`encode_reply`): what a transport between processes sends back."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue(topic).put((Message.from_dict(message.to_dict()), fut))
+        await self._queue(topic).put((message, fut))
         try:
-            data = await asyncio.wait_for(fut, timeout)
+            return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             raise BusTimeout(f"no reply from {topic} within {timeout}s")
-        return decode_reply(message, data)
 
     async def subscribe(self, topic: str, handler: Handler) -> None:
+        # One consumer per topic: subscribing again (a process that reconnected)
+        # replaces the handler, so the topic's messages stay in order.
+        known = topic in self._handlers
         self._handlers[topic] = handler
-        self._tasks.append(asyncio.create_task(self._consume(topic), name=f"bus:{topic}"))
+        if not known:
+            self._tasks.append(asyncio.create_task(self._consume(topic), name=f"bus:{topic}"))
 
     async def _consume(self, topic: str) -> None:
         queue = self._queue(topic)

@@ -21,14 +21,12 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from overcast.bus.base import Bus, BusTimeout, Handler
+from overcast.bus.base import Bus, BusTimeout, Handler, RemoteError
 from overcast.bus.messages import Message, decode_reply, encode_reply
 
 log = logging.getLogger("overcast.bus.rabbit")
 
-
-class RemoteError(RuntimeError):
-    """The handler on the other side of a `call` raised."""
+__all__ = ["RabbitBus", "RemoteError"]
 
 
 class RabbitBus(Bus):

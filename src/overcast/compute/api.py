@@ -97,12 +97,15 @@ def setup(app: FastAPI) -> None:
     app.state.bus = bus
 
     async def start(app: FastAPI) -> None:
+        compute: ComputeService = app.state.compute
+        compute.loop = asyncio.get_running_loop()
+        await bus.start()
+
+    async def start_engine(app: FastAPI) -> None:
         from overcast.compute.conductor import Conductor
 
         compute: ComputeService = app.state.compute
-        compute.loop = asyncio.get_running_loop()
         await asyncio.to_thread(compute.flavors.ensure_defaults)
-        await bus.start()
         assert compute.placement is not None
         conductor = Conductor(app.state.db, bus, compute, compute.placement,
                               network=compute.network, image=compute.image,
@@ -116,14 +119,16 @@ def setup(app: FastAPI) -> None:
             agents = await start_local_agents(app, settings, bus)
         app.state.local_agents = agents
 
-    async def stop(app: FastAPI) -> None:
+    async def stop_engine(app: FastAPI) -> None:
         if getattr(app.state, "conductor", None) is not None:
             await app.state.conductor.stop()
         for agent in getattr(app.state, "local_agents", []):
             await agent.stop()
+
+    async def stop(app: FastAPI) -> None:
         await bus.stop()
 
     app.state.specs.append(ServiceSpec(
         name="nova", type="compute", prefix="/compute", error_style="nova",
         endpoint_path="/compute/v2.1", routers=ROUTERS, on_startup=[start],
-        on_shutdown=[stop]))
+        on_shutdown=[stop], on_engine_start=[start_engine], on_engine_stop=[stop_engine]))

@@ -14,7 +14,7 @@ import time
 import uuid as uuidlib
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from overcast.compute import models as m
@@ -67,7 +67,7 @@ class HostService:
     def __init__(self, db: Database, placement: PlacementPort | None = None) -> None:
         self.db = db
         self.placement = placement
-        self._host_statuses: tuple[float, dict[str, str]] | None = None
+        self._host_statuses: tuple[float, tuple[Any, ...], dict[str, str]] | None = None
 
     def services(self) -> list[m.Service]:
         with self.db.session() as s:
@@ -77,12 +77,16 @@ class HostService:
         """Nova's host_status (UP, DOWN, MAINTENANCE) of every compute host.
 
         Listings ask on every request; the answer is kept for a second (a host
-        goes down after a minute without heartbeats, and changes made through
-        this API clear it at once)."""
-        cached = self._host_statuses
-        if cached is not None and time.monotonic() - cached[0] < 1.0:
-            return cached[1]
+        goes down after a minute without heartbeats) while the services' latest
+        `updated_at` and count stay the same: a change made through any API worker
+        (`update_service`, a new host) moves them, so every process sees it at once,
+        not only the one that made it."""
         with self.db.session() as s:
+            mark = tuple(s.execute(select(func.max(m.Service.updated_at), func.count()).where(
+                m.Service.binary == "nova-compute")).one())
+            cached = self._host_statuses
+            if cached is not None and cached[1] == mark and time.monotonic() - cached[0] < 1.0:
+                return cached[2]
             rows = s.execute(select(m.Service.host, m.Service.forced_down, m.Service.disabled,
                                     m.Service.last_seen_at).where(
                 m.Service.binary == "nova-compute")).all()
@@ -94,7 +98,7 @@ class HostService:
                 out[host] = "DOWN"
             else:
                 out[host] = "MAINTENANCE" if disabled else "UP"
-        self._host_statuses = (time.monotonic(), out)
+        self._host_statuses = (time.monotonic(), mark, out)
         return out
 
     def update_service(self, service_id: str, data: dict[str, Any]) -> m.Service:

@@ -363,5 +363,6 @@ def setup(app: FastAPI) -> None:
 
     app.state.specs.append(ServiceSpec(
         name="glance", type="image", prefix="/image", error_style="glance",
-        endpoint_path="/image", routers=[router, metadefs_api.router], on_startup=[start],
+        endpoint_path="/image", routers=[router, metadefs_api.router],
+        on_engine_start=[start],
         raw_body_paths=[r"/v2/images/[^/]+/(?:file|stage)"]))

@@ -41,9 +41,17 @@ class ServiceSpec:
     #: Routes (regexes below `prefix`) whose bodies are raw data streamed to a store
     #: (image bytes, object data): exempt from the JSON body size limit and checks.
     raw_body_paths: list[str] = field(default_factory=list)
-    #: Called once the app is built (start background tasks etc.).
+    #: Called when a process that serves requests starts (every API worker, and the
+    #: engine): what request handling needs, such as the bus connection.
     on_startup: list[Callable[[FastAPI], Awaitable[None] | None]] = field(default_factory=list)
     on_shutdown: list[Callable[[FastAPI], Awaitable[None] | None]] = field(default_factory=list)
+    #: Called once per cloud, in the engine only (after `on_startup`): the work that
+    #: must not run once per API worker: the conductor, local agents and storage,
+    #: bus subscriptions, periodic tasks, recovery of half-done work at start.
+    on_engine_start: list[Callable[[FastAPI], Awaitable[None] | None]] = field(
+        default_factory=list)
+    on_engine_stop: list[Callable[[FastAPI], Awaitable[None] | None]] = field(
+        default_factory=list)
 
 
 def new_request_id() -> str:

@@ -381,7 +381,8 @@ def setup(app: FastAPI) -> None:
     svc = NetworkService(app.state.db, uplink_mtu=getattr(settings, "uplink_mtu", 1400))
     app.state.network = svc
 
-    async def start(app: FastAPI) -> None:
+    async def start_engine(app: FastAPI) -> None:
+        """Answer the agents: what each host's networks should be, and metadata."""
         bus = getattr(app.state, "bus", None)
         compute = getattr(app.state, "compute", None)
         if bus is None or compute is None:
@@ -404,6 +405,11 @@ def setup(app: FastAPI) -> None:
 
         await bus.subscribe("network", handle)
 
+    async def start(app: FastAPI) -> None:
+        """Tell the agents of changes made in this process (any API worker)."""
+        bus = getattr(app.state, "bus", None)
+        if bus is None or getattr(app.state, "compute", None) is None:
+            return
         # Every host converges on a change (each one asks for only what it holds).
         # Changes are coalesced: the API thread only flags one, and one broadcast
         # on the event loop covers every change made before it runs, so a burst of
@@ -436,4 +442,5 @@ def setup(app: FastAPI) -> None:
 
     app.state.specs.append(ServiceSpec(
         name="neutron", type="network", prefix="/network", error_style="neutron",
-        endpoint_path="/network", routers=[router], on_startup=[start]))
+        endpoint_path="/network", routers=[router], on_startup=[start],
+        on_engine_start=[start_engine]))

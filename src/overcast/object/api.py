@@ -719,4 +719,4 @@ def setup(app: FastAPI) -> None:
     app.state.specs.append(ServiceSpec(
         name="swift", type="object-store", prefix="/object", error_style="swift",
         endpoint_path="/object/v1/AUTH_$(project_id)s", routers=[router],
-        on_startup=[start], on_shutdown=[stop], raw_body_paths=[r"/v1/.*"]))
+        on_engine_start=[start], on_engine_stop=[stop], raw_body_paths=[r"/v1/.*"]))

@@ -65,16 +65,18 @@ def setup(app: FastAPI) -> None:
     app.state.volume = svc
 
     async def start(app: FastAPI) -> None:
-        from overcast.bus.messages import Message
-
         svc.store.images = getattr(app.state, "images", None)
         # backups live in the object store (none: no backup service runs)
         svc.object_store = getattr(app.state, "object_store", None)
+        svc.storage.bus, svc.storage.loop = bus, asyncio.get_running_loop()
+        await bus.start()
+
+    async def start_engine(app: FastAPI) -> None:
+        from overcast.bus.messages import Message
+
         if svc.backups.available:
             await asyncio.to_thread(svc.backups.recover)
-        svc.storage.bus, svc.storage.loop = bus, asyncio.get_running_loop()
         await asyncio.to_thread(svc.types.ensure_default)
-        await bus.start()
 
         async def handle(msg: Message) -> Any:
             return await asyncio.to_thread(svc.handle, msg)
@@ -86,14 +88,17 @@ def setup(app: FastAPI) -> None:
 
             app.state.local_storage = await start_local_storage(app, settings, bus)
 
-    async def stop(app: FastAPI) -> None:
-        svc.storage.close()
+    async def stop_engine(app: FastAPI) -> None:
         component = getattr(app.state, "local_storage", None)
         if component is not None:
             await component.stop()
+
+    async def stop(app: FastAPI) -> None:
+        svc.storage.close()
 
     app.state.specs.append(ServiceSpec(
         name="cinder", type="block-storage", prefix="/volume", error_style="cinder",
         endpoint_path="/volume/v3/$(project_id)s", routers=ROUTERS,
         aliases=[("volumev3", "cinderv3", "/volume/v3/$(project_id)s")],
-        on_startup=[start], on_shutdown=[stop]))
+        on_startup=[start], on_shutdown=[stop], on_engine_start=[start_engine],
+        on_engine_stop=[stop_engine]))
