@@ -19,8 +19,9 @@ failed (issue 17). So `overcast up --workers N` (default: as many as cores,
 
 A worker that dies is started again (after a short, growing pause if it keeps
 dying). SIGINT/SIGTERM to the engine stops the workers (SIGTERM, then SIGKILL
-after a grace period) and then the engine; a worker also asks the kernel to send
-it SIGTERM when the engine dies (PR_SET_PDEATHSIG), so no process outlives it.
+after a grace period) and then the engine; a worker also asks the kernel to kill
+it (SIGKILL) when the engine dies unstopped (PR_SET_PDEATHSIG), so no process
+outlives it and none answers for a cloud that is gone.
 Every process logs to the one log file, each line naming its process (`engine`,
 `api-1`, ...). `--workers 1` is the single process of before (role "all").
 """
@@ -206,10 +207,17 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Ask the kernel for SIGTERM when the engine ends (even by SIGKILL)."""
+    """Ask the kernel to kill this worker when the engine ends without stopping it.
+
+    An engine that stops as it should stops its workers first (SIGTERM, a graceful
+    end); this is for an engine that died (SIGKILL, a crash). Then the workers end at
+    once, with SIGKILL: a worker left to finish gracefully went on answering for a
+    moment with no engine behind it, so a client (and the kill -9 test) took its
+    answers for the cloud's restart, then found the port closed while the new
+    engine was still starting."""
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # it ended before we asked
         os._exit(0)
 
