@@ -146,13 +146,25 @@ class Fabric:
         return dev
 
     def remove_bridge(self, name: str) -> None:
-        """Remove a bridge of this prefix and whatever is still attached to it."""
+        """Remove a bridge of this prefix and the dataplane's own legs on it (DHCP,
+        router, upstream, tunnel). A bridge that still carries an instance's device
+        (a QEMU tap or a container's veth) is left alone: that device goes with its
+        instance (the driver unplugs it on destroy), and deleting it under a running
+        guest cuts the guest off for good (QEMU keeps the dead tap). A pass that saw
+        a partial picture of what this host holds, as after a restart, must not do
+        that; the next pass, with the whole picture, takes the bridge if it is
+        still unwanted and empty."""
         if not name.startswith(self.prefix) or self.host_ns not in self._namespaces():
             return
         out = run(["ip", "-n", self.host_ns, "-o", "link", "show", "master", name],
                   check=False).stdout
-        for line in out.splitlines():
-            dev = line.split(":")[1].strip().split("@")[0]
+        devs = [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+        guests = [d for d in devs if d.startswith((f"{self.prefix}t", f"{self.prefix}v"))]
+        if guests:
+            log.warning("bridge %s is not wanted but instances' devices are on it (%s): "
+                        "left for their instances to unplug", name, ", ".join(guests))
+            return
+        for dev in devs:
             run(["ip", "-n", self.host_ns, "link", "del", dev], check=False)
         run(["ip", "-n", self.host_ns, "link", "del", name], check=False)
 
