@@ -168,15 +168,8 @@ class Instances:
                                                               "device_owner": "compute:nova"})
                         ids.append(item["port"])
                         continue
-                    body: dict[str, Any] = {
-                        "network_id": item["uuid"], "project_id": project_id,
-                        "device_id": instance_uuid, "device_owner": "compute:nova",
-                        "binding:profile": {"overcast_created": True}}
-                    if item.get("fixed_ip"):
-                        body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
-                    if item.get("security_groups"):
-                        body["security_groups"] = list(item["security_groups"])
-                    port = self.ports.create(ctx, body)
+                    port = self.ports.create(ctx, _new_port(item, project_id,
+                                                            instance_uuid))
                     made.append(port["id"])
                     ids.append(port["id"])
             except Exception:
@@ -199,15 +192,8 @@ class Instances:
                                                   "device_owner": "compute:nova"})
             pid = str(item["port"])
         else:
-            body: dict[str, Any] = {
-                "network_id": item["uuid"], "project_id": project_id,
-                "device_id": instance_uuid, "device_owner": "compute:nova",
-                "binding:profile": {"overcast_created": True}}
-            if item.get("fixed_ip"):
-                body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
-            if item.get("security_groups"):
-                body["security_groups"] = list(item["security_groups"])
-            pid = str(self.ports.create(ctx, body)["id"])
+            pid = str(self.ports.create(ctx, _new_port(item, project_id,
+                                                       instance_uuid))["id"])
         self._bind([pid], host, vif_kind)
         self.store.changed("port", pid)
         return next(p for p in self.ports_for_instance(instance_uuid) if p["id"] == pid)
@@ -369,3 +355,18 @@ class Instances:
                                         "OS-EXT-IPS:type": "floating",
                                         "OS-EXT-IPS-MAC:mac_addr": p.mac_address})
         return out
+
+
+def _new_port(item: dict[str, Any], project_id: str, instance_uuid: str) -> dict[str, Any]:
+    """The port compute asks for on a network (`{"uuid"}`, with a `fixed_ip` and
+    security groups when given), marked as made by overcast so it goes with the
+    instance: at boot and at interface attach alike."""
+    body: dict[str, Any] = {
+        "network_id": item["uuid"], "project_id": project_id,
+        "device_id": instance_uuid, "device_owner": "compute:nova",
+        "binding:profile": {"overcast_created": True}}
+    if item.get("fixed_ip"):
+        body["fixed_ips"] = [{"ip_address": item["fixed_ip"]}]
+    if item.get("security_groups"):
+        body["security_groups"] = list(item["security_groups"])
+    return body
