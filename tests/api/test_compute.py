@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from overcast.compute.hosts import provider_uuid
 from overcast.compute.versions import VERSIONS
 from tests.conftest import Cloud, build_cloud
 from tests.images import IMAGE, add_image
@@ -437,6 +438,32 @@ def test_spawn_failure_goes_to_error_and_releases(nova: Cloud) -> None:
     s = wait_status(nova, u["headers"], sid, "ERROR")
     assert "injected" in s["fault"]["message"]
     assert nova.app.state.placement.get_allocations(sid) == {}
+    assert nova.client.delete(f"{C}/servers/{sid}", headers=u["headers"]).status_code == 204
+
+
+def test_hypervisor_usage_is_read_for_every_host_at_once(
+        nova: Cloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hypervisor list read each host's Placement usage on its own (one read a
+    host made the console's admin table the slowest page); it now reads them in
+    bulk, and each row still shows its own host's usage and instance count."""
+    u = nova.make_project_user()
+    sid = boot(nova, u["headers"], name="hv-usage").json()["server"]["id"]
+    host = server(nova, nova.admin(), wait_status(nova, u["headers"], sid, "ACTIVE")["id"]
+                  )["OS-EXT-SRV-ATTR:host"]
+    placement = nova.app.state.placement
+
+    def one_at_a_time(uuid: str) -> dict[str, int]:
+        raise AssertionError("usage read one provider at a time")
+
+    monkeypatch.setattr(placement, "usages", one_at_a_time)
+    rows = nova.client.get(f"{C}/os-hypervisors/detail", headers=nova.admin()
+                           ).json()["hypervisors"]
+    mine = next(h for h in rows if h["hypervisor_hostname"] == host)
+    monkeypatch.undo()
+    expected = placement.usages(provider_uuid(host))
+    assert mine["vcpus_used"] == expected["VCPU"] >= 1
+    assert mine["memory_mb_used"] == expected["MEMORY_MB"]
+    assert mine["running_vms"] >= 1
     assert nova.client.delete(f"{C}/servers/{sid}", headers=u["headers"]).status_code == 204
 
 

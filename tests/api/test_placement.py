@@ -348,3 +348,23 @@ def test_allocation_write_bumps_each_touched_provider_once(cloud: Cloud) -> None
     child = make_rp(cloud, parent=a["uuid"])
     assert child["root_provider_uuid"] == a["uuid"]
     assert child["parent_provider_uuid"] == a["uuid"] and child["generation"] == 0
+
+
+def test_bulk_usages_match_each_provider_read_alone(cloud: Cloud) -> None:
+    """Compute's hypervisor list read Placement usage one provider at a time (~2 ms a
+    host: 104 ms for the console's admin table at 50 hosts); `usages_of` reads every
+    provider's at once and must say exactly what `usages` says for each, including a
+    provider with inventory but nothing allocated and one with no inventory at all."""
+    svc = cloud.app.state.placement
+    busy = make_rp(cloud, inventory=COMPUTE)
+    idle = make_rp(cloud, inventory={"VCPU": {"total": 4}})
+    bare = make_rp(cloud)
+    consumer = str(uuid.uuid4())
+    assert alloc(cloud, consumer, {busy["uuid"]: {"VCPU": 2, "DISK_GB": 5}}).status_code == 204
+    missing = str(uuid.uuid4())
+    got = svc.usages_of([busy["uuid"], idle["uuid"], bare["uuid"], missing, busy["uuid"]])
+    assert got == {rp["uuid"]: svc.usages(rp["uuid"]) for rp in (busy, idle, bare)}
+    assert got[busy["uuid"]] == {"VCPU": 2, "MEMORY_MB": 0, "DISK_GB": 5}
+    assert got[bare["uuid"]] == {}
+    assert svc.usages_of([]) == {}
+    cloud.client.delete(f"{P}/allocations/{consumer}", headers=hdr(cloud))

@@ -128,25 +128,23 @@ class HostService:
         return out
 
     def hypervisors(self) -> list[Hypervisor]:
-        """Each compute service with its Placement usage and its instance count."""
+        """Each compute service with its Placement usage and its instance count.
+
+        A fixed number of queries whatever the number of hosts: the services, the
+        instances counted per host in SQL, and every host's usage in one bulk read
+        from Placement (reading each provider on its own cost ~2 ms a host)."""
         with self.db.session() as s:
-            running: dict[str, int] = {}
-            for host in s.scalars(select(m.Instance.host).where(
-                    m.Instance.deleted.is_(False), m.Instance.host.isnot(None))):
-                if host:
-                    running[host] = running.get(host, 0) + 1
-        out = []
-        for service in self.services():
-            if service.binary != "nova-compute":
-                continue
-            used: dict[str, int] = {}
-            if self.placement is not None:
-                try:
-                    used = self.placement.usages(provider_uuid(service.host))
-                except NotFound:
-                    used = {}
-            out.append((service, used, running.get(service.host, 0)))
-        return out
+            computes = list(s.scalars(select(m.Service).where(
+                m.Service.binary == "nova-compute").order_by(m.Service.id)))
+            running: dict[str, int] = {host: int(n) for host, n in s.execute(
+                select(m.Instance.host, func.count()).where(
+                    m.Instance.deleted.is_(False), m.Instance.host.isnot(None))
+                .group_by(m.Instance.host)) if host}
+        usages: dict[str, dict[str, int]] = {}
+        if self.placement is not None and computes:
+            usages = self.placement.usages_of([provider_uuid(c.host) for c in computes])
+        return [(svc, usages.get(provider_uuid(svc.host), {}), running.get(svc.host, 0))
+                for svc in computes]
 
     def usage_by_project(self, host: str) -> dict[str, tuple[int, int, int]]:
         """(vcpus, memory_mb, disk_gb) of each project's live servers on a host, from

@@ -154,6 +154,11 @@ class PlacementPort(Protocol):
 
     def usages(self, uuid: str, /) -> dict[str, int]: ...
 
+    def usages_of(self, uuids: Iterable[str], /) -> dict[str, dict[str, int]]:
+        """The usages of many providers in one read (uuid -> class -> used); a uuid
+        with no provider is absent."""
+        ...
+
     def provider_allocations(self, uuid: str, /) -> tuple[int, dict[str, dict[str, int]]]:
         """(generation, consumer -> resources) of one provider (for the audit)."""
         ...
