@@ -336,3 +336,50 @@ def test_admin_compute_loads_the_hypervisors_after_the_page(web: Cloud, admin: B
     assert 'id="admin-hypervisors"' in frag and name in frag and "<html" not in frag
     whole = admin.get("/admin/compute/hypervisors").text
     assert "<html" in whole and name in whole
+
+
+def test_volume_attach_extend_snapshot_detach_and_isolation(web: Cloud, admin: Browser) -> None:
+    """A volume's whole life from its pages: create, attach to an instance (from the
+    volume's page, and seen on the instance's), detach from the instance's page,
+    extend, snapshot, delete; a member of another project sees none of it."""
+    if not any(spec.type == "block-storage" for spec in web.app.state.specs):
+        pytest.skip("this cloud has no block storage")
+    r = web.client.post("/compute/v2.1/servers", headers={
+        **web.admin(), "OpenStack-API-Version": "compute 2.47"}, json={"server": {
+            "name": "vol-host", "imageRef": IMAGE, "flavorRef": "1", "networks": "none"}})
+    sid = r.json()["server"]["id"]
+    assert admin.post("/volumes/new", {"name": "data2", "size": "1"}).status_code == 303
+    wait(lambda: 'data-name="data2" data-status="available"' in admin.get("/volumes").text)
+    wait(lambda: 'data-name="vol-host" data-status="ACTIVE"' in admin.get("/instances").text)
+    vid = re.search(r'href="/volumes/([0-9a-f-]{36})">data2<',
+                    admin.get("/volumes").text).group(1)  # type: ignore[union-attr]
+    page = admin.get(f"/volumes/{vid}").text
+    assert f'<option value="{sid}">vol-host</option>' in page
+    r = admin.post(f"/volumes/{vid}/action", {"action": "attach", "server_id": sid})
+    assert r.status_code == 303 and r.headers["location"] == f"/volumes/{vid}"
+    assert "Attaching" in admin.flash()
+    wait(lambda: ">in-use<" in admin.get(f"/volumes/{vid}").text)
+    assert f'id="detach-volume-{vid}"' in admin.get(f"/instances/{sid}").text
+    member = Browser(web)
+    user = web.make_project_user("member", prefix="dashvol")
+    member.login(user["username"], user["password"])
+    assert "data2" not in member.get("/volumes").text
+    member.get(f"/volumes/{vid}", status=404)
+    r = admin.post(f"/instances/{sid}/action", {"action": "detach-volume", "volume_id": vid,
+                                                "back": f"/instances/{sid}"})
+    assert r.status_code == 303
+    wait(lambda: ">available<" in admin.get(f"/volumes/{vid}").text)
+    assert admin.post(f"/volumes/{vid}/action", {"action": "extend", "new_size": "2"}
+                      ).status_code == 303
+    wait(lambda: 'id="volume-size">2 GB' in admin.get(f"/volumes/{vid}").text)
+    assert admin.post(f"/volumes/{vid}/action", {"action": "snapshot",
+                                                 "snapshot_name": "snap2"}).status_code == 303
+    wait(lambda: 'data-name="snap2" data-status="available"' in admin.get("/volumes").text)
+    assert 'value="snapshot:' in admin.get("/volumes").text  # a source for a new volume
+    snap = re.search(r'action="/volumes/snapshots/([0-9a-f-]{36})/delete"',
+                     admin.get("/volumes").text).group(1)  # type: ignore[union-attr]
+    assert admin.post(f"/volumes/snapshots/{snap}/delete", {}).status_code == 303
+    wait(lambda: 'data-name="snap2"' not in admin.get("/volumes").text)
+    assert admin.post(f"/volumes/{vid}/delete", {}).status_code == 303
+    wait(lambda: 'data-name="data2"' not in admin.get("/volumes").text)
+    web.client.delete(f"/compute/v2.1/servers/{sid}", headers=web.admin())

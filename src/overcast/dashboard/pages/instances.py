@@ -21,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from overcast.dashboard.client import COMPUTE, IMAGE, NETWORK, APIError
+from overcast.dashboard.pages import volumes
 from overcast.dashboard.web import Console, console, field_of
 
 router = APIRouter()
@@ -158,6 +159,12 @@ async def action(server_id: str, request: Request) -> Response:
     if act == "associate":
         address = await _associate(ctx, server_id, field_of(form, "floatingip", "new"))
         return ctx.redirect(back, f"Floating IP {address} associated.")
+    if act == "attach-volume":
+        await volumes.attach(ctx, server_id, field_of(form, "volume_id"))
+        return ctx.redirect(back, "Attaching the volume.")
+    if act == "detach-volume":
+        await volumes.detach(ctx, server_id, field_of(form, "volume_id"))
+        return ctx.redirect(back, "Detaching the volume.")
     if act == "disassociate":
         fip = field_of(form, "floatingip")
         await ctx.api.put(f"{NETWORK}/floatingips/{fip}", {"floatingip": {"port_id": None}})
@@ -169,10 +176,10 @@ async def action(server_id: str, request: Request) -> Response:
 async def detail(server_id: str, request: Request) -> Response:
     ctx = await console(request)
     url = f"{COMPUTE}/servers/{server_id}"
-    server, ports, actions, fips, flavors = await asyncio.gather(
+    server, ports, actions, fips, flavors, (attached, free) = await asyncio.gather(
         ctx.api.get(url), ctx.api.get(f"{NETWORK}/ports", device_id=server_id),
         ctx.api.get(f"{url}/os-instance-actions"), ctx.api.get(f"{NETWORK}/floatingips"),
-        ctx.api.get(f"{COMPUTE}/flavors"))
+        ctx.api.get(f"{COMPUTE}/flavors"), volumes.of_server(ctx, request, server_id))
     port_ids = {p["id"] for p in ports["ports"]}
     try:
         log = (await ctx.api.post(f"{url}/action", {"os-getConsoleOutput": {"length": 200}}
@@ -184,4 +191,6 @@ async def detail(server_id: str, request: Request) -> Response:
         action_log=actions["instanceActions"], console_log=log,
         attached=[f for f in fips["floatingips"] if f.get("port_id") in port_ids],
         free_fips=[f for f in fips["floatingips"] if not f.get("port_id")],
-        flavors=flavors["flavors"], polling=moving(server["server"]))
+        flavors=flavors["flavors"], polling=moving(server["server"]),
+        volumes_attached=attached, volumes_free=free,
+        has_volumes=volumes.has_volumes(request))
