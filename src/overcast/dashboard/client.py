@@ -132,6 +132,82 @@ async def call_app(app: Any, method: str, path: str, params: Mapping[str, Any] |
     return httpx.Response(status, headers=out_headers, content=b"".join(chunks))
 
 
+class Streamed:
+    """An answer whose body is still arriving (`API.stream`): status and headers now,
+    the body as `chunks()`, one ASGI message at a time, never held whole."""
+
+    def __init__(self, status: int, headers: httpx.Headers,
+                 queue: asyncio.Queue[bytes | None], task: asyncio.Task[None]) -> None:
+        self.status_code = status
+        self.headers = headers
+        self._queue = queue
+        self._task = task
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            while (chunk := await self._queue.get()) is not None:
+                if chunk:
+                    yield chunk
+        finally:
+            self._task.cancel()
+
+
+async def stream_app(app: Any, method: str, path: str, headers: Mapping[str, str]
+                     ) -> Streamed:
+    """One bodiless request to the ASGI `app` whose answer is streamed back: the app
+    runs as a task feeding a small queue (it waits when the reader is slow), so a
+    download of any size passes through in constant memory."""
+    raw = quote(path, safe=_PATH_SAFE)
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "method": method, "scheme": "http", "path": unquote(raw), "raw_path": raw.encode(),
+        "query_string": b"", "root_path": "",
+        "headers": [(b"host", HOST.encode()), (b"content-length", b"0"),
+                    *((k.lower().encode("latin-1"), v.encode("latin-1"))
+                      for k, v in headers.items())],
+        "client": ("127.0.0.1", 0), "server": (HOST, 80), "extensions": {}}
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=8)
+    started: asyncio.Future[tuple[int, list[tuple[bytes, bytes]]]] = \
+        asyncio.get_running_loop().create_future()
+    finished = asyncio.Event()
+    sent = ended = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await finished.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal ended
+        if message["type"] == "http.response.start":
+            started.set_result((message["status"], list(message.get("headers", []))))
+        elif message["type"] == "http.response.body":
+            await queue.put(message.get("body", b""))
+            if not message.get("more_body", False):
+                ended = True
+                await queue.put(None)
+
+    async def run() -> None:
+        try:
+            await app(scope, receive, send)
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting reader
+            if not started.done():
+                started.set_exception(exc)
+        finally:
+            finished.set()
+            if not started.done():
+                started.set_exception(RuntimeError("the app gave no answer"))
+            elif not ended:
+                await queue.put(None)  # a body cut short ends the reader's stream too
+
+    task = asyncio.create_task(run())
+    status, out_headers = await started
+    return Streamed(status, httpx.Headers(out_headers), queue, task)
+
+
 class API:
     """One user's calls (token in `X-Auth-Token`), or anonymous ones (login).
 
@@ -170,6 +246,14 @@ class API:
             raise APIError(response.status_code,
                            error_message(response.status_code, response.content))
         return response
+
+    async def stream(self, path: str) -> Streamed:
+        """GET `path` with its body streamed (a download); APIError if refused."""
+        found = await stream_app(self.app, "GET", path, self._headers(path, None))
+        if found.status_code >= 400:
+            body = b"".join([c async for c in found.chunks()])
+            raise APIError(found.status_code, error_message(found.status_code, body))
+        return found
 
     async def get(self, path: str, **params: Any) -> Any:
         clean = {k: v for k, v in params.items() if v is not None}

@@ -30,8 +30,9 @@ from overcast.dashboard.session import COOKIE, Session, Sessions
 HERE = Path(__file__).resolve().parent
 #: A form body the console accepts (user data is at most 64 KiB in Nova).
 MAX_FORM_BYTES = 256 * 1024
-#: Routes taking raw bytes (image upload): the body guard must let them stream past.
-RAW_BODY_PATHS = [r"/images/[^/]+/upload"]
+#: Routes taking raw bytes (image and object uploads): the body guard must let them
+#: stream past.
+RAW_BODY_PATHS = [r"/images/[^/]+/upload", r"/containers/[^/]+/upload"]
 #: Header htmx's background polls carry: they do not extend the idle session.
 POLL_HEADER = "x-overcast-poll"
 FLASH = "overcast_flash"

@@ -7,10 +7,11 @@ from overcast.dashboard.pages import (
            instances,
            keypairs,
            networks,
+           objects,
            overview,
            volumes,
 )
 
 ROUTERS = [auth.router, overview.router, instances.router, images.router,
            networks.router, keypairs.router, admin.router,
-           volumes.router]
+           volumes.router, objects.router]
