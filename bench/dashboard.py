@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -33,8 +34,23 @@ from compute import IMAGE, boot_all, start, token, wait_hosts  # noqa: E402
 from identity import free_port  # noqa: E402
 
 PAGES = ["/", "/instances", "/instances/table", "/instances/{sid}", "/instances/launch",
-         "/images", "/networks", "/topology", "/keypairs", "/admin", "/admin/compute",
-         "/admin/compute/hypervisors"]
+         "/images", "/networks", "/topology", "/keypairs", "/volumes", "/containers",
+         "/admin", "/admin/compute", "/admin/compute/hypervisors"]
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the cloud's process and its children (load-independent:
+    a busy machine stretches wall time, not the work done)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / CLK
+    return total
 
 
 def login(base: str, data_dir: Path) -> httpx.Client:
@@ -49,17 +65,19 @@ def login(base: str, data_dir: Path) -> httpx.Client:
     return c
 
 
-def time_page(c: httpx.Client, path: str, n: int) -> dict[str, float]:
+def time_page(c: httpx.Client, path: str, n: int, pid: int) -> dict[str, float]:
     c.get(path)  # warm
     times = []
+    cpu0 = cpu_seconds(pid)
     for _ in range(n):
         t0 = time.perf_counter()
         r = c.get(path)
         times.append((time.perf_counter() - t0) * 1000)
         assert r.status_code == 200, (path, r.status_code, r.text[:300])
+    cpu = (cpu_seconds(pid) - cpu0) * 1000 / n
     times.sort()
     return {"p50_ms": statistics.median(times), "p95_ms": times[int(len(times) * 0.95) - 1],
-            "bytes": len(r.content)}
+            "cpu_ms": cpu, "bytes": len(r.content)}
 
 
 def main() -> None:
@@ -87,14 +105,18 @@ def main() -> None:
         c = login(base, tmp / "cloud")
         sid = httpx.get(f"{base}/compute/v2.1/servers", headers=hd,
                         params={"limit": 1}).json()["servers"][0]["id"]
-        rows = {p: time_page(c, p.format(sid=sid), args.requests) for p in PAGES}
+        load_before = Path("/proc/loadavg").read_text().split()[:3]
+        rows = {p: time_page(c, p.format(sid=sid), args.requests, proc.pid) for p in PAGES}
         # the same machine's API time for the calls behind two pages, for comparison:
         # what the console adds is the difference
         api = httpx.Client(base_url=base, timeout=60, headers={
             **hd, "OpenStack-API-Version": "compute 2.47"})
         for label, path in (("API servers/detail 50", "/compute/v2.1/servers/detail?limit=50"),
+                            ("API os-hypervisors/detail",
+                             "/compute/v2.1/os-hypervisors/detail"),
                             ("API os-keypairs", "/compute/v2.1/os-keypairs")):
-            rows[label] = time_page(api, path, args.requests)
+            rows[label] = time_page(api, path, args.requests, proc.pid)
+        load_after = Path("/proc/loadavg").read_text().split()[:3]
     except Exception:
         # why boots failed, in Nova's words (the first ERROR server's fault)
         hd = locals().get("hd") or {}
@@ -111,12 +133,15 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"console pages, project with {booted['servers']} instances "
-          f"({args.requests} requests each, loopback HTTP)")
-    print(f"{'page':<24}{'p50 ms':>9}{'p95 ms':>9}{'KiB':>8}")
+    print(f"console pages, project with {booted['servers']} instances on {args.hosts} hosts "
+          f"({args.requests} requests each, loopback HTTP; {os.cpu_count()} CPUs, load "
+          f"{' '.join(load_before)} before, {' '.join(load_after)} after)")
+    print(f"{'page':<28}{'p50 ms':>9}{'p95 ms':>9}{'CPU ms':>9}{'KiB':>8}")
     for path, row in rows.items():
-        print(f"{path:<24}{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}{row['bytes'] / 1024:>8.1f}")
-    print(json.dumps({"servers": booted["servers"], "pages": rows}))
+        print(f"{path:<28}{row['p50_ms']:>9.1f}{row['p95_ms']:>9.1f}{row['cpu_ms']:>9.1f}"
+              f"{row['bytes'] / 1024:>8.1f}")
+    print(json.dumps({"servers": booted["servers"], "load": [load_before, load_after],
+                      "pages": rows}))
 
 
 if __name__ == "__main__":

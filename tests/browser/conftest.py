@@ -94,6 +94,27 @@ class Console:
                 and not (e.get("source") == "network" and " 403 " in e.get("message", ""))]
 
 
+def start_chromium(webdriver: Any) -> Any:
+    """Headless Debian Chromium under Selenium, keeping the page's console log."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--disable-gpu", "--window-size=1400,1000", "--no-first-run",
+                "--disable-extensions", "--disable-background-networking"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+def screenshots_dir() -> Path:
+    shots = Path(os.environ.get("OVERCAST_SCREENSHOTS") or ROOT / "build" / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
 def _start(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OVERCAST_BCRYPT_ROUNDS": "4", "OVERCAST_AGENT_DRIVER": "fake",
            "OVERCAST_DATAPLANE": "none", "OVERCAST_LOG_LEVEL": "warning"}
@@ -115,8 +136,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     log_path = data_dir.parent / "overcast-up.log"
     proc = _start(data_dir, port, log_path)
     live = Live(data_dir=data_dir, port=port, proc=proc, env={}, log_path=log_path)
-    shots = Path(os.environ.get("OVERCAST_SCREENSHOTS") or ROOT / "build" / "screenshots")
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshots_dir()
     driver = None
     try:
         wait_ready(live)
@@ -128,16 +148,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                     "name": "admin", "domain": {"name": "Default"}, "password": password}}},
                 "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
             add_image(http, {"X-Auth-Token": r.headers["X-Subject-Token"]})
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                    "--disable-gpu", "--window-size=1400,1000", "--no-first-run",
-                    "--disable-extensions", "--disable-background-networking"):
-            options.add_argument(arg)
-        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
-        driver = webdriver.Chrome(options=options, service=service)
-        driver.set_page_load_timeout(30)
+        driver = start_chromium(webdriver)
         yield Console(driver, live, password, shots)
     finally:
         if driver is not None:
