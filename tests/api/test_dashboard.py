@@ -348,6 +348,8 @@ def test_volume_attach_extend_snapshot_detach_and_isolation(web: Cloud, admin: B
         **web.admin(), "OpenStack-API-Version": "compute 2.47"}, json={"server": {
             "name": "vol-host", "imageRef": IMAGE, "flavorRef": "1", "networks": "none"}})
     sid = r.json()["server"]["id"]
+    assert admin.post("/volumes/new", {"name": "forged", "size": "1"}, csrf=False
+                      ).status_code == 403
     assert admin.post("/volumes/new", {"name": "data2", "size": "1"}).status_code == 303
     wait(lambda: 'data-name="data2" data-status="available"' in admin.get("/volumes").text)
     wait(lambda: 'data-name="vol-host" data-status="ACTIVE"' in admin.get("/instances").text)
@@ -365,6 +367,9 @@ def test_volume_attach_extend_snapshot_detach_and_isolation(web: Cloud, admin: B
     member.login(user["username"], user["password"])
     assert "data2" not in member.get("/volumes").text
     member.get(f"/volumes/{vid}", status=404)
+    assert member.post(f"/volumes/{vid}/delete", {}).status_code == 303  # the API's 404
+    note = member.flash()
+    assert note.startswith("error:") and "not" in note and "found" in note, note
     r = admin.post(f"/instances/{sid}/action", {"action": "detach-volume", "volume_id": vid,
                                                 "back": f"/instances/{sid}"})
     assert r.status_code == 303

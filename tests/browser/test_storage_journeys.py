@@ -45,6 +45,11 @@ def test_volume_create_attach_detach_delete(console: Console) -> None:
                  timeout=30, what="data-1 available")
     assert console.driver.execute_script("return window.__stillHere === true;")
     console.shot("volumes")
+    console.go("/")
+    labels = [c.get_attribute("aria-label") for c in console.finds("#quota-charts svg")]
+    assert any(label.startswith("Volumes: 1 used") for label in labels), labels
+    assert any(label.startswith("Volume storage: 2 GB used") for label in labels), labels
+    console.go("/volumes")
     console.find('tr[data-name="data-1"] a').click()
     console.wait(lambda: console.finds("#attach-form"), what="the volume page")
     Select(console.find("#attach-server")).select_by_visible_text("disk-host")
