@@ -18,8 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.browser.conftest import CHROMEDRIVER, CHROMIUM, Console, screenshots_dir, \
-    start_chromium
+from tests.browser.conftest import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    Console,
+    screenshots_dir,
+    start_chromium,
+)
 from tests.clients.conftest import Live, _spawn, free_port, stop_server, wait_ready
 from tests.e2e.test_real_instances import _driver_missing
 
