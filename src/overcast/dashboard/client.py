@@ -193,15 +193,17 @@ async def stream_app(app: Any, method: str, path: str, headers: Mapping[str, str
     async def run() -> None:
         try:
             await app(scope, receive, send)
+        except asyncio.CancelledError:
+            finished.set()  # the reader went away: nobody waits for an end marker
+            raise
         except Exception as exc:  # noqa: BLE001 - handed to the waiting reader
             if not started.done():
                 started.set_exception(exc)
-        finally:
-            finished.set()
-            if not started.done():
-                started.set_exception(RuntimeError("the app gave no answer"))
-            elif not ended:
-                await queue.put(None)  # a body cut short ends the reader's stream too
+        finished.set()
+        if not started.done():
+            started.set_exception(RuntimeError("the app gave no answer"))
+        elif not ended:
+            await queue.put(None)  # a body cut short ends the reader's stream too
 
     task = asyncio.create_task(run())
     status, out_headers = await started
