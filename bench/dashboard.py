@@ -5,9 +5,12 @@ the admin project through Nova (fake driver), logs into the console through its
 login form like a browser, and times each main page over loopback HTTP (the
 console's own time plus the in-process API calls it makes; the instance and admin
 lists are paged, 50 and 100 a page; the hypervisors' table, which /admin/compute
-loads after itself, is timed on its own). Issue 19's target: <= 50 ms a page.
+loads after itself, is timed on its own; its usage comes from one bulk Placement
+read for every host). Issue 19's target: <= 50 ms a page.
 
-Prints a table and JSON.
+Wall times stretch with the machine's load, so the table also gives the CPU time
+the cloud's processes spent per request (from /proc, load-independent) and the
+load average before and after. Prints a table and JSON.
 
     .venv/bin/python bench/dashboard.py [--servers 1000] [--hosts 50] [--requests 30]
 """
