@@ -7,8 +7,10 @@ through httpx's ASGI transport to the same app (no socket, no second server to
 configure). A call with a body in hand (or none) goes straight to the app as one ASGI
 request built here (`call_app`): httpx's URL parsing and request models cost about
 2 ms a call, several times the work of a small API answer, and a page makes five
-such calls. Streamed bodies (an image upload) still go through httpx's ASGI
-transport, so they pass through without being held in memory.
+such calls. Streamed bodies (an image or object upload) still go through httpx's
+ASGI transport, so they pass through without being held in memory; a streamed
+answer (an object download) comes from `stream_app`, which hands the app's body on
+chunk by chunk (httpx's transport would gather it whole first).
 
 An API's refusal becomes `APIError` with the service's own sentence, whatever its
 error envelope (Keystone's `error`, Nova's `badRequest`, Neutron's `NeutronError`,
