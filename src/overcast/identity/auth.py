@@ -27,6 +27,12 @@ from overcast.config import Settings
 from overcast.db import Database, utcnow
 from overcast.identity import effective
 from overcast.identity import models as m
+from overcast.identity.compliance import (
+    Compliance,
+    account_locked,
+    ks_password_time,
+    password_expired,
+)
 from overcast.identity.errors import AUTH_FAILED
 from overcast.identity.passwords import verify_secret
 from overcast.identity.tokens import (
@@ -142,6 +148,7 @@ class TokenAuthority:
         self.db = db
         self.settings = settings
         self.formatter = TokenFormatter(keys)
+        self.compliance = Compliance(settings)
         self._token_cache: dict[str, tuple[int, TokenInfo]] = {}
         self._revocations: tuple[int, list[m.RevocationEvent]] = (-1, [])
         self._catalog_cache: tuple[int, list[dict[str, Any]]] = (-1, [])
@@ -283,15 +290,28 @@ class TokenAuthority:
         if not isinstance(password, str):
             raise BadRequest("Invalid input for field 'identity/password/user/password': "
                              "a string is required.")
+        now = utcnow()
         with self.db.session() as s:
             user = self._find_user_for_auth(s, u)
             hashed = user.password_hash if user is not None else None
             domain = s.get(m.Domain, user.domain_id) if user is not None else None
+        # Keystone's order: a locked account is refused before its password is
+        # checked; a wrong password counts; then disabled, then expired.
+        if user is not None and self.compliance.is_locked(user, now):
+            raise account_locked(user.id)
         ok = verify_secret(password, hashed, self.settings.bcrypt_rounds)
         if user is None or not ok:
+            if user is not None and self.compliance.lockout_attempts:
+                with self.db.transaction() as s:
+                    self.compliance.record_failure(s, user.id, now)
             raise Unauthorized(AUTH_FAILED)
         if not user.enabled or domain is None or not domain.enabled:
             raise Unauthorized(AUTH_FAILED)
+        if self.compliance.is_expired(user, now):
+            raise password_expired(user.id)
+        if user.failed_auth_count:
+            with self.db.transaction() as s:
+                self.compliance.reset_failures(s, user.id)
         return user.id
 
     def _find_user_for_auth(self, s: Session, u: dict[str, Any]) -> m.User | None:
@@ -480,7 +500,7 @@ class TokenAuthority:
             info = TokenInfo(payload=payload, user={
                 "id": user.id, "name": user.name,
                 "domain": {"id": udom.id, "name": udom.name},
-                "password_expires_at": None})
+                "password_expires_at": ks_password_time(user.password_expires_at)})
             if payload.scope_type == SCOPE_PROJECT and payload.scope_id:
                 project = s.get(m.Project, payload.scope_id)
                 if project is None or not project.enabled:

@@ -68,6 +68,39 @@ class User(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: Keystone's user resource options (`ignore_lockout_failure_attempts`, ...)
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: consecutive failed password authentications, and the last one's time
+    failed_auth_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_auth_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    password_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: the current password was set by the user (POST /v3/users/{id}/password),
+    #: not by an administrator: only then does the minimum password age apply
+    password_self_service: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PasswordHistory(Base):
+    """Every password a user had (its hash), newest last: what
+    `unique_last_password_count` compares a new self-service password with."""
+
+    __tablename__ = "identity_password_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_users.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DomainConfig(Base):
+    """One option of a domain's configuration (`/v3/domains/{id}/config`)."""
+
+    __tablename__ = "identity_domain_configs"
+    domain_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_domains.id", ondelete="CASCADE"), primary_key=True)
+    group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    option: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Group(Base):

@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from overcast.identity.compliance import USER_OPTIONS as USER_OPTION_NAMES
 from overcast.kit import validate as val
 from overcast.kit.errors import BadRequest
 from overcast.kit.schema import Schema, query_int, string
@@ -198,9 +199,13 @@ PROJECT_TAGS = KeystoneSchema({"type": "object", "properties": {"tags": TAG_LIST
 PROJECT_TAG = KeystoneSchema({"type": "object", "properties": {"tag": TAG}})
 
 # ------------------------------------------------------------------------ users
+#: The user resource options overcast honours (compliance.USER_OPTIONS): each a
+#: boolean, null to remove it; any other name is refused, as Keystone does.
+USER_OPTIONS = {"type": "object", "additionalProperties": False, "properties": {
+    name: {"type": ["boolean", "null"]} for name in USER_OPTION_NAMES}}
 _USER = {"name": NAME, "password": text(4096), "enabled": BOOL,
          "domain_id": ID_OR_NULL, "default_project_id": text(64),
-         "description": text(65535), "options": OPTIONS,
+         "description": text(65535), "options": USER_OPTIONS,
          "federated": {"type": "array", "items": {"type": "object"}}}
 USER_CREATE = KeystoneSchema(wrapped("user", _USER, required=("name",)))
 USER_UPDATE = KeystoneSchema(wrapped("user", _USER, min_properties=1))
@@ -442,6 +447,8 @@ def user(body: Any, create: bool) -> dict[str, Any]:
                                          max_len=64),
         "description": val.string(u, "description", "user", nullable=True, max_len=65535),
     })
+    if isinstance(u.get("options"), dict):
+        data["options"] = u["options"]
     extra = {k: x for k, x in u.items() if k not in
              ("name", "password", "enabled", "domain_id", "default_project_id", "description",
               "id", "links", "options", "federated")}

@@ -22,6 +22,7 @@ from overcast.identity.auth import TokenAuthority, TokenInfo
 from overcast.identity.catalog import CatalogService, Endpoints, Regions, Services
 from overcast.identity.credentials import CredentialCrypto, Credentials, Ec2Secret
 from overcast.identity.documents import Consumers, EndpointFilter, EndpointGroups, Policies
+from overcast.identity.domain_configs import DomainConfigs
 from overcast.identity.domains import Domains
 from overcast.identity.errors import EC2_KEY_NOT_FOUND
 from overcast.identity.groups import Groups
@@ -44,8 +45,9 @@ class IdentityService:
         self.auth = TokenAuthority(db, settings, self.keys)
         rounds = settings.bcrypt_rounds
         self.domains = Domains(db)
+        self.domain_configs = DomainConfigs(db, settings)
         self.projects = Projects(db)
-        self.users = Users(db, rounds)
+        self.users = Users(db, rounds, self.auth.compliance)
         self.groups = Groups(db)
         self.roles = Roles(db)
         self.assignments = Assignments(db)
