@@ -645,6 +645,7 @@ def setup(app: Any) -> None:
     """Create the identity service on the app and make it the token authority."""
     from overcast.identity.credentials_api import router as credentials_router
     from overcast.identity.documents_api import router as documents_router
+    from overcast.identity.domain_configs_api import router as domain_configs_router
     from overcast.identity.trusts_api import router as trusts_router
     from overcast.kit.web import ServiceSpec
 
@@ -654,5 +655,5 @@ def setup(app: Any) -> None:
     app.state.identity_url = f"{app.state.settings.base_url}/identity/v3"
     app.state.specs.append(ServiceSpec(
         name="keystone", type="identity", prefix="/identity", error_style="keystone",
-        endpoint_path="/identity/v3", routers=[router, credentials_router, documents_router,
-                                               trusts_router]))
+        endpoint_path="/identity/v3", routers=[domain_configs_router, router, credentials_router,
+                                               documents_router, trusts_router]))
