@@ -124,13 +124,29 @@ async def validate_token(request: Request, ctx: RequestContext = Ctx) -> Respons
         info = _svc(request).validate(subject, allow_expired=allow_expired)
         policy.enforce(info.user["id"] == ctx.user_id, e.VALIDATE_DENIED)
     info = _svc(request).validate(subject, allow_expired=allow_expired)
+    _check_access_rules_support(request, info)
     return _token_response(request, subject, info, 200)
+
+
+def _check_access_rules_support(request: Request, info: TokenInfo) -> None:
+    """A token limited by access rules is only shown to a validator that says it
+    enforces them (`OpenStack-Identity-Access-Rules: 1.0`, as keystonemiddleware
+    sends); to any other it is not found, so no service honours it unlimited."""
+    if not info.access_rules:
+        return
+    try:
+        version = float(request.headers.get("openstack-identity-access-rules", "0"))
+    except ValueError:
+        version = 0.0
+    if version < 1.0:
+        raise NotFound("Failed to validate token")
 
 
 @router.head("/v3/auth/tokens")
 def check_token(request: Request, ctx: RequestContext = Ctx) -> Response:
     subject = _subject(request)
     info = _svc(request).validate(subject)
+    _check_access_rules_support(request, info)
     policy.enforce_token_owner(ctx, info.user["id"], services=True, message=e.VALIDATE_DENIED)
     return Response(status_code=200, headers={"X-Subject-Token": subject})
 
@@ -637,6 +653,37 @@ def delete_app_cred(user_id: str, ac_id: str, request: Request,
                     ctx: RequestContext = Ctx) -> Response:
     policy.enforce(policy.admin_or_self(ctx, user_id))
     _svc(request).app_creds.delete(user_id, ac_id)
+    return Response(status_code=204)
+
+
+ACCESS_RULES = "/v3/users/{user_id}/access_rules"
+
+
+@router.get(ACCESS_RULES)
+@accepts(query=sc.ACCESS_RULE_LIST)
+def list_access_rules(user_id: str, request: Request, ctx: RequestContext = Ctx) -> Any:
+    policy.enforce(policy.admin_or_self(ctx, user_id))
+    rules = _svc(request).access_rules.find(user_id, dict(request.query_params))
+    b = _base(request)
+    return {"access_rules": [{**r, "links": v.link(b, f"users/{user_id}/access_rules/"
+                                                      f"{r['id']}")} for r in rules],
+            "links": v.collection_links(b, f"users/{user_id}/access_rules")}
+
+
+@router.get(ACCESS_RULES + "/{rule_id}")
+def show_access_rule(user_id: str, rule_id: str, request: Request,
+                     ctx: RequestContext = Ctx) -> Any:
+    policy.enforce(policy.admin_or_self(ctx, user_id))
+    r = _svc(request).access_rules.show(user_id, rule_id)
+    return {"access_rule": {**r, "links": v.link(
+        _base(request), f"users/{user_id}/access_rules/{rule_id}")}}
+
+
+@router.delete(ACCESS_RULES + "/{rule_id}")
+def delete_access_rule(user_id: str, rule_id: str, request: Request,
+                       ctx: RequestContext = Ctx) -> Response:
+    policy.enforce(policy.admin_or_self(ctx, user_id))
+    _svc(request).access_rules.delete(user_id, rule_id)
     return Response(status_code=204)
 
 

@@ -67,6 +67,8 @@ class TokenInfo:
     app_cred: dict[str, Any] | None = None
     #: the OS-TRUST section of a trust-scoped token
     trust: dict[str, Any] | None = None
+    #: an application credential's access rules (None: the token is not limited)
+    access_rules: list[dict[str, str]] | None = None
 
     @property
     def expired(self) -> bool:
@@ -89,7 +91,7 @@ class TokenInfo:
             roles=[r["name"] for r in self.roles], role_ids=[r["id"] for r in self.roles],
             auth_token=token, audit_ids=list(p.audit_ids), expires_at=p.expires_at,
             issued_at=p.issued_at, methods=list(p.methods),
-            application_credential_id=p.app_cred_id,
+            application_credential_id=p.app_cred_id, access_rules=self.access_rules,
         )
 
 
@@ -520,6 +522,9 @@ class TokenAuthority:
                              if r.id in {x.id for x in roles}]
                     info.app_cred = {"id": ac.id, "name": ac.name,
                                      "restricted": not ac.unrestricted}
+                    if ac.access_rules:
+                        info.app_cred["access_rules"] = list(ac.access_rules)
+                        info.access_rules = list(ac.access_rules)
                 if not roles:
                     raise NotFound("The user has no role on the token's project any more.")
             elif payload.scope_type == SCOPE_DOMAIN and payload.scope_id:

@@ -104,6 +104,7 @@ class Domains:
             s.execute(delete(m.ProjectTag).where(m.ProjectTag.project_id.in_(pids)))
             s.execute(delete(m.Project).where(m.Project.domain_id == domain_id))
             s.execute(delete(m.PasswordHistory).where(m.PasswordHistory.user_id.in_(uids)))
+            s.execute(delete(m.AccessRule).where(m.AccessRule.user_id.in_(uids)))
             s.execute(delete(m.User).where(m.User.domain_id == domain_id))
             s.execute(delete(m.DomainConfig).where(m.DomainConfig.domain_id == domain_id))
             s.execute(delete(m.Group).where(m.Group.domain_id == domain_id))

@@ -200,6 +200,24 @@ class ApplicationCredential(Base):
     unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
     role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: the access rules its tokens are limited to ([{id, service, path, method}]),
+    #: None: no limit. Rules are immutable and one in use cannot be deleted, so
+    #: this copy stays what the user's rule table says.
+    access_rules: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+
+
+class AccessRule(Base):
+    """One of a user's access rules (`/v3/users/{id}/access_rules`): a service type,
+    an HTTP method and a path template (`*` one segment, `**` any number). The
+    same rule given twice by one user is one rule."""
+
+    __tablename__ = "identity_access_rules"
+    __table_args__ = (UniqueConstraint("user_id", "service", "path", "method"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    service: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(16))
 
 
 class Credential(Base):

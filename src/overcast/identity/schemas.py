@@ -307,10 +307,13 @@ def consumer(body: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------ application credentials
-_ACCESS_RULE = {"type": "object", "properties": {
+_ACCESS_RULE = {"type": "object", "additionalProperties": False, "properties": {
     "id": ID, "service": ID,
     "path": {"type": "string", "maxLength": 225, "pattern": "^/[^\\x00]*$"},
     "method": {"type": "string", "enum": ["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]}}}
+#: `GET /v3/users/{id}/access_rules` filters.
+ACCESS_RULE_LIST = KeystoneSchema({"type": "object", "properties": {
+    "service": QUERY_TEXT, "path": QUERY_TEXT, "method": QUERY_TEXT}})
 APP_CRED_CREATE = KeystoneSchema(wrapped("application_credential", {
     "id": ID, "name": NAME, "description": text(65535), "secret": text(4096),
     "expires_at": {"type": ["string", "null"], "format": "date-time"},
@@ -583,11 +586,13 @@ def app_cred(body: Any) -> dict[str, Any]:
     })
     data["expires_at"] = _expiry(a.get("expires_at"))
     if a.get("access_rules"):
-        # The services would have to check each request against the rules, as
-        # keystonemiddleware does; they do not, so a credential with rules would be
-        # silently unrestricted. Refused rather than stored and ignored.
-        raise BadRequest("Application credential access rules are not supported by "
-                         "this cloud.")
+        # Every API checks a request against them (access_rules.py); the schema
+        # checked each rule's fields.
+        if not isinstance(a["access_rules"], list) or \
+                not all(isinstance(r, dict) for r in a["access_rules"]):
+            raise val.invalid("application_credential/access_rules",
+                              "it must be a list of objects.")
+        data["access_rules"] = a["access_rules"]
     if "roles" in a:
         if not isinstance(a["roles"], list) or not all(isinstance(r, dict) for r in a["roles"]):
             raise val.invalid("application_credential/roles", "it must be a list of objects.")

@@ -16,6 +16,7 @@ from overcast.config import Settings
 from overcast.db import Database, utcnow
 from overcast.identity import bootstrap as boot
 from overcast.identity import ec2
+from overcast.identity.access_rules import AccessRules
 from overcast.identity.application_credentials import ApplicationCredentials
 from overcast.identity.assignments import Assignments
 from overcast.identity.auth import TokenAuthority, TokenInfo
@@ -60,6 +61,7 @@ class IdentityService:
         self.consumers = Consumers(db)
         self.trusts = Trusts(db)
         self.app_creds = ApplicationCredentials(db, rounds)
+        self.access_rules = AccessRules(db)
         self.credential_keys = KeyRepository(settings.credential_keys_dir,
                                              settings.max_active_keys)
         self.credentials = Credentials(db, CredentialCrypto(self.credential_keys))

@@ -147,6 +147,7 @@ class Users:
                 m.ApplicationCredential.user_id == user_id))
             s.execute(delete(m.Credential).where(m.Credential.user_id == user_id))
             s.execute(delete(m.PasswordHistory).where(m.PasswordHistory.user_id == user_id))
+            s.execute(delete(m.AccessRule).where(m.AccessRule.user_id == user_id))
             s.execute(delete(m.Trust).where(or_(m.Trust.trustor_user_id == user_id,
                                                 m.Trust.trustee_user_id == user_id)))
             s.delete(u)

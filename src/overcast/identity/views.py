@@ -128,7 +128,8 @@ def app_cred(base: str, ac: m.ApplicationCredential, roles: list[dict[str, Any]]
             # Keystone answers an application credential's expiry as Python's
             # isoformat() of the naive UTC time: no "Z", microseconds kept.
             "expires_at": ac.expires_at.isoformat() if ac.expires_at else None,
-            "unrestricted": ac.unrestricted, "roles": roles, "access_rules": [],
+            "unrestricted": ac.unrestricted, "roles": roles,
+            "access_rules": list(ac.access_rules or []),
             "links": link(base, f"users/{ac.user_id}/application_credentials/{ac.id}")}
     if secret is not None:
         body["secret"] = secret
