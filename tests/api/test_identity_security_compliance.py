@@ -171,3 +171,16 @@ def test_history_is_dropped_with_the_user(strict: Cloud) -> None:
     assert _change(strict, u["id"], "Right-pass1", "other-pass2").status_code == 204
     r = strict.client.delete(f"{V3}/users/{u['id']}", headers=strict.admin())
     assert r.status_code == 204
+
+
+def test_rescoping_a_revoked_token_is_not_found(strict: Cloud) -> None:
+    """Tempest's test_user_update_own_password: after a password change the old
+    token, used with the `token` method, is a 404 (Keystone's TokenNotFound), not
+    a 401."""
+    u = _user(strict, "Right-pass1")
+    tok = _auth(strict, u["id"], "Right-pass1").headers["X-Subject-Token"]
+    assert _change(strict, u["id"], "Right-pass1", "Newer-pass2").status_code == 204
+    r = strict.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+        "methods": ["token"], "token": {"id": tok}}}})
+    assert r.status_code == 404
+    assert r.json()["error"]["message"] == "Failed to validate token"

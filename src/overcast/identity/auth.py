@@ -222,8 +222,10 @@ class TokenAuthority:
                                  "is required.")
             try:
                 prior = self.validate(tok["id"])
-            except (NotFound, Unauthorized):
-                raise Unauthorized(AUTH_FAILED)
+            except NotFound:
+                # Keystone's TokenNotFound: a revoked, expired or unknown token is a
+                # 404 here too, not a 401.
+                raise NotFound("Failed to validate token") from None
             if prior.payload.app_cred_id:
                 raise Forbidden("Application credential tokens cannot be rescoped.")
             if prior.payload.scope_type == SCOPE_TRUST:
