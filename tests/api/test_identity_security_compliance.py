@@ -4,6 +4,7 @@ a password to change on first use, and the user options that exempt a user."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from collections.abc import Iterator
@@ -184,3 +185,21 @@ def test_rescoping_a_revoked_token_is_not_found(strict: Cloud) -> None:
         "methods": ["token"], "token": {"id": tok}}}})
     assert r.status_code == 404
     assert r.json()["error"]["message"] == "Failed to validate token"
+
+
+def test_list_users_by_password_expiry(first_use: Cloud) -> None:
+    u = _user(first_use, "admin-set1")           # expired at once (first use)
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+    def ids(query: str) -> set[str]:
+        r = first_use.client.get(f"{V3}/users", headers=first_use.admin(),
+                                 params={"password_expires_at": query})
+        assert r.status_code == 200, r.text
+        return {x["id"] for x in r.json()["users"]}
+
+    assert u["id"] in ids(f"lt:{later}")
+    assert u["id"] not in ids(f"gt:{later}")
+    r = first_use.client.get(f"{V3}/users", headers=first_use.admin(),
+                             params={"password_expires_at": "lt:yesterday"})
+    assert r.status_code == 400

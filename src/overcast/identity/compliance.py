@@ -50,6 +50,25 @@ def ks_password_time(t: dt.datetime | None) -> str | None:
     return t.strftime("%Y-%m-%dT%H:%M:%S.%f") if t is not None else None
 
 
+_COMPARATORS = {"lt": "__lt__", "lte": "__le__", "gt": "__gt__", "gte": "__ge__",
+                "eq": "__eq__", "neq": "__ne__"}
+
+
+def expiry_filter(raw: str) -> Any:
+    """Keystone's `password_expires_at={operator}:{timestamp}` user list filter
+    (operator lt, lte, gt, gte, eq or neq; eq when omitted), as a SQL condition."""
+    op, _, stamp = raw.partition(":") if raw.split(":", 1)[0] in _COMPARATORS \
+        else ("eq", "", raw)
+    try:
+        when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"Invalid input for field 'password_expires_at': {raw!r} is "
+                         f"not {{operator}}:{{timestamp}}.") from None
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    return getattr(m.User.password_expires_at, _COMPARATORS[op])(when)
+
+
 def option(u: m.User, name: str) -> bool:
     return bool((u.options or {}).get(name) is True)
 

@@ -14,7 +14,12 @@ from overcast.db import Database, utcnow
 from overcast.identity import auth, effective
 from overcast.identity import errors as e
 from overcast.identity import models as m
-from overcast.identity.compliance import Compliance, account_locked, merge_options
+from overcast.identity.compliance import (
+    Compliance,
+    account_locked,
+    expiry_filter,
+    merge_options,
+)
 from overcast.identity.domains import DEFAULT_DOMAIN_ID, new_id
 from overcast.identity.passwords import hash_secret, verify_secret
 from overcast.identity.projects import get_project
@@ -73,6 +78,8 @@ class Users:
                     q = q.where(getattr(m.User, key) == filters[key])
             if "enabled" in filters:
                 q = q.where(m.User.enabled.is_(filters["enabled"]))
+            if filters.get("password_expires_at"):
+                q = q.where(expiry_filter(filters["password_expires_at"]))
             return list(s.scalars(q))
 
     def show(self, user_id: str) -> m.User:
