@@ -150,6 +150,8 @@ def test_project_lists_are_well_formed(runner: Any) -> None:
     assert regex.search("tempest.api.network.test_ports.PortsTestJSON.test_x[id-1]")
     assert regex.search("tempest.api.compute.servers.test_a.T.test_b[id-1,smoke]")
     assert not regex.search("tempest.api.compute.servers.test_a.T.test_b[id-1]")
-    assert not regex.search("tempest.api.image.v2.admin.test_image_task.ImageTaskCreate."
-                            "test_task_create_fake_image_location[id-1]")
+    assert regex.search("tempest.api.image.v2.admin.test_image_task.ImageTaskCreate."
+                        "test_task_create_fake_image_location[id-1]")
+    assert not regex.search("tempest.api.image.v2.admin.test_image_caching.ImageCachingTest."
+                            "test_x[id-1]")
     assert not regex.search("tempest.scenario.test_x.T.test_b[id-1,smoke]")
