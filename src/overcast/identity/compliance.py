@@ -18,7 +18,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from overcast.config import Settings
@@ -119,8 +119,10 @@ class Compliance:
         if self.lockout_attempts and (u.failed_auth_count or 0) >= self.lockout_attempts \
                 and not self.is_locked(u, now):
             u.failed_auth_count = 0
-        u.failed_auth_count = (u.failed_auth_count or 0) + 1
-        u.failed_auth_at = now
+            s.flush()
+        # One UPDATE: failures racing in other API processes all count.
+        s.execute(update(m.User).where(m.User.id == user_id).values(
+            failed_auth_count=m.User.failed_auth_count + 1, failed_auth_at=now))
 
     @staticmethod
     def reset_failures(s: Session, user_id: str) -> None:
