@@ -111,3 +111,40 @@ def test_bad_rules_are_refused(cloud: Cloud) -> None:
                 {"service": "compute", "method": "GET", "path": "/x", "extra": 1}):
         assert _app_cred(cloud, user, [bad]).status_code == 400, bad
     assert _app_cred(cloud, user, [{"id": "nope"}]).status_code == 404
+
+
+def test_s3_refuses_a_key_pair_of_a_limited_credential(cloud: Cloud) -> None:
+    """An EC2 key pair made with a rule-limited application credential: the rules
+    name services' paths, not S3 requests, so S3 refuses it rather than serve it
+    unlimited."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    user = cloud.make_project_user("member")
+    uid = user["user_id"]
+    r = cloud.client.post(f"{V3}/users/{uid}/application_credentials",
+                          headers=user["headers"], json={"application_credential": {
+                              "name": "s3-limited", "unrestricted": True, "access_rules": [
+                                  {"service": "identity", "method": "POST",
+                                   "path": f"/v3/users/{uid}/credentials/OS-EC2"}]}})
+    assert r.status_code == 201, r.text
+    h = _token(cloud, r.json()["application_credential"])
+    r = cloud.client.post(f"{V3}/users/{uid}/credentials/OS-EC2", headers=h,
+                          json={"tenant_id": user["project_id"]})
+    assert r.status_code == 201, r.text
+    cred = r.json()["credential"]
+
+    def s3_get(access: str, secret: str) -> Any:
+        req = AWSRequest(method="GET", url="http://testserver/object/s3/")
+        S3SigV4Auth(Credentials(access, secret), "s3", "us-east-1").add_auth(req)
+        p = req.prepare()
+        return cloud.client.get(p.url, headers=dict(p.headers))
+
+    r = s3_get(cred["access"], cred["secret"])
+    assert r.status_code == 403 and b"AccessDenied" in r.content
+    # the same user's own key pair is served
+    r = cloud.client.post(f"{V3}/users/{uid}/credentials/OS-EC2", headers=user["headers"],
+                          json={"tenant_id": user["project_id"]})
+    own = r.json()["credential"]
+    assert s3_get(own["access"], own["secret"]).status_code == 200
