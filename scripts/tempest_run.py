@@ -84,6 +84,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: The security compliance settings the cloud under test runs with (DevStack's
+#: KEYSTONE_LOCKOUT_* and KEYSTONE_UNIQUE_LAST_PASSWORD_COUNT), also written into
+#: tempest.conf's [identity] so Tempest expects what the cloud does.
+SECURITY_COMPLIANCE = {"lockout_failure_attempts": 2, "lockout_duration": 10,
+                       "unique_last_password_count": 2}
+
+
 @dataclass
 class Cloud:
     data_dir: Path
@@ -98,6 +105,8 @@ class Cloud:
     def start(self, real: bool) -> None:
         env = dict(os.environ)
         env.setdefault("OVERCAST_BCRYPT_ROUNDS", "4")
+        for key, value in SECURITY_COMPLIANCE.items():
+            env.setdefault(f"OVERCAST_{key.upper()}", str(value))
         if not real:
             env["OVERCAST_AGENT_DRIVER"] = "fake"
             env["OVERCAST_DATAPLANE"] = "none"
@@ -269,6 +278,8 @@ def read_facts(cloud: Cloud) -> Facts:
     facts.identity_features = {
         "trust": client.get(ident + "/OS-TRUST/trusts").status_code == 200,
         "access_rules": client.get(ident + f"/users/{user_id}/access_rules").status_code == 200,
+        "security_compliance": client.get(
+            ident + "/domains/default/config/security_compliance").status_code == 200,
     }
     client.close()
     return facts
@@ -294,11 +305,20 @@ def tempest_conf(facts: Facts, ws: Path) -> configparser.ConfigParser:
     }
     c["identity"] = {"uri_v3": facts.auth["auth_url"], "auth_version": "v3",
                      "region": facts.region}
+    compliance = facts.identity_features.get("security_compliance", False)
+    if compliance:
+        c["identity"].update({
+            "user_lockout_failure_attempts":
+                str(SECURITY_COMPLIANCE["lockout_failure_attempts"]),
+            "user_lockout_duration": str(SECURITY_COMPLIANCE["lockout_duration"]),
+            "user_unique_last_password_count":
+                str(SECURITY_COMPLIANCE["unique_last_password_count"]),
+            "user_minimum_password_age": "0"})
     c["identity-feature-enabled"] = {
         "api_v2": "false", "api_v2_admin": "false", "api_v3": "true",
         "trust": _b(facts.identity_features.get("trust", False)),
         "access_rules": _b(facts.identity_features.get("access_rules", False)),
-        "security_compliance": "false", "domain_specific_drivers": "false",
+        "security_compliance": _b(compliance), "domain_specific_drivers": "false",
         "immutable_user_source": "false",
     }
     c["service_available"] = {

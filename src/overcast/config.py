@@ -74,6 +74,25 @@ class Settings:
     #: refuses it (Keystone's [credential] auth_ttl, 15 minutes), in seconds.
     credential_auth_ttl: int = 900
     bcrypt_rounds: int = 12
+    # ----- Keystone's [security_compliance] (every one off by default, as Keystone)
+    #: Failed password authentications in a row after which a user is locked out
+    #: (0: never), and for how many seconds (0: until an administrator re-enables).
+    lockout_failure_attempts: int = 0
+    lockout_duration: int = 1800
+    #: Days a password is valid (0: forever).
+    password_expires_days: int = 0
+    #: How many of a user's last passwords (the current one included) a self-service
+    #: change may not reuse (0: any).
+    unique_last_password_count: int = 0
+    #: Days a self-service password must be kept before the user may change it again.
+    minimum_password_age: int = 0
+    #: A regular expression every new password must match, and the sentence that
+    #: tells users what it asks for (returned in the 400 and by the domain config API).
+    password_regex: str = ""
+    password_regex_description: str = ""
+    #: A password an administrator sets (create or reset) is expired at once: the user
+    #: must change it (POST /v3/users/{id}/password) before authenticating.
+    change_password_upon_first_use: bool = False
     #: Write the `overcast` entry into ~/.config/openstack/clouds.yaml too.
     merge_user_clouds_yaml: bool = True
     #: Start a local compute agent inside `overcast up`.

@@ -220,16 +220,6 @@ def test_oauth1_consumers_crud(cloud: Cloud) -> None:
     assert cloud.client.get(f"{base}/{c['id']}", headers=h).status_code == 404
 
 
-def test_application_credential_access_rules_are_refused_not_ignored(cloud: Cloud) -> None:
-    u = cloud.make_project_user()
-    r = cloud.client.post(
-        f"{V3}/users/{u['user_id']}/application_credentials", headers=u["headers"],
-        json={"application_credential": {"name": uniq("ac"), "access_rules": [
-            {"path": "/v2.1/servers", "method": "GET", "service": "compute"}]}})
-    assert r.status_code == 400, r.text
-    assert "access rules" in r.json()["error"]["message"]
-
-
 def _catalog_endpoint_ids(cloud: Cloud, headers: dict[str, str]) -> set[str]:
     cat = cloud.client.get(f"{V3}/auth/catalog", headers=headers).json()["catalog"]
     return {e["id"] for svc in cat for e in svc["endpoints"]}

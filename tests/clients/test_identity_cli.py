@@ -143,3 +143,32 @@ def test_restart_keeps_data_and_tokens(live: Live) -> None:
     conn = live.sdk()
     r = conn.identity.get("/auth/tokens", headers={"X-Subject-Token": tok})
     assert r.status_code == 200
+
+
+def test_application_credential_with_access_rules(live: Live) -> None:
+    """A credential limited to listing servers: `openstack server list` works with
+    it, `openstack network list` and `image list` are refused; the rule is listed by
+    `openstack access rule list` and deleted once no credential carries it."""
+    rules = '[{"method": "GET", "path": "/v2.1/servers/detail", "service": "compute"}]'
+    ac = live.osc("application", "credential", "create", "--access-rules", rules,
+                  uniq("acr"))
+    live.add_cloud("limited", {"application_credential_id": ac["ID"],
+                               "application_credential_secret": ac["Secret"]})
+    data = live.data_dir / "clouds.yaml"
+    import yaml
+
+    cfg = yaml.safe_load(data.read_text())
+    cfg["clouds"]["limited"]["auth_type"] = "v3applicationcredential"
+    data.write_text(yaml.safe_dump(cfg))
+    assert isinstance(live.osc("server", "list", cloud="limited"), list)
+    for refused in (("network", "list"), ("image", "list")):
+        r = live.osc(*refused, cloud="limited", check=False)
+        assert r.returncode != 0, refused
+    listed = live.osc("access", "rule", "list")
+    rule = next(x for x in listed if x["Path"] == "/v2.1/servers/detail")
+    assert rule["Service"] == "compute" and rule["Method"] == "GET"
+    assert live.osc("access", "rule", "delete", rule["ID"], fmt=False,
+                    check=False).returncode != 0            # still in use
+    live.osc("application", "credential", "delete", ac["ID"], fmt=False)
+    live.osc("access", "rule", "delete", rule["ID"], fmt=False)
+    assert rule["ID"] not in [x["ID"] for x in live.osc("access", "rule", "list")]

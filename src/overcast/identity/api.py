@@ -124,13 +124,29 @@ async def validate_token(request: Request, ctx: RequestContext = Ctx) -> Respons
         info = _svc(request).validate(subject, allow_expired=allow_expired)
         policy.enforce(info.user["id"] == ctx.user_id, e.VALIDATE_DENIED)
     info = _svc(request).validate(subject, allow_expired=allow_expired)
+    _check_access_rules_support(request, info)
     return _token_response(request, subject, info, 200)
+
+
+def _check_access_rules_support(request: Request, info: TokenInfo) -> None:
+    """A token limited by access rules is only shown to a validator that says it
+    enforces them (`OpenStack-Identity-Access-Rules: 1.0`, as keystonemiddleware
+    sends); to any other it is not found, so no service honours it unlimited."""
+    if not info.access_rules:
+        return
+    try:
+        version = float(request.headers.get("openstack-identity-access-rules", "0"))
+    except ValueError:
+        version = 0.0
+    if version < 1.0:
+        raise NotFound("Failed to validate token")
 
 
 @router.head("/v3/auth/tokens")
 def check_token(request: Request, ctx: RequestContext = Ctx) -> Response:
     subject = _subject(request)
     info = _svc(request).validate(subject)
+    _check_access_rules_support(request, info)
     policy.enforce_token_owner(ctx, info.user["id"], services=True, message=e.VALIDATE_DENIED)
     return Response(status_code=200, headers={"X-Subject-Token": subject})
 
@@ -230,7 +246,8 @@ CRUD = [
          defaults=_project_from_token_domain),
     Crud("user", "users", lambda sv: sv.users, sc.user, v.user,
          sc.USER_CREATE, sc.USER_UPDATE, sc.USER_LIST,
-         ("name", "domain_id", "enabled"), defaults=_from_token_domain),
+         ("name", "domain_id", "enabled", "password_expires_at"),
+         defaults=_from_token_domain),
     Crud("group", "groups", lambda sv: sv.groups, sc.group, v.group,
          sc.GROUP_CREATE, sc.GROUP_UPDATE, sc.GROUP_LIST, ("name", "domain_id")),
     Crud("role", "roles", lambda sv: sv.roles, sc.role, v.role,
@@ -640,11 +657,43 @@ def delete_app_cred(user_id: str, ac_id: str, request: Request,
     return Response(status_code=204)
 
 
+ACCESS_RULES = "/v3/users/{user_id}/access_rules"
+
+
+@router.get(ACCESS_RULES)
+@accepts(query=sc.ACCESS_RULE_LIST)
+def list_access_rules(user_id: str, request: Request, ctx: RequestContext = Ctx) -> Any:
+    policy.enforce(policy.admin_or_self(ctx, user_id))
+    rules = _svc(request).access_rules.find(user_id, dict(request.query_params))
+    b = _base(request)
+    return {"access_rules": [{**r, "links": v.link(b, f"users/{user_id}/access_rules/"
+                                                      f"{r['id']}")} for r in rules],
+            "links": v.collection_links(b, f"users/{user_id}/access_rules")}
+
+
+@router.get(ACCESS_RULES + "/{rule_id}")
+def show_access_rule(user_id: str, rule_id: str, request: Request,
+                     ctx: RequestContext = Ctx) -> Any:
+    policy.enforce(policy.admin_or_self(ctx, user_id))
+    r = _svc(request).access_rules.show(user_id, rule_id)
+    return {"access_rule": {**r, "links": v.link(
+        _base(request), f"users/{user_id}/access_rules/{rule_id}")}}
+
+
+@router.delete(ACCESS_RULES + "/{rule_id}")
+def delete_access_rule(user_id: str, rule_id: str, request: Request,
+                       ctx: RequestContext = Ctx) -> Response:
+    policy.enforce(policy.admin_or_self(ctx, user_id))
+    _svc(request).access_rules.delete(user_id, rule_id)
+    return Response(status_code=204)
+
+
 # ------------------------------------------------------------------ mounting
 def setup(app: Any) -> None:
     """Create the identity service on the app and make it the token authority."""
     from overcast.identity.credentials_api import router as credentials_router
     from overcast.identity.documents_api import router as documents_router
+    from overcast.identity.domain_configs_api import router as domain_configs_router
     from overcast.identity.trusts_api import router as trusts_router
     from overcast.kit.web import ServiceSpec
 
@@ -654,5 +703,5 @@ def setup(app: Any) -> None:
     app.state.identity_url = f"{app.state.settings.base_url}/identity/v3"
     app.state.specs.append(ServiceSpec(
         name="keystone", type="identity", prefix="/identity", error_style="keystone",
-        endpoint_path="/identity/v3", routers=[router, credentials_router, documents_router,
-                                               trusts_router]))
+        endpoint_path="/identity/v3", routers=[domain_configs_router, router, credentials_router,
+                                               documents_router, trusts_router]))

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from overcast.db import Database
-from overcast.identity import auth
+from overcast.identity import access_rules, auth
 from overcast.identity import errors as e
 from overcast.identity import models as m
 from overcast.identity.domains import new_id
@@ -98,11 +98,14 @@ class ApplicationCredentials:
             role_ids = list(token_role_ids)
             if data.get("roles"):
                 role_ids = _wanted_roles(s, data["roles"], token_role_ids)
+            rules = access_rules.resolve(s, user_id, data["access_rules"]) \
+                if data.get("access_rules") else None
             ac = m.ApplicationCredential(
                 id=new_id(), name=data["name"], user_id=user_id, project_id=project_id,
                 secret_hash=hashed, description=data.get("description"),
                 expires_at=data.get("expires_at"),
-                unrestricted=bool(data.get("unrestricted", False)), role_ids=role_ids)
+                unrestricted=bool(data.get("unrestricted", False)), role_ids=role_ids,
+                access_rules=rules)
             s.add(ac)
         with self.db.session() as s:
             return ac, _role_refs(s, ac.role_ids), secret

@@ -27,6 +27,12 @@ from overcast.config import Settings
 from overcast.db import Database, utcnow
 from overcast.identity import effective
 from overcast.identity import models as m
+from overcast.identity.compliance import (
+    Compliance,
+    account_locked,
+    ks_password_time,
+    password_expired,
+)
 from overcast.identity.errors import AUTH_FAILED
 from overcast.identity.passwords import verify_secret
 from overcast.identity.tokens import (
@@ -61,6 +67,8 @@ class TokenInfo:
     app_cred: dict[str, Any] | None = None
     #: the OS-TRUST section of a trust-scoped token
     trust: dict[str, Any] | None = None
+    #: an application credential's access rules (None: the token is not limited)
+    access_rules: list[dict[str, str]] | None = None
 
     @property
     def expired(self) -> bool:
@@ -83,7 +91,7 @@ class TokenInfo:
             roles=[r["name"] for r in self.roles], role_ids=[r["id"] for r in self.roles],
             auth_token=token, audit_ids=list(p.audit_ids), expires_at=p.expires_at,
             issued_at=p.issued_at, methods=list(p.methods),
-            application_credential_id=p.app_cred_id,
+            application_credential_id=p.app_cred_id, access_rules=self.access_rules,
         )
 
 
@@ -142,6 +150,7 @@ class TokenAuthority:
         self.db = db
         self.settings = settings
         self.formatter = TokenFormatter(keys)
+        self.compliance = Compliance(settings)
         self._token_cache: dict[str, tuple[int, TokenInfo]] = {}
         self._revocations: tuple[int, list[m.RevocationEvent]] = (-1, [])
         self._catalog_cache: tuple[int, list[dict[str, Any]]] = (-1, [])
@@ -213,8 +222,10 @@ class TokenAuthority:
                                  "is required.")
             try:
                 prior = self.validate(tok["id"])
-            except (NotFound, Unauthorized):
-                raise Unauthorized(AUTH_FAILED)
+            except NotFound:
+                # Keystone's TokenNotFound: a revoked, expired or unknown token is a
+                # 404 here too, not a 401.
+                raise NotFound("Failed to validate token") from None
             if prior.payload.app_cred_id:
                 raise Forbidden("Application credential tokens cannot be rescoped.")
             if prior.payload.scope_type == SCOPE_TRUST:
@@ -283,15 +294,28 @@ class TokenAuthority:
         if not isinstance(password, str):
             raise BadRequest("Invalid input for field 'identity/password/user/password': "
                              "a string is required.")
+        now = utcnow()
         with self.db.session() as s:
             user = self._find_user_for_auth(s, u)
             hashed = user.password_hash if user is not None else None
             domain = s.get(m.Domain, user.domain_id) if user is not None else None
+        # Keystone's order: a locked account is refused before its password is
+        # checked; a wrong password counts; then disabled, then expired.
+        if user is not None and self.compliance.is_locked(user, now):
+            raise account_locked(user.id)
         ok = verify_secret(password, hashed, self.settings.bcrypt_rounds)
         if user is None or not ok:
+            if user is not None and self.compliance.lockout_attempts:
+                with self.db.transaction() as s:
+                    self.compliance.record_failure(s, user.id, now)
             raise Unauthorized(AUTH_FAILED)
         if not user.enabled or domain is None or not domain.enabled:
             raise Unauthorized(AUTH_FAILED)
+        if self.compliance.is_expired(user, now):
+            raise password_expired(user.id)
+        if user.failed_auth_count:
+            with self.db.transaction() as s:
+                self.compliance.reset_failures(s, user.id)
         return user.id
 
     def _find_user_for_auth(self, s: Session, u: dict[str, Any]) -> m.User | None:
@@ -480,7 +504,7 @@ class TokenAuthority:
             info = TokenInfo(payload=payload, user={
                 "id": user.id, "name": user.name,
                 "domain": {"id": udom.id, "name": udom.name},
-                "password_expires_at": None})
+                "password_expires_at": ks_password_time(user.password_expires_at)})
             if payload.scope_type == SCOPE_PROJECT and payload.scope_id:
                 project = s.get(m.Project, payload.scope_id)
                 if project is None or not project.enabled:
@@ -500,6 +524,9 @@ class TokenAuthority:
                              if r.id in {x.id for x in roles}]
                     info.app_cred = {"id": ac.id, "name": ac.name,
                                      "restricted": not ac.unrestricted}
+                    if ac.access_rules:
+                        info.app_cred["access_rules"] = list(ac.access_rules)
+                        info.access_rules = list(ac.access_rules)
                 if not roles:
                     raise NotFound("The user has no role on the token's project any more.")
             elif payload.scope_type == SCOPE_DOMAIN and payload.scope_id:

@@ -68,6 +68,39 @@ class User(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: Keystone's user resource options (`ignore_lockout_failure_attempts`, ...)
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: consecutive failed password authentications, and the last one's time
+    failed_auth_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_auth_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    password_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: the current password was set by the user (POST /v3/users/{id}/password),
+    #: not by an administrator: only then does the minimum password age apply
+    password_self_service: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PasswordHistory(Base):
+    """Every password a user had (its hash), newest last: what
+    `unique_last_password_count` compares a new self-service password with."""
+
+    __tablename__ = "identity_password_history"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_users.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DomainConfig(Base):
+    """One option of a domain's configuration (`/v3/domains/{id}/config`)."""
+
+    __tablename__ = "identity_domain_configs"
+    domain_id: Mapped[str] = mapped_column(
+        ForeignKey("identity_domains.id", ondelete="CASCADE"), primary_key=True)
+    group: Mapped[str] = mapped_column(String(255), primary_key=True)
+    option: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Group(Base):
@@ -167,6 +200,24 @@ class ApplicationCredential(Base):
     unrestricted: Mapped[bool] = mapped_column(Boolean, default=False)
     role_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: the access rules its tokens are limited to ([{id, service, path, method}]),
+    #: None: no limit. Rules are immutable and one in use cannot be deleted, so
+    #: this copy stays what the user's rule table says.
+    access_rules: Mapped[list[dict[str, str]] | None] = mapped_column(JSON, nullable=True)
+
+
+class AccessRule(Base):
+    """One of a user's access rules (`/v3/users/{id}/access_rules`): a service type,
+    an HTTP method and a path template (`*` one segment, `**` any number). The
+    same rule given twice by one user is one rule."""
+
+    __tablename__ = "identity_access_rules"
+    __table_args__ = (UniqueConstraint("user_id", "service", "path", "method"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    service: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(16))
 
 
 class Credential(Base):

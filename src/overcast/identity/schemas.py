@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from overcast.identity.compliance import USER_OPTIONS as USER_OPTION_NAMES
 from overcast.kit import validate as val
 from overcast.kit.errors import BadRequest
 from overcast.kit.schema import Schema, query_int, string
@@ -198,9 +199,13 @@ PROJECT_TAGS = KeystoneSchema({"type": "object", "properties": {"tags": TAG_LIST
 PROJECT_TAG = KeystoneSchema({"type": "object", "properties": {"tag": TAG}})
 
 # ------------------------------------------------------------------------ users
+#: The user resource options overcast honours (compliance.USER_OPTIONS): each a
+#: boolean, null to remove it; any other name is refused, as Keystone does.
+USER_OPTIONS = {"type": "object", "additionalProperties": False, "properties": {
+    name: {"type": ["boolean", "null"]} for name in USER_OPTION_NAMES}}
 _USER = {"name": NAME, "password": text(4096), "enabled": BOOL,
          "domain_id": ID_OR_NULL, "default_project_id": text(64),
-         "description": text(65535), "options": OPTIONS,
+         "description": text(65535), "options": USER_OPTIONS,
          "federated": {"type": "array", "items": {"type": "object"}}}
 USER_CREATE = KeystoneSchema(wrapped("user", _USER, required=("name",)))
 USER_UPDATE = KeystoneSchema(wrapped("user", _USER, min_properties=1))
@@ -302,10 +307,13 @@ def consumer(body: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------ application credentials
-_ACCESS_RULE = {"type": "object", "properties": {
+_ACCESS_RULE = {"type": "object", "additionalProperties": False, "properties": {
     "id": ID, "service": ID,
     "path": {"type": "string", "maxLength": 225, "pattern": "^/[^\\x00]*$"},
     "method": {"type": "string", "enum": ["DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"]}}}
+#: `GET /v3/users/{id}/access_rules` filters.
+ACCESS_RULE_LIST = KeystoneSchema({"type": "object", "properties": {
+    "service": QUERY_TEXT, "path": QUERY_TEXT, "method": QUERY_TEXT}})
 APP_CRED_CREATE = KeystoneSchema(wrapped("application_credential", {
     "id": ID, "name": NAME, "description": text(65535), "secret": text(4096),
     "expires_at": {"type": ["string", "null"], "format": "date-time"},
@@ -442,6 +450,8 @@ def user(body: Any, create: bool) -> dict[str, Any]:
                                          max_len=64),
         "description": val.string(u, "description", "user", nullable=True, max_len=65535),
     })
+    if isinstance(u.get("options"), dict):
+        data["options"] = u["options"]
     extra = {k: x for k, x in u.items() if k not in
              ("name", "password", "enabled", "domain_id", "default_project_id", "description",
               "id", "links", "options", "federated")}
@@ -576,11 +586,13 @@ def app_cred(body: Any) -> dict[str, Any]:
     })
     data["expires_at"] = _expiry(a.get("expires_at"))
     if a.get("access_rules"):
-        # The services would have to check each request against the rules, as
-        # keystonemiddleware does; they do not, so a credential with rules would be
-        # silently unrestricted. Refused rather than stored and ignored.
-        raise BadRequest("Application credential access rules are not supported by "
-                         "this cloud.")
+        # Every API checks a request against them (access_rules.py); the schema
+        # checked each rule's fields.
+        if not isinstance(a["access_rules"], list) or \
+                not all(isinstance(r, dict) for r in a["access_rules"]):
+            raise val.invalid("application_credential/access_rules",
+                              "it must be a list of objects.")
+        data["access_rules"] = a["access_rules"]
     if "roles" in a:
         if not isinstance(a["roles"], list) or not all(isinstance(r, dict) for r in a["roles"]):
             raise val.invalid("application_credential/roles", "it must be a list of objects.")

@@ -16,12 +16,14 @@ from overcast.config import Settings
 from overcast.db import Database, utcnow
 from overcast.identity import bootstrap as boot
 from overcast.identity import ec2
+from overcast.identity.access_rules import AccessRules
 from overcast.identity.application_credentials import ApplicationCredentials
 from overcast.identity.assignments import Assignments
 from overcast.identity.auth import TokenAuthority, TokenInfo
 from overcast.identity.catalog import CatalogService, Endpoints, Regions, Services
 from overcast.identity.credentials import CredentialCrypto, Credentials, Ec2Secret
 from overcast.identity.documents import Consumers, EndpointFilter, EndpointGroups, Policies
+from overcast.identity.domain_configs import DomainConfigs
 from overcast.identity.domains import Domains
 from overcast.identity.errors import EC2_KEY_NOT_FOUND
 from overcast.identity.groups import Groups
@@ -44,8 +46,9 @@ class IdentityService:
         self.auth = TokenAuthority(db, settings, self.keys)
         rounds = settings.bcrypt_rounds
         self.domains = Domains(db)
+        self.domain_configs = DomainConfigs(db, settings)
         self.projects = Projects(db)
-        self.users = Users(db, rounds)
+        self.users = Users(db, rounds, self.auth.compliance)
         self.groups = Groups(db)
         self.roles = Roles(db)
         self.assignments = Assignments(db)
@@ -58,6 +61,7 @@ class IdentityService:
         self.consumers = Consumers(db)
         self.trusts = Trusts(db)
         self.app_creds = ApplicationCredentials(db, rounds)
+        self.access_rules = AccessRules(db)
         self.credential_keys = KeyRepository(settings.credential_keys_dir,
                                              settings.max_active_keys)
         self.credentials = Credentials(db, CredentialCrypto(self.credential_keys))

@@ -14,6 +14,12 @@ from overcast.db import Database, utcnow
 from overcast.identity import auth, effective
 from overcast.identity import errors as e
 from overcast.identity import models as m
+from overcast.identity.compliance import (
+    Compliance,
+    account_locked,
+    expiry_filter,
+    merge_options,
+)
 from overcast.identity.domains import DEFAULT_DOMAIN_ID, new_id
 from overcast.identity.passwords import hash_secret, verify_secret
 from overcast.identity.projects import get_project
@@ -29,14 +35,17 @@ def get_user(s: Session, user_id: str) -> m.User:
 
 
 class Users:
-    def __init__(self, db: Database, bcrypt_rounds: int) -> None:
+    def __init__(self, db: Database, bcrypt_rounds: int, compliance: Compliance) -> None:
         self.db = db
         self.bcrypt_rounds = bcrypt_rounds
+        self.compliance = compliance
 
     def _hash(self, data: dict[str, Any]) -> str | None:
         # bcrypt runs before the transaction opens: it is slow on purpose.
-        return hash_secret(data["password"], self.bcrypt_rounds) if data.get("password") \
-            else None
+        if not data.get("password"):
+            return None
+        self.compliance.validate(data["password"])
+        return hash_secret(data["password"], self.bcrypt_rounds)
 
     def create(self, data: dict[str, Any]) -> m.User:
         hashed = self._hash(data)
@@ -52,9 +61,13 @@ class Users:
             u = m.User(id=new_id(), name=data["name"], domain_id=domain_id,
                        enabled=data.get("enabled", True),
                        default_project_id=data.get("default_project_id"),
-                       password_hash=hashed, password_created_at=utcnow() if hashed else None,
-                       description=data.get("description"), extra=data.get("extra", {}))
+                       description=data.get("description"), extra=data.get("extra", {}),
+                       options=merge_options(None, data.get("options", {})),
+                       failed_auth_count=0, password_self_service=False)
             s.add(u)
+            s.flush()
+            if hashed:
+                self.compliance.store(s, u, hashed, utcnow(), self_service=False)
             return u
 
     def find(self, filters: dict[str, Any]) -> list[m.User]:
@@ -65,6 +78,8 @@ class Users:
                     q = q.where(getattr(m.User, key) == filters[key])
             if "enabled" in filters:
                 q = q.where(m.User.enabled.is_(filters["enabled"]))
+            if filters.get("password_expires_at"):
+                q = q.where(expiry_filter(filters["password_expires_at"]))
             return list(s.scalars(q))
 
     def show(self, user_id: str) -> m.User:
@@ -94,23 +109,41 @@ class Users:
                 if u.enabled and not data["enabled"]:
                     auth.revoke_user(s, user_id)
                 u.enabled = data["enabled"]
+            if "options" in data:
+                u.options = merge_options(u.options, data["options"])
             if hashed:
-                u.password_hash = hashed
-                u.password_created_at = utcnow()
+                # An administrator's reset: no history or age rule (Keystone's).
+                self.compliance.store(s, u, hashed, utcnow(), self_service=False)
                 auth.revoke_user(s, user_id)
             auth.bump_generation(s)
             return u
 
     def change_password(self, user_id: str, original: str, new: str) -> None:
-        """`POST /v3/users/{id}/password`: authenticated by the original password."""
+        """`POST /v3/users/{id}/password`: authenticated by the original password
+        (a locked account is refused and a wrong password counts as a failure, as
+        for a token; an expired password may be changed: that is what it is for),
+        then the security compliance rules of a self-service change."""
+        now = utcnow()
         with self.db.session() as s:
             u = s.get(m.User, user_id)
             hashed = u.password_hash if u else None
+        if u is not None and self.compliance.is_locked(u, now):
+            raise account_locked(user_id)
         if not verify_secret(original, hashed, self.bcrypt_rounds) or u is None:
+            if u is not None:
+                with self.db.transaction() as s:
+                    self.compliance.record_failure(s, user_id, now)
             raise Unauthorized(e.WRONG_PASSWORD)
         if not u.enabled:
             raise Unauthorized(e.AUTH_FAILED)
-        self.update(user_id, {"password": new})
+        self.compliance.validate(new)
+        new_hash = hash_secret(new, self.bcrypt_rounds)
+        with self.db.transaction() as s:
+            u = get_user(s, user_id)
+            self.compliance.check_self_service(s, u, new, self.bcrypt_rounds, utcnow())
+            self.compliance.store(s, u, new_hash, utcnow(), self_service=True)
+            auth.revoke_user(s, user_id)
+            auth.bump_generation(s)
 
     def delete(self, user_id: str) -> None:
         with self.db.transaction() as s:
@@ -120,6 +153,8 @@ class Users:
             s.execute(delete(m.ApplicationCredential).where(
                 m.ApplicationCredential.user_id == user_id))
             s.execute(delete(m.Credential).where(m.Credential.user_id == user_id))
+            s.execute(delete(m.PasswordHistory).where(m.PasswordHistory.user_id == user_id))
+            s.execute(delete(m.AccessRule).where(m.AccessRule.user_id == user_id))
             s.execute(delete(m.Trust).where(or_(m.Trust.trustor_user_id == user_id,
                                                 m.Trust.trustee_user_id == user_id)))
             s.delete(u)

@@ -8,6 +8,7 @@ from typing import Any
 
 from overcast.identity import models as m
 from overcast.identity.auth import TokenInfo
+from overcast.identity.compliance import ks_password_time
 from overcast.identity.credentials import CredentialRecord
 
 
@@ -48,7 +49,8 @@ def project(base: str, p: m.Project | m.Domain, tags: list[str]) -> dict[str, An
 
 def user(base: str, u: m.User) -> dict[str, Any]:
     body = {"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
-            "password_expires_at": None, "options": {},
+            "password_expires_at": ks_password_time(u.password_expires_at),
+            "options": dict(u.options or {}),
             "links": link(base, f"users/{u.id}"), **(u.extra or {})}
     if u.default_project_id:
         body["default_project_id"] = u.default_project_id
@@ -126,7 +128,8 @@ def app_cred(base: str, ac: m.ApplicationCredential, roles: list[dict[str, Any]]
             # Keystone answers an application credential's expiry as Python's
             # isoformat() of the naive UTC time: no "Z", microseconds kept.
             "expires_at": ac.expires_at.isoformat() if ac.expires_at else None,
-            "unrestricted": ac.unrestricted, "roles": roles, "access_rules": [],
+            "unrestricted": ac.unrestricted, "roles": roles,
+            "access_rules": list(ac.access_rules or []),
             "links": link(base, f"users/{ac.user_id}/application_credentials/{ac.id}")}
     if secret is not None:
         body["secret"] = secret

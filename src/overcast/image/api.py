@@ -21,6 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from overcast.image import metadefs_api, schemas, views
 from overcast.image import requests as req
+from overcast.image.legacy_tasks import LegacyTasks
 from overcast.image.metadefs import Metadefs
 from overcast.image.object_store import ObjectImageStore
 from overcast.image.service import ImageService, Quotas
@@ -250,6 +251,26 @@ def image_tasks(image_id: str, request: Request, ctx: RequestContext = Ctx) -> R
     return json_response({"tasks": _svc(request).image_tasks(ctx, image_id)})
 
 
+@router.post("/v2/tasks", status_code=201)
+async def create_task(request: Request, ctx: RequestContext = Ctx,
+                      body: Any = JsonBody) -> Response:
+    tasks: LegacyTasks = request.app.state.image_tasks
+    return json_response(await asyncio.to_thread(tasks.create, ctx, body), 201)
+
+
+@router.get("/v2/tasks")
+def list_tasks(request: Request, ctx: RequestContext = Ctx) -> Response:
+    tasks: LegacyTasks = request.app.state.image_tasks
+    found = tasks.find(ctx, dict(request.query_params))
+    return json_response({"tasks": found, "first": "/v2/tasks", "schema": "/v2/schemas/tasks"})
+
+
+@router.get("/v2/tasks/{task_id}")
+def show_task(task_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    tasks: LegacyTasks = request.app.state.image_tasks
+    return json_response(tasks.show(ctx, task_id))
+
+
 @router.get("/v2/images/{image_id}/file")
 def download(image_id: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     view, chunks, span = _svc(request).open_data(ctx, image_id,
@@ -356,6 +377,8 @@ def setup(app: FastAPI) -> None:
     svc = ImageService(app.state.db, store, Quotas(count=settings.image_quota_count,
                                                    bytes=settings.image_quota_bytes))
     app.state.images = svc
+    app.state.image_tasks = LegacyTasks(app.state.db, svc, settings.data_dir / "image-tasks",
+                                        settings.image_quota_bytes)
     app.state.metadefs = Metadefs(app.state.db)
 
     async def start(app: FastAPI) -> None:

@@ -30,6 +30,9 @@ class RequestContext:
     issued_at: dt.datetime | None = None
     methods: list[str] = field(default_factory=list)
     application_credential_id: str | None = None
+    #: The access rules of the application credential the token came from
+    #: ([{service, path, method}]); None: the token may call anything its roles allow.
+    access_rules: list[dict[str, str]] | None = None
     #: A context for overcast's own internal calls (agents, conductor).
     internal: bool = False
 

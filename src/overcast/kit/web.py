@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from overcast.kit import access_rules
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import Forbidden, OvercastError, Unauthorized, render_error
 
@@ -188,6 +189,9 @@ async def get_context(request: Request) -> RequestContext:
         raise Unauthorized("The request you have made requires authentication.")
     authenticate: Authenticator = request.app.state.authenticate
     ctx = authenticate(token, getattr(request.state, "request_id", ""))
+    if ctx.access_rules is not None:
+        access_rules.enforce(ctx.access_rules, getattr(request.app.state, "specs", []),
+                             request.method, request.url.path)
     if ctx.project_id is None and not (ctx.system_scope or ctx.internal):
         _refuse_without_project(request)
     request.state.context = ctx

@@ -371,6 +371,11 @@ class S3Authenticator:
         except OvercastError:
             # A disabled user or project, or no role left there.
             raise err.access_denied() from None
+        if ctx.access_rules is not None:
+            # A key pair made with an application credential limited by access
+            # rules: the rules name services' paths (kit/access_rules.py), which an
+            # S3 request is not, so it is refused rather than let through unlimited.
+            raise err.access_denied()
         if ctx.expires_at is not None:
             resolved.context = ctx
             resolved.expires = ctx.expires_at.replace(tzinfo=dt.UTC).timestamp() - 60
