@@ -104,8 +104,10 @@ class Agent:
                  heartbeat_interval: float = 10.0, resync_interval: float = 60.0,
                  retry_delays: tuple[float, ...] = RETRY_DELAYS,
                  upload_snapshot: SnapshotUpload | None = None,
-                 scratch_dir: Path | None = None) -> None:
+                 scratch_dir: Path | None = None, host_ip: str = "") -> None:
         self.host = host
+        #: the host's address its hypervisor shows (its tunnel endpoint)
+        self.host_ip = host_ip
         #: a remote host uploads snapshots to the image API itself (cloud_client);
         #: without it the control plane reads the file (the all-in-one cloud)
         self.upload_snapshot = upload_snapshot
@@ -156,8 +158,11 @@ class Agent:
                 log.exception("periodic %s failed on %s", fn.__name__, self.host)
 
     async def heartbeat(self) -> None:
+        resources = self.driver.host_resources()
+        if self.host_ip:
+            resources = {**resources, "host_ip": self.host_ip}
         await self.bus.cast("conductor", HostHeartbeat(
-            host=self.host, driver=self.driver.name, resources=self.driver.host_resources(),
+            host=self.host, driver=self.driver.name, resources=resources,
             instances=await self.driver.list_instances(),
             capabilities=sorted(self.driver.capabilities)))
 

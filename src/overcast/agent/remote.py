@@ -114,7 +114,8 @@ async def start_remote_host(cfg: RemoteHost, bus: Bus,
         agents.append(Agent(host, driver, bus, components=components,
                             heartbeat_interval=cfg.heartbeat_interval,
                             upload_snapshot=client.upload_snapshot,
-                            scratch_dir=cfg.data_dir / "snapshots"))
+                            scratch_dir=cfg.data_dir / "snapshots",
+                            host_ip=cfg.tunnel_ip))
     for agent in agents:
         await agent.start()
     return agents, client

@@ -148,15 +148,38 @@ def _net(plane: Any, also: list[str], tunnel_ip: str = "") -> list[Any]:
 
 class NetworkNode:
     """The network node without a compute host: what the network component needs of
-    an agent (its host name and the bus), started and stopped like one."""
+    an agent (its host name and the bus), started and stopped like one; it listens
+    on the agent's topic for the network service's Resync (a port bound on another
+    host needs a tunnel here) and converges periodically too. It sends no
+    heartbeat: it is no compute service."""
 
-    def __init__(self, host: str, bus: Bus, components: list[Any]) -> None:
+    def __init__(self, host: str, bus: Bus, components: list[Any],
+                 resync_interval: float = 60.0) -> None:
         self.host, self.bus, self.components = host, bus, components
+        self.resync_interval = resync_interval
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        await self.bus.subscribe(f"agent.{self.host}", self.handle)
         for c in self.components:
             await c.start(self)
+        self._task = asyncio.create_task(self._periodic())
+
+    async def handle(self, msg: Any) -> None:
+        from overcast.bus.messages import Resync
+
+        if isinstance(msg, Resync):
+            for c in self.components:
+                asyncio.create_task(c.reconcile())
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_interval)
+            for c in self.components:
+                await c.reconcile()
 
     async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
         for c in self.components:
             await c.stop()
