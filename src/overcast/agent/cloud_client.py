@@ -58,11 +58,12 @@ def load_credential(path: Path) -> dict[str, str]:
 
 class CloudClient:
     def __init__(self, public_url: str, credential: dict[str, str], cache_dir: Path,
-                 *, timeout: float = 60.0) -> None:
+                 *, timeout: float = 60.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.auth_url = f"{public_url.rstrip('/')}/identity/v3"
         self._credential = credential
         self.cache_dir = cache_dir
-        self._http = httpx.AsyncClient(timeout=timeout)
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport)
         self._token: str | None = None
         self._expires = datetime.min.replace(tzinfo=UTC)
         self._catalog: list[dict[str, Any]] = []
