@@ -533,13 +533,15 @@ def agent(
         raise typer.Exit(2)
     real = driver != "fake"
     if real:
-        from overcast.agent.remote import real_drivers
+        from overcast.agent.remote import real_drivers, unavailable
 
         try:
             drivers = real_drivers(driver)
         except ValueError as exc:
             console.print(f"[red]✗[/red] {exc}")
             raise typer.Exit(2)
+        if driver == "real":  # the real drivers this host can run
+            drivers = [n for n in drivers if unavailable(n) is None] or drivers
         if not settings.public_url:
             console.print("[red]A host with real drivers needs the control plane's URL:"
                           "[/red] pass --public-url http://CONTROLLER:PORT")
