@@ -247,8 +247,8 @@ def local_database(lab_id: str) -> tuple[str, str]:
     """(URL, database name) of the lab's own database on the local PostgreSQL."""
     if not _answers("127.0.0.1", 5432):
         raise LabError("PostgreSQL does not answer on 127.0.0.1:5432: pass --database-url, "
-                       "or install it (scripts/install.sh installs the Debian package "
-                       "postgresql; `apt-get install -y postgresql`) and let the local "
+                       "or install it (`scripts/install-host.sh --servers` installs the "
+                       "Debian package postgresql) and let the local "
                        "user postgres connect over TCP (trust or a password in the URL)")
     import psycopg
 
@@ -272,8 +272,8 @@ def drop_database(name: str) -> None:
 def local_bus() -> str:
     if not _answers("127.0.0.1", RABBIT_PORT):
         raise LabError("RabbitMQ does not answer on 127.0.0.1:5672: pass --bus-url, or "
-                       "install it (scripts/install.sh installs the Debian package "
-                       "rabbitmq-server; `apt-get install -y rabbitmq-server`)")
+                       "install it (`scripts/install-host.sh --servers` installs the Debian "
+                       "package rabbitmq-server)")
     return "amqp://guest:guest@127.0.0.1:5672/"
 
 

@@ -50,7 +50,7 @@ def _why_not() -> str | None:
         if not shutil.which(binary):
             return f"needs {binary} (scripts/install-host.sh)"
     if not _answers(5432) or not _answers(5672):
-        return "needs PostgreSQL and RabbitMQ on 127.0.0.1 (scripts/install.sh)"
+        return "needs PostgreSQL and RabbitMQ on 127.0.0.1 (scripts/install-host.sh --servers)"
     from overcast.agent.virt import qemu
 
     return qemu.available()
