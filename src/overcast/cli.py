@@ -447,6 +447,8 @@ def lab(
         help="The hosts' virt drivers: qemu, container or real (both).")] = "real",
     workers: Annotated[int | None, typer.Option(
         help="The control plane's API worker processes.")] = None,
+    heartbeat_interval: Annotated[float, typer.Option(
+        help="Seconds between each host's reports to the control plane.")] = 10.0,
     no_user_clouds_yaml: Annotated[bool, typer.Option(
         "--no-user-clouds-yaml", help="Do not merge into ~/.config/openstack/clouds.yaml.")]
     = False,
@@ -462,6 +464,7 @@ def lab(
     settings = _settings(data_dir)
     opts = LabOptions(hosts=hosts, port=port or settings.port, database_url=database_url,
                       bus_url=bus_url, driver=driver, workers=workers,
+                      heartbeat_interval=heartbeat_interval,
                       test_image=not no_test_image,
                       merge_user_clouds_yaml=not no_user_clouds_yaml)
 
@@ -508,6 +511,8 @@ def agent(
     dataplane_prefix: Annotated[str | None, typer.Option(
         help="Prefix of this host's namespaces and devices (unique per machine).")]
     = None,
+    heartbeat_interval: Annotated[float, typer.Option(
+        help="Seconds between this host's reports to the control plane.")] = 10.0,
     data_dir: DataDir = None,
     spawn_latency: Annotated[float, typer.Option(help="Fake spawn time, seconds.")] = 0.0,
     storage: Annotated[bool, typer.Option(
@@ -564,7 +569,8 @@ def agent(
                 agents, client = await start_remote_host(RemoteHost(
                     host=host, drivers=drivers, data_dir=settings.data_dir,
                     public_url=settings.public_url, tunnel_ip=settings.tunnel_ip,
-                    net_prefix=settings.net_prefix, credential_file=credential),
+                    net_prefix=settings.net_prefix, credential_file=credential,
+                    heartbeat_interval=heartbeat_interval),
                     bus, say=lambda m: console.print(f"[green]✓[/green] {m}"))
             except Exception as exc:  # noqa: BLE001 - said plainly, not as a traceback
                 console.print(f"[red]✗[/red] host {host} cannot start: {exc}")
@@ -575,8 +581,8 @@ def agent(
             from overcast.agent.host import Agent
             from overcast.agent.virt.fake import FakeDriver
 
-            agents = [Agent(n, FakeDriver(n, spawn_latency=spawn_latency), bus)
-                      for n in names]
+            agents = [Agent(n, FakeDriver(n, spawn_latency=spawn_latency), bus,
+                            heartbeat_interval=heartbeat_interval) for n in names]
             for a in agents:
                 await a.start()
         storage_host = None

@@ -296,6 +296,7 @@ class LabOptions:
     bus_url: str | None = None
     driver: str = "real"
     workers: int | None = None
+    heartbeat_interval: float = 10.0
     test_image: bool = True
     merge_user_clouds_yaml: bool = True
 
@@ -437,7 +438,8 @@ class Lab:
                 "--driver", self.opts.driver, "--bus-url", self.bus_for_hosts,
                 "--bus-namespace", self.state.bus_namespace, "--public-url",
                 self.public_url, "--tunnel-ip", h.ip, "--data-dir", str(hdir),
-                "--dataplane-prefix", h.prefix]
+                "--dataplane-prefix", h.prefix,
+                "--heartbeat-interval", str(self.opts.heartbeat_interval)]
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=self._env(),
                                 start_new_session=True)
