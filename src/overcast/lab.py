@@ -319,6 +319,10 @@ class Lab:
             raise LabError(f"--hosts is 1 to {MAX_HOSTS}")
         if os.geteuid() != 0:
             raise LabError("a lab makes namespaces, bridges and guests: run it as root")
+        other = lab_pid(self.dir)
+        if other is not None and other != os.getpid():
+            raise LabError(f"overcast lab already runs on {self.dir} (pid {other}); "
+                           "`overcast down` stops it")
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         old = LabState.load(self.dir)
         lid = self.lab_id
