@@ -146,7 +146,8 @@ class CloudClient:
         algo = meta.get("os_hash_algo") or "sha512"
         want = {algo: meta.get("os_hash_value"), "md5": meta.get("checksum")}
         hashes = {name: hashlib.new(name) for name, value in want.items() if value}
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        # private images' bytes: readable by the agent (and its guests) only
+        self.cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = dest.with_name(f".{image_id}.{os.getpid()}.part")
         try:
             headers = {"X-Auth-Token": await self.token()}
@@ -164,7 +165,7 @@ class CloudClient:
                 if h.hexdigest() != want[name]:
                     raise CloudClientError(f"image {image_id} arrived corrupted: its "
                                            f"{name} does not match the image's")
-            os.chmod(tmp, 0o444)
+            os.chmod(tmp, 0o400)
             os.replace(tmp, dest)
         finally:
             with contextlib.suppress(FileNotFoundError):
