@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages overcast needs (scripts/host-packages.txt);
 # with --peers also the optional peers the benchmarks compare against
-# (scripts/peer-packages.txt: real Swift for bench/object.py).
+# (scripts/peer-packages.txt: real Swift for bench/object.py); with --servers also
+# PostgreSQL and RabbitMQ (scripts/server-packages.txt: many hosts, `overcast lab`).
 # Run as root on Debian/Ubuntu; elsewhere it prints what is missing and how to get it.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 lists=("$here/host-packages.txt")
-[ "${1:-}" = "--peers" ] && lists+=("$here/peer-packages.txt")
+for arg in "$@"; do
+  [ "$arg" = "--peers" ] && lists+=("$here/peer-packages.txt")
+  [ "$arg" = "--servers" ] && lists+=("$here/server-packages.txt")
+done
 mapfile -t pkgs < <(cat "${lists[@]}" | grep -v '^\s*#' | grep -v '^\s*$')
 
 missing=()
