@@ -427,7 +427,12 @@ def agent(
     async def run() -> None:
         bus = make_bus(settings.bus_url, settings.bus_namespace)
         await bus.start()
-        agents = [Agent(n, FakeDriver(n, spawn_latency=spawn_latency), bus) for n in names]
+        # each fake hypervisor keeps what it runs in a file: an agent restarted
+        # finds its guests again (re-adopts them), as a real host's would
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        agents = [Agent(n, FakeDriver(n, spawn_latency=spawn_latency,
+                                      state_path=settings.data_dir / f"fake-hypervisor-{n}.json"),
+                        bus, heartbeat_interval=settings.report_interval) for n in names]
         for a in agents:
             await a.start()
         storage_host = None

@@ -35,6 +35,10 @@ from overcast.bus import Bus
 from overcast.bus.messages import (
     DesiredInstancesReply,
     DesiredState,
+    Evacuated,
+    EvacuatedReply,
+    EvacuateInstance,
+    Fenced,
     HostHeartbeat,
     InstanceSpec,
     InstanceState,
@@ -47,6 +51,7 @@ from overcast.compute import metadata, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
 from overcast.compute.backups import rotate
+from overcast.compute.evacuate import Evacuator
 from overcast.compute.hosts import provider_uuid, service_up
 from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
@@ -101,6 +106,8 @@ class Conductor:
         self._reclaimer: asyncio.Task[None] | None = None
         #: host -> (what its last full heartbeat said, when) (see _heartbeat)
         self._last_beat: dict[str, tuple[Any, float]] = {}
+        #: evacuation and fencing (compute/evacuate.py)
+        self.evacuator = Evacuator(self)
 
     async def start(self) -> None:
         await self.bus.subscribe("conductor", self.handle)
@@ -154,6 +161,17 @@ class Conductor:
             return None
         if isinstance(msg, InstanceState):
             await asyncio.to_thread(self._instance_state, msg)
+            if msg.event == "rebuild":
+                await asyncio.to_thread(self.evacuator.rebuilt, msg.uuid, msg.host, msg.error)
+            return None
+        if isinstance(msg, EvacuateInstance):
+            await asyncio.to_thread(self.evacuator.run, msg)
+            return None
+        if isinstance(msg, Evacuated):
+            return EvacuatedReply(uuids=await asyncio.to_thread(self.evacuator.evacuated_from,
+                                                                msg.host))
+        if isinstance(msg, Fenced):
+            await asyncio.to_thread(self.evacuator.fenced, msg.host, msg.uuids)
             return None
         if isinstance(msg, SnapshotReady):
             await asyncio.to_thread(self._snapshot_ready, msg)
