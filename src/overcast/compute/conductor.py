@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 import uuid as uuidlib
@@ -47,7 +48,7 @@ from overcast.bus.messages import (
     SnapshotReady,
     SpawnInstance,
 )
-from overcast.compute import metadata, states
+from overcast.compute import hosts, metadata, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
 from overcast.compute.backups import rotate
@@ -335,7 +336,7 @@ class Conductor:
             why = None
             if host is None:
                 why = "not a compute host"
-            elif not service_up(services[host]):
+            elif not self._counts_up(services[host]):
                 why = "ComputeFilter (service down)"
             elif services[host].disabled:
                 why = "ComputeFilter (service disabled)"
@@ -381,6 +382,22 @@ class Conductor:
             except Conflict:
                 continue  # lost the race for this host: try the next one
         raise NoValidHost("There are not enough hosts available: every claim lost a race.")
+
+    def _counts_up(self, svc: m.Service) -> bool:
+        """Whether the scheduler may use the host: its service is up, or it was up
+        when this process lost the broker, which came back less than
+        service_down_time ago (its heartbeats were lost with the broker, not with
+        the host; they are back within a report interval)."""
+        if service_up(svc):
+            return True
+        outage = self.bus.last_outage
+        if outage is None or svc.forced_down or svc.last_seen_at is None:
+            return False
+        lost, back = outage
+        if time.time() - back >= hosts.SERVICE_DOWN_AFTER:
+            return False
+        seen = svc.last_seen_at.replace(tzinfo=dt.UTC).timestamp()
+        return seen >= lost - hosts.SERVICE_DOWN_AFTER
 
     def _fail(self, uuid: str, message: str) -> None:
         self.placement.release(uuid)
