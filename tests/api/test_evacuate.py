@@ -118,7 +118,11 @@ def test_a_host_that_stops_reporting_is_down_and_never_scheduled(cloud: Cloud) -
     admin = cloud.admin()
     # on ec: an image-backed server, a stopped one, a volume-backed one, and one that
     # will not be evacuated (still ec's own when ec comes back)
-    S["img"] = boot_on(cloud, "ec", "img")
+    net = cloud.client.post("/network/v2.0/networks", headers=admin,
+                            json={"network": {"name": "evac-net"}}).json()["network"]
+    assert cloud.client.post("/network/v2.0/subnets", headers=admin, json={"subnet": {
+        "network_id": net["id"], "ip_version": 4, "cidr": "10.77.0.0/24"}}).status_code == 201
+    S["img"] = boot_on(cloud, "ec", "img", networks=[{"uuid": net["id"]}])
     S["stopped"] = boot_on(cloud, "ec", "stopped")
     S["keep"] = boot_on(cloud, "ec", "keep")
     S["bfv"] = boot_on(cloud, "ec", "bfv", imageRef="", block_device_mapping_v2=[
@@ -240,6 +244,13 @@ def test_evacuate_rebuilds_elsewhere(cloud: Cloud) -> None:
     new = s["OS-EXT-SRV-ATTR:host"]
     assert new not in ("ec", "")
     assert _agent(cloud, new).driver.instances[S["img"]].spec.image_ref == IMAGE
+    # its port (and address) went with it, bound to the new host
+    (port,) = cloud.client.get(f"/network/v2.0/ports?device_id={S['img']}",
+                               headers=admin).json()["ports"]
+    assert (port["binding:host_id"], port["status"]) == (new, "ACTIVE")
+    (plugged,) = _agent(cloud, new).driver.instances[S["img"]].spec.ports
+    assert plugged["id"] == port["id"]
+    assert s["addresses"]["evac-net"][0]["addr"] == port["fixed_ips"][0]["ip_address"]
     mig = _migration(cloud, S["img"])
     assert (mig["source_compute"], mig["dest_compute"], mig["status"]) == ("ec", new, "done")
     # the dead host's share stays held until it is fenced
