@@ -149,6 +149,9 @@ class Evacuator:
             # forced: the scheduler's filters are skipped (Nova's force), not Placement
             if host not in services:
                 raise _NoHost(f"Host {host} is not a compute host.")
+            if not self.cond._counts_up(services[host]):
+                # forced past the filters, but not onto a host that cannot build it
+                raise _NoHost(f"Host {host} is down.")
             for c in self.placement.allocation_candidates(resources, limit=1000):
                 if c.root_uuid == provider_uuid(host):
                     try:
