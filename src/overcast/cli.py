@@ -511,8 +511,9 @@ def agent(
     dataplane_prefix: Annotated[str | None, typer.Option(
         help="Prefix of this host's namespaces and devices (unique per machine).")]
     = None,
-    heartbeat_interval: Annotated[float, typer.Option(
-        help="Seconds between this host's reports to the control plane.")] = 10.0,
+    heartbeat_interval: Annotated[float | None, typer.Option(
+        help="Seconds between this host's reports to the control plane "
+             "(default: the report_interval setting, 10).")] = None,
     data_dir: DataDir = None,
     spawn_latency: Annotated[float, typer.Option(help="Fake spawn time, seconds.")] = 0.0,
     storage: Annotated[bool, typer.Option(
@@ -552,6 +553,7 @@ def agent(
                           "[/red] pass --public-url http://CONTROLLER:PORT")
             raise typer.Exit(2)
     names = [host] if count == 1 else [f"{host}-{i}" for i in range(count)]
+    interval = heartbeat_interval or settings.report_interval
 
     async def run() -> None:
         from overcast.serve import setup_logging
@@ -570,7 +572,7 @@ def agent(
                     host=host, drivers=drivers, data_dir=settings.data_dir,
                     public_url=settings.public_url, tunnel_ip=settings.tunnel_ip,
                     net_prefix=settings.net_prefix, credential_file=credential,
-                    heartbeat_interval=heartbeat_interval),
+                    heartbeat_interval=interval),
                     bus, say=lambda m: console.print(f"[green]✓[/green] {m}"))
             except Exception as exc:  # noqa: BLE001 - said plainly, not as a traceback
                 console.print(f"[red]✗[/red] host {host} cannot start: {exc}")
@@ -581,8 +583,13 @@ def agent(
             from overcast.agent.host import Agent
             from overcast.agent.virt.fake import FakeDriver
 
-            agents = [Agent(n, FakeDriver(n, spawn_latency=spawn_latency), bus,
-                            heartbeat_interval=heartbeat_interval) for n in names]
+            # each fake hypervisor keeps what it runs in a file: an agent restarted
+            # finds its guests again (re-adopts them), as a real host's would
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            agents = [Agent(n, FakeDriver(
+                n, spawn_latency=spawn_latency,
+                state_path=settings.data_dir / f"fake-hypervisor-{n}.json"), bus,
+                heartbeat_interval=interval) for n in names]
             for a in agents:
                 await a.start()
         storage_host = None

@@ -120,6 +120,12 @@ class Settings:
     #: belonging to no live server (a crash between two steps can leave them); 0: only
     #: once, at start.
     audit_interval: float = 300.0
+    #: Nova's service_down_time: seconds without a heartbeat after which a compute
+    #: host is down (not scheduled to; its servers may be evacuated).
+    service_down_time: float = 60.0
+    #: Nova's report_interval: seconds between an agent's heartbeats (keep it well
+    #: under service_down_time).
+    report_interval: float = 10.0
     #: Nova's reclaim_instance_interval: seconds a deleted server is kept SOFT_DELETED
     #: (restorable, forceDelete-able) before it is deleted for good; 0: a delete is
     #: immediate (Nova's default).

@@ -8,6 +8,10 @@ difference: report (re-adopt) what runs, build what should be building,
 report SHUTDOWN for what should run but is gone, destroy what belongs to no
 instance. Components (e.g. the network dataplane) hang off the same agent.
 
+Before all of that, at start, the agent fences its host (`fence`): the guests that
+were evacuated to other hosts while this one was down are destroyed before it
+takes a message or reports up (compute/evacuate.py tells the whole story).
+
 A driver's RetryableError is retried: the action runs again after each of
 `retry_delays` (growing waits; a delay the error names wins), and only a
 PermanentError, any other failure, or a RetryableError on the last try ends the
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -39,12 +44,16 @@ from overcast.bus.messages import (
     DesiredState,
     DetachInterface,
     DetachVolume,
+    Evacuated,
+    EvacuatedReply,
     ExtendAttachedVolume,
+    Fenced,
     HostHeartbeat,
     InstanceSpec,
     InstanceState,
     InterfaceReply,
     Message,
+    MessageError,
     PowerAction,
     RebuildInstance,
     ResizeInstance,
@@ -103,6 +112,7 @@ class Agent:
                  components: list[Component] | None = None,
                  heartbeat_interval: float = 10.0, resync_interval: float = 60.0,
                  retry_delays: tuple[float, ...] = RETRY_DELAYS,
+                 fence_timeout: float = 10.0,
                  upload_snapshot: SnapshotUpload | None = None,
                  scratch_dir: Path | None = None, host_ip: str = "") -> None:
         self.host = host
@@ -119,6 +129,8 @@ class Agent:
         self.heartbeat_interval = heartbeat_interval
         self.resync_interval = resync_interval
         self.retry_delays = tuple(retry_delays)
+        #: how long one ask of the conductor for what to fence waits
+        self.fence_timeout = fence_timeout
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         #: instances whose spawn runs in this agent now
@@ -129,6 +141,9 @@ class Agent:
         return f"agent.{self.host}"
 
     async def start(self) -> None:
+        # Fencing first: nothing evacuated away from this host may run here once it
+        # takes work or says it is up.
+        await self.fence()
         await self.bus.subscribe(self.topic, self.handle)
         await self.heartbeat()
         for c in self.components:
@@ -148,6 +163,44 @@ class Agent:
                 await t
         for c in self.components:
             await c.stop()
+
+    async def fence(self) -> list[str]:
+        """Destroy the guests that were evacuated away from this host while it was
+        down (Nova's `_destroy_evacuated_instances`), with their disks and devices,
+        and tell the conductor (`Fenced`); returns the uuids destroyed. The conductor
+        is waited for: until it answers, this host must not report up."""
+        wait = 1.0
+        while True:
+            try:
+                reply: EvacuatedReply = await self.bus.call(
+                    "conductor", Evacuated(host=self.host), timeout=self.fence_timeout)
+                break
+            except MessageError as exc:
+                # a conductor from before fencing: it evacuates nothing either
+                log.warning("conductor cannot say what to fence on %s (%s); none fenced",
+                            self.host, exc)
+                return []
+            except BusTimeout:
+                log.warning("conductor did not answer; %s waits to fence before it "
+                            "reports up", self.host)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 10.0)
+        if not reply.uuids:
+            return []
+        here = set(await self.driver.list_instances())
+        destroyed = []
+        for uuid in reply.uuids:
+            if uuid not in here:
+                continue
+            log.warning("fencing: destroying %s, evacuated from %s", uuid, self.host)
+            try:
+                await self._retrying("fence", uuid, functools.partial(self.driver.destroy, uuid))
+            except InstanceNotFound:
+                pass
+            destroyed.append(uuid)
+        # every one of them is gone from here now (the ones not found never were)
+        await self.bus.cast("conductor", Fenced(host=self.host, uuids=list(reply.uuids)))
+        return destroyed
 
     async def _every(self, interval: float, fn: Any) -> None:
         while True:
@@ -286,9 +339,15 @@ class Agent:
         await self.report(spec.uuid, "active" if power_on else "stopped", power, event=event)
 
     async def _rebuild(self, spec: InstanceSpec, event: str, power_on: bool = True) -> None:
-        with contextlib.suppress(DriverError):
-            await self.driver.destroy(spec.uuid)
-        await self._spawn(spec, event, power_on=power_on)
+        if spec.uuid in self._spawning:
+            return
+        self._spawning.add(spec.uuid)  # from the destroy on: a reconcile leaves it be
+        try:
+            with contextlib.suppress(DriverError):
+                await self.driver.destroy(spec.uuid)
+            await self._spawn_once(spec, event, power_on)
+        finally:
+            self._spawning.discard(spec.uuid)
 
     async def _delete(self, uuid: str) -> None:
         try:
@@ -450,6 +509,8 @@ class Agent:
                     # idempotent, and reports the outcome either way.
                     if d.instance is not None:
                         asyncio.create_task(self._spawn(d.instance, "spawn"))
+                elif uuid in self._spawning:
+                    continue  # a spawn, rebuild or evacuation is building it now
                 elif uuid in actual:
                     power = await self.driver.get_info(uuid)
                     if power != d.power_state:  # report changes only

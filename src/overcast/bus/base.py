@@ -21,6 +21,12 @@ class RemoteError(RuntimeError):
 
 
 class Bus(abc.ABC):
+    #: (when this process lost the broker, when it had it back: inf while it has
+    #: not), wall-clock seconds, of the latest outage; None: never lost. Whoever
+    #: judges others by the messages they send (the conductor, by heartbeats) must
+    #: not blame them for this silence.
+    last_outage: tuple[float, float] | None = None
+
     @abc.abstractmethod
     async def start(self) -> None: ...
 

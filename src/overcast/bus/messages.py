@@ -402,6 +402,49 @@ class ScheduleInstances(Message):
 
 
 @dataclass
+class EvacuateInstance(Message):
+    """API -> conductor: rebuild an instance whose host is down on another host
+    (Nova's evacuate). `host`: the host asked for (None: the scheduler picks);
+    `force`: that host is taken as it is, without the scheduler's filters (before
+    2.29, and `force` 2.29-2.67); `stop`: it ends stopped (2.95, or it was stopped)."""
+
+    kind: ClassVar[str] = "evacuate_instance"
+    uuid: str = ""
+    host: str | None = None
+    force: bool = False
+    stop: bool = False
+    request_id: str = ""
+
+
+@dataclass
+class EvacuatedReply(Message):
+    """Conductor -> agent: the reply to Evacuated."""
+
+    kind: ClassVar[str] = "evacuated_reply"
+    uuids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Evacuated(Message):
+    """Agent -> conductor (call), before the agent reports its host up: the instances
+    evacuated away from this host (to be destroyed here: fencing)."""
+
+    kind: ClassVar[str] = "evacuated"
+    reply_type: ClassVar[type[Message] | None] = EvacuatedReply
+    host: str = ""
+
+
+@dataclass
+class Fenced(Message):
+    """Agent -> conductor: these evacuated instances are gone from this host (their
+    evacuations complete; what they held on it in Placement is given back)."""
+
+    kind: ClassVar[str] = "fenced"
+    host: str = ""
+    uuids: list[str] = field(default_factory=list)
+
+
+@dataclass
 class DesiredInstance:
     """One instance a host should hold, as the control plane sees it: its vm_state
     (`deleting` while a delete runs; `resize_source` for the copy a resize left on

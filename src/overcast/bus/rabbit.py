@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import time
 import uuid
 from typing import Any
 
@@ -38,6 +40,7 @@ class RabbitBus(Bus):
         self._reply_queue: Any = None
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._consumers: list[tuple[Any, str]] = []
+        self._lost_at: float | None = None
 
     def _queue_name(self, topic: str) -> str:
         return f"{self.namespace}.{topic}"
@@ -46,10 +49,24 @@ class RabbitBus(Bus):
         if self._conn is not None:
             return
         self._conn = await aio_pika.connect_robust(self.url)
+        self._conn.close_callbacks.add(self._lost)
+        self._conn.reconnect_callbacks.add(self._back)
         self._channel = await self._conn.channel(publisher_confirms=True)
         await self._channel.set_qos(prefetch_count=32)
         self._reply_queue = await self._channel.declare_queue(exclusive=True, auto_delete=True)
         await self._reply_queue.consume(self._on_reply, no_ack=True)
+
+    def _lost(self, *_: Any) -> None:
+        if self._conn is not None and self._lost_at is None:
+            self._lost_at = time.time()
+            # not back yet (consumers may be restored before `_back` runs)
+            self.last_outage = (self._lost_at, math.inf)
+
+    def _back(self, *_: Any) -> None:
+        lost, self._lost_at = self._lost_at, None
+        now = time.time()
+        self.last_outage = (lost if lost is not None else now, now)
+        log.warning("reconnected to the broker after %.1f s", now - self.last_outage[0])
 
     async def stop(self) -> None:
         for fut in self._pending.values():

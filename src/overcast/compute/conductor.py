@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 import uuid as uuidlib
@@ -35,6 +36,10 @@ from overcast.bus import Bus
 from overcast.bus.messages import (
     DesiredInstancesReply,
     DesiredState,
+    Evacuated,
+    EvacuatedReply,
+    EvacuateInstance,
+    Fenced,
     HostHeartbeat,
     InstanceSpec,
     InstanceState,
@@ -43,10 +48,11 @@ from overcast.bus.messages import (
     SnapshotReady,
     SpawnInstance,
 )
-from overcast.compute import metadata, states
+from overcast.compute import hosts, metadata, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
 from overcast.compute.backups import rotate
+from overcast.compute.evacuate import Evacuator
 from overcast.compute.hosts import provider_uuid, service_up
 from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
@@ -101,6 +107,8 @@ class Conductor:
         self._reclaimer: asyncio.Task[None] | None = None
         #: host -> (what its last full heartbeat said, when) (see _heartbeat)
         self._last_beat: dict[str, tuple[Any, float]] = {}
+        #: evacuation and fencing (compute/evacuate.py)
+        self.evacuator = Evacuator(self)
 
     async def start(self) -> None:
         await self.bus.subscribe("conductor", self.handle)
@@ -154,6 +162,17 @@ class Conductor:
             return None
         if isinstance(msg, InstanceState):
             await asyncio.to_thread(self._instance_state, msg)
+            if msg.event == "rebuild":
+                await asyncio.to_thread(self.evacuator.rebuilt, msg.uuid, msg.host, msg.error)
+            return None
+        if isinstance(msg, EvacuateInstance):
+            await asyncio.to_thread(self.evacuator.run, msg)
+            return None
+        if isinstance(msg, Evacuated):
+            return EvacuatedReply(uuids=await asyncio.to_thread(self.evacuator.evacuated_from,
+                                                                msg.host))
+        if isinstance(msg, Fenced):
+            await asyncio.to_thread(self.evacuator.fenced, msg.host, msg.uuids)
             return None
         if isinstance(msg, SnapshotReady):
             await asyncio.to_thread(self._snapshot_ready, msg)
@@ -317,7 +336,7 @@ class Conductor:
             why = None
             if host is None:
                 why = "not a compute host"
-            elif not service_up(services[host]):
+            elif not self._counts_up(services[host]):
                 why = "ComputeFilter (service down)"
             elif services[host].disabled:
                 why = "ComputeFilter (service disabled)"
@@ -363,6 +382,22 @@ class Conductor:
             except Conflict:
                 continue  # lost the race for this host: try the next one
         raise NoValidHost("There are not enough hosts available: every claim lost a race.")
+
+    def _counts_up(self, svc: m.Service) -> bool:
+        """Whether the scheduler may use the host: its service is up, or it was up
+        when this process lost the broker, which came back less than
+        service_down_time ago (its heartbeats were lost with the broker, not with
+        the host; they are back within a report interval)."""
+        if service_up(svc):
+            return True
+        outage = self.bus.last_outage
+        if outage is None or svc.forced_down or svc.last_seen_at is None:
+            return False
+        lost, back = outage
+        if time.time() - back >= hosts.SERVICE_DOWN_AFTER:
+            return False
+        seen = svc.last_seen_at.replace(tzinfo=dt.UTC).timestamp()
+        return seen >= lost - hosts.SERVICE_DOWN_AFTER
 
     def _fail(self, uuid: str, message: str) -> None:
         self.placement.release(uuid)

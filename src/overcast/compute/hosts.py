@@ -23,7 +23,16 @@ from overcast.db import Database, utcnow
 from overcast.kit.errors import NotFound
 
 NAMESPACE = uuidlib.UUID("6e4b2c1a-95d1-4f3e-9f5e-0c3a1d2b7e11")
-SERVICE_DOWN_AFTER = 60  # seconds without a heartbeat (Nova's service_down_time)
+#: Seconds without a heartbeat after which a compute service is down (Nova's
+#: service_down_time); the app sets it from `Settings.service_down_time`.
+SERVICE_DOWN_AFTER = 60.0
+
+
+def set_service_down_time(seconds: float) -> None:
+    """When a host that stopped reporting counts as down, for every check in this
+    process (one cloud per process: the app calls this once, at its making)."""
+    global SERVICE_DOWN_AFTER
+    SERVICE_DOWN_AFTER = float(seconds)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -33,6 +42,8 @@ def provider_uuid(host: str) -> str:
 
 
 def service_up(svc: m.Service) -> bool:
+    """Nova's servicegroup check: not forced down, and heard from within the last
+    `SERVICE_DOWN_AFTER` seconds."""
     if svc.forced_down or svc.last_seen_at is None:
         return False
     return (utcnow() - svc.last_seen_at) < dt.timedelta(seconds=SERVICE_DOWN_AFTER)

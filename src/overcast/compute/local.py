@@ -106,7 +106,8 @@ async def start_local_agents(app: Any, settings: Settings, bus: Bus) -> list[Any
             driver: Any = FakeDriver(host, state_path=settings.data_dir / state,
                                      spawn_latency=settings.fake_spawn_latency)
             agents.append(Agent(host, driver, bus, components=_net(
-                plane, [], settings.tunnel_ip) if i == 0 else []))
+                plane, [], settings.tunnel_ip) if i == 0 else [],
+                heartbeat_interval=settings.report_interval))
     else:
         images = app.state.images
 
@@ -132,7 +133,8 @@ async def start_local_agents(app: Any, settings: Settings, bus: Bus) -> list[Any
 
                 driver = ContainerDriver(host, env)
             agents.append(Agent(host, driver, bus, components=_net(
-                plane, hosts[1:], settings.tunnel_ip) if i == 0 else []))
+                plane, hosts[1:], settings.tunnel_ip) if i == 0 else [],
+                heartbeat_interval=settings.report_interval))
     for agent in agents:
         await agent.start()
     return agents

@@ -18,6 +18,7 @@ from overcast.compute.routes import (
     admin_password,
     create_backup,
     deferred_delete,
+    evacuate,
     rescue,
     server_views,
     shelve,
@@ -110,7 +111,7 @@ ACTIONS: dict[str, Action] = {
     "os-getConsoleOutput": Action(_console_output),
     # the actions with modules of their own
     **create_backup.ACTIONS, **deferred_delete.ACTIONS, **shelve.ACTIONS,
-    **rescue.ACTIONS, **admin_password.ACTIONS,
+    **rescue.ACTIONS, **admin_password.ACTIONS, **evacuate.ACTIONS,
 }
 
 
