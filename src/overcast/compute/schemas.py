@@ -1261,8 +1261,13 @@ HOST_UPDATE = _nova(_obj({"status": {"type": "string", "enum": ["enable", "disab
 # ------------------------------------------------- admin actions (admin_actions)
 RESET_STATE = _nova(_obj({"state": {"type": "string", "enum": ["active", "error"]}},
                          ["state"]))
-#: `migrate` takes no argument before 2.56 (its `host` comes with 2.56)
-MIGRATE = _nova({"type": ["object", "null"], "properties": {}, "additionalProperties": False})
+#: `migrate` takes no argument before 2.56; from 2.56 an optional `host` (Nova's fqdn)
+MIGRATE = Versioned(VERSIONS, {
+    "2.1": _nova({"type": ["object", "null"], "properties": {},
+                  "additionalProperties": False}),
+    "2.56": _nova({"type": ["object", "null"], "additionalProperties": False, "properties": {
+        "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+                 "pattern": r"^[a-zA-Z0-9-._]*$"}}})})
 
 # ---------------------------------------------------------- os-aggregates
 _AZ_NAME: dict[str, Any] = {"type": ["string", "null"], "minLength": 1, "maxLength": 255,

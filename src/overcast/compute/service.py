@@ -634,7 +634,8 @@ class ComputeService:
     migration_consumer = staticmethod(migration_consumer)
 
     def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str | None,
-               migrate: bool = False, auto_disk_config: bool | None = None) -> None:
+               migrate: bool = False, auto_disk_config: bool | None = None,
+               to_host: str | None = None) -> None:
         """Cold resize on the instance's host: the old allocations move to a migration
         consumer, the new flavor is claimed for the instance, both in Placement.
         `migrate` (an admin's cold migration): the same flavor, on another host."""
@@ -670,7 +671,9 @@ class ComputeService:
         old_allocs = placement.get_allocations(uuid)
         dest = None
         targets = self._resize_targets(host, zone, resources)
-        for target in targets[:-1] if migrate else targets:  # a migration moves
+        if migrate:  # a migration moves (to `to_host` only, when the admin names one)
+            targets = [t for t in targets[:-1] if to_host in (None, t)]
+        for target in targets:
             try:
                 # One transaction: the old flavor's resources move to the migration
                 # consumer on the source, the new flavor is claimed on the target.

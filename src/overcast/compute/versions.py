@@ -18,15 +18,13 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.54: `key_name` on rebuild (null removes the key pair); the guest's metadata
   carries the new key.
 - 2.55: flavor `description` (in lists too), at create and by `PUT /flavors/{id}`.
-
-Next: 2.56 gives the `migrate` action a `host`, 2.59 pages `os-migrations`; both
-need those APIs here first (and 2.57 and 2.58, which need nothing new, come after
-2.56).
+- 2.56: `migrate` takes a target `host` (400 for the server's own host or a host
+  with no compute service; the host must still pass the scheduler's checks).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 55),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 56),
                         legacy_header="X-OpenStack-Nova-API-Version")
