@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_compute import C, add_agents, h, server, wait_status
+from overcast.compute.metadata import user_data_bytes
+from overcast.compute.models import Instance
+from tests.api.test_compute import C, add_agents, boot, h, server, wait_status
 from tests.api.test_compute_microversions import active_server, get
 from tests.conftest import Cloud, build_cloud
-from tests.images import add_image
+from tests.images import IMAGE, add_image
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +62,64 @@ def test_2_56_cold_migration_to_a_named_host(nova: Cloud) -> None:
     assert act(nova, adm, sid, {"revertResize": None}, "2.56").status_code == 202
     wait_status(nova, adm, sid, "ACTIVE")
     assert get(nova, f"/servers/{sid}", adm, "2.56").status_code == 200
+
+
+# ------------------------------------------------------------------ 2.57
+def test_2_57_user_data_on_rebuild_and_no_personality(nova: Cloud) -> None:
+    """2.57: rebuild takes `user_data` (null removes it; the reply shows it) and the
+    metadata service serves the new one; personality files are refused at create and
+    rebuild, and their quotas leave /limits, quota sets and quota classes."""
+    u = nova.make_project_user()
+    hd = u["headers"]
+    files = [{"path": "/etc/motd", "contents": "aGk="}]
+    r = boot(nova, hd, version="2.57", personality=files)
+    assert r.status_code == 400, r.text
+    sid = active_server(nova, hd, user_data="b2xk")
+
+    def rebuild(version: str, **extra: Any) -> Any:
+        return act(nova, hd, sid, {"rebuild": {"imageRef": IMAGE, **extra}}, version)
+
+    assert rebuild("2.56", user_data="bmV3").status_code == 400
+    assert rebuild("2.57", personality=files).status_code == 400
+    assert rebuild("2.57", user_data="not base64!").status_code == 400
+    assert rebuild("2.56", personality=files).status_code == 202
+    wait_status(nova, hd, sid, "ACTIVE")
+    r = rebuild("2.56")
+    assert r.status_code == 202 and "user_data" not in r.json()["server"]
+    wait_status(nova, hd, sid, "ACTIVE")
+    r = rebuild("2.57", user_data="bmV3")
+    assert r.status_code == 202, r.text
+    assert r.json()["server"]["user_data"] == "bmV3"
+    wait_status(nova, hd, sid, "ACTIVE")
+    with nova.app.state.db.session() as s:
+        assert user_data_bytes(s.get(Instance, sid).user_data) == b"new"
+    r = rebuild("2.57")  # not given: kept
+    assert r.status_code == 202 and r.json()["server"]["user_data"] == "bmV3"
+    wait_status(nova, hd, sid, "ACTIVE")
+    r = rebuild("2.57", user_data=None)
+    assert r.status_code == 202 and r.json()["server"]["user_data"] is None
+    wait_status(nova, hd, sid, "ACTIVE")
+    assert server(nova, nova.admin(), sid, "2.57")["OS-EXT-SRV-ATTR:user_data"] is None
+
+    files_quotas = {"injected_files", "injected_file_content_bytes",
+                    "injected_file_path_bytes"}
+    lim = get(nova, "/limits", hd, "2.56").json()["limits"]["absolute"]
+    assert {"maxPersonality", "maxPersonalitySize"} <= set(lim)
+    lim = get(nova, "/limits", hd, "2.57").json()["limits"]["absolute"]
+    assert not {"maxPersonality", "maxPersonalitySize"} & set(lim)
+    project = nova.project_of(hd)
+    for path in (f"/os-quota-sets/{project}", f"/os-quota-sets/{project}/detail",
+                 f"/os-quota-sets/{project}/defaults", "/os-quota-class-sets/default"):
+        key = "quota_class_set" if "class" in path else "quota_set"
+        old = get(nova, path, nova.admin(), "2.56").json()[key]
+        assert files_quotas <= set(old), path
+        new = get(nova, path, nova.admin(), "2.57").json()[key]
+        assert not files_quotas & set(new) and "instances" in new, path
+    for path, key in ((f"/os-quota-sets/{project}", "quota_set"),
+                      ("/os-quota-class-sets/default", "quota_class_set")):
+        r = nova.client.put(f"{C}{path}", headers=h(nova.admin(), "2.57"),
+                            json={key: {"injected_files": 3}})
+        assert r.status_code == 400, path
+        r = nova.client.put(f"{C}{path}", headers=h(nova.admin(), "2.57"),
+                            json={key: {"key_pairs": 100}})
+        assert r.status_code == 200 and not files_quotas & set(r.json()[key]), r.text

@@ -163,7 +163,7 @@ SERVER_TAG_ADD = _nova({"type": "null"})
 
 def _server_create(*, description: bool = False, net_tag: bool = False,
                    bdm_tag: bool = False, networks_required: bool = False,
-                   tags: bool = False) -> Schema:
+                   tags: bool = False, personality: bool = True) -> Schema:
     bdm_v2 = dict(_BDM_V2, **({"tag": TAG} if bdm_tag else {}))
     if networks_required:  # 2.37: a list (uuids now checked) or "none"/"auto", required
         networks: dict[str, Any] = {
@@ -190,6 +190,8 @@ def _server_create(*, description: bool = False, net_tag: bool = False,
         props["description"] = DESCRIPTION
     if tags:  # 2.52: server tags at create
         props["tags"] = SERVER_TAGS
+    if not personality:  # 2.57: no more personality files
+        del props["personality"]
     required = ["name", "flavorRef"] + (["networks"] if networks_required else [])
     return _nova(_obj({"server": _obj(props, required), "os:scheduler_hints": _HINTS,
                        "OS-SCH-HNT:scheduler_hints": _HINTS}, ["server"]))
@@ -206,6 +208,8 @@ SERVER_CREATE = Versioned(VERSIONS, {
                            networks_required=True),
     "2.52": _server_create(description=True, net_tag=True, bdm_tag=True,
                            networks_required=True, tags=True),
+    "2.57": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True, personality=False),
 })
 
 
@@ -251,7 +255,8 @@ SERVER_LIST_QUERY = _nova(_obj({
 
 
 # ----------------------------------------------------------- server actions
-def _rebuild(description: bool, key_name: bool = False) -> dict[str, Any]:
+def _rebuild(description: bool, key_name: bool = False, user_data: bool = False
+             ) -> dict[str, Any]:
     props: dict[str, Any] = {
         "name": NAME, "imageRef": UUID, "adminPass": ADMIN_PASSWORD, "metadata": METADATA,
         "preserve_ephemeral": BOOLEAN, "OS-DCF:diskConfig": DISK_CONFIG,
@@ -261,19 +266,23 @@ def _rebuild(description: bool, key_name: bool = False) -> dict[str, Any]:
         props["description"] = DESCRIPTION
     if key_name:  # 2.54: a new key pair (null: none)
         props["key_name"] = {"anyOf": [NAME, {"type": "null"}]}
+    if user_data:  # 2.57: new user data (null: none), and no more personality files
+        props["user_data"] = {"type": ["string", "null"], "maxLength": 65535}
+        del props["personality"]
     return _obj(props, ["imageRef"])
 
 
 _ANY: dict[str, Any] = {}
 
 
-def _server_action(description: bool, rebuild_key: bool = False) -> Schema:
+def _server_action(description: bool, rebuild_key: bool = False,
+                   rebuild_user_data: bool = False) -> Schema:
     """One schema for the action route: each action's argument as Nova checks it. An
     unknown action, or more than one, is the dispatcher's to refuse, in Nova's words."""
     return _nova({"type": "object", "properties": {
         "reboot": _obj({"type": {"type": "string", "enum": [
             "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"]),
-        "rebuild": _rebuild(description, rebuild_key),
+        "rebuild": _rebuild(description, rebuild_key, rebuild_user_data),
         "resize": _obj({"flavorRef": FLAVOR_REF, "OS-DCF:diskConfig": DISK_CONFIG},
                        ["flavorRef"]),
         "confirmResize": _ANY, "revertResize": _ANY,
@@ -290,7 +299,9 @@ def _server_action(description: bool, rebuild_key: bool = False) -> Schema:
 
 SERVER_ACTION = Versioned(VERSIONS, {"2.1": _server_action(False),
                                      "2.19": _server_action(True),
-                                     "2.54": _server_action(True, rebuild_key=True)})
+                                     "2.54": _server_action(True, rebuild_key=True),
+                                     "2.57": _server_action(True, rebuild_key=True,
+                                                            rebuild_user_data=True)})
 
 # ----------------------------------------------------------------- metadata
 METADATA_SET = _nova(_wrap("metadata", METADATA))
@@ -372,6 +383,9 @@ _QUOTAS = ["instances", "cores", "ram", "metadata_items", "key_pairs", "server_g
            "server_group_members", "injected_files", "injected_file_content_bytes",
            "injected_file_path_bytes"]
 _NETWORK_QUOTAS = ["floating_ips", "fixed_ips", "security_groups", "security_group_rules"]
+#: the personality quotas, gone from quota sets and classes at 2.57
+FILE_QUOTAS = ["injected_files", "injected_file_content_bytes", "injected_file_path_bytes"]
+_NO_FILES = [k for k in _QUOTAS if k not in FILE_QUOTAS]
 
 
 def _quota_update(keys: list[str]) -> Schema:
@@ -381,7 +395,8 @@ def _quota_update(keys: list[str]) -> Schema:
 
 
 QUOTA_UPDATE = Versioned(VERSIONS, {"2.1": _quota_update(_QUOTAS + _NETWORK_QUOTAS),
-                                    "2.36": _quota_update(_QUOTAS)})
+                                    "2.36": _quota_update(_QUOTAS),
+                                    "2.57": _quota_update(_NO_FILES)})
 
 
 def _quota_class_update(keys: list[str]) -> Schema:
@@ -391,7 +406,8 @@ def _quota_class_update(keys: list[str]) -> Schema:
 #: A quota class keeps the network quotas until 2.50 (quota sets drop them at 2.36).
 QUOTA_CLASS_UPDATE = Versioned(VERSIONS, {
     "2.1": _quota_class_update(_QUOTAS + _NETWORK_QUOTAS),
-    "2.50": _quota_class_update(_QUOTAS)})
+    "2.50": _quota_class_update(_QUOTAS),
+    "2.57": _quota_class_update(_NO_FILES)})
 
 
 def _group_create(policies: list[str]) -> Schema:
@@ -997,8 +1013,8 @@ def reboot(arg: Any) -> bool:
 
 def rebuild(arg: Any) -> dict[str, Any]:
     """What a rebuild asks for: `image_ref` and, when given, the new `name`, `metadata`,
-    access addresses (`access_ip_v4`/`_v6`), `auto_disk_config`, `personality` and
-    (2.54, None to remove it) `key_name`."""
+    access addresses (`access_ip_v4`/`_v6`), `auto_disk_config`, `personality`,
+    (2.54, None to remove it) `key_name` and (2.57, None to remove it) `user_data`."""
     r = arg if isinstance(arg, dict) else {}
     image = r.get("imageRef")
     if not isinstance(image, str) or not image:
@@ -1015,6 +1031,8 @@ def rebuild(arg: Any) -> dict[str, Any]:
                            "personality": personality.parse(r.get("personality"))}
     if "key_name" in r:  # (the schema takes it from 2.54)
         out["key_name"] = r["key_name"]
+    if "user_data" in r:  # (the schema takes it from 2.57)
+        out["user_data"] = _user_data(r)
     ips = _access_ips(r)
     for key, col in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
         if key in ips:

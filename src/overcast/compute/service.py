@@ -504,6 +504,8 @@ class ComputeService:
                     setattr(inst, key, req[key])
             if req.get("auto_disk_config") is not None:
                 inst.auto_disk_config = req["auto_disk_config"]
+            if "user_data" in req:  # 2.57
+                inst.user_data = req["user_data"]
             if req.get("personality") is not None:  # injected again, as Nova does
                 personality.check_quota(req["personality"],
                                         self.quotas.limits(s, inst.project_id))

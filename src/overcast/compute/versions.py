@@ -20,11 +20,14 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.55: flavor `description` (in lists too), at create and by `PUT /flavors/{id}`.
 - 2.56: `migrate` takes a target `host` (400 for the server's own host or a host
   with no compute service; the host must still pass the scheduler's checks).
+- 2.57: rebuild takes `user_data` (null removes it; the reply shows it);
+  `personality` is refused at create and rebuild, and the personality quotas leave
+  `/limits`, quota sets and quota classes.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 56),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 57),
                         legacy_header="X-OpenStack-Nova-API-Version")

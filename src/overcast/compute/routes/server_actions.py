@@ -51,6 +51,8 @@ def _rebuild(c: Call) -> Response:
     body = views.server_action_reply(server_views.render(c.request, c.ctx, [inst])[0],
                                      key_name=version(c.request).at_least("2.54"))
     body["adminPass"] = c.arg.get("adminPass") or uuidlib.uuid4().hex[:12]
+    if version(c.request).at_least("2.57"):
+        body["user_data"] = inst.user_data
     return reply(c.request, {"server": body}, 202)
 
 
