@@ -123,3 +123,42 @@ def test_2_57_user_data_on_rebuild_and_no_personality(nova: Cloud) -> None:
         r = nova.client.put(f"{C}{path}", headers=h(nova.admin(), "2.57"),
                             json={key: {"key_pairs": 100}})
         assert r.status_code == 200 and not files_quotas & set(r.json()[key]), r.text
+
+
+# ------------------------------------------------------------------ 2.58
+def test_2_58_instance_actions_paged_and_filtered(nova: Cloud) -> None:
+    """2.58: a server's actions show `updated_at`, page by `limit` and `marker` (a
+    request id; an unknown one is 400) with a `next` link on a full page, and filter
+    by `changes-since`; below 2.58 the list is whole and the parameters ignored."""
+    hd = nova.make_project_user()["headers"]
+    sid = active_server(nova, hd)
+    for body in ({"os-stop": None}, {"os-start": None}):
+        assert act(nova, hd, sid, body, "2.58").status_code == 202
+        wait_status(nova, hd, sid, "SHUTOFF" if "os-stop" in body else "ACTIVE")
+    path = f"/servers/{sid}/os-instance-actions"
+    old = get(nova, f"{path}?limit=1", hd, "2.57").json()
+    assert [a["action"] for a in old["instanceActions"]] == ["start", "stop", "create"]
+    assert "updated_at" not in old["instanceActions"][0] and "links" not in old
+    whole = get(nova, path, hd, "2.58").json()
+    assert [a["action"] for a in whole["instanceActions"]] == ["start", "stop", "create"]
+    assert all(a["updated_at"] for a in whole["instanceActions"]) and "links" not in whole
+    first = get(nova, f"{path}?limit=2", hd, "2.58").json()
+    assert [a["action"] for a in first["instanceActions"]] == ["start", "stop"]
+    marker = first["instanceActions"][-1]["request_id"]
+    assert first["links"][0]["rel"] == "next" and f"marker={marker}" in \
+        first["links"][0]["href"]
+    rest = get(nova, f"{path}?limit=2&marker={marker}", hd, "2.58").json()
+    assert [a["action"] for a in rest["instanceActions"]] == ["create"]
+    assert "links" not in rest
+    assert get(nova, f"{path}?marker=req-nope", hd, "2.58").status_code == 400
+    assert get(nova, f"{path}?limit=-1", hd, "2.58").status_code == 400
+    assert get(nova, f"{path}?foo=bar", hd, "2.58").status_code == 400
+    assert get(nova, f"{path}?foo=bar", hd, "2.57").status_code == 200
+    stop = whole["instanceActions"][1]["updated_at"]
+    since = get(nova, f"{path}?changes-since={stop}", hd, "2.58").json()
+    assert [a["action"] for a in since["instanceActions"]] == ["start", "stop"]
+    assert get(nova, f"{path}?changes-since=yesterday", hd, "2.58").status_code == 400
+    shown = get(nova, f"{path}/{marker}", hd, "2.58").json()["instanceAction"]
+    assert shown["updated_at"] == whole["instanceActions"][1]["updated_at"]
+    other = nova.make_project_user()["headers"]
+    assert get(nova, path, other, "2.58").status_code == 404

@@ -23,11 +23,13 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.57: rebuild takes `user_data` (null removes it; the reply shows it);
   `personality` is refused at create and rebuild, and the personality quotas leave
   `/limits`, quota sets and quota classes.
+- 2.58: a server's actions show `updated_at`, page by `limit`/`marker` (a request
+  id) with a `next` link, filter by `changes-since` (`compute.action_log`).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 57),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 58),
                         legacy_header="X-OpenStack-Nova-API-Version")

@@ -224,6 +224,8 @@ def action(a: m.InstanceAction, v: APIVersion) -> dict[str, Any]:
     body = {"action": a.action, "instance_uuid": a.instance_uuid, "request_id": a.request_id,
             "user_id": a.user_id, "project_id": a.project_id,
             "start_time": usage_time(a.start_time), "message": a.message}
+    if v.at_least("2.58"):
+        body["updated_at"] = usage_time(a.updated_at)
     return body
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import diagnostics, policy, schemas, views
+from overcast.compute import action_log, diagnostics, policy, schemas, views
 from overcast.compute.policy import ADMIN
 from overcast.compute.routes import server_views
 from overcast.compute.routes.base import JSON_BODY, Ctx, base_url, reply, router, service, version
@@ -158,8 +158,18 @@ def delete_meta_item(uuid: str, key: str, request: Request,
 @routes.get("/v2.1/servers/{uuid}/os-instance-actions")
 def list_actions(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     v = version(request)
-    return reply(request, {"instanceActions": [views.action(a, v) for a in
-                                               service(request).actions(ctx, uuid)]})
+    if not v.at_least("2.58"):
+        return reply(request, {"instanceActions": [views.action(a, v) for a in
+                                                   service(request).actions(ctx, uuid)]})
+    q = request.query_params
+    page = action_log.page_query(q)
+    rows = action_log.list_page(service(request).db, ctx, uuid, **page)
+    body: dict[str, Any] = {"instanceActions": [views.action(a, v) for a in rows]}
+    if rows and len(rows) == page["limit"]:  # Nova links a full page to the next
+        body["links"] = [{"rel": "next", "href": next_href(
+            base_url(request), f"/v2.1/servers/{uuid}/os-instance-actions",
+            dict(q.multi_items()), rows[-1].request_id)}]
+    return reply(request, body)
 
 
 @routes.get("/v2.1/servers/{uuid}/os-instance-actions/{request_id}")
