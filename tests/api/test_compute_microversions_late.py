@@ -162,3 +162,43 @@ def test_2_58_instance_actions_paged_and_filtered(nova: Cloud) -> None:
     assert shown["updated_at"] == whole["instanceActions"][1]["updated_at"]
     other = nova.make_project_user()["headers"]
     assert get(nova, path, other, "2.58").status_code == 404
+
+
+# ------------------------------------------------------------------ 2.59
+def test_2_59_migrations_paged_with_uuids(nova: Cloud) -> None:
+    """2.59: os-migrations shows each move's `uuid`, pages by `limit`/`marker` (a
+    migration uuid; an unknown one is 400) newest first with `migrations_links`, and
+    filters by `changes-since`; below 2.59 none of it (and any query is taken)."""
+    adm = nova.admin()
+    hd = nova.make_project_user()["headers"]
+    sid = active_server(nova, hd)
+    assert act(nova, adm, sid, {"migrate": None}, "2.59").status_code == 202
+    wait_status(nova, adm, sid, "VERIFY_RESIZE")
+    assert act(nova, adm, sid, {"confirmResize": None}, "2.59").status_code == 204
+    wait_status(nova, adm, sid, "ACTIVE")
+    assert act(nova, adm, sid, {"migrate": None}, "2.59").status_code == 202
+    wait_status(nova, adm, sid, "VERIFY_RESIZE")
+    path = f"/os-migrations?instance_uuid={sid}"
+    old = get(nova, f"{path}&limit=1&foo=1", adm, "2.58").json()
+    assert [x["status"] for x in old["migrations"]] == ["finished", "confirmed"]
+    assert "uuid" not in old["migrations"][0] and "migrations_links" not in old
+    whole = get(nova, path, adm, "2.59").json()["migrations"]
+    assert [x["status"] for x in whole] == ["finished", "confirmed"]
+    assert all(x["uuid"] for x in whole)
+    first = get(nova, f"{path}&limit=1", adm, "2.59").json()
+    assert [x["uuid"] for x in first["migrations"]] == [whole[0]["uuid"]]
+    assert f"marker={whole[0]['uuid']}" in first["migrations_links"][0]["href"]
+    rest = get(nova, f"{path}&limit=1&marker={whole[0]['uuid']}", adm, "2.59").json()
+    assert [x["uuid"] for x in rest["migrations"]] == [whole[1]["uuid"]]
+    finished = get(nova, f"{path}&status=finished&limit=1", adm, "2.59").json()
+    assert [x["uuid"] for x in finished["migrations"]] == [whole[0]["uuid"]]
+    assert get(nova, f"{path}&marker=nope", adm, "2.59").status_code == 400
+    assert get(nova, f"{path}&foo=1", adm, "2.59").status_code == 400
+    assert get(nova, f"{path}&limit=x", adm, "2.59").status_code == 400
+    since = whole[1]["updated_at"]
+    r = get(nova, f"{path}&changes-since={since}", adm, "2.59").json()["migrations"]
+    assert whole[1]["uuid"] in [x["uuid"] for x in r]
+    assert get(nova, f"{path}&changes-since=2999-01-01T00:00:00", adm, "2.59"
+               ).json()["migrations"] == []
+    assert act(nova, adm, sid, {"revertResize": None}, "2.59").status_code == 202
+    wait_status(nova, adm, sid, "ACTIVE")

@@ -25,11 +25,13 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   `/limits`, quota sets and quota classes.
 - 2.58: a server's actions show `updated_at`, page by `limit`/`marker` (a request
   id) with a `next` link, filter by `changes-since` (`compute.action_log`).
+- 2.59: `os-migrations` shows each move's `uuid`, pages by `limit`/`marker` (a
+  migration uuid) with `migrations_links`, filters by `changes-since`.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 58),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 59),
                         legacy_header="X-OpenStack-Nova-API-Version")
