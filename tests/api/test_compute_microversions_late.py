@@ -11,8 +11,8 @@ import pytest
 
 from overcast.compute.metadata import user_data_bytes
 from overcast.compute.models import Instance
-from tests.api.test_compute import C, add_agents, boot, h, server, wait_status
-from tests.api.test_compute_microversions import active_server, get
+from tests.api.test_compute import C, add_agents, boot, h, server, wait, wait_status
+from tests.api.test_compute_microversions import active_server, get, volume
 from tests.conftest import Cloud, build_cloud
 from tests.images import IMAGE, add_image
 
@@ -202,3 +202,47 @@ def test_2_59_migrations_paged_with_uuids(nova: Cloud) -> None:
                ).json()["migrations"] == []
     assert act(nova, adm, sid, {"revertResize": None}, "2.59").status_code == 202
     wait_status(nova, adm, sid, "ACTIVE")
+
+
+# ------------------------------------------------------------------ 2.60
+def test_2_60_multiattach_volume_on_two_servers(nova: Cloud) -> None:
+    """2.60: a multiattach volume attaches to two servers at once; below 2.60 it is
+    refused at attach and at boot (400), while a plain volume still attaches."""
+    adm = nova.admin()
+    hd = nova.make_project_user()["headers"]
+    project = nova.project_of(hd)
+    vt = nova.client.post(f"/volume/v3/{nova.project_of(adm)}/types", headers=adm, json={
+        "volume_type": {"name": "shared-cmv", "extra_specs": {
+            "multiattach": "<is> True"}}}).json()["volume_type"]
+    vpath = f"/volume/v3/{project}/volumes"
+    r = nova.client.post(vpath, headers=hd, json={"volume": {"size": 1,
+                                                            "volume_type": vt["id"]}})
+    assert r.status_code == 202, r.text
+    vid = r.json()["volume"]["id"]
+    assert r.json()["volume"]["multiattach"] is True
+    wait(lambda: nova.client.get(f"{vpath}/{vid}", headers=hd
+                                 ).json()["volume"]["status"] == "available", 60)
+    a, b = active_server(nova, hd), active_server(nova, hd)
+    body = {"volumeAttachment": {"volumeId": vid}}
+    r = nova.client.post(f"{C}/servers/{a}/os-volume_attachments", headers=h(hd, "2.59"),
+                         json=body)
+    assert r.status_code == 400 and "2.60" in r.text
+    r = boot(nova, hd, version="2.59", block_device_mapping_v2=[{
+        "uuid": vid, "source_type": "volume", "destination_type": "volume",
+        "boot_index": 1}])
+    assert r.status_code == 400 and "2.60" in r.text
+    plain = volume(nova, hd)
+    r = nova.client.post(f"{C}/servers/{a}/os-volume_attachments", headers=h(hd, "2.59"),
+                         json={"volumeAttachment": {"volumeId": plain}})
+    assert r.status_code == 200, r.text
+    for sid in (a, b):
+        r = nova.client.post(f"{C}/servers/{sid}/os-volume_attachments",
+                             headers=h(hd, "2.60"), json=body)
+        assert r.status_code == 200, r.text
+    shown = nova.client.get(f"{vpath}/{vid}", headers=hd).json()["volume"]
+    assert shown["status"] == "in-use"
+    assert sorted(x["server_id"] for x in shown["attachments"]) == sorted([a, b])
+    for sid in (a, b):
+        assert vid in [x["volumeId"] for x in get(
+            nova, f"/servers/{sid}/os-volume_attachments", hd, "2.60"
+        ).json()["volumeAttachments"]]

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import action_log, diagnostics, policy, schemas, views
+from overcast.compute import action_log, diagnostics, multiattach, policy, schemas, views
 from overcast.compute.policy import ADMIN
 from overcast.compute.routes import server_views
 from overcast.compute.routes.base import JSON_BODY, Ctx, base_url, reply, router, service, version
@@ -25,6 +25,8 @@ routes = router()
 def create_server(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
     req = schemas.server_create(body, version(request))
     svc = service(request)
+    multiattach.check(svc.volume, ctx, [d["uuid"] for d in req["block_devices"]
+                                        if d["source_type"] == "volume"], version(request))
     uuids = svc.create_servers(ctx, req)
     if req["return_reservation_id"]:
         return reply(request, {"reservation_id": svc.reservation_id(uuids[0])}, 202)

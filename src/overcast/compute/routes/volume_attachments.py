@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import schemas
-from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service
+from overcast.compute import multiattach, schemas
+from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
 from overcast.compute.volumes import attachment_view
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import Conflict, NotFound
@@ -47,6 +47,8 @@ def attach(uuid: str, request: Request, body: Any = JSON_BODY,
            ctx: RequestContext = Ctx) -> Response:
     att = body["volumeAttachment"]
     svc = service(request)
+    svc.instance(ctx, uuid)  # 404 first
+    multiattach.check(svc.volume, ctx, [att["volumeId"]], version(request))
     bdm = svc.attach_volume(ctx, uuid, att["volumeId"], att.get("device"), att.get("tag"))
     return reply(request, {"volumeAttachment": attachment_view(uuid, bdm)})
 
