@@ -246,3 +246,32 @@ def test_2_60_multiattach_volume_on_two_servers(nova: Cloud) -> None:
         assert vid in [x["volumeId"] for x in get(
             nova, f"/servers/{sid}/os-volume_attachments", hd, "2.60"
         ).json()["volumeAttachments"]]
+
+
+# ------------------------------------------------------------------ 2.61
+def test_2_61_flavor_extra_specs_in_flavor_views(nova: Cloud) -> None:
+    """2.61: a flavor's extra_specs are in its views (show, detail list, create and
+    update replies), for any project reader; never in the brief list."""
+    adm = nova.admin()
+    hd = nova.make_project_user()["headers"]
+    body = {"flavor": {"name": "specced", "ram": 64, "vcpus": 1, "disk": 0}}
+    r = nova.client.post(f"{C}/flavors", headers=h(adm, "2.61"), json=body)
+    assert r.status_code == 200 and r.json()["flavor"]["extra_specs"] == {}, r.text
+    fid = r.json()["flavor"]["id"]
+    r = nova.client.post(f"{C}/flavors/{fid}/os-extra_specs", headers=adm,
+                         json={"extra_specs": {"hw:cpu_policy": "shared"}})
+    assert r.status_code == 200, r.text
+    assert "extra_specs" not in get(nova, f"/flavors/{fid}", hd, "2.60").json()["flavor"]
+    shown = get(nova, f"/flavors/{fid}", hd, "2.61").json()["flavor"]
+    assert shown["extra_specs"] == {"hw:cpu_policy": "shared"}
+    listed = get(nova, "/flavors/detail", hd, "2.61").json()["flavors"]
+    assert next(f for f in listed if f["id"] == fid)["extra_specs"] == \
+        {"hw:cpu_policy": "shared"}
+    assert all("extra_specs" not in f for f in get(nova, "/flavors", hd, "2.61"
+                                                   ).json()["flavors"])
+    assert all("extra_specs" not in f for f in get(nova, "/flavors/detail", hd, "2.60"
+                                                   ).json()["flavors"])
+    r = nova.client.put(f"{C}/flavors/{fid}", headers=h(adm, "2.61"),
+                        json={"flavor": {"description": "d"}})
+    assert r.status_code == 200 and r.json()["flavor"]["extra_specs"] == \
+        {"hw:cpu_policy": "shared"}

@@ -28,11 +28,12 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.59: `os-migrations` shows each move's `uuid`, pages by `limit`/`marker` (a
   migration uuid) with `migrations_links`, filters by `changes-since`.
 - 2.60: multiattach volumes (attach and boot); refused below it (`compute.multiattach`).
+- 2.61: a flavor's `extra_specs` in its views (show, detail, create, update).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 60),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 61),
                         legacy_header="X-OpenStack-Nova-API-Version")

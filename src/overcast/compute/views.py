@@ -44,6 +44,8 @@ def flavor(base: str, f: m.Flavor, v: APIVersion, extra_specs: dict[str, str],
                  "OS-FLV-EXT-DATA:ephemeral": f.ephemeral,
                  "OS-FLV-DISABLED:disabled": f.disabled,
                  "os-flavor-access:is_public": f.is_public, "rxtx_factor": f.rxtx_factor})
+    if v.at_least("2.61"):  # Nova's extra-specs index policy: any project reader
+        body["extra_specs"] = dict(extra_specs)
     return body
 
 
