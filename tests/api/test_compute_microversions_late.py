@@ -275,3 +275,25 @@ def test_2_61_flavor_extra_specs_in_flavor_views(nova: Cloud) -> None:
                         json={"flavor": {"description": "d"}})
     assert r.status_code == 200 and r.json()["flavor"]["extra_specs"] == \
         {"hw:cpu_policy": "shared"}
+
+
+# ------------------------------------------------------------------ 2.62
+def test_2_62_action_events_name_their_host(nova: Cloud) -> None:
+    """2.62: each action event shows the hashed `hostId` of the host it ran on (as
+    the server's project sees it) to everyone, and the `host` itself to admins."""
+    adm = nova.admin()
+    hd = nova.make_project_user()["headers"]
+    sid = active_server(nova, hd)
+    assert act(nova, hd, sid, {"os-stop": None}, "2.62").status_code == 202
+    wait_status(nova, hd, sid, "SHUTOFF")
+    host = server(nova, adm, sid, "2.62")["OS-EXT-SRV-ATTR:host"]
+    host_id = server(nova, hd, sid, "2.62")["hostId"]
+    actions = get(nova, f"/servers/{sid}/os-instance-actions", hd, "2.62").json()
+    for a in actions["instanceActions"]:
+        path = f"/servers/{sid}/os-instance-actions/{a['request_id']}"
+        old = get(nova, path, hd, "2.61").json()["instanceAction"]["events"]
+        assert old and all("hostId" not in e and "host" not in e for e in old)
+        mine = get(nova, path, hd, "2.62").json()["instanceAction"]["events"]
+        assert mine and all(e["hostId"] == host_id and "host" not in e for e in mine)
+        theirs = get(nova, path, adm, "2.62").json()["instanceAction"]["events"]
+        assert all(e["host"] == host and e["hostId"] == host_id for e in theirs)

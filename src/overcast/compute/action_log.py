@@ -56,3 +56,10 @@ def list_page(db: Database, ctx: RequestContext, uuid: str, *, limit: int,
         if since is not None:
             q = q.where(A.updated_at >= since)
         return list(s.scalars(q.order_by(A.start_time.desc(), A.id.desc()).limit(limit)))
+
+
+def server_project(db: Database, uuid: str) -> str:
+    """The project of a server, deleted or not (an event's `hostId` is its host as
+    that project sees it, 2.62)."""
+    with db.session() as s:
+        return s.scalar(select(m.Instance.project_id).where(m.Instance.uuid == uuid)) or ""

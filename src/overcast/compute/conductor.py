@@ -385,10 +385,12 @@ class Conductor:
         act = s.scalar(q.order_by(m.InstanceAction.id.desc()).limit(1))
         if act is None:
             return
+        inst = s.get(m.Instance, uuid)
         for ev in s.scalars(select(m.InstanceActionEvent).where(
                 m.InstanceActionEvent.action_id == act.id,
                 m.InstanceActionEvent.finish_time.is_(None))):
             ev.finish_time, ev.result, ev.traceback = utcnow(), result, tb
+            ev.host = ev.host or (inst.host if inst is not None else None)
         if result == "Error":
             act.message = "Error"
         act.updated_at = utcnow()

@@ -150,7 +150,11 @@ class ComputeService:
                                user_id=ctx.user_id or "", project_id=ctx.project_id or "")
         s.add(act)
         s.flush()
-        s.add(m.InstanceActionEvent(action_id=act.id, event=event))
+        # the event runs on the server's host (when it has one yet; else the host
+        # that finishes it is written then: `conductor._finish_event`)
+        inst = s.get(m.Instance, uuid)
+        s.add(m.InstanceActionEvent(action_id=act.id, event=event,
+                                    host=inst.host if inst is not None else None))
 
     def instance(self, ctx: RequestContext, uuid: str) -> m.Instance:
         """A server the caller may see (404 otherwise)."""

@@ -29,11 +29,13 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   migration uuid) with `migrations_links`, filters by `changes-since`.
 - 2.60: multiattach volumes (attach and boot); refused below it (`compute.multiattach`).
 - 2.61: a flavor's `extra_specs` in its views (show, detail, create, update).
+- 2.62: action events show the `hostId` of the host they ran on, and admins the
+  `host`.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 61),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 62),
                         legacy_header="X-OpenStack-Nova-API-Version")

@@ -231,11 +231,18 @@ def action(a: m.InstanceAction, v: APIVersion) -> dict[str, Any]:
     return body
 
 
-def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool) -> dict[str, Any]:
+def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool,
+          project_id: str = "") -> dict[str, Any]:
+    """An action's event; from 2.62 with the host it ran on (admins) and that host's
+    id as the server's project sees it (`hostId`, everyone)."""
     body: dict[str, Any] = {"event": e.event, "start_time": usage_time(e.start_time),
                             "finish_time": usage_time(e.finish_time), "result": e.result}
     if admin:
         body["traceback"] = e.traceback
+    if v.at_least("2.62"):
+        if admin:
+            body["host"] = e.host or ""
+        body["hostId"] = host_id(project_id, e.host)
     return body
 
 

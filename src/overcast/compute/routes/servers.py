@@ -181,5 +181,6 @@ def get_action(uuid: str, request_id: str, request: Request,
     act, events = service(request).action(ctx, uuid, request_id)
     body = views.action(act, v)
     if ctx.is_admin or v.at_least("2.51"):  # 2.51: everyone sees the events
-        body["events"] = [views.event(e, v, ctx.is_admin) for e in events]
+        project = action_log.server_project(service(request).db, uuid)
+        body["events"] = [views.event(e, v, ctx.is_admin, project) for e in events]
     return reply(request, {"instanceAction": body})
