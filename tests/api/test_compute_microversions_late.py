@@ -297,3 +297,48 @@ def test_2_62_action_events_name_their_host(nova: Cloud) -> None:
         assert mine and all(e["hostId"] == host_id and "host" not in e for e in mine)
         theirs = get(nova, path, adm, "2.62").json()["instanceAction"]["events"]
         assert all(e["host"] == host and e["hostId"] == host_id for e in theirs)
+
+
+# ------------------------------------------------------------------ 2.63
+def test_2_63_trusted_image_certificates(nova: Cloud) -> None:
+    """2.63: trusted_image_certificates at create and rebuild (null clears them),
+    shown in the server's views and the rebuild reply; refused for a boot from
+    volume; unknown below 2.63."""
+    hd = nova.make_project_user()["headers"]
+    certs = ["cert-a", "cert-b"]
+    assert boot(nova, hd, version="2.62", trusted_image_certificates=certs
+                ).status_code == 400
+    for bad in ([], ["x"] * 2, [""], "cert", ["c"] * 51):
+        assert boot(nova, hd, version="2.63", trusted_image_certificates=bad
+                    ).status_code == 400, bad
+    r = boot(nova, hd, version="2.63", imageRef="", trusted_image_certificates=certs,
+             block_device_mapping_v2=[{"uuid": volume(nova, hd), "source_type": "volume",
+                                       "destination_type": "volume", "boot_index": 0}])
+    assert r.status_code == 400 and "booting from volume" in r.text
+    r = boot(nova, hd, version="2.63", trusted_image_certificates=certs)
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    wait_status(nova, hd, sid, "ACTIVE")
+    assert "trusted_image_certificates" not in server(nova, hd, sid, "2.62")
+    assert server(nova, hd, sid, "2.63")["trusted_image_certificates"] == certs
+    listed = get(nova, "/servers/detail", hd, "2.63").json()["servers"]
+    assert next(s for s in listed if s["id"] == sid)["trusted_image_certificates"] == certs
+    plain = active_server(nova, hd)
+    assert server(nova, hd, plain, "2.63")["trusted_image_certificates"] is None
+
+    def rebuild(version: str, **extra: Any) -> Any:
+        return act(nova, hd, sid, {"rebuild": {"imageRef": IMAGE, **extra}}, version)
+
+    assert rebuild("2.62", trusted_image_certificates=["c"]).status_code == 400
+    r = rebuild("2.63")  # not given: kept
+    assert r.status_code == 202 and r.json()["server"]["trusted_image_certificates"] == \
+        certs
+    wait_status(nova, hd, sid, "ACTIVE")
+    r = rebuild("2.63", trusted_image_certificates=["cert-c"])
+    assert r.status_code == 202 and r.json()["server"]["trusted_image_certificates"] == \
+        ["cert-c"]
+    wait_status(nova, hd, sid, "ACTIVE")
+    r = rebuild("2.63", trusted_image_certificates=None)
+    assert r.status_code == 202 and r.json()["server"]["trusted_image_certificates"] is None
+    wait_status(nova, hd, sid, "ACTIVE")
+    assert server(nova, hd, sid, "2.63")["trusted_image_certificates"] is None

@@ -21,7 +21,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from overcast.compute import personality
+from overcast.compute import personality, trusted_certs
 from overcast.compute.versions import VERSIONS
 from overcast.kit import validate as val
 from overcast.kit.errors import BadRequest, NotFound
@@ -163,7 +163,8 @@ SERVER_TAG_ADD = _nova({"type": "null"})
 
 def _server_create(*, description: bool = False, net_tag: bool = False,
                    bdm_tag: bool = False, networks_required: bool = False,
-                   tags: bool = False, personality: bool = True) -> Schema:
+                   tags: bool = False, personality: bool = True,
+                   trusted: bool = False) -> Schema:
     bdm_v2 = dict(_BDM_V2, **({"tag": TAG} if bdm_tag else {}))
     if networks_required:  # 2.37: a list (uuids now checked) or "none"/"auto", required
         networks: dict[str, Any] = {
@@ -192,6 +193,8 @@ def _server_create(*, description: bool = False, net_tag: bool = False,
         props["tags"] = SERVER_TAGS
     if not personality:  # 2.57: no more personality files
         del props["personality"]
+    if trusted:  # 2.63
+        props["trusted_image_certificates"] = trusted_certs.SCHEMA
     required = ["name", "flavorRef"] + (["networks"] if networks_required else [])
     return _nova(_obj({"server": _obj(props, required), "os:scheduler_hints": _HINTS,
                        "OS-SCH-HNT:scheduler_hints": _HINTS}, ["server"]))
@@ -210,6 +213,9 @@ SERVER_CREATE = Versioned(VERSIONS, {
                            networks_required=True, tags=True),
     "2.57": _server_create(description=True, net_tag=True, bdm_tag=True,
                            networks_required=True, tags=True, personality=False),
+    "2.63": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True, personality=False,
+                           trusted=True),
 })
 
 
@@ -255,8 +261,8 @@ SERVER_LIST_QUERY = _nova(_obj({
 
 
 # ----------------------------------------------------------- server actions
-def _rebuild(description: bool, key_name: bool = False, user_data: bool = False
-             ) -> dict[str, Any]:
+def _rebuild(description: bool, key_name: bool = False, user_data: bool = False,
+             trusted: bool = False) -> dict[str, Any]:
     props: dict[str, Any] = {
         "name": NAME, "imageRef": UUID, "adminPass": ADMIN_PASSWORD, "metadata": METADATA,
         "preserve_ephemeral": BOOLEAN, "OS-DCF:diskConfig": DISK_CONFIG,
@@ -269,6 +275,8 @@ def _rebuild(description: bool, key_name: bool = False, user_data: bool = False
     if user_data:  # 2.57: new user data (null: none), and no more personality files
         props["user_data"] = {"type": ["string", "null"], "maxLength": 65535}
         del props["personality"]
+    if trusted:  # 2.63 (null clears them)
+        props["trusted_image_certificates"] = trusted_certs.SCHEMA
     return _obj(props, ["imageRef"])
 
 
@@ -276,13 +284,13 @@ _ANY: dict[str, Any] = {}
 
 
 def _server_action(description: bool, rebuild_key: bool = False,
-                   rebuild_user_data: bool = False) -> Schema:
+                   rebuild_user_data: bool = False, rebuild_trusted: bool = False) -> Schema:
     """One schema for the action route: each action's argument as Nova checks it. An
     unknown action, or more than one, is the dispatcher's to refuse, in Nova's words."""
     return _nova({"type": "object", "properties": {
         "reboot": _obj({"type": {"type": "string", "enum": [
             "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"]),
-        "rebuild": _rebuild(description, rebuild_key, rebuild_user_data),
+        "rebuild": _rebuild(description, rebuild_key, rebuild_user_data, rebuild_trusted),
         "resize": _obj({"flavorRef": FLAVOR_REF, "OS-DCF:diskConfig": DISK_CONFIG},
                        ["flavorRef"]),
         "confirmResize": _ANY, "revertResize": _ANY,
@@ -301,7 +309,10 @@ SERVER_ACTION = Versioned(VERSIONS, {"2.1": _server_action(False),
                                      "2.19": _server_action(True),
                                      "2.54": _server_action(True, rebuild_key=True),
                                      "2.57": _server_action(True, rebuild_key=True,
-                                                            rebuild_user_data=True)})
+                                                            rebuild_user_data=True),
+                                     "2.63": _server_action(True, rebuild_key=True,
+                                                            rebuild_user_data=True,
+                                                            rebuild_trusted=True)})
 
 # ----------------------------------------------------------------- metadata
 METADATA_SET = _nova(_wrap("metadata", METADATA))
@@ -605,7 +616,8 @@ SERVER_KEYS = {"name", "imageRef", "flavorRef", "networks", "key_name", "metadat
                "user_data", "min_count", "max_count", "availability_zone", "accessIPv4",
                "accessIPv6", "OS-DCF:diskConfig", "config_drive", "adminPass",
                "security_groups", "block_device_mapping_v2", "block_device_mapping",
-               "description", "return_reservation_id", "personality", "tags", "hostname"}
+               "description", "return_reservation_id", "personality", "tags", "hostname",
+               "trusted_image_certificates"}
 
 
 def metadata(value: Any, where: str = "metadata") -> dict[str, str]:
@@ -898,7 +910,8 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
             "return_reservation_id": sv.get("return_reservation_id") in (True,
                                                                          *TRUE_STRINGS),
             "block_devices": block_devices, "tags": list(dict.fromkeys(sv.get("tags") or [])),
-            "personality": personality.parse(sv.get("personality"))}
+            "personality": personality.parse(sv.get("personality")),
+            "trusted_certs": sv.get("trusted_image_certificates")}
 
 
 def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
@@ -1033,6 +1046,8 @@ def rebuild(arg: Any) -> dict[str, Any]:
         out["key_name"] = r["key_name"]
     if "user_data" in r:  # (the schema takes it from 2.57)
         out["user_data"] = _user_data(r)
+    if "trusted_image_certificates" in r:  # (from 2.63)
+        out["trusted_certs"] = r["trusted_image_certificates"]
     ips = _access_ips(r)
     for key, col in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
         if key in ips:

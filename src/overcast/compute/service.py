@@ -38,7 +38,7 @@ from overcast.bus.messages import (
     ScheduleInstances,
     SnapshotInstance,
 )
-from overcast.compute import migrations, personality, states
+from overcast.compute import migrations, personality, states, trusted_certs
 from overcast.compute import models as m
 from overcast.compute.admin_password import AdminPasswords
 from overcast.compute.audit import migration_consumer
@@ -70,7 +70,7 @@ LIST_ATTRS = ("uuid", "name", "project_id", "user_id", "flavor_id", "flavor", "i
               "host", "availability_zone", "access_ip_v4", "access_ip_v6", "config_drive",
               "auto_disk_config", "locked", "description", "hostname", "reservation_id",
               "launch_index", "fault", "tags", "launched_at", "terminated_at", "created_at",
-              "updated_at")
+              "updated_at", "system_metadata")
 
 #: What a listing selects first: enough to filter, page and tell whether a cached
 #: rendering of the server is still current (see `server_rows`).
@@ -271,7 +271,8 @@ class ComputeService:
                     or "server", reservation_id=reservation, launch_index=i,
                     scheduler_hints=hints, server_group=group.uuid if group else None,
                     tags=list(req.get("tags") or []), requested_networks=requested,
-                    system_metadata={personality.KEY: files} if files else None))
+                    system_metadata={**({personality.KEY: files} if files else {}),
+                                     **trusted_certs.for_create(req)} or None))
                 if group is not None:
                     s.add(m.ServerGroupMember(group_uuid=group.uuid, instance_uuid=uuid))
                 ServerVolumes.add_requested(s, uuid, devices)
@@ -510,6 +511,8 @@ class ComputeService:
                 inst.auto_disk_config = req["auto_disk_config"]
             if "user_data" in req:  # 2.57
                 inst.user_data = req["user_data"]
+            if "trusted_certs" in req:  # 2.63
+                trusted_certs.store(inst, req["trusted_certs"])
             if req.get("personality") is not None:  # injected again, as Nova does
                 personality.check_quota(req["personality"],
                                         self.quotas.limits(s, inst.project_id))

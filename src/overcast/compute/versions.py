@@ -31,11 +31,14 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.61: a flavor's `extra_specs` in its views (show, detail, create, update).
 - 2.62: action events show the `hostId` of the host they ran on, and admins the
   `host`.
+- 2.63: `trusted_image_certificates` at create and rebuild, in the server's views;
+  kept, never verified, as Nova with its default `verify_glance_signatures = False`
+  (`compute.trusted_certs`).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 62),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 63),
                         legacy_header="X-OpenStack-Nova-API-Version")

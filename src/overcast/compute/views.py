@@ -13,7 +13,7 @@ import hashlib
 from typing import Any
 
 from overcast.compute import models as m
-from overcast.compute import states
+from overcast.compute import states, trusted_certs
 from overcast.compute.diagnostics import Diagnostics
 from overcast.kit.microversion import APIVersion
 
@@ -120,6 +120,8 @@ def server(base: str, inst: m.Instance, v: APIVersion, *, admin: bool,
         body["description"] = inst.description
     if v.at_least("2.26"):
         body["tags"] = list(inst.tags or [])
+    if v.at_least("2.63"):
+        body["trusted_image_certificates"] = trusted_certs.of(inst)
     return body
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import policy, schemas, views
+from overcast.compute import policy, schemas, trusted_certs, views
 from overcast.compute.routes import (
     admin_password,
     create_backup,
@@ -47,6 +47,9 @@ def _reboot(c: Call) -> Response:
 
 def _rebuild(c: Call) -> Response:
     req = schemas.rebuild(c.arg)
+    if req.get("trusted_certs") and \
+            service(c.request).server_volumes.root_volume(c.uuid) is not None:
+        raise BadRequest(trusted_certs.VOLUME_BACKED)
     inst = service(c.request).rebuild(c.ctx, c.uuid, req)
     body = views.server_action_reply(server_views.render(c.request, c.ctx, [inst])[0],
                                      key_name=version(c.request).at_least("2.54"))

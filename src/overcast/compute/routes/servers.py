@@ -8,7 +8,15 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import action_log, diagnostics, multiattach, policy, schemas, views
+from overcast.compute import (
+    action_log,
+    diagnostics,
+    multiattach,
+    policy,
+    schemas,
+    trusted_certs,
+    views,
+)
 from overcast.compute.policy import ADMIN
 from overcast.compute.routes import server_views
 from overcast.compute.routes.base import JSON_BODY, Ctx, base_url, reply, router, service, version
@@ -25,6 +33,7 @@ routes = router()
 def create_server(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
     req = schemas.server_create(body, version(request))
     svc = service(request)
+    trusted_certs.for_create(req)  # a boot from volume with them: 400 before all else
     multiattach.check(svc.volume, ctx, [d["uuid"] for d in req["block_devices"]
                                         if d["source_type"] == "volume"], version(request))
     uuids = svc.create_servers(ctx, req)
