@@ -342,3 +342,52 @@ def test_2_63_trusted_image_certificates(nova: Cloud) -> None:
     assert r.status_code == 202 and r.json()["server"]["trusted_image_certificates"] is None
     wait_status(nova, hd, sid, "ACTIVE")
     assert server(nova, hd, sid, "2.63")["trusted_image_certificates"] is None
+
+
+# ------------------------------------------------------------------ 2.64
+def test_2_64_server_group_policy_and_rules(nova: Cloud) -> None:
+    """2.64: a server group has one `policy` and `rules` (max_server_per_host, for
+    anti-affinity only, honoured by the scheduler) instead of `policies` and
+    `metadata`."""
+    hd = nova.make_project_user()["headers"]
+    path = f"{C}/os-server-groups"
+
+    def create(version: str, **group: Any) -> Any:
+        return nova.client.post(path, headers=h(hd, version),
+                                json={"server_group": {"name": "g", **group}})
+
+    assert create("2.63", policy="anti-affinity").status_code == 400
+    assert create("2.64", policies=["anti-affinity"]).status_code == 400
+    assert create("2.64", policy="affinity", rules={"max_server_per_host": 2}
+                  ).status_code == 400
+    for bad in ({"max_server_per_host": 0}, {"other": 1}, {"max_server_per_host": "x"}):
+        assert create("2.64", policy="anti-affinity", rules=bad).status_code == 400, bad
+    old = create("2.63", policies=["anti-affinity"]).json()["server_group"]
+    assert old["policies"] == ["anti-affinity"] and old["metadata"] == {}
+    r = create("2.64", policy="anti-affinity", rules={"max_server_per_host": "2"})
+    assert r.status_code == 200, r.text
+    two = r.json()["server_group"]
+    assert two["policy"] == "anti-affinity" and two["rules"] == {"max_server_per_host": 2}
+    assert "policies" not in two and "metadata" not in two
+    shown = get(nova, f"/os-server-groups/{two['id']}", hd, "2.63").json()["server_group"]
+    assert shown["policies"] == ["anti-affinity"] and "rules" not in shown
+    listed = get(nova, "/os-server-groups", hd, "2.64").json()["server_groups"]
+    assert {g["id"]: g.get("rules") for g in listed}[two["id"]] == {"max_server_per_host": 2}
+    one = create("2.64", policy="anti-affinity").json()["server_group"]
+    assert one["rules"] == {}
+
+    def boot_in(group: str) -> str:
+        r = nova.client.post(f"{C}/servers", headers=h(hd, "2.64"), json={
+            "server": {"name": "g", "flavorRef": "1", "imageRef": IMAGE,
+                       "networks": "none"}, "os:scheduler_hints": {"group": group}})
+        assert r.status_code == 202, r.text
+        return str(r.json()["server"]["id"])
+
+    # two hosts: up to two members on each with the rule; one each without it
+    placed = [boot_in(two["id"]) for _ in range(3)]
+    hosts = [wait_status(nova, nova.admin(), sid, "ACTIVE")["OS-EXT-SRV-ATTR:host"]
+             for sid in placed]
+    assert max(hosts.count(x) for x in hosts) == 2
+    for _ in range(2):
+        wait_status(nova, hd, boot_in(one["id"]), "ACTIVE")
+    assert wait_status(nova, hd, boot_in(one["id"]), "ERROR")["status"] == "ERROR"

@@ -207,9 +207,14 @@ class Conductor:
                 members = s.scalars(select(m.ServerGroupMember.instance_uuid).where(
                     m.ServerGroupMember.group_uuid == group.uuid,
                     m.ServerGroupMember.instance_uuid != uuid))
-                group_hosts = {h for h in s.scalars(select(m.Instance.host).where(
+                on = [h for h in s.scalars(select(m.Instance.host).where(
                     m.Instance.uuid.in_(list(members)), m.Instance.deleted.is_(False)))
-                    if h}
+                    if h]
+                # anti-affinity: a host is ruled out once it holds max_server_per_host
+                # members (2.64's rule; 1 without it)
+                most = int((group.rules or {}).get("max_server_per_host", 1)) \
+                    if group_policy == "anti-affinity" else 1
+                group_hosts = {h for h in on if on.count(h) >= most}
             services = {svc.host: svc for svc in s.scalars(select(m.Service).where(
                 m.Service.binary == "nova-compute"))}
             # a volume-backed server's root disk is its volume: nothing on the host

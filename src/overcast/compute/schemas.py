@@ -432,7 +432,12 @@ def _group_create(policies: list[str]) -> Schema:
 SERVER_GROUP_CREATE = Versioned(VERSIONS, {
     "2.1": _group_create(["anti-affinity", "affinity"]),
     "2.15": _group_create(["anti-affinity", "affinity", "soft-anti-affinity",
-                           "soft-affinity"])})
+                           "soft-affinity"]),
+    # 2.64: one `policy` and its `rules` (max_server_per_host, anti-affinity only)
+    "2.64": _nova(_wrap("server_group", _obj({
+        "name": NAME, "policy": {"type": "string", "enum": [
+            "anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity"]},
+        "rules": _obj({"max_server_per_host": POSITIVE_INT})}, ["name", "policy"])))})
 SERVER_GROUP_LIST_QUERY = _nova(_obj({"all_projects": _Q, "limit": QUERY_NON_NEGATIVE,
                                       "offset": QUERY_NON_NEGATIVE}, extra=True))
 
@@ -1202,10 +1207,16 @@ def quota_set(body: Any, keys: list[str], wrapper: str = "quota_set") -> dict[st
 GROUP_POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
 
 
-def server_group_create(body: Any, v: APIVersion) -> tuple[str, str]:
-    """(name, policy) of a new server group (the pre-2.64 `policies` list)."""
+def server_group_create(body: Any, v: APIVersion) -> tuple[str, str, dict[str, Any]]:
+    """(name, policy, rules) of a new server group (the pre-2.64 `policies` list, or
+    from 2.64 `policy` and `rules`)."""
     g = val.wrapped(body, "server_group")
     name = val.string(g, "name", "server_group", required=True, min_len=1, max_len=255)
+    if v.at_least("2.64"):
+        rules = {k: int(n) for k, n in (g.get("rules") or {}).items()}
+        if rules and g["policy"] != "anti-affinity":
+            raise BadRequest("Only anti-affinity policy supports rules.")
+        return name, str(g["policy"]), rules
     pols = g.get("policies")
     if not isinstance(pols, list) or len(pols) != 1:
         raise BadRequest("Invalid input for field/attribute policies.")
@@ -1213,7 +1224,7 @@ def server_group_create(body: Any, v: APIVersion) -> tuple[str, str]:
     if policy not in GROUP_POLICIES or (policy == "soft-affinity" and not v.at_least("2.15")) \
             or (policy == "soft-anti-affinity" and not v.at_least("2.15")):
         raise BadRequest(f"Invalid input for field/attribute policy. Value: {policy}.")
-    return name, policy
+    return name, policy, {}
 
 
 # ------------------------------------------------------- volume attachments

@@ -34,11 +34,13 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.63: `trusted_image_certificates` at create and rebuild, in the server's views;
   kept, never verified, as Nova with its default `verify_glance_signatures = False`
   (`compute.trusted_certs`).
+- 2.64: server groups have one `policy` and `rules` (`max_server_per_host`, for
+  anti-affinity, honoured by the scheduler) instead of `policies` and `metadata`.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 63),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 64),
                         legacy_header="X-OpenStack-Nova-API-Version")

@@ -216,8 +216,11 @@ def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
 
 
 def server_group(g: m.ServerGroup, members: list[str], v: APIVersion) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": g.uuid, "name": g.name, "members": members,
-                            "metadata": {}, "policies": [g.policy]}
+    body: dict[str, Any] = {"id": g.uuid, "name": g.name, "members": members}
+    if v.at_least("2.64"):  # one policy and its rules; no more (empty) metadata
+        body.update(policy=g.policy, rules=dict(g.rules or {}))
+    else:
+        body.update(metadata={}, policies=[g.policy])
     if v.at_least("2.13"):
         body["project_id"] = g.project_id
         body["user_id"] = g.user_id
