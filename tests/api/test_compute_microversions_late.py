@@ -391,3 +391,39 @@ def test_2_64_server_group_policy_and_rules(nova: Cloud) -> None:
     for _ in range(2):
         wait_status(nova, hd, boot_in(one["id"]), "ACTIVE")
     assert wait_status(nova, hd, boot_in(one["id"]), "ERROR")["status"] == "ERROR"
+
+
+# ------------------------------------------------------------------ 2.66
+def test_2_66_changes_before(nova: Cloud) -> None:
+    """2.66: `changes-before` filters servers, a server's actions and migrations by
+    last change (no earlier than changes-since: 400 otherwise); below 2.66 it is
+    ignored on servers and migrations' old lists, and refused on 2.58's actions."""
+    adm = nova.admin()
+    hd = nova.make_project_user()["headers"]
+    sid = active_server(nova, hd)
+    past, future = "2000-01-01T00:00:00Z", "2999-01-01T00:00:00Z"
+    ids = lambda r: [s["id"] for s in r.json()["servers"]]  # noqa: E731
+    assert sid in ids(get(nova, f"/servers?changes-before={past}", hd, "2.65"))
+    assert sid not in ids(get(nova, f"/servers?changes-before={past}", hd, "2.66"))
+    assert sid in ids(get(nova, f"/servers?changes-before={future}", hd, "2.66"))
+    assert sid in ids(get(nova, f"/servers/detail?changes-before={future}", hd, "2.66"))
+    assert get(nova, f"/servers?changes-since={future}&changes-before={past}", hd, "2.66"
+               ).status_code == 400
+    assert get(nova, "/servers?changes-before=tomorrow", hd, "2.66").status_code == 400
+    path = f"/servers/{sid}/os-instance-actions"
+    assert get(nova, f"{path}?changes-before={past}", hd, "2.65").status_code == 400
+    assert get(nova, f"{path}?changes-before={past}", hd, "2.66"
+               ).json()["instanceActions"] == []
+    assert len(get(nova, f"{path}?changes-before={future}", hd, "2.66"
+                   ).json()["instanceActions"]) == 1
+    assert get(nova, f"{path}?changes-since={future}&changes-before={past}", hd, "2.66"
+               ).status_code == 400
+    assert act(nova, adm, sid, {"migrate": None}, "2.66").status_code == 202
+    wait_status(nova, adm, sid, "VERIFY_RESIZE")
+    migs = f"/os-migrations?instance_uuid={sid}"
+    assert get(nova, f"{migs}&changes-before={past}", adm, "2.59").status_code == 400
+    assert get(nova, f"{migs}&changes-before={past}", adm, "2.66").json()["migrations"] == []
+    assert len(get(nova, f"{migs}&changes-before={future}", adm, "2.66"
+                   ).json()["migrations"]) == 1
+    assert act(nova, adm, sid, {"revertResize": None}, "2.66").status_code == 202
+    wait_status(nova, adm, sid, "ACTIVE")

@@ -1,7 +1,8 @@
 """A server's action log (`/servers/{id}/os-instance-actions`) as a paged list: from
 2.58 Nova pages it (`limit`, `marker` = a request id) and filters it by when an
-action last changed (`changes-since`), newest first, and
-shows each action's `updated_at` (it moves when one of its events finishes).
+action last changed (`changes-since`; `changes-before` from 2.66, as for servers and
+migrations: `changes_before`), newest first, and shows each action's `updated_at` (it
+moves when one of its events finishes).
 
 Below 2.58 the list is whole and takes any query, as Nova's does.
 """
@@ -19,6 +20,7 @@ from overcast.compute.schemas import QUERY_NON_NEGATIVE, _nova, _obj, _parse_tim
 from overcast.db import Database
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, NotFound
+from overcast.kit.microversion import APIVersion
 
 #: Nova's [api] max_limit: a page is at most this long (and this long by default).
 MAX_LIMIT = 1000
@@ -26,18 +28,39 @@ _TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
 #: 2.58: only these parameters (anything else is a 400).
 QUERY_2_58 = _nova(_obj({"limit": QUERY_NON_NEGATIVE, "marker": {"type": "string"},
                          "changes-since": _TIME}))
+#: 2.66: and changes-before.
+QUERY_2_66 = _nova(_obj({"limit": QUERY_NON_NEGATIVE, "marker": {"type": "string"},
+                         "changes-since": _TIME, "changes-before": _TIME}))
 
 
-def page_query(q: Mapping[str, str]) -> dict[str, Any]:
+def changes_before(q: Mapping[str, str], since: dt.datetime | None) -> dt.datetime | None:
+    """2.66's `changes-before` (None when not given): a date-time no earlier than
+    `changes-since` (400 otherwise, in Nova's words)."""
+    raw = q.get("changes-before")
+    if not raw:
+        return None
+    try:
+        before = _parse_time(raw)
+    except BadRequest:
+        raise BadRequest(f"Invalid filter field: changes-before. Value: {raw}") from None
+    if since is not None and before < since:
+        raise BadRequest("The value of changes-since must be less than or equal to "
+                         "changes-before.")
+    return before
+
+
+def page_query(q: Mapping[str, str], v: APIVersion) -> dict[str, Any]:
     """limit, marker, since, before of a 2.58+ list (400s as Nova's)."""
-    QUERY_2_58.check_query(q)
+    (QUERY_2_66 if v.at_least("2.66") else QUERY_2_58).check_query(q)
     since = _parse_time(q["changes-since"]) if q.get("changes-since") else None
+    before = changes_before(q, since) if v.at_least("2.66") else None
     limit = min(int(q["limit"]), MAX_LIMIT) if q.get("limit") else MAX_LIMIT
-    return {"limit": limit, "marker": q.get("marker"), "since": since}
+    return {"limit": limit, "marker": q.get("marker"), "since": since, "before": before}
 
 
 def list_page(db: Database, ctx: RequestContext, uuid: str, *, limit: int,
-              marker: str | None, since: dt.datetime | None) -> list[m.InstanceAction]:
+              marker: str | None, since: dt.datetime | None,
+              before: dt.datetime | None = None) -> list[m.InstanceAction]:
     """One page of the server's actions, newest first (404: not the caller's server;
     400: a marker that is no action of this server)."""
     with db.session() as s:
@@ -55,6 +78,8 @@ def list_page(db: Database, ctx: RequestContext, uuid: str, *, limit: int,
                             and_(A.start_time == after.start_time, A.id < after.id)))
         if since is not None:
             q = q.where(A.updated_at >= since)
+        if before is not None:
+            q = q.where(A.updated_at <= before)
         return list(s.scalars(q.order_by(A.start_time.desc(), A.id.desc()).limit(limit)))
 
 

@@ -68,9 +68,11 @@ class MigrationService:
                         or_(m.Instance.vm_state.is_(None), ~resized))
         elif status:
             q = q.where(m.Migration.status == status)
+        changed = func.coalesce(m.Migration.updated_at, m.Migration.created_at)
         if filters.get("changes-since"):
-            q = q.where(func.coalesce(m.Migration.updated_at, m.Migration.created_at)
-                        >= filters["changes-since"])
+            q = q.where(changed >= filters["changes-since"])
+        if filters.get("changes-before"):  # 2.66
+            q = q.where(changed <= filters["changes-before"])
         out: list[tuple[m.Migration, str]] = []
         with self.db.session() as s:
             if marker is not None:

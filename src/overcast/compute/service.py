@@ -294,7 +294,7 @@ class ComputeService:
             deleted = filters.get("deleted", False)
             if deleted and ctx.is_admin:
                 q = q.where(m.Instance.deleted.is_(True))
-            elif not filters.get("changes-since"):
+            elif not (filters.get("changes-since") or filters.get("changes-before")):
                 q = q.where(m.Instance.deleted.is_(False))
             if filters.get("all_tenants") and ctx.is_admin:
                 if filters.get("project_id"):
@@ -310,6 +310,8 @@ class ComputeService:
                     q = q.where(col == filters[key])
             if filters.get("changes-since"):
                 q = q.where(m.Instance.updated_at >= filters["changes-since"])
+            if filters.get("changes-before"):  # 2.66
+                q = q.where(m.Instance.updated_at <= filters["changes-before"])
             if filters.get("vm_states"):
                 q = q.where(m.Instance.vm_state.in_(filters["vm_states"]))
             if filters.get("name") or filters.get("ip") or filters.get("ip6"):

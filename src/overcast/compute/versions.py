@@ -36,11 +36,19 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   (`compute.trusted_certs`).
 - 2.64: server groups have one `policy` and `rules` (`max_server_per_host`, for
   anti-affinity, honoured by the scheduler) instead of `policies` and `metadata`.
+- 2.65: a live migration still `queued` or `preparing` may be aborted too
+  (`ABORT_QUEUED_LIVE_MIGRATION`; the server migrations API checks it).
+- 2.66: `changes-before` (with `changes-since`, which must not be later) filters
+  servers, instance actions and migrations.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 64),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 66),
                         legacy_header="X-OpenStack-Nova-API-Version")
+
+#: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose
+#: status is `queued` or `preparing` (below it, only a `running` one; others 400).
+ABORT_QUEUED_LIVE_MIGRATION = "2.65"

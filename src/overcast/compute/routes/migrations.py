@@ -19,10 +19,13 @@ from overcast.kit.paging import next_href
 routes = router()
 FILTERS = ("instance_uuid", "source_compute", "host", "status", "migration_type")
 _Q: dict[str, Any] = {"type": "string"}
-#: 2.59: Nova's filters, paging and changes-since, and nothing else.
-QUERY_2_59 = _nova(_obj({**{k: _Q for k in (*FILTERS, "hidden")},
-                         "limit": QUERY_NON_NEGATIVE, "marker": _Q,
-                         "changes-since": {"type": "string", "format": "date-time"}}))
+_TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+_PAGING: dict[str, Any] = {**{k: _Q for k in (*FILTERS, "hidden")},
+                           "limit": QUERY_NON_NEGATIVE, "marker": _Q, "changes-since": _TIME}
+#: 2.59: Nova's filters, paging and changes-since, and nothing else; 2.66:
+#: changes-before too.
+QUERY_2_59 = _nova(_obj(_PAGING))
+QUERY_2_66 = _nova(_obj({**_PAGING, "changes-before": _TIME}))
 
 
 @routes.get("/v2.1/os-migrations", dependencies=[ADMIN])
@@ -32,9 +35,12 @@ def list_migrations(request: Request) -> Response:
     filters: dict[str, Any] = {k: q[k] for k in FILTERS if q.get(k)}
     limit = marker = None
     if v.at_least("2.59"):
-        QUERY_2_59.check_query(q)
+        (QUERY_2_66 if v.at_least("2.66") else QUERY_2_59).check_query(q)
         if q.get("changes-since"):
             filters["changes-since"] = _parse_time(q["changes-since"])
+        if v.at_least("2.66"):
+            filters["changes-before"] = action_log.changes_before(
+                q, filters.get("changes-since"))
         limit = min(int(q["limit"]), action_log.MAX_LIMIT) if q.get("limit") \
             else action_log.MAX_LIMIT
         marker = q.get("marker")

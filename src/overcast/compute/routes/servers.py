@@ -54,6 +54,9 @@ def _list(request: Request, ctx: RequestContext, detail: bool) -> Response:
     query = schemas.server_list_query(q, ctx.is_admin)
     if query is None:
         return reply(request, {"servers": []})
+    if version(request).at_least("2.66"):
+        query["filters"]["changes-before"] = action_log.changes_before(
+            q, query["filters"].get("changes-since"))
     rows, more = service(request).list_servers(ctx, query["filters"], limit=query["limit"],
                                                marker=query["marker"], sort=query["sort"])
     items = server_views.listed(request, ctx, rows) if detail else \
@@ -173,7 +176,7 @@ def list_actions(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Resp
         return reply(request, {"instanceActions": [views.action(a, v) for a in
                                                    service(request).actions(ctx, uuid)]})
     q = request.query_params
-    page = action_log.page_query(q)
+    page = action_log.page_query(q, v)
     rows = action_log.list_page(service(request).db, ctx, uuid, **page)
     body: dict[str, Any] = {"instanceActions": [views.action(a, v) for a in rows]}
     if rows and len(rows) == page["limit"]:  # Nova links a full page to the next
