@@ -427,3 +427,35 @@ def test_2_66_changes_before(nova: Cloud) -> None:
                    ).json()["migrations"]) == 1
     assert act(nova, adm, sid, {"revertResize": None}, "2.66").status_code == 202
     wait_status(nova, adm, sid, "ACTIVE")
+
+
+# ------------------------------------------------------------------ 2.67
+def test_2_67_volume_type_of_a_boot_volume(nova: Cloud) -> None:
+    """2.67: a block_device_mapping_v2 item may name the `volume_type` (id or name)
+    of the volume made for the server; unknown types and types for an existing
+    volume or a local disk are 400s; below 2.67 the field is refused."""
+    adm = nova.admin()
+    hd = nova.make_project_user()["headers"]
+    vt = nova.client.post(f"/volume/v3/{nova.project_of(adm)}/types", headers=adm, json={
+        "volume_type": {"name": "boot-cmv"}}).json()["volume_type"]
+
+    def bfv(version: str, **item: Any) -> Any:
+        bdm = {"uuid": IMAGE, "source_type": "image", "destination_type": "volume",
+               "boot_index": 0, "volume_size": 1, **item}
+        return boot(nova, hd, version=version, imageRef="",
+                    block_device_mapping_v2=[bdm])
+
+    assert bfv("2.66", volume_type="boot-cmv").status_code == 400
+    r = bfv("2.67", volume_type="nope")
+    assert r.status_code == 400 and "nope" in r.text
+    assert bfv("2.67", volume_type="boot-cmv", source_type="volume",
+               uuid=volume(nova, hd)).status_code == 400
+    assert bfv("2.67", volume_type="boot-cmv", destination_type="local").status_code == 400
+    r = bfv("2.67", volume_type=vt["id"])
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    wait_status(nova, hd, sid, "ACTIVE")
+    attached = server(nova, hd, sid, "2.67")["os-extended-volumes:volumes_attached"]
+    vol = nova.client.get(f"/volume/v3/{nova.project_of(hd)}/volumes/{attached[0]['id']}",
+                          headers=hd).json()["volume"]
+    assert vol["volume_type"] == "boot-cmv"

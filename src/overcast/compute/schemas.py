@@ -164,8 +164,11 @@ SERVER_TAG_ADD = _nova({"type": "null"})
 def _server_create(*, description: bool = False, net_tag: bool = False,
                    bdm_tag: bool = False, networks_required: bool = False,
                    tags: bool = False, personality: bool = True,
-                   trusted: bool = False) -> Schema:
+                   trusted: bool = False, volume_type: bool = False) -> Schema:
     bdm_v2 = dict(_BDM_V2, **({"tag": TAG} if bdm_tag else {}))
+    if volume_type:  # 2.67: the type of a volume made for the server
+        bdm_v2["volume_type"] = {"type": ["string", "null"], "minLength": 0,
+                                 "maxLength": 255}
     if networks_required:  # 2.37: a list (uuids now checked) or "none"/"auto", required
         networks: dict[str, Any] = {
             "type": ["array", "string"], "pattern": "^(none|auto)$",
@@ -216,6 +219,9 @@ SERVER_CREATE = Versioned(VERSIONS, {
     "2.63": _server_create(description=True, net_tag=True, bdm_tag=True,
                            networks_required=True, tags=True, personality=False,
                            trusted=True),
+    "2.67": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True, personality=False,
+                           trusted=True, volume_type=True),
 })
 
 
@@ -729,6 +735,12 @@ def _block_devices(sv: dict[str, Any], image: str) -> list[dict[str, Any]]:
         dest = b.get("destination_type") or ("volume" if source in ("volume", "snapshot")
                                              else "local")
         boot = _boot_index(b.get("boot_index"))
+        if dest == "local" and b.get("volume_type"):
+            raise BadRequest("Block Device Mapping is Invalid: Specifying a volume_type "
+                             "with destination_type=local is not supported.")
+        if source == "volume" and b.get("volume_type"):
+            raise BadRequest("Block Device Mapping is Invalid: Specifying volume type to "
+                             "existing volume is not supported.")
         if dest == "local":
             if source == "image" and boot == 0:
                 continue  # the image the server boots from, on its own disk
@@ -760,7 +772,7 @@ def _block_devices(sv: dict[str, Any], image: str) -> list[dict[str, Any]]:
                     "boot_index": boot, "volume_size": size,
                     "delete_on_termination": b.get("delete_on_termination") in
                     (True, *TRUE_STRINGS), "device_name": b.get("device_name"),
-                    "tag": b.get("tag")})
+                    "tag": b.get("tag"), "volume_type": b.get("volume_type") or None})
     boots = [d for d in out if d["boot_index"] == 0]
     if len(boots) > 1 or (boots and image):
         raise BadRequest("Block Device Mapping is Invalid: Boot sequence for the instance "

@@ -40,13 +40,15 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   (`ABORT_QUEUED_LIVE_MIGRATION`; the server migrations API checks it).
 - 2.66: `changes-before` (with `changes-since`, which must not be later) filters
   servers, instance actions and migrations.
+- 2.67: `volume_type` (id or name) in a `block_device_mapping_v2` item: the type of
+  the volume made for the server (`compute.volume_types`).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 66),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 67),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

@@ -262,7 +262,7 @@ class ServerVolumes:
                 source_id=d.get("uuid") if d["source_type"] in ("image", "snapshot")
                 else None, volume_size=d.get("volume_size"),
                 delete_on_termination=bool(d.get("delete_on_termination")),
-                tag=d.get("tag")))
+                tag=d.get("tag"), volume_type=d.get("volume_type")))
 
     def prepare(self, uuid: str, host: str, ctx: RequestContext) -> list[dict[str, Any]]:
         """Make, reserve and connect a placed server's volumes for `host`: the
@@ -271,6 +271,7 @@ class ServerVolumes:
             rows = [(b.id, b.volume_id, b.source_type, b.source_id, b.volume_size,
                      b.device_name, b.boot_index, b.attachment_id)
                     for b in self.mappings(s, uuid)]
+            types = {b.id: b.volume_type for b in self.mappings(s, uuid)}
         if not rows:
             return []
         port = self._volumes()
@@ -281,7 +282,8 @@ class ServerVolumes:
                     ctx, size_gb=int(size or 1),
                     image_id=source_id if source == "image" else None,
                     snapshot_id=source_id if source == "snapshot" else None,
-                    name=f"{uuid}-{dev.rsplit('/', 1)[-1] if dev else 'disk'}")
+                    name=f"{uuid}-{dev.rsplit('/', 1)[-1] if dev else 'disk'}",
+                    volume_type=types.get(bdm_id))
                 with self.db.transaction() as s:
                     row = s.get(m.BlockDeviceMapping, bdm_id)
                     if row is not None:

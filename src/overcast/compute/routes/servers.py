@@ -16,6 +16,7 @@ from overcast.compute import (
     schemas,
     trusted_certs,
     views,
+    volume_types,
 )
 from overcast.compute.policy import ADMIN
 from overcast.compute.routes import server_views
@@ -36,6 +37,7 @@ def create_server(request: Request, body: Any = JSON_BODY, ctx: RequestContext =
     trusted_certs.for_create(req)  # a boot from volume with them: 400 before all else
     multiattach.check(svc.volume, ctx, [d["uuid"] for d in req["block_devices"]
                                         if d["source_type"] == "volume"], version(request))
+    volume_types.resolve(svc.volume, ctx, req["block_devices"])
     uuids = svc.create_servers(ctx, req)
     if req["return_reservation_id"]:
         return reply(request, {"reservation_id": svc.reservation_id(uuids[0])}, 202)
