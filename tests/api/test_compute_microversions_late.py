@@ -459,3 +459,20 @@ def test_2_67_volume_type_of_a_boot_volume(nova: Cloud) -> None:
     vol = nova.client.get(f"/volume/v3/{nova.project_of(hd)}/volumes/{attached[0]['id']}",
                           headers=hd).json()["volume"]
     assert vol["volume_type"] == "boot-cmv"
+
+
+# ------------------------------------------------------------------ 2.69
+def test_2_69_answers_are_whole(nova: Cloud) -> None:
+    """2.69: partial results when a cell is down; overcast has no cells, so a
+    listing, a server and the services answer in full as at 2.68."""
+    hd = nova.make_project_user()["headers"]
+    sid = active_server(nova, hd)
+    old, new = (get(nova, "/servers/detail", hd, v).json()["servers"] for v in ("2.68",
+                                                                                "2.69"))
+    assert [s["id"] for s in old] == [s["id"] for s in new] and sid in [s["id"] for s in new]
+    assert set(new[0]) == set(old[0]) and new[0]["status"] == "ACTIVE"
+    assert set(server(nova, hd, sid, "2.69")) == set(server(nova, hd, sid, "2.68"))
+    services = get(nova, "/os-services", nova.admin(), "2.69").json()["services"]
+    assert {s["host"] for s in services} >= {"late1", "late2"}
+    assert all(s["status"] == "enabled" and s["state"] == "up" for s in services
+               if s["host"] in ("late1", "late2"))
