@@ -144,7 +144,8 @@ class ServerVolumes:
         port = self._volumes()
         uuid = inst.uuid
         states.check("attach_volume", uuid, inst.vm_state, inst.task_state)
-        if not inst.host:
+        offloaded = inst.vm_state == "shelved_offloaded"
+        if not inst.host and not offloaded:
             raise Conflict(f"Cannot 'attach_volume' instance {uuid}: it has no host.")
         try:
             port.lookup(ctx, volume_id)
@@ -170,7 +171,18 @@ class ServerVolumes:
             s.add(bdm)
             s.flush()
             bdm_id = bdm.id
+        if offloaded:
+            # No host: the attachment is completed unconnected (the volume reads
+            # in-use, as Nova does it) and the host connects it at unshelve
+            # (`prepare`).
+            try:
+                port.complete(attachment, dev)
+            except Exception:
+                self._undo(bdm_id, attachment)
+                raise
+            return self.one(uuid, volume_id)
         try:
+            assert inst.host is not None
             info = port.connect(attachment, connector(inst.host))
             reply = self.call(f"agent.{inst.host}", AttachVolume(
                 uuid=uuid, volume_id=volume_id, connection_info=info, device=dev),
@@ -429,7 +441,8 @@ class ServerVolumes:
         """At the conductor's start, end what a crash left half done: an attach
         that never completed (its attachment is ended, its mapping dropped: the
         volume is available again) and the volumes of servers deleted meanwhile.
-        Servers still building keep theirs (the conductor prepares them again)."""
+        Servers still building keep theirs (the conductor prepares them again), as do
+        shelved-offloaded ones (connected when they are unshelved)."""
         with self.db.session() as s:
             rows = s.execute(select(m.BlockDeviceMapping.id, m.BlockDeviceMapping.attachment_id,
                                     m.BlockDeviceMapping.instance_uuid,
@@ -444,7 +457,8 @@ class ServerVolumes:
         for bdm_id, attachment, owner, uuid, deleted, vm_state in rows:
             if uuid is None or deleted:
                 gone.add(owner)
-            elif attachment and vm_state != states.BUILDING:
+            elif attachment and vm_state not in (states.BUILDING, "shelved_offloaded"):
+                # (a shelved-offloaded server's volumes are connected at unshelve)
                 self._undo(bdm_id, attachment)
                 fixed += 1
         for uuid in gone:
