@@ -476,3 +476,60 @@ def test_2_69_answers_are_whole(nova: Cloud) -> None:
     assert {s["host"] for s in services} >= {"late1", "late2"}
     assert all(s["status"] == "enabled" and s["state"] == "up" for s in services
                if s["host"] in ("late1", "late2"))
+
+
+# ------------------------------------------------------------------ 2.70
+def test_2_70_device_tags_of_interfaces_and_volumes(nova: Cloud) -> None:
+    """2.70: os-interface and os-volume_attachments show each device's `tag` (null
+    when it has none): a network's tag at create, an interface attach's and a volume
+    attach's (2.49); below 2.70 there is no `tag` field."""
+    hd = nova.make_project_user()["headers"]
+
+    def make(path: str, key: str, **body: Any) -> dict[str, Any]:
+        r = nova.client.post(f"/network/v2.0/{path}", headers=hd, json={key: body})
+        assert r.status_code == 201, r.text
+        return dict(r.json()[key])
+
+    net = make("networks", "network", name="tagged")["id"]
+    make("subnets", "subnet", network_id=net, ip_version=4, cidr="10.70.0.0/24")
+    own = make("ports", "port", network_id=net)["id"]
+    r = boot(nova, hd, version="2.70", networks=[{"uuid": net, "tag": "nic-a"},
+                                                  {"port": own, "tag": "nic-b"},
+                                                  {"uuid": net}])
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    wait_status(nova, hd, sid, "ACTIVE")
+    url = f"/servers/{sid}/os-interface"
+    old = get(nova, url, hd, "2.69").json()["interfaceAttachments"]
+    assert len(old) == 3 and all("tag" not in i for i in old)
+    tags = {i["port_id"]: i["tag"] for i in get(nova, url, hd, "2.70").json()[
+        "interfaceAttachments"]}
+    assert tags[own] == "nic-b" and sorted(tags.values(), key=str) == \
+        sorted(["nic-a", "nic-b", None], key=str)
+    r = nova.client.post(f"{C}{url}", headers=h(hd, "2.48"), json={
+        "interfaceAttachment": {"net_id": net, "tag": "x"}})
+    assert r.status_code == 400
+    r = nova.client.post(f"{C}{url}", headers=h(hd, "2.70"), json={
+        "interfaceAttachment": {"net_id": net, "tag": "nic-c"}})
+    assert r.status_code == 200 and r.json()["interfaceAttachment"]["tag"] == "nic-c", r.text
+    pid = r.json()["interfaceAttachment"]["port_id"]
+    assert get(nova, f"{url}/{pid}", hd, "2.70").json()["interfaceAttachment"]["tag"] == \
+        "nic-c"
+    assert "tag" not in get(nova, f"{url}/{pid}", hd, "2.69").json()["interfaceAttachment"]
+    assert nova.client.delete(f"{C}{url}/{pid}", headers=hd).status_code == 202
+    assert pid not in {i["port_id"] for i in get(nova, url, hd, "2.70").json()[
+        "interfaceAttachments"]}
+
+    vpath = f"/servers/{sid}/os-volume_attachments"
+    vid, plain = volume(nova, hd), volume(nova, hd)
+    r = nova.client.post(f"{C}{vpath}", headers=h(hd, "2.70"),
+                         json={"volumeAttachment": {"volumeId": vid, "tag": "data"}})
+    assert r.status_code == 200 and r.json()["volumeAttachment"]["tag"] == "data", r.text
+    r = nova.client.post(f"{C}{vpath}", headers=h(hd, "2.69"),
+                         json={"volumeAttachment": {"volumeId": plain}})
+    assert r.status_code == 200 and "tag" not in r.json()["volumeAttachment"]
+    listed = get(nova, vpath, hd, "2.70").json()["volumeAttachments"]
+    assert {a["volumeId"]: a["tag"] for a in listed} == {vid: "data", plain: None}
+    assert get(nova, f"{vpath}/{vid}", hd, "2.70").json()["volumeAttachment"]["tag"] == "data"
+    assert all("tag" not in a for a in get(nova, vpath, hd, "2.69").json()[
+        "volumeAttachments"])

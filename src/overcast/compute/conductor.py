@@ -43,7 +43,7 @@ from overcast.bus.messages import (
     SnapshotReady,
     SpawnInstance,
 )
-from overcast.compute import metadata, states
+from overcast.compute import device_tags, metadata, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
 from overcast.compute.backups import rotate
@@ -245,6 +245,11 @@ class Conductor:
                 vif = "veth" if services[host].driver == "container" else "tap"
                 spec.ports = self.network.allocate_for_instance(uuid, project_id, requested,
                                                                 host, vif)
+                if any(e.get("tag") for e in requested):
+                    with self.db.transaction() as s:
+                        row = s.get(m.Instance, uuid)
+                        if row is not None:
+                            device_tags.record(row, requested, spec.ports)
                 spec.documents["network_data.json"] = metadata.network_data(spec.ports)
             except Exception as exc:  # noqa: BLE001
                 self._fail(uuid, f"Build of instance {uuid} aborted: networking failed: {exc}")

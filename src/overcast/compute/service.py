@@ -38,7 +38,7 @@ from overcast.bus.messages import (
     ScheduleInstances,
     SnapshotInstance,
 )
-from overcast.compute import migrations, personality, states, trusted_certs
+from overcast.compute import device_tags, migrations, personality, states, trusted_certs
 from overcast.compute import models as m
 from overcast.compute.admin_password import AdminPasswords
 from overcast.compute.audit import migration_consumer
@@ -218,6 +218,7 @@ class ComputeService:
             requested = self.network.resolve_requested(ctx, req.get("networks") or "auto",
                                                        req["max_count"],
                                                        req.get("security_groups")) or None
+            device_tags.carry(req.get("networks"), requested)
         with self.db.transaction() as s:
             try:
                 flavor = self.flavors.get(s, req["flavor_ref"], ctx)

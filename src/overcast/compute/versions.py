@@ -5,8 +5,8 @@ Each version above 2.47 is raised only once what it changes works (a gate above 
 maximum fails tests/unit/test_version_gates.py); what each one changes here:
 
 - 2.48: server diagnostics in Nova's standard format (`views.diagnostics`).
-- 2.49: a device `tag` on volume attach, kept on the mapping as at create
-  (network interface attach, the other half of 2.49, is not an API here).
+- 2.49: a device `tag` on volume attach, kept on the mapping as at create, and on
+  interface attach (kept by port, `compute.device_tags`).
 - 2.50: `os-quota-class-sets` (new here) shows the server group quotas and no
   longer the network ones.
 - 2.51: instance action events shown to the server's owner (tracebacks stay
@@ -47,16 +47,18 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.69: partial results for servers and services in cells that are down; overcast
   has no cells, so every answer is whole, as Nova's with all cells up.
 
-Next: 2.70 shows the device `tag` of interfaces and volume attachments; volume
-mappings keep theirs, but a network's tag at create and an interface attach's tag
-(2.49) are not kept yet, so it would show nothing true for interfaces.
+- 2.70: os-interface and os-volume_attachments show each device's `tag`: a
+  network's at create, an interface attach's (taken from 2.49, kept by port:
+  `compute.device_tags`) and a volume attach's.
+
+Next: 2.71 shows a server's `server_groups` in its show, update and rebuild views.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 69),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 70),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

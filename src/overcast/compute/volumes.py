@@ -83,10 +83,15 @@ def next_device(used: Iterable[str | None], wanted: str | None = None) -> str:
     return f"/dev/vd{_letters(i)}"
 
 
-def attachment_view(server_id: str, bdm: m.BlockDeviceMapping) -> dict[str, Any]:
-    """Nova's volumeAttachment (the volume id is the attachment's id, as Nova)."""
-    return {"id": bdm.volume_id, "serverId": server_id, "volumeId": bdm.volume_id,
+def attachment_view(server_id: str, bdm: m.BlockDeviceMapping, tag: bool = False
+                    ) -> dict[str, Any]:
+    """Nova's volumeAttachment (the volume id is the attachment's id, as Nova); with
+    `tag` (2.70) the mapping's device tag."""
+    body = {"id": bdm.volume_id, "serverId": server_id, "volumeId": bdm.volume_id,
             "device": bdm.device_name}
+    if tag:
+        body["tag"] = bdm.tag
+    return body
 
 
 class ServerVolumes:
