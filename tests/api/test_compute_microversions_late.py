@@ -533,3 +533,30 @@ def test_2_70_device_tags_of_interfaces_and_volumes(nova: Cloud) -> None:
     assert get(nova, f"{vpath}/{vid}", hd, "2.70").json()["volumeAttachment"]["tag"] == "data"
     assert all("tag" not in a for a in get(nova, vpath, hd, "2.69").json()[
         "volumeAttachments"])
+
+
+# ------------------------------------------------------------------ 2.71
+def test_2_71_server_groups_in_show_update_and_rebuild(nova: Cloud) -> None:
+    """2.71: a server's show, update and rebuild views name its `server_groups` (an
+    empty list for none); listings never do, nor any view below 2.71."""
+    hd = nova.make_project_user()["headers"]
+    gid = nova.client.post(f"{C}/os-server-groups", headers=h(hd, "2.71"), json={
+        "server_group": {"name": "g71", "policy": "soft-affinity"}}).json()["server_group"]["id"]
+    r = nova.client.post(f"{C}/servers", headers=h(hd, "2.71"), json={
+        "server": {"name": "in-group", "flavorRef": "1", "imageRef": IMAGE,
+                   "networks": "none"}, "os:scheduler_hints": {"group": gid}})
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    wait_status(nova, hd, sid, "ACTIVE")
+    alone = active_server(nova, hd)
+    assert server(nova, hd, sid, "2.71")["server_groups"] == [gid]
+    assert server(nova, hd, alone, "2.71")["server_groups"] == []
+    assert "server_groups" not in server(nova, hd, sid, "2.70")
+    r = nova.client.put(f"{C}/servers/{sid}", headers=h(hd, "2.71"),
+                        json={"server": {"name": "renamed"}})
+    assert r.status_code == 200 and r.json()["server"]["server_groups"] == [gid]
+    r = act(nova, hd, sid, {"rebuild": {"imageRef": IMAGE}}, "2.71")
+    assert r.status_code == 202 and r.json()["server"]["server_groups"] == [gid]
+    wait_status(nova, hd, sid, "ACTIVE")
+    listed = get(nova, "/servers/detail", hd, "2.71").json()["servers"]
+    assert all("server_groups" not in s for s in listed)

@@ -51,14 +51,17 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   network's at create, an interface attach's (taken from 2.49, kept by port:
   `compute.device_tags`) and a volume attach's.
 
-Next: 2.71 shows a server's `server_groups` in its show, update and rebuild views.
+- 2.71: a server's show, update and rebuild views name its `server_groups`.
+
+Next: 2.72 lets a server boot with ports that have resource requests (minimum
+bandwidth QoS); overcast's network service has no such requests yet.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 70),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 71),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

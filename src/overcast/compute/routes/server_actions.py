@@ -56,6 +56,7 @@ def _rebuild(c: Call) -> Response:
     body["adminPass"] = c.arg.get("adminPass") or uuidlib.uuid4().hex[:12]
     if version(c.request).at_least("2.57"):
         body["user_data"] = inst.user_data
+    server_views.with_groups(c.request, c.uuid, body)
     return reply(c.request, {"server": body}, 202)
 
 

@@ -85,7 +85,8 @@ def list_servers_detail(request: Request, ctx: RequestContext = Ctx) -> Response
 
 @routes.get("/v2.1/servers/{uuid}")
 def get_server(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    return reply(request, {"server": server_views.one(request, ctx, uuid)})
+    return reply(request, {"server": server_views.with_groups(
+        request, uuid, server_views.one(request, ctx, uuid))})
 
 
 @routes.put("/v2.1/servers/{uuid}")
@@ -93,8 +94,8 @@ def get_server(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Respon
 def update_server(uuid: str, request: Request, body: Any = JSON_BODY,
                   ctx: RequestContext = Ctx) -> Response:
     service(request).update_server(ctx, uuid, schemas.server_update(body, version(request)))
-    return reply(request, {"server": views.server_action_reply(
-        server_views.one(request, ctx, uuid))})
+    return reply(request, {"server": server_views.with_groups(
+        request, uuid, views.server_action_reply(server_views.one(request, ctx, uuid)))})
 
 
 @routes.delete("/v2.1/servers/{uuid}")
