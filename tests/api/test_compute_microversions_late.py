@@ -560,3 +560,53 @@ def test_2_71_server_groups_in_show_update_and_rebuild(nova: Cloud) -> None:
     wait_status(nova, hd, sid, "ACTIVE")
     listed = get(nova, "/servers/detail", hd, "2.71").json()["servers"]
     assert all("server_groups" not in s for s in listed)
+
+
+# ------------------------------------------------------------------ 2.72
+def test_2_72_ports_without_resource_requests_boot_as_before(nova: Cloud) -> None:
+    """2.72: servers may boot with ports that carry resource requests (minimum
+    bandwidth); overcast's ports never carry one, so a port boots alike at 2.71 and
+    2.72 and has no `resource_request`."""
+    hd = nova.make_project_user()["headers"]
+    net = nova.client.post("/network/v2.0/networks", headers=hd,
+                           json={"network": {"name": "n72"}}).json()["network"]["id"]
+    nova.client.post("/network/v2.0/subnets", headers=hd, json={"subnet": {
+        "network_id": net, "ip_version": 4, "cidr": "10.72.0.0/24"}})
+    for version in ("2.71", "2.72"):
+        port = nova.client.post("/network/v2.0/ports", headers=hd, json={
+            "port": {"network_id": net}}).json()["port"]
+        assert "resource_request" not in port
+        r = boot(nova, hd, version=version, networks=[{"port": port["id"]}])
+        assert r.status_code == 202, r.text
+        wait_status(nova, hd, r.json()["server"]["id"], "ACTIVE")
+
+
+# ------------------------------------------------------------------ 2.73
+def test_2_73_lock_reason_and_locked_filter(nova: Cloud) -> None:
+    """2.73: `lock` takes a `locked_reason`, shown as `locked_reason` in the server's
+    views (null when none; unlock forgets it); servers filter and sort by `locked`."""
+    hd = nova.make_project_user()["headers"]
+    a, b = active_server(nova, hd), active_server(nova, hd)
+    reason = {"lock": {"locked_reason": "maintenance"}}
+    assert act(nova, hd, a, {"lock": {"locked_reason": ""}}, "2.73").status_code == 400
+    assert act(nova, hd, a, {"lock": {"other": "x"}}, "2.73").status_code == 400
+    assert act(nova, hd, a, reason, "2.73").status_code == 202
+    assert server(nova, hd, a, "2.73")["locked_reason"] == "maintenance"
+    assert "locked_reason" not in server(nova, hd, a, "2.72")
+    assert server(nova, hd, b, "2.73")["locked_reason"] is None
+    listed = {s["id"]: s for s in get(nova, "/servers/detail", hd, "2.73").json()["servers"]}
+    assert listed[a]["locked_reason"] == "maintenance" and listed[a]["locked"] is True
+    ids = lambda q, v: [s["id"] for s in get(nova, f"/servers?{q}", hd, v  # noqa: E731
+                                               ).json()["servers"]]
+    assert a in ids("locked=true", "2.73") and b not in ids("locked=true", "2.73")
+    assert b in ids("locked=false", "2.73") and a not in ids("locked=0", "2.73")
+    assert {a, b} <= set(ids("locked=true", "2.72"))  # ignored below 2.73
+    assert get(nova, "/servers?locked=maybe", hd, "2.73").status_code == 400
+    assert ids("sort_key=locked&sort_dir=desc", "2.73")[0] == a
+    assert ids("sort_key=locked&sort_dir=asc", "2.73")[-1] == a
+    assert act(nova, hd, a, {"unlock": None}, "2.73").status_code == 202
+    assert server(nova, hd, a, "2.73")["locked_reason"] is None
+    assert act(nova, hd, a, {"lock": None}, "2.73").status_code == 202
+    body = server(nova, hd, a, "2.73")
+    assert body["locked"] is True and body["locked_reason"] is None
+    assert act(nova, hd, a, {"unlock": None}, "2.73").status_code == 202

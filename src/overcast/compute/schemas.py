@@ -976,6 +976,9 @@ STATUS_TO_VM = {"ACTIVE": ["active"], "BUILD": ["building"], "SHUTOFF": ["stoppe
                 "VERIFY_RESIZE": ["resized"], "DELETED": ["deleted"], "REBOOT": ["active"],
                 "HARD_REBOOT": ["active"], "RESIZE": ["active", "stopped"],
                 "REBUILD": ["active", "stopped", "error"], "REVERT_RESIZE": ["resized"]}
+#: oslo's strict boolean strings (lower-cased), as Nova's `locked` filter reads them
+TRUE_STRINGS_LOWER = frozenset({"1", "t", "true", "on", "y", "yes"})
+FALSE_STRINGS_LOWER = frozenset({"0", "f", "false", "off", "n", "no"})
 SORT_KEYS = {"created_at", "display_name", "uuid", "updated_at", "vm_state", "task_state",
              "launched_at", "host", "key_name", "availability_zone", "display_description",
              "name", "power_state"}
@@ -986,10 +989,19 @@ def all_tenants(q: Query) -> bool:
     return raw is not None and raw.lower() not in ("0", "false", "off", "no")
 
 
-def server_list_query(q: Any, admin: bool) -> dict[str, Any] | None:
+def server_list_query(q: Any, admin: bool, lock_filter: bool = False
+                      ) -> dict[str, Any] | None:
     """Filters, sort, limit and marker of a server listing (a starlette QueryParams);
-    None for a status no server can have (the listing is empty)."""
+    None for a status no server can have (the listing is empty). `lock_filter`
+    (2.73): the `locked` filter and sort key apply."""
     filters: dict[str, Any] = {}
+    if lock_filter and "locked" in q:
+        raw = str(q["locked"]).strip().lower()
+        if raw not in TRUE_STRINGS_LOWER | FALSE_STRINGS_LOWER:
+            raise BadRequest(f"Unrecognized value '{q['locked']}', acceptable values are: "
+                             "'0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', "
+                             "'true', 'y', 'yes'")
+        filters["locked"] = raw in TRUE_STRINGS_LOWER
     if all_tenants(q):
         filters["all_tenants"] = True
     for key in ("name", "image", "flavor", "key_name", "availability_zone",
@@ -1017,9 +1029,9 @@ def server_list_query(q: Any, admin: bool) -> dict[str, Any] | None:
     sort_dirs = q.getlist("sort_dir") or ["desc"]
     sort = []
     for i, key in enumerate(sort_keys):
-        if key in SERVER_SORT_IGNORED:  # as Nova: taken, never applied
-            continue
-        if key not in SORT_KEYS:
+        if key in SERVER_SORT_IGNORED and not (lock_filter and key == "locked"):
+            continue  # as Nova: taken, never applied (`locked` applies from 2.73)
+        if key not in SORT_KEYS and key != "locked":
             raise BadRequest(f"Invalid sort_key {key}.")
         d = sort_dirs[i] if i < len(sort_dirs) else sort_dirs[-1]
         if d not in ("asc", "desc"):

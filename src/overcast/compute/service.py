@@ -313,6 +313,8 @@ class ComputeService:
                 q = q.where(m.Instance.updated_at >= filters["changes-since"])
             if filters.get("changes-before"):  # 2.66
                 q = q.where(m.Instance.updated_at <= filters["changes-before"])
+            if filters.get("locked") is not None:  # 2.73
+                q = q.where(m.Instance.locked.is_(bool(filters["locked"])))
             if filters.get("vm_states"):
                 q = q.where(m.Instance.vm_state.in_(filters["vm_states"]))
             if filters.get("name") or filters.get("ip") or filters.get("ip6"):
@@ -799,13 +801,21 @@ class ComputeService:
             self.cast(f"agent.{target}", CleanupInstance(uuid=uuid, destroy=True))
         self.cast(f"agent.{host}", ResizeInstance(instance=spec, power_on=power_on))
 
-    def set_lock(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
+    def set_lock(self, ctx: RequestContext, uuid: str, locked: bool,
+                 reason: str | None = None) -> None:
+        """Lock (with a `reason`, 2.73, kept in system_metadata as Nova keeps it) or
+        unlock (which forgets the reason)."""
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             if not locked and inst.locked and inst.locked_by == "admin" and not ctx.is_admin:
                 raise Forbidden("Unlock of an instance locked by an admin is not allowed.")
             inst.locked = locked
             inst.locked_by = ("admin" if ctx.is_admin else "owner") if locked else None
+            sysmeta = dict(inst.system_metadata or {})
+            sysmeta.pop("locked_reason", None)
+            if locked and reason:
+                sysmeta["locked_reason"] = reason
+            inst.system_metadata = sysmeta
             self.record_action(s, ctx, uuid, "lock" if locked else "unlock",
                                "api_lock" if locked else "api_unlock")
 

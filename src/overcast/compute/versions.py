@@ -53,15 +53,20 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 
 - 2.71: a server's show, update and rebuild views name its `server_groups`.
 
-Next: 2.72 lets a server boot with ports that have resource requests (minimum
-bandwidth QoS); overcast's network service has no such requests yet.
+- 2.72: servers may boot with ports that carry resource requests (minimum
+  bandwidth QoS); overcast's network service has no such requests, so no port is
+  refused before it or treated differently after it.
+- 2.73: `lock` takes a `locked_reason` (kept in system_metadata, as Nova; unlock
+  forgets it), shown as `locked_reason`; servers filter and sort by `locked`.
+
+Next: 2.74 takes `host` and `hypervisor_hostname` at create (admins).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 71),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 73),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

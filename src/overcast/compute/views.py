@@ -122,6 +122,9 @@ def server(base: str, inst: m.Instance, v: APIVersion, *, admin: bool,
         body["tags"] = list(inst.tags or [])
     if v.at_least("2.63"):
         body["trusted_image_certificates"] = trusted_certs.of(inst)
+    if v.at_least("2.73"):
+        body["locked_reason"] = (getattr(inst, "system_metadata", None) or {}).get(
+            "locked_reason")
     return body
 
 

@@ -91,8 +91,17 @@ def _security_group(c: Call) -> Response:
     return reply(c.request, None, 202)
 
 
+#: 2.73: `lock` may say why
+LOCK_2_73 = schemas._nova({"type": ["object", "null"], "properties": {
+    "locked_reason": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "additionalProperties": False})
+
+
 def _lock(c: Call) -> Response:
-    service(c.request).set_lock(c.ctx, c.uuid, c.name == "lock")
+    reason = None
+    if c.name == "lock" and version(c.request).at_least("2.73"):
+        reason = (LOCK_2_73.check(c.arg) or {}).get("locked_reason")
+    service(c.request).set_lock(c.ctx, c.uuid, c.name == "lock", reason)
     return reply(c.request, None, 202)
 
 

@@ -53,7 +53,7 @@ def _list(request: Request, ctx: RequestContext, detail: bool) -> Response:
     q = request.query_params
     if schemas.all_tenants(q):
         policy.require_admin(ctx)
-    query = schemas.server_list_query(q, ctx.is_admin)
+    query = schemas.server_list_query(q, ctx.is_admin, version(request).at_least("2.73"))
     if query is None:
         return reply(request, {"servers": []})
     if version(request).at_least("2.66"):
