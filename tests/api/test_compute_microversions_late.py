@@ -610,3 +610,26 @@ def test_2_73_lock_reason_and_locked_filter(nova: Cloud) -> None:
     body = server(nova, hd, a, "2.73")
     assert body["locked"] is True and body["locked_reason"] is None
     assert act(nova, hd, a, {"unlock": None}, "2.73").status_code == 202
+
+
+# ------------------------------------------------------------------ 2.74
+def test_2_74_host_and_hypervisor_hostname_at_create(nova: Cloud) -> None:
+    """2.74: an admin may name the `host` and/or `hypervisor_hostname` a new server
+    goes to (403 for others; 400 for an unknown one, or with "zone:host"); the
+    fields are unknown below 2.74."""
+    adm = nova.admin()
+    hd = nova.make_project_user()["headers"]
+    assert boot(nova, adm, version="2.73", host="late2").status_code == 400
+    assert boot(nova, hd, version="2.74", host="late2").status_code == 403
+    for bad in ({"host": "nowhere"}, {"hypervisor_hostname": "nowhere"},
+                {"host": "late1", "hypervisor_hostname": "late2"},
+                {"host": "late2", "availability_zone": "nova:late2"}, {"host": "a/b"}):
+        assert boot(nova, adm, version="2.74", **bad).status_code == 400, bad
+    for fields, where in (({"host": "late2"}, "late2"),
+                          ({"hypervisor_hostname": "late1"}, "late1"),
+                          ({"host": "late2", "hypervisor_hostname": "late2"}, "late2")):
+        r = boot(nova, adm, version="2.74", **fields)
+        assert r.status_code == 202, r.text
+        body = wait_status(nova, adm, r.json()["server"]["id"], "ACTIVE")
+        assert body["OS-EXT-SRV-ATTR:host"] == where
+        assert body["OS-EXT-AZ:availability_zone"] == "nova"

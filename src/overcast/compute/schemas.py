@@ -21,7 +21,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from overcast.compute import personality, trusted_certs
+from overcast.compute import personality, requested_destination, trusted_certs
 from overcast.compute.versions import VERSIONS
 from overcast.kit import validate as val
 from overcast.kit.errors import BadRequest, NotFound
@@ -164,7 +164,8 @@ SERVER_TAG_ADD = _nova({"type": "null"})
 def _server_create(*, description: bool = False, net_tag: bool = False,
                    bdm_tag: bool = False, networks_required: bool = False,
                    tags: bool = False, personality: bool = True,
-                   trusted: bool = False, volume_type: bool = False) -> Schema:
+                   trusted: bool = False, volume_type: bool = False,
+                   destination: bool = False) -> Schema:
     bdm_v2 = dict(_BDM_V2, **({"tag": TAG} if bdm_tag else {}))
     if volume_type:  # 2.67: the type of a volume made for the server
         bdm_v2["volume_type"] = {"type": ["string", "null"], "minLength": 0,
@@ -198,6 +199,8 @@ def _server_create(*, description: bool = False, net_tag: bool = False,
         del props["personality"]
     if trusted:  # 2.63
         props["trusted_image_certificates"] = trusted_certs.SCHEMA
+    if destination:  # 2.74 (admins)
+        props["host"] = props["hypervisor_hostname"] = requested_destination.FQDN
     required = ["name", "flavorRef"] + (["networks"] if networks_required else [])
     return _nova(_obj({"server": _obj(props, required), "os:scheduler_hints": _HINTS,
                        "OS-SCH-HNT:scheduler_hints": _HINTS}, ["server"]))
@@ -222,6 +225,9 @@ SERVER_CREATE = Versioned(VERSIONS, {
     "2.67": _server_create(description=True, net_tag=True, bdm_tag=True,
                            networks_required=True, tags=True, personality=False,
                            trusted=True, volume_type=True),
+    "2.74": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True, personality=False,
+                           trusted=True, volume_type=True, destination=True),
 })
 
 
@@ -628,7 +634,7 @@ SERVER_KEYS = {"name", "imageRef", "flavorRef", "networks", "key_name", "metadat
                "accessIPv6", "OS-DCF:diskConfig", "config_drive", "adminPass",
                "security_groups", "block_device_mapping_v2", "block_device_mapping",
                "description", "return_reservation_id", "personality", "tags", "hostname",
-               "trusted_image_certificates"}
+               "trusted_image_certificates", "host", "hypervisor_hostname"}
 
 
 def metadata(value: Any, where: str = "metadata") -> dict[str, str]:

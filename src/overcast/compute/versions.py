@@ -59,14 +59,18 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.73: `lock` takes a `locked_reason` (kept in system_metadata, as Nova; unlock
   forgets it), shown as `locked_reason`; servers filter and sort by `locked`.
 
-Next: 2.74 takes `host` and `hypervisor_hostname` at create (admins).
+- 2.74: an admin's `host` and/or `hypervisor_hostname` at create, held to the
+  scheduler's checks (`compute.requested_destination`).
+
+Next: 2.75 shapes the update and rebuild replies as a GET (and refuses unknown list
+query parameters); `views.server_action_reply` keeps the pre-2.75 shape today.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 73),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 74),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

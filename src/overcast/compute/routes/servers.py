@@ -13,6 +13,7 @@ from overcast.compute import (
     diagnostics,
     multiattach,
     policy,
+    requested_destination,
     schemas,
     trusted_certs,
     views,
@@ -35,6 +36,8 @@ def create_server(request: Request, body: Any = JSON_BODY, ctx: RequestContext =
     req = schemas.server_create(body, version(request))
     svc = service(request)
     trusted_certs.for_create(req)  # a boot from volume with them: 400 before all else
+    if version(request).at_least("2.74"):
+        requested_destination.apply(svc.db, ctx, body["server"], req)
     multiattach.check(svc.volume, ctx, [d["uuid"] for d in req["block_devices"]
                                         if d["source_type"] == "volume"], version(request))
     volume_types.resolve(svc.volume, ctx, req["block_devices"])
