@@ -164,6 +164,7 @@ class Facts:
     stores: list[str] = field(default_factory=list)
     identity_features: dict[str, bool] = field(default_factory=dict)
     object_info: dict[str, Any] = field(default_factory=dict)  # Swift's /info
+    multiattach_type: str = ""  # the volume type made for multiattach volumes
 
 
 def _admin_session(cloud: Cloud) -> tuple[httpx.Client, dict[str, Any], dict[str, str]]:
@@ -253,6 +254,18 @@ def read_facts(cloud: Cloud) -> Facts:
         if kind in cat:
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 facts.volume_range = _range(client.get(_root_of(cat[kind])).json())
+            # As DevStack with multiattach on: a volume type whose volumes attach to
+            # many servers, when compute (2.60) and block storage (3.50) both can.
+            if _at_least(facts.compute_range[1], (2, 60)) and \
+                    _at_least(facts.volume_range[1], (3, 50)):
+                types = cat[kind].rstrip("/") + "/types"
+                got = client.get(types)
+                names = {t["name"] for t in got.json().get("volume_types", [])} \
+                    if got.status_code == 200 else set()
+                if "multiattach" in names or client.post(types, json={"volume_type": {
+                        "name": "multiattach", "extra_specs": {
+                            "multiattach": "<is> True"}}}).status_code == 200:
+                    facts.multiattach_type = "multiattach"
             break
     if "placement" in cat:
         with contextlib.suppress(httpx.HTTPError, ValueError):
@@ -289,6 +302,12 @@ def read_facts(cloud: Cloud) -> Facts:
 
 def _b(value: bool) -> str:
     return "true" if value else "false"
+
+
+def _at_least(version: str, wanted: tuple[int, int]) -> bool:
+    """An "X.Y" microversion (or "") is at least `wanted`."""
+    major, _, minor = version.partition(".")
+    return bool(version) and (int(major), int(minor or 0)) >= wanted
 
 
 def tempest_conf(facts: Facts, ws: Path) -> configparser.ConfigParser:
@@ -343,6 +362,7 @@ def tempest_conf(facts: Facts, ws: Path) -> configparser.ConfigParser:
                 and facts.hypervisor_types <= drivers)
         c["compute-feature-enabled"]["resize"] = _b(COMPUTE_FEATURES["resize"]
                                                     and len(set(facts.flavors)) > 1)
+        c["compute-feature-enabled"]["volume_multiattach"] = _b(bool(facts.multiattach_type))
     c["image"] = {"region": facts.region}
     c["image-feature-enabled"] = {
         "api_v2": "true",
@@ -370,6 +390,8 @@ def tempest_conf(facts: Facts, ws: Path) -> configparser.ConfigParser:
                        "min_microversion": lo or "3.0", "max_microversion": hi or "3.0",
                        # what overcast's storage backends report (pools, capabilities)
                        "vendor_name": "overcast", "storage_protocol": "file/nbd"}
+        if facts.multiattach_type:
+            c["volume"]["volume_type_multiattach"] = facts.multiattach_type
         # backups need the object store (they answer 503 'not available' without it)
         c["volume-feature-enabled"] = {"backup": _b("object-store" in cat)}
     if facts.placement_range[1]:

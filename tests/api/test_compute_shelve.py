@@ -147,3 +147,42 @@ def test_a_late_lost_report_does_not_undo_an_offload(cloud: Cloud) -> None:
         error="the instance is no longer on its host"))
     assert wait_status(cloud, hd, sid, "SHELVED_OFFLOADED")["OS-EXT-STS:vm_state"] == \
         "shelved_offloaded"
+
+
+def test_volumes_attach_and_detach_while_offloaded(cloud: Cloud) -> None:
+    """As Nova (2.20): a volume attaches to a shelved-offloaded server (in-use at
+    once, its attachment completed unconnected) and the host connects it at
+    unshelve; one attached and detached while offloaded is available again and not
+    on the server after unshelve."""
+    hd = cloud.make_project_user()["headers"]
+    sid = _active(cloud, hd, "offloaded-vols")
+    vpath = f"/volume/v3/{cloud.project_of(hd)}/volumes"
+    vids = []
+    for _ in range(2):
+        r = cloud.client.post(vpath, headers=hd, json={"volume": {"size": 1}})
+        assert r.status_code == 202, r.text
+        vids.append(r.json()["volume"]["id"])
+
+    def status(vid: str) -> str:
+        return str(cloud.client.get(f"{vpath}/{vid}", headers=hd).json()["volume"]["status"])
+
+    for vid in vids:
+        wait(lambda vid=vid: status(vid) == "available", 60)
+    assert act(cloud, hd, sid, {"shelve": None}).status_code == 202
+    wait_status(cloud, hd, sid, "SHELVED_OFFLOADED")
+    path = f"{C}/servers/{sid}/os-volume_attachments"
+    for vid in vids:
+        r = cloud.client.post(path, headers=hd, json={"volumeAttachment": {"volumeId": vid}})
+        assert r.status_code == 200, r.text
+        assert status(vid) == "in-use"
+    r = cloud.client.delete(f"{path}/{vids[1]}", headers=hd)
+    assert r.status_code == 202, r.text
+    wait(lambda: status(vids[1]) == "available", 30)
+    assert act(cloud, hd, sid, {"unshelve": None}).status_code == 202
+    wait_status(cloud, hd, sid, "ACTIVE")
+    attached = cloud.client.get(path, headers=hd).json()["volumeAttachments"]
+    assert [a["volumeId"] for a in attached] == [vids[0]] and attached[0]["device"]
+    assert status(vids[0]) == "in-use"
+    host = server(cloud, cloud.admin(), sid)["OS-EXT-SRV-ATTR:host"]
+    att = cloud.client.get(f"{vpath}/{vids[0]}", headers=hd).json()["volume"]["attachments"]
+    assert [(a["server_id"], a["host_name"]) for a in att] == [(sid, host)]

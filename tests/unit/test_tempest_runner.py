@@ -74,6 +74,18 @@ def test_a_service_in_the_catalog_is_turned_on(runner: Any, tmp_path: Path) -> N
     assert c["service_available"]["swift"] == "true"
     assert c["volume"]["catalog_type"] == "block-storage"
     assert c["volume"]["max_microversion"] == "3.70"
+    assert c["compute-feature-enabled"]["volume_multiattach"] == "false"
+    assert "volume_type_multiattach" not in c["volume"]
+
+
+def test_multiattach_when_the_cloud_made_its_type(runner: Any, tmp_path: Path) -> None:
+    facts = _facts(runner, **{"block-storage": "http://h/volume/v3/p"})
+    facts.multiattach_type = "multiattach"
+    c = runner.tempest_conf(facts, tmp_path)
+    assert c["compute-feature-enabled"]["volume_multiattach"] == "true"
+    assert c["volume"]["volume_type_multiattach"] == "multiattach"
+    assert runner._at_least("2.69", (2, 60)) and not runner._at_least("2.59", (2, 60))
+    assert not runner._at_least("", (2, 60)) and runner._at_least("3.70", (3, 50))
 
 
 def test_version_documents(runner: Any) -> None:

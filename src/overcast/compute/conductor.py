@@ -48,7 +48,7 @@ from overcast.bus.messages import (
     SnapshotReady,
     SpawnInstance,
 )
-from overcast.compute import hosts, metadata, states
+from overcast.compute import device_tags, hosts, metadata, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
 from overcast.compute.backups import rotate
@@ -226,9 +226,14 @@ class Conductor:
                 members = s.scalars(select(m.ServerGroupMember.instance_uuid).where(
                     m.ServerGroupMember.group_uuid == group.uuid,
                     m.ServerGroupMember.instance_uuid != uuid))
-                group_hosts = {h for h in s.scalars(select(m.Instance.host).where(
+                on = [h for h in s.scalars(select(m.Instance.host).where(
                     m.Instance.uuid.in_(list(members)), m.Instance.deleted.is_(False)))
-                    if h}
+                    if h]
+                # anti-affinity: a host is ruled out once it holds max_server_per_host
+                # members (2.64's rule; 1 without it)
+                most = int((group.rules or {}).get("max_server_per_host", 1)) \
+                    if group_policy == "anti-affinity" else 1
+                group_hosts = {h for h in on if on.count(h) >= most}
             services = {svc.host: svc for svc in s.scalars(select(m.Service).where(
                 m.Service.binary == "nova-compute"))}
             # a volume-backed server's root disk is its volume: nothing on the host
@@ -259,6 +264,11 @@ class Conductor:
                 vif = "veth" if services[host].driver == "container" else "tap"
                 spec.ports = self.network.allocate_for_instance(uuid, project_id, requested,
                                                                 host, vif)
+                if any(e.get("tag") for e in requested):
+                    with self.db.transaction() as s:
+                        row = s.get(m.Instance, uuid)
+                        if row is not None:
+                            device_tags.record(row, requested, spec.ports)
                 spec.documents["network_data.json"] = metadata.network_data(spec.ports)
             except Exception as exc:  # noqa: BLE001
                 self._fail(uuid, f"Build of instance {uuid} aborted: networking failed: {exc}")
@@ -420,10 +430,12 @@ class Conductor:
         act = s.scalar(q.order_by(m.InstanceAction.id.desc()).limit(1))
         if act is None:
             return
+        inst = s.get(m.Instance, uuid)
         for ev in s.scalars(select(m.InstanceActionEvent).where(
                 m.InstanceActionEvent.action_id == act.id,
                 m.InstanceActionEvent.finish_time.is_(None))):
             ev.finish_time, ev.result, ev.traceback = utcnow(), result, tb
+            ev.host = ev.host or (inst.host if inst is not None else None)
         if result == "Error":
             act.message = "Error"
         act.updated_at = utcnow()

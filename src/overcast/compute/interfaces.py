@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from overcast.bus.messages import AttachInterface, DetachInterface
+from overcast.compute import device_tags
 from overcast.compute import models as m
 from overcast.compute.capabilities import host_can
 from overcast.kit.context import RequestContext
@@ -28,12 +29,15 @@ if TYPE_CHECKING:
     from overcast.compute.service import ComputeService
 
 
-def view(port: dict[str, Any]) -> dict[str, Any]:
-    """Nova's interfaceAttachment."""
-    return {"net_id": port["network_id"], "port_id": port["id"],
+def view(port: dict[str, Any], tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """Nova's interfaceAttachment; with `tags` (2.70) its device tag (or null)."""
+    body = {"net_id": port["network_id"], "port_id": port["id"],
             "mac_addr": port["mac_address"], "port_state": port.get("status") or "ACTIVE",
             "fixed_ips": [{"subnet_id": f["subnet_id"], "ip_address": f["ip_address"]}
                           for f in port.get("fixed_ips") or []]}
+    if tags is not None:
+        body["tag"] = tags.get(port["id"])
+    return body
 
 
 class ServerInterfaces:
@@ -45,18 +49,24 @@ class ServerInterfaces:
             raise BadRequest("Interfaces need the network service, which is not running.")
         return self.compute.network
 
-    def listing(self, ctx: RequestContext, uuid: str) -> list[dict[str, Any]]:
-        self.compute.instance(ctx, uuid)
-        return [view(p) for p in self._network().ports_for_instance(uuid)]
+    def listing(self, ctx: RequestContext, uuid: str, with_tags: bool = False
+                ) -> list[dict[str, Any]]:
+        inst = self.compute.instance(ctx, uuid)
+        tags = device_tags.of(inst) if with_tags else None
+        return [view(p, tags) for p in self._network().ports_for_instance(uuid)]
 
-    def show(self, ctx: RequestContext, uuid: str, port_id: str) -> dict[str, Any]:
-        for item in self.listing(ctx, uuid):
+    def show(self, ctx: RequestContext, uuid: str, port_id: str, with_tags: bool = False
+             ) -> dict[str, Any]:
+        for item in self.listing(ctx, uuid, with_tags):
             if item["port_id"] == port_id:
                 return item
         raise NotFound(f"Port {port_id} is not attached")
 
     def attach(self, ctx: RequestContext, uuid: str, net_id: str | None,
-               port_id: str | None, fixed_ip: str | None) -> dict[str, Any]:
+               port_id: str | None, fixed_ip: str | None, tag: str | None = None,
+               with_tags: bool = False) -> dict[str, Any]:
+        """Attach a port (`tag`, 2.49: its device tag, shown from 2.70 when
+        `with_tags`)."""
         svc, network = self.compute, self._network()
         if port_id:
             wanted: Any = [{"port": port_id}]
@@ -87,9 +97,13 @@ class ServerInterfaces:
             with svc.db.transaction() as s:
                 svc.record_action(s, ctx, uuid, "attach_interface",
                                   "compute_attach_interface")
+                if tag:
+                    row = s.get(m.Instance, uuid)
+                    if row is not None:
+                        device_tags.put(row, str(port["id"]), tag)
         finally:
             self._done(uuid)
-        return view(port)
+        return view(port, {str(port["id"]): tag} if tag else {}) if with_tags else view(port)
 
     def detach(self, ctx: RequestContext, uuid: str, port_id: str) -> None:
         svc, network = self.compute, self._network()
@@ -110,6 +124,9 @@ class ServerInterfaces:
             with svc.db.transaction() as s:
                 svc.record_action(s, ctx, uuid, "detach_interface",
                                   "compute_detach_interface")
+                row = s.get(m.Instance, uuid)
+                if row is not None and port_id in device_tags.of(row):
+                    device_tags.put(row, port_id, None)
         finally:
             self._done(uuid)
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import uuid as uuidlib
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from overcast.compute import models as m
 from overcast.compute import states
 from overcast.db import Database, utcnow
+from overcast.kit.errors import BadRequest
 
 
 def record(s: Session, inst: m.Instance, kind: str, source: str | None,
@@ -41,9 +42,12 @@ class MigrationService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def list_all(self, filters: dict[str, str]) -> list[tuple[m.Migration, str]]:
+    def list_all(self, filters: dict[str, Any], limit: int | None = None,
+                 marker: str | None = None) -> list[tuple[m.Migration, str]]:
         """(record, shown status) of every move matching Nova's filters, newest
-        first."""
+        first; from 2.59 a page of them (`limit`, after the move whose uuid is
+        `marker`: 400 if there is none) and `changes-since` (a datetime: moves
+        changed since; a move not yet changed counts from its creation)."""
         q = select(m.Migration, m.Instance.vm_state).join(
             m.Instance, m.Instance.uuid == m.Migration.instance_uuid, isouter=True)
         if filters.get("instance_uuid"):
@@ -55,17 +59,40 @@ class MigrationService:
                         (m.Migration.dest_compute == filters["host"]))
         if filters.get("migration_type"):
             q = q.where(m.Migration.migration_type == filters["migration_type"])
+        resized = m.Instance.vm_state == states.RESIZED
+        status = filters.get("status")
+        if status == "finished":  # shown: a migrating record whose server waits
+            q = q.where(m.Migration.status == "migrating", resized)
+        elif status == "migrating":
+            q = q.where(m.Migration.status == "migrating",
+                        or_(m.Instance.vm_state.is_(None), ~resized))
+        elif status:
+            q = q.where(m.Migration.status == status)
+        changed = func.coalesce(m.Migration.updated_at, m.Migration.created_at)
+        if filters.get("changes-since"):
+            q = q.where(changed >= filters["changes-since"])
+        if filters.get("changes-before"):  # 2.66
+            q = q.where(changed <= filters["changes-before"])
         out: list[tuple[m.Migration, str]] = []
         with self.db.session() as s:
-            for mig, vm_state in s.execute(q.order_by(m.Migration.id.desc())):
+            if marker is not None:
+                after = s.scalar(select(m.Migration).where(m.Migration.uuid == marker))
+                if after is None:
+                    raise BadRequest(f"Marker {marker} could not be found.")
+                q = q.where(or_(m.Migration.created_at < after.created_at, and_(
+                    m.Migration.created_at == after.created_at, m.Migration.id < after.id)))
+            q = q.order_by(m.Migration.created_at.desc(), m.Migration.id.desc())
+            if limit is not None:
+                q = q.limit(limit)
+            for mig, vm_state in s.execute(q):
                 shown = "finished" if mig.status == "migrating" and \
                     vm_state == states.RESIZED else mig.status
-                if not filters.get("status") or filters["status"] == shown:
-                    out.append((mig, shown))
+                out.append((mig, shown))
         return out
 
 
-def view(mig: m.Migration, status: str, with_type: bool) -> dict[str, Any]:
+def view(mig: m.Migration, status: str, with_type: bool, with_uuid: bool = False
+         ) -> dict[str, Any]:
     """Nova's migration (flavor ids are Nova's integers where overcast's are digits)."""
     def flavor(fid: str | None) -> int | None:
         return int(fid) if fid and fid.isdigit() and len(fid) < 10 else None
@@ -82,4 +109,6 @@ def view(mig: m.Migration, status: str, with_type: bool) -> dict[str, Any]:
     if with_type:
         body["migration_type"] = mig.migration_type
         body["links"] = []
+    if with_uuid:  # 2.59
+        body["uuid"] = mig.uuid
     return body

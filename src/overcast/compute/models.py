@@ -230,6 +230,8 @@ class BlockDeviceMapping(Base):
     volume_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     delete_on_termination: Mapped[bool] = mapped_column(Boolean, default=False)
     tag: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    #: the volume type a volume made for the server gets (2.67; its name)
+    volume_type: Mapped[str | None] = mapped_column(String(255), nullable=True)
     #: what the compute host was given to reach the volume (for restarts)
     connection_info: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -205,8 +205,14 @@ class VolumePort(Protocol):
 
     def create_for_instance(self, ctx: RequestContext, *, size_gb: int,
                             image_id: str | None = None, snapshot_id: str | None = None,
-                            source_volid: str | None = None, name: str = "") -> str:
+                            source_volid: str | None = None, name: str = "",
+                            volume_type: str | None = None) -> str:
         """A new volume's id (the caller polls `lookup` until it is available)."""
+        ...
+
+    def volume_type_name(self, ctx: RequestContext, ident: str, /) -> str:
+        """The name of the volume type `ident` (its id or name) the caller may use
+        (NotFound otherwise)."""
         ...
 
     def snapshot_for_instance(self, ctx: RequestContext, volume_id: str, *, name: str,

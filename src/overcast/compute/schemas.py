@@ -21,7 +21,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from overcast.compute import personality
+from overcast.compute import personality, requested_destination, trusted_certs
 from overcast.compute.versions import VERSIONS
 from overcast.kit import validate as val
 from overcast.kit.errors import BadRequest, NotFound
@@ -163,8 +163,13 @@ SERVER_TAG_ADD = _nova({"type": "null"})
 
 def _server_create(*, description: bool = False, net_tag: bool = False,
                    bdm_tag: bool = False, networks_required: bool = False,
-                   tags: bool = False) -> Schema:
+                   tags: bool = False, personality: bool = True,
+                   trusted: bool = False, volume_type: bool = False,
+                   destination: bool = False) -> Schema:
     bdm_v2 = dict(_BDM_V2, **({"tag": TAG} if bdm_tag else {}))
+    if volume_type:  # 2.67: the type of a volume made for the server
+        bdm_v2["volume_type"] = {"type": ["string", "null"], "minLength": 0,
+                                 "maxLength": 255}
     if networks_required:  # 2.37: a list (uuids now checked) or "none"/"auto", required
         networks: dict[str, Any] = {
             "type": ["array", "string"], "pattern": "^(none|auto)$",
@@ -190,6 +195,12 @@ def _server_create(*, description: bool = False, net_tag: bool = False,
         props["description"] = DESCRIPTION
     if tags:  # 2.52: server tags at create
         props["tags"] = SERVER_TAGS
+    if not personality:  # 2.57: no more personality files
+        del props["personality"]
+    if trusted:  # 2.63
+        props["trusted_image_certificates"] = trusted_certs.SCHEMA
+    if destination:  # 2.74 (admins)
+        props["host"] = props["hypervisor_hostname"] = requested_destination.FQDN
     required = ["name", "flavorRef"] + (["networks"] if networks_required else [])
     return _nova(_obj({"server": _obj(props, required), "os:scheduler_hints": _HINTS,
                        "OS-SCH-HNT:scheduler_hints": _HINTS}, ["server"]))
@@ -206,6 +217,17 @@ SERVER_CREATE = Versioned(VERSIONS, {
                            networks_required=True),
     "2.52": _server_create(description=True, net_tag=True, bdm_tag=True,
                            networks_required=True, tags=True),
+    "2.57": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True, personality=False),
+    "2.63": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True, personality=False,
+                           trusted=True),
+    "2.67": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True, personality=False,
+                           trusted=True, volume_type=True),
+    "2.74": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True, personality=False,
+                           trusted=True, volume_type=True, destination=True),
 })
 
 
@@ -251,7 +273,8 @@ SERVER_LIST_QUERY = _nova(_obj({
 
 
 # ----------------------------------------------------------- server actions
-def _rebuild(description: bool, key_name: bool = False) -> dict[str, Any]:
+def _rebuild(description: bool, key_name: bool = False, user_data: bool = False,
+             trusted: bool = False) -> dict[str, Any]:
     props: dict[str, Any] = {
         "name": NAME, "imageRef": UUID, "adminPass": ADMIN_PASSWORD, "metadata": METADATA,
         "preserve_ephemeral": BOOLEAN, "OS-DCF:diskConfig": DISK_CONFIG,
@@ -261,19 +284,25 @@ def _rebuild(description: bool, key_name: bool = False) -> dict[str, Any]:
         props["description"] = DESCRIPTION
     if key_name:  # 2.54: a new key pair (null: none)
         props["key_name"] = {"anyOf": [NAME, {"type": "null"}]}
+    if user_data:  # 2.57: new user data (null: none), and no more personality files
+        props["user_data"] = {"type": ["string", "null"], "maxLength": 65535}
+        del props["personality"]
+    if trusted:  # 2.63 (null clears them)
+        props["trusted_image_certificates"] = trusted_certs.SCHEMA
     return _obj(props, ["imageRef"])
 
 
 _ANY: dict[str, Any] = {}
 
 
-def _server_action(description: bool, rebuild_key: bool = False) -> Schema:
+def _server_action(description: bool, rebuild_key: bool = False,
+                   rebuild_user_data: bool = False, rebuild_trusted: bool = False) -> Schema:
     """One schema for the action route: each action's argument as Nova checks it. An
     unknown action, or more than one, is the dispatcher's to refuse, in Nova's words."""
     return _nova({"type": "object", "properties": {
         "reboot": _obj({"type": {"type": "string", "enum": [
             "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"]),
-        "rebuild": _rebuild(description, rebuild_key),
+        "rebuild": _rebuild(description, rebuild_key, rebuild_user_data, rebuild_trusted),
         "resize": _obj({"flavorRef": FLAVOR_REF, "OS-DCF:diskConfig": DISK_CONFIG},
                        ["flavorRef"]),
         "confirmResize": _ANY, "revertResize": _ANY,
@@ -290,7 +319,12 @@ def _server_action(description: bool, rebuild_key: bool = False) -> Schema:
 
 SERVER_ACTION = Versioned(VERSIONS, {"2.1": _server_action(False),
                                      "2.19": _server_action(True),
-                                     "2.54": _server_action(True, rebuild_key=True)})
+                                     "2.54": _server_action(True, rebuild_key=True),
+                                     "2.57": _server_action(True, rebuild_key=True,
+                                                            rebuild_user_data=True),
+                                     "2.63": _server_action(True, rebuild_key=True,
+                                                            rebuild_user_data=True,
+                                                            rebuild_trusted=True)})
 
 # ----------------------------------------------------------------- metadata
 METADATA_SET = _nova(_wrap("metadata", METADATA))
@@ -372,6 +406,9 @@ _QUOTAS = ["instances", "cores", "ram", "metadata_items", "key_pairs", "server_g
            "server_group_members", "injected_files", "injected_file_content_bytes",
            "injected_file_path_bytes"]
 _NETWORK_QUOTAS = ["floating_ips", "fixed_ips", "security_groups", "security_group_rules"]
+#: the personality quotas, gone from quota sets and classes at 2.57
+FILE_QUOTAS = ["injected_files", "injected_file_content_bytes", "injected_file_path_bytes"]
+_NO_FILES = [k for k in _QUOTAS if k not in FILE_QUOTAS]
 
 
 def _quota_update(keys: list[str]) -> Schema:
@@ -381,7 +418,8 @@ def _quota_update(keys: list[str]) -> Schema:
 
 
 QUOTA_UPDATE = Versioned(VERSIONS, {"2.1": _quota_update(_QUOTAS + _NETWORK_QUOTAS),
-                                    "2.36": _quota_update(_QUOTAS)})
+                                    "2.36": _quota_update(_QUOTAS),
+                                    "2.57": _quota_update(_NO_FILES)})
 
 
 def _quota_class_update(keys: list[str]) -> Schema:
@@ -391,7 +429,8 @@ def _quota_class_update(keys: list[str]) -> Schema:
 #: A quota class keeps the network quotas until 2.50 (quota sets drop them at 2.36).
 QUOTA_CLASS_UPDATE = Versioned(VERSIONS, {
     "2.1": _quota_class_update(_QUOTAS + _NETWORK_QUOTAS),
-    "2.50": _quota_class_update(_QUOTAS)})
+    "2.50": _quota_class_update(_QUOTAS),
+    "2.57": _quota_class_update(_NO_FILES)})
 
 
 def _group_create(policies: list[str]) -> Schema:
@@ -405,7 +444,12 @@ def _group_create(policies: list[str]) -> Schema:
 SERVER_GROUP_CREATE = Versioned(VERSIONS, {
     "2.1": _group_create(["anti-affinity", "affinity"]),
     "2.15": _group_create(["anti-affinity", "affinity", "soft-anti-affinity",
-                           "soft-affinity"])})
+                           "soft-affinity"]),
+    # 2.64: one `policy` and its `rules` (max_server_per_host, anti-affinity only)
+    "2.64": _nova(_wrap("server_group", _obj({
+        "name": NAME, "policy": {"type": "string", "enum": [
+            "anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity"]},
+        "rules": _obj({"max_server_per_host": POSITIVE_INT})}, ["name", "policy"])))})
 SERVER_GROUP_LIST_QUERY = _nova(_obj({"all_projects": _Q, "limit": QUERY_NON_NEGATIVE,
                                       "offset": QUERY_NON_NEGATIVE}, extra=True))
 
@@ -589,7 +633,8 @@ SERVER_KEYS = {"name", "imageRef", "flavorRef", "networks", "key_name", "metadat
                "user_data", "min_count", "max_count", "availability_zone", "accessIPv4",
                "accessIPv6", "OS-DCF:diskConfig", "config_drive", "adminPass",
                "security_groups", "block_device_mapping_v2", "block_device_mapping",
-               "description", "return_reservation_id", "personality", "tags", "hostname"}
+               "description", "return_reservation_id", "personality", "tags", "hostname",
+               "trusted_image_certificates", "host", "hypervisor_hostname"}
 
 
 def metadata(value: Any, where: str = "metadata") -> dict[str, str]:
@@ -696,6 +741,12 @@ def _block_devices(sv: dict[str, Any], image: str) -> list[dict[str, Any]]:
         dest = b.get("destination_type") or ("volume" if source in ("volume", "snapshot")
                                              else "local")
         boot = _boot_index(b.get("boot_index"))
+        if dest == "local" and b.get("volume_type"):
+            raise BadRequest("Block Device Mapping is Invalid: Specifying a volume_type "
+                             "with destination_type=local is not supported.")
+        if source == "volume" and b.get("volume_type"):
+            raise BadRequest("Block Device Mapping is Invalid: Specifying volume type to "
+                             "existing volume is not supported.")
         if dest == "local":
             if source == "image" and boot == 0:
                 continue  # the image the server boots from, on its own disk
@@ -727,7 +778,7 @@ def _block_devices(sv: dict[str, Any], image: str) -> list[dict[str, Any]]:
                     "boot_index": boot, "volume_size": size,
                     "delete_on_termination": b.get("delete_on_termination") in
                     (True, *TRUE_STRINGS), "device_name": b.get("device_name"),
-                    "tag": b.get("tag")})
+                    "tag": b.get("tag"), "volume_type": b.get("volume_type") or None})
     boots = [d for d in out if d["boot_index"] == 0]
     if len(boots) > 1 or (boots and image):
         raise BadRequest("Block Device Mapping is Invalid: Boot sequence for the instance "
@@ -882,7 +933,8 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
             "return_reservation_id": sv.get("return_reservation_id") in (True,
                                                                          *TRUE_STRINGS),
             "block_devices": block_devices, "tags": list(dict.fromkeys(sv.get("tags") or [])),
-            "personality": personality.parse(sv.get("personality"))}
+            "personality": personality.parse(sv.get("personality")),
+            "trusted_certs": sv.get("trusted_image_certificates")}
 
 
 def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
@@ -930,6 +982,9 @@ STATUS_TO_VM = {"ACTIVE": ["active"], "BUILD": ["building"], "SHUTOFF": ["stoppe
                 "VERIFY_RESIZE": ["resized"], "DELETED": ["deleted"], "REBOOT": ["active"],
                 "HARD_REBOOT": ["active"], "RESIZE": ["active", "stopped"],
                 "REBUILD": ["active", "stopped", "error"], "REVERT_RESIZE": ["resized"]}
+#: oslo's strict boolean strings (lower-cased), as Nova's `locked` filter reads them
+TRUE_STRINGS_LOWER = frozenset({"1", "t", "true", "on", "y", "yes"})
+FALSE_STRINGS_LOWER = frozenset({"0", "f", "false", "off", "n", "no"})
 SORT_KEYS = {"created_at", "display_name", "uuid", "updated_at", "vm_state", "task_state",
              "launched_at", "host", "key_name", "availability_zone", "display_description",
              "name", "power_state"}
@@ -940,10 +995,19 @@ def all_tenants(q: Query) -> bool:
     return raw is not None and raw.lower() not in ("0", "false", "off", "no")
 
 
-def server_list_query(q: Any, admin: bool) -> dict[str, Any] | None:
+def server_list_query(q: Any, admin: bool, lock_filter: bool = False
+                      ) -> dict[str, Any] | None:
     """Filters, sort, limit and marker of a server listing (a starlette QueryParams);
-    None for a status no server can have (the listing is empty)."""
+    None for a status no server can have (the listing is empty). `lock_filter`
+    (2.73): the `locked` filter and sort key apply."""
     filters: dict[str, Any] = {}
+    if lock_filter and "locked" in q:
+        raw = str(q["locked"]).strip().lower()
+        if raw not in TRUE_STRINGS_LOWER | FALSE_STRINGS_LOWER:
+            raise BadRequest(f"Unrecognized value '{q['locked']}', acceptable values are: "
+                             "'0', '1', 'f', 'false', 'n', 'no', 'off', 'on', 't', "
+                             "'true', 'y', 'yes'")
+        filters["locked"] = raw in TRUE_STRINGS_LOWER
     if all_tenants(q):
         filters["all_tenants"] = True
     for key in ("name", "image", "flavor", "key_name", "availability_zone",
@@ -971,9 +1035,9 @@ def server_list_query(q: Any, admin: bool) -> dict[str, Any] | None:
     sort_dirs = q.getlist("sort_dir") or ["desc"]
     sort = []
     for i, key in enumerate(sort_keys):
-        if key in SERVER_SORT_IGNORED:  # as Nova: taken, never applied
-            continue
-        if key not in SORT_KEYS:
+        if key in SERVER_SORT_IGNORED and not (lock_filter and key == "locked"):
+            continue  # as Nova: taken, never applied (`locked` applies from 2.73)
+        if key not in SORT_KEYS and key != "locked":
             raise BadRequest(f"Invalid sort_key {key}.")
         d = sort_dirs[i] if i < len(sort_dirs) else sort_dirs[-1]
         if d not in ("asc", "desc"):
@@ -997,8 +1061,8 @@ def reboot(arg: Any) -> bool:
 
 def rebuild(arg: Any) -> dict[str, Any]:
     """What a rebuild asks for: `image_ref` and, when given, the new `name`, `metadata`,
-    access addresses (`access_ip_v4`/`_v6`), `auto_disk_config`, `personality` and
-    (2.54, None to remove it) `key_name`."""
+    access addresses (`access_ip_v4`/`_v6`), `auto_disk_config`, `personality`,
+    (2.54, None to remove it) `key_name` and (2.57, None to remove it) `user_data`."""
     r = arg if isinstance(arg, dict) else {}
     image = r.get("imageRef")
     if not isinstance(image, str) or not image:
@@ -1015,6 +1079,10 @@ def rebuild(arg: Any) -> dict[str, Any]:
                            "personality": personality.parse(r.get("personality"))}
     if "key_name" in r:  # (the schema takes it from 2.54)
         out["key_name"] = r["key_name"]
+    if "user_data" in r:  # (the schema takes it from 2.57)
+        out["user_data"] = _user_data(r)
+    if "trusted_image_certificates" in r:  # (from 2.63)
+        out["trusted_certs"] = r["trusted_image_certificates"]
     ips = _access_ips(r)
     for key, col in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
         if key in ips:
@@ -1169,10 +1237,16 @@ def quota_set(body: Any, keys: list[str], wrapper: str = "quota_set") -> dict[st
 GROUP_POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
 
 
-def server_group_create(body: Any, v: APIVersion) -> tuple[str, str]:
-    """(name, policy) of a new server group (the pre-2.64 `policies` list)."""
+def server_group_create(body: Any, v: APIVersion) -> tuple[str, str, dict[str, Any]]:
+    """(name, policy, rules) of a new server group (the pre-2.64 `policies` list, or
+    from 2.64 `policy` and `rules`)."""
     g = val.wrapped(body, "server_group")
     name = val.string(g, "name", "server_group", required=True, min_len=1, max_len=255)
+    if v.at_least("2.64"):
+        rules = {k: int(n) for k, n in (g.get("rules") or {}).items()}
+        if rules and g["policy"] != "anti-affinity":
+            raise BadRequest("Only anti-affinity policy supports rules.")
+        return name, str(g["policy"]), rules
     pols = g.get("policies")
     if not isinstance(pols, list) or len(pols) != 1:
         raise BadRequest("Invalid input for field/attribute policies.")
@@ -1180,7 +1254,7 @@ def server_group_create(body: Any, v: APIVersion) -> tuple[str, str]:
     if policy not in GROUP_POLICIES or (policy == "soft-affinity" and not v.at_least("2.15")) \
             or (policy == "soft-anti-affinity" and not v.at_least("2.15")):
         raise BadRequest(f"Invalid input for field/attribute policy. Value: {policy}.")
-    return name, policy
+    return name, policy, {}
 
 
 # ------------------------------------------------------- volume attachments
@@ -1261,8 +1335,13 @@ HOST_UPDATE = _nova(_obj({"status": {"type": "string", "enum": ["enable", "disab
 # ------------------------------------------------- admin actions (admin_actions)
 RESET_STATE = _nova(_obj({"state": {"type": "string", "enum": ["active", "error"]}},
                          ["state"]))
-#: `migrate` takes no argument before 2.56 (its `host` comes with 2.56)
-MIGRATE = _nova({"type": ["object", "null"], "properties": {}, "additionalProperties": False})
+#: `migrate` takes no argument before 2.56; from 2.56 an optional `host` (Nova's fqdn)
+MIGRATE = Versioned(VERSIONS, {
+    "2.1": _nova({"type": ["object", "null"], "properties": {},
+                  "additionalProperties": False}),
+    "2.56": _nova({"type": ["object", "null"], "additionalProperties": False, "properties": {
+        "host": {"type": ["string", "null"], "minLength": 1, "maxLength": 255,
+                 "pattern": r"^[a-zA-Z0-9-._]*$"}}})})
 
 # ---------------------------------------------------------- os-aggregates
 _AZ_NAME: dict[str, Any] = {"type": ["string", "null"], "minLength": 1, "maxLength": 255,

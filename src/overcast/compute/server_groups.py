@@ -57,6 +57,12 @@ class ServerGroupService:
                 raise NotFound(f"Instance group {uuid} could not be found.")
             return g, self._members(s, uuid)
 
+    def of_server(self, uuid: str) -> builtins.list[str]:
+        """The groups a server is a member of (at most one; 2.71's `server_groups`)."""
+        with self.db.session() as s:
+            return list(s.scalars(select(m.ServerGroupMember.group_uuid).where(
+                m.ServerGroupMember.instance_uuid == uuid)))
+
     def delete(self, ctx: RequestContext, uuid: str) -> None:
         with self.db.transaction() as s:
             g = s.get(m.ServerGroup, uuid)

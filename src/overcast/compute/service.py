@@ -38,7 +38,7 @@ from overcast.bus.messages import (
     ScheduleInstances,
     SnapshotInstance,
 )
-from overcast.compute import migrations, personality, states
+from overcast.compute import device_tags, migrations, personality, states, trusted_certs
 from overcast.compute import models as m
 from overcast.compute.admin_password import AdminPasswords
 from overcast.compute.audit import migration_consumer
@@ -70,7 +70,7 @@ LIST_ATTRS = ("uuid", "name", "project_id", "user_id", "flavor_id", "flavor", "i
               "host", "availability_zone", "access_ip_v4", "access_ip_v6", "config_drive",
               "auto_disk_config", "locked", "description", "hostname", "reservation_id",
               "launch_index", "fault", "tags", "launched_at", "terminated_at", "created_at",
-              "updated_at")
+              "updated_at", "system_metadata")
 
 #: What a listing selects first: enough to filter, page and tell whether a cached
 #: rendering of the server is still current (see `server_rows`).
@@ -150,7 +150,11 @@ class ComputeService:
                                user_id=ctx.user_id or "", project_id=ctx.project_id or "")
         s.add(act)
         s.flush()
-        s.add(m.InstanceActionEvent(action_id=act.id, event=event))
+        # the event runs on the server's host (when it has one yet; else the host
+        # that finishes it is written then: `conductor._finish_event`)
+        inst = s.get(m.Instance, uuid)
+        s.add(m.InstanceActionEvent(action_id=act.id, event=event,
+                                    host=inst.host if inst is not None else None))
 
     def instance(self, ctx: RequestContext, uuid: str) -> m.Instance:
         """A server the caller may see (404 otherwise)."""
@@ -214,6 +218,7 @@ class ComputeService:
             requested = self.network.resolve_requested(ctx, req.get("networks") or "auto",
                                                        req["max_count"],
                                                        req.get("security_groups")) or None
+            device_tags.carry(req.get("networks"), requested)
         with self.db.transaction() as s:
             try:
                 flavor = self.flavors.get(s, req["flavor_ref"], ctx)
@@ -267,7 +272,8 @@ class ComputeService:
                     or "server", reservation_id=reservation, launch_index=i,
                     scheduler_hints=hints, server_group=group.uuid if group else None,
                     tags=list(req.get("tags") or []), requested_networks=requested,
-                    system_metadata={personality.KEY: files} if files else None))
+                    system_metadata={**({personality.KEY: files} if files else {}),
+                                     **trusted_certs.for_create(req)} or None))
                 if group is not None:
                     s.add(m.ServerGroupMember(group_uuid=group.uuid, instance_uuid=uuid))
                 ServerVolumes.add_requested(s, uuid, devices)
@@ -289,7 +295,7 @@ class ComputeService:
             deleted = filters.get("deleted", False)
             if deleted and ctx.is_admin:
                 q = q.where(m.Instance.deleted.is_(True))
-            elif not filters.get("changes-since"):
+            elif not (filters.get("changes-since") or filters.get("changes-before")):
                 q = q.where(m.Instance.deleted.is_(False))
             if filters.get("all_tenants") and ctx.is_admin:
                 if filters.get("project_id"):
@@ -305,6 +311,10 @@ class ComputeService:
                     q = q.where(col == filters[key])
             if filters.get("changes-since"):
                 q = q.where(m.Instance.updated_at >= filters["changes-since"])
+            if filters.get("changes-before"):  # 2.66
+                q = q.where(m.Instance.updated_at <= filters["changes-before"])
+            if filters.get("locked") is not None:  # 2.73
+                q = q.where(m.Instance.locked.is_(bool(filters["locked"])))
             if filters.get("vm_states"):
                 q = q.where(m.Instance.vm_state.in_(filters["vm_states"]))
             if filters.get("name") or filters.get("ip") or filters.get("ip6"):
@@ -504,6 +514,10 @@ class ComputeService:
                     setattr(inst, key, req[key])
             if req.get("auto_disk_config") is not None:
                 inst.auto_disk_config = req["auto_disk_config"]
+            if "user_data" in req:  # 2.57
+                inst.user_data = req["user_data"]
+            if "trusted_certs" in req:  # 2.63
+                trusted_certs.store(inst, req["trusted_certs"])
             if req.get("personality") is not None:  # injected again, as Nova does
                 personality.check_quota(req["personality"],
                                         self.quotas.limits(s, inst.project_id))
@@ -634,7 +648,8 @@ class ComputeService:
     migration_consumer = staticmethod(migration_consumer)
 
     def resize(self, ctx: RequestContext, uuid: str, flavor_ref: str | None,
-               migrate: bool = False, auto_disk_config: bool | None = None) -> None:
+               migrate: bool = False, auto_disk_config: bool | None = None,
+               to_host: str | None = None) -> None:
         """Cold resize on the instance's host: the old allocations move to a migration
         consumer, the new flavor is claimed for the instance, both in Placement.
         `migrate` (an admin's cold migration): the same flavor, on another host."""
@@ -670,7 +685,9 @@ class ComputeService:
         old_allocs = placement.get_allocations(uuid)
         dest = None
         targets = self._resize_targets(host, zone, resources)
-        for target in targets[:-1] if migrate else targets:  # a migration moves
+        if migrate:  # a migration moves (to `to_host` only, when the admin names one)
+            targets = [t for t in targets[:-1] if to_host in (None, t)]
+        for target in targets:
             try:
                 # One transaction: the old flavor's resources move to the migration
                 # consumer on the source, the new flavor is claimed on the target.
@@ -784,13 +801,21 @@ class ComputeService:
             self.cast(f"agent.{target}", CleanupInstance(uuid=uuid, destroy=True))
         self.cast(f"agent.{host}", ResizeInstance(instance=spec, power_on=power_on))
 
-    def set_lock(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
+    def set_lock(self, ctx: RequestContext, uuid: str, locked: bool,
+                 reason: str | None = None) -> None:
+        """Lock (with a `reason`, 2.73, kept in system_metadata as Nova keeps it) or
+        unlock (which forgets the reason)."""
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             if not locked and inst.locked and inst.locked_by == "admin" and not ctx.is_admin:
                 raise Forbidden("Unlock of an instance locked by an admin is not allowed.")
             inst.locked = locked
             inst.locked_by = ("admin" if ctx.is_admin else "owner") if locked else None
+            sysmeta = dict(inst.system_metadata or {})
+            sysmeta.pop("locked_reason", None)
+            if locked and reason:
+                sysmeta["locked_reason"] = reason
+            inst.system_metadata = sysmeta
             self.record_action(s, ctx, uuid, "lock" if locked else "unlock",
                                "api_lock" if locked else "api_unlock")
 

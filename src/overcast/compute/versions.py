@@ -5,8 +5,8 @@ Each version above 2.47 is raised only once what it changes works (a gate above 
 maximum fails tests/unit/test_version_gates.py); what each one changes here:
 
 - 2.48: server diagnostics in Nova's standard format (`views.diagnostics`).
-- 2.49: a device `tag` on volume attach, kept on the mapping as at create
-  (network interface attach, the other half of 2.49, is not an API here).
+- 2.49: a device `tag` on volume attach, kept on the mapping as at create, and on
+  interface attach (kept by port, `compute.device_tags`).
 - 2.50: `os-quota-class-sets` (new here) shows the server group quotas and no
   longer the network ones.
 - 2.51: instance action events shown to the server's owner (tracebacks stay
@@ -18,15 +18,63 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.54: `key_name` on rebuild (null removes the key pair); the guest's metadata
   carries the new key.
 - 2.55: flavor `description` (in lists too), at create and by `PUT /flavors/{id}`.
+- 2.56: `migrate` takes a target `host` (400 for the server's own host or a host
+  with no compute service; the host must still pass the scheduler's checks).
+- 2.57: rebuild takes `user_data` (null removes it; the reply shows it);
+  `personality` is refused at create and rebuild, and the personality quotas leave
+  `/limits`, quota sets and quota classes.
+- 2.58: a server's actions show `updated_at`, page by `limit`/`marker` (a request
+  id) with a `next` link, filter by `changes-since` (`compute.action_log`).
+- 2.59: `os-migrations` shows each move's `uuid`, pages by `limit`/`marker` (a
+  migration uuid) with `migrations_links`, filters by `changes-since`.
+- 2.60: multiattach volumes (attach and boot); refused below it (`compute.multiattach`).
+- 2.61: a flavor's `extra_specs` in its views (show, detail, create, update).
+- 2.62: action events show the `hostId` of the host they ran on, and admins the
+  `host`.
+- 2.63: `trusted_image_certificates` at create and rebuild, in the server's views;
+  kept, never verified, as Nova with its default `verify_glance_signatures = False`
+  (`compute.trusted_certs`).
+- 2.64: server groups have one `policy` and `rules` (`max_server_per_host`, for
+  anti-affinity, honoured by the scheduler) instead of `policies` and `metadata`.
+- 2.65: a live migration still `queued` or `preparing` may be aborted too
+  (`ABORT_QUEUED_LIVE_MIGRATION`; the server migrations API checks it).
+- 2.66: `changes-before` (with `changes-since`, which must not be later) filters
+  servers, instance actions and migrations.
+- 2.67: `volume_type` (id or name) in a `block_device_mapping_v2` item: the type of
+  the volume made for the server (`compute.volume_types`).
+- 2.68: `force` leaves the `os-migrateLive` and `evacuate` bodies (400 from it:
+  `NO_FORCE`; those actions' schemas check it).
+- 2.69: partial results for servers and services in cells that are down; overcast
+  has no cells, so every answer is whole, as Nova's with all cells up.
 
-Next: 2.56 gives the `migrate` action a `host`, 2.59 pages `os-migrations`; both
-need those APIs here first (and 2.57 and 2.58, which need nothing new, come after
-2.56).
+- 2.70: os-interface and os-volume_attachments show each device's `tag`: a
+  network's at create, an interface attach's (taken from 2.49, kept by port:
+  `compute.device_tags`) and a volume attach's.
+
+- 2.71: a server's show, update and rebuild views name its `server_groups`.
+
+- 2.72: servers may boot with ports that carry resource requests (minimum
+  bandwidth QoS); overcast's network service has no such requests, so no port is
+  refused before it or treated differently after it.
+- 2.73: `lock` takes a `locked_reason` (kept in system_metadata, as Nova; unlock
+  forgets it), shown as `locked_reason`; servers filter and sort by `locked`.
+
+- 2.74: an admin's `host` and/or `hypervisor_hostname` at create, held to the
+  scheduler's checks (`compute.requested_destination`).
+
+Next: 2.75 shapes the update and rebuild replies as a GET (and refuses unknown list
+query parameters); `views.server_action_reply` keeps the pre-2.75 shape today.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 55),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 74),
                         legacy_header="X-OpenStack-Nova-API-Version")
+
+#: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose
+#: status is `queued` or `preparing` (below it, only a `running` one; others 400).
+ABORT_QUEUED_LIVE_MIGRATION = "2.65"
+#: 2.68: no `force` in `os-migrateLive` and `evacuate` bodies (a 400 from it).
+NO_FORCE = "2.68"

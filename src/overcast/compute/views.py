@@ -13,7 +13,7 @@ import hashlib
 from typing import Any
 
 from overcast.compute import models as m
-from overcast.compute import states
+from overcast.compute import states, trusted_certs
 from overcast.compute.diagnostics import Diagnostics
 from overcast.kit.microversion import APIVersion
 
@@ -44,6 +44,8 @@ def flavor(base: str, f: m.Flavor, v: APIVersion, extra_specs: dict[str, str],
                  "OS-FLV-EXT-DATA:ephemeral": f.ephemeral,
                  "OS-FLV-DISABLED:disabled": f.disabled,
                  "os-flavor-access:is_public": f.is_public, "rxtx_factor": f.rxtx_factor})
+    if v.at_least("2.61"):  # Nova's extra-specs index policy: any project reader
+        body["extra_specs"] = dict(extra_specs)
     return body
 
 
@@ -118,6 +120,11 @@ def server(base: str, inst: m.Instance, v: APIVersion, *, admin: bool,
         body["description"] = inst.description
     if v.at_least("2.26"):
         body["tags"] = list(inst.tags or [])
+    if v.at_least("2.63"):
+        body["trusted_image_certificates"] = trusted_certs.of(inst)
+    if v.at_least("2.73"):
+        body["locked_reason"] = (getattr(inst, "system_metadata", None) or {}).get(
+            "locked_reason")
     return body
 
 
@@ -212,8 +219,11 @@ def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
 
 
 def server_group(g: m.ServerGroup, members: list[str], v: APIVersion) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": g.uuid, "name": g.name, "members": members,
-                            "metadata": {}, "policies": [g.policy]}
+    body: dict[str, Any] = {"id": g.uuid, "name": g.name, "members": members}
+    if v.at_least("2.64"):  # one policy and its rules; no more (empty) metadata
+        body.update(policy=g.policy, rules=dict(g.rules or {}))
+    else:
+        body.update(metadata={}, policies=[g.policy])
     if v.at_least("2.13"):
         body["project_id"] = g.project_id
         body["user_id"] = g.user_id
@@ -224,14 +234,23 @@ def action(a: m.InstanceAction, v: APIVersion) -> dict[str, Any]:
     body = {"action": a.action, "instance_uuid": a.instance_uuid, "request_id": a.request_id,
             "user_id": a.user_id, "project_id": a.project_id,
             "start_time": usage_time(a.start_time), "message": a.message}
+    if v.at_least("2.58"):
+        body["updated_at"] = usage_time(a.updated_at)
     return body
 
 
-def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool) -> dict[str, Any]:
+def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool,
+          project_id: str = "") -> dict[str, Any]:
+    """An action's event; from 2.62 with the host it ran on (admins) and that host's
+    id as the server's project sees it (`hostId`, everyone)."""
     body: dict[str, Any] = {"event": e.event, "start_time": usage_time(e.start_time),
                             "finish_time": usage_time(e.finish_time), "result": e.result}
     if admin:
         body["traceback"] = e.traceback
+    if v.at_least("2.62"):
+        if admin:
+            body["host"] = e.host or ""
+        body["hostId"] = host_id(project_id, e.host)
     return body
 
 

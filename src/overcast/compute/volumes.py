@@ -83,10 +83,15 @@ def next_device(used: Iterable[str | None], wanted: str | None = None) -> str:
     return f"/dev/vd{_letters(i)}"
 
 
-def attachment_view(server_id: str, bdm: m.BlockDeviceMapping) -> dict[str, Any]:
-    """Nova's volumeAttachment (the volume id is the attachment's id, as Nova)."""
-    return {"id": bdm.volume_id, "serverId": server_id, "volumeId": bdm.volume_id,
+def attachment_view(server_id: str, bdm: m.BlockDeviceMapping, tag: bool = False
+                    ) -> dict[str, Any]:
+    """Nova's volumeAttachment (the volume id is the attachment's id, as Nova); with
+    `tag` (2.70) the mapping's device tag."""
+    body = {"id": bdm.volume_id, "serverId": server_id, "volumeId": bdm.volume_id,
             "device": bdm.device_name}
+    if tag:
+        body["tag"] = bdm.tag
+    return body
 
 
 class ServerVolumes:
@@ -144,7 +149,8 @@ class ServerVolumes:
         port = self._volumes()
         uuid = inst.uuid
         states.check("attach_volume", uuid, inst.vm_state, inst.task_state)
-        if not inst.host:
+        offloaded = inst.vm_state == "shelved_offloaded"
+        if not inst.host and not offloaded:
             raise Conflict(f"Cannot 'attach_volume' instance {uuid}: it has no host.")
         try:
             port.lookup(ctx, volume_id)
@@ -170,7 +176,18 @@ class ServerVolumes:
             s.add(bdm)
             s.flush()
             bdm_id = bdm.id
+        if offloaded:
+            # No host: the attachment is completed unconnected (the volume reads
+            # in-use, as Nova does it) and the host connects it at unshelve
+            # (`prepare`).
+            try:
+                port.complete(attachment, dev)
+            except Exception:
+                self._undo(bdm_id, attachment)
+                raise
+            return self.one(uuid, volume_id)
         try:
+            assert inst.host is not None
             info = port.connect(attachment, connector(inst.host))
             reply = self.call(f"agent.{inst.host}", AttachVolume(
                 uuid=uuid, volume_id=volume_id, connection_info=info, device=dev),
@@ -262,7 +279,7 @@ class ServerVolumes:
                 source_id=d.get("uuid") if d["source_type"] in ("image", "snapshot")
                 else None, volume_size=d.get("volume_size"),
                 delete_on_termination=bool(d.get("delete_on_termination")),
-                tag=d.get("tag")))
+                tag=d.get("tag"), volume_type=d.get("volume_type")))
 
     def prepare(self, uuid: str, host: str, ctx: RequestContext) -> list[dict[str, Any]]:
         """Make, reserve and connect a placed server's volumes for `host`: the
@@ -271,6 +288,7 @@ class ServerVolumes:
             rows = [(b.id, b.volume_id, b.source_type, b.source_id, b.volume_size,
                      b.device_name, b.boot_index, b.attachment_id)
                     for b in self.mappings(s, uuid)]
+            types = {b.id: b.volume_type for b in self.mappings(s, uuid)}
         if not rows:
             return []
         port = self._volumes()
@@ -281,7 +299,8 @@ class ServerVolumes:
                     ctx, size_gb=int(size or 1),
                     image_id=source_id if source == "image" else None,
                     snapshot_id=source_id if source == "snapshot" else None,
-                    name=f"{uuid}-{dev.rsplit('/', 1)[-1] if dev else 'disk'}")
+                    name=f"{uuid}-{dev.rsplit('/', 1)[-1] if dev else 'disk'}",
+                    volume_type=types.get(bdm_id))
                 with self.db.transaction() as s:
                     row = s.get(m.BlockDeviceMapping, bdm_id)
                     if row is not None:
@@ -427,7 +446,8 @@ class ServerVolumes:
         """At the conductor's start, end what a crash left half done: an attach
         that never completed (its attachment is ended, its mapping dropped: the
         volume is available again) and the volumes of servers deleted meanwhile.
-        Servers still building keep theirs (the conductor prepares them again)."""
+        Servers still building keep theirs (the conductor prepares them again), as do
+        shelved-offloaded ones (connected when they are unshelved)."""
         with self.db.session() as s:
             rows = s.execute(select(m.BlockDeviceMapping.id, m.BlockDeviceMapping.attachment_id,
                                     m.BlockDeviceMapping.instance_uuid,
@@ -442,7 +462,8 @@ class ServerVolumes:
         for bdm_id, attachment, owner, uuid, deleted, vm_state in rows:
             if uuid is None or deleted:
                 gone.add(owner)
-            elif attachment and vm_state != states.BUILDING:
+            elif attachment and vm_state not in (states.BUILDING, "shelved_offloaded"):
+                # (a shelved-offloaded server's volumes are connected at unshelve)
                 self._undo(bdm_id, attachment)
                 fixed += 1
         for uuid in gone:

@@ -171,9 +171,9 @@ class Attachments:
             v = s.get(m.Volume, a.volume_id)
             assert v is not None
             policy.write(ctx, v.project_id, "volume:attachment_complete")
-            if a.connection_info is None:
-                raise errors.invalid_volume(f"attachment {a.id} has no connector yet: "
-                                            "update it first")
+            # As Cinder: completing an attachment with no connector yet is allowed
+            # (Nova does it for a shelved-offloaded server, whose host connects the
+            # volume at unshelve).
             a.attach_status, a.attach_time = "attached", utcnow()
             if mountpoint:
                 a.mountpoint = mountpoint

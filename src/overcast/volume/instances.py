@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict
+from overcast.volume import common
 from overcast.volume.attachments import Attachments
 from overcast.volume.common import Store
 from overcast.volume.snapshots import Snapshots
@@ -55,10 +56,17 @@ class Instances:
 
     def create_for_instance(self, ctx: RequestContext, *, size_gb: int,
                             image_id: str | None = None, snapshot_id: str | None = None,
-                            source_volid: str | None = None, name: str = "") -> str:
+                            source_volid: str | None = None, name: str = "",
+                            volume_type: str | None = None) -> str:
         body = {"volume": {"size": size_gb, "name": name, "imageRef": image_id,
                            "snapshot_id": snapshot_id, "source_volid": source_volid}}
+        if volume_type:
+            body["volume"]["volume_type"] = volume_type
         return str(self.volumes.create(ctx, body, "", VERSIONS.max)["id"])
+
+    def volume_type_name(self, ctx: RequestContext, ident: str) -> str:
+        with self.store.db.session() as s:
+            return common.volume_type(s, ctx, ident).name
 
     def snapshot_for_instance(self, ctx: RequestContext, volume_id: str, *, name: str,
                               description: str = "") -> str:

@@ -30,8 +30,8 @@ def _inject_network_info(c: Call) -> Response:
 
 
 def _migrate(c: Call) -> Response:
-    schemas.MIGRATE.check(c.arg)
-    _actions(c).migrate(c.ctx, c.uuid)
+    arg = schemas.MIGRATE.for_request(c.request).check(c.arg)
+    _actions(c).migrate(c.ctx, c.uuid, (arg or {}).get("host"))
     return reply(c.request, None, 202)
 
 

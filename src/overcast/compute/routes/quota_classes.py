@@ -1,6 +1,7 @@
 """Quota classes (`/os-quota-class-sets`, admin-only): the `default` class is what
 every project gets where it has no limit of its own (`compute.quotas`). Below 2.50 a
-class has the network resources and not the server groups', as in Nova."""
+class has the network resources and not the server groups', as in Nova; from 2.57 it
+has no personality-file quotas."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def _class_keys(v: APIVersion) -> list[str]:
     """A quota class's fields: the network quotas until 2.50, server groups from it."""
     keys = ["instances", "cores", "ram", "metadata_items", "key_pairs", "injected_files",
             "injected_file_content_bytes", "injected_file_path_bytes"]
+    if v.at_least("2.57"):  # no more personality files (nor their quotas)
+        keys = [k for k in keys if k not in schemas.FILE_QUOTAS]
     if v.at_least("2.50"):
         return keys + ["server_groups", "server_group_members"]
     return keys + ["floating_ips", "fixed_ips", "security_groups", "security_group_rules"]

@@ -24,6 +24,8 @@ def _keys(v: APIVersion) -> list[str]:
             "injected_file_path_bytes"]
     if not v.at_least("2.36"):
         keys += ["floating_ips", "fixed_ips", "security_groups", "security_group_rules"]
+    if v.at_least("2.57"):  # personality files are gone, and their quotas with them
+        keys = [k for k in keys if k not in schemas.FILE_QUOTAS]
     return keys
 
 
@@ -93,4 +95,6 @@ def limits(request: Request, ctx: RequestContext = Ctx) -> Response:
                          "totalSecurityGroupsUsed": 0})
     if not v.at_least("2.39"):
         absolute["maxImageMeta"] = 128
+    if v.at_least("2.57"):
+        del absolute["maxPersonality"], absolute["maxPersonalitySize"]
     return reply(request, {"limits": {"rate": [], "absolute": absolute}})

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import policy, schemas, views
+from overcast.compute import policy, schemas, trusted_certs, views
 from overcast.compute.routes import (
     admin_password,
     create_backup,
@@ -48,10 +48,16 @@ def _reboot(c: Call) -> Response:
 
 def _rebuild(c: Call) -> Response:
     req = schemas.rebuild(c.arg)
+    if req.get("trusted_certs") and \
+            service(c.request).server_volumes.root_volume(c.uuid) is not None:
+        raise BadRequest(trusted_certs.VOLUME_BACKED)
     inst = service(c.request).rebuild(c.ctx, c.uuid, req)
     body = views.server_action_reply(server_views.render(c.request, c.ctx, [inst])[0],
                                      key_name=version(c.request).at_least("2.54"))
     body["adminPass"] = c.arg.get("adminPass") or uuidlib.uuid4().hex[:12]
+    if version(c.request).at_least("2.57"):
+        body["user_data"] = inst.user_data
+    server_views.with_groups(c.request, c.uuid, body)
     return reply(c.request, {"server": body}, 202)
 
 
@@ -86,8 +92,17 @@ def _security_group(c: Call) -> Response:
     return reply(c.request, None, 202)
 
 
+#: 2.73: `lock` may say why
+LOCK_2_73 = schemas._nova({"type": ["object", "null"], "properties": {
+    "locked_reason": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "additionalProperties": False})
+
+
 def _lock(c: Call) -> Response:
-    service(c.request).set_lock(c.ctx, c.uuid, c.name == "lock")
+    reason = None
+    if c.name == "lock" and version(c.request).at_least("2.73"):
+        reason = (LOCK_2_73.check(c.arg) or {}).get("locked_reason")
+    service(c.request).set_lock(c.ctx, c.uuid, c.name == "lock", reason)
     return reply(c.request, None, 202)
 
 

@@ -28,8 +28,8 @@ def list_groups(request: Request, ctx: RequestContext = Ctx) -> Response:
 @accepts(body=schemas.SERVER_GROUP_CREATE)
 def create_group(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
     v = version(request)
-    name, policy = schemas.server_group_create(body, v)
-    group = service(request).server_groups.create(ctx, name, policy, {})
+    name, policy, rules = schemas.server_group_create(body, v)
+    group = service(request).server_groups.create(ctx, name, policy, rules)
     return reply(request, {"server_group": views.server_group(group, [], v)})
 
 

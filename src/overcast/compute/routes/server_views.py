@@ -107,3 +107,11 @@ def listed(request: Request, ctx: RequestContext, keys: list[Any]) -> list[dict[
             body["os-extended-volumes:volumes_attached"] = volumes_view(vols[k.uuid], v)
         out.append(body)
     return out
+
+
+def with_groups(request: Request, uuid: str, body: dict[str, Any]) -> dict[str, Any]:
+    """From 2.71, a server's show, update and rebuild views name its server groups
+    (never the listings, as in Nova)."""
+    if version(request).at_least("2.71"):
+        body["server_groups"] = service(request).server_groups.of_server(uuid)
+    return body

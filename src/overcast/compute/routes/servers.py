@@ -8,7 +8,17 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import diagnostics, policy, schemas, views
+from overcast.compute import (
+    action_log,
+    diagnostics,
+    multiattach,
+    policy,
+    requested_destination,
+    schemas,
+    trusted_certs,
+    views,
+    volume_types,
+)
 from overcast.compute.policy import ADMIN
 from overcast.compute.routes import server_views
 from overcast.compute.routes.base import JSON_BODY, Ctx, base_url, reply, router, service, version
@@ -25,6 +35,12 @@ routes = router()
 def create_server(request: Request, body: Any = JSON_BODY, ctx: RequestContext = Ctx) -> Response:
     req = schemas.server_create(body, version(request))
     svc = service(request)
+    trusted_certs.for_create(req)  # a boot from volume with them: 400 before all else
+    if version(request).at_least("2.74"):
+        requested_destination.apply(svc.db, ctx, body["server"], req)
+    multiattach.check(svc.volume, ctx, [d["uuid"] for d in req["block_devices"]
+                                        if d["source_type"] == "volume"], version(request))
+    volume_types.resolve(svc.volume, ctx, req["block_devices"])
     uuids = svc.create_servers(ctx, req)
     if req["return_reservation_id"]:
         return reply(request, {"reservation_id": svc.reservation_id(uuids[0])}, 202)
@@ -40,9 +56,12 @@ def _list(request: Request, ctx: RequestContext, detail: bool) -> Response:
     q = request.query_params
     if schemas.all_tenants(q):
         policy.require_admin(ctx)
-    query = schemas.server_list_query(q, ctx.is_admin)
+    query = schemas.server_list_query(q, ctx.is_admin, version(request).at_least("2.73"))
     if query is None:
         return reply(request, {"servers": []})
+    if version(request).at_least("2.66"):
+        query["filters"]["changes-before"] = action_log.changes_before(
+            q, query["filters"].get("changes-since"))
     rows, more = service(request).list_servers(ctx, query["filters"], limit=query["limit"],
                                                marker=query["marker"], sort=query["sort"])
     items = server_views.listed(request, ctx, rows) if detail else \
@@ -69,7 +88,8 @@ def list_servers_detail(request: Request, ctx: RequestContext = Ctx) -> Response
 
 @routes.get("/v2.1/servers/{uuid}")
 def get_server(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
-    return reply(request, {"server": server_views.one(request, ctx, uuid)})
+    return reply(request, {"server": server_views.with_groups(
+        request, uuid, server_views.one(request, ctx, uuid))})
 
 
 @routes.put("/v2.1/servers/{uuid}")
@@ -77,8 +97,8 @@ def get_server(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Respon
 def update_server(uuid: str, request: Request, body: Any = JSON_BODY,
                   ctx: RequestContext = Ctx) -> Response:
     service(request).update_server(ctx, uuid, schemas.server_update(body, version(request)))
-    return reply(request, {"server": views.server_action_reply(
-        server_views.one(request, ctx, uuid))})
+    return reply(request, {"server": server_views.with_groups(
+        request, uuid, views.server_action_reply(server_views.one(request, ctx, uuid)))})
 
 
 @routes.delete("/v2.1/servers/{uuid}")
@@ -158,8 +178,18 @@ def delete_meta_item(uuid: str, key: str, request: Request,
 @routes.get("/v2.1/servers/{uuid}/os-instance-actions")
 def list_actions(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     v = version(request)
-    return reply(request, {"instanceActions": [views.action(a, v) for a in
-                                               service(request).actions(ctx, uuid)]})
+    if not v.at_least("2.58"):
+        return reply(request, {"instanceActions": [views.action(a, v) for a in
+                                                   service(request).actions(ctx, uuid)]})
+    q = request.query_params
+    page = action_log.page_query(q, v)
+    rows = action_log.list_page(service(request).db, ctx, uuid, **page)
+    body: dict[str, Any] = {"instanceActions": [views.action(a, v) for a in rows]}
+    if rows and len(rows) == page["limit"]:  # Nova links a full page to the next
+        body["links"] = [{"rel": "next", "href": next_href(
+            base_url(request), f"/v2.1/servers/{uuid}/os-instance-actions",
+            dict(q.multi_items()), rows[-1].request_id)}]
+    return reply(request, body)
 
 
 @routes.get("/v2.1/servers/{uuid}/os-instance-actions/{request_id}")
@@ -169,5 +199,6 @@ def get_action(uuid: str, request_id: str, request: Request,
     act, events = service(request).action(ctx, uuid, request_id)
     body = views.action(act, v)
     if ctx.is_admin or v.at_least("2.51"):  # 2.51: everyone sees the events
-        body["events"] = [views.event(e, v, ctx.is_admin) for e in events]
+        project = action_log.server_project(service(request).db, uuid)
+        body["events"] = [views.event(e, v, ctx.is_admin, project) for e in events]
     return reply(request, {"instanceAction": body})

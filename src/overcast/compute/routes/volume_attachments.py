@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import schemas
-from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service
+from overcast.compute import multiattach, schemas
+from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
 from overcast.compute.volumes import attachment_view
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import Conflict, NotFound
@@ -29,7 +29,9 @@ def list_attachments(uuid: str, request: Request, ctx: RequestContext = Ctx) -> 
     offset = int(q.get("offset") or 0)
     limit = int(q["limit"]) if q.get("limit") else None
     rows = rows[offset:offset + limit if limit is not None else None]
-    return reply(request, {"volumeAttachments": [attachment_view(uuid, b) for b in rows]})
+    tag = version(request).at_least("2.70")
+    return reply(request, {"volumeAttachments": [attachment_view(uuid, b, tag)
+                                                 for b in rows]})
 
 
 @routes.get(PATH + "/{volume_id}")
@@ -38,7 +40,8 @@ def show_attachment(uuid: str, volume_id: str, request: Request,
     svc = service(request)
     svc.instance(ctx, uuid)
     bdm = svc.server_volumes.one(uuid, volume_id)
-    return reply(request, {"volumeAttachment": attachment_view(uuid, bdm)})
+    return reply(request, {"volumeAttachment": attachment_view(
+        uuid, bdm, version(request).at_least("2.70"))})
 
 
 @routes.post(PATH)
@@ -47,8 +50,11 @@ def attach(uuid: str, request: Request, body: Any = JSON_BODY,
            ctx: RequestContext = Ctx) -> Response:
     att = body["volumeAttachment"]
     svc = service(request)
+    svc.instance(ctx, uuid)  # 404 first
+    multiattach.check(svc.volume, ctx, [att["volumeId"]], version(request))
     bdm = svc.attach_volume(ctx, uuid, att["volumeId"], att.get("device"), att.get("tag"))
-    return reply(request, {"volumeAttachment": attachment_view(uuid, bdm)})
+    return reply(request, {"volumeAttachment": attachment_view(
+        uuid, bdm, version(request).at_least("2.70"))})
 
 
 @routes.put(PATH + "/{volume_id}")
