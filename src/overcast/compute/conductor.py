@@ -53,7 +53,7 @@ from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
 from overcast.compute.backups import rotate
 from overcast.compute.evacuate import Evacuator
-from overcast.compute.hosts import provider_uuid, service_up
+from overcast.compute.hosts import NoValidHost, provider_uuid, service_up
 from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
 from overcast.compute.service import ComputeService
@@ -84,10 +84,6 @@ def _runs(driver: str, kind: str) -> bool:
     if driver == "qemu":
         return kind == "vm"
     return True
-
-
-class NoValidHost(Exception):
-    pass
 
 
 class Conductor:

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from overcast.bus.messages import EvacuateInstance, RebuildInstance
 from overcast.compute import metadata, states
 from overcast.compute import models as m
-from overcast.compute.hosts import compute_services, host_up, provider_uuid
+from overcast.compute.hosts import NoValidHost, compute_services, host_up, provider_uuid
 from overcast.db import utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, NotFound
@@ -142,8 +142,6 @@ class Evacuator:
                services: dict[str, m.Service], az: str | None, host: str | None,
                force: bool, image_ref: str) -> str:
         """The new host, claimed for the server (the scheduler's, or `host`)."""
-        from overcast.compute.conductor import NoValidHost
-
         self.placement.release(uuid)
         if host is not None and force:
             # forced: the scheduler's filters are skipped (Nova's force), not Placement

@@ -22,6 +22,11 @@ from overcast.compute.ports import PlacementPort
 from overcast.db import Database, utcnow
 from overcast.kit.errors import NotFound
 
+
+class NoValidHost(Exception):
+    """No host can take the server (the scheduler's answer, as Nova's)."""
+
+
 NAMESPACE = uuidlib.UUID("6e4b2c1a-95d1-4f3e-9f5e-0c3a1d2b7e11")
 #: Seconds without a heartbeat after which a compute service is down (Nova's
 #: service_down_time); the app sets it from `Settings.service_down_time`.
