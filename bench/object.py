@@ -11,6 +11,11 @@ Starts a real `overcast up` (SQLite, file backend in its data dir) and measures:
            of the whole body, a sequential hash no number of cores speeds up, so
            that row is the ceiling of any upload that answers as Swift does
            (target: large PUT >= 80% of it).
+Beside every figure, the CPU seconds the serving processes spent on it
+(bench/cpumeter.py: utime+stime of overcast's engine and API workers, of Swift's
+four servers, their workers and memcached), per request: the rate a shared,
+busy machine allows says as much about the neighbours as about the store; the
+CPU per request does not, so the ratio of those is the load-independent one.
 Prints a table, then JSON.
 
 Then the same load against real Swift 2.30 (Debian's packages, set up by
@@ -46,16 +51,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import swift_saio  # noqa: E402
 from compute import start, token  # noqa: E402
+from cpumeter import CpuMeter  # noqa: E402
 from identity import free_port  # noqa: E402
 
 SMALL = os.urandom(4096)
 
 
 def _rate(url: str, tok: str, method: str, clients: int, seconds: float,
-          prefix: str, written: list[int]) -> tuple[float, int]:
+          prefix: str, written: list[int], meter: CpuMeter) -> tuple[float, int, float]:
     """Requests per second of `method` on small objects, from `clients` threads
     (a PUT records in `written` how many objects each client made; GET and HEAD
-    cycle over those)."""
+    cycle over those), the failures, and the serving processes' CPU ms per request."""
     parts = urlsplit(url)
     counts = [0] * clients
     errors = [0]
@@ -80,12 +86,14 @@ def _rate(url: str, tok: str, method: str, clients: int, seconds: float,
         conn.close()
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    meter.start()
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return sum(counts) / (time.perf_counter() - t0), errors[0]
+    elapsed, cpu = time.perf_counter() - t0, meter.stop()
+    return sum(counts) / elapsed, errors[0], 1000 * cpu / max(1, sum(counts))
 
 
 def _fill(url: str, tok: str, count: int, clients: int = 8) -> None:
@@ -109,45 +117,59 @@ def _fill(url: str, tok: str, count: int, clients: int = 8) -> None:
 
 
 def measure(account: str, tok: str, args: argparse.Namespace, src: Path,
-            md5_hex: str) -> dict[str, float]:
-    """The same load against one Swift v1 account URL (overcast's or Swift's)."""
+            md5_hex: str, meter: CpuMeter) -> tuple[dict[str, float], dict[str, float]]:
+    """The same load against one Swift v1 account URL (overcast's or Swift's): the
+    figures, and the CPU the serving processes (`meter`) spent on each (ms per
+    request; per listing; per MiB for the large object)."""
     hd = {"X-Auth-Token": tok}
     out: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     with httpx.Client(timeout=600) as c:
         for name in ("small", "listing", "large"):
             assert c.put(f"{account}/{name}", headers=hd).status_code in (201, 202)
         for clients in (1, 8):
             written = [0] * clients
             for method in ("PUT", "GET", "HEAD"):
-                rate, errors = _rate(f"{account}/small", tok, method, clients,
-                                     args.seconds, f"c{clients}", written)
+                rate, errors, ms = _rate(f"{account}/small", tok, method, clients,
+                                         args.seconds, f"c{clients}", written, meter)
                 assert errors == 0, f"{errors} failed {method}s"
-                out[f"{method} 4 KiB, {clients} client{'s' if clients > 1 else ''}"] = rate
+                name = f"{method} 4 KiB, {clients} client{'s' if clients > 1 else ''}"
+                out[name], cpu[name] = rate, ms
         _fill(f"{account}/listing", tok, args.listing)
         times = []
+        meter.start()
         for _ in range(5):
             t0 = time.perf_counter()
             r = c.get(f"{account}/listing", headers=hd,
                       params={"format": "json", "limit": str(args.listing)})
             times.append(time.perf_counter() - t0)
             assert len(r.json()) == args.listing
-        out[f"list {args.listing} objects (ms)"] = statistics.median(times) * 1000
+        name = f"list {args.listing} objects (ms)"
+        cpu[name] = 1000 * meter.stop() / 5
+        out[name] = statistics.median(times) * 1000
     puts, gets = [], []
+    put_cpu = get_cpu = 0.0
     for _ in range(args.runs):
+        meter.start()
         t0 = time.perf_counter()
         etag = subprocess.run(
             ["curl", "-s", "-f", "-T", str(src), "-H", f"X-Auth-Token: {tok}",
              "-o", "/dev/null", "-w", "%header{etag}", f"{account}/large/obj"],
             capture_output=True, text=True, check=True).stdout.strip()
         puts.append(args.large_mib / (time.perf_counter() - t0))
+        put_cpu += meter.stop()
         assert etag == md5_hex, (etag, md5_hex)
+        meter.start()
         t0 = time.perf_counter()
         subprocess.run(["curl", "-s", "-f", "-o", "/dev/null", "-H",
                         f"X-Auth-Token: {tok}", f"{account}/large/obj"], check=True)
         gets.append(args.large_mib / (time.perf_counter() - t0))
-    out[f"PUT {args.large_mib} MiB (MiB/s)"] = statistics.median(puts)
-    out[f"GET {args.large_mib} MiB (MiB/s)"] = statistics.median(gets)
-    return out
+        get_cpu += meter.stop()
+    for verb, rates, spent in (("PUT", puts, put_cpu), ("GET", gets, get_cpu)):
+        name = f"{verb} {args.large_mib} MiB (MiB/s)"
+        out[name] = statistics.median(rates)
+        cpu[name] = 1000 * spent / (args.runs * args.large_mib)  # ms per MiB
+    return out, cpu
 
 
 def md5_ceiling(src: Path, runs: int, mib: int) -> tuple[float, str]:
@@ -203,38 +225,48 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     proc = start(tmp / "cloud", port, 1)
     try:
         tok, project = token(base, tmp / "cloud")
-        ours = measure(f"{base}/object/v1/AUTH_{project}", tok, args, src, md5_hex)
+        ours, ours_cpu = measure(f"{base}/object/v1/AUTH_{project}", tok, args, src,
+                                 md5_hex, CpuMeter([proc.pid]))
     finally:
         proc.terminate()
         proc.wait(30)
     load.append(os.getloadavg()[0])
     theirs: dict[str, float] = {}
+    theirs_cpu: dict[str, float] = {}
     why_not = None if not args.no_swift else "--no-swift"
     why_not = why_not or swift_saio.available()
     if why_not is None:
         with swift_saio.SwiftAllInOne(tmp / "swift") as saio:
-            theirs = measure(saio.storage_url, saio.token, args, src, md5_hex)
+            theirs, theirs_cpu = measure(saio.storage_url, saio.token, args, src, md5_hex,
+                                         CpuMeter(p.pid for p in saio.procs))
         load.append(os.getloadavg()[0])
     src.unlink()
     print("overcast up (SQLite, file backend) beside Swift 2.30 (SAIO, tempauth, one "
           "worker per server); 4 KiB rates in requests/s")
     print(f"load average (1 min) during the runs: {', '.join(f'{x:.1f}' for x in load)}")
-    print(f"{'measure':<30}{'overcast':>11}{'swift':>11}{'ratio':>8}{'target':>8}")
+    print(f"{'measure':<30}{'overcast':>11}{'swift':>11}{'ratio':>8}{'target':>8}"
+          f"{'oc cpu':>9}{'swift cpu':>11}{'cpu ratio':>11}")
     for k, v in ours.items():
-        other = theirs.get(k)
+        other, ms, other_ms = theirs.get(k), ours_cpu[k], theirs_cpu.get(k)
+        cpu_cols = f"{ms:>9.2f}" + (f"{other_ms:>11.2f}{other_ms / ms:>10.2f}x"
+                                    if other_ms and ms else "")
         if other:
             ratio = other / v if k.startswith("list") else v / other
             tgt = _target(k)
             print(f"{k:<30}{v:>11.1f}{other:>11.1f}{ratio:>7.2f}x"
-                  f"{(f'{tgt:.0f}x' if tgt else ''):>8}")
+                  f"{(f'{tgt:.0f}x' if tgt else ''):>8}{cpu_cols}")
         else:
-            print(f"{k:<30}{v:>11.1f}{'-':>11}")
+            print(f"{k:<30}{v:>11.1f}{'-':>11}{'':>16}{cpu_cols}")
+    print("cpu: the serving processes' CPU (utime+stime, whole process tree) in ms per "
+          "request, per listing, per MiB for the large object; cpu ratio = swift / "
+          "overcast (load-independent)")
     put = ours[f"PUT {args.large_mib} MiB (MiB/s)"]
     print(f"{'md5 ceiling (MiB/s)':<30}{ceiling:>11.1f}")
     print(f"{'large PUT / md5 ceiling':<30}{put / ceiling:>11.0%}{'':>19}{'80%':>8}")
     if why_not:
         print(f"(no side-by-side: {why_not})")
-    print(json.dumps({"overcast": ours, "swift": theirs, "md5_ceiling": ceiling,
+    print(json.dumps({"overcast": ours, "swift": theirs, "overcast_cpu_ms": ours_cpu,
+                      "swift_cpu_ms": theirs_cpu, "md5_ceiling": ceiling,
                       "put_vs_md5": put / ceiling, "load": load}, indent=1))
 
 

@@ -41,6 +41,10 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE.parent))
+
+from cpumeter import CpuMeter, per_request  # noqa: E402
+
 PEER_PACKAGES = ["keystone==30.0.0", "openstack-placement==16.0.0", "uWSGI==2.0.31"]
 INVENTORY = {"VCPU": {"total": 16, "allocation_ratio": 4.0},
              "MEMORY_MB": {"total": 65536}, "DISK_GB": {"total": 1000}}
@@ -88,18 +92,22 @@ class Services:
     def __init__(self, work: Path, venv: Path) -> None:
         self.work, self.venv = work, venv
         self.procs: list[subprocess.Popen[bytes]] = []
+        #: the root process of each service ("keystone", "placement", "overcast"),
+        #: whose process tree's CPU seconds the table reports
+        self.roots: dict[str, int] = {}
 
-    def spawn(self, args: list[str], env: dict[str, str], log: Path) -> None:
+    def spawn(self, args: list[str], env: dict[str, str], log: Path) -> int:
         with log.open("wb") as out:
             self.procs.append(subprocess.Popen(
                 args, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True))
+        return self.procs[-1].pid
 
-    def uwsgi(self, port: int, module: str, env: dict[str, str], log: Path) -> None:
+    def uwsgi(self, port: int, module: str, env: dict[str, str], log: Path) -> int:
         # Two synchronous workers, one request each at a time (as the services'
         # docs deploy them); `Connection: close` because uWSGI's http-socket does
         # not keep connections alive, and saying so lets wrk reconnect cleanly.
-        self.spawn([str(self.venv / "bin" / "uwsgi"), "--http-socket", f"127.0.0.1:{port}",
+        return self.spawn([str(self.venv / "bin" / "uwsgi"), "--http-socket", f"127.0.0.1:{port}",
                     "--module", module, "--processes", "2", "--threads", "1", "--master",
                     "--lazy-apps", "--need-app", "--die-on-term", "--home", str(self.venv),
                     "--disable-logging", "--add-header", "Connection: close",
@@ -133,7 +141,7 @@ class Services:
         # Keystone warns on every request about keys others can read.
         for sub in ("fernet", "credential"):
             (d / sub).chmod(0o700)
-        self.uwsgi(port, "keystone.wsgi.api:application",
+        self.roots["keystone"] = self.uwsgi(port, "keystone.wsgi.api:application",
                    {"OS_KEYSTONE_CONFIG_FILES": str(conf)}, d / "uwsgi.log")
         wait_http(url)
         return url, token(url, "admin", "secret", "admin", "Default")
@@ -156,7 +164,8 @@ class Services:
             subprocess.run([str(self.venv / "bin" / "python"), "-c",
                             "import placement.wsgi.api"], check=True, stdout=log,
                            stderr=log, env={**os.environ, **env})
-        self.uwsgi(port, "placement.wsgi.api:application", env, d / "uwsgi.log")
+        self.roots["placement"] = self.uwsgi(port, "placement.wsgi.api:application", env,
+                                             d / "uwsgi.log")
         wait_http(f"http://127.0.0.1:{port}/")
         return f"http://127.0.0.1:{port}"
 
@@ -165,9 +174,10 @@ class Services:
         d = self.work / "overcast"
         port = free_port()
         env = {"PYTHONPATH": f"{REPO / 'src'}", "OVERCAST_LOG_LEVEL": "warning"}
-        self.spawn([sys.executable, "-m", "overcast.cli", "up", "--data-dir", str(d / "cloud"),
-                    "--port", str(port), "--no-user-clouds-yaml", "--no-agent",
-                    "--no-test-image", "--no-default-networks"], env, self.work / "overcast.log")
+        self.roots["overcast"] = self.spawn(
+            [sys.executable, "-m", "overcast.cli", "up", "--data-dir", str(d / "cloud"),
+             "--port", str(port), "--no-user-clouds-yaml", "--no-agent", "--no-test-image",
+             "--no-default-networks"], env, self.work / "overcast.log")
         base = f"http://127.0.0.1:{port}"
         try:
             wait_http(f"{base}/identity/v3", timeout=300)
@@ -238,10 +248,11 @@ def fill_placement(base: str, headers: dict[str, str], n: int) -> str:
     return big
 
 
-def wrk(url: str, *, conns: int, seconds: float, method: str = "GET",
+def wrk(url: str, *, conns: int, seconds: float, meter: CpuMeter, method: str = "GET",
         headers: dict[str, str] | None = None, body: str | None = None) -> dict[str, Any]:
     """One closed-loop wrk run; the Lua script makes a fresh UUID per request where the
-    body asks for one and writes the summary as JSON."""
+    body asks for one and writes the summary as JSON. `meter` measures the serving
+    processes' CPU seconds over the run (cpu_ms per request, per_core ceiling)."""
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         env = {**os.environ, "PEERS_METHOD": method, "PEERS_OUT": out.name,
                "PEERS_HEADERS": "|".join(f"{k}: {v}" for k, v in (headers or {}).items())}
@@ -250,12 +261,16 @@ def wrk(url: str, *, conns: int, seconds: float, method: str = "GET",
         env["PEERS_PATH"] = parts.path + (f"?{parts.query}" if parts.query else "")
         if body is not None:
             env["PEERS_BODY"] = body
+        meter.start()
         subprocess.run(["wrk", "-t", str(min(conns, 2)), "-c", str(conns),
                         "-d", f"{max(1, round(seconds))}s", "--timeout", "30s",
                         "-s", str(HERE / "wrk_load.lua"), f"{parts.scheme}://{parts.netloc}"],
                        env=env, check=True, stdout=subprocess.DEVNULL)
+        cpu = meter.stop()
         res = json.loads(Path(out.name).read_text())
     res["rate"] = res["requests"] / (res["duration_us"] / 1e6)
+    res["cpu_s"] = cpu
+    res.update(per_request(cpu, res["requests"]))
     return res
 
 
@@ -296,6 +311,34 @@ def scenarios(ks: str, ks_tok: str, pl: str, pl_h: dict[str, str], big: str
          {"method": "POST", "headers": pl_h,
           "body": json.dumps({"name": "p-{uuid}", "uuid": "{uuid}"})}),
     ]
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """Two tables: the wall-clock rates and latencies (what a client saw, on a machine
+    shared with whatever else ran), then the CPU the serving processes spent per
+    request and the CPU-bound ceiling per core (load-independent: a process is
+    charged only for the time it ran)."""
+    print(f"{'path':<34}{'conn':>5}{'overcast/s':>12}{'peer/s':>10}{'ratio':>8}"
+          f"{'oc p50/p95 ms':>16}{'peer p50/p95 ms':>18}{'errors oc/peer':>16}{'load':>6}")
+    for r in rows:
+        o, p = r["overcast"], r["peer"]
+        ratio = o["rate"] / p["rate"] if p["rate"] else float("inf")
+        bad = (f'{o["bad_status"] + o["socket_errors"]}/'
+               f'{p["bad_status"] + p["socket_errors"]}')
+        print(f"{r['path']:<34}{r['connections']:>5}{o['rate']:>12.1f}{p['rate']:>10.1f}"
+              f"{ratio:>7.1f}x"
+              f"{o['p50_us'] / 1000:>8.1f}/{o['p95_us'] / 1000:<7.1f}"
+              f"{p['p50_us'] / 1000:>10.1f}/{p['p95_us'] / 1000:<7.1f}{bad:>16}"
+              f"{r['load']:>6.1f}")
+    print()
+    print("CPU of the serving processes (utime+stime from /proc, whole process tree):")
+    print(f"{'path':<34}{'conn':>5}{'oc ms/req':>11}{'peer ms/req':>13}"
+          f"{'oc /s/core':>12}{'peer /s/core':>14}{'cpu ratio':>11}")
+    for r in rows:
+        o, p = r["overcast"], r["peer"]
+        ratio = p["cpu_ms"] / o["cpu_ms"] if o["cpu_ms"] else float("inf")
+        print(f"{r['path']:<34}{r['connections']:>5}{o['cpu_ms']:>11.3f}{p['cpu_ms']:>13.3f}"
+              f"{o['per_core']:>12.0f}{p['per_core']:>14.0f}{ratio:>10.1f}x")
 
 
 def machine() -> str:
@@ -348,29 +391,24 @@ def main() -> None:
             peer = scenarios(ks_url, ks_tok, pl_url, peer_pl_h, big_peer)
             ours = scenarios(f"{oc_base}/identity/v3", oc_tok, f"{oc_base}/placement",
                              oc_pl_h, big_oc)
+            oc_meter = CpuMeter([svc.roots["overcast"]])
             for (name, conns, purl, pkw), (_, _, ourl, okw) in zip(peer, ours, strict=True):
+                peer_meter = CpuMeter([svc.roots["keystone" if "/v3" in purl
+                                                 else "placement"]])
                 probe(purl, **pkw)
                 probe(ourl, **okw)
-                p = wrk(purl, conns=conns, seconds=args.seconds, **pkw)
-                o = wrk(ourl, conns=conns, seconds=args.seconds, **okw)
-                rows.append({"path": name, "connections": conns, "peer": p, "overcast": o})
+                load = os.getloadavg()[0]
+                p = wrk(purl, conns=conns, seconds=args.seconds, meter=peer_meter, **pkw)
+                o = wrk(ourl, conns=conns, seconds=args.seconds, meter=oc_meter, **okw)
+                rows.append({"path": name, "connections": conns, "peer": p, "overcast": o,
+                             "load": (load + os.getloadavg()[0]) / 2})
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(f"machine: {where}")
     print(f"peers: {', '.join(PEER_PACKAGES)}; {args.providers} providers each; "
           f"{args.seconds:g} s per run")
-    print(f"{'path':<34}{'conn':>5}{'overcast/s':>12}{'peer/s':>10}{'ratio':>8}"
-          f"{'oc p50/p95 ms':>16}{'peer p50/p95 ms':>18}{'errors oc/peer':>16}")
-    for r in rows:
-        o, p = r["overcast"], r["peer"]
-        ratio = o["rate"] / p["rate"] if p["rate"] else float("inf")
-        bad = (f'{o["bad_status"] + o["socket_errors"]}/'
-               f'{p["bad_status"] + p["socket_errors"]}')
-        print(f"{r['path']:<34}{r['connections']:>5}{o['rate']:>12.1f}{p['rate']:>10.1f}"
-              f"{ratio:>7.1f}x"
-              f"{o['p50_us'] / 1000:>8.1f}/{o['p95_us'] / 1000:<7.1f}"
-              f"{p['p50_us'] / 1000:>10.1f}/{p['p95_us'] / 1000:<7.1f}{bad:>16}")
+    print_table(rows)
     print(json.dumps({"machine": where, "providers": args.providers, "rows": rows}, indent=1))
 
 

@@ -154,9 +154,10 @@ def _serve_one_process(app_: Any, settings: Settings, ready: Any) -> None:
     """`--workers 1`: one uvicorn server runs the whole app (role "all")."""
     import uvicorn
 
-    from overcast.serve import graceful_server_class
+    from overcast.serve import graceful_server_class, settle_heap
 
     ready()
+    settle_heap()
     config = uvicorn.Config(app_, host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5, http=settings.api_http,

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import ctypes
 import errno
+import gc
 import hashlib
 import logging
 import multiprocessing
@@ -206,6 +207,21 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def settle_heap() -> None:
+    """Collect once, then move every object alive now out of the collector's sight
+    (gc.freeze), in a serving process that has built its app.
+
+    What start-up built (the app, its routes and schemas, SQLAlchemy's mappers,
+    the imported modules: hundreds of thousands of objects) lives as long as the
+    process. Left to the collector, every full collection walks all of it again
+    while a request waits: that walk is the tail of the latency (p99 well above
+    p50) of a process that otherwise does the same work for every request. Frozen,
+    it is never walked; a forked worker also stops writing to those pages (the
+    collector's bookkeeping), so they stay shared with the engine."""
+    gc.collect()
+    gc.freeze()
+
+
 def _die_with_parent(parent: int) -> None:
     """Ask the kernel to kill this worker when the engine ends without stopping it.
 
@@ -243,6 +259,7 @@ def api_worker(settings: Settings, sock: socket.socket, name: str, parent: int,
         app = create_app(settings, role="api", bus=worker_bus(settings))
     else:
         app.state.db.engine.dispose(close=False)  # no connection of the engine's, ever
+    settle_heap()
     go.wait()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
                             timeout_graceful_shutdown=5, http=settings.api_http,
@@ -313,6 +330,7 @@ class Engine:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
         async with app.router.lifespan_context(app):
+            settle_heap()
             self.go.set()
             ready()
             log.info("engine up: %d API workers on %s:%s", self.count,

@@ -6,7 +6,9 @@ no containers, no metadata. Counts are the sum of its containers' counters.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from typing import cast
+
+from sqlalchemy import Connection, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from overcast.object import models as m
@@ -27,12 +29,16 @@ def ensure(s: Session, account: str) -> m.Account:
     return row
 
 
+_C = cast(Table, m.Container.__table__).c
+#: built once (every PUT under a quota reads it): a call only binds the account
+_USAGE = select(func.count(), func.coalesce(func.sum(_C.object_count), 0),
+                func.coalesce(func.sum(_C.bytes_used), 0)).where(
+    _C.account == bindparam("account"))
+
+
 def usage(s: Session | Connection, account: str) -> tuple[int, int, int]:
     """(containers, objects, bytes) of an account."""
-    count, objects, used = s.execute(
-        select(func.count(), func.coalesce(func.sum(m.Container.object_count), 0),
-               func.coalesce(func.sum(m.Container.bytes_used), 0))
-        .where(m.Container.account == account)).one()
+    count, objects, used = s.execute(_USAGE, {"account": account}).one()
     return int(count), int(objects), int(used)
 
 

@@ -22,6 +22,20 @@ from overcast.object.store import prefix_end
 T = TypeVar("T")
 
 
+def _fetch(s: Session, q: Any) -> Sequence[Any]:
+    """The page's rows as the database driver returns them (tuples).
+
+    Neither ORM objects nor SQLAlchemy's Row layer: its per-row work was 20 ms of a
+    10,000-object page that SQLite itself reads in 12. The listed columns (text,
+    integers, floats) need no result conversion on SQLite or PostgreSQL."""
+    result = s.connection().execute(q)
+    try:
+        rows: Sequence[Any] = result.cursor.fetchall()
+    finally:
+        result.close()
+    return rows
+
+
 def scan(s: Session, query: Any, column: Any, make: Callable[[Any], T], *,
          prefix: str = "", delimiter: str | None = None, marker: str | None = None,
          end_marker: str | None = None, limit: int, reverse: bool = False
@@ -54,10 +68,20 @@ def scan(s: Session, query: Any, column: Any, make: Callable[[Any], T], *,
             conds.append(column < high)
         q = query.where(*conds).order_by(column.desc() if reverse else column)
         wanted = limit - len(out)
-        # Core rows (no ORM loading): a 10,000-row page is several times faster
-        rows: Sequence[Any] = s.connection().execute(q.limit(wanted)).all()
+        rows = _fetch(s, q.limit(wanted))
         if not rows:
             break
+        if not delimiter:
+            # the usual page: every row is an entry
+            out.extend(map(make, rows))
+            if len(out) >= limit or len(rows) < wanted:
+                return out
+            last = rows[-1][0]
+            if reverse:
+                high = last
+            else:
+                low, low_strict = last, True
+            continue
         jumped = False
         for row in rows:
             name: str = row[0]
