@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -41,6 +42,8 @@ from overcast.bus.messages import (
     DetachVolume,
     ExtendAttachedVolume,
     HostHeartbeat,
+    HostUptime,
+    HostUptimeReply,
     InstanceSpec,
     InstanceState,
     InterfaceReply,
@@ -137,12 +140,16 @@ class Agent:
             await c.stop()
 
     async def _every(self, interval: float, fn: Any) -> None:
+        # The first wait is a random part of the interval: agents started together
+        # (a host's restart, `overcast agent --count`) spread their periodic work
+        # over it instead of reaching the control plane all in the same instant.
+        await asyncio.sleep(random.uniform(0, interval))
         while True:
-            await asyncio.sleep(interval)
             try:
                 await fn()
             except Exception:  # noqa: BLE001 - periodic work must survive one failure
                 log.exception("periodic %s failed on %s", fn.__name__, self.host)
+            await asyncio.sleep(interval)
 
     async def heartbeat(self) -> None:
         await self.bus.cast("conductor", HostHeartbeat(
@@ -205,6 +212,8 @@ class Agent:
             except Exception as exc:  # noqa: BLE001 - the caller must hear why
                 return SetAdminPasswordReply(ok=False, error=str(exc))
             return SetAdminPasswordReply(ok=True)
+        if isinstance(msg, HostUptime):
+            return HostUptimeReply(uptime=base.host_uptime())
         if isinstance(msg, ConsoleOutput):
             return ConsoleOutputReply(
                 output=await self.driver.console_output(msg.uuid, msg.length))
