@@ -9,7 +9,10 @@
 - `InstanceState`: write what an agent reports (vm/power state, faults, events);
   a finished delete releases the allocations and marks the row deleted.
 - `HostHeartbeat`: register/refresh the compute service and its Placement
-  provider and inventory.
+  provider and inventory. A heartbeat that says nothing new (same driver and
+  resources as the last one) only marks its host seen: the marks are written
+  together, one UPDATE for every host seen in the last HEARTBEAT_FLUSH seconds, so
+  a thousand hosts cost a statement a second, not a thousand transactions.
 - `DesiredState` (call): the instances an agent should have.
 - At start it reconciles: instances left in scheduling are scheduled again,
   deletes in flight whose host is gone are finished, so nothing stays in BUILD.
@@ -23,13 +26,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import uuid as uuidlib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import load_only
 
 from overcast.bus import Bus
 from overcast.bus.messages import (
@@ -65,6 +70,9 @@ SHUTDOWN = 4
 
 #: Seconds after which a host's unchanged inventory is written to Placement again.
 INVENTORY_REFRESH = 300.0
+#: Seconds between writes of the hosts seen (a host is down after Nova's
+#: service_down_time, 60 s by default, without one: a second late changes nothing).
+HEARTBEAT_FLUSH = 1.0
 
 ALLOCATION_RATIOS = {"VCPU": 4.0, "MEMORY_MB": 1.0, "DISK_GB": 1.0}
 
@@ -101,9 +109,18 @@ class Conductor:
         self._reclaimer: asyncio.Task[None] | None = None
         #: host -> (what its last full heartbeat said, when) (see _heartbeat)
         self._last_beat: dict[str, tuple[Any, float]] = {}
+        #: hosts whose heartbeat said nothing new since the last flush (_flush_beats)
+        self._seen: set[str] = set()
+        self._flusher: asyncio.Task[None] | None = None
+        #: host -> MEMORY_MB being claimed there now by a concurrent schedule (_place):
+        #: the weigher counts it as used, so a burst scheduled at once is spread
+        #: instead of every schedule picking the same best host before any claimed
+        self._claiming: dict[str, int] = {}
+        self._claiming_lock = threading.Lock()
 
     async def start(self) -> None:
         await self.bus.subscribe("conductor", self.handle)
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_beats_forever())
         await asyncio.to_thread(self._recover)
         self._auditor = asyncio.get_running_loop().create_task(self._audit_forever())
         if self.compute.deferred.interval > 0:
@@ -111,7 +128,7 @@ class Conductor:
                 self._reclaim_forever())
 
     async def stop(self) -> None:
-        for task in (self._auditor, self._reclaimer):
+        for task in (self._auditor, self._reclaimer, self._flusher):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -159,7 +176,8 @@ class Conductor:
             await asyncio.to_thread(self._snapshot_ready, msg)
             return None
         if isinstance(msg, HostHeartbeat):
-            await asyncio.to_thread(self._heartbeat, msg)
+            if not self._beat_unchanged(msg):
+                await asyncio.to_thread(self._heartbeat, msg)
             return None
         if isinstance(msg, DesiredState):
             return DesiredInstancesReply.of(await asyncio.to_thread(self._desired, msg.host))
@@ -188,6 +206,7 @@ class Conductor:
                              self.compute.server_volumes.devices(inst.uuid))
 
     def _schedule_one(self, uuid: str) -> None:
+        t0 = time.perf_counter()
         with self.db.session() as s:
             inst = s.get(m.Instance, uuid)
             if inst is None or inst.deleted or inst.host is not None or \
@@ -210,8 +229,12 @@ class Conductor:
                 group_hosts = {h for h in s.scalars(select(m.Instance.host).where(
                     m.Instance.uuid.in_(list(members)), m.Instance.deleted.is_(False)))
                     if h}
-            services = {svc.host: svc for svc in s.scalars(select(m.Service).where(
-                m.Service.binary == "nova-compute"))}
+            # only what the filters read: at a thousand hosts the resources (JSON)
+            # were most of the cost of each schedule
+            services = {svc.host: svc for svc in s.scalars(select(m.Service).options(
+                load_only(m.Service.host, m.Service.zone, m.Service.driver,
+                          m.Service.disabled, m.Service.forced_down,
+                          m.Service.last_seen_at)).where(m.Service.binary == "nova-compute"))}
             # a volume-backed server's root disk is its volume: nothing on the host
             volume_backed = s.scalar(select(m.BlockDeviceMapping.id).where(
                 m.BlockDeviceMapping.instance_uuid == uuid,
@@ -267,6 +290,8 @@ class Conductor:
             self.compute.server_volumes.release(uuid)
             return
         self.compute.cast(f"agent.{host}", SpawnInstance(instance=asdict(spec)))
+        log.info("scheduled %s on %s in %.1f ms", uuid, host,
+                 (time.perf_counter() - t0) * 1000)
 
     def _deleted(self, uuid: str) -> bool:
         with self.db.session() as s:
@@ -342,7 +367,7 @@ class Conductor:
         free_ram = self.placement.free([provider_uuid(h) for h, _ in hosts], "MEMORY_MB")
 
         def free(h: str) -> float:
-            return free_ram.get(provider_uuid(h), 0.0)
+            return free_ram.get(provider_uuid(h), 0.0) - self._claiming.get(h, 0)
 
         soft = {"soft-anti-affinity": 1, "soft-affinity": -1}.get(group_policy or "", 0)
 
@@ -354,14 +379,23 @@ class Conductor:
             spread = free(h) if self.weigher == "spread" else -free(h)
             return (-group_w, -spread, h)
 
-        hosts.sort(key=weight)
-        for host, allocations in hosts:
+        ram = int(resources.get("MEMORY_MB", 0))
+        while hosts:
+            with self._claiming_lock:
+                hosts.sort(key=weight)
+                host, allocations = hosts.pop(0)
+                self._claiming[host] = self._claiming.get(host, 0) + ram
             try:
                 self.placement.claim(uuid, allocations, project_id=project_id,
                                      user_id=user_id)
                 return host
             except Conflict:
                 continue  # lost the race for this host: try the next one
+            finally:
+                with self._claiming_lock:
+                    left = self._claiming.pop(host) - ram
+                    if left:
+                        self._claiming[host] = left
         raise NoValidHost("There are not enough hosts available: every claim lost a race.")
 
     def _fail(self, uuid: str, message: str) -> None:
@@ -507,22 +541,59 @@ class Conductor:
             with contextlib.suppress(Exception):  # gone already: nothing to do
                 self.image.discard(unshelved_image)
 
-    def _heartbeat(self, msg: HostHeartbeat) -> None:
-        # what the host's driver can do is kept with its resources (`host_can`)
+    @staticmethod
+    def _beat_key(msg: HostHeartbeat) -> tuple[Any, ...]:
+        """What a heartbeat says that is worth writing: its driver and resources
+        (with what the host's driver can do, kept with them: `host_can`)."""
         res = {**msg.resources, "capabilities": sorted(msg.capabilities)}
-        # Most heartbeats only say "still here": with the same driver and resources
-        # as last time, touch last_seen_at and leave Placement alone (pushed again
-        # every few minutes anyway, in case someone changed it behind our back).
-        key = (msg.driver, tuple(sorted((k, str(v)) for k, v in res.items())))
+        return (msg.driver, tuple(sorted((k, str(v)) for k, v in res.items())))
+
+    def _beat_unchanged(self, msg: HostHeartbeat) -> bool:
+        """Whether this heartbeat only says "still here" (same driver and resources
+        as the last one written, which is recent): then its host is marked seen, to
+        be written with the others (_flush_beats), and True; else False (written in
+        full: `_heartbeat`)."""
         seen = self._last_beat.get(msg.host)
+        if seen is None or seen[0] != self._beat_key(msg) or \
+                time.monotonic() - seen[1] >= INVENTORY_REFRESH:
+            return False
+        self._seen.add(msg.host)
+        return True
+
+    async def _flush_beats_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_FLUSH)
+            try:
+                await self.flush_beats()
+            except Exception:  # noqa: BLE001 - the next flush writes them
+                log.exception("writing the hosts' heartbeats failed")
+
+    async def flush_beats(self) -> None:
+        """Write last_seen_at of every host marked seen, in one statement."""
+        hosts, self._seen = self._seen, set()
+        if hosts:
+            await asyncio.to_thread(self._write_seen, sorted(hosts))
+
+    def _write_seen(self, hosts: list[str]) -> None:
+        with self.db.transaction() as s:
+            done = s.execute(update(m.Service).where(
+                m.Service.host.in_(hosts), m.Service.binary == "nova-compute"
+            ).values(last_seen_at=utcnow())).rowcount  # type: ignore[attr-defined]
+        if done != len(hosts):
+            # some host's service is gone (deleted through the API): its next
+            # heartbeat registers it again, in full
+            with self.db.session() as s:
+                have = set(s.scalars(select(m.Service.host).where(
+                    m.Service.host.in_(hosts), m.Service.binary == "nova-compute")))
+            for h in set(hosts) - have:
+                self._last_beat.pop(h, None)
+
+    def _heartbeat(self, msg: HostHeartbeat) -> None:
+        """Register the host's service, or write what changed in its heartbeat, and
+        its Placement provider and inventory."""
+        res = {**msg.resources, "capabilities": sorted(msg.capabilities)}
+        key = self._beat_key(msg)
         now = time.monotonic()
-        if seen is not None and seen[0] == key and now - seen[1] < INVENTORY_REFRESH:
-            with self.db.transaction() as s:
-                done = s.execute(update(m.Service).where(
-                    m.Service.host == msg.host, m.Service.binary == "nova-compute"
-                ).values(last_seen_at=utcnow())).rowcount  # type: ignore[attr-defined]
-            if done:
-                return
         with self.db.transaction() as s:
             svc = s.scalar(select(m.Service).where(m.Service.host == msg.host,
                                                    m.Service.binary == "nova-compute"))
@@ -543,15 +614,19 @@ class Conductor:
         self._last_beat[msg.host] = (key, now)
 
     def _desired(self, host: str) -> list[dict[str, Any]]:
+        # one query for both: every agent asks every resync interval
         with self.db.session() as s:
             out = []
-            for inst in s.scalars(select(m.Instance).where(m.Instance.host == host,
-                                                           m.Instance.deleted.is_(False))):
-                state = "deleting" if inst.task_state == "deleting" else inst.vm_state
-                out.append({"uuid": inst.uuid, "vm_state": state,
-                            "power_state": inst.power_state,
-                            "instance": asdict(self.spec(inst))})
-            for uuid in s.scalars(select(m.Instance.uuid).where(
-                    m.Instance.resize_source_host == host, m.Instance.deleted.is_(False))):
-                out.append({"uuid": uuid, "vm_state": "resize_source"})
+            for inst in s.scalars(select(m.Instance).where(
+                    or_(m.Instance.host == host, m.Instance.resize_source_host == host),
+                    m.Instance.deleted.is_(False))):
+                if inst.host == host:
+                    state = "deleting" if inst.task_state == "deleting" else inst.vm_state
+                    out.append({"uuid": inst.uuid, "vm_state": state,
+                                "power_state": inst.power_state,
+                                "instance": asdict(self.spec(inst))})
+                if inst.resize_source_host == host:
+                    # after its own entry: a resize on the same host is kept as the
+                    # resize's source (the agent keeps the last entry of a uuid)
+                    out.append({"uuid": inst.uuid, "vm_state": "resize_source"})
             return out
