@@ -135,18 +135,10 @@ class HostService:
                     m.Instance.deleted.is_(False), m.Instance.host.isnot(None))):
                 if host:
                     running[host] = running.get(host, 0) + 1
-        out = []
-        for service in self.services():
-            if service.binary != "nova-compute":
-                continue
-            used: dict[str, int] = {}
-            if self.placement is not None:
-                try:
-                    used = self.placement.usages(provider_uuid(service.host))
-                except NotFound:
-                    used = {}
-            out.append((service, used, running.get(service.host, 0)))
-        return out
+        usages = self.placement.usages_by_provider() if self.placement is not None else {}
+        return [(service, usages.get(provider_uuid(service.host), {}),
+                 running.get(service.host, 0))
+                for service in self.services() if service.binary == "nova-compute"]
 
     def usage_by_project(self, host: str) -> dict[str, tuple[int, int, int]]:
         """(vcpus, memory_mb, disk_gb) of each project's live servers on a host, from

@@ -13,6 +13,23 @@ class Usages(PlacementBase):
     def usages(self, uuid: str) -> dict[str, int]:
         return self.provider_usages(uuid)[1]
 
+    def usages_by_provider(self) -> dict[str, dict[str, int]]:
+        """`usages` of every provider, in two queries (a hypervisor list of a
+        thousand hosts asked one provider at a time)."""
+        with self.db.session() as s:
+            out: dict[str, dict[str, int]] = {}
+            for uuid, rc in s.execute(select(m.Provider.uuid, m.Inventory.resource_class)
+                                      .join(m.Inventory, m.Inventory.provider_id ==
+                                            m.Provider.id)):
+                out.setdefault(uuid, {})[rc] = 0
+            for uuid, rc, used in s.execute(
+                    select(m.Provider.uuid, m.Allocation.resource_class,
+                           func.sum(m.Allocation.used))
+                    .join(m.Allocation, m.Allocation.provider_id == m.Provider.id)
+                    .group_by(m.Provider.uuid, m.Allocation.resource_class)):
+                out.setdefault(uuid, {})[rc] = int(used)
+            return out
+
     def provider_usages(self, uuid: str) -> tuple[int, dict[str, int]]:
         with self.db.session() as s:
             p = self._provider(s, uuid)
