@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import load_only
 
 from overcast.bus import Bus
 from overcast.bus.messages import (
@@ -112,6 +111,8 @@ class Conductor:
         #: hosts whose heartbeat said nothing new since the last flush (_flush_beats)
         self._seen: set[str] = set()
         self._flusher: asyncio.Task[None] | None = None
+        #: image -> its kind (_image_kind)
+        self._image_kinds: dict[str, str] = {}
         #: host -> MEMORY_MB being claimed there now by a concurrent schedule (_place):
         #: the weigher counts it as used, so a burst scheduled at once is spread
         #: instead of every schedule picking the same best host before any claimed
@@ -229,12 +230,13 @@ class Conductor:
                 group_hosts = {h for h in s.scalars(select(m.Instance.host).where(
                     m.Instance.uuid.in_(list(members)), m.Instance.deleted.is_(False)))
                     if h}
-            # only what the filters read: at a thousand hosts the resources (JSON)
-            # were most of the cost of each schedule
-            services = {svc.host: svc for svc in s.scalars(select(m.Service).options(
-                load_only(m.Service.host, m.Service.zone, m.Service.driver,
-                          m.Service.disabled, m.Service.forced_down,
-                          m.Service.last_seen_at)).where(m.Service.binary == "nova-compute"))}
+            # only the columns the filters read, as plain rows (attributes named as
+            # the Service's): at a thousand hosts, loading them as objects with
+            # their resources was the largest part of each schedule
+            services = {svc.host: svc for svc in s.execute(select(
+                m.Service.host, m.Service.zone, m.Service.driver, m.Service.disabled,
+                m.Service.forced_down, m.Service.last_seen_at).where(
+                m.Service.binary == "nova-compute"))}
             # a volume-backed server's root disk is its volume: nothing on the host
             volume_backed = s.scalar(select(m.BlockDeviceMapping.id).where(
                 m.BlockDeviceMapping.instance_uuid == uuid,
@@ -318,17 +320,25 @@ class Conductor:
 
     def _image_kind(self, image_ref: str) -> str:
         """"container" for OCI images (container_format docker), "vm" for the rest,
-        "" when unknown (no image service): what kind of host can boot it."""
+        "" when unknown (no image service): what kind of host can boot it. Kept per
+        image: a bootable (active) image's container format no longer changes."""
         if not image_ref or self.image is None:
             return ""
+        if image_ref in self._image_kinds:
+            return self._image_kinds[image_ref]
         try:
             image = self.image.lookup(INTERNAL, image_ref)
         except Exception:  # noqa: BLE001 - the build fails later with a clear fault
             return ""
-        return "container" if image.get("container_format") == "docker" else "vm"
+        kind = "container" if image.get("container_format") == "docker" else "vm"
+        if image.get("status") == "active":
+            if len(self._image_kinds) > 10000:
+                self._image_kinds.clear()
+            self._image_kinds[image_ref] = kind
+        return kind
 
     def _place(self, uuid: str, resources: dict[str, int], project_id: str, user_id: str,
-               services: dict[str, m.Service], az: str | None, forced_host: str | None,
+               services: dict[str, Any], az: str | None, forced_host: str | None,
                group_policy: str | None, group_hosts: set[str], kind: str = "") -> str:
         candidates = self.placement.allocation_candidates(resources, limit=1000)
         if not candidates:
