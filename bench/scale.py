@@ -363,6 +363,16 @@ def cli_time(cloud: Cloud, *argv: str, runs: int = 3) -> dict[str, Any]:
     return {"median_s": round(statistics.median(times), 2), "rows": rows}
 
 
+def cli_startup(runs: int = 3) -> dict[str, Any]:
+    """`openstack --version`: the client's own start-up, in every CLI figure above."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([str(BIN / "openstack"), "--version"], capture_output=True, check=True)
+        times.append(time.perf_counter() - t0)
+    return {"median_s": round(statistics.median(times), 2), "rows": 0}
+
+
 def api_time(cloud: Cloud, path: str, params: dict[str, Any], runs: int = 5
              ) -> dict[str, Any]:
     times = []
@@ -441,6 +451,7 @@ def main() -> None:
         result["cli"] = {
             "hypervisor list": cli_time(cloud, "hypervisor", "list"),
             "server list --all-projects": cli_time(cloud, "server", "list", "--all-projects"),
+            "--version (start-up alone)": cli_startup(),
         }
         result["api"] = {
             "GET os-hypervisors/detail": api_time(cloud, f"{COMPUTE}/os-hypervisors/detail",

@@ -69,6 +69,10 @@ SHUTDOWN = 4
 
 #: Seconds after which a host's unchanged inventory is written to Placement again.
 INVENTORY_REFRESH = 300.0
+#: Seconds a schedule may use the candidates Placement gave an earlier one (_candidates).
+CANDIDATES_TTL = 1.0
+#: marks a NoValidHost found on a snapshot of the candidates (tried again afresh)
+SNAPSHOT = object()
 #: Seconds between writes of the hosts seen (a host is down after Nova's
 #: service_down_time, 60 s by default, without one: a second late changes nothing).
 HEARTBEAT_FLUSH = 1.0
@@ -111,6 +115,8 @@ class Conductor:
         #: hosts whose heartbeat said nothing new since the last flush (_flush_beats)
         self._seen: set[str] = set()
         self._flusher: asyncio.Task[None] | None = None
+        #: resources asked -> (when, candidates, their free RAM) (_candidates)
+        self._snapshots: dict[tuple[Any, ...], tuple[float, list[Any], dict[str, float]]] = {}
         #: image -> its kind (_image_kind)
         self._image_kinds: dict[str, str] = {}
         #: host -> MEMORY_MB being claimed there now by a concurrent schedule (_place):
@@ -337,10 +343,61 @@ class Conductor:
             self._image_kinds[image_ref] = kind
         return kind
 
+    def _candidates(self, resources: dict[str, int], fresh: bool
+                    ) -> tuple[list[Any], dict[str, float], bool]:
+        """Placement's candidates for `resources` with their free RAM, and whether
+        they come from the snapshot of a schedule less than CANDIDATES_TTL ago (a
+        burst of boots of one flavor reads them once a second, not once a boot;
+        claims made since are taken off the snapshot's free RAM, and a claim on a
+        host that filled up meanwhile fails and the next host is tried)."""
+        key = tuple(sorted(resources.items()))
+        now = time.monotonic()
+        with self._claiming_lock:
+            snap = self._snapshots.get(key)
+            if not fresh and snap is not None and now - snap[0] < CANDIDATES_TTL:
+                return snap[1], snap[2], True
+        candidates = list(self.placement.allocation_candidates(resources, limit=1000))
+        free_ram = self.placement.free([c.root_uuid for c in candidates], "MEMORY_MB") \
+            if candidates else {}
+        with self._claiming_lock:
+            if candidates:  # never keep "no host": a freed host is seen at once
+                self._snapshots[key] = (now, candidates, free_ram)
+            else:
+                self._snapshots.pop(key, None)
+        return candidates, free_ram, False
+
     def _place(self, uuid: str, resources: dict[str, int], project_id: str, user_id: str,
                services: dict[str, Any], az: str | None, forced_host: str | None,
                group_policy: str | None, group_hosts: set[str], kind: str = "") -> str:
-        candidates = self.placement.allocation_candidates(resources, limit=1000)
+        try:
+            return self._place_once(uuid, resources, project_id, user_id, services, az,
+                                    forced_host, group_policy, group_hosts, kind, False)
+        except NoValidHost as exc:
+            if not exc.args or exc.args[-1] is not SNAPSHOT:
+                raise
+        # the snapshot found no host: ask Placement what is true now
+        return self._place_once(uuid, resources, project_id, user_id, services, az,
+                                forced_host, group_policy, group_hosts, kind, True)
+
+    def _place_once(self, uuid: str, resources: dict[str, int], project_id: str,
+                    user_id: str, services: dict[str, Any], az: str | None,
+                    forced_host: str | None, group_policy: str | None,
+                    group_hosts: set[str], kind: str, fresh: bool) -> str:
+        candidates, free_ram, snapped = self._candidates(resources, fresh)
+        try:
+            return self._choose(uuid, resources, project_id, user_id, services, az,
+                                forced_host, group_policy, group_hosts, kind, candidates,
+                                free_ram)
+        except NoValidHost as exc:
+            if snapped:
+                raise NoValidHost(*exc.args, SNAPSHOT) from exc
+            raise
+
+    def _choose(self, uuid: str, resources: dict[str, int], project_id: str, user_id: str,
+                services: dict[str, Any], az: str | None, forced_host: str | None,
+                group_policy: str | None, group_hosts: set[str], kind: str,
+                candidates: list[Any], free_ram: dict[str, float]) -> str:
+        """Filter and weigh the candidates, claim on the best host that takes it."""
         if not candidates:
             raise NoValidHost(f"There are not enough hosts available: no host has free "
                               f"{', '.join(f'{k}={v}' for k, v in resources.items())}.")
@@ -374,8 +431,6 @@ class Conductor:
         if not hosts:
             detail = ", ".join(f"{k} ruled out {n} host(s)" for k, n in sorted(reasons.items()))
             raise NoValidHost(f"There are not enough hosts available: {detail}.")
-        free_ram = self.placement.free([provider_uuid(h) for h, _ in hosts], "MEMORY_MB")
-
         def free(h: str) -> float:
             return free_ram.get(provider_uuid(h), 0.0) - self._claiming.get(h, 0)
 
@@ -398,6 +453,9 @@ class Conductor:
             try:
                 self.placement.claim(uuid, allocations, project_id=project_id,
                                      user_id=user_id)
+                rp = provider_uuid(host)
+                with self._claiming_lock:  # the snapshot's free RAM follows its claims
+                    free_ram[rp] = free_ram.get(rp, 0.0) - ram
                 return host
             except Conflict:
                 continue  # lost the race for this host: try the next one
