@@ -256,6 +256,13 @@ def test_hypervisor_search_servers_and_the_usage_audit_log(cloud: Cloud) -> None
     assert {"uuid": sid, "name": "vm"} in mine["servers"]
     assert cloud.client.get(f"{C}/os-hypervisors/{host}/servers",
                             headers=u["headers"]).status_code == 403
+    # the uptime is asked of the host (heartbeats do not carry it: it changes every
+    # second, and a heartbeat that always differed rewrote the host's row each time)
+    hid = mine["id"]
+    up = cloud.client.get(f"{C}/os-hypervisors/{hid}/uptime", headers=admin)
+    assert up.status_code == 200, up.text
+    assert " up " in up.json()["hypervisor"]["uptime"] and "load average" in \
+        up.json()["hypervisor"]["uptime"]
     # gone from 2.53 (406 while the API's maximum is below it)
     assert cloud.client.get(f"{C}/os-hypervisors/{host}/search",
                             headers=h(admin, "2.53")).status_code in (404, 406)

@@ -101,3 +101,34 @@ async def test_typed_replies_and_newer_versions_over_rabbitmq() -> None:
         await sender.delete_topics(["t"])
         await sender.stop()
         await receiver.stop()
+
+
+async def test_a_queue_deleted_behind_the_bus_is_declared_again() -> None:
+    """A bus declares a topic's queue once (not before every message, a broker round
+    trip each); when someone deletes the queue meanwhile, the next cast is returned
+    by the broker, and the bus declares the queue again and resends, so the message
+    waits there for a consumer instead of being dropped."""
+    from overcast.bus.rabbit import RabbitBus
+
+    ns = f"test-{uuid.uuid4().hex[:8]}"
+    sender, admin, receiver = RabbitBus(URL, ns), RabbitBus(URL, ns), RabbitBus(URL, ns)
+    try:
+        await sender.cast("gone", InstanceState(uuid="first"))
+        await admin.delete_topics(["gone"])  # the first message goes with its queue
+        await sender.cast("gone", InstanceState(uuid="second"))
+        got: list[str] = []
+
+        async def handler(msg: Message) -> None:
+            assert isinstance(msg, InstanceState)
+            got.append(msg.uuid)
+
+        await receiver.subscribe("gone", handler)
+        for _ in range(100):
+            if got:
+                break
+            await asyncio.sleep(0.05)
+        assert got == ["second"]
+    finally:
+        await admin.delete_topics(["gone"])
+        for bus in (sender, admin, receiver):
+            await bus.stop()

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -49,6 +50,8 @@ from overcast.bus.messages import (
     ExtendAttachedVolume,
     Fenced,
     HostHeartbeat,
+    HostUptime,
+    HostUptimeReply,
     InstanceSpec,
     InstanceState,
     InterfaceReply,
@@ -203,12 +206,16 @@ class Agent:
         return destroyed
 
     async def _every(self, interval: float, fn: Any) -> None:
+        # The first wait is a random part of the interval: agents started together
+        # (a host's restart, `overcast agent --count`) spread their periodic work
+        # over it instead of reaching the control plane all in the same instant.
+        await asyncio.sleep(random.uniform(0, interval))
         while True:
-            await asyncio.sleep(interval)
             try:
                 await fn()
             except Exception:  # noqa: BLE001 - periodic work must survive one failure
                 log.exception("periodic %s failed on %s", fn.__name__, self.host)
+            await asyncio.sleep(interval)
 
     async def heartbeat(self) -> None:
         resources = self.driver.host_resources()
@@ -274,6 +281,8 @@ class Agent:
             except Exception as exc:  # noqa: BLE001 - the caller must hear why
                 return SetAdminPasswordReply(ok=False, error=str(exc))
             return SetAdminPasswordReply(ok=True)
+        if isinstance(msg, HostUptime):
+            return HostUptimeReply(uptime=base.host_uptime())
         if isinstance(msg, ConsoleOutput):
             return ConsoleOutputReply(
                 output=await self.driver.console_output(msg.uuid, msg.length))

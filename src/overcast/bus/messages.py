@@ -318,6 +318,24 @@ class ConsoleOutput(Message):
 
 
 @dataclass
+class HostUptimeReply(Message):
+    """Agent -> caller of HostUptime: the host's `uptime` line."""
+
+    kind: ClassVar[str] = "host_uptime_reply"
+    uptime: str = ""
+
+
+@dataclass
+class HostUptime(Message):
+    """Control plane -> agent (call): the host's uptime, asked when a user asks for it
+    (Nova's get_host_uptime): it changes every second, so heartbeats do not carry it
+    (a heartbeat that always differed would rewrite the host's row and inventory)."""
+
+    kind: ClassVar[str] = "host_uptime"
+    reply_type: ClassVar[type[Message] | None] = HostUptimeReply
+
+
+@dataclass
 class VolumeAttachReply(Message):
     """Agent -> caller of AttachVolume/DetachVolume: whether it was done, why not
     (`error`), and for an attach the device name the guest sees."""

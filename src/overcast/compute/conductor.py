@@ -9,7 +9,10 @@
 - `InstanceState`: write what an agent reports (vm/power state, faults, events);
   a finished delete releases the allocations and marks the row deleted.
 - `HostHeartbeat`: register/refresh the compute service and its Placement
-  provider and inventory.
+  provider and inventory. A heartbeat that says nothing new (same driver and
+  resources as the last one) only marks its host seen: the marks are written
+  together, one UPDATE for every host seen in the last HEARTBEAT_FLUSH seconds, so
+  a thousand hosts cost a statement a second, not a thousand transactions.
 - `DesiredState` (call): the instances an agent should have.
 - At start it reconciles: instances left in scheduling are scheduled again,
   deletes in flight whose host is gone are finished, so nothing stays in BUILD.
@@ -24,13 +27,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 import uuid as uuidlib
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from overcast.bus import Bus
 from overcast.bus.messages import (
@@ -71,6 +75,13 @@ SHUTDOWN = 4
 
 #: Seconds after which a host's unchanged inventory is written to Placement again.
 INVENTORY_REFRESH = 300.0
+#: Seconds a schedule may use the candidates Placement gave an earlier one (_candidates).
+CANDIDATES_TTL = 1.0
+#: marks a NoValidHost found on a snapshot of the candidates (tried again afresh)
+SNAPSHOT = object()
+#: Seconds between writes of the hosts seen (a host is down after Nova's
+#: service_down_time, 60 s by default, without one: a second late changes nothing).
+HEARTBEAT_FLUSH = 1.0
 
 ALLOCATION_RATIOS = {"VCPU": 4.0, "MEMORY_MB": 1.0, "DISK_GB": 1.0}
 
@@ -105,9 +116,22 @@ class Conductor:
         self._last_beat: dict[str, tuple[Any, float]] = {}
         #: evacuation and fencing (compute/evacuate.py)
         self.evacuator = Evacuator(self)
+        #: hosts whose heartbeat said nothing new since the last flush (_flush_beats)
+        self._seen: set[str] = set()
+        self._flusher: asyncio.Task[None] | None = None
+        #: resources asked -> (when, candidates, their free RAM) (_candidates)
+        self._snapshots: dict[tuple[Any, ...], tuple[float, list[Any], dict[str, float]]] = {}
+        #: image -> its kind (_image_kind)
+        self._image_kinds: dict[str, str] = {}
+        #: host -> MEMORY_MB being claimed there now by a concurrent schedule (_place):
+        #: the weigher counts it as used, so a burst scheduled at once is spread
+        #: instead of every schedule picking the same best host before any claimed
+        self._claiming: dict[str, int] = {}
+        self._claiming_lock = threading.Lock()
 
     async def start(self) -> None:
         await self.bus.subscribe("conductor", self.handle)
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_beats_forever())
         await asyncio.to_thread(self._recover)
         self._auditor = asyncio.get_running_loop().create_task(self._audit_forever())
         if self.compute.deferred.interval > 0:
@@ -115,7 +139,7 @@ class Conductor:
                 self._reclaim_forever())
 
     async def stop(self) -> None:
-        for task in (self._auditor, self._reclaimer):
+        for task in (self._auditor, self._reclaimer, self._flusher):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -174,7 +198,8 @@ class Conductor:
             await asyncio.to_thread(self._snapshot_ready, msg)
             return None
         if isinstance(msg, HostHeartbeat):
-            await asyncio.to_thread(self._heartbeat, msg)
+            if not self._beat_unchanged(msg):
+                await asyncio.to_thread(self._heartbeat, msg)
             return None
         if isinstance(msg, DesiredState):
             return DesiredInstancesReply.of(await asyncio.to_thread(self._desired, msg.host))
@@ -203,6 +228,7 @@ class Conductor:
                              self.compute.server_volumes.devices(inst.uuid))
 
     def _schedule_one(self, uuid: str) -> None:
+        t0 = time.perf_counter()
         with self.db.session() as s:
             inst = s.get(m.Instance, uuid)
             if inst is None or inst.deleted or inst.host is not None or \
@@ -230,7 +256,12 @@ class Conductor:
                 most = int((group.rules or {}).get("max_server_per_host", 1)) \
                     if group_policy == "anti-affinity" else 1
                 group_hosts = {h for h in on if on.count(h) >= most}
-            services = {svc.host: svc for svc in s.scalars(select(m.Service).where(
+            # only the columns the filters read, as plain rows (attributes named as
+            # the Service's): at a thousand hosts, loading them as objects with
+            # their resources was the largest part of each schedule
+            services = {svc.host: svc for svc in s.execute(select(
+                m.Service.host, m.Service.zone, m.Service.driver, m.Service.disabled,
+                m.Service.forced_down, m.Service.last_seen_at).where(
                 m.Service.binary == "nova-compute"))}
             # a volume-backed server's root disk is its volume: nothing on the host
             volume_backed = s.scalar(select(m.BlockDeviceMapping.id).where(
@@ -292,6 +323,8 @@ class Conductor:
             self.compute.server_volumes.release(uuid)
             return
         self.compute.cast(f"agent.{host}", SpawnInstance(instance=asdict(spec)))
+        log.info("scheduled %s on %s in %.1f ms", uuid, host,
+                 (time.perf_counter() - t0) * 1000)
 
     def _deleted(self, uuid: str) -> bool:
         with self.db.session() as s:
@@ -318,19 +351,78 @@ class Conductor:
 
     def _image_kind(self, image_ref: str) -> str:
         """"container" for OCI images (container_format docker), "vm" for the rest,
-        "" when unknown (no image service): what kind of host can boot it."""
+        "" when unknown (no image service): what kind of host can boot it. Kept per
+        image: a bootable (active) image's container format no longer changes."""
         if not image_ref or self.image is None:
             return ""
+        if image_ref in self._image_kinds:
+            return self._image_kinds[image_ref]
         try:
             image = self.image.lookup(INTERNAL, image_ref)
         except Exception:  # noqa: BLE001 - the build fails later with a clear fault
             return ""
-        return "container" if image.get("container_format") == "docker" else "vm"
+        kind = "container" if image.get("container_format") == "docker" else "vm"
+        if image.get("status") == "active":
+            if len(self._image_kinds) > 10000:
+                self._image_kinds.clear()
+            self._image_kinds[image_ref] = kind
+        return kind
+
+    def _candidates(self, resources: dict[str, int], fresh: bool
+                    ) -> tuple[list[Any], dict[str, float], bool]:
+        """Placement's candidates for `resources` with their free RAM, and whether
+        they come from the snapshot of a schedule less than CANDIDATES_TTL ago (a
+        burst of boots of one flavor reads them once a second, not once a boot;
+        claims made since are taken off the snapshot's free RAM, and a claim on a
+        host that filled up meanwhile fails and the next host is tried)."""
+        key = tuple(sorted(resources.items()))
+        now = time.monotonic()
+        with self._claiming_lock:
+            snap = self._snapshots.get(key)
+            if not fresh and snap is not None and now - snap[0] < CANDIDATES_TTL:
+                return snap[1], snap[2], True
+        candidates = list(self.placement.allocation_candidates(resources, limit=1000))
+        free_ram = self.placement.free([c.root_uuid for c in candidates], "MEMORY_MB") \
+            if candidates else {}
+        with self._claiming_lock:
+            if candidates:  # never keep "no host": a freed host is seen at once
+                self._snapshots[key] = (now, candidates, free_ram)
+            else:
+                self._snapshots.pop(key, None)
+        return candidates, free_ram, False
 
     def _place(self, uuid: str, resources: dict[str, int], project_id: str, user_id: str,
-               services: dict[str, m.Service], az: str | None, forced_host: str | None,
+               services: dict[str, Any], az: str | None, forced_host: str | None,
                group_policy: str | None, group_hosts: set[str], kind: str = "") -> str:
-        candidates = self.placement.allocation_candidates(resources, limit=1000)
+        try:
+            return self._place_once(uuid, resources, project_id, user_id, services, az,
+                                    forced_host, group_policy, group_hosts, kind, False)
+        except NoValidHost as exc:
+            if not exc.args or exc.args[-1] is not SNAPSHOT:
+                raise
+        # the snapshot found no host: ask Placement what is true now
+        return self._place_once(uuid, resources, project_id, user_id, services, az,
+                                forced_host, group_policy, group_hosts, kind, True)
+
+    def _place_once(self, uuid: str, resources: dict[str, int], project_id: str,
+                    user_id: str, services: dict[str, Any], az: str | None,
+                    forced_host: str | None, group_policy: str | None,
+                    group_hosts: set[str], kind: str, fresh: bool) -> str:
+        candidates, free_ram, snapped = self._candidates(resources, fresh)
+        try:
+            return self._choose(uuid, resources, project_id, user_id, services, az,
+                                forced_host, group_policy, group_hosts, kind, candidates,
+                                free_ram)
+        except NoValidHost as exc:
+            if snapped:
+                raise NoValidHost(*exc.args, SNAPSHOT) from exc
+            raise
+
+    def _choose(self, uuid: str, resources: dict[str, int], project_id: str, user_id: str,
+                services: dict[str, Any], az: str | None, forced_host: str | None,
+                group_policy: str | None, group_hosts: set[str], kind: str,
+                candidates: list[Any], free_ram: dict[str, float]) -> str:
+        """Filter and weigh the candidates, claim on the best host that takes it."""
         if not candidates:
             raise NoValidHost(f"There are not enough hosts available: no host has free "
                               f"{', '.join(f'{k}={v}' for k, v in resources.items())}.")
@@ -364,10 +456,8 @@ class Conductor:
         if not hosts:
             detail = ", ".join(f"{k} ruled out {n} host(s)" for k, n in sorted(reasons.items()))
             raise NoValidHost(f"There are not enough hosts available: {detail}.")
-        free_ram = self.placement.free([provider_uuid(h) for h, _ in hosts], "MEMORY_MB")
-
         def free(h: str) -> float:
-            return free_ram.get(provider_uuid(h), 0.0)
+            return free_ram.get(provider_uuid(h), 0.0) - self._claiming.get(h, 0)
 
         soft = {"soft-anti-affinity": 1, "soft-affinity": -1}.get(group_policy or "", 0)
 
@@ -379,14 +469,26 @@ class Conductor:
             spread = free(h) if self.weigher == "spread" else -free(h)
             return (-group_w, -spread, h)
 
-        hosts.sort(key=weight)
-        for host, allocations in hosts:
+        ram = int(resources.get("MEMORY_MB", 0))
+        while hosts:
+            with self._claiming_lock:
+                hosts.sort(key=weight)
+                host, allocations = hosts.pop(0)
+                self._claiming[host] = self._claiming.get(host, 0) + ram
             try:
                 self.placement.claim(uuid, allocations, project_id=project_id,
                                      user_id=user_id)
+                rp = provider_uuid(host)
+                with self._claiming_lock:  # the snapshot's free RAM follows its claims
+                    free_ram[rp] = free_ram.get(rp, 0.0) - ram
                 return host
             except Conflict:
                 continue  # lost the race for this host: try the next one
+            finally:
+                with self._claiming_lock:
+                    left = self._claiming.pop(host) - ram
+                    if left:
+                        self._claiming[host] = left
         raise NoValidHost("There are not enough hosts available: every claim lost a race.")
 
     def _counts_up(self, svc: m.Service) -> bool:
@@ -551,22 +653,59 @@ class Conductor:
             with contextlib.suppress(Exception):  # gone already: nothing to do
                 self.image.discard(unshelved_image)
 
-    def _heartbeat(self, msg: HostHeartbeat) -> None:
-        # what the host's driver can do is kept with its resources (`host_can`)
+    @staticmethod
+    def _beat_key(msg: HostHeartbeat) -> tuple[Any, ...]:
+        """What a heartbeat says that is worth writing: its driver and resources
+        (with what the host's driver can do, kept with them: `host_can`)."""
         res = {**msg.resources, "capabilities": sorted(msg.capabilities)}
-        # Most heartbeats only say "still here": with the same driver and resources
-        # as last time, touch last_seen_at and leave Placement alone (pushed again
-        # every few minutes anyway, in case someone changed it behind our back).
-        key = (msg.driver, tuple(sorted((k, str(v)) for k, v in res.items())))
+        return (msg.driver, tuple(sorted((k, str(v)) for k, v in res.items())))
+
+    def _beat_unchanged(self, msg: HostHeartbeat) -> bool:
+        """Whether this heartbeat only says "still here" (same driver and resources
+        as the last one written, which is recent): then its host is marked seen, to
+        be written with the others (_flush_beats), and True; else False (written in
+        full: `_heartbeat`)."""
         seen = self._last_beat.get(msg.host)
+        if seen is None or seen[0] != self._beat_key(msg) or \
+                time.monotonic() - seen[1] >= INVENTORY_REFRESH:
+            return False
+        self._seen.add(msg.host)
+        return True
+
+    async def _flush_beats_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_FLUSH)
+            try:
+                await self.flush_beats()
+            except Exception:  # noqa: BLE001 - the next flush writes them
+                log.exception("writing the hosts' heartbeats failed")
+
+    async def flush_beats(self) -> None:
+        """Write last_seen_at of every host marked seen, in one statement."""
+        hosts, self._seen = self._seen, set()
+        if hosts:
+            await asyncio.to_thread(self._write_seen, sorted(hosts))
+
+    def _write_seen(self, hosts: list[str]) -> None:
+        with self.db.transaction() as s:
+            done = s.execute(update(m.Service).where(
+                m.Service.host.in_(hosts), m.Service.binary == "nova-compute"
+            ).values(last_seen_at=utcnow())).rowcount  # type: ignore[attr-defined]
+        if done != len(hosts):
+            # some host's service is gone (deleted through the API): its next
+            # heartbeat registers it again, in full
+            with self.db.session() as s:
+                have = set(s.scalars(select(m.Service.host).where(
+                    m.Service.host.in_(hosts), m.Service.binary == "nova-compute")))
+            for h in set(hosts) - have:
+                self._last_beat.pop(h, None)
+
+    def _heartbeat(self, msg: HostHeartbeat) -> None:
+        """Register the host's service, or write what changed in its heartbeat, and
+        its Placement provider and inventory."""
+        res = {**msg.resources, "capabilities": sorted(msg.capabilities)}
+        key = self._beat_key(msg)
         now = time.monotonic()
-        if seen is not None and seen[0] == key and now - seen[1] < INVENTORY_REFRESH:
-            with self.db.transaction() as s:
-                done = s.execute(update(m.Service).where(
-                    m.Service.host == msg.host, m.Service.binary == "nova-compute"
-                ).values(last_seen_at=utcnow())).rowcount  # type: ignore[attr-defined]
-            if done:
-                return
         with self.db.transaction() as s:
             svc = s.scalar(select(m.Service).where(m.Service.host == msg.host,
                                                    m.Service.binary == "nova-compute"))
@@ -587,15 +726,19 @@ class Conductor:
         self._last_beat[msg.host] = (key, now)
 
     def _desired(self, host: str) -> list[dict[str, Any]]:
+        # one query for both: every agent asks every resync interval
         with self.db.session() as s:
             out = []
-            for inst in s.scalars(select(m.Instance).where(m.Instance.host == host,
-                                                           m.Instance.deleted.is_(False))):
-                state = "deleting" if inst.task_state == "deleting" else inst.vm_state
-                out.append({"uuid": inst.uuid, "vm_state": state,
-                            "power_state": inst.power_state,
-                            "instance": asdict(self.spec(inst))})
-            for uuid in s.scalars(select(m.Instance.uuid).where(
-                    m.Instance.resize_source_host == host, m.Instance.deleted.is_(False))):
-                out.append({"uuid": uuid, "vm_state": "resize_source"})
+            for inst in s.scalars(select(m.Instance).where(
+                    or_(m.Instance.host == host, m.Instance.resize_source_host == host),
+                    m.Instance.deleted.is_(False))):
+                if inst.host == host:
+                    state = "deleting" if inst.task_state == "deleting" else inst.vm_state
+                    out.append({"uuid": inst.uuid, "vm_state": state,
+                                "power_state": inst.power_state,
+                                "instance": asdict(self.spec(inst))})
+                if inst.resize_source_host == host:
+                    # after its own entry: a resize on the same host is kept as the
+                    # resize's source (the agent keeps the last entry of a uuid)
+                    out.append({"uuid": inst.uuid, "vm_state": "resize_source"})
             return out

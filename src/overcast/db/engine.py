@@ -45,16 +45,46 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 #: Seconds a writer waits for SQLite's write lock before "database is locked".
 BUSY_TIMEOUT = 30
+#: Seconds a pooled server connection may have been idle and still be used unchecked.
+PING_AFTER_IDLE = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection (SELECT 1) before use when it has been idle a while.
+
+    A connection the server dropped (a restart, an idle timeout) must not fail the
+    next request, so pooled connections are checked before use; SQLAlchemy's
+    pool_pre_ping does that on every checkout, a round trip per unit of work (a
+    fifth of the conductor's time scheduling a burst). A connection back in the
+    pool a moment ago is as good as the last statement it ran: only one idle for
+    PING_AFTER_IDLE seconds is checked, and one that fails the check is replaced
+    (the pool tries another) instead of being handed out.
+    """
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # noqa: BLE001 - any failure: the connection is gone
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 
 
 class NestedTransaction(RuntimeError):
@@ -76,10 +106,11 @@ class Database:
         else:
             kwargs["pool_size"] = 10
             kwargs["max_overflow"] = 20
-            kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
         if self.is_sqlite:
             self._setup_sqlite(self.engine)
+        else:
+            _ping_when_idle(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._immediate = threading.local()
         self._held = threading.local()

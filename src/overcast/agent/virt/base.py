@@ -8,6 +8,7 @@ Drivers never touch the database or a service: they get plain specs.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,3 +184,17 @@ class Driver(abc.ABC):
         its disk format (Glance's name: raw, qcow2, ...). The instance keeps running
         (or stays as it was). Drivers that cannot snapshot raise DriverError."""
         raise DriverError(f"{type(self).__name__} cannot snapshot instances")
+
+
+def host_uptime() -> str:
+    """The machine's uptime line, as `uptime` prints it (Nova's hypervisor uptime)."""
+    try:
+        seconds = float(Path("/proc/uptime").read_text().split()[0])
+        loads = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        return ""
+    days, rem = divmod(int(seconds), 86400)
+    hours, rem = divmod(rem, 3600)
+    up = f"{days} days, {hours}:{rem // 60:02d}" if days else f"{hours}:{rem // 60:02d}"
+    return (f" {time.strftime('%H:%M:%S')} up {up},  0 users,  load average: "
+            f"{', '.join(loads)}")

@@ -32,7 +32,6 @@ from overcast.agent.virt.base import (
     PermanentError,
     RetryableError,
 )
-from overcast.agent.virt.fake import host_uptime
 from overcast.bus.messages import InstanceSpec
 from overcast.kit.runner import CommandError, Result, run
 
@@ -287,8 +286,7 @@ def host_resources(state_dir: Path, hypervisor_type: str, cpu_info: str) -> dict
                 memory_mb = int(line.split()[1]) // 1024
     return {"VCPU": os.cpu_count() or 1, "MEMORY_MB": memory_mb,
             "DISK_GB": shutil.disk_usage(state_dir).total >> 30,
-            "hypervisor_type": hypervisor_type, "cpu_info": cpu_info,
-            "uptime": host_uptime()}
+            "hypervisor_type": hypervisor_type, "cpu_info": cpu_info}
 
 
 # --------------------------------------------------------------- config drive

@@ -249,7 +249,7 @@ class FakeDriver(Driver):
     def host_resources(self) -> dict[str, Any]:
         """Inventory for Placement: VCPU, MEMORY_MB, DISK_GB totals of the host."""
         return {"VCPU": self.vcpus, "MEMORY_MB": self.memory_mb, "DISK_GB": self.disk_gb,
-                "hypervisor_type": "fake", "cpu_info": "fake", "uptime": host_uptime()}
+                "hypervisor_type": "fake", "cpu_info": "fake"}
 
 
 #: the lines a fake console keeps (a real one is cut to its last bytes, too)
@@ -280,19 +280,3 @@ def _boot_log(spec: InstanceSpec) -> list[str]:
 
 def _disk_name(index: int) -> str:
     return f"/dev/vd{chr(ord('a') + index)}" if index < 26 else f"/dev/vd{index}"
-
-
-def host_uptime() -> str:
-    """The machine's uptime line, as `uptime` prints it (Nova's hypervisor uptime)."""
-    import time
-
-    try:
-        seconds = float(Path("/proc/uptime").read_text().split()[0])
-        loads = Path("/proc/loadavg").read_text().split()[:3]
-    except OSError:
-        return ""
-    days, rem = divmod(int(seconds), 86400)
-    hours, rem = divmod(rem, 3600)
-    up = f"{days} days, {hours}:{rem // 60:02d}" if days else f"{hours}:{rem // 60:02d}"
-    return (f" {time.strftime('%H:%M:%S')} up {up},  0 users,  load average: "
-            f"{', '.join(loads)}")

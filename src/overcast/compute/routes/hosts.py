@@ -8,6 +8,8 @@ from typing import Any
 
 from fastapi import Request, Response
 
+from overcast.bus import BusTimeout
+from overcast.bus.messages import HostUptime
 from overcast.compute import schemas, views
 from overcast.compute.hosts import Hypervisor, service_up
 from overcast.compute.policy import ADMIN
@@ -146,8 +148,18 @@ def _find(request: Request, hid: str) -> Hypervisor:
 @routes.get("/v2.1/os-hypervisors/{hid}/uptime", dependencies=[ADMIN])
 def hypervisor_uptime(hid: str, request: Request) -> Response:
     svc, used, n = _find(request, hid)
-    body = views.hypervisor(svc, version(request), service_up(svc), used, n, False)
-    body["uptime"] = (svc.resources or {}).get("uptime") or None
+    up = service_up(svc)
+    body = views.hypervisor(svc, version(request), up, used, n, False)
+    # asked of the host itself, as Nova does (it changes every second: no heartbeat
+    # carries it); a host that does not answer is unavailable, as in Nova
+    unavailable = BadRequest(f"Compute service of {svc.host} is unavailable at this time.")
+    if not up:
+        raise unavailable
+    try:
+        body["uptime"] = service(request).call(f"agent.{svc.host}", HostUptime(),
+                                               timeout=10).uptime or None
+    except BusTimeout:
+        raise unavailable from None
     return reply(request, {"hypervisor": body})
 
 
