@@ -25,6 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from overcast.agent import live_migration
 from overcast.agent.virt import base
 from overcast.agent.virt.base import Driver, DriverError, InstanceNotFound, RetryableError
 from overcast.bus import Bus, BusTimeout
@@ -110,6 +111,7 @@ class Agent:
         self._lock = asyncio.Lock()
         #: instances whose spawn runs in this agent now
         self._spawning: set[str] = set()
+        self.live_migrations = live_migration.LiveMigrations(self)
 
     @property
     def topic(self) -> str:
@@ -210,6 +212,8 @@ class Agent:
                 output=await self.driver.console_output(msg.uuid, msg.length))
         if isinstance(msg, AttachVolume | DetachVolume | ExtendAttachedVolume):
             return await self._volume(msg)
+        if isinstance(msg, live_migration.MESSAGES):
+            return await self.live_migrations.handle(msg)
         log.warning("agent %s ignored unknown message %s", self.host, msg.kind)
         return None
 
@@ -415,9 +419,10 @@ class Agent:
                 return
             actual = set(await self.driver.list_instances())
             wanted = {d.uuid: d for d in reply.instances}
+            moving = self.live_migrations.busy()
             for uuid, d in wanted.items():
                 state = d.vm_state
-                if state == "resize_source":
+                if state == "resize_source" or uuid in moving:
                     continue  # kept (powered off) until the resize is confirmed/reverted
                 if state == "deleting":
                     asyncio.create_task(self._delete(uuid))
@@ -435,7 +440,7 @@ class Agent:
                     # It should exist but is gone (host rebooted, process killed).
                     await self.report(uuid, "stopped", base.SHUTDOWN, event="lost",
                                       error="the instance is no longer on its host")
-            for uuid in actual - set(wanted):
+            for uuid in actual - set(wanted) - moving:
                 log.info("removing orphan instance %s from %s", uuid, self.host)
                 with contextlib.suppress(Exception):
                     await self.driver.destroy(uuid)

@@ -770,3 +770,8 @@ class StorageSync(Message):
     volumes: dict[str, int] = field(default_factory=dict)
     snapshots: list[str] = field(default_factory=list)
     exports: list[str] = field(default_factory=list)
+
+
+# the live migration's messages live in their own module; imported here so every
+# process that reads messages knows them
+from overcast.bus import live_migration as _live_migration  # noqa: E402,F401

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from overcast.bus import Bus
+from overcast.bus.live_migration import LiveMigrationState
 from overcast.bus.messages import (
     DesiredInstancesReply,
     DesiredState,
@@ -160,6 +161,9 @@ class Conductor:
             return None
         if isinstance(msg, HostHeartbeat):
             await asyncio.to_thread(self._heartbeat, msg)
+            return None
+        if isinstance(msg, LiveMigrationState):
+            await asyncio.to_thread(self.compute.live_migrations.report, msg)
             return None
         if isinstance(msg, DesiredState):
             return DesiredInstancesReply.of(await asyncio.to_thread(self._desired, msg.host))

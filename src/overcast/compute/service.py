@@ -50,6 +50,7 @@ from overcast.compute.hosts import HostService, host_up, provider_uuid, service_
 from overcast.compute.instances import finish_delete, instance_spec
 from overcast.compute.interfaces import ServerInterfaces
 from overcast.compute.keypairs import KeyPairService
+from overcast.compute.live_migration import LiveMigrations
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort, VolumePort
 from overcast.compute.quotas import QuotaService
 from overcast.compute.rescue import Rescues
@@ -115,6 +116,7 @@ class ComputeService:
         self.rescues = Rescues(self)
         self.admin_passwords = AdminPasswords(self)
         self.interfaces = ServerInterfaces(self)
+        self.live_migrations = LiveMigrations(self)
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:

@@ -74,6 +74,25 @@ class DriverEnv:
     plugger: PortPlugger | None = None
 
 
+@dataclass
+class MigrationRequests:
+    """What an operator asked of a live migration under way, read by the source's
+    driver while it copies: `force_complete` (pause the guest so the copy ends) and
+    `abort` (stop, the guest keeps running here)."""
+
+    force_complete: bool = False
+    abort: bool = False
+
+
+class MigrationAborted(DriverError):
+    """A live migration stopped because it was asked to (the guest stays where it
+    was)."""
+
+
+#: reports a live migration's progress (Nova's counters, see LiveMigrationState)
+ProgressFn = Callable[[dict[str, int]], Awaitable[None]]
+
+
 class Driver(abc.ABC):
     name: str = "abstract"
     #: actions the host can do; the API refuses what the host's driver cannot
@@ -183,3 +202,40 @@ class Driver(abc.ABC):
         its disk format (Glance's name: raw, qcow2, ...). The instance keeps running
         (or stays as it was). Drivers that cannot snapshot raise DriverError."""
         raise DriverError(f"{type(self).__name__} cannot snapshot instances")
+
+    # -------------------------------------------------------- live migration
+    # Drivers that can declare "live_migration" in `capabilities`; the agent runs the
+    # steps in this order: source_info (source), prepare_live_migration (target),
+    # live_migrate (source), finish_live_migration (target), and on success the
+    # source's copy is destroyed.
+
+    async def live_migration_source_info(self, uuid: str) -> dict[str, Any]:
+        """What the target must know of the instance here before it prepares (e.g.
+        its root disk's size and format). This default knows nothing."""
+        return {}
+
+    async def prepare_live_migration(self, instance: InstanceSpec,
+                                     source_info: dict[str, Any],
+                                     block_migration: bool) -> dict[str, Any]:
+        """Target side: build what the instance needs here (files, ports, a disk to
+        receive its own when `block_migration`) and start it waiting for the incoming
+        state; return what the source's driver needs to reach it. Nothing of the
+        instance runs here as a guest until finish_live_migration(ok=True). This
+        default refuses."""
+        raise PermanentError(f"the {self.name} driver cannot live-migrate instances")
+
+    async def live_migrate(self, uuid: str, target: dict[str, Any], block_migration: bool,
+                           progress: ProgressFn, requests: MigrationRequests
+                           ) -> dict[str, int]:
+        """Source side: send the running instance's state (and its disks, with
+        `block_migration`) to the target prepared with `target`; return once the
+        guest runs there, with the final counters and `downtime_ms`. The copy here is
+        left stopped (the agent destroys it). On any failure, or MigrationAborted
+        when `requests.abort` is set, the guest keeps running here. This default
+        refuses."""
+        raise PermanentError(f"the {self.name} driver cannot live-migrate instances")
+
+    async def finish_live_migration(self, uuid: str, ok: bool) -> None:
+        """Target side: the migration ended. `ok`: the guest is this host's now
+        (running); else remove everything the prepare built. This default refuses."""
+        raise PermanentError(f"the {self.name} driver cannot live-migrate instances")
