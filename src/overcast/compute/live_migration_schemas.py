@@ -40,7 +40,10 @@ MIGRATE_LIVE: list[tuple[APIVersion, Schema]] = [
                               ["block_migration", "host"])),
 ]
 
-FORCE_COMPLETE = Schema({"type": "null"}, "nova")
+#: the body of a server migration's action: `{"force_complete": null}`
+MIGRATION_ACTION = Schema({"type": "object", "properties": {"force_complete": {"type": "null"}},
+                           "required": ["force_complete"], "additionalProperties": False},
+                          "nova")
 
 
 def _bool(value: Any) -> bool:

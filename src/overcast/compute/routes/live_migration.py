@@ -17,8 +17,9 @@ from overcast.compute.policy import ADMIN
 from overcast.compute.routes.base import JSON_BODY, VERSIONS, Ctx, reply, router, service, version
 from overcast.compute.routes.server_actions import ACTIONS, Action, Call
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import BadRequest, NotFound
+from overcast.kit.errors import NotFound
 from overcast.kit.microversion import APIVersion
+from overcast.kit.schema import accepts
 
 routes = router()
 
@@ -64,13 +65,10 @@ def show_server_migration(request: Request, server_id: str, mid: str,
 
 
 @routes.post("/v2.1/servers/{server_id}/migrations/{mid}/action", dependencies=[ADMIN])
+@accepts(body=schemas.MIGRATION_ACTION)
 def server_migration_action(request: Request, server_id: str, mid: str, ctx: RequestContext = Ctx,
                             body: Any = JSON_BODY) -> Response:
     VERSIONS.require(request, "2.22")
-    if not isinstance(body, dict) or list(body) != ["force_complete"]:
-        raise BadRequest("Invalid input for field/attribute body: the action must be "
-                         "force_complete.")
-    schemas.FORCE_COMPLETE.check(body["force_complete"])
     _live(request).control(ctx, server_id, _mid(mid), "force_complete", ("running",))
     return reply(request, None, 202)
 
