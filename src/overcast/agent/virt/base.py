@@ -67,11 +67,15 @@ class DriverEnv:
     image's bytes (fetched and cached by the agent). `plugger` is the dataplane, or
     None when the host runs without one (then instances get no network devices).
     The config drive's documents come in the spec (InstanceSpec.documents).
+    `migration_address` is where other hosts reach this one's live migrations.
     """
 
     state_dir: Path
     image_path: Callable[[str], Awaitable[Path]]
     plugger: PortPlugger | None = None
+    #: the host's address for live migration streams and disk exports (127.0.0.1
+    #: for hosts on one machine; the management address where hosts are apart)
+    migration_address: str = "127.0.0.1"
 
 
 @dataclass
