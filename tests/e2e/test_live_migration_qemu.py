@@ -1,5 +1,5 @@
-"""Live migration of a real QEMU guest (TCG) between two hosts on one machine, with
-its disk (root): two agents, each with its own QEMU driver and state directory,
+"""Live and cold migration of a real QEMU guest (TCG) between two hosts on one
+machine, with its disk (root): two agents, each with its own QEMU driver and state directory,
 talk over the bus as remote hosts do; the migration stream and the disk's NBD
 export go over TCP on 127.0.0.1 (each host's migration address).
 
@@ -10,6 +10,10 @@ the move: its console goes on (one OVERCAST-GUEST-UP, no second boot), and it
 still answers the ACPI power button on the target. A failed migration (the target
 cannot be reached) leaves the guest running on the source and nothing on the
 target. The downtime QEMU measured is printed (and kept in the result).
+
+A cold migration (a resize to another host, as the control plane asks it) carries
+the disk too: the target pulls the source's overlay from a one-reader NBD export of
+the source's agent, and the data written before is on the target's disk.
 """
 
 from __future__ import annotations
@@ -32,7 +36,13 @@ from overcast.agent.virt.base import DriverEnv
 from overcast.agent.virt.qemu import QemuDriver
 from overcast.bus import MemoryBus
 from overcast.bus.live_migration import LiveMigrateInstance, LiveMigrationState
-from overcast.bus.messages import InstanceSpec, Message
+from overcast.bus.messages import (
+    CleanupInstance,
+    InstanceSpec,
+    InstanceState,
+    Message,
+    ResizeInstance,
+)
 from overcast.config import load_settings
 from overcast.image.builder import BuildError, BuiltImage, build_test_image
 
@@ -61,6 +71,7 @@ class Hosts:
         self.bus = bus
         self.agents = agents
         self.reports: list[LiveMigrationState] = []
+        self.states: list[InstanceState] = []
 
     def driver(self, host: str) -> QemuDriver:
         d = self.agents[host].driver
@@ -104,6 +115,8 @@ async def hosts(tmp_path: Path, built: BuiltImage) -> AsyncIterator[Hosts]:
     async def conductor(msg: Message) -> Any:
         if isinstance(msg, LiveMigrationState):
             h.reports.append(msg)
+        if isinstance(msg, InstanceState):
+            h.states.append(msg)
         return None
 
     await bus.subscribe("conductor", conductor)
@@ -163,17 +176,55 @@ async def test_live_migration_keeps_the_guest_and_its_disk(hosts: Hosts) -> None
     await b._qmp(s.uuid, ("system_powerdown", None))
     await wait_console(b, s.uuid, "power button, powering off")
     # once it is off (QEMU flushed and gone), the target's disk holds the data
+    await wait_off(b, s.uuid)
+    assert disk_holds(b, s.uuid, "0x5a") and not disk_holds(b, s.uuid, "0x00")
+    await b.destroy(s.uuid)
+
+
+async def wait_off(d: QemuDriver, uuid_: str) -> None:
     deadline = time.monotonic() + 60
-    while await b.get_info(s.uuid) != base.SHUTDOWN:
+    while await d.get_info(uuid_) != base.SHUTDOWN:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.2)
-    disk = b.instances_dir / s.uuid / "disk.qcow2"
-    for pattern, verdict in (("0x5a", "read 4194304/4194304"), ("0x00", "failed")):
-        r = subprocess.run(["qemu-io", "-r", "-U", "-f", "qcow2", "-c",
-                            f"read -P {pattern} 256M 4M", str(disk)],
-                           capture_output=True, text=True)
-        assert verdict in r.stdout + r.stderr, (pattern, r.stdout, r.stderr)
-    await b.destroy(s.uuid)
+
+
+def disk_holds(d: QemuDriver, uuid_: str, pattern: str) -> bool:
+    """Whether the instance's root disk (read from the host) has 4 MiB of `pattern`
+    at 256 MiB."""
+    disk = d.instances_dir / uuid_ / "disk.qcow2"
+    r = subprocess.run(["qemu-io", "-r", "-U", "-f", "qcow2", "-c",
+                        f"read -P {pattern} 256M 4M", str(disk)], capture_output=True,
+                       text=True)
+    out = r.stdout + r.stderr
+    assert "read 4194304/4194304" in out or "failed" in out, out
+    return "failed" not in out
+
+
+async def test_cold_migration_carries_the_disk(hosts: Hosts) -> None:
+    a, b = hosts.driver("mig-a"), hosts.driver("mig-b")
+    s = spec()
+    await a.spawn(s)
+    await wait_console(a, s.uuid, "OVERCAST-GUEST-UP")
+    await hmp(a, s.uuid, "qemu-io root \"write -P 0x5a 256M 4M\"")
+    # as ComputeService.resize(migrate=True) asks: the source powers off, the
+    # target builds the instance on the source's disk
+    await hosts.bus.cast("agent.mig-a", CleanupInstance(uuid=s.uuid, destroy=False))
+    await hosts.bus.cast("agent.mig-b", ResizeInstance(instance=s.__dict__, power_on=True,
+                                                       source_host="mig-a"))
+    deadline = time.monotonic() + 300
+    while not any(x.uuid == s.uuid and x.event == "resize" for x in hosts.states):
+        assert time.monotonic() < deadline, "the resize did not end"
+        await asyncio.sleep(0.2)
+    (done,) = [x for x in hosts.states if x.event == "resize"]
+    assert done.error is None and done.host == "mig-b" and done.vm_state == "active"
+    await wait_console(b, s.uuid, "OVERCAST-GUEST-UP")
+    # the source keeps its copy, off, until the resize is confirmed
+    assert await a.get_info(s.uuid) == base.SHUTDOWN
+    await b.power_off(s.uuid, timeout=30)
+    assert disk_holds(b, s.uuid, "0x5a") and not disk_holds(b, s.uuid, "0x00")
+    assert not list(b.instances_dir.glob(".incoming-*"))
+    for d in (a, b):
+        await d.destroy(s.uuid)
 
 
 async def test_a_failed_live_migration_leaves_the_guest_on_its_source(hosts: Hosts) -> None:

@@ -235,6 +235,9 @@ class ResizeInstance(Message):
     kind: ClassVar[str] = "resize_instance"
     instance: dict[str, Any] = field(default_factory=dict)
     power_on: bool = True
+    #: the host the instance comes from when it moves (its disk is pulled from
+    #: there, bus/disk_transfer.py); empty for a resize in place or a revert
+    source_host: str = ""
 
 
 @dataclass
@@ -772,6 +775,7 @@ class StorageSync(Message):
     exports: list[str] = field(default_factory=list)
 
 
-# the live migration's messages live in their own module; imported here so every
-# process that reads messages knows them
+# the live migration's and the disk transfer's messages live in their own modules;
+# imported here so every process that reads messages knows them
+from overcast.bus import disk_transfer as _disk_transfer  # noqa: E402,F401
 from overcast.bus import live_migration as _live_migration  # noqa: E402,F401

@@ -710,7 +710,9 @@ class ComputeService:
             raise
         if dest != host:
             self.cast(f"agent.{host}", CleanupInstance(uuid=uuid, destroy=False))
-        self.cast(f"agent.{dest}", ResizeInstance(instance=spec, power_on=power_on))
+        # a move: the target pulls the disk from the source (bus/disk_transfer.py)
+        self.cast(f"agent.{dest}", ResizeInstance(instance=spec, power_on=power_on,
+                                                  source_host=host if dest != host else ""))
 
     def _resize_targets(self, source: str, zone: str | None,
                         resources: dict[str, int]) -> list[str]:

@@ -243,3 +243,16 @@ class Driver(abc.ABC):
         """Target side: the migration ended. `ok`: the guest is this host's now
         (running); else remove everything the prepare built. This default refuses."""
         raise PermanentError(f"the {self.name} driver cannot live-migrate instances")
+
+    # ------------------------------------------------ cold migration's disk
+    async def export_disk(self, uuid: str) -> dict[str, Any]:
+        """Source side of a cold migration: power the instance off (if it runs) and
+        serve its disk for one reader over the network; return where (driver
+        specific). This default has no disk to give (its instances hold no data)."""
+        return {}
+
+    async def import_disk(self, instance: InstanceSpec, source: dict[str, Any]) -> None:
+        """Target side: pull the disk `source` (export_disk's answer) so that the
+        resize that follows builds the instance on it instead of a fresh one. This
+        default takes nothing."""
+        return None

@@ -81,6 +81,10 @@ class QemuDriver(QemuMigration, QemuProcess, Driver):
         d = self._dir(rec.uuid)
         disk = d / "disk.qcow2"
         want = int(rec.root_gb or 0) * GiB
+        staged = self._staged_disk(rec.uuid)
+        if await asyncio.to_thread(staged.exists):  # pulled from its previous host
+            await self._adopt_disk(rec, staged, disk, want)
+            return
         if rec.base:
             have = int(rec.virtual_size)
             if want and want < have:

@@ -420,3 +420,92 @@ class QemuMigration:
         elif status not in ("running", "paused"):
             raise DriverError(f"instance {uuid} did not arrive on {self.host} ({status})")
         log.info("instance %s arrived on %s by live migration", uuid, self.host)
+
+    # ------------------------------------------------- cold migration's disk
+    def _staged_disk(self: Any, uuid: str) -> Path:
+        """Where a disk pulled from another host waits for the instance's spawn (a
+        dot name: not an instance)."""
+        self._dir(uuid)  # checks the id
+        return Path(self.instances_dir) / f".incoming-{uuid}.qcow2"
+
+    async def export_disk(self: Any, uuid: str) -> dict[str, Any]:
+        """Power the instance off and serve its root disk's file (the qcow2 overlay,
+        as bytes: the base image is the same on both hosts) read-only over NBD for
+        one reader (qemu-nbd exits when it disconnects, or after EXPORT_TIMEOUT)."""
+        async with self._lock(uuid):
+            rec = self._built(await self._record(uuid))
+            await self._stop(uuid, rec, 60)
+        if rec.root_volume:
+            return {}  # the volume is shared: nothing to carry
+        disk = self._dir(uuid) / "disk.qcow2"
+        addr = self.env.migration_address
+        pidfile = self._dir(uuid) / "export.pid"
+        for _ in range(5):  # a port found free may be taken before qemu-nbd binds it
+            with socket.create_server((addr, 0)) as probe:
+                port = int(probe.getsockname()[1])
+            r = await self._run([binary(QEMU_NBD), "--read-only", "--format", "raw",
+                                 "--export-name", EXPORT, "--bind", addr, "--port",
+                                 str(port), "--shared", "1", "--fork", "--pid-file",
+                                 str(pidfile), str(disk)], check=False, timeout=30)
+            if r.returncode == 0:
+                break
+        else:
+            raise DriverError(f"the disk of {uuid} could not be exported: "
+                              f"{(r.stderr or r.stdout).strip()[-400:]}")
+        asyncio.get_running_loop().call_later(EXPORT_TIMEOUT, _end_export, pidfile, disk)
+        return {"address": addr, "port": port, "export": EXPORT, "backed": bool(rec.base)}
+
+    async def import_disk(self: Any, instance: InstanceSpec, source: dict[str, Any]) -> None:
+        """Copy the source's overlay file from its NBD export (sparse), to be
+        adopted by the spawn that follows (`_adopt_disk`)."""
+        if not source:
+            return
+        staged = self._staged_disk(instance.uuid)
+        part = staged.with_suffix(".part")
+        url = f"nbd://{source['address']}:{int(source['port'])}/{source['export']}"
+        await self._run([binary(QEMU_IMG), "convert", "-q", "-f", "raw", "-O", "raw", url,
+                         str(part)])
+        info = json.loads((await self._run([binary(QEMU_IMG), "info", "-U", "-f", "qcow2",
+                                            "--output", "json", str(part)])).stdout)
+        if (info.get("format-specific") or {}).get("data", {}).get("data-file"):
+            await asyncio.to_thread(part.unlink, True)
+            raise PermanentError(f"the disk of {instance.uuid} names a data file")
+        await asyncio.to_thread(part.rename, staged)
+
+    async def _adopt_disk(self: Any, rec: InstanceRecord, staged: Path, disk: Path,
+                          want: int) -> None:
+        """The pulled disk becomes the instance's root disk: its backing file is this
+        host's copy of the base image, and it is grown to `want` bytes if smaller."""
+        if rec.base:
+            await self._run([binary(QEMU_IMG), "rebase", "-q", "-u", "-f", "qcow2", "-F",
+                             "qcow2", "-b", rec.base, str(staged)])
+        else:
+            await self._run([binary(QEMU_IMG), "rebase", "-q", "-u", "-f", "qcow2", "-b",
+                             "", str(staged)])
+        info = json.loads((await self._run([binary(QEMU_IMG), "info", "-U", "--output",
+                                            "json", str(staged)])).stdout)
+        if want > int(info.get("virtual-size") or 0):
+            await self._run([binary(QEMU_IMG), "resize", "-q", str(staged), str(want)])
+        await asyncio.to_thread(staged.rename, disk)
+
+
+#: an export nobody read is ended after this long (seconds)
+EXPORT_TIMEOUT = 600.0
+QEMU_NBD = "qemu-nbd"
+
+
+def _end_export(pidfile: Path, disk: Path) -> None:
+    """End a qemu-nbd that still serves `disk` (its pid file names it)."""
+    import os
+    import signal
+
+    from overcast.agent.virt.qemu.process import proc_cmdline
+
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if str(disk) in proc_cmdline(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    pidfile.unlink(missing_ok=True)
