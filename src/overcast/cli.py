@@ -286,7 +286,7 @@ def doctor(data_dir: DataDir = None) -> None:
 def _dataplane(settings: Settings) -> Any:
     from overcast.agent.net.linux import LinuxDataplane
 
-    return LinuxDataplane(f"oc{settings.cloud_id[:3]}", settings.data_dir / "net")
+    return LinuxDataplane(settings.net_prefix, settings.data_dir / "net")
 
 
 @app.command()
@@ -302,6 +302,14 @@ def down(data_dir: DataDir = None,
     from overcast.serve import stop_running
 
     settings = _settings(data_dir)
+    from overcast.lab import LabState, stop_lab
+
+    lab = LabState.load(settings.data_dir)
+    if lab is not None:
+        pid = stop_lab(settings.data_dir)
+        if pid is not None:
+            console.print(f"[green]✓[/green] stopped overcast lab (pid {pid}), its hosts' "
+                          "agents and its control plane")
     stopped = stop_running(settings)
     if stopped is not None:
         console.print(f"[green]✓[/green] stopped overcast up (pid {stopped}) and its "
@@ -320,6 +328,41 @@ def down(data_dir: DataDir = None,
     plane.cleanup()
     console.print(f"[green]✓[/green] removed {len(found)} namespaces of cloud "
                   f"{settings.cloud_id} (prefix {plane.prefix})")
+    if lab is not None:
+        _purge_lab(settings, lab)
+
+
+def _purge_lab(settings: Settings, lab: Any) -> None:
+    """A lab's hosts (their agents, guests and dataplanes), its management network,
+    its database and its queues."""
+    import os as _os
+
+    from overcast.agent.net.linux import LinuxDataplane
+    from overcast.lab import drop_database, kill_leftovers, purge_queues, remove_management
+
+    kill_leftovers(lab)
+    for h in lab.hosts:
+        hs = _settings(Path(h.data_dir), dataplane_prefix=h.prefix)
+        plane = LinuxDataplane(h.prefix, Path(h.data_dir) / "net")
+        gone = _purge_instances(hs, plane) if Path(h.data_dir).is_dir() else 0
+        plane.cleanup()
+        console.print(f"[green]✓[/green] host {h.name}: removed {gone} instances and its "
+                      f"dataplane (prefix {h.prefix})")
+    removed = remove_management(lab)
+    console.print("[green]✓[/green] removed the management network "
+                  f"({', '.join(removed) or 'gone already'})")
+    if lab.created_database:
+        try:
+            drop_database(lab.created_database)
+            console.print(f"[green]✓[/green] dropped database {lab.created_database}")
+        except Exception as exc:  # noqa: BLE001 - say it, purge the rest
+            console.print(f"[yellow]database {lab.created_database} not dropped: "
+                          f"{exc}[/yellow]")
+    if purge_queues(lab):
+        console.print("[green]✓[/green] deleted the queues of bus namespace "
+                      f"{lab.bus_namespace}")
+    (settings.data_dir / "lab.json").unlink(missing_ok=True)
+    _os.sync()
 
 
 def _purge_instances(settings: Settings, plane: Any) -> int:
@@ -391,12 +434,80 @@ def upstream(ctx: typer.Context, data_dir: DataDir = None) -> None:
 
 
 @app.command()
+def lab(
+    hosts: Annotated[int, typer.Option(help="Compute hosts (namespaces) to start.")] = 2,
+    data_dir: DataDir = None,
+    port: Annotated[int | None, typer.Option(help="The control plane's API port.")] = None,
+    database_url: Annotated[str | None, typer.Option(
+        help="PostgreSQL URL (default: a database of the lab's own on 127.0.0.1).")]
+    = None,
+    bus_url: Annotated[str | None, typer.Option(
+        help="RabbitMQ URL (default: amqp://guest:guest@127.0.0.1:5672/).")] = None,
+    driver: Annotated[str, typer.Option(
+        help="The hosts' virt drivers: qemu, container or real (both).")] = "real",
+    workers: Annotated[int | None, typer.Option(
+        help="The control plane's API worker processes.")] = None,
+    no_user_clouds_yaml: Annotated[bool, typer.Option(
+        "--no-user-clouds-yaml", help="Do not merge into ~/.config/openstack/clouds.yaml.")]
+    = False,
+    no_test_image: Annotated[bool, typer.Option(
+        "--no-test-image", help="Do not build/register the tiny test images.")] = False,
+) -> None:
+    """A multi-host cloud on this machine: a control plane (the network node) and N
+    hosts, each a network namespace with its own address, data dir and agent with
+    the real drivers; in the foreground until Ctrl-C or SIGTERM."""
+    _serve_until_stopped()
+    from overcast.lab import LabError, LabOptions, run_lab
+
+    settings = _settings(data_dir)
+    opts = LabOptions(hosts=hosts, port=port or settings.port, database_url=database_url,
+                      bus_url=bus_url, driver=driver, workers=workers,
+                      test_image=not no_test_image,
+                      merge_user_clouds_yaml=not no_user_clouds_yaml)
+
+    def say(msg: str) -> None:
+        console.print(f"[green]✓[/green] {msg}")
+
+    def ready(lab_: Any) -> None:
+        clouds = settings.data_dir / "clouds.yaml"
+        console.print(f"[green]✓[/green] overcast lab is up: {lab_.public_url}, "
+                      f"{hosts} hosts (data in {settings.data_dir})")
+        console.print(f"  clouds.yaml: {clouds} (cloud [bold]overcast[/bold])")
+        console.print(f"  try: OS_CLIENT_CONFIG_FILE={clouds} {_openstack_command()} "
+                      "--os-cloud overcast hypervisor list")
+
+    try:
+        run_lab(settings, opts, say, ready)
+    except LabError as exc:
+        console.print(f"[red]✗[/red] {exc}")
+        raise typer.Exit(1)
+    console.print("overcast lab stopped (its guests keep running; `overcast lab` again "
+                  "re-adopts them, `overcast down --purge` removes everything).")
+
+
+@app.command()
 def agent(
     host: Annotated[str, typer.Option(help="This host's name (and the prefix with --count).")],
-    driver: Annotated[str, typer.Option(help="Virt driver: fake.")] = "fake",
+    driver: Annotated[str, typer.Option(
+        help="Virt driver: fake, qemu, container or real (qemu and container; the "
+             "container host is HOST-ct).")] = "fake",
     count: Annotated[int, typer.Option(help="Simulated hosts in this process (fake).")] = 1,
     bus_url: Annotated[str | None, typer.Option(
         help="amqp:// URL of the control plane's RabbitMQ.")] = None,
+    bus_namespace: Annotated[str | None, typer.Option(
+        help="The control plane's bus_namespace (queue-name prefix).")] = None,
+    public_url: Annotated[str | None, typer.Option(
+        help="The control plane's URL (real drivers fetch images and upload snapshots "
+             "through its APIs).")] = None,
+    tunnel_ip: Annotated[str | None, typer.Option(
+        help="This host's address on the hosts' network, where VXLAN tunnels end.")]
+    = None,
+    credential: Annotated[Path | None, typer.Option(
+        help="The service user's credential (default: DATA_DIR/agent-credential.yaml, "
+             "a copy of the control plane's).")] = None,
+    dataplane_prefix: Annotated[str | None, typer.Option(
+        help="Prefix of this host's namespaces and devices (unique per machine).")]
+    = None,
     data_dir: DataDir = None,
     spawn_latency: Annotated[float, typer.Option(help="Fake spawn time, seconds.")] = 0.0,
     storage: Annotated[bool, typer.Option(
@@ -404,32 +515,68 @@ def agent(
              "exported over NBD on volume_nbd_address:volume_nbd_port (no images: "
              "volumes from images are made on a host that has them).")] = False,
 ) -> None:
-    """Run compute agent(s) that serve a control plane over RabbitMQ."""
+    """Run compute agent(s) that serve a control plane over RabbitMQ: fake hosts, or
+    this host with the real drivers and its own dataplane."""
     import asyncio
 
     _serve_until_stopped()
 
-    from overcast.agent.host import Agent
-    from overcast.agent.virt.fake import FakeDriver
     from overcast.bus import make_bus
 
-    settings = _settings(data_dir, bus_url=bus_url)
+    settings = _settings(data_dir, bus_url=bus_url, bus_namespace=bus_namespace,
+                         public_url=public_url, tunnel_ip=tunnel_ip,
+                         dataplane_prefix=dataplane_prefix)
     if settings.bus_url in ("", "memory"):
         console.print("[red]An agent in its own process needs a shared bus:[/red] pass "
                       "--bus-url amqp://USER:PASS@HOST:5672/ (and run `overcast up` with "
                       "the same bus_url).")
         raise typer.Exit(2)
-    if driver != "fake":
-        console.print(f"[red]driver {driver!r} is not available yet[/red]; use --driver fake")
-        raise typer.Exit(2)
+    real = driver != "fake"
+    if real:
+        from overcast.agent.remote import real_drivers
+
+        try:
+            drivers = real_drivers(driver)
+        except ValueError as exc:
+            console.print(f"[red]✗[/red] {exc}")
+            raise typer.Exit(2)
+        if not settings.public_url:
+            console.print("[red]A host with real drivers needs the control plane's URL:"
+                          "[/red] pass --public-url http://CONTROLLER:PORT")
+            raise typer.Exit(2)
     names = [host] if count == 1 else [f"{host}-{i}" for i in range(count)]
 
     async def run() -> None:
+        from overcast.serve import setup_logging
+
+        if real:  # a host's own log: DATA_DIR/logs/overcast.log
+            setup_logging(settings, f"agent-{host}")
         bus = make_bus(settings.bus_url, settings.bus_namespace)
         await bus.start()
-        agents = [Agent(n, FakeDriver(n, spawn_latency=spawn_latency), bus) for n in names]
-        for a in agents:
-            await a.start()
+        agents: list[Any] = []
+        client = None
+        if real:
+            from overcast.agent.remote import RemoteHost, start_remote_host
+
+            try:
+                agents, client = await start_remote_host(RemoteHost(
+                    host=host, drivers=drivers, data_dir=settings.data_dir,
+                    public_url=settings.public_url, tunnel_ip=settings.tunnel_ip,
+                    net_prefix=settings.net_prefix, credential_file=credential),
+                    bus, say=lambda m: console.print(f"[green]✓[/green] {m}"))
+            except Exception as exc:  # noqa: BLE001 - said plainly, not as a traceback
+                console.print(f"[red]✗[/red] host {host} cannot start: {exc}")
+                await bus.stop()
+                raise typer.Exit(1) from None
+            names[:] = [a.host for a in agents]
+        else:
+            from overcast.agent.host import Agent
+            from overcast.agent.virt.fake import FakeDriver
+
+            agents = [Agent(n, FakeDriver(n, spawn_latency=spawn_latency), bus)
+                      for n in names]
+            for a in agents:
+                await a.start()
         storage_host = None
         if storage:
             from overcast.agent.storage.component import StorageComponent
@@ -441,6 +588,8 @@ def agent(
                 nbd_port=settings.volume_nbd_port), work_dir=root / "to-images")
             await storage_host.start_on(bus)
         console.print(f"agents up: {', '.join(names)} (driver {driver})"
+                      + (f"; tunnels from {settings.tunnel_ip}" if settings.tunnel_ip
+                         else "")
                       + (f"; storage host {host}" if storage else ""))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -449,6 +598,8 @@ def agent(
         await stop.wait()
         for a in agents:
             await a.stop()
+        if client is not None:
+            await client.close()
         if storage_host is not None:
             await storage_host.stop()
         await bus.stop()

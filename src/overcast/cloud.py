@@ -82,6 +82,26 @@ def write_clouds_yaml(settings: Settings, password: str, merge_user: bool) -> Pa
     return own
 
 
+#: the service user compute hosts' agents authenticate as (Nova's `nova`)
+AGENT_USER = "overcast-compute"
+#: the file (in the control plane's data dir, to be copied into each compute host's)
+#: holding that user's credential; `overcast agent` reads it from its data dir
+AGENT_CREDENTIAL = "agent-credential.yaml"
+
+
+def write_agent_credential(settings: Settings, app: FastAPI) -> Path:
+    """Make (or keep) the agents' service user and write its credential, mode 0600."""
+    password = _secret_file(settings.data_dir / "agent-password",
+                            lambda: secrets.token_urlsafe(18))
+    app.state.identity.ensure_service_user(AGENT_USER, password)
+    path = settings.data_dir / AGENT_CREDENTIAL
+    write_private_yaml(path, {"auth": {
+        "auth_url": f"{settings.base_url}/identity/v3", "username": AGENT_USER,
+        "password": password, "project_name": "service",
+        "user_domain_name": "Default", "project_domain_name": "Default"}})
+    return path
+
+
 def init_cloud(settings: Settings, progress: Progress | None = None,
                app: FastAPI | None = None) -> CloudInfo:
     """Everything `overcast up` does before serving; idempotent on an existing data dir."""
@@ -95,5 +115,6 @@ def init_cloud(settings: Settings, progress: Progress | None = None,
                             lambda: secrets.token_urlsafe(18))
     say("bootstrapping identity (keys, admin, roles, catalog)")
     app.state.identity.bootstrap(password, catalog_services(app))
+    write_agent_credential(settings, app)
     clouds = write_clouds_yaml(settings, password, settings.merge_user_clouds_yaml)
     return CloudInfo(settings=settings, app=app, admin_password=password, clouds_yaml=clouds)

@@ -85,6 +85,14 @@ class Settings:
     #: The local agent's network dataplane: "linux" (bridges, namespaces, dnsmasq,
     #: iptables; needs root), "none", or "auto" (linux when running as root).
     dataplane: str = "auto"
+    #: This host's address on the hosts' network, where VXLAN tunnels from the other
+    #: hosts end ("" on a single host: no tunnels). The control plane's is the
+    #: network host's (DHCP, routers, the upstream and the metadata proxy live there).
+    tunnel_ip: str = ""
+    #: The prefix of this host's dataplane namespaces and devices (at most 5 letters
+    #: and digits; "": "oc" and the cloud id's first 3 characters). Hosts sharing one
+    #: machine (`overcast lab`) each need their own.
+    dataplane_prefix: str = ""
     #: How many hosts the local fake agent simulates (scale tests, benchmarks).
     fake_hosts: int = 1
     #: Seconds the fake driver takes to spawn (scale tests and crash tests).
@@ -174,6 +182,10 @@ class Settings:
     def cloud_id(self) -> str:
         """A short stable id for this cloud (prefixes host devices, names queues)."""
         return hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:6]
+
+    @property
+    def net_prefix(self) -> str:
+        return self.dataplane_prefix or f"oc{self.cloud_id[:3]}"
 
     def with_overrides(self, **overrides: Any) -> Settings:
         clean = {k: v for k, v in overrides.items() if v is not None}

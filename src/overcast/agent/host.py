@@ -88,6 +88,10 @@ POWER_ACTIONS: dict[str, tuple[str, str, int]] = {
 }
 
 
+#: (image_id, file, disk_format): upload a snapshot's bytes into its image
+SnapshotUpload = Callable[[str, Path, str], Awaitable[None]]
+
+
 class Component(Protocol):
     async def start(self, agent: Agent) -> None: ...
 
@@ -100,8 +104,17 @@ class Agent:
     def __init__(self, host: str, driver: Driver, bus: Bus, *,
                  components: list[Component] | None = None,
                  heartbeat_interval: float = 10.0, resync_interval: float = 60.0,
-                 retry_delays: tuple[float, ...] = RETRY_DELAYS) -> None:
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS,
+                 upload_snapshot: SnapshotUpload | None = None,
+                 scratch_dir: Path | None = None, host_ip: str = "") -> None:
         self.host = host
+        #: the host's address its hypervisor shows (its tunnel endpoint)
+        self.host_ip = host_ip
+        #: a remote host uploads snapshots to the image API itself (cloud_client);
+        #: without it the control plane reads the file (the all-in-one cloud)
+        self.upload_snapshot = upload_snapshot
+        #: where snapshots are written before they leave the host
+        self.scratch_dir = scratch_dir or Path(tempfile.gettempdir()) / "overcast-snapshots"
         self.driver = driver
         self.bus = bus
         self.components = list(components or [])
@@ -148,8 +161,11 @@ class Agent:
                 log.exception("periodic %s failed on %s", fn.__name__, self.host)
 
     async def heartbeat(self) -> None:
+        resources = self.driver.host_resources()
+        if self.host_ip:
+            resources = {**resources, "host_ip": self.host_ip}
         await self.bus.cast("conductor", HostHeartbeat(
-            host=self.host, driver=self.driver.name, resources=self.driver.host_resources(),
+            host=self.host, driver=self.driver.name, resources=resources,
             instances=await self.driver.list_instances(),
             capabilities=sorted(self.driver.capabilities)))
 
@@ -326,15 +342,22 @@ class Agent:
 
     async def _snapshot(self, msg: SnapshotInstance) -> bool:
         """Write the disk out and report it (SnapshotReady); whether it worked."""
-        # The file is read by the control plane (same machine in the all-in-one
-        # cloud); the conductor removes it once the image service has it.
-        scratch = Path(tempfile.gettempdir()) / "overcast-snapshots"
-        scratch.mkdir(mode=0o700, exist_ok=True)
+        # Without an uploader the file is read by the control plane (same machine in
+        # the all-in-one cloud), which removes it once the image service has it.
+        scratch = self.scratch_dir
+        scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
         dest = scratch / f"{msg.image_id}.disk"
         try:
             fmt = await self._retrying("snapshot", msg.uuid,
                                        lambda: self.driver.snapshot(msg.uuid, dest))
-            ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, path=str(dest),
+            if self.upload_snapshot is not None:
+                try:
+                    await self.upload_snapshot(msg.image_id, dest, fmt)
+                finally:
+                    dest.unlink(missing_ok=True)
+            ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id,
+                                  path="" if self.upload_snapshot else str(dest),
+                                  uploaded=self.upload_snapshot is not None,
                                   disk_format=fmt, request_id=msg.request_id,
                                   rotation=msg.rotation)
         except Exception as exc:  # noqa: BLE001 - the user must see why

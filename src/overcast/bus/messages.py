@@ -280,13 +280,16 @@ class SnapshotInstance(Message):
 
 @dataclass
 class SnapshotReady(Message):
-    """Agent -> conductor: the snapshot's bytes are in `path` (on the agent's host),
-    in `disk_format`; or `error` says why there are none."""
+    """Agent -> conductor: the snapshot's bytes are in `path` (on the agent's host,
+    which is the control plane's in the all-in-one cloud), in `disk_format`; or the
+    agent uploaded them to the image API itself (`uploaded`: a remote host); or
+    `error` says why there are none."""
 
     kind: ClassVar[str] = "snapshot_ready"
     uuid: str = ""
     image_id: str = ""
     path: str = ""
+    uploaded: bool = False
     disk_format: str = ""
     error: str | None = None
     request_id: str = ""

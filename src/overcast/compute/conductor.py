@@ -398,9 +398,10 @@ class Conductor:
         act.updated_at = utcnow()
 
     def _snapshot_ready(self, msg: SnapshotReady) -> None:
-        """Hand the agent's snapshot file to the image service; end the task either way."""
+        """Hand the agent's snapshot file to the image service (unless the agent
+        uploaded it over HTTP); end the task either way."""
         error = msg.error
-        if not error:
+        if not error and not msg.uploaded:
             path = Path(msg.path)
             try:
                 if self.image is None:

@@ -3,7 +3,9 @@
 `agent_driver` names the drivers, comma-separated: `fake` (with `fake_hosts` it
 simulates many hosts), `qemu`, `container`, `real` (both real drivers), or `auto`
 (the default: the real drivers this host can run when the Linux dataplane runs,
-that is as root; else the fake one). Each real driver is its own compute host (the
+that is as root; else the fake one), or `none`: no compute host here, only the
+network node (its dataplane: DHCP, routers, the upstream, the metadata proxy) for
+compute hosts that are all remote (`overcast lab`). Each real driver is its own compute host (the
 machine's name for QEMU, `<name>-ct` for containers), so the scheduler sends OCI
 images to the container host and disk images to the QEMU host; one dataplane serves
 both.
@@ -80,7 +82,9 @@ async def start_local_agents(app: Any, settings: Settings, bus: Bus) -> list[Any
     plane_kind = settings.dataplane
     if plane_kind == "auto":
         plane_kind = "linux" if os.geteuid() == 0 and shutil.which("ip") else "none"
-    if settings.agent_driver == "auto":
+    if settings.agent_driver == "none":
+        names = []
+    elif settings.agent_driver == "auto":
         names = ["fake"] if settings.fake_hosts > 1 else \
             auto_drivers(plane_kind, settings.data_dir)
     else:
@@ -89,17 +93,20 @@ async def start_local_agents(app: Any, settings: Settings, bus: Bus) -> list[Any
     if plane_kind == "linux":
         from overcast.agent.net.linux import LinuxDataplane
 
-        plane = LinuxDataplane(f"oc{settings.cloud_id[:3]}", settings.data_dir / "net")
-    agents = []
-    if names == ["fake"]:
+        plane = LinuxDataplane(settings.net_prefix, settings.data_dir / "net")
+    agents: list[Any] = []
+    if settings.agent_driver == "none":
+        if plane is not None:
+            agents.append(NetworkNode(base_host, bus, _net(plane, [], settings.tunnel_ip)))
+    elif names == ["fake"]:
         count = max(1, settings.fake_hosts)
         hosts = [base_host if count == 1 else f"{base_host}-{i:03d}" for i in range(count)]
         for i, host in enumerate(hosts):
             state = "fake-hypervisor.json" if count == 1 else f"fake-hypervisor-{host}.json"
             driver: Any = FakeDriver(host, state_path=settings.data_dir / state,
                                      spawn_latency=settings.fake_spawn_latency)
-            agents.append(Agent(host, driver, bus, components=_net(plane, []) if i == 0
-                                else []))
+            agents.append(Agent(host, driver, bus, components=_net(
+                plane, [], settings.tunnel_ip) if i == 0 else []))
     else:
         images = app.state.images
 
@@ -124,16 +131,55 @@ async def start_local_agents(app: Any, settings: Settings, bus: Bus) -> list[Any
                 from overcast.agent.virt.container import ContainerDriver
 
                 driver = ContainerDriver(host, env)
-            agents.append(Agent(host, driver, bus,
-                                components=_net(plane, hosts[1:]) if i == 0 else []))
+            agents.append(Agent(host, driver, bus, components=_net(
+                plane, hosts[1:], settings.tunnel_ip) if i == 0 else []))
     for agent in agents:
         await agent.start()
     return agents
 
 
-def _net(plane: Any, also: list[str]) -> list[Any]:
+def _net(plane: Any, also: list[str], tunnel_ip: str = "") -> list[Any]:
     if plane is None:
         return []
     from overcast.agent.net.component import NetworkAgent
 
-    return [NetworkAgent(plane, also=also)]
+    return [NetworkAgent(plane, also=also, tunnel_ip=tunnel_ip)]
+
+
+class NetworkNode:
+    """The network node without a compute host: what the network component needs of
+    an agent (its host name and the bus), started and stopped like one; it listens
+    on the agent's topic for the network service's Resync (a port bound on another
+    host needs a tunnel here) and converges periodically too. It sends no
+    heartbeat: it is no compute service."""
+
+    def __init__(self, host: str, bus: Bus, components: list[Any],
+                 resync_interval: float = 60.0) -> None:
+        self.host, self.bus, self.components = host, bus, components
+        self.resync_interval = resync_interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.bus.subscribe(f"agent.{self.host}", self.handle)
+        for c in self.components:
+            await c.start(self)
+        self._task = asyncio.create_task(self._periodic())
+
+    async def handle(self, msg: Any) -> None:
+        from overcast.bus.messages import Resync
+
+        if isinstance(msg, Resync):
+            for c in self.components:
+                asyncio.create_task(c.reconcile())
+
+    async def _periodic(self) -> None:
+        while True:
+            await asyncio.sleep(self.resync_interval)
+            for c in self.components:
+                await c.reconcile()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        for c in self.components:
+            await c.stop()

@@ -197,7 +197,7 @@ def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
     res = svc.resources or {}
     body.update({
         "hypervisor_type": res.get("hypervisor_type", svc.driver), "hypervisor_version": 1,
-        "host_ip": "127.0.0.1",
+        "host_ip": res.get("host_ip") or "127.0.0.1",
         "service": {"id": ident, "host": svc.host,
                     "disabled_reason": svc.disabled_reason},
         "vcpus": int(res.get("VCPU", 0)), "memory_mb": int(res.get("MEMORY_MB", 0)),

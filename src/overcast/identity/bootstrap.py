@@ -86,6 +86,44 @@ def bootstrap(db: Database, settings: Settings, admin_password: str,
         auth.bump_generation(s)
 
 
+#: the project of the service users, as a Keystone deployed by devstack or kolla has it
+SERVICE_PROJECT = "service"
+
+
+def ensure_service_user(db: Database, settings: Settings, name: str, password: str) -> None:
+    """The user a compute host's agent authenticates as (Nova's `nova` user): in the
+    `service` project with the `service` and `admin` roles there, as devstack makes
+    it, so it reads any project's image data and uploads snapshots into the images
+    compute made for them. The password is set when the user is made."""
+    with db.transaction() as s:
+        roles = _ensure_roles(s)
+        project = s.scalar(select(m.Project).where(
+            m.Project.name == SERVICE_PROJECT, m.Project.domain_id == DEFAULT_DOMAIN_ID))
+        if project is None:
+            project = m.Project(id=new_id(), name=SERVICE_PROJECT,
+                                domain_id=DEFAULT_DOMAIN_ID, parent_id=DEFAULT_DOMAIN_ID,
+                                description="The service users' project.", enabled=True,
+                                extra={})
+            s.add(project)
+            s.flush()
+        user = s.scalar(select(m.User).where(
+            m.User.name == name, m.User.domain_id == DEFAULT_DOMAIN_ID))
+        if user is None:
+            user = m.User(id=new_id(), name=name, domain_id=DEFAULT_DOMAIN_ID,
+                          enabled=True, default_project_id=project.id,
+                          password_hash=hash_secret(password, settings.bcrypt_rounds),
+                          password_created_at=utcnow(), extra={})
+            s.add(user)
+            s.flush()
+        for role in ("service", "admin"):
+            key = ("UserProject", user.id, project.id, roles[role].id, False)
+            if s.get(m.Assignment, key) is None:
+                s.add(m.Assignment(type="UserProject", actor_id=user.id,
+                                   target_id=project.id, role_id=roles[role].id,
+                                   inherited=False))
+        auth.bump_generation(s)
+
+
 def admin_project_id(db: Database, settings: Settings) -> str:
     with db.session() as s:
         pid = s.scalar(select(m.Project.id).where(

@@ -69,6 +69,10 @@ class IdentityService:
         self.credential_keys.setup()
         boot.bootstrap(self.db, self.settings, admin_password, services)
 
+    def ensure_service_user(self, name: str, password: str) -> None:
+        """The service user compute hosts' agents authenticate as (bootstrap.py)."""
+        boot.ensure_service_user(self.db, self.settings, name, password)
+
     def admin_project_id(self) -> str:
         return boot.admin_project_id(self.db, self.settings)
 

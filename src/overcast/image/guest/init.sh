@@ -9,7 +9,10 @@
 #  3. metadata from a config drive (a file system labelled config-2, vfat or
 #     iso9660), else from http://169.254.169.254; the keypair's keys go to
 #     /root/.ssh/authorized_keys, the hostname is set;
-#  4. busybox httpd on port 80 answering "<instance-id> <hostname>";
+#  4. busybox httpd on port 80 answering "<instance-id> <hostname>", and
+#     /cgi-bin/probe?ADDRESS: the guest itself fetches http://ADDRESS/ (3 s) and
+#     answers with what it got, or "probe failed: why" (tests check guest-to-guest
+#     traffic with it: tests/e2e/test_lab.py);
 #  5. the report on the console, one "key: value" per line after OVERCAST-GUEST-UP;
 #  6. a watcher for volumes (virtio disks with a serial: the root disk and the config
 #     drive have none), at boot and hot-plugged: each new one is mounted (ext4), its
@@ -195,6 +198,20 @@ keys=$(grep -c . /root/.ssh/authorized_keys)
 
 # --- 4. the web page -------------------------------------------------------------
 echo "$iid $name" >/var/www/index.html
+mkdir -p /var/www/cgi-bin
+cat >/var/www/cgi-bin/probe <<'PROBE'
+#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin  # httpd gives CGIs no PATH
+# only an address (IPv4/IPv6 digits, dots, colons): nothing else reaches wget
+target=$(echo "$QUERY_STRING" | tr -cd '0-9A-Fa-f.:')
+printf 'Content-Type: text/plain\r\n\r\n'
+if out=$(timeout 5 wget -q -O - "http://$target/" 2>&1); then
+    echo "$out"
+else
+    echo "probe failed: $out"
+fi
+PROBE
+chmod 755 /var/www/cgi-bin/probe
 httpd -p 80 -h /var/www 2>/dev/null
 
 # --- 5. the report ---------------------------------------------------------------
