@@ -241,6 +241,8 @@ class LiveMigrations:
                                else "Error", msg.error)
         if msg.status == "completed":
             placement.release(mig_consumer)
+            if self.compute.network is not None:
+                self.compute.network.bind_for_instance(msg.uuid, msg.dest)
 
     @staticmethod
     def _finish_event(s: Session, uuid: str, result: str, error: str | None) -> None:

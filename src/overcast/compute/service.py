@@ -710,6 +710,8 @@ class ComputeService:
             raise
         if dest != host:
             self.cast(f"agent.{host}", CleanupInstance(uuid=uuid, destroy=False))
+            if self.network is not None:
+                self.network.bind_for_instance(uuid, dest)
         # a move: the target pulls the disk from the source (bus/disk_transfer.py)
         self.cast(f"agent.{dest}", ResizeInstance(instance=spec, power_on=power_on,
                                                   source_host=host if dest != host else ""))
@@ -786,6 +788,8 @@ class ComputeService:
             mig: {"allocations": {}}})
         if target:
             self.cast(f"agent.{target}", CleanupInstance(uuid=uuid, destroy=True))
+            if self.network is not None and host:
+                self.network.bind_for_instance(uuid, host)
         self.cast(f"agent.{host}", ResizeInstance(instance=spec, power_on=power_on))
 
     def set_lock(self, ctx: RequestContext, uuid: str, locked: bool) -> None:
