@@ -207,13 +207,17 @@ class LiveMigrations:
         mig_consumer = self.compute.migration_consumer(msg.uuid)
         done = msg.status in ("completed", "failed", "cancelled")
         if done and msg.status != "completed":
-            # back where it was: the source's resources are the server's again
+            # back where it was: the source's resources are the server's again (a
+            # server deleted meanwhile holds nothing any more)
             with self.db.session() as s:
                 inst = s.get(m.Instance, msg.uuid)
+                gone = inst is None or inst.deleted
                 project = inst.project_id if inst else ""
                 user = inst.user_id if inst else ""
             held = placement.get_allocations(mig_consumer)
-            if held:
+            if gone:
+                placement.release(mig_consumer)
+            elif held:
                 placement.set_allocations({
                     msg.uuid: {"allocations": held, "project_id": project,
                                "user_id": user},
