@@ -114,7 +114,7 @@ class QemuMigration:
 
         def session(*commands: tuple[str, dict[str, Any] | None],
                     sock: socket.socket | None = None) -> list[Any]:
-            with Qmp(path) as q:
+            with _connect(path) as q:
                 out = []
                 for cmd, args in commands:
                     fds = [sock.fileno()] if sock is not None and cmd == "getfd" else None
@@ -487,6 +487,20 @@ class QemuMigration:
         if want > int(info.get("virtual-size") or 0):
             await self._run([binary(QEMU_IMG), "resize", "-q", str(staged), str(want)])
         await asyncio.to_thread(staged.rename, disk)
+
+
+def _connect(path: Path, tries: int = 5) -> Qmp:
+    """A QMP session, tried again a few times when the connection or its greeting
+    fails (nothing was sent yet: a retry cannot run a command twice). Seen in the
+    lab once: a session opened while another had just closed got no greeting."""
+    for attempt in range(tries):
+        try:
+            return Qmp(path)
+        except QmpError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 #: an export nobody read is ended after this long (seconds)
