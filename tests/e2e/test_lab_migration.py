@@ -181,7 +181,7 @@ def test_live_then_cold_migration_across_lab_hosts(lab: Lab) -> None:
     s = _server(lab, "mover", "compute1")
     fip = lab.osc("floating", "ip", "create", "public")["floating_ip_address"]
     lab.osc("server", "add", "floating", "ip", "mover", fip, fmt=False)
-    lab.answer(f"http://{fip}/", s["id"])
+    lab.answer(f"http://{fip}/", s["id"], timeout=300)  # a TCG boot on a loaded host
     # the guest's page asked for every 0.1 s from the upstream for the whole move
     stop = lab.data_dir.parent / "probe.stop"
     probe = subprocess.Popen(lab.upstream_argv(sys.executable, "-c", PROBE, fip, str(stop)),
