@@ -67,6 +67,10 @@ MIGRATION_TIMEOUT = 900.0
 #: how much of the source's console log the target's starts with
 CONSOLE_CARRIED = 64 << 10
 EXPORT = "overcast-root"
+#: QEMU's self-announce after an incoming migration: every 0.5 s at most, for about
+#: 15 s (see _wait_for_stream)
+ANNOUNCE = {"announce-initial": 50, "announce-max": 500, "announce-rounds": 30,
+            "announce-step": 100}
 
 
 class QemuMigration:
@@ -383,6 +387,11 @@ class QemuMigration:
                 def incoming() -> None:
                     with Qmp(path) as q:
                         q.execute("getfd", {"fdname": "mig-in"}, fds=[conn.fileno()])
+                        # the guest's NICs announce themselves (RARP) for ANNOUNCE_FOR
+                        # seconds after it arrives, not QEMU's 1 s: its ports are bound
+                        # here only once the move is over, and the switches (the
+                        # network node's VXLAN) learn where it is from these frames
+                        q.execute("migrate-set-parameters", ANNOUNCE)
                         q.execute("migrate-incoming", {"uri": "fd:mig-in"})
 
                 async with self._qmp_locks.setdefault(uuid, asyncio.Lock()):
