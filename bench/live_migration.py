@@ -66,7 +66,8 @@ async def run(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     for name in ("bench-a", "bench-b"):
         (work / name).mkdir()
         hosts[name] = Agent(name, QemuDriver(name, DriverEnv(state_dir=work / name,
-                                                             image_path=image_path)), bus)
+                                                             image_path=image_path),
+                                             accel="tcg"), bus)
         await bus.subscribe(hosts[name].topic, hosts[name].handle)
     rows = []
     try:
