@@ -31,9 +31,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from overcast.agent import live_migration
 from overcast.agent.virt import base
 from overcast.agent.virt.base import Driver, DriverError, InstanceNotFound, RetryableError
 from overcast.bus import Bus, BusTimeout
+from overcast.bus.disk_transfer import DiskExport, ExportDisk
 from overcast.bus.messages import (
     AttachInterface,
     AttachVolume,
@@ -138,6 +140,7 @@ class Agent:
         self._lock = asyncio.Lock()
         #: instances whose spawn runs in this agent now
         self._spawning: set[str] = set()
+        self.live_migrations = live_migration.LiveMigrations(self)
 
     @property
     def topic(self) -> str:
@@ -245,8 +248,15 @@ class Agent:
         if isinstance(msg, ResizeInstance):
             # the driver keeps the instance's disk (_spawn picks resize for this event)
             asyncio.create_task(self._spawn(InstanceSpec(**msg.instance), "resize",
-                                            power_on=msg.power_on))
+                                            power_on=msg.power_on,
+                                            source_host=msg.source_host))
             return None
+        if isinstance(msg, ExportDisk):
+            try:
+                return DiskExport(ok=True, info=await self.driver.export_disk(msg.uuid))
+            except Exception as exc:  # noqa: BLE001 - the target must hear why
+                log.warning("export of %s's disk failed: %s", msg.uuid, exc)
+                return DiskExport(ok=False, error=str(exc) or type(exc).__name__)
         if isinstance(msg, DeleteInstance):
             asyncio.create_task(self._delete(msg.uuid))
             return None
@@ -288,6 +298,8 @@ class Agent:
                 output=await self.driver.console_output(msg.uuid, msg.length))
         if isinstance(msg, AttachVolume | DetachVolume | ExtendAttachedVolume):
             return await self._volume(msg)
+        if isinstance(msg, live_migration.MESSAGES):
+            return await self.live_migrations.handle(msg)
         log.warning("agent %s ignored unknown message %s", self.host, msg.kind)
         return None
 
@@ -311,20 +323,38 @@ class Agent:
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
-    async def _spawn(self, spec: InstanceSpec, event: str, *, power_on: bool = True) -> None:
+    async def _spawn(self, spec: InstanceSpec, event: str, *, power_on: bool = True,
+                     source_host: str = "") -> None:
         if spec.uuid in self._spawning:
             return  # already under way here (a reconcile met a spawn in flight)
         self._spawning.add(spec.uuid)
         try:
-            await self._spawn_once(spec, event, power_on)
+            await self._spawn_once(spec, event, power_on, source_host)
         finally:
             self._spawning.discard(spec.uuid)
 
-    async def _spawn_once(self, spec: InstanceSpec, event: str, power_on: bool = True
-                          ) -> None:
+    async def _pull_disk(self, spec: InstanceSpec, source_host: str) -> None:
+        """A resize that moves the instance here: its disk comes from its source
+        (bus/disk_transfer.py) unless this host has it already (a retry)."""
+        if source_host in ("", self.host) or spec.uuid in await self.driver.list_instances():
+            return
+        try:
+            export: DiskExport = await self.bus.call(f"agent.{source_host}",
+                                                     ExportDisk(uuid=spec.uuid), timeout=300)
+        except BusTimeout:
+            raise DriverError(f"host {source_host} did not export the disk of {spec.uuid}")
+        if not export.ok:
+            raise DriverError(f"host {source_host} cannot export the disk of {spec.uuid}: "
+                              f"{export.error}")
+        await self.driver.import_disk(spec, export.info)
+
+    async def _spawn_once(self, spec: InstanceSpec, event: str, power_on: bool = True,
+                          source_host: str = "") -> None:
         # a failed resize keeps what the instance has (its disk is the user's data)
         resize = event == "resize"
         try:
+            if resize:
+                await self._pull_disk(spec, source_host)
             await self._retrying(event, spec.uuid, lambda: self.driver.resize(spec)
                                  if resize else self.driver.spawn(spec))
         except DriverError as exc:
@@ -506,9 +536,10 @@ class Agent:
                 return
             actual = set(await self.driver.list_instances())
             wanted = {d.uuid: d for d in reply.instances}
+            moving = self.live_migrations.busy()
             for uuid, d in wanted.items():
                 state = d.vm_state
-                if state == "resize_source":
+                if state == "resize_source" or uuid in moving:
                     continue  # kept (powered off) until the resize is confirmed/reverted
                 if state == "deleting":
                     asyncio.create_task(self._delete(uuid))
@@ -524,11 +555,12 @@ class Agent:
                     power = await self.driver.get_info(uuid)
                     if power != d.power_state:  # report changes only
                         await self.report(uuid, state, power)
-                elif state in ("active", "paused", "suspended", "stopped"):
+                elif state in ("active", "paused", "suspended", "stopped") and \
+                        uuid not in self._spawning:  # (a resize here builds it now)
                     # It should exist but is gone (host rebooted, process killed).
                     await self.report(uuid, "stopped", base.SHUTDOWN, event="lost",
                                       error="the instance is no longer on its host")
-            for uuid in actual - set(wanted):
+            for uuid in actual - set(wanted) - moving:
                 log.info("removing orphan instance %s from %s", uuid, self.host)
                 with contextlib.suppress(Exception):
                     await self.driver.destroy(uuid)

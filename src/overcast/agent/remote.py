@@ -96,7 +96,8 @@ async def start_remote_host(cfg: RemoteHost, bus: Bus,
     agents: list[Agent] = []
     for i, (name, host) in enumerate(zip(cfg.drivers, hosts, strict=True)):
         env = DriverEnv(state_dir=cfg.data_dir / "instances" / name,
-                        image_path=client.image_path, plugger=plane)
+                        image_path=client.image_path, plugger=plane,
+                        migration_address=cfg.tunnel_ip or "127.0.0.1")
         env.state_dir.mkdir(parents=True, exist_ok=True)
         driver: Any
         if name == "qemu":

@@ -7,6 +7,10 @@ timeout) and `subscribe` (a handler per topic). Topics are `conductor`,
 same interface for several hosts.
 """
 
+# the live migration's and the disk transfer's messages live in modules of their
+# own; imported here so every process that reads messages from the bus knows them
+from overcast.bus import disk_transfer as _disk_transfer  # noqa: F401, I001
+from overcast.bus import live_migration as _live_migration  # noqa: F401
 from overcast.bus.base import Bus, BusTimeout, Handler
 from overcast.bus.memory import MemoryBus
 

@@ -235,6 +235,9 @@ class ResizeInstance(Message):
     kind: ClassVar[str] = "resize_instance"
     instance: dict[str, Any] = field(default_factory=dict)
     power_on: bool = True
+    #: the host the instance comes from when it moves (its disk is pulled from
+    #: there, bus/disk_transfer.py); empty for a resize in place or a revert
+    source_host: str = ""
 
 
 @dataclass
@@ -834,3 +837,4 @@ class StorageSync(Message):
     volumes: dict[str, int] = field(default_factory=dict)
     snapshots: list[str] = field(default_factory=list)
     exports: list[str] = field(default_factory=list)
+

@@ -25,6 +25,7 @@ from overcast.compute.routes import (
     instance_usage_audit_log,
     interfaces,
     keypairs,
+    live_migration,
     migrations,
     network_proxies,
     os_hosts,
@@ -82,8 +83,10 @@ ROUTERS = [root, versioned, flavors.routes, keypairs.routes, servers.routes,
            extensions.v20, aggregates.routes, simple_tenant_usage.routes,
            quota_classes.routes, hypervisor_servers.routes,
            instance_usage_audit_log.routes, admin_actions.routes,
-           migrations.routes, server_password.routes, interfaces.routes]
-#: admin_actions and network_proxies also add server actions to server_actions.ACTIONS
+           migrations.routes, server_password.routes, interfaces.routes,
+           live_migration.routes]
+#: admin_actions, live_migration and network_proxies also add server actions to
+#: server_actions.ACTIONS
 
 
 def setup(app: FastAPI) -> None:

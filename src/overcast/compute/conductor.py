@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 
 from overcast.bus import Bus
+from overcast.bus.live_migration import LiveMigrationState
 from overcast.bus.messages import (
     DesiredInstancesReply,
     DesiredState,
@@ -200,6 +201,9 @@ class Conductor:
         if isinstance(msg, HostHeartbeat):
             if not self._beat_unchanged(msg):
                 await asyncio.to_thread(self._heartbeat, msg)
+            return None
+        if isinstance(msg, LiveMigrationState):
+            await asyncio.to_thread(self.compute.live_migrations.report, msg)
             return None
         if isinstance(msg, DesiredState):
             return DesiredInstancesReply.of(await asyncio.to_thread(self._desired, msg.host))

@@ -266,8 +266,9 @@ class AggregateMetadata(Base):
 
 
 class Migration(Base):
-    """A resize or cold migration of a server (os-migrations): where from, where to,
-    which flavors, and how it ended (confirmed or reverted)."""
+    """A resize, cold or live migration of a server (os-migrations): where from,
+    where to, which flavors, and how it ended (confirmed or reverted; a live one
+    completed, error or cancelled, with its last `progress` counters)."""
 
     __tablename__ = "compute_migrations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -281,3 +282,5 @@ class Migration(Base):
     status: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    #: a live migration's counters (memory_*_bytes, disk_*_bytes, downtime_ms)
+    progress: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)

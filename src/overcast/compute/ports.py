@@ -34,6 +34,10 @@ class NetworkPort(Protocol):
         """The instance's ports, made and bound to `host` (what the driver plugs)."""
         ...
 
+    def bind_for_instance(self, instance_uuid: str, host: str, /) -> None:
+        """The instance moved to `host`: its ports are bound there."""
+        ...
+
     def release_for_instance(self, instance_uuid: str, /) -> None:
         """Give back an instance's ports (compute's go away, the user's are unbound)."""
         ...

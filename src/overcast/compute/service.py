@@ -50,6 +50,7 @@ from overcast.compute.hosts import HostService, host_up, provider_uuid, service_
 from overcast.compute.instances import finish_delete, instance_spec
 from overcast.compute.interfaces import ServerInterfaces
 from overcast.compute.keypairs import KeyPairService
+from overcast.compute.live_migration import LiveMigrations
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort, VolumePort
 from overcast.compute.quotas import QuotaService
 from overcast.compute.rescue import Rescues
@@ -115,6 +116,7 @@ class ComputeService:
         self.rescues = Rescues(self)
         self.admin_passwords = AdminPasswords(self)
         self.interfaces = ServerInterfaces(self)
+        self.live_migrations = LiveMigrations(self)
 
     # ---------------------------------------------------------------- bus
     def cast(self, topic: str, msg: Message) -> None:
@@ -725,7 +727,11 @@ class ComputeService:
             raise
         if dest != host:
             self.cast(f"agent.{host}", CleanupInstance(uuid=uuid, destroy=False))
-        self.cast(f"agent.{dest}", ResizeInstance(instance=spec, power_on=power_on))
+            if self.network is not None:
+                self.network.bind_for_instance(uuid, dest)
+        # a move: the target pulls the disk from the source (bus/disk_transfer.py)
+        self.cast(f"agent.{dest}", ResizeInstance(instance=spec, power_on=power_on,
+                                                  source_host=host if dest != host else ""))
 
     def _resize_targets(self, source: str, zone: str | None,
                         resources: dict[str, int]) -> list[str]:
@@ -799,6 +805,8 @@ class ComputeService:
             mig: {"allocations": {}}})
         if target:
             self.cast(f"agent.{target}", CleanupInstance(uuid=uuid, destroy=True))
+            if self.network is not None and host:
+                self.network.bind_for_instance(uuid, host)
         self.cast(f"agent.{host}", ResizeInstance(instance=spec, power_on=power_on))
 
     def set_lock(self, ctx: RequestContext, uuid: str, locked: bool,

@@ -17,7 +17,7 @@ _TASK_STATUS = {
     "rebuild_block_device_mapping": "REBUILD", "rebuild_spawning": "REBUILD",
     "resize_prep": "RESIZE", "resize_migrating": "RESIZE", "resize_migrated": "RESIZE",
     "resize_finish": "RESIZE", "resize_reverting": "REVERT_RESIZE",
-    "image_snapshot": "ACTIVE", "deleting": "ACTIVE",
+    "image_snapshot": "ACTIVE", "deleting": "ACTIVE", "migrating": "MIGRATING",
 }
 
 _VM_STATUS = {BUILDING: "BUILD", STOPPED: "SHUTOFF", PAUSED: "PAUSED",
@@ -29,6 +29,8 @@ _VM_STATUS = {BUILDING: "BUILD", STOPPED: "SHUTOFF", PAUSED: "PAUSED",
 def status(vm_state: str, task_state: str | None) -> str:
     if vm_state == ACTIVE:
         return _TASK_STATUS.get(task_state or "", "ACTIVE")
+    if vm_state == PAUSED and task_state == "migrating":
+        return "MIGRATING"
     if vm_state == RESIZED and task_state == "resize_reverting":
         return "REVERT_RESIZE"
     if vm_state == STOPPED and task_state in ("resize_prep", "resize_migrating",
@@ -55,6 +57,7 @@ ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str | None, ...], str | None]] =
     "resume": ((SUSPENDED,), (None,), "resuming"),
     "rebuild": ((ACTIVE, STOPPED, ERROR), (None,), "rebuilding"),
     "resize": ((ACTIVE, STOPPED), (None,), "resize_prep"),
+    "os-migrateLive": ((ACTIVE, PAUSED), (None,), "migrating"),
     "confirmResize": ((RESIZED,), (None,), None),
     "revertResize": ((RESIZED,), (None,), "resize_reverting"),
     "createImage": ((ACTIVE, STOPPED, PAUSED, SUSPENDED), (None,), "image_snapshot"),
@@ -81,7 +84,7 @@ ACTIONS: dict[str, tuple[tuple[str, ...], tuple[str | None, ...], str | None]] =
                 "resize_reverting", "image_snapshot", "image_backup", "shelving",
                 "shelving_offloading", "unshelving", "rescuing", "unrescuing",
                 "soft-deleting", "restoring", "updating_password", "interface_attaching",
-                "interface_detaching", "deleting"),
+                "interface_detaching", "deleting", "migrating"),
                "deleting"),
     "attach_volume": ((ACTIVE, PAUSED, STOPPED, RESIZED, SUSPENDED, "soft-delete",
                        "shelved", "shelved_offloaded"), (None,), None),

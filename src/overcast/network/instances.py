@@ -216,6 +216,19 @@ class Instances:
             self.ports.delete(_internal(), port_id, internal=True)
         self.store.changed("port", port_id)
 
+    def bind_for_instance(self, instance_uuid: str, host: str) -> None:
+        """The instance moved (a live or cold migration): its ports are bound to
+        `host` now, with the same kind of device, and every dataplane hears it (the
+        tunnels and firewalls follow the binding)."""
+        with self.store.db.session() as s:
+            ports = list(s.scalars(select(m.Port).where(m.Port.device_id == instance_uuid)))
+            kinds = {p.id: str((p.binding_profile or {}).get("overcast_kind") or "tap")
+                     for p in ports}
+        for kind in set(kinds.values()):
+            self._bind([pid for pid, k in kinds.items() if k == kind], host, kind)
+        for pid in kinds:
+            self.store.changed("port", pid)
+
     def _bind(self, port_ids: list[str], host: str, vif_kind: str) -> None:
         """Bind the ports to the host with the driver's kind of device (tap for QEMU,
         veth for containers); a port already so bound is left alone."""

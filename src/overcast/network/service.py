@@ -124,6 +124,9 @@ class NetworkService:
     def ports_for_instance(self, instance_uuid: str) -> list[dict[str, Any]]:
         return self.instances.ports_for_instance(instance_uuid)
 
+    def bind_for_instance(self, instance_uuid: str, host: str) -> None:
+        self.instances.bind_for_instance(instance_uuid, host)
+
     def release_for_instance(self, instance_uuid: str) -> None:
         self.instances.release_for_instance(instance_uuid)
 

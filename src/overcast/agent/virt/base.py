@@ -68,11 +68,34 @@ class DriverEnv:
     image's bytes (fetched and cached by the agent). `plugger` is the dataplane, or
     None when the host runs without one (then instances get no network devices).
     The config drive's documents come in the spec (InstanceSpec.documents).
+    `migration_address` is where other hosts reach this one's live migrations.
     """
 
     state_dir: Path
     image_path: Callable[[str], Awaitable[Path]]
     plugger: PortPlugger | None = None
+    #: the host's address for live migration streams and disk exports (127.0.0.1
+    #: for hosts on one machine; the management address where hosts are apart)
+    migration_address: str = "127.0.0.1"
+
+
+@dataclass
+class MigrationRequests:
+    """What an operator asked of a live migration under way, read by the source's
+    driver while it copies: `force_complete` (pause the guest so the copy ends) and
+    `abort` (stop, the guest keeps running here)."""
+
+    force_complete: bool = False
+    abort: bool = False
+
+
+class MigrationAborted(DriverError):
+    """A live migration stopped because it was asked to (the guest stays where it
+    was)."""
+
+
+#: reports a live migration's progress (Nova's counters, see LiveMigrationState)
+ProgressFn = Callable[[dict[str, int]], Awaitable[None]]
 
 
 class Driver(abc.ABC):
@@ -184,6 +207,56 @@ class Driver(abc.ABC):
         its disk format (Glance's name: raw, qcow2, ...). The instance keeps running
         (or stays as it was). Drivers that cannot snapshot raise DriverError."""
         raise DriverError(f"{type(self).__name__} cannot snapshot instances")
+
+    # -------------------------------------------------------- live migration
+    # Drivers that can declare "live_migration" in `capabilities`; the agent runs the
+    # steps in this order: source_info (source), prepare_live_migration (target),
+    # live_migrate (source), finish_live_migration (target), and on success the
+    # source's copy is destroyed.
+
+    async def live_migration_source_info(self, uuid: str) -> dict[str, Any]:
+        """What the target must know of the instance here before it prepares (e.g.
+        its root disk's size and format). This default knows nothing."""
+        return {}
+
+    async def prepare_live_migration(self, instance: InstanceSpec,
+                                     source_info: dict[str, Any],
+                                     block_migration: bool) -> dict[str, Any]:
+        """Target side: build what the instance needs here (files, ports, a disk to
+        receive its own when `block_migration`) and start it waiting for the incoming
+        state; return what the source's driver needs to reach it. Nothing of the
+        instance runs here as a guest until finish_live_migration(ok=True). This
+        default refuses."""
+        raise PermanentError(f"the {self.name} driver cannot live-migrate instances")
+
+    async def live_migrate(self, uuid: str, target: dict[str, Any], block_migration: bool,
+                           progress: ProgressFn, requests: MigrationRequests
+                           ) -> dict[str, int]:
+        """Source side: send the running instance's state (and its disks, with
+        `block_migration`) to the target prepared with `target`; return once the
+        guest runs there, with the final counters and `downtime_ms`. The copy here is
+        left stopped (the agent destroys it). On any failure, or MigrationAborted
+        when `requests.abort` is set, the guest keeps running here. This default
+        refuses."""
+        raise PermanentError(f"the {self.name} driver cannot live-migrate instances")
+
+    async def finish_live_migration(self, uuid: str, ok: bool) -> None:
+        """Target side: the migration ended. `ok`: the guest is this host's now
+        (running); else remove everything the prepare built. This default refuses."""
+        raise PermanentError(f"the {self.name} driver cannot live-migrate instances")
+
+    # ------------------------------------------------ cold migration's disk
+    async def export_disk(self, uuid: str) -> dict[str, Any]:
+        """Source side of a cold migration: power the instance off (if it runs) and
+        serve its disk for one reader over the network; return where (driver
+        specific). This default has no disk to give (its instances hold no data)."""
+        return {}
+
+    async def import_disk(self, instance: InstanceSpec, source: dict[str, Any]) -> None:
+        """Target side: pull the disk `source` (export_disk's answer) so that the
+        resize that follows builds the instance on it instead of a fresh one. This
+        default takes nothing."""
+        return None
 
 
 def host_uptime() -> str:

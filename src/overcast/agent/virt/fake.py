@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from overcast.agent.virt import base
-from overcast.agent.virt.base import Driver, InstanceNotFound, PermanentError
+from overcast.agent.virt.base import (
+    Driver,
+    DriverError,
+    InstanceNotFound,
+    MigrationAborted,
+    MigrationRequests,
+    PermanentError,
+    ProgressFn,
+)
 from overcast.bus.messages import InstanceSpec
 
 
@@ -40,7 +48,8 @@ class FakeDriver(Driver):
     name = "fake"
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
                               "console_output", "snapshot", "volume_attach", "rescue",
-                              "set_admin_password", "interface_attach"})
+                              "set_admin_password", "interface_attach",
+                              "live_migration"})
 
     def __init__(self, host: str = "fake-host", *, vcpus: int = 32, memory_mb: int = 131072,
                  disk_gb: int = 2048, spawn_latency: float = 0.0,
@@ -49,6 +58,8 @@ class FakeDriver(Driver):
         self.vcpus, self.memory_mb, self.disk_gb = vcpus, memory_mb, disk_gb
         self.spawn_latency = spawn_latency
         self.instances: dict[str, FakeInstance] = {}
+        #: instances being received by a live migration (not running here yet)
+        self.incoming: dict[str, FakeInstance] = {}
         # With a state file the fake "hypervisor" outlives the agent, as real
         # guests outlive a restarted agent; the agent then re-adopts them.
         self.state_path = state_path
@@ -245,6 +256,70 @@ class FakeDriver(Driver):
                 f"metadata {json.dumps(inst.spec.metadata, sort_keys=True)}\n").encode()
         dest.write_bytes(head + b"\0" * ((1 << 20) - len(head)))
         return "raw"
+
+    # -------------------------------------------------------- live migration
+    async def live_migration_source_info(self, uuid: str) -> dict[str, Any]:
+        """The guest's console and power state (a real hypervisor carries them in
+        the migrated state)."""
+        inst = self._get(uuid)
+        return {"console": inst.console[-CONSOLE_KEEP:], "power_state": inst.power_state}
+
+    async def prepare_live_migration(self, instance: InstanceSpec,
+                                     source_info: dict[str, Any],
+                                     block_migration: bool) -> dict[str, Any]:
+        """Ready to receive: an instance kept aside (not listed) until finished."""
+        if instance.uuid in self.instances:
+            raise PermanentError(f"instance {instance.uuid} already runs on {self.host}")
+        self.incoming[instance.uuid] = FakeInstance(
+            spec=instance, power_state=int(source_info.get("power_state") or base.RUNNING),
+            console=list(source_info.get("console") or []),
+            volumes={str(b["volume_id"]): str(b.get("device") or _disk_name(i + 1))
+                     for i, b in enumerate(instance.block_devices)})
+        return {"host": self.host}
+
+    async def live_migrate(self, uuid: str, target: dict[str, Any], block_migration: bool,
+                           progress: ProgressFn, requests: MigrationRequests
+                           ) -> dict[str, int]:
+        """Copies for metadata `fake_migration_seconds` (0 by default), reporting
+        progress every 0.1 s; metadata `fake_migration_fail=1` makes it fail. A
+        forced completion pauses the guest and ends the copy at once."""
+        inst = self._get(uuid)
+        meta = inst.spec.metadata
+        total = int(inst.spec.memory_mb) << 20
+        disk = (int(inst.spec.root_gb) << 30) if block_migration else 0
+        seconds = float(meta.get("fake_migration_seconds") or 0)
+        steps = max(1, int(seconds / 0.1))
+        counters: dict[str, int] = {}
+        for i in range(steps + 1):
+            if requests.abort:
+                raise MigrationAborted(f"live migration of {uuid} aborted")
+            done = i / steps
+            counters = {"memory_total_bytes": total,
+                        "memory_processed_bytes": int(total * done),
+                        "memory_remaining_bytes": total - int(total * done),
+                        "disk_total_bytes": disk, "disk_processed_bytes": int(disk * done),
+                        "disk_remaining_bytes": disk - int(disk * done)}
+            await progress(counters)
+            if requests.force_complete or i == steps:
+                break
+            await asyncio.sleep(seconds / steps)
+        if meta.get("fake_migration_fail"):
+            raise DriverError(f"fake live migration failure injected for {uuid}")
+        inst.console.append(f"[overcast] migrated to {target.get('host')}")
+        inst.power_state = base.SHUTDOWN
+        self._save()
+        return {**counters, "memory_remaining_bytes": 0, "disk_remaining_bytes": 0,
+                "memory_processed_bytes": total, "disk_processed_bytes": disk,
+                "downtime_ms": 0}
+
+    async def finish_live_migration(self, uuid: str, ok: bool) -> None:
+        """Ok: the received instance runs here now; else it is dropped."""
+        inst = self.incoming.pop(uuid, None)
+        if ok and inst is not None:
+            self.instances[uuid] = inst
+            inst.console.append(f"[overcast] running on {self.host} after a live "
+                                "migration")
+            self._save()
 
     def host_resources(self) -> dict[str, Any]:
         """Inventory for Placement: VCPU, MEMORY_MB, DISK_GB totals of the host."""

@@ -37,6 +37,7 @@ from overcast.agent.virt.qemu import cgroups, volumes
 from overcast.agent.virt.qemu.accel import QEMU, QEMU_IMG, Accel, binary
 from overcast.agent.virt.qemu.configdrive import make_config_drive
 from overcast.agent.virt.qemu.images import ImageCache
+from overcast.agent.virt.qemu.migration import QemuMigration
 from overcast.agent.virt.qemu.process import POWER_STATES, QemuProcess, _is_nbd
 from overcast.agent.virt.qemu.qmp import Qmp, QmpError
 from overcast.agent.virt.qemu.record import BootSource, InstanceRecord
@@ -49,10 +50,11 @@ GiB = 1 << 30
 DEVICE_DEL_EVERY = 2.0
 
 
-class QemuDriver(QemuProcess, Driver):
+class QemuDriver(QemuMigration, QemuProcess, Driver):
     name = "qemu"
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
-                              "console_output", "snapshot", "volume_attach"})
+                              "console_output", "snapshot", "volume_attach",
+                              "live_migration"})
 
     def __init__(self, host: str, env: DriverEnv, *, accel: str | None = None) -> None:
         if accel not in (None, "kvm", "tcg"):
@@ -70,12 +72,19 @@ class QemuDriver(QemuProcess, Driver):
         self._qmp_locks: dict[str, asyncio.Lock] = {}
         self.images = ImageCache(self.images_dir, self._fetch, self._run)
         self._reaping: dict[str, asyncio.Task[None]] = {}
+        #: instances being received by a live migration: (the task that hands the
+        #: incoming stream to QEMU, the power state the guest had on its source)
+        self._receiving: dict[str, tuple[asyncio.Task[None], int]] = {}
 
     # -------------------------------------------------------------- building
     async def _make_root_disk(self, rec: InstanceRecord) -> None:
         d = self._dir(rec.uuid)
         disk = d / "disk.qcow2"
         want = int(rec.root_gb or 0) * GiB
+        staged = self._staged_disk(rec.uuid)
+        if await asyncio.to_thread(staged.exists):  # pulled from its previous host
+            await self._adopt_disk(rec, staged, disk, want)
+            return
         if rec.base:
             have = int(rec.virtual_size)
             if want and want < have:
