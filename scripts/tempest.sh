@@ -9,7 +9,7 @@
 #                 network)
 #   --smoke       only the tests tagged smoke (combined with REGEX when both are given)
 #   --ci          the CI set: smoke tests and tests/tempest/ci_modules.txt, known
-#                 failures not run (scripts/test.sh with OVERCAST_TEMPEST=1)
+#                 failures not run (what scripts/test.sh runs after the suite)
 #   --real        the cloud's real drivers (QEMU/containers, Linux dataplane) instead of
 #                 the fake driver
 #   --skip-known  do not run the tests listed in tests/tempest/known_failures.txt
