@@ -448,8 +448,11 @@ def test_no_dhcp_and_no_metadata_still_reports_quickly(built: BuiltImage,
         report = g.wait_report(60)
         assert report["address"] == "none" and report["metadata"] == "none"
         assert report["instance-id"] == "unknown"
-        # About 10 s; the margin is for a loaded machine (TCG is slow under load).
-        assert float(report["uptime"]) < 15, g.text()
+        # The guest gives up on DHCP and metadata after about 10 s of its own time
+        # rather than waiting on them; under TCG on a loaded machine the same boot
+        # has been seen to take 17-22 s of guest time, so the bound only tells
+        # "gave up" (well under the 60 s the report is awaited) from "kept waiting".
+        assert float(report["uptime"]) < 45, g.text()
         time.sleep(1)
         assert g.proc.poll() is None
 
