@@ -471,6 +471,7 @@ def lab(
     """A multi-host cloud on this machine: a control plane (the network node) and N
     hosts, each a network namespace with its own address, data dir and agent with
     the real drivers; in the foreground until Ctrl-C or SIGTERM."""
+    accel = _accel_option(qemu_accel)
     _serve_until_stopped()
     from overcast.lab import LabError, LabOptions, run_lab
 
@@ -480,7 +481,7 @@ def lab(
                       heartbeat_interval=heartbeat_interval,
                       test_image=not no_test_image,
                       merge_user_clouds_yaml=not no_user_clouds_yaml,
-                      qemu_accel=_accel_option(qemu_accel))
+                      qemu_accel=accel)
 
     def say(msg: str) -> None:
         console.print(f"[green]✓[/green] {msg}")
@@ -542,6 +543,7 @@ def agent(
     this host with the real drivers and its own dataplane."""
     import asyncio
 
+    accel = _accel_option(qemu_accel)
     _serve_until_stopped()
 
     from overcast.bus import make_bus
@@ -589,7 +591,7 @@ def agent(
                     host=host, drivers=drivers, data_dir=settings.data_dir,
                     public_url=settings.public_url, tunnel_ip=settings.tunnel_ip,
                     net_prefix=settings.net_prefix, credential_file=credential,
-                    heartbeat_interval=interval, qemu_accel=_accel_option(qemu_accel)),
+                    heartbeat_interval=interval, qemu_accel=accel),
                     bus, say=lambda m: console.print(f"[green]✓[/green] {m}"))
             except Exception as exc:  # noqa: BLE001 - said plainly, not as a traceback
                 console.print(f"[red]✗[/red] host {host} cannot start: {exc}")
