@@ -434,6 +434,15 @@ def upstream(ctx: typer.Context, data_dir: DataDir = None) -> None:
     _os.execvp("ip", ["ip", "netns", "exec", plane.upstream_ns, *argv])
 
 
+def _accel_option(value: str | None) -> str | None:
+    if value in (None, "", "auto"):
+        return None
+    if value not in ("kvm", "tcg"):
+        console.print(f"[red]✗[/red] --qemu-accel {value}: use kvm or tcg")
+        raise typer.Exit(2)
+    return value
+
+
 @app.command()
 def lab(
     hosts: Annotated[int, typer.Option(help="Compute hosts (namespaces) to start.")] = 2,
@@ -455,10 +464,14 @@ def lab(
     = False,
     no_test_image: Annotated[bool, typer.Option(
         "--no-test-image", help="Do not build/register the tiny test images.")] = False,
+    qemu_accel: Annotated[str | None, typer.Option(
+        help="The hosts' QEMU accelerator: kvm or tcg (default: each host probes).")]
+    = None,
 ) -> None:
     """A multi-host cloud on this machine: a control plane (the network node) and N
     hosts, each a network namespace with its own address, data dir and agent with
     the real drivers; in the foreground until Ctrl-C or SIGTERM."""
+    accel = _accel_option(qemu_accel)
     _serve_until_stopped()
     from overcast.lab import LabError, LabOptions, run_lab
 
@@ -467,7 +480,8 @@ def lab(
                       bus_url=bus_url, driver=driver, workers=workers,
                       heartbeat_interval=heartbeat_interval,
                       test_image=not no_test_image,
-                      merge_user_clouds_yaml=not no_user_clouds_yaml)
+                      merge_user_clouds_yaml=not no_user_clouds_yaml,
+                      qemu_accel=accel)
 
     def say(msg: str) -> None:
         console.print(f"[green]✓[/green] {msg}")
@@ -517,6 +531,9 @@ def agent(
              "(default: the report_interval setting, 10).")] = None,
     data_dir: DataDir = None,
     spawn_latency: Annotated[float, typer.Option(help="Fake spawn time, seconds.")] = 0.0,
+    qemu_accel: Annotated[str | None, typer.Option(
+        help="QEMU's accelerator: kvm or tcg (default: probed, KVM when a test guest "
+             "runs under it).")] = None,
     storage: Annotated[bool, typer.Option(
         help="Also be a block storage host: volumes as files under DATA_DIR/volumes, "
              "exported over NBD on volume_nbd_address:volume_nbd_port (no images: "
@@ -526,6 +543,7 @@ def agent(
     this host with the real drivers and its own dataplane."""
     import asyncio
 
+    accel = _accel_option(qemu_accel)
     _serve_until_stopped()
 
     from overcast.bus import make_bus
@@ -573,7 +591,7 @@ def agent(
                     host=host, drivers=drivers, data_dir=settings.data_dir,
                     public_url=settings.public_url, tunnel_ip=settings.tunnel_ip,
                     net_prefix=settings.net_prefix, credential_file=credential,
-                    heartbeat_interval=interval),
+                    heartbeat_interval=interval, qemu_accel=accel),
                     bus, say=lambda m: console.print(f"[green]✓[/green] {m}"))
             except Exception as exc:  # noqa: BLE001 - said plainly, not as a traceback
                 console.print(f"[red]✗[/red] host {host} cannot start: {exc}")

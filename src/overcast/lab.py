@@ -299,6 +299,8 @@ class LabOptions:
     heartbeat_interval: float = 10.0
     test_image: bool = True
     merge_user_clouds_yaml: bool = True
+    #: the hosts' QEMU accelerator ("kvm" or "tcg"; None: each host probes)
+    qemu_accel: str | None = None
 
 
 class Lab:
@@ -444,6 +446,8 @@ class Lab:
                 self.public_url, "--tunnel-ip", h.ip, "--data-dir", str(hdir),
                 "--dataplane-prefix", h.prefix,
                 "--heartbeat-interval", str(self.opts.heartbeat_interval)]
+        if self.opts.qemu_accel:
+            argv += ["--qemu-accel", self.opts.qemu_accel]
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=self._env(),
                                 start_new_session=True)

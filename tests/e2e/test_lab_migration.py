@@ -108,7 +108,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "overcast.cli", "lab", "--hosts", "2", "--driver", "qemu",
              "--data-dir", str(data), "--port", str(port), "--no-user-clouds-yaml",
-             "--workers", "1"], stdout=out, stderr=subprocess.STDOUT, env=env)
+             "--workers", "1",
+             # TCG, as CI runs it: a guest live-migrated under a paravirtual KVM
+             # (kvm_pvm, whose /dev/kvm passes the accelerator probe) stops on its new
+             # host with a KVM internal error and never answers again
+             "--qemu-accel", "tcg"], stdout=out, stderr=subprocess.STDOUT, env=env)
     live = Lab(data, proc, log, {**env, "OS_CLIENT_CONFIG_FILE": str(data / "clouds.yaml")})
     try:
         deadline = time.monotonic() + 600
@@ -214,14 +218,7 @@ def test_live_then_cold_migration_across_lab_hosts(lab: Lab) -> None:
     log = str(lab.osc("console", "log", "show", "mover", fmt=False))
     assert log.count("OVERCAST-GUEST-UP") == 1, log[-2000:]
     assert "receiving instance" in log
-    try:
-        lab.answer(f"http://{fip}/", s["id"], timeout=60)
-    except AssertionError:
-        # Known gap (18:59 on the day): the guest runs on compute2 but its floating
-        # IP gets no answer from there; the ports are rebound after the move and
-        # the guest announces itself for 15 s, yet the path does not follow.
-        pytest.xfail("after a live migration in the lab the guest's network does "
-                     "not follow it to its new host yet")
+    lab.answer(f"http://{fip}/", s["id"], timeout=60)  # from its new host
     # cold migration back: the disk goes along, the guest boots again there
     lab.osc("server", "migrate", "--wait", "mover", fmt=False)
     _server(lab, "mover", "compute1")

@@ -50,6 +50,9 @@ class RemoteHost:
     net_prefix: str = ""
     credential_file: Path | None = None
     heartbeat_interval: float = 10.0
+    #: QEMU's accelerator: None probes (KVM when a test guest runs under it), or
+    #: "kvm"/"tcg" as configured
+    qemu_accel: str | None = None
 
 
 def real_drivers(setting: str) -> list[str]:
@@ -103,7 +106,7 @@ async def start_remote_host(cfg: RemoteHost, bus: Bus,
         if name == "qemu":
             from overcast.agent.virt.qemu import QemuDriver
 
-            driver = QemuDriver(host, env)
+            driver = QemuDriver(host, env, accel=cfg.qemu_accel)
         else:
             from overcast.agent.virt.container import ContainerDriver
 
