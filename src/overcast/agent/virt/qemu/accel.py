@@ -3,8 +3,9 @@ its guests get.
 
 The accelerator is chosen once per host boot by booting a 512-byte test guest under
 KVM (with `-cpu host`, as instances get): a /dev/kvm that cannot run it, or takes
-seconds for it, means TCG (on a host whose KVM is kvm_pvm, /dev/kvm exists but
-guests hang). The answer is cached in the state directory, keyed by the boot id.
+seconds for it, means TCG; so does a host whose KVM is kvm_pvm (/dev/kvm exists,
+the test guest may even run, but real guests hang or crash). The answer is cached
+in the state directory, keyed by the boot id.
 
 Binaries are looked up through the package (`overcast.agent.virt.qemu.which`), the
 one place a test hides a tool from every module of the driver.
@@ -35,6 +36,10 @@ QEMU_IMG = "qemu-img"
 PACKAGES = {QEMU: "qemu-system-x86", QEMU_IMG: "qemu-utils", "genisoimage": "genisoimage"}
 #: a healthy KVM runs the test guest in well under a second; kvm_pvm takes seconds
 KVM_PROBE_TIMEOUT = 2.0
+#: present when the host's KVM is kvm_pvm, under which real guests crash (seen here:
+#: `kvm-pvm: INTERNAL_ERROR in batch emul`, at boot or after a live migration) even
+#: when the probe's test guest runs
+PVM_MODULE = "/sys/module/kvm_pvm"
 #: the test guest's exit code: isa-debug-exit turns `out 0xf4, 0x31` into (0x31 << 1) | 1
 KVM_PROBE_EXIT = 99
 
@@ -150,13 +155,18 @@ def probe_accel(cache: Path | None = None) -> Accel:
         with contextlib.suppress(OSError, ValueError):
             saved = json.loads(cache.read_text())
     accel = _ACCEL.get(key)
+    if os.path.isdir(PVM_MODULE):  # whatever an earlier probe of this boot said
+        accel = Accel("tcg", "this host's KVM is kvm_pvm (paravirtual): the test guest "
+                             "may run under it, but real guests stop with KVM internal "
+                             "errors, at boot or after a live migration")
     if accel is None and saved.get("key") == key and saved.get("name") in ("kvm", "tcg"):
         accel = Accel(str(saved["name"]), str(saved.get("why", "")))
     if accel is None:
         accel = _run_kvm_probe(qemu)
         log.info("QEMU accelerator: %s", accel.describe())
     _ACCEL[key] = accel
-    if cache is not None and saved.get("key") != key:
+    if cache is not None and (saved.get("key"), saved.get("name"), saved.get("why")) != \
+            (key, accel.name, accel.why):
         with contextlib.suppress(OSError):
             write_json(cache, {"key": key, "name": accel.name, "why": accel.why})
     return accel
