@@ -39,7 +39,10 @@ def test_volume_create_attach_detach_delete(console: Console) -> None:
     console.find("#vol-size").clear()
     console.find("#vol-size").send_keys("2")
     console.find("#volume-submit").click()
-    # the list polls by itself until the volume is made
+    # the list polls by itself until the volume is made: mark the page the form's
+    # answer brought (not the form's own page, which the submit is still leaving)
+    console.wait(lambda: "Creating volume data-1" in console.find("p.flash").text,
+                 what="the volume list after the form")
     console.driver.execute_script("window.__stillHere = true;")
     console.wait(lambda: console.finds('tr[data-name="data-1"][data-status="available"]'),
                  timeout=30, what="data-1 available")
