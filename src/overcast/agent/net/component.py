@@ -44,6 +44,10 @@ class NetworkAgent:
             await self.metadata.stop()
 
     async def reconcile(self) -> None:
+        if self.agent is None:
+            # not started yet (e.g. fencing unplugs ports before the agent takes its
+            # components on): start() reconciles once it has an agent
+            return
         if self._lock.locked():
             self._again = True  # coalesce: one more pass after the current one
             return
