@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from overcast.kit.microversion import APIVersion
 from overcast.placement.models import Consumer
-from overcast.placement.objects.allocation_candidate import CandidateResult
+from overcast.placement.objects.allocation_candidate import CandidateResult, Summary
 from overcast.placement.versions import VERSIONS
 
 
@@ -89,35 +91,60 @@ def provider_allocations(generation: int, allocs: dict[str, dict[str, int]]
         c: {"resources": r} for c, r in allocs.items()}}
 
 
-def candidates(v: APIVersion, result: CandidateResult, resources: dict[str, int]
-               ) -> dict[str, Any]:
-    # The version checks are hoisted out of the loops: a thousand candidates and
-    # their summaries are shaped on every scheduling request Nova makes.
+def candidates_json(v: APIVersion, result: CandidateResult, resources: dict[str, int]
+                    ) -> bytes:
+    """The reply to GET /allocation_candidates, serialised (the route sends it as is).
+
+    A thousand candidates and their summaries are shaped on every scheduling request
+    Nova makes, so the body is put together from JSON fragments: a provider's
+    summary is serialised once per shape and kept on the (cached, unchanging)
+    summary object until the provider changes, and a one-provider allocation
+    request is spliced from its uuid and the requested resources. The version
+    checks are hoisted out of the loops.
+    """
     dict_form, mappings = v.at_least("1.12"), v.at_least("1.34")
     with_traits, with_tree, all_classes = (v.at_least("1.17"), v.at_least("1.29"),
                                            v.at_least("1.27"))
+    wanted = orjson.dumps(resources)
     requests = []
     for c in result.candidates:
-        if dict_form:
-            item: dict[str, Any] = {"allocations": {rp: {"resources": res}
-                                                    for rp, res in c.allocations.items()}}
+        allocs = c.allocations
+        if dict_form and len(allocs) == 1:
+            [(rp, res)] = allocs.items()
+            u = orjson.dumps(rp)
+            item = b'{"allocations":{' + u + b':{"resources":' + (
+                wanted if res == resources else orjson.dumps(res)) + b"}}"
+            requests.append(item + b',"mappings":{"":[' + u + b"]}}" if mappings
+                            else item + b"}")
+        elif dict_form:
+            body: dict[str, Any] = {"allocations": {rp: {"resources": res}
+                                                    for rp, res in allocs.items()}}
             if mappings:
-                item["mappings"] = {"": sorted(c.allocations)}
+                body["mappings"] = {"": sorted(allocs)}
+            requests.append(orjson.dumps(body))
         else:
-            item = {"allocations": [{"resource_provider": {"uuid": rp}, "resources": res}
-                                    for rp, res in c.allocations.items()]}
-        requests.append(item)
-    summaries = {}
+            requests.append(orjson.dumps({"allocations": [
+                {"resource_provider": {"uuid": rp}, "resources": res}
+                for rp, res in allocs.items()]}))
+    shape = (with_traits, with_tree)
+    summaries = []
     for rp, s in result.summaries.items():
-        entry: dict[str, Any] = {"resources": s["resources"]}
-        if with_traits:
-            entry["traits"] = s["traits"]
-        if with_tree:
-            entry["parent_provider_uuid"] = s["parent_provider_uuid"]
-            entry["root_provider_uuid"] = s["root_provider_uuid"]
-        if not all_classes:
-            # before 1.27 summaries carry only the requested classes
-            entry["resources"] = {rc: x for rc, x in entry["resources"].items()
-                                  if rc in resources}
-        summaries[rp] = entry
-    return {"allocation_requests": requests, "provider_summaries": summaries}
+        memo = s.shaped if all_classes and isinstance(s, Summary) else None
+        frag = memo.get(shape) if memo is not None else None
+        if frag is None:
+            entry: dict[str, Any] = {"resources": s["resources"]}
+            if with_traits:
+                entry["traits"] = s["traits"]
+            if with_tree:
+                entry["parent_provider_uuid"] = s["parent_provider_uuid"]
+                entry["root_provider_uuid"] = s["root_provider_uuid"]
+            if not all_classes:
+                # before 1.27 summaries carry only the requested classes
+                entry["resources"] = {rc: x for rc, x in entry["resources"].items()
+                                      if rc in resources}
+            frag = orjson.dumps(rp) + b":" + orjson.dumps(entry)
+            if memo is not None:
+                memo[shape] = frag
+        summaries.append(frag)
+    return (b'{"allocation_requests":[' + b",".join(requests) +
+            b'],"provider_summaries":{' + b",".join(summaries) + b"}}")

@@ -15,6 +15,12 @@ from overcast.placement.versions import VERSION, VERSIONS, require
 router = APIRouter(dependencies=[ADMIN, VERSION])
 
 
+class JSONBytes(Response):
+    """A reply whose JSON body is already serialised (`views.candidates_json`)."""
+
+    media_type = "application/json"
+
+
 @router.get("/allocation_candidates", dependencies=[require("1.10")])
 @accepts(query=schema.QUERY)
 def list_allocation_candidates(request: Request) -> Response:
@@ -22,4 +28,5 @@ def list_allocation_candidates(request: Request) -> Response:
     v = VERSIONS.of(request)
     resources, terms = schema.terms(v, request.query_params)
     result = placement(request).candidates_with_summaries(resources, **terms)
-    return VERSIONS.reply(request, views.candidates(v, result, resources))
+    return VERSIONS.reply(request, views.candidates_json(v, result, resources),
+                          response_class=JSONBytes)

@@ -7,11 +7,23 @@ tree; only those rows reach Python, which groups them by tree. When no provider
 has a parent, a single parameterised query with LIMIT answers directly.
 Summaries describe every provider of the candidates' trees (capacity, usage,
 traits, parent and root). `free` is the scheduler weigher's input.
+
+Summaries are cached per provider, keyed by the provider's row as the candidate
+query reads it (generation, parent, root, creation time). Every write that
+changes what a summary holds bumps the provider's generation in the same
+transaction (inventories, allocations, traits: `objects/base.bump`,
+`Allocations._bump_all`), so a cached summary whose key still matches the row
+just read is the summary the database would give; the row is read before the
+summary's own rows, so a write that lands between the two can only make an entry
+fresher than its key, never older. Another process's write is seen the same way
+(the key comes from the database), and a deleted provider whose id is reused is
+told apart by its creation time.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +31,7 @@ from typing import Any
 from sqlalchemy import exists, or_, select, text
 from sqlalchemy.orm import Session
 
+from overcast.db import Database
 from overcast.kit.errors import BadRequest
 from overcast.placement import models as m
 from overcast.placement.errors import QUERY_MISSING_VALUE
@@ -49,16 +62,47 @@ def id_list(ids: Iterable[int]) -> str:
     return ", ".join(str(int(i)) for i in ids) or "NULL"
 
 
-def _rows(s: Session, sql: str) -> list[Any]:
-    """All rows of a parameterless query, read off the DB-API cursor of the session's
-    connection (in its transaction): plain tuples, without SQLAlchemy's per-row
-    processing, which costs more than SQLite's reading at thousands of rows."""
-    cur = s.connection().connection.cursor()
+#: A `:name` parameter in the SQL texts of this module (none holds a literal string).
+_NAMED = re.compile(r":(\w+)")
+
+
+def _rows(s: Session, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
+    """All rows of a query, read off the DB-API cursor of the session's connection
+    (in its transaction): plain tuples, without SQLAlchemy's per-row processing,
+    which costs more than SQLite's reading at thousands of rows. `sql` names its
+    parameters `:name` (SQLite's own style); for psycopg they become `%(name)s`."""
+    conn = s.connection()
+    if params and conn.dialect.name != "sqlite":
+        sql = _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+    cur = conn.connection.cursor()
     try:
-        cur.execute(sql)
+        cur.execute(sql, params or {})
         return list(cur.fetchall())
     finally:
         cur.close()
+
+
+class Summary(dict[str, Any]):
+    """One provider's summary: "resources" ({class: {"capacity", "used"}}), "traits"
+    (sorted), "parent_provider_uuid", "root_provider_uuid".
+
+    Shared by every reply while the provider is unchanged, so never mutated once
+    built; `shaped` is where a view memoises its serialised forms of it (by shape).
+    """
+
+    __slots__ = ("shaped",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shaped: dict[Any, bytes] = {}
+
+
+#: A provider row as the candidate queries read it:
+#: (id, uuid, generation, parent_id, root_id, created_at). The cache key of its summary.
+ProviderRow = tuple[Any, ...]
+_ROW_COLUMNS = "p.id, p.uuid, p.generation, p.parent_id, p.root_id, p.created_at"
+#: Providers whose summaries one service keeps; past it the cache starts over.
+SUMMARY_CACHE_MAX = 50_000
 
 
 @dataclass
@@ -66,9 +110,16 @@ class CandidateResult:
     candidates: list[Candidate] = field(default_factory=list)
     #: provider uuid -> summary of every provider in the candidates' trees
     summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the rows of the candidates' providers, when the query that found them read them
+    rows: list[ProviderRow] = field(default_factory=list, repr=False)
 
 
 class AllocationCandidates(PlacementBase):
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        #: provider id -> (its row when the summary was read, the summary)
+        self._summary_cache: dict[int, tuple[ProviderRow, Summary]] = {}
+
     def _provider_filters(self, q: Any, *, forbidden: Sequence[str],
                           member_of: Sequence[Sequence[str]], forbidden_aggs: Sequence[str],
                           in_tree_root: int | None) -> Any:
@@ -129,7 +180,8 @@ class AllocationCandidates(PlacementBase):
                 result = self._flat_candidates(s, resources, required, forbidden, member_of,
                                                forbidden_aggs, root, limit)
             if summaries:
-                result.summaries = self._summaries(s, result.candidates, nested=bool(nested))
+                result.summaries = self._summaries(s, result.candidates, nested=bool(nested),
+                                                   rows=result.rows)
             return result
 
     def _flat_candidates(self, s: Session, resources: dict[str, int], required: Sequence[str],
@@ -171,14 +223,15 @@ class AllocationCandidates(PlacementBase):
         if root is not None:
             params["root"] = root
             where.append("p.root_id = :root")
-        sql = "SELECT p.id, p.uuid FROM placement_providers p WHERE " + " AND ".join(where) + \
-            " ORDER BY p.id"
+        sql = f"SELECT {_ROW_COLUMNS} FROM placement_providers p WHERE " + \
+            " AND ".join(where) + " ORDER BY p.id"
         if limit is not None:
             sql += " LIMIT :limit"
             params["limit"] = limit
-        out = [Candidate(allocations={u: dict(resources)}, root_uuid=u, root_id=pid)
-               for pid, u in s.execute(text(sql), params)]
-        return CandidateResult(candidates=out)
+        rows = _rows(s, sql, params)
+        out = [Candidate(allocations={r[1]: dict(resources)}, root_uuid=r[1], root_id=r[0])
+               for r in rows]
+        return CandidateResult(candidates=out, rows=rows)
 
     def _tree_candidates(self, s: Session, resources: dict[str, int], required: Sequence[str],
                          forbidden: Sequence[str], member_of: Sequence[Sequence[str]],
@@ -232,31 +285,56 @@ class AllocationCandidates(PlacementBase):
         return CandidateResult(candidates=out)
 
     def _summaries(self, s: Session, candidates: list[Candidate], *,
-                   nested: bool = True) -> dict[str, dict[str, Any]]:
+                   nested: bool = True, rows: list[ProviderRow] | None = None
+                   ) -> dict[str, dict[str, Any]]:
         """Capacity, usage, traits, parent and root of every provider in the candidates'
-        trees. This runs on every candidates call (a thousand trees at Nova's limit),
-        so it reads plain rows straight off the driver's cursor: three or four queries
-        over integer id lists, no ORM objects, no per-row result processing."""
+        trees. This runs on every candidates call (a thousand trees at Nova's limit):
+        a provider whose row is unchanged since its summary was cached is answered
+        from the cache; the others are read as plain rows straight off the driver's
+        cursor, three queries over integer id lists, no ORM objects."""
         if not candidates:
             return {}
-        root_ids = {c.root_id for c in candidates if c.root_id is not None}
-        missing = [c.root_uuid for c in candidates if c.root_id is None]
-        if missing:
-            root_ids.update(s.scalars(select(m.Provider.id).where(
-                m.Provider.uuid.in_(missing))))
-            nested = True
-        if nested:
-            provs = _rows(s, "SELECT id, uuid, parent_id, root_id FROM placement_providers "
-                             f"WHERE root_id IN ({id_list(root_ids)})")
-        else:   # no provider has a parent: each candidate is its own tree
-            provs = [(c.root_id, c.root_uuid, None, c.root_id) for c in candidates]
-        uuid_of = {pid: u for pid, u, _, _ in provs}
-        out: dict[int, dict[str, Any]] = {}
-        for pid, u, parent, root in provs:
-            out[pid] = {"resources": {}, "traits": [],
-                        "parent_provider_uuid": uuid_of.get(parent) if parent else None,
-                        "root_provider_uuid": uuid_of.get(root, u) if root else u}
-        ids = id_list(uuid_of)
+        if nested or rows is None or any(c.root_id is None for c in candidates):
+            root_ids = {c.root_id for c in candidates if c.root_id is not None}
+            missing = [c.root_uuid for c in candidates if c.root_id is None]
+            if missing:
+                root_ids.update(s.scalars(select(m.Provider.id).where(
+                    m.Provider.uuid.in_(missing))))
+            rows = [tuple(r) for r in _rows(
+                s, f"SELECT {_ROW_COLUMNS} FROM placement_providers p "
+                   f"WHERE p.root_id IN ({id_list(root_ids)})")]
+        # else no provider has a parent: each candidate is its own tree, and the
+        # candidate query read its row
+        cache = self._summary_cache
+        uuid_of = {r[0]: r[1] for r in rows}
+        out: dict[str, dict[str, Any]] = {}
+        stale: list[ProviderRow] = []
+        for row in rows:
+            hit = cache.get(row[0])
+            if hit is not None and hit[0] == row:
+                out[row[1]] = hit[1]
+            else:
+                out[row[1]] = {}        # keeps the rows' order; filled below
+                stale.append(row)
+        if stale:
+            if len(cache) + len(stale) > SUMMARY_CACHE_MAX:
+                cache.clear()
+            for row, summary in self._read_summaries(s, stale, uuid_of).items():
+                cache[row[0]] = (row, summary)
+                out[row[1]] = summary
+        return out
+
+    @staticmethod
+    def _read_summaries(s: Session, rows: list[ProviderRow], uuid_of: dict[int, str]
+                        ) -> dict[ProviderRow, Summary]:
+        """The summaries of the providers of `rows` as the database holds them now
+        (read after the rows, in the same unit of work)."""
+        out: dict[int, Summary] = {}
+        for pid, u, _gen, parent, root, _created in rows:
+            out[pid] = Summary(resources={}, traits=[],
+                               parent_provider_uuid=uuid_of.get(parent) if parent else None,
+                               root_provider_uuid=uuid_of.get(root, u) if root else u)
+        ids = id_list(out)
         used = {(pid, rc): int(n) for pid, rc, n in _rows(
             s, "SELECT provider_id, resource_class, SUM(used) FROM placement_allocations "
                f"WHERE provider_id IN ({ids}) GROUP BY provider_id, resource_class")}
@@ -268,7 +346,7 @@ class AllocationCandidates(PlacementBase):
         for pid, t in _rows(s, "SELECT provider_id, trait FROM placement_provider_traits "
                                f"WHERE provider_id IN ({ids}) ORDER BY provider_id, trait"):
             out[pid]["traits"].append(t)
-        return {uuid_of[pid]: v for pid, v in out.items()}
+        return {row: out[row[0]] for row in rows}
 
     def free(self, uuids: Iterable[str], resource_class: str) -> dict[str, float]:
         """Capacity left of one class on each provider (the scheduler's weigher input),
