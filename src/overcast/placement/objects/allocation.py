@@ -14,14 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.engine import Connection
 
-from overcast.db import utcnow
 from overcast.kit.errors import BadRequest, Conflict
 from overcast.placement import models as m
 from overcast.placement.errors import UNDEFINED, concurrent
-from overcast.placement.objects.base import PlacementBase
+from overcast.placement.objects.base import PlacementBase, id_list, names, raw, timestamp
 
 
 def check_amount(rp_uuid: str, rc: str, used: Any, inv: tuple[Any, ...] | None) -> None:
@@ -76,28 +75,33 @@ class Allocations(PlacementBase):
         missing key = don't check), "consumer_type"}. Empty allocations delete.
 
         This is the busiest write of the cloud (every boot, move and delete), so it
-        is Core SQL in a fixed, small number of statements whatever the request
-        holds: the touched providers (locked on PostgreSQL), the consumers, their
-        old rows deleted, the inventories, the new rows inserted, the usage sums,
-        one guarded generation bump. No ORM unit of work: its flushes cost more
-        than the database's work for a single allocation.
+        is a fixed, small number of statements whatever the request holds, run on
+        the driver's cursor (`raw`): the touched providers (locked on PostgreSQL),
+        the consumers, their old rows deleted, the inventories, the new rows
+        inserted, the usage sums, one guarded generation bump. Neither the ORM's unit
+        of work nor Core's expressions: either costs more than the database's work
+        for a single allocation.
         """
         with self.db.transaction() as session:
-            # Core statements on the session's connection (same transaction): the
-            # ORM session's execute path costs more than these small queries.
             s = session.connection()
+            cids = list(consumers)
             provs = self._touched_providers(s, consumers)
             by_uuid = {u: (pid, gen) for pid, u, gen in provs}
-            have = {u: (g, t) for u, g, t in s.execute(select(
-                m.Consumer.uuid, m.Consumer.generation, m.Consumer.consumer_type)
-                .where(m.Consumer.uuid.in_(list(consumers))))}
-            s.execute(delete(m.Allocation).where(m.Allocation.consumer_id.in_(list(consumers))))
+            params: dict[str, Any] = {}
+            in_cids = names("c", cids, params)
+            have = {u: (g, t) for u, g, t in raw(
+                s, "SELECT uuid, generation, consumer_type FROM placement_consumers "
+                   f"WHERE uuid IN ({in_cids})", params)[0]}
+            raw(s, f"DELETE FROM placement_allocations WHERE consumer_id IN ({in_cids})",
+                params)
             inventories = self._inventories_of(s, [pid for pid, _, _ in provs])
             rows: list[dict[str, Any]] = []
             for cid, spec in consumers.items():
                 self._write_consumer(s, cid, spec, have.get(cid), by_uuid, inventories, rows)
             if rows:
-                s.execute(insert(m.Allocation), rows)
+                raw(s, "INSERT INTO placement_allocations (provider_id, consumer_id, "
+                       "resource_class, used) VALUES (:provider_id, :consumer_id, "
+                       ":resource_class, :used)", many=rows)
             # Capacity is checked after every consumer's rows are written, so a move
             # (delete here, add there) inside one request is judged on the end state.
             self._check_capacity(s, provs, inventories)
@@ -112,24 +116,26 @@ class Allocations(PlacementBase):
         generation bump see the latest committed state and two multi-provider
         writers cannot deadlock; SQLite's BEGIN IMMEDIATE already serialises writers.
         """
-        uuids = list({rp for spec in consumers.values()
-                      for rp in (spec.get("allocations") or {})})
-        held = select(m.Allocation.provider_id).where(
-            m.Allocation.consumer_id.in_(list(consumers)))
-        q = (select(m.Provider.id, m.Provider.uuid, m.Provider.generation)
-             .where(or_(m.Provider.uuid.in_(uuids), m.Provider.id.in_(held)))
-             .order_by(m.Provider.id))
+        params: dict[str, Any] = {}
+        uuids = names("u", {rp for spec in consumers.values()
+                            for rp in (spec.get("allocations") or {})}, params)
+        cids = names("c", consumers, params)
+        sql = ("SELECT id, uuid, generation FROM placement_providers "
+               f"WHERE uuid IN ({uuids}) OR id IN (SELECT provider_id FROM "
+               f"placement_allocations WHERE consumer_id IN ({cids})) ORDER BY id")
         if not self.db.is_sqlite:
-            q = q.with_for_update()
-        return [(pid, u, gen) for pid, u, gen in s.execute(q)]
+            sql += " FOR UPDATE"
+        return [(pid, u, gen) for pid, u, gen in raw(s, sql, params)[0]]
 
     @staticmethod
     def _inventories_of(s: Connection, ids: list[int]) -> dict[tuple[int, str], tuple[Any, ...]]:
         """(provider id, class) -> (total, reserved, ratio, min_unit, max_unit, step_size)."""
-        i = m.Inventory
-        return {(pid, rc): tuple(rest) for pid, rc, *rest in s.execute(select(
-            i.provider_id, i.resource_class, i.total, i.reserved, i.allocation_ratio,
-            i.min_unit, i.max_unit, i.step_size).where(i.provider_id.in_(ids)))}
+        if not ids:
+            return {}
+        return {(pid, rc): tuple(rest) for pid, rc, *rest in raw(
+            s, "SELECT provider_id, resource_class, total, reserved, allocation_ratio, "
+               "min_unit, max_unit, step_size FROM placement_inventories "
+               f"WHERE provider_id IN ({id_list(ids)})")[0]}
 
     @staticmethod
     def _write_consumer(s: Connection, cid: str, spec: dict[str, Any],
@@ -150,7 +156,7 @@ class Allocations(PlacementBase):
         allocations: dict[str, dict[str, int]] = spec.get("allocations") or {}
         if not allocations:
             if have is not None:
-                s.execute(delete(m.Consumer).where(m.Consumer.uuid == cid))
+                raw(s, "DELETE FROM placement_consumers WHERE uuid = :uuid", {"uuid": cid})
             return
         for rp_uuid, resources in allocations.items():
             if rp_uuid not in by_uuid:
@@ -162,28 +168,33 @@ class Allocations(PlacementBase):
                 rows.append({"provider_id": pid, "consumer_id": cid, "resource_class": rc,
                              "used": used})
         if have is None:
-            s.execute(insert(m.Consumer).values(
-                uuid=cid, project_id=spec.get("project_id") or "",
-                user_id=spec.get("user_id") or "", generation=0,
-                consumer_type=spec.get("consumer_type"), created_at=utcnow()))
+            raw(s, "INSERT INTO placement_consumers (uuid, project_id, user_id, generation, "
+                   "consumer_type, created_at) VALUES (:uuid, :project_id, :user_id, 0, "
+                   ":consumer_type, :created_at)",
+                {"uuid": cid, "project_id": spec.get("project_id") or "",
+                 "user_id": spec.get("user_id") or "",
+                 "consumer_type": spec.get("consumer_type"), "created_at": timestamp(s)})
             return
-        values: dict[str, Any] = {"generation": m.Consumer.generation + 1}
+        sets = ["generation = generation + 1"]
+        values: dict[str, Any] = {"uuid": cid}
         for key in ("project_id", "user_id", "consumer_type"):
             if spec.get(key):
+                sets.append(f"{key} = :{key}")
                 values[key] = spec[key]
-        s.execute(update(m.Consumer).where(m.Consumer.uuid == cid).values(**values))
+        raw(s, f"UPDATE placement_consumers SET {', '.join(sets)} WHERE uuid = :uuid", values)
 
     @staticmethod
     def _check_capacity(s: Connection, provs: list[tuple[int, str, int]],
                         inventories: dict[tuple[int, str], tuple[Any, ...]]) -> None:
         """Every touched provider's usage fits its capacity, on the end state, and no
         allocation is left against a class the provider has no inventory of."""
+        if not provs:
+            return
         uuid_of = {pid: u for pid, u, _ in provs}
-        usage = s.execute(select(m.Allocation.provider_id, m.Allocation.resource_class,
-                                 func.sum(m.Allocation.used))
-                          .where(m.Allocation.provider_id.in_(list(uuid_of)))
-                          .group_by(m.Allocation.provider_id, m.Allocation.resource_class)
-                          .order_by(m.Allocation.provider_id, m.Allocation.resource_class))
+        usage = raw(s, "SELECT provider_id, resource_class, SUM(used) FROM "
+                       f"placement_allocations WHERE provider_id IN ({id_list(uuid_of)}) "
+                       "GROUP BY provider_id, resource_class "
+                       "ORDER BY provider_id, resource_class")[0]
         for pid, rc, used in usage:
             inv = inventories.get((pid, rc))
             if inv is None:
@@ -202,11 +213,14 @@ class Allocations(PlacementBase):
         the generation read at the start: a writer that moved one meanwhile wins."""
         if not provs:
             return
-        guard = or_(*(and_(m.Provider.id == pid, m.Provider.generation == gen)
-                      for pid, _, gen in provs))
-        res = s.execute(update(m.Provider).where(guard).values(
-            generation=m.Provider.generation + 1, updated_at=utcnow()))
-        if res.rowcount != len(provs):  # type: ignore[attr-defined]
+        params: dict[str, Any] = {"now": timestamp(s)}
+        guard = []
+        for i, (pid, _, gen) in enumerate(provs):
+            params[f"id{i}"], params[f"g{i}"] = pid, gen
+            guard.append(f"(id = :id{i} AND generation = :g{i})")
+        _, count = raw(s, "UPDATE placement_providers SET generation = generation + 1, "
+                          f"updated_at = :now WHERE {' OR '.join(guard)}", params)
+        if count != len(provs):
             raise concurrent(f"resource provider {provs[0][1]}")
 
     def claim(self, consumer_uuid: str, allocations: dict[str, dict[str, int]], *,

@@ -23,7 +23,6 @@ told apart by its creation time.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,13 @@ from overcast.db import Database
 from overcast.kit.errors import BadRequest
 from overcast.placement import models as m
 from overcast.placement.errors import QUERY_MISSING_VALUE
-from overcast.placement.objects.base import MAX_AMOUNT, PlacementBase, fits
+from overcast.placement.objects.base import (
+    MAX_AMOUNT,
+    PlacementBase,
+    driver_sql,
+    fits,
+    id_list,
+)
 from overcast.placement.objects.resource_class import check_classes
 from overcast.placement.objects.trait import trait_exists
 
@@ -51,32 +56,15 @@ class Candidate:
     root_id: int | None = None
 
 
-def id_list(ids: Iterable[int]) -> str:
-    """Row ids as an SQL list of integer literals, for `IN (...)`.
-
-    A thousand candidates would otherwise be a thousand bound parameters, whose
-    rendering costs SQLAlchemy more than the query costs the database. Only
-    integers read from our own rows go in (each passed through `int`), so no
-    text reaches the SQL.
-    """
-    return ", ".join(str(int(i)) for i in ids) or "NULL"
-
-
-#: A `:name` parameter in the SQL texts of this module (none holds a literal string).
-_NAMED = re.compile(r":(\w+)")
-
-
 def _rows(s: Session, sql: str, params: dict[str, Any] | None = None) -> list[Any]:
     """All rows of a query, read off the DB-API cursor of the session's connection
     (in its transaction): plain tuples, without SQLAlchemy's per-row processing,
     which costs more than SQLite's reading at thousands of rows. `sql` names its
     parameters `:name` (SQLite's own style); for psycopg they become `%(name)s`."""
     conn = s.connection()
-    if params and conn.dialect.name != "sqlite":
-        sql = _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
     cur = conn.connection.cursor()
     try:
-        cur.execute(sql, params or {})
+        cur.execute(driver_sql(conn, sql), params or {})
         return list(cur.fetchall())
     finally:
         cur.close()

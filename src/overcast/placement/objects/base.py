@@ -10,9 +10,13 @@ serialises writers.
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import exists, func, literal, select, update
+from sqlalchemy import DateTime, exists, func, literal, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased
 
 from overcast.db import Database, utcnow
@@ -59,6 +63,73 @@ def bump(s: Session, p: m.Provider, seen: int | None = None) -> None:
     if res.rowcount != 1:  # type: ignore[attr-defined]
         raise concurrent(f"resource provider {p.uuid}")
     p.generation = expected + 1
+
+
+#: A `:name` parameter in a driver-level SQL text (no text here holds a literal string).
+_NAMED = re.compile(r":(\w+)")
+
+
+@functools.lru_cache(maxsize=512)
+def _pyformat(sql: str) -> str:
+    return _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+def driver_sql(conn: Connection, sql: str) -> str:
+    """`sql`, written with `:name` parameters (SQLite's own style), in the style of the
+    connection's driver (psycopg's `%(name)s`)."""
+    return sql if conn.dialect.name == "sqlite" else _pyformat(sql)
+
+
+def raw(conn: Connection, sql: str, params: dict[str, Any] | None = None, *,
+        many: Sequence[dict[str, Any]] | None = None) -> tuple[list[Any], int]:
+    """Run one statement on the DB-API cursor of `conn` (in its transaction): its rows
+    as plain tuples and its rowcount.
+
+    The hot writes (allocations, provider and inventory creation) are a handful of
+    small statements each; building, caching and compiling SQLAlchemy expressions
+    and wrapping their results cost several times what the database does for them.
+    """
+    cur = conn.connection.cursor()
+    try:
+        if many is not None:
+            cur.executemany(driver_sql(conn, sql), many)
+        else:
+            cur.execute(driver_sql(conn, sql), params or {})
+        rows = list(cur.fetchall()) if cur.description else []
+        return rows, cur.rowcount
+    finally:
+        cur.close()
+
+
+def id_list(ids: Iterable[int]) -> str:
+    """Row ids as an SQL list of integer literals, for `IN (...)`.
+
+    A thousand candidates would otherwise be a thousand bound parameters, whose
+    rendering costs SQLAlchemy more than the query costs the database. Only
+    integers read from our own rows go in (each passed through `int`), so no
+    text reaches the SQL.
+    """
+    return ", ".join(str(int(i)) for i in ids) or "NULL"
+
+
+def names(prefix: str, values: Iterable[Any], params: dict[str, Any]) -> str:
+    """`:prefix0, :prefix1, ...` for an IN list, the values added to `params`."""
+    out = []
+    for i, v in enumerate(values):
+        params[f"{prefix}{i}"] = v
+        out.append(f":{prefix}{i}")
+    return ", ".join(out) or "NULL"
+
+
+def timestamp(conn: Connection) -> Any:
+    """Now, as the driver of `conn` takes a DateTime column's value (SQLAlchemy's
+    SQLite string format, so rows written here read back as the ORM's)."""
+    return _datetime_binder(conn.dialect)(utcnow())
+
+
+@functools.lru_cache(maxsize=8)
+def _datetime_binder(dialect: Any) -> Any:
+    return DateTime().bind_processor(dialect) or (lambda v: v)
 
 
 class PlacementBase:
