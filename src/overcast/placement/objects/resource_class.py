@@ -18,18 +18,30 @@ from overcast.placement.errors import DUPLICATE_NAME, UNDEFINED
 from overcast.placement.objects.base import PlacementBase
 
 STANDARD_CLASSES: list[str] = list(os_resource_classes.STANDARDS)
+STANDARD_SET = frozenset(STANDARD_CLASSES)
 
 
 def resource_class_exists(s: Session, name: str) -> bool:
-    return name in STANDARD_CLASSES or s.get(m.CustomResourceClass, name) is not None
+    return name in STANDARD_SET or s.get(m.CustomResourceClass, name) is not None
 
 
 def check_classes(s: Session, names: Iterable[str]) -> None:
     """400 for the first class that is neither standard nor custom."""
     for n in names:
         if not resource_class_exists(s, n):
-            raise BadRequest(f"Unknown resource class in inventory or request: {n}.",
-                             code=UNDEFINED)
+            raise_unknown(n)
+
+
+def check_classes_known(names: Iterable[str], custom: set[str]) -> None:
+    """`check_classes` with the custom classes among `names` already read."""
+    for n in names:
+        if n not in STANDARD_SET and n not in custom:
+            raise_unknown(n)
+
+
+def raise_unknown(name: str) -> None:
+    raise BadRequest(f"Unknown resource class in inventory or request: {name}.",
+                     code=UNDEFINED)
 
 
 class ResourceClasses(PlacementBase):

@@ -12,10 +12,9 @@ import uuid as uuidlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, or_, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
-from overcast.db import utcnow
 from overcast.kit.errors import BadRequest, Conflict
 from overcast.placement import models as m
 from overcast.placement.errors import (
@@ -24,7 +23,7 @@ from overcast.placement.errors import (
     DUPLICATE_UUID,
     PROVIDER_INUSE,
 )
-from overcast.placement.objects.base import MAX_AMOUNT, PlacementBase, bump, fits
+from overcast.placement.objects.base import MAX_AMOUNT, PlacementBase, bump, fits, raw, timestamp
 
 
 class Providers(PlacementBase):
@@ -32,13 +31,16 @@ class Providers(PlacementBase):
                         parent_uuid: str | None = None) -> dict[str, Any]:
         """Create a provider and return its view (what POST answers at 1.20).
 
-        Core SQL in three statements (agents register hundreds at start): one look-up
-        of a clashing uuid or name and of the parent, the insert, the root link.
+        Three or four statements on the driver's cursor (`raw`; agents register
+        hundreds at start): a look-up of a clashing uuid or name, of the parent and
+        its root, the insert, the root link.
         """
-        with self.db.transaction() as s:
+        with self.db.transaction() as session:
+            s = session.connection()
             rp_uuid = uuid or str(uuidlib.uuid4())
-            clash = s.execute(select(m.Provider.uuid, m.Provider.name).where(or_(
-                m.Provider.uuid == rp_uuid, m.Provider.name == name))).all()
+            clash = raw(s, "SELECT uuid, name FROM placement_providers "
+                           "WHERE uuid = :uuid OR name = :name",
+                        {"uuid": rp_uuid, "name": name})[0]
             if any(u == rp_uuid for u, _ in clash):
                 raise Conflict(f"Conflicting resource provider uuid: {rp_uuid} already exists.",
                                code=DUPLICATE_UUID)
@@ -47,18 +49,21 @@ class Providers(PlacementBase):
                                code=DUPLICATE_NAME)
             parent_id = root_id = root_uuid = None
             if parent_uuid:
-                row = s.execute(select(m.Provider.id, m.Provider.root_id).where(
-                    m.Provider.uuid == parent_uuid)).first()
-                if row is None:
+                found = raw(s, "SELECT p.id, p.root_id, r.uuid FROM placement_providers p "
+                               "LEFT JOIN placement_providers r ON r.id = p.root_id "
+                               "WHERE p.uuid = :uuid", {"uuid": parent_uuid})[0]
+                if not found:
                     raise BadRequest(f"parent provider UUID cannot be found: {parent_uuid}")
-                parent_id, root_id = row
-                root_uuid = s.scalar(select(m.Provider.uuid).where(m.Provider.id == root_id))
-            now = utcnow()
-            pid = s.scalar(insert(m.Provider).values(
-                uuid=rp_uuid, name=name, generation=0, parent_id=parent_id, root_id=root_id,
-                created_at=now, updated_at=now).returning(m.Provider.id))
+                parent_id, root_id, root_uuid = found[0]
+            now = timestamp(s)
+            pid = raw(s, "INSERT INTO placement_providers (uuid, name, generation, parent_id, "
+                         "root_id, created_at, updated_at) VALUES (:uuid, :name, 0, :parent, "
+                         ":root, :now, :now) RETURNING id",
+                      {"uuid": rp_uuid, "name": name, "parent": parent_id, "root": root_id,
+                       "now": now})[0][0][0]
             if root_id is None:
-                s.execute(update(m.Provider).where(m.Provider.id == pid).values(root_id=pid))
+                raw(s, "UPDATE placement_providers SET root_id = :id WHERE id = :id",
+                    {"id": pid})
             return {"uuid": rp_uuid, "name": name, "generation": 0,
                     "parent_provider_uuid": parent_uuid if parent_id else None,
                     "root_provider_uuid": root_uuid or rp_uuid}
