@@ -26,6 +26,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from overcast.kit.context import RequestContext
+from overcast.kit.http import direct_body
 from overcast.kit.web import ServiceSpec, json_response
 from overcast.object import (
     access,
@@ -302,7 +303,7 @@ async def object_put(account: str, container: str, obj: str, request: Request,
                                              "/" not in new.dlo_manifest else ""))
     o = await objects.put(store, account, container, obj, access.body(request), new,
                           prepare=functools.partial(_archive_now, store, account, container,
-                                                    obj))
+                                                    obj), direct=direct_body(request.scope))
     return _created(o)
 
 
