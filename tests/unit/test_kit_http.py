@@ -40,6 +40,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
         try:
             size = await direct.pump([md5.update, len], limit=check)
+        except kh.ClientTimeout:
+            EVENTS.append("timeout")
+            status = 408
         except kh.ClientGone:
             EVENTS.append("gone")
             return
@@ -195,3 +198,17 @@ def test_refused_body_closes_the_connection(port: int) -> None:
     with _connect(port) as sock:  # the server goes on serving
         sock.sendall(_put(3) + b"abc")
         assert _response(sock, bytearray())[0] == 201
+
+
+def test_client_that_stalls_times_out(port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that stops sending mid-body is given up on after CLIENT_TIMEOUT
+    (the object store answers 408 then, as Swift's proxy); the connection closes."""
+    monkeypatch.setattr(kh, "CLIENT_TIMEOUT", 0.5)
+    EVENTS.clear()
+    with _connect(port) as sock:
+        sock.sendall(_put(4 << 20) + os.urandom(1 << 20))
+        buf = bytearray()
+        status, _ = _response(sock, buf)
+        assert status == 408
+        assert EVENTS == ["timeout"]
+        assert sock.recv(65536) == b""  # closed: the rest of the body was never read
