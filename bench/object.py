@@ -281,10 +281,11 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
           "overcast (load-independent)")
     put = ours.get(f"PUT {args.large_mib} MiB (MiB/s)", 0.0)
     per_run = ours.get("large PUT / md5 (per run)", 0.0)
-    print(f"{'md5 before the runs (MiB/s)':<30}{ceiling:>11.1f}")
-    print(f"{'large PUT / md5 (each run)':<30}{per_run:>11.0%}"
-          + (f"{theirs.get('large PUT / md5 (per run)', 0.0):>11.0%}" if theirs else "")
-          + f"{'80%':>16}")
+    if "large" in args.only:
+        print(f"{'md5 before the runs (MiB/s)':<30}{ceiling:>11.1f}")
+        print(f"{'large PUT / md5 (each run)':<30}{per_run:>11.0%}"
+              + (f"{theirs.get('large PUT / md5 (per run)', 0.0):>11.0%}" if theirs else "")
+              + f"{'80%':>16}")
     if why_not:
         print(f"(no side-by-side: {why_not})")
     print(json.dumps({"overcast": ours, "swift": theirs, "overcast_cpu_ms": ours_cpu,
