@@ -154,13 +154,14 @@ def _serve_one_process(app_: Any, settings: Settings, ready: Any) -> None:
     """`--workers 1`: one uvicorn server runs the whole app (role "all")."""
     import uvicorn
 
+    from overcast.kit.http import protocol as http_protocol
     from overcast.serve import graceful_server_class, settle_heap
 
     ready()
     settle_heap()
     config = uvicorn.Config(app_, host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=5, http=settings.api_http,
+                            timeout_graceful_shutdown=5, http=http_protocol(settings.api_http),
                             loop=settings.api_loop)
     graceful_server_class()(config).run()
 

@@ -49,9 +49,10 @@ class Settings:
     #: one, an engine process runs the conductor, agents and storage apart from them
     #: (`overcast.serve`); 1 is a single process doing everything.
     api_workers: int = 0
-    #: uvicorn's HTTP parser and event loop for the API: "auto" is httptools and
-    #: uvloop when installed (measured fastest here: bench/process_model.py), else
-    #: "h11" and "asyncio".
+    #: uvicorn's HTTP parser and event loop for the API: "auto" is httptools (with
+    #: overcast's direct path for large upload bodies, `overcast.kit.http`) and
+    #: uvloop when installed (measured fastest here: bench/process_model.py,
+    #: bench/body_receive.py); "httptools" is uvicorn's own, "h11" and "asyncio".
     api_http: str = "auto"
     api_loop: str = "auto"
     #: SQLAlchemy URL; empty means SQLite at DATA_DIR/overcast.db (WAL mode).

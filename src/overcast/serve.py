@@ -253,6 +253,8 @@ def api_worker(settings: Settings, sock: socket.socket, name: str, parent: int,
     setup_logging(settings, name)
     import uvicorn
 
+    from overcast.kit.http import protocol as http_protocol
+
     if app is None:
         from overcast.app import create_app
 
@@ -262,7 +264,7 @@ def api_worker(settings: Settings, sock: socket.socket, name: str, parent: int,
     settle_heap()
     go.wait()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=5, http=settings.api_http,
+                            timeout_graceful_shutdown=5, http=http_protocol(settings.api_http),
                             loop=settings.api_loop)
     graceful_server_class()(config).run(sockets=[sock])
     log.info("%s stopped", name)

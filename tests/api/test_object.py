@@ -799,3 +799,42 @@ def test_small_get_survives_an_overwrite_between_row_and_bytes(
     r = c.get(f"{url}/race/o", headers=h)
     assert r.status_code == 200 and r.content == b"new"
     assert r.headers["Etag"] == hashlib.md5(b"new").hexdigest()
+
+
+def test_json_listing_in_one_pass_matches_the_view(swift: Cloud, user: dict[str, Any]) -> None:
+    """`containers.list_json` (the JSON listing built straight from the rows) gives
+    the very bytes `views.container_listing` gives from entries, for plain, SLO and
+    symlink rows, subdirs, prefix, reverse, marker and limit."""
+    import orjson
+    from sqlalchemy import insert, select
+
+    from overcast.object import containers, views
+    from overcast.object import models as m
+
+    c, h, url = swift.client, user["headers"], user["url"]
+    c.put(f"{url}/onepass", headers=h)
+    account = f"AUTH_{user['project_id']}"
+    with swift.app.state.db.transaction() as s:
+        cid = s.scalar(select(m.Container.id).where(
+            m.Container.name == "onepass", m.Container.account == account))
+        s.execute(insert(m.Object), [
+            {"container_id": cid, "name": f"o{i:04d}" if i % 7 else f"d{i % 3}/x{i}",
+             "size": i, "etag": "9dd4e461268c8034f5c8564e155c67a6",
+             "content_type": "application/octet-stream",
+             "timestamp": round(1_700_000_000 + i * 0.00123, 5), "meta": {}, "headers": {},
+             "manifest_etag": "abc" if i % 11 == 0 else None,
+             "symlink_path": "/v1/a/c/o" if i % 13 == 0 else None} for i in range(500)])
+    store = swift.app.state.object_store
+    shapes: list[dict[str, Any]] = [{}, {"delimiter": "/"}, {"prefix": "o00", "reverse": True},
+                                    {"marker": "o0250", "limit": 77}]
+    for kw in shapes:
+        kw.setdefault("limit", 10_000)
+        entries = containers.list_objects(store, account, "onepass", **kw)[1]
+        items = containers.list_json(store, account, "onepass", **kw)[1]
+        assert entries, kw
+        assert orjson.dumps(items) == views.container_listing("onepass", entries, "json"), kw
+    got = c.get(f"{url}/onepass", headers=h, params={"format": "json", "limit": "3"}).json()
+    assert [o["name"] for o in got] == ["d0/x0", "d0/x105", "d0/x126"]
+    assert got[0]["slo_etag"] == '"9dd4e461268c8034f5c8564e155c67a6"'
+    assert got[0]["hash"] == "abc" and got[0]["symlink_path"] == "/v1/a/c/o"
+    assert "slo_etag" not in got[1] and "symlink_path" not in got[1]

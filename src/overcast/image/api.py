@@ -29,6 +29,7 @@ from overcast.image.store import FilesystemStore, Store
 from overcast.kit.body import is_json_type
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, NotFound, UnsupportedMediaType
+from overcast.kit.http import direct_body
 from overcast.kit.paging import parse_limit
 from overcast.kit.schema import accepts
 from overcast.kit.web import ServiceSpec, get_context, json_response
@@ -224,7 +225,7 @@ async def _receive(request: Request, staging: bool, image_id: str,
                                    "as application/octet-stream.")
     chunks: AsyncIterator[bytes] = request.stream()
     await _svc(request).upload(ctx, image_id, chunks, _declared_size(request),
-                               staging=staging)
+                               staging=staging, direct=direct_body(request.scope))
     return Response(status_code=204)
 
 

@@ -37,9 +37,20 @@ from overcast.kit.errors import (
     RangeNotSatisfiable,
     RequestEntityTooLarge,
 )
+from overcast.kit.http import DirectBody
 
 #: The logger keeps the name it had before the service was split.
 log = logging.getLogger("overcast.image.service")
+
+#: Uploads of at least this many bytes are received off the event loop when the
+#: server allows it (`overcast.kit.http.DirectBody`).
+DIRECT = 1 << 20
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
+
 
 #: Threads that hash and write upload buffers (three per upload in flight).
 _IO_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=12, thread_name_prefix="image-io")
@@ -47,11 +58,16 @@ _IO_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=12, thread_name_pre
 
 class ImageData(ImageTasks):
     async def upload(self, ctx: RequestContext, image_id: str, chunks: AsyncIterator[bytes],
-                     declared_size: int | None = None, *, staging: bool = False) -> None:
+                     declared_size: int | None = None, *, staging: bool = False,
+                     direct: DirectBody | None = None) -> None:
         """Stream the bytes to the store; the image is active only once they are all
-        there, hashed and checked against the declared disk format."""
+        there, hashed and checked against the declared disk format. A body the
+        server lets us take (`direct`, of at least DIRECT bytes) is received off the
+        event loop instead of from `chunks`."""
         owner, size_budget = await asyncio.to_thread(self._begin_upload, ctx, image_id,
                                                      declared_size)
+        if direct is not None and (declared_size is None or declared_size < DIRECT):
+            direct = None
         key = image_id
         fh = self.store.open_write(key)
         md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha512()
@@ -72,15 +88,22 @@ class ImageData(ImageTasks):
             pending = asyncio.gather(*(loop.run_in_executor(_IO_POOL, _feed, f, parts)
                                        for f in (md5.update, sha.update, fh.write)))
 
+        def check(total: int) -> None:
+            if size_budget is not None and total > size_budget:
+                raise RequestEntityTooLarge(
+                    "Image storage quota exceeded: the upload is larger than what the "
+                    "project has left. Delete some images or ask for a bigger quota.")
+
         try:
+            if direct is not None and direct.take():
+                # off the event loop: threads receive, hash (md5, sha512) and write
+                size = await direct.pump([md5.update, sha.update, fh.write], limit=check)
+                chunks = _nothing()
             async for chunk in chunks:
                 if not chunk:
                     continue
                 size += len(chunk)
-                if size_budget is not None and size > size_budget:
-                    raise RequestEntityTooLarge(
-                        "Image storage quota exceeded: the upload is larger than what the "
-                        "project has left. Delete some images or ask for a bigger quota.")
+                check(size)
                 buf.append(chunk)
                 buffered += len(chunk)
                 if buffered >= 8 << 20:

@@ -26,6 +26,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from overcast.kit.context import RequestContext
+from overcast.kit.http import direct_body
 from overcast.kit.web import ServiceSpec, json_response
 from overcast.object import (
     access,
@@ -247,6 +248,11 @@ async def container_get(account: str, container: str, request: Request,
         c = c or await access.run(containers.get, store, account, container)
         return Response(status_code=204, headers={**views.container_headers(c, acc.owner),
                                                   "Content-Type": views.TYPES[fmt]})
+    if fmt == "json":  # the common case, built in one pass over the rows
+        c, items = await access.run(containers.list_json, store, account, container,
+                                    **_listing(q, schemas.CONTAINER_LISTING_LIMIT))
+        return _listing_reply(orjson.dumps(items), items, fmt,
+                              views.container_headers(c, acc.owner))
     c, entries = await access.run(containers.list_objects, store, account, container,
                             **_listing(q, schemas.CONTAINER_LISTING_LIMIT))
     return _listing_reply(views.container_listing(container, entries, fmt), entries, fmt,
@@ -302,7 +308,7 @@ async def object_put(account: str, container: str, obj: str, request: Request,
                                              "/" not in new.dlo_manifest else ""))
     o = await objects.put(store, account, container, obj, access.body(request), new,
                           prepare=functools.partial(_archive_now, store, account, container,
-                                                    obj))
+                                                    obj), direct=direct_body(request.scope))
     return _created(o)
 
 

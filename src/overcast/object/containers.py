@@ -8,6 +8,8 @@ reaper removes them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,7 +19,7 @@ from overcast.object import models as m
 from overcast.object.listing import scan
 from overcast.object.records import ContainerInfo, Entry, Subdir
 from overcast.object.schemas import apply_updates
-from overcast.object.store import ObjectStore, live, now, reap_expired
+from overcast.object.store import ObjectStore, iso_time, live, now, reap_expired
 
 
 def info(row: m.Container) -> ContainerInfo:
@@ -102,6 +104,36 @@ def delete(store: ObjectStore, account: str, name: str) -> None:
         if row.object_count > 0:
             raise e.not_empty()
         s.delete(row)
+
+
+def _json_item(r: Any) -> dict[str, Any]:
+    """A listing row as Swift's JSON listing shows it (`views.container_listing`'s
+    json entry, built straight from the row: no `Entry` in between)."""
+    item = {"name": r[0], "hash": r[5] or r[2], "bytes": r[1], "content_type": r[3],
+            "last_modified": iso_time(r[4])}
+    if r[5]:
+        item["slo_etag"] = f'"{r[2]}"'
+    if r[6]:
+        item["symlink_path"] = r[6]
+    return item
+
+
+def list_json(store: ObjectStore, account: str, container: str, *, prefix: str = "",
+              delimiter: str | None = None, marker: str | None = None,
+              end_marker: str | None = None, limit: int, reverse: bool = False
+              ) -> tuple[ContainerInfo, list[dict[str, Any]]]:
+    """`list_objects` for a JSON listing: each entry already the dict the JSON
+    shows (a 10,000-object page built in one pass over the rows instead of two)."""
+    with store.db.session() as s:
+        row = find(s, account, container)
+        q = select(m.Object.name, m.Object.size, m.Object.etag, m.Object.content_type,
+                   m.Object.timestamp, m.Object.manifest_etag, m.Object.symlink_path
+                   ).where(m.Object.container_id == row.id, live())
+        entries = scan(s, q, m.Object.name, _json_item, prefix=prefix,
+                       delimiter=delimiter, marker=marker, end_marker=end_marker,
+                       limit=limit, reverse=reverse)
+        return info(row), [{"subdir": e.name} if isinstance(e, Subdir) else e
+                           for e in entries]
 
 
 def list_objects(store: ObjectStore, account: str, container: str, *, prefix: str = "",

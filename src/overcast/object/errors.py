@@ -96,3 +96,15 @@ class ClientDisconnected(OvercastError):
     def __init__(self) -> None:
         super().__init__("The client disconnected before the body was sent.",
                          extra={"title": self.title})
+
+
+class RequestTimeout(OvercastError):
+    """The client stopped sending in the middle of the body (Swift's proxy answers
+    408 once `client_timeout` passes without a byte)."""
+
+    status = 408
+    title = "Request Timeout"
+
+    def __init__(self) -> None:
+        super().__init__("The server has waited too long for the request to be sent by "
+                         "the client.", extra={"title": self.title})

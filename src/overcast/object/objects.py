@@ -40,6 +40,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from overcast.kit.http import ClientGone, ClientTimeout, DirectBody
 from overcast.object import accounts, containers
 from overcast.object import errors as e
 from overcast.object import models as m
@@ -58,6 +59,9 @@ _IO_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=16,
 BUFFER = 4 << 20
 #: Bodies of at most this many bytes (Content-Length known) take the one-hop path.
 SMALL = 64 << 10
+#: Bodies of at least this many bytes (Content-Length known) are received off the
+#: event loop when the server allows it (`overcast.kit.http.DirectBody`).
+DIRECT = 1 << 20
 
 
 @dataclass
@@ -284,6 +288,32 @@ async def receive(store: ObjectStore, chunks: AsyncIterator[bytes], *,
     return writer, size, md5.hexdigest()
 
 
+async def receive_direct(store: ObjectStore, body: DirectBody, *, limit: int | None
+                         ) -> tuple[Writer, int, str]:
+    """`receive` for a body taken off the event loop (`DirectBody`): worker threads
+    receive it from the socket into large buffers while md5 and the write of
+    each run on threads of their own; the loop is not involved until the end."""
+    writer = await asyncio.to_thread(store.backend.open_write)
+    md5 = hashlib.md5(usedforsecurity=False)
+
+    def check(total: int) -> None:
+        if total > MAX_FILE_SIZE:
+            raise e.too_large()
+        if limit is not None and total > limit:
+            raise e.quota_exceeded()
+
+    try:
+        size = await body.pump([md5.update, writer.write], limit=check)
+    except BaseException as exc:
+        await asyncio.to_thread(writer.abort)
+        if isinstance(exc, ClientTimeout):
+            raise e.RequestTimeout() from None
+        if isinstance(exc, ClientGone):
+            raise e.ClientDisconnected() from None
+        raise
+    return writer, size, md5.hexdigest()
+
+
 #: Work a PUT does before its row is written when the container keeps versions
 #: (archive the current copy); run by `record`, on the write's worker thread.
 Prepare = Callable[[], None]
@@ -291,12 +321,19 @@ Prepare = Callable[[], None]
 
 async def put(store: ObjectStore, account: str, container: str, name: str,
               chunks: AsyncIterator[bytes], new: NewObject,
-              prepare: Prepare | None = None) -> ObjectInfo:
-    """Store an object from a stream of bytes; visible only once complete."""
+              prepare: Prepare | None = None, direct: DirectBody | None = None
+              ) -> ObjectInfo:
+    """Store an object from a stream of bytes; visible only once complete. A
+    large body of known length the server lets us take (`direct`) is received
+    off the event loop instead of from `chunks`."""
     if new.length is not None and new.length <= SMALL:
         return await _put_small(store, account, container, name, chunks, new, prepare)
     budget = await asyncio.to_thread(_precheck, store, account, container, name, new.length)
-    writer, size, md5 = await receive(store, chunks, limit=budget)
+    if direct is not None and new.length is not None and new.length >= DIRECT \
+            and direct.take():
+        writer, size, md5 = await receive_direct(store, direct, limit=budget)
+    else:
+        writer, size, md5 = await receive(store, chunks, limit=budget)
     try:
         if new.length is not None and size != new.length:
             raise e.ClientDisconnected()

@@ -24,7 +24,7 @@ class Writer(Protocol):
 
     key: str
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes | memoryview) -> None: ...
 
     def commit(self) -> str:
         """Make every byte durable and the blob visible; return its location."""

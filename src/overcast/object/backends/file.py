@@ -34,7 +34,7 @@ class FileWriter:
         self.tmp = backend.root / "tmp" / key
         self.fh: BinaryIO | None = open(self.tmp, "wb")  # noqa: SIM115 - commit/abort close
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | memoryview) -> None:
         assert self.fh is not None, "write after commit or abort"
         self.fh.write(data)
 
