@@ -36,9 +36,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import httptools
+import uvicorn
 from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+#: The uvicorn release whose protocol internals `BigBodyHttpToolsProtocol` and
+#: `DirectBody` were written and tested against (pyproject pins it).
+TESTED_UVICORN = "0.55."
 #: The scope extension under which a request offers its `DirectBody`.
 DIRECT_BODY = "overcast.direct_body"
 #: Size and number of the receive buffers of one direct body.
@@ -286,4 +290,8 @@ def protocol(setting: str) -> str | type[HttpToolsProtocol]:
     "httptools" and "h11" are uvicorn's own, unchanged (to compare with)."""
     if setting != "auto":
         return setting
+    if not uvicorn.__version__.startswith(TESTED_UVICORN):
+        # the protocol reaches into uvicorn's connection internals, which are
+        # not an API: another uvicorn gets its own protocol (no direct bodies)
+        return "httptools"
     return BigBodyHttpToolsProtocol
