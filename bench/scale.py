@@ -137,9 +137,9 @@ def loadavg() -> str:
 class Cloud:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.tag = f"scale{uuid.uuid4().hex[:8]}"
+        self.tag = f"{args.prefix}{uuid.uuid4().hex[:8]}"
         self.dir = Path(tempfile.mkdtemp(prefix="overcast-scale-"))
-        self.port = free_port()
+        self.port = args.port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.db = self.tag
         self.admin_pg = args.pg_url.rstrip("/") + "/postgres"
@@ -241,7 +241,7 @@ class Cloud:
 
         async def drop_queues() -> None:
             bus = RabbitBus(self.args.rabbit_url, self.tag)
-            await bus.delete_topics(["conductor", "network", "volume",
+            await bus.delete_topics(["conductor", "conductor.reports", "network", "volume",
                                      *(f"agent.{h}" for h in self.hosts)])
             await bus.stop()
 
@@ -421,6 +421,9 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=100)
     ap.add_argument("--profile", type=float, default=0)
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    ap.add_argument("--prefix", default="scale",
+                    help="start of the database's name and the bus namespace (a random tail)")
+    ap.add_argument("--port", type=int, default=0, help="the API's port (default: a free one)")
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432")
     ap.add_argument("--rabbit-url", default="amqp://guest:guest@127.0.0.1:5672/")
     args = ap.parse_args()

@@ -8,6 +8,12 @@ from typing import Any
 
 from overcast.bus.messages import Message
 
+#: The conductor's topics: `CONDUCTOR` for what the API and agents ask of it,
+#: `REPORTS` for the agents' instance-state reports (their own queue and consumer,
+#: so the end of a boot does not wait behind a burst of schedules).
+CONDUCTOR = "conductor"
+REPORTS = "conductor.reports"
+
 #: A handler gets a message; what it returns is the reply to a `call`.
 Handler = Callable[[Message], Awaitable[Any]]
 

@@ -1,0 +1,361 @@
+"""Scheduling a burst of boots as one batch (the conductor's `ScheduleInstances`).
+
+Every ScheduleInstances the conductor receives adds its instances to a queue; one
+task takes what has gathered whenever the previous batch is done (a boot alone is
+scheduled at once; a burst is scheduled in batches of whatever came meanwhile) and
+schedules the batch in one pass:
+
+- one read of the instances, the compute services, their volume mappings and
+  their server groups' members;
+- the filters and the weigher for each instance in memory, on Placement's
+  candidates (read once a second per flavor, `Conductor._candidates`), the RAM
+  chosen earlier in the batch counted as used (so a burst is spread) and server
+  groups honoured across the batch (a member chosen earlier counts where it goes);
+- one Placement write for every claim (`set_allocations`: one transaction, each
+  consumer new, each provider's capacity checked on the end state);
+- one transaction writing the chosen hosts, then the ports and volumes of those
+  that asked for them, and the SpawnInstance casts sent together.
+
+Anything uncertain falls back to the one-at-a-time path (`Conductor._schedule_one`:
+its claim retries another host on a lost race), which keeps its guarantees: the
+batched claim failed (a host filled up meanwhile, a claim left by a crash), an
+instance that fits no host on the batch's view (NoValidHost is decided afresh,
+per instance, with its fault), unshelving. So a batch never claims twice for one
+instance and never overcommits a host: Placement's checks are the same.
+
+A ScheduleInstances is acknowledged once queued: what a crash loses here is in the
+database (instances in BUILD without a host), and the conductor schedules those
+again at its start (`Conductor._recover`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from overcast.bus.messages import InstanceSpec, SpawnInstance
+from overcast.compute import models as m
+from overcast.compute import states
+from overcast.compute.hosts import NoValidHost, provider_uuid
+from overcast.compute.instances import instance_spec
+from overcast.db import utcnow
+from overcast.kit.errors import BadRequest, Conflict
+
+if TYPE_CHECKING:
+    from overcast.compute.conductor import Conductor
+
+log = logging.getLogger("overcast.conductor")
+
+#: most instances in one batch (one claim transaction, one host-writing transaction)
+BATCH_MAX = 200
+
+
+@dataclass
+class _Plan:
+    """One instance of the batch, as read, and where it goes."""
+
+    uuid: str
+    project_id: str
+    user_id: str
+    resources: dict[str, int]
+    az: str | None
+    forced_host: str | None
+    group: str | None
+    image_ref: str
+    volume_backed: bool
+    has_volumes: bool
+    host: str = ""
+    allocations: dict[str, dict[str, int]] | None = None
+    free_ram: dict[str, float] | None = None
+
+
+class _Images:
+    """The image service's lookups of one batch, each image read once."""
+
+    def __init__(self, port: Any) -> None:
+        self.port = port
+        self.seen: dict[str, Any] = {}
+
+    def lookup(self, ctx: Any, image_id: str, /) -> dict[str, Any]:
+        if image_id not in self.seen:
+            try:
+                self.seen[image_id] = self.port.lookup(ctx, image_id)
+            except Exception as exc:  # noqa: BLE001 - raised again for each instance
+                self.seen[image_id] = exc
+        found = self.seen[image_id]
+        if isinstance(found, Exception):
+            raise found
+        return dict(found)
+
+
+class Batcher:
+    def __init__(self, conductor: Conductor) -> None:
+        self.cond = conductor
+        self._queue: list[str] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        #: instances scheduled in batches, and the batches (tests and logs)
+        self.scheduled = 0
+        self.batches = 0
+        self._busy = False
+
+    # ------------------------------------------------------------ the queue
+    def submit(self, uuids: list[str]) -> None:
+        """Queue instances to schedule (from the event loop)."""
+        self._queue.extend(uuids)
+        if self._wake is not None:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._wake = asyncio.Event()
+        if self._queue:
+            self._wake.set()
+        self._task = asyncio.get_running_loop().create_task(self._run_forever(),
+                                                            name="conductor:schedule")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def idle(self) -> None:
+        """Wait until every queued instance has been scheduled (tests)."""
+        while self._queue or self._busy or (self._wake is not None and self._wake.is_set()):
+            await asyncio.sleep(0.01)
+
+    async def _run_forever(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch = list(dict.fromkeys(self._queue[:BATCH_MAX]))
+                del self._queue[:BATCH_MAX]
+                self._busy = True
+                try:
+                    await asyncio.to_thread(self.run, batch)
+                except Exception:  # noqa: BLE001 - one at a time, each with its own fault
+                    log.exception("scheduling a batch of %d failed; one at a time",
+                                  len(batch))
+                    for uuid in batch:
+                        try:
+                            await asyncio.to_thread(self.cond._schedule_one, uuid)
+                        except Exception:  # noqa: BLE001
+                            log.exception("scheduling %s failed", uuid)
+                finally:
+                    self._busy = False
+
+    # ------------------------------------------------------------ the batch
+    def run(self, uuids: list[str]) -> None:
+        """Schedule these instances (in a worker thread)."""
+        cond = self.cond
+        t0 = time.perf_counter()
+        if len(uuids) == 1:
+            cond._schedule_one(uuids[0])
+            return
+        plans, singles, services, groups = self._read(uuids)
+        if not plans:
+            for uuid in singles:
+                cond._schedule_one(uuid)
+            return
+        chosen = self._choose(plans, services, groups, singles)
+        if chosen and not self._claim(chosen):
+            singles.extend(p.uuid for p in chosen)
+            chosen = []
+        specs = self._record(chosen, services) if chosen else []
+        sent: list[Future[None]] = []
+        hosts: list[tuple[str, str]] = []
+        for plan, spec, requested in specs:
+            ready = cond._prepare_placed(plan.uuid, plan.host, services[plan.host].driver,
+                                         spec, requested, plan.project_id, plan.user_id,
+                                         plan.volume_backed, plan.has_volumes)
+            if ready is None:
+                continue
+            if plan.has_volumes and cond._deleted(plan.uuid):
+                cond.compute.server_volumes.release(plan.uuid)
+                continue
+            sent.append(self._cast(plan.host, ready))
+            hosts.append((plan.uuid, plan.host))
+        for fut in sent:
+            fut.result(30)
+        self.batches += 1
+        self.scheduled += len(sent)
+        ms = (time.perf_counter() - t0) * 1000
+        for uuid, host in hosts:
+            log.info("scheduled %s on %s in %.1f ms (a batch of %d)", uuid, host, ms,
+                     len(uuids))
+        for uuid in singles:
+            cond._schedule_one(uuid)
+
+    def _read(self, uuids: list[str]) -> tuple[list[_Plan], list[str], dict[str, Any],
+                                                dict[str, tuple[str, dict[str, Any], list[str]]]]:
+        """The batch's instances as plans (those the batch takes) and singles (the
+        one-at-a-time path's), the compute services, and each server group's
+        (policy, rules, hosts of its members placed already)."""
+        plans: list[_Plan] = []
+        singles: list[str] = []
+        with self.cond.db.session() as s:
+            rows = {i.uuid: i for i in s.scalars(select(m.Instance).where(
+                m.Instance.uuid.in_(uuids)))}
+            bdm = m.BlockDeviceMapping
+            mapped: dict[str, bool] = {}
+            for uuid, boot in s.execute(select(bdm.instance_uuid, bdm.boot_index).where(
+                    bdm.instance_uuid.in_(uuids))):
+                mapped[uuid] = mapped.get(uuid, False) or boot == 0
+            group_ids = {i.server_group for i in rows.values() if i.server_group}
+            groups: dict[str, tuple[str, dict[str, Any], list[str]]] = {}
+            if group_ids:
+                for g in s.scalars(select(m.ServerGroup).where(
+                        m.ServerGroup.uuid.in_(group_ids))):
+                    groups[g.uuid] = (g.policy, dict(g.rules or {}), [])
+                mem = m.ServerGroupMember
+                for gid, host in s.execute(
+                        select(mem.group_uuid, m.Instance.host)
+                        .join(m.Instance, m.Instance.uuid == mem.instance_uuid)
+                        .where(mem.group_uuid.in_(group_ids), m.Instance.deleted.is_(False),
+                               m.Instance.host.is_not(None))):
+                    if gid in groups and host:
+                        groups[gid][2].append(host)
+            for uuid in uuids:
+                inst = rows.get(uuid)
+                if inst is None or inst.deleted or inst.host is not None:
+                    continue
+                if inst.task_state == "unshelving":
+                    singles.append(uuid)  # comes back from its shelved image
+                    continue
+                if inst.vm_state != states.BUILDING:
+                    continue
+                flavor = inst.flavor
+                volume_backed = mapped.get(uuid, False)
+                resources = {"VCPU": int(flavor["vcpus"]), "MEMORY_MB": int(flavor["ram"])}
+                if int(flavor.get("disk") or 0) and not volume_backed:
+                    resources["DISK_GB"] = int(flavor["disk"])
+                forced = None
+                if inst.requested_az and ":" in inst.requested_az:
+                    forced = inst.requested_az.split(":", 1)[1] or None
+                if inst.server_group and inst.server_group not in groups:
+                    singles.append(uuid)  # its group went away: as the single path does
+                    continue
+                plans.append(_Plan(
+                    uuid=uuid, project_id=inst.project_id, user_id=inst.user_id,
+                    resources=resources, az=inst.availability_zone, forced_host=forced,
+                    group=inst.server_group, image_ref=inst.image_ref or "",
+                    volume_backed=volume_backed, has_volumes=uuid in mapped))
+            services = {svc.host: svc for svc in s.execute(select(
+                m.Service.host, m.Service.zone, m.Service.driver, m.Service.disabled,
+                m.Service.forced_down, m.Service.last_seen_at).where(
+                m.Service.binary == "nova-compute"))} if plans else {}
+        return plans, singles, services, groups
+
+    def _choose(self, plans: list[_Plan], services: dict[str, Any],
+                groups: dict[str, tuple[str, dict[str, Any], list[str]]],
+                singles: list[str]) -> list[_Plan]:
+        """A host for each plan, in memory; those with none on the batch's view go
+        to `singles` (decided afresh there, with their fault when none fits)."""
+        cond = self.cond
+        pending: dict[str, int] = {}
+        chosen: list[_Plan] = []
+        for plan in plans:
+            policy, group_hosts = None, set()
+            if plan.group:
+                policy, rules, on = groups[plan.group]
+                most = int(rules.get("max_server_per_host", 1)) \
+                    if policy == "anti-affinity" else 1
+                group_hosts = {h for h in on if on.count(h) >= most}
+            kind = cond._image_kind(plan.image_ref)
+            ram = plan.resources.get("MEMORY_MB", 0)
+            picked = None
+            for fresh in (False, True):
+                candidates, free_ram, snapped = cond._candidates(plan.resources, fresh)
+                try:
+                    hosts = cond._eligible(plan.resources, services, plan.az,
+                                           plan.forced_host, policy, group_hosts, kind,
+                                           candidates)
+                except NoValidHost:
+                    if snapped:
+                        continue
+                    break
+                weight = cond._weigher(policy, group_hosts, free_ram, pending)
+                with cond._claiming_lock:
+                    best = min(hosts, key=weight)
+                    # the batch's view says it fits (free RAM after what the batch
+                    # chose); when not, the single path decides on Placement's answer
+                    left = free_ram.get(provider_uuid(best[0]), 0.0) - \
+                        cond._claiming.get(best[0], 0) - pending.get(best[0], 0)
+                if left >= ram:
+                    picked = (best, free_ram)
+                break
+            if picked is None:
+                singles.append(plan.uuid)
+                continue
+            (plan.host, plan.allocations), plan.free_ram = picked
+            pending[plan.host] = pending.get(plan.host, 0) + ram
+            if plan.group:
+                groups[plan.group][2].append(plan.host)
+            chosen.append(plan)
+        return chosen
+
+    def _claim(self, chosen: list[_Plan]) -> bool:
+        """Every claim of the batch in one Placement transaction (each consumer new);
+        False when Placement refused it (the batch goes one at a time)."""
+        cond = self.cond
+        try:
+            cond.placement.set_allocations({p.uuid: {
+                "allocations": p.allocations, "project_id": p.project_id,
+                "user_id": p.user_id, "consumer_generation": None} for p in chosen})
+        except (Conflict, BadRequest) as exc:
+            log.info("the batched claim of %d instances was refused (%s); one at a time",
+                     len(chosen), exc)
+            return False
+        with cond._claiming_lock:  # the snapshots' free RAM follows the claims
+            for p in chosen:
+                assert p.free_ram is not None
+                rp = provider_uuid(p.host)
+                p.free_ram[rp] = p.free_ram.get(rp, 0.0) - p.resources.get("MEMORY_MB", 0)
+        return True
+
+    def _record(self, chosen: list[_Plan], services: dict[str, Any]
+                ) -> list[tuple[_Plan, InstanceSpec, Any]]:
+        """Write the chosen hosts in one transaction, with each instance's spec; the
+        claims of those deleted meanwhile are given back."""
+        cond = self.cond
+        images = _Images(cond.image) if cond.image is not None else None
+        out: list[tuple[_Plan, InstanceSpec, Any]] = []
+        gone: list[str] = []
+        by_uuid = {p.uuid: p for p in chosen}
+        with cond.db.transaction() as s:
+            rows = {i.uuid: i for i in s.scalars(select(m.Instance).where(
+                m.Instance.uuid.in_(list(by_uuid))))}
+            now = utcnow()
+            for plan in chosen:
+                inst = rows.get(plan.uuid)
+                if inst is None or inst.deleted:
+                    gone.append(plan.uuid)
+                    continue
+                inst.host = plan.host
+                inst.availability_zone = services[plan.host].zone
+                inst.task_state = "spawning"
+                inst.updated_at = now
+                devices = cond.compute.server_volumes.devices(plan.uuid) \
+                    if plan.has_volumes else []
+                spec = instance_spec(inst, images, cond.network, devices)  # type: ignore[arg-type]
+                out.append((plan, spec, inst.requested_networks))
+        for uuid in gone:  # after the transaction (a second one inside it would wait)
+            cond.placement.release(uuid)
+        return out
+
+    def _cast(self, host: str, spec: InstanceSpec) -> Future[None]:
+        """Send the spawn without waiting for the broker (the batch waits for all)."""
+        loop = self.cond.compute.loop
+        assert loop is not None
+        return asyncio.run_coroutine_threadsafe(
+            self.cond.bus.cast(f"agent.{host}", SpawnInstance(instance=asdict(spec))), loop)
