@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import time
 from concurrent.futures import Future
@@ -260,49 +261,83 @@ class Batcher:
                 groups: dict[str, tuple[str, dict[str, Any], list[str]]],
                 singles: list[str]) -> list[_Plan]:
         """A host for each plan, in memory; those with none on the batch's view go
-        to `singles` (decided afresh there, with their fault when none fits)."""
+        to `singles` (decided afresh there, with their fault when none fits).
+
+        Plans outside server groups that ask the same (resources, zone, forced host,
+        kind of image) share one pass of the filters and a heap of their hosts by
+        weight, so a burst costs the filters once, not once per instance."""
         cond = self.cond
         pending: dict[str, int] = {}
         chosen: list[_Plan] = []
+        shared: dict[tuple[Any, ...], _Hosts | None] = {}
         for plan in plans:
-            policy, group_hosts = None, set()
-            if plan.group:
-                policy, rules, on = groups[plan.group]
-                most = int(rules.get("max_server_per_host", 1)) \
-                    if policy == "anti-affinity" else 1
-                group_hosts = {h for h in on if on.count(h) >= most}
             kind = cond._image_kind(plan.image_ref)
             ram = plan.resources.get("MEMORY_MB", 0)
-            picked = None
-            for fresh in (False, True):
-                candidates, free_ram, snapped = cond._candidates(plan.resources, fresh)
-                try:
-                    hosts = cond._eligible(plan.resources, services, plan.az,
-                                           plan.forced_host, policy, group_hosts, kind,
-                                           candidates)
-                except NoValidHost:
-                    if snapped:
-                        continue
-                    break
-                weight = cond._weigher(policy, group_hosts, free_ram, pending)
-                with cond._claiming_lock:
-                    best = min(hosts, key=weight)
-                    # the batch's view says it fits (free RAM after what the batch
-                    # chose); when not, the single path decides on Placement's answer
-                    left = free_ram.get(provider_uuid(best[0]), 0.0) - \
-                        cond._claiming.get(best[0], 0) - pending.get(best[0], 0)
-                if left >= ram:
-                    picked = (best, free_ram)
-                break
+            picked: tuple[str, dict[str, dict[str, int]], dict[str, float]] | None
+            if plan.group:
+                picked = self._pick_in_group(plan, services, groups, kind, pending)
+            else:
+                key = (tuple(sorted(plan.resources.items())), plan.az, plan.forced_host,
+                       kind)
+                if key not in shared:
+                    shared[key] = self._hosts(plan, services, kind, pending)
+                view = shared[key]
+                picked = view.pop(ram) if view is not None else None
             if picked is None:
                 singles.append(plan.uuid)
                 continue
-            (plan.host, plan.allocations), plan.free_ram = picked
+            plan.host, plan.allocations, plan.free_ram = picked
             pending[plan.host] = pending.get(plan.host, 0) + ram
             if plan.group:
                 groups[plan.group][2].append(plan.host)
             chosen.append(plan)
         return chosen
+
+    def _filtered(self, plan: _Plan, services: dict[str, Any], kind: str,
+                  policy: str | None, group_hosts: set[str]
+                  ) -> tuple[list[tuple[str, dict[str, dict[str, int]]]],
+                             dict[str, float]] | None:
+        """The hosts the filters keep for `plan` with the candidates' free RAM, on the
+        snapshot of the candidates and, when it keeps none, afresh; None if none."""
+        cond = self.cond
+        for fresh in (False, True):
+            candidates, free_ram, snapped = cond._candidates(plan.resources, fresh)
+            try:
+                return cond._eligible(plan.resources, services, plan.az, plan.forced_host,
+                                      policy, group_hosts, kind, candidates), free_ram
+            except NoValidHost:
+                if not snapped:
+                    return None
+        return None
+
+    def _hosts(self, plan: _Plan, services: dict[str, Any], kind: str,
+               pending: dict[str, int]) -> _Hosts | None:
+        found = self._filtered(plan, services, kind, None, set())
+        if found is None:
+            return None
+        return _Hosts(self.cond, found[0], found[1], pending)
+
+    def _pick_in_group(self, plan: _Plan, services: dict[str, Any],
+                       groups: dict[str, tuple[str, dict[str, Any], list[str]]], kind: str,
+                       pending: dict[str, int]
+                       ) -> tuple[str, dict[str, dict[str, int]], dict[str, float]] | None:
+        """The best host for a server group's member, the members placed so far
+        (earlier in the batch too) counted as the group's filters and weigher do."""
+        cond = self.cond
+        policy, rules, on = groups[plan.group or ""]
+        most = int(rules.get("max_server_per_host", 1)) if policy == "anti-affinity" else 1
+        group_hosts = {h for h in on if on.count(h) >= most}
+        found = self._filtered(plan, services, kind, policy, group_hosts)
+        if found is None:
+            return None
+        hosts, free_ram = found
+        weight = cond._weigher(policy, group_hosts, free_ram, pending)
+        with cond._claiming_lock:
+            host, allocations = min(hosts, key=weight)
+            left = _left(cond, free_ram, host, pending)
+        if left < plan.resources.get("MEMORY_MB", 0):
+            return None
+        return host, allocations, free_ram
 
     def _claim(self, chosen: list[_Plan]) -> bool:
         """Every claim of the batch in one Placement transaction (each consumer new);
@@ -359,3 +394,43 @@ class Batcher:
         assert loop is not None
         return asyncio.run_coroutine_threadsafe(
             self.cond.bus.cast(f"agent.{host}", SpawnInstance(instance=asdict(spec))), loop)
+
+
+def _left(cond: Conductor, free_ram: dict[str, float], host: str,
+          pending: dict[str, int]) -> float:
+    """The RAM `host` has left on the batch's view: the candidates' free RAM less
+    what concurrent schedules are claiming there and what the batch chose there."""
+    return free_ram.get(provider_uuid(host), 0.0) - cond._claiming.get(host, 0) - \
+        pending.get(host, 0)
+
+
+class _Hosts:
+    """The hosts the filters kept for a kind of request, by weight (a heap): the
+    best is popped for each instance, its weight taken again (what the batch or a
+    concurrent schedule claimed since moves it) and, while it has room, pushed back."""
+
+    def __init__(self, cond: Conductor, hosts: list[tuple[str, dict[str, dict[str, int]]]],
+                 free_ram: dict[str, float], pending: dict[str, int]) -> None:
+        self.cond, self.free_ram, self.pending = cond, free_ram, pending
+        self.weight = cond._weigher(None, set(), free_ram, pending)
+        self.allocations = dict(hosts)
+        with cond._claiming_lock:
+            self.heap = [(self.weight(item), item[0]) for item in hosts]
+        heapq.heapify(self.heap)
+
+    def pop(self, ram: int) -> tuple[str, dict[str, dict[str, int]], dict[str, float]] | None:
+        cond = self.cond
+        with cond._claiming_lock:
+            while self.heap:
+                seen, host = self.heap[0]
+                now = self.weight((host, None))
+                if now != seen:  # moved since it was pushed: in its place again
+                    heapq.heapreplace(self.heap, (now, host))
+                    continue
+                if _left(cond, self.free_ram, host, self.pending) < ram:
+                    heapq.heappop(self.heap)  # full on the batch's view
+                    continue
+                # the caller adds `ram` to pending: its weight is taken again when
+                # it is next on top
+                return host, self.allocations[host], self.free_ram
+        return None
