@@ -168,11 +168,15 @@ class Batcher:
             for uuid in singles:
                 cond._schedule_one(uuid)
             return
+        marks = [time.perf_counter()]
         chosen = self._choose(plans, services, groups, singles)
+        marks.append(time.perf_counter())
         if chosen and not self._claim(chosen):
             singles.extend(p.uuid for p in chosen)
             chosen = []
+        marks.append(time.perf_counter())
         specs = self._record(chosen, services) if chosen else []
+        marks.append(time.perf_counter())
         sent: list[Future[None]] = []
         hosts: list[tuple[str, str]] = []
         for plan, spec, requested in specs:
@@ -188,12 +192,17 @@ class Batcher:
             hosts.append((plan.uuid, plan.host))
         for fut in sent:
             fut.result(30)
+        marks.append(time.perf_counter())
         self.batches += 1
         self.scheduled += len(sent)
-        ms = (time.perf_counter() - t0) * 1000
+        ms = (marks[-1] - t0) * 1000
         for uuid, host in hosts:
             log.info("scheduled %s on %s in %.1f ms (a batch of %d)", uuid, host, ms,
                      len(uuids))
+        steps = [(b - a) * 1000 for a, b in zip([t0, *marks], marks, strict=False)]
+        log.info("batch of %d: %d sent, %d one at a time; read %.0f ms, choose %.0f ms, "
+                 "claim %.0f ms, hosts and specs %.0f ms, ports, volumes and casts %.0f ms",
+                 len(uuids), len(sent), len(singles), *steps)
         for uuid in singles:
             cond._schedule_one(uuid)
 
