@@ -205,7 +205,7 @@ class Agent:
                 pass
             destroyed.append(uuid)
         # every one of them is gone from here now (the ones not found never were)
-        await self.bus.cast("conductor", Fenced(host=self.host, uuids=list(reply.uuids)))
+        await self.bus.cast(REPORTS, Fenced(host=self.host, uuids=list(reply.uuids)))
         return destroyed
 
     async def _every(self, interval: float, fn: Any) -> None:
@@ -434,7 +434,7 @@ class Agent:
                 dest.unlink()
             ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, error=str(exc),
                                   request_id=msg.request_id, rotation=msg.rotation)
-        await self.bus.cast("conductor", ready)
+        await self.bus.cast(REPORTS, ready)
         return ready.error is None
 
     async def _shelve(self, msg: ShelveInstance) -> None:

@@ -2,7 +2,7 @@
 
 `Bus` is the interface: `cast` (fire and forget), `call` (request/reply with a
 timeout) and `subscribe` (a handler per topic). Topics are `conductor`,
-`conductor.reports` (the agents' instance-state reports), `agent.<host>` and
+`conductor.reports` (the agents' reports on their instances), `agent.<host>` and
 `events`. `memory.MemoryBus` is the embedded implementation (asyncio queues in
 one process); a RabbitMQ implementation plugs in behind the same interface for
 several hosts.

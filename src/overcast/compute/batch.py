@@ -23,6 +23,9 @@ instance that fits no host on the batch's view (NoValidHost is decided afresh,
 per instance, with its fault), unshelving. So a batch never claims twice for one
 instance and never overcommits a host: Placement's checks are the same.
 
+A boot alone is a batch of one (the same few statements: it skips the reads the
+one-at-a-time path makes to be safe on its own).
+
 A ScheduleInstances is acknowledged once queued: what a crash loses here is in the
 database (instances in BUILD without a host), and the conductor schedules those
 again at its start (`Conductor._recover`).
@@ -160,9 +163,6 @@ class Batcher:
         """Schedule these instances (in a worker thread)."""
         cond = self.cond
         t0 = time.perf_counter()
-        if len(uuids) == 1:
-            cond._schedule_one(uuids[0])
-            return
         plans, singles, services, groups = self._read(uuids)
         if not plans:
             for uuid in singles:
@@ -177,18 +177,24 @@ class Batcher:
         marks.append(time.perf_counter())
         specs = self._record(chosen, services) if chosen else []
         marks.append(time.perf_counter())
-        sent: list[Future[None]] = []
-        hosts: list[tuple[str, str]] = []
+        ready: list[tuple[_Plan, InstanceSpec]] = []
         for plan, spec, requested in specs:
-            ready = cond._prepare_placed(plan.uuid, plan.host, services[plan.host].driver,
+            built = cond._prepare_placed(plan.uuid, plan.host, services[plan.host].driver,
                                          spec, requested, plan.project_id, plan.user_id,
                                          plan.volume_backed, plan.has_volumes)
-            if ready is None:
+            if built is not None:
+                ready.append((plan, built))
+        # deleted while its ports and volumes were made: not built (the delete has
+        # taken the host's share back; the volumes are given back here)
+        gone = self._deleted([p.uuid for p, _ in ready])
+        sent: list[Future[None]] = []
+        hosts: list[tuple[str, str]] = []
+        for plan, spec in ready:
+            if plan.uuid in gone:
+                if plan.has_volumes:
+                    cond.compute.server_volumes.release(plan.uuid)
                 continue
-            if plan.has_volumes and cond._deleted(plan.uuid):
-                cond.compute.server_volumes.release(plan.uuid)
-                continue
-            sent.append(self._cast(plan.host, ready))
+            sent.append(self._cast(plan.host, spec))
             hosts.append((plan.uuid, plan.host))
         for fut in sent:
             fut.result(30)
@@ -396,6 +402,13 @@ class Batcher:
         for uuid in gone:  # after the transaction (a second one inside it would wait)
             cond.placement.release(uuid)
         return out
+
+    def _deleted(self, uuids: list[str]) -> set[str]:
+        if not uuids:
+            return set()
+        with self.cond.db.session() as s:
+            return set(s.scalars(select(m.Instance.uuid).where(
+                m.Instance.uuid.in_(uuids), m.Instance.deleted.is_(True))))
 
     def _cast(self, host: str, spec: InstanceSpec) -> Future[None]:
         """Send the spawn without waiting for the broker (the batch waits for all)."""
