@@ -171,3 +171,30 @@ def test_a_refused_batched_claim_goes_one_at_a_time(
         assert list(allocations(cloud, sid)) == [provider_uuid(s["OS-EXT-SRV-ATTR:host"])]
     for sid in ids:
         cloud.client.delete(f"{C}/servers/{sid}", headers=user["headers"])
+
+
+def test_a_batch_that_fails_after_its_claim_is_done_one_at_a_time_claimed_once(
+        cloud: Cloud, user: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch claimed, then failed before writing the hosts (as a crash would
+    leave it): one at a time gives each claim back and claims again, once."""
+    batcher = cloud.app.state.conductor.batcher
+    real = batcher._record
+    failed: list[int] = []
+
+    def broken(chosen: list[Any], services: dict[str, Any]) -> Any:
+        if not failed:
+            failed.append(len(chosen))
+            raise RuntimeError("the database went away (test)")
+        return real(chosen, services)
+
+    monkeypatch.setattr(batcher, "_record", broken)
+    ids = create(cloud, user, 4)
+    servers = settle(cloud, ids)
+    assert failed == [4]
+    assert Counter(s["status"] for s in servers.values()) == {"ACTIVE": 4}
+    for sid, s in servers.items():
+        assert list(allocations(cloud, sid)) == [provider_uuid(s["OS-EXT-SRV-ATTR:host"])]
+    usage = cloud.app.state.placement.project_usages(user["project_id"])
+    assert usage == {"VCPU": 4, "MEMORY_MB": 4 * 512, "DISK_GB": 4}
+    for sid in ids:
+        cloud.client.delete(f"{C}/servers/{sid}", headers=user["headers"])

@@ -108,7 +108,6 @@ class Batcher:
         #: instances scheduled in batches, and the batches (tests and logs)
         self.scheduled = 0
         self.batches = 0
-        self._busy = False
 
     # ------------------------------------------------------------ the queue
     def submit(self, uuids: list[str]) -> None:
@@ -131,11 +130,6 @@ class Batcher:
                 await self._task
             self._task = None
 
-    async def idle(self) -> None:
-        """Wait until every queued instance has been scheduled (tests)."""
-        while self._queue or self._busy or (self._wake is not None and self._wake.is_set()):
-            await asyncio.sleep(0.01)
-
     async def _run_forever(self) -> None:
         assert self._wake is not None
         while True:
@@ -144,7 +138,6 @@ class Batcher:
             while self._queue:
                 batch = list(dict.fromkeys(self._queue[:BATCH_MAX]))
                 del self._queue[:BATCH_MAX]
-                self._busy = True
                 try:
                     await asyncio.to_thread(self.run, batch)
                 except Exception:  # noqa: BLE001 - one at a time, each with its own fault
@@ -155,8 +148,6 @@ class Batcher:
                             await asyncio.to_thread(self.cond._schedule_one, uuid)
                         except Exception:  # noqa: BLE001
                             log.exception("scheduling %s failed", uuid)
-                finally:
-                    self._busy = False
 
     # ------------------------------------------------------------ the batch
     def run(self, uuids: list[str]) -> None:
