@@ -5,7 +5,11 @@
   group (anti-)affinity), weigh them (spread: most free RAM first; pack as an
   option), claim atomically and retry the next host on a lost race, then cast
   `SpawnInstance` to the chosen agent. No host: the instance goes to ERROR with
-  a fault saying which resources or filters ruled the hosts out.
+  a fault saying which resources or filters ruled the hosts out. The instances
+  are queued and scheduled in batches (`compute/batch.py`: one read, one claim
+  transaction, one write of the hosts for a burst); this module's one-at-a-time
+  path (`_schedule_one`) is the batch's fallback.
+- `InstanceState` and the agents' other reports arrive on `conductor.reports`.
 - `InstanceState`: write what an agent reports (vm/power state, faults, events);
   a finished delete releases the allocations and marks the row deleted.
 - `HostHeartbeat`: register/refresh the compute service and its Placement
