@@ -109,7 +109,8 @@ def test_agents_in_another_process(tmp_path: Path) -> None:
 
         async def cleanup() -> None:
             bus = RabbitBus(URL, ns)
-            await bus.delete_topics(["conductor", "agent.rh-0", "agent.rh-1", "agent.rh-2"])
+            await bus.delete_topics(["conductor", "conductor.reports", "agent.rh-0",
+                                     "agent.rh-1", "agent.rh-2"])
             await bus.stop()
 
         asyncio.run(cleanup())

@@ -122,6 +122,7 @@ async def hosts(tmp_path: Path, built: BuiltImage) -> AsyncIterator[Hosts]:
         return None
 
     await bus.subscribe("conductor", conductor)
+    await bus.subscribe("conductor.reports", conductor)
     try:
         yield h
     finally:

@@ -215,6 +215,7 @@ async def agent_on(driver: QemuDriver) -> AsyncIterator[MemoryBus]:
         return None
 
     await bus.subscribe("conductor", conductor)
+    await bus.subscribe("conductor.reports", conductor)
     agent = Agent(driver.host, driver, bus, heartbeat_interval=3600,
                   resync_interval=3600, retry_delays=(0.5,))
     await agent.start()

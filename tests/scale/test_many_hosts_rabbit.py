@@ -172,7 +172,7 @@ def test_fifty_hosts_in_two_agent_processes(tmp_path: Path) -> None:
 
         async def cleanup() -> None:
             bus = RabbitBus(URL, ns)
-            await bus.delete_topics(["conductor", "network", "volume",
+            await bus.delete_topics(["conductor", "conductor.reports", "network", "volume",
                                      *(f"agent.{x}" for x in hosts)])
             await bus.stop()
 

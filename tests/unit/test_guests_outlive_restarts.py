@@ -141,6 +141,7 @@ async def test_an_agent_stopped_and_started_again_leaves_the_guests_running() ->
     bus = MemoryBus()
     conductor = StandInConductor()
     await bus.subscribe("conductor", conductor.handle)
+    await bus.subscribe("conductor.reports", conductor.handle)
     driver = FakeDriver("h1")
     guest = agent_spec()
     await driver.spawn(guest)

@@ -34,7 +34,7 @@ from typing import Any, Protocol, TypeVar
 from overcast.agent import live_migration
 from overcast.agent.virt import base
 from overcast.agent.virt.base import Driver, DriverError, InstanceNotFound, RetryableError
-from overcast.bus import Bus, BusTimeout
+from overcast.bus import REPORTS, Bus, BusTimeout
 from overcast.bus.disk_transfer import DiskExport, ExportDisk
 from overcast.bus.messages import (
     AttachInterface,
@@ -205,7 +205,7 @@ class Agent:
                 pass
             destroyed.append(uuid)
         # every one of them is gone from here now (the ones not found never were)
-        await self.bus.cast("conductor", Fenced(host=self.host, uuids=list(reply.uuids)))
+        await self.bus.cast(REPORTS, Fenced(host=self.host, uuids=list(reply.uuids)))
         return destroyed
 
     async def _every(self, interval: float, fn: Any) -> None:
@@ -232,7 +232,7 @@ class Agent:
     async def report(self, uuid: str, vm_state: str, power_state: int, *,
                      event: str | None = None, error: str | None = None,
                      request_id: str = "") -> None:
-        await self.bus.cast("conductor", InstanceState(
+        await self.bus.cast(REPORTS, InstanceState(
             uuid=uuid, host=self.host, power_state=power_state, vm_state=vm_state,
             task_state=None, event=event, error=error, request_id=request_id))
 
@@ -434,7 +434,7 @@ class Agent:
                 dest.unlink()
             ready = SnapshotReady(uuid=msg.uuid, image_id=msg.image_id, error=str(exc),
                                   request_id=msg.request_id, rotation=msg.rotation)
-        await self.bus.cast("conductor", ready)
+        await self.bus.cast(REPORTS, ready)
         return ready.error is None
 
     async def _shelve(self, msg: ShelveInstance) -> None:

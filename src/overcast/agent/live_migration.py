@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from overcast.agent.virt import base
 from overcast.agent.virt.base import MigrationAborted, MigrationRequests
-from overcast.bus import BusTimeout
+from overcast.bus import REPORTS, BusTimeout
 from overcast.bus.live_migration import (
     FinishLiveMigration,
     LiveMigrateInstance,
@@ -114,7 +114,7 @@ class LiveMigrations:
     async def _state(self, msg: LiveMigrateInstance, status: str, *,
                      progress: dict[str, int] | None = None, power_state: int = 0,
                      error: str | None = None) -> None:
-        await self.agent.bus.cast("conductor", LiveMigrationState(
+        await self.agent.bus.cast(REPORTS, LiveMigrationState(
             uuid=msg.uuid, migration_id=msg.migration_id, source=self.agent.host,
             dest=msg.dest, status=status, progress=progress or {},
             power_state=power_state, error=error, request_id=msg.request_id))

@@ -8,6 +8,14 @@ from typing import Any
 
 from overcast.bus.messages import Message
 
+#: The conductor's topics: `CONDUCTOR` for what the API asks of it and the agents'
+#: heartbeats and calls, `REPORTS` for what the agents report of their instances
+#: (state, snapshots, live migrations, fencing: one topic, so they stay in the
+#: order they were sent), a queue and consumer of their own, so the end of a boot
+#: does not wait behind a burst of schedules.
+CONDUCTOR = "conductor"
+REPORTS = "conductor.reports"
+
 #: A handler gets a message; what it returns is the reply to a `call`.
 Handler = Callable[[Message], Awaitable[Any]]
 

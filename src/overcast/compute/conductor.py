@@ -5,7 +5,11 @@
   group (anti-)affinity), weigh them (spread: most free RAM first; pack as an
   option), claim atomically and retry the next host on a lost race, then cast
   `SpawnInstance` to the chosen agent. No host: the instance goes to ERROR with
-  a fault saying which resources or filters ruled the hosts out.
+  a fault saying which resources or filters ruled the hosts out. The instances
+  are queued and scheduled in batches (`compute/batch.py`: one read, one claim
+  transaction, one write of the hosts for a burst); this module's one-at-a-time
+  path (`_schedule_one`) is the batch's fallback.
+- `InstanceState` and the agents' other reports arrive on `conductor.reports`.
 - `InstanceState`: write what an agent reports (vm/power state, faults, events);
   a finished delete releases the allocations and marks the row deleted.
 - `HostHeartbeat`: register/refresh the compute service and its Placement
@@ -36,7 +40,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from overcast.bus import Bus
+from overcast.bus import REPORTS, Bus
 from overcast.bus.live_migration import LiveMigrationState
 from overcast.bus.messages import (
     DesiredInstancesReply,
@@ -57,6 +61,7 @@ from overcast.compute import device_tags, hosts, metadata, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
 from overcast.compute.backups import rotate
+from overcast.compute.batch import Batcher
 from overcast.compute.evacuate import Evacuator
 from overcast.compute.hosts import NoValidHost, provider_uuid, service_up
 from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
@@ -129,17 +134,24 @@ class Conductor:
         #: instead of every schedule picking the same best host before any claimed
         self._claiming: dict[str, int] = {}
         self._claiming_lock = threading.Lock()
+        #: schedules a burst's instances together (compute/batch.py)
+        self.batcher = Batcher(self)
 
     async def start(self) -> None:
         await self.bus.subscribe("conductor", self.handle)
+        # the agents' instance-state reports have a topic (and consumer) of their
+        # own: a boot's end is not queued behind a burst's schedules
+        await self.bus.subscribe(REPORTS, self.handle)
         self._flusher = asyncio.get_running_loop().create_task(self._flush_beats_forever())
         await asyncio.to_thread(self._recover)
+        self.batcher.start()  # after the recovery: one scheduler at a time
         self._auditor = asyncio.get_running_loop().create_task(self._audit_forever())
         if self.compute.deferred.interval > 0:
             self._reclaimer = asyncio.get_running_loop().create_task(
                 self._reclaim_forever())
 
     async def stop(self) -> None:
+        await self.batcher.stop()
         for task in (self._auditor, self._reclaimer, self._flusher):
             if task is not None:
                 task.cancel()
@@ -178,8 +190,7 @@ class Conductor:
 
     async def handle(self, msg: Message) -> Any:
         if isinstance(msg, ScheduleInstances):
-            for uuid in msg.uuids:
-                await asyncio.to_thread(self._schedule_one, uuid)
+            self.batcher.submit(msg.uuids)  # see compute/batch.py
             return None
         if isinstance(msg, InstanceState):
             await asyncio.to_thread(self._instance_state, msg)
@@ -290,9 +301,27 @@ class Conductor:
             self.placement.release(uuid)
             return
         spec, requested, project_id = placed
+        if self._prepare_placed(uuid, host, services[host].driver, spec, requested,
+                                project_id, user_id, volume_backed) is None:
+            return
+        if self._deleted(uuid):
+            self.compute.server_volumes.release(uuid)
+            return
+        self.compute.cast(f"agent.{host}", SpawnInstance(instance=asdict(spec)))
+        log.info("scheduled %s on %s in %.1f ms", uuid, host,
+                 (time.perf_counter() - t0) * 1000)
+
+    def _prepare_placed(self, uuid: str, host: str, driver: str | None, spec: InstanceSpec,
+                        requested: Any, project_id: str, user_id: str, volume_backed: bool,
+                        has_volumes: bool = True) -> InstanceSpec | None:
+        """What a placed instance needs before its host builds it: its ports (on
+        the host's kind of interface) and its volumes, in `spec`. None when it could
+        not be made (the instance is failed, or was deleted meanwhile and what was
+        made for it given back). `has_volumes` False: it has no block device mapping
+        (the batch knows; the read is skipped)."""
         if self.network is not None and requested:
             try:
-                vif = "veth" if services[host].driver == "container" else "tap"
+                vif = "veth" if driver == "container" else "tap"
                 spec.ports = self.network.allocate_for_instance(uuid, project_id, requested,
                                                                 host, vif)
                 if any(e.get("tag") for e in requested):
@@ -303,13 +332,15 @@ class Conductor:
                 spec.documents["network_data.json"] = metadata.network_data(spec.ports)
             except Exception as exc:  # noqa: BLE001
                 self._fail(uuid, f"Build of instance {uuid} aborted: networking failed: {exc}")
-                return
+                return None
             if self._deleted(uuid):
                 # Deleted while its ports were made: the delete has already released
                 # what it saw, so these ports and the claim are given back here.
                 self.network.release_for_instance(uuid)
                 self.placement.release(uuid)
-                return
+                return None
+        if not has_volumes:
+            return spec
         owner = RequestContext(project_id=project_id, user_id=user_id, roles=["member"])
         try:
             devices = self.compute.server_volumes.prepare(uuid, host, owner)
@@ -322,13 +353,8 @@ class Conductor:
             log.exception("volumes of %s could not be prepared", uuid)
             self._fail(uuid, f"Build of instance {uuid} aborted: Block Device Mapping is "
                              f"Invalid: {exc}")
-            return
-        if self._deleted(uuid):
-            self.compute.server_volumes.release(uuid)
-            return
-        self.compute.cast(f"agent.{host}", SpawnInstance(instance=asdict(spec)))
-        log.info("scheduled %s on %s in %.1f ms", uuid, host,
-                 (time.perf_counter() - t0) * 1000)
+            return None
+        return spec
 
     def _deleted(self, uuid: str) -> bool:
         with self.db.session() as s:
@@ -427,6 +453,17 @@ class Conductor:
                 group_policy: str | None, group_hosts: set[str], kind: str,
                 candidates: list[Any], free_ram: dict[str, float]) -> str:
         """Filter and weigh the candidates, claim on the best host that takes it."""
+        hosts = self._eligible(resources, services, az, forced_host, group_policy,
+                               group_hosts, kind, candidates)
+        return self._claim_best(uuid, resources, project_id, user_id, group_policy,
+                                group_hosts, hosts, free_ram)
+
+    def _eligible(self, resources: dict[str, int], services: dict[str, Any], az: str | None,
+                  forced_host: str | None, group_policy: str | None, group_hosts: set[str],
+                  kind: str, candidates: list[Any]
+                  ) -> list[tuple[str, dict[str, dict[str, int]]]]:
+        """The candidates' hosts the filters keep, with their allocations; NoValidHost
+        saying what ruled the others out when none is kept."""
         if not candidates:
             raise NoValidHost(f"There are not enough hosts available: no host has free "
                               f"{', '.join(f'{k}={v}' for k, v in resources.items())}.")
@@ -460,19 +497,14 @@ class Conductor:
         if not hosts:
             detail = ", ".join(f"{k} ruled out {n} host(s)" for k, n in sorted(reasons.items()))
             raise NoValidHost(f"There are not enough hosts available: {detail}.")
-        def free(h: str) -> float:
-            return free_ram.get(provider_uuid(h), 0.0) - self._claiming.get(h, 0)
+        return hosts
 
-        soft = {"soft-anti-affinity": 1, "soft-affinity": -1}.get(group_policy or "", 0)
-
-        def weight(item: tuple[str, Any]) -> tuple[float, float, str]:
-            h = item[0]
-            group_w = 0.0
-            if soft:
-                group_w = -soft * (1.0 if h in group_hosts else 0.0)
-            spread = free(h) if self.weigher == "spread" else -free(h)
-            return (-group_w, -spread, h)
-
+    def _claim_best(self, uuid: str, resources: dict[str, int], project_id: str,
+                    user_id: str, group_policy: str | None, group_hosts: set[str],
+                    hosts: list[tuple[str, dict[str, dict[str, int]]]],
+                    free_ram: dict[str, float]) -> str:
+        """Claim on the best of `hosts` (weighed), the next on a lost race."""
+        weight = self._weigher(group_policy, group_hosts, free_ram)
         ram = int(resources.get("MEMORY_MB", 0))
         while hosts:
             with self._claiming_lock:
@@ -494,6 +526,29 @@ class Conductor:
                     if left:
                         self._claiming[host] = left
         raise NoValidHost("There are not enough hosts available: every claim lost a race.")
+
+    def _weigher(self, group_policy: str | None, group_hosts: set[str],
+                 free_ram: dict[str, float], pending: dict[str, int] | None = None
+                 ) -> Any:
+        """The sort key of (host, allocations): soft (anti-)affinity first, then
+        spread (most free RAM first) or pack; the RAM being claimed by concurrent
+        schedules (`_claiming`, read under its lock) and `pending` (chosen in this
+        batch, not claimed yet) counts as used."""
+        def free(h: str) -> float:
+            left = free_ram.get(provider_uuid(h), 0.0) - self._claiming.get(h, 0)
+            return left - pending.get(h, 0) if pending else left
+
+        soft = {"soft-anti-affinity": 1, "soft-affinity": -1}.get(group_policy or "", 0)
+
+        def weight(item: tuple[str, Any]) -> tuple[float, float, str]:
+            h = item[0]
+            group_w = 0.0
+            if soft:
+                group_w = -soft * (1.0 if h in group_hosts else 0.0)
+            spread = free(h) if self.weigher == "spread" else -free(h)
+            return (-group_w, -spread, h)
+
+        return weight
 
     def _counts_up(self, svc: m.Service) -> bool:
         """Whether the scheduler may use the host: its service is up, or it was up

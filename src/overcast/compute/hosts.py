@@ -41,8 +41,10 @@ def set_service_down_time(seconds: float) -> None:
 
 
 @functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=1 << 16)
 def provider_uuid(host: str) -> str:
-    """The Placement resource provider of a compute host."""
+    """The Placement resource provider of a compute host (kept: the scheduler asks
+    it of every candidate host for every instance)."""
     return str(uuidlib.uuid5(NAMESPACE, host))
 
 
