@@ -512,6 +512,7 @@ class Conductor:
         return seen >= lost - hosts.SERVICE_DOWN_AFTER
 
     def _fail(self, uuid: str, message: str) -> None:
+        log.warning("build of %s failed: %s", uuid, message)
         self.placement.release(uuid)
         with self.db.transaction() as s:
             inst = s.get(m.Instance, uuid)
