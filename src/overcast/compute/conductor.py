@@ -49,11 +49,12 @@ from overcast.bus.messages import (
     InstanceSpec,
     InstanceState,
     Message,
+    PowerAction,
     ScheduleInstances,
     SnapshotReady,
     SpawnInstance,
 )
-from overcast.compute import device_tags, hosts, metadata, states
+from overcast.compute import device_tags, hosts, metadata, power_sync, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
 from overcast.compute.backups import rotate
@@ -613,6 +614,7 @@ class Conductor:
             # sees its resources given back)
             self.placement.release(msg.uuid)
         unshelved_image = None
+        sync_stop: PowerAction | None = None
         with self.db.transaction() as s:
             inst = s.get(m.Instance, msg.uuid)
             if inst is None or inst.deleted:
@@ -654,6 +656,13 @@ class Conductor:
                     self._finish_event(s, msg.uuid, "Error" if msg.error else "Success",
                                        msg.error, msg.request_id or None)
             inst.updated_at = utcnow()
+            # the power-state sync: a guest that stopped or crashed on its own is
+            # stopped (compute/power_sync.py)
+            if not msg.event and not msg.error and msg.host == inst.host and \
+                    power_sync.must_stop(inst.vm_state, inst.task_state, msg.power_state):
+                sync_stop = power_sync.stop(s, inst, msg.power_state)
+        if sync_stop is not None:
+            self.compute.cast(f"agent.{msg.host}", sync_stop)
         if unshelved_image and self.image is not None:
             with contextlib.suppress(Exception):  # gone already: nothing to do
                 self.image.discard(unshelved_image)
