@@ -623,6 +623,14 @@ class Conductor:
                 # a reconcile that began before the instance left this host (a shelve
                 # offload, a resize): the instance is not lost, it is elsewhere
                 return
+            if not msg.event and not msg.error and msg.host == inst.host and \
+                    power_sync.must_stop(inst.vm_state, inst.task_state, msg.power_state):
+                # the power-state sync: a guest that stopped or crashed on its own is
+                # stopped (compute/power_sync.py), unless the report may be older than
+                # the server's last change (then the next reconcile says it again)
+                if not power_sync.settled(inst.updated_at):
+                    return
+                sync_stop = power_sync.stop(s, inst, msg.power_state)
             if offloaded:  # off its host (its ports stay with it)
                 inst.host = None
             if msg.event == "spawn" and not msg.error:
@@ -656,11 +664,6 @@ class Conductor:
                     self._finish_event(s, msg.uuid, "Error" if msg.error else "Success",
                                        msg.error, msg.request_id or None)
             inst.updated_at = utcnow()
-            # the power-state sync: a guest that stopped or crashed on its own is
-            # stopped (compute/power_sync.py)
-            if not msg.event and not msg.error and msg.host == inst.host and \
-                    power_sync.must_stop(inst.vm_state, inst.task_state, msg.power_state):
-                sync_stop = power_sync.stop(s, inst, msg.power_state)
         if sync_stop is not None:
             self.compute.cast(f"agent.{msg.host}", sync_stop)
         if unshelved_image and self.image is not None:

@@ -10,10 +10,18 @@ server should be doing, and no task is under way on it, the system stops it.
 
 Everything else is only recorded (power_state), as Nova does: a guest paused or not
 found behind an active server's back is logged by Nova and left alone.
+
+Reports travel apart from the actions' own: a reconcile that read the hypervisor in
+the middle of a reboot may be handled after the reboot's report. Nova reads the
+hypervisor again under the instance's lock; here a contradicting report about a
+server changed less than SETTLE seconds ago is ignored (not even recorded), and the
+next reconcile, which reports what differs from the record, says it again if it is
+still true.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid as uuidlib
 
@@ -27,6 +35,14 @@ from overcast.db import utcnow
 log = logging.getLogger("overcast.power_sync")
 
 NOSTATE, RUNNING, PAUSED, SHUTDOWN, CRASHED, SUSPENDED = 0, 1, 3, 4, 6, 7
+
+#: seconds after a server's last change before a report contradicting it is acted on
+SETTLE = 10.0
+
+
+def settled(updated_at: dt.datetime | None) -> bool:
+    """Whether the server's last change (`updated_at`) is SETTLE seconds old."""
+    return updated_at is None or utcnow() - updated_at >= dt.timedelta(seconds=SETTLE)
 
 
 def must_stop(vm_state: str, task_state: str | None, power_state: int) -> bool:
