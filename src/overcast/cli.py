@@ -458,8 +458,9 @@ def lab(
         help="The hosts' virt drivers: qemu, container or real (both).")] = "real",
     workers: Annotated[int | None, typer.Option(
         help="The control plane's API worker processes.")] = None,
-    heartbeat_interval: Annotated[float, typer.Option(
-        help="Seconds between each host's reports to the control plane.")] = 10.0,
+    heartbeat_interval: Annotated[float | None, typer.Option(
+        help="Seconds between each host's reports to the control plane (default: each "
+             "host's report_interval, from DIR/hosts/HOST/overcast.yaml, 10).")] = None,
     no_user_clouds_yaml: Annotated[bool, typer.Option(
         "--no-user-clouds-yaml", help="Do not merge into ~/.config/openstack/clouds.yaml.")]
     = False,

@@ -48,7 +48,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from overcast.config import Settings
+from overcast.config import Settings, load_settings
 from overcast.kit.runner import run
 
 Say = Callable[[str], None]
@@ -296,7 +296,9 @@ class LabOptions:
     bus_url: str | None = None
     driver: str = "real"
     workers: int | None = None
-    heartbeat_interval: float = 10.0
+    #: seconds between each host's heartbeats; None: each host's own report_interval
+    #: (DIR/hosts/<host>/overcast.yaml, 10 by default)
+    heartbeat_interval: float | None = None
     test_image: bool = True
     merge_user_clouds_yaml: bool = True
     #: the hosts' QEMU accelerator ("kvm" or "tcg"; None: each host probes)
@@ -351,6 +353,7 @@ class Lab:
                     data_dir=str(self.dir / "hosts" / name)))
             del bus_url
         self.state = state
+        self.check_intervals()
         state.save(self.dir)
         bus_url = self.opts.bus_url or local_bus()
         self.say(f"management network {state.cidr} on bridge {state.bridge}")
@@ -365,6 +368,30 @@ class Lab:
             self.bus_for_hosts = bus_url
         self._write_control_config(state, bus_url)
         return state
+
+    def report_interval(self, h: LabHost) -> float:
+        """Seconds between host `h`'s heartbeats: --heartbeat-interval, else its own
+        report_interval (its DIR/hosts/<host>/overcast.yaml, as its agent reads it)."""
+        if self.opts.heartbeat_interval is not None:
+            return self.opts.heartbeat_interval
+        return load_settings(Path(h.data_dir), environ={}).report_interval
+
+    def check_intervals(self) -> None:
+        """Refuse hosts that report less often than the control plane's
+        service_down_time: each would be seen down between two of its heartbeats,
+        and be skipped by the scheduler, or its servers deleted without it, at
+        random (Nova warns of the same: report_interval must be less than
+        service_down_time)."""
+        assert self.state is not None
+        down = self.settings.service_down_time
+        for h in self.state.hosts:
+            every = self.report_interval(h)
+            if every >= down:
+                raise LabError(
+                    f"host {h.name} would report every {every:g} s but the control plane "
+                    f"counts a host down after {down:g} s without one (service_down_time "
+                    f"in {self.dir / 'overcast.yaml'}): make the report interval (its "
+                    f"report_interval, or --heartbeat-interval) well under it")
 
     @property
     def public_url(self) -> str:
@@ -444,8 +471,9 @@ class Lab:
                 "--driver", self.opts.driver, "--bus-url", self.bus_for_hosts,
                 "--bus-namespace", self.state.bus_namespace, "--public-url",
                 self.public_url, "--tunnel-ip", h.ip, "--data-dir", str(hdir),
-                "--dataplane-prefix", h.prefix,
-                "--heartbeat-interval", str(self.opts.heartbeat_interval)]
+                "--dataplane-prefix", h.prefix]
+        if self.opts.heartbeat_interval is not None:
+            argv += ["--heartbeat-interval", str(self.opts.heartbeat_interval)]
         if self.opts.qemu_accel:
             argv += ["--qemu-accel", self.opts.qemu_accel]
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,

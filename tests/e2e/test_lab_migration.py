@@ -6,135 +6,33 @@ stream and the disk; driven with the real openstackclient.
 A guest with a floating IP is asked for its page (HTTP) from the upstream every
 0.1 s while `openstack server migrate --live-migration` moves it to the other host:
 the failed requests and the longest gap between two answers (the downtime the
-upstream saw) are counted and printed; the
+upstream saw) are counted and printed; meanwhile one TCP connection from the
+upstream to the guest's echo (port 7) carries a line every 0.1 s and must survive
+the move with every line echoed; the
 guest is the same boot (one OVERCAST-GUEST-UP on its console) and answers HTTP from
 its new host. Then a cold migration (`server migrate` + `resize confirm`) brings it
-back, answering again.
+back, answering again; data written on its disk on compute1 before the live
+migration (through its QEMU: the guest runs from its initramfs) is on its disk
+there again after both moves.
 
-The lab fixture is a trimmed copy of tests/e2e/test_lab.py's.
+The lab is the one the lab modules share (lab_harness.py; TCG, as CI runs it).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.lab_harness import Lab, why_not
 
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def _why_not() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    for binary in ("dnsmasq", "busybox", "curl", "nsenter"):
-        if not shutil.which(binary):
-            return f"needs {binary} (scripts/install-host.sh)"
-    if not _answers(5432) or not _answers(5672):
-        return "needs PostgreSQL and RabbitMQ on 127.0.0.1 (scripts/install.sh)"
-    from overcast.agent.virt import qemu
-
-    return qemu.available()
-
-
-pytestmark = pytest.mark.skipif(_why_not() is not None, reason=str(_why_not()))
-
-
-@dataclass
-class Lab:
-    data_dir: Path
-    proc: subprocess.Popen[bytes]
-    log: Path
-    env: dict[str, str]
-
-    def osc(self, *args: str, fmt: bool = True, timeout: float = 300) -> Any:
-        argv = [str(BIN / "openstack"), "--os-cloud", "overcast", *args]
-        if fmt:
-            argv += ["-f", "json"]
-        r = subprocess.run(argv, capture_output=True, text=True, env=self.env,
-                           timeout=timeout)
-        assert r.returncode == 0, f"openstack {' '.join(args)}: {r.stderr}\n{r.stdout}"
-        return json.loads(r.stdout) if fmt and r.stdout.strip() else r.stdout
-
-    def upstream_argv(self, *cmd: str) -> list[str]:
-        return [sys.executable, "-m", "overcast.cli", "upstream", "--data-dir",
-                str(self.data_dir), "--", *cmd]
-
-    def answer(self, url: str, want: str, timeout: float = 120) -> str:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            r = subprocess.run(self.upstream_argv("curl", "-s", "-m", "8", url),
-                               capture_output=True, text=True, timeout=60, env=self.env)
-            last = r.stdout.strip() or r.stderr.strip()
-            if want in r.stdout:
-                return r.stdout.strip()
-            time.sleep(1)
-        raise AssertionError(f"{url} did not answer {want!r}; last: {last!r}")
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    data = tmp_path_factory.mktemp("labmig") / "lab"
-    log = data.parent / "lab.log"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OS_", "OVERCAST_")) or k == "OVERCAST_CACHE_DIR"}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), str(ROOT),
-                                         env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "overcast.cli", "lab", "--hosts", "2", "--driver", "qemu",
-             "--data-dir", str(data), "--port", str(port), "--no-user-clouds-yaml",
-             "--workers", "1",
-             # TCG, as CI runs it: a guest live-migrated under a paravirtual KVM
-             # (kvm_pvm, whose /dev/kvm passes the accelerator probe) stops on its new
-             # host with a KVM internal error and never answers again
-             "--qemu-accel", "tcg"], stdout=out, stderr=subprocess.STDOUT, env=env)
-    live = Lab(data, proc, log, {**env, "OS_CLIENT_CONFIG_FILE": str(data / "clouds.yaml")})
-    try:
-        deadline = time.monotonic() + 600
-        while "overcast lab is up" not in log.read_text():
-            assert proc.poll() is None, f"the lab exited:\n{log.read_text()[-4000:]}"
-            assert time.monotonic() < deadline, log.read_text()[-4000:]
-            time.sleep(1)
-        while not live.osc("image", "list", "--name", "overcast-tiny"):
-            assert time.monotonic() < deadline, log.read_text()[-4000:]
-            time.sleep(1)
-        yield live
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        subprocess.run([sys.executable, "-m", "overcast.cli", "down", "--purge",
-                        "--data-dir", str(data)], capture_output=True, text=True,
-                       env=env, timeout=300)
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(why_not() is not None,
+                                                  reason=str(why_not()))]
 
 
 #: asks http://HOST/ every 0.1 s (0.5 s timeout) until the file STOP exists; prints
@@ -164,12 +62,67 @@ print(f"tries={tries} answered={len(ok)} failed={failed} "
 """
 
 
-def _server(lab: Lab, name: str, host: str, timeout: float = 300) -> dict[str, Any]:
+#: keeps ONE TCP connection to HOST:7 (the guest's echo) until the file STOP exists:
+#: a numbered line sent every 0.1 s and its echo read back (10 s timeout: across the
+#: move the connection must survive, its segments retransmitted over the downtime);
+#: prints how many lines were sent and echoed, the longest wait for an echo and
+#: whether (why) the connection broke
+TCP_PROBE = """
+import os, socket, sys, time
+host, stop = sys.argv[1], sys.argv[2]
+sent, echoed, longest, broke = 0, 0, 0.0, "no"
+try:
+    with socket.create_connection((host, 7), timeout=10) as s:
+        s.settimeout(10)
+        while not os.path.exists(stop):
+            t = time.time()
+            sent += 1
+            want = f"{sent}\\n".encode()
+            s.sendall(want)
+            got = b""
+            while len(got) < len(want):
+                chunk = s.recv(len(want) - len(got))
+                if not chunk:
+                    raise OSError("the guest closed the connection")
+                got += chunk
+            if got != want:
+                raise OSError(f"echoed {got!r} for {want!r}")
+            echoed += 1
+            longest = max(longest, time.time() - t)
+            time.sleep(max(0.0, 0.1 - (time.time() - t)))
+except OSError as exc:
+    broke = f"{type(exc).__name__}: {exc}".replace(" ", "_")
+print(f"sent={sent} echoed={echoed} longest={longest:.3f} broke={broke}")
+"""
+
+
+def _hmp(lab: Lab, host: str, uuid: str, line: str) -> str:
+    """A monitor command to the guest's QEMU on `host`."""
+    from overcast.agent.virt.qemu.qmp import Qmp
+
+    with Qmp(lab.instance_dir(host, uuid) / "qmp.sock", 30) as q:
+        return str(q.execute("human-monitor-command", {"command-line": line}))
+
+
+def _disk_holds(lab: Lab, host: str, uuid: str, pattern: str) -> bool:
+    """Whether the server's root disk on `host` (read from the host, the guest off)
+    has 4 MiB of `pattern` at 256 MiB."""
+    disk = lab.instance_dir(host, uuid) / "disk.qcow2"
+    r = subprocess.run(["qemu-io", "-r", "-U", "-f", "qcow2", "-c",
+                        f"read -P {pattern} 256M 4M", str(disk)], capture_output=True,
+                       text=True)
+    out = r.stdout + r.stderr
+    assert "read 4194304/4194304" in out or "failed" in out, out
+    return "failed" not in out
+
+
+def _server(lab: Lab, name: str, host: str, timeout: float = 300,
+            statuses: tuple[str, ...] = ("ACTIVE", "VERIFY_RESIZE")) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         s = lab.osc("server", "show", name)
         assert s["status"] != "ERROR", s.get("fault")
-        if s["status"] in ("ACTIVE", "VERIFY_RESIZE") and \
+        if s["status"] in statuses and \
                 not s.get("OS-EXT-STS:task_state") and s["OS-EXT-SRV-ATTR:host"] == host:
             return dict(s)
         assert time.monotonic() < deadline, f"{name} is {s['status']} on " \
@@ -178,19 +131,24 @@ def _server(lab: Lab, name: str, host: str, timeout: float = 300) -> dict[str, A
 
 
 def test_live_then_cold_migration_across_lab_hosts(lab: Lab) -> None:
-    for rule in (["--protocol", "tcp", "--dst-port", "80"], ["--protocol", "icmp"]):
-        lab.osc("security", "group", "rule", "create", "default", "--ingress", *rule)
     lab.osc("server", "create", "--image", "overcast-tiny", "--flavor", "m1.tiny",
             "--network", "private", "--availability-zone", "nova:compute1", "mover")
     s = _server(lab, "mover", "compute1")
     fip = lab.osc("floating", "ip", "create", "public")["floating_ip_address"]
     lab.osc("server", "add", "floating", "ip", "mover", fip, fmt=False)
     lab.answer(f"http://{fip}/", s["id"], timeout=300)  # a TCG boot on a loaded host
+    # data on its disk (the guest runs from its initramfs: written through its own
+    # QEMU's block layer, as a guest's write would go), to be found after both moves
+    _hmp(lab, "compute1", s["id"], 'qemu-io root "write -P 0x5a 256M 4M"')
     # the guest's page asked for every 0.1 s from the upstream for the whole move
     stop = lab.data_dir.parent / "probe.stop"
     probe = subprocess.Popen(lab.upstream_argv(sys.executable, "-c", PROBE, fip, str(stop)),
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              env=lab.env)
+    # and one TCP connection to the guest's echo, kept open for the whole move
+    tcp = subprocess.Popen(lab.upstream_argv(sys.executable, "-c", TCP_PROBE, fip, str(stop)),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=lab.env)
     time.sleep(3)
     t0 = time.monotonic()
     lab.osc("server", "migrate", "--live-migration", "--host", "compute2", "--wait",
@@ -206,14 +164,25 @@ def test_live_then_cold_migration_across_lab_hosts(lab: Lab) -> None:
         out, _ = probe.communicate()
     m = re.search(r"tries=(\d+) answered=(\d+) failed=(\d+) maxgap=([-\d.]+)", out)
     assert m, out[-2000:]
+    try:
+        tcp_out, _ = tcp.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        tcp.kill()
+        tcp_out, _ = tcp.communicate()
+    t = re.search(r"sent=(\d+) echoed=(\d+) longest=([\d.]+) broke=(\S+)", tcp_out)
+    assert t, tcp_out[-2000:]
     tries, answered, failed, gap = int(m[1]), int(m[2]), int(m[3]), float(m[4])
     migs = lab.osc("server", "migration", "list", "--server", "mover",
                    "--os-compute-api-version", "2.23")
     assert [(x["Type"], x["Status"]) for x in migs] == [("live-migration", "completed")]
     print(f"\nlab live migration compute1 -> compute2 (TCG, m1.tiny): {took:.1f} s in all; "
           f"upstream HTTP every 0.1 s: {failed} of {tries} failed, longest gap between "
-          f"answers {gap:.2f} s; load {Path('/proc/loadavg').read_text().split()[:3]}")
+          f"answers {gap:.2f} s; one TCP connection from the upstream: {t[2]} of "
+          f"{t[1]} lines echoed, longest wait {float(t[3]):.2f} s, broken: {t[4]}; "
+          f"load {Path('/proc/loadavg').read_text().split()[:3]}")
     assert answered > 0, out[-1500:]
+    # the guest's TCP connection from the upstream survived the move, nothing lost
+    assert t[4] == "no" and int(t[2]) == int(t[1]) > 20, tcp_out
     assert moved["id"] == s["id"]
     log = str(lab.osc("console", "log", "show", "mover", fmt=False))
     assert log.count("OVERCAST-GUEST-UP") == 1, log[-2000:]
@@ -225,4 +194,10 @@ def test_live_then_cold_migration_across_lab_hosts(lab: Lab) -> None:
     lab.osc("server", "resize", "confirm", "mover", fmt=False)
     _server(lab, "mover", "compute1")
     lab.answer(f"http://{fip}/", s["id"], timeout=180)
+    # the data written on compute1 went to compute2 (live) and came back (cold)
+    lab.osc("server", "stop", "mover", fmt=False)
+    _server(lab, "mover", "compute1", statuses=("SHUTOFF",))
+    assert _disk_holds(lab, "compute1", s["id"], "0x5a")
+    assert not _disk_holds(lab, "compute1", s["id"], "0x00")
     lab.osc("server", "delete", "--wait", "mover", fmt=False)
+    lab.osc("floating", "ip", "delete", fip, fmt=False)

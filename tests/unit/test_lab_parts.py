@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from overcast.agent.remote import real_drivers
-from overcast.lab import LabHost, LabState, _safe, _with_host, pick_cidr
+from overcast.lab import Lab, LabError, LabHost, LabOptions, LabState, _safe, _with_host, pick_cidr
 
 
 def test_hosts_reach_the_bus_through_the_bridge_with_the_same_credentials() -> None:
@@ -47,3 +47,40 @@ def test_a_remote_host_takes_only_real_drivers() -> None:
     assert real_drivers("container, qemu") == ["container", "qemu"]
     with pytest.raises(ValueError, match="unknown driver"):
         real_drivers("qemu,xen")
+
+
+def _lab(tmp_path: Path, control: dict[str, float], hosts: dict[str, float | None],
+         interval: float | None = None) -> Lab:
+    import yaml
+
+    from overcast.config import load_settings
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "overcast.yaml").write_text(yaml.safe_dump(control))
+    lab = Lab(load_settings(tmp_path, environ={}),
+              LabOptions(hosts=len(hosts), port=1, heartbeat_interval=interval),
+              lambda _m: None)
+    lab.state = LabState(lab_id="abc123", bridge="b", cidr="10.240.1.0/24",
+                         gateway="10.240.1.1", bus_namespace="n", database_url="x")
+    for i, (name, every) in enumerate(hosts.items()):
+        d = tmp_path / "hosts" / name
+        d.mkdir(parents=True)
+        if every is not None:
+            (d / "overcast.yaml").write_text(yaml.safe_dump({"report_interval": every}))
+        lab.state.hosts.append(LabHost(name=name, netns=name, veth=name, ip=f"10.0.0.{i}",
+                                       prefix=name, data_dir=str(d)))
+    return lab
+
+
+def test_each_host_reports_at_its_own_interval_unless_the_lab_sets_one(
+        tmp_path: Path) -> None:
+    lab = _lab(tmp_path, {"service_down_time": 8}, {"compute1": 1, "compute2": None})
+    one, two = lab.state.hosts  # type: ignore[union-attr]
+    assert lab.report_interval(one) == 1.0
+    with pytest.raises(LabError, match=r"compute2 would report every 10 s .* after 8 s"):
+        lab.check_intervals()  # the default 10 s: compute2 would flap down
+    forced = _lab(tmp_path / "f", {"service_down_time": 8}, {"c1": 30, "c2": None},
+                  interval=2)
+    forced.check_intervals()
+    assert [forced.report_interval(h) for h in forced.state.hosts] == [2, 2]  # type: ignore[union-attr]
+    _lab(tmp_path / "d", {}, {"c1": None}).check_intervals()  # 10 s under Nova's 60

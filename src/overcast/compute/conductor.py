@@ -53,11 +53,12 @@ from overcast.bus.messages import (
     InstanceSpec,
     InstanceState,
     Message,
+    PowerAction,
     ScheduleInstances,
     SnapshotReady,
     SpawnInstance,
 )
-from overcast.compute import device_tags, hosts, metadata, states
+from overcast.compute import device_tags, hosts, metadata, power_sync, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
 from overcast.compute.backups import rotate
@@ -567,6 +568,7 @@ class Conductor:
         return seen >= lost - hosts.SERVICE_DOWN_AFTER
 
     def _fail(self, uuid: str, message: str) -> None:
+        log.warning("build of %s failed: %s", uuid, message)
         self.placement.release(uuid)
         with self.db.transaction() as s:
             inst = s.get(m.Instance, uuid)
@@ -667,6 +669,7 @@ class Conductor:
             # sees its resources given back)
             self.placement.release(msg.uuid)
         unshelved_image = None
+        sync_stop: PowerAction | None = None
         with self.db.transaction() as s:
             inst = s.get(m.Instance, msg.uuid)
             if inst is None or inst.deleted:
@@ -675,6 +678,14 @@ class Conductor:
                 # a reconcile that began before the instance left this host (a shelve
                 # offload, a resize): the instance is not lost, it is elsewhere
                 return
+            if not msg.event and not msg.error and msg.host == inst.host and \
+                    power_sync.must_stop(inst.vm_state, inst.task_state, msg.power_state):
+                # the power-state sync: a guest that stopped or crashed on its own is
+                # stopped (compute/power_sync.py), unless the report may be older than
+                # the server's last change (then the next reconcile says it again)
+                if not power_sync.settled(inst.updated_at):
+                    return
+                sync_stop = power_sync.stop(s, inst, msg.power_state)
             if offloaded:  # off its host (its ports stay with it)
                 inst.host = None
             if msg.event == "spawn" and not msg.error:
@@ -708,6 +719,8 @@ class Conductor:
                     self._finish_event(s, msg.uuid, "Error" if msg.error else "Success",
                                        msg.error, msg.request_id or None)
             inst.updated_at = utcnow()
+        if sync_stop is not None:
+            self.compute.cast(f"agent.{msg.host}", sync_stop)
         if unshelved_image and self.image is not None:
             with contextlib.suppress(Exception):  # gone already: nothing to do
                 self.image.discard(unshelved_image)

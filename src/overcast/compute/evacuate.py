@@ -207,6 +207,7 @@ class Evacuator:
     def _fail(self, uuid: str, message: str, migration_status: str = "error") -> None:
         """The evacuation ends without a new host: the server stays as it was (Nova
         keeps its vm_state), with a fault saying why."""
+        log.warning("evacuation of %s failed: %s", uuid, message)
         with self.db.transaction() as s:
             inst = s.get(m.Instance, uuid)
             if inst is None:

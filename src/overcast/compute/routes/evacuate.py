@@ -9,6 +9,13 @@ host is down on another host. Its body along the microversions, as Nova's:
 - 2.68 on: no `force`. From 2.95 the server ends stopped on its new host.
 
 200 in every version (Nova's, kept for compatibility though the work is async).
+
+`adminPass` is checked and (2.1-2.13) answered, but, as at create and rebuild, set
+in no guest: Nova hands it to the driver, which writes it only on the config
+drive (meta_data.json's `admin_pass`, read by guest agents such as cloudbase-init;
+file injection is off by default); overcast's drivers get no password (a gap
+shared with create and rebuild, not an evacuation's own), and its test guest has
+no password to set.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@
 #  4. busybox httpd on port 80 answering "<instance-id> <hostname>", and
 #     /cgi-bin/probe?ADDRESS: the guest itself fetches http://ADDRESS/ (3 s) and
 #     answers with what it got, or "probe failed: why" (tests check guest-to-guest
-#     traffic with it: tests/e2e/test_lab.py);
+#     traffic with it: tests/e2e/test_lab.py); and a TCP echo on port 7 (busybox nc,
+#     a process per connection: tests/e2e/test_lab_migration.py keeps one connection
+#     open across a live migration);
 #  5. the report on the console, one "key: value" per line after OVERCAST-GUEST-UP;
 #  6. a watcher for volumes (virtio disks with a serial: the root disk and the config
 #     drive have none), at boot and hot-plugged: each new one is mounted (ext4), its
@@ -213,6 +215,7 @@ fi
 PROBE
 chmod 755 /var/www/cgi-bin/probe
 httpd -p 80 -h /var/www 2>/dev/null
+nc -ll -p 7 -e cat </dev/null >/dev/null 2>&1 &
 
 # --- 5. the report ---------------------------------------------------------------
 say "OVERCAST-GUEST-UP"
