@@ -460,7 +460,9 @@ def print_boots(rows: list[dict[str, Any]]) -> None:
             ratio = n["p50_ms"] / o["p50_ms"] if o["p50_ms"] else float("inf")
             bad = f"{o['errors']}/{n['errors']}"
         cpu = f"{o['cpu_s']:.1f}/{n['cpu_s']:.1f}"
-        print(f"{r['path']:<48}{oc:>22}{nv:>22}{ratio:>7.1f}x{bad:>15}{cpu:>17}"
+        # a side with servers that never settled: its time is a lower bound
+        bound = ">" if n.get("unsettled") else "<" if o.get("unsettled") else " "
+        print(f"{r['path']:<48}{oc:>22}{nv:>22}{bound}{ratio:>6.1f}x{bad:>15}{cpu:>17}"
               f"{r['load']:>6.1f}")
 
 
