@@ -1,4 +1,4 @@
-"""Benchmark: overcast side by side with the real Keystone and Placement, same load, one run.
+"""Benchmark: overcast side by side with the real Keystone, Placement and Nova, same load.
 
 Installs Keystone and Placement from PyPI into a virtualenv of their own
 (`$OVERCAST_CACHE_DIR/peers-venv`, once), starts them on loopback as operators
@@ -10,6 +10,13 @@ of rates and latencies with the ratio overcast / peer, the machine it ran on,
 and JSON; everything it started is stopped at the end.
 
     .venv/bin/python bench/peers/run.py [--seconds 10] [--providers 1000]
+        [--nova [--boots-only] [--serial 10] [--detail-conns 2]]
+
+With `--nova`, also Nova 34 with its fake driver, Glance 33, on the machine's
+RabbitMQ and PostgreSQL (bench/peers/nova.py says what runs), against an overcast
+with one fake host: the same fake-boot loads (bench/peers/boots.py: serial boots,
+bursts of 20 and 100 posted and polled every 20 ms by 20 clients) and
+`GET /servers/detail` with the burst's 100 servers there.
 
 Paths: token validation (1 and 8 connections), `GET /v3/projects`, the version
 document, allocation candidates as Nova asks (`limit=1000`), allocation `PUT`
@@ -43,7 +50,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 
+import boots  # noqa: E402
 from cpumeter import CpuMeter, per_request  # noqa: E402
+from nova import NOVA_PACKAGES, NovaPeer, image  # noqa: E402
 
 PEER_PACKAGES = ["keystone==30.0.0", "openstack-placement==16.0.0", "uWSGI==2.0.31"]
 INVENTORY = {"VCPU": {"total": 16, "allocation_ratio": 4.0},
@@ -76,13 +85,18 @@ def wait_http(url: str, timeout: float = 120) -> None:
     raise RuntimeError(f"{url} did not answer in {timeout} s")
 
 
-def peers_venv(cache: Path) -> Path:
-    """The peers' own virtualenv, made and filled once."""
+def peers_venv(cache: Path, nova: bool = False) -> Path:
+    """The peers' own virtualenv, made and filled once (Nova and Glance too when
+    asked: they are installed with Keystone and Placement, so pip picks one set of
+    libraries that fits all four)."""
     venv = cache / "peers-venv"
-    if not (venv / "bin" / "keystone-manage").exists() or not (venv / "bin" / "uwsgi").exists():
+    packages = PEER_PACKAGES + (NOVA_PACKAGES if nova else [])
+    need = ["keystone-manage", "uwsgi"] + (["nova-manage", "glance-manage"] if nova else [])
+    if not all((venv / "bin" / x).exists() for x in need):
         python = shutil.which("python3") or sys.executable
-        subprocess.run([python, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *PEER_PACKAGES], check=True)
+        if not (venv / "bin" / "python").exists():
+            subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", *packages], check=True)
     return venv
 
 
@@ -191,6 +205,42 @@ class Services:
         auth = auth["clouds"]["overcast"]["auth"]
         return base, token(f"{base}/identity/v3", auth["username"], auth["password"],
                            "admin", "Default")
+
+    def overcast_compute(self) -> tuple[str, str, str]:
+        """A second `overcast up` with its local agent on the fake driver (one host, as
+        the Nova side has one nova-compute), no dataplane, no default networks;
+        returns (base url, admin token, admin project id)."""
+        d = self.work / "overcast-compute"
+        port = free_port()
+        env = {"PYTHONPATH": f"{REPO / 'src'}", "OVERCAST_LOG_LEVEL": "warning",
+               "OVERCAST_AGENT_DRIVER": "fake", "OVERCAST_FAKE_HOSTS": "1",
+               "OVERCAST_DATAPLANE": "none", "OVERCAST_DEFAULT_NETWORKS": "false"}
+        self.roots["overcast-compute"] = self.spawn(
+            [sys.executable, "-m", "overcast.cli", "up", "--data-dir", str(d / "cloud"),
+             "--port", str(port), "--no-user-clouds-yaml", "--no-test-image"], env,
+            self.work / "overcast-compute.log")
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/identity/v3", timeout=300)
+        deadline = time.monotonic() + 60
+        while not (d / "cloud" / "clouds.yaml").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        auth = yaml.safe_load((d / "cloud" / "clouds.yaml").read_text())
+        auth = auth["clouds"]["overcast"]["auth"]
+        tok = token(f"{base}/identity/v3", auth["username"], auth["password"], "admin",
+                    "Default")
+        hd = {"X-Auth-Token": tok}
+        project = httpx.get(f"{base}/identity/v3/auth/tokens", timeout=60, headers={
+            **hd, "X-Subject-Token": tok}).json()["token"]["project"]["id"]
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{base}/compute/v2.1/os-hypervisors", headers=hd, timeout=60
+                        ).json().get("hypervisors", []) == []:
+            if time.monotonic() > deadline:
+                raise RuntimeError("overcast's fake host did not register")
+            time.sleep(0.5)
+        httpx.put(f"{base}/compute/v2.1/os-quota-sets/{project}", headers=hd, timeout=60,
+                  json={"quota_set": {"instances": -1, "cores": -1, "ram": -1}}
+                  ).raise_for_status()
+        return base, tok, project
 
     def stop(self) -> None:
         for p in self.procs:
@@ -341,6 +391,81 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"{o['per_core']:>12.0f}{p['per_core']:>14.0f}{ratio:>10.1f}x")
 
 
+def boot_rows(svc: Services, work: Path, ks_url: str, ks_tok: str,
+              args: argparse.Namespace, cleanups: list[Any]) -> list[dict[str, Any]]:
+    """The real Nova (fake driver) and an overcast with its fake host, driven with the
+    same boots (bench/peers/boots.py), one side after the other for each load."""
+    peer = NovaPeer(svc, ks_url, ks_tok, free_port)
+    cleanups.append(peer.stop)
+    t0 = time.monotonic()
+    urls = peer.start(work)
+    print(f"nova up in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    oc, oc_tok, _ = svc.overcast_compute()
+    oc_hd = {"X-Auth-Token": oc_tok}
+    sides = {"overcast": (f"{oc}/compute/v2.1", oc_hd, image(f"{oc}/image", oc_hd), "1"),
+             "nova": (urls["nova"], {"X-Auth-Token": ks_tok}, urls["image"], urls["flavor"])}
+    meters = {"overcast": CpuMeter([svc.roots["overcast-compute"]]),
+              "nova": CpuMeter(peer.roots)}
+    loads: list[tuple[str, Any]] = [
+        (f"serial boots ({args.serial})",
+         lambda c, h, i, f: boots.serial(c, h, i, f, args.serial)),
+        ("burst of 20, 20 clients polling every 20 ms",
+         lambda c, h, i, f: boots.burst(c, h, i, f, 20)),
+        ("burst of 100, 20 clients polling every 20 ms",
+         lambda c, h, i, f: boots.burst(c, h, i, f, 100))]
+    rows: list[dict[str, Any]] = []
+    for name, load in loads:
+        row: dict[str, Any] = {"path": name, "load": os.getloadavg()[0]}
+        for side, (compute, hd, img, flavor) in sides.items():
+            meters[side].start()
+            row[side] = load(compute, hd, img, flavor)
+            row[side]["cpu_s"] = meters[side].stop()
+            print(f"{name} {side}: {row[side]}", file=sys.stderr)
+            if not name.startswith("burst of 100"):
+                boots.delete_all(compute, hd)
+        rows.append(row)
+    # the listing as clients page it, with the burst's 100 servers there
+    row = {"path": "GET /servers/detail (100 servers)", "connections": args.detail_conns,
+           "load": os.getloadavg()[0]}
+    for side, (compute, hd, _img, _flavor) in sides.items():
+        hdv = {**hd, "OpenStack-API-Version": boots.MICROVERSION}
+        probe(f"{compute}/servers/detail", headers=hdv)
+        row[side] = wrk(f"{compute}/servers/detail", conns=args.detail_conns,
+                        seconds=args.seconds, meter=meters[side], headers=hdv)
+    rows.append(row)
+    for compute, hd, _img, _flavor in sides.values():
+        boots.delete_all(compute, hd)
+    return rows
+
+
+def print_boots(rows: list[dict[str, Any]]) -> None:
+    print("Fake boots, POST to ACTIVE (serial: p50 / p95; bursts: wall time until all "
+          "are ACTIVE / p50), and the servers listing:")
+    print(f"{'load':<48}{'overcast':>22}{'nova':>22}{'ratio':>8}{'ERROR oc/nova':>15}"
+          f"{'CPU s oc/nova':>17}{'load':>6}")
+    for r in rows:
+        o, n = r["overcast"], r["nova"]
+        if "rate" in o:
+            oc, nv = f"{o['rate']:.1f}/s", f"{n['rate']:.1f}/s"
+            ratio = o["rate"] / n["rate"] if n["rate"] else float("inf")
+            bad = f"{o['bad_status']}/{n['bad_status']}"
+        elif "wall_s" in o:
+            oc = f"{o['wall_s']:.2f} s / {o['p50_ms']:.0f} ms"
+            nv = f"{n['wall_s']:.2f} s / {n['p50_ms']:.0f} ms"
+            ratio = n["wall_s"] / o["wall_s"] if o["wall_s"] else float("inf")
+            bad = f"{o['errors'] + o['unsettled']}/{n['errors'] + n['unsettled']}"
+        else:
+            oc = f"{o['p50_ms']:.0f} / {o['p95_ms']:.0f} ms"
+            nv = f"{n['p50_ms']:.0f} / {n['p95_ms']:.0f} ms"
+            ratio = n["p50_ms"] / o["p50_ms"] if o["p50_ms"] else float("inf")
+            bad = f"{o['errors']}/{n['errors']}"
+        cpu = f"{o['cpu_s']:.1f}/{n['cpu_s']:.1f}"
+        # a side with servers that never settled: its time is a lower bound
+        bound = ">" if n.get("unsettled") else "<" if o.get("unsettled") else " "
+        print(f"{r['path']:<48}{oc:>22}{nv:>22}{bound}{ratio:>6.1f}x{bad:>15}{cpu:>17}"
+              f"{r['load']:>6.1f}")
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
@@ -367,17 +492,31 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--providers", type=int, default=1000)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--nova", action="store_true",
+                    help="also the real Nova with its fake driver (and Glance, RabbitMQ, "
+                         "PostgreSQL) against overcast's fake boots")
+    ap.add_argument("--boots-only", action="store_true",
+                    help="with --nova: skip the Keystone and Placement rows")
+    ap.add_argument("--serial", type=int, default=10, help="serial boots per side")
+    ap.add_argument("--detail-conns", type=int, default=2,
+                    help="connections for GET /servers/detail")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed (Debian package wrk)")
     cache = Path(os.environ.get("OVERCAST_CACHE_DIR", Path.home() / ".cache" / "overcast"))
-    venv = peers_venv(cache)
+    venv = peers_venv(cache, nova=args.nova)
     work = Path(tempfile.mkdtemp(prefix="oc-peers-"))
     where = machine()
-    rows = []
+    rows: list[dict[str, Any]] = []
+    boot_table: list[dict[str, Any]] = []
+    cleanups: list[Any] = []
     try:
         with running(work, venv) as svc:
             ks_url, ks_tok = svc.keystone()
+            if args.nova:
+                boot_table = boot_rows(svc, work, ks_url, ks_tok, args, cleanups)
+            if args.boots_only:
+                raise _Done
             pl_url = svc.placement()
             oc_base, oc_tok = svc.overcast()
             peer_pl_h = {"X-Auth-Token": "admin", "OpenStack-API-Version": PL_VERSION}
@@ -402,14 +541,27 @@ def main() -> None:
                 o = wrk(ourl, conns=conns, seconds=args.seconds, meter=oc_meter, **okw)
                 rows.append({"path": name, "connections": conns, "peer": p, "overcast": o,
                              "load": (load + os.getloadavg()[0]) / 2})
+    except _Done:
+        pass
     finally:
+        for cleanup in cleanups:
+            cleanup()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(f"machine: {where}")
-    print(f"peers: {', '.join(PEER_PACKAGES)}; {args.providers} providers each; "
-          f"{args.seconds:g} s per run")
-    print_table(rows)
-    print(json.dumps({"machine": where, "providers": args.providers, "rows": rows}, indent=1))
+    print(f"peers: {', '.join(PEER_PACKAGES + (NOVA_PACKAGES if args.nova else []))}; "
+          f"{args.providers} providers each; {args.seconds:g} s per run")
+    if rows:
+        print_table(rows)
+    if boot_table:
+        print()
+        print_boots(boot_table)
+    print(json.dumps({"machine": where, "providers": args.providers, "rows": rows,
+                      "boots": boot_table}, indent=1))
+
+
+class _Done(Exception):
+    """--boots-only: the Keystone and Placement rows are skipped."""
 
 
 if __name__ == "__main__":

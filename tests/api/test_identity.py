@@ -177,6 +177,27 @@ def test_validate_head_nocatalog_and_revoke(cloud: Cloud) -> None:
                             headers={"X-Auth-Token": u["token"]}).status_code == 401
 
 
+def test_validation_route_answers_as_every_other_route(cloud: Cloud) -> None:
+    """GET /v3/auth/tokens is a plain Starlette route (the hot path): its errors still
+    come in Keystone's shape with the request id, HEAD is still `check_token`'s
+    (which hides a token from a caller who may not see it), and /openapi.json still
+    lists its query schema."""
+    r = cloud.client.get(f"{V3}/auth/tokens", headers={"X-Subject-Token": "x"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == 401
+    assert r.headers["x-openstack-request-id"].startswith("req-")
+    assert "WWW-Authenticate" in r.headers
+    r = cloud.client.get(f"{V3}/auth/tokens", headers=cloud.admin())
+    assert r.status_code == 404 and error_of(r)["code"] == 404
+    me, other = cloud.make_project_user(), cloud.make_project_user()
+    h = {"X-Auth-Token": me["token"], "X-Subject-Token": other["token"]}
+    r = cloud.client.head(f"{V3}/auth/tokens", headers=h)
+    assert r.status_code == 403 and r.content == b""
+    assert cloud.client.get(f"{V3}/auth/tokens", headers=h).status_code == 403
+    doc = cloud.client.get("/openapi.json").json()
+    op = doc["paths"]["/identity/v3/auth/tokens"]["get"]
+    assert {p["name"] for p in op.get("parameters", [])} >= {"nocatalog", "allow_expired"}
+
+
 def test_garbage_token_is_401_and_unknown_subject_404(cloud: Cloud) -> None:
     assert cloud.client.get(f"{V3}/users", headers={"X-Auth-Token": "garbage"}
                             ).status_code == 401

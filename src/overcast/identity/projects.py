@@ -8,7 +8,7 @@ the row with its tags.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -20,9 +20,25 @@ from overcast.identity import models as m
 from overcast.identity.domains import DEFAULT_DOMAIN_ID, Domains, new_id
 from overcast.kit.errors import BadRequest, Forbidden
 
+
+class ProjectRow(Protocol):
+    """A project as a list reads it: a table row, not an ORM object."""
+
+    id: str
+    name: str
+    domain_id: str
+    parent_id: str | None
+    description: str
+    enabled: bool
+    extra: dict[str, Any]
+
+
+
 #: A project (or a domain, read as Keystone's project acting as a domain) and its
 #: tags, sorted.
-ProjectRecord = tuple[m.Project | m.Domain, list[str]]
+ProjectRecord = tuple[m.Project | m.Domain | ProjectRow, list[str]]
+_PROJECTS = m.Project.__table__
+_TAGS = m.ProjectTag.__table__
 MAX_TAGS = 80
 
 
@@ -117,27 +133,29 @@ class Projects:
             if any(k in filters for k in ("domain_id", "parent_id", "tags", "tags-any")):
                 return []  # a domain has no parent, no domain and no tags
             return [(d, []) for d in domains]
-        with self.db.session() as s:
-            q = select(m.Project).order_by(m.Project.name)
-            for key in ("name", "domain_id", "parent_id"):
-                if key in filters:
-                    q = q.where(getattr(m.Project, key) == filters[key])
-            if "enabled" in filters:
-                q = q.where(m.Project.enabled.is_(filters["enabled"]))
-            if "ids" in filters:
-                q = q.where(m.Project.id.in_(filters["ids"]))
-            projects = list(s.scalars(q))
-            # Every project's tags in one query, not one query per project.
-            tags: dict[str, list[str]] = {p.id: [] for p in projects}
-            if projects:
-                tq = select(m.ProjectTag.project_id, m.ProjectTag.name).order_by(
-                    m.ProjectTag.project_id, m.ProjectTag.name)
-                if len(projects) <= 500:
-                    tq = tq.where(m.ProjectTag.project_id.in_(list(tags)))
-                for pid, name in s.execute(tq):
-                    if pid in tags:
-                        tags[pid].append(name)
-        return [(p, tags[p.id]) for p in projects if _tags_match(filters, set(tags[p.id]))]
+        # One query on the tables, not the ORM (a list is a hot read: this is four
+        # times cheaper than loading Project objects): each project with its tags,
+        # a row per tag (or one with no tag), in name then tag order.
+        p, t = _PROJECTS, _TAGS
+        q = select(p.c.id, p.c.name, p.c.domain_id, p.c.parent_id, p.c.description,
+                   p.c.enabled, p.c.extra, t.c.name.label("tag")).outerjoin(
+            t, t.c.project_id == p.c.id).order_by(p.c.name, p.c.id, t.c.name)
+        for key in ("name", "domain_id", "parent_id"):
+            if key in filters:
+                q = q.where(p.c[key] == filters[key])
+        if "enabled" in filters:
+            q = q.where(p.c.enabled.is_(filters["enabled"]))
+        if "ids" in filters:
+            q = q.where(p.c.id.in_(filters["ids"]))
+        found: dict[str, tuple[Any, list[str]]] = {}
+        with self.db.engine.connect() as c:
+            for row in c.execute(q):
+                record = found.get(row.id)
+                if record is None:
+                    record = found[row.id] = (row, [])
+                if row.tag is not None:
+                    record[1].append(row.tag)
+        return [r for r in found.values() if _tags_match(filters, set(r[1]))]
 
     def update(self, project_id: str, data: dict[str, Any]) -> ProjectRecord:
         with self.db.session() as s:

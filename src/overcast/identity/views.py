@@ -4,12 +4,15 @@ else the reply shows) to the JSON body part. No database access here."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overcast.identity import models as m
 from overcast.identity.auth import TokenInfo
 from overcast.identity.compliance import ks_password_time
 from overcast.identity.credentials import CredentialRecord
+
+if TYPE_CHECKING:
+    from overcast.identity.projects import ProjectRow
 
 
 def ks_time(t: dt.datetime | None) -> str | None:
@@ -33,7 +36,8 @@ def domain(base: str, d: m.Domain) -> dict[str, Any]:
             **(d.extra or {})}
 
 
-def project(base: str, p: m.Project | m.Domain, tags: list[str]) -> dict[str, Any]:
+def project(base: str, p: m.Project | m.Domain | ProjectRow, tags: list[str]
+            ) -> dict[str, Any]:
     """A project (`tags` are the project's; some listings show none). A domain read
     through the projects API is Keystone's project acting as a domain."""
     if isinstance(p, m.Domain):
