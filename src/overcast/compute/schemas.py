@@ -262,14 +262,40 @@ SERVER_SORT_IGNORED = frozenset(SERVER_SORT_KEYS[SERVER_SORT_KEYS.index("archite
 #: a limit past the largest page is capped, as Nova caps it).
 QUERY_NON_NEGATIVE: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]+$"}
 _Q: dict[str, Any] = {"type": "string"}
-SERVER_LIST_QUERY = _nova(_obj({
+_SERVER_LIST_PROPS: dict[str, Any] = {
     "limit": QUERY_NON_NEGATIVE, "marker": _Q,
     "changes-since": {"type": "string", "format": "date-time"},
     "sort_key": {"type": "string", "enum": SERVER_SORT_KEYS}, "sort_dir": _Q,
     "all_tenants": _Q, "deleted": _Q, "status": _Q, "name": _Q, "image": _Q,
     "flavor": _Q, "key_name": _Q, "availability_zone": _Q, "reservation_id": _Q,
     "project_id": _Q, "tenant_id": _Q, "user_id": _Q, "host": _Q, "ip": _Q, "ip6": _Q,
-}, extra=True))
+}
+#: Every other parameter Nova's server list schema names (each refused or ignored
+#: by Nova's later checks, as here): from 2.75 any parameter outside these is a 400.
+_SERVER_LIST_NAMED = (
+    "launch_index", "image_ref", "kernel_id", "ramdisk_id", "hostname", "power_state",
+    "vm_state", "task_state", "node", "launched_at", "terminated_at", "display_name",
+    "description", "display_description", "locked_by", "uuid", "root_device_name",
+    "config_drive", "access_ip_v4", "access_ip_v6", "auto_disk_config", "progress",
+    "soft_deleted", "created_at", "block_device_mapping", "services", "metadata",
+    "system_metadata", "info_cache", "security_groups", "pci_devices", "page_size",
+    "tags", "tags-any", "not-tags", "not-tags-any", "changes-before", "locked")
+#: 2.75: no parameter Nova's schema does not name, and the sort keys Nova used to
+#: ignore are refused (`locked` sorts from 2.73).
+SERVER_SORT_KEYS_V275 = [k for k in SERVER_SORT_KEYS
+                         if k not in SERVER_SORT_IGNORED] + ["locked"]
+SERVER_LIST_QUERY = Versioned(VERSIONS, {
+    "2.1": _nova(_obj(_SERVER_LIST_PROPS, extra=True)),
+    "2.75": _nova(_obj({**{k: _Q for k in _SERVER_LIST_NAMED}, **_SERVER_LIST_PROPS,
+                        "sort_key": {"type": "string", "enum": SERVER_SORT_KEYS_V275}},
+                       patternProperties={"^_": _Q}))})
+
+
+def strict_from_275(props: dict[str, Any]) -> Versioned:
+    """A query schema that takes other parameters (and ignores them) before 2.75 and
+    refuses them (400) from it, as Nova's query schemas do."""
+    return Versioned(VERSIONS, {"2.1": _nova(_obj(props, extra=True)),
+                                "2.75": _nova(_obj(props))})
 
 
 # ----------------------------------------------------------- server actions
@@ -368,13 +394,13 @@ FLAVOR_ACTION = _nova({"type": "object", "properties": {
 FLAVOR_SORT_KEYS = ["created_at", "description", "disabled", "ephemeral_gb", "flavorid",
                     "id", "is_public", "memory_mb", "name", "root_gb", "rxtx_factor",
                     "swap", "updated_at", "vcpu_weight", "vcpus"]
-FLAVOR_LIST_QUERY = _nova(_obj({
+FLAVOR_LIST_QUERY = strict_from_275({
     "limit": QUERY_NON_NEGATIVE, "marker": _Q, "is_public": _Q,
     # minRam/minDisk are strings here; the parser refuses a non-integer in Nova's words
     "minRam": _Q, "minDisk": _Q,
     "sort_key": {"type": "string", "enum": FLAVOR_SORT_KEYS},
     "sort_dir": {"type": "string", "enum": ["asc", "desc"]},
-}, extra=True))
+})
 
 # ----------------------------------------------------------------- keypairs
 #: Nova's key pair name (with '@' and '.', which overcast has always taken).
@@ -395,9 +421,9 @@ KEYPAIR_CREATE = Versioned(VERSIONS, {
     "2.1": _keypair(key_type=False, user_id=False),
     "2.2": _keypair(key_type=True, user_id=False),
     "2.10": _keypair(key_type=True, user_id=True)})
-KEYPAIR_LIST_QUERY = _nova(_obj({"user_id": _Q, "limit": QUERY_NON_NEGATIVE,
-                                 "marker": _Q}, extra=True))
-USER_QUERY = _nova(_obj({"user_id": _Q}, extra=True))
+KEYPAIR_LIST_QUERY = strict_from_275({"user_id": _Q, "limit": QUERY_NON_NEGATIVE,
+                                      "marker": _Q})
+USER_QUERY = strict_from_275({"user_id": _Q})
 
 # ------------------------------------------------- quotas, groups, services
 #: A quota: -1 (unlimited) to the database's MAX_INT, as a number or a string.
@@ -450,8 +476,9 @@ SERVER_GROUP_CREATE = Versioned(VERSIONS, {
         "name": NAME, "policy": {"type": "string", "enum": [
             "anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity"]},
         "rules": _obj({"max_server_per_host": POSITIVE_INT})}, ["name", "policy"])))})
-SERVER_GROUP_LIST_QUERY = _nova(_obj({"all_projects": _Q, "limit": QUERY_NON_NEGATIVE,
-                                      "offset": QUERY_NON_NEGATIVE}, extra=True))
+SERVER_GROUP_LIST_QUERY = strict_from_275({"all_projects": _Q,
+                                           "limit": QUERY_NON_NEGATIVE,
+                                           "offset": QUERY_NON_NEGATIVE})
 
 
 def _service_update(forced_down: bool) -> Schema:
@@ -473,10 +500,14 @@ _SERVICE_UPDATE_V253 = _nova({**_obj({
 SERVICE_UPDATE = Versioned(VERSIONS, {"2.1": _service_update(False),
                                       "2.11": _service_update(True),
                                       "2.53": _SERVICE_UPDATE_V253})
-SERVICE_LIST_QUERY = _nova(_obj({"host": _Q, "binary": _Q}, extra=True))
+SERVICE_LIST_QUERY = strict_from_275({"host": _Q, "binary": _Q})
 HYPERVISOR_LIST_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE, "marker": _Q},
                                    extra=True))
-LIMITS_QUERY = _nova(_obj({"tenant_id": _Q}, extra=True))
+LIMITS_QUERY = strict_from_275({"tenant_id": _Q})
+USAGE_LIST_QUERY = strict_from_275({"start": _Q, "end": _Q, "detailed": _Q,
+                                    "limit": QUERY_NON_NEGATIVE, "marker": _Q})
+USAGE_SHOW_QUERY = strict_from_275({"start": _Q, "end": _Q,
+                                    "limit": QUERY_NON_NEGATIVE, "marker": _Q})
 
 
 # ====================================================================== parsers
@@ -995,11 +1026,13 @@ def all_tenants(q: Query) -> bool:
     return raw is not None and raw.lower() not in ("0", "false", "off", "no")
 
 
-def server_list_query(q: Any, admin: bool, lock_filter: bool = False
-                      ) -> dict[str, Any] | None:
+def server_list_query(q: Any, admin: bool, lock_filter: bool = False,
+                      strict_sort: bool = False) -> dict[str, Any] | None:
     """Filters, sort, limit and marker of a server listing (a starlette QueryParams);
     None for a status no server can have (the listing is empty). `lock_filter`
-    (2.73): the `locked` filter and sort key apply."""
+    (2.73): the `locked` filter and sort key apply. `strict_sort` (2.75): every
+    `sort_key` given (not only the last, which the schema checks) must be one Nova
+    still sorts by."""
     filters: dict[str, Any] = {}
     if lock_filter and "locked" in q:
         raw = str(q["locked"]).strip().lower()
@@ -1035,6 +1068,9 @@ def server_list_query(q: Any, admin: bool, lock_filter: bool = False
     sort_dirs = q.getlist("sort_dir") or ["desc"]
     sort = []
     for i, key in enumerate(sort_keys):
+        if strict_sort and key not in SERVER_SORT_KEYS_V275:
+            raise BadRequest(f"Invalid input for query parameters sort_key. Value: {key}. "
+                             f"'{key}' is not one of {sorted(SERVER_SORT_KEYS_V275)}")
         if key in SERVER_SORT_IGNORED and not (lock_filter and key == "locked"):
             continue  # as Nova: taken, never applied (`locked` applies from 2.73)
         if key not in SORT_KEYS and key != "locked":
@@ -1273,8 +1309,8 @@ VOLUME_ATTACH = Versioned(VERSIONS, {"2.1": _volume_attach(tag=False),
                                      "2.49": _volume_attach(tag=True)})
 VOLUME_SWAP = _nova(_obj({"volumeAttachment": _obj({"volumeId": UUID}, ["volumeId"])},
                          ["volumeAttachment"]))
-VOLUME_ATTACHMENTS_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE,
-                                       "offset": QUERY_NON_NEGATIVE}, extra=True))
+VOLUME_ATTACHMENTS_QUERY = strict_from_275({"limit": QUERY_NON_NEGATIVE,
+                                            "offset": QUERY_NON_NEGATIVE})
 
 # ------------------------------------------------------ server external events
 #: Nova's event names; `volume-extended` from 2.51 (block storage, in-process, hands
@@ -1294,7 +1330,8 @@ def _external_events(names: list[str]) -> Schema:
 
 SERVER_EXTERNAL_EVENTS = Versioned(VERSIONS, {
     "2.1": _external_events(EVENT_NAMES),
-    "2.51": _external_events(EVENT_NAMES + ["volume-extended"])})
+    "2.51": _external_events(EVENT_NAMES + ["volume-extended"]),
+    "2.76": _external_events(EVENT_NAMES + ["volume-extended", "power-update"])})
 
 # ------------------------------------- os-volumes, os-snapshots (up to 2.35)
 _S: dict[str, Any] = {"type": "string"}

@@ -62,8 +62,8 @@ from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 
-#: Nova's power_state of a stopped guest
-SHUTDOWN = 4
+#: Nova's power_state of a running and of a stopped guest
+RUNNING, SHUTDOWN = 1, 4
 
 #: The instance columns server views read (everything but secrets and internals).
 LIST_ATTRS = ("uuid", "name", "project_id", "user_id", "flavor_id", "flavor", "image_ref",
@@ -478,6 +478,31 @@ class ComputeService:
             host = inst.host
         if host is None:
             raise Conflict(f"Cannot '{label}' instance {uuid}: it has no host.")
+        self.cast(f"agent.{host}", PowerAction(uuid=uuid, action=action,
+                                               request_id=ctx.request_id))
+
+    def power_update(self, ctx: RequestContext, uuid: str, tag: str) -> None:
+        """A `power-update` external event (2.76; `tag` POWER_ON or POWER_OFF): the
+        server's power was changed from outside compute. As Nova: a `start`/`stop`
+        action is recorded for it, and a stopped (shut down) server being told
+        POWER_ON, or an active (running) one POWER_OFF, with no task under way, is
+        started/stopped on its host so its states end as the event says; in any
+        other state the event changes nothing."""
+        action = "start" if tag == "POWER_ON" else "stop"
+        with self.db.transaction() as s:
+            inst = s.get(m.Instance, uuid)
+            if inst is None or inst.deleted or not inst.host:
+                return
+            self.record_action(s, ctx, uuid, action, "compute_power_update")
+            valid = inst.task_state is None and (
+                (action == "start" and inst.vm_state == states.STOPPED
+                 and inst.power_state == SHUTDOWN)
+                or (action == "stop" and inst.vm_state == states.ACTIVE
+                    and inst.power_state == RUNNING))
+            if not valid:  # Nova's compute host logs it and does nothing
+                return
+            self._transition(s, inst, action)
+            host = inst.host
         self.cast(f"agent.{host}", PowerAction(uuid=uuid, action=action,
                                                request_id=ctx.request_id))
 

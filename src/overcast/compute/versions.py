@@ -62,15 +62,21 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.74: an admin's `host` and/or `hypervisor_hostname` at create, held to the
   scheduler's checks (`compute.requested_destination`).
 
-Next: 2.75 shapes the update and rebuild replies as a GET (and refuses unknown list
-query parameters); `views.server_action_reply` keeps the pre-2.75 shape today.
+- 2.75: the update and rebuild replies are the server as a GET shows it
+  (`views.server_action_reply`); listings and the other query strings Nova checks
+  refuse a parameter Nova's schema does not name (400, `schemas.strict_from_275`),
+  and the server sort keys Nova used to ignore; a flavor's `swap` is 0, not "", when
+  it has none; hypervisors asked `with_servers` always carry `servers`.
+- 2.76: `power-update` (tag POWER_ON/POWER_OFF) in os-server-external-events: a
+  start/stop action recorded, and the server started/stopped when its states are the
+  opposite of the tag's with no task under way (`ComputeService.power_update`).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 74),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 76),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

@@ -40,7 +40,8 @@ def flavor(base: str, f: m.Flavor, v: APIVersion, extra_specs: dict[str, str],
     if not detail:
         return body
     body.update({"ram": f.ram, "disk": f.disk, "vcpus": f.vcpus,
-                 "swap": f.swap or "",
+                 # 2.75: 0 for no swap (before it, Nova's empty string)
+                 "swap": f.swap if v.at_least("2.75") else (f.swap or ""),
                  "OS-FLV-EXT-DATA:ephemeral": f.ephemeral,
                  "OS-FLV-DISABLED:disabled": f.disabled,
                  "os-flavor-access:is_public": f.is_public, "rxtx_factor": f.rxtx_factor})
@@ -137,13 +138,16 @@ ACTION_REPLY_OMITS = ("OS-EXT-AZ:availability_zone", "config_drive", "key_name",
                       "host_status")
 
 
-def server_action_reply(full: dict[str, Any], key_name: bool = False) -> dict[str, Any]:
-    """The server as an update or rebuild reply shows it (before 2.75, which is past
-    the advertised maximum): `full` (a GET's view) without the extended attributes
+def server_action_reply(full: dict[str, Any], v: APIVersion,
+                        key_name: bool = False) -> dict[str, Any]:
+    """The server as an update or rebuild reply shows it. From 2.75 that is `full`
+    (a GET's view) as it is; before it, without the extended attributes
     (OS-EXT-SRV-ATTR:*, the ACTION_REPLY_OMITS) and with basic addresses. `key_name`:
     keep the key pair's name (a rebuild's reply from 2.54, which can change it)."""
+    if v.at_least("2.75"):
+        return full
     omit = [k for k in ACTION_REPLY_OMITS if not (key_name and k == "key_name")]
-    body = {k: v for k, v in full.items()
+    body = {k: val for k, val in full.items()
             if k not in omit and not k.startswith("OS-EXT-SRV-ATTR:")}
     body["addresses"] = basic_addresses(full.get("addresses") or {})
     return body
@@ -191,13 +195,13 @@ def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
                running: int, detail: bool,
                servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
     """A hypervisor (its compute service). From 2.53 its and its service's ids are
-    the service's UUID, and `servers` (asked for with `with_servers`) lists the
-    servers on it when there are any."""
+    the service's UUID, and `servers` (asked for with `with_servers`; None when not
+    asked) lists the servers on it when there are any (from 2.75, even when empty)."""
     ident: Any = svc.uuid if v.at_least("2.53") else svc.id
     body: dict[str, Any] = {"id": ident, "hypervisor_hostname": svc.host,
                             "state": "up" if up else "down",
                             "status": "disabled" if svc.disabled else "enabled"}
-    if servers:
+    if servers or (servers is not None and v.at_least("2.75")):
         body["servers"] = servers
     if not detail:
         return body

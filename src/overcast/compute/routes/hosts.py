@@ -102,7 +102,8 @@ def _hypervisors(request: Request, detail: bool) -> Response:
     servers = service(request).hosts.servers_by_host([r[0].host for r in rows]) \
         if q["with_servers"] else {}
     items = [views.hypervisor(svc, v, service_up(svc), used, n, detail,
-                              servers.get(svc.host)) for svc, used, n in rows]
+                              servers.get(svc.host) or [] if q["with_servers"] else None)
+             for svc, used, n in rows]
     body: dict[str, Any] = {"hypervisors": items}
     if more:
         path = "/v2.1/os-hypervisors/detail" if detail else "/v2.1/os-hypervisors"
@@ -167,7 +168,7 @@ def hypervisor_uptime(hid: str, request: Request) -> Response:
 def get_hypervisor(hid: str, request: Request) -> Response:
     v = version(request)
     svc, used, n = _find(request, hid)
-    servers = service(request).hosts.servers_by_host([svc.host]).get(svc.host) \
+    servers = service(request).hosts.servers_by_host([svc.host]).get(svc.host) or [] \
         if schemas.hypervisor_with_servers(request.query_params, v) else None
     return reply(request, {"hypervisor": views.hypervisor(svc, v, service_up(svc), used, n,
                                                           True, servers)})

@@ -56,10 +56,12 @@ def _list(request: Request, ctx: RequestContext, detail: bool) -> Response:
     q = request.query_params
     if schemas.all_tenants(q):
         policy.require_admin(ctx)
-    query = schemas.server_list_query(q, ctx.is_admin, version(request).at_least("2.73"))
+    v = version(request)
+    query = schemas.server_list_query(q, ctx.is_admin, v.at_least("2.73"),
+                                      strict_sort=v.at_least("2.75"))
     if query is None:
         return reply(request, {"servers": []})
-    if version(request).at_least("2.66"):
+    if v.at_least("2.66"):
         query["filters"]["changes-before"] = action_log.changes_before(
             q, query["filters"].get("changes-since"))
     rows, more = service(request).list_servers(ctx, query["filters"], limit=query["limit"],
@@ -98,7 +100,8 @@ def update_server(uuid: str, request: Request, body: Any = JSON_BODY,
                   ctx: RequestContext = Ctx) -> Response:
     service(request).update_server(ctx, uuid, schemas.server_update(body, version(request)))
     return reply(request, {"server": server_views.with_groups(
-        request, uuid, views.server_action_reply(server_views.one(request, ctx, uuid)))})
+        request, uuid, views.server_action_reply(server_views.one(request, ctx, uuid),
+                                           version(request)))})
 
 
 @routes.delete("/v2.1/servers/{uuid}")

@@ -1,0 +1,149 @@
+"""Compute microversions from 2.75 on, each as a client sends it: the reply at the
+version and at the one below it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.api.test_compute import C, add_agents, h, server, wait_status
+from tests.api.test_compute_microversions import active_server, get
+from tests.conftest import Cloud, build_cloud
+from tests.images import IMAGE, add_image
+
+
+@pytest.fixture(scope="module")
+def nova(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    gen = build_cloud(tmp_path_factory.mktemp("microversions_train"))
+    cloud = next(gen)
+    cloud.app.state.local_agents = []
+    add_agents(cloud, ["train1", "train2"])
+    add_image(cloud.client, cloud.admin())
+    try:
+        yield cloud
+    finally:
+        gen.close()
+
+
+def act(cloud: Cloud, headers: dict[str, str], sid: str, body: dict[str, Any],
+        version: str) -> Any:
+    return cloud.client.post(f"{C}/servers/{sid}/action", headers=h(headers, version),
+                             json=body)
+
+
+# ------------------------------------------------------------------ 2.75
+def test_2_75_update_and_rebuild_replies_are_the_full_server(nova: Cloud) -> None:
+    """2.75: the update (PUT) and rebuild replies carry every field a GET shows (the
+    extended attributes included); below it they leave them out."""
+    adm = nova.admin()
+    sid = active_server(nova, adm)
+    extended = ("OS-EXT-STS:vm_state", "OS-EXT-AZ:availability_zone", "config_drive",
+                "OS-SRV-USG:launched_at", "OS-EXT-SRV-ATTR:host", "key_name")
+    r = nova.client.put(f"{C}/servers/{sid}", headers=h(adm, "2.74"),
+                        json={"server": {"name": "old-shape"}})
+    assert r.status_code == 200
+    assert not set(extended) & set(r.json()["server"])
+    r = nova.client.put(f"{C}/servers/{sid}", headers=h(adm, "2.75"),
+                        json={"server": {"name": "new-shape"}})
+    assert r.status_code == 200
+    shown = server(nova, adm, sid, "2.75")
+    body = r.json()["server"]
+    assert set(extended) <= set(body)
+    assert set(body) == set(shown)
+    assert body["name"] == "new-shape" and body["OS-EXT-SRV-ATTR:host"] == shown[
+        "OS-EXT-SRV-ATTR:host"]
+    r = act(nova, adm, sid, {"rebuild": {"imageRef": IMAGE}}, "2.75")
+    assert r.status_code == 202, r.text
+    rebuilt = r.json()["server"]
+    assert set(extended) <= set(rebuilt) and "adminPass" in rebuilt
+    wait_status(nova, adm, sid, "ACTIVE")
+    r = act(nova, adm, sid, {"rebuild": {"imageRef": IMAGE}}, "2.74")
+    assert r.status_code == 202 and "OS-EXT-STS:vm_state" not in r.json()["server"]
+    wait_status(nova, adm, sid, "ACTIVE")
+
+
+def test_2_75_unknown_query_parameters_are_refused(nova: Cloud) -> None:
+    """2.75: a query parameter Nova's schema does not name is a 400 (below it, ignored),
+    on the server list and the other listings; the sort keys Nova used to ignore are
+    refused too."""
+    hd = nova.make_project_user()["headers"]
+    for path in ("/servers", "/servers/detail", "/flavors", "/flavors/detail",
+                 "/os-keypairs", "/limits", "/os-server-groups"):
+        assert get(nova, f"{path}?bogus=1", hd, "2.74").status_code == 200, path
+        r = get(nova, f"{path}?bogus=1", hd, "2.75")
+        assert r.status_code == 400, path
+        assert "bogus" in r.json()["badRequest"]["message"]
+    # Nova names these (some are ignored, some admin-only): still taken at 2.75
+    for q in ("vm_state=active", "tags=a", "changes-before=2030-01-01T00:00:00Z",
+              "locked=true", "sort_key=display_name", "uuid=x"):
+        assert get(nova, f"/servers?{q}", hd, "2.75").status_code == 200, q
+    assert get(nova, "/servers?sort_key=deleted", hd, "2.74").status_code == 200
+    assert get(nova, "/servers?sort_key=deleted", hd, "2.75").status_code == 400
+    r = get(nova, "/servers?sort_key=deleted&sort_key=display_name", hd, "2.75")
+    assert r.status_code == 400
+    adm = nova.admin()
+    assert get(nova, "/os-services?bogus=1", adm, "2.75").status_code == 400
+    assert get(nova, "/os-services?host=x", adm, "2.75").status_code == 200
+    proj = nova.project_of(hd)
+    assert get(nova, f"/os-quota-sets/{proj}?bogus=1", adm, "2.75").status_code == 400
+    assert get(nova, f"/os-quota-sets/{proj}?bogus=1", adm, "2.74").status_code == 200
+    assert get(nova, "/os-simple-tenant-usage?bogus=1", adm, "2.75").status_code == 400
+    assert get(nova, "/os-simple-tenant-usage?detailed=1", adm, "2.75").status_code == 200
+
+
+def test_2_75_flavor_swap_and_hypervisor_servers(nova: Cloud) -> None:
+    """2.75: a flavor without swap shows `swap` 0 (an empty string below it), and a
+    hypervisor asked `with_servers` always has a `servers` list, empty or not."""
+    adm = nova.admin()
+    r = nova.client.post(f"{C}/flavors", headers=adm, json={"flavor": {
+        "name": "noswap75", "ram": 64, "vcpus": 1, "disk": 1}})
+    assert r.status_code == 200, r.text
+    fid = r.json()["flavor"]["id"]
+    assert get(nova, f"/flavors/{fid}", adm, "2.74").json()["flavor"]["swap"] == ""
+    assert get(nova, f"/flavors/{fid}", adm, "2.75").json()["flavor"]["swap"] == 0
+    listed = get(nova, "/flavors/detail", adm, "2.75").json()["flavors"]
+    assert all(isinstance(f["swap"], int) for f in listed)
+    hyps = get(nova, "/os-hypervisors?with_servers=true", adm, "2.75").json()["hypervisors"]
+    assert hyps and all(isinstance(x["servers"], list) for x in hyps)
+    old = get(nova, "/os-hypervisors?with_servers=true", adm, "2.74").json()["hypervisors"]
+    assert any("servers" not in x for x in old)  # a host with none: no key below 2.75
+    hid = hyps[0]["id"]
+    one = get(nova, f"/os-hypervisors/{hid}?with_servers=1", adm, "2.75").json()
+    assert isinstance(one["hypervisor"]["servers"], list)
+    plain = get(nova, "/os-hypervisors", adm, "2.75").json()["hypervisors"]
+    assert all("servers" not in x for x in plain)
+
+
+# ------------------------------------------------------------------ 2.76
+def test_2_76_power_update_event(nova: Cloud) -> None:
+    """2.76: `power-update` (tag POWER_OFF/POWER_ON) stops or starts the server and
+    records a stop/start action; without a tag the event is answered 400; the name
+    is unknown below 2.76."""
+    adm = nova.admin()
+    sid = active_server(nova, adm)
+
+    def send(events: list[dict[str, Any]], version: str) -> Any:
+        return nova.client.post(f"{C}/os-server-external-events",
+                                headers=h(adm, version), json={"events": events})
+
+    off = {"server_uuid": sid, "name": "power-update", "tag": "POWER_OFF"}
+    assert send([off], "2.75").status_code == 400
+    r = send([{"server_uuid": sid, "name": "power-update"}], "2.76")
+    assert r.status_code == 207 and r.json()["events"][0]["code"] == 400
+    r = send([off], "2.76")
+    assert r.status_code == 200, r.text
+    assert r.json()["events"][0] == {**off, "status": "completed", "code": 200}
+    body = wait_status(nova, adm, sid, "SHUTOFF")
+    assert body["OS-EXT-STS:power_state"] == 4
+    actions = get(nova, f"/servers/{sid}/os-instance-actions", adm, "2.76").json()
+    assert actions["instanceActions"][0]["action"] == "stop"
+    # POWER_OFF again: a stopped server is left alone (the action is still recorded)
+    assert send([off], "2.76").status_code == 200
+    assert server(nova, adm, sid, "2.76")["status"] == "SHUTOFF"
+    r = send([{**off, "tag": "POWER_ON"}], "2.76")
+    assert r.status_code == 200
+    wait_status(nova, adm, sid, "ACTIVE")
+    actions = get(nova, f"/servers/{sid}/os-instance-actions", adm, "2.76").json()
+    assert [a["action"] for a in actions["instanceActions"]][:3] == ["start", "stop", "stop"]
