@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_compute import C, add_agents, h, server, wait_status
+from tests.api.test_compute import C, add_agents, h, server, wait, wait_status
 from tests.api.test_compute_microversions import active_server, get
 from tests.conftest import Cloud, build_cloud
 from tests.images import IMAGE, add_image
@@ -147,3 +147,67 @@ def test_2_76_power_update_event(nova: Cloud) -> None:
     wait_status(nova, adm, sid, "ACTIVE")
     actions = get(nova, f"/servers/{sid}/os-instance-actions", adm, "2.76").json()
     assert [a["action"] for a in actions["instanceActions"]][:3] == ["start", "stop", "stop"]
+
+
+def _zone(cloud: Cloud, name: str, host: str) -> int:
+    """An aggregate making `host` the availability zone `name`."""
+    adm = cloud.admin()
+    r = cloud.client.post(f"{C}/os-aggregates", headers=adm, json={
+        "aggregate": {"name": f"agg-{name}", "availability_zone": name}})
+    assert r.status_code == 200, r.text
+    agg = int(r.json()["aggregate"]["id"])
+    r = cloud.client.post(f"{C}/os-aggregates/{agg}/action", headers=adm,
+                          json={"add_host": {"host": host}})
+    assert r.status_code == 200, r.text
+    return agg
+
+
+def _offloaded(cloud: Cloud, hd: dict[str, str], **extra: Any) -> str:
+    sid = active_server(cloud, hd, **extra)
+    assert act(cloud, hd, sid, {"shelve": None}, "2.77").status_code == 202
+    wait_status(cloud, hd, sid, "SHELVED_OFFLOADED")
+    return sid
+
+
+# ------------------------------------------------------------------ 2.77
+def test_2_77_unshelve_to_an_availability_zone(nova: Cloud) -> None:
+    """2.77: an offloaded server unshelves into the `availability_zone` asked for
+    (400 for a zone that does not exist, 409 for a server not offloaded, 400 for an
+    empty object); below 2.77 the argument is ignored."""
+    adm = nova.admin()
+    agg = _zone(nova, "az77", "train2")
+    try:
+        sid = _offloaded(nova, adm, availability_zone="nova")
+        for bad in ({"availability_zone": "nowhere"},):
+            r = act(nova, adm, sid, {"unshelve": bad}, "2.77")
+            assert r.status_code == 400, r.text
+        r = act(nova, adm, sid, {"unshelve": {}}, "2.77")
+        assert r.status_code == 400, r.text
+        r = act(nova, adm, sid, {"unshelve": {"availability_zone": "az77", "host": "x"}},
+                "2.77")
+        assert r.status_code == 400, r.text
+        r = act(nova, adm, sid, {"unshelve": {"availability_zone": "az77"}}, "2.77")
+        assert r.status_code == 202, r.text
+        body = wait_status(nova, adm, sid, "ACTIVE")
+        assert body["OS-EXT-AZ:availability_zone"] == "az77"
+        assert body["OS-EXT-SRV-ATTR:host"] == "train2"
+        # an active server: no zone may be named
+        r = act(nova, adm, sid, {"unshelve": {"availability_zone": "nova"}}, "2.77")
+        assert r.status_code == 409 and "SHELVED_OFFLOADED" in r.text
+        # the server is now pinned to az77: a plain unshelve goes back there
+        assert act(nova, adm, sid, {"shelve": None}, "2.77").status_code == 202
+        wait_status(nova, adm, sid, "SHELVED_OFFLOADED")
+        assert act(nova, adm, sid, {"unshelve": None}, "2.77").status_code == 202
+        assert wait_status(nova, adm, sid, "ACTIVE")["OS-EXT-SRV-ATTR:host"] == "train2"
+        # below 2.77 the zone is ignored (and any argument taken)
+        assert act(nova, adm, sid, {"shelve": None}, "2.76").status_code == 202
+        wait_status(nova, adm, sid, "SHELVED_OFFLOADED")
+        r = act(nova, adm, sid, {"unshelve": {"availability_zone": "nowhere"}}, "2.76")
+        assert r.status_code == 202, r.text
+        wait_status(nova, adm, sid, "ACTIVE")
+        nova.client.delete(f"{C}/servers/{sid}", headers=adm)
+        wait(lambda: nova.client.get(f"{C}/servers/{sid}", headers=adm).status_code == 404)
+    finally:
+        nova.client.post(f"{C}/os-aggregates/{agg}/action", headers=adm,
+                         json={"remove_host": {"host": "train2"}})
+        nova.client.delete(f"{C}/os-aggregates/{agg}", headers=adm)

@@ -352,6 +352,14 @@ SERVER_ACTION = Versioned(VERSIONS, {"2.1": _server_action(False),
                                                             rebuild_user_data=True,
                                                             rebuild_trusted=True)})
 
+#: unshelve's argument: 2.77 takes null or an `availability_zone` (a name, required
+#: in an object).
+UNSHELVE = Versioned(VERSIONS, {
+    "2.1": _nova({}),
+    "2.77": _nova(_wrap("unshelve", {**_obj({"availability_zone": NAME},
+                                            ["availability_zone"]),
+                                     "type": ["object", "null"]}))})
+
 # ----------------------------------------------------------------- metadata
 METADATA_SET = _nova(_wrap("metadata", METADATA))
 META_ITEM = _nova(_wrap("meta", {**METADATA, "minProperties": 1, "maxProperties": 1}))

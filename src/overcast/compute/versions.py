@@ -70,13 +70,17 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.76: `power-update` (tag POWER_ON/POWER_OFF) in os-server-external-events: a
   start/stop action recorded, and the server started/stopped when its states are the
   opposite of the tag's with no task under way (`ComputeService.power_update`).
+- 2.77: unshelve of an offloaded server takes an `availability_zone` (it must exist;
+  409 for a server not offloaded); the server is pinned to it (`shelve.pinned_zone`,
+  the zone part of `requested_az`), and an offloaded server unshelves into the zone it
+  is pinned to (any, when none), as Nova's request spec.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 76),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 77),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose
