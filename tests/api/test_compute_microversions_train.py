@@ -211,3 +211,19 @@ def test_2_77_unshelve_to_an_availability_zone(nova: Cloud) -> None:
         nova.client.post(f"{C}/os-aggregates/{agg}/action", headers=adm,
                          json={"remove_host": {"host": "train2"}})
         nova.client.delete(f"{C}/os-aggregates/{agg}", headers=adm)
+
+
+# ------------------------------------------------------------------ 2.78
+def test_2_78_server_topology(nova: Cloud) -> None:
+    """2.78: GET /servers/{id}/topology (404 below it, and for a server the caller
+    cannot see); overcast's servers have no NUMA topology: no nodes."""
+    hd = nova.make_project_user()["headers"]
+    sid = active_server(nova, hd)
+    assert get(nova, f"/servers/{sid}/topology", hd, "2.77").status_code == 404
+    r = get(nova, f"/servers/{sid}/topology", hd, "2.78")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"nodes": [], "pagesize_kb": None}
+    other = nova.make_project_user()["headers"]
+    assert get(nova, f"/servers/{sid}/topology", other, "2.78").status_code == 404
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert get(nova, f"/servers/{missing}/topology", hd, "2.78").status_code == 404

@@ -74,13 +74,15 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   409 for a server not offloaded); the server is pinned to it (`shelve.pinned_zone`,
   the zone part of `requested_az`), and an offloaded server unshelves into the zone it
   is pinned to (any, when none), as Nova's request spec.
+- 2.78: `GET /servers/{id}/topology`; overcast's drivers build no guest NUMA cells
+  nor pin CPUs, so it is always Nova's answer for a server without a NUMA topology.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 77),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 78),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

@@ -21,7 +21,16 @@ from overcast.compute import (
 )
 from overcast.compute.policy import ADMIN
 from overcast.compute.routes import server_views
-from overcast.compute.routes.base import JSON_BODY, Ctx, base_url, reply, router, service, version
+from overcast.compute.routes.base import (
+    JSON_BODY,
+    VERSIONS,
+    Ctx,
+    base_url,
+    reply,
+    router,
+    service,
+    version,
+)
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import NotFound
 from overcast.kit.paging import next_href
@@ -129,6 +138,17 @@ def server_ips_of_network(uuid: str, network: str, request: Request,
 def server_diagnostics(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     found = diagnostics.gather(service(request), ctx, uuid)
     return reply(request, views.diagnostics(found, version(request)))
+
+
+@routes.get("/v2.1/servers/{uuid}/topology")
+def server_topology(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    """2.78: the server's NUMA topology (any reader of the server; the host's node
+    and CPU pinning for admins). overcast's drivers give no guest NUMA cells nor
+    pinned CPUs (flavors' hw:numa_* and hw:cpu_policy are not applied), so every
+    server is one without a NUMA topology, which Nova shows as no nodes."""
+    VERSIONS.require(request, "2.78")
+    service(request).instance(ctx, uuid)  # 404 for a server the caller cannot see
+    return reply(request, {"nodes": [], "pagesize_kb": None})
 
 
 # ------------------------------------------------------------------ metadata
