@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.api.test_compute import C, add_agents, h, server, wait, wait_status
-from tests.api.test_compute_microversions import active_server, get
+from tests.api.test_compute_microversions import active_server, get, volume
 from tests.conftest import Cloud, build_cloud
 from tests.images import IMAGE, add_image
 
@@ -227,3 +227,42 @@ def test_2_78_server_topology(nova: Cloud) -> None:
     assert get(nova, f"/servers/{sid}/topology", other, "2.78").status_code == 404
     missing = "00000000-0000-4000-8000-000000000000"
     assert get(nova, f"/servers/{missing}/topology", hd, "2.78").status_code == 404
+
+
+def _attach(cloud: Cloud, hd: dict[str, str], sid: str, vid: str, version: str,
+            **extra: Any) -> Any:
+    return cloud.client.post(f"{C}/servers/{sid}/os-volume_attachments",
+                             headers=h(hd, version),
+                             json={"volumeAttachment": {"volumeId": vid, **extra}})
+
+
+# ------------------------------------------------------------------ 2.79
+def test_2_79_delete_on_termination_at_attach(nova: Cloud) -> None:
+    """2.79: a volume attach takes `delete_on_termination` and the attachment views
+    (attach, list, show) show it; such a volume is deleted with the server; below
+    2.79 the field is refused and not shown."""
+    hd = nova.make_project_user()["headers"]
+    sid = active_server(nova, hd)
+    keep, gone = volume(nova, hd), volume(nova, hd)
+    assert _attach(nova, hd, sid, gone, "2.78",
+                   delete_on_termination=True).status_code == 400
+    r = _attach(nova, hd, sid, gone, "2.79", delete_on_termination=True)
+    assert r.status_code == 200, r.text
+    assert r.json()["volumeAttachment"]["delete_on_termination"] is True
+    r = _attach(nova, hd, sid, keep, "2.79")
+    assert r.status_code == 200 and r.json()["volumeAttachment"][
+        "delete_on_termination"] is False
+    listed = get(nova, f"/servers/{sid}/os-volume_attachments", hd, "2.79").json()
+    assert {a["volumeId"]: a["delete_on_termination"] for a in
+            listed["volumeAttachments"]} == {gone: True, keep: False}
+    one = get(nova, f"/servers/{sid}/os-volume_attachments/{gone}", hd, "2.79").json()
+    assert one["volumeAttachment"]["delete_on_termination"] is True
+    old = get(nova, f"/servers/{sid}/os-volume_attachments/{gone}", hd, "2.78").json()
+    assert "delete_on_termination" not in old["volumeAttachment"]
+    path = f"/volume/v3/{nova.project_of(hd)}/volumes"
+    wait(lambda: all(nova.client.get(f"{path}/{v}", headers=hd).json()["volume"]["status"]
+                     == "in-use" for v in (keep, gone)), 60)
+    assert nova.client.delete(f"{C}/servers/{sid}", headers=hd).status_code == 204
+    wait(lambda: nova.client.get(f"{path}/{gone}", headers=hd).status_code == 404, 60)
+    wait(lambda: nova.client.get(f"{path}/{keep}", headers=hd).json()["volume"]["status"]
+         == "available", 60)

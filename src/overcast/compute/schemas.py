@@ -1306,15 +1306,23 @@ _DEVICE_PATH: dict[str, Any] = {"type": ["string", "null"],
                                 "pattern": r"(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$"}
 
 
-def _volume_attach(*, tag: bool) -> Schema:
+def _volume_attach(*, tag: bool, delete: bool = False) -> Schema:
     props: dict[str, Any] = {"volumeId": UUID, "device": _DEVICE_PATH}
     if tag:  # 2.49: a device tag, as at create (2.42)
         props["tag"] = TAG
+    if delete:  # 2.79: the volume goes with the server
+        props["delete_on_termination"] = BOOLEAN
     return _nova(_obj({"volumeAttachment": _obj(props, ["volumeId"])}, ["volumeAttachment"]))
 
 
 VOLUME_ATTACH = Versioned(VERSIONS, {"2.1": _volume_attach(tag=False),
-                                     "2.49": _volume_attach(tag=True)})
+                                     "2.49": _volume_attach(tag=True),
+                                     "2.79": _volume_attach(tag=True, delete=True)})
+
+
+def boolean(value: Any) -> bool:
+    """A value BOOLEAN took (a JSON boolean or one of Nova's strings) as a bool."""
+    return value is True or value in TRUE_STRINGS
 VOLUME_SWAP = _nova(_obj({"volumeAttachment": _obj({"volumeId": UUID}, ["volumeId"])},
                          ["volumeAttachment"]))
 VOLUME_ATTACHMENTS_QUERY = strict_from_275({"limit": QUERY_NON_NEGATIVE,

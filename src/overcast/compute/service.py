@@ -445,10 +445,12 @@ class ComputeService:
         self.server_volumes.release(uuid)
 
     def attach_volume(self, ctx: RequestContext, uuid: str, volume_id: str,
-                      device: str | None, tag: str | None = None) -> m.BlockDeviceMapping:
+                      device: str | None, tag: str | None = None,
+                      delete_on_termination: bool = False) -> m.BlockDeviceMapping:
         inst = self.instance(ctx, uuid)
         self._check_lock(ctx, inst)
-        bdm = self.server_volumes.attach(ctx, inst, volume_id, device, tag)
+        bdm = self.server_volumes.attach(ctx, inst, volume_id, device, tag,
+                                         delete_on_termination)
         with self.db.transaction() as s:
             self.record_action(s, ctx, uuid, "attach_volume", "compute_attach_volume")
         return bdm

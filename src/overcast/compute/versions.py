@@ -76,13 +76,15 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   is pinned to (any, when none), as Nova's request spec.
 - 2.78: `GET /servers/{id}/topology`; overcast's drivers build no guest NUMA cells
   nor pin CPUs, so it is always Nova's answer for a server without a NUMA topology.
+- 2.79: `delete_on_termination` at volume attach, shown by the attachment views
+  (`volumes.attachment_view`); honoured when the server is deleted.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 78),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 79),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

@@ -40,6 +40,7 @@ from overcast.compute.ports import VolumePort
 from overcast.db import Database
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, NotFound, OvercastError
+from overcast.kit.microversion import APIVersion
 
 log = logging.getLogger("overcast.compute.volumes")
 
@@ -83,14 +84,16 @@ def next_device(used: Iterable[str | None], wanted: str | None = None) -> str:
     return f"/dev/vd{_letters(i)}"
 
 
-def attachment_view(server_id: str, bdm: m.BlockDeviceMapping, tag: bool = False
+def attachment_view(server_id: str, bdm: m.BlockDeviceMapping, v: APIVersion
                     ) -> dict[str, Any]:
-    """Nova's volumeAttachment (the volume id is the attachment's id, as Nova); with
-    `tag` (2.70) the mapping's device tag."""
-    body = {"id": bdm.volume_id, "serverId": server_id, "volumeId": bdm.volume_id,
-            "device": bdm.device_name}
-    if tag:
+    """Nova's volumeAttachment (the volume id is the attachment's id, as Nova); from
+    2.70 with the mapping's device `tag`, from 2.79 its `delete_on_termination`."""
+    body: dict[str, Any] = {"id": bdm.volume_id, "serverId": server_id,
+                            "volumeId": bdm.volume_id, "device": bdm.device_name}
+    if v.at_least("2.70"):
         body["tag"] = bdm.tag
+    if v.at_least("2.79"):
+        body["delete_on_termination"] = bdm.delete_on_termination
     return body
 
 
@@ -143,9 +146,11 @@ class ServerVolumes:
 
     # ------------------------------------------------------- attach/detach
     def attach(self, ctx: RequestContext, inst: m.Instance, volume_id: str,
-               device: str | None, tag: str | None = None) -> m.BlockDeviceMapping:
+               device: str | None, tag: str | None = None,
+               delete_on_termination: bool = False) -> m.BlockDeviceMapping:
         """Attach a volume to a running (or stopped) server; see the module docstring.
-        `tag` is the device's role tag (2.49), kept on the mapping as a create's is."""
+        `tag` is the device's role tag (2.49), kept on the mapping as a create's is;
+        `delete_on_termination` (2.79): the volume goes with the server."""
         port = self._volumes()
         uuid = inst.uuid
         states.check("attach_volume", uuid, inst.vm_state, inst.task_state)
@@ -172,7 +177,8 @@ class ServerVolumes:
             bdm = m.BlockDeviceMapping(
                 instance_uuid=uuid, volume_id=volume_id, attachment_id=attachment,
                 device_name=dev, boot_index=None, source_type="volume",
-                destination_type="volume", delete_on_termination=False, tag=tag)
+                destination_type="volume",
+                delete_on_termination=delete_on_termination, tag=tag)
             s.add(bdm)
             s.flush()
             bdm_id = bdm.id

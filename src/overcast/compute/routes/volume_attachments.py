@@ -29,8 +29,8 @@ def list_attachments(uuid: str, request: Request, ctx: RequestContext = Ctx) -> 
     offset = int(q.get("offset") or 0)
     limit = int(q["limit"]) if q.get("limit") else None
     rows = rows[offset:offset + limit if limit is not None else None]
-    tag = version(request).at_least("2.70")
-    return reply(request, {"volumeAttachments": [attachment_view(uuid, b, tag)
+    v = version(request)
+    return reply(request, {"volumeAttachments": [attachment_view(uuid, b, v)
                                                  for b in rows]})
 
 
@@ -40,8 +40,7 @@ def show_attachment(uuid: str, volume_id: str, request: Request,
     svc = service(request)
     svc.instance(ctx, uuid)
     bdm = svc.server_volumes.one(uuid, volume_id)
-    return reply(request, {"volumeAttachment": attachment_view(
-        uuid, bdm, version(request).at_least("2.70"))})
+    return reply(request, {"volumeAttachment": attachment_view(uuid, bdm, version(request))})
 
 
 @routes.post(PATH)
@@ -52,9 +51,9 @@ def attach(uuid: str, request: Request, body: Any = JSON_BODY,
     svc = service(request)
     svc.instance(ctx, uuid)  # 404 first
     multiattach.check(svc.volume, ctx, [att["volumeId"]], version(request))
-    bdm = svc.attach_volume(ctx, uuid, att["volumeId"], att.get("device"), att.get("tag"))
-    return reply(request, {"volumeAttachment": attachment_view(
-        uuid, bdm, version(request).at_least("2.70"))})
+    bdm = svc.attach_volume(ctx, uuid, att["volumeId"], att.get("device"), att.get("tag"),
+                            schemas.boolean(att.get("delete_on_termination", False)))
+    return reply(request, {"volumeAttachment": attachment_view(uuid, bdm, version(request))})
 
 
 @routes.put(PATH + "/{volume_id}")
