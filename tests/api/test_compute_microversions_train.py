@@ -266,3 +266,32 @@ def test_2_79_delete_on_termination_at_attach(nova: Cloud) -> None:
     wait(lambda: nova.client.get(f"{path}/{gone}", headers=hd).status_code == 404, 60)
     wait(lambda: nova.client.get(f"{path}/{keep}", headers=hd).json()["volume"]["status"]
          == "available", 60)
+
+
+# ------------------------------------------------------------------ 2.80
+def test_2_80_migrations_name_who_asked(nova: Cloud) -> None:
+    """2.80: os-migrations shows each move's `user_id` and `project_id` (who asked
+    for it) and filters by them; below it neither field nor filter exists."""
+    hd = nova.make_project_user()["headers"]
+    sid = active_server(nova, hd)
+    adm = nova.admin()
+    r = act(nova, adm, sid, {"migrate": None}, "2.80")
+    assert r.status_code == 202, r.text
+    wait_status(nova, hd, sid, "VERIFY_RESIZE")
+    assert act(nova, adm, sid, {"confirmResize": None}, "2.80").status_code == 204
+    wait_status(nova, hd, sid, "ACTIVE")
+    me = nova.client.get("/identity/v3/auth/tokens", headers={
+        **adm, "X-Subject-Token": adm["X-Auth-Token"]}).json()["token"]
+    mine = {"user_id": me["user"]["id"], "project_id": me["project"]["id"]}
+    r = get(nova, f"/os-migrations?instance_uuid={sid}", adm, "2.80")
+    assert r.status_code == 200, r.text
+    (mig,) = r.json()["migrations"]
+    assert {k: mig[k] for k in mine} == mine
+    old = get(nova, f"/os-migrations?instance_uuid={sid}", adm, "2.79").json()
+    assert "user_id" not in old["migrations"][0]
+    for key, value in mine.items():
+        hits = get(nova, f"/os-migrations?{key}={value}", adm, "2.80").json()["migrations"]
+        assert sid in {x["instance_uuid"] for x in hits}
+        none = get(nova, f"/os-migrations?{key}=nobody", adm, "2.80").json()["migrations"]
+        assert none == []
+    assert get(nova, "/os-migrations?user_id=x", adm, "2.79").status_code == 400

@@ -735,8 +735,8 @@ class ComputeService:
             with self.db.transaction() as s:
                 inst = self.get_instance(s, ctx, uuid)
                 self._transition(s, inst, "resize")
-                migrations.record(s, inst, "migration" if migrate else "resize", host, dest,
-                                  inst.flavor_id, flavor.id)
+                migrations.record(s, ctx, inst, "migration" if migrate else "resize", host,
+                                  dest, inst.flavor_id, flavor.id)
                 inst.old_flavor, inst.flavor, inst.flavor_id = inst.flavor, new, flavor.id
                 if auto_disk_config is not None:
                     inst.auto_disk_config = auto_disk_config

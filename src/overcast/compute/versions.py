@@ -78,13 +78,16 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   nor pin CPUs, so it is always Nova's answer for a server without a NUMA topology.
 - 2.79: `delete_on_termination` at volume attach, shown by the attachment views
   (`volumes.attachment_view`); honoured when the server is deleted.
+- 2.80: os-migrations and a server's migrations show the `user_id` and `project_id`
+  of who asked for each move (kept on the record from now on), and os-migrations
+  filters by them.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 79),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 80),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose
