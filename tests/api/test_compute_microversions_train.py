@@ -295,3 +295,37 @@ def test_2_80_migrations_name_who_asked(nova: Cloud) -> None:
         none = get(nova, f"/os-migrations?{key}=nobody", adm, "2.80").json()["migrations"]
         assert none == []
     assert get(nova, "/os-migrations?user_id=x", adm, "2.79").status_code == 400
+
+
+def _driver(cloud: Cloud, host: str) -> Any:
+    return next(a for a in cloud.app.state.local_agents if a.host == host).driver
+
+
+# ------------------------------------------------------------------ 2.81
+def test_2_81_cache_images_on_an_aggregates_hosts(nova: Cloud) -> None:
+    """2.81: POST os-aggregates/{id}/images has each host of the aggregate fetch the
+    images into its cache (202); 400 for an unknown image, a duplicate or a bad body,
+    404 for an unknown aggregate, and 404 below 2.81."""
+    adm = nova.admin()
+    r = nova.client.post(f"{C}/os-aggregates", headers=adm,
+                         json={"aggregate": {"name": "cache81"}})
+    agg = r.json()["aggregate"]["id"]
+    nova.client.post(f"{C}/os-aggregates/{agg}/action", headers=adm,
+                     json={"add_host": {"host": "train1"}})
+    path = f"{C}/os-aggregates/{agg}/images"
+    body = {"cache": [{"id": IMAGE}]}
+    assert nova.client.post(path, headers=h(adm, "2.80"), json=body).status_code == 404
+    missing = "00000000-0000-4000-8000-000000000000"
+    for bad in ({"cache": []}, {"cache": [{"id": "x"}]}, {"cache": [{"id": IMAGE, "a": 1}]},
+                {}, {"cache": [{"id": IMAGE}, {"id": IMAGE}]}, {"cache": [{"id": missing}]}):
+        r = nova.client.post(path, headers=h(adm, "2.81"), json=bad)
+        assert r.status_code == 400, (bad, r.text)
+    r = nova.client.post(f"{C}/os-aggregates/999999/images", headers=h(adm, "2.81"),
+                         json=body)
+    assert r.status_code == 404
+    hd = nova.make_project_user()["headers"]
+    assert nova.client.post(path, headers=h(hd, "2.81"), json=body).status_code == 403
+    r = nova.client.post(path, headers=h(adm, "2.81"), json=body)
+    assert r.status_code == 202, r.text
+    wait(lambda: IMAGE in _driver(nova, "train1").cached_images)
+    assert IMAGE not in _driver(nova, "train2").cached_images

@@ -1403,6 +1403,9 @@ AGGREGATE_CREATE = _nova(_wrap("aggregate", _obj({"name": NAME, "availability_zo
                                                  ["name"])))
 AGGREGATE_UPDATE = _nova(_wrap("aggregate", _obj({"name": NAME, "availability_zone": _AZ_NAME},
                                                  minProperties=1)))
+#: 2.81: the images to cache on an aggregate's hosts.
+AGGREGATE_IMAGES = _nova(_obj({"cache": {"type": "array", "minItems": 1,
+                                         "items": _obj({"id": UUID}, ["id"])}}, ["cache"]))
 _HOST: dict[str, Any] = _obj({"host": string(255, min_length=1)}, ["host"])
 AGGREGATE_ACTION = _nova({"type": "object", "minProperties": 1, "maxProperties": 1,
                           "additionalProperties": False, "properties": {

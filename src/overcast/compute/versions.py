@@ -81,13 +81,16 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.80: os-migrations and a server's migrations show the `user_id` and `project_id`
   of who asked for each move (kept on the record from now on), and os-migrations
   filters by them.
+- 2.81: `POST /os-aggregates/{id}/images`: each host of the aggregate fetches the
+  images into its image cache (`CacheImages`; the QEMU and container drivers' cache
+  is where spawns read images from).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 80),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 81),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose
