@@ -329,3 +329,23 @@ def test_2_81_cache_images_on_an_aggregates_hosts(nova: Cloud) -> None:
     assert r.status_code == 202, r.text
     wait(lambda: IMAGE in _driver(nova, "train1").cached_images)
     assert IMAGE not in _driver(nova, "train2").cached_images
+
+
+# ------------------------------------------------------------------ 2.82
+def test_2_82_accelerator_request_bound_event(nova: Cloud) -> None:
+    """2.82: `accelerator-request-bound` is an event name (400 below it); its tag (the
+    request's id) is required (a per-event 400 without one)."""
+    adm = nova.admin()
+    sid = active_server(nova, adm)
+    ev = {"server_uuid": sid, "name": "accelerator-request-bound",
+          "tag": "00000000-0000-4000-8000-0000000000aa", "status": "completed"}
+    path = f"{C}/os-server-external-events"
+    assert nova.client.post(path, headers=h(adm, "2.81"),
+                            json={"events": [ev]}).status_code == 400
+    r = nova.client.post(path, headers=h(adm, "2.82"), json={"events": [ev]})
+    assert r.status_code == 200, r.text
+    assert r.json()["events"] == [{**ev, "code": 200}]
+    untagged = {k: v for k, v in ev.items() if k != "tag"}
+    r = nova.client.post(path, headers=h(adm, "2.82"), json={"events": [untagged]})
+    assert r.status_code == 207 and r.json()["events"][0]["code"] == 400
+    assert server(nova, adm, sid, "2.82")["status"] == "ACTIVE"

@@ -10,6 +10,10 @@ accepted as Nova accepts them; nothing here waits on them (a server's addresses
 are read from the network service on each view, and its ports are plugged by the
 host's agent itself), so accepting them is all there is to do.
 
+`accelerator-request-bound` (2.82: Cyborg bound an accelerator request, the tag is
+its id) is accepted as Nova accepts it; overcast has no accelerator service, so no
+server ever waits for one and, as Nova with nobody waiting, nothing follows.
+
 `power-update` (2.76; tag POWER_ON or POWER_OFF) says a server's power changed from
 outside compute (Ironic sends it); the route hands it to the compute service's
 `power_update`, which records the start/stop action and brings the server's states

@@ -1347,7 +1347,9 @@ def _external_events(names: list[str]) -> Schema:
 SERVER_EXTERNAL_EVENTS = Versioned(VERSIONS, {
     "2.1": _external_events(EVENT_NAMES),
     "2.51": _external_events(EVENT_NAMES + ["volume-extended"]),
-    "2.76": _external_events(EVENT_NAMES + ["volume-extended", "power-update"])})
+    "2.76": _external_events(EVENT_NAMES + ["volume-extended", "power-update"]),
+    "2.82": _external_events(EVENT_NAMES + ["volume-extended", "power-update",
+                                            "accelerator-request-bound"])})
 
 # ------------------------------------- os-volumes, os-snapshots (up to 2.35)
 _S: dict[str, Any] = {"type": "string"}

@@ -84,13 +84,15 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.81: `POST /os-aggregates/{id}/images`: each host of the aggregate fetches the
   images into its image cache (`CacheImages`; the QEMU and container drivers' cache
   is where spawns read images from).
+- 2.82: `accelerator-request-bound` in os-server-external-events (a tag needed);
+  no accelerator service here, so nothing waits on it (`compute.events`).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 81),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 82),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose
