@@ -349,3 +349,42 @@ def test_2_82_accelerator_request_bound_event(nova: Cloud) -> None:
     r = nova.client.post(path, headers=h(adm, "2.82"), json={"events": [untagged]})
     assert r.status_code == 207 and r.json()["events"][0]["code"] == 400
     assert server(nova, adm, sid, "2.82")["status"] == "ACTIVE"
+
+
+# ------------------------------------------------------------------ 2.83
+def test_2_83_more_server_filters_for_everyone(nova: Cloud) -> None:
+    """2.83: a non-admin may filter servers by availability_zone, config_drive,
+    key_name, the times, power/task/vm state, progress and user_id; below it those
+    filters are dropped from a non-admin's query (an admin has them always)."""
+    u = nova.make_project_user()
+    hd = u["headers"]
+    up, down = active_server(nova, hd), active_server(nova, hd)
+    assert act(nova, hd, down, {"os-stop": None}, "2.83").status_code == 202
+    wait_status(nova, hd, down, "SHUTOFF")
+
+    def ids(q: str, version: str, headers: dict[str, str] = hd) -> set[str]:
+        r = get(nova, f"/servers?{q}", headers, version)
+        assert r.status_code == 200, r.text
+        return {s["id"] for s in r.json()["servers"]}
+
+    both = {up, down}
+    assert ids("vm_state=stopped", "2.82") == both  # dropped below 2.83
+    assert ids("vm_state=stopped", "2.83") == {down}
+    assert ids("vm_state=active&vm_state=stopped", "2.83") == both
+    assert ids("power_state=4", "2.83") == {down}
+    assert ids("power_state=1", "2.83") == {up}
+    assert ids("progress=100", "2.83") == {up}
+    assert ids("task_state=none", "2.83") == both
+    assert ids("task_state=deleting", "2.83") == set()
+    assert ids("availability_zone=nova", "2.83") == both
+    assert ids("availability_zone=elsewhere", "2.83") == set()
+    assert ids("availability_zone=elsewhere", "2.82") == both
+    assert ids("user_id=someone-else", "2.83") == set()
+    assert ids("key_name=nokey", "2.83") == set()
+    assert ids("config_drive=True", "2.83") == set()
+    assert ids("created_at=2", "2.83") == both
+    assert ids("terminated_at=2", "2.83") == set()
+    # an admin (all projects) has them below 2.83 too
+    adm = nova.admin()
+    assert down in ids("all_tenants=1&vm_state=stopped", "2.82", adm)
+    assert up not in ids("all_tenants=1&vm_state=stopped", "2.82", adm)

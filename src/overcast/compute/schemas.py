@@ -1034,13 +1034,22 @@ def all_tenants(q: Query) -> bool:
     return raw is not None and raw.lower() not in ("0", "false", "off", "no")
 
 
+#: The server filters Nova leaves a non-admin only from 2.83 (an admin has them at
+#: every version; below 2.83 they are dropped from a non-admin's query, as Nova's
+#: remove_invalid_options drops them).
+FILTERS_2_83 = ("availability_zone", "config_drive", "key_name", "created_at",
+                "launched_at", "terminated_at", "power_state", "task_state", "vm_state",
+                "progress", "user_id")
+
+
 def server_list_query(q: Any, admin: bool, lock_filter: bool = False,
-                      strict_sort: bool = False) -> dict[str, Any] | None:
+                      strict_sort: bool = False, wide_filters: bool = False
+                      ) -> dict[str, Any] | None:
     """Filters, sort, limit and marker of a server listing (a starlette QueryParams);
     None for a status no server can have (the listing is empty). `lock_filter`
     (2.73): the `locked` filter and sort key apply. `strict_sort` (2.75): every
     `sort_key` given (not only the last, which the schema checks) must be one Nova
-    still sorts by."""
+    still sorts by. `wide_filters` (2.83): a non-admin may use FILTERS_2_83."""
     filters: dict[str, Any] = {}
     if lock_filter and "locked" in q:
         raw = str(q["locked"]).strip().lower()
@@ -1051,10 +1060,23 @@ def server_list_query(q: Any, admin: bool, lock_filter: bool = False,
         filters["locked"] = raw in TRUE_STRINGS_LOWER
     if all_tenants(q):
         filters["all_tenants"] = True
-    for key in ("name", "image", "flavor", "key_name", "availability_zone",
-                "reservation_id", "project_id", "tenant_id", "user_id"):
+    for key in ("name", "image", "flavor", "reservation_id", "project_id", "tenant_id"):
         if q.get(key):
             filters["project_id" if key == "tenant_id" else key] = q[key]
+    if admin or wide_filters:
+        for key in ("key_name", "availability_zone", "user_id"):
+            if q.get(key):
+                filters[key] = q[key]
+        for key in ("vm_state", "task_state"):  # Nova: exact, any of the values given
+            if q.getlist(key):
+                filters[key] = [None if v.lower() in ("none", "null") else v
+                                for v in q.getlist(key)] if key == "task_state" \
+                    else list(q.getlist(key))
+        # Nova matches these as regular expressions on the column's text (as `name`)
+        for key in ("power_state", "progress", "config_drive", "created_at",
+                    "launched_at", "terminated_at"):
+            if q.get(key):
+                filters.setdefault("regex", {})[key] = q[key]
     if q.get("host") and admin:
         filters["host"] = q["host"]
     for key in ("ip", "ip6"):  # regular expressions on the fixed addresses, as Nova

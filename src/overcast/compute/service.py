@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from overcast.bus import Bus
@@ -78,6 +78,32 @@ LIST_ATTRS = ("uuid", "name", "project_id", "user_id", "flavor_id", "flavor", "i
 KEY_ATTRS = ("uuid", "name", "project_id", "host", "updated_at", "vm_state",
              "task_state", "power_state")
 
+
+
+def _column_matches(s: Session, rows: list[Any], patterns: dict[str, str]) -> list[Any]:
+    """The rows whose columns match these regular expressions (Nova's regex filters
+    on power_state, progress, config_drive and the times, 2.83 for non-admins), each
+    column read as its text (a time as the database writes it, a flag as Nova's
+    "True" or "")."""
+    cols = [c for c in patterns if c != "progress"]
+    values = {r[0]: r[1:] for r in s.execute(
+        select(m.Instance.uuid, *[getattr(m.Instance, c) for c in cols]).where(
+            m.Instance.uuid.in_([r.uuid for r in rows])))}
+    if "progress" in patterns:  # no column: what the views show (0 building, 100 up)
+        rx = _regex(patterns["progress"])
+        shown = {"BUILD": "0", "ACTIVE": "100"}
+        rows = [r for r in rows if rx.search(shown.get(
+            states.status(r.vm_state, r.task_state), ""))]
+
+    def text(value: Any) -> str:
+        if value is None or value is False:
+            return ""
+        return "True" if value is True else str(value)
+
+    for i, col in enumerate(cols):
+        rx = _regex(patterns[col])
+        rows = [r for r in rows if r.uuid in values and rx.search(text(values[r.uuid][i]))]
+    return rows
 
 
 def _regex(pattern: str) -> re.Pattern[str]:
@@ -319,7 +345,15 @@ class ComputeService:
                 q = q.where(m.Instance.locked.is_(bool(filters["locked"])))
             if filters.get("vm_states"):
                 q = q.where(m.Instance.vm_state.in_(filters["vm_states"]))
-            if filters.get("name") or filters.get("ip") or filters.get("ip6"):
+            if filters.get("vm_state"):  # admins, and from 2.83 everyone
+                q = q.where(m.Instance.vm_state.in_(filters["vm_state"]))
+            if filters.get("task_state"):
+                wanted = [t for t in filters["task_state"] if t is not None]
+                cond = m.Instance.task_state.in_(wanted)
+                q = q.where(or_(cond, m.Instance.task_state.is_(None))
+                            if None in filters["task_state"] else cond)
+            if filters.get("name") or filters.get("ip") or filters.get("ip6") or \
+                    filters.get("regex"):
                 # Nova's name and ip filters are regular expressions: filter in Python,
                 # then page.
                 rows, _ = keyset_page(s, q, m.Instance, limit=None, marker=None, sort=sort,
@@ -329,6 +363,8 @@ class ComputeService:
                     rows = [r for r in rows if rx.search(r.name)]
                 if filters.get("ip") or filters.get("ip6"):
                     rows = self._ip_matches(rows, filters.get("ip"), filters.get("ip6"))
+                if filters.get("regex"):
+                    rows = _column_matches(s, rows, filters["regex"])
                 if marker is not None:
                     ids = [r.uuid for r in rows]
                     if marker not in ids:

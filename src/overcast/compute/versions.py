@@ -86,13 +86,17 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   is where spawns read images from).
 - 2.82: `accelerator-request-bound` in os-server-external-events (a tag needed);
   no accelerator service here, so nothing waits on it (`compute.events`).
+- 2.83: non-admins may filter servers by availability_zone, config_drive, key_name,
+  created_at, launched_at, terminated_at, power_state, task_state, vm_state, progress
+  and user_id (`schemas.FILTERS_2_83`); below it those are dropped from a non-admin's
+  query, as Nova drops them (admins have them at every version).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 82),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 83),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

@@ -67,7 +67,8 @@ def _list(request: Request, ctx: RequestContext, detail: bool) -> Response:
         policy.require_admin(ctx)
     v = version(request)
     query = schemas.server_list_query(q, ctx.is_admin, v.at_least("2.73"),
-                                      strict_sort=v.at_least("2.75"))
+                                      strict_sort=v.at_least("2.75"),
+                                      wide_filters=v.at_least("2.83"))
     if query is None:
         return reply(request, {"servers": []})
     if v.at_least("2.66"):
