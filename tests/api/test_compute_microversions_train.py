@@ -58,6 +58,8 @@ def test_2_75_update_and_rebuild_replies_are_the_full_server(nova: Cloud) -> Non
     assert r.status_code == 202, r.text
     rebuilt = r.json()["server"]
     assert set(extended) <= set(rebuilt) and "adminPass" in rebuilt
+    # its user data is the reply's `user_data`, not an extended attribute
+    assert "user_data" in rebuilt and "OS-EXT-SRV-ATTR:user_data" not in rebuilt
     wait_status(nova, adm, sid, "ACTIVE")
     r = act(nova, adm, sid, {"rebuild": {"imageRef": IMAGE}}, "2.74")
     assert r.status_code == 202 and "OS-EXT-STS:vm_state" not in r.json()["server"]
