@@ -390,3 +390,34 @@ def test_2_83_more_server_filters_for_everyone(nova: Cloud) -> None:
     adm = nova.admin()
     assert down in ids("all_tenants=1&vm_state=stopped", "2.82", adm)
     assert up not in ids("all_tenants=1&vm_state=stopped", "2.82", adm)
+
+
+# ------------------------------------------------------------------ 2.84
+def test_2_84_failed_events_say_why(nova: Cloud) -> None:
+    """2.84: an action's events show admins `details`: the failure's message for a
+    failed event, null for one that succeeded; never to others, nor below 2.84."""
+    adm = nova.admin()
+    r = nova.client.post(f"{C}/flavors", headers=adm, json={"flavor": {
+        "name": "huge84", "ram": 64, "vcpus": 1, "disk": 100000}})
+    assert r.status_code == 200, r.text
+    r = nova.client.post(f"{C}/servers", headers=h(adm, "2.84"), json={"server": {
+        "name": "nohost", "flavorRef": r.json()["flavor"]["id"], "imageRef": IMAGE,
+        "networks": "none"}})
+    assert r.status_code == 202, r.text
+    bad = r.json()["server"]["id"]
+    wait(lambda: server(nova, adm, bad, "2.84")["status"] == "ERROR")
+    good = active_server(nova, adm)
+
+    def events(sid: str, version: str, headers: dict[str, str] = adm) -> list[Any]:
+        acts = get(nova, f"/servers/{sid}/os-instance-actions", headers, version).json()
+        rid = acts["instanceActions"][0]["request_id"]
+        one = get(nova, f"/servers/{sid}/os-instance-actions/{rid}", headers, version)
+        return list(one.json()["instanceAction"]["events"])
+
+    (ev,) = events(bad, "2.84")
+    assert ev["result"] == "Error" and "No valid host" in ev["details"]
+    assert all(e["details"] is None for e in events(good, "2.84"))
+    assert all("details" not in e for e in events(bad, "2.83"))
+    hd = nova.make_project_user()["headers"]
+    mine = active_server(nova, hd)
+    assert all("details" not in e for e in events(mine, "2.84", hd))

@@ -90,13 +90,15 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   created_at, launched_at, terminated_at, power_state, task_state, vm_state, progress
   and user_id (`schemas.FILTERS_2_83`); below it those are dropped from a non-admin's
   query, as Nova drops them (admins have them at every version).
+- 2.84: an action's events show admins `details`: why a failed event failed (null
+  for the others).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 83),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 84),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

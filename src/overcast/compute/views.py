@@ -246,7 +246,8 @@ def action(a: m.InstanceAction, v: APIVersion) -> dict[str, Any]:
 def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool,
           project_id: str = "") -> dict[str, Any]:
     """An action's event; from 2.62 with the host it ran on (admins) and that host's
-    id as the server's project sees it (`hostId`, everyone)."""
+    id as the server's project sees it (`hostId`, everyone); from 2.84 a failed
+    event's `details` (admins)."""
     body: dict[str, Any] = {"event": e.event, "start_time": usage_time(e.start_time),
                             "finish_time": usage_time(e.finish_time), "result": e.result}
     if admin:
@@ -255,6 +256,10 @@ def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool,
         if admin:
             body["host"] = e.host or ""
         body["hostId"] = host_id(project_id, e.host)
+    if v.at_least("2.84") and admin:  # Nova's events:details policy: admins
+        # why a failed event failed, in words (overcast's events keep the failure's
+        # message, never a Python traceback); null for the others
+        body["details"] = e.traceback if e.result == "Error" else None
     return body
 
 
