@@ -421,3 +421,37 @@ def test_2_84_failed_events_say_why(nova: Cloud) -> None:
     hd = nova.make_project_user()["headers"]
     mine = active_server(nova, hd)
     assert all("details" not in e for e in events(mine, "2.84", hd))
+
+
+# ------------------------------------------------------------------ 2.85
+def test_2_85_update_delete_on_termination(nova: Cloud) -> None:
+    """2.85: PUT os-volume_attachments/{id} with the same `volumeId` changes the
+    attachment's `delete_on_termination` (202); the other fields a GET shows may be
+    sent back unchanged, not changed (400); below 2.85 a PUT is a swap only."""
+    hd = nova.make_project_user()["headers"]
+    sid = active_server(nova, hd)
+    vid = volume(nova, hd)
+    assert _attach(nova, hd, sid, vid, "2.85").status_code == 200
+    path = f"{C}/servers/{sid}/os-volume_attachments/{vid}"
+
+    def put(att: dict[str, Any], version: str) -> Any:
+        return nova.client.put(path, headers=h(hd, version),
+                               json={"volumeAttachment": {"volumeId": vid, **att}})
+
+    assert put({"delete_on_termination": True}, "2.84").status_code == 400
+    shown = get(nova, f"/servers/{sid}/os-volume_attachments/{vid}", hd, "2.85").json()
+    att = shown["volumeAttachment"]
+    assert att["delete_on_termination"] is False
+    r = put({"delete_on_termination": True, "device": att["device"], "serverId": sid,
+             "id": vid}, "2.85")
+    assert r.status_code == 202, r.text
+    shown = get(nova, f"/servers/{sid}/os-volume_attachments/{vid}", hd, "2.85").json()
+    assert shown["volumeAttachment"]["delete_on_termination"] is True
+    for bad in ({"device": "/dev/vdz"}, {"serverId": vid}, {"tag": "other"},
+                {"delete_on_termination": "maybe"}, {"bogus": 1}):
+        assert put(bad, "2.85").status_code == 400, bad
+    other = volume(nova, hd)
+    r = nova.client.put(f"{C}/servers/{sid}/os-volume_attachments/{other}",
+                        headers=h(hd, "2.85"), json={"volumeAttachment": {
+                            "volumeId": other, "delete_on_termination": True}})
+    assert r.status_code == 404

@@ -1345,8 +1345,16 @@ VOLUME_ATTACH = Versioned(VERSIONS, {"2.1": _volume_attach(tag=False),
 def boolean(value: Any) -> bool:
     """A value BOOLEAN took (a JSON boolean or one of Nova's strings) as a bool."""
     return value is True or value in TRUE_STRINGS
-VOLUME_SWAP = _nova(_obj({"volumeAttachment": _obj({"volumeId": UUID}, ["volumeId"])},
-                         ["volumeAttachment"]))
+#: 2.85: what a GET shows may be sent back (only delete_on_termination may change).
+_VOLUME_UPDATE_V285 = _nova(_wrap("volumeAttachment", _obj({
+    "volumeId": UUID, "device": {"type": ["string", "null"],
+                                 "pattern": r"(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$"},
+    "tag": TAG, "delete_on_termination": BOOLEAN, "serverId": UUID, "id": UUID},
+    ["volumeId"])))
+VOLUME_SWAP = Versioned(VERSIONS, {
+    "2.1": _nova(_obj({"volumeAttachment": _obj({"volumeId": UUID}, ["volumeId"])},
+                      ["volumeAttachment"])),
+    "2.85": _VOLUME_UPDATE_V285})
 VOLUME_ATTACHMENTS_QUERY = strict_from_275({"limit": QUERY_NON_NEGATIVE,
                                             "offset": QUERY_NON_NEGATIVE})
 

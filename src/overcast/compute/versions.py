@@ -92,13 +92,16 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   query, as Nova drops them (admins have them at every version).
 - 2.84: an action's events show admins `details`: why a failed event failed (null
   for the others).
+- 2.85: `PUT /servers/{id}/os-volume_attachments/{volume}` with the same volumeId
+  updates the attachment's `delete_on_termination` (`ServerVolumes.update`); another
+  volumeId still asks for a swap.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 84),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 85),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

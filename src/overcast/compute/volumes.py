@@ -144,6 +144,25 @@ class ServerVolumes:
             raise NotFound(f"Instance {uuid} is not attached to volume {volume_id}")
         return bdm
 
+    def update(self, uuid: str, volume_id: str, att: dict[str, Any]) -> None:
+        """2.85: change an attachment's `delete_on_termination`; the other fields a
+        GET shows may be sent back but not changed (400, in Nova's words); 404 when
+        the volume is not attached to the server."""
+        with self.db.transaction() as s:
+            bdm = s.scalar(select(m.BlockDeviceMapping).where(
+                m.BlockDeviceMapping.instance_uuid == uuid,
+                m.BlockDeviceMapping.volume_id == volume_id))
+            if bdm is None:
+                raise NotFound(f"No volume Block Device Mapping with id {volume_id}.")
+            for key, now in (("id", volume_id), ("serverId", uuid),
+                             ("device", bdm.device_name), ("tag", bdm.tag)):
+                if key in att and att[key] != now:
+                    raise BadRequest(f"The {key} property is not mutable")
+            if "delete_on_termination" in att:
+                dot = att["delete_on_termination"]
+                bdm.delete_on_termination = dot is True or str(dot).lower() in (
+                    "true", "1", "on", "yes")
+
     # ------------------------------------------------------- attach/detach
     def attach(self, ctx: RequestContext, inst: m.Instance, volume_id: str,
                device: str | None, tag: str | None = None,

@@ -1,6 +1,7 @@
 """A server's volumes (`/servers/{id}/os-volume_attachments`): list, show, attach,
-detach, and swap refused as Nova refuses it when Cinder is not migrating the
-volume. The work is `compute.volumes.ServerVolumes`'."""
+detach, from 2.85 an update of an attachment's delete_on_termination, and swap
+refused as Nova refuses it when Cinder is not migrating the volume. The work is
+`compute.volumes.ServerVolumes`'."""
 
 from __future__ import annotations
 
@@ -60,8 +61,15 @@ def attach(uuid: str, request: Request, body: Any = JSON_BODY,
 @accepts(body=schemas.VOLUME_SWAP)
 def swap(uuid: str, volume_id: str, request: Request, body: Any = JSON_BODY,
          ctx: RequestContext = Ctx) -> Response:
+    """Before 2.85 a swap (admins); from 2.85 an update of the attachment (its
+    `delete_on_termination`), then a swap when `volumeId` names another volume."""
     svc = service(request)
     svc.instance(ctx, uuid)
+    att = body["volumeAttachment"]
+    if version(request).at_least("2.85"):
+        svc.server_volumes.update(uuid, volume_id, att)
+        if att["volumeId"] == volume_id:
+            return reply(request, None, 202)
     if svc.volume is None:
         raise NotFound(f"Volume {volume_id} could not be found.")
     try:
