@@ -455,3 +455,40 @@ def test_2_85_update_delete_on_termination(nova: Cloud) -> None:
                         headers=h(hd, "2.85"), json={"volumeAttachment": {
                             "volumeId": other, "delete_on_termination": True}})
     assert r.status_code == 404
+
+
+# ------------------------------------------------------------------ 2.86
+def test_2_86_extra_specs_of_known_namespaces_are_validated(nova: Cloud) -> None:
+    """2.86: an extra spec in a namespace Nova knows must be a known spec with a valid
+    value (400 otherwise), on POST os-extra_specs and PUT os-extra_specs/{key}; other
+    namespaces are free; below 2.86 nothing is validated."""
+    adm = nova.admin()
+    fid = nova.client.post(f"{C}/flavors", headers=adm, json={"flavor": {
+        "name": "specs86", "ram": 64, "vcpus": 1, "disk": 1}}).json()["flavor"]["id"]
+    path = f"{C}/flavors/{fid}/os-extra_specs"
+
+    def post(specs: dict[str, str], version: str) -> Any:
+        return nova.client.post(path, headers=h(adm, version), json={"extra_specs": specs})
+
+    good = {"hw:cpu_policy": "shared", "foo:bar": "baz", "hw:numa_nodes": "2",
+            "hw:numa_cpus.0": "0-1,^1", "trait:HW_CPU_X86_AVX": "required",
+            "resources:VGPU": "1", "quota:vif_inbound_peak": "10", "hw:boot_menu": "yes",
+            "aggregate_instance_extra_specs:ssd": "true", "plain": "anything"}
+    r = post(good, "2.86")
+    assert r.status_code == 200, r.text
+    assert r.json()["extra_specs"]["foo:bar"] == "baz"
+    for bad in ({"hw:cpu_policy": "sometimes"}, {"hw:numa_nodes": "0"},
+                {"hw:numa_nodes": "two"}, {"hw:boot_menu": "perhaps"},
+                {"hw:no_such_spec": "1"}, {"trait:X": "wanted"},
+                {"hw:mem_page_size": "huge"}, {"hw:redirected_usb_ports": "16"},
+                {"group_policy": "maybe"}):
+        r = post(bad, "2.86")
+        assert r.status_code == 400, bad
+        assert "Validation failed" in r.json()["badRequest"]["message"]
+        assert post(bad, "2.85").status_code == 200, bad
+    r = nova.client.put(f"{path}/hw:cpu_policy", headers=h(adm, "2.86"),
+                        json={"hw:cpu_policy": "bogus"})
+    assert r.status_code == 400
+    r = nova.client.put(f"{path}/hw:cpu_policy", headers=h(adm, "2.86"),
+                        json={"hw:cpu_policy": "dedicated"})
+    assert r.status_code == 200 and r.json() == {"hw:cpu_policy": "dedicated"}

@@ -95,13 +95,16 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.85: `PUT /servers/{id}/os-volume_attachments/{volume}` with the same volumeId
   updates the attachment's `delete_on_termination` (`ServerVolumes.update`); another
   volumeId still asks for a swap.
+- 2.86: flavor extra specs in the namespaces Nova validates (hw, hw_rng, hw_video, os,
+  quota, resources, trait, accel, ...) are checked on POST os-extra_specs and PUT
+  os-extra_specs/{key} (`compute.extra_specs`); others are free.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 85),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 86),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose
