@@ -492,3 +492,32 @@ def test_2_86_extra_specs_of_known_namespaces_are_validated(nova: Cloud) -> None
     r = nova.client.put(f"{path}/hw:cpu_policy", headers=h(adm, "2.86"),
                         json={"hw:cpu_policy": "dedicated"})
     assert r.status_code == 200 and r.json() == {"hw:cpu_policy": "dedicated"}
+
+
+# ------------------------------------------------------------------ 2.87
+def test_2_87_rescue_a_volume_backed_server(nova: Cloud) -> None:
+    """2.87: a volume-backed server may be rescued with an image that names the rescue
+    disk's bus and device (hw_rescue_bus, hw_rescue_device), on a host that can (the
+    fake driver); below 2.87, or with an image without them, 400 as before."""
+    hd = nova.make_project_user()["headers"]
+    sid = active_server(nova, hd, imageRef="", block_device_mapping_v2=[{
+        "source_type": "image", "uuid": IMAGE, "destination_type": "volume",
+        "boot_index": 0, "volume_size": 1, "delete_on_termination": True}])
+    adm = nova.admin()
+    r = nova.client.post("/image/v2/images", headers=adm, json={
+        "name": "rescue87", "disk_format": "raw", "container_format": "bare",
+        "visibility": "public", "hw_rescue_bus": "virtio", "hw_rescue_device": "disk"})
+    assert r.status_code == 201, r.text
+    rescue_image = r.json()["id"]
+    r = nova.client.put(f"/image/v2/images/{rescue_image}/file", headers={
+        **adm, "Content-Type": "application/octet-stream"}, content=b"\0" * 512)
+    assert r.status_code == 204, r.text
+    with_props = {"rescue": {"rescue_image_ref": rescue_image}}
+    assert act(nova, hd, sid, with_props, "2.86").status_code == 400
+    r = act(nova, hd, sid, {"rescue": {"rescue_image_ref": IMAGE}}, "2.87")
+    assert r.status_code == 400 and "volume-backed" in r.text
+    r = act(nova, hd, sid, with_props, "2.87")
+    assert r.status_code == 200, r.text
+    wait_status(nova, hd, sid, "RESCUE")
+    assert act(nova, hd, sid, {"unrescue": None}, "2.87").status_code == 202
+    wait_status(nova, hd, sid, "ACTIVE")

@@ -98,13 +98,16 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.86: flavor extra specs in the namespaces Nova validates (hw, hw_rng, hw_video, os,
   quota, resources, trait, accel, ...) are checked on POST os-extra_specs and PUT
   os-extra_specs/{key} (`compute.extra_specs`); others are free.
+- 2.87: a volume-backed server may be rescued with an image naming hw_rescue_bus and
+  hw_rescue_device, on a host whose driver can ("rescue_bfv": the fake driver; QEMU
+  and containers rescue nothing), else 400 as before (`compute.rescue`).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 86),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 87),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

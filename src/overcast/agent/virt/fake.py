@@ -48,6 +48,7 @@ class FakeDriver(Driver):
     name = "fake"
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
                               "console_output", "snapshot", "volume_attach", "rescue",
+                              "rescue_bfv",
                               "set_admin_password", "interface_attach",
                               "live_migration"})
 
