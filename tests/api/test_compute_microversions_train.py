@@ -521,3 +521,25 @@ def test_2_87_rescue_a_volume_backed_server(nova: Cloud) -> None:
     wait_status(nova, hd, sid, "RESCUE")
     assert act(nova, hd, sid, {"unrescue": None}, "2.87").status_code == 202
     wait_status(nova, hd, sid, "ACTIVE")
+
+
+# ------------------------------------------------------------------ 2.88
+def test_2_88_hypervisors_lose_their_counts_and_gain_uptime(nova: Cloud) -> None:
+    """2.88: a hypervisor's detail (list and show) drops the resource counts and
+    carries `uptime`; os-hypervisors/statistics and /{id}/uptime are 404."""
+    from overcast.compute.views import HYPERVISOR_FIELDS_GONE_2_88
+
+    adm = nova.admin()
+    old = get(nova, "/os-hypervisors/detail", adm, "2.87").json()["hypervisors"]
+    assert all(set(HYPERVISOR_FIELDS_GONE_2_88) <= set(x) for x in old)
+    assert all("uptime" not in x for x in old)
+    new = get(nova, "/os-hypervisors/detail", adm, "2.88").json()["hypervisors"]
+    assert new and all(not set(HYPERVISOR_FIELDS_GONE_2_88) & set(x) for x in new)
+    mine = next(x for x in new if x["hypervisor_hostname"] == "train1")
+    assert isinstance(mine["uptime"], str) and "load average" in mine["uptime"]
+    one = get(nova, f"/os-hypervisors/{mine['id']}", adm, "2.88").json()["hypervisor"]
+    assert one["uptime"] and "vcpus" not in one and one["service"]["host"] == "train1"
+    assert get(nova, "/os-hypervisors/statistics", adm, "2.87").status_code == 200
+    assert get(nova, "/os-hypervisors/statistics", adm, "2.88").status_code == 404
+    assert get(nova, f"/os-hypervisors/{mine['id']}/uptime", adm, "2.87").status_code == 200
+    assert get(nova, f"/os-hypervisors/{mine['id']}/uptime", adm, "2.88").status_code == 404

@@ -101,13 +101,16 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.87: a volume-backed server may be rescued with an image naming hw_rescue_bus and
   hw_rescue_device, on a host whose driver can ("rescue_bfv": the fake driver; QEMU
   and containers rescue nothing), else 400 as before (`compute.rescue`).
+- 2.88: a hypervisor's detail drops the resource counts
+  (`views.HYPERVISOR_FIELDS_GONE_2_88`) and carries `uptime`, asked of the host;
+  os-hypervisors/statistics and /{id}/uptime are 404.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 87),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 88),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

@@ -191,12 +191,21 @@ def service(svc: m.Service, v: APIVersion, up: bool) -> dict[str, Any]:
     return body
 
 
+#: What 2.88 drops from a hypervisor's detail (Placement says it better).
+HYPERVISOR_FIELDS_GONE_2_88 = (
+    "current_workload", "cpu_info", "vcpus", "vcpus_used", "free_disk_gb", "local_gb",
+    "local_gb_used", "disk_available_least", "free_ram_mb", "memory_mb", "memory_mb_used",
+    "running_vms")
+
+
 def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
                running: int, detail: bool,
-               servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
+               servers: list[dict[str, str]] | None = None,
+               uptime: str | None = None) -> dict[str, Any]:
     """A hypervisor (its compute service). From 2.53 its and its service's ids are
     the service's UUID, and `servers` (asked for with `with_servers`; None when not
-    asked) lists the servers on it when there are any (from 2.75, even when empty)."""
+    asked) lists the servers on it when there are any (from 2.75, even when empty).
+    From 2.88 the detail drops the resource counts and carries the host's `uptime`."""
     ident: Any = svc.uuid if v.at_least("2.53") else svc.id
     body: dict[str, Any] = {"id": ident, "hypervisor_hostname": svc.host,
                             "state": "up" if up else "down",
@@ -219,6 +228,10 @@ def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
         "free_disk_gb": int(res.get("DISK_GB", 0)) - used.get("DISK_GB", 0),
         "current_workload": 0, "running_vms": running, "disk_available_least": 0,
         "cpu_info": res.get("cpu_info", "") if not v.at_least("2.28") else {}})
+    if v.at_least("2.88"):
+        for key in HYPERVISOR_FIELDS_GONE_2_88:
+            del body[key]
+        body["uptime"] = uptime
     return body
 
 
