@@ -543,3 +543,27 @@ def test_2_88_hypervisors_lose_their_counts_and_gain_uptime(nova: Cloud) -> None
     assert get(nova, "/os-hypervisors/statistics", adm, "2.88").status_code == 404
     assert get(nova, f"/os-hypervisors/{mine['id']}/uptime", adm, "2.87").status_code == 200
     assert get(nova, f"/os-hypervisors/{mine['id']}/uptime", adm, "2.88").status_code == 404
+
+
+# ------------------------------------------------------------------ 2.89
+def test_2_89_attachments_show_attachment_and_mapping_ids(nova: Cloud) -> None:
+    """2.89: the attachment list and show carry `attachment_id` (block storage's
+    attachment) and `bdm_uuid` (stable), and no `id`; the attach reply keeps its
+    shape."""
+    hd = nova.make_project_user()["headers"]
+    sid = active_server(nova, hd)
+    vid = volume(nova, hd)
+    r = _attach(nova, hd, sid, vid, "2.89")
+    assert r.status_code == 200 and r.json()["volumeAttachment"]["id"] == vid
+    base = f"/servers/{sid}/os-volume_attachments"
+    (att,) = get(nova, base, hd, "2.89").json()["volumeAttachments"]
+    assert "id" not in att and att["volumeId"] == vid
+    vpath = f"/volume/v3/{nova.project_of(hd)}/volumes/{vid}"
+    wait(lambda: nova.client.get(vpath, headers=hd).json()["volume"]["status"] == "in-use",
+         60)
+    vol = nova.client.get(vpath, headers=hd).json()["volume"]
+    assert att["attachment_id"] == vol["attachments"][0]["attachment_id"]
+    one = get(nova, f"{base}/{vid}", hd, "2.89").json()["volumeAttachment"]
+    assert one["bdm_uuid"] == att["bdm_uuid"] and len(att["bdm_uuid"]) == 36
+    old = get(nova, f"{base}/{vid}", hd, "2.88").json()["volumeAttachment"]
+    assert old["id"] == vid and "bdm_uuid" not in old and "attachment_id" not in old

@@ -104,13 +104,15 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.88: a hypervisor's detail drops the resource counts
   (`views.HYPERVISOR_FIELDS_GONE_2_88`) and carries `uptime`, asked of the host;
   os-hypervisors/statistics and /{id}/uptime are 404.
+- 2.89: the volume attachment list and show carry `attachment_id` and `bdm_uuid`
+  (`volumes.bdm_uuid`: derived from the mapping's row, stable) and no `id`.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 88),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 89),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import time
+import uuid as uuidlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -95,6 +96,27 @@ def attachment_view(server_id: str, bdm: m.BlockDeviceMapping, v: APIVersion
     if v.at_least("2.79"):
         body["delete_on_termination"] = bdm.delete_on_termination
     return body
+
+
+def with_attachment_ids(body: dict[str, Any], bdm: m.BlockDeviceMapping, v: APIVersion
+                        ) -> dict[str, Any]:
+    """2.89 (list and show): no `id` (it repeated volumeId), and the block storage
+    attachment's `attachment_id` and the mapping's `bdm_uuid`."""
+    if v.at_least("2.89"):
+        del body["id"]
+        body["attachment_id"] = bdm.attachment_id
+        body["bdm_uuid"] = bdm_uuid(bdm)
+    return body
+
+
+#: the namespace of the mappings' UUIDs
+_BDM_NAMESPACE = uuidlib.UUID("5c1c2d7e-3f0a-4b8e-9a41-6f2b0d9e7a10")
+
+
+def bdm_uuid(bdm: m.BlockDeviceMapping) -> str:
+    """A mapping's UUID (Nova's block_device_mapping.uuid): made from its server and
+    row id, so the same mapping always has the same one and no two share it."""
+    return str(uuidlib.uuid5(_BDM_NAMESPACE, f"{bdm.instance_uuid}/{bdm.id}"))
 
 
 class ServerVolumes:

@@ -11,7 +11,7 @@ from fastapi import Request, Response
 
 from overcast.compute import multiattach, schemas
 from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
-from overcast.compute.volumes import attachment_view
+from overcast.compute.volumes import attachment_view, with_attachment_ids
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import Conflict, NotFound
 from overcast.kit.schema import accepts
@@ -31,8 +31,8 @@ def list_attachments(uuid: str, request: Request, ctx: RequestContext = Ctx) -> 
     limit = int(q["limit"]) if q.get("limit") else None
     rows = rows[offset:offset + limit if limit is not None else None]
     v = version(request)
-    return reply(request, {"volumeAttachments": [attachment_view(uuid, b, v)
-                                                 for b in rows]})
+    return reply(request, {"volumeAttachments": [
+        with_attachment_ids(attachment_view(uuid, b, v), b, v) for b in rows]})
 
 
 @routes.get(PATH + "/{volume_id}")
@@ -41,7 +41,9 @@ def show_attachment(uuid: str, volume_id: str, request: Request,
     svc = service(request)
     svc.instance(ctx, uuid)
     bdm = svc.server_volumes.one(uuid, volume_id)
-    return reply(request, {"volumeAttachment": attachment_view(uuid, bdm, version(request))})
+    v = version(request)
+    return reply(request, {"volumeAttachment": with_attachment_ids(
+        attachment_view(uuid, bdm, v), bdm, v)})
 
 
 @routes.post(PATH)
