@@ -567,3 +567,44 @@ def test_2_89_attachments_show_attachment_and_mapping_ids(nova: Cloud) -> None:
     assert one["bdm_uuid"] == att["bdm_uuid"] and len(att["bdm_uuid"]) == 36
     old = get(nova, f"{base}/{vid}", hd, "2.88").json()["volumeAttachment"]
     assert old["id"] == vid and "bdm_uuid" not in old and "attachment_id" not in old
+
+
+# ------------------------------------------------------------------ 2.90
+def test_2_90_hostname_at_create_update_and_rebuild(nova: Cloud) -> None:
+    """2.90: `hostname` at create (not with max_count > 1), update and rebuild; every
+    user sees OS-EXT-SRV-ATTR:hostname; non-admins filter by it. Below 2.90 the field
+    is refused and hidden from non-admins."""
+    hd = nova.make_project_user()["headers"]
+
+    def boot(version: str, **extra: Any) -> Any:
+        return nova.client.post(f"{C}/servers", headers=h(hd, version), json={"server": {
+            "name": "vm 90", "flavorRef": "1", "imageRef": IMAGE, "networks": "none",
+            **extra}})
+
+    assert boot("2.89", hostname="web-1").status_code == 400
+    assert boot("2.90", hostname="web_1").status_code == 400  # not a DNS label
+    assert boot("2.90", hostname="web-1.example").status_code == 400  # no FQDN yet
+    r = boot("2.90", hostname="web-1", max_count=2)
+    assert r.status_code == 400 and "single hostname" in r.text
+    r = boot("2.90", hostname="web-1")
+    assert r.status_code == 202, r.text
+    sid = r.json()["server"]["id"]
+    wait_status(nova, hd, sid, "ACTIVE")
+    assert server(nova, hd, sid, "2.90")["OS-EXT-SRV-ATTR:hostname"] == "web-1"
+    assert "OS-EXT-SRV-ATTR:hostname" not in server(nova, hd, sid, "2.89")
+    listed = get(nova, "/servers/detail", hd, "2.90").json()["servers"]
+    assert {s["id"]: s["OS-EXT-SRV-ATTR:hostname"] for s in listed}[sid] == "web-1"
+    ids = {s["id"] for s in get(nova, "/servers?hostname=^web-", hd, "2.90").json()[
+        "servers"]}
+    assert ids == {sid}
+    r = nova.client.put(f"{C}/servers/{sid}", headers=h(hd, "2.90"),
+                        json={"server": {"hostname": "web-2"}})
+    assert r.status_code == 200 and r.json()["server"]["OS-EXT-SRV-ATTR:hostname"] == "web-2"
+    r = nova.client.put(f"{C}/servers/{sid}", headers=h(hd, "2.89"),
+                        json={"server": {"hostname": "web-3"}})
+    assert r.status_code == 400
+    r = act(nova, hd, sid, {"rebuild": {"imageRef": IMAGE, "hostname": "web-4"}}, "2.90")
+    assert r.status_code == 202, r.text
+    assert r.json()["server"]["OS-EXT-SRV-ATTR:hostname"] == "web-4"
+    wait_status(nova, hd, sid, "ACTIVE")
+    assert server(nova, hd, sid, "2.90")["OS-EXT-SRV-ATTR:hostname"] == "web-4"

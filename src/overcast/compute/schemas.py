@@ -161,11 +161,20 @@ SERVER_TAGS_SET = _nova(_obj({"tags": SERVER_TAGS}, ["tags"]))
 SERVER_TAG_ADD = _nova({"type": "null"})
 
 
+#: Nova's `hostname` (2.90): a DNS label.
+HOSTNAME: dict[str, Any] = {"type": "string", "minLength": 2, "maxLength": 63,
+                            "pattern": "^[a-zA-Z0-9]+[a-zA-Z0-9-]*[a-zA-Z0-9]+$"}
+#: Nova's `fqdn` (2.94's hostname): dots (and underscores) too.
+FQDN_HOSTNAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255,
+                                 "pattern": "^[a-zA-Z0-9-._]*$"}
+
+
 def _server_create(*, description: bool = False, net_tag: bool = False,
                    bdm_tag: bool = False, networks_required: bool = False,
                    tags: bool = False, personality: bool = True,
                    trusted: bool = False, volume_type: bool = False,
-                   destination: bool = False) -> Schema:
+                   destination: bool = False,
+                   hostname: dict[str, Any] | None = None) -> Schema:
     bdm_v2 = dict(_BDM_V2, **({"tag": TAG} if bdm_tag else {}))
     if volume_type:  # 2.67: the type of a volume made for the server
         bdm_v2["volume_type"] = {"type": ["string", "null"], "minLength": 0,
@@ -201,6 +210,8 @@ def _server_create(*, description: bool = False, net_tag: bool = False,
         props["trusted_image_certificates"] = trusted_certs.SCHEMA
     if destination:  # 2.74 (admins)
         props["host"] = props["hypervisor_hostname"] = requested_destination.FQDN
+    if hostname:  # 2.90 (2.94: an FQDN)
+        props["hostname"] = hostname
     required = ["name", "flavorRef"] + (["networks"] if networks_required else [])
     return _nova(_obj({"server": _obj(props, required), "os:scheduler_hints": _HINTS,
                        "OS-SCH-HNT:scheduler_hints": _HINTS}, ["server"]))
@@ -228,20 +239,27 @@ SERVER_CREATE = Versioned(VERSIONS, {
     "2.74": _server_create(description=True, net_tag=True, bdm_tag=True,
                            networks_required=True, tags=True, personality=False,
                            trusted=True, volume_type=True, destination=True),
+    "2.90": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True, personality=False,
+                           trusted=True, volume_type=True, destination=True,
+                           hostname=HOSTNAME),
 })
 
 
-def _server_update(description: bool) -> Schema:
+def _server_update(description: bool, hostname: dict[str, Any] | None = None) -> Schema:
     props: dict[str, Any] = {"name": NAME, "OS-DCF:diskConfig": DISK_CONFIG,
                              "accessIPv4": {"type": "string", "format": "ipv4"},
                              "accessIPv6": {"type": "string", "format": "ipv6"}}
     if description:
         props["description"] = DESCRIPTION
+    if hostname:  # 2.90
+        props["hostname"] = hostname
     return _nova(_wrap("server", _obj(props)))
 
 
 SERVER_UPDATE = Versioned(VERSIONS, {"2.1": _server_update(False),
-                                     "2.19": _server_update(True)})
+                                     "2.19": _server_update(True),
+                                     "2.90": _server_update(True, HOSTNAME)})
 
 #: Nova's server sort keys (before 2.73).
 SERVER_SORT_KEYS = [
@@ -300,7 +318,8 @@ def strict_from_275(props: dict[str, Any]) -> Versioned:
 
 # ----------------------------------------------------------- server actions
 def _rebuild(description: bool, key_name: bool = False, user_data: bool = False,
-             trusted: bool = False) -> dict[str, Any]:
+             trusted: bool = False, hostname: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
     props: dict[str, Any] = {
         "name": NAME, "imageRef": UUID, "adminPass": ADMIN_PASSWORD, "metadata": METADATA,
         "preserve_ephemeral": BOOLEAN, "OS-DCF:diskConfig": DISK_CONFIG,
@@ -315,6 +334,8 @@ def _rebuild(description: bool, key_name: bool = False, user_data: bool = False,
         del props["personality"]
     if trusted:  # 2.63 (null clears them)
         props["trusted_image_certificates"] = trusted_certs.SCHEMA
+    if hostname:  # 2.90
+        props["hostname"] = hostname
     return _obj(props, ["imageRef"])
 
 
@@ -322,13 +343,15 @@ _ANY: dict[str, Any] = {}
 
 
 def _server_action(description: bool, rebuild_key: bool = False,
-                   rebuild_user_data: bool = False, rebuild_trusted: bool = False) -> Schema:
+                   rebuild_user_data: bool = False, rebuild_trusted: bool = False,
+                   rebuild_hostname: dict[str, Any] | None = None) -> Schema:
     """One schema for the action route: each action's argument as Nova checks it. An
     unknown action, or more than one, is the dispatcher's to refuse, in Nova's words."""
     return _nova({"type": "object", "properties": {
         "reboot": _obj({"type": {"type": "string", "enum": [
             "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"]),
-        "rebuild": _rebuild(description, rebuild_key, rebuild_user_data, rebuild_trusted),
+        "rebuild": _rebuild(description, rebuild_key, rebuild_user_data, rebuild_trusted,
+                            rebuild_hostname),
         "resize": _obj({"flavorRef": FLAVOR_REF, "OS-DCF:diskConfig": DISK_CONFIG},
                        ["flavorRef"]),
         "confirmResize": _ANY, "revertResize": _ANY,
@@ -350,7 +373,11 @@ SERVER_ACTION = Versioned(VERSIONS, {"2.1": _server_action(False),
                                                             rebuild_user_data=True),
                                      "2.63": _server_action(True, rebuild_key=True,
                                                             rebuild_user_data=True,
-                                                            rebuild_trusted=True)})
+                                                            rebuild_trusted=True),
+                                     "2.90": _server_action(True, rebuild_key=True,
+                                                            rebuild_user_data=True,
+                                                            rebuild_trusted=True,
+                                                            rebuild_hostname=HOSTNAME)})
 
 #: unshelve's argument: 2.77 takes null or an `availability_zone` (a name, required
 #: in an object).
@@ -936,6 +963,9 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
     max_count = _count(sv, "max_count") or min_count
     if min_count > max_count:
         raise BadRequest("min_count must be <= max_count")
+    hostname = sv.get("hostname") if v.at_least("2.90") else None
+    if hostname and max_count > 1:
+        raise BadRequest("Unable to allocate a single hostname to multiple instances")
     key_name = sv.get("key_name")
     if key_name is not None and not isinstance(key_name, str):
         raise BadRequest(f"Invalid input for field/attribute key_name. Value: {key_name}.")
@@ -973,7 +1003,7 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
                                                                          *TRUE_STRINGS),
             "block_devices": block_devices, "tags": list(dict.fromkeys(sv.get("tags") or [])),
             "personality": personality.parse(sv.get("personality")),
-            "trusted_certs": sv.get("trusted_image_certificates")}
+            "trusted_certs": sv.get("trusted_image_certificates"), "hostname": hostname}
 
 
 def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
@@ -981,6 +1011,8 @@ def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
     allowed = {"name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"}
     if v.at_least("2.19"):
         allowed.add("description")
+    if v.at_least("2.90"):
+        allowed.add("hostname")
     extra = set(sv) - allowed
     if extra:
         raise BadRequest(f"Additional properties are not allowed "
@@ -990,6 +1022,8 @@ def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
         if not isinstance(sv["name"], str) or not sv["name"].strip() or len(sv["name"]) > 255:
             raise BadRequest(f"Invalid input for field/attribute name. Value: {sv['name']}.")
         data["name"] = sv["name"]
+    if "hostname" in sv:  # (the schema checked its form)
+        data["hostname"] = sv["hostname"]
     if "description" in sv:
         if sv["description"] is not None and (not isinstance(sv["description"], str) or
                                               len(sv["description"]) > 255):
@@ -1043,13 +1077,14 @@ FILTERS_2_83 = ("availability_zone", "config_drive", "key_name", "created_at",
 
 
 def server_list_query(q: Any, admin: bool, lock_filter: bool = False,
-                      strict_sort: bool = False, wide_filters: bool = False
-                      ) -> dict[str, Any] | None:
+                      strict_sort: bool = False, wide_filters: bool = False,
+                      hostname_filter: bool = False) -> dict[str, Any] | None:
     """Filters, sort, limit and marker of a server listing (a starlette QueryParams);
     None for a status no server can have (the listing is empty). `lock_filter`
     (2.73): the `locked` filter and sort key apply. `strict_sort` (2.75): every
     `sort_key` given (not only the last, which the schema checks) must be one Nova
-    still sorts by. `wide_filters` (2.83): a non-admin may use FILTERS_2_83."""
+    still sorts by. `wide_filters` (2.83): a non-admin may use FILTERS_2_83;
+    `hostname_filter` (2.90): and `hostname`."""
     filters: dict[str, Any] = {}
     if lock_filter and "locked" in q:
         raw = str(q["locked"]).strip().lower()
@@ -1077,6 +1112,8 @@ def server_list_query(q: Any, admin: bool, lock_filter: bool = False,
                     "launched_at", "terminated_at"):
             if q.get(key):
                 filters.setdefault("regex", {})[key] = q[key]
+    if q.get("hostname") and (admin or hostname_filter):
+        filters.setdefault("regex", {})["hostname"] = q["hostname"]
     if q.get("host") and admin:
         filters["host"] = q["host"]
     for key in ("ip", "ip6"):  # regular expressions on the fixed addresses, as Nova
@@ -1149,6 +1186,8 @@ def rebuild(arg: Any) -> dict[str, Any]:
         out["user_data"] = _user_data(r)
     if "trusted_image_certificates" in r:  # (from 2.63)
         out["trusted_certs"] = r["trusted_image_certificates"]
+    if "hostname" in r:  # (the schema takes it from 2.90)
+        out["hostname"] = r["hostname"]
     ips = _access_ips(r)
     for key, col in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
         if key in ips:

@@ -296,7 +296,8 @@ class ComputeService:
                     config_drive=bool(req.get("config_drive")),
                     auto_disk_config=bool(req.get("auto_disk_config")),
                     description=req.get("description"),
-                    hostname=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]
+                    hostname=req.get("hostname")  # 2.90: asked for
+                    or re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]
                     or "server", reservation_id=reservation, launch_index=i,
                     scheduler_hints=hints, server_group=group.uuid if group else None,
                     tags=list(req.get("tags") or []), requested_networks=requested,
@@ -413,7 +414,7 @@ class ComputeService:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
             for key in ("name", "description", "access_ip_v4", "access_ip_v6",
-                        "auto_disk_config"):
+                        "auto_disk_config", "hostname"):
                 if key in data:
                     setattr(inst, key, data[key])
             inst.updated_at = utcnow()
@@ -583,6 +584,8 @@ class ComputeService:
                 inst.user_data = req["user_data"]
             if "trusted_certs" in req:  # 2.63
                 trusted_certs.store(inst, req["trusted_certs"])
+            if req.get("hostname"):  # 2.90
+                inst.hostname = req["hostname"]
             if req.get("personality") is not None:  # injected again, as Nova does
                 personality.check_quota(req["personality"],
                                         self.quotas.limits(s, inst.project_id))

@@ -106,13 +106,16 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   os-hypervisors/statistics and /{id}/uptime are 404.
 - 2.89: the volume attachment list and show carry `attachment_id` and `bdm_uuid`
   (`volumes.bdm_uuid`: derived from the mapping's row, stable) and no `id`.
+- 2.90: `hostname` (a DNS label) at create (400 with max_count > 1), update and
+  rebuild, given to the guest's metadata; OS-EXT-SRV-ATTR:hostname shown to everyone,
+  and a `hostname` filter for non-admins.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 89),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 90),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

@@ -126,6 +126,8 @@ def server(base: str, inst: m.Instance, v: APIVersion, *, admin: bool,
     if v.at_least("2.73"):
         body["locked_reason"] = (getattr(inst, "system_metadata", None) or {}).get(
             "locked_reason")
+    if v.at_least("2.90") and not admin:  # 2.90: everyone sees the hostname
+        body["OS-EXT-SRV-ATTR:hostname"] = inst.hostname
     return body
 
 

@@ -68,7 +68,8 @@ def _list(request: Request, ctx: RequestContext, detail: bool) -> Response:
     v = version(request)
     query = schemas.server_list_query(q, ctx.is_admin, v.at_least("2.73"),
                                       strict_sort=v.at_least("2.75"),
-                                      wide_filters=v.at_least("2.83"))
+                                      wide_filters=v.at_least("2.83"),
+                                      hostname_filter=v.at_least("2.90"))
     if query is None:
         return reply(request, {"servers": []})
     if v.at_least("2.66"):
