@@ -608,3 +608,44 @@ def test_2_90_hostname_at_create_update_and_rebuild(nova: Cloud) -> None:
     assert r.json()["server"]["OS-EXT-SRV-ATTR:hostname"] == "web-4"
     wait_status(nova, hd, sid, "ACTIVE")
     assert server(nova, hd, sid, "2.90")["OS-EXT-SRV-ATTR:hostname"] == "web-4"
+
+
+# ------------------------------------------------------------------ 2.91
+def test_2_91_unshelve_to_a_host_and_unpin(nova: Cloud) -> None:
+    """2.91: an admin may unshelve an offloaded server to a `host` (403 for others,
+    400 for an unknown host, 409 for a host outside the server's pinned zone), and
+    `availability_zone` null unpins it."""
+    adm = nova.admin()
+    agg = _zone(nova, "az91", "train2")
+    try:
+        sid = _offloaded(nova, adm, availability_zone="nova")
+        hd = nova.make_project_user()["headers"]
+        mine = _offloaded(nova, hd)
+        r = act(nova, hd, mine, {"unshelve": {"host": "train1"}}, "2.91")
+        assert r.status_code == 403, r.text
+        r = act(nova, adm, sid, {"unshelve": {"host": "nowhere"}}, "2.91")
+        assert r.status_code == 400, r.text
+        r = act(nova, adm, sid, {"unshelve": {"host": "train2"}}, "2.91")
+        assert r.status_code == 409 and "az91" not in r.text and "nova" in r.text
+        r = act(nova, adm, sid, {"unshelve": {"host": "train1"}}, "2.90")
+        assert r.status_code == 400  # no host below 2.91
+        r = act(nova, adm, sid, {"unshelve": {"availability_zone": None,
+                                              "host": "train2"}}, "2.91")
+        assert r.status_code == 202, r.text
+        body = wait_status(nova, adm, sid, "ACTIVE")
+        assert body["OS-EXT-SRV-ATTR:host"] == "train2"
+        assert body["OS-EXT-AZ:availability_zone"] == "az91"
+        r = act(nova, adm, sid, {"unshelve": {"host": "train1"}}, "2.91")
+        assert r.status_code == 409 and "SHELVED_OFFLOADED" in r.text
+        # unpinned: a plain unshelve may go anywhere; to train1 now, then to train2
+        assert act(nova, adm, sid, {"shelve": None}, "2.91").status_code == 202
+        wait_status(nova, adm, sid, "SHELVED_OFFLOADED")
+        r = act(nova, adm, sid, {"unshelve": {"host": "train1"}}, "2.91")
+        assert r.status_code == 202, r.text
+        assert wait_status(nova, adm, sid, "ACTIVE")["OS-EXT-SRV-ATTR:host"] == "train1"
+        nova.client.delete(f"{C}/servers/{sid}", headers=adm)
+        wait(lambda: nova.client.get(f"{C}/servers/{sid}", headers=adm).status_code == 404)
+    finally:
+        nova.client.post(f"{C}/os-aggregates/{agg}/action", headers=adm,
+                         json={"remove_host": {"host": "train2"}})
+        nova.client.delete(f"{C}/os-aggregates/{agg}", headers=adm)

@@ -380,12 +380,16 @@ SERVER_ACTION = Versioned(VERSIONS, {"2.1": _server_action(False),
                                                             rebuild_hostname=HOSTNAME)})
 
 #: unshelve's argument: 2.77 takes null or an `availability_zone` (a name, required
-#: in an object).
+#: in an object); 2.91 null or an object with an `availability_zone` (null unpins)
+#: and/or a `host` (admins).
 UNSHELVE = Versioned(VERSIONS, {
     "2.1": _nova({}),
     "2.77": _nova(_wrap("unshelve", {**_obj({"availability_zone": NAME},
                                             ["availability_zone"]),
-                                     "type": ["object", "null"]}))})
+                                     "type": ["object", "null"]})),
+    "2.91": _nova(_wrap("unshelve", {**_obj({
+        "availability_zone": {"type": ["string", "null"]}, "host": {"type": "string"}}),
+        "type": ["object", "null"]}))})
 
 # ----------------------------------------------------------------- metadata
 METADATA_SET = _nova(_wrap("metadata", METADATA))

@@ -9,7 +9,8 @@ back, no host at all (SHELVED_OFFLOADED); otherwise it stays on its host, stoppe
 
 Unshelve starts a SHELVED server where it is; a SHELVED_OFFLOADED one is scheduled
 again (any host with room, in the zone it is pinned to: the one asked for at create,
-or at the unshelve, 2.77; any zone when none was, as Nova) and spawned from the
+or at the unshelve, 2.77, unpinned by a null one, 2.91; any zone when none was, as
+Nova; an admin may name the host, 2.91) and spawned from the
 shelved image, which is then deleted, as Nova deletes it. The shelve's image id,
 time and host are kept in the server's system_metadata (`shelved_image_id`,
 `shelved_at`, `shelved_host`), as in Nova. Every driver can be shelved: it takes only

@@ -109,13 +109,16 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.90: `hostname` (a DNS label) at create (400 with max_count > 1), update and
   rebuild, given to the guest's metadata; OS-EXT-SRV-ATTR:hostname shown to everyone,
   and a `hostname` filter for non-admins.
+- 2.91: unshelve of an offloaded server to a `host` (admins; it must be in the zone
+  the server is pinned to, 409) and `availability_zone` null unpins it
+  (`Shelving._pin`).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 90),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 91),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

@@ -1,5 +1,6 @@
 """The `shelve`, `shelveOffload` (admin, as Nova's default policy) and `unshelve` server
-actions (`compute.shelve`). All 202. Unshelve takes an `availability_zone` from 2.77."""
+actions (`compute.shelve`). All 202. Unshelve takes an `availability_zone` from 2.77
+and a `host` (admins) from 2.91."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def _unshelve(c: Call) -> Response:
     schemas.UNSHELVE.for_request(c.request).check({"unshelve": c.arg})
     args: dict[str, Any] = {}
     if isinstance(c.arg, dict) and v.at_least("2.77") and "availability_zone" in c.arg:
-        args["new_az"] = c.arg["availability_zone"]
+        args["new_az"] = c.arg["availability_zone"]  # (null from 2.91: unpin)
+    if isinstance(c.arg, dict) and v.at_least("2.91"):
+        args["host"] = c.arg.get("host")
     service(c.request).shelving.unshelve(c.ctx, c.uuid, **args)
     return reply(c.request, None, 202)
 
