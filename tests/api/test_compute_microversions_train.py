@@ -649,3 +649,29 @@ def test_2_91_unshelve_to_a_host_and_unpin(nova: Cloud) -> None:
         nova.client.post(f"{C}/os-aggregates/{agg}/action", headers=adm,
                          json={"remove_host": {"host": "train2"}})
         nova.client.delete(f"{C}/os-aggregates/{agg}", headers=adm)
+
+
+# ------------------------------------------------------------------ 2.92
+def test_2_92_keypair_import_only_and_new_name_characters(nova: Cloud) -> None:
+    """2.92: a key pair create must carry its `public_key` (none is generated any
+    more) and its name may have '@' and '.', which are refused below 2.92."""
+    hd = nova.make_project_user()["headers"]
+    pub = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFDA0iJ7Y7wMk9ldcwFGs8nkqpw3bMNrPqGpj7Ha"
+           "TPLp user@host")
+
+    def create(version: str, **kp: Any) -> Any:
+        return nova.client.post(f"{C}/os-keypairs", headers=h(hd, version),
+                                json={"keypair": kp})
+
+    r = create("2.92", name="gen")
+    assert r.status_code == 400 and "public_key" in r.text
+    r = create("2.91", name="gen")
+    assert r.status_code == 201 and "private_key" in r.json()["keypair"]
+    assert create("2.91", name="me@host.example", public_key=pub).status_code == 400
+    r = create("2.92", name="me@host.example", public_key=pub)
+    assert r.status_code == 201, r.text
+    body = r.json()["keypair"]
+    assert body["name"] == "me@host.example" and "private_key" not in body
+    r = get(nova, "/os-keypairs/me@host.example", hd, "2.92")
+    assert r.status_code == 200 and r.json()["keypair"]["public_key"] == pub
+    assert create("2.92", name="bad/name", public_key=pub).status_code == 400

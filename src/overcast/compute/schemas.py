@@ -442,24 +442,30 @@ FLAVOR_LIST_QUERY = strict_from_275({
 })
 
 # ----------------------------------------------------------------- keypairs
-#: Nova's key pair name (with '@' and '.', which overcast has always taken).
+#: Nova's key pair name: letters, digits, spaces, '_' and '-'; from 2.92 '@' and '.'
+#: too.
+KEYPAIR_NAME_CHARS, KEYPAIR_NAME_CHARS_2_92 = r"^[_\- a-zA-Z0-9]+$", r"^[_\-@. a-zA-Z0-9]+$"
 KEYPAIR_NAME: dict[str, Any] = {"allOf": [NAME, {"type": "string",
-                                                 "pattern": r"^[_\-@. a-zA-Z0-9]+$"}]}
+                                                 "pattern": KEYPAIR_NAME_CHARS}]}
 
 
-def _keypair(*, key_type: bool, user_id: bool) -> Schema:
-    props: dict[str, Any] = {"name": KEYPAIR_NAME, "public_key": {"type": "string"}}
+def _keypair(*, key_type: bool, user_id: bool, v292: bool = False) -> Schema:
+    name = {"allOf": [NAME, {"type": "string", "pattern": KEYPAIR_NAME_CHARS_2_92}]} \
+        if v292 else KEYPAIR_NAME
+    props: dict[str, Any] = {"name": name, "public_key": {"type": "string"}}
     if key_type:
         props["type"] = {"type": "string", "enum": ["ssh", "x509"]}
     if user_id:
         props["user_id"] = {"type": "string", "minLength": 1, "maxLength": 255}
-    return _nova(_wrap("keypair", _obj(props, ["name"])))
+    # 2.92: the public key must be given (no more key pairs generated here)
+    return _nova(_wrap("keypair", _obj(props, ["name", "public_key"] if v292 else ["name"])))
 
 
 KEYPAIR_CREATE = Versioned(VERSIONS, {
     "2.1": _keypair(key_type=False, user_id=False),
     "2.2": _keypair(key_type=True, user_id=False),
-    "2.10": _keypair(key_type=True, user_id=True)})
+    "2.10": _keypair(key_type=True, user_id=True),
+    "2.92": _keypair(key_type=True, user_id=True, v292=True)})
 KEYPAIR_LIST_QUERY = strict_from_275({"user_id": _Q, "limit": QUERY_NON_NEGATIVE,
                                       "marker": _Q})
 USER_QUERY = strict_from_275({"user_id": _Q})
@@ -668,7 +674,8 @@ def keypair_create(body: Any, v: APIVersion, own_user: str | None,
     `check_user` authorises another user's id, in the order Nova checks it."""
     k = val.wrapped(body, "keypair")
     name = val.string(k, "name", "keypair", required=True, min_len=1, max_len=255)
-    if not re.match(r"^[a-zA-Z0-9 _.@\-]+$", name) or name != name.strip():
+    chars = KEYPAIR_NAME_CHARS_2_92 if v.at_least("2.92") else KEYPAIR_NAME_CHARS
+    if not re.match(chars, name) or name != name.strip():
         raise BadRequest("Invalid input for field/attribute name: Keypair name contains "
                          "unsafe characters")
     public_key = val.string(k, "public_key", "keypair", max_len=65535)

@@ -112,13 +112,15 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.91: unshelve of an offloaded server to a `host` (admins; it must be in the zone
   the server is pinned to, 409) and `availability_zone` null unpins it
   (`Shelving._pin`).
+- 2.92: a key pair create needs its `public_key` (none is generated), and its name
+  may have '@' and '.' (refused below 2.92, as Nova).
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 91),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 92),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose
