@@ -561,6 +561,14 @@ class ComputeService:
         image_ref, name, metadata = req["image_ref"], req.get("name"), req.get("metadata")
         if self.image is not None:
             self.boot_image(ctx, image_ref)
+        if self.server_volumes.root_volume(uuid) is not None:
+            # a volume-backed server's disk is its volume: rebuilt with the image in
+            # it only (reimaging the volume is Nova's 2.93, past this API's range)
+            self.instance(ctx, uuid)  # 404 first
+            booted = (self.server_volumes.boot_volume_image(ctx, uuid) or {}).get("image_id")
+            if booted != image_ref:
+                raise BadRequest(f"Image {image_ref} is unacceptable: Unable to rebuild "
+                                 "with a different image for a volume-backed server.")
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)

@@ -114,6 +114,12 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
   (`Shelving._pin`).
 - 2.92: a key pair create needs its `public_key` (none is generated), and its name
   may have '@' and '.' (refused below 2.92, as Nova).
+
+Up to 2.92 a volume-backed server is rebuilt only with the image in its root volume
+(another is a 400, as Nova says it). Next: 2.93 rebuilds one with another image by
+reimaging its root volume (Cinder's os-reimage and the `volume-reimaged` event), which
+the block storage service does not offer yet; 2.94 (FQDN hostnames), 2.95 (evacuate
+leaves the server stopped) and 2.96 (pinned_availability_zone) wait behind it.
 """
 
 from __future__ import annotations
