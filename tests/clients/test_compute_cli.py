@@ -137,3 +137,34 @@ def test_aggregates_and_zones(live: Live) -> None:
     live.osc("aggregate", "delete", name, fmt=False)
     zones = {z["Zone Name"] for z in live.osc("availability", "zone", "list", "--compute")}
     assert zones == {"nova"}
+
+
+def test_late_microversions_with_the_cli(live: Live) -> None:
+    """The client at 2.90-2.92: a server's hostname set and shown (2.90), an offloaded
+    server unshelved to a named host and unpinned (2.91), a key pair whose name has
+    '@' and '.' imported (2.92)."""
+    name = f"mv-{uuid.uuid4().hex[:6]}"
+    boot(live, name)
+    live.osc("--os-compute-api-version", "2.90", "server", "set", "--hostname", "mv-host",
+             name, fmt=False)
+    shown = live.osc("--os-compute-api-version", "2.90", "server", "show", name)
+    assert shown["OS-EXT-SRV-ATTR:hostname"] == "mv-host"
+    host = shown["OS-EXT-SRV-ATTR:host"]
+    live.osc("server", "shelve", name, fmt=False)
+    wait_status(live, name, "SHELVED_OFFLOADED")
+    live.osc("--os-compute-api-version", "2.91", "server", "unshelve", "--host", host,
+             "--no-availability-zone", name, fmt=False)
+    assert wait_status(live, name, "ACTIVE")["OS-EXT-SRV-ATTR:host"] == host
+    live.osc("server", "delete", "--wait", name, fmt=False)
+    pub = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFDA0iJ7Y7wMk9ldcwFGs8nkqpw3bMNrPqGpj7Ha"
+           "TPLp user@host")
+    kp_name = f"me@{name}.example"
+    path = live.data_dir / f"{name}.pub"
+    path.write_text(pub)
+    r = live.osc("--os-compute-api-version", "2.91", "keypair", "create", "--public-key",
+                 str(path), kp_name, check=False)
+    assert r.returncode != 0  # '@' and '.' only from 2.92
+    kp = live.osc("--os-compute-api-version", "2.92", "keypair", "create", "--public-key",
+                  str(path), kp_name)
+    assert kp["name"] == kp_name
+    live.osc("keypair", "delete", kp_name, fmt=False)

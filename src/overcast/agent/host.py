@@ -39,6 +39,7 @@ from overcast.bus.disk_transfer import DiskExport, ExportDisk
 from overcast.bus.messages import (
     AttachInterface,
     AttachVolume,
+    CacheImages,
     CleanupInstance,
     ConsoleOutput,
     ConsoleOutputReply,
@@ -276,6 +277,9 @@ class Agent:
         if isinstance(msg, ShelveInstance):
             asyncio.create_task(self._shelve(msg))
             return None
+        if isinstance(msg, CacheImages):
+            asyncio.create_task(self._cache_images(msg.image_ids))
+            return None
         if isinstance(msg, AttachInterface | DetachInterface):
             try:
                 if isinstance(msg, AttachInterface):
@@ -302,6 +306,20 @@ class Agent:
             return await self.live_migrations.handle(msg)
         log.warning("agent %s ignored unknown message %s", self.host, msg.kind)
         return None
+
+    async def _cache_images(self, image_ids: list[str]) -> None:
+        """Fetch each image into this host's cache (os-aggregates/{id}/images); what
+        fails is logged, as Nova's compute host logs it, and the rest go on."""
+        for image_id in image_ids:
+            try:
+                await self.driver.cache_image(image_id)
+            except NotImplementedError as exc:
+                log.info("image %s not cached on %s: %s", image_id, self.host, exc)
+                return
+            except Exception:  # noqa: BLE001 - a cast: nobody waits for the answer
+                log.exception("image %s could not be cached on %s", image_id, self.host)
+            else:
+                log.info("image %s cached on %s", image_id, self.host)
 
     async def _retrying(self, what: str, uuid: str, step: Callable[[], Awaitable[T]]) -> T:
         """`step()`, run again after each of `retry_delays` while it fails with a

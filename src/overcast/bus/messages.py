@@ -375,6 +375,15 @@ class DetachVolume(Message):
 
 
 @dataclass
+class CacheImages(Message):
+    """Control plane -> agent (cast): fetch these images into the host's image cache
+    ahead of any spawn (Nova's image pre-caching, `POST os-aggregates/{id}/images`)."""
+
+    kind: ClassVar[str] = "cache_images"
+    image_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ExtendAttachedVolume(Message):
     """Control plane -> agent (call): an attached volume grew to `size_bytes` (Nova's
     `volume-extended` event): the running guest is made to see the new size."""

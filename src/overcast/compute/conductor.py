@@ -68,7 +68,12 @@ from overcast.compute.hosts import NoValidHost, provider_uuid, service_up
 from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
 from overcast.compute.service import ComputeService
-from overcast.compute.shelve import SHELVED_OFFLOADED, forget_shelved_image, shelved_image_id
+from overcast.compute.shelve import (
+    SHELVED_OFFLOADED,
+    forget_shelved_image,
+    pinned_zone,
+    shelved_image_id,
+)
 from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import Conflict
@@ -252,7 +257,10 @@ class Conductor:
                 return
             flavor = dict(inst.flavor)
             project_id, user_id = inst.project_id, inst.user_id
-            az = inst.availability_zone
+            # a build goes to the zone it asked for; an unshelve to the one the server
+            # is pinned to (none: any zone, as Nova)
+            az = pinned_zone(inst) if inst.task_state == "unshelving" else \
+                inst.availability_zone
             forced_host = None
             if inst.requested_az and ":" in inst.requested_az:
                 forced_host = inst.requested_az.split(":", 1)[1] or None

@@ -39,7 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from overcast.bus.messages import EvacuateInstance, RebuildInstance
-from overcast.compute import metadata, states
+from overcast.compute import metadata, migrations, states
 from overcast.compute import models as m
 from overcast.compute.hosts import NoValidHost, compute_services, host_up, provider_uuid
 from overcast.db import utcnow
@@ -74,7 +74,7 @@ def start(compute: ComputeService, ctx: RequestContext, uuid: str, host: str | N
         compute.record_action(s, ctx, uuid, "evacuate", "compute_rebuild_instance")
         s.add(m.Migration(uuid=str(uuidlib.uuid4()), instance_uuid=uuid,
                           migration_type="evacuation", source_compute=inst.host,
-                          dest_compute=host, status="accepted"))
+                          dest_compute=host, status="accepted", **migrations.owner(ctx)))
         # a stopped server stays stopped, as Nova's rebuild keeps it
         stop = stop or inst.vm_state == states.STOPPED
     compute.cast("conductor", EvacuateInstance(uuid=uuid, host=host, force=force, stop=stop,

@@ -10,8 +10,18 @@ accepted as Nova accepts them; nothing here waits on them (a server's addresses
 are read from the network service on each view, and its ports are plugged by the
 host's agent itself), so accepting them is all there is to do.
 
+`accelerator-request-bound` (2.82: Cyborg bound an accelerator request, the tag is
+its id) is accepted as Nova accepts it; overcast has no accelerator service, so no
+server ever waits for one and, as Nova with nobody waiting, nothing follows.
+
+`power-update` (2.76; tag POWER_ON or POWER_OFF) says a server's power changed from
+outside compute (Ironic sends it); the route hands it to the compute service's
+`power_update`, which records the start/stop action and brings the server's states
+to what the event says.
+
 Each event is answered on its own, as Nova answers: 404 for a server that does
-not exist (or is deleted), 422 for one with no host yet, 200 otherwise; the work an
+not exist (or is deleted), 400 for an event that needs a tag and has none, 422 for
+one with no host yet, 200 otherwise; the work an
 accepted event asks for runs after the answer (Nova casts it to the compute host
 too), in a thread of its own, and only logs what fails.
 """
@@ -34,6 +44,8 @@ from overcast.db import Database
 log = logging.getLogger("overcast.compute.events")
 
 GiB = 1 << 30
+#: The events that say nothing without a `tag` (Nova answers them 400 without one).
+TAG_REQUIRED = ("volume-extended", "power-update", "accelerator-request-bound")
 #: How long the host may take to resize a guest's disk.
 AGENT_TIMEOUT = 60.0
 
@@ -60,6 +72,8 @@ class ServerEvents:
             uuid = str(event["server_uuid"])
             if uuid not in hosts:
                 answer.update(status="failed", code=404)
+            elif event["name"] in TAG_REQUIRED and event.get("tag") is None:
+                answer.update(status="failed", code=400)
             elif not hosts[uuid]:
                 answer.update(status="failed", code=422)
             else:

@@ -27,8 +27,8 @@ from overcast.bus.live_migration import (
     LiveMigrationControl,
     LiveMigrationState,
 )
+from overcast.compute import migrations, states
 from overcast.compute import models as m
-from overcast.compute import states
 from overcast.compute.capabilities import host_can
 from overcast.compute.hosts import provider_uuid, service_up
 from overcast.db import utcnow
@@ -136,7 +136,7 @@ class LiveMigrations:
                                   migration_type="live-migration", source_compute=source,
                                   dest_compute=dest, old_flavor_id=inst.flavor_id,
                                   new_flavor_id=inst.flavor_id, status="queued",
-                                  progress={})
+                                  progress={}, **migrations.owner(ctx))
                 s.add(mig)
                 compute.record_action(s, ctx, uuid, "live-migration",
                                       "compute_live_migration")
@@ -281,6 +281,5 @@ def view(mig: m.Migration, uuid_field: bool, owner_fields: bool) -> dict[str, An
     if uuid_field:
         body["uuid"] = mig.uuid
     if owner_fields:
-        body["user_id"] = None
-        body["project_id"] = None
+        body["user_id"], body["project_id"] = mig.user_id, mig.project_id
     return body

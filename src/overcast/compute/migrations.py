@@ -18,16 +18,23 @@ from sqlalchemy.orm import Session
 from overcast.compute import models as m
 from overcast.compute import states
 from overcast.db import Database, utcnow
+from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest
 
 
-def record(s: Session, inst: m.Instance, kind: str, source: str | None,
-           dest: str | None, old_flavor: str | None, new_flavor: str | None) -> None:
-    """A move begins (`kind`: resize or migration)."""
+def record(s: Session, ctx: RequestContext, inst: m.Instance, kind: str,
+           source: str | None, dest: str | None, old_flavor: str | None,
+           new_flavor: str | None) -> None:
+    """A move begins (`kind`: resize or migration), asked for by `ctx`'s user."""
     s.add(m.Migration(uuid=str(uuidlib.uuid4()), instance_uuid=inst.uuid,
                       migration_type=kind, source_compute=source, dest_compute=dest,
                       old_flavor_id=old_flavor, new_flavor_id=new_flavor,
-                      status="migrating"))
+                      status="migrating", **owner(ctx)))
+
+
+def owner(ctx: RequestContext) -> dict[str, str | None]:
+    """The user and project a migration record keeps (2.80): who asked for the move."""
+    return {"user_id": ctx.user_id, "project_id": ctx.project_id}
 
 
 def close(s: Session, instance_uuid: str, status: str) -> None:
@@ -59,6 +66,9 @@ class MigrationService:
                         (m.Migration.dest_compute == filters["host"]))
         if filters.get("migration_type"):
             q = q.where(m.Migration.migration_type == filters["migration_type"])
+        for key in ("user_id", "project_id"):  # 2.80
+            if filters.get(key):
+                q = q.where(getattr(m.Migration, key) == filters[key])
         resized = m.Instance.vm_state == states.RESIZED
         status = filters.get("status")
         if status == "finished":  # shown: a migrating record whose server waits
@@ -91,9 +101,10 @@ class MigrationService:
         return out
 
 
-def view(mig: m.Migration, status: str, with_type: bool, with_uuid: bool = False
-         ) -> dict[str, Any]:
-    """Nova's migration (flavor ids are Nova's integers where overcast's are digits)."""
+def view(mig: m.Migration, status: str, with_type: bool, with_uuid: bool = False,
+         with_owner: bool = False) -> dict[str, Any]:
+    """Nova's migration (flavor ids are Nova's integers where overcast's are digits);
+    `with_owner` (2.80): who asked for it."""
     def flavor(fid: str | None) -> int | None:
         return int(fid) if fid and fid.isdigit() and len(fid) < 10 else None
 
@@ -111,4 +122,6 @@ def view(mig: m.Migration, status: str, with_type: bool, with_uuid: bool = False
         body["links"] = []
     if with_uuid:  # 2.59
         body["uuid"] = mig.uuid
+    if with_owner:  # 2.80
+        body["user_id"], body["project_id"] = mig.user_id, mig.project_id
     return body

@@ -284,3 +284,6 @@ class Migration(Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     #: a live migration's counters (memory_*_bytes, disk_*_bytes, downtime_ms)
     progress: Mapped[dict[str, int] | None] = mapped_column(JSON, nullable=True)
+    #: who asked for the move (2.80; None for moves recorded before it was kept)
+    user_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    project_id: Mapped[str | None] = mapped_column(String(255), nullable=True)

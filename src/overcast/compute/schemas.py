@@ -161,11 +161,20 @@ SERVER_TAGS_SET = _nova(_obj({"tags": SERVER_TAGS}, ["tags"]))
 SERVER_TAG_ADD = _nova({"type": "null"})
 
 
+#: Nova's `hostname` (2.90): a DNS label.
+HOSTNAME: dict[str, Any] = {"type": "string", "minLength": 2, "maxLength": 63,
+                            "pattern": "^[a-zA-Z0-9]+[a-zA-Z0-9-]*[a-zA-Z0-9]+$"}
+#: Nova's `fqdn` (2.94's hostname): dots (and underscores) too.
+FQDN_HOSTNAME: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 255,
+                                 "pattern": "^[a-zA-Z0-9-._]*$"}
+
+
 def _server_create(*, description: bool = False, net_tag: bool = False,
                    bdm_tag: bool = False, networks_required: bool = False,
                    tags: bool = False, personality: bool = True,
                    trusted: bool = False, volume_type: bool = False,
-                   destination: bool = False) -> Schema:
+                   destination: bool = False,
+                   hostname: dict[str, Any] | None = None) -> Schema:
     bdm_v2 = dict(_BDM_V2, **({"tag": TAG} if bdm_tag else {}))
     if volume_type:  # 2.67: the type of a volume made for the server
         bdm_v2["volume_type"] = {"type": ["string", "null"], "minLength": 0,
@@ -201,6 +210,8 @@ def _server_create(*, description: bool = False, net_tag: bool = False,
         props["trusted_image_certificates"] = trusted_certs.SCHEMA
     if destination:  # 2.74 (admins)
         props["host"] = props["hypervisor_hostname"] = requested_destination.FQDN
+    if hostname:  # 2.90 (2.94: an FQDN)
+        props["hostname"] = hostname
     required = ["name", "flavorRef"] + (["networks"] if networks_required else [])
     return _nova(_obj({"server": _obj(props, required), "os:scheduler_hints": _HINTS,
                        "OS-SCH-HNT:scheduler_hints": _HINTS}, ["server"]))
@@ -228,20 +239,27 @@ SERVER_CREATE = Versioned(VERSIONS, {
     "2.74": _server_create(description=True, net_tag=True, bdm_tag=True,
                            networks_required=True, tags=True, personality=False,
                            trusted=True, volume_type=True, destination=True),
+    "2.90": _server_create(description=True, net_tag=True, bdm_tag=True,
+                           networks_required=True, tags=True, personality=False,
+                           trusted=True, volume_type=True, destination=True,
+                           hostname=HOSTNAME),
 })
 
 
-def _server_update(description: bool) -> Schema:
+def _server_update(description: bool, hostname: dict[str, Any] | None = None) -> Schema:
     props: dict[str, Any] = {"name": NAME, "OS-DCF:diskConfig": DISK_CONFIG,
                              "accessIPv4": {"type": "string", "format": "ipv4"},
                              "accessIPv6": {"type": "string", "format": "ipv6"}}
     if description:
         props["description"] = DESCRIPTION
+    if hostname:  # 2.90
+        props["hostname"] = hostname
     return _nova(_wrap("server", _obj(props)))
 
 
 SERVER_UPDATE = Versioned(VERSIONS, {"2.1": _server_update(False),
-                                     "2.19": _server_update(True)})
+                                     "2.19": _server_update(True),
+                                     "2.90": _server_update(True, HOSTNAME)})
 
 #: Nova's server sort keys (before 2.73).
 SERVER_SORT_KEYS = [
@@ -262,19 +280,46 @@ SERVER_SORT_IGNORED = frozenset(SERVER_SORT_KEYS[SERVER_SORT_KEYS.index("archite
 #: a limit past the largest page is capped, as Nova caps it).
 QUERY_NON_NEGATIVE: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]+$"}
 _Q: dict[str, Any] = {"type": "string"}
-SERVER_LIST_QUERY = _nova(_obj({
+_SERVER_LIST_PROPS: dict[str, Any] = {
     "limit": QUERY_NON_NEGATIVE, "marker": _Q,
     "changes-since": {"type": "string", "format": "date-time"},
     "sort_key": {"type": "string", "enum": SERVER_SORT_KEYS}, "sort_dir": _Q,
     "all_tenants": _Q, "deleted": _Q, "status": _Q, "name": _Q, "image": _Q,
     "flavor": _Q, "key_name": _Q, "availability_zone": _Q, "reservation_id": _Q,
     "project_id": _Q, "tenant_id": _Q, "user_id": _Q, "host": _Q, "ip": _Q, "ip6": _Q,
-}, extra=True))
+}
+#: Every other parameter Nova's server list schema names (each refused or ignored
+#: by Nova's later checks, as here): from 2.75 any parameter outside these is a 400.
+_SERVER_LIST_NAMED = (
+    "launch_index", "image_ref", "kernel_id", "ramdisk_id", "hostname", "power_state",
+    "vm_state", "task_state", "node", "launched_at", "terminated_at", "display_name",
+    "description", "display_description", "locked_by", "uuid", "root_device_name",
+    "config_drive", "access_ip_v4", "access_ip_v6", "auto_disk_config", "progress",
+    "soft_deleted", "created_at", "block_device_mapping", "services", "metadata",
+    "system_metadata", "info_cache", "security_groups", "pci_devices", "page_size",
+    "tags", "tags-any", "not-tags", "not-tags-any", "changes-before", "locked")
+#: 2.75: no parameter Nova's schema does not name, and the sort keys Nova used to
+#: ignore are refused (`locked` sorts from 2.73).
+SERVER_SORT_KEYS_V275 = [k for k in SERVER_SORT_KEYS
+                         if k not in SERVER_SORT_IGNORED] + ["locked"]
+SERVER_LIST_QUERY = Versioned(VERSIONS, {
+    "2.1": _nova(_obj(_SERVER_LIST_PROPS, extra=True)),
+    "2.75": _nova(_obj({**{k: _Q for k in _SERVER_LIST_NAMED}, **_SERVER_LIST_PROPS,
+                        "sort_key": {"type": "string", "enum": SERVER_SORT_KEYS_V275}},
+                       patternProperties={"^_": _Q}))})
+
+
+def strict_from_275(props: dict[str, Any]) -> Versioned:
+    """A query schema that takes other parameters (and ignores them) before 2.75 and
+    refuses them (400) from it, as Nova's query schemas do."""
+    return Versioned(VERSIONS, {"2.1": _nova(_obj(props, extra=True)),
+                                "2.75": _nova(_obj(props))})
 
 
 # ----------------------------------------------------------- server actions
 def _rebuild(description: bool, key_name: bool = False, user_data: bool = False,
-             trusted: bool = False) -> dict[str, Any]:
+             trusted: bool = False, hostname: dict[str, Any] | None = None
+             ) -> dict[str, Any]:
     props: dict[str, Any] = {
         "name": NAME, "imageRef": UUID, "adminPass": ADMIN_PASSWORD, "metadata": METADATA,
         "preserve_ephemeral": BOOLEAN, "OS-DCF:diskConfig": DISK_CONFIG,
@@ -289,6 +334,8 @@ def _rebuild(description: bool, key_name: bool = False, user_data: bool = False,
         del props["personality"]
     if trusted:  # 2.63 (null clears them)
         props["trusted_image_certificates"] = trusted_certs.SCHEMA
+    if hostname:  # 2.90
+        props["hostname"] = hostname
     return _obj(props, ["imageRef"])
 
 
@@ -296,13 +343,15 @@ _ANY: dict[str, Any] = {}
 
 
 def _server_action(description: bool, rebuild_key: bool = False,
-                   rebuild_user_data: bool = False, rebuild_trusted: bool = False) -> Schema:
+                   rebuild_user_data: bool = False, rebuild_trusted: bool = False,
+                   rebuild_hostname: dict[str, Any] | None = None) -> Schema:
     """One schema for the action route: each action's argument as Nova checks it. An
     unknown action, or more than one, is the dispatcher's to refuse, in Nova's words."""
     return _nova({"type": "object", "properties": {
         "reboot": _obj({"type": {"type": "string", "enum": [
             "HARD", "Hard", "hard", "SOFT", "Soft", "soft"]}}, ["type"]),
-        "rebuild": _rebuild(description, rebuild_key, rebuild_user_data, rebuild_trusted),
+        "rebuild": _rebuild(description, rebuild_key, rebuild_user_data, rebuild_trusted,
+                            rebuild_hostname),
         "resize": _obj({"flavorRef": FLAVOR_REF, "OS-DCF:diskConfig": DISK_CONFIG},
                        ["flavorRef"]),
         "confirmResize": _ANY, "revertResize": _ANY,
@@ -324,7 +373,23 @@ SERVER_ACTION = Versioned(VERSIONS, {"2.1": _server_action(False),
                                                             rebuild_user_data=True),
                                      "2.63": _server_action(True, rebuild_key=True,
                                                             rebuild_user_data=True,
-                                                            rebuild_trusted=True)})
+                                                            rebuild_trusted=True),
+                                     "2.90": _server_action(True, rebuild_key=True,
+                                                            rebuild_user_data=True,
+                                                            rebuild_trusted=True,
+                                                            rebuild_hostname=HOSTNAME)})
+
+#: unshelve's argument: 2.77 takes null or an `availability_zone` (a name, required
+#: in an object); 2.91 null or an object with an `availability_zone` (null unpins)
+#: and/or a `host` (admins).
+UNSHELVE = Versioned(VERSIONS, {
+    "2.1": _nova({}),
+    "2.77": _nova(_wrap("unshelve", {**_obj({"availability_zone": NAME},
+                                            ["availability_zone"]),
+                                     "type": ["object", "null"]})),
+    "2.91": _nova(_wrap("unshelve", {**_obj({
+        "availability_zone": {"type": ["string", "null"]}, "host": {"type": "string"}}),
+        "type": ["object", "null"]}))})
 
 # ----------------------------------------------------------------- metadata
 METADATA_SET = _nova(_wrap("metadata", METADATA))
@@ -368,36 +433,42 @@ FLAVOR_ACTION = _nova({"type": "object", "properties": {
 FLAVOR_SORT_KEYS = ["created_at", "description", "disabled", "ephemeral_gb", "flavorid",
                     "id", "is_public", "memory_mb", "name", "root_gb", "rxtx_factor",
                     "swap", "updated_at", "vcpu_weight", "vcpus"]
-FLAVOR_LIST_QUERY = _nova(_obj({
+FLAVOR_LIST_QUERY = strict_from_275({
     "limit": QUERY_NON_NEGATIVE, "marker": _Q, "is_public": _Q,
     # minRam/minDisk are strings here; the parser refuses a non-integer in Nova's words
     "minRam": _Q, "minDisk": _Q,
     "sort_key": {"type": "string", "enum": FLAVOR_SORT_KEYS},
     "sort_dir": {"type": "string", "enum": ["asc", "desc"]},
-}, extra=True))
+})
 
 # ----------------------------------------------------------------- keypairs
-#: Nova's key pair name (with '@' and '.', which overcast has always taken).
+#: Nova's key pair name: letters, digits, spaces, '_' and '-'; from 2.92 '@' and '.'
+#: too.
+KEYPAIR_NAME_CHARS, KEYPAIR_NAME_CHARS_2_92 = r"^[_\- a-zA-Z0-9]+$", r"^[_\-@. a-zA-Z0-9]+$"
 KEYPAIR_NAME: dict[str, Any] = {"allOf": [NAME, {"type": "string",
-                                                 "pattern": r"^[_\-@. a-zA-Z0-9]+$"}]}
+                                                 "pattern": KEYPAIR_NAME_CHARS}]}
 
 
-def _keypair(*, key_type: bool, user_id: bool) -> Schema:
-    props: dict[str, Any] = {"name": KEYPAIR_NAME, "public_key": {"type": "string"}}
+def _keypair(*, key_type: bool, user_id: bool, v292: bool = False) -> Schema:
+    name = {"allOf": [NAME, {"type": "string", "pattern": KEYPAIR_NAME_CHARS_2_92}]} \
+        if v292 else KEYPAIR_NAME
+    props: dict[str, Any] = {"name": name, "public_key": {"type": "string"}}
     if key_type:
         props["type"] = {"type": "string", "enum": ["ssh", "x509"]}
     if user_id:
         props["user_id"] = {"type": "string", "minLength": 1, "maxLength": 255}
-    return _nova(_wrap("keypair", _obj(props, ["name"])))
+    # 2.92: the public key must be given (no more key pairs generated here)
+    return _nova(_wrap("keypair", _obj(props, ["name", "public_key"] if v292 else ["name"])))
 
 
 KEYPAIR_CREATE = Versioned(VERSIONS, {
     "2.1": _keypair(key_type=False, user_id=False),
     "2.2": _keypair(key_type=True, user_id=False),
-    "2.10": _keypair(key_type=True, user_id=True)})
-KEYPAIR_LIST_QUERY = _nova(_obj({"user_id": _Q, "limit": QUERY_NON_NEGATIVE,
-                                 "marker": _Q}, extra=True))
-USER_QUERY = _nova(_obj({"user_id": _Q}, extra=True))
+    "2.10": _keypair(key_type=True, user_id=True),
+    "2.92": _keypair(key_type=True, user_id=True, v292=True)})
+KEYPAIR_LIST_QUERY = strict_from_275({"user_id": _Q, "limit": QUERY_NON_NEGATIVE,
+                                      "marker": _Q})
+USER_QUERY = strict_from_275({"user_id": _Q})
 
 # ------------------------------------------------- quotas, groups, services
 #: A quota: -1 (unlimited) to the database's MAX_INT, as a number or a string.
@@ -450,8 +521,9 @@ SERVER_GROUP_CREATE = Versioned(VERSIONS, {
         "name": NAME, "policy": {"type": "string", "enum": [
             "anti-affinity", "affinity", "soft-anti-affinity", "soft-affinity"]},
         "rules": _obj({"max_server_per_host": POSITIVE_INT})}, ["name", "policy"])))})
-SERVER_GROUP_LIST_QUERY = _nova(_obj({"all_projects": _Q, "limit": QUERY_NON_NEGATIVE,
-                                      "offset": QUERY_NON_NEGATIVE}, extra=True))
+SERVER_GROUP_LIST_QUERY = strict_from_275({"all_projects": _Q,
+                                           "limit": QUERY_NON_NEGATIVE,
+                                           "offset": QUERY_NON_NEGATIVE})
 
 
 def _service_update(forced_down: bool) -> Schema:
@@ -473,10 +545,14 @@ _SERVICE_UPDATE_V253 = _nova({**_obj({
 SERVICE_UPDATE = Versioned(VERSIONS, {"2.1": _service_update(False),
                                       "2.11": _service_update(True),
                                       "2.53": _SERVICE_UPDATE_V253})
-SERVICE_LIST_QUERY = _nova(_obj({"host": _Q, "binary": _Q}, extra=True))
+SERVICE_LIST_QUERY = strict_from_275({"host": _Q, "binary": _Q})
 HYPERVISOR_LIST_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE, "marker": _Q},
                                    extra=True))
-LIMITS_QUERY = _nova(_obj({"tenant_id": _Q}, extra=True))
+LIMITS_QUERY = strict_from_275({"tenant_id": _Q})
+USAGE_LIST_QUERY = strict_from_275({"start": _Q, "end": _Q, "detailed": _Q,
+                                    "limit": QUERY_NON_NEGATIVE, "marker": _Q})
+USAGE_SHOW_QUERY = strict_from_275({"start": _Q, "end": _Q,
+                                    "limit": QUERY_NON_NEGATIVE, "marker": _Q})
 
 
 # ====================================================================== parsers
@@ -598,7 +674,8 @@ def keypair_create(body: Any, v: APIVersion, own_user: str | None,
     `check_user` authorises another user's id, in the order Nova checks it."""
     k = val.wrapped(body, "keypair")
     name = val.string(k, "name", "keypair", required=True, min_len=1, max_len=255)
-    if not re.match(r"^[a-zA-Z0-9 _.@\-]+$", name) or name != name.strip():
+    chars = KEYPAIR_NAME_CHARS_2_92 if v.at_least("2.92") else KEYPAIR_NAME_CHARS
+    if not re.match(chars, name) or name != name.strip():
         raise BadRequest("Invalid input for field/attribute name: Keypair name contains "
                          "unsafe characters")
     public_key = val.string(k, "public_key", "keypair", max_len=65535)
@@ -897,6 +974,9 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
     max_count = _count(sv, "max_count") or min_count
     if min_count > max_count:
         raise BadRequest("min_count must be <= max_count")
+    hostname = sv.get("hostname") if v.at_least("2.90") else None
+    if hostname and max_count > 1:
+        raise BadRequest("Unable to allocate a single hostname to multiple instances")
     key_name = sv.get("key_name")
     if key_name is not None and not isinstance(key_name, str):
         raise BadRequest(f"Invalid input for field/attribute key_name. Value: {key_name}.")
@@ -934,7 +1014,7 @@ def server_create(body: Any, v: APIVersion) -> dict[str, Any]:
                                                                          *TRUE_STRINGS),
             "block_devices": block_devices, "tags": list(dict.fromkeys(sv.get("tags") or [])),
             "personality": personality.parse(sv.get("personality")),
-            "trusted_certs": sv.get("trusted_image_certificates")}
+            "trusted_certs": sv.get("trusted_image_certificates"), "hostname": hostname}
 
 
 def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
@@ -942,6 +1022,8 @@ def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
     allowed = {"name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"}
     if v.at_least("2.19"):
         allowed.add("description")
+    if v.at_least("2.90"):
+        allowed.add("hostname")
     extra = set(sv) - allowed
     if extra:
         raise BadRequest(f"Additional properties are not allowed "
@@ -951,6 +1033,8 @@ def server_update(body: Any, v: APIVersion) -> dict[str, Any]:
         if not isinstance(sv["name"], str) or not sv["name"].strip() or len(sv["name"]) > 255:
             raise BadRequest(f"Invalid input for field/attribute name. Value: {sv['name']}.")
         data["name"] = sv["name"]
+    if "hostname" in sv:  # (the schema checked its form)
+        data["hostname"] = sv["hostname"]
     if "description" in sv:
         if sv["description"] is not None and (not isinstance(sv["description"], str) or
                                               len(sv["description"]) > 255):
@@ -995,11 +1079,23 @@ def all_tenants(q: Query) -> bool:
     return raw is not None and raw.lower() not in ("0", "false", "off", "no")
 
 
-def server_list_query(q: Any, admin: bool, lock_filter: bool = False
-                      ) -> dict[str, Any] | None:
+#: The server filters Nova leaves a non-admin only from 2.83 (an admin has them at
+#: every version; below 2.83 they are dropped from a non-admin's query, as Nova's
+#: remove_invalid_options drops them).
+FILTERS_2_83 = ("availability_zone", "config_drive", "key_name", "created_at",
+                "launched_at", "terminated_at", "power_state", "task_state", "vm_state",
+                "progress", "user_id")
+
+
+def server_list_query(q: Any, admin: bool, lock_filter: bool = False,
+                      strict_sort: bool = False, wide_filters: bool = False,
+                      hostname_filter: bool = False) -> dict[str, Any] | None:
     """Filters, sort, limit and marker of a server listing (a starlette QueryParams);
     None for a status no server can have (the listing is empty). `lock_filter`
-    (2.73): the `locked` filter and sort key apply."""
+    (2.73): the `locked` filter and sort key apply. `strict_sort` (2.75): every
+    `sort_key` given (not only the last, which the schema checks) must be one Nova
+    still sorts by. `wide_filters` (2.83): a non-admin may use FILTERS_2_83;
+    `hostname_filter` (2.90): and `hostname`."""
     filters: dict[str, Any] = {}
     if lock_filter and "locked" in q:
         raw = str(q["locked"]).strip().lower()
@@ -1010,10 +1106,25 @@ def server_list_query(q: Any, admin: bool, lock_filter: bool = False
         filters["locked"] = raw in TRUE_STRINGS_LOWER
     if all_tenants(q):
         filters["all_tenants"] = True
-    for key in ("name", "image", "flavor", "key_name", "availability_zone",
-                "reservation_id", "project_id", "tenant_id", "user_id"):
+    for key in ("name", "image", "flavor", "reservation_id", "project_id", "tenant_id"):
         if q.get(key):
             filters["project_id" if key == "tenant_id" else key] = q[key]
+    if admin or wide_filters:
+        for key in ("key_name", "availability_zone", "user_id"):
+            if q.get(key):
+                filters[key] = q[key]
+        for key in ("vm_state", "task_state"):  # Nova: exact, any of the values given
+            if q.getlist(key):
+                filters[key] = [None if v.lower() in ("none", "null") else v
+                                for v in q.getlist(key)] if key == "task_state" \
+                    else list(q.getlist(key))
+        # Nova matches these as regular expressions on the column's text (as `name`)
+        for key in ("power_state", "progress", "config_drive", "created_at",
+                    "launched_at", "terminated_at"):
+            if q.get(key):
+                filters.setdefault("regex", {})[key] = q[key]
+    if q.get("hostname") and (admin or hostname_filter):
+        filters.setdefault("regex", {})["hostname"] = q["hostname"]
     if q.get("host") and admin:
         filters["host"] = q["host"]
     for key in ("ip", "ip6"):  # regular expressions on the fixed addresses, as Nova
@@ -1035,6 +1146,9 @@ def server_list_query(q: Any, admin: bool, lock_filter: bool = False
     sort_dirs = q.getlist("sort_dir") or ["desc"]
     sort = []
     for i, key in enumerate(sort_keys):
+        if strict_sort and key not in SERVER_SORT_KEYS_V275:
+            raise BadRequest(f"Invalid input for query parameters sort_key. Value: {key}. "
+                             f"'{key}' is not one of {sorted(SERVER_SORT_KEYS_V275)}")
         if key in SERVER_SORT_IGNORED and not (lock_filter and key == "locked"):
             continue  # as Nova: taken, never applied (`locked` applies from 2.73)
         if key not in SORT_KEYS and key != "locked":
@@ -1083,6 +1197,8 @@ def rebuild(arg: Any) -> dict[str, Any]:
         out["user_data"] = _user_data(r)
     if "trusted_image_certificates" in r:  # (from 2.63)
         out["trusted_certs"] = r["trusted_image_certificates"]
+    if "hostname" in r:  # (the schema takes it from 2.90)
+        out["hostname"] = r["hostname"]
     ips = _access_ips(r)
     for key, col in (("accessIPv4", "access_ip_v4"), ("accessIPv6", "access_ip_v6")):
         if key in ips:
@@ -1262,19 +1378,35 @@ _DEVICE_PATH: dict[str, Any] = {"type": ["string", "null"],
                                 "pattern": r"(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$"}
 
 
-def _volume_attach(*, tag: bool) -> Schema:
+def _volume_attach(*, tag: bool, delete: bool = False) -> Schema:
     props: dict[str, Any] = {"volumeId": UUID, "device": _DEVICE_PATH}
     if tag:  # 2.49: a device tag, as at create (2.42)
         props["tag"] = TAG
+    if delete:  # 2.79: the volume goes with the server
+        props["delete_on_termination"] = BOOLEAN
     return _nova(_obj({"volumeAttachment": _obj(props, ["volumeId"])}, ["volumeAttachment"]))
 
 
 VOLUME_ATTACH = Versioned(VERSIONS, {"2.1": _volume_attach(tag=False),
-                                     "2.49": _volume_attach(tag=True)})
-VOLUME_SWAP = _nova(_obj({"volumeAttachment": _obj({"volumeId": UUID}, ["volumeId"])},
-                         ["volumeAttachment"]))
-VOLUME_ATTACHMENTS_QUERY = _nova(_obj({"limit": QUERY_NON_NEGATIVE,
-                                       "offset": QUERY_NON_NEGATIVE}, extra=True))
+                                     "2.49": _volume_attach(tag=True),
+                                     "2.79": _volume_attach(tag=True, delete=True)})
+
+
+def boolean(value: Any) -> bool:
+    """A value BOOLEAN took (a JSON boolean or one of Nova's strings) as a bool."""
+    return value is True or value in TRUE_STRINGS
+#: 2.85: what a GET shows may be sent back (only delete_on_termination may change).
+_VOLUME_UPDATE_V285 = _nova(_wrap("volumeAttachment", _obj({
+    "volumeId": UUID, "device": {"type": ["string", "null"],
+                                 "pattern": r"(^/dev/x{0,1}[a-z]{0,1}d{0,1})([a-z]+)[0-9]*$"},
+    "tag": TAG, "delete_on_termination": BOOLEAN, "serverId": UUID, "id": UUID},
+    ["volumeId"])))
+VOLUME_SWAP = Versioned(VERSIONS, {
+    "2.1": _nova(_obj({"volumeAttachment": _obj({"volumeId": UUID}, ["volumeId"])},
+                      ["volumeAttachment"])),
+    "2.85": _VOLUME_UPDATE_V285})
+VOLUME_ATTACHMENTS_QUERY = strict_from_275({"limit": QUERY_NON_NEGATIVE,
+                                            "offset": QUERY_NON_NEGATIVE})
 
 # ------------------------------------------------------ server external events
 #: Nova's event names; `volume-extended` from 2.51 (block storage, in-process, hands
@@ -1294,7 +1426,10 @@ def _external_events(names: list[str]) -> Schema:
 
 SERVER_EXTERNAL_EVENTS = Versioned(VERSIONS, {
     "2.1": _external_events(EVENT_NAMES),
-    "2.51": _external_events(EVENT_NAMES + ["volume-extended"])})
+    "2.51": _external_events(EVENT_NAMES + ["volume-extended"]),
+    "2.76": _external_events(EVENT_NAMES + ["volume-extended", "power-update"]),
+    "2.82": _external_events(EVENT_NAMES + ["volume-extended", "power-update",
+                                            "accelerator-request-bound"])})
 
 # ------------------------------------- os-volumes, os-snapshots (up to 2.35)
 _S: dict[str, Any] = {"type": "string"}
@@ -1350,6 +1485,9 @@ AGGREGATE_CREATE = _nova(_wrap("aggregate", _obj({"name": NAME, "availability_zo
                                                  ["name"])))
 AGGREGATE_UPDATE = _nova(_wrap("aggregate", _obj({"name": NAME, "availability_zone": _AZ_NAME},
                                                  minProperties=1)))
+#: 2.81: the images to cache on an aggregate's hosts.
+AGGREGATE_IMAGES = _nova(_obj({"cache": {"type": "array", "minItems": 1,
+                                         "items": _obj({"id": UUID}, ["id"])}}, ["cache"]))
 _HOST: dict[str, Any] = _obj({"host": string(255, min_length=1)}, ["host"])
 AGGREGATE_ACTION = _nova({"type": "object", "minProperties": 1, "maxProperties": 1,
                           "additionalProperties": False, "properties": {

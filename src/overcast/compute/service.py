@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from overcast.bus import Bus
@@ -62,8 +62,8 @@ from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, Forbidden, NotFound
 
-#: Nova's power_state of a stopped guest
-SHUTDOWN = 4
+#: Nova's power_state of a running and of a stopped guest
+RUNNING, SHUTDOWN = 1, 4
 
 #: The instance columns server views read (everything but secrets and internals).
 LIST_ATTRS = ("uuid", "name", "project_id", "user_id", "flavor_id", "flavor", "image_ref",
@@ -78,6 +78,32 @@ LIST_ATTRS = ("uuid", "name", "project_id", "user_id", "flavor_id", "flavor", "i
 KEY_ATTRS = ("uuid", "name", "project_id", "host", "updated_at", "vm_state",
              "task_state", "power_state")
 
+
+
+def _column_matches(s: Session, rows: list[Any], patterns: dict[str, str]) -> list[Any]:
+    """The rows whose columns match these regular expressions (Nova's regex filters
+    on power_state, progress, config_drive and the times, 2.83 for non-admins), each
+    column read as its text (a time as the database writes it, a flag as Nova's
+    "True" or "")."""
+    cols = [c for c in patterns if c != "progress"]
+    values = {r[0]: r[1:] for r in s.execute(
+        select(m.Instance.uuid, *[getattr(m.Instance, c) for c in cols]).where(
+            m.Instance.uuid.in_([r.uuid for r in rows])))}
+    if "progress" in patterns:  # no column: what the views show (0 building, 100 up)
+        rx = _regex(patterns["progress"])
+        shown = {"BUILD": "0", "ACTIVE": "100"}
+        rows = [r for r in rows if rx.search(shown.get(
+            states.status(r.vm_state, r.task_state), ""))]
+
+    def text(value: Any) -> str:
+        if value is None or value is False:
+            return ""
+        return "True" if value is True else str(value)
+
+    for i, col in enumerate(cols):
+        rx = _regex(patterns[col])
+        rows = [r for r in rows if r.uuid in values and rx.search(text(values[r.uuid][i]))]
+    return rows
 
 
 def _regex(pattern: str) -> re.Pattern[str]:
@@ -270,7 +296,8 @@ class ComputeService:
                     config_drive=bool(req.get("config_drive")),
                     auto_disk_config=bool(req.get("auto_disk_config")),
                     description=req.get("description"),
-                    hostname=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]
+                    hostname=req.get("hostname")  # 2.90: asked for
+                    or re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63]
                     or "server", reservation_id=reservation, launch_index=i,
                     scheduler_hints=hints, server_group=group.uuid if group else None,
                     tags=list(req.get("tags") or []), requested_networks=requested,
@@ -319,7 +346,15 @@ class ComputeService:
                 q = q.where(m.Instance.locked.is_(bool(filters["locked"])))
             if filters.get("vm_states"):
                 q = q.where(m.Instance.vm_state.in_(filters["vm_states"]))
-            if filters.get("name") or filters.get("ip") or filters.get("ip6"):
+            if filters.get("vm_state"):  # admins, and from 2.83 everyone
+                q = q.where(m.Instance.vm_state.in_(filters["vm_state"]))
+            if filters.get("task_state"):
+                wanted = [t for t in filters["task_state"] if t is not None]
+                cond = m.Instance.task_state.in_(wanted)
+                q = q.where(or_(cond, m.Instance.task_state.is_(None))
+                            if None in filters["task_state"] else cond)
+            if filters.get("name") or filters.get("ip") or filters.get("ip6") or \
+                    filters.get("regex"):
                 # Nova's name and ip filters are regular expressions: filter in Python,
                 # then page.
                 rows, _ = keyset_page(s, q, m.Instance, limit=None, marker=None, sort=sort,
@@ -329,6 +364,8 @@ class ComputeService:
                     rows = [r for r in rows if rx.search(r.name)]
                 if filters.get("ip") or filters.get("ip6"):
                     rows = self._ip_matches(rows, filters.get("ip"), filters.get("ip6"))
+                if filters.get("regex"):
+                    rows = _column_matches(s, rows, filters["regex"])
                 if marker is not None:
                     ids = [r.uuid for r in rows]
                     if marker not in ids:
@@ -377,7 +414,7 @@ class ComputeService:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
             for key in ("name", "description", "access_ip_v4", "access_ip_v6",
-                        "auto_disk_config"):
+                        "auto_disk_config", "hostname"):
                 if key in data:
                     setattr(inst, key, data[key])
             inst.updated_at = utcnow()
@@ -445,10 +482,12 @@ class ComputeService:
         self.server_volumes.release(uuid)
 
     def attach_volume(self, ctx: RequestContext, uuid: str, volume_id: str,
-                      device: str | None, tag: str | None = None) -> m.BlockDeviceMapping:
+                      device: str | None, tag: str | None = None,
+                      delete_on_termination: bool = False) -> m.BlockDeviceMapping:
         inst = self.instance(ctx, uuid)
         self._check_lock(ctx, inst)
-        bdm = self.server_volumes.attach(ctx, inst, volume_id, device, tag)
+        bdm = self.server_volumes.attach(ctx, inst, volume_id, device, tag,
+                                         delete_on_termination)
         with self.db.transaction() as s:
             self.record_action(s, ctx, uuid, "attach_volume", "compute_attach_volume")
         return bdm
@@ -481,6 +520,31 @@ class ComputeService:
         self.cast(f"agent.{host}", PowerAction(uuid=uuid, action=action,
                                                request_id=ctx.request_id))
 
+    def power_update(self, ctx: RequestContext, uuid: str, tag: str) -> None:
+        """A `power-update` external event (2.76; `tag` POWER_ON or POWER_OFF): the
+        server's power was changed from outside compute. As Nova: a `start`/`stop`
+        action is recorded for it, and a stopped (shut down) server being told
+        POWER_ON, or an active (running) one POWER_OFF, with no task under way, is
+        started/stopped on its host so its states end as the event says; in any
+        other state the event changes nothing."""
+        action = "start" if tag == "POWER_ON" else "stop"
+        with self.db.transaction() as s:
+            inst = s.get(m.Instance, uuid)
+            if inst is None or inst.deleted or not inst.host:
+                return
+            self.record_action(s, ctx, uuid, action, "compute_power_update")
+            valid = inst.task_state is None and (
+                (action == "start" and inst.vm_state == states.STOPPED
+                 and inst.power_state == SHUTDOWN)
+                or (action == "stop" and inst.vm_state == states.ACTIVE
+                    and inst.power_state == RUNNING))
+            if not valid:  # Nova's compute host logs it and does nothing
+                return
+            self._transition(s, inst, action)
+            host = inst.host
+        self.cast(f"agent.{host}", PowerAction(uuid=uuid, action=action,
+                                               request_id=ctx.request_id))
+
     # ------------------------------------------------------- rebuild, resize
     def _spec(self, inst: m.Instance) -> dict[str, Any]:
         return asdict(instance_spec(inst, self.image, self.network,
@@ -497,6 +561,14 @@ class ComputeService:
         image_ref, name, metadata = req["image_ref"], req.get("name"), req.get("metadata")
         if self.image is not None:
             self.boot_image(ctx, image_ref)
+        if self.server_volumes.root_volume(uuid) is not None:
+            # a volume-backed server's disk is its volume: rebuilt with the image in
+            # it only (reimaging the volume is Nova's 2.93, past this API's range)
+            self.instance(ctx, uuid)  # 404 first
+            booted = (self.server_volumes.boot_volume_image(ctx, uuid) or {}).get("image_id")
+            if booted != image_ref:
+                raise BadRequest(f"Image {image_ref} is unacceptable: Unable to rebuild "
+                                 "with a different image for a volume-backed server.")
         with self.db.transaction() as s:
             inst = self.get_instance(s, ctx, uuid)
             self._check_lock(ctx, inst)
@@ -520,6 +592,8 @@ class ComputeService:
                 inst.user_data = req["user_data"]
             if "trusted_certs" in req:  # 2.63
                 trusted_certs.store(inst, req["trusted_certs"])
+            if req.get("hostname"):  # 2.90
+                inst.hostname = req["hostname"]
             if req.get("personality") is not None:  # injected again, as Nova does
                 personality.check_quota(req["personality"],
                                         self.quotas.limits(s, inst.project_id))
@@ -708,8 +782,8 @@ class ComputeService:
             with self.db.transaction() as s:
                 inst = self.get_instance(s, ctx, uuid)
                 self._transition(s, inst, "resize")
-                migrations.record(s, inst, "migration" if migrate else "resize", host, dest,
-                                  inst.flavor_id, flavor.id)
+                migrations.record(s, ctx, inst, "migration" if migrate else "resize", host,
+                                  dest, inst.flavor_id, flavor.id)
                 inst.old_flavor, inst.flavor, inst.flavor_id = inst.flavor, new, flavor.id
                 if auto_disk_config is not None:
                     inst.auto_disk_config = auto_disk_config

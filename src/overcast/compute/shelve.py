@@ -8,28 +8,35 @@ back, no host at all (SHELVED_OFFLOADED); otherwise it stays on its host, stoppe
 (SHELVED), until `shelveOffload`. Its ports and volumes stay with it.
 
 Unshelve starts a SHELVED server where it is; a SHELVED_OFFLOADED one is scheduled
-again (any host with room, in its zone) and spawned from the shelved image, which is
-then deleted, as Nova deletes it. The shelve's image id, time and host are kept in
-the server's system_metadata (`shelved_image_id`, `shelved_at`, `shelved_host`), as
-in Nova. Every driver can be shelved: it takes only power_off, snapshot, destroy and
-spawn.
+again (any host with room, in the zone it is pinned to: the one asked for at create,
+or at the unshelve, 2.77, unpinned by a null one, 2.91; any zone when none was, as
+Nova; an admin may name the host, 2.91) and spawned from the
+shelved image, which is then deleted, as Nova deletes it. The shelve's image id,
+time and host are kept in the server's system_metadata (`shelved_image_id`,
+`shelved_at`, `shelved_host`), as in Nova. Every driver can be shelved: it takes only
+power_off, snapshot, destroy and spawn.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from overcast.bus.messages import PowerAction, ScheduleInstances, ShelveInstance
 from overcast.compute import models as m
 from overcast.compute import states
 from overcast.db import utcnow
 from overcast.kit.context import RequestContext
-from overcast.kit.errors import Conflict
+from overcast.kit.errors import BadRequest, Conflict, Forbidden
 
 if TYPE_CHECKING:
     from overcast.compute.service import ComputeService
 
 SHELVED, SHELVED_OFFLOADED = "shelved", "shelved_offloaded"
+#: unshelve's `new_az` when none was given (the pinned zone stays as it is)
+KEEP: Any = object()
 #: system_metadata keys a shelve writes
 SHELVE_KEYS = ("shelved_image_id", "shelved_at", "shelved_host")
 
@@ -101,12 +108,22 @@ class Shelving:
         svc.cast(f"agent.{host}", ShelveInstance(uuid=uuid, offload=True,
                                                  request_id=ctx.request_id))
 
-    def unshelve(self, ctx: RequestContext, uuid: str) -> None:
-        """Start a SHELVED server where it is, or schedule and spawn an offloaded one."""
+    def unshelve(self, ctx: RequestContext, uuid: str, new_az: Any = KEEP,
+                 host: str | None = None) -> None:
+        """Start a SHELVED server where it is, or schedule and spawn an offloaded one.
+        `new_az` (2.77; None from 2.91: unpin) pins the offloaded server to another
+        zone; `host` (2.91, admins) names the host it goes to. Either is for an
+        offloaded server only (409), as Nova's checks in this order."""
         svc = self.compute
         with svc.db.transaction() as s:
             inst = svc.get_instance(s, ctx, uuid)
             svc._check_lock(ctx, inst)
+            if new_az is not KEEP or host:
+                self._pin(s, ctx, inst, new_az, host)
+            elif inst.vm_state == SHELVED_OFFLOADED:
+                # a host named at create (2.74) or at an earlier unshelve held for
+                # that scheduling only (Nova's request spec forgets it)
+                inst.requested_az = pinned_zone(inst)
             svc._transition(s, inst, "unshelve")
             svc.record_action(s, ctx, uuid, "unshelve", "compute_unshelve_instance")
             host = inst.host if inst.vm_state == SHELVED else None
@@ -119,3 +136,36 @@ class Shelving:
                                               request_id=ctx.request_id))
         if image_id and svc.image is not None:
             svc.image.discard(image_id)
+
+    def _pin(self, s: Session, ctx: RequestContext, inst: m.Instance, new_az: Any,
+             host: str | None) -> None:
+        """Check an unshelve's zone and host as Nova checks them, and write where the
+        scheduler is to put the server: its pinned zone (`requested_az`, which
+        `pinned_zone` reads) and, for this one scheduling, the host."""
+        if inst.vm_state != SHELVED_OFFLOADED:
+            raise Conflict(f'Specifying an availability zone or a host when unshelving '
+                           f'server "{inst.uuid}" with status "{inst.vm_state}" is not '
+                           'supported. The server status must be SHELVED_OFFLOADED.')
+        zones = {z: d for z, d in s.execute(select(m.Service.zone, m.Service.disabled)
+                                           .where(m.Service.binary == "nova-compute"))}
+        if new_az is not KEEP and new_az and (new_az not in zones or zones[new_az]):
+            raise BadRequest("The requested availability zone is not available")
+        zone = pinned_zone(inst) if new_az is KEEP else new_az
+        if host:
+            if not ctx.is_admin:
+                raise Forbidden("Policy doesn't allow os_compute_api:os-shelve:"
+                                "unshelve_to_host to be performed.")
+            host_zone = s.scalar(select(m.Service.zone).where(
+                m.Service.binary == "nova-compute", m.Service.host == host))
+            if host_zone is None:
+                raise BadRequest(f"Compute host {host} could not be found.")
+            if zone is not None and host_zone != zone:
+                raise Conflict(f'Host "{host}" is not in the availability zone "{zone}".')
+        inst.requested_az = f"{zone or ''}:{host}" if host else zone
+
+
+def pinned_zone(inst: m.Instance) -> str | None:
+    """The zone a server is pinned to (Nova's request spec `availability_zone`,
+    2.96's `pinned_availability_zone`): the one asked for at create (or at an
+    unshelve, 2.77), None when none was."""
+    return (inst.requested_az or "").split(":", 1)[0] or None

@@ -62,15 +62,71 @@ maximum fails tests/unit/test_version_gates.py); what each one changes here:
 - 2.74: an admin's `host` and/or `hypervisor_hostname` at create, held to the
   scheduler's checks (`compute.requested_destination`).
 
-Next: 2.75 shapes the update and rebuild replies as a GET (and refuses unknown list
-query parameters); `views.server_action_reply` keeps the pre-2.75 shape today.
+- 2.75: the update and rebuild replies are the server as a GET shows it
+  (`views.server_action_reply`); listings and the other query strings Nova checks
+  refuse a parameter Nova's schema does not name (400, `schemas.strict_from_275`),
+  and the server sort keys Nova used to ignore; a flavor's `swap` is 0, not "", when
+  it has none; hypervisors asked `with_servers` always carry `servers`.
+- 2.76: `power-update` (tag POWER_ON/POWER_OFF) in os-server-external-events: a
+  start/stop action recorded, and the server started/stopped when its states are the
+  opposite of the tag's with no task under way (`ComputeService.power_update`).
+- 2.77: unshelve of an offloaded server takes an `availability_zone` (it must exist;
+  409 for a server not offloaded); the server is pinned to it (`shelve.pinned_zone`,
+  the zone part of `requested_az`), and an offloaded server unshelves into the zone it
+  is pinned to (any, when none), as Nova's request spec.
+- 2.78: `GET /servers/{id}/topology`; overcast's drivers build no guest NUMA cells
+  nor pin CPUs, so it is always Nova's answer for a server without a NUMA topology.
+- 2.79: `delete_on_termination` at volume attach, shown by the attachment views
+  (`volumes.attachment_view`); honoured when the server is deleted.
+- 2.80: os-migrations and a server's migrations show the `user_id` and `project_id`
+  of who asked for each move (kept on the record from now on), and os-migrations
+  filters by them.
+- 2.81: `POST /os-aggregates/{id}/images`: each host of the aggregate fetches the
+  images into its image cache (`CacheImages`; the QEMU and container drivers' cache
+  is where spawns read images from).
+- 2.82: `accelerator-request-bound` in os-server-external-events (a tag needed);
+  no accelerator service here, so nothing waits on it (`compute.events`).
+- 2.83: non-admins may filter servers by availability_zone, config_drive, key_name,
+  created_at, launched_at, terminated_at, power_state, task_state, vm_state, progress
+  and user_id (`schemas.FILTERS_2_83`); below it those are dropped from a non-admin's
+  query, as Nova drops them (admins have them at every version).
+- 2.84: an action's events show admins `details`: why a failed event failed (null
+  for the others).
+- 2.85: `PUT /servers/{id}/os-volume_attachments/{volume}` with the same volumeId
+  updates the attachment's `delete_on_termination` (`ServerVolumes.update`); another
+  volumeId still asks for a swap.
+- 2.86: flavor extra specs in the namespaces Nova validates (hw, hw_rng, hw_video, os,
+  quota, resources, trait, accel, ...) are checked on POST os-extra_specs and PUT
+  os-extra_specs/{key} (`compute.extra_specs`); others are free.
+- 2.87: a volume-backed server may be rescued with an image naming hw_rescue_bus and
+  hw_rescue_device, on a host whose driver can ("rescue_bfv": the fake driver; QEMU
+  and containers rescue nothing), else 400 as before (`compute.rescue`).
+- 2.88: a hypervisor's detail drops the resource counts
+  (`views.HYPERVISOR_FIELDS_GONE_2_88`) and carries `uptime`, asked of the host;
+  os-hypervisors/statistics and /{id}/uptime are 404.
+- 2.89: the volume attachment list and show carry `attachment_id` and `bdm_uuid`
+  (`volumes.bdm_uuid`: derived from the mapping's row, stable) and no `id`.
+- 2.90: `hostname` (a DNS label) at create (400 with max_count > 1), update and
+  rebuild, given to the guest's metadata; OS-EXT-SRV-ATTR:hostname shown to everyone,
+  and a `hostname` filter for non-admins.
+- 2.91: unshelve of an offloaded server to a `host` (admins; it must be in the zone
+  the server is pinned to, 409) and `availability_zone` null unpins it
+  (`Shelving._pin`).
+- 2.92: a key pair create needs its `public_key` (none is generated), and its name
+  may have '@' and '.' (refused below 2.92, as Nova).
+
+Up to 2.92 a volume-backed server is rebuilt only with the image in its root volume
+(another is a 400, as Nova says it). Next: 2.93 rebuilds one with another image by
+reimaging its root volume (Cinder's os-reimage and the `volume-reimaged` event), which
+the block storage service does not offer yet; 2.94 (FQDN hostnames), 2.95 (evacuate
+leaves the server stopped) and 2.96 (pinned_availability_zone) wait behind it.
 """
 
 from __future__ import annotations
 
 from overcast.kit.microversion import APIVersion, VersionRange
 
-VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 74),
+VERSIONS = VersionRange("compute", APIVersion(2, 1), APIVersion(2, 92),
                         legacy_header="X-OpenStack-Nova-API-Version")
 
 #: 2.65: `DELETE /servers/{id}/migrations/{mid}` also aborts a live migration whose

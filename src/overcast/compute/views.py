@@ -40,7 +40,8 @@ def flavor(base: str, f: m.Flavor, v: APIVersion, extra_specs: dict[str, str],
     if not detail:
         return body
     body.update({"ram": f.ram, "disk": f.disk, "vcpus": f.vcpus,
-                 "swap": f.swap or "",
+                 # 2.75: 0 for no swap (before it, Nova's empty string)
+                 "swap": f.swap if v.at_least("2.75") else (f.swap or ""),
                  "OS-FLV-EXT-DATA:ephemeral": f.ephemeral,
                  "OS-FLV-DISABLED:disabled": f.disabled,
                  "os-flavor-access:is_public": f.is_public, "rxtx_factor": f.rxtx_factor})
@@ -125,6 +126,8 @@ def server(base: str, inst: m.Instance, v: APIVersion, *, admin: bool,
     if v.at_least("2.73"):
         body["locked_reason"] = (getattr(inst, "system_metadata", None) or {}).get(
             "locked_reason")
+    if v.at_least("2.90") and not admin:  # 2.90: everyone sees the hostname
+        body["OS-EXT-SRV-ATTR:hostname"] = inst.hostname
     return body
 
 
@@ -137,13 +140,16 @@ ACTION_REPLY_OMITS = ("OS-EXT-AZ:availability_zone", "config_drive", "key_name",
                       "host_status")
 
 
-def server_action_reply(full: dict[str, Any], key_name: bool = False) -> dict[str, Any]:
-    """The server as an update or rebuild reply shows it (before 2.75, which is past
-    the advertised maximum): `full` (a GET's view) without the extended attributes
+def server_action_reply(full: dict[str, Any], v: APIVersion,
+                        key_name: bool = False) -> dict[str, Any]:
+    """The server as an update or rebuild reply shows it. From 2.75 that is `full`
+    (a GET's view) as it is; before it, without the extended attributes
     (OS-EXT-SRV-ATTR:*, the ACTION_REPLY_OMITS) and with basic addresses. `key_name`:
     keep the key pair's name (a rebuild's reply from 2.54, which can change it)."""
+    if v.at_least("2.75"):
+        return full
     omit = [k for k in ACTION_REPLY_OMITS if not (key_name and k == "key_name")]
-    body = {k: v for k, v in full.items()
+    body = {k: val for k, val in full.items()
             if k not in omit and not k.startswith("OS-EXT-SRV-ATTR:")}
     body["addresses"] = basic_addresses(full.get("addresses") or {})
     return body
@@ -187,17 +193,26 @@ def service(svc: m.Service, v: APIVersion, up: bool) -> dict[str, Any]:
     return body
 
 
+#: What 2.88 drops from a hypervisor's detail (Placement says it better).
+HYPERVISOR_FIELDS_GONE_2_88 = (
+    "current_workload", "cpu_info", "vcpus", "vcpus_used", "free_disk_gb", "local_gb",
+    "local_gb_used", "disk_available_least", "free_ram_mb", "memory_mb", "memory_mb_used",
+    "running_vms")
+
+
 def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
                running: int, detail: bool,
-               servers: list[dict[str, str]] | None = None) -> dict[str, Any]:
+               servers: list[dict[str, str]] | None = None,
+               uptime: str | None = None) -> dict[str, Any]:
     """A hypervisor (its compute service). From 2.53 its and its service's ids are
-    the service's UUID, and `servers` (asked for with `with_servers`) lists the
-    servers on it when there are any."""
+    the service's UUID, and `servers` (asked for with `with_servers`; None when not
+    asked) lists the servers on it when there are any (from 2.75, even when empty).
+    From 2.88 the detail drops the resource counts and carries the host's `uptime`."""
     ident: Any = svc.uuid if v.at_least("2.53") else svc.id
     body: dict[str, Any] = {"id": ident, "hypervisor_hostname": svc.host,
                             "state": "up" if up else "down",
                             "status": "disabled" if svc.disabled else "enabled"}
-    if servers:
+    if servers or (servers is not None and v.at_least("2.75")):
         body["servers"] = servers
     if not detail:
         return body
@@ -215,6 +230,10 @@ def hypervisor(svc: m.Service, v: APIVersion, up: bool, used: dict[str, int],
         "free_disk_gb": int(res.get("DISK_GB", 0)) - used.get("DISK_GB", 0),
         "current_workload": 0, "running_vms": running, "disk_available_least": 0,
         "cpu_info": res.get("cpu_info", "") if not v.at_least("2.28") else {}})
+    if v.at_least("2.88"):
+        for key in HYPERVISOR_FIELDS_GONE_2_88:
+            del body[key]
+        body["uptime"] = uptime
     return body
 
 
@@ -242,7 +261,8 @@ def action(a: m.InstanceAction, v: APIVersion) -> dict[str, Any]:
 def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool,
           project_id: str = "") -> dict[str, Any]:
     """An action's event; from 2.62 with the host it ran on (admins) and that host's
-    id as the server's project sees it (`hostId`, everyone)."""
+    id as the server's project sees it (`hostId`, everyone); from 2.84 a failed
+    event's `details` (admins)."""
     body: dict[str, Any] = {"event": e.event, "start_time": usage_time(e.start_time),
                             "finish_time": usage_time(e.finish_time), "result": e.result}
     if admin:
@@ -251,6 +271,10 @@ def event(e: m.InstanceActionEvent, v: APIVersion, admin: bool,
         if admin:
             body["host"] = e.host or ""
         body["hostId"] = host_id(project_id, e.host)
+    if v.at_least("2.84") and admin:  # Nova's events:details policy: admins
+        # why a failed event failed, in words (overcast's events keep the failure's
+        # message, never a Python traceback); null for the others
+        body["details"] = e.traceback if e.result == "Error" else None
     return body
 
 

@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import time
+import uuid as uuidlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -40,6 +41,7 @@ from overcast.compute.ports import VolumePort
 from overcast.db import Database
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, NotFound, OvercastError
+from overcast.kit.microversion import APIVersion
 
 log = logging.getLogger("overcast.compute.volumes")
 
@@ -83,15 +85,38 @@ def next_device(used: Iterable[str | None], wanted: str | None = None) -> str:
     return f"/dev/vd{_letters(i)}"
 
 
-def attachment_view(server_id: str, bdm: m.BlockDeviceMapping, tag: bool = False
+def attachment_view(server_id: str, bdm: m.BlockDeviceMapping, v: APIVersion
                     ) -> dict[str, Any]:
-    """Nova's volumeAttachment (the volume id is the attachment's id, as Nova); with
-    `tag` (2.70) the mapping's device tag."""
-    body = {"id": bdm.volume_id, "serverId": server_id, "volumeId": bdm.volume_id,
-            "device": bdm.device_name}
-    if tag:
+    """Nova's volumeAttachment (the volume id is the attachment's id, as Nova); from
+    2.70 with the mapping's device `tag`, from 2.79 its `delete_on_termination`."""
+    body: dict[str, Any] = {"id": bdm.volume_id, "serverId": server_id,
+                            "volumeId": bdm.volume_id, "device": bdm.device_name}
+    if v.at_least("2.70"):
         body["tag"] = bdm.tag
+    if v.at_least("2.79"):
+        body["delete_on_termination"] = bdm.delete_on_termination
     return body
+
+
+def with_attachment_ids(body: dict[str, Any], bdm: m.BlockDeviceMapping, v: APIVersion
+                        ) -> dict[str, Any]:
+    """2.89 (list and show): no `id` (it repeated volumeId), and the block storage
+    attachment's `attachment_id` and the mapping's `bdm_uuid`."""
+    if v.at_least("2.89"):
+        del body["id"]
+        body["attachment_id"] = bdm.attachment_id
+        body["bdm_uuid"] = bdm_uuid(bdm)
+    return body
+
+
+#: the namespace of the mappings' UUIDs
+_BDM_NAMESPACE = uuidlib.UUID("5c1c2d7e-3f0a-4b8e-9a41-6f2b0d9e7a10")
+
+
+def bdm_uuid(bdm: m.BlockDeviceMapping) -> str:
+    """A mapping's UUID (Nova's block_device_mapping.uuid): made from its server and
+    row id, so the same mapping always has the same one and no two share it."""
+    return str(uuidlib.uuid5(_BDM_NAMESPACE, f"{bdm.instance_uuid}/{bdm.id}"))
 
 
 class ServerVolumes:
@@ -141,11 +166,32 @@ class ServerVolumes:
             raise NotFound(f"Instance {uuid} is not attached to volume {volume_id}")
         return bdm
 
+    def update(self, uuid: str, volume_id: str, att: dict[str, Any]) -> None:
+        """2.85: change an attachment's `delete_on_termination`; the other fields a
+        GET shows may be sent back but not changed (400, in Nova's words); 404 when
+        the volume is not attached to the server."""
+        with self.db.transaction() as s:
+            bdm = s.scalar(select(m.BlockDeviceMapping).where(
+                m.BlockDeviceMapping.instance_uuid == uuid,
+                m.BlockDeviceMapping.volume_id == volume_id))
+            if bdm is None:
+                raise NotFound(f"No volume Block Device Mapping with id {volume_id}.")
+            for key, now in (("id", volume_id), ("serverId", uuid),
+                             ("device", bdm.device_name), ("tag", bdm.tag)):
+                if key in att and att[key] != now:
+                    raise BadRequest(f"The {key} property is not mutable")
+            if "delete_on_termination" in att:
+                dot = att["delete_on_termination"]
+                bdm.delete_on_termination = dot is True or str(dot).lower() in (
+                    "true", "1", "on", "yes")
+
     # ------------------------------------------------------- attach/detach
     def attach(self, ctx: RequestContext, inst: m.Instance, volume_id: str,
-               device: str | None, tag: str | None = None) -> m.BlockDeviceMapping:
+               device: str | None, tag: str | None = None,
+               delete_on_termination: bool = False) -> m.BlockDeviceMapping:
         """Attach a volume to a running (or stopped) server; see the module docstring.
-        `tag` is the device's role tag (2.49), kept on the mapping as a create's is."""
+        `tag` is the device's role tag (2.49), kept on the mapping as a create's is;
+        `delete_on_termination` (2.79): the volume goes with the server."""
         port = self._volumes()
         uuid = inst.uuid
         states.check("attach_volume", uuid, inst.vm_state, inst.task_state)
@@ -172,7 +218,8 @@ class ServerVolumes:
             bdm = m.BlockDeviceMapping(
                 instance_uuid=uuid, volume_id=volume_id, attachment_id=attachment,
                 device_name=dev, boot_index=None, source_type="volume",
-                destination_type="volume", delete_on_termination=False, tag=tag)
+                destination_type="volume",
+                delete_on_termination=delete_on_termination, tag=tag)
             s.add(bdm)
             s.flush()
             bdm_id = bdm.id

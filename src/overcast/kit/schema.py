@@ -228,7 +228,7 @@ def _version_key(text: str) -> tuple[int, int]:
 BodySchema = Schema | Versioned
 
 
-def accepts(body: BodySchema | None = None, query: Schema | None = None) -> Any:
+def accepts(body: BodySchema | None = None, query: BodySchema | None = None) -> Any:
     """Declare a route's request schemas: the body (the handler's `body` parameter)
     and the query string (read from its `request` parameter) are checked before the
     handler runs, and the OpenAPI document (`openapi_document`) lists them.
@@ -249,7 +249,9 @@ def accepts(body: BodySchema | None = None, query: Schema | None = None) -> Any:
 
         def check(kwargs: dict[str, Any]) -> None:
             if query is not None:
-                query.check_query(kwargs["request"].query_params)
+                qs = query.for_request(kwargs["request"]) if isinstance(
+                    query, Versioned) else query
+                qs.check_query(kwargs["request"].query_params)
             if body is not None:
                 schema = body.for_request(kwargs["request"]) if isinstance(
                     body, Versioned) else body
@@ -294,9 +296,10 @@ def openapi_document(app: Any) -> dict[str, Any]:
                 op["requestBody"] = {"content": {"application/json": {"schema": one}}}
             q = declared.get("query")
             if q is not None:
+                latest = q.all()[-1] if isinstance(q, Versioned) else q
                 op["parameters"] = [
                     {"name": name, "in": "query", "required": False, "schema": spec}
-                    for name, spec in q.schema.get("properties", {}).items()]
+                    for name, spec in latest.schema.get("properties", {}).items()]
             paths.setdefault(prefix + route.path, {})[method.lower()] = op
 
     for route in app.router.routes:

@@ -106,6 +106,12 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def spawn(self, instance: InstanceSpec) -> None: ...
 
+    async def cache_image(self, image_id: str) -> None:
+        """Have the image in the host's image cache before any spawn needs it (Nova's
+        image pre-caching). A driver that keeps no image cache says so, as Nova's
+        drivers without `cache_image` do."""
+        raise NotImplementedError(f"the {self.name} driver keeps no image cache")
+
     @abc.abstractmethod
     async def destroy(self, uuid: str) -> None: ...
 

@@ -158,6 +158,10 @@ class InstanceFiles(Generic[RecordT]):
         except CommandError as exc:
             raise RetryableError(str(exc)) from exc
 
+    async def cache_image(self, image_id: str) -> None:
+        """Fetch the image into the host's cache (where spawns take it from)."""
+        await self._fetch(image_id)
+
     async def _fetch(self, image_id: str) -> Path:
         """The image's bytes in a local file (the agent fetches and caches them)."""
         try:

@@ -48,6 +48,7 @@ class FakeDriver(Driver):
     name = "fake"
     capabilities = frozenset({"pause", "suspend", "reboot", "rebuild", "resize",
                               "console_output", "snapshot", "volume_attach", "rescue",
+                              "rescue_bfv",
                               "set_admin_password", "interface_attach",
                               "live_migration"})
 
@@ -60,6 +61,9 @@ class FakeDriver(Driver):
         self.instances: dict[str, FakeInstance] = {}
         #: instances being received by a live migration (not running here yet)
         self.incoming: dict[str, FakeInstance] = {}
+        #: the images asked to be cached here (the fake boots no image bytes, so its
+        #: "cache" is the ids)
+        self.cached_images: set[str] = set()
         # With a state file the fake "hypervisor" outlives the agent, as real
         # guests outlive a restarted agent; the agent then re-adopts them.
         self.state_path = state_path
@@ -85,6 +89,9 @@ class FakeDriver(Driver):
         if inst is None:
             raise InstanceNotFound(f"instance {uuid} is not on host {self.host}")
         return inst
+
+    async def cache_image(self, image_id: str) -> None:
+        self.cached_images.add(image_id)
 
     async def spawn(self, instance: InstanceSpec) -> None:
         """Create and start the instance; return when it is RUNNING.

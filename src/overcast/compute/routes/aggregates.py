@@ -1,6 +1,7 @@
 """Host aggregates (`os-aggregates`): create, show, list, update, delete, and the
-actions add_host, remove_host and set_metadata. Admin-only. The domain (zones and
-the Placement mirror) is `compute.aggregates`."""
+actions add_host, remove_host and set_metadata; from 2.81 the images to cache on its
+hosts. Admin-only. The domain (zones and the Placement mirror) is
+`compute.aggregates`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,22 @@ from typing import Any
 
 from fastapi import Request, Response
 
+from overcast.bus.messages import CacheImages
 from overcast.compute import schemas
 from overcast.compute.aggregates import AZ_KEY, AggregateService, AggregateView
 from overcast.compute.policy import ADMIN
-from overcast.compute.routes.base import JSON_BODY, reply, router, service, version
+from overcast.compute.routes.base import (
+    JSON_BODY,
+    VERSIONS,
+    Ctx,
+    reply,
+    router,
+    service,
+    version,
+)
 from overcast.compute.views import usage_time
+from overcast.kit.context import RequestContext
+from overcast.kit.errors import BadRequest, NotFound
 from overcast.kit.schema import accepts
 
 routes = router()
@@ -83,3 +95,29 @@ def aggregate_action(agg_id: str, request: Request, body: Any = JSON_BODY) -> Re
     else:
         made = aggs.set_metadata(agg_id, arg["metadata"])
     return reply(request, {"aggregate": _view(request, made)})
+
+
+@routes.post("/v2.1/os-aggregates/{agg_id}/images", dependencies=[ADMIN])
+@accepts(body=schemas.AGGREGATE_IMAGES)
+def cache_images(agg_id: str, request: Request, body: Any = JSON_BODY,
+                 ctx: RequestContext = Ctx) -> Response:
+    """2.81: each host of the aggregate fetches these images into its image cache
+    (`CacheImages`, a cast: 202 before any host has them), checked in Nova's order."""
+    VERSIONS.require(request, "2.81")
+    if not agg_id.lstrip("-").isdigit():
+        raise BadRequest("Invalid input received: id must be an integer")
+    ids = [item["id"] for item in body["cache"]]
+    if len(set(ids)) != len(ids):
+        raise BadRequest("Duplicate images in request")
+    hosts = _aggregates(request).show(agg_id).hosts
+    svc = service(request)
+    for image_id in ids:
+        try:
+            if svc.image is None:
+                raise NotFound(image_id)
+            svc.image.lookup(ctx, image_id)
+        except NotFound:
+            raise BadRequest(f"Image {image_id} could not be found.") from None
+    for host in hosts:
+        svc.cast(f"agent.{host}", CacheImages(image_ids=ids))
+    return reply(request, None, 202)

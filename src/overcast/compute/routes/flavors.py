@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from overcast.compute import schemas, views
+from overcast.compute import extra_specs, schemas, views
 from overcast.compute.policy import ADMIN
 from overcast.compute.routes.base import (
     JSON_BODY,
@@ -86,7 +86,10 @@ def get_extra_specs(fid: str, request: Request, ctx: RequestContext = Ctx) -> Re
 @routes.post("/v2.1/flavors/{fid}/os-extra_specs", dependencies=[ADMIN])
 @accepts(body=schemas.EXTRA_SPECS_SET)
 def set_extra_specs(fid: str, request: Request, body: Any = JSON_BODY) -> Response:
-    specs = service(request).flavors.set_extra_specs(fid, schemas.extra_specs(body))
+    wanted = schemas.extra_specs(body)
+    if version(request).at_least("2.86"):
+        extra_specs.validate(wanted)
+    specs = service(request).flavors.set_extra_specs(fid, wanted)
     return reply(request, {"extra_specs": specs})
 
 
@@ -102,6 +105,8 @@ def get_extra_spec(fid: str, key: str, request: Request, ctx: RequestContext = C
 @accepts(body=schemas.EXTRA_SPEC_PUT)
 def put_extra_spec(fid: str, key: str, request: Request, body: Any = JSON_BODY) -> Response:
     specs = schemas.extra_spec(body, key)
+    if version(request).at_least("2.86"):
+        extra_specs.validate(specs)
     service(request).flavors.set_extra_specs(fid, specs)
     return reply(request, specs)
 

@@ -102,7 +102,9 @@ def _hypervisors(request: Request, detail: bool) -> Response:
     servers = service(request).hosts.servers_by_host([r[0].host for r in rows]) \
         if q["with_servers"] else {}
     items = [views.hypervisor(svc, v, service_up(svc), used, n, detail,
-                              servers.get(svc.host)) for svc, used, n in rows]
+                              servers.get(svc.host) or [] if q["with_servers"] else None,
+                              _uptime(request, svc) if detail else None)
+             for svc, used, n in rows]
     body: dict[str, Any] = {"hypervisors": items}
     if more:
         path = "/v2.1/os-hypervisors/detail" if detail else "/v2.1/os-hypervisors"
@@ -123,8 +125,27 @@ def list_hypervisors_detail(request: Request) -> Response:
     return _hypervisors(request, True)
 
 
+def _gone_from_2_88(request: Request) -> None:
+    """statistics and uptime are Nova's up to 2.87 (uptime is in the detail after)."""
+    if version(request).at_least("2.88"):
+        raise NotFound("The resource could not be found.")
+
+
+def _uptime(request: Request, svc: Any) -> str | None:
+    """2.88: a hypervisor detail's `uptime`, asked of the host (None when it does not
+    answer or is down, as Nova leaves it)."""
+    if not version(request).at_least("2.88") or not service_up(svc):
+        return None
+    try:
+        return service(request).call(f"agent.{svc.host}", HostUptime(),
+                                     timeout=5).uptime or None
+    except BusTimeout:
+        return None
+
+
 @routes.get("/v2.1/os-hypervisors/statistics", dependencies=[ADMIN])
 def hypervisor_stats(request: Request) -> Response:
+    _gone_from_2_88(request)
     rows = [views.hypervisor(svc, APIVersion(2, 1), service_up(svc), used, n, True)
             for svc, used, n in service(request).hosts.hypervisors()]
     keys = ["vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
@@ -147,6 +168,7 @@ def _find(request: Request, hid: str) -> Hypervisor:
 
 @routes.get("/v2.1/os-hypervisors/{hid}/uptime", dependencies=[ADMIN])
 def hypervisor_uptime(hid: str, request: Request) -> Response:
+    _gone_from_2_88(request)
     svc, used, n = _find(request, hid)
     up = service_up(svc)
     body = views.hypervisor(svc, version(request), up, used, n, False)
@@ -167,10 +189,11 @@ def hypervisor_uptime(hid: str, request: Request) -> Response:
 def get_hypervisor(hid: str, request: Request) -> Response:
     v = version(request)
     svc, used, n = _find(request, hid)
-    servers = service(request).hosts.servers_by_host([svc.host]).get(svc.host) \
+    servers = service(request).hosts.servers_by_host([svc.host]).get(svc.host) or [] \
         if schemas.hypervisor_with_servers(request.query_params, v) else None
     return reply(request, {"hypervisor": views.hypervisor(svc, v, service_up(svc), used, n,
-                                                          True, servers)})
+                                                          True, servers,
+                                                          _uptime(request, svc))})
 
 
 def _zones(request: Request, detail: bool) -> Response:

@@ -46,7 +46,7 @@ def _mid(text: str) -> int:
 
 def _view(request: Request, mig: Any) -> dict[str, Any]:
     v = version(request)
-    return view(mig, v >= APIVersion(2, 59), v >= APIVersion(2, 80))
+    return view(mig, v.at_least("2.59"), v.at_least("2.80"))
 
 
 @routes.get("/v2.1/servers/{server_id}/migrations", dependencies=[ADMIN])

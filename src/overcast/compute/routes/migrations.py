@@ -1,6 +1,7 @@
 """`os-migrations` (admin): the resizes and cold migrations of servers, with Nova's
 filters; from 2.59 paged (`limit`, `marker` = a migration's uuid, a `next` link in
-`migrations_links`), filtered by `changes-since`, and each with its `uuid`. The
+`migrations_links`), filtered by `changes-since`, and each with its `uuid`; from
+2.80 with the `user_id` and `project_id` of who asked for it, and filtered by them. The
 records are written by the resize paths (`compute.migrations`)."""
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ _PAGING: dict[str, Any] = {**{k: _Q for k in (*FILTERS, "hidden")},
 #: changes-before too.
 QUERY_2_59 = _nova(_obj(_PAGING))
 QUERY_2_66 = _nova(_obj({**_PAGING, "changes-before": _TIME}))
+#: 2.80: and who asked for the move.
+QUERY_2_80 = _nova(_obj({**_PAGING, "changes-before": _TIME, "user_id": _Q,
+                         "project_id": _Q}))
 
 
 @routes.get("/v2.1/os-migrations", dependencies=[ADMIN])
@@ -35,7 +39,10 @@ def list_migrations(request: Request) -> Response:
     filters: dict[str, Any] = {k: q[k] for k in FILTERS if q.get(k)}
     limit = marker = None
     if v.at_least("2.59"):
-        (QUERY_2_66 if v.at_least("2.66") else QUERY_2_59).check_query(q)
+        (QUERY_2_80 if v.at_least("2.80") else QUERY_2_66 if v.at_least("2.66")
+         else QUERY_2_59).check_query(q)
+        if v.at_least("2.80"):
+            filters.update({k: q[k] for k in ("user_id", "project_id") if q.get(k)})
         if q.get("changes-since"):
             filters["changes-since"] = _parse_time(q["changes-since"])
         if v.at_least("2.66"):
@@ -46,7 +53,8 @@ def list_migrations(request: Request) -> Response:
         marker = q.get("marker")
     rows = MigrationService(service(request).db).list_all(filters, limit, marker)
     with_type, with_uuid = v.at_least("2.23"), v.at_least("2.59")
-    body: dict[str, Any] = {"migrations": [view(mig, status, with_type, with_uuid)
+    with_owner = v.at_least("2.80")
+    body: dict[str, Any] = {"migrations": [view(mig, status, with_type, with_uuid, with_owner)
                                            for mig, status in rows]}
     if with_uuid and rows and len(rows) == limit:
         body["migrations_links"] = [{"rel": "next", "href": next_href(

@@ -61,7 +61,7 @@ def default_quotas(project_id: str, request: Request, ctx: RequestContext = Ctx)
 
 
 @routes.put("/v2.1/os-quota-sets/{project_id}", dependencies=[ADMIN])
-@accepts(body=schemas.QUOTA_UPDATE)
+@accepts(body=schemas.QUOTA_UPDATE, query=schemas.USER_QUERY)
 def update_quotas(project_id: str, request: Request, body: Any = JSON_BODY) -> Response:
     keys = _keys(version(request))
     limits = service(request).quotas.set(project_id, schemas.quota_set(body, keys))
@@ -69,6 +69,7 @@ def update_quotas(project_id: str, request: Request, body: Any = JSON_BODY) -> R
 
 
 @routes.delete("/v2.1/os-quota-sets/{project_id}", dependencies=[ADMIN])
+@accepts(query=schemas.USER_QUERY)
 def delete_quotas(project_id: str, request: Request) -> Response:
     service(request).quotas.delete(project_id)
     return reply(request, None, 202)

@@ -9,12 +9,13 @@ from fastapi import Response
 
 from overcast.compute import action_schemas
 from overcast.compute.routes.actions import Action, Call
-from overcast.compute.routes.base import reply, service
+from overcast.compute.routes.base import reply, service, version
 
 
 def _rescue(c: Call) -> Response:
     password, image = action_schemas.rescue(c.arg)
-    service(c.request).rescues.rescue(c.ctx, c.uuid, image)
+    service(c.request).rescues.rescue(c.ctx, c.uuid, image,
+                                      allow_bfv=version(c.request).at_least("2.87"))
     return reply(c.request, {"adminPass": password or uuidlib.uuid4().hex[:12]})
 
 

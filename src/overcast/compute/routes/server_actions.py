@@ -52,8 +52,12 @@ def _rebuild(c: Call) -> Response:
             service(c.request).server_volumes.root_volume(c.uuid) is not None:
         raise BadRequest(trusted_certs.VOLUME_BACKED)
     inst = service(c.request).rebuild(c.ctx, c.uuid, req)
-    body = views.server_action_reply(server_views.render(c.request, c.ctx, [inst])[0],
-                                     key_name=version(c.request).at_least("2.54"))
+    v = version(c.request)
+    body = views.server_action_reply(server_views.render(c.request, c.ctx, [inst])[0], v,
+                                     key_name=v.at_least("2.54"))
+    # the user data is the reply's own `user_data` (2.57), never an extended
+    # attribute of it (Nova's rebuild view leaves that out, from 2.75 too)
+    body.pop("OS-EXT-SRV-ATTR:user_data", None)
     body["adminPass"] = c.arg.get("adminPass") or uuidlib.uuid4().hex[:12]
     if version(c.request).at_least("2.57"):
         body["user_data"] = inst.user_data

@@ -21,7 +21,16 @@ from overcast.compute import (
 )
 from overcast.compute.policy import ADMIN
 from overcast.compute.routes import server_views
-from overcast.compute.routes.base import JSON_BODY, Ctx, base_url, reply, router, service, version
+from overcast.compute.routes.base import (
+    JSON_BODY,
+    VERSIONS,
+    Ctx,
+    base_url,
+    reply,
+    router,
+    service,
+    version,
+)
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import NotFound
 from overcast.kit.paging import next_href
@@ -56,10 +65,14 @@ def _list(request: Request, ctx: RequestContext, detail: bool) -> Response:
     q = request.query_params
     if schemas.all_tenants(q):
         policy.require_admin(ctx)
-    query = schemas.server_list_query(q, ctx.is_admin, version(request).at_least("2.73"))
+    v = version(request)
+    query = schemas.server_list_query(q, ctx.is_admin, v.at_least("2.73"),
+                                      strict_sort=v.at_least("2.75"),
+                                      wide_filters=v.at_least("2.83"),
+                                      hostname_filter=v.at_least("2.90"))
     if query is None:
         return reply(request, {"servers": []})
-    if version(request).at_least("2.66"):
+    if v.at_least("2.66"):
         query["filters"]["changes-before"] = action_log.changes_before(
             q, query["filters"].get("changes-since"))
     rows, more = service(request).list_servers(ctx, query["filters"], limit=query["limit"],
@@ -98,7 +111,8 @@ def update_server(uuid: str, request: Request, body: Any = JSON_BODY,
                   ctx: RequestContext = Ctx) -> Response:
     service(request).update_server(ctx, uuid, schemas.server_update(body, version(request)))
     return reply(request, {"server": server_views.with_groups(
-        request, uuid, views.server_action_reply(server_views.one(request, ctx, uuid)))})
+        request, uuid, views.server_action_reply(server_views.one(request, ctx, uuid),
+                                           version(request)))})
 
 
 @routes.delete("/v2.1/servers/{uuid}")
@@ -126,6 +140,17 @@ def server_ips_of_network(uuid: str, network: str, request: Request,
 def server_diagnostics(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
     found = diagnostics.gather(service(request), ctx, uuid)
     return reply(request, views.diagnostics(found, version(request)))
+
+
+@routes.get("/v2.1/servers/{uuid}/topology")
+def server_topology(uuid: str, request: Request, ctx: RequestContext = Ctx) -> Response:
+    """2.78: the server's NUMA topology (any reader of the server; the host's node
+    and CPU pinning for admins). overcast's drivers give no guest NUMA cells nor
+    pinned CPUs (flavors' hw:numa_* and hw:cpu_policy are not applied), so every
+    server is one without a NUMA topology, which Nova shows as no nodes."""
+    VERSIONS.require(request, "2.78")
+    service(request).instance(ctx, uuid)  # 404 for a server the caller cannot see
+    return reply(request, {"nodes": [], "pagesize_kb": None})
 
 
 # ------------------------------------------------------------------ metadata

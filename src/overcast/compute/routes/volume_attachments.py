@@ -1,6 +1,7 @@
 """A server's volumes (`/servers/{id}/os-volume_attachments`): list, show, attach,
-detach, and swap refused as Nova refuses it when Cinder is not migrating the
-volume. The work is `compute.volumes.ServerVolumes`'."""
+detach, from 2.85 an update of an attachment's delete_on_termination, and swap
+refused as Nova refuses it when Cinder is not migrating the volume. The work is
+`compute.volumes.ServerVolumes`'."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi import Request, Response
 
 from overcast.compute import multiattach, schemas
 from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
-from overcast.compute.volumes import attachment_view
+from overcast.compute.volumes import attachment_view, with_attachment_ids
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import Conflict, NotFound
 from overcast.kit.schema import accepts
@@ -29,9 +30,9 @@ def list_attachments(uuid: str, request: Request, ctx: RequestContext = Ctx) -> 
     offset = int(q.get("offset") or 0)
     limit = int(q["limit"]) if q.get("limit") else None
     rows = rows[offset:offset + limit if limit is not None else None]
-    tag = version(request).at_least("2.70")
-    return reply(request, {"volumeAttachments": [attachment_view(uuid, b, tag)
-                                                 for b in rows]})
+    v = version(request)
+    return reply(request, {"volumeAttachments": [
+        with_attachment_ids(attachment_view(uuid, b, v), b, v) for b in rows]})
 
 
 @routes.get(PATH + "/{volume_id}")
@@ -40,8 +41,9 @@ def show_attachment(uuid: str, volume_id: str, request: Request,
     svc = service(request)
     svc.instance(ctx, uuid)
     bdm = svc.server_volumes.one(uuid, volume_id)
-    return reply(request, {"volumeAttachment": attachment_view(
-        uuid, bdm, version(request).at_least("2.70"))})
+    v = version(request)
+    return reply(request, {"volumeAttachment": with_attachment_ids(
+        attachment_view(uuid, bdm, v), bdm, v)})
 
 
 @routes.post(PATH)
@@ -52,17 +54,24 @@ def attach(uuid: str, request: Request, body: Any = JSON_BODY,
     svc = service(request)
     svc.instance(ctx, uuid)  # 404 first
     multiattach.check(svc.volume, ctx, [att["volumeId"]], version(request))
-    bdm = svc.attach_volume(ctx, uuid, att["volumeId"], att.get("device"), att.get("tag"))
-    return reply(request, {"volumeAttachment": attachment_view(
-        uuid, bdm, version(request).at_least("2.70"))})
+    bdm = svc.attach_volume(ctx, uuid, att["volumeId"], att.get("device"), att.get("tag"),
+                            schemas.boolean(att.get("delete_on_termination", False)))
+    return reply(request, {"volumeAttachment": attachment_view(uuid, bdm, version(request))})
 
 
 @routes.put(PATH + "/{volume_id}")
 @accepts(body=schemas.VOLUME_SWAP)
 def swap(uuid: str, volume_id: str, request: Request, body: Any = JSON_BODY,
          ctx: RequestContext = Ctx) -> Response:
+    """Before 2.85 a swap (admins); from 2.85 an update of the attachment (its
+    `delete_on_termination`), then a swap when `volumeId` names another volume."""
     svc = service(request)
     svc.instance(ctx, uuid)
+    att = body["volumeAttachment"]
+    if version(request).at_least("2.85"):
+        svc.server_volumes.update(uuid, volume_id, att)
+        if att["volumeId"] == volume_id:
+            return reply(request, None, 202)
     if svc.volume is None:
         raise NotFound(f"Volume {volume_id} could not be found.")
     try:
