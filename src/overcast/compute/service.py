@@ -164,6 +164,31 @@ class ComputeService:
         return asyncio.run_coroutine_threadsafe(self.bus.call(topic, msg, timeout),
                                                 self.loop).result(timeout + 5)
 
+    def call_many(self, calls: list[tuple[str, Message]], timeout: float,
+                  width: int = 64) -> list[Any]:
+        """Ask many topics at once (at most `width` in flight): each answer in order,
+        None for one that failed or had not answered when `timeout` seconds were
+        up for them all (a best-effort fan-out, such as every host's uptime)."""
+        assert self.loop is not None
+        if not calls:
+            return []
+
+        async def ask_all() -> list[Any]:
+            gate = asyncio.Semaphore(width)
+
+            async def one(topic: str, msg: Message) -> Any:
+                async with gate:
+                    return await self.bus.call(topic, msg, timeout)
+
+            tasks = [asyncio.ensure_future(one(t, m)) for t, m in calls]
+            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for t in pending:
+                t.cancel()
+            return [t.result() if t in done and not t.cancelled() and t.exception() is None
+                    else None for t in tasks]
+
+        return asyncio.run_coroutine_threadsafe(ask_all(), self.loop).result(timeout + 5)
+
     # ------------------------------------------------------------ servers
     def get_instance(self, s: Session, ctx: RequestContext, uuid: str) -> m.Instance:
         inst = s.get(m.Instance, uuid)
