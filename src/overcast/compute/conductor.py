@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import threading
 import time
@@ -53,12 +52,12 @@ from overcast.bus.messages import (
     SnapshotReady,
     SpawnInstance,
 )
-from overcast.compute import device_tags, hosts, metadata, states
+from overcast.compute import device_tags, metadata, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
 from overcast.compute.backups import rotate
 from overcast.compute.evacuate import Evacuator
-from overcast.compute.hosts import NoValidHost, provider_uuid, service_up
+from overcast.compute.hosts import NoValidHost, provider_uuid
 from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
 from overcast.compute.service import ComputeService
@@ -438,7 +437,7 @@ class Conductor:
             why = None
             if host is None:
                 why = "not a compute host"
-            elif not self._counts_up(services[host]):
+            elif not self.compute.servicegroup.counts_up(services[host]):
                 why = "ComputeFilter (service down)"
             elif services[host].disabled:
                 why = "ComputeFilter (service disabled)"
@@ -494,22 +493,6 @@ class Conductor:
                     if left:
                         self._claiming[host] = left
         raise NoValidHost("There are not enough hosts available: every claim lost a race.")
-
-    def _counts_up(self, svc: m.Service) -> bool:
-        """Whether the scheduler may use the host: its service is up, or it was up
-        when this process lost the broker, which came back less than
-        service_down_time ago (its heartbeats were lost with the broker, not with
-        the host; they are back within a report interval)."""
-        if service_up(svc):
-            return True
-        outage = self.bus.last_outage
-        if outage is None or svc.forced_down or svc.last_seen_at is None:
-            return False
-        lost, back = outage
-        if time.time() - back >= hosts.SERVICE_DOWN_AFTER:
-            return False
-        seen = svc.last_seen_at.replace(tzinfo=dt.UTC).timestamp()
-        return seen >= lost - hosts.SERVICE_DOWN_AFTER
 
     def _fail(self, uuid: str, message: str) -> None:
         self.placement.release(uuid)

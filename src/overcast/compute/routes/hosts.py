@@ -11,7 +11,7 @@ from fastapi import Request, Response
 from overcast.bus import BusTimeout
 from overcast.bus.messages import HostUptime
 from overcast.compute import schemas, views
-from overcast.compute.hosts import Hypervisor, service_up
+from overcast.compute.hosts import Hypervisor
 from overcast.compute.policy import ADMIN
 from overcast.compute.routes.base import (
     JSON_BODY,
@@ -20,6 +20,7 @@ from overcast.compute.routes.base import (
     reply,
     router,
     service,
+    service_up,
     version,
 )
 from overcast.kit.context import RequestContext
@@ -35,7 +36,7 @@ routes = router()
 @accepts(query=schemas.SERVICE_LIST_QUERY)
 def list_services(request: Request) -> Response:
     v, q = version(request), request.query_params
-    items = [views.service(s, v, service_up(s)) for s in service(request).services()
+    items = [views.service(s, v, service_up(request, s)) for s in service(request).services()
              if (not q.get("host") or s.host == q["host"]) and
              (not q.get("binary") or s.binary == q["binary"])]
     return reply(request, {"services": items})
@@ -73,7 +74,8 @@ def _update_service_v253(service_id: str, request: Request, body: Any) -> Respon
         raise BadRequest(f"Updating a {found.binary} service is not supported. Only "
                          f"nova-compute services can be updated.")
     svc = hosts.update_service(service_id, data)
-    return reply(request, {"service": views.service(svc, version(request), service_up(svc))})
+    return reply(request, {"service": views.service(svc, version(request),
+                                                    service_up(request, svc))})
 
 
 def _page(request: Request, rows: list[Hypervisor], limit: int | None,
@@ -101,7 +103,7 @@ def _hypervisors(request: Request, detail: bool) -> Response:
     rows, more = _page(request, rows, q["limit"], q["marker"])
     servers = service(request).hosts.servers_by_host([r[0].host for r in rows]) \
         if q["with_servers"] else {}
-    items = [views.hypervisor(svc, v, service_up(svc), used, n, detail,
+    items = [views.hypervisor(svc, v, service_up(request, svc), used, n, detail,
                               servers.get(svc.host)) for svc, used, n in rows]
     body: dict[str, Any] = {"hypervisors": items}
     if more:
@@ -125,7 +127,7 @@ def list_hypervisors_detail(request: Request) -> Response:
 
 @routes.get("/v2.1/os-hypervisors/statistics", dependencies=[ADMIN])
 def hypervisor_stats(request: Request) -> Response:
-    rows = [views.hypervisor(svc, APIVersion(2, 1), service_up(svc), used, n, True)
+    rows = [views.hypervisor(svc, APIVersion(2, 1), service_up(request, svc), used, n, True)
             for svc, used, n in service(request).hosts.hypervisors()]
     keys = ["vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
             "free_ram_mb", "free_disk_gb", "current_workload", "running_vms",
@@ -148,7 +150,7 @@ def _find(request: Request, hid: str) -> Hypervisor:
 @routes.get("/v2.1/os-hypervisors/{hid}/uptime", dependencies=[ADMIN])
 def hypervisor_uptime(hid: str, request: Request) -> Response:
     svc, used, n = _find(request, hid)
-    up = service_up(svc)
+    up = service_up(request, svc)
     body = views.hypervisor(svc, version(request), up, used, n, False)
     # asked of the host itself, as Nova does (it changes every second: no heartbeat
     # carries it); a host that does not answer is unavailable, as in Nova
@@ -169,7 +171,7 @@ def get_hypervisor(hid: str, request: Request) -> Response:
     svc, used, n = _find(request, hid)
     servers = service(request).hosts.servers_by_host([svc.host]).get(svc.host) \
         if schemas.hypervisor_with_servers(request.query_params, v) else None
-    return reply(request, {"hypervisor": views.hypervisor(svc, v, service_up(svc), used, n,
+    return reply(request, {"hypervisor": views.hypervisor(svc, v, service_up(request, svc), used, n,
                                                           True, servers)})
 
 
@@ -178,7 +180,7 @@ def _zones(request: Request, detail: bool) -> Response:
     for svc in service(request).services():
         z = zones.setdefault(svc.zone, {"zoneName": svc.zone,
                                         "zoneState": {"available": False}, "hosts": {}})
-        up = service_up(svc) and not svc.disabled
+        up = service_up(request, svc) and not svc.disabled
         z["zoneState"]["available"] = z["zoneState"]["available"] or up
         z["hosts"].setdefault(svc.host, {})[svc.binary] = {
             "available": up, "active": not svc.disabled,
