@@ -38,16 +38,16 @@ def test_down_after_service_down_time_or_forced() -> None:
 def test_a_broker_outage_is_not_the_hosts_fault() -> None:
     now = time.time()
     # silent for 30 s because the broker was away 30 s ago and is back for 2 s
-    assert group((now - 30, now - 2)).counts_up(svc(30))
+    assert group((now - 30, now - 2)).is_up(svc(30))
     # still away (not back yet): the same
-    assert group((now - 30, float("inf"))).counts_up(svc(30))
+    assert group((now - 30, float("inf"))).is_up(svc(30))
     # back for longer than service_down_time: its heartbeats had time to return
-    assert not group((now - 50, now - 11)).counts_up(svc(30))
+    assert not group((now - 50, now - 11)).is_up(svc(30))
     # already silent long before the broker went away: down all the same
-    assert not group((now - 30, now - 2)).counts_up(svc(45))
+    assert not group((now - 30, now - 2)).is_up(svc(45))
     # forced down, never seen, or no outage at all: no grace
-    assert not group((now - 30, now - 2)).counts_up(svc(30, forced=True))
-    assert not group((now - 30, now - 2)).counts_up(svc(None))
-    assert not group(None).counts_up(svc(30))
-    assert group(None).counts_up(svc(1))
-    assert not ServiceGroup(10).counts_up(svc(30))  # no bus: no outage
+    assert not group((now - 30, now - 2)).is_up(svc(30, forced=True))
+    assert not group((now - 30, now - 2)).is_up(svc(None))
+    assert not group(None).is_up(svc(30))
+    assert group(None).is_up(svc(1))
+    assert not ServiceGroup(10).is_up(svc(30))  # no bus: no outage

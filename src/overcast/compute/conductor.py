@@ -437,7 +437,7 @@ class Conductor:
             why = None
             if host is None:
                 why = "not a compute host"
-            elif not self.compute.servicegroup.counts_up(services[host]):
+            elif not self.compute.servicegroup.is_up(services[host]):
                 why = "ComputeFilter (service down)"
             elif services[host].disabled:
                 why = "ComputeFilter (service disabled)"

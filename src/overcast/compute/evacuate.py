@@ -147,7 +147,7 @@ class Evacuator:
             # forced: the scheduler's filters are skipped (Nova's force), not Placement
             if host not in services:
                 raise _NoHost(f"Host {host} is not a compute host.")
-            if not self.cond.compute.servicegroup.counts_up(services[host]):
+            if not self.cond.compute.servicegroup.is_up(services[host]):
                 # forced past the filters, but not onto a host that cannot build it
                 raise _NoHost(f"Host {host} is down.")
             for c in self.placement.allocation_candidates(resources, limit=1000):

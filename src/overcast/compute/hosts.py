@@ -41,6 +41,24 @@ class ServiceGroup:
     A service is up when it is not forced down and was heard from within the last
     `down_after` seconds (Nova's service_down_time; each app makes its own from
     `Settings.service_down_time`, so two clouds in one process keep their own).
+
+    And, what Nova does not have: a service that was up when this process lost the
+    broker counts as up until `down_after` seconds after the broker is back. The
+    heartbeats travel on the bus: their silence was the broker's, not the host's;
+    they return within a report interval. Without it, RabbitMQ restarting mid-burst
+    made every host look down to the boots queued meanwhile (all NoValidHost).
+
+    Nova asks one `service_is_up` everywhere: the os-services and os-hypervisors
+    `state`, the servers' `host_status`, the scheduler's ComputeFilter, evacuate's
+    "still in use" refusal, live migration's destination check, and delete's choice
+    of a local delete. So does this, grace included, and they all agree: a host the
+    scheduler builds on is never shown `down`, and a host shown `down` is one
+    evacuate accepts. During the grace, evacuating a server of a host that was up
+    when the broker went away is refused (400 "still in use"): its guests very likely
+    still run, and rebuilding them elsewhere would run them twice. The cost: a host
+    that really dies during a broker outage is seen down only `down_after` seconds
+    after the broker is back (in Nova, whose heartbeats also travel on the broker,
+    every host is seen down instead, and the scheduler finds no host at all).
     """
 
     def __init__(self, down_after: float = 60.0, bus: _Outages | None = None) -> None:
@@ -53,26 +71,19 @@ class ServiceGroup:
         if forced_down or last_seen_at is None:
             return False
         now = now or utcnow()
-        return (now - last_seen_at).total_seconds() < self.down_after
-
-    def is_up(self, svc: m.Service) -> bool:
-        return self.up(svc.forced_down, svc.last_seen_at)
-
-    def counts_up(self, svc: m.Service) -> bool:
-        """Whether the scheduler may use the host: its service is up, or it was up
-        when this process lost the broker, which came back less than
-        service_down_time ago (its heartbeats were lost with the broker, not with
-        the host; they are back within a report interval)."""
-        if self.is_up(svc):
+        if (now - last_seen_at).total_seconds() < self.down_after:
             return True
         outage = self.bus.last_outage if self.bus is not None else None
-        if outage is None or svc.forced_down or svc.last_seen_at is None:
+        if outage is None:
             return False
         lost, back = outage
         if time.time() - back >= self.down_after:
             return False
-        seen = svc.last_seen_at.replace(tzinfo=dt.UTC).timestamp()
+        seen = last_seen_at.replace(tzinfo=dt.UTC).timestamp()
         return seen >= lost - self.down_after
+
+    def is_up(self, svc: m.Service) -> bool:
+        return self.up(svc.forced_down, svc.last_seen_at)
 
     def host_up(self, s: Session, host: str) -> bool:
         """Whether the nova-compute service of `host` is up (False: no such service)."""
