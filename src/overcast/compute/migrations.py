@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from overcast.compute import models as m
-from overcast.compute import states
+from overcast.compute import states, views
 from overcast.db import Database, utcnow
 from overcast.kit.errors import BadRequest
 
@@ -91,9 +91,18 @@ class MigrationService:
         return out
 
 
-def view(mig: m.Migration, status: str, with_type: bool, with_uuid: bool = False
-         ) -> dict[str, Any]:
-    """Nova's migration (flavor ids are Nova's integers where overcast's are digits)."""
+#: the statuses of a live migration still under way (Nova's list, which links them)
+LIVE_IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
+
+
+def view(mig: m.Migration, status: str, with_type: bool, with_uuid: bool = False,
+         base: str = "") -> dict[str, Any]:
+    """Nova's migration (flavor ids are Nova's integers where overcast's are digits).
+
+    From 2.23 (`with_type`) it says its `migration_type`, and a live migration in
+    progress has `links` to itself under its server (`base`: where compute is
+    mounted), where it can be shown, forced to complete or aborted; any other has
+    no `links` at all, as in Nova."""
     def flavor(fid: str | None) -> int | None:
         return int(fid) if fid and fid.isdigit() and len(fid) < 10 else None
 
@@ -108,7 +117,9 @@ def view(mig: m.Migration, status: str, with_type: bool, with_uuid: bool = False
         if mig.updated_at else None}
     if with_type:
         body["migration_type"] = mig.migration_type
-        body["links"] = []
+        if mig.migration_type == "live-migration" and status in LIVE_IN_PROGRESS:
+            body["links"] = views.links(base, f"servers/{mig.instance_uuid}/migrations",
+                                        str(mig.id))
     if with_uuid:  # 2.59
         body["uuid"] = mig.uuid
     return body

@@ -46,10 +46,11 @@ def list_migrations(request: Request) -> Response:
         marker = q.get("marker")
     rows = MigrationService(service(request).db).list_all(filters, limit, marker)
     with_type, with_uuid = v.at_least("2.23"), v.at_least("2.59")
-    body: dict[str, Any] = {"migrations": [view(mig, status, with_type, with_uuid)
+    base = base_url(request)
+    body: dict[str, Any] = {"migrations": [view(mig, status, with_type, with_uuid, base)
                                            for mig, status in rows]}
     if with_uuid and rows and len(rows) == limit:
         body["migrations_links"] = [{"rel": "next", "href": next_href(
-            base_url(request), "/v2.1/os-migrations", dict(q.multi_items()),
+            base, "/v2.1/os-migrations", dict(q.multi_items()),
             rows[-1][0].uuid)}]
     return reply(request, body)
