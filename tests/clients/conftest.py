@@ -91,7 +91,7 @@ class Live:
         with the fake one, which finds none of its guests."""
         stop_server(self)
         env = {**(self.spawn_env or {}), **(extra_env or {})}
-        self.proc = spawn(self.data_dir, self.port, self.log_path, env, self.spawn_args)
+        self.proc = _spawn(self.data_dir, self.port, self.log_path, env, self.spawn_args)
         wait_ready(self)
 
 
@@ -103,7 +103,7 @@ def client_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def spawn(data_dir: Path, port: int, log_path: Path,
+def _spawn(data_dir: Path, port: int, log_path: Path,
           extra_env: dict[str, str] | None = None,
           args: tuple[str, ...] | None = None) -> subprocess.Popen[bytes]:
     """`overcast up` in its own process group, its output appended to `log_path`, with
@@ -157,7 +157,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     data_dir = tmp_path_factory.mktemp("live") / "cloud"
     port = free_port()
     log_path = data_dir.parent / "overcast-up.log"
-    proc = spawn(data_dir, port, log_path)
+    proc = _spawn(data_dir, port, log_path)
     srv = Live(data_dir=data_dir, port=port, proc=proc, env=client_env(data_dir),
                log_path=log_path)
     try:

@@ -29,9 +29,9 @@ import pytest
 from tests.clients.conftest import (
     BIN,
     Live,
+    _spawn,
     client_env,
     free_port,
-    spawn,
     stop_group,
     stop_server,
     wait_ready,
@@ -182,7 +182,7 @@ def cloud(rabbit: Rabbit, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     data, port = tmp / "cp", free_port()
     spawn_env = {**bus, "OVERCAST_LOCAL_AGENT": "false"}
     args = ("--no-agent",)
-    proc = spawn(data, port, tmp / "up.log", spawn_env, args)
+    proc = _spawn(data, port, tmp / "up.log", spawn_env, args)
     live = Live(data_dir=data, port=port, proc=proc, env=client_env(data),
                 log_path=tmp / "up.log", spawn_env=spawn_env, spawn_args=args)
     c = Cloud(live, {h: tmp / h for h in ("fa", "fb")}, {**os.environ, **bus})
