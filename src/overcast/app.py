@@ -164,7 +164,8 @@ def wire(app: FastAPI) -> None:
             image=getattr(state, "images", None), placement=getattr(state, "placement", None),
             volume=getattr(getattr(state, "volume", None), "instances", None),
             reclaim_instance_interval=state.settings.reclaim_instance_interval,
-            shelved_offload_time=state.settings.shelved_offload_time)
+            shelved_offload_time=state.settings.shelved_offload_time,
+            service_down_time=state.settings.service_down_time)
         if getattr(state, "volume", None) is not None:
             # block storage tells compute of in-use volumes it grew (Cinder's
             # volume-extended event), through its own port (volume.common.ServerEvents)

@@ -625,3 +625,34 @@ def test_expired_token_is_refused_unless_allow_expired(tmp_path: Any) -> None:
                             headers={"X-Auth-Token": u["token"]}).status_code == 401
     finally:
         gen.close()
+
+
+# ------------------------------------------------- tokens that are not tokens
+def test_a_malformed_subject_token_is_not_found(cloud: Cloud) -> None:
+    """Keystone's answer to a subject token it cannot read (its Fernet provider turns
+    the formatter's ValidationError into TokenNotFound): 404 "Could not recognize
+    Fernet token", for validate, check and revoke alike; as the caller's own token the
+    same bytes are a 401. A token made with the cloud's key around a garbled payload
+    was a 500."""
+    admin = cloud.admin()
+    fernet = cloud.app.state.identity.auth.formatter.keys.fernet()
+    forged = fernet.encrypt(b"\x01\x00\x05ab").decode().rstrip("=")  # cut short
+    for subject in ("garbage", "gAAAAABnot-a-token", "x" * 2000, admin["X-Auth-Token"][:-6],
+                    forged):
+        for method in ("GET", "HEAD", "DELETE"):
+            r = cloud.client.request(method, f"{V3}/auth/tokens",
+                                     headers={**admin, "X-Subject-Token": subject})
+            assert r.status_code == 404, (method, subject, r.text)
+            if method != "HEAD":
+                assert error_of(r)["message"] == "Could not recognize Fernet token"
+        r = cloud.client.get(f"{V3}/auth/tokens", headers={"X-Auth-Token": subject,
+                                                            "X-Subject-Token": subject})
+        assert r.status_code == 401, (subject, r.text)
+    # a user asking about a token that is not one: the same 404, not a 403
+    u = cloud.make_project_user()
+    r = cloud.client.get(f"{V3}/auth/tokens", headers={**u["headers"],
+                                                        "X-Subject-Token": forged})
+    assert (r.status_code, error_of(r)["message"]) == (404, "Could not recognize Fernet token")
+    # the caller's token still works: nothing was revoked on the way
+    assert cloud.client.get(f"{V3}/auth/tokens", headers={
+        **admin, "X-Subject-Token": admin["X-Auth-Token"]}).status_code == 200

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -166,6 +167,12 @@ def test_progress_force_complete_and_abort(cloud: Cloud) -> None:
     assert cloud.client.get(base, headers=h(cloud.admin(), "2.22")).status_code == 404
     assert cloud.client.get(f"{C}/servers/{sid}/migrations/99999",
                             headers=h(cloud.admin(), "2.23")).status_code == 404
+    # os-migrations (2.23) links a live migration in progress to itself, as Nova does
+    (listed,) = migrations(cloud, sid)
+    assert [x["rel"] for x in listed["links"]] == ["self", "bookmark"]
+    self_href, bookmark = (urlsplit(x["href"]).path for x in listed["links"])
+    assert self_href == base
+    assert bookmark == f"/compute/servers/{sid}/migrations/{mig['id']}"
     # while it migrates, the source keeps the flavor for the migration consumer and
     # the target holds it for the server
     mc = cloud.app.state.compute.migration_consumer(sid)
@@ -176,6 +183,7 @@ def test_progress_force_complete_and_abort(cloud: Cloud) -> None:
     wait_status(cloud, cloud.admin(), sid, "ACTIVE")
     assert server(cloud, cloud.admin(), sid)["OS-EXT-SRV-ATTR:host"] == "la"
     assert [m["status"] for m in migrations(cloud, sid)] == ["cancelled"]
+    assert "links" not in migrations(cloud, sid)[0]  # over: no links, as in Nova
     assert allocations(cloud, mc) == {}
     agents = {a.host: a for a in cloud.app.state.local_agents}
     assert sid not in agents["lb"].driver.instances and sid not in agents["lb"].driver.incoming

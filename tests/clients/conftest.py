@@ -40,8 +40,10 @@ class Live:
     env: dict[str, str]
     log_path: Path
     #: the environment `overcast up` was started with beyond ours (its driver, its
-    #: dataplane): a restart keeps it, as an operator restarts the same cloud
+    #: dataplane), and its flags (None: `$OVERCAST_LIVE_ARGS`): a restart keeps them,
+    #: as an operator restarts the same cloud
     spawn_env: dict[str, str] | None = None
+    spawn_args: tuple[str, ...] | None = None
 
     @property
     def base(self) -> str:
@@ -89,17 +91,31 @@ class Live:
         with the fake one, which finds none of its guests."""
         stop_server(self)
         env = {**(self.spawn_env or {}), **(extra_env or {})}
-        self.proc = _spawn(self.data_dir, self.port, self.log_path, env)
+        self.proc = _spawn(self.data_dir, self.port, self.log_path, env, self.spawn_args)
         wait_ready(self)
 
 
+def client_env(data_dir: Path) -> dict[str, str]:
+    """Our environment for the clients, without any OS_* of the caller's, pointed at the
+    clouds.yaml `overcast up` writes in `data_dir`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    env["OS_CLIENT_CONFIG_FILE"] = str(data_dir / "clouds.yaml")
+    return env
+
+
 def _spawn(data_dir: Path, port: int, log_path: Path,
-           extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+          extra_env: dict[str, str] | None = None,
+          args: tuple[str, ...] | None = None) -> subprocess.Popen[bytes]:
+    """`overcast up` in its own process group, its output appended to `log_path`, with
+    these flags (None: those in `$OVERCAST_LIVE_ARGS`, which pick the shared live
+    cloud's driver)."""
     env = {**os.environ, "OVERCAST_BCRYPT_ROUNDS": "4", **(extra_env or {})}
+    if args is None:
+        args = tuple(os.environ.get("OVERCAST_LIVE_ARGS", "").split())
     log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
     return subprocess.Popen(
         [str(BIN / "overcast"), "up", "--data-dir", str(data_dir), "--port", str(port),
-         "--no-user-clouds-yaml", *os.environ.get("OVERCAST_LIVE_ARGS", "").split()],
+         "--no-user-clouds-yaml", *args],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
@@ -117,14 +133,21 @@ def wait_ready(live: Live, timeout: float = 120) -> None:
     raise RuntimeError(f"overcast up not ready:\n{live.log_path.read_text()[-4000:]}")
 
 
-def stop_server(live: Live) -> None:
-    if live.proc.poll() is None:
-        os.killpg(live.proc.pid, signal.SIGTERM)
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = 30,
+               sig: int = signal.SIGTERM) -> None:
+    """Stop a process started in its own session (and its children): `sig` to its
+    group, SIGKILL if it is still there after `timeout` seconds."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
         try:
-            live.proc.wait(timeout=30)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(live.proc.pid, signal.SIGKILL)
-            live.proc.wait()
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def stop_server(live: Live) -> None:
+    stop_group(live.proc)
 
 
 @pytest.fixture(scope="session")
@@ -135,9 +158,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     port = free_port()
     log_path = data_dir.parent / "overcast-up.log"
     proc = _spawn(data_dir, port, log_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-    env["OS_CLIENT_CONFIG_FILE"] = str(data_dir / "clouds.yaml")
-    srv = Live(data_dir=data_dir, port=port, proc=proc, env=env, log_path=log_path)
+    srv = Live(data_dir=data_dir, port=port, proc=proc, env=client_env(data_dir),
+               log_path=log_path)
     try:
         wait_ready(srv)
         yield srv

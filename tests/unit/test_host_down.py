@@ -11,22 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 from types import SimpleNamespace
-from typing import Any
 
-import pytest
-
-from overcast.compute import hosts
 from overcast.compute import models as m
-from overcast.compute.conductor import Conductor
+from overcast.compute.hosts import ServiceGroup
 from overcast.db import utcnow
-
-
-@pytest.fixture(autouse=True)
-def _down_time() -> Any:
-    was = hosts.SERVICE_DOWN_AFTER
-    hosts.set_service_down_time(10)
-    yield
-    hosts.set_service_down_time(was)
 
 
 def svc(seen_ago: float | None, forced: bool = False) -> m.Service:
@@ -34,32 +22,32 @@ def svc(seen_ago: float | None, forced: bool = False) -> m.Service:
     return m.Service(host="h", binary="nova-compute", forced_down=forced, last_seen_at=seen)
 
 
-def counts_up(service: m.Service, outage: tuple[float, float] | None) -> bool:
-    conductor: Any = SimpleNamespace(bus=SimpleNamespace(last_outage=outage))
-    return Conductor._counts_up(conductor, service)
+def group(outage: tuple[float, float] | None = None, down_after: float = 10) -> ServiceGroup:
+    return ServiceGroup(down_after, SimpleNamespace(last_outage=outage))
 
 
 def test_down_after_service_down_time_or_forced() -> None:
-    assert hosts.service_up(svc(1))
-    assert not hosts.service_up(svc(11))
-    assert not hosts.service_up(svc(1, forced=True))
-    assert not hosts.service_up(svc(None))
-    hosts.set_service_down_time(60)
-    assert hosts.service_up(svc(11))
+    assert group().is_up(svc(1))
+    assert not group().is_up(svc(11))
+    assert not group().is_up(svc(1, forced=True))
+    assert not group().is_up(svc(None))
+    assert group(down_after=60).is_up(svc(11))
+    assert ServiceGroup().is_up(svc(59)) and not ServiceGroup().is_up(svc(61))  # Nova's 60
 
 
 def test_a_broker_outage_is_not_the_hosts_fault() -> None:
     now = time.time()
     # silent for 30 s because the broker was away 30 s ago and is back for 2 s
-    assert counts_up(svc(30), (now - 30, now - 2))
+    assert group((now - 30, now - 2)).is_up(svc(30))
     # still away (not back yet): the same
-    assert counts_up(svc(30), (now - 30, float("inf")))
+    assert group((now - 30, float("inf"))).is_up(svc(30))
     # back for longer than service_down_time: its heartbeats had time to return
-    assert not counts_up(svc(30), (now - 50, now - 11))
+    assert not group((now - 50, now - 11)).is_up(svc(30))
     # already silent long before the broker went away: down all the same
-    assert not counts_up(svc(45), (now - 30, now - 2))
+    assert not group((now - 30, now - 2)).is_up(svc(45))
     # forced down, never seen, or no outage at all: no grace
-    assert not counts_up(svc(30, forced=True), (now - 30, now - 2))
-    assert not counts_up(svc(None), (now - 30, now - 2))
-    assert not counts_up(svc(30), None)
-    assert counts_up(svc(1), None)
+    assert not group((now - 30, now - 2)).is_up(svc(30, forced=True))
+    assert not group((now - 30, now - 2)).is_up(svc(None))
+    assert not group(None).is_up(svc(30))
+    assert group(None).is_up(svc(1))
+    assert not ServiceGroup(10).is_up(svc(30))  # no bus: no outage

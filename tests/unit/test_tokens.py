@@ -69,3 +69,21 @@ def test_tampered_token_is_rejected(tmp_path: Path) -> None:
         fmt.decode(bad)
     with pytest.raises(ValueError):
         fmt.decode("")
+
+
+def test_any_payload_but_ours_is_a_token_not_recognized(tmp_path: Path) -> None:
+    """A token that decrypts (made with the cloud's key) but whose payload is cut
+    short, too long or garbled is not recognized (ValueError: 404 on validation, 401
+    as a caller's token), as Keystone's formatter answers; truncated payloads raised
+    IndexError and struct.error, which the API turned into 500s."""
+    repo = KeyRepository(tmp_path / "keys")
+    repo.setup()
+    fmt = TokenFormatter(repo)
+    good = payload(user_id="not-hex-user", app_cred_id="ef" * 16).pack()
+    assert TokenPayload.unpack(good).user_id == "not-hex-user"
+    bad = [good[:n] for n in range(len(good))] + [good + b"\x00", b"\x01\x03" + good[2:],
+                                                  b"\x02" + good[1:]]
+    for raw in bad:
+        token = repo.fernet().encrypt(raw).decode().rstrip("=")
+        with pytest.raises(ValueError):
+            fmt.decode(token)

@@ -93,10 +93,7 @@ def setup(app: FastAPI) -> None:
     """Mount compute's routes and its bus; `app.py` makes the ComputeService itself
     (`app.state.compute`), with its ports, once every service exists."""
     from overcast.bus import make_bus
-    from overcast.compute.hosts import set_service_down_time
-
     settings = app.state.settings
-    set_service_down_time(settings.service_down_time)
     bus = getattr(app.state, "bus", None) or make_bus(settings.bus_url,
                                                       settings.bus_namespace)
     app.state.bus = bus

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import threading
 import time
@@ -58,13 +57,13 @@ from overcast.bus.messages import (
     SnapshotReady,
     SpawnInstance,
 )
-from overcast.compute import device_tags, hosts, metadata, power_sync, states
+from overcast.compute import device_tags, metadata, power_sync, states
 from overcast.compute import models as m
 from overcast.compute.audit import AuditReport, audit
 from overcast.compute.backups import rotate
 from overcast.compute.batch import Batcher
 from overcast.compute.evacuate import Evacuator
-from overcast.compute.hosts import NoValidHost, provider_uuid, service_up
+from overcast.compute.hosts import NoValidHost, provider_uuid
 from overcast.compute.instances import INTERNAL, finish_delete, instance_spec
 from overcast.compute.ports import ImagePort, NetworkPort, PlacementPort
 from overcast.compute.service import ComputeService
@@ -484,7 +483,7 @@ class Conductor:
             why = None
             if host is None:
                 why = "not a compute host"
-            elif not self._counts_up(services[host]):
+            elif not self.compute.servicegroup.is_up(services[host]):
                 why = "ComputeFilter (service down)"
             elif services[host].disabled:
                 why = "ComputeFilter (service disabled)"
@@ -558,22 +557,6 @@ class Conductor:
             return (-group_w, -spread, h)
 
         return weight
-
-    def _counts_up(self, svc: m.Service) -> bool:
-        """Whether the scheduler may use the host: its service is up, or it was up
-        when this process lost the broker, which came back less than
-        service_down_time ago (its heartbeats were lost with the broker, not with
-        the host; they are back within a report interval)."""
-        if service_up(svc):
-            return True
-        outage = self.bus.last_outage
-        if outage is None or svc.forced_down or svc.last_seen_at is None:
-            return False
-        lost, back = outage
-        if time.time() - back >= hosts.SERVICE_DOWN_AFTER:
-            return False
-        seen = svc.last_seen_at.replace(tzinfo=dt.UTC).timestamp()
-        return seen >= lost - hosts.SERVICE_DOWN_AFTER
 
     def _fail(self, uuid: str, message: str) -> None:
         log.warning("build of %s failed: %s", uuid, message)

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from overcast.bus.messages import EvacuateInstance, RebuildInstance
 from overcast.compute import metadata, migrations, states
 from overcast.compute import models as m
-from overcast.compute.hosts import NoValidHost, compute_services, host_up, provider_uuid
+from overcast.compute.hosts import NoValidHost, compute_services, provider_uuid
 from overcast.db import utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, NotFound
@@ -68,7 +68,7 @@ def start(compute: ComputeService, ctx: RequestContext, uuid: str, host: str | N
         states.check("rebuild", uuid, inst.vm_state, inst.task_state, "evacuate")
         if inst.host is None:
             raise Conflict(f"Cannot 'evacuate' instance {uuid}: it has no host.")
-        if host_up(s, inst.host):
+        if compute.servicegroup.host_up(s, inst.host):
             raise BadRequest(f"Compute service of {inst.host} is still in use.")
         compute._transition(s, inst, "rebuild", "evacuate")
         compute.record_action(s, ctx, uuid, "evacuate", "compute_rebuild_instance")
@@ -147,7 +147,7 @@ class Evacuator:
             # forced: the scheduler's filters are skipped (Nova's force), not Placement
             if host not in services:
                 raise _NoHost(f"Host {host} is not a compute host.")
-            if not self.cond._counts_up(services[host]):
+            if not self.cond.compute.servicegroup.is_up(services[host]):
                 # forced past the filters, but not onto a host that cannot build it
                 raise _NoHost(f"Host {host} is down.")
             for c in self.placement.allocation_candidates(resources, limit=1000):

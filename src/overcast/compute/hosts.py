@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import time
 import uuid as uuidlib
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -28,16 +28,68 @@ class NoValidHost(Exception):
 
 
 NAMESPACE = uuidlib.UUID("6e4b2c1a-95d1-4f3e-9f5e-0c3a1d2b7e11")
-#: Seconds without a heartbeat after which a compute service is down (Nova's
-#: service_down_time); the app sets it from `Settings.service_down_time`.
-SERVICE_DOWN_AFTER = 60.0
 
 
-def set_service_down_time(seconds: float) -> None:
-    """When a host that stopped reporting counts as down, for every check in this
-    process (one cloud per process: the app calls this once, at its making)."""
-    global SERVICE_DOWN_AFTER
-    SERVICE_DOWN_AFTER = float(seconds)
+class _Outages(Protocol):
+    #: see `overcast.bus.base.Bus.last_outage`
+    last_outage: tuple[float, float] | None
+
+
+class ServiceGroup:
+    """Whether a service is up, for one cloud: Nova's servicegroup API (its DB driver).
+
+    A service is up when it is not forced down and was heard from within the last
+    `down_after` seconds (Nova's service_down_time; each app makes its own from
+    `Settings.service_down_time`, so two clouds in one process keep their own).
+
+    And, what Nova does not have: a service that was up when this process lost the
+    broker counts as up until `down_after` seconds after the broker is back. The
+    heartbeats travel on the bus: their silence was the broker's, not the host's;
+    they return within a report interval. Without it, RabbitMQ restarting mid-burst
+    made every host look down to the boots queued meanwhile (all NoValidHost).
+
+    Nova asks one `service_is_up` everywhere: the os-services and os-hypervisors
+    `state`, the servers' `host_status`, the scheduler's ComputeFilter, evacuate's
+    "still in use" refusal, live migration's destination check, and delete's choice
+    of a local delete. So does this, grace included, and they all agree: a host the
+    scheduler builds on is never shown `down`, and a host shown `down` is one
+    evacuate accepts. During the grace, evacuating a server of a host that was up
+    when the broker went away is refused (400 "still in use"): its guests very likely
+    still run, and rebuilding them elsewhere would run them twice. The cost: a host
+    that really dies during a broker outage is seen down only `down_after` seconds
+    after the broker is back (in Nova, whose heartbeats also travel on the broker,
+    every host is seen down instead, and the scheduler finds no host at all).
+    """
+
+    def __init__(self, down_after: float = 60.0, bus: _Outages | None = None) -> None:
+        self.down_after = float(down_after)
+        self.bus = bus
+
+    def up(self, forced_down: bool, last_seen_at: dt.datetime | None,
+           now: dt.datetime | None = None) -> bool:
+        """The rule, on a service's columns (`last_seen_at`: naive UTC, as stored)."""
+        if forced_down or last_seen_at is None:
+            return False
+        now = now or utcnow()
+        if (now - last_seen_at).total_seconds() < self.down_after:
+            return True
+        outage = self.bus.last_outage if self.bus is not None else None
+        if outage is None:
+            return False
+        lost, back = outage
+        if time.time() - back >= self.down_after:
+            return False
+        seen = last_seen_at.replace(tzinfo=dt.UTC).timestamp()
+        return seen >= lost - self.down_after
+
+    def is_up(self, svc: m.Service) -> bool:
+        return self.up(svc.forced_down, svc.last_seen_at)
+
+    def host_up(self, s: Session, host: str) -> bool:
+        """Whether the nova-compute service of `host` is up (False: no such service)."""
+        svc = s.scalar(select(m.Service).where(m.Service.host == host,
+                                               m.Service.binary == "nova-compute"))
+        return svc is not None and self.is_up(svc)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -48,24 +100,10 @@ def provider_uuid(host: str) -> str:
     return str(uuidlib.uuid5(NAMESPACE, host))
 
 
-def service_up(svc: m.Service) -> bool:
-    """Nova's servicegroup check: not forced down, and heard from within the last
-    `SERVICE_DOWN_AFTER` seconds."""
-    if svc.forced_down or svc.last_seen_at is None:
-        return False
-    return (utcnow() - svc.last_seen_at) < dt.timedelta(seconds=SERVICE_DOWN_AFTER)
-
-
 def compute_services(s: Session) -> dict[str, m.Service]:
     """Every nova-compute service, by host."""
     return {svc.host: svc for svc in s.scalars(select(m.Service).where(
         m.Service.binary == "nova-compute"))}
-
-
-def host_up(s: Session, host: str) -> bool:
-    svc = s.scalar(select(m.Service).where(m.Service.host == host,
-                                           m.Service.binary == "nova-compute"))
-    return svc is not None and service_up(svc)
 
 
 def _int_or(value: str) -> int:
@@ -82,9 +120,11 @@ Hypervisor = tuple[m.Service, dict[str, int], int]
 class HostService:
     """The compute services (one per host and binary) and what they report."""
 
-    def __init__(self, db: Database, placement: PlacementPort | None = None) -> None:
+    def __init__(self, db: Database, placement: PlacementPort | None = None,
+                 group: ServiceGroup | None = None) -> None:
         self.db = db
         self.placement = placement
+        self.group = group or ServiceGroup()
         self._host_statuses: tuple[float, tuple[Any, ...], dict[str, str]] | None = None
 
     def services(self) -> list[m.Service]:
@@ -109,10 +149,9 @@ class HostService:
                                     m.Service.last_seen_at).where(
                 m.Service.binary == "nova-compute")).all()
         now = utcnow()
-        limit = dt.timedelta(seconds=SERVICE_DOWN_AFTER)
         out = {}
         for host, forced_down, disabled, seen in rows:
-            if forced_down or seen is None or now - seen >= limit:
+            if not self.group.up(forced_down, seen, now):
                 out[host] = "DOWN"
             else:
                 out[host] = "MAINTENANCE" if disabled else "UP"

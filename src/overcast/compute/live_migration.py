@@ -30,7 +30,7 @@ from overcast.bus.live_migration import (
 from overcast.compute import migrations, states
 from overcast.compute import models as m
 from overcast.compute.capabilities import host_can
-from overcast.compute.hosts import provider_uuid, service_up
+from overcast.compute.hosts import provider_uuid
 from overcast.db import utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, Conflict, NotFound
@@ -92,7 +92,7 @@ class LiveMigrations:
             if host == source:
                 raise BadRequest(f"Unable to migrate instance ({uuid}) to current host "
                                  f"({source}).")
-            if not service_up(svc) or svc.disabled:
+            if not compute.servicegroup.is_up(svc) or svc.disabled:
                 raise BadRequest(f"Compute service of {host} is unavailable at this time.")
             candidates = [host]
         else:

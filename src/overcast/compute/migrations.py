@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from overcast.compute import models as m
-from overcast.compute import states
+from overcast.compute import states, views
 from overcast.db import Database, utcnow
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest
@@ -101,10 +101,18 @@ class MigrationService:
         return out
 
 
+#: the statuses of a live migration still under way (Nova's list, which links them)
+LIVE_IN_PROGRESS = ("queued", "preparing", "running", "post-migrating")
+
+
 def view(mig: m.Migration, status: str, with_type: bool, with_uuid: bool = False,
-         with_owner: bool = False) -> dict[str, Any]:
-    """Nova's migration (flavor ids are Nova's integers where overcast's are digits);
-    `with_owner` (2.80): who asked for it."""
+         base: str = "", with_owner: bool = False) -> dict[str, Any]:
+    """Nova's migration (flavor ids are Nova's integers where overcast's are digits).
+
+    From 2.23 (`with_type`) it says its `migration_type`, and a live migration in
+    progress has `links` to itself under its server (`base`: where compute is
+    mounted), where it can be shown, forced to complete or aborted; any other has
+    no `links` at all, as in Nova. `with_owner` (2.80): who asked for it."""
     def flavor(fid: str | None) -> int | None:
         return int(fid) if fid and fid.isdigit() and len(fid) < 10 else None
 
@@ -119,7 +127,9 @@ def view(mig: m.Migration, status: str, with_type: bool, with_uuid: bool = False
         if mig.updated_at else None}
     if with_type:
         body["migration_type"] = mig.migration_type
-        body["links"] = []
+        if mig.migration_type == "live-migration" and status in LIVE_IN_PROGRESS:
+            body["links"] = views.links(base, f"servers/{mig.instance_uuid}/migrations",
+                                        str(mig.id))
     if with_uuid:  # 2.59
         body["uuid"] = mig.uuid
     if with_owner:  # 2.80

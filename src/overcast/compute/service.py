@@ -46,7 +46,7 @@ from overcast.compute.backups import backup_properties
 from overcast.compute.deferred_delete import DeferredDelete
 from overcast.compute.events import ServerEvents
 from overcast.compute.flavors import FlavorService, snapshot
-from overcast.compute.hosts import HostService, host_up, provider_uuid, service_up
+from overcast.compute.hosts import HostService, ServiceGroup, provider_uuid
 from overcast.compute.instances import finish_delete, instance_spec
 from overcast.compute.interfaces import ServerInterfaces
 from overcast.compute.keypairs import KeyPairService
@@ -120,9 +120,13 @@ class ComputeService:
                  placement: PlacementPort | None = None,
                  volume: VolumePort | None = None,
                  reclaim_instance_interval: float = 0.0,
-                 shelved_offload_time: float = 0.0) -> None:
+                 shelved_offload_time: float = 0.0,
+                 service_down_time: float = 60.0) -> None:
         self.db = db
         self.bus = bus
+        #: whether a compute service is up, for every check of this cloud (its
+        #: service_down_time, and the grace after a broker outage this bus saw)
+        self.servicegroup = ServiceGroup(service_down_time, bus)
         #: the other services, as compute sees them (None: not running in this app)
         self.network = network
         self.image = image
@@ -131,7 +135,7 @@ class ComputeService:
         self.keypairs = KeyPairService(db)
         self.quotas = QuotaService(db)
         self.server_groups = ServerGroupService(db, self.quotas)
-        self.hosts = HostService(db, placement)
+        self.hosts = HostService(db, placement, self.servicegroup)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.volume = volume
         self.server_volumes = ServerVolumes(db, volume, self.call)
@@ -479,7 +483,7 @@ class ComputeService:
             self.record_action(s, ctx, uuid, "delete" if action == "delete" else
                                "forceDelete", "compute_terminate_instance")
             shelved_image = forget_shelved_image(inst)  # deleted with it, as Nova does
-            local = inst.host is None or not host_up(s, inst.host)
+            local = inst.host is None or not self.servicegroup.host_up(s, inst.host)
             if local:
                 # Never placed, or its host is gone: deleted here, as Nova does, in
                 # the same transaction that saw no host. The scheduler, which writes
@@ -848,7 +852,7 @@ class ComputeService:
             if h is None or h == source:
                 continue
             svc = services[h]
-            if svc.disabled or not service_up(svc) or (zone and svc.zone != zone):
+            if svc.disabled or not self.servicegroup.is_up(svc) or (zone and svc.zone != zone):
                 continue
             hosts.append(h)
         free = placement.free([provider_uuid(h) for h in hosts], "MEMORY_MB")

@@ -126,6 +126,8 @@ def _unpack_str(data: bytes, pos: int) -> tuple[str | None, int]:
         return None, pos + 1
     if kind == 1:
         return data[pos + 1:pos + 17].hex(), pos + 17
+    if kind != 2:
+        raise ValueError("unknown identifier kind in a token")
     length = data[pos + 1]
     return data[pos + 2:pos + 2 + length].decode(), pos + 2 + length
 
@@ -167,6 +169,15 @@ class TokenPayload:
 
     @classmethod
     def unpack(cls, data: bytes) -> TokenPayload:
+        """The payload `pack` made; ValueError for any other bytes (a short, long or
+        garbled payload is a token not recognized, never a server error)."""
+        try:
+            return cls._unpack(data)
+        except (IndexError, struct.error, OverflowError, OSError) as exc:
+            raise ValueError("malformed token payload") from exc
+
+    @classmethod
+    def _unpack(cls, data: bytes) -> TokenPayload:
         if not data or data[0] != 1:
             raise ValueError("unknown token payload version")
         pos = 1
@@ -183,6 +194,8 @@ class TokenPayload:
         for _ in range(count):
             audits.append(_unpack_audit(data[pos:pos + 16]))
             pos += 16
+        if pos != len(data):
+            raise ValueError("token payload of the wrong length")
         methods = [m for i, m in enumerate(METHODS) if mask & (1 << i)]
         if user_id is None:
             raise ValueError("token without user")

@@ -46,7 +46,6 @@ from sqlalchemy.orm import Session
 
 from overcast.bus.messages import ReadVolumeChunk, WriteVolumeChunk
 from overcast.db import utcnow
-from overcast.kit import paging
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, NotFound, RequestEntityTooLarge
 from overcast.kit.microversion import APIVersion
@@ -60,7 +59,7 @@ from overcast.volume.backup_models import Backup
 from overcast.volume.backup_models import account as account_of
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
-from overcast.volume.volumes import Page, next_marker, sort_params
+from overcast.volume.volumes import Page, page_rows
 
 log = logging.getLogger("overcast.volume.backups")
 
@@ -157,26 +156,14 @@ class Backups:
                          ("status", Backup.status), ("volume_id", Backup.volume_id)):
             if key in params:
                 stmt = stmt.where(col == params[key])
-        sort = sort_params(params, SORT_KEYS)
-        limit = paging.parse_limit(params.get("limit"), default=None, maximum=1000)
         with self.store.db.session() as s:
-            count = None
-            if ver.at_least("3.45") and schemas.flag(params.get("with_count", "false")):
-                count = s.scalar(select(func.count()).select_from(stmt.subquery()))
-            if params.get("offset"):
-                stmt = stmt.offset(int(params["offset"]))
-            marker = params.get("marker")
-            if marker is not None:
-                row = s.get(Backup, marker)
-                if row is None or not policy.can_see(ctx, row.project_id):
-                    raise errors.bad_marker(marker, "Backup")
-            rows, more = paging.keyset_page(s, stmt, Backup, limit=limit, marker=marker,
-                                            sort=sort)
+            rows, marker, count = page_rows(s, ctx, stmt, Backup, params, ver, SORT_KEYS,
+                                            "Backup")
             parents = self._parents(s, [b.id for b in rows])
             items = [self.view(b, base, ver, b.id in parents) for b in rows]
         if not detail:
             items = [{k: x[k] for k in SUMMARY} for x in items]
-        return Page(items, next_marker(rows, more, limit), count)
+        return Page(items, marker, count)
 
     # ------------------------------------------------------------ quotas
     @staticmethod

@@ -8,7 +8,7 @@ file stays there as `unmanaged-<id>`, manageable again.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 
@@ -16,6 +16,7 @@ from overcast.bus.messages import (
     ListManageable,
     ManageSnapshot,
     ManageVolume,
+    Message,
     UnmanageSnapshot,
     UnmanageVolume,
 )
@@ -28,6 +29,9 @@ from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
 from overcast.volume.services import VOLUME_BINARY
 from overcast.volume.volumes import Volumes
+
+#: what unmanage releases: a volume's record or a snapshot's
+_Disk = TypeVar("_Disk", m.Volume, m.Snapshot)
 
 GiB = 1 << 30
 
@@ -119,21 +123,26 @@ class Manage:
                                             "be unmanaged.")
             v.status = "unmanaging"
             host = v.host
-        self.store.storage.spawn(self._release, volume_id, host)
+        self.store.storage.spawn(self._release, volume_id, host, m.Volume,
+                                 UnmanageVolume(volume_id=volume_id))
 
-    def _release(self, volume_id: str, host: str | None) -> None:
+    def _release(self, ident: str, host: str | None, model: type[_Disk],
+                 message: Message) -> None:
+        """Unmanage's second half (a volume's or a snapshot's, `model`): the storage
+        host lets go of the disk (`message`) and the record is forgotten; if the host
+        refuses, the record stays, in error with the host's reason."""
         if host is not None:
-            reply = self.store.storage.call(host, UnmanageVolume(volume_id=volume_id))
+            reply = self.store.storage.call(host, message)
             if not reply.ok:
                 with self.store.db.transaction() as s:
-                    v = s.get(m.Volume, volume_id)
-                    if v is not None:
-                        v.status, v.fault = "error", (reply.error or "")[:1024]
+                    row = s.get(model, ident)
+                    if row is not None:
+                        row.status, row.fault = "error", (reply.error or "")[:1024]
                 return
         with self.store.db.transaction() as s:
-            v = s.get(m.Volume, volume_id)
-            if v is not None:
-                s.delete(v)
+            row = s.get(model, ident)
+            if row is not None:
+                s.delete(row)
 
     # ------------------------------------------------------------ snapshots
     def manageable_snapshots(self, host: str, detail: bool) -> list[dict[str, Any]]:
@@ -198,18 +207,5 @@ class Manage:
                                               "unmanaged.")
             snap.status = "unmanaging"
             host = snap.host
-        self.store.storage.spawn(self._release_snapshot, snapshot_id, host)
-
-    def _release_snapshot(self, snapshot_id: str, host: str | None) -> None:
-        if host is not None:
-            reply = self.store.storage.call(host, UnmanageSnapshot(snapshot_id=snapshot_id))
-            if not reply.ok:
-                with self.store.db.transaction() as s:
-                    snap = s.get(m.Snapshot, snapshot_id)
-                    if snap is not None:
-                        snap.status, snap.fault = "error", (reply.error or "")[:1024]
-                return
-        with self.store.db.transaction() as s:
-            snap = s.get(m.Snapshot, snapshot_id)
-            if snap is not None:
-                s.delete(snap)
+        self.store.storage.spawn(self._release, snapshot_id, host, m.Snapshot,
+                                 UnmanageSnapshot(snapshot_id=snapshot_id))

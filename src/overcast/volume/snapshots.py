@@ -10,11 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, select
 
 from overcast.bus.messages import CreateSnapshot, DeleteSnapshot
 from overcast.db import utcnow
-from overcast.kit import paging
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest
 from overcast.kit.microversion import APIVersion
@@ -22,7 +21,7 @@ from overcast.volume import common, errors, messages, policy, schemas, views
 from overcast.volume import models as m
 from overcast.volume.common import Store
 from overcast.volume.quotas import Quotas
-from overcast.volume.volumes import Page, next_marker, parse_dict, sort_params
+from overcast.volume.volumes import Page, page_rows, parse_dict
 
 SORT_KEYS = {"id": "id", "name": "name", "display_name": "name", "status": "status",
              "size": "size", "created_at": "created_at", "updated_at": "updated_at",
@@ -61,27 +60,15 @@ class Snapshots:
                 stmt = stmt.where(exists().where(and_(
                     m.SnapshotMetadata.snapshot_id == m.Snapshot.id,
                     m.SnapshotMetadata.key == k, m.SnapshotMetadata.value == v)))
-        sort = sort_params(params, SORT_KEYS)
-        limit = paging.parse_limit(params.get("limit"), default=None, maximum=1000)
         with self.store.db.session() as s:
-            count = None
-            if ver.at_least("3.45") and schemas.flag(params.get("with_count", "false")):
-                count = s.scalar(select(func.count()).select_from(stmt.subquery()))
-            if params.get("offset"):
-                stmt = stmt.offset(int(params["offset"]))
-            marker = params.get("marker")
-            if marker is not None:
-                row = s.get(m.Snapshot, marker)
-                if row is None or not policy.can_see(ctx, row.project_id):
-                    raise errors.bad_marker(marker, "Snapshot")
-            rows, more = paging.keyset_page(s, stmt, m.Snapshot, limit=limit, marker=marker,
-                                            sort=sort)
+            rows, marker, count = page_rows(s, ctx, stmt, m.Snapshot, params, ver, SORT_KEYS,
+                                            "Snapshot")
             items = self.views(s, rows, ver)
         if not detail:
             keep = ("id", "name", "description", "volume_id", "status", "size",
                     "created_at", "updated_at", "metadata")
             items = [{k: x[k] for k in keep} for x in items]
-        return Page(items, next_marker(rows, more, limit), count)
+        return Page(items, marker, count)
 
     def create(self, ctx: RequestContext, body: dict[str, Any], ver: APIVersion, *,
                group_snapshot_id: str | None = None) -> dict[str, Any]:

@@ -96,6 +96,30 @@ def sort_params(params: dict[str, str], keys: dict[str, str]) -> list[tuple[str,
     return result
 
 
+def page_rows(s: Session, ctx: RequestContext, stmt: Any, model: Any,
+              params: dict[str, str], ver: APIVersion, sort_keys: dict[str, str],
+              kind: str) -> tuple[list[Any], str | None, int | None]:
+    """One page of a listing's rows, as Cinder pages volumes, snapshots and backups:
+    (rows, the next page's marker, the count of every match when `with_count` asks it
+    (3.45)). `offset` skips rows; `marker` must name a `kind` the caller may see
+    (400 otherwise); `limit` is at most 1000; `sort`/`sort_key` among `sort_keys`."""
+    sort = sort_params(params, sort_keys)
+    limit = paging.parse_limit(params.get("limit"), default=None, maximum=1000)
+    offset = int(params.get("offset", "0") or 0)
+    count = None
+    if ver.at_least("3.45") and schemas.flag(params.get("with_count", "false")):
+        count = s.scalar(select(func.count()).select_from(stmt.subquery()))
+    if offset:
+        stmt = stmt.offset(offset)
+    marker = params.get("marker")
+    if marker is not None:
+        row = s.get(model, marker)
+        if row is None or not policy.can_see(ctx, row.project_id):
+            raise errors.bad_marker(marker, kind)
+    rows, more = paging.keyset_page(s, stmt, model, limit=limit, marker=marker, sort=sort)
+    return rows, next_marker(rows, more, limit), count
+
+
 class BackupSource(Protocol):
     """What a volume made from a backup (3.47) needs of the backups (`backups.py`)."""
 
@@ -174,25 +198,12 @@ class Volumes:
                 for k, v in parse_dict(params[key]).items():
                     stmt = stmt.where(exists().where(and_(
                         model.volume_id == m.Volume.id, model.key == k, model.value == v)))
-        sort = sort_params(params, SORT_KEYS)
-        limit = paging.parse_limit(params.get("limit"), default=None, maximum=1000)
-        offset = int(params.get("offset", "0") or 0)
         with self.store.db.session() as s:
-            count = None
-            if ver.at_least("3.45") and schemas.flag(params.get("with_count", "false")):
-                count = s.scalar(select(func.count()).select_from(stmt.subquery()))
-            if offset:
-                stmt = stmt.offset(offset)
-            marker = params.get("marker")
-            if marker is not None:
-                row = s.get(m.Volume, marker)
-                if row is None or not policy.can_see(ctx, row.project_id):
-                    raise errors.bad_marker(marker, "Volume")
-            rows, more = paging.keyset_page(s, stmt, m.Volume, limit=limit, marker=marker,
-                                            sort=sort)
+            rows, marker, count = page_rows(s, ctx, stmt, m.Volume, params, ver, SORT_KEYS,
+                                            "Volume")
             items = self.views(s, ctx, rows, base, ver) if detail else [
                 views.volume_summary(base, v) for v in rows]
-        return Page(items, next_marker(rows, more, limit), count)
+        return Page(items, marker, count)
 
     def summary(self, ctx: RequestContext, all_tenants: bool, ver: APIVersion
                 ) -> dict[str, Any]:

@@ -3,7 +3,7 @@ negotiates it, the context and body parameters, and the service lookup."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Body, Depends, Request
 
@@ -11,7 +11,10 @@ from overcast.compute.service import ComputeService
 from overcast.compute.versions import VERSIONS
 from overcast.kit.web import get_context
 
-__all__ = ["VERSIONS", "JSON_BODY", "Ctx", "reply", "version", "router", "service",
+if TYPE_CHECKING:
+    from overcast.compute import models as m
+
+__all__ = ["VERSIONS", "JSON_BODY", "Ctx", "reply", "version", "router", "service", "service_up",
            "base_url"]
 JSON_BODY: Any = Body(None)
 Ctx: Any = Depends(get_context)
@@ -34,6 +37,11 @@ def router(*, authenticated: bool = True) -> APIRouter:
 
 def service(request: Request) -> ComputeService:
     return request.app.state.compute  # type: ignore[no-any-return]
+
+
+def service_up(request: Request, svc: m.Service) -> bool:
+    """Whether a compute service is up, by this cloud's rule (`hosts.ServiceGroup`)."""
+    return service(request).servicegroup.is_up(svc)
 
 
 def base_url(request: Request) -> str:

@@ -11,7 +11,7 @@ from fastapi import Request, Response
 from overcast.bus import BusTimeout
 from overcast.bus.messages import HostUptime
 from overcast.compute import schemas, views
-from overcast.compute.hosts import Hypervisor, service_up
+from overcast.compute.hosts import Hypervisor
 from overcast.compute.policy import ADMIN
 from overcast.compute.routes.base import (
     JSON_BODY,
@@ -20,6 +20,7 @@ from overcast.compute.routes.base import (
     reply,
     router,
     service,
+    service_up,
     version,
 )
 from overcast.kit.context import RequestContext
@@ -35,7 +36,7 @@ routes = router()
 @accepts(query=schemas.SERVICE_LIST_QUERY)
 def list_services(request: Request) -> Response:
     v, q = version(request), request.query_params
-    items = [views.service(s, v, service_up(s)) for s in service(request).services()
+    items = [views.service(s, v, service_up(request, s)) for s in service(request).services()
              if (not q.get("host") or s.host == q["host"]) and
              (not q.get("binary") or s.binary == q["binary"])]
     return reply(request, {"services": items})
@@ -73,7 +74,8 @@ def _update_service_v253(service_id: str, request: Request, body: Any) -> Respon
         raise BadRequest(f"Updating a {found.binary} service is not supported. Only "
                          f"nova-compute services can be updated.")
     svc = hosts.update_service(service_id, data)
-    return reply(request, {"service": views.service(svc, version(request), service_up(svc))})
+    return reply(request, {"service": views.service(svc, version(request),
+                                                    service_up(request, svc))})
 
 
 def _page(request: Request, rows: list[Hypervisor], limit: int | None,
@@ -102,7 +104,7 @@ def _hypervisors(request: Request, detail: bool) -> Response:
     servers = service(request).hosts.servers_by_host([r[0].host for r in rows]) \
         if q["with_servers"] else {}
     uptimes = _uptimes(request, [r[0] for r in rows]) if detail else {}
-    items = [views.hypervisor(svc, v, service_up(svc), used, n, detail,
+    items = [views.hypervisor(svc, v, service_up(request, svc), used, n, detail,
                               servers.get(svc.host) or [] if q["with_servers"] else None,
                               uptimes.get(svc.host))
              for svc, used, n in rows]
@@ -135,7 +137,7 @@ def _gone_from_2_88(request: Request) -> None:
 def _uptime(request: Request, svc: Any) -> str | None:
     """2.88: a hypervisor detail's `uptime`, asked of the host (None when it does not
     answer or is down, as Nova leaves it)."""
-    if not version(request).at_least("2.88") or not service_up(svc):
+    if not version(request).at_least("2.88") or not service_up(request, svc):
         return None
     try:
         return service(request).call(f"agent.{svc.host}", HostUptime(),
@@ -150,7 +152,7 @@ def _uptimes(request: Request, services: list[Any]) -> dict[str, str | None]:
     the whole page shows none)."""
     if not version(request).at_least("2.88"):
         return {}
-    live = [svc.host for svc in services if service_up(svc)]
+    live = [svc.host for svc in services if service_up(request, svc)]
     answers = service(request).call_many([(f"agent.{h}", HostUptime()) for h in live],
                                          timeout=5)
     return {h: (a.uptime or None) if a is not None else None
@@ -160,7 +162,7 @@ def _uptimes(request: Request, services: list[Any]) -> dict[str, str | None]:
 @routes.get("/v2.1/os-hypervisors/statistics", dependencies=[ADMIN])
 def hypervisor_stats(request: Request) -> Response:
     _gone_from_2_88(request)
-    rows = [views.hypervisor(svc, APIVersion(2, 1), service_up(svc), used, n, True)
+    rows = [views.hypervisor(svc, APIVersion(2, 1), service_up(request, svc), used, n, True)
             for svc, used, n in service(request).hosts.hypervisors()]
     keys = ["vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used", "local_gb_used",
             "free_ram_mb", "free_disk_gb", "current_workload", "running_vms",
@@ -184,7 +186,7 @@ def _find(request: Request, hid: str) -> Hypervisor:
 def hypervisor_uptime(hid: str, request: Request) -> Response:
     _gone_from_2_88(request)
     svc, used, n = _find(request, hid)
-    up = service_up(svc)
+    up = service_up(request, svc)
     body = views.hypervisor(svc, version(request), up, used, n, False)
     # asked of the host itself, as Nova does (it changes every second: no heartbeat
     # carries it); a host that does not answer is unavailable, as in Nova
@@ -205,7 +207,7 @@ def get_hypervisor(hid: str, request: Request) -> Response:
     svc, used, n = _find(request, hid)
     servers = service(request).hosts.servers_by_host([svc.host]).get(svc.host) or [] \
         if schemas.hypervisor_with_servers(request.query_params, v) else None
-    return reply(request, {"hypervisor": views.hypervisor(svc, v, service_up(svc), used, n,
+    return reply(request, {"hypervisor": views.hypervisor(svc, v, service_up(request, svc), used, n,
                                                           True, servers,
                                                           _uptime(request, svc))})
 
@@ -215,7 +217,7 @@ def _zones(request: Request, detail: bool) -> Response:
     for svc in service(request).services():
         z = zones.setdefault(svc.zone, {"zoneName": svc.zone,
                                         "zoneState": {"available": False}, "hosts": {}})
-        up = service_up(svc) and not svc.disabled
+        up = service_up(request, svc) and not svc.disabled
         z["zoneState"]["available"] = z["zoneState"]["available"] or up
         z["hosts"].setdefault(svc.host, {})[svc.binary] = {
             "available": up, "active": not svc.disabled,

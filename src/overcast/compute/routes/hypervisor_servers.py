@@ -9,9 +9,8 @@ from typing import Any
 from fastapi import Request, Response
 
 from overcast.compute import views
-from overcast.compute.hosts import service_up
 from overcast.compute.policy import ADMIN
-from overcast.compute.routes.base import reply, router, service, version
+from overcast.compute.routes.base import reply, router, service, service_up, version
 from overcast.kit.errors import NotFound
 
 routes = router()
@@ -20,7 +19,7 @@ routes = router()
 def _matching(request: Request, pattern: str) -> list[dict[str, Any]]:
     if version(request).at_least("2.53"):
         raise NotFound("The resource could not be found.")
-    found = [views.hypervisor(svc, version(request), service_up(svc), used, n, False)
+    found = [views.hypervisor(svc, version(request), service_up(request, svc), used, n, False)
              for svc, used, n in service(request).hosts.hypervisors() if pattern in svc.host]
     if not found:
         raise NotFound(f"No hypervisor matching '{pattern}' could be found.")

@@ -54,10 +54,12 @@ def list_migrations(request: Request) -> Response:
     rows = MigrationService(service(request).db).list_all(filters, limit, marker)
     with_type, with_uuid = v.at_least("2.23"), v.at_least("2.59")
     with_owner = v.at_least("2.80")
-    body: dict[str, Any] = {"migrations": [view(mig, status, with_type, with_uuid, with_owner)
+    base = base_url(request)
+    body: dict[str, Any] = {"migrations": [view(mig, status, with_type, with_uuid, base,
+                                                with_owner)
                                            for mig, status in rows]}
     if with_uuid and rows and len(rows) == limit:
         body["migrations_links"] = [{"rel": "next", "href": next_href(
-            base_url(request), "/v2.1/os-migrations", dict(q.multi_items()),
+            base, "/v2.1/os-migrations", dict(q.multi_items()),
             rows[-1][0].uuid)}]
     return reply(request, body)

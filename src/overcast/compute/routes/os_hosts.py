@@ -15,9 +15,17 @@ from typing import Any
 from fastapi import Request, Response
 
 from overcast.compute import schemas, views
-from overcast.compute.hosts import Hypervisor, service_up
+from overcast.compute.hosts import Hypervisor
 from overcast.compute.policy import ADMIN
-from overcast.compute.routes.base import JSON_BODY, Ctx, reply, router, service, version
+from overcast.compute.routes.base import (
+    JSON_BODY,
+    Ctx,
+    reply,
+    router,
+    service,
+    service_up,
+    version,
+)
 from overcast.kit.context import RequestContext
 from overcast.kit.errors import BadRequest, NotFound, NotImplementedYet
 from overcast.kit.microversion import APIVersion
@@ -57,7 +65,7 @@ def _resource(host: str, project: str, cpu: int, memory_mb: int, disk_gb: int
 @routes.get("/v2.1/os-hosts/{host}", dependencies=[ADMIN])
 def show_host(host: str, request: Request) -> Response:
     svc, used, running = _host(request, host)
-    hv = views.hypervisor(svc, APIVersion(2, 1), service_up(svc), used, running, True)
+    hv = views.hypervisor(svc, APIVersion(2, 1), service_up(request, svc), used, running, True)
     rows = [_resource(host, "(total)", hv["vcpus"], hv["memory_mb"], hv["local_gb"]),
             _resource(host, "(used_now)", hv["vcpus_used"], hv["memory_mb_used"],
                       hv["local_gb_used"])]

@@ -11,7 +11,7 @@ from fastapi import Request
 
 from overcast.compute import models as m
 from overcast.compute import views
-from overcast.compute.hosts import service_up
+from overcast.compute.hosts import ServiceGroup
 from overcast.compute.routes.base import base_url, service, version
 from overcast.kit.context import RequestContext
 
@@ -23,13 +23,14 @@ _VIEW_CACHE: dict[tuple[Any, ...], dict[str, Any]] = {}
 _VIEW_CACHE_MAX = 50_000
 
 
-def _host_status(svc_by_host: dict[str, m.Service], inst: m.Instance) -> str:
+def _host_status(group: ServiceGroup, svc_by_host: dict[str, m.Service],
+                 inst: m.Instance) -> str:
     if not inst.host:
         return ""
     svc = svc_by_host.get(inst.host)
     if svc is None:
         return "UNKNOWN"
-    if svc.forced_down or not service_up(svc):
+    if not group.is_up(svc):
         return "DOWN"
     return "MAINTENANCE" if svc.disabled else "UP"
 
@@ -53,7 +54,7 @@ def render(request: Request, ctx: RequestContext, rows: list[m.Instance]
     vols = svc.volumes_attached(uuids)
     out = []
     for i in rows:
-        host_status = _host_status(hosts, i) if want_host else None
+        host_status = _host_status(svc.servicegroup, hosts, i) if want_host else None
         body = views.server(base_url(request), i, v, admin=ctx.is_admin,
                             addresses=addrs.get(i.uuid, {}), host_status=host_status)
         if i.uuid in groups:  # as Nova: absent when the server's ports have none

@@ -17,7 +17,7 @@ from overcast.volume.routes.base import (
     VERSIONS,
     Ctx,
     base_url,
-    next_link,
+    page_reply,
     params,
     reply,
     router,
@@ -73,12 +73,7 @@ def _list(request: Request, project_id: str, ctx: RequestContext, detail: bool
     if not b.available:
         return reply(request, {"backups": []})
     page = b.page(ctx, params(request), base_url(request), version(request), detail=detail)
-    body: dict[str, Any] = {"backups": page.items}
-    if page.next_marker:
-        body["backups_links"] = next_link(request, project_id, "backups", page.next_marker)
-    if page.count is not None:
-        body["count"] = page.count
-    return reply(request, body)
+    return page_reply(request, project_id, "backups", page)
 
 
 @routes.get(P)

@@ -4,10 +4,10 @@ service lookup, and the links base."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Request, Response
 
 from overcast.kit.context import RequestContext
 from overcast.kit.web import get_context
@@ -15,8 +15,11 @@ from overcast.volume import policy
 from overcast.volume.service import VolumeService
 from overcast.volume.versions import VERSIONS
 
+if TYPE_CHECKING:
+    from overcast.volume.volumes import Page
+
 __all__ = ["VERSIONS", "JSON_BODY", "Ctx", "reply", "version", "router", "service",
-           "base_url", "params", "next_link"]
+           "base_url", "params", "next_link", "page_reply"]
 JSON_BODY: Any = Body(None)
 reply = VERSIONS.reply
 version = VERSIONS.of
@@ -48,6 +51,20 @@ def base_url(request: Request) -> str:
 
 def params(request: Request) -> dict[str, str]:
     return {k: request.query_params[k] for k in request.query_params}
+
+
+def page_reply(request: Request, project_id: str, collection: str, page: Page
+               ) -> Response:
+    """A page of a listing as Cinder answers it: the items under `collection`, a
+    `<collection>_links` to the next page when there is one, and `count` when it was
+    asked for (`with_count`)."""
+    body: dict[str, Any] = {collection: page.items}
+    if page.next_marker:
+        body[f"{collection}_links"] = next_link(request, project_id, collection,
+                                                page.next_marker)
+    if page.count is not None:
+        body["count"] = page.count
+    return reply(request, body)
 
 
 def next_link(request: Request, project_id: str, collection: str, marker: str

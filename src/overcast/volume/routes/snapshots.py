@@ -15,7 +15,7 @@ from overcast.volume.routes.base import (
     JSON_BODY,
     VERSIONS,
     Ctx,
-    next_link,
+    page_reply,
     params,
     reply,
     router,
@@ -32,13 +32,7 @@ def _list(request: Request, project_id: str, ctx: RequestContext, detail: bool
           ) -> Response:
     page = service(request).snapshots.page(ctx, params(request), version(request),
                                            detail=detail)
-    body: dict[str, Any] = {"snapshots": page.items}
-    if page.next_marker:
-        body["snapshots_links"] = next_link(request, project_id, "snapshots",
-                                            page.next_marker)
-    if page.count is not None:
-        body["count"] = page.count
-    return reply(request, body)
+    return page_reply(request, project_id, "snapshots", page)
 
 
 @routes.get(P)

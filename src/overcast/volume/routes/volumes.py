@@ -19,7 +19,7 @@ from overcast.volume.routes.base import (
     VERSIONS,
     Ctx,
     base_url,
-    next_link,
+    page_reply,
     params,
     reply,
     router,
@@ -36,12 +36,7 @@ def _list(request: Request, project_id: str, ctx: RequestContext, detail: bool
           ) -> Response:
     page = service(request).volumes.page(ctx, params(request), base_url(request),
                                          version(request), detail=detail)
-    body: dict[str, Any] = {"volumes": page.items}
-    if page.next_marker:
-        body["volumes_links"] = next_link(request, project_id, "volumes", page.next_marker)
-    if page.count is not None:
-        body["count"] = page.count
-    return reply(request, body)
+    return page_reply(request, project_id, "volumes", page)
 
 
 @routes.get(P)
