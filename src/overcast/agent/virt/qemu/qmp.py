@@ -34,9 +34,7 @@ class Qmp:
             where = f"/proc/self/fd/{dirfd}/{path.name}"
         try:
             self.sock.connect(where)
-            greeting = self._read()
-            if "QMP" not in greeting:
-                raise QmpError(f"no QMP greeting on {path}")
+            self._greeting(path)
             self.execute("qmp_capabilities")
         except (OSError, ValueError) as exc:
             self.sock.close()
@@ -47,6 +45,18 @@ class Qmp:
         finally:
             if dirfd is not None:
                 os.close(dirfd)
+
+    def _greeting(self, path: Path) -> None:
+        """Read up to QEMU's greeting. What the monitor still held for the session
+        before this one (an event or a reply written as that client hung up) can
+        come first: it is nobody's, and skipped."""
+        for _ in range(64):
+            msg = self._read()
+            if "QMP" in msg:
+                return
+            if "event" not in msg and "return" not in msg and "error" not in msg:
+                break
+        raise QmpError(f"no QMP greeting on {path}")
 
     def __enter__(self) -> Qmp:
         return self
